@@ -1,0 +1,39 @@
+# wirescore: set-up, demo, tests, benchmarks. Every target installs what it needs.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+DEMO_PCAP := tests/data/pcaps/ndpi-synscan.pcap
+DEMO_LOGS := demo-logs
+
+.PHONY: all install demo test bench bench-short bench-baseline clean
+
+all: demo
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+# editable install: builds the Cython core (ext/) into src/wirescore/_core
+install: $(PY)
+	$(PY) -m pip install --quiet -e '.[test]'
+
+demo: install
+	rm -rf $(DEMO_LOGS)
+	$(VENV)/bin/wirescore run -r $(DEMO_PCAP) -l $(DEMO_LOGS) --no-detect
+	@echo "--- $(DEMO_LOGS)/eve.json: flows by destination port (top 5) ---"
+	@$(PY) -c "import json,collections; ev=[json.loads(l) for l in open('$(DEMO_LOGS)/eve.json')]; \
+	c=collections.Counter((e['src_ip'],e['dest_ip']) for e in ev if e['event_type']=='flow'); \
+	print('flows per (src, dest):', c.most_common(3)); \
+	print('first flow event:', json.dumps([e for e in ev if e['event_type']=='flow'][0]))"
+
+test: install
+	$(PY) -m pytest -q tests
+
+bench: install
+	$(PY) -m pytest benchmarks -q
+
+bench-short: install
+	WIRESCORE_BENCH_SHORT=1 $(PY) -m pytest benchmarks -q
+
+clean:
+	rm -rf build $(DEMO_LOGS) .pytest_cache src/*.egg-info ext/*.c src/wirescore/_core/*.so

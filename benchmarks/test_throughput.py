@@ -1,0 +1,100 @@
+"""Packets per second of the full run path and of a bare pcapy-ng read, on one capture.
+
+Both benchmarks read the same file in the same session, one after the other, each after
+an untimed warm-up round (so both find it in the page cache). Their ratio, full/bare,
+says how much of libpcap's reading speed the whole meter keeps; it is compared across
+commits (benchmarks/compare.py) because, unlike seconds, it travels between machines.
+The goal is a ratio >= 0.65.
+
+Rates are packets of the capture divided by the median round time (s); each round of the
+full run writes to a fresh log directory made (and the previous one removed) outside the
+timed call.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+import workloads
+from goals import GOAL_RATIO
+
+FLOW_EVENT = re.compile(rb'"event_type"\s*:\s*"flow"')
+
+
+@pytest.fixture(scope="session")
+def wirescore_main():
+    """wirescore.cli.main, imported once outside any timed call (skip when not installed)."""
+    try:
+        from wirescore.cli import main
+    except ImportError as exc:
+        pytest.skip(f"wirescore is not importable ({exc}); run `pip install -e .` first")
+    return main
+
+
+def record_rate(benchmark, summary, name: str, rounds: int) -> float | None:
+    """Store packets/s of the median round in extra_info and the session summary."""
+    benchmark.extra_info.update(mode=summary.mode, capture=summary.capture,
+                                packets=summary.packets, statistic="median")
+    if not benchmark.stats:          # --benchmark-disable: ran once, nothing timed
+        return None
+    median = benchmark.stats.stats.median           # seconds per pass over the capture
+    pps = summary.packets / median
+    benchmark.extra_info.update(median_s=round(median, 6), packets_per_s=round(pps, 1))
+    summary.rates[name] = pps
+    summary.medians[name] = median
+    summary.rounds[name] = rounds
+    summary.benchmarks[name] = benchmark
+    return pps
+
+
+@pytest.mark.benchmark(group="throughput")
+def test_bare_pcapy_loop(benchmark, bench_pcap, bench_mode, summary):
+    """Seconds to read every packet with next_batch(4096) and only count them."""
+    rounds = bench_mode.bare_rounds
+    n = benchmark.pedantic(workloads.bare_loop, args=(str(bench_pcap),), rounds=rounds,
+                           warmup_rounds=bench_mode.warmup_rounds, iterations=1)
+    assert n == summary.packets
+    record_rate(benchmark, summary, "bare", rounds)
+
+
+@pytest.mark.benchmark(group="throughput")
+def test_full_run(benchmark, bench_pcap, bench_mode, summary, wirescore_main, tmp_path,
+                  pytestconfig):
+    """Seconds for `wirescore run -r CAPTURE -l DIR --no-detect`, in-process.
+
+    Includes click's argument parsing, opening the capture and eve.json, decoding,
+    the flow table and writing every flow event; excludes the import of wirescore.
+    """
+    logdirs: list[Path] = []
+
+    def setup():
+        for d in logdirs:
+            shutil.rmtree(d, ignore_errors=True)
+        d = tmp_path / f"logs{len(logdirs)}"
+        d.mkdir()
+        logdirs.append(d)
+        return (str(bench_pcap), str(d)), {}
+
+    def run(pcap: str, logdir: str):
+        rc = wirescore_main(["run", "-r", pcap, "-l", logdir, "--no-detect"],
+                            standalone_mode=False)
+        assert rc in (None, 0), f"wirescore run returned {rc!r}"
+
+    rounds = bench_mode.full_rounds
+    benchmark.pedantic(run, setup=setup, rounds=rounds, warmup_rounds=bench_mode.warmup_rounds,
+                       iterations=1)
+    eve = logdirs[-1] / "eve.json"
+    assert eve.is_file(), f"no eve.json in {logdirs[-1]}"
+    flows_out = len(FLOW_EVENT.findall(eve.read_bytes()))
+    benchmark.extra_info["flow_events"] = flows_out        # of the last round
+    shutil.rmtree(logdirs[-1], ignore_errors=True)
+    assert flows_out > 0, "the full run wrote no flow event"
+    record_rate(benchmark, summary, "full", rounds)
+    ratio = summary.ratio
+    if ratio is not None:
+        benchmark.extra_info["ratio_full_over_bare"] = round(ratio, 4)
+        if pytestconfig.getoption("bench_check_goals"):
+            assert ratio >= GOAL_RATIO, f"full/bare = {ratio:.3f} < goal {GOAL_RATIO}"

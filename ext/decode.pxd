@@ -1,0 +1,410 @@
+# Decoder: one captured frame -> PacketView (L2..L4), every read bounds-checked.
+#
+# Everything here is inline so that the flow table's per-packet loop compiles it in
+# (no call through a module boundary per packet); decode.pyx wraps it for Python
+# (tests, fuzzing). Packets are untrusted: no field is read before its bytes were
+# checked to lie inside the captured length, whatever the Cython directives say.
+#
+# Result of decode_frame():
+#   RES_IP     the packet has a valid IPv4/IPv6 header and, when it is the first (or
+#              only) fragment, a valid L4 header for TCP/UDP/SCTP/ICMP; it goes into
+#              a flow. Later fragments (offset > 0) are RES_IP with frag == FRAG_LATER.
+#   RES_NONIP  a well-formed frame that carries no IP (ARP, LLDP, PPP control, ...).
+#   RES_ERROR  malformed or truncated; cnt[reason] was incremented.
+# Exactly one of C_DECODED_IP, C_NONIP, C_INVALID is incremented per call.
+
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
+from libc.string cimport memset, memcpy
+from counters cimport *
+
+cdef enum:
+    RES_IP = 0
+    RES_NONIP = 1
+    RES_ERROR = 2
+
+cdef enum:
+    FRAG_NONE = 0
+    FRAG_FIRST = 1      # offset 0, more fragments follow: carries the L4 header
+    FRAG_LATER = 2      # offset > 0: no L4 header
+
+# Link types as libpcap reports them (pcap_datalink()).
+cdef enum:
+    DLT_NULL_ = 0
+    DLT_EN10MB_ = 1
+    DLT_RAW_ = 12
+    DLT_RAW_OPENBSD_ = 14
+    DLT_LINKTYPE_RAW_ = 101
+    DLT_LOOP_ = 108
+    DLT_LINUX_SLL_ = 113
+    DLT_IPV4_ = 228
+    DLT_IPV6_ = 229
+    DLT_NFLOG_ = 239
+    DLT_LINUX_SLL2_ = 276
+
+# TCP flag bits (RFC 9293; ECE/CWR RFC 3168)
+cdef enum:
+    TH_FIN = 0x01
+    TH_SYN = 0x02
+    TH_RST = 0x04
+    TH_PSH = 0x08
+    TH_ACK = 0x10
+    TH_URG = 0x20
+    TH_ECE = 0x40
+    TH_CWR = 0x80
+
+cdef struct PacketView:
+    uint8_t src[16]        # IPv4 in the first 4 bytes, rest zero
+    uint8_t dst[16]
+    uint32_t wire_len      # bytes on the wire: max(caplen, link header + IP total length)
+    uint32_t payload_len   # L4 payload bytes per the headers (whole IP payload for port-less)
+    uint32_t ip_id         # IPv4 id, or IPv6 fragment id
+    uint16_t sport
+    uint16_t dport
+    uint16_t vlan0
+    uint16_t vlan1
+    uint16_t tcp_win
+    uint8_t nvlan
+    uint8_t ipver          # 4 or 6
+    uint8_t proto          # IP protocol (after IPv6 extension headers)
+    uint8_t has_ports      # TCP, UDP, SCTP with a header
+    uint8_t tcp_flags
+    uint8_t ttl            # IPv4 TTL or IPv6 hop limit
+    uint8_t icmp_type
+    uint8_t icmp_code
+    uint8_t frag           # FRAG_NONE / FRAG_FIRST / FRAG_LATER
+
+
+cdef inline uint16_t be16(const uint8_t* p) noexcept nogil:
+    return (<uint16_t>p[0] << 8) | p[1]
+
+
+cdef inline uint32_t be32(const uint8_t* p) noexcept nogil:
+    return (<uint32_t>p[0] << 24) | (<uint32_t>p[1] << 16) | (<uint32_t>p[2] << 8) | p[3]
+
+
+cdef inline uint32_t le32(const uint8_t* p) noexcept nogil:
+    return (<uint32_t>p[3] << 24) | (<uint32_t>p[2] << 16) | (<uint32_t>p[1] << 8) | p[0]
+
+
+cdef inline int fail(uint64_t* cnt, int reason) noexcept nogil:
+    cnt[reason] += 1
+    cnt[C_INVALID] += 1
+    return RES_ERROR
+
+
+cdef inline int nonip(uint64_t* cnt, int kind) noexcept nogil:
+    cnt[kind] += 1
+    cnt[C_NONIP] += 1
+    return RES_NONIP
+
+
+cdef inline int decode_l4(const uint8_t* p, uint32_t avail, uint32_t l4len,
+                          PacketView* v, uint64_t* cnt) noexcept nogil:
+    """L4 header at p: avail bytes captured, l4len bytes per the IP header."""
+    cdef uint32_t doff
+    cdef uint8_t proto = v.proto
+    if proto == 6:
+        if avail < 20 or l4len < 20:
+            return fail(cnt, E_TCP_SMALL)
+        doff = (p[12] >> 4) * 4
+        if doff < 20:
+            return fail(cnt, E_TCP_HLEN_SMALL)
+        if doff > l4len:
+            return fail(cnt, E_TCP_INVALID_OPTLEN)
+        v.sport = be16(p)
+        v.dport = be16(p + 2)
+        v.tcp_flags = p[13]
+        v.tcp_win = be16(p + 14)
+        v.has_ports = 1
+        v.payload_len = l4len - doff
+        cnt[C_TCP] += 1
+    elif proto == 17:
+        if avail < 8 or l4len < 8:
+            return fail(cnt, E_UDP_SMALL)
+        v.sport = be16(p)
+        v.dport = be16(p + 2)
+        v.has_ports = 1
+        v.payload_len = l4len - 8
+        cnt[C_UDP] += 1
+    elif proto == 132:
+        if avail < 12 or l4len < 12:
+            return fail(cnt, E_SCTP_SMALL)
+        v.sport = be16(p)
+        v.dport = be16(p + 2)
+        v.has_ports = 1
+        v.payload_len = l4len - 12
+        cnt[C_SCTP] += 1
+    elif (proto == 1 and v.ipver == 4) or (proto == 58 and v.ipver == 6):
+        if avail < 4 or l4len < 4:
+            return fail(cnt, E_ICMPV4_SMALL if proto == 1 else E_ICMPV6_SMALL)
+        v.icmp_type = p[0]
+        v.icmp_code = p[1]
+        v.payload_len = l4len - 8 if l4len > 8 else 0
+        cnt[C_ICMPV4 if proto == 1 else C_ICMPV6] += 1
+    else:
+        v.payload_len = l4len
+        cnt[C_OTHER_IP] += 1
+    cnt[C_DECODED_IP] += 1
+    return RES_IP
+
+
+cdef inline int decode_ipv4(const uint8_t* pkt, uint32_t caplen, uint32_t off,
+                            PacketView* v, uint64_t* cnt) noexcept nogil:
+    cdef const uint8_t* ip
+    cdef uint32_t hlen, tot, cap_l4, l4len, fragword
+    if caplen < off or caplen - off < 20:
+        return fail(cnt, E_IPV4_SMALL)
+    ip = pkt + off
+    if (ip[0] >> 4) != 4:
+        return fail(cnt, E_IPV4_WRONG_VER)
+    hlen = (ip[0] & 0x0F) * 4
+    if hlen < 20:
+        return fail(cnt, E_IPV4_HLEN_SMALL)
+    tot = be16(ip + 2)
+    if tot < hlen:
+        return fail(cnt, E_IPV4_IPLEN_LT_HLEN)
+    if caplen - off < hlen:
+        return fail(cnt, E_IPV4_TRUNC)
+    cnt[C_IPV4] += 1
+    v.ipver = 4
+    memcpy(v.src, ip + 12, 4)
+    memcpy(v.dst, ip + 16, 4)
+    v.proto = ip[9]
+    v.ttl = ip[8]
+    v.ip_id = be16(ip + 4)
+    v.wire_len = caplen if caplen > off + tot else off + tot
+    l4len = tot - hlen
+    cap_l4 = caplen - off - hlen
+    if cap_l4 > l4len:
+        cap_l4 = l4len            # Ethernet padding is not IP payload
+    if cap_l4 < l4len:
+        cnt[C_SNAPPED] += 1
+    fragword = be16(ip + 6)
+    if (fragword & 0x1FFF) != 0:
+        v.frag = FRAG_LATER
+        v.payload_len = l4len
+        cnt[C_FRAG4] += 1
+        cnt[C_DECODED_IP] += 1
+        return RES_IP
+    if fragword & 0x2000:
+        v.frag = FRAG_FIRST
+        cnt[C_FRAG4] += 1
+    return decode_l4(ip + hlen, cap_l4, l4len, v, cnt)
+
+
+cdef inline int decode_ipv6(const uint8_t* pkt, uint32_t caplen, uint32_t off,
+                            PacketView* v, uint64_t* cnt) noexcept nogil:
+    cdef const uint8_t* ip
+    cdef uint32_t plen, cap, avail, pos, hl, fragword
+    cdef uint8_t nh
+    cdef int i
+    if caplen < off or caplen - off < 40:
+        return fail(cnt, E_IPV6_SMALL)
+    ip = pkt + off
+    if (ip[0] >> 4) != 6:
+        return fail(cnt, E_IPV6_WRONG_VER)
+    cap = caplen - off - 40
+    plen = be16(ip + 4)
+    if plen == 0:
+        plen = cap                # jumbogram or segmentation offload: trust the capture
+    avail = cap if cap < plen else plen
+    if cap < plen:
+        cnt[C_SNAPPED] += 1
+    cnt[C_IPV6] += 1
+    v.ipver = 6
+    memcpy(v.src, ip + 8, 16)
+    memcpy(v.dst, ip + 24, 16)
+    v.ttl = ip[7]
+    v.wire_len = caplen if caplen > off + 40 + be16(ip + 4) else off + 40 + be16(ip + 4)
+    nh = ip[6]
+    pos = 0                       # offset into the payload (after the fixed header)
+    ip = ip + 40
+    for i in range(16):
+        if nh == 0 or nh == 43 or nh == 60 or nh == 135 or nh == 51:
+            if pos > avail or avail - pos < 2:
+                return fail(cnt, E_IPV6_TRUNC_EXTHDR)
+            if nh == 51:
+                hl = (<uint32_t>ip[pos + 1] + 2) * 4
+            else:
+                hl = (<uint32_t>ip[pos + 1] + 1) * 8
+            if avail - pos < hl:
+                return fail(cnt, E_IPV6_TRUNC_EXTHDR)
+            nh = ip[pos]
+            pos += hl
+        elif nh == 44:
+            if pos > avail or avail - pos < 8:
+                return fail(cnt, E_IPV6_TRUNC_EXTHDR)
+            fragword = be16(ip + pos + 2)
+            v.ip_id = be32(ip + pos + 4)
+            nh = ip[pos]
+            pos += 8
+            cnt[C_FRAG6] += 1
+            if (fragword >> 3) != 0:
+                v.frag = FRAG_LATER
+            elif fragword & 1:
+                v.frag = FRAG_FIRST
+            else:
+                v.frag = FRAG_NONE  # atomic fragment (RFC 6946): a whole packet
+        else:
+            break
+    v.proto = nh
+    if v.frag == FRAG_LATER:
+        v.payload_len = plen - pos
+        cnt[C_DECODED_IP] += 1
+        return RES_IP
+    return decode_l4(ip + pos, avail - pos, plen - pos, v, cnt)
+
+
+cdef inline int decode_ethertype(const uint8_t* pkt, uint32_t caplen, uint32_t off,
+                                 uint16_t etype, PacketView* v, uint64_t* cnt,
+                                 uint64_t* ethertypes) noexcept nogil:
+    """Dispatch on an ethertype at pkt+off: VLAN tags, MPLS, PPPoE session, IP."""
+    cdef uint8_t nib
+    cdef uint16_t ppp
+    while True:
+        if etype == 0x0800:
+            return decode_ipv4(pkt, caplen, off, v, cnt)
+        if etype == 0x86DD:
+            return decode_ipv6(pkt, caplen, off, v, cnt)
+        if etype == 0x8100 or etype == 0x88A8 or etype == 0x9100:
+            if caplen < off or caplen - off < 4:
+                return fail(cnt, E_VLAN_SMALL)
+            if v.nvlan == 2:
+                return fail(cnt, E_VLAN_TOO_MANY)
+            if v.nvlan == 0:
+                v.vlan0 = be16(pkt + off) & 0x0FFF
+                cnt[C_VLAN] += 1
+            else:
+                v.vlan1 = be16(pkt + off) & 0x0FFF
+                cnt[C_VLAN_QINQ] += 1
+            v.nvlan += 1
+            etype = be16(pkt + off + 2)
+            off += 4
+            continue
+        if etype == 0x8847 or etype == 0x8848:
+            cnt[C_MPLS] += 1
+            while True:
+                if caplen < off or caplen - off < 4:
+                    return fail(cnt, E_MPLS_SMALL)
+                off += 4
+                if pkt[off - 2] & 0x01:
+                    break
+            if caplen <= off:
+                return fail(cnt, E_MPLS_SMALL)
+            nib = pkt[off] >> 4
+            if nib == 4:
+                return decode_ipv4(pkt, caplen, off, v, cnt)
+            if nib == 6:
+                return decode_ipv6(pkt, caplen, off, v, cnt)
+            return fail(cnt, E_MPLS_UNKNOWN)
+        if etype == 0x8864:
+            if caplen < off or caplen - off < 8:
+                return fail(cnt, E_PPPOE_SMALL)
+            cnt[C_PPPOE] += 1
+            ppp = be16(pkt + off + 6)
+            off += 8
+            if ppp == 0x0021:
+                return decode_ipv4(pkt, caplen, off, v, cnt)
+            if ppp == 0x0057:
+                return decode_ipv6(pkt, caplen, off, v, cnt)
+            return nonip(cnt, C_NONIP_PPP)
+        ethertypes[etype] += 1
+        if etype == 0x0806:
+            return nonip(cnt, C_ARP)
+        return nonip(cnt, C_UNKNOWN_ETHERTYPE)
+
+
+cdef inline int decode_nflog(const uint8_t* pkt, uint32_t caplen, PacketView* v,
+                             uint64_t* cnt) noexcept nogil:
+    """NFLOG: 4-byte header (family, version, resource id) then TLVs in host order."""
+    cdef uint32_t off = 4, tlen, ttype
+    cdef uint8_t family
+    if caplen < 4:
+        return fail(cnt, E_NFLOG_SMALL)
+    family = pkt[0]
+    while caplen - off >= 4:
+        tlen = pkt[off] | (<uint32_t>pkt[off + 1] << 8)
+        ttype = (pkt[off + 2] | (<uint32_t>pkt[off + 3] << 8)) & 0x7FFF
+        if tlen < 4 or tlen > caplen - off:
+            return fail(cnt, E_NFLOG_BAD_TLV)
+        if ttype == 9:            # NFULA_PAYLOAD
+            off += 4
+            if family == 2:
+                return decode_ipv4(pkt, caplen, off, v, cnt)
+            if family == 10:
+                return decode_ipv6(pkt, caplen, off, v, cnt)
+            return nonip(cnt, C_NONIP_NFLOG)
+        tlen = (tlen + 3) & ~(<uint32_t>3)
+        if tlen > caplen - off:
+            break
+        off += tlen
+    return nonip(cnt, C_NONIP_NFLOG)
+
+
+cdef inline int decode_frame(const uint8_t* pkt, uint32_t caplen, int linktype,
+                             PacketView* v, uint64_t* cnt,
+                             uint64_t* ethertypes) noexcept nogil:
+    """Decode one frame of the given link type into v; see the module comment."""
+    cdef uint32_t af
+    cdef uint8_t nib
+    memset(v, 0, sizeof(PacketView))
+    cnt[C_PKTS] += 1
+    if linktype == DLT_EN10MB_:
+        cnt[C_ETHERNET] += 1
+        if caplen < 14:
+            return fail(cnt, E_ETH_SMALL)
+        return decode_ethertype(pkt, caplen, 14, be16(pkt + 12), v, cnt, ethertypes)
+    if linktype == DLT_LINUX_SLL_:
+        cnt[C_SLL] += 1
+        if caplen < 16:
+            return fail(cnt, E_SLL_SMALL)
+        return decode_ethertype(pkt, caplen, 16, be16(pkt + 14), v, cnt, ethertypes)
+    if linktype == DLT_LINUX_SLL2_:
+        cnt[C_SLL2] += 1
+        if caplen < 20:
+            return fail(cnt, E_SLL2_SMALL)
+        return decode_ethertype(pkt, caplen, 20, be16(pkt), v, cnt, ethertypes)
+    if linktype == DLT_RAW_ or linktype == DLT_RAW_OPENBSD_ or linktype == DLT_LINKTYPE_RAW_:
+        cnt[C_RAW] += 1
+        if caplen < 1:
+            return fail(cnt, E_RAW_BAD_VERSION)
+        nib = pkt[0] >> 4
+        if nib == 4:
+            return decode_ipv4(pkt, caplen, 0, v, cnt)
+        if nib == 6:
+            return decode_ipv6(pkt, caplen, 0, v, cnt)
+        return fail(cnt, E_RAW_BAD_VERSION)
+    if linktype == DLT_IPV4_:
+        cnt[C_RAW] += 1
+        return decode_ipv4(pkt, caplen, 0, v, cnt)
+    if linktype == DLT_IPV6_:
+        cnt[C_RAW] += 1
+        return decode_ipv6(pkt, caplen, 0, v, cnt)
+    if linktype == DLT_NULL_ or linktype == DLT_LOOP_:
+        cnt[C_NULL] += 1
+        if caplen < 4:
+            return fail(cnt, E_NULL_SMALL)
+        if linktype == DLT_LOOP_:
+            af = be32(pkt)
+        else:
+            af = le32(pkt)        # host order of the capturing machine: guess,
+            if (af >> 16) != 0:   # as Wireshark does, by which half is zero
+                af = be32(pkt)
+        if af == 2:
+            return decode_ipv4(pkt, caplen, 4, v, cnt)
+        if af == 10 or af == 24 or af == 28 or af == 30:
+            return decode_ipv6(pkt, caplen, 4, v, cnt)
+        return nonip(cnt, C_NONIP_NULL)
+    if linktype == DLT_NFLOG_:
+        cnt[C_NFLOG] += 1
+        return decode_nflog(pkt, caplen, v, cnt)
+    # the caller refuses unsupported link types before the first packet
+    return nonip(cnt, C_UNKNOWN_ETHERTYPE)
+
+
+cdef inline bint linktype_supported(int linktype) noexcept nogil:
+    return (linktype == DLT_EN10MB_ or linktype == DLT_LINUX_SLL_ or
+            linktype == DLT_LINUX_SLL2_ or linktype == DLT_RAW_ or
+            linktype == DLT_RAW_OPENBSD_ or linktype == DLT_LINKTYPE_RAW_ or
+            linktype == DLT_IPV4_ or linktype == DLT_IPV6_ or linktype == DLT_NULL_ or
+            linktype == DLT_LOOP_ or linktype == DLT_NFLOG_)

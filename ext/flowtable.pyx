@@ -1,0 +1,830 @@
+"""The flow meter: batches of captured frames in, finished flow records out.
+
+FlowMeter.feed() runs over a whole pcapy-ng next_batch() result without the GIL:
+decode (decode.pxd, inlined) -> flow lookup/insert -> per-flow accumulators. Flows
+that end (idle or active timeout, TCP teardown after its linger, eviction, shutdown)
+are written as FlowRecord structs into a fixed output buffer; drain() hands them to
+Python as a numpy structured array (RECORD_DTYPE, derived from the C struct).
+
+Expiry rules (all on packet time, so replaying a file is deterministic):
+- idle: a flow ends when no packet came for longer than the timeout of its class
+  (protocol x state: tcp new/established/closed, udp/icmp/other new/established).
+  "established" means packets were seen in both directions; a TCP flow is "closed"
+  after FIN in both directions or an RST (unless tcp_close is off), and then lingers
+  for the closed timeout so that final ACKs and retransmissions join it;
+- active: a flow older than active_timeout ends at its next packet, which starts a
+  new flow with the same key;
+- TCP reuse: a SYN (without ACK) on a closed flow ends it and starts a new flow;
+- eviction: with max_flows live flows, a new flow evicts the least recently seen
+  flow (reason "forced"), counted in flow.wrk.flows_evicted;
+- shutdown: shutdown() ends every remaining flow.
+A flow's expiry is checked when its next packet arrives, and flows nobody touches are
+swept once per second of packet time (or by expire() on a live clock).
+"""
+import numpy as np
+cimport cython
+cimport numpy as cnp
+
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
+from libc.stdlib cimport calloc, free
+from libc.string cimport memcmp, memcpy, memset
+from libc.math cimport sqrt
+
+from counters cimport *
+from decode cimport (PacketView, decode_frame, linktype_supported, RES_IP,
+                     FRAG_NONE, FRAG_FIRST, FRAG_LATER, TH_SYN, TH_ACK, TH_FIN, TH_RST)
+from flowtable cimport *
+
+cnp.import_array()
+
+# Names of the counter slots, in the order of includes/counters.pxd.
+COUNTER_NAMES = (
+    "decoder.pkts", "decoder.bytes", "wirescore.decoded_ip", "wirescore.nonip",
+    "decoder.invalid",
+    "decoder.ethernet", "decoder.sll", "decoder.sll2", "decoder.raw", "decoder.null",
+    "wirescore.nflog", "decoder.vlan", "decoder.vlan_qinq", "decoder.mpls",
+    "decoder.pppoe", "decoder.ipv4", "decoder.ipv6", "decoder.tcp", "decoder.udp",
+    "decoder.sctp", "decoder.icmpv4", "decoder.icmpv6", "wirescore.other_ip",
+    "defrag.ipv4.fragments", "defrag.ipv6.fragments", "wirescore.frag_matched",
+    "wirescore.frag_unmatched", "wirescore.snapped",
+    "decoder.arp", "decoder.unknown_ethertype", "wirescore.nonip_null",
+    "wirescore.nonip_nflog", "wirescore.nonip_ppp",
+    "capture.errors",
+    "decoder.event.ethernet.pkt_too_small", "decoder.event.vlan.header_too_small",
+    "decoder.event.vlan.too_many_layers", "decoder.event.mpls.header_too_small",
+    "decoder.event.mpls.unknown_payload_type", "decoder.event.pppoe.pkt_too_small",
+    "decoder.event.sll.pkt_too_small", "decoder.event.sll2.pkt_too_small",
+    "decoder.event.ltnull.pkt_too_small", "wirescore.nflog_pkt_too_small",
+    "wirescore.nflog_bad_tlv", "decoder.event.ipraw.invalid_ip_version",
+    "decoder.event.ipv4.pkt_too_small", "decoder.event.ipv4.wrong_ip_version",
+    "decoder.event.ipv4.hlen_too_small", "decoder.event.ipv4.iplen_smaller_than_hlen",
+    "decoder.event.ipv4.trunc_pkt",
+    "decoder.event.ipv6.pkt_too_small", "decoder.event.ipv6.wrong_ip_version",
+    "decoder.event.ipv6.trunc_exthdr",
+    "decoder.event.tcp.pkt_too_small", "decoder.event.tcp.hlen_too_small",
+    "decoder.event.tcp.invalid_optlen", "decoder.event.udp.pkt_too_small",
+    "decoder.event.sctp.pkt_too_small", "decoder.event.icmpv4.pkt_too_small",
+    "decoder.event.icmpv6.pkt_too_small",
+    "flow.total", "flow.tcp", "flow.udp", "flow.icmpv4", "flow.icmpv6", "wirescore.flow_other",
+    "flow.mgr.flows_timeout", "wirescore.flow_active_timeout", "wirescore.flow_tcp_fin",
+    "wirescore.flow_tcp_rst", "flow.wrk.flows_evicted", "wirescore.flow_shutdown",
+    "flow.tcp_reuse", "flow.end.state.new", "flow.end.state.established",
+    "flow.end.state.closed", "wirescore.ts_backwards", "defrag.tracker_hard_reuse",
+)
+N_COUNTER_SLOTS = N_COUNTERS
+assert len(COUNTER_NAMES) == N_COUNTERS, (len(COUNTER_NAMES), N_COUNTERS)
+
+REASON_NAMES = ("none", "timeout", "timeout", "tcp_fin", "tcp_rst", "forced", "shutdown")
+STATE_NAMES = ("new", "established", "closed")
+TCP_STATE_NAMES = ("none", "syn_sent", "syn_recv", "established", "fin_wait1", "closed")
+TIMEOUT_CLASSES = ("tcp.new", "tcp.established", "tcp.closed", "udp.new", "udp.established",
+                   "icmp.new", "icmp.established", "other.new", "other.established")
+
+cdef FlowRecord _dummy_record
+RECORD_DTYPE = np.asarray(<FlowRecord[:1]>(&_dummy_record)).dtype
+ENTRY_BYTES = sizeof(FlowEntry)
+if sizeof(FlowKey) != 48:
+    raise ImportError("FlowKey must be 48 bytes (hash_key reads 6 words)")
+
+cdef int64_t FRAG_TTL_US = 60000000   # a first fragment's ports are kept 60 s
+cdef int64_t SWEEP_US = 1000000       # idle sweep granularity: 1 s of packet time
+cdef uint32_t UNSEEN32 = 0xFFFFFFFF   # handshake delay not observed
+
+
+cdef inline uint64_t mix64(uint64_t h) noexcept nogil:
+    # splitmix64 finaliser
+    h ^= h >> 30
+    h *= 0xbf58476d1ce4e5b9ULL
+    h ^= h >> 27
+    h *= 0x94d049bb133111ebULL
+    h ^= h >> 31
+    return h
+
+
+cdef inline uint64_t hash_key(const FlowKey* k) noexcept nogil:
+    # copy out as words with memcpy: reading the struct through a uint64_t pointer
+    # breaks C's aliasing rules, and after inlining gcc then hashes stale fields
+    cdef uint64_t w[6]          # sizeof(FlowKey) == 48, checked at import
+    cdef uint64_t h = 0x9E3779B97F4A7C15ULL
+    cdef int i
+    memcpy(w, k, sizeof(FlowKey))
+    for i in range(6):
+        h = mix64(h ^ w[i])
+    return h
+
+
+cdef inline uint32_t sat32(int64_t x) noexcept nogil:
+    if x < 0:
+        return 0
+    if x > <int64_t>0xFFFFFFFEU:
+        return 0xFFFFFFFEU
+    return <uint32_t>x
+
+
+@cython.final
+cdef class FlowMeter:
+    """Decode and meter frames of one link type into bidirectional flows.
+
+    Parameters
+    ----------
+    linktype : int
+        libpcap DLT of every frame fed (ValueError if the decoder lacks it).
+    max_flows : int
+        Live flows at most; memory is about ENTRY_BYTES per live flow (touched
+        lazily) plus 4 bytes per hash bucket. When full, the least recently seen
+        flow is evicted (reason "forced").
+    timeouts : sequence of 9 floats, seconds
+        Idle timeouts in TIMEOUT_CLASSES order.
+    active_timeout : float, seconds
+        A flow older than this ends at its next packet.
+    tcp_close : bool
+        End TCP flows on FIN both ways or RST (after the tcp.closed linger).
+    out_capacity : int
+        Flow records buffered before feed() returns early so Python can drain().
+    """
+    cdef FlowEntry* entries
+    cdef int32_t* buckets
+    cdef FlowRecord* out
+    cdef FragSlot* frags
+    cdef uint64_t* cnt
+    cdef uint64_t* ethertypes
+    cdef uint32_t max_flows, nbuckets, frag_slots, out_cap, out_n
+    cdef uint32_t high_water, n_active
+    cdef int32_t free_head
+    cdef int32_t heads[N_TC]
+    cdef int32_t tails[N_TC]
+    cdef int64_t timeout_us[N_TC]
+    cdef int64_t active_us
+    cdef int64_t now_us
+    cdef int64_t next_sweep
+    cdef bint tcp_close
+    cdef int linktype
+
+    def __cinit__(self, int linktype, unsigned int max_flows=1 << 20, timeouts=None,
+                  double active_timeout=1800.0, bint tcp_close=True,
+                  unsigned int out_capacity=65536, unsigned int frag_slots=16384):
+        cdef int i
+        if not linktype_supported(linktype):
+            raise ValueError(f"unsupported link type {linktype}")
+        if max_flows < 1 or max_flows > (1 << 30):
+            raise ValueError("max_flows must be between 1 and 2**30")
+        if out_capacity < 4:
+            raise ValueError("out_capacity must be at least 4")
+        if timeouts is None:
+            timeouts = (60, 600, 60, 30, 300, 30, 300, 30, 300)
+        if len(timeouts) != N_TC:
+            raise ValueError(f"timeouts needs {N_TC} values: {TIMEOUT_CLASSES}")
+        for i in range(N_TC):
+            if not timeouts[i] > 0:
+                raise ValueError(f"timeout {TIMEOUT_CLASSES[i]} must be > 0")
+            self.timeout_us[i] = <int64_t>(timeouts[i] * 1e6)
+            self.heads[i] = -1
+            self.tails[i] = -1
+        if not active_timeout > 0:
+            raise ValueError("active_timeout must be > 0")
+        self.active_us = <int64_t>(active_timeout * 1e6)
+        self.linktype = linktype
+        self.tcp_close = tcp_close
+        self.max_flows = max_flows
+        self.nbuckets = 1
+        while self.nbuckets < max_flows:
+            self.nbuckets <<= 1
+        self.frag_slots = 1
+        while self.frag_slots < frag_slots:
+            self.frag_slots <<= 1
+        self.out_cap = out_capacity
+        self.entries = <FlowEntry*>calloc(max_flows, sizeof(FlowEntry))
+        self.buckets = <int32_t*>calloc(self.nbuckets, sizeof(int32_t))
+        self.out = <FlowRecord*>calloc(out_capacity, sizeof(FlowRecord))
+        self.frags = <FragSlot*>calloc(self.frag_slots, sizeof(FragSlot))
+        self.cnt = <uint64_t*>calloc(N_COUNTERS, sizeof(uint64_t))
+        self.ethertypes = <uint64_t*>calloc(65536, sizeof(uint64_t))
+        if (self.entries == NULL or self.buckets == NULL or self.out == NULL or
+                self.frags == NULL or self.cnt == NULL or self.ethertypes == NULL):
+            raise MemoryError("cannot allocate the flow table")
+        for i in range(self.nbuckets):
+            self.buckets[i] = -1
+        self.free_head = -1
+        self.now_us = -(1 << 62)
+        self.next_sweep = -(1 << 62)
+
+    def __dealloc__(self):
+        free(self.entries)
+        free(self.buckets)
+        free(self.out)
+        free(self.frags)
+        free(self.cnt)
+        free(self.ethertypes)
+
+    # ---------------------------------------------------------------- Python API
+
+    def feed(self, const uint8_t[::1] data, const uint32_t[:, ::1] meta, Py_ssize_t start=0):
+        """Process packets meta[start:] of one next_batch() result.
+
+        meta rows are (sec, usec, offset, caplen) as pcapy-ng packs them; offset and
+        caplen locate the frame in data (a record pointing outside data is counted
+        as capture.errors). Returns the index of the next packet to process: less
+        than len(meta) when the record buffer filled up, in which case call drain()
+        and feed again from there.
+        """
+        if meta.shape[0] == 0:
+            return start
+        if meta.shape[1] != 4:
+            raise ValueError("meta must have 4 columns (sec, usec, offset, caplen)")
+        cdef Py_ssize_t n = meta.shape[0]
+        cdef Py_ssize_t i = start
+        cdef const uint8_t* base = &data[0] if data.shape[0] > 0 else NULL
+        cdef uint64_t dlen = data.shape[0]
+        with nogil:
+            i = self._feed(base, dlen, &meta[0, 0], n, start)
+        return i
+
+    def drain(self):
+        """Finished flows since the last drain, as an array of RECORD_DTYPE (a copy)."""
+        cdef Py_ssize_t n = self.out_n
+        if n == 0:
+            return np.empty(0, dtype=RECORD_DTYPE)
+        arr = np.frombuffer(<char[:n * sizeof(FlowRecord)]><char*>self.out,
+                            dtype=RECORD_DTYPE).copy()
+        self.out_n = 0
+        return arr
+
+    def expire(self, double now):
+        """Sweep idle flows against a live clock (seconds since the epoch).
+
+        Returns True when the sweep finished, False when the record buffer filled
+        (drain and call again)."""
+        cdef int64_t t = <int64_t>(now * 1e6)
+        cdef bint done
+        with nogil:
+            if t > self.now_us:
+                self.now_us = t
+            done = self._sweep(self.now_us)
+        return bool(done)
+
+    def shutdown(self):
+        """End every live flow with reason "shutdown".
+
+        Returns the number of flows still live: non-zero when the record buffer
+        filled up (drain and call again)."""
+        cdef int c
+        with nogil:
+            for c in range(N_TC):
+                while self.heads[c] >= 0 and self.out_n < self.out_cap:
+                    self._end(self.heads[c], R_SHUTDOWN)
+        return self.n_active
+
+    @property
+    def counters(self):
+        """Counter values (uint64 array in COUNTER_NAMES order), a copy."""
+        return np.asarray(<uint64_t[:N_COUNTERS]>self.cnt).copy()
+
+    @property
+    def nonip_ethertypes(self):
+        """{ethertype: frames} of non-IP frames seen (ARP, LLDP, 802.3 lengths...)."""
+        arr = np.asarray(<uint64_t[:65536]>self.ethertypes)
+        nz = np.flatnonzero(arr)
+        return {int(k): int(arr[k]) for k in nz}
+
+    @property
+    def active_flows(self):
+        return self.n_active
+
+    @property
+    def memuse(self):
+        """Bytes held by live flow entries (entries are touched lazily)."""
+        return self.high_water * sizeof(FlowEntry) + self.nbuckets * sizeof(int32_t)
+
+    @property
+    def packet_clock(self):
+        """Latest packet time seen, seconds since the epoch (None before any)."""
+        return None if self.now_us < 0 else self.now_us / 1e6
+
+    # ---------------------------------------------------------------- the loop
+
+    cdef Py_ssize_t _feed(self, const uint8_t* base, uint64_t dlen, const uint32_t* meta,
+                          Py_ssize_t n, Py_ssize_t start) noexcept nogil:
+        cdef PacketView v
+        cdef Py_ssize_t i
+        cdef const uint32_t* m
+        cdef int64_t ts
+        cdef uint32_t off, caplen
+        for i in range(start, n):
+            if self.out_n + 2 > self.out_cap:
+                return i
+            m = meta + 4 * i
+            ts = <int64_t>m[0] * 1000000 + m[1]
+            if ts >= self.next_sweep:
+                if not self._sweep(ts if ts > self.now_us else self.now_us):
+                    return i
+                if self.out_n + 2 > self.out_cap:
+                    return i
+            if ts > self.now_us:
+                self.now_us = ts
+            off = m[2]
+            caplen = m[3]
+            if off > dlen or caplen > dlen - off:
+                self.cnt[C_PKTS] += 1
+                self.cnt[E_BAD_RECORD] += 1
+                self.cnt[C_INVALID] += 1
+                continue
+            if decode_frame(base + off, caplen, self.linktype, &v, self.cnt,
+                            self.ethertypes) == RES_IP:
+                self.cnt[C_BYTES] += v.wire_len
+                self._packet(&v, ts)
+            else:
+                self.cnt[C_BYTES] += caplen
+        return n
+
+    cdef bint _sweep(self, int64_t now) noexcept nogil:
+        """End idle flows at time now; False if the record buffer filled first.
+
+        The idle lists are lazy: a packet does not move its flow (that would cost
+        two cache misses on the neighbours). A list is ordered by queued_ts; a head
+        that was touched since it was queued, or whose class changed, is requeued
+        here, so each touch costs at most one requeue."""
+        cdef int c
+        cdef int32_t idx
+        cdef FlowEntry* e
+        for c in range(N_TC):
+            while True:
+                idx = self.heads[c]
+                if idx < 0:
+                    break
+                e = &self.entries[idx]
+                if now - self._last_seen(e) > self.timeout_us[self._class_of(e)]:
+                    if self.out_n >= self.out_cap:
+                        return False
+                    self._end(idx, self._idle_reason(e))
+                elif not self._requeue(idx, e):
+                    break
+        self.next_sweep = (now // SWEEP_US + 1) * SWEEP_US
+        return True
+
+    cdef inline bint _requeue(self, int32_t idx, FlowEntry* e) noexcept nogil:
+        """Move a head touched since it was queued (or of another class) to the tail
+        of its class list; False when it is where it belongs."""
+        cdef int c = self._class_of(e)
+        cdef int64_t last = self._last_seen(e)
+        if c == e.tclass and e.queued_ts >= last:
+            return False
+        self._list_remove(e.tclass, idx)
+        e.tclass = <uint8_t>c
+        e.queued_ts = last
+        self._list_append(c, idx)
+        return True
+
+    cdef inline int64_t _last_seen(self, FlowEntry* e) noexcept nogil:
+        return e.d[0].last_ts if e.d[0].last_ts > e.d[1].last_ts else e.d[1].last_ts
+
+    cdef inline int _idle_reason(self, FlowEntry* e) noexcept nogil:
+        if e.state == S_CLOSED:
+            return e.close_reason
+        return R_TIMEOUT
+
+    # ---------------------------------------------------------------- fragments
+
+    cdef inline uint32_t _frag_slot(self, PacketView* v) noexcept nogil:
+        cdef uint64_t h = mix64(v.ip_id ^ (<uint64_t>v.proto << 32) ^ (<uint64_t>v.ipver << 40))
+        cdef uint64_t w[4]
+        memcpy(w, v.src, 16)
+        memcpy(&w[2], v.dst, 16)
+        h = mix64(h ^ w[0]) ^ mix64(w[1] ^ 0x51ED27ULL)
+        h = mix64(h ^ w[2]) ^ mix64(w[3] ^ 0xA24BAED4ULL)
+        return <uint32_t>(h & (self.frag_slots - 1))
+
+    cdef inline bint _frag_same(self, FragSlot* f, PacketView* v) noexcept nogil:
+        return (f.used and f.ip_id == v.ip_id and f.proto == v.proto and f.ipver == v.ipver
+                and memcmp(f.src, v.src, 16) == 0 and memcmp(f.dst, v.dst, 16) == 0)
+
+    cdef void _frag_remember(self, PacketView* v, int64_t ts) noexcept nogil:
+        cdef FragSlot* f = &self.frags[self._frag_slot(v)]
+        if f.used and not self._frag_same(f, v) and ts - f.ts <= FRAG_TTL_US:
+            self.cnt[F_FRAG_TABLE_OVERWRITE] += 1
+        memcpy(f.src, v.src, 16)
+        memcpy(f.dst, v.dst, 16)
+        f.ip_id = v.ip_id
+        f.proto = v.proto
+        f.ipver = v.ipver
+        f.sport = v.sport
+        f.dport = v.dport
+        f.ts = ts
+        f.used = 1
+
+    cdef void _frag_join(self, PacketView* v, int64_t ts) noexcept nogil:
+        cdef FragSlot* f = &self.frags[self._frag_slot(v)]
+        if self._frag_same(f, v) and ts - f.ts <= FRAG_TTL_US:
+            v.sport = f.sport
+            v.dport = f.dport
+            v.has_ports = 1
+            self.cnt[C_FRAG_MATCHED] += 1
+        else:
+            self.cnt[C_FRAG_UNMATCHED] += 1
+
+    # ---------------------------------------------------------------- per packet
+
+    cdef void _packet(self, PacketView* v, int64_t ts) noexcept nogil:
+        cdef FlowKey key
+        cdef int c, direction
+        cdef bint src_is_a
+        cdef uint64_t h
+        cdef int32_t idx
+        cdef FlowEntry* e
+        cdef int64_t last
+
+        if v.frag == FRAG_FIRST and v.has_ports:
+            self._frag_remember(v, ts)
+        elif v.frag == FRAG_LATER and (v.proto == 6 or v.proto == 17 or v.proto == 132):
+            self._frag_join(v, ts)
+
+        memset(&key, 0, sizeof(FlowKey))
+        c = memcmp(v.src, v.dst, 16)
+        src_is_a = c < 0 or (c == 0 and v.sport <= v.dport)
+        if src_is_a:
+            memcpy(key.addr_a, v.src, 16)
+            memcpy(key.addr_b, v.dst, 16)
+            key.port_a = v.sport
+            key.port_b = v.dport
+        else:
+            memcpy(key.addr_a, v.dst, 16)
+            memcpy(key.addr_b, v.src, 16)
+            key.port_a = v.dport
+            key.port_b = v.sport
+        key.vlan0 = v.vlan0
+        key.vlan1 = v.vlan1
+        key.nvlan = v.nvlan
+        key.proto = v.proto
+        key.ipver = v.ipver
+        h = hash_key(&key)
+
+        idx = self.buckets[h & (self.nbuckets - 1)]
+        while idx >= 0:
+            e = &self.entries[idx]
+            if e.hash == <uint32_t>h and memcmp(&e.key, &key, sizeof(FlowKey)) == 0:
+                break
+            idx = e.hnext
+
+        if idx >= 0:
+            last = self._last_seen(e)
+            if ts - last > self.timeout_us[self._class_of(e)]:
+                self._end(idx, self._idle_reason(e))
+                idx = -1
+            elif ts - e.first_ts > self.active_us:
+                self._end(idx, R_ACTIVE)
+                idx = -1
+            elif (e.state == S_CLOSED and v.proto == 6
+                  and (v.tcp_flags & (TH_SYN | TH_ACK)) == TH_SYN):
+                self.cnt[F_TCP_REUSE] += 1
+                self._end(idx, e.close_reason)
+                idx = -1
+
+        if idx < 0:
+            idx = self._insert(&key, h, ts, src_is_a)
+        e = &self.entries[idx]
+        direction = 0 if (<uint8_t>src_is_a) == e.a_is_client else 1
+        self._update(e, v, ts, direction)
+        self._touch(idx, e)
+
+    cdef int32_t _insert(self, FlowKey* key, uint64_t h, int64_t ts, bint src_is_a) noexcept nogil:
+        cdef int32_t idx
+        cdef FlowEntry* e
+        cdef uint32_t b
+        if self.n_active >= self.max_flows:
+            self._evict_one()
+        if self.free_head >= 0:
+            idx = self.free_head
+            self.free_head = self.entries[idx].hnext
+        else:
+            idx = <int32_t>self.high_water
+            self.high_water += 1
+        e = &self.entries[idx]
+        memset(e, 0, sizeof(FlowEntry))
+        memcpy(&e.key, key, sizeof(FlowKey))
+        e.hash = <uint32_t>h
+        b = <uint32_t>(h & (self.nbuckets - 1))
+        e.hnext = self.buckets[b]
+        self.buckets[b] = idx
+        e.first_ts = ts
+        e.syn_ts = -1
+        e.synack_delay = UNSEEN32
+        e.ack_delay = UNSEEN32
+        e.a_is_client = 1 if src_is_a else 0
+        e.d[0].last_ts = ts
+        e.d[1].last_ts = ts
+        e.d[0].len_min = UNSEEN32
+        e.d[1].len_min = UNSEEN32
+        e.d[0].iat_min = UNSEEN32
+        e.d[1].iat_min = UNSEEN32
+        e.tclass = self._class_of(e)
+        e.queued_ts = ts
+        e.lprev = -1
+        e.lnext = -1
+        self._list_append(e.tclass, idx)
+        self.n_active += 1
+        self.cnt[F_TOTAL] += 1
+        if key.proto == 6:
+            self.cnt[F_TCP] += 1
+        elif key.proto == 17:
+            self.cnt[F_UDP] += 1
+        elif key.proto == 1 and key.ipver == 4:
+            self.cnt[F_ICMPV4] += 1
+        elif key.proto == 58 and key.ipver == 6:
+            self.cnt[F_ICMPV6] += 1
+        else:
+            self.cnt[F_OTHER] += 1
+        return idx
+
+    cdef void _evict_one(self) noexcept nogil:
+        """End the least recently seen flow (heads are first brought up to date)."""
+        cdef int c
+        cdef int32_t best = -1
+        cdef int64_t best_ts = 0, t
+        for c in range(N_TC):
+            while self.heads[c] >= 0 and self._requeue(self.heads[c],
+                                                       &self.entries[self.heads[c]]):
+                pass
+            if self.heads[c] >= 0:
+                t = self._last_seen(&self.entries[self.heads[c]])
+                if best < 0 or t < best_ts:
+                    best = self.heads[c]
+                    best_ts = t
+        if best >= 0:
+            self._end(best, R_FORCED)
+
+    cdef inline int _class_of(self, FlowEntry* e) noexcept nogil:
+        cdef uint8_t p = e.key.proto
+        cdef bint est = e.state != S_NEW
+        if p == 6:
+            if e.state == S_CLOSED:
+                return TC_TCP_CLOSED
+            return TC_TCP_EST if est else TC_TCP_NEW
+        if p == 17:
+            return TC_UDP_EST if est else TC_UDP_NEW
+        if (p == 1 and e.key.ipver == 4) or (p == 58 and e.key.ipver == 6):
+            return TC_ICMP_EST if est else TC_ICMP_NEW
+        return TC_OTHER_EST if est else TC_OTHER_NEW
+
+    cdef void _update(self, FlowEntry* e, PacketView* v, int64_t ts, int direction) noexcept nogil:
+        cdef DirStats* d = &e.d[direction]
+        cdef int64_t last = self._last_seen(e)
+        cdef int64_t iat
+        cdef uint32_t wl = v.wire_len
+        cdef double delta, x
+        cdef uint8_t f
+        cdef int k
+        if ts < last:
+            self.cnt[F_TS_BACKWARDS] += 1
+            ts = last
+        if d.pkts > 0:
+            iat = ts - d.last_ts
+            if iat < 0:
+                iat = 0
+            if sat32(iat) < d.iat_min:
+                d.iat_min = sat32(iat)
+            if sat32(iat) > d.iat_max:
+                d.iat_max = sat32(iat)
+            x = <double>iat
+            delta = x - d.iat_mean
+            d.iat_mean += delta / d.pkts          # d.pkts gaps so far + 1 (before ++)
+            d.iat_m2 += delta * (x - d.iat_mean)
+        else:
+            d.ttl_first = v.ttl
+            d.win_first = v.tcp_win
+        d.pkts += 1
+        d.bytes += wl
+        d.payload += v.payload_len
+        if wl < d.len_min:
+            d.len_min = wl
+        if wl > d.len_max:
+            d.len_max = wl
+        x = <double>wl
+        delta = x - d.len_mean
+        d.len_mean += delta / d.pkts
+        d.len_m2 += delta * (x - d.len_mean)
+        d.last_ts = ts
+
+        if v.proto == 6 and v.frag != FRAG_LATER:
+            f = v.tcp_flags
+            d.flags_or |= f
+            for k in range(8):
+                if f & (1 << k):
+                    d.flags[k] += 1
+            self._tcp(e, f, ts, direction)
+        elif (v.proto == 1 or v.proto == 58) and v.frag != FRAG_LATER:
+            if not (e.icmp_seen & (1 << direction)):
+                e.icmp_seen |= <uint8_t>(1 << direction)
+                e.icmp_type[direction] = v.icmp_type
+                e.icmp_code[direction] = v.icmp_code
+
+        if e.state == S_NEW and e.d[1].pkts > 0:
+            e.state = S_ESTABLISHED
+
+    cdef void _tcp(self, FlowEntry* e, uint8_t f, int64_t ts, int direction) noexcept nogil:
+        if (f & (TH_SYN | TH_ACK)) == TH_SYN:
+            if e.syn_ts < 0 and direction == 0:
+                e.syn_ts = ts
+                if e.tcp_state == T_NONE:
+                    e.tcp_state = T_SYN_SENT
+        elif (f & (TH_SYN | TH_ACK)) == (TH_SYN | TH_ACK):
+            if e.syn_ts >= 0 and e.synack_delay == UNSEEN32 and direction == 1:
+                e.synack_delay = sat32(ts - e.syn_ts)
+                if e.tcp_state == T_SYN_SENT:
+                    e.tcp_state = T_SYN_RECV
+        elif f & TH_ACK:
+            if (e.tcp_state == T_SYN_RECV and direction == 0
+                    and e.ack_delay == UNSEEN32):
+                e.ack_delay = sat32(ts - e.syn_ts - e.synack_delay)
+                e.tcp_state = T_ESTABLISHED
+        if e.tcp_state == T_NONE and e.d[0].pkts > 0 and e.d[1].pkts > 0:
+            e.tcp_state = T_ESTABLISHED       # picked up mid-stream
+        if e.tcp_state == T_CLOSED:
+            return
+        if f & TH_RST:
+            e.tcp_state = T_CLOSED
+            e.close_reason = R_TCP_RST
+        elif f & TH_FIN:
+            e.fin_bits |= <uint8_t>(1 << direction)
+            if e.fin_bits == 3:
+                e.tcp_state = T_CLOSED
+                e.close_reason = R_TCP_FIN
+            else:
+                e.tcp_state = T_FIN_WAIT
+        if e.tcp_state == T_CLOSED and self.tcp_close:
+            e.state = S_CLOSED
+
+    # ---------------------------------------------------------------- lists
+
+    cdef inline void _list_append(self, int c, int32_t idx) noexcept nogil:
+        cdef FlowEntry* e = &self.entries[idx]
+        e.lprev = self.tails[c]
+        e.lnext = -1
+        if self.tails[c] >= 0:
+            self.entries[self.tails[c]].lnext = idx
+        else:
+            self.heads[c] = idx
+        self.tails[c] = idx
+
+    cdef inline void _list_remove(self, int c, int32_t idx) noexcept nogil:
+        cdef FlowEntry* e = &self.entries[idx]
+        if e.lprev >= 0:
+            self.entries[e.lprev].lnext = e.lnext
+        else:
+            self.heads[c] = e.lnext
+        if e.lnext >= 0:
+            self.entries[e.lnext].lprev = e.lprev
+        else:
+            self.tails[c] = e.lprev
+        e.lprev = -1
+        e.lnext = -1
+
+    cdef inline void _touch(self, int32_t idx, FlowEntry* e) noexcept nogil:
+        """After a packet: move the flow only when its class now has a shorter
+        timeout than the list it sits on (e.g. TCP teardown); see _sweep."""
+        cdef int c = self._class_of(e)
+        if c == e.tclass or self.timeout_us[c] >= self.timeout_us[e.tclass]:
+            return
+        self._list_remove(e.tclass, idx)
+        e.tclass = <uint8_t>c
+        e.queued_ts = self._last_seen(e)
+        self._list_append(c, idx)
+
+    # ---------------------------------------------------------------- ending
+
+    cdef void _end(self, int32_t idx, int reason) noexcept nogil:
+        cdef FlowEntry* e = &self.entries[idx]
+        cdef uint32_t b = e.hash & (self.nbuckets - 1)
+        cdef int32_t* link = &self.buckets[b]
+        while link[0] != idx:
+            link = &self.entries[link[0]].hnext
+        link[0] = e.hnext
+        self._list_remove(e.tclass, idx)
+        self._emit(e, reason)
+        e.hnext = self.free_head
+        self.free_head = idx
+        self.n_active -= 1
+
+    cdef void _emit(self, FlowEntry* e, int reason) noexcept nogil:
+        """Write the flow's record. A closed TCP flow that is still lingering when it
+        is evicted or shut down is reported with its teardown reason (tcp_fin /
+        tcp_rst): the teardown is what ended it; the eviction is counted anyway."""
+        cdef FlowRecord* r = &self.out[self.out_n]
+        cdef DirStats* ds = &e.d[0]
+        cdef DirStats* dc = &e.d[1]
+        cdef int64_t last = self._last_seen(e)
+        if reason == R_FORCED:
+            self.cnt[F_END_FORCED] += 1
+        if e.state == S_CLOSED and (reason == R_FORCED or reason == R_SHUTDOWN):
+            reason = e.close_reason
+        self.out_n += 1
+        memset(r, 0, sizeof(FlowRecord))
+        r.flow_id = mix64(hash_key(&e.key) ^ <uint64_t>e.first_ts) & ((1ULL << 51) - 1)
+        r.start_us = e.first_ts
+        r.end_us = last
+        if e.a_is_client:
+            memcpy(r.src_addr, e.key.addr_a, 16)
+            memcpy(r.dest_addr, e.key.addr_b, 16)
+            r.src_port = e.key.port_a
+            r.dest_port = e.key.port_b
+        else:
+            memcpy(r.src_addr, e.key.addr_b, 16)
+            memcpy(r.dest_addr, e.key.addr_a, 16)
+            r.src_port = e.key.port_b
+            r.dest_port = e.key.port_a
+        r.vlan0 = e.key.vlan0
+        r.vlan1 = e.key.vlan1
+        r.nvlan = e.key.nvlan
+        r.ip_version = e.key.ipver
+        r.proto = e.key.proto
+        r.reason = <uint8_t>reason
+        r.state = e.state
+        r.tcp_state = e.tcp_state
+        r.tcp_flags_ts = ds.flags_or
+        r.tcp_flags_tc = dc.flags_or
+        r.icmp_seen = e.icmp_seen
+        r.icmp_type_ts = e.icmp_type[0]
+        r.icmp_code_ts = e.icmp_code[0]
+        r.icmp_type_tc = e.icmp_type[1]
+        r.icmp_code_tc = e.icmp_code[1]
+        r.duration = (last - e.first_ts) / 1e6
+        r.pkts_toserver = ds.pkts
+        r.pkts_toclient = dc.pkts
+        r.bytes_toserver = ds.bytes
+        r.bytes_toclient = dc.bytes
+        r.payload_bytes_toserver = ds.payload
+        r.payload_bytes_toclient = dc.payload
+        _dir_features(ds, &r.pktlen_min_toserver, &r.iat_min_toserver)
+        _dir_features(dc, &r.pktlen_min_toclient, &r.iat_min_toclient)
+        r.fin_toserver = ds.flags[0]
+        r.syn_toserver = ds.flags[1]
+        r.rst_toserver = ds.flags[2]
+        r.psh_toserver = ds.flags[3]
+        r.ack_toserver = ds.flags[4]
+        r.urg_toserver = ds.flags[5]
+        r.ece_toserver = ds.flags[6]
+        r.cwr_toserver = ds.flags[7]
+        r.fin_toclient = dc.flags[0]
+        r.syn_toclient = dc.flags[1]
+        r.rst_toclient = dc.flags[2]
+        r.psh_toclient = dc.flags[3]
+        r.ack_toclient = dc.flags[4]
+        r.urg_toclient = dc.flags[5]
+        r.ece_toclient = dc.flags[6]
+        r.cwr_toclient = dc.flags[7]
+        r.ttl_first_toserver = ds.ttl_first
+        r.ttl_first_toclient = dc.ttl_first if dc.pkts else 0
+        r.win_first_toserver = ds.win_first
+        r.win_first_toclient = dc.win_first if dc.pkts else 0
+        r.tcp_syn_synack_delay = -1 if e.synack_delay == UNSEEN32 else <double>e.synack_delay
+        r.tcp_synack_ack_delay = -1 if e.ack_delay == UNSEEN32 else <double>e.ack_delay
+
+        if reason == R_TIMEOUT:
+            self.cnt[F_END_TIMEOUT] += 1
+        elif reason == R_ACTIVE:
+            self.cnt[F_END_ACTIVE] += 1
+        elif reason == R_TCP_FIN:
+            self.cnt[F_END_TCP_FIN] += 1
+        elif reason == R_TCP_RST:
+            self.cnt[F_END_TCP_RST] += 1
+        elif reason == R_SHUTDOWN:
+            self.cnt[F_END_SHUTDOWN] += 1
+        if e.state == S_NEW:
+            self.cnt[F_END_STATE_NEW] += 1
+        elif e.state == S_ESTABLISHED:
+            self.cnt[F_END_STATE_ESTABLISHED] += 1
+        else:
+            self.cnt[F_END_STATE_CLOSED] += 1
+
+
+cdef inline void _dir_features(DirStats* d, double* lens, double* iats) noexcept nogil:
+    """Write min, max, mean, std of lengths (bytes) and gaps (µs) for one direction.
+
+    Zeros when the direction saw no packet (lengths) or fewer than two (gaps)."""
+    if d.pkts == 0:
+        return
+    lens[0] = d.len_min
+    lens[1] = d.len_max
+    lens[2] = d.len_mean
+    lens[3] = sqrt(d.len_m2 / d.pkts) if d.len_m2 > 0 else 0.0
+    if d.pkts < 2:
+        return
+    iats[0] = d.iat_min
+    iats[1] = d.iat_max
+    iats[2] = d.iat_mean
+    iats[3] = sqrt(d.iat_m2 / (d.pkts - 1)) if d.iat_m2 > 0 else 0.0
+
+
+def _debug_chains(FlowMeter m):
+    """Bucket chain length histogram (tests and tuning only)."""
+    cdef uint32_t b
+    cdef int32_t idx
+    cdef int n
+    hist = {}
+    for b in range(m.nbuckets):
+        n = 0
+        idx = m.buckets[b]
+        while idx >= 0:
+            n += 1
+            idx = m.entries[idx].hnext
+        hist[n] = hist.get(n, 0) + 1
+    return hist
+

@@ -1,0 +1,63 @@
+"""Build the compiled core (ext/*.pyx -> wirescore._core.*).
+
+Only the extension modules live here; everything else is in pyproject.toml.
+This file never imports wirescore.
+
+Environment:
+  WIRESCORE_DEBUG=1   compile with Cython bounds/wraparound checks on, -O0 -g
+                      (fuzzing and debugging; explicit packet length checks are
+                      in the code whatever this says).
+"""
+import os
+import sys
+
+from setuptools import Extension, setup
+
+MIN_CYTHON = (3, 0)
+
+try:
+    import Cython
+    from Cython.Build import cythonize
+except ImportError:  # pragma: no cover - build front-ends install it from pyproject
+    sys.exit("wirescore: building needs Cython >= 3.0 (pip install 'Cython>=3.0')")
+
+if tuple(int(p) for p in Cython.__version__.split(".")[:2]) < MIN_CYTHON:
+    sys.exit(f"wirescore: Cython {Cython.__version__} is too old; need >= 3.0 "
+             "(pip install -U Cython)")
+
+import numpy  # noqa: E402  (after the Cython check, so the message above wins)
+
+DEBUG = os.environ.get("WIRESCORE_DEBUG", "") not in ("", "0")
+
+directives = {
+    "language_level": "3",
+    "boundscheck": DEBUG,
+    "wraparound": DEBUG,
+    "initializedcheck": DEBUG,
+    "cdivision": True,
+    "embedsignature": True,
+}
+cflags = ["-O0", "-g"] if DEBUG else ["-O3"]
+if os.environ.get("WIRESCORE_ASAN", "") not in ("", "0"):
+    cflags += ["-fsanitize=address", "-fno-omit-frame-pointer"]
+
+MODULES = ["decode", "flowtable"]
+
+extensions = [
+    Extension(
+        f"wirescore._core.{name}",
+        [f"ext/{name}.pyx"],
+        include_dirs=["ext", "ext/includes", numpy.get_include()],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        extra_compile_args=cflags,
+    )
+    for name in MODULES
+]
+
+setup(
+    ext_modules=cythonize(
+        extensions,
+        include_path=["ext", "ext/includes"],
+        compiler_directives=directives,
+    ),
+)

@@ -1,0 +1,3 @@
+from wirescore.cli import main
+
+main(prog_name="wirescore")

@@ -1,0 +1,1 @@
+"""Compiled core (built from ext/*.pyx): decode, flowtable."""

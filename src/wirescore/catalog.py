@@ -1,0 +1,84 @@
+"""Feature columns: stable dotted name, unit, one-line definition, in one place.
+
+Every flow-level feature is a field of the core's FlowRecord (ext/flowtable.pxd); the
+column name is "flow." + the field name. A test checks that this catalogue and the
+record dtype list exactly the same fields, so neither can change alone.
+
+Conventions: "toserver" is the direction of the flow's first packet (as Suricata);
+lengths are wire bytes (link header included, see DESIGN: max(caplen, link header +
+IP total length)); times inside a flow are microseconds, the flow duration seconds.
+A statistic over packets of one direction is 0 when that direction saw no packet;
+gap statistics are 0 with fewer than two packets; a handshake delay that was not
+observed is -1.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str        # dotted column name, e.g. "flow.pkts_toserver"
+    field: str       # FlowRecord field
+    unit: str
+    definition: str
+
+
+def _per_direction() -> list[Feature]:
+    out = []
+    for d, who in (("toserver", "client to server"), ("toclient", "server to client")):
+        specs = [
+            ("pkts", "packets", f"packets {who}"),
+            ("bytes", "bytes", f"wire bytes {who}"),
+            ("payload_bytes", "bytes",
+             f"L4 payload bytes {who} per the headers (whole IP payload for port-less "
+             f"protocols)"),
+            ("pktlen_min", "bytes", f"smallest wire length {who}"),
+            ("pktlen_max", "bytes", f"largest wire length {who}"),
+            ("pktlen_mean", "bytes", f"mean wire length {who}"),
+            ("pktlen_std", "bytes", f"population standard deviation of wire length {who}"),
+            ("iat_min", "us", f"smallest gap between consecutive packets {who}"),
+            ("iat_max", "us", f"largest gap between consecutive packets {who}"),
+            ("iat_mean", "us", f"mean gap between consecutive packets {who}"),
+            ("iat_std", "us", f"sample standard deviation of the gaps {who}"),
+            ("fin", "packets", f"TCP packets with FIN {who}"),
+            ("syn", "packets", f"TCP packets with SYN {who}"),
+            ("rst", "packets", f"TCP packets with RST {who}"),
+            ("psh", "packets", f"TCP packets with PSH {who}"),
+            ("ack", "packets", f"TCP packets with ACK {who}"),
+            ("urg", "packets", f"TCP packets with URG {who}"),
+            ("ece", "packets", f"TCP packets with ECE {who}"),
+            ("cwr", "packets", f"TCP packets with CWR {who}"),
+            ("ttl_first", "hops", f"IP TTL / hop limit of the first packet {who}"),
+            ("win_first", "bytes",
+             f"TCP window field (unscaled) of the first packet {who}; 0 for non-TCP"),
+        ]
+        out += [Feature(f"flow.{base}_{d}", f"{base}_{d}", unit, text)
+                for base, unit, text in specs]
+    return out
+
+
+FLOW_FEATURES: tuple[Feature, ...] = (
+    Feature("flow.duration", "duration", "s", "last packet time minus first packet time"),
+    *_per_direction(),
+    Feature("flow.tcp_syn_synack_delay", "tcp_syn_synack_delay", "us",
+            "time from the client's SYN to the server's SYN/ACK; -1 if not observed"),
+    Feature("flow.tcp_synack_ack_delay", "tcp_synack_ack_delay", "us",
+            "time from the SYN/ACK to the client's ACK; -1 if not observed"),
+)
+
+#: FlowRecord fields that identify a flow rather than describe it (not features)
+IDENTITY_FIELDS = (
+    "flow_id", "start_us", "end_us", "src_addr", "dest_addr", "src_port", "dest_port",
+    "vlan0", "vlan1", "nvlan", "ip_version", "proto", "reason", "state", "tcp_state",
+    "tcp_flags_ts", "tcp_flags_tc", "icmp_seen", "icmp_type_ts", "icmp_code_ts",
+    "icmp_type_tc", "icmp_code_tc", "pad",
+)
+
+BY_NAME = {f.name: f for f in FLOW_FEATURES}
+
+
+def describe() -> str:
+    """A table of every feature column (for `wirescore features` and docs)."""
+    width = max(len(f.name) for f in FLOW_FEATURES)
+    return "\n".join(f"{f.name:<{width}}  {f.unit:<7}  {f.definition}" for f in FLOW_FEATURES)

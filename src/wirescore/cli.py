@@ -1,0 +1,222 @@
+"""The `wirescore` command: thin click commands over wirescore.engine.
+
+Every setting of wirescore.config.SETTINGS is a flag of `run` and `config`, with
+the same help text; a YAML file given with -c supplies the rest. Errors are one line
+on stderr, "wirescore: error: <file>: <what is wrong>", exit status 1 (2 for usage).
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import time
+
+import click
+
+from wirescore import __version__
+from wirescore.config import SETTINGS, Config
+from wirescore.errors import WirescoreError
+
+log = logging.getLogger("wirescore")
+
+EPILOG_RUN = """\b
+Examples:
+  wirescore run -r capture.pcap -l logs/
+  tcpdump -i eth0 -U -w - | wirescore run -r - -l logs/
+  ssh sensor tcpdump -i eth0 -U -w - 'not port 22' | wirescore run -r - -l logs/
+  wirescore run -r capture.pcapng -l logs/ --no-detect --export flows.csv
+  wirescore run -r capture.pcap -c wirescore.yaml --flow-timeout-udp-new 10
+
+\b
+Output (in the log directory, like Suricata's -l):
+  eve.json   one JSON object per line: event_type "flow" for every finished
+             flow, "stats" every --stats-interval seconds and at the end.
+Exit status: 0 done; 1 error (the capture broke part-way: what was read before
+the fault is written, then the error is reported); 2 usage error.
+"""
+
+
+class CliError(click.ClickException):
+    """Prints 'wirescore: error: message' (one line) and exits 1."""
+
+    exit_code = 1
+
+    def show(self, file=None) -> None:
+        click.echo(f"wirescore: error: {self.format_message()}", err=True)
+
+
+def _setting_options(func):
+    """Attach one click option per setting (default None: 'not given')."""
+    for s in reversed(SETTINGS):
+        unit = f" [{s.unit}]" if s.unit else ""
+        default = "" if s.default is None else f" (default: {s.default})"
+        help_text = f"{s.help}{unit}{default} YAML: {s.key}"
+        if s.type is bool:
+            opt = click.option(s.flag, s.dest, default=None, help=help_text)
+        else:
+            ctype = {int: click.INT, float: click.FLOAT, str: click.STRING}[s.type]
+            metavar = s.unit.upper() if s.unit in ("s",) else None
+            opt = click.option(s.flag, s.dest, type=ctype, default=None, help=help_text,
+                               metavar=("SECONDS" if metavar == "S" else None))
+        func = opt(func)
+    return func
+
+
+def _overrides(kwargs: dict) -> dict:
+    return {s.key: kwargs.get(s.dest) for s in SETTINGS if kwargs.get(s.dest) is not None}
+
+
+def _load_config(config_path, kwargs) -> Config:
+    try:
+        return Config.load(config_path, _overrides(kwargs))
+    except WirescoreError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("wirescore: %(message)s"))
+    root = logging.getLogger("wirescore")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"],
+                               "max_content_width": 100})
+@click.version_option(__version__, prog_name="wirescore")
+@click.option("-v", "--verbose", count=True, help="More log output (debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr.")
+@click.pass_context
+def main(ctx, verbose, quiet):
+    """Real-time network anomaly detection beside Suricata and Zeek.
+
+    wirescore reads packets (a pcap/pcapng file or standard input), keeps
+    bidirectional flows in a compiled core, and writes Suricata EVE-JSON
+    (flow and stats events) that your Suricata tooling already reads.
+
+    Start with: wirescore run -r capture.pcap -l logs/
+    """
+    _setup_logging(verbose, quiet)
+    ctx.obj = {"quiet": quiet}
+
+
+@main.command(epilog=EPILOG_RUN)
+@click.option("-r", "--read", "read_path", required=True, metavar="PATH",
+              help="Capture to read: a pcap or pcapng file, or - for standard input "
+                   "(e.g. piped from tcpdump -U -w -).")
+@click.option("-l", "--log-dir", "log_dir", default=".", show_default=True,
+              type=click.Path(file_okay=False, writable=True),
+              help="Directory for eve.json (created if missing).")
+@click.option("-c", "--config", "config_path", type=click.Path(exists=True, dir_okay=False),
+              help="YAML file with settings (keys as `wirescore config` prints them); "
+                   "flags override it.")
+@_setting_options
+@click.pass_context
+def run(ctx, read_path, log_dir, config_path, **kwargs):
+    """Read a capture and write flows (and, later, alerts) as EVE-JSON.
+
+    Flows end on idle timeout (per protocol and state), active timeout, TCP
+    teardown (FIN both ways or RST, after a linger), eviction when --max-flows
+    is reached, or end of input; each flow event says which (flow.reason).
+    Timeouts run on packet time, so a replay is deterministic. A summary line
+    (packets, flows, alerts, decode errors, packets/s) ends every run.
+    """
+    from wirescore.engine import Engine, RunFault
+
+    cfg = _load_config(config_path, kwargs)
+    show_progress = sys.stderr.isatty() and not ctx.obj.get("quiet") and read_path != "-"
+    engine = Engine(cfg, log_dir, on_progress=_ProgressLine() if show_progress else None)
+    restore = _install_signals(engine)
+    try:
+        summary = engine.run(read_path)
+    except RunFault as exc:
+        _report(exc.summary, show_progress)
+        raise CliError(str(exc)) from None
+    except WirescoreError as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        restore()
+    _report(summary, show_progress)
+
+
+def _report(summary, progress_shown: bool) -> None:
+    if progress_shown:
+        click.echo("\r\033[K", nl=False, err=True)
+    log.info("%s", summary.line())
+    errors = {k: v for k, v in summary.counters.items()
+              if v and (".event." in k or k == "capture.errors")}
+    if errors:
+        log.info("decode errors by reason: %s",
+                 ", ".join(f"{k}={v}" for k, v in sorted(errors.items())))
+    if summary.nonip_ethertypes:
+        top = sorted(summary.nonip_ethertypes.items(), key=lambda kv: -kv[1])[:8]
+        log.info("non-IP frames by ethertype: %s",
+                 ", ".join(f"0x{k:04x}={v}" for k, v in top))
+
+
+class _ProgressLine:
+    """Redraw one status line on stderr at most 4 times a second."""
+
+    def __init__(self):
+        self._last = 0.0
+
+    def __call__(self, p) -> None:
+        now = time.monotonic()
+        if now - self._last < 0.25:
+            return
+        self._last = now
+        pct = ""
+        if p.size_bytes:
+            pct = f" {min(100.0, 100.0 * p.bytes_read / p.size_bytes):5.1f}%"
+        rate = p.packets / p.elapsed if p.elapsed > 0 else 0
+        click.echo(f"\r\033[K{p.source}:{pct} {p.packets:,} packets, {p.flows:,} flows, "
+                   f"{rate:,.0f} packets/s", nl=False, err=True)
+
+
+def _install_signals(engine):
+    """SIGINT/SIGTERM stop the engine cleanly; SIGHUP reopens eve.json."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = {}
+
+    def stop(signum, frame):
+        log.warning("signal %d: finishing (flows end with reason shutdown)", signum)
+        engine.stop()
+
+    def hup(signum, frame):
+        engine.reopen_outputs()
+
+    for sig, handler in ((signal.SIGINT, stop), (signal.SIGTERM, stop), (signal.SIGHUP, hup)):
+        previous[sig] = signal.signal(sig, handler)
+
+    def restore():
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return restore
+
+
+@main.command("config")
+@click.option("-c", "--config", "config_path", type=click.Path(exists=True, dir_okay=False),
+              help="YAML file to merge over the defaults.")
+@click.option("--no-comments", is_flag=True, help="Values only, no help comments.")
+@_setting_options
+def config_cmd(config_path, no_comments, **kwargs):
+    """Print the effective configuration as YAML (defaults < -c FILE < flags).
+
+    The output is itself a valid config file: save it, edit it, pass it with -c.
+    """
+    cfg = _load_config(config_path, kwargs)
+    click.echo(cfg.to_yaml(with_help=not no_comments), nl=False)
+
+
+@main.command("features")
+def features_cmd():
+    """List every feature column: name, unit, definition."""
+    from wirescore.catalog import describe
+
+    click.echo(describe())

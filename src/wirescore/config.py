@@ -1,0 +1,245 @@
+"""Every setting once: its YAML key, default, command-line flag, unit and help.
+
+Precedence: built-in default < YAML file (-c FILE, in the spirit of suricata.yaml)
+< command-line flag. `wirescore config` prints the effective configuration.
+
+The YAML file is a nested mapping whose dotted paths are the keys below, e.g.
+
+    flow:
+      max_flows: 200000
+      timeouts:
+        tcp: {new: 30, established: 300}
+
+Unknown keys and wrong types are errors naming the file and the key.
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from wirescore.errors import WirescoreError
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: `key` is its dotted YAML path; `flag` its long option."""
+
+    key: str
+    default: Any
+    type: type
+    flag: str
+    help: str
+    unit: str = ""
+    minimum: float | None = None
+
+    @property
+    def dest(self) -> str:
+        """The Python identifier click gives the flag's value."""
+        return self.key.replace(".", "_")
+
+
+def _timeouts() -> list[Setting]:
+    defaults = {  # seconds, as Suricata's flow-timeouts
+        ("tcp", "new"): 60, ("tcp", "established"): 600, ("tcp", "closed"): 60,
+        ("udp", "new"): 30, ("udp", "established"): 300,
+        ("icmp", "new"): 30, ("icmp", "established"): 300,
+        ("other", "new"): 30, ("other", "established"): 300,
+    }
+    what = {
+        "new": "packets seen in one direction only",
+        "established": "packets seen in both directions",
+        "closed": "after FIN both ways or RST: the linger in which final ACKs and "
+                  "retransmissions still join the flow",
+    }
+    return [
+        Setting(f"flow.timeouts.{proto}.{state}", float(value), float,
+                f"--flow-timeout-{proto}-{state}",
+                f"Idle timeout of {proto} flows in state {state} ({what[state]}).",
+                unit="s", minimum=0.000001)
+        for (proto, state), value in defaults.items()
+    ]
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("capture.bpf", None, str, "--bpf",
+            "BPF filter applied by libpcap before decoding (pcap-filter(7) syntax), "
+            "e.g. 'tcp or udp', 'not port 53'. Default: every packet."),
+    Setting("capture.batch_size", 4096, int, "--batch-size",
+            "Packets read per call into the capture library; larger batches cost "
+            "memory and latency, smaller ones throughput.", unit="packets", minimum=1),
+    Setting("flow.max_flows", 1 << 20, int, "--max-flows",
+            "Live flows kept at most (about 330 bytes each, used lazily). When full, "
+            "the least recently seen flow is evicted with reason 'forced' and counted "
+            "in stats flow.wrk.flows_evicted.", unit="flows", minimum=1),
+    Setting("flow.active_timeout", 1800.0, float, "--active-timeout",
+            "A flow older than this ends at its next packet, which starts a new flow.",
+            unit="s", minimum=0.000001),
+    Setting("flow.tcp_close", True, bool, "--tcp-close/--no-tcp-close",
+            "End TCP flows on FIN in both directions or RST (after the closed "
+            "linger); with --no-tcp-close they end on idle timeout only (NFStream's "
+            "behaviour)."),
+    *_timeouts(),
+    Setting("outputs.eve.filename", "eve.json", str, "--eve-filename",
+            "Name of the EVE-JSON file inside the log directory (appended to, as "
+            "Suricata does)."),
+    Setting("outputs.stats.interval", 60.0, float, "--stats-interval",
+            "Seconds of packet time between two stats events; 0 writes stats only at "
+            "the end. Packet time keeps replays deterministic.", unit="s", minimum=0),
+    Setting("outputs.export", None, str, "--export",
+            "Also write one row per finished flow (identity columns, then every "
+            "feature column) to this file: .csv, or .parquet (needs pyarrow)."),
+    Setting("detect.enabled", True, bool, "--detect/--no-detect",
+            "Run detection profiles on flows; --no-detect runs the flow core alone "
+            "(flows and stats only)."),
+)
+
+BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
+
+
+def _flatten(node: Any, prefix: str, out: dict[str, Any], source: str) -> None:
+    if isinstance(node, Mapping):
+        for k, v in node.items():
+            if not isinstance(k, str):
+                raise WirescoreError(f"{source}: key {k!r} under '{prefix or '<top>'}' "
+                                     "is not a string")
+            _flatten(v, f"{prefix}.{k}" if prefix else k, out, source)
+    else:
+        out[prefix] = node
+
+
+def _coerce(setting: Setting, value: Any, source: str) -> Any:
+    """Check and convert one value; errors name where the value came from."""
+    if value is None and setting.default is None:
+        return None
+    want = setting.type
+    try:
+        if want is bool:
+            if not isinstance(value, bool):
+                raise TypeError
+            result: Any = value
+        elif want is int:
+            if isinstance(value, bool) or not isinstance(value, (int, str)):
+                raise TypeError
+            result = int(value)
+        elif want is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+                raise TypeError
+            result = float(value)
+        else:
+            if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+                raise TypeError
+            result = str(value)
+    except (TypeError, ValueError):
+        raise WirescoreError(f"{source}: {setting.key} must be {want.__name__}, "
+                             f"got {value!r}") from None
+    if setting.minimum is not None and result is not None and result < setting.minimum:
+        raise WirescoreError(f"{source}: {setting.key} must be >= {setting.minimum:g}, "
+                             f"got {result!r}")
+    return result
+
+
+class Config:
+    """The effective configuration: a read-only mapping of dotted key -> value."""
+
+    def __init__(self, values: Mapping[str, Any] | None = None,
+                 origins: Mapping[str, str] | None = None):
+        self._values = {s.key: s.default for s in SETTINGS}
+        self._origins = {s.key: "default" for s in SETTINGS}
+        for key, value in (values or {}).items():
+            setting = self._setting(key, "config")
+            self._values[key] = _coerce(setting, value, (origins or {}).get(key, "config"))
+            self._origins[key] = (origins or {}).get(key, "api")
+
+    @staticmethod
+    def _setting(key: str, source: str) -> Setting:
+        try:
+            return BY_KEY[key]
+        except KeyError:
+            close = difflib.get_close_matches(key, BY_KEY, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise WirescoreError(f"{source}: unknown setting '{key}'{hint}") from None
+
+    @classmethod
+    def load(cls, path: str | Path | None = None,
+             overrides: Mapping[str, Any] | None = None) -> "Config":
+        """Defaults, then the YAML file at path (if any), then overrides (flags)."""
+        values: dict[str, Any] = {}
+        origins: dict[str, str] = {}
+        if path is not None:
+            import yaml  # lazy: start-up time
+
+            try:
+                text = Path(path).read_text()
+            except OSError as exc:
+                raise WirescoreError(f"{path}: cannot read config: {exc.strerror}") from None
+            try:
+                doc = yaml.safe_load(text)
+            except yaml.YAMLError as exc:
+                mark = getattr(exc, "problem_mark", None)
+                where = f" line {mark.line + 1}" if mark is not None else ""
+                raise WirescoreError(f"{path}:{where} invalid YAML: "
+                                     f"{getattr(exc, 'problem', exc)}") from None
+            if doc is None:
+                doc = {}
+            if not isinstance(doc, Mapping):
+                raise WirescoreError(f"{path}: the top level must be a mapping of settings")
+            flat: dict[str, Any] = {}
+            _flatten(doc, "", flat, str(path))
+            for key, value in flat.items():
+                cls._setting(key, str(path))
+                values[key] = value
+                origins[key] = str(path)
+        for key, value in (overrides or {}).items():
+            if value is None:
+                continue
+            values[key] = value
+            origins[key] = "flag"
+        return cls(values, origins)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def origin(self, key: str) -> str:
+        return self._origins[key]
+
+    def items(self) -> Iterable[tuple[str, Any]]:
+        return self._values.items()
+
+    def timeouts(self) -> tuple[float, ...]:
+        """Idle timeouts (s) in the core's class order (see flowtable.TIMEOUT_CLASSES)."""
+        order = ("tcp.new", "tcp.established", "tcp.closed", "udp.new", "udp.established",
+                 "icmp.new", "icmp.established", "other.new", "other.established")
+        return tuple(self[f"flow.timeouts.{name}"] for name in order)
+
+    def to_yaml(self, with_help: bool = True) -> str:
+        """The effective configuration as YAML, each key with its help and origin."""
+        lines: list[str] = []
+        emitted: list[str] = []
+        for setting in SETTINGS:
+            parts = setting.key.split(".")
+            for depth, part in enumerate(parts[:-1]):
+                path = ".".join(parts[: depth + 1])
+                if path not in emitted:
+                    lines.append("  " * depth + f"{part}:")
+                    emitted.append(path)
+            indent = "  " * (len(parts) - 1)
+            if with_help:
+                unit = f" [{setting.unit}]" if setting.unit else ""
+                lines.append(f"{indent}# {setting.help}{unit} (flag {setting.flag.split('/')[0]};"
+                             f" from {self.origin(setting.key)})")
+            lines.append(f"{indent}{parts[-1]}: {_yaml_scalar(self[setting.key])}")
+        return "\n".join(lines) + "\n"
+
+
+def _yaml_scalar(value: Any) -> str:
+    import json
+
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return json.dumps(value)

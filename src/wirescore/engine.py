@@ -1,0 +1,230 @@
+"""The engine: batches from a source through the core to the outputs.
+
+    source.batches() -> FlowMeter.feed() -> drain() -> EVE flow lines, export rows,
+    on_flow callbacks; stats events every outputs.stats.interval seconds of packet
+    time and at the end.
+
+This is also the embedding API, and the CLI is a thin layer over it:
+
+    from wirescore.config import Config
+    from wirescore.engine import Engine
+    summary = Engine(Config.load(overrides={"detect.enabled": False}),
+                     log_dir="logs").run("capture.pcap")
+
+Callbacks (each optional) receive batches, never single packets:
+    on_flow(records: ndarray[RECORD_DTYPE], events: list[dict])
+    on_stats(event: dict)          the EVE stats event just written
+    on_progress(progress: Progress) after every batch
+stop() may be called from another thread or a signal handler: the engine finishes the
+batch at hand, ends every flow (reason shutdown), writes stats and returns.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from wirescore.capture import CaptureFault, open_source
+from wirescore.config import Config
+from wirescore.errors import WirescoreError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Progress:
+    """Running totals handed to on_progress after each batch."""
+
+    source: str
+    packets: int = 0
+    flows: int = 0
+    bytes_read: int = 0          # capture-file bytes consumed (estimate for pcapng)
+    size_bytes: Optional[int] = None
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+@dataclass
+class Summary:
+    """What one run did. counters holds every core counter by dotted name."""
+
+    source: str
+    packets: int
+    flows: int
+    alerts: int
+    decode_errors: int
+    nonip: int
+    elapsed: float
+    counters: dict
+    nonip_ethertypes: dict
+    fault: Optional[str] = None
+    eve_path: Optional[str] = None
+
+    @property
+    def packets_per_second(self) -> float:
+        return self.packets / self.elapsed if self.elapsed > 0 else 0.0
+
+    def line(self) -> str:
+        text = (f"{self.source}: {self.packets} packets, {self.flows} flows, "
+                f"{self.alerts} alerts, {self.decode_errors} decode errors, "
+                f"{self.nonip} non-IP, {self.elapsed:.2f} s "
+                f"({self.packets_per_second:,.0f} packets/s)")
+        return text + (f"; stopped early: {self.fault}" if self.fault else "")
+
+
+def stats_counters(names, values, meter, source_stats, uptime_s) -> dict:
+    """Counters for the EVE stats event: only names Suricata's schema knows."""
+    out = {"uptime": int(uptime_s)}
+    out.update({f"capture.{k}": int(v) for k, v in source_stats.items()})
+    for name, value in zip(names, values.tolist()):
+        if not name.startswith("wirescore."):
+            out[name] = int(value)
+    out["flow.active"] = int(meter.active_flows)
+    out["flow.memuse"] = int(meter.memuse)
+    return out
+
+
+class Engine:
+    """Run captures through the flow core and write EVE output into log_dir."""
+
+    def __init__(self, config: Config, log_dir: str | Path = ".", *,
+                 on_flow: Callable | None = None, on_stats: Callable | None = None,
+                 on_progress: Callable | None = None):
+        self.config = config
+        self.log_dir = Path(log_dir)
+        self.on_flow = on_flow
+        self.on_stats = on_stats
+        self.on_progress = on_progress
+        self._stop = threading.Event()
+        self._eve = None
+
+    def stop(self) -> None:
+        """Ask a running engine to finish (thread- and signal-safe)."""
+        self._stop.set()
+
+    def reopen_outputs(self) -> None:
+        """Reopen eve.json (SIGHUP, after logrotate)."""
+        if self._eve is not None:
+            self._eve.reopen()
+
+    def run(self, path: str) -> Summary:
+        """Process one capture file (or "-" for standard input) to the end."""
+        from wirescore._core.flowtable import COUNTER_NAMES, FlowMeter
+        from wirescore.outputs.eve import EveWriter, FlowEventFormatter, Timestamps, stats_event
+        from wirescore.outputs.export import FlowExporter
+
+        cfg = self.config
+        source = open_source(path, bpf=cfg["capture.bpf"], batch_size=cfg["capture.batch_size"])
+        try:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WirescoreError(f"{self.log_dir}: cannot create log directory: "
+                                 f"{exc.strerror}") from None
+        meter = FlowMeter(source.linktype, max_flows=cfg["flow.max_flows"],
+                          timeouts=cfg.timeouts(), active_timeout=cfg["flow.active_timeout"],
+                          tcp_close=cfg["flow.tcp_close"])
+        eve_path = self.log_dir / cfg["outputs.eve.filename"]
+        try:
+            self._eve = eve = EveWriter(eve_path)
+        except OSError as exc:
+            raise WirescoreError(f"{eve_path}: cannot open for writing: {exc.strerror}") from None
+        exporter = FlowExporter(cfg["outputs.export"]) if cfg["outputs.export"] else None
+        formatter = FlowEventFormatter()
+        ts_fmt = Timestamps()
+        interval_us = int(cfg["outputs.stats.interval"] * 1e6)
+        progress = Progress(source.name, size_bytes=source.size_bytes)
+        flows = 0
+        first_us = None
+        next_stats = None
+        fault = None
+
+        def emit(records: np.ndarray) -> None:
+            nonlocal flows
+            if len(records) == 0:
+                return
+            events = list(formatter.events(records))
+            eve.write_lines(_dumps_all(events))
+            if exporter is not None:
+                exporter.write(records, events)
+            if self.on_flow is not None:
+                self.on_flow(records, events)
+            flows += len(records)
+
+        def write_stats(now_us: int) -> None:
+            event = stats_event(stats_counters(COUNTER_NAMES, meter.counters, meter,
+                                               source.stats(),
+                                               (now_us - (first_us or now_us)) / 1e6),
+                                now_us, ts_fmt)
+            eve.write_event(event)
+            if self.on_stats is not None:
+                self.on_stats(event)
+
+        try:
+            for data, meta in source.batches():
+                if first_us is None:
+                    first_us = int(meta[0, 0]) * 1_000_000 + int(meta[0, 1])
+                    next_stats = first_us + interval_us if interval_us else None
+                i, n = 0, meta.shape[0]
+                while i < n:
+                    i = meter.feed(data, meta, i)
+                    emit(meter.drain())
+                clock = meter.packet_clock
+                if next_stats is not None and clock is not None and clock * 1e6 >= next_stats:
+                    write_stats(int(clock * 1e6))
+                    next_stats += interval_us * max(1, int((clock * 1e6 - next_stats)
+                                                          // interval_us) + 1)
+                progress.packets = source.packets_read
+                progress.flows = flows
+                progress.bytes_read += len(data) + 16 * n
+                if self.on_progress is not None:
+                    self.on_progress(progress)
+                if self._stop.is_set():
+                    log.info("stop requested: ending flows and writing stats")
+                    break
+        except CaptureFault as exc:
+            fault = exc
+        finally:
+            while meter.shutdown():
+                emit(meter.drain())
+            emit(meter.drain())
+            clock = meter.packet_clock
+            end_us = int(clock * 1e6) if clock is not None else 0
+            write_stats(end_us)
+            eve.close()
+            self._eve = None
+            if exporter is not None:
+                exporter.close()
+            source.close()
+
+        counters = dict(zip(COUNTER_NAMES, (int(v) for v in meter.counters)))
+        summary = Summary(
+            source=source.name, packets=counters["decoder.pkts"], flows=flows, alerts=0,
+            decode_errors=counters["decoder.invalid"], nonip=counters["wirescore.nonip"],
+            elapsed=progress.elapsed, counters=counters,
+            nonip_ethertypes=meter.nonip_ethertypes,
+            fault=str(fault) if fault else None, eve_path=str(eve_path))
+        if fault is not None:
+            raise RunFault(str(fault), summary)
+        return summary
+
+
+class RunFault(WirescoreError):
+    """The capture broke part-way; .summary tells what was processed and written."""
+
+    def __init__(self, message: str, summary: Summary):
+        super().__init__(message)
+        self.summary = summary
+
+
+def _dumps_all(events):
+    from wirescore.outputs.eve import _dumps
+
+    return [_dumps(e) for e in events]

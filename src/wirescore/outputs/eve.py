@@ -1,0 +1,207 @@
+"""EVE-JSON output: Suricata's field names and types, one JSON object per line.
+
+flow events: one per finished flow (timestamp = flow start, as Suricata's flow log).
+stats events: decoder / flow / capture counters, nested like Suricata's stats.
+
+Times are UTC with microseconds and a "+0000" offset (deterministic: a replay gives
+byte-identical lines on any machine). The file is opened for appending, as Suricata
+does, created with mode 0640 (it describes other people's traffic); every line is
+written whole, and reopen() (SIGHUP) starts a new file for logrotate.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from wirescore.outputs.community_id import community_id
+
+PROTO_NAMES = {1: "ICMP", 6: "TCP", 17: "UDP", 58: "IPv6-ICMP", 132: "SCTP"}
+PORT_PROTOS = (6, 17, 132)
+REASONS = ("none", "timeout", "timeout", "tcp_fin", "tcp_rst", "forced", "shutdown")
+STATES = ("new", "established", "closed")
+TCP_STATES = ("none", "syn_sent", "syn_recv", "established", "fin_wait1", "closed")
+FILE_MODE = 0o640
+
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
+
+
+def proto_name(proto: int) -> str:
+    """Suricata's proto string: a name for common protocols, else the number."""
+    return PROTO_NAMES.get(proto, str(proto))
+
+
+class Timestamps:
+    """Format microseconds since the epoch as Suricata does, caching the seconds part."""
+
+    def __init__(self):
+        self._sec = None
+        self._prefix = ""
+
+    def __call__(self, us: int) -> str:
+        sec, frac = divmod(int(us), 1_000_000)
+        if sec != self._sec:
+            self._sec = sec
+            try:
+                self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+            except (OverflowError, OSError, ValueError):
+                self._prefix = "1970-01-01T00:00:00"
+        return f"{self._prefix}.{frac:06d}+0000"
+
+
+def ip_text(addr: bytes, version: int) -> str:
+    if version == 4:
+        return socket.inet_ntop(socket.AF_INET, addr[:4])
+    return socket.inet_ntop(socket.AF_INET6, addr[:16])
+
+
+def tcp_flags_hex(flags: int) -> str:
+    return format(flags, "02x")
+
+
+_FLAG_NAMES = ((0x01, "fin"), (0x02, "syn"), (0x04, "rst"), (0x08, "psh"), (0x10, "ack"),
+               (0x20, "urg"), (0x40, "ecn"), (0x80, "cwr"))
+
+
+class FlowEventFormatter:
+    """Turns RECORD_DTYPE arrays into EVE flow event dicts (and lines)."""
+
+    def __init__(self, community_id_seed: int = 0):
+        self.seed = community_id_seed
+        self.ts = Timestamps()
+
+    def events(self, records: np.ndarray, alerted: Iterable[bool] | None = None
+               ) -> Iterable[dict[str, Any]]:
+        names = records.dtype.names
+        ix = {n: i for i, n in enumerate(names)}
+        alerted_list = list(alerted) if alerted is not None else None
+        for n, row in enumerate(records.tolist()):
+            yield self._event(row, ix, bool(alerted_list[n]) if alerted_list else False)
+
+    def lines(self, records: np.ndarray, alerted=None) -> list[str]:
+        return [_dumps(ev) for ev in self.events(records, alerted)]
+
+    def _event(self, row: tuple, ix: Mapping[str, int], alerted: bool) -> dict[str, Any]:
+        ts = self.ts
+        version = row[ix["ip_version"]]
+        proto = row[ix["proto"]]
+        alen = 4 if version == 4 else 16
+        src = bytes(row[ix["src_addr"]][:alen])
+        dst = bytes(row[ix["dest_addr"]][:alen])
+        start_us, end_us = row[ix["start_us"]], row[ix["end_us"]]
+        ev: dict[str, Any] = {"timestamp": ts(start_us), "flow_id": row[ix["flow_id"]]}
+        nvlan = row[ix["nvlan"]]
+        if nvlan:
+            ev["vlan"] = [row[ix["vlan0"]], row[ix["vlan1"]]][:nvlan]
+        ev["src_ip"] = ip_text(src, version)
+        has_ports = proto in PORT_PROTOS
+        sport, dport = row[ix["src_port"]], row[ix["dest_port"]]
+        if has_ports:
+            ev["src_port"] = sport
+        ev["dest_ip"] = ip_text(dst, version)
+        if has_ports:
+            ev["dest_port"] = dport
+        ev["proto"] = proto_name(proto)
+        icmp_seen = row[ix["icmp_seen"]]
+        is_icmp = (proto == 1 and version == 4) or (proto == 58 and version == 6)
+        if is_icmp and icmp_seen & 1:
+            ev["icmp_type"] = row[ix["icmp_type_ts"]]
+            ev["icmp_code"] = row[ix["icmp_code_ts"]]
+        if is_icmp and icmp_seen & 2:
+            ev["response_icmp_type"] = row[ix["icmp_type_tc"]]
+            ev["response_icmp_code"] = row[ix["icmp_code_tc"]]
+        if has_ports:
+            cid = community_id(proto, src, dst, sport, dport, self.seed)
+        elif is_icmp and icmp_seen & 1:
+            cid = community_id(proto, src, dst, row[ix["icmp_type_ts"]],
+                               row[ix["icmp_code_ts"]], self.seed)
+        else:
+            cid = community_id(proto, src, dst, None, None, self.seed)
+        ev["community_id"] = cid
+        ev["event_type"] = "flow"
+        state = row[ix["state"]]
+        ev["flow"] = {
+            "pkts_toserver": row[ix["pkts_toserver"]],
+            "pkts_toclient": row[ix["pkts_toclient"]],
+            "bytes_toserver": row[ix["bytes_toserver"]],
+            "bytes_toclient": row[ix["bytes_toclient"]],
+            "start": ts(start_us),
+            "end": ts(end_us),
+            "age": int(end_us // 1_000_000 - start_us // 1_000_000),
+            "state": STATES[state],
+            "reason": REASONS[row[ix["reason"]]],
+            "alerted": alerted,
+        }
+        if proto == 6:
+            fts, ftc = row[ix["tcp_flags_ts"]], row[ix["tcp_flags_tc"]]
+            tcp: dict[str, Any] = {"tcp_flags": tcp_flags_hex(fts | ftc),
+                                   "tcp_flags_ts": tcp_flags_hex(fts),
+                                   "tcp_flags_tc": tcp_flags_hex(ftc)}
+            for bit, name in _FLAG_NAMES:
+                if (fts | ftc) & bit:
+                    tcp[name] = True
+            tcp["state"] = TCP_STATES[row[ix["tcp_state"]]]
+            ev["tcp"] = tcp
+        return ev
+
+
+def nest(flat: Mapping[str, int]) -> dict[str, Any]:
+    """{'decoder.event.ipv4.trunc_pkt': 3} -> {'decoder': {'event': {'ipv4': {...}}}}."""
+    out: dict[str, Any] = {}
+    for key, value in flat.items():
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return out
+
+
+class EveWriter:
+    """Appends EVE lines to LOGDIR/<filename>; reopen() for logrotate."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = os.fspath(path)
+        self._fh = None
+        self.lines_written = 0
+        self._open()
+
+    def _open(self) -> None:
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+        self._fh = os.fdopen(fd, "a", encoding="ascii", buffering=1 << 20, newline="\n")
+
+    def write_lines(self, lines: Iterable[str]) -> None:
+        """Write whole lines (each one JSON object, no newline inside)."""
+        text = "".join(line + "\n" for line in lines)
+        if text:
+            self._fh.write(text)
+            self.lines_written += text.count("\n")
+
+    def write_event(self, event: Mapping[str, Any]) -> None:
+        self.write_lines([_dumps(event)])
+
+    def flush(self) -> None:
+        if self._fh is not None:
+            self._fh.flush()
+
+    def reopen(self) -> None:
+        """Close and reopen the file by name (after logrotate moved it)."""
+        self.close()
+        self._open()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.flush()
+            self._fh.close()
+            self._fh = None
+
+
+def stats_event(counters: Mapping[str, int], ts_us: int, ts: Timestamps | None = None
+                ) -> dict[str, Any]:
+    """A Suricata-style stats event from dotted counter names (schema names only)."""
+    ts = ts or Timestamps()
+    return {"timestamp": ts(ts_us), "event_type": "stats", "stats": nest(counters)}

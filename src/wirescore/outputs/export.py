@@ -1,0 +1,110 @@
+"""--export: one row per finished flow, for research (CSV, or Parquet with pyarrow).
+
+Columns: the identity columns named as in EVE (flow_id, src_ip, src_port, dest_ip,
+dest_port, proto, community_id, start, end), then every feature column of
+wirescore.catalog in catalogue order, then one score column per flow-level profile
+("score.<profile id>") once detection adds them. Ports are empty for port-less
+protocols. Rows come in the order flows end, which is deterministic for a file.
+"""
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from wirescore.catalog import FLOW_FEATURES
+from wirescore.errors import WirescoreError
+
+IDENTITY_COLUMNS = ("flow_id", "src_ip", "src_port", "dest_ip", "dest_port", "proto",
+                    "community_id", "start", "end")
+FILE_MODE = 0o640
+
+
+class FlowExporter:
+    """Write flow rows to path; the format follows the extension (.csv / .parquet)."""
+
+    def __init__(self, path: str | os.PathLike, score_columns: Sequence[str] = ()):
+        self.path = Path(path)
+        suffix = self.path.suffix.lower()
+        if suffix not in (".csv", ".parquet"):
+            raise WirescoreError(f"{self.path}: --export needs a .csv or .parquet file name")
+        self.kind = suffix[1:]
+        self.columns = [*IDENTITY_COLUMNS, *(f.name for f in FLOW_FEATURES), *score_columns]
+        self._fields = [f.field for f in FLOW_FEATURES]
+        self._scores = list(score_columns)
+        self.rows_written = 0
+        if self.path.parent and not self.path.parent.exists():
+            raise WirescoreError(f"{self.path}: folder {self.path.parent} does not exist")
+        if self.kind == "parquet":
+            try:
+                import pyarrow  # noqa: F401
+                import pyarrow.parquet  # noqa: F401
+            except ImportError:
+                raise WirescoreError(f"{self.path}: Parquet export needs pyarrow "
+                                     "(pip install 'wirescore[parquet]'); or export to .csv"
+                                     ) from None
+            self._writer = None
+        else:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC,
+                         FILE_MODE)
+            self._fh = os.fdopen(fd, "w", newline="", encoding="utf-8")
+            self._csv = csv.writer(self._fh, lineterminator="\n")
+            self._csv.writerow(self.columns)
+
+    def write(self, records: np.ndarray, events: Sequence[Mapping[str, Any]],
+              scores: Mapping[str, np.ndarray] | None = None) -> None:
+        """records (RECORD_DTYPE) and their EVE flow events, in the same order."""
+        if len(records) == 0:
+            return
+        ident = {
+            "flow_id": [e["flow_id"] for e in events],
+            "src_ip": [e["src_ip"] for e in events],
+            "src_port": [e.get("src_port") for e in events],
+            "dest_ip": [e["dest_ip"] for e in events],
+            "dest_port": [e.get("dest_port") for e in events],
+            "proto": [e["proto"] for e in events],
+            "community_id": [e["community_id"] for e in events],
+            "start": [e["flow"]["start"] for e in events],
+            "end": [e["flow"]["end"] for e in events],
+        }
+        feats = [records[f] for f in self._fields]
+        extra = [np.asarray((scores or {}).get(c, np.full(len(records), np.nan)))
+                 for c in self._scores]
+        if self.kind == "csv":
+            cols = [ident[c] for c in IDENTITY_COLUMNS] + [f.tolist() for f in feats] + \
+                   [x.tolist() for x in extra]
+            self._csv.writerows(["" if v is None else v for v in row] for row in zip(*cols))
+        else:
+            self._write_parquet(ident, feats, extra)
+        self.rows_written += len(records)
+
+    def _write_parquet(self, ident, feats, extra) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        arrays = [pa.array(ident[c]) for c in IDENTITY_COLUMNS]
+        arrays += [pa.array(f) for f in feats] + [pa.array(x) for x in extra]
+        table = pa.Table.from_arrays(arrays, names=self.columns)
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, table.schema)
+            os.chmod(self.path, FILE_MODE)
+        self._writer.write_table(table)
+
+    def close(self) -> None:
+        if self.kind == "csv":
+            if self._fh is not None:
+                self._fh.close()
+                self._fh = None
+        elif self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        elif self.kind == "parquet" and not self.path.exists():
+            # no flow at all: still leave a valid, empty file with the columns
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            pq.write_table(pa.table({c: pa.array([], pa.null()) for c in self.columns}),
+                           self.path)

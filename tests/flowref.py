@@ -1,0 +1,569 @@
+"""Independent reference for flow accounting, built on dpkt (never imports wirescore).
+
+It reads a capture the way libpcap hands it to the core and applies the decode and
+accounting rules of the core contract to the packet bytes, summing packets and wire
+bytes per canonical 5-tuple:
+
+    key = (vlan ids tuple, IP protocol number, sorted(((addr, port), (addr, port))))
+
+with port 0 for port-less protocols (ICMP, GRE, ESP, later fragments never joined ...).
+Since the core starts a new flow for a key only after the previous one ended, the sums
+over its flow records for a key must equal these totals whatever the timeouts.
+
+Reading (libpcap 1.10 semantics, because the core reads through pcapy/libpcap):
+- pcap: dpkt's file and record headers; the record caplen and len are swapped for
+  format versions < 2.3 (or 2.3 when caplen > len); snaplen 0 or > 262144 means 262144;
+  a record with caplen > 262144 or cut short ends the file with a read error; a record
+  with snaplen < caplen <= 262144 is cut to snaplen.
+- pcapng: dpkt's block headers; every interface must have the link type and snap
+  length of the first one (else libpcap stops there with an error, and so do we); a
+  packet caplen above the snap length is a read error.
+The module can be run as a script to print the table for one file.
+"""
+from __future__ import annotations
+
+import ipaddress
+import struct
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dpkt
+from dpkt import pcap as dpcap
+from dpkt import pcapng as dpcapng
+
+# --- link types (LINKTYPE_* as written in files, DLT_* as libpcap reports them) ---
+DLT_NULL, DLT_EN10MB, DLT_RAW, DLT_RAW_BSD = 0, 1, 12, 14
+LINKTYPE_RAW, DLT_LOOP, DLT_LINUX_SLL = 101, 108, 113
+DLT_IPV4, DLT_IPV6, DLT_NFLOG, DLT_LINUX_SLL2 = 228, 229, 239, 276
+RAW_LINKTYPES = frozenset({DLT_RAW, DLT_RAW_BSD, LINKTYPE_RAW})
+SUPPORTED_LINKTYPES = frozenset({DLT_NULL, DLT_EN10MB, DLT_LOOP, DLT_LINUX_SLL, DLT_IPV4,
+                                 DLT_IPV6, DLT_NFLOG, DLT_LINUX_SLL2}) | RAW_LINKTYPES
+
+# --- ethertypes (IEEE registry) ---
+ETH_IPV4 = dpkt.ethernet.ETH_TYPE_IP            # 0x0800
+ETH_IPV6 = dpkt.ethernet.ETH_TYPE_IP6           # 0x86dd
+ETH_VLAN = frozenset({0x8100, 0x88A8, 0x9100})  # 802.1Q, 802.1ad, legacy QinQ
+ETH_MPLS = frozenset({0x8847, 0x8848})          # RFC 3032 unicast / multicast
+ETH_PPPOE_SESSION = 0x8864                      # RFC 2516
+PPP_IPV4, PPP_IPV6 = 0x0021, 0x0057             # RFC 1332 / RFC 5072
+MAX_VLAN_TAGS = 2
+
+# --- address families of the NULL/LOOP header ---
+AF_INET = 2
+AF_INET6 = frozenset({10, 24, 28, 30})          # Linux, NetBSD/OpenBSD, FreeBSD, Darwin
+
+# --- NFLOG (netfilter nfnetlink_log) ---
+NFULA_PAYLOAD = 9
+
+# --- IP protocols ---
+PROTO_ICMP, PROTO_TCP, PROTO_UDP, PROTO_ICMPV6, PROTO_SCTP = 1, 6, 17, 58, 132
+PORT_PROTOS = frozenset({PROTO_TCP, PROTO_UDP, PROTO_SCTP})
+IPV6_FRAGMENT = 44
+IPV6_AH = 51
+IPV6_EXT_HEADERS = frozenset({0, 43, IPV6_FRAGMENT, 60, IPV6_AH, 135})
+# Bytes an L4 header must have (captured and within the IP payload) to be decoded.
+# TCP/UDP/ICMP/ICMPv6 are in the contract; SCTP is not (the contract lists no SCTP
+# error), so an SCTP packet too short for its 12-byte common header is taken as
+# port-less here. See SCTP_MIN_HEADER.
+L4_MIN_HEADER = {PROTO_TCP: 20, PROTO_UDP: 8, PROTO_ICMP: 4, PROTO_ICMPV6: 4}
+SCTP_MIN_HEADER = 12
+
+# --- libpcap reading limits ---
+MAX_SNAPLEN = 262144                            # libpcap MAXIMUM_SNAPLEN
+PCAPNG_SHB = dpcapng.PCAPNG_BT_SHB
+PCAPNG_IDB, PCAPNG_PB = dpcapng.PCAPNG_BT_IDB, dpcapng.PCAPNG_BT_PB
+PCAPNG_SPB, PCAPNG_EPB = dpcapng.PCAPNG_BT_SPB, dpcapng.PCAPNG_BT_EPB
+PCAP_MAGICS = {  # magic as read big-endian -> (byte order, record header class)
+    0xA1B2C3D4: ('>', dpcap.PktHdr), 0xA1B23C4D: ('>', dpcap.PktHdr),
+    0xA1B2CD34: ('>', dpcap.PktModHdr), 0xD4C3B2A1: ('<', dpcap.LEPktHdr),
+    0x4D3CB2A1: ('<', dpcap.LEPktHdr), 0x34CDB2A1: ('<', dpcap.LEPktModHdr),
+}
+NANO_MAGICS = frozenset({0xA1B23C4D, 0x4D3CB2A1})
+PCAPNG_MAGIC = 0x0A0D0D0A
+
+
+# ----------------------------------------------------------------------------------
+# Reading
+# ----------------------------------------------------------------------------------
+
+@dataclass
+class Capture:
+    """The frames of one capture as libpcap returns them."""
+    linktype: int                 # DLT as libpcap reports it (LINKTYPE_RAW stays 101)
+    byteorder: str                # '<' or '>': byte order of the file (NFLOG TLVs)
+    frames: list = field(default_factory=list)   # list of bytes
+    times: list = field(default_factory=list)    # packet timestamps, float seconds
+    orig_lens: list = field(default_factory=list)  # the record's original length field
+    read_error: str | None = None  # why reading stopped early, if it did
+    fmt: str = 'pcap'
+
+
+def adjust_snaplen(snaplen: int) -> int:
+    """libpcap's pcap_adjust_snapshot(): 0 or too big means the maximum."""
+    return MAX_SNAPLEN if snaplen == 0 or snaplen > MAX_SNAPLEN else snaplen
+
+
+def file_kind(path: Path) -> str:
+    """'pcap', 'pcapng', 'gzip' or 'unknown', from the magic number."""
+    head = Path(path).open('rb').read(4)
+    if head[:2] == b'\x1f\x8b':
+        return 'gzip'
+    if len(head) == 4 and struct.unpack('>I', head)[0] == PCAPNG_MAGIC:
+        return 'pcapng'
+    if len(head) == 4 and struct.unpack('>I', head)[0] in PCAP_MAGICS:
+        return 'pcap'
+    return 'unknown'
+
+
+def read_capture(path) -> Capture:
+    """Read every frame of a pcap or pcapng file (chosen by magic number)."""
+    data = Path(path).read_bytes()
+    kind = file_kind(path)
+    if kind == 'pcap':
+        return _read_pcap(data)
+    if kind == 'pcapng':
+        return _read_pcapng(data)
+    raise ValueError(f'{path}: not a pcap or pcapng file ({kind})')
+
+
+def _read_pcap(data: bytes) -> Capture:
+    """Classic pcap, with libpcap's record checks (see the module docstring)."""
+    order, rec_cls = PCAP_MAGICS[struct.unpack('>I', data[:4])[0]]
+    hdr_cls = dpcap.LEFileHdr if order == '<' else dpcap.FileHdr
+    if len(data) < hdr_cls.__hdr_len__:
+        return Capture(0, order, read_error='truncated file header')
+    fh = hdr_cls(data[:hdr_cls.__hdr_len__])
+    linktype = fh.linktype & 0xFFFF
+    cap = Capture(linktype, order)
+    snaplen = adjust_snaplen(fh.snaplen)
+    if rec_cls in (dpcap.PktModHdr, dpcap.LEPktModHdr) and linktype == DLT_EN10MB:
+        snaplen += 14                         # libpcap's allowance for "cooked" Kuznetzov
+    divisor = 1e9 if struct.unpack('>I', data[:4])[0] in NANO_MAGICS else 1e6
+    swap = 'always' if fh.v_minor < 3 else ('maybe' if fh.v_minor == 3 else 'never')
+    off, rec_len = hdr_cls.__hdr_len__, rec_cls.__hdr_len__
+    while off < len(data):
+        if off + rec_len > len(data):
+            cap.read_error = 'truncated record header'
+            break
+        rec = rec_cls(data[off:off + rec_len])
+        caplen, wirelen = rec.caplen, rec.len
+        if swap == 'always' or (swap == 'maybe' and caplen > wirelen):
+            caplen, wirelen = wirelen, caplen
+        if caplen > MAX_SNAPLEN:
+            cap.read_error = f'invalid packet capture length {caplen}'
+            break
+        off += rec_len
+        if off + caplen > len(data):
+            cap.read_error = 'truncated record data'
+            break
+        cap.frames.append(data[off:off + min(caplen, snaplen)])
+        cap.times.append(rec.tv_sec + rec.tv_usec / divisor)
+        cap.orig_lens.append(wirelen)
+        off += caplen
+    return cap
+
+
+def _read_pcapng(data: bytes) -> Capture:
+    """pcapng, one or more sections, with libpcap's interface rules."""
+    order = '<' if data[8:12] == b'\x4d\x3c\x2b\x1a' else '>'
+    cap = Capture(-1, order, fmt='pcapng')
+    first = None                               # (linktype, snaplen) of the first IDB
+    ifaces = []                                # (ticks per second, offset) per interface
+    off = 0
+    while off < len(data):
+        if off + 12 > len(data):
+            cap.read_error = 'truncated block header'
+            break
+        btype, blen = struct.unpack(order + 'II', data[off:off + 8])
+        if btype == PCAPNG_SHB:
+            if data[off + 8:off + 12] != (b'\x4d\x3c\x2b\x1a' if order == '<' else b'\x1a\x2b\x3c\x4d'):
+                cap.read_error = 'sections with different byte orders'
+                break
+            ifaces = []
+        if blen < 12 or blen % 4 or off + blen > len(data):
+            cap.read_error = f'bad block length {blen}'
+            break
+        block = data[off:off + blen]
+        off += blen
+        if btype == PCAPNG_IDB:
+            this, clock = _pcapng_interface(block, order)
+            if first is None:
+                first = this
+                cap.linktype = this[0]
+            elif this != first:
+                cap.read_error = (f'an interface has link type/snaplen {this}, the first '
+                                  f'one {first} (libpcap stops here)')
+                break
+            ifaces.append(clock)
+        elif btype in (PCAPNG_EPB, PCAPNG_PB, PCAPNG_SPB):
+            record, error = _pcapng_packet(btype, block, order, ifaces, first)
+            if error:
+                cap.read_error = error
+                break
+            frame, ts, orig_len = record
+            cap.frames.append(frame)
+            cap.times.append(ts)
+            cap.orig_lens.append(orig_len)
+    return cap
+
+
+def _pcapng_interface(block, order):
+    """((link type, adjusted snaplen), (ticks per second, offset)) of an IDB."""
+    cls = dpcapng.InterfaceDescriptionBlockLE if order == '<' else dpcapng.InterfaceDescriptionBlock
+    idb = cls()
+    idb.unpack_hdr(block[:16] + b'\0\0\0\0')
+    ticks, offset = 1e6, 0
+    try:
+        for opt in cls(block).opts:
+            if opt.code == dpcapng.PCAPNG_OPT_IF_TSRESOL:
+                res = opt.data[0]
+                ticks = float(2 ** (res & 0x7F) if res & 0x80 else 10 ** res)
+            elif opt.code == dpcapng.PCAPNG_OPT_IF_TSOFFSET:
+                offset = struct.unpack(order + 'q', opt.data[:8])[0]
+    except (dpkt.UnpackError, struct.error, IndexError):
+        pass                                   # malformed options: default clock
+    return (idb.linktype, adjust_snaplen(idb.snaplen)), (ticks, offset)
+
+
+def _pcapng_packet(btype, block, order, ifaces, first):
+    """((frame, timestamp, original length), None) or (None, read error)."""
+    if btype == PCAPNG_SPB:
+        if not ifaces:
+            return None, 'packet before any interface'
+        (orig_len,) = struct.unpack(order + 'I', block[8:12])
+        caplen = min(orig_len, first[1], len(block) - 16)
+        return (block[12:12 + caplen], 0.0, orig_len), None
+    cls = {(PCAPNG_EPB, '<'): dpcapng.EnhancedPacketBlockLE,
+           (PCAPNG_EPB, '>'): dpcapng.EnhancedPacketBlock,
+           (PCAPNG_PB, '<'): dpcapng.PacketBlockLE,
+           (PCAPNG_PB, '>'): dpcapng.PacketBlock}[(btype, order)]
+    blk = cls()
+    fixed = cls.__hdr_len__ - 4
+    if len(block) < cls.__hdr_len__:
+        return None, 'packet block too short'
+    blk.unpack_hdr(block[:fixed] + b'\0\0\0\0')
+    if blk.iface_id >= len(ifaces):
+        return None, f'packet on interface {blk.iface_id} with no IDB'
+    if blk.caplen > first[1]:
+        return None, f'invalid packet capture length {blk.caplen}'
+    if fixed + blk.caplen > len(block) - 4:
+        return None, 'packet block too short for its caplen'
+    ticks, offset = ifaces[blk.iface_id]
+    ts = offset + ((blk.ts_high << 32) | blk.ts_low) / ticks
+    return (block[fixed:fixed + blk.caplen], ts, blk.pkt_len), None
+
+
+# ----------------------------------------------------------------------------------
+# Decoding one frame
+# ----------------------------------------------------------------------------------
+
+class DecodeError(Exception):
+    """The frame is an error (counted by reason, makes no flow)."""
+
+
+class NotIP(Exception):
+    """The frame carries no IP packet (ARP, LLDP, ...)."""
+
+
+@dataclass
+class Packet:
+    """What the accounting needs from one IP packet."""
+    vlan: tuple
+    proto: int
+    src: str
+    dst: str
+    sport: int
+    dport: int
+    wire_len: int
+    frag_id: int | None = None      # IP id when the packet is a fragment
+    frag_offset: int = 0
+    more_fragments: bool = False
+
+
+def _u16(buf, off):
+    return struct.unpack_from('>H', buf, off)[0]
+
+
+def link_payload(linktype: int, buf: bytes, byteorder: str):
+    """(offset of the IP header, IP version 4/6 or 0 for 'by nibble', vlan ids)."""
+    if linktype == DLT_EN10MB:
+        if len(buf) < 14:
+            raise DecodeError('ethernet: frame shorter than 14 bytes')
+        return _ether_dispatch(buf, 12, _u16(buf, 12), 14)
+    if linktype == DLT_LINUX_SLL:
+        if len(buf) < 16:
+            raise DecodeError('sll: frame shorter than 16 bytes')
+        return _ether_dispatch(buf, 14, _u16(buf, 14), 16)
+    if linktype == DLT_LINUX_SLL2:
+        if len(buf) < 20:
+            raise DecodeError('sll2: frame shorter than 20 bytes')
+        return _ether_dispatch(buf, 0, _u16(buf, 0), 20)
+    if linktype in RAW_LINKTYPES:
+        return 0, 0, ()
+    if linktype == DLT_IPV4:
+        return 0, 4, ()
+    if linktype == DLT_IPV6:
+        return 0, 6, ()
+    if linktype in (DLT_NULL, DLT_LOOP):
+        return _null_payload(linktype, buf)
+    if linktype == DLT_NFLOG:
+        return _nflog_payload(buf, byteorder), 0, ()
+    raise NotIP(f'link type {linktype} outside the contract')
+
+
+def _null_payload(linktype, buf):
+    """NULL (AF in the capturing host's order) and LOOP (AF in network order)."""
+    if len(buf) < 4:
+        raise DecodeError('null: frame shorter than 4 bytes')
+    if linktype == DLT_LOOP:
+        family = struct.unpack_from('>I', buf, 0)[0]
+    else:
+        family = struct.unpack_from('<I', buf, 0)[0]
+        if family & 0xFFFF0000:            # written by a big-endian host
+            family = struct.unpack_from('>I', buf, 0)[0]
+    if family == AF_INET:
+        return 4, 4, ()
+    if family in AF_INET6:
+        return 4, 6, ()
+    raise NotIP(f'null: address family {family}')
+
+
+def _nflog_payload(buf, byteorder):
+    """Offset of the NFULA_PAYLOAD TLV's value (TLV fields in the file's byte order)."""
+    if len(buf) < 4:
+        raise DecodeError('nflog: frame shorter than its 4-byte header')
+    off = 4
+    while off + 4 <= len(buf):
+        tlv_len, tlv_type = struct.unpack_from(byteorder + 'HH', buf, off)
+        if tlv_len < 4 or off + tlv_len > len(buf):
+            raise DecodeError(f'nflog: bad TLV length {tlv_len}')
+        if tlv_type == NFULA_PAYLOAD:
+            return off + 4
+        off += (tlv_len + 3) & ~3
+    raise NotIP('nflog: no payload TLV')
+
+
+def _ether_dispatch(buf, type_off, ethertype, off):
+    """Walk VLAN tags, MPLS labels and PPPoE after an ethertype field."""
+    vlans = []
+    while ethertype in ETH_VLAN:
+        if len(vlans) == MAX_VLAN_TAGS:
+            raise DecodeError('vlan: more than two tags')
+        if len(buf) < off + 4:
+            raise DecodeError('vlan: tag truncated')
+        vlans.append(_u16(buf, off) & 0x0FFF)
+        ethertype = _u16(buf, off + 2)
+        off += 4
+    vlan = tuple(vlans)
+    if ethertype == ETH_IPV4:
+        return off, 4, vlan
+    if ethertype == ETH_IPV6:
+        return off, 6, vlan
+    if ethertype in ETH_MPLS:
+        return _mpls_bottom(buf, off), 0, vlan
+    if ethertype == ETH_PPPOE_SESSION:
+        if len(buf) < off + 8:
+            raise DecodeError('pppoe: header truncated')
+        ppp = _u16(buf, off + 6)
+        if ppp == PPP_IPV4:
+            return off + 8, 4, vlan
+        if ppp == PPP_IPV6:
+            return off + 8, 6, vlan
+        raise NotIP(f'pppoe: PPP protocol {ppp:#06x}')
+    raise NotIP(f'ethertype {ethertype:#06x}')
+
+
+def _mpls_bottom(buf, off):
+    """Offset after the bottom-of-stack label; the payload must start with 4 or 6."""
+    while True:
+        if len(buf) < off + 4:
+            raise DecodeError('mpls: label stack truncated')
+        bottom = buf[off + 2] & 0x01
+        off += 4
+        if bottom:
+            break
+    if len(buf) <= off:
+        raise DecodeError('mpls: nothing after the label stack')
+    if buf[off] >> 4 not in (4, 6):
+        raise NotIP(f'mpls: payload starts with nibble {buf[off] >> 4}')
+    return off
+
+
+def decode_frame(linktype: int, buf: bytes, byteorder: str = '<') -> Packet:
+    """Decode one frame; raises DecodeError (an error) or NotIP (a non-IP frame)."""
+    off, version, vlan = link_payload(linktype, buf, byteorder)
+    if version == 0:
+        if len(buf) <= off:
+            raise DecodeError('raw: no IP header')
+        version = buf[off] >> 4
+        if version not in (4, 6):
+            raise DecodeError(f'raw: IP version {version}')
+    if version == 4:
+        return _decode_ipv4(buf, off, vlan)
+    return _decode_ipv6(buf, off, vlan)
+
+
+def _decode_ipv4(buf, off, vlan):
+    ip = buf[off:]
+    if len(ip) < 20:
+        raise DecodeError('ipv4: fewer than 20 bytes')
+    if ip[0] >> 4 != 4:
+        raise DecodeError('ipv4: version is not 4')
+    hlen = (ip[0] & 0x0F) * 4
+    if hlen < 20:
+        raise DecodeError('ipv4: IHL < 5')
+    total = _u16(ip, 2)
+    if total < hlen:
+        raise DecodeError('ipv4: total length < header length')
+    if len(ip) < hlen:
+        raise DecodeError('ipv4: header not fully captured')
+    flags_frag = _u16(ip, 6)
+    frag_offset, more = flags_frag & 0x1FFF, bool(flags_frag & 0x2000)
+    pkt = Packet(vlan, ip[9], str(ipaddress.IPv4Address(ip[12:16])),
+                 str(ipaddress.IPv4Address(ip[16:20])), 0, 0,
+                 max(len(buf), off + total))
+    if frag_offset or more:
+        pkt.frag_id, pkt.frag_offset, pkt.more_fragments = _u16(ip, 4), frag_offset, more
+    if frag_offset == 0:
+        _decode_l4(pkt, ip[hlen:total], total - hlen)
+    return pkt
+
+
+def _decode_ipv6(buf, off, vlan):
+    ip = buf[off:]
+    if len(ip) < 40:
+        raise DecodeError('ipv6: fewer than 40 bytes')
+    if ip[0] >> 4 != 6:
+        raise DecodeError('ipv6: version is not 6')
+    end = 40 + _u16(ip, 4)
+    pkt = Packet(vlan, ip[6], str(ipaddress.IPv6Address(ip[8:24])),
+                 str(ipaddress.IPv6Address(ip[24:40])), 0, 0, max(len(buf), off + end))
+    nh, pos = ip[6], 40
+    while nh in IPV6_EXT_HEADERS:
+        if nh == IPV6_FRAGMENT:
+            if len(ip) < pos + 8:
+                raise DecodeError('ipv6: fragment header truncated')
+            offset_flags = _u16(ip, pos + 2)
+            pkt.frag_id = struct.unpack_from('>I', ip, pos + 4)[0]
+            pkt.frag_offset, pkt.more_fragments = offset_flags >> 3, bool(offset_flags & 1)
+            nh, pos = ip[pos], pos + 8
+            if pkt.frag_offset:
+                break
+            continue
+        if len(ip) < pos + 2:
+            raise DecodeError('ipv6: extension header truncated')
+        hdr_len = (ip[pos + 1] + 2) * 4 if nh == IPV6_AH else (ip[pos + 1] + 1) * 8
+        if len(ip) < pos + hdr_len:
+            raise DecodeError('ipv6: extension header truncated')
+        nh, pos = ip[pos], pos + hdr_len
+    pkt.proto = nh
+    if pkt.frag_offset == 0:
+        _decode_l4(pkt, ip[pos:end], end - pos)
+    return pkt
+
+
+def _decode_l4(pkt: Packet, l4: bytes, ip_payload_len: int):
+    """Ports and L4 error rules for a first fragment or an unfragmented packet.
+
+    l4 is the captured part of the IP payload (never past the IP length)."""
+    need = L4_MIN_HEADER.get(pkt.proto)
+    if need is not None and (len(l4) < need or ip_payload_len < need):
+        raise DecodeError(f'proto {pkt.proto}: header shorter than {need} bytes')
+    if pkt.proto == PROTO_TCP:
+        data_offset = l4[12] >> 4
+        if data_offset < 5:
+            raise DecodeError('tcp: data offset < 5')
+        if data_offset * 4 > ip_payload_len:
+            raise DecodeError('tcp: data offset beyond the IP payload')
+    if pkt.proto in (PROTO_TCP, PROTO_UDP) or (
+            pkt.proto == PROTO_SCTP and len(l4) >= SCTP_MIN_HEADER):
+        pkt.sport, pkt.dport = struct.unpack_from('>HH', l4, 0)
+
+
+# ----------------------------------------------------------------------------------
+# Accounting
+# ----------------------------------------------------------------------------------
+
+@dataclass
+class Reference:
+    """Per-5-tuple totals for one capture plus the frames that made no flow."""
+    flows: dict = field(default_factory=dict)      # key -> [packets, bytes]
+    errors: Counter = field(default_factory=Counter)  # reason -> frames
+    non_ip: int = 0
+    frames: int = 0
+    linktype: int = -1
+    read_error: str | None = None
+
+    @property
+    def error_count(self) -> int:
+        return sum(self.errors.values())
+
+
+def flow_key(vlan, proto, src, sport, dst, dport):
+    """The canonical key: (vlan tuple, proto, sorted endpoint pair)."""
+    if proto not in PORT_PROTOS:
+        sport = dport = 0
+    return (tuple(vlan), proto, tuple(sorted(((src, sport), (dst, dport)))))
+
+
+class FragmentPorts:
+    """Ports of first fragments, so later fragments join their flow."""
+
+    def __init__(self):
+        self._ports = {}
+
+    def key(self, pkt: Packet):
+        return (pkt.src, pkt.dst, pkt.proto, pkt.frag_id)
+
+    def apply(self, pkt: Packet):
+        if pkt.frag_id is None:
+            return
+        if pkt.frag_offset == 0:
+            self._ports[self.key(pkt)] = (pkt.sport, pkt.dport)
+        else:
+            pkt.sport, pkt.dport = self._ports.get(self.key(pkt), (0, 0))
+
+
+def account(capture: Capture) -> Reference:
+    """Sum packets and wire bytes per canonical key over every frame of a capture."""
+    ref = Reference(linktype=capture.linktype, read_error=capture.read_error)
+    frags = FragmentPorts()
+    for buf in capture.frames:
+        ref.frames += 1
+        try:
+            pkt = decode_frame(capture.linktype, buf, capture.byteorder)
+        except DecodeError as exc:
+            ref.errors[str(exc)] += 1
+            continue
+        except NotIP:
+            ref.non_ip += 1
+            continue
+        frags.apply(pkt)
+        key = flow_key(pkt.vlan, pkt.proto, pkt.src, pkt.sport, pkt.dst, pkt.dport)
+        totals = ref.flows.setdefault(key, [0, 0])
+        totals[0] += 1
+        totals[1] += pkt.wire_len
+    return ref
+
+
+def reference_flows(path) -> Reference:
+    """Read and account one capture file."""
+    return account(read_capture(path))
+
+
+def main(argv):
+    for path in argv:
+        ref = reference_flows(path)
+        print(f'# {path}: linktype {ref.linktype}, {ref.frames} frames, '
+              f'{len(ref.flows)} keys, {ref.non_ip} non-IP, {ref.error_count} errors'
+              + (f', read error: {ref.read_error}' if ref.read_error else ''))
+        for reason, n in sorted(ref.errors.items()):
+            print(f'#   error {n} x {reason}')
+        for key, (pkts, nbytes) in sorted(ref.flows.items(), key=repr):
+            print(key, pkts, nbytes)
+
+
+if __name__ == '__main__':
+    main(sys.argv[1:])
