@@ -61,6 +61,7 @@ class Summary:
     medians: dict = field(default_factory=dict)     # name -> seconds
     rounds: dict = field(default_factory=dict)      # name -> timed rounds
     rss_mb: dict = field(default_factory=dict)      # name -> peak RSS, MB
+    child_s: dict = field(default_factory=dict)     # name -> (CPU s, wall s) of that child
     flows: int = 0
     benchmarks: dict = field(default_factory=dict)  # name -> benchmark fixture (extra_info)
 
@@ -202,5 +203,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
          f"goal <= {GOAL_RSS_FLOWS_MB} MB at 1,000,000 flows"
          f"{_verdict(d['goals']['rss_flows_ok'])}"),
     ]
+    for i, key in ((3, "bare"), (4, "full"), (5, "flows")):
+        if key in s.child_s:
+            cpu, wall = s.child_s[key]
+            note = "; ".join(x for x in (rows[i][2], f"{cpu:.2f} s CPU, {wall:.2f} s wall") if x)
+            rows[i] = rows[i][:2] + (note,)
     for label, value, note in rows:
         tr.write_line(f"  {label:<38} {value:>18}   {note}".rstrip())

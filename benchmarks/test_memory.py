@@ -45,12 +45,13 @@ print(n)
 
 
 class ChildRun:
-    """Outcome of run_child: exit status, peak RSS (MB), wall time (s), output tails."""
+    """Outcome of run_child: exit status, peak RSS (MB), CPU and wall time (s), output."""
 
-    def __init__(self, argv, returncode, maxrss_kib, wall_s, stdout, stderr):
+    def __init__(self, argv, returncode, maxrss_kib, cpu_s, wall_s, stdout, stderr):
         self.argv = argv
         self.returncode = returncode
         self.peak_rss_mb = maxrss_kib * 1024 / 1e6
+        self.cpu_s = cpu_s
         self.wall_s = wall_s
         self.stdout = stdout
         self.stderr = stderr
@@ -65,7 +66,9 @@ class ChildRun:
 # Measures its child: a process forked from pytest would start with pytest's own peak
 # (Linux keeps the largest RSS of the old image across exec in ru_maxrss), so a small
 # `python -S` launcher forks the command, waits for it and writes its ru_maxrss (KiB).
-# The launcher's own size (about 5 MB) is the floor of what can be measured.
+# The launcher's own size (about 5 MB) is the floor of what can be measured. It also
+# writes the command's CPU time (user + system, s): unlike wall time, it hardly moves
+# when other processes share the machine.
 LAUNCHER = """
 import os, sys
 pid = os.fork()
@@ -76,7 +79,7 @@ if pid == 0:
         os._exit(127)
 _, status, usage = os.wait4(pid, 0)
 with open(sys.argv[1], "w") as fh:
-    fh.write(str(usage.ru_maxrss))
+    fh.write(f"{usage.ru_maxrss} {usage.ru_utime + usage.ru_stime}")
 sys.exit(os.waitstatus_to_exitcode(status) & 0xFF)
 """
 
@@ -97,15 +100,17 @@ def run_child(argv: list[str], timeout: float = CHILD_TIMEOUT) -> ChildRun:
                 proc.wait()
                 raise AssertionError(f"{' '.join(map(str, argv))} ran over {timeout} s")
         wall = time.perf_counter() - t0
-        maxrss = int(rss_file.read_text()) if rss_file.is_file() else 0
-        return ChildRun(argv, proc.returncode, maxrss, wall,
+        maxrss, cpu = rss_file.read_text().split() if rss_file.is_file() else (0, 0)
+        return ChildRun(argv, proc.returncode, int(maxrss), float(cpu), wall,
                         out_file.read_text(errors="replace"), err_file.read_text(errors="replace"))
 
 
 def _record(benchmark, summary, name: str, child: ChildRun, packets: int, **extra):
     summary.rss_mb[name] = child.peak_rss_mb
+    summary.child_s[name] = (child.cpu_s, child.wall_s)
     benchmark.extra_info.update(mode=summary.mode, peak_rss_mb=round(child.peak_rss_mb, 1),
                                 packets=packets, wall_s=round(child.wall_s, 3),
+                                cpu_s=round(child.cpu_s, 3),
                                 packets_per_s_with_startup=round(packets / child.wall_s, 1),
                                 **extra)
 

@@ -7,8 +7,8 @@ Two captures, each built once and kept under ``benchmarks/.cache/`` (ignored by 
     ``../shared/data/bench-sources`` with rewritten addresses and shifted times until
     the file holds exactly N packets (2,000,000 by default, about 1 GB and 173k flows;
     200,000 in short mode). Same sources and tool versions give the same bytes. Needs
-    editcap/mergecap/capinfos (Debian ``tshark``) and tcprewrite (Debian ``tcpreplay``);
-    building 2M packets takes about 25 s on 2 cores.
+    editcap/mergecap/capinfos (Debian ``wireshark-common``, which ``tshark`` pulls in)
+    and tcprewrite (Debian ``tcpreplay``); building 2M packets takes about 25 s on 2 cores.
 
 ``udp-flows-<N>-s<SEED>-v<V>.pcap``
     Synthetic: N distinct UDP/IPv4 flows of one 60-byte Ethernet frame each, 10 us
@@ -41,7 +41,8 @@ CACHE_DIR = BENCH_DIR / ".cache"
 SHARED = Path(os.environ.get("WIRESCORE_SHARED", REPO.parent / "shared")).resolve()
 MAKE_BENCH = SHARED / "tools" / "make-bench-pcap.sh"
 BENCH_SOURCES = SHARED / "data" / "bench-sources"
-BENCH_TOOLS = {"editcap": "tshark", "mergecap": "tshark", "capinfos": "tshark",
+BENCH_TOOLS = {"editcap": "wireshark-common", "mergecap": "wireshark-common",
+               "capinfos": "wireshark-common",
                "tcprewrite": "tcpreplay"}   # tool -> Debian package that ships it
 
 FULL_PACKETS = 2_000_000      # packets in the full-mode bench capture

@@ -263,6 +263,10 @@ class DecodeError(Exception):
     """The frame is an error (counted by reason, makes no flow)."""
 
 
+class L4Error(DecodeError):
+    """An error in the TCP/UDP/ICMP header of an otherwise valid IP packet."""
+
+
 class NotIP(Exception):
     """The frame carries no IP packet (ARP, LLDP, ...)."""
 
@@ -271,6 +275,7 @@ class NotIP(Exception):
 class Packet:
     """What the accounting needs from one IP packet."""
     vlan: tuple
+    version: int
     proto: int
     src: str
     dst: str
@@ -280,6 +285,10 @@ class Packet:
     frag_id: int | None = None      # IP id when the packet is a fragment
     frag_offset: int = 0
     more_fragments: bool = False
+
+    @property
+    def key(self):
+        return flow_key(self.vlan, self.proto, self.src, self.sport, self.dst, self.dport)
 
 
 def _u16(buf, off):
@@ -421,7 +430,7 @@ def _decode_ipv4(buf, off, vlan):
         raise DecodeError('ipv4: header not fully captured')
     flags_frag = _u16(ip, 6)
     frag_offset, more = flags_frag & 0x1FFF, bool(flags_frag & 0x2000)
-    pkt = Packet(vlan, ip[9], str(ipaddress.IPv4Address(ip[12:16])),
+    pkt = Packet(vlan, 4, ip[9], str(ipaddress.IPv4Address(ip[12:16])),
                  str(ipaddress.IPv4Address(ip[16:20])), 0, 0,
                  max(len(buf), off + total))
     if frag_offset or more:
@@ -438,7 +447,7 @@ def _decode_ipv6(buf, off, vlan):
     if ip[0] >> 4 != 6:
         raise DecodeError('ipv6: version is not 6')
     end = 40 + _u16(ip, 4)
-    pkt = Packet(vlan, ip[6], str(ipaddress.IPv6Address(ip[8:24])),
+    pkt = Packet(vlan, 6, ip[6], str(ipaddress.IPv6Address(ip[8:24])),
                  str(ipaddress.IPv6Address(ip[24:40])), 0, 0, max(len(buf), off + end))
     nh, pos = ip[6], 40
     while nh in IPV6_EXT_HEADERS:
@@ -470,13 +479,13 @@ def _decode_l4(pkt: Packet, l4: bytes, ip_payload_len: int):
     l4 is the captured part of the IP payload (never past the IP length)."""
     need = L4_MIN_HEADER.get(pkt.proto)
     if need is not None and (len(l4) < need or ip_payload_len < need):
-        raise DecodeError(f'proto {pkt.proto}: header shorter than {need} bytes')
+        raise L4Error(f'proto {pkt.proto}: header shorter than {need} bytes')
     if pkt.proto == PROTO_TCP:
         data_offset = l4[12] >> 4
         if data_offset < 5:
-            raise DecodeError('tcp: data offset < 5')
+            raise L4Error('tcp: data offset < 5')
         if data_offset * 4 > ip_payload_len:
-            raise DecodeError('tcp: data offset beyond the IP payload')
+            raise L4Error('tcp: data offset beyond the IP payload')
     if pkt.proto in (PROTO_TCP, PROTO_UDP) or (
             pkt.proto == PROTO_SCTP and len(l4) >= SCTP_MIN_HEADER):
         pkt.sport, pkt.dport = struct.unpack_from('>HH', l4, 0)
@@ -526,25 +535,34 @@ class FragmentPorts:
             pkt.sport, pkt.dport = self._ports.get(self.key(pkt), (0, 0))
 
 
+def decode_packets(capture: Capture):
+    """Yield (frame index, Packet | DecodeError | NotIP) for every frame, in order.
+
+    Packets of later fragments already carry the ports of their first fragment."""
+    frags = FragmentPorts()
+    for index, buf in enumerate(capture.frames):
+        try:
+            pkt = decode_frame(capture.linktype, buf, capture.byteorder)
+        except (DecodeError, NotIP) as exc:
+            yield index, exc
+            continue
+        frags.apply(pkt)
+        yield index, pkt
+
+
 def account(capture: Capture) -> Reference:
     """Sum packets and wire bytes per canonical key over every frame of a capture."""
     ref = Reference(linktype=capture.linktype, read_error=capture.read_error)
-    frags = FragmentPorts()
-    for buf in capture.frames:
+    for _, outcome in decode_packets(capture):
         ref.frames += 1
-        try:
-            pkt = decode_frame(capture.linktype, buf, capture.byteorder)
-        except DecodeError as exc:
-            ref.errors[str(exc)] += 1
-            continue
-        except NotIP:
+        if isinstance(outcome, DecodeError):
+            ref.errors[str(outcome)] += 1
+        elif isinstance(outcome, NotIP):
             ref.non_ip += 1
-            continue
-        frags.apply(pkt)
-        key = flow_key(pkt.vlan, pkt.proto, pkt.src, pkt.sport, pkt.dst, pkt.dport)
-        totals = ref.flows.setdefault(key, [0, 0])
-        totals[0] += 1
-        totals[1] += pkt.wire_len
+        else:
+            totals = ref.flows.setdefault(outcome.key, [0, 0])
+            totals[0] += 1
+            totals[1] += outcome.wire_len
     return ref
 
 

@@ -9,12 +9,13 @@ Two layers:
   agree with each other, a final stats event). Runs on the shipped fixtures always, and on every
   shared capture when ../shared is present.
 
-Each capture runs once per session module (parallel subprocesses, cached); a capture the command
-rejects (exit 1, "wirescore: error: ...") is skipped, with that line as reason;
-what it wrote before the fault is still checked.
+Gzip'd traces are decompressed and piped to `-r -`. Each capture runs once per module
+(parallel subprocesses, cached). A capture the command rejects (exit 1, "wirescore: error: ...")
+is skipped with that line as reason; what it wrote before a fault is still checked.
 """
 from __future__ import annotations
 
+import gzip
 import ipaddress
 import json
 import os
@@ -29,6 +30,7 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES, SHARED_DATA, fixture_captures, shared_available, shared_captures
+from wirescore.outputs.community_id import community_id
 
 SCHEMA_PATH = SHARED_DATA / "suricata-eve-schema.json"
 
@@ -62,6 +64,9 @@ def _label(path: Path) -> str:
 
 FIXTURE_CAPTURES = fixture_captures()
 SHARED_CAPTURES = shared_captures()
+if shared_available():   # gzip'd traces too, decompressed and piped to `-r -`
+    SHARED_CAPTURES += sorted(p for p in (SHARED_DATA / "pcaps").rglob("*.gz")
+                              if p.name.endswith((".pcap.gz", ".pcapng.gz")))
 ALL_CAPTURES = FIXTURE_CAPTURES + SHARED_CAPTURES
 
 
@@ -87,10 +92,14 @@ class Run:
 
 def _run_one(pcap: Path, logroot: Path) -> Run:
     logdir = logroot / re.sub(r"[^A-Za-z0-9_.-]", "_", _label(pcap))
-    proc = subprocess.run([sys.executable, "-m", "wirescore", "run", "-r", str(pcap), "-l", str(logdir),
-                           "--no-detect"], capture_output=True, text=True, timeout=600)
+    source, data = str(pcap), None
+    if pcap.suffix == ".gz":           # the command refuses gzip; pipe it in as its message says
+        source, data = "-", gzip.decompress(pcap.read_bytes())
+    proc = subprocess.run([sys.executable, "-m", "wirescore", "run", "-r", source, "-l", str(logdir),
+                           "--no-detect"], input=data, capture_output=True, timeout=600)
     eve = logdir / "eve.json"
-    return Run(pcap, proc.returncode, proc.stderr, eve.read_text() if eve.exists() else None)
+    return Run(pcap, proc.returncode, proc.stderr.decode(errors="replace"),
+               eve.read_text() if eve.exists() else None)
 
 
 @pytest.fixture(scope="module")
@@ -213,6 +222,17 @@ def check_flow_event(ev: dict, what: str) -> None:
             f"{what}: vlan {v!r}"
     assert isinstance(ev.get("community_id"), str) and CID_RE.match(ev["community_id"]), \
         f"{what}: community_id {ev.get('community_id')!r}"
+    # the Community ID of the tuple this very event shows (seed 0; spec-checked in
+    # test_community_id.py): catches swapped endpoints, ports or ICMP type/code in the plumbing
+    pnum = PROTO_NAMES.get(proto) or int(proto)
+    if proto in PORT_PROTOS:
+        sp, dp = ev["src_port"], ev["dest_port"]
+    elif "icmp_type" in ev:
+        sp, dp = ev["icmp_type"], ev["icmp_code"]
+    else:
+        sp = dp = None
+    assert ev["community_id"] == community_id(pnum, src.packed, dst.packed, sp, dp), \
+        f"{what}: community_id {ev['community_id']} is not that of the event's own tuple"
     fl = ev["flow"]
     for k in ("pkts_toserver", "pkts_toclient", "bytes_toserver", "bytes_toclient", "age"):
         assert isinstance(fl.get(k), int) and not isinstance(fl.get(k), bool), f"{what}: flow.{k} {fl.get(k)!r}"
@@ -334,3 +354,32 @@ def test_vlan_ids_in_flow_key(runs):
     for f in flows:
         assert (f["src_ip"], f["src_port"], f["dest_ip"], f["dest_port"]) == \
             ("192.168.1.100", 12345, "192.168.1.200", 80)
+
+
+def test_structural_checker_rejects_broken_events(runs):
+    """The checker itself can fail: mutated copies of a real flow event are refused."""
+    events = _accepted(runs(FIXTURES / "zeek-tls-irc-starttls-sll.pcap"))
+    good = next(e for e in events if e.get("event_type") == "flow" and e["proto"] == "TCP")
+    check_flow_event(good, "unmutated")
+
+    def mutated(fn):
+        ev = json.loads(json.dumps(good))
+        fn(ev)
+        return ev
+
+    breakages = {
+        "millisecond timestamp": lambda e: e.update(timestamp=e["timestamp"][:23] + "+0000"),
+        "string flow_id": lambda e: e.update(flow_id=str(e["flow_id"])),
+        "ports swapped": lambda e: e.update(src_port=e["dest_port"], dest_port=e["src_port"]),
+        "ICMP field on TCP": lambda e: e.update(icmp_type=8),
+        "unknown reason": lambda e: e["flow"].update(reason="idle"),
+        "age off by one": lambda e: e["flow"].update(age=e["flow"]["age"] + 1),
+        "flag word and flag names disagree": lambda e: e["tcp"].update(tcp_flags="00"),
+        "missing syn name": lambda e: e["tcp"].pop("syn"),
+        "no toserver packets": lambda e: e["flow"].update(pkts_toserver=0),
+        "vlan not a list": lambda e: e.update(vlan=10),
+        "proto number for a named proto": lambda e: e.update(proto="6"),
+    }
+    for name, fn in breakages.items():
+        with pytest.raises(AssertionError):
+            check_flow_event(mutated(fn), name)

@@ -6,29 +6,29 @@ packets and bytes, summed per canonical 5-tuple (vlan ids, IP protocol, endpoint
 equal those of tests/flowref.py, a dpkt-based reading of the decode and accounting rules of
 the core contract. The core only starts a new flow for a key after the previous one ended,
 so the sums do not depend on timeouts. Every flow event must also carry packets, the first
-of them toserver.
+of them toserver, and the last stats event must count every frame read (decoder.pkts) and
+the errors among them (decoder.invalid), as the reference does.
 
 Captures the contract does not cover are skipped one by one with the reason (gzip'd traces,
 link types outside the contract). A capture that libpcap cannot read to the end must make
 wirescore exit with status 1 and a one-line error, after writing the flows of what it read.
 
-The shared sweep runs about 570 captures; wirescore runs two at a time, a few captures ahead
-of the test asking for them (PrefetchRuns), so the sweep takes about a minute on 2 cores
+The shared sweep runs about 570 captures; wirescore runs two at a time, one capture ahead of
+the test asking for it (PrefetchRuns), so the sweep takes about a minute and a half on 2 cores
 while every capture keeps its own test id.
 """
 from __future__ import annotations
 
 import ipaddress
 import shutil
-import threading
+import subprocess
+import sys
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from conftest import (FIXTURES, SHARED_DATA, fixture_captures, read_eve, run_wirescore,
-                      shared_available)
+from conftest import FIXTURES, SHARED_DATA, fixture_captures, read_eve, shared_available
 from flowref import (PORT_PROTOS, SUPPORTED_LINKTYPES, file_kind, flow_key, read_capture,
                      reference_flows)
 
@@ -84,51 +84,71 @@ def uncovered_reason(path: Path) -> str | None:
 # --------------------------------------------------------------------------------------
 
 class PrefetchRuns:
-    """Runs `wirescore run -r X -l DIR --no-detect` two at a time, ahead of the tests.
+    """Runs `wirescore run -r X -l DIR --no-detect [extra]` two at a time, ahead of the tests.
 
-    get(path) returns (events, CompletedProcess) like conftest's run_capture fixture
-    (same command through conftest.run_wirescore), starting the runs of the next few
-    captures in test order so that one is always ready."""
+    get(path) returns (events, CompletedProcess) like conftest's run_capture fixture (the
+    command of conftest.run_wirescore), after starting the run of the next capture in test
+    order, so that one runs while the test compares the other. Processes are started from
+    the calling thread only (no thread pool: concurrent vfork+exec from threads sometimes
+    failed with EFAULT); their output goes to files, so no pipe can fill up."""
 
-    def __init__(self, order: list[Path], workdir: Path, workers: int = 2, ahead: int = 3):
-        self._order = order
-        self._index = {p: i for i, p in enumerate(order)}
-        self._workdir = workdir
-        self._ahead = ahead
-        self._pool = ThreadPoolExecutor(max_workers=workers)
-        self._futures = {}
-        self._lock = threading.Lock()
+    def __init__(self, order: list[Path], workdir: Path, extra: tuple = (), workers: int = 2,
+                 wanted=lambda path: True):
+        self._order = list(order)
+        self._index = {p: i for i, p in enumerate(self._order)}
+        self._workdir = Path(workdir)
+        self._extra = tuple(map(str, extra))
+        self._workers = workers
+        self._wanted = wanted
+        self._running = {}                    # path -> (Popen, logdir, cmd)
+        self._serial = 0
 
-    def _run(self, path: Path):
-        logdir = self._workdir / f"run{self._index.get(path, 'x')}"
-        proc = run_wirescore("run", "-r", path, "-l", logdir, "--no-detect", check=False)
+    def _start(self, path: Path):
+        if path in self._running:
+            return
+        self._serial += 1
+        logdir = self._workdir / f"run{self._serial}"
+        logdir.mkdir(parents=True)
+        cmd = [sys.executable, "-m", "wirescore", "run", "-r", str(path), "-l", str(logdir),
+               "--no-detect", *self._extra]
+        with open(logdir / "stdout", "w") as out, open(logdir / "stderr", "w") as err:
+            child = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        self._running[path] = (child, logdir, cmd)
+
+    def _finish(self, path: Path, timeout: float = 600):
+        child, logdir, cmd = self._running.pop(path)
+        try:
+            child.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        proc = subprocess.CompletedProcess(cmd, child.returncode,
+                                           (logdir / "stdout").read_text(errors="replace"),
+                                           (logdir / "stderr").read_text(errors="replace"))
         events = read_eve(logdir) if (logdir / "eve.json").exists() else []
         shutil.rmtree(logdir, ignore_errors=True)
         return events, proc
 
-    def _submit(self, path: Path):
-        if path not in self._futures:
-            self._futures[path] = self._pool.submit(self._run, path)
-
     def get(self, path: Path):
-        with self._lock:
-            self._submit(path)
-            start = self._index.get(path)
-            if start is not None:
-                for nxt in self._order[start + 1:start + 1 + self._ahead]:
-                    if uncovered_reason(nxt) is None:
-                        self._submit(nxt)
-            future = self._futures.pop(path)
-        return future.result()
+        self._start(path)
+        start = self._index.get(path, len(self._order))
+        for nxt in self._order[start + 1:]:
+            if len(self._running) >= self._workers:
+                break
+            if nxt not in self._running and self._wanted(nxt):
+                self._start(nxt)
+        return self._finish(path)
 
     def close(self):
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        for path in list(self._running):
+            self._finish(path)
 
 
 @pytest.fixture(scope="module")
 def prefetch(tmp_path_factory):
     paths = [p.values[0] for p in capture_params()]
-    runs = PrefetchRuns(paths, tmp_path_factory.mktemp("flow_accounting"))
+    runs = PrefetchRuns(paths, tmp_path_factory.mktemp("flow_accounting"),
+                        wanted=lambda path: uncovered_reason(path) is None)
     yield runs
     runs.close()
 
@@ -215,10 +235,26 @@ def exit_problems(ref, proc) -> list[str]:
     return []
 
 
+def stats_problems(ref, events: list[dict]) -> list[str]:
+    """The last stats event counts every frame read, and the errors among them.
+
+    Errors and non-IP frames both make no flow, so this is what tells them apart."""
+    stats = [e for e in events if e.get("event_type") == "stats"]
+    if not stats:
+        return ["no stats event (one is written at the end of every run)"]
+    decoder = stats[-1]["stats"].get("decoder", {})
+    got = (decoder.get("pkts"), decoder.get("invalid"))
+    if got != (ref.frames, ref.error_count):
+        reasons = ", ".join(f"{n} x {r}" for r, n in sorted(ref.errors.items())) or "none"
+        return [f"stats decoder pkts/invalid {got[0]}/{got[1]}, reference "
+                f"{ref.frames}/{ref.error_count} (errors: {reasons})"]
+    return []
+
+
 def accounting_report(path: Path, events: list[dict], proc) -> list[str]:
     """Everything wrong with wirescore's flows for one capture ([] when right)."""
     ref = reference_flows(path)
-    problems = exit_problems(ref, proc)
+    problems = exit_problems(ref, proc) + stats_problems(ref, events)
     totals, counts, event_problems = eve_totals(events)
     problems += event_problems
     problems += compare_totals(ref.flows, totals, counts)

@@ -461,16 +461,28 @@ def _flow_signature(events):
     return sig
 
 
-@pytest.mark.parametrize("name", ["nfstream-dns-fragmented.pcap", "zeek-vlan-pcp-dei.pcapng"])
+@pytest.mark.parametrize("name", [
+    "nfstream-dns-fragmented.pcap", "zeek-vlan-pcp-dei.pcapng",
+    # Known limitation, kept visible: pcapy-ng's next_batch() drops the whole batch in
+    # which libpcap hits a bad record. A file is re-read to recover the packets before
+    # the fault (capture.FileSource._recover); standard input cannot be re-read, so up to
+    # one batch before the fault is lost there. strict: this fails loudly once fixed.
+    pytest.param("sv-tls-der-incomplete-header-broken.pcap", marks=pytest.mark.xfail(
+        strict=True, reason="stdin: the batch holding the damaged record is lost "
+                            "(pcapy-ng next_batch drops it; a pipe cannot be re-read)")),
+])
 def test_stdin_gives_same_flows(name, tmp_path):
+    """`-r -` with the capture piped in: same flows (and same exit status) as the file path."""
     pcap = FIXTURES / name
     a_dir, b_dir = tmp_path / "a", tmp_path / "b"
     a_dir.mkdir()
     b_dir.mkdir()
     proc_a, eve_a = run_raw(a_dir, pcap)
-    assert proc_a.returncode == 0, proc_a.stderr
     with open(pcap, "rb") as fh:
         proc_b, eve_b = run_raw(b_dir, "-", stdin=fh)
-    assert proc_b.returncode == 0, proc_b.stderr
+    assert "Traceback" not in proc_a.stderr + proc_b.stderr
+    assert proc_b.returncode == proc_a.returncode, (proc_a.stderr, proc_b.stderr)
+    if name != BROKEN_FIXTURE.name:
+        assert proc_a.returncode == 0, proc_a.stderr
     sig_a, sig_b = _flow_signature(whole_lines(eve_a)), _flow_signature(whole_lines(eve_b))
     assert sig_a and sig_a == sig_b

@@ -132,8 +132,11 @@ def run(ctx, read_path, log_dir, config_path, **kwargs):
     try:
         summary = engine.run(read_path)
     except RunFault as exc:
-        _report(exc.summary, show_progress)
-        raise CliError(str(exc)) from None
+        if show_progress:
+            click.echo("\r\033[K", nl=False, err=True)
+        done = exc.summary
+        raise CliError(f"{exc} ({done.packets} packets before it, {done.flows} flows "
+                       f"written to {done.eve_path})") from None
     except WirescoreError as exc:
         raise CliError(str(exc)) from None
     finally:

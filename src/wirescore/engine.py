@@ -117,6 +117,7 @@ class Engine:
 
     def run(self, path: str) -> Summary:
         """Process one capture file (or "-" for standard input) to the end."""
+        from wirescore._core.eve import format_flows
         from wirescore._core.flowtable import COUNTER_NAMES, FlowMeter
         from wirescore.outputs.eve import EveWriter, FlowEventFormatter, Timestamps, stats_event
         from wirescore.outputs.export import FlowExporter
@@ -150,12 +151,13 @@ class Engine:
             nonlocal flows
             if len(records) == 0:
                 return
-            events = list(formatter.events(records))
-            eve.write_lines(_dumps_all(events))
-            if exporter is not None:
-                exporter.write(records, events)
-            if self.on_flow is not None:
-                self.on_flow(records, events)
+            eve.write_bytes(format_flows(records))
+            if exporter is not None or self.on_flow is not None:
+                events = list(formatter.events(records))
+                if exporter is not None:
+                    exporter.write(records, events)
+                if self.on_flow is not None:
+                    self.on_flow(records, events)
             flows += len(records)
 
         def write_stats(now_us: int) -> None:
@@ -223,8 +225,3 @@ class RunFault(WirescoreError):
         super().__init__(message)
         self.summary = summary
 
-
-def _dumps_all(events):
-    from wirescore.outputs.eve import _dumps
-
-    return [_dumps(e) for e in events]

@@ -172,14 +172,17 @@ class EveWriter:
 
     def _open(self) -> None:
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
-        self._fh = os.fdopen(fd, "a", encoding="ascii", buffering=1 << 20, newline="\n")
+        self._fh = os.fdopen(fd, "ab", buffering=1 << 20)
 
     def write_lines(self, lines: Iterable[str]) -> None:
         """Write whole lines (each one JSON object, no newline inside)."""
-        text = "".join(line + "\n" for line in lines)
-        if text:
-            self._fh.write(text)
-            self.lines_written += text.count("\n")
+        self.write_bytes("".join(line + "\n" for line in lines).encode("ascii"))
+
+    def write_bytes(self, data: bytes) -> None:
+        """Write ready-made EVE lines (ASCII, each ending in a newline)."""
+        if data:
+            self._fh.write(data)
+            self.lines_written += data.count(b"\n")
 
     def write_event(self, event: Mapping[str, Any]) -> None:
         self.write_lines([_dumps(event)])

@@ -1,0 +1,79 @@
+/* SHA-1 (FIPS 180-4) for Community ID hashing of short inputs. Not for security.
+ * Written for wirescore; checked against hashlib in tests/test_eve_format.py. */
+#ifndef WIRESCORE_SHA1_H
+#define WIRESCORE_SHA1_H
+#include <stdint.h>
+#include <string.h>
+
+#define WS_ROL(v, b) (((v) << (b)) | ((v) >> (32 - (b))))
+
+static void ws_sha1_block(uint32_t h[5], const uint8_t *p)
+{
+    uint32_t w[80], a, b, c, d, e, f, k, t;
+    int i;
+    for (i = 0; i < 16; i++)
+        w[i] = ((uint32_t)p[4 * i] << 24) | ((uint32_t)p[4 * i + 1] << 16) |
+               ((uint32_t)p[4 * i + 2] << 8) | (uint32_t)p[4 * i + 3];
+    for (i = 16; i < 80; i++)
+        w[i] = WS_ROL(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+    a = h[0]; b = h[1]; c = h[2]; d = h[3]; e = h[4];
+    for (i = 0; i < 80; i++) {
+        if (i < 20)      { f = (b & c) | (~b & d);           k = 0x5A827999u; }
+        else if (i < 40) { f = b ^ c ^ d;                    k = 0x6ED9EBA1u; }
+        else if (i < 60) { f = (b & c) | (b & d) | (c & d);  k = 0x8F1BBCDCu; }
+        else             { f = b ^ c ^ d;                    k = 0xCA62C1D6u; }
+        t = WS_ROL(a, 5) + f + e + k + w[i];
+        e = d; d = c; c = WS_ROL(b, 30); b = a; a = t;
+    }
+    h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e;
+}
+
+/* digest of len bytes (any length) into out[20] */
+static void ws_sha1(const uint8_t *data, size_t len, uint8_t out[20])
+{
+    uint32_t h[5] = {0x67452301u, 0xEFCDAB89u, 0x98BADCFEu, 0x10325476u, 0xC3D2E1F0u};
+    uint8_t block[64];
+    size_t off = 0, rem;
+    uint64_t bits = (uint64_t)len * 8;
+    int i;
+    while (len - off >= 64) {
+        ws_sha1_block(h, data + off);
+        off += 64;
+    }
+    rem = len - off;
+    memset(block, 0, 64);
+    memcpy(block, data + off, rem);
+    block[rem] = 0x80;
+    if (rem >= 56) {
+        ws_sha1_block(h, block);
+        memset(block, 0, 64);
+    }
+    for (i = 0; i < 8; i++)
+        block[63 - i] = (uint8_t)(bits >> (8 * i));
+    ws_sha1_block(h, block);
+    for (i = 0; i < 5; i++) {
+        out[4 * i] = (uint8_t)(h[i] >> 24);
+        out[4 * i + 1] = (uint8_t)(h[i] >> 16);
+        out[4 * i + 2] = (uint8_t)(h[i] >> 8);
+        out[4 * i + 3] = (uint8_t)h[i];
+    }
+}
+
+/* standard base64 of 20 bytes: 28 characters + NUL */
+static void ws_base64_20(const uint8_t in[20], char out[29])
+{
+    static const char tab[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    int i, o = 0;
+    uint32_t v;
+    for (i = 0; i + 3 <= 18; i += 3) {
+        v = ((uint32_t)in[i] << 16) | ((uint32_t)in[i + 1] << 8) | in[i + 2];
+        out[o++] = tab[(v >> 18) & 63]; out[o++] = tab[(v >> 12) & 63];
+        out[o++] = tab[(v >> 6) & 63];  out[o++] = tab[v & 63];
+    }
+    v = ((uint32_t)in[18] << 16) | ((uint32_t)in[19] << 8);
+    out[o++] = tab[(v >> 18) & 63]; out[o++] = tab[(v >> 12) & 63];
+    out[o++] = tab[(v >> 6) & 63];  out[o++] = '=';
+    out[o] = 0;
+}
+#endif

@@ -1,0 +1,196 @@
+"""The flow core on its own: accounting invariants, record layout, determinism,
+expiry rules, and the C EVE formatter against the Python one."""
+from __future__ import annotations
+
+import filecmp
+
+import numpy as np
+import pytest
+
+from conftest import fixture_captures, read_eve, run_wirescore, shared_captures
+from wirescore import catalog
+from wirescore._core import flowtable
+from wirescore._core.eve import format_flows
+from wirescore._core.flowtable import COUNTER_NAMES, RECORD_DTYPE, FlowMeter
+from wirescore.outputs.eve import FlowEventFormatter, _dumps
+
+DLT_EN10MB = 1
+
+
+def meter_records(path, **kw):
+    """Run a capture through a FlowMeter directly: (records, counters dict)."""
+    import pcapy
+
+    reader = pcapy.open_offline(str(path))
+    meter = FlowMeter(reader.datalink(), **kw)
+    out = []
+    while True:
+        try:
+            data, meta = reader.next_batch(512)
+        except pcapy.PcapError:
+            break
+        if not meta:
+            break
+        rows = np.frombuffer(meta, dtype=np.uint32).reshape(-1, 4)
+        i = 0
+        while i < len(rows):
+            i = meter.feed(data, rows, i)
+            out.append(meter.drain())
+    while meter.shutdown():
+        out.append(meter.drain())
+    out.append(meter.drain())
+    return np.concatenate(out), dict(zip(COUNTER_NAMES, meter.counters.tolist()))
+
+
+CAPTURES = fixture_captures() + shared_captures("labeled", "varied/linktypes")
+
+
+def _ids(paths):
+    return [p.name for p in paths]
+
+
+@pytest.mark.parametrize("pcap", CAPTURES, ids=_ids(CAPTURES))
+def test_every_packet_lands_in_one_bucket(pcap):
+    try:
+        records, c = meter_records(pcap)
+    except ValueError as exc:  # unsupported link type: refused up front
+        pytest.skip(str(exc))
+    assert c["decoder.pkts"] == c["wirescore.decoded_ip"] + c["wirescore.nonip"] + \
+        c["decoder.invalid"]
+    packets_in_flows = int(records["pkts_toserver"].sum() + records["pkts_toclient"].sum())
+    assert packets_in_flows == c["wirescore.decoded_ip"]
+    assert len(records) == c["flow.total"]
+    assert (records["pkts_toserver"] >= 1).all()     # toserver = first packet's direction
+    errors = sum(v for k, v in c.items() if ".event." in k or k == "capture.errors")
+    assert errors == c["decoder.invalid"]
+
+
+def test_counter_names_match_the_enum():
+    assert len(COUNTER_NAMES) == flowtable.N_COUNTER_SLOTS
+    assert len(set(COUNTER_NAMES)) == len(COUNTER_NAMES)
+
+
+def test_catalog_matches_record_dtype():
+    fields = set(RECORD_DTYPE.names)
+    feature_fields = [f.field for f in catalog.FLOW_FEATURES]
+    assert len(set(feature_fields)) == len(feature_fields)
+    assert set(feature_fields) | set(catalog.IDENTITY_FIELDS) == fields
+    assert not set(feature_fields) & set(catalog.IDENTITY_FIELDS)
+    for f in catalog.FLOW_FEATURES:
+        assert f.name == "flow." + f.field and f.unit and f.definition
+
+
+def test_entry_stays_small():
+    # 1M concurrent flows must fit the 400 MB budget with the interpreter
+    assert flowtable.ENTRY_BYTES <= 344
+
+
+@pytest.mark.parametrize("pcap", CAPTURES[:40], ids=_ids(CAPTURES[:40]))
+def test_c_formatter_equals_python_formatter(pcap):
+    try:
+        records, _ = meter_records(pcap)
+    except ValueError as exc:
+        pytest.skip(str(exc))
+    c_lines = format_flows(records).decode("ascii").splitlines()
+    py_lines = [_dumps(e) for e in FlowEventFormatter().events(records)]
+    assert c_lines == py_lines
+
+
+def test_replay_is_byte_identical(tmp_path):
+    pcap = fixture_captures()[0]
+    for name in ("a", "b"):
+        run_wirescore("run", "-r", pcap, "-l", tmp_path / name, "--no-detect",
+                      "--export", tmp_path / f"{name}.csv")
+    assert filecmp.cmp(tmp_path / "a" / "eve.json", tmp_path / "b" / "eve.json", shallow=False)
+    assert filecmp.cmp(tmp_path / "a.csv", tmp_path / "b.csv", shallow=False)
+
+
+def _frame(src, dst, sport, dport, flags):
+    import dpkt
+
+    tcp = dpkt.tcp.TCP(sport=sport, dport=dport, flags=flags, seq=1, win=512)
+    ip = dpkt.ip.IP(src=bytes(src), dst=bytes(dst), p=6, data=tcp)
+    ip.len = len(ip)
+    eth = dpkt.ethernet.Ethernet(src=b"\x02" * 6, dst=b"\x04" * 6, type=0x0800, data=ip)
+    return bytes(eth)
+
+
+def _feed(meter, frames):
+    """frames: [(t_seconds, bytes)] -> records ended during feeding + at shutdown."""
+    data = b"".join(f for _, f in frames)
+    meta, off = [], 0
+    for t, f in frames:
+        meta.append((int(t), int(round((t % 1) * 1e6)), off, len(f)))
+        off += len(f)
+    rows = np.array(meta, dtype=np.uint32).reshape(-1, 4)
+    out, i = [], 0
+    while i < len(rows):
+        i = meter.feed(data, rows, i)
+        out.append(meter.drain())
+    while meter.shutdown():
+        out.append(meter.drain())
+    out.append(meter.drain())
+    return np.concatenate(out)
+
+
+A, B = (10, 0, 0, 1), (10, 0, 0, 2)
+SYN, SYNACK, ACK, FIN, RST = 0x02, 0x12, 0x10, 0x11, 0x04
+
+
+def test_teardown_linger_keeps_final_ack_in_the_flow():
+    m = FlowMeter(DLT_EN10MB)
+    recs = _feed(m, [(100.0, _frame(A, B, 1000, 80, SYN)), (100.1, _frame(B, A, 80, 1000, SYNACK)),
+                     (100.2, _frame(A, B, 1000, 80, ACK)), (101.0, _frame(A, B, 1000, 80, FIN)),
+                     (101.1, _frame(B, A, 80, 1000, FIN)), (101.2, _frame(A, B, 1000, 80, ACK))])
+    assert len(recs) == 1
+    r = recs[0]
+    assert (r["pkts_toserver"], r["pkts_toclient"]) == (4, 2)
+    assert r["reason"] == 3 and r["state"] == 2          # tcp_fin, closed
+    assert r["tcp_syn_synack_delay"] == pytest.approx(100000, abs=1)
+    assert r["tcp_synack_ack_delay"] == pytest.approx(100000, abs=1)
+
+
+def test_syn_after_close_starts_a_new_flow_and_idle_timeout_splits():
+    m = FlowMeter(DLT_EN10MB, timeouts=(60, 600, 60, 30, 300, 30, 300, 30, 300))
+    recs = _feed(m, [(0.0, _frame(A, B, 1000, 80, SYN)), (0.1, _frame(B, A, 80, 1000, RST)),
+                     (1.0, _frame(A, B, 1000, 80, SYN)),          # port reuse after RST
+                     (200.0, _frame(A, B, 1000, 80, ACK))])       # > 60 s idle (tcp new)
+    assert [int(x) for x in recs["pkts_toserver"] + recs["pkts_toclient"]] == [2, 1, 1]
+    assert [int(x) for x in recs["reason"]] == [4, 1, 6]       # tcp_rst, timeout, shutdown
+    c = dict(zip(COUNTER_NAMES, m.counters.tolist()))
+    assert c["flow.tcp_reuse"] == 1
+
+
+def test_eviction_when_full_is_counted_and_loses_no_packet():
+    m = FlowMeter(DLT_EN10MB, max_flows=4)
+    frames = [(1.0 + i * 0.001, _frame(A, B, 2000 + i, 80, SYN)) for i in range(50)]
+    recs = _feed(m, frames)
+    c = dict(zip(COUNTER_NAMES, m.counters.tolist()))
+    assert len(recs) == 50 and c["flow.wrk.flows_evicted"] == 46
+    assert (recs["reason"] == 5).sum() == 46                  # forced
+    assert int(recs["pkts_toserver"].sum()) == 50
+
+
+def test_active_timeout_splits_a_busy_flow():
+    m = FlowMeter(DLT_EN10MB, active_timeout=10.0)
+    frames = [(float(t), _frame(A, B, 1000, 80, ACK)) for t in range(0, 25)]
+    recs = _feed(m, frames)
+    assert [int(x) for x in recs["pkts_toserver"]] == [11, 11, 3]
+
+
+def test_time_going_backwards_is_counted_not_trusted():
+    m = FlowMeter(DLT_EN10MB)
+    recs = _feed(m, [(100.0, _frame(A, B, 1000, 80, ACK)), (50.0, _frame(A, B, 1000, 80, ACK))])
+    c = dict(zip(COUNTER_NAMES, m.counters.tolist()))
+    assert c["wirescore.ts_backwards"] == 1
+    assert len(recs) == 1 and recs[0]["iat_min_toserver"] == 0
+
+
+def test_bad_record_offsets_are_counted():
+    m = FlowMeter(DLT_EN10MB)
+    frame = _frame(A, B, 1000, 80, SYN)
+    rows = np.array([(1, 0, 0, len(frame)), (1, 1, 10, len(frame)), (1, 2, 9999, 4)],
+                    dtype=np.uint32)
+    m.feed(frame, rows, 0)
+    c = dict(zip(COUNTER_NAMES, m.counters.tolist()))
+    assert c["decoder.pkts"] == 3 and c["capture.errors"] == 2 and c["decoder.invalid"] == 2
