@@ -29,11 +29,20 @@ demo: install
 test: install
 	$(PY) -m pytest -q tests
 
+# throughput suite (benchmarks/README.md): saved, then compared with the baseline;
+# fails when the full/bare ratio fell by more than the tolerance (10 %)
 bench: install
-	$(PY) -m pytest benchmarks -q
+	$(PY) -m pytest benchmarks -q --benchmark-save=full
+	$(PY) benchmarks/compare.py --mode full --tolerance 0.10
 
+# the CI variant: small capture, few rounds; a looser tolerance for noisy machines
 bench-short: install
-	WIRESCORE_BENCH_SHORT=1 $(PY) -m pytest benchmarks -q
+	$(PY) -m pytest benchmarks -q --bench-short --benchmark-json=.bench-short.json
+	$(PY) benchmarks/compare.py --current .bench-short.json --mode short --tolerance 0.25
+
+bench-baseline: install
+	$(PY) -m pytest benchmarks -q --benchmark-save=full
+	$(PY) benchmarks/compare.py --mode full --save-baseline
 
 clean:
 	rm -rf build $(DEMO_LOGS) .pytest_cache src/*.egg-info ext/*.c src/wirescore/_core/*.so
