@@ -35,10 +35,11 @@ bench: install
 	$(PY) -m pytest benchmarks -q --benchmark-save=full
 	$(PY) benchmarks/compare.py --mode full --tolerance 0.10
 
-# the CI variant: small capture, few rounds; a looser tolerance for noisy machines
+# the CI variant: small capture, few rounds; a loose tolerance (50 %) so that a busy
+# CI machine does not fail it, while a broken or collapsed core still does
 bench-short: install
 	$(PY) -m pytest benchmarks -q --bench-short --benchmark-json=.bench-short.json
-	$(PY) benchmarks/compare.py --current .bench-short.json --mode short --tolerance 0.25
+	$(PY) benchmarks/compare.py --current .bench-short.json --mode short --tolerance 0.50
 
 bench-baseline: install
 	$(PY) -m pytest benchmarks -q --benchmark-save=full
