@@ -21,6 +21,10 @@ benchmarks/compare.py reads.
 from __future__ import annotations
 
 import os
+
+# as wirescore/__init__.py does, before anything imports numpy: OpenBLAS's idle
+# thread pool otherwise competes with the capture reader thread (wirescore does no BLAS)
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 from dataclasses import dataclass, field
 from pathlib import Path
 

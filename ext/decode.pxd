@@ -31,9 +31,12 @@ cdef enum:
 cdef enum:
     DLT_NULL_ = 0
     DLT_EN10MB_ = 1
+    DLT_PPP_ = 9
     DLT_RAW_ = 12
     DLT_RAW_OPENBSD_ = 14
     DLT_LINKTYPE_RAW_ = 101
+    DLT_PPP_SERIAL_ = 50
+    DLT_C_HDLC_ = 104
     DLT_LOOP_ = 108
     DLT_LINUX_SLL_ = 113
     DLT_IPV4_ = 228
@@ -194,10 +197,15 @@ cdef inline int decode_ipv4(const uint8_t* pkt, uint32_t caplen, uint32_t off,
 
 cdef inline int decode_ipv6(const uint8_t* pkt, uint32_t caplen, uint32_t off,
                             PacketView* v, uint64_t* cnt) noexcept nogil:
+    """IPv6 and its extension headers (RFC 8200 4.; AH RFC 4302; mobility RFC 6275).
+
+    The chain is walked within the captured bytes, however many headers there are
+    (each is at least 8 bytes, so the walk ends). The payload length is believed,
+    except a payload length of 0 behind a hop-by-hop header: a jumbogram (RFC 2675),
+    whose length is then taken from the capture."""
     cdef const uint8_t* ip
-    cdef uint32_t plen, cap, avail, pos, hl, fragword
+    cdef uint32_t plen, cap, avail, pos, hl, fragword, l4len
     cdef uint8_t nh
-    cdef int i
     if caplen < off or caplen - off < 40:
         return fail(cnt, E_IPV6_SMALL)
     ip = pkt + off
@@ -205,9 +213,10 @@ cdef inline int decode_ipv6(const uint8_t* pkt, uint32_t caplen, uint32_t off,
         return fail(cnt, E_IPV6_WRONG_VER)
     cap = caplen - off - 40
     plen = be16(ip + 4)
-    if plen == 0:
-        plen = cap                # jumbogram or segmentation offload: trust the capture
-    avail = cap if cap < plen else plen
+    nh = ip[6]
+    v.wire_len = caplen if caplen > off + 40 + plen else off + 40 + plen
+    if plen == 0 and nh == 0:
+        plen = cap
     if cap < plen:
         cnt[C_SNAPPED] += 1
     cnt[C_IPV6] += 1
@@ -215,24 +224,22 @@ cdef inline int decode_ipv6(const uint8_t* pkt, uint32_t caplen, uint32_t off,
     memcpy(v.src, ip + 8, 16)
     memcpy(v.dst, ip + 24, 16)
     v.ttl = ip[7]
-    v.wire_len = caplen if caplen > off + 40 + be16(ip + 4) else off + 40 + be16(ip + 4)
-    nh = ip[6]
     pos = 0                       # offset into the payload (after the fixed header)
     ip = ip + 40
-    for i in range(16):
+    while True:
         if nh == 0 or nh == 43 or nh == 60 or nh == 135 or nh == 51:
-            if pos > avail or avail - pos < 2:
+            if pos > cap or cap - pos < 2:
                 return fail(cnt, E_IPV6_TRUNC_EXTHDR)
             if nh == 51:
                 hl = (<uint32_t>ip[pos + 1] + 2) * 4
             else:
                 hl = (<uint32_t>ip[pos + 1] + 1) * 8
-            if avail - pos < hl:
+            if cap - pos < hl:
                 return fail(cnt, E_IPV6_TRUNC_EXTHDR)
             nh = ip[pos]
             pos += hl
         elif nh == 44:
-            if pos > avail or avail - pos < 8:
+            if pos > cap or cap - pos < 8:
                 return fail(cnt, E_IPV6_TRUNC_EXTHDR)
             fragword = be16(ip + pos + 2)
             v.ip_id = be32(ip + pos + 4)
@@ -248,11 +255,14 @@ cdef inline int decode_ipv6(const uint8_t* pkt, uint32_t caplen, uint32_t off,
         else:
             break
     v.proto = nh
+    l4len = plen - pos if plen > pos else 0
+    avail = cap if cap < plen else plen
+    avail = avail - pos if avail > pos else 0
     if v.frag == FRAG_LATER:
-        v.payload_len = plen - pos
+        v.payload_len = l4len
         cnt[C_DECODED_IP] += 1
         return RES_IP
-    return decode_l4(ip + pos, avail - pos, plen - pos, v, cnt)
+    return decode_l4(ip + pos, avail, l4len, v, cnt)
 
 
 cdef inline int decode_ethertype(const uint8_t* pkt, uint32_t caplen, uint32_t off,
@@ -341,6 +351,37 @@ cdef inline int decode_nflog(const uint8_t* pkt, uint32_t caplen, PacketView* v,
     return nonip(cnt, C_NONIP_NFLOG)
 
 
+cdef inline int decode_ppp(const uint8_t* pkt, uint32_t caplen, PacketView* v,
+                           uint64_t* cnt, uint64_t* ethertypes) noexcept nogil:
+    """PPP (RFC 1661), with or without the 0xFF 0x03 address/control bytes (RFC 1662).
+
+    Some captures labelled PPP hold Cisco HDLC frames (address 0x0F or 0x8F, then an
+    ethertype); like Wireshark, those are decoded as Cisco HDLC."""
+    cdef uint32_t off = 0
+    cdef uint16_t proto
+    if caplen >= 4 and (pkt[0] == 0x0F or pkt[0] == 0x8F):
+        cnt[C_CHDLC] += 1
+        return decode_ethertype(pkt, caplen, 4, be16(pkt + 2), v, cnt, ethertypes)
+    cnt[C_PPP] += 1
+    if caplen >= 2 and pkt[0] == 0xFF and pkt[1] == 0x03:
+        off = 2
+    if caplen < off + 1:
+        return fail(cnt, E_PPP_SMALL)
+    if pkt[off] & 0x01:           # protocol field compressed to one byte (RFC 1661 6.5)
+        proto = pkt[off]
+        off += 1
+    else:
+        if caplen < off + 2:
+            return fail(cnt, E_PPP_SMALL)
+        proto = be16(pkt + off)
+        off += 2
+    if proto == 0x0021:
+        return decode_ipv4(pkt, caplen, off, v, cnt)
+    if proto == 0x0057:
+        return decode_ipv6(pkt, caplen, off, v, cnt)
+    return nonip(cnt, C_NONIP_PPP)
+
+
 cdef inline int decode_frame(const uint8_t* pkt, uint32_t caplen, int linktype,
                              PacketView* v, uint64_t* cnt,
                              uint64_t* ethertypes) noexcept nogil:
@@ -398,6 +439,14 @@ cdef inline int decode_frame(const uint8_t* pkt, uint32_t caplen, int linktype,
     if linktype == DLT_NFLOG_:
         cnt[C_NFLOG] += 1
         return decode_nflog(pkt, caplen, v, cnt)
+    if linktype == DLT_PPP_ or linktype == DLT_PPP_SERIAL_:
+        return decode_ppp(pkt, caplen, v, cnt, ethertypes)
+    if linktype == DLT_C_HDLC_:
+        # Cisco HDLC (RFC 1547 style): address, control, then an ethertype
+        cnt[C_CHDLC] += 1
+        if caplen < 4:
+            return fail(cnt, E_CHDLC_SMALL)
+        return decode_ethertype(pkt, caplen, 4, be16(pkt + 2), v, cnt, ethertypes)
     # the caller refuses unsupported link types before the first packet
     return nonip(cnt, C_UNKNOWN_ETHERTYPE)
 
@@ -407,4 +456,5 @@ cdef inline bint linktype_supported(int linktype) noexcept nogil:
             linktype == DLT_LINUX_SLL2_ or linktype == DLT_RAW_ or
             linktype == DLT_RAW_OPENBSD_ or linktype == DLT_LINKTYPE_RAW_ or
             linktype == DLT_IPV4_ or linktype == DLT_IPV6_ or linktype == DLT_NULL_ or
-            linktype == DLT_LOOP_ or linktype == DLT_NFLOG_)
+            linktype == DLT_LOOP_ or linktype == DLT_NFLOG_ or linktype == DLT_PPP_ or
+            linktype == DLT_PPP_SERIAL_ or linktype == DLT_C_HDLC_)

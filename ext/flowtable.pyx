@@ -42,7 +42,7 @@ COUNTER_NAMES = (
     "decoder.pkts", "decoder.bytes", "wirescore.decoded_ip", "wirescore.nonip",
     "decoder.invalid",
     "decoder.ethernet", "decoder.sll", "decoder.sll2", "decoder.raw", "decoder.null",
-    "wirescore.nflog", "decoder.vlan", "decoder.vlan_qinq", "decoder.mpls",
+    "wirescore.nflog", "decoder.ppp", "decoder.chdlc", "decoder.vlan", "decoder.vlan_qinq", "decoder.mpls",
     "decoder.pppoe", "decoder.ipv4", "decoder.ipv6", "decoder.tcp", "decoder.udp",
     "decoder.sctp", "decoder.icmpv4", "decoder.icmpv6", "wirescore.other_ip",
     "defrag.ipv4.fragments", "defrag.ipv6.fragments", "wirescore.frag_matched",
@@ -55,7 +55,8 @@ COUNTER_NAMES = (
     "decoder.event.mpls.unknown_payload_type", "decoder.event.pppoe.pkt_too_small",
     "decoder.event.sll.pkt_too_small", "decoder.event.sll2.pkt_too_small",
     "decoder.event.ltnull.pkt_too_small", "wirescore.nflog_pkt_too_small",
-    "wirescore.nflog_bad_tlv", "decoder.event.ipraw.invalid_ip_version",
+    "wirescore.nflog_bad_tlv", "decoder.event.ppp.pkt_too_small",
+    "decoder.event.chdlc.pkt_too_small", "decoder.event.ipraw.invalid_ip_version",
     "decoder.event.ipv4.pkt_too_small", "decoder.event.ipv4.wrong_ip_version",
     "decoder.event.ipv4.hlen_too_small", "decoder.event.ipv4.iplen_smaller_than_hlen",
     "decoder.event.ipv4.trunc_pkt",
@@ -113,6 +114,43 @@ cdef inline uint64_t hash_key(const FlowKey* k) noexcept nogil:
     return h
 
 
+cdef extern from *:
+    """
+    #define WS_PREFETCH(p) __builtin_prefetch((p), 0, 1)
+    """
+    void prefetch "WS_PREFETCH"(const void* p) noexcept nogil
+
+cdef enum:
+    CHUNK = 16          # packets decoded ahead of the table lookups (see _feed)
+
+
+cdef inline uint64_t make_key(PacketView* v, FlowKey* key) noexcept nogil:
+    """Canonical key of a decoded packet; returns its hash. key.pad[0] is set to 1 when
+    the packet's source is endpoint a (it is zeroed in the stored key)."""
+    cdef int c = memcmp(v.src, v.dst, 16)
+    cdef bint src_is_a = c < 0 or (c == 0 and v.sport <= v.dport)
+    cdef uint64_t h
+    memset(key, 0, sizeof(FlowKey))
+    if src_is_a:
+        memcpy(key.addr_a, v.src, 16)
+        memcpy(key.addr_b, v.dst, 16)
+        key.port_a = v.sport
+        key.port_b = v.dport
+    else:
+        memcpy(key.addr_a, v.dst, 16)
+        memcpy(key.addr_b, v.src, 16)
+        key.port_a = v.dport
+        key.port_b = v.sport
+    key.vlan0 = v.vlan0
+    key.vlan1 = v.vlan1
+    key.nvlan = v.nvlan
+    key.proto = v.proto
+    key.ipver = v.ipver
+    h = hash_key(key)
+    key.pad[0] = src_is_a
+    return h
+
+
 cdef inline uint32_t sat32(int64_t x) noexcept nogil:
     if x < 0:
         return 0
@@ -149,7 +187,7 @@ cdef class FlowMeter:
     cdef uint64_t* cnt
     cdef uint64_t* ethertypes
     cdef uint32_t max_flows, nbuckets, frag_slots, out_cap, out_n
-    cdef uint32_t high_water, n_active
+    cdef uint32_t high_water, n_active, reserve
     cdef int32_t free_head
     cdef int32_t heads[N_TC]
     cdef int32_t tails[N_TC]
@@ -168,8 +206,8 @@ cdef class FlowMeter:
             raise ValueError(f"unsupported link type {linktype}")
         if max_flows < 1 or max_flows > (1 << 30):
             raise ValueError("max_flows must be between 1 and 2**30")
-        if out_capacity < 4:
-            raise ValueError("out_capacity must be at least 4")
+        if out_capacity < 4 * CHUNK:
+            raise ValueError(f"out_capacity must be at least {4 * CHUNK}")
         if timeouts is None:
             timeouts = (60, 600, 60, 30, 300, 30, 300, 30, 300)
         if len(timeouts) != N_TC:
@@ -304,40 +342,72 @@ cdef class FlowMeter:
 
     cdef Py_ssize_t _feed(self, const uint8_t* base, uint64_t dlen, const uint32_t* meta,
                           Py_ssize_t n, Py_ssize_t start) noexcept nogil:
-        cdef PacketView v
-        cdef Py_ssize_t i
-        cdef const uint32_t* m
+        """The loop, in chunks of CHUNK packets: first decode the chunk, build each
+        key and prefetch its hash bucket; then process the packets in order,
+        prefetching the flow entry two packets ahead. Memory latency of the table
+        is what a packet costs, and this hides most of it. A chunk starts only when
+        the record buffer has room for everything it can end (2 flows a packet)."""
+        cdef PacketView views[CHUNK]
+        cdef FlowKey keys[CHUNK]
+        cdef uint64_t hashes[CHUNK]
+        cdef int64_t stamps[CHUNK]
+        cdef uint8_t state[CHUNK]      # 0 not IP, 1 IP keyed, 2 IP keyed in stage 2
+        cdef Py_ssize_t i = start, m, j
+        cdef const uint32_t* r
         cdef int64_t ts
         cdef uint32_t off, caplen
-        for i in range(start, n):
-            if self.out_n + 2 > self.out_cap:
+        cdef int32_t ahead
+        while i < n:
+            m = n - i if n - i < CHUNK else CHUNK
+            if self.out_n + 2 * m > self.out_cap:
                 return i
-            m = meta + 4 * i
-            ts = <int64_t>m[0] * 1000000 + m[1]
-            if ts >= self.next_sweep:
-                if not self._sweep(ts if ts > self.now_us else self.now_us):
-                    return i
-                if self.out_n + 2 > self.out_cap:
-                    return i
-            if ts > self.now_us:
-                self.now_us = ts
-            off = m[2]
-            caplen = m[3]
-            if off > dlen or caplen > dlen - off:
-                self.cnt[C_PKTS] += 1
-                self.cnt[E_BAD_RECORD] += 1
-                self.cnt[C_INVALID] += 1
-                continue
-            if decode_frame(base + off, caplen, self.linktype, &v, self.cnt,
-                            self.ethertypes) == RES_IP:
-                self.cnt[C_BYTES] += v.wire_len
-                self._packet(&v, ts)
-            else:
-                self.cnt[C_BYTES] += caplen
+            for j in range(m):
+                r = meta + 4 * (i + j)
+                stamps[j] = <int64_t>r[0] * 1000000 + r[1]
+                state[j] = 0
+                off = r[2]
+                caplen = r[3]
+                if off > dlen or caplen > dlen - off:
+                    self.cnt[C_PKTS] += 1
+                    self.cnt[E_BAD_RECORD] += 1
+                    self.cnt[C_INVALID] += 1
+                    continue
+                if decode_frame(base + off, caplen, self.linktype, &views[j], self.cnt,
+                                self.ethertypes) != RES_IP:
+                    self.cnt[C_BYTES] += caplen
+                    continue
+                self.cnt[C_BYTES] += views[j].wire_len
+                if views[j].frag != FRAG_NONE:
+                    state[j] = 2       # ports may come from a fragment earlier in the chunk
+                    continue
+                state[j] = 1
+                hashes[j] = make_key(&views[j], &keys[j])
+                prefetch(&self.buckets[hashes[j] & (self.nbuckets - 1)])
+            for j in range(m):
+                if j + 2 < m and state[j + 2] == 1:
+                    ahead = self.buckets[hashes[j + 2] & (self.nbuckets - 1)]
+                    if ahead >= 0:
+                        prefetch(&self.entries[ahead])
+                ts = stamps[j]
+                if ts >= self.next_sweep:
+                    self.reserve = 2 * (m - j)
+                    self._sweep(ts if ts > self.now_us else self.now_us)
+                if ts > self.now_us:
+                    self.now_us = ts
+                if state[j] == 0:
+                    continue
+                if state[j] == 2:
+                    self._fragment(&views[j], ts)
+                    hashes[j] = make_key(&views[j], &keys[j])
+                self._packet(&views[j], &keys[j], hashes[j], ts)
+            i += m
         return n
 
     cdef bint _sweep(self, int64_t now) noexcept nogil:
-        """End idle flows at time now; False if the record buffer filled first.
+        """End idle flows at time now; False if the record buffer filled first
+        (keeping `reserve` records free), in which case the sweep is retried at the
+        next packet: expiry is also checked when a flow's next packet arrives, so a
+        late sweep changes when a record is written, never what it holds.
 
         The idle lists are lazy: a packet does not move its flow (that would cost
         two cache misses on the neighbours). A list is ordered by queued_ts; a head
@@ -353,7 +423,7 @@ cdef class FlowMeter:
                     break
                 e = &self.entries[idx]
                 if now - self._last_seen(e) > self.timeout_us[self._class_of(e)]:
-                    if self.out_n >= self.out_cap:
+                    if self.out_n + self.reserve >= self.out_cap:
                         return False
                     self._end(idx, self._idle_reason(e))
                 elif not self._requeue(idx, e):
@@ -423,44 +493,26 @@ cdef class FlowMeter:
 
     # ---------------------------------------------------------------- per packet
 
-    cdef void _packet(self, PacketView* v, int64_t ts) noexcept nogil:
-        cdef FlowKey key
-        cdef int c, direction
-        cdef bint src_is_a
-        cdef uint64_t h
-        cdef int32_t idx
-        cdef FlowEntry* e
-        cdef int64_t last
-
+    cdef inline void _fragment(self, PacketView* v, int64_t ts) noexcept nogil:
+        """Remember a first fragment's ports; give them to its later fragments."""
         if v.frag == FRAG_FIRST and v.has_ports:
             self._frag_remember(v, ts)
         elif v.frag == FRAG_LATER and (v.proto == 6 or v.proto == 17 or v.proto == 132):
             self._frag_join(v, ts)
 
-        memset(&key, 0, sizeof(FlowKey))
-        c = memcmp(v.src, v.dst, 16)
-        src_is_a = c < 0 or (c == 0 and v.sport <= v.dport)
-        if src_is_a:
-            memcpy(key.addr_a, v.src, 16)
-            memcpy(key.addr_b, v.dst, 16)
-            key.port_a = v.sport
-            key.port_b = v.dport
-        else:
-            memcpy(key.addr_a, v.dst, 16)
-            memcpy(key.addr_b, v.src, 16)
-            key.port_a = v.dport
-            key.port_b = v.sport
-        key.vlan0 = v.vlan0
-        key.vlan1 = v.vlan1
-        key.nvlan = v.nvlan
-        key.proto = v.proto
-        key.ipver = v.ipver
-        h = hash_key(&key)
+    cdef void _packet(self, PacketView* v, FlowKey* key, uint64_t h, int64_t ts) noexcept nogil:
+        """Account one decoded packet whose canonical key and hash are made."""
+        cdef int direction
+        cdef bint src_is_a = key.pad[0]
+        cdef int32_t idx
+        cdef FlowEntry* e
+        cdef int64_t last
+        key.pad[0] = 0               # stored and compared keys keep their padding zero
 
         idx = self.buckets[h & (self.nbuckets - 1)]
         while idx >= 0:
             e = &self.entries[idx]
-            if e.hash == <uint32_t>h and memcmp(&e.key, &key, sizeof(FlowKey)) == 0:
+            if e.hash == <uint32_t>h and memcmp(&e.key, key, sizeof(FlowKey)) == 0:
                 break
             idx = e.hnext
 
@@ -479,7 +531,7 @@ cdef class FlowMeter:
                 idx = -1
 
         if idx < 0:
-            idx = self._insert(&key, h, ts, src_is_a)
+            idx = self._insert(key, h, ts, src_is_a)
         e = &self.entries[idx]
         direction = 0 if (<uint8_t>src_is_a) == e.a_is_client else 1
         self._update(e, v, ts, direction)

@@ -24,6 +24,8 @@ cdef enum:
     C_RAW
     C_NULL
     C_NFLOG
+    C_PPP
+    C_CHDLC
     C_VLAN
     C_VLAN_QINQ
     C_MPLS
@@ -60,6 +62,8 @@ cdef enum:
     E_NULL_SMALL
     E_NFLOG_SMALL
     E_NFLOG_BAD_TLV
+    E_PPP_SMALL
+    E_CHDLC_SMALL
     E_RAW_BAD_VERSION
     E_IPV4_SMALL
     E_IPV4_WRONG_VER

@@ -32,6 +32,7 @@ import numpy as np
 from wirescore.capture import CaptureFault, open_source
 from wirescore.config import Config
 from wirescore.errors import WirescoreError
+from wirescore.outputs.background import BackgroundWriter
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +81,11 @@ class Summary:
         return text + (f"; stopped early: {self.fault}" if self.fault else "")
 
 
-def stats_counters(names, values, meter, source_stats, uptime_s) -> dict:
-    """Counters for the EVE stats event: only names Suricata's schema knows."""
-    out = {"uptime": int(uptime_s)}
+def stats_counters(names, values, meter, source_stats, uptime_s, packets_in) -> dict:
+    """Counters for the EVE stats event: only names Suricata's schema knows.
+
+    packets_in: packets handed to the core so far (capture.kernel_packets)."""
+    out = {"uptime": int(uptime_s), "capture.kernel_packets": int(packets_in)}
     out.update({f"capture.{k}": int(v) for k, v in source_stats.items()})
     for name, value in zip(names, values.tolist()):
         if not name.startswith("wirescore."):
@@ -105,19 +108,20 @@ class Engine:
         self.on_progress = on_progress
         self._stop = threading.Event()
         self._eve = None
+        self._writer = None
 
     def stop(self) -> None:
         """Ask a running engine to finish (thread- and signal-safe)."""
         self._stop.set()
 
     def reopen_outputs(self) -> None:
-        """Reopen eve.json (SIGHUP, after logrotate)."""
-        if self._eve is not None:
-            self._eve.reopen()
+        """Reopen eve.json (SIGHUP, after logrotate), between two writes."""
+        eve, writer = self._eve, self._writer
+        if eve is not None and writer is not None:
+            writer.submit(eve.reopen)
 
     def run(self, path: str) -> Summary:
         """Process one capture file (or "-" for standard input) to the end."""
-        from wirescore._core.eve import format_flows
         from wirescore._core.flowtable import COUNTER_NAMES, FlowMeter
         from wirescore.outputs.eve import EveWriter, FlowEventFormatter, Timestamps, stats_event
         from wirescore.outputs.export import FlowExporter
@@ -138,11 +142,13 @@ class Engine:
         except OSError as exc:
             raise WirescoreError(f"{eve_path}: cannot open for writing: {exc.strerror}") from None
         exporter = FlowExporter(cfg["outputs.export"]) if cfg["outputs.export"] else None
+        self._writer = writer = BackgroundWriter()
         formatter = FlowEventFormatter()
         ts_fmt = Timestamps()
         interval_us = int(cfg["outputs.stats.interval"] * 1e6)
         progress = Progress(source.name, size_bytes=source.size_bytes)
         flows = 0
+        packets_in = 0
         first_us = None
         next_stats = None
         fault = None
@@ -151,7 +157,7 @@ class Engine:
             nonlocal flows
             if len(records) == 0:
                 return
-            eve.write_bytes(format_flows(records))
+            writer.submit(_write_flows, eve, records)
             if exporter is not None or self.on_flow is not None:
                 events = list(formatter.events(records))
                 if exporter is not None:
@@ -163,9 +169,10 @@ class Engine:
         def write_stats(now_us: int) -> None:
             event = stats_event(stats_counters(COUNTER_NAMES, meter.counters, meter,
                                                source.stats(),
-                                               (now_us - (first_us or now_us)) / 1e6),
+                                               (now_us - (first_us or now_us)) / 1e6,
+                                               packets_in),
                                 now_us, ts_fmt)
-            eve.write_event(event)
+            writer.submit(eve.write_event, event)
             if self.on_stats is not None:
                 self.on_stats(event)
 
@@ -175,6 +182,7 @@ class Engine:
                     first_us = int(meta[0, 0]) * 1_000_000 + int(meta[0, 1])
                     next_stats = first_us + interval_us if interval_us else None
                 i, n = 0, meta.shape[0]
+                packets_in += n
                 while i < n:
                     i = meter.feed(data, meta, i)
                     emit(meter.drain())
@@ -183,7 +191,7 @@ class Engine:
                     write_stats(int(clock * 1e6))
                     next_stats += interval_us * max(1, int((clock * 1e6 - next_stats)
                                                           // interval_us) + 1)
-                progress.packets = source.packets_read
+                progress.packets = packets_in
                 progress.flows = flows
                 progress.bytes_read += len(data) + 16 * n
                 if self.on_progress is not None:
@@ -198,10 +206,17 @@ class Engine:
                 emit(meter.drain())
             emit(meter.drain())
             clock = meter.packet_clock
-            end_us = int(clock * 1e6) if clock is not None else 0
+            # no packet at all: stamp the stats with the wall clock (nothing to replay)
+            end_us = int(clock * 1e6) if clock is not None else int(time.time() * 1e6)
             write_stats(end_us)
-            eve.close()
-            self._eve = None
+            self._writer = None
+            try:
+                writer.close()
+            except OSError as exc:
+                raise WirescoreError(f"{eve_path}: cannot write: {exc.strerror}") from None
+            finally:
+                eve.close()
+                self._eve = None
             if exporter is not None:
                 exporter.close()
             source.close()
@@ -225,3 +240,9 @@ class RunFault(WirescoreError):
         super().__init__(message)
         self.summary = summary
 
+
+def _write_flows(eve, records) -> None:
+    """Writer-thread job: format flow records as EVE lines (nogil) and append them."""
+    from wirescore._core.eve import format_flows
+
+    eve.write_bytes(format_flows(records))
