@@ -29,17 +29,18 @@ cdef extern from "sha1.h" nogil:
 cdef extern from "<arpa/inet.h>" nogil:
     const char* inet_ntop(int af, const void* src, char* dst, unsigned int size)
 
-cdef extern from "<time.h>" nogil:
-    ctypedef long time_t
-    struct tm:
-        pass
-    tm* gmtime_r(const time_t* timep, tm* result)
-    size_t strftime(char* s, size_t maxsize, const char* fmt, const tm* t)
+cdef extern from "<unistd.h>" nogil:
+    ssize_t write(int fd, const void* buf, size_t count)
+
+cdef extern from "<errno.h>" nogil:
+    int errno
+    int EINTR
 
 cdef int AF_INET_ = 2
 cdef int AF_INET6_ = 10
 cdef enum:
-    LINE_MAX = 1536
+    LINE_MAX = 1536        # bytes a flow line can take at most (it needs under 800)
+    LINE_BLOCK = 4096      # lines per write() when writing to a file descriptor
 
 # Community ID port equivalents of two-way ICMP types (the spec's tables); -1: one-way
 cdef int ICMP4_PAIR[256]
@@ -67,7 +68,7 @@ FLAG_NAMES[:] = [b"fin", b"syn", b"rst", b"psh", b"ack", b"urg", b"ecn", b"cwr"]
 
 cdef struct TsCache:
     int64_t sec
-    char prefix[32]
+    char prefix[20]           # "YYYY-MM-DDTHH:MM:SS"
 
 
 cdef inline char* put(char* p, const char* s) noexcept nogil:
@@ -91,25 +92,55 @@ cdef inline char* put_u64(char* p, uint64_t v) noexcept nogil:
     return p + n
 
 
+cdef inline void put_2(char* p, int64_t v) noexcept nogil:
+    p[0] = <char>(48 + v // 10)
+    p[1] = <char>(48 + v % 10)
+
+
+cdef void civil_prefix(int64_t sec, char* out) noexcept nogil:
+    """UTC date and time of sec >= 0 as YYYY-MM-DDTHH:MM:SS (H. Hinnant's
+    civil_from_days, exact for the proleptic Gregorian calendar)."""
+    cdef int64_t days = sec // 86400, rem = sec % 86400
+    cdef int64_t z = days + 719468
+    cdef int64_t era = z // 146097
+    cdef int64_t doe = z - era * 146097
+    cdef int64_t yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    cdef int64_t y = yoe + era * 400
+    cdef int64_t doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    cdef int64_t mp = (5 * doy + 2) // 153
+    cdef int64_t d = doy - (153 * mp + 2) // 5 + 1
+    cdef int64_t mo = mp + 3 if mp < 10 else mp - 9
+    if mo <= 2:
+        y += 1
+    put_2(out, (y // 100) % 100)
+    put_2(out + 2, y % 100)
+    out[4] = 45
+    put_2(out + 5, mo)
+    out[7] = 45
+    put_2(out + 8, d)
+    out[10] = 84
+    put_2(out + 11, rem // 3600)
+    out[13] = 58
+    put_2(out + 14, (rem % 3600) // 60)
+    out[16] = 58
+    put_2(out + 17, rem % 60)
+
+
 cdef inline char* put_ts(char* p, int64_t us, TsCache* c) noexcept nogil:
-    """YYYY-MM-DDTHH:MM:SS.uuuuuu+0000 (UTC)."""
+    """YYYY-MM-DDTHH:MM:SS.uuuuuu+0000 (UTC); us >= 0."""
     cdef int64_t sec = us // 1000000
     cdef int64_t frac = us - sec * 1000000
-    cdef time_t t
-    cdef tm parts
     cdef int i
     if sec != c.sec:
         c.sec = sec
-        t = <time_t>sec
-        if gmtime_r(&t, &parts) == NULL or strftime(c.prefix, 32, b"%Y-%m-%dT%H:%M:%S",
-                                                     &parts) == 0:
-            memcpy(c.prefix, b"1970-01-01T00:00:00\0", 20)
-    p = put(p, c.prefix)
-    p[0] = 46  # '.'
+        civil_prefix(sec, c.prefix)
+    memcpy(p, c.prefix, 19)
+    p[19] = 46  # '.'
     for i in range(6):
-        p[6 - i] = <char>(48 + frac % 10)
+        p[25 - i] = <char>(48 + frac % 10)
         frac //= 10
-    return put(p + 7, b"+0000")
+    memcpy(p + 26, b"+0000", 5)
+    return p + 31
 
 
 cdef inline char* put_ip(char* p, const uint8_t* addr, int version) noexcept nogil:
@@ -278,11 +309,14 @@ cdef char* put_flow(char* p, const FlowRecord* r, uint16_t seed, bint alerted,
     return p
 
 
-def format_flows(cnp.ndarray records, alerted=None, int seed=0):
-    """EVE flow lines (bytes, one per record, newline-terminated).
+def format_flows(cnp.ndarray records, alerted=None, int seed=0, int fd=-1):
+    """EVE flow lines, one per record, newline-terminated.
 
     records: a C-contiguous RECORD_DTYPE array; alerted: None or a bool array of the
-    same length (flow.alerted); seed: Community ID seed, 0..65535.
+    same length (flow.alerted); seed: Community ID seed, 0..65535. With fd >= 0 the
+    lines are written to that file descriptor (one write() per LINE_BLOCK lines, no
+    copy into Python) and the byte count is returned; otherwise the bytes are.
+    An OSError is raised when write() fails.
     """
     from wirescore._core.flowtable import RECORD_DTYPE
 
@@ -290,7 +324,7 @@ def format_flows(cnp.ndarray records, alerted=None, int seed=0):
         raise ValueError("records must be a 1-d C-contiguous RECORD_DTYPE array")
     if not 0 <= seed <= 0xFFFF:
         raise ValueError("seed must be in 0..65535")
-    cdef Py_ssize_t n = records.shape[0], i
+    cdef Py_ssize_t n = records.shape[0], i, done = 0
     cdef const uint8_t[::1] al
     cdef bint have_alerted = alerted is not None
     if have_alerted:
@@ -298,19 +332,46 @@ def format_flows(cnp.ndarray records, alerted=None, int seed=0):
         if al.shape[0] != n:
             raise ValueError("alerted must have one value per record")
     if n == 0:
-        return b""
+        return 0 if fd >= 0 else b""
     cdef const FlowRecord* recs = <const FlowRecord*>cnp.PyArray_DATA(records)
-    cdef char* buf = <char*>malloc(n * LINE_MAX)
+    cdef Py_ssize_t block = n if fd < 0 else (n if n < LINE_BLOCK else LINE_BLOCK)
+    cdef char* buf = <char*>malloc(block * LINE_MAX)
     if buf == NULL:
         raise MemoryError()
-    cdef char* p = buf
+    cdef char* p
     cdef TsCache tc
-    tc.sec = -(1 << 62)
+    cdef size_t total = 0
+    cdef int err = 0
+    tc.sec = -1
     try:
         with nogil:
-            for i in range(n):
-                p = put_flow(p, &recs[i], <uint16_t>seed,
-                             have_alerted and al[i] != 0, &tc)
+            while done < n and err == 0:
+                p = buf
+                for i in range(done, done + block if done + block < n else n):
+                    p = put_flow(p, &recs[i], <uint16_t>seed,
+                                 have_alerted and al[i] != 0, &tc)
+                done = done + block if done + block < n else n
+                if fd >= 0:
+                    err = write_all(fd, buf, p - buf)
+                    total += p - buf
+        if err:
+            raise OSError(err, "cannot write EVE lines")
+        if fd >= 0:
+            return total
         return PyBytes_FromStringAndSize(buf, p - buf)
     finally:
         free(buf)
+
+
+cdef int write_all(int fd, const char* p, size_t n) noexcept nogil:
+    """write() until done; 0, or the errno of the failure."""
+    cdef ssize_t w
+    while n > 0:
+        w = write(fd, p, n)
+        if w < 0:
+            if errno == EINTR:
+                continue
+            return errno
+        p += w
+        n -= w
+    return 0

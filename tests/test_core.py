@@ -194,3 +194,28 @@ def test_bad_record_offsets_are_counted():
     m.feed(frame, rows, 0)
     c = dict(zip(COUNTER_NAMES, m.counters.tolist()))
     assert c["decoder.pkts"] == 3 and c["capture.errors"] == 2 and c["decoder.invalid"] == 2
+
+
+@pytest.mark.parametrize("seconds", [0, 951782400, 951868799, 1709164800, 2147483647,
+                                     2147483648, 4102444800, 4294967295])
+def test_c_timestamps_equal_python_across_calendar_edges(seconds):
+    """Leap days (2000-02-29, 2024-02-29), 2038, 2100 (not a leap year), 2106."""
+    rec = np.zeros(1, dtype=RECORD_DTYPE)
+    rec["start_us"] = seconds * 1_000_000 + 123
+    rec["end_us"] = seconds * 1_000_000 + 86_399_999_999
+    rec["ip_version"], rec["proto"], rec["pkts_toserver"] = 4, 17, 1
+    c_line = format_flows(rec).decode("ascii").strip()
+    assert c_line == _dumps(next(iter(FlowEventFormatter().events(rec))))
+
+
+def test_format_flows_writes_to_a_file_descriptor(tmp_path):
+    records, _ = meter_records(fixture_captures()[0])
+    path = tmp_path / "out.json"
+    import os
+
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    try:
+        written = format_flows(records, fd=fd)
+    finally:
+        os.close(fd)
+    assert path.read_bytes() == format_flows(records) and written == path.stat().st_size

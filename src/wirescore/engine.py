@@ -243,6 +243,4 @@ class RunFault(WirescoreError):
 
 def _write_flows(eve, records) -> None:
     """Writer-thread job: format flow records as EVE lines (nogil) and append them."""
-    from wirescore._core.eve import format_flows
-
-    eve.write_bytes(format_flows(records))
+    eve.write_records(records)
