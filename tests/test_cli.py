@@ -1,0 +1,126 @@
+"""The command line: settings precedence, --bpf, --export, help, errors."""
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import yaml
+
+from conftest import FIXTURES, read_eve, run_wirescore
+from wirescore import catalog
+from wirescore.config import SETTINGS, Config
+from wirescore.errors import WirescoreError
+
+MIXED = FIXTURES / "zeek-wikipedia.pcap"          # TCP, UDP, ICMPv6, ARP
+
+
+def flows(events):
+    return [e for e in events if e["event_type"] == "flow"]
+
+
+def test_help_lists_every_setting():
+    out = run_wirescore("run", "--help").stdout
+    for s in SETTINGS:
+        assert s.flag.split("/")[0] in out, s.flag
+
+
+def test_config_roundtrip_and_precedence(tmp_path):
+    conf = tmp_path / "w.yaml"
+    conf.write_text("flow:\n  max_flows: 1234\n  timeouts:\n    udp: {new: 7}\n")
+    printed = run_wirescore("config", "-c", conf, "--max-flows", "99").stdout
+    doc = yaml.safe_load(printed)
+    assert doc["flow"]["max_flows"] == 99                 # flag beats file
+    assert doc["flow"]["timeouts"]["udp"]["new"] == 7.0   # file beats default
+    assert doc["flow"]["timeouts"]["tcp"]["established"] == 600.0
+    again = tmp_path / "again.yaml"
+    again.write_text(printed)                              # the output is a valid config
+    cfg = Config.load(again)
+    assert cfg["flow.max_flows"] == 99 and cfg["flow.timeouts.udp.new"] == 7.0
+
+
+@pytest.mark.parametrize("text, message", [
+    ("flow: {max_flowz: 3}", "unknown setting 'flow.max_flowz' (did you mean flow.max_flows?)"),
+    ("flow: {max_flows: lots}", "flow.max_flows must be int"),
+    ("flow: {max_flows: 0}", "flow.max_flows must be >= 1"),
+    ("flow: [1, 2", "invalid YAML"),
+    ("- a\n- b\n", "the top level must be a mapping"),
+])
+def test_bad_config_is_one_line_naming_the_file(tmp_path, text, message):
+    conf = tmp_path / "bad.yaml"
+    conf.write_text(text)
+    with pytest.raises(WirescoreError, match="bad.yaml"):
+        Config.load(conf)
+    proc = run_wirescore("run", "-r", MIXED, "-l", tmp_path, "-c", conf, check=False)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("wirescore: error:") and message in lines[0]
+
+
+def test_bpf_filters_packets(run_capture):
+    all_events, _ = run_capture(MIXED)
+    tcp_events, _ = run_capture(MIXED, "--bpf", "tcp")
+    want = [e for e in flows(all_events) if e["proto"] == "TCP"]
+    got = flows(tcp_events)
+    assert got and {e["flow_id"] for e in got} == {e["flow_id"] for e in want}
+    assert {e["proto"] for e in flows(all_events)} > {"TCP"}
+    stats = [e for e in tcp_events if e["event_type"] == "stats"][-1]["stats"]
+    assert stats["decoder"]["pkts"] == sum(e["flow"]["pkts_toserver"] + e["flow"]["pkts_toclient"]
+                                           for e in got)
+
+
+def test_bad_bpf_is_a_one_line_error(tmp_path):
+    proc = run_wirescore("run", "-r", MIXED, "-l", tmp_path, "--bpf", "tcp and and", check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("wirescore: error: --bpf")
+
+
+def test_export_csv_matches_eve(tmp_path):
+    out = tmp_path / "flows.csv"
+    run_wirescore("run", "-r", MIXED, "-l", tmp_path / "logs", "--no-detect", "--export", out)
+    events = flows(read_eve(tmp_path / "logs"))
+    with open(out, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    header = list(rows[0].keys())
+    assert header[:9] == ["flow_id", "src_ip", "src_port", "dest_ip", "dest_port", "proto",
+                          "community_id", "start", "end"]
+    assert header[9:] == [f.name for f in catalog.FLOW_FEATURES]
+    assert len(rows) == len(events)
+    for row, ev in zip(rows, events):
+        assert int(row["flow_id"]) == ev["flow_id"] and row["community_id"] == ev["community_id"]
+        assert row["src_port"] == str(ev.get("src_port", ""))
+        assert int(row["flow.pkts_toserver"]) == ev["flow"]["pkts_toserver"]
+        assert int(row["flow.bytes_toclient"]) == ev["flow"]["bytes_toclient"]
+
+
+def test_export_needs_a_known_extension(tmp_path):
+    proc = run_wirescore("run", "-r", MIXED, "-l", tmp_path, "--export", tmp_path / "x.txt",
+                         check=False)
+    assert proc.returncode == 1 and "needs a .csv or .parquet" in proc.stderr
+
+
+def test_parquet_export_or_clear_error(tmp_path):
+    out = tmp_path / "flows.parquet"
+    proc = run_wirescore("run", "-r", MIXED, "-l", tmp_path / "l", "--export", out, check=False)
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        assert proc.returncode == 1 and "needs pyarrow" in proc.stderr
+        return
+    assert proc.returncode == 0
+    table = pq.read_table(out)
+    assert table.num_rows == len(flows(read_eve(tmp_path / "l")))
+
+
+def test_stats_interval_uses_packet_time(run_capture):
+    events, _ = run_capture(FIXTURES / "ndpi-synscan.pcap", "--stats-interval", "1")
+    stats = [e for e in events if e["event_type"] == "stats"]
+    assert len(stats) >= 2
+    pkts = [s["stats"]["decoder"]["pkts"] for s in stats]
+    assert pkts == sorted(pkts) and pkts[-1] == 2011
+
+
+def test_summary_line(run_capture):
+    _, proc = run_capture(MIXED)
+    summary = [l for l in proc.stderr.splitlines() if "packets/s" in l]
+    assert len(summary) == 1 and " packets, " in summary[0] and " decode errors" in summary[0]
