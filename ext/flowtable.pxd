@@ -170,6 +170,21 @@ cdef struct FlowRecord:
     double win_first_toclient
     double tcp_syn_synack_delay
     double tcp_synack_ack_delay
+    # endpoint context when the flow is reported (context.pxd)
+    double ctx_src_flows_60s
+    double ctx_src_flows_600s
+    double ctx_src_new_dsts_60s
+    double ctx_src_new_dsts_600s
+    double ctx_src_new_ports_60s
+    double ctx_src_new_ports_600s
+    double ctx_src_fail_ratio
+    double ctx_src_mean_pkts
+    double ctx_src_unreach
+    double ctx_dst_flows_60s
+    double ctx_dst_flows_600s
+    double ctx_dst_fail_ratio
+    double ctx_pair_flows
+    double ctx_src_service_flows
 
 cdef struct FragSlot:
     uint8_t src[16]

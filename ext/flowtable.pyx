@@ -34,6 +34,8 @@ from counters cimport *
 from decode cimport (PacketView, decode_frame, linktype_supported, RES_IP,
                      FRAG_NONE, FRAG_FIRST, FRAG_LATER, TH_SYN, TH_ACK, TH_FIN, TH_RST)
 from flowtable cimport *
+from context cimport (HostCtx, PairCtx, PortCtx, host_get, pair_touch, port_touch,
+                      CTX_WAYS, CTX_HOST_SETS, CTX_PAIR_SETS, CTX_PORT_SETS)
 
 cnp.import_array()
 
@@ -71,6 +73,7 @@ COUNTER_NAMES = (
     "wirescore.flow_tcp_rst", "flow.wrk.flows_evicted", "wirescore.flow_shutdown",
     "flow.tcp_reuse", "flow.end.state.new", "flow.end.state.established",
     "flow.end.state.closed", "wirescore.ts_backwards", "defrag.tracker_hard_reuse",
+    "wirescore.ctx_host_replaced", "wirescore.ctx_pair_replaced", "wirescore.ctx_port_replaced",
 )
 N_COUNTER_SLOTS = N_COUNTERS
 assert len(COUNTER_NAMES) == N_COUNTERS, (len(COUNTER_NAMES), N_COUNTERS)
@@ -179,6 +182,8 @@ cdef class FlowMeter:
         End TCP flows on FIN both ways or RST (after the tcp.closed linger).
     out_capacity : int
         Flow records buffered before feed() returns early so Python can drain().
+    context : bool
+        Keep endpoint context (context.pxd, about 22 MB) and fill the ctx_* fields.
     """
     cdef FlowEntry* entries
     cdef int32_t* buckets
@@ -186,6 +191,10 @@ cdef class FlowMeter:
     cdef FragSlot* frags
     cdef uint64_t* cnt
     cdef uint64_t* ethertypes
+    cdef HostCtx* hosts
+    cdef PairCtx* pairs
+    cdef PortCtx* ports
+    cdef bint context
     cdef uint32_t max_flows, nbuckets, frag_slots, out_cap, out_n
     cdef uint32_t high_water, n_active, reserve
     cdef int32_t free_head
@@ -200,7 +209,8 @@ cdef class FlowMeter:
 
     def __cinit__(self, int linktype, unsigned int max_flows=1 << 20, timeouts=None,
                   double active_timeout=1800.0, bint tcp_close=True,
-                  unsigned int out_capacity=65536, unsigned int frag_slots=16384):
+                  unsigned int out_capacity=65536, unsigned int frag_slots=16384,
+                  bint context=True):
         cdef int i
         if not linktype_supported(linktype):
             raise ValueError(f"unsupported link type {linktype}")
@@ -237,6 +247,13 @@ cdef class FlowMeter:
         self.frags = <FragSlot*>calloc(self.frag_slots, sizeof(FragSlot))
         self.cnt = <uint64_t*>calloc(N_COUNTERS, sizeof(uint64_t))
         self.ethertypes = <uint64_t*>calloc(65536, sizeof(uint64_t))
+        self.context = context
+        if context:
+            self.hosts = <HostCtx*>calloc(CTX_HOST_SETS * CTX_WAYS, sizeof(HostCtx))
+            self.pairs = <PairCtx*>calloc(CTX_PAIR_SETS * CTX_WAYS, sizeof(PairCtx))
+            self.ports = <PortCtx*>calloc(CTX_PORT_SETS * CTX_WAYS, sizeof(PortCtx))
+            if self.hosts == NULL or self.pairs == NULL or self.ports == NULL:
+                raise MemoryError("cannot allocate the context tables")
         if (self.entries == NULL or self.buckets == NULL or self.out == NULL or
                 self.frags == NULL or self.cnt == NULL or self.ethertypes == NULL):
             raise MemoryError("cannot allocate the flow table")
@@ -253,6 +270,9 @@ cdef class FlowMeter:
         free(self.frags)
         free(self.cnt)
         free(self.ethertypes)
+        free(self.hosts)
+        free(self.pairs)
+        free(self.ports)
 
     # ---------------------------------------------------------------- Python API
 
@@ -389,11 +409,11 @@ cdef class FlowMeter:
                     if ahead >= 0:
                         prefetch(&self.entries[ahead])
                 ts = stamps[j]
-                if ts >= self.next_sweep:
-                    self.reserve = 2 * (m - j)
-                    self._sweep(ts if ts > self.now_us else self.now_us)
                 if ts > self.now_us:
                     self.now_us = ts
+                if ts >= self.next_sweep:
+                    self.reserve = 2 * (m - j)
+                    self._sweep(self.now_us)
                 if state[j] == 0:
                     continue
                 if state[j] == 2:
@@ -573,6 +593,11 @@ cdef class FlowMeter:
         e.lnext = -1
         self._list_append(e.tclass, idx)
         self.n_active += 1
+        if self.context:
+            if src_is_a:
+                self._ctx_start(key.addr_a, key.addr_b, key.port_b, key, ts)
+            else:
+                self._ctx_start(key.addr_b, key.addr_a, key.port_a, key, ts)
         self.cnt[F_TOTAL] += 1
         if key.proto == 6:
             self.cnt[F_TCP] += 1
@@ -704,6 +729,75 @@ cdef class FlowMeter:
         if e.tcp_state == T_CLOSED and self.tcp_close:
             e.state = S_CLOSED
 
+    # ---------------------------------------------------------------- context
+
+    cdef void _ctx_start(self, const uint8_t* client, const uint8_t* server, uint16_t dport,
+                         FlowKey* key, int64_t ts) noexcept nogil:
+        """A flow starts: the client opened one, the server received one."""
+        cdef HostCtx* h
+        cdef double flows
+        cdef bint new_pair, new_port = False
+        new_pair = pair_touch(self.pairs, client, server, key.ipver, ts, 1, &flows,
+                              &self.cnt[F_CTX_PAIR_REPLACED])
+        if key.proto == 6 or key.proto == 17 or key.proto == 132:
+            new_port = port_touch(self.ports, client, key.ipver, key.proto, dport, ts, 1,
+                                  &flows, &self.cnt[F_CTX_PORT_REPLACED])
+        h = host_get(self.hosts, client, key.ipver, ts, &self.cnt[F_CTX_HOST_REPLACED])
+        h.out_flows[0] += 1
+        h.out_flows[1] += 1
+        if new_pair:
+            h.new_dsts[0] += 1
+            h.new_dsts[1] += 1
+        if new_port:
+            h.new_ports[0] += 1
+            h.new_ports[1] += 1
+        h = host_get(self.hosts, server, key.ipver, ts, &self.cnt[F_CTX_HOST_REPLACED])
+        h.in_flows[0] += 1
+        h.in_flows[1] += 1
+
+    cdef void _ctx_end(self, FlowRecord* r) noexcept nogil:
+        """A flow is reported: count how it went, then read both endpoints' context
+        (as of the packet clock) into the record."""
+        cdef HostCtx* h
+        cdef int64_t now = self.now_us
+        cdef double flows
+        cdef bint icmp_error = (
+            (r.proto == 1 and r.ip_version == 4 and (r.icmp_type_ts == 3 or r.icmp_type_ts == 11))
+            or (r.proto == 58 and r.ip_version == 6 and (r.icmp_type_ts == 1 or r.icmp_type_ts == 3)))
+        cdef bint failed = (r.pkts_toclient == 0 or r.rst_toclient > 0
+                            or (r.syn_toserver > 0 and r.syn_toclient == 0))
+        h = host_get(self.hosts, r.src_addr, r.ip_version, now, &self.cnt[F_CTX_HOST_REPLACED])
+        if not icmp_error:
+            h.out_ended += 1
+            h.out_failed += failed
+            h.out_pkts += <double>(r.pkts_toserver + r.pkts_toclient)
+        r.ctx_src_flows_60s = h.out_flows[0]
+        r.ctx_src_flows_600s = h.out_flows[1]
+        r.ctx_src_new_dsts_60s = h.new_dsts[0]
+        r.ctx_src_new_dsts_600s = h.new_dsts[1]
+        r.ctx_src_new_ports_60s = h.new_ports[0]
+        r.ctx_src_new_ports_600s = h.new_ports[1]
+        r.ctx_src_fail_ratio = h.out_failed / h.out_ended if h.out_ended > 0 else 0.0
+        r.ctx_src_mean_pkts = h.out_pkts / h.out_ended if h.out_ended > 0 else 0.0
+        r.ctx_src_unreach = h.unreach_in
+        h = host_get(self.hosts, r.dest_addr, r.ip_version, now, &self.cnt[F_CTX_HOST_REPLACED])
+        if icmp_error:
+            h.unreach_in += 1
+        else:
+            h.in_ended += 1
+            h.in_failed += failed
+        r.ctx_dst_flows_60s = h.in_flows[0]
+        r.ctx_dst_flows_600s = h.in_flows[1]
+        r.ctx_dst_fail_ratio = h.in_failed / h.in_ended if h.in_ended > 0 else 0.0
+        pair_touch(self.pairs, r.src_addr, r.dest_addr, r.ip_version, now, 0, &flows,
+                   &self.cnt[F_CTX_PAIR_REPLACED])
+        r.ctx_pair_flows = flows
+        flows = 0
+        if r.proto == 6 or r.proto == 17 or r.proto == 132:
+            port_touch(self.ports, r.src_addr, r.ip_version, r.proto, r.dest_port, now, 0,
+                       &flows, &self.cnt[F_CTX_PORT_REPLACED])
+        r.ctx_src_service_flows = flows
+
     # ---------------------------------------------------------------- lists
 
     cdef inline void _list_append(self, int c, int32_t idx) noexcept nogil:
@@ -828,6 +922,8 @@ cdef class FlowMeter:
         r.win_first_toclient = dc.win_first if dc.pkts else 0
         r.tcp_syn_synack_delay = -1 if e.synack_delay == UNSEEN32 else <double>e.synack_delay
         r.tcp_synack_ack_delay = -1 if e.ack_delay == UNSEEN32 else <double>e.ack_delay
+        if self.context:
+            self._ctx_end(r)
 
         if reason == R_TIMEOUT:
             self.cnt[F_END_TIMEOUT] += 1

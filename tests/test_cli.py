@@ -84,7 +84,7 @@ def test_export_csv_matches_eve(tmp_path):
     header = list(rows[0].keys())
     assert header[:9] == ["flow_id", "src_ip", "src_port", "dest_ip", "dest_port", "proto",
                           "community_id", "start", "end"]
-    assert header[9:] == [f.name for f in catalog.FLOW_FEATURES]
+    assert header[9:] == [f.name for f in catalog.ALL_FEATURES]
     assert len(rows) == len(events)
     for row, ev in zip(rows, events):
         assert int(row["flow_id"]) == ev["flow_id"] and row["community_id"] == ev["community_id"]

@@ -72,12 +72,14 @@ def test_counter_names_match_the_enum():
 
 def test_catalog_matches_record_dtype():
     fields = set(RECORD_DTYPE.names)
-    feature_fields = [f.field for f in catalog.FLOW_FEATURES]
+    feature_fields = [f.field for f in catalog.ALL_FEATURES]
     assert len(set(feature_fields)) == len(feature_fields)
     assert set(feature_fields) | set(catalog.IDENTITY_FIELDS) == fields
     assert not set(feature_fields) & set(catalog.IDENTITY_FIELDS)
     for f in catalog.FLOW_FEATURES:
         assert f.name == "flow." + f.field and f.unit and f.definition
+    for f in catalog.CONTEXT_FEATURES:
+        assert f.name == "ctx." + f.field[4:] and f.unit and f.definition
 
 
 def test_entry_stays_small():

@@ -1,7 +1,7 @@
 """Feature columns: stable dotted name, unit, one-line definition, in one place.
 
 Every flow-level feature is a field of the core's FlowRecord (ext/flowtable.pxd); the
-column name is "flow." + the field name. A test checks that this catalogue and the
+column name is "flow." + the field name, or "ctx." + the rest of a ctx_ field name. A test checks that this catalogue and the
 record dtype list exactly the same fields, so neither can change alone.
 
 Conventions: "toserver" is the direction of the flow's first packet (as Suricata);
@@ -67,6 +67,40 @@ FLOW_FEATURES: tuple[Feature, ...] = (
             "time from the SYN/ACK to the client's ACK; -1 if not observed"),
 )
 
+# Endpoint context (ext/context.pxd), read when the flow is reported, as of the packet
+# clock then. "decayed" counts fall by e every 60 s or 600 s (the suffix); a host's
+# counts start when it is first seen; "new" means not contacted in the last 600 s.
+CONTEXT_FEATURES: tuple[Feature, ...] = tuple(
+    Feature("ctx." + field[4:], field, unit, text) for field, unit, text in (
+        ("ctx_src_flows_60s", "flows", "flows the client opened, decayed over 60 s"),
+        ("ctx_src_flows_600s", "flows", "flows the client opened, decayed over 600 s"),
+        ("ctx_src_new_dsts_60s", "hosts",
+         "servers the client contacted for the first time in 600 s, decayed over 60 s"),
+        ("ctx_src_new_dsts_600s", "hosts", "the same, decayed over 600 s"),
+        ("ctx_src_new_ports_60s", "services",
+         "(protocol, server port) pairs the client used for the first time in 600 s "
+         "(TCP, UDP, SCTP), decayed over 60 s"),
+        ("ctx_src_new_ports_600s", "services", "the same, decayed over 600 s"),
+        ("ctx_src_fail_ratio", "ratio",
+         "share of the client's reported flows (600 s decay) that failed: no reply, an "
+         "RST from the server, or a SYN never answered by a SYN/ACK; 0 before any"),
+        ("ctx_src_mean_pkts", "packets",
+         "mean packets per flow of the client's reported flows (600 s decay)"),
+        ("ctx_src_unreach", "messages",
+         "ICMP destination-unreachable / time-exceeded messages the client received "
+         "(600 s decay)"),
+        ("ctx_dst_flows_60s", "flows", "flows the server received, decayed over 60 s"),
+        ("ctx_dst_flows_600s", "flows", "flows the server received, decayed over 600 s"),
+        ("ctx_dst_fail_ratio", "ratio",
+         "share of the server's received flows (600 s decay) that failed"),
+        ("ctx_pair_flows", "flows", "flows from this client to this server (600 s decay)"),
+        ("ctx_src_service_flows", "flows",
+         "flows from this client to this protocol and server port on any server "
+         "(600 s decay); 0 for port-less protocols"),
+    ))
+
+ALL_FEATURES: tuple[Feature, ...] = FLOW_FEATURES + CONTEXT_FEATURES
+
 #: FlowRecord fields that identify a flow rather than describe it (not features)
 IDENTITY_FIELDS = (
     "flow_id", "start_us", "end_us", "src_addr", "dest_addr", "src_port", "dest_port",
@@ -75,10 +109,10 @@ IDENTITY_FIELDS = (
     "icmp_type_tc", "icmp_code_tc", "pad",
 )
 
-BY_NAME = {f.name: f for f in FLOW_FEATURES}
+BY_NAME = {f.name: f for f in ALL_FEATURES}
 
 
 def describe() -> str:
     """A table of every feature column (for `wirescore features` and docs)."""
-    width = max(len(f.name) for f in FLOW_FEATURES)
-    return "\n".join(f"{f.name:<{width}}  {f.unit:<7}  {f.definition}" for f in FLOW_FEATURES)
+    width = max(len(f.name) for f in ALL_FEATURES)
+    return "\n".join(f"{f.name:<{width}}  {f.unit:<8}  {f.definition}" for f in ALL_FEATURES)

@@ -80,6 +80,10 @@ SETTINGS: tuple[Setting, ...] = (
             "End TCP flows on FIN in both directions or RST (after the closed "
             "linger); with --no-tcp-close they end on idle timeout only (NFStream's "
             "behaviour)."),
+    Setting("flow.context", True, bool, "--context/--no-context",
+            "Keep endpoint context (flows opened, new destinations and services, failure "
+            "ratios per host, decayed over 60 s and 600 s; about 22 MB) and give every "
+            "flow its ctx.* feature columns. --no-context leaves them 0."),
     *_timeouts(),
     Setting("outputs.eve.filename", "eve.json", str, "--eve-filename",
             "Name of the EVE-JSON file inside the log directory (appended to, as "

@@ -135,7 +135,8 @@ class Engine:
                                  f"{exc.strerror}") from None
         meter = FlowMeter(source.linktype, max_flows=cfg["flow.max_flows"],
                           timeouts=cfg.timeouts(), active_timeout=cfg["flow.active_timeout"],
-                          tcp_close=cfg["flow.tcp_close"], out_capacity=8192)
+                          tcp_close=cfg["flow.tcp_close"], out_capacity=8192,
+                          context=cfg["flow.context"])
         eve_path = self.log_dir / cfg["outputs.eve.filename"]
         try:
             self._eve = eve = EveWriter(eve_path)

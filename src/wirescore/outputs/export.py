@@ -15,7 +15,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from wirescore.catalog import FLOW_FEATURES
+from wirescore.catalog import ALL_FEATURES
 from wirescore.errors import WirescoreError
 
 IDENTITY_COLUMNS = ("flow_id", "src_ip", "src_port", "dest_ip", "dest_port", "proto",
@@ -32,8 +32,8 @@ class FlowExporter:
         if suffix not in (".csv", ".parquet"):
             raise WirescoreError(f"{self.path}: --export needs a .csv or .parquet file name")
         self.kind = suffix[1:]
-        self.columns = [*IDENTITY_COLUMNS, *(f.name for f in FLOW_FEATURES), *score_columns]
-        self._fields = [f.field for f in FLOW_FEATURES]
+        self.columns = [*IDENTITY_COLUMNS, *(f.name for f in ALL_FEATURES), *score_columns]
+        self._fields = [f.field for f in ALL_FEATURES]
         self._scores = list(score_columns)
         self.rows_written = 0
         if self.path.parent and not self.path.parent.exists():

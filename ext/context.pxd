@@ -1,0 +1,209 @@
+# Endpoint context: what a flow's endpoints have been doing lately.
+#
+# A flow that is one SYN and one RST says little on its own; the same flow from a
+# host that opened 300 connections to 200 ports in the last minute, most of them
+# refused, says a lot (UNSW-NB15's ct_* features, Kitsune's decayed host statistics).
+# Three bounded tables, updated when a flow starts and when it ends (not per packet):
+#   hosts   per IP address: flows opened / received, new destinations and new
+#           (protocol, port) services contacted, ended and failed flows, packets,
+#           ICMP errors received; exponentially decayed with time constants
+#           TAU_SHORT and TAU_LONG, all fields of a host sharing one clock;
+#   pairs   per (client, server): flows, and whether the pair is new;
+#   ports   per (client, protocol, server port): flows, and whether it is new.
+# Each table is 4-way set-associative; a full set replaces its least recently used
+# way, counted (wirescore.ctx_*_replaced) when the one replaced was still live.
+# Memory is fixed at creation (about 22 MB, touched lazily).
+#
+# Everything here is inline and used by flowtable.pyx without the GIL.
+
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
+from libc.string cimport memcmp, memcpy, memset
+from libc.math cimport exp
+
+cdef enum:
+    CTX_WAYS = 4
+    CTX_HOST_SETS = 16384
+    CTX_PAIR_SETS = 32768
+    CTX_PORT_SETS = 32768
+
+# time constants (microseconds) and how long a pair/service stays "known"; enums, as
+# module-level variables in a .pxd would make it a module to import at run time
+cdef enum:
+    TAU_SHORT_US = 60000000
+    TAU_LONG_US = 600000000
+    KNOWN_US = 600000000
+
+cdef struct HostCtx:
+    uint8_t addr[16]
+    int64_t t                # last decay update, µs (0: unused way)
+    uint8_t ipver
+    uint8_t pad[7]
+    double out_flows[2]      # flows opened as client   [short, long]
+    double in_flows[2]       # flows received as server [short, long]
+    double new_dsts[2]       # first flow to a server not contacted in KNOWN_US
+    double new_ports[2]      # first flow to a (protocol, port) not used in KNOWN_US
+    double out_ended         # long scale from here on
+    double out_failed
+    double out_pkts
+    double in_ended
+    double in_failed
+    double unreach_in        # ICMP errors (unreachable, time exceeded) received
+
+cdef struct PairCtx:
+    uint8_t a[16]            # client
+    uint8_t b[16]            # server
+    int64_t t
+    double flows             # long scale
+    uint8_t ipver
+    uint8_t pad[7]
+
+cdef struct PortCtx:
+    uint8_t a[16]            # client
+    int64_t t
+    double flows             # long scale
+    uint16_t port
+    uint8_t proto
+    uint8_t ipver
+    uint8_t pad[4]
+
+
+cdef inline uint64_t ctx_mix(uint64_t h) noexcept nogil:
+    h ^= h >> 33
+    h *= 0xff51afd7ed558ccdULL
+    h ^= h >> 33
+    h *= 0xc4ceb9fe1a85ec53ULL
+    h ^= h >> 33
+    return h
+
+
+cdef inline uint64_t ctx_hash16(const uint8_t* a, uint64_t salt) noexcept nogil:
+    cdef uint64_t w[2]
+    memcpy(w, a, 16)
+    return ctx_mix(ctx_mix(w[0] ^ salt) ^ w[1])
+
+
+cdef inline void host_decay(HostCtx* h, int64_t now) noexcept nogil:
+    """Bring every decayed field of h to time now (never backwards)."""
+    cdef double dt, fs, fl
+    if now <= h.t:
+        return
+    dt = <double>(now - h.t)
+    fs = exp(-dt / <double>TAU_SHORT_US)
+    fl = exp(-dt / <double>TAU_LONG_US)
+    h.out_flows[0] *= fs
+    h.in_flows[0] *= fs
+    h.new_dsts[0] *= fs
+    h.new_ports[0] *= fs
+    h.out_flows[1] *= fl
+    h.in_flows[1] *= fl
+    h.new_dsts[1] *= fl
+    h.new_ports[1] *= fl
+    h.out_ended *= fl
+    h.out_failed *= fl
+    h.out_pkts *= fl
+    h.in_ended *= fl
+    h.in_failed *= fl
+    h.unreach_in *= fl
+    h.t = now
+
+
+cdef inline HostCtx* host_get(HostCtx* table, const uint8_t* addr, uint8_t ipver,
+                              int64_t now, uint64_t* replaced) noexcept nogil:
+    """The host's context, created (replacing the least recently used way) if absent."""
+    cdef uint64_t s = (ctx_hash16(addr, ipver) & (CTX_HOST_SETS - 1)) * CTX_WAYS
+    cdef int i, victim = 0
+    cdef HostCtx* h
+    for i in range(CTX_WAYS):
+        h = &table[s + i]
+        if h.t != 0 and h.ipver == ipver and memcmp(h.addr, addr, 16) == 0:
+            host_decay(h, now)
+            return h
+        if h.t < table[s + victim].t:
+            victim = i
+    h = &table[s + victim]
+    if h.t != 0 and now - h.t < KNOWN_US:
+        replaced[0] += 1
+    memset(h, 0, sizeof(HostCtx))
+    memcpy(h.addr, addr, 16)
+    h.ipver = ipver
+    h.t = now if now > 0 else 1
+    return h
+
+
+cdef inline bint pair_touch(PairCtx* table, const uint8_t* a, const uint8_t* b, uint8_t ipver,
+                            int64_t now, double add, double* flows,
+                            uint64_t* replaced) noexcept nogil:
+    """Count `add` flows from a to b (0: only look); True when the pair was not known.
+    flows: the pair's decayed flow count afterwards (0 for an unknown pair looked at)."""
+    cdef uint64_t s = (ctx_mix(ctx_hash16(a, ipver) ^ ctx_hash16(b, 0x9E37))
+                       & (CTX_PAIR_SETS - 1)) * CTX_WAYS
+    cdef int i, victim = 0
+    cdef PairCtx* p
+    cdef bint new
+    for i in range(CTX_WAYS):
+        p = &table[s + i]
+        if (p.t != 0 and p.ipver == ipver and memcmp(p.a, a, 16) == 0
+                and memcmp(p.b, b, 16) == 0):
+            new = now - p.t > KNOWN_US
+            if now > p.t:
+                p.flows = p.flows * exp(-(now - p.t) / <double>TAU_LONG_US)
+                p.t = now
+            p.flows += add
+            flows[0] = p.flows
+            return new
+        if p.t < table[s + victim].t:
+            victim = i
+    flows[0] = 0
+    if add == 0:
+        return True
+    p = &table[s + victim]
+    if p.t != 0 and now - p.t < KNOWN_US:
+        replaced[0] += 1
+    memset(p, 0, sizeof(PairCtx))
+    memcpy(p.a, a, 16)
+    memcpy(p.b, b, 16)
+    p.ipver = ipver
+    p.t = now if now > 0 else 1
+    p.flows = 1
+    flows[0] = 1
+    return True
+
+
+cdef inline bint port_touch(PortCtx* table, const uint8_t* a, uint8_t ipver, uint8_t proto,
+                            uint16_t port, int64_t now, double add, double* flows,
+                            uint64_t* replaced) noexcept nogil:
+    """Count `add` flows from a to (proto, port) on any server (0: only look); True
+    when it was not known."""
+    cdef uint64_t s = (ctx_mix(ctx_hash16(a, ipver) ^ ((<uint64_t>proto << 16) | port))
+                       & (CTX_PORT_SETS - 1)) * CTX_WAYS
+    cdef int i, victim = 0
+    cdef PortCtx* p
+    cdef bint new
+    for i in range(CTX_WAYS):
+        p = &table[s + i]
+        if (p.t != 0 and p.ipver == ipver and p.proto == proto and p.port == port
+                and memcmp(p.a, a, 16) == 0):
+            new = now - p.t > KNOWN_US
+            if now > p.t:
+                p.flows = p.flows * exp(-(now - p.t) / <double>TAU_LONG_US)
+                p.t = now
+            p.flows += add
+            flows[0] = p.flows
+            return new
+        if p.t < table[s + victim].t:
+            victim = i
+    flows[0] = 0
+    if add == 0:
+        return True
+    p = &table[s + victim]
+    if p.t != 0 and now - p.t < KNOWN_US:
+        replaced[0] += 1
+    memset(p, 0, sizeof(PortCtx))
+    memcpy(p.a, a, 16)
+    p.ipver = ipver
+    p.proto = proto
+    p.port = port
+    p.t = now if now > 0 else 1
+    p.flows = 1
+    flows[0] = 1
+    return True
