@@ -19,11 +19,11 @@ install: $(PY)
 
 demo: install
 	rm -rf $(DEMO_LOGS)
-	$(VENV)/bin/wirescore run -r $(DEMO_PCAP) -l $(DEMO_LOGS) --no-detect
-	@echo "--- $(DEMO_LOGS)/eve.json: flows by destination port (top 5) ---"
+	$(VENV)/bin/wirescore run -r $(DEMO_PCAP) -l $(DEMO_LOGS)
 	@$(PY) -c "import json,collections; ev=[json.loads(l) for l in open('$(DEMO_LOGS)/eve.json')]; \
+	n=collections.Counter(e['event_type'] for e in ev); print('--- $(DEMO_LOGS)/eve.json:', dict(n)); \
 	c=collections.Counter((e['src_ip'],e['dest_ip']) for e in ev if e['event_type']=='flow'); \
-	print('flows per (src, dest):', c.most_common(3)); \
+	print('flows per (src, dest), top 3:', c.most_common(3)); \
 	print('first flow event:', json.dumps([e for e in ev if e['event_type']=='flow'][0]))"
 
 test: install

@@ -41,7 +41,7 @@ cflags = ["-O0", "-g"] if DEBUG else ["-O3"]
 if os.environ.get("WIRESCORE_ASAN", "") not in ("", "0"):
     cflags += ["-fsanitize=address", "-fno-omit-frame-pointer"]
 
-MODULES = ["decode", "flowtable", "eve"]
+MODULES = ["decode", "flowtable", "eve", "hst"]
 
 extensions = [
     Extension(

@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 
 import workloads
-from goals import GOAL_FLOWS, GOAL_RATIO, GOAL_RSS_FLOWS_MB
+from goals import GOAL_FLOWS, GOAL_HST_SPEEDUP, GOAL_RATIO, GOAL_RSS_FLOWS_MB
 
 RESULTS_DIR = workloads.BENCH_DIR / ".results"
 DEFAULT_STORAGE = "file://./.benchmarks"       # pytest-benchmark's own default
@@ -68,6 +68,12 @@ class Summary:
     child_s: dict = field(default_factory=dict)     # name -> (CPU s, wall s) of that child
     flows: int = 0
     benchmarks: dict = field(default_factory=dict)  # name -> benchmark fixture (extra_info)
+    hst: dict = field(default_factory=dict)         # river/native/native_dict -> samples/s
+
+    @property
+    def hst_ratio(self) -> float | None:
+        river, native = self.hst.get("river"), self.hst.get("native")
+        return native / river if river and native else None
 
     @property
     def ratio(self) -> float | None:
@@ -84,6 +90,9 @@ class Summary:
             "ratio_full_over_bare": ratio,
             "rss_bare_mb": self.rss_mb.get("bare"), "rss_full_mb": self.rss_mb.get("full"),
             "flows": self.flows or None, "rss_flows_mb": rss_flows,
+            "hst_river_sps": self.hst.get("river"), "hst_native_sps": self.hst.get("native"),
+            "hst_native_dict_sps": self.hst.get("native_dict"),
+            "hst_speedup": self.hst_ratio,
             "goals": {
                 "ratio_min": GOAL_RATIO,
                 "ratio_ok": None if ratio is None else ratio >= GOAL_RATIO,
@@ -91,6 +100,9 @@ class Summary:
                 # the RSS goal is stated for 1M flows; a short run's flows say nothing of it
                 "rss_flows_ok": (None if rss_flows is None or self.flows < GOAL_FLOWS
                                  else rss_flows <= GOAL_RSS_FLOWS_MB),
+                "hst_speedup_min": GOAL_HST_SPEEDUP,
+                "hst_speedup_ok": (None if self.hst_ratio is None
+                                   else self.hst_ratio >= GOAL_HST_SPEEDUP),
             },
         }
 
@@ -181,20 +193,27 @@ def _fmt_mb(v):
     return "-" if v is None else f"{v:,.1f} MB"
 
 
+def _fmt_sps(v):
+    return "-" if v is None else f"{v:,.0f} samples/s"
+
+
 def _verdict(ok):
     return "" if ok is None else ("  ok" if ok else "  MISSED")
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     s = getattr(config, "_wirescore_summary", None)
-    if s is None or not s.mode or not (s.rates or s.rss_mb):
+    if s is None or not s.mode or not (s.rates or s.rss_mb or s.hst):
         return
     d = s.as_dict()
     tr = terminalreporter
     tr.write_sep("=", "wirescore throughput and memory")
     rounds = "/".join(str(s.rounds[k]) for k in ("full", "bare") if k in s.rounds)
-    tr.write_line(f"mode {s.mode}: {s.capture}, {s.packets:,} packets; "
-                  f"median of {rounds or '-'} timed rounds (full/bare)")
+    if s.capture:
+        tr.write_line(f"mode {s.mode}: {s.capture}, {s.packets:,} packets; "
+                      f"median of {rounds or '-'} timed rounds (full/bare)")
+    else:
+        tr.write_line(f"mode {s.mode}")
     rows = [
         ("bare pcapy-ng loop (count only)", _fmt_pps(d["bare_pps"]), ""),
         ("full run --no-detect (in-process)", _fmt_pps(d["full_pps"]), ""),
@@ -212,5 +231,16 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             cpu, wall = s.child_s[key]
             note = "; ".join(x for x in (rows[i][2], f"{cpu:.2f} s CPU, {wall:.2f} s wall") if x)
             rows[i] = rows[i][:2] + (note,)
+    if not (s.rates or s.rss_mb):        # only the HST benchmarks ran
+        rows = []
+    if s.hst:
+        rows += [
+            ("HST score+learn, River", _fmt_sps(s.hst.get("river")), ""),
+            ("HST score+learn, native batched", _fmt_sps(s.hst.get("native")), ""),
+            ("HST score+learn, native per dict", _fmt_sps(s.hst.get("native_dict")), ""),
+            ("HST speed-up native/River", "-" if d["hst_speedup"] is None
+             else f"{d['hst_speedup']:.0f}x",
+             f"goal >= {GOAL_HST_SPEEDUP}x{_verdict(d['goals']['hst_speedup_ok'])}"),
+        ]
     for label, value, note in rows:
         tr.write_line(f"  {label:<38} {value:>18}   {note}".rstrip())

@@ -223,3 +223,34 @@ def features_cmd():
     from wirescore.catalog import describe
 
     click.echo(describe())
+
+
+@main.group("rules")
+def rules_group():
+    """Detection profiles (rules/*.yaml): check them before a run."""
+
+
+@rules_group.command("check")
+@click.argument("paths", nargs=-1, type=click.Path())
+def rules_check(paths):
+    """Validate profile files or folders (default: the shipped rules).
+
+    Prints one line per file with its profiles, or a one-line error
+    'FILE:LINE: field: problem' and exit status 1.
+    """
+    from wirescore.rules import default_rules_dir, load_paths
+
+    targets = list(paths) or [str(default_rules_dir())]
+    try:
+        profiles = load_paths(targets)
+    except WirescoreError as exc:
+        raise CliError(str(exc)) from None
+    by_file: dict[str, list] = {}
+    for p in profiles:
+        by_file.setdefault(p.source, []).append(p)
+    for source, profs in by_file.items():
+        ids = ", ".join(f"{p.id} ({p.unit}, {len(p.features)} features, model {p.model['name']})"
+                        for p in profs)
+        click.echo(f"ok {source}: {ids}")
+    if not profiles:
+        click.echo("no profiles found", err=True)

@@ -94,6 +94,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("outputs.export", None, str, "--export",
             "Also write one row per finished flow (identity columns, then every "
             "feature column) to this file: .csv, or .parquet (needs pyarrow)."),
+    Setting("detect.rules", None, str, "--rules",
+            "Detection profiles: YAML files or folders, comma-separated. Default: the "
+            "profiles shipped in wirescore's rules/ (see rules/README.md)."),
     Setting("detect.enabled", True, bool, "--detect/--no-detect",
             "Run detection profiles on flows; --no-detect runs the flow core alone "
             "(flows and stats only)."),

@@ -13,6 +13,7 @@ This is also the embedding API, and the CLI is a thin layer over it:
 
 Callbacks (each optional) receive batches, never single packets:
     on_flow(records: ndarray[RECORD_DTYPE], events: list[dict])
+    on_alert(event: dict)          each EVE alert event, before it is written
     on_stats(event: dict)          the EVE stats event just written
     on_progress(progress: Progress) after every batch
 stop() may be called from another thread or a signal handler: the engine finishes the
@@ -99,9 +100,14 @@ class Engine:
     """Run captures through the flow core and write EVE output into log_dir."""
 
     def __init__(self, config: Config, log_dir: str | Path = ".", *,
-                 on_flow: Callable | None = None, on_stats: Callable | None = None,
+                 profiles=None, on_flow: Callable | None = None,
+                 on_alert: Callable | None = None, on_stats: Callable | None = None,
                  on_progress: Callable | None = None):
+        """profiles: a list of wirescore.rules.Profile (default: the rules that the
+        detect.rules setting names, or the shipped ones)."""
         self.config = config
+        self.profiles = profiles
+        self.on_alert = on_alert
         self.log_dir = Path(log_dir)
         self.on_flow = on_flow
         self.on_stats = on_stats
@@ -123,7 +129,8 @@ class Engine:
     def run(self, path: str) -> Summary:
         """Process one capture file (or "-" for standard input) to the end."""
         from wirescore._core.flowtable import COUNTER_NAMES, FlowMeter
-        from wirescore.outputs.eve import EveWriter, FlowEventFormatter, Timestamps, stats_event
+        from wirescore.outputs.eve import (EveWriter, FlowEventFormatter, Timestamps, _dumps,
+                                           alert_event, stats_event)
         from wirescore.outputs.export import FlowExporter
 
         cfg = self.config
@@ -142,27 +149,57 @@ class Engine:
             self._eve = eve = EveWriter(eve_path)
         except OSError as exc:
             raise WirescoreError(f"{eve_path}: cannot open for writing: {exc.strerror}") from None
-        exporter = FlowExporter(cfg["outputs.export"]) if cfg["outputs.export"] else None
+        detector = None
+        if cfg["detect.enabled"]:
+            from wirescore.detect import Detector
+            from wirescore.rules import default_rules_dir, load_paths
+
+            rules = self.profiles
+            if rules is None:
+                paths = cfg["detect.rules"].split(",") if cfg["detect.rules"] else \
+                    [default_rules_dir()]
+                rules = load_paths(paths)
+            detector = Detector(rules)
+        exporter = FlowExporter(cfg["outputs.export"],
+                                detector.score_columns if detector else ()) \
+            if cfg["outputs.export"] else None
         self._writer = writer = BackgroundWriter()
         formatter = FlowEventFormatter()
         ts_fmt = Timestamps()
         interval_us = int(cfg["outputs.stats.interval"] * 1e6)
         progress = Progress(source.name, size_bytes=source.size_bytes)
         flows = 0
+        alerts_written = 0
         packets_in = 0
         first_us = None
         next_stats = None
         fault = None
 
         def emit(records: np.ndarray) -> None:
-            nonlocal flows
+            nonlocal flows, alerts_written
             if len(records) == 0:
                 return
-            writer.submit(_write_flows, eve, records)
+            scores, alerts, alerted = {}, [], None
+            if detector is not None:
+                scores, alerts = detector.process(records)
+            if alerts:
+                alerted = np.zeros(len(records), dtype=bool)
+                alerted[[a.index for a in alerts]] = True
+                lines = []
+                for a in alerts:
+                    flow_ev = next(iter(formatter.events(records[a.index:a.index + 1],
+                                                         [True])))
+                    event = alert_event(flow_ev, a, flow_ev["flow"]["end"])
+                    lines.append(_dumps(event))
+                    if self.on_alert is not None:
+                        self.on_alert(event)
+                writer.submit(eve.write_lines, lines)
+                alerts_written += len(alerts)
+            writer.submit(_write_flows, eve, records, alerted)
             if exporter is not None or self.on_flow is not None:
-                events = list(formatter.events(records))
+                events = list(formatter.events(records, alerted))
                 if exporter is not None:
-                    exporter.write(records, events)
+                    exporter.write(records, events, scores)
                 if self.on_flow is not None:
                     self.on_flow(records, events)
             flows += len(records)
@@ -224,7 +261,8 @@ class Engine:
 
         counters = dict(zip(COUNTER_NAMES, (int(v) for v in meter.counters)))
         summary = Summary(
-            source=source.name, packets=counters["decoder.pkts"], flows=flows, alerts=0,
+            source=source.name, packets=counters["decoder.pkts"], flows=flows,
+            alerts=alerts_written,
             decode_errors=counters["decoder.invalid"], nonip=counters["wirescore.nonip"],
             elapsed=progress.elapsed, counters=counters,
             nonip_ethertypes=meter.nonip_ethertypes,
@@ -242,6 +280,6 @@ class RunFault(WirescoreError):
         self.summary = summary
 
 
-def _write_flows(eve, records) -> None:
+def _write_flows(eve, records, alerted=None) -> None:
     """Writer-thread job: format flow records as EVE lines (nogil) and append them."""
-    eve.write_records(records)
+    eve.write_records(records, alerted)

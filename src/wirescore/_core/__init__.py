@@ -1,1 +1,1 @@
-"""Compiled core (built from ext/*.pyx): decode, flowtable."""
+"""Compiled core (built from ext/*.pyx): decode, flowtable, eve, hst."""

@@ -178,11 +178,12 @@ class EveWriter:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
                            FILE_MODE)
 
-    def write_records(self, records) -> None:
-        """Flow events for RECORD_DTYPE records, formatted and written in C."""
+    def write_records(self, records, alerted=None) -> None:
+        """Flow events for RECORD_DTYPE records, formatted and written in C; alerted:
+        None or one bool per record (flow.alerted)."""
         from wirescore._core.eve import format_flows
 
-        format_flows(records, fd=self._fd)
+        format_flows(records, alerted, fd=self._fd)
         self.lines_written += len(records)
 
     def write_lines(self, lines: Iterable[str]) -> None:
@@ -215,3 +216,33 @@ def stats_event(counters: Mapping[str, int], ts_us: int, ts: Timestamps | None =
     """A Suricata-style stats event from dotted counter names (schema names only)."""
     ts = ts or Timestamps()
     return {"timestamp": ts(ts_us), "event_type": "stats", "stats": nest(counters)}
+
+
+def alert_event(flow_event: Mapping[str, Any], alert, end_ts: str) -> dict[str, Any]:
+    """The EVE alert for one alerted flow: the flow's identity and flow object, and
+    alert{...} with the anomaly facts under alert.metadata (string arrays, as
+    Emerging Threats rules carry metadata). Timestamp: when the flow was decided."""
+    p = alert.profile
+    ev: dict[str, Any] = {"timestamp": end_ts}
+    for key in ("flow_id", "vlan", "src_ip", "src_port", "dest_ip", "dest_port", "proto",
+                "icmp_type", "icmp_code", "response_icmp_type", "response_icmp_code",
+                "community_id"):
+        if key in flow_event:
+            ev[key] = flow_event[key]
+    ev["event_type"] = "alert"
+    metadata = {
+        "wirescore_score": [f"{alert.score:.6f}"],
+        "wirescore_threshold": [f"{alert.threshold:.6f}"],
+        "wirescore_model": [p.model["name"]],
+        "wirescore_unit": [p.unit],
+    }
+    if alert.explanation:
+        metadata["wirescore_features"] = [f"{name}={value:.6g} (z={z:+.2f})"
+                                          for name, value, z in alert.explanation]
+    ev["alert"] = {"action": "allowed", "gid": 1, "signature_id": p.id, "rev": p.rev,
+                   "signature": p.name, "category": p.category, "severity": alert.severity,
+                   "metadata": metadata}
+    flow = dict(flow_event["flow"])
+    flow["alerted"] = True
+    ev["flow"] = flow
+    return ev

@@ -1,0 +1,220 @@
+"""Detection: profiles turn finished flows into scores and alerts.
+
+For each flow-level profile, per batch of finished flows (in the order they ended):
+
+1. features: the profile's columns from the flow records; `transform: log1p` maps
+   x -> log(1 + max(x, 0)) (counts, bytes and times are heavy-tailed);
+2. scaling to [0, 1] with running per-column minimum and maximum (what Half-Space
+   Trees assume), the range widened by each batch before it is scored;
+3. score with the model, then learn, in chunks of CHUNK rows: with `learn: all` each
+   row is scored then learned before the next (exact streaming); with
+   `learn: unalerted` a chunk is scored, then its rows that did not alert are learned;
+4. threshold: a fixed score, or the running quantile of the scores of the last
+   `window` samples (computed from the scores before the chunk) but never below
+   `min`; no alert before `warmup` samples were learned;
+5. an alert needs score > threshold, no allowlist match, and no alert with the same
+   signature and source in the last `suppress.seconds` (packet time); the sample is
+   learned whatever the allowlist says;
+6. explanation: the `explain` features whose transformed value lies furthest from
+   their running mean, in standard deviations (z), computed before the chunk.
+
+Same input, same profiles and seeds -> the same scores and alerts.
+"""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from wirescore.catalog import BY_NAME
+from wirescore.models.adapters import build_model
+from wirescore.rules import Profile
+
+CHUNK = 256      # rows scored between two threshold / statistics updates
+
+
+@dataclass
+class Alert:
+    """One alert: the flow record's index in its batch, and why."""
+
+    index: int
+    profile: Profile
+    score: float
+    threshold: float
+    severity: int
+    explanation: list[tuple[str, float, float]]   # (feature, raw value, z)
+
+
+class RunningStats:
+    """Per-column count, mean and variance (Chan's parallel update), and min/max."""
+
+    def __init__(self, width: int):
+        self.n = 0
+        self.mean = np.zeros(width)
+        self.m2 = np.zeros(width)
+        self.lo = np.full(width, np.inf)
+        self.hi = np.full(width, -np.inf)
+
+    def update(self, X: np.ndarray) -> None:
+        if len(X) == 0:
+            return
+        nb = len(X)
+        mb = X.mean(axis=0)
+        m2b = ((X - mb) ** 2).sum(axis=0)
+        delta = mb - self.mean
+        total = self.n + nb
+        self.mean = self.mean + delta * nb / total
+        self.m2 = self.m2 + m2b + delta ** 2 * self.n * nb / total
+        self.n = total
+        self.lo = np.minimum(self.lo, X.min(axis=0))
+        self.hi = np.maximum(self.hi, X.max(axis=0))
+
+    def std(self) -> np.ndarray:
+        return np.sqrt(self.m2 / self.n) if self.n else np.zeros_like(self.mean)
+
+
+class FlowProfileDetector:
+    """Scores flow records for one profile and decides which alert."""
+
+    def __init__(self, profile: Profile):
+        self.profile = profile
+        self.fields = [BY_NAME[name].field for name in profile.features]
+        self.model = build_model(profile.model, profile.features, profile.model_object)
+        self.stats = RunningStats(len(self.fields))
+        self.learned = 0
+        self.history = np.empty(0)
+        self.last_alert: dict[tuple[int, bytes], int] = {}
+        nets = [r.cidr for r in profile.allowlist if r.cidr is not None]
+        self._v4 = [n for n in nets if n.version == 4]
+        self._v6 = [n for n in nets if n.version == 6]
+        self.alerts = 0
+        self.allowlisted = 0
+        self.suppressed = 0
+
+    def transform(self, records: np.ndarray) -> np.ndarray:
+        X = np.column_stack([records[f].astype(np.float64) for f in self.fields])
+        if self.profile.transform == "log1p":
+            X = np.log1p(np.maximum(X, 0.0))
+        return X
+
+    def threshold(self) -> float:
+        p = self.profile
+        if p.threshold_fixed is not None:
+            return p.threshold_fixed
+        if len(self.history) == 0:
+            return np.inf
+        return max(float(np.quantile(self.history, p.threshold_quantile)), p.threshold_min)
+
+    def process(self, records: np.ndarray) -> tuple[np.ndarray, list[Alert]]:
+        """Scores (one per record) and alerts for a batch of flows, in chunks of CHUNK
+        rows: a threshold and the explanations' statistics are as of the chunk start."""
+        if len(records) == 0:
+            return np.empty(0), []
+        X = self.transform(records)
+        lo = np.minimum(self.stats.lo, X.min(axis=0))
+        hi = np.maximum(self.stats.hi, X.max(axis=0))
+        span = np.where(hi > lo, hi - lo, 1.0)
+        Xs = np.clip((X - lo) / span, 0.0, 1.0)
+        scores = np.empty(len(X))
+        alerts: list[Alert] = []
+        for start in range(0, len(X), CHUNK):
+            stop = min(start + CHUNK, len(X))
+            alerts += self._chunk(records, X, Xs, scores, start, stop)
+        self.alerts += len(alerts)
+        return scores, alerts
+
+    def _chunk(self, records, X, Xs, scores, start, stop) -> list[Alert]:
+        p = self.profile
+        mean, std = self.stats.mean.copy(), self.stats.std()
+        thr = self.threshold()
+        part = Xs[start:stop]
+        if p.learn == "all":
+            s = self.model.score_learn(part)           # exact score-then-learn per row
+        else:
+            s = self.model.score(part)
+        scores[start:stop] = s
+        candidates = np.flatnonzero(s > thr)
+        candidates = candidates[self.learned + candidates >= p.warmup]
+        alerts: list[Alert] = []
+        for j in candidates.tolist():
+            i = start + j
+            rec = records[i]
+            if self._allowlisted(rec):
+                self.allowlisted += 1
+                continue
+            key = (p.id, bytes(rec["src_addr"]))
+            end = int(rec["end_us"])
+            last = self.last_alert.get(key)
+            if last is not None and end - last < p.suppress_seconds * 1e6:
+                self.suppressed += 1
+                continue
+            self.last_alert[key] = end
+            alerts.append(Alert(i, p, float(s[j]), thr, p.severity_for(float(s[j])),
+                                self._explain(X[i], rec, mean, std)))
+        if p.learn == "all":
+            self.learned += len(part)
+        else:
+            keep = np.ones(len(part), dtype=bool)
+            keep[[a.index - start for a in alerts]] = False
+            self.model.learn(part[keep])
+            self.learned += int(keep.sum())
+        self.stats.update(X[start:stop])
+        if p.threshold_fixed is None:
+            self.history = np.concatenate([self.history, s])[-p.threshold_window:]
+        return alerts
+
+    def _explain(self, x, rec, mean, std) -> list[tuple[str, float, float]]:
+        k = self.profile.explain
+        if k == 0 or self.stats.n < 2:
+            return []
+        z = np.where(std > 0, (x - mean) / np.where(std > 0, std, 1), 0.0)
+        top = np.argsort(-np.abs(z), kind="stable")[:k]
+        return [(self.profile.features[j], float(rec[self.fields[j]]), float(z[j]))
+                for j in top.tolist()]
+
+    def _allowlisted(self, rec) -> bool:
+        if not self.profile.allowlist:
+            return False
+        version = int(rec["ip_version"])
+        alen = 4 if version == 4 else 16
+        addrs = [ipaddress.ip_address(bytes(rec["src_addr"][:alen])),
+                 ipaddress.ip_address(bytes(rec["dest_addr"][:alen]))]
+        ports = (int(rec["src_port"]), int(rec["dest_port"]))
+        for rule in self.profile.allowlist:
+            if rule.cidr is not None and not any(a in rule.cidr for a in addrs
+                                                 if a.version == rule.cidr.version):
+                continue
+            if rule.port is not None and rule.port not in ports:
+                continue
+            if rule.proto is not None and rule.proto != int(rec["proto"]):
+                continue
+            return True
+        return False
+
+
+class Detector:
+    """Every flow-level profile over batches of finished flows."""
+
+    def __init__(self, profiles: Sequence[Profile]):
+        self.detectors = [FlowProfileDetector(p) for p in profiles if p.unit == "flow"]
+
+    @property
+    def score_columns(self) -> list[str]:
+        return [f"score.{d.profile.id}" for d in self.detectors]
+
+    def process(self, records: np.ndarray) -> tuple[dict[str, np.ndarray], list[Alert]]:
+        scores: dict[str, np.ndarray] = {}
+        alerts: list[Alert] = []
+        for d in self.detectors:
+            s, a = d.process(records)
+            scores[f"score.{d.profile.id}"] = s
+            alerts += a
+        alerts.sort(key=lambda a: (a.index, a.profile.id))
+        return scores, alerts
+
+    def counters(self) -> dict[str, Any]:
+        return {d.profile.id: {"learned": d.learned, "alerts": d.alerts,
+                               "allowlisted": d.allowlisted, "suppressed": d.suppressed}
+                for d in self.detectors}

@@ -1,0 +1,17 @@
+"""Anomaly models. Every model follows River's anomaly protocol:
+
+- ``learn_one(x)``: update the model with one sample, a mapping of feature name to
+  number; returns None.
+- ``score_one(x)``: the sample's anomaly score, a float; higher = more anomalous. It
+  does not change the model.
+
+so a River anomaly detector can stand wherever a wirescore model does. Models with a
+compiled core add batched methods over 2-d float64 arrays (one row per sample, one
+column per feature in the model's ``features`` order): ``learn_many(X)``,
+``score_many(X)`` and ``score_learn_many(X)`` ("score, then learn" per row, in order).
+
+- HalfSpaceTrees: native Half-Space Trees, River's algorithm and scores (models/hst.py).
+"""
+from wirescore.models.hst import HalfSpaceTrees
+
+__all__ = ["HalfSpaceTrees"]

@@ -1,0 +1,466 @@
+"""Coverage-guided fuzz target for the compiled core: decoder, flow table, EVE formatter.
+
+One fuzz input is a small capture in its own format (below). run_one(data) plays it
+through the core the way the engine does and checks the core's own contract; any
+violation raises FuzzFailure, any memory error is caught by AddressSanitizer when the
+core was built with it (tests/fuzz/run.py builds and launches that; see README.md).
+
+    byte 0      link type: LINKTYPES[b % len(LINKTYPES)]
+    byte 1      flags: bit0 tcp_close; bit1 one frame per feed() call (each frame in its
+                own exact-size buffer); bit2 expire() between feed() calls; bit3 bad meta
+                rows (offset/caplen outside the data); bit4 record buffer at its minimum
+                (64, else 256) so feed() returns early and drain() runs often; bit5 play the frames
+                three times (flows end, restart, get evicted); bit6 alerted flags on
+                the EVE lines; bit7 batches of 5 rows (else two batches)
+    byte 2      timeouts: bits0-1 idle timeout profile, bits2-3 active timeout
+    byte 3      table sizes: bits0-2 max_flows, bits3-4 fragment slots; bits 5 and 6 both
+                set: endpoint context tables on (FlowMeter(context=True); they cost 22 MB
+                a meter, which ASAN makes slow to allocate, hence a quarter of inputs)
+    then records, until the input ends:
+                1 byte time step (see _step), 2 bytes frame length (little-endian),
+                the frame (cut short by the end of the input)
+
+Each input goes through:
+- decode_one() on each of the first DECODE_ONE_FRAMES frames, in an exact-size buffer
+  (so a read one byte past the frame is a heap overflow under ASAN);
+- FlowMeter.feed()/drain()/expire()/shutdown() over all frames, as the engine calls them;
+- format_flows() on every drained record, and the Python formatter on the same records.
+
+Checks (each a line of the core's documented contract):
+- every packet lands in exactly one bucket: decoder.pkts = decoded IP + non-IP + invalid,
+  and decoder.pkts = rows fed; decode_one() counts each frame in exactly one of them;
+- no packet is lost: packets summed over the flow records = decoded IP packets;
+- one record per flow: records = flow.total; no live flow after shutdown;
+- each record is sane (first packet toserver, end >= start, enum values in range) and
+  the end-reason and end-state counters equal the records' reasons and states;
+- format_flows() writes one whole JSON line per record, byte-identical to the Python
+  FlowEventFormatter (wirescore.outputs.eve) on the same records (the first PY_COMPARE).
+With WIRESCORE_FUZZ_DIFF=1, each decoded frame is also compared with the independent
+reference decoder tests/flowref.py (result, version, protocol, addresses, ports, VLANs,
+wire length); see _differential for the rules the reference does not model.
+
+The module imports no atheris at import time, so the regression tests
+(tests/test_fuzz_regressions.py) replay inputs through run_one() with the installed build.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+TESTS = HERE.parent
+
+
+def _use_fuzz_build() -> None:
+    """Load wirescore._core from WIRESCORE_FUZZ_LIB (an ASAN/debug build) if set."""
+    lib = os.environ.get("WIRESCORE_FUZZ_LIB")
+    if not lib:
+        return
+    import wirescore._core as core_pkg
+
+    core_dir = Path(lib) / "wirescore" / "_core"
+    if not core_dir.is_dir():
+        raise SystemExit(f"WIRESCORE_FUZZ_LIB={lib}: no wirescore/_core in it (run "
+                         f"tests/fuzz/run.py build)")
+    core_pkg.__path__.insert(0, str(core_dir))
+
+
+_use_fuzz_build()
+
+import numpy as np  # noqa: E402
+
+from wirescore._core import decode as _decode  # noqa: E402
+from wirescore._core import eve as _eve  # noqa: E402
+from wirescore._core import flowtable as _ft  # noqa: E402
+
+# the link types of the contract (README "Decoding"), plus 14 (RAW, OpenBSD)
+LINKTYPES = (1, 113, 276, 12, 101, 228, 229, 0, 108, 239, 9, 50, 104, 14)
+MAX_FRAMES = 600                  # frames per input read (the input's 8 KB bounds it anyway)
+DECODE_ONE_FRAMES = 2             # frames also run through decode_one() in their own buffer
+                                  # (each call allocates 512 KB; flag bit1 puts every frame
+                                  # in its own buffer for feed() as well)
+PY_COMPARE = 24                   # records also formatted by the Python formatter
+T0 = 1_600_000_000                # seconds: where every input's clock starts
+
+TIMEOUT_PROFILES = (
+    None,                                               # the defaults (Suricata's)
+    (1.0,) * 9,
+    (0.000001,) * 9,                                    # the smallest a setting allows
+    (0.5, 3.0, 0.2, 1.0, 2.0, 0.7, 4.0, 0.1, 5.0),
+)
+ACTIVE_TIMEOUTS = (1800.0, 10.0, 0.5, 0.000001)
+MAX_FLOWS = (1, 2, 3, 4, 7, 16, 64, 512)
+FRAG_SLOTS = (1, 2, 16, 1024)
+
+NAMES = _ft.COUNTER_NAMES
+try:                                  # the endpoint context switch (core 32e9a74 on)
+    _ft.FlowMeter(1, max_flows=1, out_capacity=64, frag_slots=1, context=False)
+    HAS_CONTEXT = True
+except TypeError:
+    HAS_CONTEXT = False
+IX = {name: i for i, name in enumerate(NAMES)}
+RECORD_DTYPE = _ft.RECORD_DTYPE
+# record.reason -> the end counter it is counted in (forced: only when not closed, in
+# flow.wrk.flows_evicted, which also counts evicted closed flows reported as tcp_fin/rst)
+REASON_COUNTERS = {1: "flow.mgr.flows_timeout", 2: "wirescore.flow_active_timeout",
+                   3: "wirescore.flow_tcp_fin", 4: "wirescore.flow_tcp_rst",
+                   6: "wirescore.flow_shutdown"}
+STATE_COUNTERS = {0: "flow.end.state.new", 1: "flow.end.state.established",
+                  2: "flow.end.state.closed"}
+
+
+class FuzzFailure(AssertionError):
+    """The core broke its contract on this input."""
+
+
+def check(cond: bool, what: str) -> None:
+    if not cond:
+        raise FuzzFailure(what)
+
+
+# ---- the input format ----------------------------------------------------------------------
+
+def _step(code: int, sec: int, usec: int) -> tuple[int, int]:
+    """Next (sec, usec) after a time-step code; usec may be >= 1e6 (code 250) as a
+    damaged pcap record can carry, sec wraps within 32 bits like the pcap field."""
+    if code < 100:
+        usec += code * 1000
+    elif code < 160:
+        sec += code - 100
+    elif code < 200:
+        sec += (code - 160) * 30
+    elif code < 230:
+        sec -= code - 199                                # backwards
+    elif code < 250:
+        sec += (code - 229) * 3600
+    elif code == 250:
+        usec = 1_000_000 + (usec % 1_000_000) * 4000     # not normalised, up to ~4.3e9
+        return sec & 0xFFFFFFFF, min(usec, 0xFFFFFFFF)
+    elif code == 251:
+        return 0, 0
+    elif code == 252:
+        return 0xFFFFFFFF, 999_999
+    sec += usec // 1_000_000
+    usec %= 1_000_000
+    return sec & 0xFFFFFFFF, usec
+
+
+def parse(data: bytes):
+    """(linktype, flags, tsel, msel, [(sec, usec, frame)]) or None when too short."""
+    if len(data) < 4:
+        return None
+    linktype = LINKTYPES[data[0] % len(LINKTYPES)]
+    flags, tsel, msel = data[1], data[2], data[3]
+    frames = []
+    pos, sec, usec = 4, T0, 0
+    while pos + 3 <= len(data) and len(frames) < MAX_FRAMES:
+        code = data[pos]
+        length = data[pos + 1] | (data[pos + 2] << 8)
+        pos += 3
+        frame = data[pos:pos + length]
+        pos += len(frame)
+        sec, usec = _step(code, sec, usec)
+        frames.append((sec, usec, frame))
+    return linktype, flags, tsel, msel, frames
+
+
+def build(linktype: int, flags: int, tsel: int, msel: int, frames) -> bytes:
+    """The inverse of parse(): an input from its parts (for seeds and regressions).
+
+    frames: [(time step code, frame bytes)]."""
+    out = bytearray([LINKTYPES.index(linktype), flags & 0xFF, tsel & 0xFF, msel & 0xFF])
+    for code, frame in frames:
+        frame = bytes(frame)[:0xFFFF]
+        out += bytes([code & 0xFF, len(frame) & 0xFF, len(frame) >> 8]) + frame
+    return bytes(out)
+
+
+# ---- one input through the core -------------------------------------------------------------
+
+def _exact(buf: bytes) -> np.ndarray:
+    """A copy of buf in a buffer of exactly len(buf) bytes (numpy's data allocation):
+    reading one byte past it is a heap-buffer-overflow under ASAN. (A bytes object has a
+    trailing NUL and, without PYTHONMALLOC=malloc, lives in pymalloc arenas.)"""
+    return np.frombuffer(buf, dtype=np.uint8).copy()
+
+
+def _decode_frames(linktype, frames, diff: bool):
+    """decode_one() on the first frames; returns (ip, nonip, error) counts."""
+    totals = {"ip": 0, "nonip": 0, "error": 0}
+    for n, (_s, _u, frame) in enumerate(frames[:DECODE_ONE_FRAMES]):
+        result, fields, counters = _decode.decode_one(_exact(frame), linktype)
+        check(result in totals, f"frame {n}: decode_one result {result!r}")
+        totals[result] += 1
+        buckets = (int(counters[IX["wirescore.decoded_ip"]]), int(counters[IX["wirescore.nonip"]]),
+                   int(counters[IX["decoder.invalid"]]))
+        want = {"ip": (1, 0, 0), "nonip": (0, 1, 0), "error": (0, 0, 1)}[result]
+        check(int(counters[IX["decoder.pkts"]]) == 1 and buckets == want,
+              f"frame {n}: decode_one says {result} but counts (ip, nonip, invalid) = "
+              f"{buckets}, pkts {int(counters[IX['decoder.pkts']])}")
+        if result == "ip":
+            check(fields["ipver"] in (4, 6), f"frame {n}: IP packet of version {fields['ipver']}")
+            check(len(fields["vlan"]) <= 2, f"frame {n}: {len(fields['vlan'])} VLAN ids")
+            check(fields["wire_len"] >= len(frame), f"frame {n}: wire_len {fields['wire_len']} "
+                  f"< captured {len(frame)}")
+            if not fields["has_ports"]:
+                check(fields["sport"] == 0 and fields["dport"] == 0,
+                      f"frame {n}: ports without has_ports")
+        if diff:
+            _differential(linktype, frame, result, fields, n)
+    return totals
+
+
+def _rows(frames, data_len_hint=0):
+    """Meta rows (sec, usec, offset, caplen) for frames laid end to end."""
+    rows = np.empty((len(frames), 4), dtype=np.uint32)
+    off = 0
+    for i, (sec, usec, frame) in enumerate(frames):
+        rows[i] = (sec, usec, off, len(frame))
+        off += len(frame)
+    return rows
+
+
+BAD_ROWS = ((0xFFFFFFFF, 0), (0, 0xFFFFFFFF), (1, 0xFFFFFFFF), (0xFFFFFFF0, 0x20),
+            (0x7FFFFFFF, 0x7FFFFFFF))
+
+
+def _feed_all(meter, data: np.ndarray, rows: np.ndarray, records: list) -> None:
+    i, n = 0, rows.shape[0]
+    while i < n:
+        nxt = meter.feed(data, rows, i)
+        check(i <= nxt <= n, f"feed() returned {nxt} for start {i} of {n} rows")
+        if nxt == i:
+            got = meter.drain()
+            check(len(got) > 0, f"feed() made no progress at row {i} with an empty buffer")
+            records.append(got)
+            continue
+        i = nxt
+        records.append(meter.drain())
+
+
+def run_one(data: bytes, diff: bool = False) -> dict:
+    """Play one fuzz input through the core and check the contract; returns a summary."""
+    parsed = parse(data)
+    if parsed is None:
+        return {}
+    linktype, flags, tsel, msel, frames = parsed
+    if flags & 0x20 and frames:
+        # three plays: later plays move the clock on and shift source ports by one byte
+        last = frames[-1][0]
+        more = []
+        for k in (1, 2):
+            for sec, usec, frame in frames:
+                more.append(((sec + k * (last - T0 + 7)) & 0xFFFFFFFF, usec, frame))
+        frames = frames + more
+
+    decoded = _decode_frames(linktype, frames, diff)
+
+    options = dict(max_flows=MAX_FLOWS[msel & 7], timeouts=TIMEOUT_PROFILES[tsel & 3],
+                   active_timeout=ACTIVE_TIMEOUTS[(tsel >> 2) & 3], tcp_close=bool(flags & 1),
+                   out_capacity=64 if flags & 0x10 else 256,
+                   frag_slots=FRAG_SLOTS[(msel >> 3) & 3])
+    if HAS_CONTEXT:
+        options["context"] = (msel & 0x60) == 0x60
+    meter = _ft.FlowMeter(linktype, **options)
+    records: list = []
+    fed = 0
+    if flags & 2:                                   # each frame in its own batch and buffer
+        for sec, usec, frame in frames:
+            rows = np.array([[sec, usec, 0, len(frame)]], dtype=np.uint32)
+            _feed_all(meter, _exact(frame), rows, records)
+            fed += 1
+            if flags & 4:
+                check(meter.expire(sec + usec / 1e6) in (True, False), "expire() result")
+                records.append(meter.drain())
+    else:
+        blob = b"".join(f for _s, _u, f in frames)
+        rows = _rows(frames)
+        if flags & 8:
+            last = (int(rows[-1, 0]), int(rows[-1, 1])) if len(rows) else (T0, 0)
+            bad = np.array([[last[0], last[1], off, cap] for off, cap in BAD_ROWS],
+                           dtype=np.uint32)
+            rows = np.concatenate([rows[: len(rows) // 2], bad, rows[len(rows) // 2:]])
+        data_buf = _exact(blob)
+        step = 5 if flags & 0x80 else max(1, (rows.shape[0] + 1) // 2)
+        for start in range(0, rows.shape[0], step):  # as successive next_batch() results
+            part = rows[start:start + step]
+            part = np.ascontiguousarray(part)
+            _feed_all(meter, data_buf, part, records)
+            fed += part.shape[0]
+            if flags & 4 and part.shape[0]:
+                while not meter.expire(float(part[-1, 0]) + 1.0):
+                    records.append(meter.drain())
+                records.append(meter.drain())
+    # the engine's shutdown loop
+    while meter.shutdown():
+        records.append(meter.drain())
+    records.append(meter.drain())
+    check(meter.active_flows == 0, f"{meter.active_flows} flows live after shutdown")
+
+    records = [r for r in records if len(r)]
+    if len(records) > 1:
+        recs = np.concatenate(records)
+    else:
+        recs = records[0] if records else np.empty(0, dtype=RECORD_DTYPE)
+    cnt = meter.counters
+    _check_counters(cnt, recs, fed, decoded, flags, frames)
+    _check_records(recs)
+    _check_eve(recs, flags)
+    return {"linktype": linktype, "frames": len(frames), "flows": len(recs),
+            "decoded_ip": int(cnt[IX["wirescore.decoded_ip"]])}
+
+
+def _check_counters(cnt, recs, fed, decoded, flags, frames) -> None:
+    c = {name: int(cnt[i]) for i, name in enumerate(NAMES)}
+    pkts, ip, nonip, bad = (c["decoder.pkts"], c["wirescore.decoded_ip"], c["wirescore.nonip"],
+                            c["decoder.invalid"])
+    check(pkts == fed, f"decoder.pkts {pkts} but {fed} rows fed")
+    check(pkts == ip + nonip + bad, f"pkts {pkts} != ip {ip} + nonip {nonip} + invalid {bad}")
+    if len(frames) <= DECODE_ONE_FRAMES:                # decode_one saw every frame once
+        check((ip, nonip, bad - c["capture.errors"]) ==
+              (decoded["ip"], decoded["nonip"], decoded["error"]),
+              f"feed counted (ip, nonip, error) = ({ip}, {nonip}, "
+              f"{bad - c['capture.errors']}), decode_one {decoded}")
+    in_flows = int(recs["pkts_toserver"].sum() + recs["pkts_toclient"].sum()) if len(recs) else 0
+    check(in_flows == ip, f"{in_flows} packets in flow records, {ip} decoded IP packets")
+    check(len(recs) == c["flow.total"], f"{len(recs)} records, flow.total {c['flow.total']}")
+    reasons = np.bincount(recs["reason"], minlength=8) if len(recs) else np.zeros(8, int)
+    for reason, name in REASON_COUNTERS.items():
+        check(int(reasons[reason]) == c[name],
+              f"{int(reasons[reason])} records with reason {reason}, counter {name} {c[name]}")
+    check(int(reasons[5]) <= c["flow.wrk.flows_evicted"],
+          f"{int(reasons[5])} forced records, flows_evicted {c['flow.wrk.flows_evicted']}")
+    states = np.bincount(recs["state"], minlength=4) if len(recs) else np.zeros(4, int)
+    for state, name in STATE_COUNTERS.items():
+        check(int(states[state]) == c[name],
+              f"{int(states[state])} records in state {state}, counter {name} {c[name]}")
+    check(c["flow.total"] == c["flow.tcp"] + c["flow.udp"] + c["flow.icmpv4"] +
+          c["flow.icmpv6"] + c["wirescore.flow_other"], "flow.total != sum of flows by protocol")
+
+
+def _check_records(recs) -> None:
+    if not len(recs):
+        return
+    bad = {
+        "pkts_toserver 0": recs["pkts_toserver"] < 1,
+        "end before start": recs["end_us"] < recs["start_us"],
+        "reason out of range": (recs["reason"] < 1) | (recs["reason"] > 6),
+        "state out of range": (recs["state"] > 2) | (recs["tcp_state"] > 5),
+        "ip_version not 4 or 6": (recs["ip_version"] != 4) & (recs["ip_version"] != 6),
+        "more than 2 VLAN ids": recs["nvlan"] > 2,
+        "fewer than 20 bytes a packet": (recs["bytes_toserver"] < 20 * recs["pkts_toserver"]) |
+                                        (recs["bytes_toclient"] < 20 * recs["pkts_toclient"]),
+        "negative duration": recs["duration"] < 0,
+    }
+    for what, mask in bad.items():
+        if mask.any():
+            n = int(np.flatnonzero(mask)[0])
+            r = recs[n]
+            raise FuzzFailure(f"record {n} (proto {int(r['proto'])}, reason {int(r['reason'])}, "
+                              f"state {int(r['state'])}): {what}")
+
+
+_PY_FORMATTER = None
+
+
+def _check_eve(recs, flags) -> None:
+    global _PY_FORMATTER
+    from wirescore.outputs.eve import FlowEventFormatter, _dumps
+
+    recs = np.ascontiguousarray(recs)
+    alerted = None
+    if flags & 0x40 and len(recs):
+        alerted = (np.arange(len(recs)) % 3 == 0)
+    out = _eve.format_flows(recs, alerted=alerted)
+    check(isinstance(out, bytes), "format_flows did not return bytes")
+    check(out == b"" or out.endswith(b"\n"), "EVE output does not end with a newline")
+    lines = out.split(b"\n")[:-1] if out else []
+    check(len(lines) == len(recs), f"{len(lines)} EVE lines for {len(recs)} records")
+    for n, line in enumerate(lines):
+        try:
+            event = json.loads(line)
+        except ValueError as exc:
+            raise FuzzFailure(f"EVE line {n} is not JSON ({exc}): {line[:300]!r}") from None
+        check(event.get("event_type") == "flow", f"EVE line {n}: event_type")
+    if _PY_FORMATTER is None:
+        _PY_FORMATTER = FlowEventFormatter()
+    # the Python formatter on the first PY_COMPARE records (it is the slow part)
+    k = min(len(recs), PY_COMPARE)
+    py = "".join(_dumps(ev) + "\n" for ev in _PY_FORMATTER.events(
+        recs[:k], None if alerted is None else alerted[:k])).encode()
+    c_part = b"".join(line + b"\n" for line in lines[:k])
+    if py != c_part:
+        for n, (a, b) in enumerate(zip(c_part.split(b"\n"), py.split(b"\n"))):
+            if a != b:
+                raise FuzzFailure(f"C and Python EVE lines differ at record {n}:\n  C:  {a!r}\n"
+                                  f"  Py: {b!r}")
+        raise FuzzFailure("C and Python EVE output differ in length")
+
+
+# ---- differential decoding against tests/flowref.py -----------------------------------------
+
+_flowref = None
+
+
+def _differential(linktype, frame: bytes, result: str, fields: dict, n: int) -> None:
+    """Compare decode_one() with the reference decoder on one frame.
+
+    Left out, because the reference does not model them (the core's README does):
+    IPv6 jumbograms (payload length 0 behind a hop-by-hop header)."""
+    global _flowref
+    if _flowref is None:
+        sys.path.insert(0, str(TESTS))
+        import flowref as _flowref_mod
+        _flowref = _flowref_mod
+    import ipaddress
+    try:
+        pkt = _flowref.decode_frame(linktype, bytes(frame), "<")
+        want = "ip"
+    except _flowref.DecodeError:
+        pkt, want = None, "error"
+    except _flowref.NotIP:
+        pkt, want = None, "nonip"
+    if _is_jumbogram(linktype, frame):
+        return
+    check(want == result, f"frame {n} (link type {linktype}): core says {result}, reference "
+          f"says {want}: {bytes(frame)[:80].hex()}")
+    if pkt is None:
+        return
+    alen = 4 if pkt.version == 4 else 16
+    got = (fields["ipver"], fields["proto"], str(ipaddress.ip_address(fields["src"][:alen])),
+           str(ipaddress.ip_address(fields["dst"][:alen])), tuple(fields["vlan"]),
+           fields["wire_len"])
+    exp = (pkt.version, pkt.proto, pkt.src, pkt.dst, tuple(pkt.vlan), pkt.wire_len)
+    check(got == exp, f"frame {n} (link type {linktype}): core {got}, reference {exp}: "
+          f"{bytes(frame)[:80].hex()}")
+    if pkt.frag_offset == 0 and pkt.proto in (6, 17, 132):
+        check((fields["sport"], fields["dport"]) == (pkt.sport, pkt.dport),
+              f"frame {n}: ports {(fields['sport'], fields['dport'])}, reference "
+              f"{(pkt.sport, pkt.dport)}")
+
+
+def _is_jumbogram(linktype, frame) -> bool:
+    """Whether the frame holds an IPv6 header with payload length 0 and a hop-by-hop
+    header next, anywhere the decoder could find it (a cheap over-approximation)."""
+    b = bytes(frame)
+    return any(b[i] >> 4 == 6 and b[i + 4] == 0 and b[i + 5] == 0 and b[i + 6] == 0
+               for i in range(len(b) - 6))
+
+
+# ---- libFuzzer entry point ------------------------------------------------------------------
+
+def TestOneInput(data: bytes) -> None:  # noqa: N802 (atheris' name)
+    run_one(data, diff=os.environ.get("WIRESCORE_FUZZ_DIFF", "") not in ("", "0"))
+
+
+def main(argv: list[str]) -> None:
+    import atheris
+
+    atheris.Setup(argv, TestOneInput)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -1,0 +1,431 @@
+#!/usr/bin/env python3
+"""Build the core for fuzzing and run the atheris target (tests/fuzz/fuzz_core.py).
+
+    python tests/fuzz/run.py smoke                 # CI: 25 s, fixed seed, fails on a finding
+    python tests/fuzz/run.py long --runs 10000000  # the long run (see README.md)
+    python tests/fuzz/run.py repro FILE...         # replay inputs (a crash, a corpus file)
+    python tests/fuzz/run.py minimize CRASH        # shrink a crashing input
+    python tests/fuzz/run.py build                 # only build
+    python tests/fuzz/run.py seeds                 # rewrite tests/fuzz/seeds/ (committed)
+
+Builds go to build/fuzz/<variant>/ from a copy of ext/ and setup.py, so the in-tree
+extension (src/wirescore/_core/*.so) and the generated ext/*.c are never touched; the
+fuzz target loads the copy through WIRESCORE_FUZZ_LIB. Variants (--sanitizer):
+
+  asan      clang -fsanitize=address,undefined,fuzzer-no-link, WIRESCORE_DEBUG=1 (Cython
+            bounds checks, -O0 -g); runs with LD_PRELOAD=<atheris>/asan_with_fuzzer.so (ASAN's
+            runtime, which carries UBSan's handlers, with libFuzzer in it; shipped in
+            atheris' wheel). libFuzzer sees the core's edge coverage: this is the
+            coverage-guided native build.
+  asan-gcc  gcc -fsanitize=address (WIRESCORE_ASAN=1), WIRESCORE_DEBUG=1; runs with
+            LD_PRELOAD=$(gcc -print-file-name=libasan.so). Memory errors are caught but
+            libFuzzer sees only the Python side's coverage (gcc has no libFuzzer counters).
+  debug     gcc, WIRESCORE_DEBUG=1 only: contract checks and Cython bounds checks.
+  auto      asan when clang and atheris' asan_with_fuzzer.so exist, else asan-gcc when
+            gcc's libasan exists, else debug (the default).
+
+Every variant runs with PYTHONMALLOC=malloc (Python objects in malloc'd blocks, so ASAN
+sees their bounds) and ASAN_OPTIONS=detect_leaks=0 (the interpreter keeps memory to exit).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+BUILD = REPO / "build" / "fuzz"
+TARGET = HERE / "fuzz_core.py"
+SEEDS = HERE / "seeds"
+DICT = HERE / "fuzz.dict"
+REGRESSIONS = REPO / "tests" / "data" / "fuzz-regressions"
+MAX_LEN = 8192
+CLANGS = ("clang", "clang-19", "clang-18", "clang-17", "clang-16", "clang-15", "clang-14")
+
+
+def log(msg: str) -> None:
+    print(f"fuzz: {msg}", file=sys.stderr, flush=True)
+
+
+# ---- toolchain ----------------------------------------------------------------------------
+
+def find_clang() -> str | None:
+    return next((c for c in CLANGS if shutil.which(c)), None)
+
+
+def atheris_dir() -> Path | None:
+    try:
+        import atheris
+    except ImportError:
+        return None
+    return Path(atheris.path())
+
+
+def gcc_libasan() -> str | None:
+    if not shutil.which("gcc"):
+        return None
+    out = subprocess.run(["gcc", "-print-file-name=libasan.so"], capture_output=True,
+                         text=True).stdout.strip()
+    return out if out and os.path.isabs(out) and os.path.exists(out) else None
+
+
+def choose(variant: str) -> str:
+    if variant != "auto":
+        return variant
+    adir = atheris_dir()
+    if find_clang() and adir and (adir / "asan_with_fuzzer.so").exists():
+        return "asan"
+    if gcc_libasan():
+        return "asan-gcc"
+    return "debug"
+
+
+# ---- building -----------------------------------------------------------------------------
+
+def _source_files(source: str) -> dict[str, bytes]:
+    """{relative path: content} of ext/ and setup.py, from the work tree or a git ref."""
+    files: dict[str, bytes] = {}
+    if source == "worktree":
+        for p in sorted((REPO / "ext").rglob("*")):
+            if p.is_file() and p.suffix in (".pyx", ".pxd", ".h", ".pxi"):
+                files[str(p.relative_to(REPO))] = p.read_bytes()
+        files["setup.py"] = (REPO / "setup.py").read_bytes()
+        return files
+    names = subprocess.run(["git", "-C", str(REPO), "ls-tree", "-r", "--name-only", source,
+                            "ext", "setup.py"], check=True, capture_output=True,
+                           text=True).stdout.split()
+    for name in names:
+        if Path(name).suffix in (".pyx", ".pxd", ".h", ".pxi") or name == "setup.py":
+            files[name] = subprocess.run(["git", "-C", str(REPO), "show", f"{source}:{name}"],
+                                         check=True, capture_output=True).stdout
+    return files
+
+
+def build(variant: str, source: str = "worktree", quiet: bool = True) -> Path:
+    """Build the core for `variant` into build/fuzz/<variant>/lib (skipped when the
+    sources and flags are unchanged); returns the lib directory."""
+    env = dict(os.environ, WIRESCORE_DEBUG="1")
+    env.pop("WIRESCORE_ASAN", None)
+    if variant == "asan":
+        clang = find_clang()
+        if not clang:
+            raise SystemExit("fuzz: --sanitizer asan needs clang (apt-get install clang)")
+        env.update(CC=clang, LDSHARED=f"{clang} -shared",
+                   CFLAGS="-fsanitize=address,undefined,fuzzer-no-link "
+                          "-fno-sanitize-recover=undefined -fno-omit-frame-pointer",
+                   WIRESCORE_ASAN="1")
+    elif variant == "asan-gcc":
+        env.update(CC="gcc", LDSHARED="gcc -shared", WIRESCORE_ASAN="1")
+    elif variant != "debug":
+        raise SystemExit(f"fuzz: unknown variant {variant}")
+    files = _source_files(source)
+    digest = hashlib.sha256()
+    for name, content in sorted(files.items()):
+        digest.update(name.encode() + b"\0" + content)
+    digest.update(repr(sorted((k, v) for k, v in env.items()
+                              if k in ("CC", "CFLAGS", "LDSHARED", "WIRESCORE_ASAN",
+                                       "WIRESCORE_DEBUG"))).encode())
+    import numpy
+    digest.update(numpy.__version__.encode() + sys.version.encode())
+    stamp = digest.hexdigest()
+    root = BUILD / variant
+    lib = root / "lib"
+    if (root / "stamp").exists() and (root / "stamp").read_text() == stamp and \
+            len(list((lib / "wirescore" / "_core").glob("*.so"))) >= 3:
+        return lib
+    log(f"building the core ({variant}, from {source}) in {root}")
+    shutil.rmtree(root, ignore_errors=True)
+    src = root / "src"
+    for name, content in files.items():
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / name).write_bytes(content)
+    proc = subprocess.run([sys.executable, "setup.py", "build_ext", "-b", str(lib),
+                           "-t", str(root / "tmp")], cwd=src, env=env,
+                          capture_output=quiet, text=True)
+    if proc.returncode != 0:
+        sys.stderr.write((proc.stderr or "")[-6000:])
+        raise SystemExit(f"fuzz: building the {variant} core failed")
+    (root / "stamp").write_text(stamp)
+    return lib
+
+
+def run_env(variant: str, lib: Path) -> dict:
+    env = dict(os.environ, WIRESCORE_FUZZ_LIB=str(lib), PYTHONMALLOC="malloc")
+    asan = ["detect_leaks=0", "allocator_may_return_null=1", "handle_abort=1",
+            "symbolize=1", "detect_stack_use_after_return=0"]
+    if variant == "asan":
+        env["LD_PRELOAD"] = str(atheris_dir() / "asan_with_fuzzer.so")
+    elif variant == "asan-gcc":
+        env["LD_PRELOAD"] = gcc_libasan()
+    if variant.startswith("asan"):
+        env["ASAN_OPTIONS"] = ":".join(asan + ([env["ASAN_OPTIONS"]]
+                                                if os.environ.get("ASAN_OPTIONS") else []))
+    return env
+
+
+# ---- seeds --------------------------------------------------------------------------------
+
+def write_seeds() -> int:
+    """Seed inputs: crafted frames of every link type, the decode edge cases of
+    test_flow_accounting, and slices of the shipped captures, with a few option sets."""
+    sys.path.insert(0, str(REPO / "tests"))
+    import struct
+
+    import fuzz_core as fc
+    import test_flow_accounting as tfa
+    from flowref import read_capture
+
+    seeds: dict[str, bytes] = {}
+
+    def add(name, linktype, frames, codes=None, variants=((0x01, 0x00, 0x07),)):
+        codes = codes or [1] * len(frames)
+        for k, (flags, tsel, msel) in enumerate(variants):
+            seeds[f"{name}-{k}"] = fc.build(linktype, flags, tsel, msel,
+                                             list(zip(codes, frames)))
+
+    several = ((0x01, 0x00, 0x07), (0x35, 0x05, 0x02), (0x8e, 0x0b, 0x19), (0x52, 0x0e, 0x00))
+    for linktype, frames in tfa.crafted_captures().items():
+        add(f"crafted-{linktype}", linktype, frames, variants=several)
+    for case, frames in tfa.EDGE_CASES.items():
+        add(f"edge-{case}", 1, frames, codes=[160 + 2 * (i % 3) for i in range(len(frames))])
+    v4, tcp4, v6, icmp6 = tfa.l3_frames()
+    ppp = [b"\xff\x03\x00\x21" + v4, b"\x00\x57" + v6, b"\x21" + tcp4, b"\xff\x03\xc0\x21" + b"\0" * 8,
+           b"\x0f\x00\x08\x00" + v4, b"\x8f\x00\x86\xdd" + v6, b"\xff", b"\xff\x03"]
+    add("crafted-ppp", 9, ppp, variants=several)
+    add("crafted-ppp-serial", 50, ppp, variants=several[:2])
+    add("crafted-chdlc", 104, [b"\x0f\x00\x08\x00" + v4, b"\x8f\x00\x86\xdd" + v6,
+                               b"\x0f\x00\x81\x00\x00\x05\x08\x00" + tcp4,
+                               b"\x0f\x00\x80\x35" + b"\0" * 20, b"\x0f\x00"], variants=several)
+    for lt in (12, 14):
+        add(f"crafted-raw{lt}", lt, [v4, v6, tcp4, icmp6, b"\x50" + b"\0" * 30, b""],
+            variants=several[:2])
+    # TCP teardown, reuse, a SYN flood and a fragment train on Ethernet
+    eth = lambda p: tfa.ether(0x0800, p)                                  # noqa: E731
+    conv = [eth(tfa.ipv4(6, tfa.tcp(1000, 80, f), src=s, dst=d))
+            for f, s, d in ((0x02, tfa.A4, tfa.B4), (0x12, tfa.B4, tfa.A4), (0x10, tfa.A4, tfa.B4),
+                            (0x11, tfa.A4, tfa.B4), (0x11, tfa.B4, tfa.A4), (0x10, tfa.A4, tfa.B4),
+                            (0x02, tfa.A4, tfa.B4), (0x04, tfa.B4, tfa.A4))]
+    add("tcp-conversation", 1, conv, codes=[1, 1, 1, 120, 1, 1, 170, 1], variants=several)
+    flood = [eth(tfa.ipv4(6, tfa.tcp(1024 + i, 80, 0x02), src=f"10.1.{i // 250}.{i % 250 + 1}"))
+             for i in range(40)]
+    add("syn-flood", 1, flood, variants=((0x01, 0x00, 0x02), (0x11, 0x01, 0x00)))
+    frags = []
+    for ident in range(6):
+        frags.append(eth(tfa.ipv4(17, tfa.udp(5000 + ident, 53, b"x" * 16), ident=ident, more=True)))
+        frags.append(eth(tfa.ipv4(17, b"z" * 16, ident=ident, offset=3)))
+    add("fragments", 1, frags, variants=((0x01, 0x00, 0x07), (0x01, 0x00, 0x08)))
+    # slices of the shipped captures (headers matter, payloads are cut to 160 bytes)
+    for pcap in sorted((REPO / "tests" / "data" / "pcaps").iterdir()):
+        try:
+            cap = read_capture(pcap)
+        except Exception:                                                 # noqa: BLE001
+            continue
+        if cap.linktype not in fc.LINKTYPES or not cap.frames:
+            continue
+        for k, start in enumerate(range(0, min(len(cap.frames), 240), 60)):
+            frames = [f[:160] for f in cap.frames[start:start + 30]]
+            times = cap.times_us[start:start + 30]
+            codes = [1] + [min(99, max(0, (b - a) // 1000)) for a, b in zip(times, times[1:])]
+            seeds[f"pcap-{pcap.stem}-{k}"] = fc.build(cap.linktype, 0x01, 0x00, 0x07,
+                                                      list(zip(codes, frames)))
+    shutil.rmtree(SEEDS, ignore_errors=True)
+    SEEDS.mkdir(parents=True)
+    for name, data in sorted(seeds.items()):
+        assert len(data) <= MAX_LEN, (name, len(data))
+        (SEEDS / name).write_bytes(data)
+    del struct
+    return len(seeds)
+
+
+# ---- running ------------------------------------------------------------------------------
+
+def libfuzzer(variant: str, lib: Path, args: list[str], log_path: Path | None = None) -> int:
+    cmd = [sys.executable, str(TARGET), *args]
+    env = run_env(variant, lib)
+    log(f"{variant}: {' '.join(cmd)}")
+    BUILD.mkdir(parents=True, exist_ok=True)      # cwd: libFuzzer's -jobs logs land there
+    if log_path is None:
+        return subprocess.run(cmd, env=env, cwd=BUILD).returncode
+    with open(log_path, "w") as out:
+        return subprocess.run(cmd, env=env, cwd=BUILD, stdout=out, stderr=subprocess.STDOUT
+                              ).returncode
+
+
+def common_args(artifacts: Path) -> list[str]:
+    artifacts.mkdir(parents=True, exist_ok=True)
+    return [f"-max_len={MAX_LEN}", f"-dict={DICT}", "-timeout=20", "-rss_limit_mb=3072",
+            f"-artifact_prefix={artifacts}/", "-print_final_stats=1"]
+
+
+def executed(log_text: str) -> int:
+    """Inputs run, from libFuzzer's 'Done N runs' or its last status line."""
+    done = re.findall(r"Done (\d+) runs", log_text)
+    if done:
+        return int(done[-1])
+    stat = re.findall(r"stat::number_of_executed_units:\s*(\d+)", log_text)
+    if stat:
+        return int(stat[-1])
+    status = re.findall(r"^#(\d+)\s", log_text, re.M)
+    return int(status[-1]) if status else 0
+
+
+def cmd_smoke(a) -> int:
+    variant = choose(a.sanitizer)
+    lib = build(variant, a.source)
+    corpus = BUILD / "corpus-smoke"
+    shutil.rmtree(corpus, ignore_errors=True)       # the same start on every run
+    corpus.mkdir(parents=True)
+    out = BUILD / "smoke.log"
+    args = common_args(BUILD / "artifacts-smoke") + [
+        f"-max_total_time={a.seconds}", f"-seed={a.seed}", str(corpus), str(SEEDS)]
+    rc = libfuzzer(variant, lib, args + a.extra, log_path=out)
+    text = out.read_text(errors="replace")
+    n = executed(text)
+    if rc != 0:
+        sys.stderr.write(text[-8000:])
+        log(f"smoke ({variant}): FAILED after {n} inputs (exit {rc}); full log {out}")
+        return 1
+    log(f"smoke ({variant}): {n} inputs in {a.seconds} s, no finding (log {out})")
+    if n < a.min_runs:
+        log(f"smoke: fewer than {a.min_runs} inputs ran: the harness is not running")
+        return 1
+    return 0
+
+
+def cmd_long(a) -> int:
+    """--jobs workers, each running libFuzzer in chunks of --chunk inputs on the shared
+    corpus (libFuzzer reloads it, so workers share what they find), until --runs inputs
+    ran in all or --seconds passed. A crash is saved (build/fuzz/artifacts/) and the
+    worker goes on with its next chunk; after --max-crashes crashes the run stops.
+    (libFuzzer's own -jobs/-fork re-execute argv[0], which does not work for a Python
+    target, hence these workers.)"""
+    import threading
+    import time
+
+    variant = choose(a.sanitizer)
+    lib = build(variant, a.source)
+    corpus = Path(a.corpus) if a.corpus else BUILD / "corpus"
+    corpus.mkdir(parents=True, exist_ok=True)
+    artifacts = BUILD / "artifacts"
+    progress = BUILD / "long-progress.txt"
+    lock = threading.Lock()
+    state = {"runs": 0, "crashes": 0, "chunks": 0, "stop": False}
+    started = time.monotonic()
+
+    def note() -> None:
+        elapsed = time.monotonic() - started
+        progress.write_text(f"variant {variant}\ninputs {state['runs']}\n"
+                            f"chunks {state['chunks']}\ncrashes {state['crashes']}\n"
+                            f"seconds {elapsed:.0f}\n"
+                            f"inputs/s {state['runs'] / max(elapsed, 1):.0f}\n")
+
+    def worker(k: int) -> None:
+        chunk = 0
+        while True:
+            with lock:
+                left = a.runs - state["runs"] if a.runs else a.chunk
+                if state["stop"] or left <= 0 or \
+                        (a.seconds and time.monotonic() - started >= a.seconds):
+                    return
+            chunk += 1
+            logp = BUILD / f"long-w{k}-{chunk:04d}.log"
+            args = common_args(artifacts) + [f"-seed={a.seed * 1000 + k * 100 + chunk}",
+                                             f"-runs={min(a.chunk, left)}"]
+            if a.seconds:
+                args.append(f"-max_total_time={max(1, int(a.seconds - (time.monotonic() - started)))}")
+            rc = libfuzzer(variant, lib, args + [str(corpus), str(SEEDS)] + a.extra,
+                           log_path=logp)
+            n = executed(logp.read_text(errors="replace"))
+            with lock:
+                state["runs"] += n
+                state["chunks"] += 1
+                if rc != 0:
+                    state["crashes"] += 1
+                    log(f"worker {k}: libFuzzer exit {rc} after {n} inputs: see {logp}")
+                    if state["crashes"] >= a.max_crashes:
+                        state["stop"] = True
+                else:
+                    logp.unlink()                       # keep the logs of findings only
+                note()
+
+    log(f"long run ({variant}): {a.jobs} worker(s), corpus {corpus}, progress in {progress}, "
+        f"crashes in {artifacts}")
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(a.jobs)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    note()
+    log(f"long run ({variant}): {state['runs']} inputs, {state['crashes']} crash(es)")
+    return 1 if state["crashes"] else 0
+
+
+def cmd_repro(a) -> int:
+    variant = choose(a.sanitizer)
+    lib = build(variant, a.source)
+    files = [str(Path(f).resolve()) for f in a.files]
+    return libfuzzer(variant, lib, ["-runs=1", *files])
+
+
+def cmd_minimize(a) -> int:
+    variant = choose(a.sanitizer)
+    lib = build(variant, a.source)
+    out = Path(a.output or (str(a.crash) + ".min")).resolve()
+    rc = libfuzzer(variant, lib, ["-minimize_crash=1", f"-runs={a.runs}",
+                                  f"-exact_artifact_path={out}", str(Path(a.crash).resolve())])
+    log(f"minimized: {out} ({out.stat().st_size if out.exists() else '?'} bytes)")
+    return rc
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sanitizer", default="auto", choices=("auto", "asan", "asan-gcc", "debug"))
+    p.add_argument("--source", default="worktree",
+                   help="build from the work tree (default) or a git ref, e.g. HEAD")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("smoke", help="short fixed-budget run (CI)")
+    s.add_argument("--seconds", type=int, default=25)
+    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--min-runs", type=int, default=500)
+    s = sub.add_parser("long", help="long run (millions of inputs)")
+    s.add_argument("--runs", type=int, default=10_000_000)
+    s.add_argument("--seconds", type=int, default=0)
+    s.add_argument("--jobs", type=int, default=1)
+    s.add_argument("--chunk", type=int, default=250_000, help="inputs per libFuzzer process")
+    s.add_argument("--max-crashes", type=int, default=20)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--corpus", default=None)
+    s = sub.add_parser("repro", help="run the given inputs once each")
+    s.add_argument("files", nargs="+")
+    s = sub.add_parser("minimize", help="shrink a crashing input")
+    s.add_argument("crash")
+    s.add_argument("--runs", type=int, default=200_000)
+    s.add_argument("-o", "--output", default=None)
+    sub.add_parser("build", help="build the variant only")
+    sub.add_parser("seeds", help="rewrite tests/fuzz/seeds/")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra = []
+    if "--" in argv:                                 # everything after -- goes to libFuzzer
+        extra = argv[argv.index("--") + 1:]
+        argv = argv[:argv.index("--")]
+    a = p.parse_args(argv)
+    a.extra = extra
+    if a.cmd == "seeds":
+        log(f"{write_seeds()} seeds written to {SEEDS}")
+        return 0
+    if a.cmd == "build":
+        variant = choose(a.sanitizer)
+        log(f"{variant}: {build(variant, a.source, quiet=False)}")
+        return 0
+    return {"smoke": cmd_smoke, "long": cmd_long, "repro": cmd_repro,
+            "minimize": cmd_minimize}[a.cmd](a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

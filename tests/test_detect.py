@@ -1,0 +1,238 @@
+"""Detection: profile validation, the order of decisions, EVE alerts, determinism."""
+from __future__ import annotations
+
+import filecmp
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import FIXTURES, SHARED_DATA, read_eve, run_wirescore, shared_available
+from wirescore.config import Config
+from wirescore.detect import FlowProfileDetector
+from wirescore.engine import Engine
+from wirescore.errors import WirescoreError
+from wirescore.rules import load_file, load_paths, default_rules_dir
+
+SCAN = FIXTURES / "ndpi-synscan.pcap"
+MIXED = FIXTURES / "zeek-wikipedia.pcap"
+
+GOOD = """\
+id: 4200001
+name: test profile
+features: [flow.bytes_toserver, flow.duration, ctx.src_flows_60s]
+model: {name: hst, params: {n_trees: 5, height: 4, window_size: 10, seed: 1}}
+threshold: {fixed: 0.5}
+warmup: 10
+"""
+
+
+def write(tmp_path, text, name="p.yaml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_shipped_rules_load_and_check():
+    profiles = load_paths([default_rules_dir()])
+    assert profiles and all(p.unit == "flow" for p in profiles)
+    out = run_wirescore("rules", "check").stdout
+    assert out.startswith("ok ") and "9100001" in out
+
+
+@pytest.mark.parametrize("change, line, message", [
+    (("features: [flow.bytes_toserver, flow.duration, ctx.src_flows_60s]",
+      "features: [flow.pktz]"), 3,
+     "unknown feature column 'flow.pktz'"),
+    (("threshold: {fixed: 0.5}", "threshold: {fixed: 0.5, quantile: 0.9}"), 5,
+     "exactly one of quantile"),
+    (("id: 4200001", "id: 0"), 1, "between 1 and"),
+    (("warmup: 10", "warmup: -1"), 6, "warmup"),
+    (("warmup: 10", "colour: red"), 6, "unknown field"),
+    (("model: {name: hst,", "model: {name: magic,"), 4, "must be 'hst' or 'river:"),
+])
+def test_bad_profile_points_at_the_line(tmp_path, change, line, message):
+    assert change[0] in GOOD
+    path = write(tmp_path, GOOD.replace(*change))
+    with pytest.raises(WirescoreError) as err:
+        load_file(path)
+    assert str(err.value).startswith(f"{path}:{line}:") and message in str(err.value)
+    proc = run_wirescore("rules", "check", path, check=False)
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1
+    assert proc.stderr.startswith(f"wirescore: error: {path}:{line}:")
+
+
+def test_duplicate_ids_are_refused(tmp_path):
+    write(tmp_path, GOOD, "a.yaml")
+    write(tmp_path, GOOD, "b.yaml")
+    with pytest.raises(WirescoreError, match="id 4200001 is also used"):
+        load_paths([tmp_path])
+
+
+class ScriptedModel:
+    """A user's model (River protocol): the score is the largest feature value."""
+
+    def __init__(self):
+        self.learned = []
+
+    def score_one(self, x):
+        return float(max(x.values()))
+
+    def learn_one(self, x):
+        self.learned.append(dict(x))
+
+
+def fake_records(n, src_last_byte=1, start_s=1000.0):
+    from wirescore._core.flowtable import RECORD_DTYPE
+
+    rec = np.zeros(n, dtype=RECORD_DTYPE)
+    rec["ip_version"] = 4
+    rec["proto"] = 6
+    rec["src_addr"][:, :4] = [10, 0, 0, src_last_byte]
+    rec["dest_addr"][:, :4] = [10, 0, 0, 200]
+    rec["src_port"] = 40000
+    rec["dest_port"] = 80
+    rec["start_us"] = (start_s + np.arange(n)) * 1e6
+    rec["end_us"] = rec["start_us"] + 1
+    return rec
+
+
+def detector_for(tmp_path, extra=""):
+    text = GOOD.replace("features: [flow.bytes_toserver, flow.duration, ctx.src_flows_60s]",
+                        "features: [flow.pkts_toserver]").replace("warmup: 10", "warmup: 5")
+    profile = load_file(write(tmp_path, text + extra))[0]
+    profile.model_object = ScriptedModel()
+    profile.transform = "none"
+    return FlowProfileDetector(profile)
+
+
+def test_warmup_threshold_and_learning(tmp_path):
+    det = detector_for(tmp_path)
+    rec = fake_records(10)
+    rec["pkts_toserver"] = [0, 9, 0, 0, 0, 0, 9, 0, 0, 0]   # scaled to 0 / 1
+    scores, alerts = det.process(rec)
+    assert scores.tolist() == [0, 1, 0, 0, 0, 0, 1, 0, 0, 0]
+    assert [a.index for a in alerts] == [6]          # row 1 is inside the warm-up
+    assert len(det.profile.model_object.learned) == 10
+
+
+def test_suppression_per_source_and_unalerted_learning(tmp_path):
+    det = detector_for(tmp_path, "learn: unalerted\nsuppress: {seconds: 100}\n")
+    rec = fake_records(12)
+    rec["pkts_toserver"] = [0] * 6 + [9, 9, 9, 0, 0, 9]
+    rec["src_addr"][8, 3] = 7                        # another source
+    scores, alerts = det.process(rec)
+    assert [a.index for a in alerts] == [6, 8]       # 7 and 11 suppressed (same source)
+    assert det.suppressed == 2
+    assert len(det.profile.model_object.learned) == 10
+
+
+def test_allowlist_still_learns(tmp_path):
+    det = detector_for(tmp_path, "allowlist:\n  - {cidr: 10.0.0.200/32}\n")
+    rec = fake_records(10)
+    rec["pkts_toserver"][7] = 9
+    _, alerts = det.process(rec)
+    assert alerts == [] and det.allowlisted == 1
+    assert len(det.profile.model_object.learned) == 10
+
+
+def test_quantile_threshold_follows_recent_scores(tmp_path):
+    det = detector_for(tmp_path)
+    det.profile.threshold_fixed, det.profile.threshold_quantile = None, 0.9
+    rec = fake_records(300)
+    rec["pkts_toserver"] = np.arange(300) % 10          # scores 0, 1/9, ..., 1
+    _, first = det.process(rec[:256])
+    assert first == []                                  # no history before the first chunk
+    assert det.threshold() == pytest.approx(np.quantile((np.arange(256) % 10) / 9, 0.9))
+    rec2 = fake_records(20, start_s=5000)
+    rec2["pkts_toserver"] = [0] * 19 + [9]
+    _, alerts = det.process(rec2)
+    assert [a.index for a in alerts] == [19] and alerts[0].threshold == det.threshold()
+
+
+def test_explanation_names_the_outlying_feature(tmp_path):
+    text = GOOD.replace("features: [flow.bytes_toserver, flow.duration, ctx.src_flows_60s]",
+                        "features: [flow.bytes_toserver, flow.pkts_toserver]")
+    text += "suppress: {seconds: 0}\n"
+    profile = load_file(write(tmp_path, text))[0]
+    profile.model_object = ScriptedModel()
+    det = FlowProfileDetector(profile)
+    rec = fake_records(40)
+    rec["bytes_toserver"] = 100 + (np.arange(40) % 3)
+    rec["pkts_toserver"] = 3
+    det.process(rec[:30])
+    rec["pkts_toserver"][35] = 500
+    rec["bytes_toserver"][35] = 101
+    _, alerts = det.process(rec[30:])
+    alerted = {a.index: a for a in alerts}
+    assert 5 in alerted
+    assert alerted[5].explanation[0][0] == "flow.pkts_toserver"
+    assert alerted[5].explanation[0][2] > 3
+
+
+def run_detect(tmp_path, pcap, rules, name):
+    logdir = tmp_path / name
+    run_wirescore("run", "-r", pcap, "-l", logdir, "--rules", rules, "--export",
+                  tmp_path / f"{name}.csv")
+    return logdir
+
+
+def test_alerts_are_deterministic_and_mark_their_flows(tmp_path):
+    rules = write(tmp_path, GOOD.replace("threshold: {fixed: 0.5}", "threshold: {fixed: 0.6}"))
+    a = run_detect(tmp_path, MIXED, rules, "a")
+    b = run_detect(tmp_path, MIXED, rules, "b")
+    assert filecmp.cmp(a / "eve.json", b / "eve.json", shallow=False)
+    assert filecmp.cmp(tmp_path / "a.csv", tmp_path / "b.csv", shallow=False)
+    events = read_eve(a)
+    alerts = [e for e in events if e["event_type"] == "alert"]
+    assert alerts, "HST scores above 0.6 after its first window on this capture"
+    flows = {e["flow_id"]: e for e in events if e["event_type"] == "flow"}
+    for al in alerts:
+        assert al["alert"]["signature_id"] == 4200001
+        assert flows[al["flow_id"]]["flow"]["alerted"] is True
+        meta = al["alert"]["metadata"]
+        assert float(meta["wirescore_score"][0]) > float(meta["wirescore_threshold"][0])
+        assert all(isinstance(v, list) and all(isinstance(x, str) for x in v)
+                   for v in meta.values())
+    assert sum(f["flow"]["alerted"] for f in flows.values()) == len(alerts)
+    header = (tmp_path / "a.csv").read_text().splitlines()[0].split(",")
+    assert header[-1] == "score.4200001"
+
+
+@pytest.mark.skipif(not shared_available(), reason="needs ../shared for the EVE schema")
+def test_alert_lines_validate_against_suricata_schema(tmp_path):
+    import jsonschema
+
+    schema = json.loads((SHARED_DATA / "suricata-eve-schema.json").read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    rules = write(tmp_path, GOOD.replace("threshold: {fixed: 0.5}", "threshold: {fixed: 0.0}"))
+    events = read_eve(run_detect(tmp_path, MIXED, rules, "s"))
+    assert any(e["event_type"] == "alert" for e in events)
+    for ev in events:
+        errors = list(validator.iter_errors(ev))
+        assert not errors, (ev, errors[0].message)
+
+
+def test_api_callbacks_and_summary(tmp_path):
+    profile = load_file(write(tmp_path, GOOD.replace("threshold: {fixed: 0.5}",
+                                                     "threshold: {fixed: 0.0}")))[0]
+    got_alerts, got_flows, got_stats = [], [], []
+    engine = Engine(Config.load(), tmp_path / "logs", profiles=[profile],
+                    on_alert=got_alerts.append,
+                    on_flow=lambda recs, evs: got_flows.extend(evs),
+                    on_stats=got_stats.append)
+    summary = engine.run(str(MIXED))
+    assert summary.alerts == len(got_alerts) > 0
+    assert summary.flows == len(got_flows)
+    assert got_stats and got_stats[-1]["event_type"] == "stats"
+    written = [e for e in read_eve(tmp_path / "logs") if e["event_type"] == "alert"]
+    assert written == got_alerts
+
+
+def test_no_detect_means_no_scores(tmp_path):
+    run_wirescore("run", "-r", MIXED, "-l", tmp_path, "--no-detect", "--export",
+                  tmp_path / "x.csv")
+    header = (tmp_path / "x.csv").read_text().splitlines()[0]
+    assert "score." not in header
+    assert not [e for e in read_eve(tmp_path) if e["event_type"] == "alert"]
