@@ -128,13 +128,25 @@ class Engine:
 
     def run(self, path: str) -> Summary:
         """Process one capture file (or "-" for standard input) to the end."""
+        cfg = self.config
+        source = open_source(path, bpf=cfg["capture.bpf"], batch_size=cfg["capture.batch_size"])
+        return self.run_source(source)
+
+    def run_source(self, source) -> Summary:
+        """Process any packet source to its end (or until stop()).
+
+        A source has: name (str), linktype (libpcap DLT), size_bytes (int or None),
+        batches() yielding (data: bytes, meta: (n, 4) uint32 array of sec, usec, offset,
+        caplen) and raising wirescore.capture.CaptureFault after the last good batch
+        when the input breaks, stats() -> {"kernel_drops": N, ...} (capture.* counters),
+        and close(). A source with live = True may yield empty batches (read
+        timeouts): the engine then also ages flows against the wall clock."""
         from wirescore._core.flowtable import COUNTER_NAMES, FlowMeter
         from wirescore.outputs.eve import (EveWriter, FlowEventFormatter, Timestamps, _dumps,
                                            alert_event, stats_event)
         from wirescore.outputs.export import FlowExporter
 
         cfg = self.config
-        source = open_source(path, bpf=cfg["capture.bpf"], batch_size=cfg["capture.batch_size"])
         try:
             self.log_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -215,14 +227,20 @@ class Engine:
                 self.on_stats(event)
 
         try:
+            live = bool(getattr(source, "live", False))
             for data, meta in source.batches():
-                if first_us is None:
+                i, n = 0, meta.shape[0]
+                if n and first_us is None:
                     first_us = int(meta[0, 0]) * 1_000_000 + int(meta[0, 1])
                     next_stats = first_us + interval_us if interval_us else None
-                i, n = 0, meta.shape[0]
                 packets_in += n
                 while i < n:
                     i = meter.feed(data, meta, i)
+                    emit(meter.drain())
+                if live:
+                    # a quiet interface still ages its flows (and gets its stats)
+                    while not meter.expire(time.time()):
+                        emit(meter.drain())
                     emit(meter.drain())
                 clock = meter.packet_clock
                 if next_stats is not None and clock is not None and clock * 1e6 >= next_stats:
