@@ -69,12 +69,16 @@ def recall_at_fpr(scores: np.ndarray, labels: np.ndarray, fpr: float = 0.01) -> 
 
 
 def load_labels(path: Path):
+    """(by community_id, by address): lists of (first_ts, last_ts, attack)."""
     by_cid = defaultdict(list)
+    by_addr = defaultdict(list)
     with open(path, newline="") as fh:
         for row in csv.DictReader(fh):
-            by_cid[row["community_id"]].append(
-                (float(row["first_ts"]), float(row["last_ts"]), row["attack"]))
-    return by_cid
+            span = (float(row["first_ts"]), float(row["last_ts"]), row["attack"])
+            by_cid[row["community_id"]].append(span)
+            for endpoint in (row["endpoint_a"], row["endpoint_b"]):
+                by_addr[endpoint.rsplit(":", 1)[0].strip("[]")].append(span)
+    return by_cid, by_addr
 
 
 def label_of(by_cid, cid: str, start: float, end: float) -> str:
@@ -96,7 +100,7 @@ def main(argv=None) -> int:
         return 2
     summary = json.loads((args.eval_dir / "mix-public.summary.json").read_text())
     train_end = summary["train_end_ts"]
-    by_cid = load_labels(args.eval_dir / "mix-public.labels.csv")
+    by_cid, by_addr = load_labels(args.eval_dir / "mix-public.labels.csv")
     with tempfile.TemporaryDirectory() as tmp:
         export = Path(tmp) / "flows.csv"
         cmd = [sys.executable, "-m", "wirescore", "-q", "run", "-r", str(pcap), "-l", tmp,
@@ -120,8 +124,14 @@ def main(argv=None) -> int:
     alert_attack = defaultdict(int)
     alerts_background = 0
     for ev in alerts:
-        a = label_of(by_cid, ev["community_id"], eve_time(ev["flow"]["start"]),
-                     eve_time(ev["flow"]["end"]))
+        if "flow" in ev:
+            a = label_of(by_cid, ev["community_id"], eve_time(ev["flow"]["start"]),
+                         eve_time(ev["flow"]["end"]))
+        else:   # a window alert: its key address took part in an attack flow then
+            window = ev["alert"]["metadata"]["wirescore_window"][0].split()
+            addr = ev.get("src_ip") or ev.get("dest_ip") or ""
+            a = label_of({addr: by_addr.get(addr, [])}, addr, eve_time(window[1]),
+                         eve_time(window[2]))
         if a:
             alert_attack[a] += 1
         else:
@@ -150,8 +160,12 @@ def main(argv=None) -> int:
               f"{m['recall_at_1pct_fpr']:>8.3f}")
     for name, auc, apv, rec in REFERENCES:
         print(f"{name + ' (reference)':<40} {auc:>8.3f} {apv:>7.3f} {rec:>8.3f}")
-    print(f"alerts: {len(alerts)}, on background: {alerts_background}; attack types with an "
-          f"alert: {len(alert_attack)} of {len(attack_types)} ({', '.join(sorted(alert_attack))})")
+    per_sig = defaultdict(int)
+    for ev in alerts:
+        per_sig[ev["alert"]["signature_id"]] += 1
+    print(f"alerts: {len(alerts)} ({', '.join(f'{k}: {v}' for k, v in sorted(per_sig.items()))}), "
+          f"on background: {alerts_background}; attack types with an alert: "
+          f"{len(alert_attack)} of {len(attack_types)} ({', '.join(sorted(alert_attack))})")
     return 0
 
 

@@ -34,6 +34,8 @@ from counters cimport *
 from decode cimport (PacketView, decode_frame, linktype_supported, RES_IP,
                      FRAG_NONE, FRAG_FIRST, FRAG_LATER, TH_SYN, TH_ACK, TH_FIN, TH_RST)
 from flowtable cimport *
+from windows cimport (WinAcc, WindowRecord, win_slot, win_add, win_record, WIN_KEYS,
+                      WIN_KINDS, WIN_KIND_ALL, WIN_KIND_SRC, WIN_KIND_DST)
 from context cimport (HostCtx, PairCtx, PortCtx, host_get, pair_touch, port_touch,
                       CTX_WAYS, CTX_HOST_SETS, CTX_PAIR_SETS, CTX_PORT_SETS)
 
@@ -74,6 +76,7 @@ COUNTER_NAMES = (
     "flow.tcp_reuse", "flow.end.state.new", "flow.end.state.established",
     "flow.end.state.closed", "wirescore.ts_backwards", "defrag.tracker_hard_reuse",
     "wirescore.ctx_host_replaced", "wirescore.ctx_pair_replaced", "wirescore.ctx_port_replaced",
+    "wirescore.windows", "wirescore.window_keys_dropped",
 )
 N_COUNTER_SLOTS = N_COUNTERS
 assert len(COUNTER_NAMES) == N_COUNTERS, (len(COUNTER_NAMES), N_COUNTERS)
@@ -86,6 +89,9 @@ TIMEOUT_CLASSES = ("tcp.new", "tcp.established", "tcp.closed", "udp.new", "udp.e
 
 cdef FlowRecord _dummy_record
 RECORD_DTYPE = np.asarray(<FlowRecord[:1]>(&_dummy_record)).dtype
+cdef WindowRecord _dummy_window
+WINDOW_DTYPE = np.asarray(<WindowRecord[:1]>(&_dummy_window)).dtype
+WINDOW_KINDS = ("all", "src", "dst")
 ENTRY_BYTES = sizeof(FlowEntry)
 if sizeof(FlowKey) != 48:
     raise ImportError("FlowKey must be 48 bytes (hash_key reads 6 words)")
@@ -184,6 +190,9 @@ cdef class FlowMeter:
         Flow records buffered before feed() returns early so Python can drain().
     context : bool
         Keep endpoint context (context.pxd, about 22 MB) and fill the ctx_* fields.
+    window_seconds, window_keys : float, sequence of "all" / "src" / "dst"
+        Traffic windows (windows.pxd) of this length in packet time, one record per
+        key and window, taken with drain_windows(); none when window_keys is empty.
     """
     cdef FlowEntry* entries
     cdef int32_t* buckets
@@ -191,6 +200,13 @@ cdef class FlowMeter:
     cdef FragSlot* frags
     cdef uint64_t* cnt
     cdef uint64_t* ethertypes
+    cdef WinAcc* win[WIN_KINDS]
+    cdef uint32_t* win_used[WIN_KINDS]
+    cdef uint32_t win_n[WIN_KINDS]
+    cdef WindowRecord* win_out
+    cdef uint32_t win_out_n, win_out_cap
+    cdef int64_t win_len_us, win_start, win_end
+    cdef int win_kinds
     cdef HostCtx* hosts
     cdef PairCtx* pairs
     cdef PortCtx* ports
@@ -210,7 +226,7 @@ cdef class FlowMeter:
     def __cinit__(self, int linktype, unsigned int max_flows=1 << 20, timeouts=None,
                   double active_timeout=1800.0, bint tcp_close=True,
                   unsigned int out_capacity=65536, unsigned int frag_slots=16384,
-                  bint context=True):
+                  bint context=True, double window_seconds=0.0, window_keys=()):
         cdef int i
         if not linktype_supported(linktype):
             raise ValueError(f"unsupported link type {linktype}")
@@ -247,6 +263,27 @@ cdef class FlowMeter:
         self.frags = <FragSlot*>calloc(self.frag_slots, sizeof(FragSlot))
         self.cnt = <uint64_t*>calloc(N_COUNTERS, sizeof(uint64_t))
         self.ethertypes = <uint64_t*>calloc(65536, sizeof(uint64_t))
+        self.win_kinds = 0
+        for name in window_keys:
+            if name not in WINDOW_KINDS:
+                raise ValueError(f"window key {name!r}: one of {WINDOW_KINDS}")
+            self.win_kinds |= 1 << WINDOW_KINDS.index(name)
+        if window_seconds < 0 or (self.win_kinds and not window_seconds > 0):
+            raise ValueError("window_seconds must be > 0 when window keys are given")
+        self.win_len_us = <int64_t>(window_seconds * 1e6) if self.win_kinds else 0
+        self.win_start = 0
+        self.win_end = -1
+        if self.win_kinds:
+            for i in range(WIN_KINDS):
+                if self.win_kinds & (1 << i):
+                    self.win[i] = <WinAcc*>calloc(WIN_KEYS, sizeof(WinAcc))
+                    self.win_used[i] = <uint32_t*>calloc(WIN_KEYS, sizeof(uint32_t))
+                    if self.win[i] == NULL or self.win_used[i] == NULL:
+                        raise MemoryError("cannot allocate the window tables")
+            self.win_out_cap = 2 * WIN_KINDS * WIN_KEYS
+            self.win_out = <WindowRecord*>calloc(self.win_out_cap, sizeof(WindowRecord))
+            if self.win_out == NULL:
+                raise MemoryError("cannot allocate the window records")
         self.context = context
         if context:
             self.hosts = <HostCtx*>calloc(CTX_HOST_SETS * CTX_WAYS, sizeof(HostCtx))
@@ -264,6 +301,7 @@ cdef class FlowMeter:
         self.next_sweep = -(1 << 62)
 
     def __dealloc__(self):
+        cdef int i
         free(self.entries)
         free(self.buckets)
         free(self.out)
@@ -273,6 +311,10 @@ cdef class FlowMeter:
         free(self.hosts)
         free(self.pairs)
         free(self.ports)
+        for i in range(WIN_KINDS):
+            free(self.win[i])
+            free(self.win_used[i])
+        free(self.win_out)
 
     # ---------------------------------------------------------------- Python API
 
@@ -381,6 +423,8 @@ cdef class FlowMeter:
             m = n - i if n - i < CHUNK else CHUNK
             if self.out_n + 2 * m > self.out_cap:
                 return i
+            if self.win_kinds and self.win_out_n > self.win_out_cap - WIN_KINDS * WIN_KEYS:
+                return i
             for j in range(m):
                 r = meta + 4 * (i + j)
                 stamps[j] = <int64_t>r[0] * 1000000 + r[1]
@@ -416,6 +460,8 @@ cdef class FlowMeter:
                     self._sweep(self.now_us)
                 if state[j] == 0:
                     continue
+                if self.win_kinds:
+                    self._window_packet(&views[j])
                 if state[j] == 2:
                     self._fragment(&views[j], ts)
                     hashes[j] = make_key(&views[j], &keys[j])
@@ -728,6 +774,72 @@ cdef class FlowMeter:
                 e.tcp_state = T_FIN_WAIT
         if e.tcp_state == T_CLOSED and self.tcp_close:
             e.state = S_CLOSED
+
+    # ---------------------------------------------------------------- windows
+
+    cdef void _window_packet(self, PacketView* v) noexcept nogil:
+        """Add a packet (at the packet clock) to the current window of every key kind."""
+        cdef int64_t now = self.now_us
+        cdef uint8_t zero[16]
+        cdef WinAcc* a
+        cdef int k
+        cdef const uint8_t* key
+        if now >= self.win_end:
+            if self.win_end >= 0:
+                self._window_close()
+            self.win_start = now - now % self.win_len_us
+            self.win_end = self.win_start + self.win_len_us
+        memset(zero, 0, 16)
+        for k in range(WIN_KINDS):
+            if not (self.win_kinds & (1 << k)):
+                continue
+            if k == WIN_KIND_ALL:
+                key = &zero[0]
+            elif k == WIN_KIND_SRC:
+                key = &v.src[0]
+            else:
+                key = &v.dst[0]
+            a = win_slot(self.win[k], key, 0 if k == WIN_KIND_ALL else v.ipver,
+                         self.win_used[k], &self.win_n[k])
+            if a == NULL:
+                self.cnt[W_KEYS_DROPPED] += 1
+                continue
+            win_add(a, v.src, v.dst, v.ipver, v.proto, v.dport, v.has_ports, v.tcp_flags,
+                    v.icmp_type, v.wire_len)
+
+    cdef void _window_close(self) noexcept nogil:
+        """Emit one record per key of the current window and empty the tables."""
+        cdef int k
+        cdef uint32_t j
+        cdef WinAcc* a
+        for k in range(WIN_KINDS):
+            if not (self.win_kinds & (1 << k)):
+                continue
+            for j in range(self.win_n[k]):
+                a = &self.win[k][self.win_used[k][j]]
+                win_record(a, &self.win_out[self.win_out_n], <uint8_t>k,
+                           self.win_start, self.win_end)
+                self.win_out_n += 1
+                memset(a, 0, sizeof(WinAcc))
+            self.win_n[k] = 0
+        self.cnt[W_WINDOWS] += 1
+
+    def close_window(self):
+        """Emit the window in progress (end of input); drain_windows() returns it."""
+        if self.win_kinds and self.win_end >= 0:
+            with nogil:
+                self._window_close()
+            self.win_end = -1
+
+    def drain_windows(self):
+        """Window records since the last drain (WINDOW_DTYPE array, a copy)."""
+        cdef Py_ssize_t n = self.win_out_n
+        if n == 0:
+            return np.empty(0, dtype=WINDOW_DTYPE)
+        arr = np.frombuffer(<char[:n * sizeof(WindowRecord)]><char*>self.win_out,
+                            dtype=WINDOW_DTYPE).copy()
+        self.win_out_n = 0
+        return arr
 
     # ---------------------------------------------------------------- context
 

@@ -271,8 +271,10 @@ def exit_problems(proc, capture: Path, must_fail: bool) -> list[str]:
     return problems
 
 
-def check_run(capture: Path, logdir: Path, proc, reading: Reading) -> list[str]:
-    events, problems = eve_events(logdir / "logs" / "eve.json")
+def check_run(capture: Path, eve: Path, proc, reading: Reading) -> list[str]:
+    """Everything wrong with one run of wirescore on capture ([] when right); eve is its
+    LOGDIR/eve.json, reading what libpcap returns from the capture."""
+    events, problems = eve_events(eve)
     supported = reading.opened and reading.linktype in SUPPORTED_LINKTYPES
     problems += exit_problems(proc, capture, must_fail=not supported or reading.error is not None)
     got = eve_totals(events)
@@ -355,7 +357,7 @@ def test_damaged_copies(capture: Path, tmp_path):
             report.append(f"{m.name}: libpcap error {reading.error!r} but clean cut "
                           f"{m.cut_clean}")
     for m, (path, logdir), proc, reading in zip(copies, jobs, run_all(jobs), readings):
-        problems = check_run(path, logdir, proc, reading)
+        problems = check_run(path, logdir / "logs" / "eve.json", proc, reading)
         if problems:
             report.append(f"{m.name} -> {path}:\n      " + "\n      ".join(problems))
     assert not report, f"{capture.name}: {len(report)} damaged cop(ies) mishandled:\n  " + \

@@ -36,7 +36,7 @@ def write(tmp_path, text, name="p.yaml"):
 
 def test_shipped_rules_load_and_check():
     profiles = load_paths([default_rules_dir()])
-    assert profiles and all(p.unit == "flow" for p in profiles)
+    assert {p.unit for p in profiles} == {"flow", "window"}
     out = run_wirescore("rules", "check").stdout
     assert out.startswith("ok ") and "9100001" in out
 
@@ -236,3 +236,30 @@ def test_no_detect_means_no_scores(tmp_path):
     header = (tmp_path / "x.csv").read_text().splitlines()[0]
     assert "score." not in header
     assert not [e for e in read_eve(tmp_path) if e["event_type"] == "alert"]
+
+
+@pytest.mark.skipif(not shared_available(), reason="needs ../shared for the EVE schema")
+def test_window_alerts_name_the_key_and_validate(tmp_path):
+    import jsonschema
+
+    schema = json.loads((SHARED_DATA / "suricata-eve-schema.json").read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    rules = write(tmp_path, """\
+id: 4200101
+name: window test
+unit: window
+window: {seconds: 1, key: src}
+features: [window.distinct_dports, window.syn_ratio, window.packets]
+model: {name: hst, params: {n_trees: 5, height: 4, window_size: 2, seed: 1}}
+threshold: {fixed: 0.0}
+warmup: 0
+suppress: {seconds: 0}
+""")
+    events = read_eve(run_detect(tmp_path, SCAN, rules, "w"))
+    alerts = [e for e in events if e["event_type"] == "alert"]
+    assert alerts and all(e["alert"]["signature_id"] == 4200101 for e in alerts)
+    for ev in alerts:
+        assert "src_ip" in ev and "flow" not in ev
+        assert ev["alert"]["metadata"]["wirescore_window"][0].startswith("src ")
+        errors = list(validator.iter_errors(ev))
+        assert not errors, (ev, errors[0].message)

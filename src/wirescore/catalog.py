@@ -101,6 +101,32 @@ CONTEXT_FEATURES: tuple[Feature, ...] = tuple(
 
 ALL_FEATURES: tuple[Feature, ...] = FLOW_FEATURES + CONTEXT_FEATURES
 
+# Window features (ext/windows.pxd): one vector per key (all traffic, a source or a
+# destination address) and window of packet time; used by profiles with unit: window.
+WINDOW_FEATURES: tuple[Feature, ...] = tuple(
+    Feature("window." + field, field, unit, text) for field, unit, text in (
+        ("packets", "packets", "IP packets of the key in the window"),
+        ("bytes", "bytes", "their wire bytes"),
+        ("mean_size", "bytes", "mean wire length"),
+        ("syn_ratio", "ratio", "TCP packets with SYN and no ACK, over TCP packets"),
+        ("synack_ratio", "ratio", "TCP SYN/ACK packets over TCP packets"),
+        ("rst_ratio", "ratio", "TCP packets with RST over TCP packets"),
+        ("fin_ratio", "ratio", "TCP packets with FIN over TCP packets"),
+        ("unreach_ratio", "ratio",
+         "ICMP destination-unreachable packets over all packets"),
+        ("tcp_ratio", "ratio", "TCP packets over all packets"),
+        ("udp_ratio", "ratio", "UDP packets over all packets"),
+        ("icmp_ratio", "ratio", "ICMP / ICMPv6 packets over all packets"),
+        ("distinct_dsts", "hosts",
+         "distinct destination addresses (linear counting: exact for a few, a few "
+         "percent off up to several hundred, saturating near 1400)"),
+        ("distinct_dports", "ports", "distinct destination (protocol, port), same estimator"),
+        ("distinct_srcs", "hosts", "distinct source addresses, same estimator"),
+        ("dport_entropy", "bits",
+         "entropy of destination ports over 32 hash buckets (0: one port; 5: spread)"),
+    ))
+WINDOW_BY_NAME = {f.name: f for f in WINDOW_FEATURES}
+
 #: FlowRecord fields that identify a flow rather than describe it (not features)
 IDENTITY_FIELDS = (
     "flow_id", "start_us", "end_us", "src_addr", "dest_addr", "src_port", "dest_port",
@@ -114,5 +140,6 @@ BY_NAME = {f.name: f for f in ALL_FEATURES}
 
 def describe() -> str:
     """A table of every feature column (for `wirescore features` and docs)."""
-    width = max(len(f.name) for f in ALL_FEATURES)
-    return "\n".join(f"{f.name:<{width}}  {f.unit:<8}  {f.definition}" for f in ALL_FEATURES)
+    every = ALL_FEATURES + WINDOW_FEATURES
+    width = max(len(f.name) for f in every)
+    return "\n".join(f"{f.name:<{width}}  {f.unit:<8}  {f.definition}" for f in every)

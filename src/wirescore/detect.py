@@ -28,7 +28,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from wirescore.catalog import BY_NAME
+from wirescore.catalog import BY_NAME, WINDOW_BY_NAME
 from wirescore.models.adapters import build_model
 from wirescore.rules import Profile
 
@@ -76,11 +76,14 @@ class RunningStats:
 
 
 class FlowProfileDetector:
-    """Scores flow records for one profile and decides which alert."""
+    """Scores records (flows, or windows for unit: window) for one profile and decides
+    which alert."""
 
     def __init__(self, profile: Profile):
         self.profile = profile
-        self.fields = [BY_NAME[name].field for name in profile.features]
+        self.window = profile.unit == "window"
+        catalog = WINDOW_BY_NAME if self.window else BY_NAME
+        self.fields = [catalog[name].field for name in profile.features]
         self.model = build_model(profile.model, profile.features, profile.model_object)
         self.stats = RunningStats(len(self.fields))
         self.learned = 0
@@ -144,7 +147,7 @@ class FlowProfileDetector:
             if self._allowlisted(rec):
                 self.allowlisted += 1
                 continue
-            key = (p.id, bytes(rec["src_addr"]))
+            key = (p.id, bytes(rec["addr"] if self.window else rec["src_addr"]))
             end = int(rec["end_us"])
             last = self.last_alert.get(key)
             if last is not None and end - last < p.suppress_seconds * 1e6:
@@ -179,26 +182,57 @@ class FlowProfileDetector:
             return False
         version = int(rec["ip_version"])
         alen = 4 if version == 4 else 16
-        addrs = [ipaddress.ip_address(bytes(rec["src_addr"][:alen])),
-                 ipaddress.ip_address(bytes(rec["dest_addr"][:alen]))]
-        ports = (int(rec["src_port"]), int(rec["dest_port"]))
+        if self.window:
+            addrs = [ipaddress.ip_address(bytes(rec["addr"][:alen]))] if version else []
+            ports: tuple[int, ...] = ()
+            proto = None
+        else:
+            addrs = [ipaddress.ip_address(bytes(rec["src_addr"][:alen])),
+                     ipaddress.ip_address(bytes(rec["dest_addr"][:alen]))]
+            ports = (int(rec["src_port"]), int(rec["dest_port"]))
+            proto = int(rec["proto"])
         for rule in self.profile.allowlist:
             if rule.cidr is not None and not any(a in rule.cidr for a in addrs
                                                  if a.version == rule.cidr.version):
                 continue
             if rule.port is not None and rule.port not in ports:
                 continue
-            if rule.proto is not None and rule.proto != int(rec["proto"]):
+            if rule.proto is not None and rule.proto != proto:
                 continue
             return True
         return False
 
 
 class Detector:
-    """Every flow-level profile over batches of finished flows."""
+    """Every profile: flow profiles over batches of finished flows, window profiles over
+    the window records of their key."""
 
     def __init__(self, profiles: Sequence[Profile]):
         self.detectors = [FlowProfileDetector(p) for p in profiles if p.unit == "flow"]
+        self.window_detectors = [FlowProfileDetector(p) for p in profiles
+                                 if p.unit == "window"]
+        lengths = {p.window_seconds for p in profiles if p.unit == "window"}
+        if len(lengths) > 1:
+            from wirescore.errors import WirescoreError
+
+            raise WirescoreError("window profiles must share one window length for now; "
+                                 f"found {sorted(lengths)} seconds")
+        self.window_seconds = lengths.pop() if lengths else 0.0
+        self.window_keys = tuple(sorted({p.window_key for p in profiles
+                                         if p.unit == "window"}))
+
+    def process_windows(self, windows: np.ndarray) -> list[tuple[np.ndarray, Alert]]:
+        """Alerts of the window profiles, each with the window record it is about."""
+        from wirescore._core.flowtable import WINDOW_KINDS
+
+        out = []
+        for d in self.window_detectors:
+            mine = windows[windows["kind"] == WINDOW_KINDS.index(d.profile.window_key)]
+            if len(mine) == 0:
+                continue
+            _, alerts = d.process(mine)
+            out += [(mine[a.index], a) for a in alerts]
+        return out
 
     @property
     def score_columns(self) -> list[str]:
@@ -217,4 +251,4 @@ class Detector:
     def counters(self) -> dict[str, Any]:
         return {d.profile.id: {"learned": d.learned, "alerts": d.alerts,
                                "allowlisted": d.allowlisted, "suppressed": d.suppressed}
-                for d in self.detectors}
+                for d in self.detectors + self.window_detectors}

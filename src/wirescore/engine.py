@@ -143,7 +143,7 @@ class Engine:
         timeouts): the engine then also ages flows against the wall clock."""
         from wirescore._core.flowtable import COUNTER_NAMES, FlowMeter
         from wirescore.outputs.eve import (EveWriter, FlowEventFormatter, Timestamps, _dumps,
-                                           alert_event, stats_event)
+                                           alert_event, stats_event, window_alert_event)
         from wirescore.outputs.export import FlowExporter
 
         cfg = self.config
@@ -152,15 +152,6 @@ class Engine:
         except OSError as exc:
             raise WirescoreError(f"{self.log_dir}: cannot create log directory: "
                                  f"{exc.strerror}") from None
-        meter = FlowMeter(source.linktype, max_flows=cfg["flow.max_flows"],
-                          timeouts=cfg.timeouts(), active_timeout=cfg["flow.active_timeout"],
-                          tcp_close=cfg["flow.tcp_close"], out_capacity=8192,
-                          context=cfg["flow.context"])
-        eve_path = self.log_dir / cfg["outputs.eve.filename"]
-        try:
-            self._eve = eve = EveWriter(eve_path)
-        except OSError as exc:
-            raise WirescoreError(f"{eve_path}: cannot open for writing: {exc.strerror}") from None
         detector = None
         if cfg["detect.enabled"]:
             from wirescore.detect import Detector
@@ -172,6 +163,17 @@ class Engine:
                     [default_rules_dir()]
                 rules = load_paths(paths)
             detector = Detector(rules)
+        meter = FlowMeter(source.linktype, max_flows=cfg["flow.max_flows"],
+                          timeouts=cfg.timeouts(), active_timeout=cfg["flow.active_timeout"],
+                          tcp_close=cfg["flow.tcp_close"], out_capacity=8192,
+                          context=cfg["flow.context"],
+                          window_seconds=detector.window_seconds if detector else 0.0,
+                          window_keys=detector.window_keys if detector else ())
+        eve_path = self.log_dir / cfg["outputs.eve.filename"]
+        try:
+            self._eve = eve = EveWriter(eve_path)
+        except OSError as exc:
+            raise WirescoreError(f"{eve_path}: cannot open for writing: {exc.strerror}") from None
         exporter = FlowExporter(cfg["outputs.export"],
                                 detector.score_columns if detector else ()) \
             if cfg["outputs.export"] else None
@@ -216,6 +218,22 @@ class Engine:
                     self.on_flow(records, events)
             flows += len(records)
 
+        def emit_windows(windows: np.ndarray) -> None:
+            nonlocal alerts_written
+            if detector is None or len(windows) == 0:
+                return
+            found = detector.process_windows(windows)
+            if not found:
+                return
+            lines = []
+            for window, a in found:
+                event = window_alert_event(window, a, ts_fmt)
+                lines.append(_dumps(event))
+                if self.on_alert is not None:
+                    self.on_alert(event)
+            writer.submit(eve.write_lines, lines)
+            alerts_written += len(found)
+
         def write_stats(now_us: int) -> None:
             event = stats_event(stats_counters(COUNTER_NAMES, meter.counters, meter,
                                                source.stats(),
@@ -236,6 +254,7 @@ class Engine:
                 packets_in += n
                 while i < n:
                     i = meter.feed(data, meta, i)
+                    emit_windows(meter.drain_windows())
                     emit(meter.drain())
                 if live:
                     # a quiet interface still ages its flows (and gets its stats)
@@ -258,6 +277,8 @@ class Engine:
         except CaptureFault as exc:
             fault = exc
         finally:
+            meter.close_window()
+            emit_windows(meter.drain_windows())
             while meter.shutdown():
                 emit(meter.drain())
             emit(meter.drain())

@@ -17,7 +17,8 @@ from typing import Any, Iterable
 
 from wirescore.errors import WirescoreError
 
-UNITS = ("flow",)
+UNITS = ("flow", "window")
+WINDOW_KEYS = ("all", "src", "dst")
 LEARN_MODES = ("all", "unalerted")
 TRANSFORMS = ("log1p", "none")
 PROTO_NUMBERS = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58, "sctp": 132}
@@ -64,6 +65,8 @@ class Profile:
     suppress_seconds: float = 60.0
     allowlist: tuple[AllowRule, ...] = ()
     explain: int = 3
+    window_seconds: float = 1.0       # unit: window
+    window_key: str = "src"           # unit: window: all | src | dst
     model_object: Any = field(default=None, repr=False)   # a user's model (API only)
 
     def severity_for(self, score: float) -> int:
@@ -121,7 +124,8 @@ def parse_profile(doc: Any, chk: _Checker, known_features: Iterable[str]) -> Pro
     if not isinstance(doc, dict):
         chk.fail((), "a profile must be a mapping of fields")
     allowed = {"id", "rev", "name", "category", "unit", "features", "transform", "model",
-               "threshold", "warmup", "learn", "severity", "suppress", "allowlist", "explain"}
+               "threshold", "warmup", "learn", "severity", "suppress", "allowlist", "explain",
+               "window"}
     for key in doc:
         if key not in allowed:
             chk.fail((key,), f"unknown field (fields: {', '.join(sorted(allowed))})")
@@ -134,6 +138,21 @@ def parse_profile(doc: Any, chk: _Checker, known_features: Iterable[str]) -> Pro
     features = _need(doc, "features", list, chk)
     if not features:
         chk.fail(("features",), "needs at least one feature column")
+    if unit == "window":
+        from wirescore.catalog import WINDOW_BY_NAME
+
+        known = set(WINDOW_BY_NAME)
+        win = doc.get("window", {})
+        if not isinstance(win, dict) or set(win) - {"seconds", "key"}:
+            chk.fail(("window",), "must be {seconds: S, key: all|src|dst}")
+        wsec = win.get("seconds", 1.0)
+        if not isinstance(wsec, (int, float)) or not 0.001 <= wsec <= 3600:
+            chk.fail(("window", "seconds"), "must be a number of seconds in 0.001..3600")
+        wkey = win.get("key", "src")
+        if wkey not in WINDOW_KEYS:
+            chk.fail(("window", "key"), f"must be one of {', '.join(WINDOW_KEYS)}")
+    elif "window" in doc:
+        chk.fail(("window",), "only for unit: window")
     for i, name in enumerate(features):
         if name not in known:
             import difflib
@@ -224,7 +243,9 @@ def parse_profile(doc: Any, chk: _Checker, known_features: Iterable[str]) -> Pro
         threshold_min=float(tmin),
         warmup=warmup, learn=learn, severity=tuple(bands),
         suppress_seconds=float(sup.get("seconds", 60)), allowlist=tuple(allow),
-        explain=explain)
+        explain=explain,
+        window_seconds=float(doc.get("window", {}).get("seconds", 1.0)) if unit == "window" else 1.0,
+        window_key=doc.get("window", {}).get("key", "src") if unit == "window" else "src")
 
 
 def load_file(path: str | Path) -> list[Profile]:

@@ -246,3 +246,30 @@ def alert_event(flow_event: Mapping[str, Any], alert, end_ts: str) -> dict[str, 
     flow["alerted"] = True
     ev["flow"] = flow
     return ev
+
+
+def window_alert_event(window, alert, ts: Timestamps) -> dict[str, Any]:
+    """The EVE alert for one window: the key as src_ip (key src) or dest_ip (key dst),
+    the window's bounds and figures under alert.metadata; no flow."""
+    p = alert.profile
+    ev: dict[str, Any] = {"timestamp": ts(int(window["end_us"]))}
+    version = int(window["ip_version"])
+    if version:
+        addr = ip_text(bytes(window["addr"]), version)
+        ev["src_ip" if p.window_key == "src" else "dest_ip"] = addr
+    ev["event_type"] = "alert"
+    metadata = {
+        "wirescore_score": [f"{alert.score:.6f}"],
+        "wirescore_threshold": [f"{alert.threshold:.6f}"],
+        "wirescore_model": [p.model["name"]],
+        "wirescore_unit": ["window"],
+        "wirescore_window": [f"{p.window_key} {ts(int(window['start_us']))} "
+                             f"{ts(int(window['end_us']))}"],
+    }
+    if alert.explanation:
+        metadata["wirescore_features"] = [f"{name}={value:.6g} (z={z:+.2f})"
+                                          for name, value, z in alert.explanation]
+    ev["alert"] = {"action": "allowed", "gid": 1, "signature_id": p.id, "rev": p.rev,
+                   "signature": p.name, "category": p.category, "severity": alert.severity,
+                   "metadata": metadata}
+    return ev
