@@ -197,3 +197,11 @@ cdef struct FragSlot:
     uint8_t ipver
     uint8_t used
     uint8_t pad
+
+cdef struct RingRec:
+    int64_t ts_us
+    uint64_t flow_id
+    uint32_t off             # where the frame's bytes start in the ring's arena
+    uint32_t caplen
+    uint32_t wire_len
+    uint32_t pad

@@ -26,7 +26,7 @@ cimport cython
 cimport numpy as cnp
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
-from libc.stdlib cimport calloc, free
+from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcmp, memcpy, memset
 from libc.math cimport sqrt
 
@@ -193,6 +193,10 @@ cdef class FlowMeter:
     window_seconds, window_keys : float, sequence of "all" / "src" / "dst"
         Traffic windows (windows.pxd) of this length in packet time, one record per
         key and window, taken with drain_windows(); none when window_keys is empty.
+    ring_bytes : int
+        Keep the most recent IP packets (bytes as captured, with time and flow id) in
+        a ring of this many bytes, for evidence snippets (ring_flow(), ring_between());
+        0: no ring. Index: one 32-byte record per 64 ring bytes.
     """
     cdef FlowEntry* entries
     cdef int32_t* buckets
@@ -207,6 +211,10 @@ cdef class FlowMeter:
     cdef uint32_t win_out_n, win_out_cap
     cdef int64_t win_len_us, win_start, win_end
     cdef int win_kinds
+    cdef uint8_t* ring
+    cdef RingRec* ring_recs
+    cdef uint64_t ring_size, ring_head
+    cdef uint32_t ring_slots, ring_first, ring_count
     cdef HostCtx* hosts
     cdef PairCtx* pairs
     cdef PortCtx* ports
@@ -226,7 +234,8 @@ cdef class FlowMeter:
     def __cinit__(self, int linktype, unsigned int max_flows=1 << 20, timeouts=None,
                   double active_timeout=1800.0, bint tcp_close=True,
                   unsigned int out_capacity=65536, unsigned int frag_slots=16384,
-                  bint context=True, double window_seconds=0.0, window_keys=()):
+                  bint context=True, double window_seconds=0.0, window_keys=(),
+                  unsigned long long ring_bytes=0):
         cdef int i
         if not linktype_supported(linktype):
             raise ValueError(f"unsupported link type {linktype}")
@@ -284,6 +293,15 @@ cdef class FlowMeter:
             self.win_out = <WindowRecord*>calloc(self.win_out_cap, sizeof(WindowRecord))
             if self.win_out == NULL:
                 raise MemoryError("cannot allocate the window records")
+        if ring_bytes:
+            if ring_bytes < 65536 or ring_bytes > (1 << 32) - 1:
+                raise ValueError("ring_bytes must be between 64 KiB and 4 GiB")
+            self.ring_size = ring_bytes
+            self.ring_slots = <uint32_t>(ring_bytes // 64)
+            self.ring = <uint8_t*>malloc(ring_bytes)
+            self.ring_recs = <RingRec*>malloc(self.ring_slots * sizeof(RingRec))
+            if self.ring == NULL or self.ring_recs == NULL:
+                raise MemoryError("cannot allocate the packet ring")
         self.context = context
         if context:
             self.hosts = <HostCtx*>calloc(CTX_HOST_SETS * CTX_WAYS, sizeof(HostCtx))
@@ -315,6 +333,8 @@ cdef class FlowMeter:
             free(self.win[i])
             free(self.win_used[i])
         free(self.win_out)
+        free(self.ring)
+        free(self.ring_recs)
 
     # ---------------------------------------------------------------- Python API
 
@@ -414,6 +434,9 @@ cdef class FlowMeter:
         cdef uint64_t hashes[CHUNK]
         cdef int64_t stamps[CHUNK]
         cdef uint8_t state[CHUNK]      # 0 not IP, 1 IP keyed, 2 IP keyed in stage 2
+        cdef const uint8_t* frames[CHUNK]
+        cdef uint32_t caplens[CHUNK]
+        cdef int32_t idx
         cdef Py_ssize_t i = start, m, j
         cdef const uint32_t* r
         cdef int64_t ts
@@ -436,6 +459,8 @@ cdef class FlowMeter:
                     self.cnt[E_BAD_RECORD] += 1
                     self.cnt[C_INVALID] += 1
                     continue
+                frames[j] = base + off
+                caplens[j] = caplen
                 if decode_frame(base + off, caplen, self.linktype, &views[j], self.cnt,
                                 self.ethertypes) != RES_IP:
                     self.cnt[C_BYTES] += caplen
@@ -465,7 +490,11 @@ cdef class FlowMeter:
                 if state[j] == 2:
                     self._fragment(&views[j], ts)
                     hashes[j] = make_key(&views[j], &keys[j])
-                self._packet(&views[j], &keys[j], hashes[j], ts)
+                idx = self._packet(&views[j], &keys[j], hashes[j], ts)
+                if self.ring != NULL:
+                    self._ring_add(frames[j], caplens[j], views[j].wire_len, ts,
+                                   mix64(hashes[j] ^ <uint64_t>self.entries[idx].first_ts)
+                                   & ((1ULL << 51) - 1))
             i += m
         return n
 
@@ -566,8 +595,9 @@ cdef class FlowMeter:
         elif v.frag == FRAG_LATER and (v.proto == 6 or v.proto == 17 or v.proto == 132):
             self._frag_join(v, ts)
 
-    cdef void _packet(self, PacketView* v, FlowKey* key, uint64_t h, int64_t ts) noexcept nogil:
-        """Account one decoded packet whose canonical key and hash are made."""
+    cdef int32_t _packet(self, PacketView* v, FlowKey* key, uint64_t h, int64_t ts) noexcept nogil:
+        """Account one decoded packet whose canonical key and hash are made; returns the
+        index of its flow entry."""
         cdef int direction
         cdef bint src_is_a = key.pad[0]
         cdef int32_t idx
@@ -602,6 +632,7 @@ cdef class FlowMeter:
         direction = 0 if (<uint8_t>src_is_a) == e.a_is_client else 1
         self._update(e, v, ts, direction)
         self._touch(idx, e)
+        return idx
 
     cdef int32_t _insert(self, FlowKey* key, uint64_t h, int64_t ts, bint src_is_a) noexcept nogil:
         cdef int32_t idx
@@ -774,6 +805,84 @@ cdef class FlowMeter:
                 e.tcp_state = T_FIN_WAIT
         if e.tcp_state == T_CLOSED and self.tcp_close:
             e.state = S_CLOSED
+
+    # ---------------------------------------------------------------- packet ring
+
+    cdef inline void _ring_pop(self) noexcept nogil:
+        self.ring_first = (self.ring_first + 1) % self.ring_slots
+        self.ring_count -= 1
+
+    cdef void _ring_add(self, const uint8_t* frame, uint32_t caplen, uint32_t wire_len,
+                        int64_t ts, uint64_t flow_id) noexcept nogil:
+        """Append a frame, dropping the oldest frames whose bytes it overwrites. The
+        arena is written in order and wraps to 0 when a frame does not fit at the end;
+        the frames left beyond the wrap point are the oldest, and go first."""
+        cdef uint64_t at = self.ring_head
+        cdef RingRec* r
+        cdef uint32_t slot
+        if caplen == 0 or caplen > self.ring_size:
+            return
+        if at + caplen > self.ring_size:
+            while self.ring_count and self.ring_recs[self.ring_first].off >= at:
+                self._ring_pop()
+            at = 0
+        while self.ring_count:
+            r = &self.ring_recs[self.ring_first]
+            if r.off < at + caplen and r.off + r.caplen > at:
+                self._ring_pop()
+            else:
+                break
+        if self.ring_count == self.ring_slots:
+            self._ring_pop()
+        memcpy(self.ring + at, frame, caplen)
+        slot = (self.ring_first + self.ring_count) % self.ring_slots
+        r = &self.ring_recs[slot]
+        r.ts_us = ts
+        r.flow_id = flow_id
+        r.off = <uint32_t>at
+        r.caplen = caplen
+        r.wire_len = wire_len
+        self.ring_count += 1
+        self.ring_head = at + caplen
+
+    def _ring_select(self, uint64_t flow_id, int64_t start_us, int64_t end_us, bint by_flow):
+        cdef uint32_t k, slot, n = 0
+        cdef uint64_t total = 0
+        cdef RingRec* r
+        keep = []
+        for k in range(self.ring_count):
+            slot = (self.ring_first + k) % self.ring_slots
+            r = &self.ring_recs[slot]
+            if (r.flow_id == flow_id) if by_flow else (start_us <= r.ts_us < end_us):
+                keep.append(slot)
+                total += r.caplen
+        data = bytearray(total)
+        meta = np.empty((len(keep), 4), dtype=np.uint32)
+        cdef uint64_t pos = 0
+        cdef unsigned char[::1] out = data
+        for n, slot in enumerate(keep):
+            r = &self.ring_recs[slot]
+            if r.caplen:
+                memcpy(&out[pos], self.ring + r.off, r.caplen)
+            meta[n, 0] = r.ts_us // 1000000
+            meta[n, 1] = r.ts_us % 1000000
+            meta[n, 2] = r.caplen
+            meta[n, 3] = r.wire_len
+            pos += r.caplen
+        return bytes(data), meta
+
+    def ring_flow(self, flow_id):
+        """(frames bytes, meta (n, 4) uint32 of sec, usec, caplen, wire_len) of the
+        flow's packets still in the ring, oldest first."""
+        if self.ring == NULL:
+            return b"", np.empty((0, 4), dtype=np.uint32)
+        return self._ring_select(flow_id, 0, 0, True)
+
+    def ring_between(self, double start, double end):
+        """Like ring_flow() for every packet with start <= time < end (seconds)."""
+        if self.ring == NULL:
+            return b"", np.empty((0, 4), dtype=np.uint32)
+        return self._ring_select(0, <int64_t>(start * 1e6), <int64_t>(end * 1e6), False)
 
     # ---------------------------------------------------------------- windows
 

@@ -91,6 +91,20 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("outputs.stats.interval", 60.0, float, "--stats-interval",
             "Seconds of packet time between two stats events; 0 writes stats only at "
             "the end. Packet time keeps replays deterministic.", unit="s", minimum=0),
+    Setting("outputs.snippets.enabled", True, bool, "--snippets/--no-snippets",
+            "With detection on, keep recent packets in a ring and write the packets behind "
+            "each alert to LOGDIR/pcaps/ (named in the alert's capture_file)."),
+    Setting("outputs.snippets.ring_bytes", 64 << 20, int, "--ring-bytes",
+            "Bytes of recent packets kept for snippets (plus a 32-byte index entry per 64 "
+            "bytes). On a busy link the ring covers less time: a flow alerted after its "
+            "packets left the ring gets a snippet with what is left.", unit="bytes",
+            minimum=65536),
+    Setting("outputs.snippets.max_files", 1000, int, "--snippet-max-files",
+            "Snippet files kept in LOGDIR/pcaps/ at most; the oldest go first.",
+            unit="files", minimum=1),
+    Setting("outputs.snippets.max_bytes", 1 << 30, int, "--snippet-max-bytes",
+            "Bytes of snippet files kept at most; the oldest go first.", unit="bytes",
+            minimum=1),
     Setting("outputs.export", None, str, "--export",
             "Also write one row per finished flow (identity columns, then every "
             "feature column) to this file: .csv, or .parquet (needs pyarrow)."),

@@ -168,12 +168,21 @@ class Engine:
                           tcp_close=cfg["flow.tcp_close"], out_capacity=8192,
                           context=cfg["flow.context"],
                           window_seconds=detector.window_seconds if detector else 0.0,
-                          window_keys=detector.window_keys if detector else ())
+                          window_keys=detector.window_keys if detector else (),
+                          ring_bytes=cfg["outputs.snippets.ring_bytes"]
+                          if detector is not None and cfg["outputs.snippets.enabled"] else 0)
         eve_path = self.log_dir / cfg["outputs.eve.filename"]
         try:
             self._eve = eve = EveWriter(eve_path)
         except OSError as exc:
             raise WirescoreError(f"{eve_path}: cannot open for writing: {exc.strerror}") from None
+        snippets = None
+        if detector is not None and cfg["outputs.snippets.enabled"]:
+            from wirescore.outputs.snippets import SnippetStore
+
+            snippets = SnippetStore(self.log_dir / "pcaps", source.linktype,
+                                    cfg["outputs.snippets.max_files"],
+                                    cfg["outputs.snippets.max_bytes"])
         exporter = FlowExporter(cfg["outputs.export"],
                                 detector.score_columns if detector else ()) \
             if cfg["outputs.export"] else None
@@ -204,6 +213,12 @@ class Engine:
                     flow_ev = next(iter(formatter.events(records[a.index:a.index + 1],
                                                          [True])))
                     event = alert_event(flow_ev, a, flow_ev["flow"]["end"])
+                    if snippets is not None:
+                        flow_id = int(records[a.index]["flow_id"])
+                        path = snippets.name_for(a.profile.id, flow_id)
+                        data, meta = meter.ring_flow(flow_id)
+                        writer.submit(snippets.write, path, data, meta)
+                        event["capture_file"] = str(path.relative_to(self.log_dir))
                     lines.append(_dumps(event))
                     if self.on_alert is not None:
                         self.on_alert(event)
@@ -228,6 +243,11 @@ class Engine:
             lines = []
             for window, a in found:
                 event = window_alert_event(window, a, ts_fmt)
+                if snippets is not None:
+                    path = snippets.name_for(a.profile.id, int(window["start_us"]))
+                    data, meta = _key_packets(meter, window, source.linktype)
+                    writer.submit(snippets.write, path, data, meta)
+                    event["capture_file"] = str(path.relative_to(self.log_dir))
                 lines.append(_dumps(event))
                 if self.on_alert is not None:
                     self.on_alert(event)
@@ -322,3 +342,25 @@ class RunFault(WirescoreError):
 def _write_flows(eve, records, alerted=None) -> None:
     """Writer-thread job: format flow records as EVE lines (nogil) and append them."""
     eve.write_records(records, alerted)
+
+
+def _key_packets(meter, window, linktype):
+    """The window's packets of its key (source or destination) still in the ring."""
+    from wirescore._core.decode import decode_one
+
+    data, meta = meter.ring_between(window["start_us"] / 1e6, window["end_us"] / 1e6)
+    kind = int(window["kind"])
+    if kind == 0:
+        return data, meta
+    version = int(window["ip_version"])
+    key = bytes(window["addr"][:4 if version == 4 else 16])
+    keep, parts, pos = [], [], 0
+    for row in meta.tolist():
+        frame = data[pos:pos + row[2]]
+        pos += row[2]
+        result, fields, _ = decode_one(frame, linktype)
+        if result == "ip" and fields["ipver"] == version and \
+                fields["src" if kind == 1 else "dst"] == key:
+            keep.append(row)
+            parts.append(frame)
+    return b"".join(parts), np.array(keep, dtype=np.uint32).reshape(-1, 4)

@@ -16,7 +16,7 @@ from typing import Any, Callable
 class BackgroundWriter:
     """Run fn(*args) calls in order on one thread; at most `depth` waiting."""
 
-    def __init__(self, depth: int = 16, name: str = "wirescore-writer"):
+    def __init__(self, depth: int = 4, name: str = "wirescore-writer"):
         self._q: "queue.Queue" = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
