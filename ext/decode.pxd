@@ -248,6 +248,7 @@ cdef inline int decode_ipv6(const uint8_t* pkt, uint32_t caplen, uint32_t off,
             cnt[C_FRAG6] += 1
             if (fragword >> 3) != 0:
                 v.frag = FRAG_LATER
+                break               # what follows is the middle of the payload
             elif fragword & 1:
                 v.frag = FRAG_FIRST
             else:

@@ -250,12 +250,12 @@ cdef class FlowMeter:
         for i in range(N_TC):
             if not timeouts[i] > 0:
                 raise ValueError(f"timeout {TIMEOUT_CLASSES[i]} must be > 0")
-            self.timeout_us[i] = <int64_t>(timeouts[i] * 1e6)
+            self.timeout_us[i] = <int64_t>(min(float(timeouts[i]), 1e12) * 1e6)  # 1e12 s: never
             self.heads[i] = -1
             self.tails[i] = -1
         if not active_timeout > 0:
             raise ValueError("active_timeout must be > 0")
-        self.active_us = <int64_t>(active_timeout * 1e6)
+        self.active_us = <int64_t>(min(active_timeout, 1e12) * 1e6)
         self.linktype = linktype
         self.tcp_close = tcp_close
         self.max_flows = max_flows
@@ -347,6 +347,10 @@ cdef class FlowMeter:
         than len(meta) when the record buffer filled up, in which case call drain()
         and feed again from there.
         """
+        if start < 0:
+            raise ValueError(f"start {start} is negative")
+        if start >= meta.shape[0]:
+            return start
         if meta.shape[0] == 0:
             return start
         if meta.shape[1] != 4:

@@ -24,6 +24,7 @@ WIRESCORE_CORRUPT_FULL=1 runs more copies per capture (and the shared labeled ca
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import random
@@ -239,7 +240,6 @@ def eve_totals(events: list[dict]) -> dict:
         if e.get("event_type") != "flow":
             continue
         proto = PROTO_NUMBERS.get(e["proto"]) or int(e["proto"])
-        import ipaddress
         key = flow_key(tuple(e.get("vlan", ())), proto, str(ipaddress.ip_address(e["src_ip"])),
                        e.get("src_port", 0), str(ipaddress.ip_address(e["dest_ip"])),
                        e.get("dest_port", 0))

@@ -15,7 +15,7 @@ reaches an idle timeout and every flow beyond the table's size is an eviction. C
 - no packet is lost: the packets of the flow events in eve.json add up to the packets fed,
   and there is one flow event per flow;
 - the child's peak resident memory (wait4's ru_maxrss) stays under RSS_LIMIT_MB, and grows
-  by less than RSS_GROWTH_MB from a stream of 1/8 the size (memory must not follow the
+  by less than RSS_GROWTH_MB from a stream of 1/4 the size (memory must not follow the
   number of flows once the table is full).
 Throughput (packets/s, from wirescore's own summary line and from the wall clock) is printed,
 never asserted.
@@ -42,9 +42,9 @@ MAX_FLOWS = 10_000
 RSS_LIMIT_MB = 256          # measured 95-115 MB (interpreter, numpy, pcapy, the core with its
                             # ~22 MB context tables and a 10,000-flow table, queued batches);
                             # a default 1M-flow table alone would take ~340 MB
-RSS_GROWTH_MB = 48          # allowed growth from 1/8 of the flood to all of it: peaks vary by
+RSS_GROWTH_MB = 48          # allowed growth from 1/4 of the flood to all of it: peaks vary by
                             # ~20 MB run to run (how far the writer thread's queue of record
-                            # batches fills); a leak of 56 bytes a flow would add 49 MB
+                            # batches fills); a leak of 72 bytes a flow would add 51 MB
 CHUNK = 65536               # packets generated per numpy block
 T0 = 1_700_000_000          # first packet's second
 
@@ -168,7 +168,7 @@ def _summary_rate(stderr: str) -> str:
 
 @pytest.mark.parametrize("kind", ["syn", "udp"])
 def test_flood_of_unique_flows(kind, tmp_path, capsys):
-    small = run_flood(kind, FLOOD_PACKETS // 8, tmp_path / "small")
+    small = run_flood(kind, FLOOD_PACKETS // 4, tmp_path / "small")
     big = run_flood(kind, FLOOD_PACKETS, tmp_path / "big")
     for run in (small, big):
         assert run["rc"] == 0 and "Traceback" not in run["stderr"], run["stderr"][-3000:]
@@ -179,7 +179,7 @@ def test_flood_of_unique_flows(kind, tmp_path, capsys):
     flow, decoder = stats["flow"], stats["decoder"]
     with capsys.disabled():
         print(f"\n  {kind} flood: {FLOOD_PACKETS:,} packets/flows, --max-flows {MAX_FLOWS:,}: "
-              f"peak RSS {big['rss_mb']:.0f} MB (1/8 of it: {small['rss_mb']:.0f} MB); "
+              f"peak RSS {big['rss_mb']:.0f} MB (1/4 of it: {small['rss_mb']:.0f} MB); "
               f"{_summary_rate(big['stderr'])} packets/s by wirescore's summary, "
               f"{FLOOD_PACKETS / big['wall']:,.0f} packets/s wall clock incl. start-up "
               f"({big['wall']:.1f} s)")
@@ -195,17 +195,18 @@ def test_flood_of_unique_flows(kind, tmp_path, capsys):
         got["reasons"]
     assert big["rss_mb"] < RSS_LIMIT_MB, f"peak RSS {big['rss_mb']:.0f} MB >= {RSS_LIMIT_MB} MB"
     assert big["rss_mb"] - small["rss_mb"] < RSS_GROWTH_MB, \
-        (f"peak RSS grew from {small['rss_mb']:.0f} MB ({FLOOD_PACKETS // 8:,} flows) to "
+        (f"peak RSS grew from {small['rss_mb']:.0f} MB ({FLOOD_PACKETS // 4:,} flows) to "
          f"{big['rss_mb']:.0f} MB ({FLOOD_PACKETS:,} flows) with a {MAX_FLOWS:,}-flow table")
 
 
 def test_generator_makes_unique_flows():
     """The flood generator itself: valid records, every packet a distinct flow key."""
+    import io
+
     import dpkt
 
     for kind in ("syn", "udp"):
         blob = PCAP_HEADER + b"".join(flood_chunks(kind, 3000))
-        import io
         keys = set()
         for ts, buf in dpkt.pcap.Reader(io.BytesIO(blob)):
             ip = dpkt.ethernet.Ethernet(buf).data

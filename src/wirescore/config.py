@@ -33,6 +33,7 @@ class Setting:
     help: str
     unit: str = ""
     minimum: float | None = None
+    maximum: float | None = None
 
     @property
     def dest(self) -> str:
@@ -68,11 +69,12 @@ SETTINGS: tuple[Setting, ...] = (
             "e.g. 'tcp or udp', 'not port 53'. Default: every packet."),
     Setting("capture.batch_size", 4096, int, "--batch-size",
             "Packets read per call into the capture library; larger batches cost "
-            "memory and latency, smaller ones throughput.", unit="packets", minimum=1),
+            "memory and latency, smaller ones throughput.", unit="packets", minimum=1,
+            maximum=1_000_000),
     Setting("flow.max_flows", 1 << 20, int, "--max-flows",
             "Live flows kept at most (about 330 bytes each, used lazily). When full, "
             "the least recently seen flow is evicted with reason 'forced' and counted "
-            "in stats flow.wrk.flows_evicted.", unit="flows", minimum=1),
+            "in stats flow.wrk.flows_evicted.", unit="flows", minimum=1, maximum=1 << 30),
     Setting("flow.active_timeout", 1800.0, float, "--active-timeout",
             "A flow older than this ends at its next packet, which starts a new flow.",
             unit="s", minimum=0.000001),
@@ -90,7 +92,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Suricata does)."),
     Setting("outputs.stats.interval", 60.0, float, "--stats-interval",
             "Seconds of packet time between two stats events; 0 writes stats only at "
-            "the end. Packet time keeps replays deterministic.", unit="s", minimum=0),
+            "the end. Packet time keeps replays deterministic.", unit="s", minimum=0,
+            maximum=1e9),
     Setting("outputs.snippets.enabled", True, bool, "--snippets/--no-snippets",
             "With detection on, keep recent packets in a ring and write the packets behind "
             "each alert to LOGDIR/pcaps/ (named in the alert's capture_file)."),
@@ -148,6 +151,8 @@ def _coerce(setting: Setting, value: Any, source: str) -> Any:
             if isinstance(value, bool) or not isinstance(value, (int, float, str)):
                 raise TypeError
             result = float(value)
+            if result != result:
+                raise ValueError
         else:
             if not isinstance(value, (str, int, float)) or isinstance(value, bool):
                 raise TypeError
@@ -155,6 +160,9 @@ def _coerce(setting: Setting, value: Any, source: str) -> Any:
     except (TypeError, ValueError):
         raise WirescoreError(f"{source}: {setting.key} must be {want.__name__}, "
                              f"got {value!r}") from None
+    if setting.maximum is not None and result is not None and result > setting.maximum:
+        raise WirescoreError(f"{source}: {setting.key} must be <= {setting.maximum:g}, "
+                             f"got {result!r}")
     if setting.minimum is not None and result is not None and result < setting.minimum:
         raise WirescoreError(f"{source}: {setting.key} must be >= {setting.minimum:g}, "
                              f"got {result!r}")
@@ -195,6 +203,7 @@ class Config:
                 text = Path(path).read_text()
             except OSError as exc:
                 raise WirescoreError(f"{path}: cannot read config: {exc.strerror}") from None
+            refuse_aliases(text, str(path))
             try:
                 doc = yaml.safe_load(text)
             except yaml.YAMLError as exc:
@@ -264,3 +273,19 @@ def _yaml_scalar(value: Any) -> str:
     if isinstance(value, (int, float)):
         return repr(value)
     return json.dumps(value)
+
+
+def refuse_aliases(text: str, source: str) -> None:
+    """YAML aliases (*name) are refused in files wirescore reads: a recursive alias or a
+    'billion laughs' expansion would hang or exhaust memory. Checked on the event
+    stream, before anything is built."""
+    import yaml
+
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent):
+                line = event.start_mark.line + 1
+                raise WirescoreError(f"{source}:{line}: YAML aliases (*{event.anchor}) are "
+                                     "not allowed here; write the values out")
+    except yaml.YAMLError:
+        return          # reported with its line by the real load

@@ -22,6 +22,7 @@ batch at hand, ends every flow (reason shutdown), writes stats and returns.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -147,8 +148,15 @@ class Engine:
         from wirescore.outputs.export import FlowExporter
 
         cfg = self.config
+        name = cfg["outputs.eve.filename"]
+        if (not name or name in (".", "..") or "/" in name or "\0" in name
+                or os.sep in name):
+            raise WirescoreError(f"outputs.eve.filename {name!r}: must be a plain file name "
+                                 "inside the log directory (no /, no NUL, not . or ..)")
         try:
-            self.log_dir.mkdir(parents=True, exist_ok=True)
+            if not self.log_dir.exists():
+                self.log_dir.mkdir(parents=True, mode=0o750)
+                os.chmod(self.log_dir, 0o750)      # whatever the umask
         except OSError as exc:
             raise WirescoreError(f"{self.log_dir}: cannot create log directory: "
                                  f"{exc.strerror}") from None

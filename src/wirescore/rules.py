@@ -259,6 +259,9 @@ def load_file(path: str | Path) -> list[Profile]:
         text = Path(path).read_text()
     except OSError as exc:
         raise WirescoreError(f"{path}: cannot read: {exc.strerror}") from None
+    from wirescore.config import refuse_aliases
+
+    refuse_aliases(text, path)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         doc = yaml.safe_load(text)

@@ -12,7 +12,8 @@ core was built with it (tests/fuzz/run.py builds and launches that; see README.m
                 (64, else 256) so feed() returns early and drain() runs often; bit5 play the frames
                 three times (flows end, restart, get evicted); bit6 alerted flags on
                 the EVE lines; bit7 batches of 5 rows (else two batches)
-    byte 2      timeouts: bits0-1 idle timeout profile, bits2-3 active timeout
+    byte 2      timeouts: bits0-1 idle timeout profile, bits2-3 active timeout; bits4-5
+                traffic window length (off, 1 s, 1 ms, 60 s), bits6-7 its keys
     byte 3      table sizes: bits0-2 max_flows, bits3-4 fragment slots; bits 5 and 6 both
                 set: endpoint context tables on (FlowMeter(context=True); they cost 22 MB
                 a meter, which ASAN makes slow to allocate, hence a quarter of inputs)
@@ -33,6 +34,9 @@ Checks (each a line of the core's documented contract):
 - one record per flow: records = flow.total; no live flow after shutdown;
 - each record is sane (first packet toserver, end >= start, enum values in range) and
   the end-reason and end-state counters equal the records' reasons and states;
+- traffic windows (when on): every IP packet in one window per key kind or counted as
+  dropped; records on the window grid, ratios in [0, 1], distinct counts and entropy in
+  range;
 - format_flows() writes one whole JSON line per record, byte-identical to the Python
   FlowEventFormatter (wirescore.outputs.eve) on the same records (the first PY_COMPARE).
 With WIRESCORE_FUZZ_DIFF=1, each decoded frame is also compared with the independent
@@ -100,6 +104,14 @@ try:                                  # the endpoint context switch (core 32e9a7
     HAS_CONTEXT = True
 except TypeError:
     HAS_CONTEXT = False
+try:                                  # traffic windows (core 2cedb52 on)
+    _ft.FlowMeter(1, max_flows=1, out_capacity=64, frag_slots=1, window_seconds=1.0,
+                  window_keys=("all",), **({"context": False} if HAS_CONTEXT else {}))
+    HAS_WINDOWS = True
+except TypeError:
+    HAS_WINDOWS = False
+WINDOW_SECONDS = (0.0, 1.0, 0.001, 60.0)
+WINDOW_KEYS = (("all",), ("src", "dst"), ("all", "src", "dst"), ("dst",))
 IX = {name: i for i, name in enumerate(NAMES)}
 RECORD_DTYPE = _ft.RECORD_DTYPE
 # record.reason -> the end counter it is counted in (forced: only when not closed, in
@@ -226,18 +238,30 @@ BAD_ROWS = ((0xFFFFFFFF, 0), (0, 0xFFFFFFFF), (1, 0xFFFFFFFF), (0xFFFFFFF0, 0x20
             (0x7FFFFFFF, 0x7FFFFFFF))
 
 
-def _feed_all(meter, data: np.ndarray, rows: np.ndarray, records: list) -> None:
+def _drain(meter, records: list, windows: list | None) -> int:
+    """drain() (and drain_windows()); returns how many records came out."""
+    got = meter.drain()
+    records.append(got)
+    n = len(got)
+    if windows is not None:
+        w = meter.drain_windows()
+        windows.append(w)
+        n += len(w)
+    return n
+
+
+def _feed_all(meter, data: np.ndarray, rows: np.ndarray, records: list,
+              windows: list | None = None) -> None:
     i, n = 0, rows.shape[0]
     while i < n:
         nxt = meter.feed(data, rows, i)
         check(i <= nxt <= n, f"feed() returned {nxt} for start {i} of {n} rows")
         if nxt == i:
-            got = meter.drain()
-            check(len(got) > 0, f"feed() made no progress at row {i} with an empty buffer")
-            records.append(got)
+            check(_drain(meter, records, windows) > 0,
+                  f"feed() made no progress at row {i} with empty buffers")
             continue
         i = nxt
-        records.append(meter.drain())
+        _drain(meter, records, windows)
 
 
 def run_one(data: bytes, diff: bool = False) -> dict:
@@ -263,13 +287,19 @@ def run_one(data: bytes, diff: bool = False) -> dict:
                    frag_slots=FRAG_SLOTS[(msel >> 3) & 3])
     if HAS_CONTEXT:
         options["context"] = (msel & 0x60) == 0x60
+    win_seconds = WINDOW_SECONDS[(tsel >> 4) & 3] if HAS_WINDOWS else 0.0
+    windows: list | None = None
+    if win_seconds:
+        options["window_seconds"] = win_seconds
+        options["window_keys"] = WINDOW_KEYS[tsel >> 6]
+        windows = []
     meter = _ft.FlowMeter(linktype, **options)
     records: list = []
     fed = 0
     if flags & 2:                                   # each frame in its own batch and buffer
         for sec, usec, frame in frames:
             rows = np.array([[sec, usec, 0, len(frame)]], dtype=np.uint32)
-            _feed_all(meter, _exact(frame), rows, records)
+            _feed_all(meter, _exact(frame), rows, records, windows)
             fed += 1
             if flags & 4:
                 check(meter.expire(sec + usec / 1e6) in (True, False), "expire() result")
@@ -287,7 +317,7 @@ def run_one(data: bytes, diff: bool = False) -> dict:
         for start in range(0, rows.shape[0], step):  # as successive next_batch() results
             part = rows[start:start + step]
             part = np.ascontiguousarray(part)
-            _feed_all(meter, data_buf, part, records)
+            _feed_all(meter, data_buf, part, records, windows)
             fed += part.shape[0]
             if flags & 4 and part.shape[0]:
                 while not meter.expire(float(part[-1, 0]) + 1.0):
@@ -297,6 +327,9 @@ def run_one(data: bytes, diff: bool = False) -> dict:
     while meter.shutdown():
         records.append(meter.drain())
     records.append(meter.drain())
+    if windows is not None:
+        meter.close_window()
+        windows.append(meter.drain_windows())
     check(meter.active_flows == 0, f"{meter.active_flows} flows live after shutdown")
 
     records = [r for r in records if len(r)]
@@ -308,6 +341,8 @@ def run_one(data: bytes, diff: bool = False) -> dict:
     _check_counters(cnt, recs, fed, decoded, flags, frames)
     _check_records(recs)
     _check_eve(recs, flags)
+    if windows is not None:
+        _check_windows(windows, cnt, options["window_keys"], win_seconds)
     return {"linktype": linktype, "frames": len(frames), "flows": len(recs),
             "decoded_ip": int(cnt[IX["wirescore.decoded_ip"]])}
 
@@ -360,6 +395,45 @@ def _check_records(recs) -> None:
             r = recs[n]
             raise FuzzFailure(f"record {n} (proto {int(r['proto'])}, reason {int(r['reason'])}, "
                               f"state {int(r['state'])}): {what}")
+
+
+def _check_windows(windows: list, cnt, keys, seconds: float) -> None:
+    """Window records: every IP packet in exactly one window of each key kind (or counted
+    as dropped), and each record's values in range."""
+    windows = [w for w in windows if len(w)]
+    w = np.concatenate(windows) if len(windows) > 1 else \
+        (windows[0] if windows else np.empty(0, dtype=_ft.WINDOW_DTYPE))
+    ip = int(cnt[IX["wirescore.decoded_ip"]])
+    dropped = int(cnt[IX["wirescore.window_keys_dropped"]])
+    kinds = {"all": 0, "src": 1, "dst": 2}
+    summed = sum(int(w["packets"][w["kind"] == kinds[k]].sum()) for k in keys)
+    check(summed + dropped == ip * len(keys),
+          f"window records hold {summed} packets (+{dropped} dropped) for {ip} IP packets "
+          f"and keys {keys}")
+    if "all" in keys and ip:
+        check(int(w["packets"][w["kind"] == 0].sum()) == ip, "the 'all' window lost packets")
+    if not len(w):
+        return
+    length = int(seconds * 1e6)
+    bad = {
+        "no packet": w["packets"] < 1,
+        "length": (w["end_us"] - w["start_us"]) != length,
+        "start not on the window grid": w["start_us"] % length != 0,
+        "kind": ~np.isin(w["kind"], [kinds[k] for k in keys]),
+        "ratio outside [0, 1]": np.zeros(len(w), bool),
+        "distinct count": np.zeros(len(w), bool),
+        "entropy": ~((w["dport_entropy"] >= 0) & (w["dport_entropy"] <= 5.0 + 1e-9)),
+    }
+    for name in ("syn_ratio", "synack_ratio", "rst_ratio", "fin_ratio", "unreach_ratio",
+                 "tcp_ratio", "udp_ratio", "icmp_ratio"):
+        bad["ratio outside [0, 1]"] |= ~((w[name] >= 0) & (w[name] <= 1))
+    for name in ("distinct_dsts", "distinct_dports", "distinct_srcs"):
+        bad["distinct count"] |= ~((w[name] >= 0) & (w[name] <= 256 * np.log(256) + 1e-6))
+    for what, mask in bad.items():
+        if mask.any():
+            n = int(np.flatnonzero(mask)[0])
+            raise FuzzFailure(f"window record {n} (kind {int(w['kind'][n])}): {what}: "
+                              f"{w[n]}")
 
 
 _PY_FORMATTER = None
@@ -480,6 +554,9 @@ def TestOneInput(data: bytes) -> None:  # noqa: N802 (atheris' name)
 def main(argv: list[str]) -> None:
     import atheris
 
+    # libFuzzer re-executes argv[0] for -minimize_crash, -fork and -jobs; run.py points it
+    # at a shell wrapper that starts this interpreter on this file (a .py is not a program)
+    argv = [os.environ.get("WIRESCORE_FUZZ_ARGV0", argv[0]), *argv[1:]]
     atheris.Setup(argv, TestOneInput)
     atheris.Fuzz()
 

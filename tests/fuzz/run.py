@@ -8,7 +8,8 @@
     python tests/fuzz/run.py build                 # only build
     python tests/fuzz/run.py seeds                 # rewrite tests/fuzz/seeds/ (committed)
 
-Builds go to build/fuzz/<variant>/ from a copy of ext/ and setup.py, so the in-tree
+Builds go to build/fuzz/<variant>/ (build/fuzz/<variant>@<ref> with --source REF) from a
+copy of ext/ and setup.py, so the in-tree
 extension (src/wirescore/_core/*.so) and the generated ext/*.c are never touched; the
 fuzz target loads the copy through WIRESCORE_FUZZ_LIB. Variants (--sanitizer):
 
@@ -134,7 +135,7 @@ def build(variant: str, source: str = "worktree", quiet: bool = True) -> Path:
     import numpy
     digest.update(numpy.__version__.encode() + sys.version.encode())
     stamp = digest.hexdigest()
-    root = BUILD / variant
+    root = BUILD / (variant if source == "worktree" else f"{variant}@{source}")
     lib = root / "lib"
     if (root / "stamp").exists() and (root / "stamp").read_text() == stamp and \
             len(list((lib / "wirescore" / "_core").glob("*.so"))) >= 3:
@@ -175,8 +176,6 @@ def write_seeds() -> int:
     """Seed inputs: crafted frames of every link type, the decode edge cases of
     test_flow_accounting, and slices of the shipped captures, with a few option sets."""
     sys.path.insert(0, str(REPO / "tests"))
-    import struct
-
     import fuzz_core as fc
     import test_flow_accounting as tfa
     from flowref import read_capture
@@ -189,7 +188,7 @@ def write_seeds() -> int:
             seeds[f"{name}-{k}"] = fc.build(linktype, flags, tsel, msel,
                                              list(zip(codes, frames)))
 
-    several = ((0x01, 0x00, 0x07), (0x35, 0x05, 0x02), (0x8e, 0x0b, 0x19), (0x52, 0x0e, 0x00))
+    several = ((0x01, 0x00, 0x07), (0x35, 0x95, 0x02), (0x8e, 0x6b, 0x19), (0x52, 0xde, 0x00))
     for linktype, frames in tfa.crafted_captures().items():
         add(f"crafted-{linktype}", linktype, frames, variants=several)
     for case, frames in tfa.EDGE_CASES.items():
@@ -239,15 +238,26 @@ def write_seeds() -> int:
     for name, data in sorted(seeds.items()):
         assert len(data) <= MAX_LEN, (name, len(data))
         (SEEDS / name).write_bytes(data)
-    del struct
     return len(seeds)
 
 
 # ---- running ------------------------------------------------------------------------------
 
+def wrapper() -> Path:
+    """build/fuzz/fuzz_core.sh: this interpreter on the target, for libFuzzer to re-execute."""
+    path = BUILD / "fuzz_core.sh"
+    text = f'#!/bin/sh\nexec "{sys.executable}" "{TARGET}" "$@"\n'
+    BUILD.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+        path.chmod(0o755)
+    return path
+
+
 def libfuzzer(variant: str, lib: Path, args: list[str], log_path: Path | None = None) -> int:
-    cmd = [sys.executable, str(TARGET), *args]
+    cmd = [str(wrapper()), *args]
     env = run_env(variant, lib)
+    env["WIRESCORE_FUZZ_ARGV0"] = cmd[0]
     log(f"{variant}: {' '.join(cmd)}")
     BUILD.mkdir(parents=True, exist_ok=True)      # cwd: libFuzzer's -jobs logs land there
     if log_path is None:
@@ -303,8 +313,8 @@ def cmd_long(a) -> int:
     corpus (libFuzzer reloads it, so workers share what they find), until --runs inputs
     ran in all or --seconds passed. A crash is saved (build/fuzz/artifacts/) and the
     worker goes on with its next chunk; after --max-crashes crashes the run stops.
-    (libFuzzer's own -jobs/-fork re-execute argv[0], which does not work for a Python
-    target, hence these workers.)"""
+    (Plain workers rather than libFuzzer's -jobs/-fork: they count inputs and go on after
+    a crash the same way whichever libFuzzer the variant loads.)"""
     import threading
     import time
 
