@@ -102,13 +102,25 @@ def flood_chunks(kind: str, packets: int):
 PCAP_HEADER = bytes.fromhex("d4c3b2a1" "0200" "0400" "00000000" "00000000" "ffff0000" "01000000")
 
 
+# Linux carries a process's peak RSS across exec (signal->maxrss), so a child spawned
+# straight from pytest reports pytest's own peak (about 290 MB late in a full run). A
+# small launcher (python -S) spawns wirescore instead and reports that grandchild's
+# wait4 ru_maxrss (KiB) on its stdout.
+LAUNCHER = ("import os, sys, subprocess\n"
+            "p = subprocess.Popen(sys.argv[1:])\n"
+            "_, status, usage = os.wait4(p.pid, 0)\n"
+            "print(usage.ru_maxrss, flush=True)\n"
+            "sys.exit(os.waitstatus_to_exitcode(status))\n")
+
+
 def run_flood(kind: str, packets: int, logdir: Path) -> dict:
     """Pipe the flood into wirescore; returns exit status, stderr, peak RSS (MB), wall time."""
-    cmd = [sys.executable, "-m", "wirescore", "run", "-r", "-", "-l", str(logdir),
+    cmd = [sys.executable, "-S", "-c", LAUNCHER,
+           sys.executable, "-m", "wirescore", "run", "-r", "-", "-l", str(logdir),
            "--no-detect", "--max-flows", str(MAX_FLOWS)]
     err_path = logdir.parent / f"{logdir.name}.stderr"
     with open(err_path, "w") as err:
-        child = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+        child = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                  stderr=err)
     written = {"bytes": 0, "error": None}
 
@@ -129,12 +141,13 @@ def run_flood(kind: str, packets: int, logdir: Path) -> dict:
     started = time.monotonic()
     writer = threading.Thread(target=feed, daemon=True)
     writer.start()
-    _pid, status, usage = os.wait4(child.pid, 0)
+    report = child.stdout.read()
+    child.wait()
     wall = time.monotonic() - started
-    child.returncode = os.waitstatus_to_exitcode(status)
     writer.join(timeout=60)
     return {"rc": child.returncode, "stderr": err_path.read_text(errors="replace"),
-            "rss_mb": usage.ru_maxrss / 1024, "wall": wall, "write_error": written["error"]}
+            "rss_mb": int(report.split()[-1]) / 1024, "wall": wall,
+            "write_error": written["error"]}
 
 
 FLOW_RE = re.compile(rb'"pkts_toserver":(\d+),"pkts_toclient":(\d+)')
