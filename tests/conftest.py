@@ -23,6 +23,15 @@ SHARED = Path(os.environ.get("WIRESCORE_SHARED", REPO.parent / "shared")).resolv
 SHARED_DATA = SHARED / "data"
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap")
 
+# Several suites start `python -m wirescore` from background threads (test_eve_schema
+# runs every capture at once) while the main thread goes on. CPython 3.11 starts
+# children with vfork() and releases the GIL around it (gh-104372), so other threads
+# run inside the shared address space until the child execs; in CI that ended once in
+# "OSError: [Errno 14] Bad address" from exec. fork() gives each child its own copy:
+# slower by a few milliseconds per child, never wrong.
+if hasattr(subprocess, "_USE_VFORK"):
+    subprocess._USE_VFORK = False
+
 
 def shared_available() -> bool:
     return (SHARED_DATA / "pcaps").is_dir()

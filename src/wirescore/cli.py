@@ -26,11 +26,21 @@ Examples:
   ssh sensor tcpdump -i eth0 -U -w - 'not port 22' | wirescore run -r - -l logs/
   wirescore run -r capture.pcapng -l logs/ --no-detect --export flows.csv
   wirescore run -r capture.pcap -c wirescore.yaml --flow-timeout-udp-new 10
+  wirescore run -i eth0 -l /var/log/wirescore --user wirescore
+  wirescore run -i eth1 -l logs/ --workers 4 --buffer-size 256 --bpf 'not port 22'
 
 \b
 Output (in the log directory, like Suricata's -l):
-  eve.json   one JSON object per line: event_type "flow" for every finished
-             flow, "stats" every --stats-interval seconds and at the end.
+  eve.json   one JSON object per line: "flow" for every finished flow,
+             "alert" for every alert, "stats" every --stats-interval seconds
+             and at the end (with capture.kernel_drops on a live interface).
+  pcaps/     the packets behind each alert (named in the alert's capture_file).
+\b
+Live capture (-i): runs until SIGTERM or Ctrl-C, then ends every flow (reason
+shutdown) and writes everything out. SIGHUP reopens eve.json (logrotate).
+`wirescore interfaces` lists what can be captured. Capturing needs root, or
+CAP_NET_RAW and CAP_NET_ADMIN; --user drops privileges once the capture is open.
+\b
 Exit status: 0 done; 1 error (the capture broke part-way: what was read before
 the fault is written, then the error is reported); 2 usage error.
 """
@@ -119,9 +129,12 @@ def _limit_malloc_arenas() -> None:
 
 
 @main.command(epilog=EPILOG_RUN)
-@click.option("-r", "--read", "read_path", required=True, metavar="PATH",
+@click.option("-r", "--read", "read_path", metavar="PATH",
               help="Capture to read: a pcap or pcapng file, or - for standard input "
                    "(e.g. piped from tcpdump -U -w -).")
+@click.option("-i", "--interface", "iface", metavar="IFACE",
+              help="Network interface to capture from live (see `wirescore interfaces`); "
+                   "runs until SIGTERM/SIGINT.")
 @click.option("-l", "--log-dir", "log_dir", default=".", show_default=True,
               type=click.Path(file_okay=False, writable=True),
               help="Directory for eve.json (created if missing).")
@@ -130,23 +143,32 @@ def _limit_malloc_arenas() -> None:
                    "flags override it.")
 @_setting_options
 @click.pass_context
-def run(ctx, read_path, log_dir, config_path, **kwargs):
-    """Read a capture and write flows (and, later, alerts) as EVE-JSON.
+def run(ctx, read_path, iface, log_dir, config_path, **kwargs):
+    """Read a capture file, a pipe or a live interface; write flows and alerts as EVE-JSON.
 
+    Give exactly one source: -r PATH (a file, or - for standard input) or -i IFACE.
     Flows end on idle timeout (per protocol and state), active timeout, TCP
     teardown (FIN both ways or RST, after a linger), eviction when --max-flows
     is reached, or end of input; each flow event says which (flow.reason).
-    Timeouts run on packet time, so a replay is deterministic. A summary line
-    (packets, flows, alerts, decode errors, packets/s) ends every run.
+    For files, timeouts run on packet time, so a replay is deterministic. A summary
+    line (packets, flows, alerts, decode errors, packets/s) ends every run.
     """
-    from wirescore.engine import Engine, RunFault
+    from wirescore.engine import RunFault
 
+    if (read_path is None) == (iface is None):
+        raise click.UsageError("give exactly one source: -r PATH (file or -) or -i IFACE")
     cfg = _load_config(config_path, kwargs)
-    show_progress = sys.stderr.isatty() and not ctx.obj.get("quiet") and read_path != "-"
-    engine = Engine(cfg, log_dir, on_progress=_ProgressLine() if show_progress else None)
-    restore = _install_signals(engine)
+    if iface is None and cfg["capture.workers"] > 1:
+        raise click.UsageError("--workers applies to live capture (-i IFACE); a file is "
+                               "read by one process")
+    show_progress = (iface is None and sys.stderr.isatty() and not ctx.obj.get("quiet")
+                     and read_path != "-")
     try:
-        summary = engine.run(read_path)
+        if iface is not None:
+            summary = _run_live(cfg, iface, log_dir)
+        else:
+            summary = _run_file(cfg, read_path, log_dir,
+                                _ProgressLine() if show_progress else None)
     except RunFault as exc:
         if show_progress:
             click.echo("\r\033[K", nl=False, err=True)
@@ -155,9 +177,56 @@ def run(ctx, read_path, log_dir, config_path, **kwargs):
                        f"written to {done.eve_path})") from None
     except WirescoreError as exc:
         raise CliError(str(exc)) from None
+    _report(summary, show_progress)
+
+
+def _run_file(cfg: Config, read_path: str, log_dir: str, on_progress):
+    """-r: one process reads the file or pipe; with --user/--group it is opened first,
+    then privileges are dropped (wirescore.privileges)."""
+    from wirescore import privileges
+    from wirescore.capture import open_source
+    from wirescore.engine import Engine
+
+    target = privileges.resolve(cfg["run.user"], cfg["run.group"])
+    if target is None:
+        engine = Engine(cfg, log_dir, on_progress=on_progress)
+        restore = _install_signals(engine)
+        try:
+            return engine.run(read_path)
+        finally:
+            restore()
+    profiles = privileges.preload(cfg)
+    source = open_source(read_path, bpf=cfg["capture.bpf"], batch_size=cfg["capture.batch_size"])
+    try:
+        privileges.drop_for_run(target, log_dir, cfg)
+    except BaseException:
+        source.close()
+        raise
+    engine = Engine(cfg, log_dir, profiles=profiles, on_progress=on_progress)
+    restore = _install_signals(engine)
+    try:
+        return engine.run_source(source)
     finally:
         restore()
-    _report(summary, show_progress)
+
+
+def _run_live(cfg: Config, iface: str, log_dir: str):
+    """-i: one capture in this process, or --workers N processes in a fanout group."""
+    from wirescore.workers import WorkerPool, run_one
+
+    user, group = cfg["run.user"], cfg["run.group"]
+    if cfg["capture.workers"] == 1 and not cfg["outputs.eve.per_worker"]:
+        def on_engine(engine):
+            restore = _install_signals(engine)
+            log.info("%s: capturing (1 worker, in this process); SIGTERM or Ctrl-C stops, "
+                     "SIGHUP reopens eve.json", iface)
+            return restore
+
+        return run_one(cfg, iface, log_dir, user=user, group=group, on_engine=on_engine)
+    pool = WorkerPool(cfg, iface, log_dir, workers=cfg["capture.workers"],
+                      per_worker_files=cfg["outputs.eve.per_worker"], user=user, group=group,
+                      fanout_group=cfg["capture.fanout_group"])
+    return pool.run()
 
 
 def _report(summary, progress_shown: bool) -> None:
@@ -239,6 +308,22 @@ def features_cmd():
     from wirescore.catalog import describe
 
     click.echo(describe())
+
+
+@main.command("interfaces")
+def interfaces_cmd():
+    """List the network interfaces wirescore can capture from (-i).
+
+    One line each: name, state (up, running, no carrier, down), addresses, and
+    what capture would see there (loopback, Wi-Fi, ...). Capturing itself needs
+    root, or CAP_NET_RAW and CAP_NET_ADMIN on the Python interpreter.
+    """
+    from wirescore.live import format_interfaces, list_interfaces
+
+    try:
+        click.echo(format_interfaces(list_interfaces()))
+    except WirescoreError as exc:
+        raise CliError(str(exc)) from None
 
 
 @main.group("rules")

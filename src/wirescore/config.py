@@ -71,6 +71,30 @@ SETTINGS: tuple[Setting, ...] = (
             "Packets read per call into the capture library; larger batches cost "
             "memory and latency, smaller ones throughput.", unit="packets", minimum=1,
             maximum=1_000_000),
+    Setting("capture.snaplen", 65535, int, "--snaplen",
+            "Live capture (-i): bytes kept of each packet. 65535 keeps whole frames; "
+            "less saves ring space but cuts payloads (wire lengths stay right: they come "
+            "from the IP header).", unit="bytes", minimum=64, maximum=262144),
+    Setting("capture.promisc", True, bool, "--promisc/--no-promisc",
+            "Live capture (-i): promiscuous mode, to see traffic not addressed to this host "
+            "(a tap or a mirror port needs it)."),
+    Setting("capture.buffer_mb", 64, int, "--buffer-size",
+            "Live capture (-i): kernel ring buffer of each capture handle: what absorbs "
+            "bursts while the engine is busy. Raise it when stats show capture.kernel_drops.",
+            unit="MiB", minimum=1, maximum=65536),
+    Setting("capture.timeout_ms", 100, int, "--read-timeout",
+            "Live capture (-i): how long the kernel holds packets before handing them over "
+            "on a quiet link, and how soon a stop is noticed.", unit="ms", minimum=1,
+            maximum=10000),
+    Setting("capture.workers", 1, int, "--workers",
+            "Live capture (-i): worker processes sharing the interface through the kernel's "
+            "PACKET_FANOUT (flow hash: both directions of a flow reach one worker), each "
+            "with its own flow table and detection. One eve.json unless --eve-per-worker.",
+            unit="processes", minimum=1, maximum=64),
+    Setting("capture.fanout_group", None, int, "--fanout-group",
+            "Live capture with --workers: PACKET_FANOUT group id (0..65535). Default: "
+            "derived from the process id. Two wirescore runs on one interface need two "
+            "ids.", minimum=0, maximum=65535),
     Setting("flow.max_flows", 1 << 20, int, "--max-flows",
             "Live flows kept at most (about 330 bytes each, used lazily). When full, "
             "the least recently seen flow is evicted with reason 'forced' and counted "
@@ -90,6 +114,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("outputs.eve.filename", "eve.json", str, "--eve-filename",
             "Name of the EVE-JSON file inside the log directory (appended to, as "
             "Suricata does)."),
+    Setting("outputs.eve.per_worker", False, bool, "--eve-per-worker/--eve-merged",
+            "With --workers N: each worker writes its own eve.<n>.json (Suricata's threaded "
+            "EVE output) instead of one merged eve.json written by the parent."),
     Setting("outputs.stats.interval", 60.0, float, "--stats-interval",
             "Seconds of packet time between two stats events; 0 writes stats only at "
             "the end. Packet time keeps replays deterministic.", unit="s", minimum=0,
@@ -117,6 +144,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("detect.enabled", True, bool, "--detect/--no-detect",
             "Run detection profiles on flows; --no-detect runs the flow core alone "
             "(flows and stats only)."),
+    Setting("run.user", None, str, "--user",
+            "Once the capture is open, drop to this user (name or uid) for the rest of the "
+            "run; wirescore refuses to go on if the switch fails. The log directory must "
+            "be writable by that user (it is made so when wirescore creates it)."),
+    Setting("run.group", None, str, "--group",
+            "Group to drop to (name or gid). Default with --user: that user's primary "
+            "group; --group alone keeps the current user."),
 )
 
 BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}

@@ -1,0 +1,575 @@
+"""Live capture from a network interface, in batches, for Engine.run_source().
+
+    source = LiveSource("eth0", bpf="not port 22", buffer_mb=64)
+    summary = Engine(cfg, "logs").run_source(source)      # engine.stop() ends it
+
+A LiveSource has the interface of capture.FileSource (name, linktype, size_bytes=None,
+batches(), stats(), close()) plus live = True: batches() never ends by itself. It yields
+an empty batch whenever timeout_ms passes without a packet, so the engine ages flows
+on the wall clock and notices stop() within about timeout_ms.
+
+How it reads: the handle is opened with pcap_create/pcap_activate (snap length,
+promiscuous mode, kernel ring buffer size, read timeout) and put in non-blocking mode;
+batches() waits for the socket with poll(timeout_ms) and then takes whatever the
+kernel ring holds (next_batch, one call per batch). libpcap's blocking read is not
+used: with TPACKET_V3 it waits forever on a quiet interface (an empty ring block is
+never retired), so a stop request would go unnoticed.
+
+Faults are one-line WirescoreErrors raised before any packet, naming the interface:
+no such interface (with the list of those that exist), permission denied (run as root
+or give the interpreter CAP_NET_RAW and CAP_NET_ADMIN), interface down, Wi-Fi monitor
+mode (802.11 frames, which wirescore does not decode), a BPF filter that does not
+compile, a fanout group taken by another capture, and libpcap's own text for anything
+else ("unable to activate ..."). An interface that is up without carrier, or a Wi-Fi
+interface in managed mode, is a warning in the log: capture works but may see little.
+
+Fanout (several workers on one interface): with fanout_group set, the socket joins
+that PACKET_FANOUT group in PACKET_FANOUT_HASH mode (flow hash, both directions of a
+flow to the same socket) with PACKET_FANOUT_FLAG_DEFRAG: the kernel reassembles IPv4
+fragments before hashing, so a fragmented datagram reaches the worker of its flow, as
+one packet (the kernel's flow hash ignores ports on fragments, so without the flag the
+fragments of a UDP datagram would land on another worker than its flow). Packets that
+reached this socket before it joined the group were also seen by the other sockets:
+they are discarded (by timestamp) and counted in discarded_at_start.
+
+Cost: one poll() and one next_batch() per batch; no Python object per packet.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import fcntl
+import logging
+import os
+import select
+import socket
+import struct
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from wirescore.capture import SUPPORTED, CaptureFault, _prefetched, dlt_name
+from wirescore.errors import WirescoreError
+
+log = logging.getLogger(__name__)
+
+# libpcap status codes (pcap/pcap.h)
+PCAP_ERROR = -1
+PCAP_ERROR_NO_SUCH_DEVICE = -5
+PCAP_ERROR_RFMON_NOTSUP = -6
+PCAP_ERROR_NOT_RFMON = -7
+PCAP_ERROR_PERM_DENIED = -8
+PCAP_ERROR_IFACE_NOT_UP = -9
+PCAP_ERROR_PROMISC_PERM_DENIED = -11
+PCAP_ERROR_CAPTURE_NOTSUP = -13
+PCAP_WARNING_PROMISC_NOTSUP = 2
+
+PACKET_FANOUT_FLAG_DEFRAG = 0x8000          # linux/if_packet.h
+#: link types of 802.11 captures (monitor mode): wirescore decodes none of them
+WIFI_DLTS = {105, 119, 127, 163, 192}
+
+# net/if.h interface flags
+IFF_UP, IFF_BROADCAST, IFF_LOOPBACK, IFF_POINTOPOINT = 0x1, 0x2, 0x8, 0x10
+IFF_RUNNING, IFF_PROMISC = 0x40, 0x100
+SIOCGIFFLAGS = 0x8913
+
+_EMPTY_META = np.empty((0, 4), dtype=np.uint32)
+_EMPTY_META.flags.writeable = False
+
+
+def capabilities_hint() -> str:
+    """How to let a non-root user capture, naming the interpreter that must hold the
+    capabilities (file capabilities apply to the binary that runs, not to a script)."""
+    exe = os.path.realpath(sys.executable)
+    return (f"run as root, or give the interpreter the capture capabilities: "
+            f"sudo setcap cap_net_raw,cap_net_admin=eip {exe}")
+
+
+def interface_flags(name: str) -> int | None:
+    """SIOCGIFFLAGS of an interface in the calling thread's network namespace, or None."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            req = struct.pack("16sh14x", name.encode()[:15], 0)
+            out = fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, req)
+    except OSError:
+        return None
+    return struct.unpack("16sh14x", out)[1] & 0xFFFF
+
+
+def _is_wireless(name: str) -> bool:
+    base = Path("/sys/class/net") / name
+    return (base / "wireless").exists() or (base / "phy80211").exists()
+
+
+def _known_names() -> list[str]:
+    """Interfaces libpcap can open, for an error message (best effort)."""
+    import pcapy
+
+    try:
+        return list(pcapy.findalldevs())
+    except Exception:  # pcapy raises PcapError when there is none
+        try:
+            return [n for _, n in socket.if_nameindex()]
+        except OSError:
+            return []
+
+
+class LiveSource:
+    """Packets from a live interface; see the module docstring.
+
+    Parameters: iface (name, or "any" for every interface, Linux cooked frames);
+    bpf (pcap-filter(7) expression or None); snaplen (bytes kept per packet, 65535 =
+    whole frames); promisc (promiscuous mode); buffer_mb (kernel ring buffer, MiB:
+    what absorbs bursts while the engine is busy); timeout_ms (ring block timeout and
+    poll interval, ms: upper bound on packet latency and on the time to notice stop());
+    batch_size (packets per next_batch call at most); fanout_group (None, or a
+    PACKET_FANOUT group id 0..65535 shared by every worker on this interface);
+    prefetch (batches read ahead by a reader thread, 0 = read in the caller's thread).
+    """
+
+    live = True
+
+    def __init__(self, iface: str, bpf: str | None = None, snaplen: int = 65535,
+                 promisc: bool = True, buffer_mb: int = 64, timeout_ms: int = 100,
+                 batch_size: int = 4096, fanout_group: int | None = None,
+                 prefetch: int = 4):
+        import pcapy  # lazy: start-up time
+
+        from wirescore._core.decode import is_supported_linktype
+
+        self._pcapy = pcapy
+        self.iface = self.name = str(iface)
+        self.bpf = bpf
+        self.snaplen = int(snaplen)
+        self.promisc = bool(promisc)
+        self.buffer_mb = int(buffer_mb)
+        self.timeout_ms = max(1, int(timeout_ms))
+        self.batch_size = max(1, int(batch_size))
+        self.fanout_group = fanout_group
+        self.prefetch = int(prefetch)
+        self.size_bytes = None
+        self.packets_read = 0
+        self.discarded_at_start = 0
+        self._last_stats = {"kernel_packets": 0, "kernel_drops": 0, "kernel_ifdrops": 0}
+        self._start_us = 0
+        if not self.iface or len(self.iface.encode()) > 15 or "/" in self.iface:
+            raise WirescoreError(f"{self.iface!r}: not an interface name")
+        if self.snaplen < 64 or self.snaplen > 262144:
+            raise WirescoreError(f"{self.iface}: snap length {self.snaplen} out of range "
+                                 "(64..262144 bytes)")
+        if self.buffer_mb < 1:
+            raise WirescoreError(f"{self.iface}: buffer size must be >= 1 MiB")
+        if fanout_group is not None and not 0 <= int(fanout_group) <= 0xFFFF:
+            raise WirescoreError(f"{self.iface}: fanout group {fanout_group} out of range "
+                                 "(0..65535)")
+        self._reader = self._open()
+        try:
+            self.linktype = int(self._reader.datalink())
+            if self.linktype in WIFI_DLTS:
+                raise WirescoreError(
+                    f"{self.iface}: Wi-Fi monitor mode (link type {dlt_name(self.linktype)}) "
+                    "is not supported: wirescore decodes Ethernet frames; capture on the "
+                    f"interface in managed mode (iw dev {self.iface} set type managed) or on "
+                    "a wired port or mirror")
+            if not is_supported_linktype(self.linktype):
+                raise WirescoreError(f"{self.iface}: unsupported link type "
+                                     f"{dlt_name(self.linktype)}; wirescore reads {SUPPORTED}")
+            if bpf:
+                try:
+                    self._reader.setfilter(bpf)
+                except Exception as exc:  # PcapError or BPFError
+                    raise WirescoreError(f"--bpf {bpf!r}: {_first_line(exc)}") from None
+            self._reader.setnonblock(1)
+            self._fd = int(self._reader.getfd())
+            if fanout_group is not None:
+                self._join_fanout(int(fanout_group))
+            self._warn_if_quiet()
+        except BaseException:
+            self.close()
+            raise
+
+    # ------------------------------------------------------------------ opening
+
+    def _open(self):
+        pcapy, name = self._pcapy, self.iface
+        try:
+            reader = pcapy.create(name)
+            reader.set_snaplen(self.snaplen)
+            reader.set_promisc(1 if self.promisc else 0)
+            reader.set_timeout(self.timeout_ms)
+            reader.set_buffer_size(self.buffer_mb << 20)
+            status = int(reader.activate())
+        except pcapy.PcapError as exc:
+            raise WirescoreError(f"{name}: cannot open for capture: {_first_line(exc)}") from None
+        if status < 0:
+            try:
+                reader.close()
+            except Exception:  # best effort: the handle is useless anyway
+                pass
+            raise WirescoreError(self._activate_message(status))
+        if status == PCAP_WARNING_PROMISC_NOTSUP:
+            log.warning("%s: promiscuous mode not supported: only traffic to and from "
+                        "this host is captured", name)
+        elif status > 0:
+            log.warning("%s: libpcap warning %d while activating the capture", name, status)
+        return reader
+
+    def _activate_message(self, status: int) -> str:
+        name = self.iface
+        if status == PCAP_ERROR_NO_SUCH_DEVICE:
+            known = _known_names()
+            listed = ", ".join(known) if known else "none found"
+            return (f"{name}: no such interface (interfaces: {listed}; "
+                    "`wirescore interfaces` describes them)")
+        if status == PCAP_ERROR_PERM_DENIED:
+            return f"{name}: permission denied opening a live capture: {capabilities_hint()}"
+        if status == PCAP_ERROR_PROMISC_PERM_DENIED:
+            return (f"{name}: permission denied for promiscuous mode: "
+                    f"{capabilities_hint()}; or capture without it (--no-promisc)")
+        if status == PCAP_ERROR_IFACE_NOT_UP:
+            return f"{name}: interface is down; bring it up first (ip link set {name} up)"
+        if status in (PCAP_ERROR_RFMON_NOTSUP, PCAP_ERROR_NOT_RFMON):
+            return (f"{name}: Wi-Fi monitor mode is not supported here, and wirescore does "
+                    "not decode 802.11 frames anyway: capture in managed mode or on a "
+                    "wired port or mirror")
+        if status == PCAP_ERROR_CAPTURE_NOTSUP:
+            return f"{name}: this device does not support packet capture"
+        # libpcap's text is only in the handle's error buffer, which pcapy-ng does not
+        # expose after activate(); open_live() repeats the attempt and reports it.
+        detail = f"libpcap status {status}"
+        try:
+            probe = self._pcapy.open_live(name, self.snaplen, 1 if self.promisc else 0,
+                                          self.timeout_ms)
+        except self._pcapy.PcapError as exc:
+            detail = _first_line(exc)
+            if detail.startswith(name + ":"):
+                detail = detail[len(name) + 1:].strip()
+        else:
+            try:
+                probe.close()
+            except Exception:  # best effort
+                pass
+        return f"{name}: unable to activate the capture: {detail}"
+
+    def _join_fanout(self, group: int) -> None:
+        mode = self._pcapy.PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG
+        try:
+            self._reader.set_fanout(group, mode)
+        except self._pcapy.PcapError as exc:
+            code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+            if code == errno.EINVAL:
+                raise WirescoreError(
+                    f"{self.iface}: fanout group {group} is used by another capture "
+                    "(another interface or mode): choose another group id") from None
+            if code == errno.ENOSPC:
+                raise WirescoreError(f"{self.iface}: fanout group {group} is full") from None
+            raise WirescoreError(f"{self.iface}: cannot join fanout group {group}: "
+                                 f"{_first_line(exc)}") from None
+        # packets captured before the join were seen by every socket: not ours to keep
+        self._start_us = int(time.time() * 1e6)
+
+    def _warn_if_quiet(self) -> None:
+        if self.iface == "any":
+            return
+        flags = interface_flags(self.iface)
+        if flags is not None and flags & IFF_UP and not flags & IFF_RUNNING:
+            log.warning("%s: interface is up but has no carrier (link down): no packets "
+                        "will arrive until it has", self.iface)
+        if _is_wireless(self.iface):
+            log.warning("%s: Wi-Fi in managed mode carries this host's traffic only; for "
+                        "a whole network capture on a wired mirror port", self.iface)
+
+    # ------------------------------------------------------------------ reading
+
+    def batches(self) -> Iterator[tuple[bytes, np.ndarray]]:
+        """Yield (data, meta) forever (until the consumer stops iterating); an empty
+        batch after each timeout_ms without packets."""
+        if self.prefetch <= 0:
+            yield from self._read_batches()
+            return
+        yield from _prefetched(self._read_batches, self.prefetch, self.name)
+
+    def _read_batches(self) -> Iterator[tuple[bytes, np.ndarray]]:
+        poller = select.poll()
+        poller.register(self._fd, select.POLLIN | select.POLLERR)
+        reader, pcap_error = self._reader, self._pcapy.PcapError
+        n_max, timeout = self.batch_size, self.timeout_ms
+        while True:
+            try:
+                data, meta = reader.next_batch(n_max)
+            except pcap_error as exc:
+                raise CaptureFault(f"{self.iface}: capture failed: {_first_line(exc)}") from None
+            if not meta:
+                try:
+                    events = poller.poll(timeout)
+                except InterruptedError:  # pragma: no cover - retried by Python (PEP 475)
+                    events = []
+                if not events:
+                    yield b"", _EMPTY_META
+                    continue
+                for _, ev in events:
+                    if ev & (select.POLLERR | select.POLLHUP | select.POLLNVAL):
+                        self._raise_socket_error()
+                continue
+            rows = np.frombuffer(meta, dtype=np.uint32).reshape(-1, 4)
+            if self._start_us:
+                rows = self._drop_before_start(rows)
+                if rows is None:
+                    continue
+            self.packets_read += rows.shape[0]
+            yield data, rows
+
+    def _drop_before_start(self, rows: np.ndarray):
+        """Discard leading packets stamped before the fanout join; None if all were."""
+        stamps = rows[:, 0].astype(np.int64) * 1_000_000 + rows[:, 1]
+        keep = stamps >= self._start_us
+        if keep.all():
+            self._start_us = 0                     # past the start: stop checking
+            return rows
+        self.discarded_at_start += int((~keep).sum())
+        rows = rows[keep]
+        if rows.shape[0]:
+            self._start_us = 0
+            return rows
+        return None
+
+    def _raise_socket_error(self) -> None:
+        try:
+            with socket.socket(fileno=os.dup(self._fd)) as s:
+                err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        except OSError:
+            err = 0
+        if err == errno.ENETDOWN:
+            raise CaptureFault(f"{self.iface}: the interface went down during the capture")
+        if err == errno.ENODEV or err == errno.ENXIO:
+            raise CaptureFault(f"{self.iface}: the interface disappeared during the capture")
+        if err:
+            raise CaptureFault(f"{self.iface}: capture failed: {os.strerror(err)}")
+
+    # ------------------------------------------------------------------ counters
+
+    def stats(self) -> dict:
+        """Kernel counters of this capture since it was opened (capture.* in stats):
+        kernel_packets = packets that passed the filter (including those dropped),
+        kernel_drops = dropped because the ring buffer was full, kernel_ifdrops =
+        dropped by the interface/driver (0 where unknown)."""
+        reader = getattr(self, "_reader", None)
+        if reader is not None:
+            try:
+                recv, drop, ifdrop = reader.stats()
+            except Exception:  # a closed or failed handle: the last values
+                return dict(self._last_stats)
+            self._last_stats = {"kernel_packets": int(recv), "kernel_drops": int(drop),
+                                "kernel_ifdrops": int(ifdrop)}
+        return dict(self._last_stats)
+
+    def close(self) -> None:
+        reader = getattr(self, "_reader", None)
+        if reader is None:
+            return
+        self.stats()
+        self._reader = None
+        try:
+            reader.close()
+        except Exception:  # closing is best effort
+            pass
+
+    def __enter__(self) -> "LiveSource":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) or (exc.args and isinstance(exc.args[0], int)
+                                    and len(exc.args) > 1):
+        text = str(exc.args[1]) if len(exc.args) > 1 else str(exc)
+    else:
+        text = str(exc)
+    text = text.strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def options_from_config(cfg) -> dict:
+    """LiveSource keyword arguments from the capture.* settings of a Config.
+
+    A setting that config.SETTINGS does not (yet) define keeps LiveSource's default."""
+    from wirescore.config import BY_KEY
+
+    keys = {"bpf": "capture.bpf", "snaplen": "capture.snaplen",
+            "promisc": "capture.promisc", "buffer_mb": "capture.buffer_mb",
+            "timeout_ms": "capture.timeout_ms", "batch_size": "capture.batch_size"}
+    return {arg: cfg[key] for arg, key in keys.items() if key in BY_KEY}
+
+
+# ---------------------------------------------------------------------- interfaces
+
+@dataclass
+class Interface:
+    """One capture device: what `wirescore interfaces` prints."""
+
+    name: str
+    description: str
+    addresses: list = field(default_factory=list)   # "10.0.0.2/24", "fe80::1/64"
+    mac: str | None = None
+    up: bool | None = None
+    running: bool | None = None
+    loopback: bool = False
+    wireless: bool = False
+
+    @property
+    def state(self) -> str:
+        if self.up is None:
+            return "-"
+        return ",".join(["up" if self.up else "down"] + (["running"] if self.running else []))
+
+
+_PSEUDO = {
+    "any": "pseudo-device: all interfaces, not promiscuous",
+    "nflog": "netfilter log (NFLOG group)",
+    "nfqueue": "netfilter queue (not supported)",
+    "bluetooth-monitor": "Bluetooth monitor (not supported)",
+    "dbus-system": "D-Bus system bus (not supported)",
+    "dbus-session": "D-Bus session bus (not supported)",
+}
+
+
+def _describe(name: str, flags: int | None) -> str:
+    if name in _PSEUDO:
+        return _PSEUDO[name]
+    if name.startswith("usbmon"):
+        return "USB bus monitor (not supported)"
+    base = Path("/sys/class/net") / name
+    if flags is not None and flags & IFF_LOOPBACK:
+        return "loopback"
+    if _is_wireless(name):
+        return "Wi-Fi"
+    kinds = [("bridge", "bridge"), ("bonding", "bond"), ("tun_flags", "TUN/TAP")]
+    for entry, label in kinds:
+        if (base / entry).exists():
+            return label
+    try:
+        uevent = (base / "uevent").read_text()
+    except OSError:
+        uevent = ""
+    for line in uevent.splitlines():
+        if line.startswith("DEVTYPE="):
+            return {"vlan": "VLAN", "wlan": "Wi-Fi", "bridge": "bridge", "bond": "bond",
+                    "wireguard": "WireGuard tunnel"}.get(line[8:], line[8:])
+    try:
+        driver = os.path.basename(os.readlink(base / "device" / "driver"))
+    except OSError:
+        driver = ""
+    if driver:
+        return f"Ethernet ({driver})"
+    try:
+        iftype = int((base / "type").read_text())
+    except (OSError, ValueError):
+        iftype = None
+    if iftype == 1:
+        return "Ethernet (virtual)"
+    if iftype in (65534, 776, 778, 768, 769):
+        return "tunnel (raw IP)"
+    return "network interface" if iftype is not None else "capture device"
+
+
+class _sockaddr(ctypes.Structure):
+    _fields_ = [("sa_family", ctypes.c_ushort), ("sa_data", ctypes.c_ubyte * 126)]
+
+
+class _ifaddrs(ctypes.Structure):
+    pass
+
+
+_ifaddrs._fields_ = [("ifa_next", ctypes.POINTER(_ifaddrs)), ("ifa_name", ctypes.c_char_p),
+                     ("ifa_flags", ctypes.c_uint), ("ifa_addr", ctypes.POINTER(_sockaddr)),
+                     ("ifa_netmask", ctypes.POINTER(_sockaddr)),
+                     ("ifa_ifu", ctypes.POINTER(_sockaddr)), ("ifa_data", ctypes.c_void_p)]
+
+
+def _getifaddrs() -> dict:
+    """{name: (flags, [addr/prefix...], mac)} from libc getifaddrs() ({} if unavailable)."""
+    out: dict = {}
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        head = ctypes.POINTER(_ifaddrs)()
+        if libc.getifaddrs(ctypes.byref(head)) != 0:
+            return out
+    except (OSError, AttributeError):
+        return out
+    try:
+        node = head
+        while node:
+            ifa = node.contents
+            name = ifa.ifa_name.decode(errors="replace")
+            entry = out.setdefault(name, [int(ifa.ifa_flags), [], None])
+            entry[0] = int(ifa.ifa_flags)
+            if ifa.ifa_addr:
+                fam = ifa.ifa_addr.contents.sa_family
+                raw = bytes(ctypes.cast(ifa.ifa_addr, ctypes.POINTER(ctypes.c_ubyte * 28))
+                            .contents)
+                mask = (bytes(ctypes.cast(ifa.ifa_netmask, ctypes.POINTER(ctypes.c_ubyte * 28))
+                              .contents) if ifa.ifa_netmask else None)
+                if fam == socket.AF_INET:
+                    prefix = _prefix(mask[4:8]) if mask else 32
+                    entry[1].append(f"{socket.inet_ntop(socket.AF_INET, raw[4:8])}/{prefix}")
+                elif fam == socket.AF_INET6:
+                    prefix = _prefix(mask[8:24]) if mask else 128
+                    entry[1].append(f"{socket.inet_ntop(socket.AF_INET6, raw[8:24])}/{prefix}")
+                elif fam == getattr(socket, "AF_PACKET", 17):
+                    halen = raw[11]
+                    if halen == 6 and any(raw[12:18]):
+                        entry[2] = ":".join(f"{b:02x}" for b in raw[12:18])
+            node = ifa.ifa_next
+    finally:
+        libc.freeifaddrs(head)
+    return out
+
+
+def _prefix(mask: bytes) -> int:
+    return sum(bin(b).count("1") for b in mask)
+
+
+def list_interfaces() -> list[Interface]:
+    """Every device libpcap can capture on, with what the system says about it
+    (addresses, MAC, up/running), in libpcap's order (up and running first)."""
+    import pcapy
+
+    try:
+        names = list(pcapy.findalldevs())
+    except pcapy.PcapError:
+        names = []
+    info = _getifaddrs()
+    for name in info:                      # interfaces libpcap skipped (no permission...)
+        if name not in names:
+            names.append(name)
+    out = []
+    for name in names:
+        flags, addrs, mac = info.get(name, (None, [], None))
+        if flags is None and name not in _PSEUDO:
+            flags = interface_flags(name)
+        out.append(Interface(
+            name=name, description=_describe(name, flags), addresses=list(addrs), mac=mac,
+            up=None if flags is None else bool(flags & IFF_UP),
+            running=None if flags is None else bool(flags & IFF_RUNNING),
+            loopback=bool(flags and flags & IFF_LOOPBACK), wireless=_is_wireless(name)))
+    return out
+
+
+def format_interfaces(interfaces: list[Interface]) -> str:
+    """The table `wirescore interfaces` prints: name, state, description, addresses
+    (state: up / down, and running when the link has carrier; - for pseudo-devices)."""
+    rows = [(i.name, i.state, i.description, ", ".join(i.addresses)) for i in interfaces]
+    w_name = max([len(r[0]) for r in rows] + [4])
+    w_state = max([len(r[1]) for r in rows] + [5])
+    w_desc = max([len(r[2]) for r in rows] + [4])
+    lines = [f"{'NAME':<{w_name}}  {'STATE':<{w_state}}  {'KIND':<{w_desc}}  ADDRESSES"]
+    for name, state, desc, addrs in rows:
+        lines.append(f"{name:<{w_name}}  {state:<{w_state}}  {desc:<{w_desc}}  {addrs}".rstrip())
+    return "\n".join(lines)
