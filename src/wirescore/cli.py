@@ -185,29 +185,12 @@ def _run_file(cfg: Config, read_path: str, log_dir: str, on_progress):
     then privileges are dropped (wirescore.privileges)."""
     from wirescore import privileges
     from wirescore.capture import open_source
-    from wirescore.engine import Engine
 
-    target = privileges.resolve(cfg["run.user"], cfg["run.group"])
-    if target is None:
-        engine = Engine(cfg, log_dir, on_progress=on_progress)
-        restore = _install_signals(engine)
-        try:
-            return engine.run(read_path)
-        finally:
-            restore()
-    profiles = privileges.preload(cfg)
-    source = open_source(read_path, bpf=cfg["capture.bpf"], batch_size=cfg["capture.batch_size"])
-    try:
-        privileges.drop_for_run(target, log_dir, cfg)
-    except BaseException:
-        source.close()
-        raise
-    engine = Engine(cfg, log_dir, profiles=profiles, on_progress=on_progress)
-    restore = _install_signals(engine)
-    try:
-        return engine.run_source(source)
-    finally:
-        restore()
+    return privileges.run_dropped(
+        cfg, lambda: open_source(read_path, bpf=cfg["capture.bpf"],
+                                 batch_size=cfg["capture.batch_size"]),
+        log_dir, user=cfg["run.user"], group=cfg["run.group"], on_engine=_install_signals,
+        on_progress=on_progress)
 
 
 def _run_live(cfg: Config, iface: str, log_dir: str):
@@ -355,3 +338,10 @@ def rules_check(paths):
         click.echo(f"ok {source}: {ids}")
     if not profiles:
         click.echo("no profiles found", err=True)
+
+
+# train / eval (src/wirescore/cli_models.py; heavy imports happen inside the commands)
+from wirescore.cli_models import eval_cmd, train_cmd  # noqa: E402
+
+main.add_command(train_cmd)
+main.add_command(eval_cmd)

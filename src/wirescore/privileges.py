@@ -259,3 +259,30 @@ def drop_for_run(target: Target | None, log_dir: str | os.PathLike, cfg,
     prepare_outputs(target, log_dir, names)
     drop(target)
     check_writable(target, log_dir, names)
+
+
+def run_dropped(cfg, open_source, log_dir: str | os.PathLike, *, user: str | None = None,
+                group: str | None = None, on_engine=None, on_progress=None):
+    """One run in this process, in the order this module's docstring gives: resolve
+    user/group, preload, open_source() (a callable returning a packet source, called
+    with privileges), drop, then Engine.run_source() until the source ends or stop().
+
+    on_engine(engine) is called before the run (the CLI installs its signal handlers
+    there) and may return a function called after it. Returns the engine.Summary."""
+    from wirescore.engine import Engine
+
+    target = resolve(user, group)
+    profiles = preload(cfg) if target is not None else None
+    source = open_source()
+    try:
+        drop_for_run(target, log_dir, cfg)
+    except BaseException:
+        source.close()
+        raise
+    engine = Engine(cfg, log_dir, profiles=profiles, on_progress=on_progress)
+    after = on_engine(engine) if on_engine is not None else None
+    try:
+        return engine.run_source(source)
+    finally:
+        if callable(after):
+            after()

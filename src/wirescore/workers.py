@@ -762,26 +762,12 @@ def run_one(cfg: Config, iface: str, log_dir: str | os.PathLike = ".", *,
             user: str | None = None, group: str | None = None, on_engine=None,
             on_progress=None, source_options: dict | None = None):
     """One capture in this process (--workers 1): open the interface, drop to
-    user/group if given, run the engine until stop(). on_engine(engine) is called
-    before the run (the CLI installs its signal handlers there) and may return a
-    function called after it. Returns the engine.Summary."""
+    user/group if given, run the engine until stop() (privileges.run_dropped; on_engine
+    as there). Returns the engine.Summary."""
     from wirescore import privileges
-    from wirescore.engine import Engine
     from wirescore.live import LiveSource, options_from_config
 
-    target = privileges.resolve(user, group)
-    profiles = privileges.preload(cfg) if target is not None else None
     options = options_from_config(cfg) if source_options is None else source_options
-    source = LiveSource(iface, **options)
-    try:
-        privileges.drop_for_run(target, log_dir, cfg)
-    except BaseException:
-        source.close()
-        raise
-    engine = Engine(cfg, log_dir, profiles=profiles, on_progress=on_progress)
-    after = on_engine(engine) if on_engine is not None else None
-    try:
-        return engine.run_source(source)
-    finally:
-        if callable(after):
-            after()
+    return privileges.run_dropped(cfg, lambda: LiveSource(iface, **options), log_dir,
+                                  user=user, group=group, on_engine=on_engine,
+                                  on_progress=on_progress)
