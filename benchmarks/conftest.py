@@ -69,6 +69,7 @@ class Summary:
     flows: int = 0
     benchmarks: dict = field(default_factory=dict)  # name -> benchmark fixture (extra_info)
     hst: dict = field(default_factory=dict)         # river/native/native_dict -> samples/s
+    scoring: dict = field(default_factory=dict)     # flows/windows/samples_per_s/seconds
 
     @property
     def hst_ratio(self) -> float | None:
@@ -80,6 +81,11 @@ class Summary:
         bare, full = self.rates.get("bare"), self.rates.get("full")
         return full / bare if bare and full else None
 
+    @property
+    def detect_ratio(self) -> float | None:
+        bare, detect = self.rates.get("bare"), self.rates.get("detect")
+        return detect / bare if bare and detect else None
+
     def as_dict(self) -> dict:
         ratio = self.ratio
         rss_flows = self.rss_mb.get("flows")
@@ -88,6 +94,8 @@ class Summary:
             "statistic": "median",
             "bare_pps": self.rates.get("bare"), "full_pps": self.rates.get("full"),
             "ratio_full_over_bare": ratio,
+            "detect_pps": self.rates.get("detect"), "ratio_detect_over_bare": self.detect_ratio,
+            "scoring": self.scoring or None,
             "rss_bare_mb": self.rss_mb.get("bare"), "rss_full_mb": self.rss_mb.get("full"),
             "flows": self.flows or None, "rss_flows_mb": rss_flows,
             "hst_river_sps": self.hst.get("river"), "hst_native_sps": self.hst.get("native"),
@@ -220,13 +228,19 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         ("ratio full/bare", "-" if d["ratio_full_over_bare"] is None
          else f"{d['ratio_full_over_bare']:.3f}",
          f"goal >= {GOAL_RATIO}{_verdict(d['goals']['ratio_ok'])}"),
+        ("full run, detection on (in-process)", _fmt_pps(d["detect_pps"]), ""),
+        ("ratio detection-on/bare", "-" if d["ratio_detect_over_bare"] is None
+         else f"{d['ratio_detect_over_bare']:.3f}", ""),
+        ("scoring, shipped profiles", _fmt_sps((s.scoring or {}).get("samples_per_s")),
+         "" if not s.scoring else f"{s.scoring['flows']:,} flows + {s.scoring['windows']:,} "
+         f"windows, score+learn+alert decisions"),
         ("peak RSS, bare loop (subprocess)", _fmt_mb(d["rss_bare_mb"]), ""),
         ("peak RSS, full run (subprocess)", _fmt_mb(d["rss_full_mb"]), ""),
         (f"peak RSS, {s.flows:,} concurrent flows", _fmt_mb(d["rss_flows_mb"]),
          f"goal <= {GOAL_RSS_FLOWS_MB} MB at 1,000,000 flows"
          f"{_verdict(d['goals']['rss_flows_ok'])}"),
     ]
-    for i, key in ((3, "bare"), (4, "full"), (5, "flows")):
+    for i, key in ((6, "bare"), (7, "full"), (8, "flows")):
         if key in s.child_s:
             cpu, wall = s.child_s[key]
             note = "; ".join(x for x in (rows[i][2], f"{cpu:.2f} s CPU, {wall:.2f} s wall") if x)

@@ -60,14 +60,9 @@ def test_bare_pcapy_loop(benchmark, bench_pcap, bench_mode, summary):
     record_rate(benchmark, summary, "bare", rounds)
 
 
-@pytest.mark.benchmark(group="throughput")
-def test_full_run(benchmark, bench_pcap, bench_mode, summary, wirescore_main, tmp_path,
-                  pytestconfig):
-    """Seconds for `wirescore run -r CAPTURE -l DIR --no-detect`, in-process.
-
-    Includes click's argument parsing, opening the capture and eve.json, decoding,
-    the flow table and writing every flow event; excludes the import of wirescore.
-    """
+def timed_runs(benchmark, wirescore_main, bench_pcap, bench_mode, tmp_path, *flags) -> Path:
+    """Time `wirescore run -r CAPTURE -l DIR FLAGS` in-process, a fresh DIR per round;
+    returns the last round's eve.json (its directory is removed by the caller)."""
     logdirs: list[Path] = []
 
     def setup():
@@ -79,22 +74,85 @@ def test_full_run(benchmark, bench_pcap, bench_mode, summary, wirescore_main, tm
         return (str(bench_pcap), str(d)), {}
 
     def run(pcap: str, logdir: str):
-        rc = wirescore_main(["run", "-r", pcap, "-l", logdir, "--no-detect"],
-                            standalone_mode=False)
+        rc = wirescore_main(["run", "-r", pcap, "-l", logdir, *flags], standalone_mode=False)
         assert rc in (None, 0), f"wirescore run returned {rc!r}"
 
-    rounds = bench_mode.full_rounds
-    benchmark.pedantic(run, setup=setup, rounds=rounds, warmup_rounds=bench_mode.warmup_rounds,
-                       iterations=1)
+    benchmark.pedantic(run, setup=setup, rounds=bench_mode.full_rounds,
+                       warmup_rounds=bench_mode.warmup_rounds, iterations=1)
+    for d in logdirs[:-1]:
+        shutil.rmtree(d, ignore_errors=True)
     eve = logdirs[-1] / "eve.json"
     assert eve.is_file(), f"no eve.json in {logdirs[-1]}"
+    return eve
+
+
+@pytest.mark.benchmark(group="throughput")
+def test_full_run(benchmark, bench_pcap, bench_mode, summary, wirescore_main, tmp_path,
+                  pytestconfig):
+    """Seconds for `wirescore run -r CAPTURE -l DIR --no-detect`, in-process.
+
+    Includes click's argument parsing, opening the capture and eve.json, decoding,
+    the flow table and writing every flow event; excludes the import of wirescore.
+    """
+    eve = timed_runs(benchmark, wirescore_main, bench_pcap, bench_mode, tmp_path,
+                     "--no-detect")
     flows_out = len(FLOW_EVENT.findall(eve.read_bytes()))
     benchmark.extra_info["flow_events"] = flows_out        # of the last round
-    shutil.rmtree(logdirs[-1], ignore_errors=True)
+    shutil.rmtree(eve.parent, ignore_errors=True)
     assert flows_out > 0, "the full run wrote no flow event"
-    record_rate(benchmark, summary, "full", rounds)
+    record_rate(benchmark, summary, "full", bench_mode.full_rounds)
     ratio = summary.ratio
     if ratio is not None:
         benchmark.extra_info["ratio_full_over_bare"] = round(ratio, 4)
         if pytestconfig.getoption("bench_check_goals"):
             assert ratio >= GOAL_RATIO, f"full/bare = {ratio:.3f} < goal {GOAL_RATIO}"
+
+
+@pytest.mark.benchmark(group="throughput")
+def test_full_run_detection_on(benchmark, bench_pcap, bench_mode, summary, wirescore_main,
+                               tmp_path):
+    """Seconds for `wirescore run -r CAPTURE -l DIR` with detection on (the shipped
+    profiles: flow HST over the endpoint context, source windows), in-process: the
+    --no-detect path plus the endpoint context, traffic windows, the packet ring,
+    scoring, alerts and their snippets. Reported as packets/s and over the bare loop."""
+    eve = timed_runs(benchmark, wirescore_main, bench_pcap, bench_mode, tmp_path)
+    text = eve.read_bytes()
+    benchmark.extra_info["flow_events"] = len(FLOW_EVENT.findall(text))
+    benchmark.extra_info["alert_events"] = text.count(b'"event_type":"alert"')
+    shutil.rmtree(eve.parent, ignore_errors=True)
+    assert benchmark.extra_info["flow_events"] > 0, "the run wrote no flow event"
+    record_rate(benchmark, summary, "detect", bench_mode.full_rounds)
+    if summary.detect_ratio is not None:
+        benchmark.extra_info["ratio_detect_over_bare"] = round(summary.detect_ratio, 4)
+
+
+@pytest.mark.benchmark(group="scoring")
+def test_scoring_rate(benchmark, bench_pcap, bench_mode, summary):
+    """Samples/s of the detection stage alone: the flow records and window records the
+    core makes of the capture (collected once, untimed) through a fresh Detector with
+    the shipped profiles, in the engine's batches of 8,192 flows: transform, scale,
+    score, learn, thresholds, allowlist, suppression and explanations."""
+    from wirescore.detect import Detector
+    from wirescore.rules import default_rules_dir, load_paths
+
+    profiles = load_paths([default_rules_dir()])
+    flows, windows = workloads.core_records(str(bench_pcap), Detector(profiles))
+    batch = 8192
+
+    def score():
+        d = Detector(profiles)
+        for i in range(0, len(flows), batch):
+            d.process(flows[i:i + batch])
+        for i in range(0, len(windows), batch):
+            d.process_windows(windows[i:i + batch])
+
+    rounds = 3
+    benchmark.pedantic(score, rounds=rounds, warmup_rounds=0, iterations=1)
+    samples = len(flows) + len(windows)
+    if benchmark.stats:
+        median = benchmark.stats.stats.median
+        summary.scoring = {"flows": len(flows), "windows": len(windows),
+                           "seconds": round(median, 4),
+                           "samples_per_s": round(samples / median, 1)}
+        benchmark.extra_info.update(summary.scoring)
+    assert len(flows) > 0 and len(windows) > 0, "the capture gave no flow or no window"

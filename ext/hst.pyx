@@ -470,3 +470,69 @@ def _rebuild(names, n_trees, height, window_size, nodes, counter, first_window):
     core = HSTCore(names, n_trees, height, window_size)
     core.load(nodes, counter, first_window)
     return core
+
+
+# ---------------------------------------------------------------- drawing the trees
+
+def grow_padded_tree(object rng, double[::1] lo, double[::1] hi, const int64_t[::1] cols,
+                     int height, object padding, int64_t[::1] feature,
+                     double[::1] threshold):
+    """Draw one tree of `height` into heap-ordered feature / threshold arrays, exactly
+    as river.tree.make_padded_tree does with the same random.Random `rng`.
+
+    River draws each node with ``rng.choices(population=features, weights=[hi - lo
+    ...])[0]`` then ``rng.uniform(a + padding * (b - a), b - padding * (b - a))``. This
+    makes the same calls to rng.random(), in the same order, and the same arithmetic as
+    CPython's random module: cumulative weights (left to right sums) bisected at
+    random() * total; the uniform's multiply-adds in Python floats, so that no C
+    compiler fuses them (an FMA would round differently). lo/hi: the current limits of
+    each feature, in population order (restored on return); cols: each feature's column
+    index, written to `feature`. tests/test_hst.py checks the trees against River's."""
+    cdef Py_ssize_t n = lo.shape[0]
+    if n == 0 or hi.shape[0] != n or cols.shape[0] != n:
+        raise ValueError("lo, hi and cols must have one entry per feature")
+    if height < 0 or feature.shape[0] < (1 << (height + 1)) - 1 \
+            or threshold.shape[0] < feature.shape[0]:
+        raise ValueError(f"feature/threshold arrays too short for height {height}")
+    cdef double[::1] cum = np.empty(n)
+    _grow_node(rng.random, &lo[0], &hi[0], &cols[0], n, &cum[0], height, float(padding),
+               &feature[0], &threshold[0], 0)
+
+
+cdef int _grow_node(object rand, double* lo, double* hi, const int64_t* cols, Py_ssize_t n,
+                    double* cum, int h, object padding, int64_t* feature, double* threshold,
+                    Py_ssize_t i) except -1:
+    if h == 0:
+        return 0
+    cdef Py_ssize_t j, on, first, last
+    cdef double total, r, a, b, at
+    cum[0] = hi[0] - lo[0]
+    for j in range(1, n):
+        cum[j] = cum[j - 1] + (hi[j] - lo[j])
+    total = cum[n - 1] + 0.0
+    if not (total > 0.0 and total < float("inf")):
+        raise ValueError("the features' limits have no finite positive width")
+    r = rand()
+    r = r * total
+    first, last = 0, n - 1          # bisect.bisect_right(cum, r, 0, n - 1)
+    while first < last:
+        j = (first + last) // 2
+        if r < cum[j]:
+            last = j
+        else:
+            first = j + 1
+    on = first
+    a, b = lo[on], hi[on]
+    pa, pb = <object>a, <object>b
+    x = pa + padding * (pb - pa)
+    y = pb - padding * (pb - pa)
+    at = x + (y - x) * rand()
+    feature[i] = cols[on]
+    threshold[i] = at
+    hi[on] = at
+    _grow_node(rand, lo, hi, cols, n, cum, h - 1, padding, feature, threshold, 2 * i + 1)
+    hi[on] = b
+    lo[on] = at
+    _grow_node(rand, lo, hi, cols, n, cum, h - 1, padding, feature, threshold, 2 * i + 2)
+    lo[on] = a
+    return 0

@@ -11,7 +11,7 @@ from collections.abc import Hashable, Iterable, Mapping
 
 import numpy as np
 
-from wirescore._core.hst import NODE_DTYPE, HSTCore, check_params
+from wirescore._core.hst import NODE_DTYPE, HSTCore, check_params, grow_padded_tree
 
 __all__ = ["HalfSpaceTrees"]
 
@@ -267,37 +267,21 @@ class HalfSpaceTrees:
         col = {f: j for j, f in enumerate(names)}
         n_nodes = (1 << (self.height + 1)) - 1
         nodes = _blank_nodes(self.n_trees, n_nodes)
+        keys = list(limits)                       # River's population order
+        lo = np.array([limits[k][0] for k in keys], dtype=np.float64)
+        hi = np.array([limits[k][1] for k in keys], dtype=np.float64)
+        cols = np.array([col[k] for k in keys], dtype=np.int64)
         for t in range(self.n_trees):
-            feature = [-1] * n_nodes
-            threshold = [math.nan] * n_nodes
-            _grow(limits, self.height, self._rng, col, feature, threshold, 0)
+            feature = np.full(n_nodes, -1, dtype=np.int64)
+            threshold = np.full(n_nodes, math.nan)
+            grow_padded_tree(self._rng, lo, hi, cols, self.height, PADDING, feature,
+                             threshold)
             nodes[t]["feature"] = feature
             nodes[t]["threshold"] = threshold
         core = HSTCore(names, self.n_trees, self.height, self.window_size)
         core.load(nodes, 0, True)
         self._features = names
         self._core = core
-
-
-def _grow(limits: dict, height: int, rng: random.Random, col: dict, feature: list,
-          threshold: list, i: int) -> None:
-    """river.tree.padded.make_padded_tree, writing node i and its subtree in heap order."""
-    if height == 0:
-        return
-    on = rng.choices(population=list(limits.keys()),
-                     weights=[limits[k][1] - limits[k][0] for k in limits])[0]
-    a = limits[on][0]
-    b = limits[on][1]
-    at = rng.uniform(a + PADDING * (b - a), b - PADDING * (b - a))
-    feature[i] = col[on]
-    threshold[i] = at
-    tmp = limits[on]
-    limits[on] = (tmp[0], at)
-    _grow(limits, height - 1, rng, col, feature, threshold, 2 * i + 1)
-    limits[on] = tmp
-    limits[on] = (at, tmp[1])
-    _grow(limits, height - 1, rng, col, feature, threshold, 2 * i + 2)
-    limits[on] = tmp
 
 
 def _blank_nodes(n_trees: int, n_nodes: int) -> np.ndarray:
