@@ -849,31 +849,75 @@ cdef class FlowMeter:
         self.ring_count += 1
         self.ring_head = at + caplen
 
-    def _ring_select(self, uint64_t flow_id, int64_t start_us, int64_t end_us, bint by_flow):
-        cdef uint32_t k, slot, n = 0
+    def _ring_select(self, uint64_t flow_id, int64_t start_us, int64_t end_us, bint by_flow,
+                     int side=0, const uint8_t[::1] key=None, int version=0):
+        """The ring's records picked by flow id (by_flow), or by time [start_us, end_us)
+        and, with side 1 / 2, by source / destination address (key: 4 or 16 bytes of
+        IP version `version`, each frame decoded again, in C): (frames, meta)."""
+        cdef uint32_t k, slot, n = 0, picked_n = 0
         cdef uint64_t total = 0
         cdef RingRec* r
-        keep = []
-        for k in range(self.ring_count):
-            slot = (self.ring_first + k) % self.ring_slots
-            r = &self.ring_recs[slot]
-            if (r.flow_id == flow_id) if by_flow else (start_us <= r.ts_us < end_us):
-                keep.append(slot)
-                total += r.caplen
-        data = bytearray(total)
-        meta = np.empty((len(keep), 4), dtype=np.uint32)
+        cdef PacketView v
+        cdef uint64_t* scratch = NULL       # the decoder's counters: not the meter's
+        cdef uint64_t* eth = NULL
+        cdef const uint8_t* want = NULL
+        cdef const uint8_t* got
+        cdef size_t alen = 4 if version == 4 else 16
+        cdef uint32_t* picked = <uint32_t*>malloc((self.ring_count + 1) * sizeof(uint32_t))
+        if picked == NULL:
+            raise MemoryError()
+        try:
+            if side:
+                if key is None or <size_t>key.shape[0] < alen or version not in (4, 6):
+                    raise ValueError("side 1/2 needs an IPv4 or IPv6 key address")
+                want = &key[0]
+                scratch = <uint64_t*>calloc(N_COUNTERS, sizeof(uint64_t))
+                eth = <uint64_t*>calloc(65536, sizeof(uint64_t))
+                if scratch == NULL or eth == NULL:
+                    raise MemoryError()
+            with nogil:
+                for k in range(self.ring_count):
+                    slot = (self.ring_first + k) % self.ring_slots
+                    r = &self.ring_recs[slot]
+                    if by_flow:
+                        if r.flow_id != flow_id:
+                            continue
+                    elif not (start_us <= r.ts_us < end_us):
+                        continue
+                    elif side:
+                        if decode_frame(self.ring + r.off, r.caplen, self.linktype, &v,
+                                        scratch, eth) != RES_IP or v.ipver != version:
+                            continue
+                        got = &v.src[0] if side == 1 else &v.dst[0]
+                        if memcmp(got, want, alen) != 0:
+                            continue
+                    picked[picked_n] = slot
+                    picked_n += 1
+                    total += r.caplen
+            data = bytearray(total)
+            meta = np.empty((picked_n, 4), dtype=np.uint32)
+            out_meta = meta
+            self._ring_copy(picked, picked_n, data, out_meta)
+            return bytes(data), meta
+        finally:
+            free(picked)
+            free(scratch)
+            free(eth)
+
+    cdef void _ring_copy(self, const uint32_t* picked, uint32_t n, unsigned char[::1] out,
+                         uint32_t[:, ::1] meta):
+        cdef uint32_t i
         cdef uint64_t pos = 0
-        cdef unsigned char[::1] out = data
-        for n, slot in enumerate(keep):
-            r = &self.ring_recs[slot]
+        cdef RingRec* r
+        for i in range(n):
+            r = &self.ring_recs[picked[i]]
             if r.caplen:
                 memcpy(&out[pos], self.ring + r.off, r.caplen)
-            meta[n, 0] = r.ts_us // 1000000
-            meta[n, 1] = r.ts_us % 1000000
-            meta[n, 2] = r.caplen
-            meta[n, 3] = r.wire_len
+            meta[i, 0] = r.ts_us // 1000000
+            meta[i, 1] = r.ts_us % 1000000
+            meta[i, 2] = r.caplen
+            meta[i, 3] = r.wire_len
             pos += r.caplen
-        return bytes(data), meta
 
     def ring_flow(self, flow_id):
         """(frames bytes, meta (n, 4) uint32 of sec, usec, caplen, wire_len) of the
@@ -887,6 +931,18 @@ cdef class FlowMeter:
         if self.ring == NULL:
             return b"", np.empty((0, 4), dtype=np.uint32)
         return self._ring_select(0, <int64_t>(start * 1e6), <int64_t>(end * 1e6), False)
+
+    def ring_key(self, int side, key, int version, double start, double end):
+        """Like ring_between() for the packets whose source (side 1) or destination
+        (side 2) address is key (bytes: 4 for IPv4, 16 for IPv6): the packets behind a
+        window alert of that key. Frames that do not decode to IP are left out."""
+        if self.ring == NULL:
+            return b"", np.empty((0, 4), dtype=np.uint32)
+        if side not in (1, 2):
+            raise ValueError(f"side must be 1 (source) or 2 (destination), not {side}")
+        cdef bytes k = bytes(key)
+        return self._ring_select(0, <int64_t>(start * 1e6), <int64_t>(end * 1e6), False,
+                                 side, k, version)
 
     # ---------------------------------------------------------------- windows
 

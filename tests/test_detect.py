@@ -325,6 +325,56 @@ def test_snippets_hold_exactly_the_alerted_flows_packets(tmp_path):
         assert len(got) == n
 
 
+@pytest.mark.parametrize("key", ["src", "dst"])
+def test_window_snippets_hold_exactly_the_keys_packets_of_the_window(tmp_path, key):
+    """A window alert's capture_file holds every packet of the window whose source (or
+    destination) is the alert's address, byte for byte and in order, as dpkt reads the
+    original capture, and nothing else (the ring is far larger than the capture)."""
+    import calendar
+    import ipaddress
+    import time as _time
+
+    import dpkt
+
+    rules = write(tmp_path, f"""\
+id: 4200102
+name: window snippets
+unit: window
+window: {{seconds: 1, key: {key}}}
+features: [window.packets, window.distinct_dports]
+model: {{name: hst, params: {{n_trees: 5, height: 4, window_size: 2, seed: 1}}}}
+threshold: {{fixed: 0.0}}
+warmup: 0
+suppress: {{seconds: 0}}
+""")
+    logdir = run_detect(tmp_path, SCAN, rules, f"w{key}")
+    alerts = [e for e in read_eve(logdir) if e["event_type"] == "alert"]
+    assert alerts
+    original = _frames_of(SCAN)
+
+    def us(text):
+        return (calendar.timegm(_time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S")) * 10**6
+                + int(text[20:26]))
+
+    def address(frame, side):
+        ip = dpkt.ethernet.Ethernet(frame).data
+        if not isinstance(ip, (dpkt.ip.IP, dpkt.ip6.IP6)):
+            return None
+        return ipaddress.ip_address(ip.src if side == "src" else ip.dst)
+
+    checked = 0
+    for al in alerts:
+        kind, start, end = al["alert"]["metadata"]["wirescore_window"][0].split()
+        assert kind == key
+        addr = ipaddress.ip_address(al["src_ip" if key == "src" else "dest_ip"])
+        lo, hi = us(start), us(end)
+        expect = [(t, b) for t, b in original if lo <= t < hi and address(b, key) == addr]
+        got = _frames_of(logdir / al["capture_file"])
+        assert got == expect, (al["capture_file"], len(got), len(expect))
+        checked += len(got)
+    assert checked > 0
+
+
 def test_snippet_disk_bound_deletes_oldest(tmp_path):
     from wirescore.outputs.snippets import SnippetStore
 

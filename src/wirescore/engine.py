@@ -253,7 +253,7 @@ class Engine:
                 event = window_alert_event(window, a, ts_fmt)
                 if snippets is not None:
                     path = snippets.name_for(a.profile.id, int(window["start_us"]))
-                    data, meta = _key_packets(meter, window, source.linktype)
+                    data, meta = _key_packets(meter, window)
                     writer.submit(snippets.write, path, data, meta)
                     event["capture_file"] = str(path.relative_to(self.log_dir))
                 lines.append(_dumps(event))
@@ -352,23 +352,13 @@ def _write_flows(eve, records, alerted=None) -> None:
     eve.write_records(records, alerted)
 
 
-def _key_packets(meter, window, linktype):
-    """The window's packets of its key (source or destination) still in the ring."""
-    from wirescore._core.decode import decode_one
-
-    data, meta = meter.ring_between(window["start_us"] / 1e6, window["end_us"] / 1e6)
+def _key_packets(meter, window):
+    """The window's packets of its key (source or destination) still in the ring,
+    selected in the core (FlowMeter.ring_key: no Python object per packet)."""
+    start, end = window["start_us"] / 1e6, window["end_us"] / 1e6
     kind = int(window["kind"])
     if kind == 0:
-        return data, meta
+        return meter.ring_between(start, end)
     version = int(window["ip_version"])
     key = bytes(window["addr"][:4 if version == 4 else 16])
-    keep, parts, pos = [], [], 0
-    for row in meta.tolist():
-        frame = data[pos:pos + row[2]]
-        pos += row[2]
-        result, fields, _ = decode_one(frame, linktype)
-        if result == "ip" and fields["ipver"] == version and \
-                fields["src" if kind == 1 else "dst"] == key:
-            keep.append(row)
-            parts.append(frame)
-    return b"".join(parts), np.array(keep, dtype=np.uint32).reshape(-1, 4)
+    return meter.ring_key(kind, key, version, start, end)
