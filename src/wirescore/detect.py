@@ -5,7 +5,9 @@ For each flow-level profile, per batch of finished flows (in the order they ende
 1. features: the profile's columns from the flow records; `transform: log1p` maps
    x -> log(1 + max(x, 0)) (counts, bytes and times are heavy-tailed);
 2. scaling to [0, 1] with running per-column minimum and maximum (what Half-Space
-   Trees assume), the range widened by each batch before it is scored;
+   Trees assume), the range widened by each batch before it is scored; a pre-trained
+   (ONNX) model gets the transformed values unscaled, its own scaling is in its graph,
+   and scores the whole batch in one call (it does not learn);
 3. score with the model, then learn, in chunks of CHUNK rows: with `learn: all` each
    row is scored then learned before the next (exact streaming); with
    `learn: unalerted` a chunk is scored, then its rows that did not alert are learned;
@@ -33,6 +35,15 @@ from wirescore.models.adapters import build_model
 from wirescore.rules import Profile
 
 CHUNK = 256      # rows scored between two threshold / statistics updates
+
+
+def transform_matrix(X: np.ndarray, transform: str) -> np.ndarray:
+    """A profile's transform of a float64 feature matrix: "log1p" maps x to
+    log(1 + max(x, 0)) (negative values, e.g. -1 for "not observed", become 0); "none"
+    returns X as it is. Training (wirescore.train) uses this same function."""
+    if transform == "log1p":
+        return np.log1p(np.maximum(X, 0.0))
+    return X
 
 
 @dataclass
@@ -84,7 +95,8 @@ class FlowProfileDetector:
         self.window = profile.unit == "window"
         catalog = WINDOW_BY_NAME if self.window else BY_NAME
         self.fields = [catalog[name].field for name in profile.features]
-        self.model = build_model(profile.model, profile.features, profile.model_object)
+        self.model = build_model(profile.model, profile.features, profile.model_object,
+                                 profile.transform)
         self.stats = RunningStats(len(self.fields))
         self.learned = 0
         self.history = np.empty(0)
@@ -98,9 +110,7 @@ class FlowProfileDetector:
 
     def transform(self, records: np.ndarray) -> np.ndarray:
         X = np.column_stack([records[f].astype(np.float64) for f in self.fields])
-        if self.profile.transform == "log1p":
-            X = np.log1p(np.maximum(X, 0.0))
-        return X
+        return transform_matrix(X, self.profile.transform)
 
     def threshold(self) -> float:
         p = self.profile
@@ -116,24 +126,31 @@ class FlowProfileDetector:
         if len(records) == 0:
             return np.empty(0), []
         X = self.transform(records)
-        lo = np.minimum(self.stats.lo, X.min(axis=0))
-        hi = np.maximum(self.stats.hi, X.max(axis=0))
-        span = np.where(hi > lo, hi - lo, 1.0)
-        Xs = np.clip((X - lo) / span, 0.0, 1.0)
+        if self.model.scaled:
+            lo = np.minimum(self.stats.lo, X.min(axis=0))
+            hi = np.maximum(self.stats.hi, X.max(axis=0))
+            span = np.where(hi > lo, hi - lo, 1.0)
+            Xs = np.clip((X - lo) / span, 0.0, 1.0)
+        else:
+            Xs = X
+        # a model that does not learn scores the batch at once (one batched call)
+        pre = None if self.model.learns_online else self.model.score(Xs)
         scores = np.empty(len(X))
         alerts: list[Alert] = []
         for start in range(0, len(X), CHUNK):
             stop = min(start + CHUNK, len(X))
-            alerts += self._chunk(records, X, Xs, scores, start, stop)
+            alerts += self._chunk(records, X, Xs, scores, start, stop, pre)
         self.alerts += len(alerts)
         return scores, alerts
 
-    def _chunk(self, records, X, Xs, scores, start, stop) -> list[Alert]:
+    def _chunk(self, records, X, Xs, scores, start, stop, pre=None) -> list[Alert]:
         p = self.profile
         mean, std = self.stats.mean.copy(), self.stats.std()
         thr = self.threshold()
         part = Xs[start:stop]
-        if p.learn == "all":
+        if pre is not None:
+            s = pre[start:stop]
+        elif p.learn == "all":
             s = self.model.score_learn(part)           # exact score-then-learn per row
         else:
             s = self.model.score(part)

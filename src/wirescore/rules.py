@@ -167,9 +167,10 @@ def parse_profile(doc: Any, chk: _Checker, known_features: Iterable[str]) -> Pro
     params = model.get("params", {})
     if not isinstance(params, dict):
         chk.fail(("model", "params"), "must be a mapping of parameter: value")
-    if mname != "hst" and not mname.startswith("river:"):
+    if mname not in ("hst", "onnx") and not mname.startswith("river:"):
         chk.fail(("model", "name"), "must be 'hst' or 'river:<module>.<Class>' "
-                                    "(e.g. river:anomaly.OneClassSVM)")
+                                    "(e.g. river:anomaly.OneClassSVM), or 'onnx' for a "
+                                    "model file trained offline")
     thr = doc.get("threshold", {"quantile": 0.995})
     if not isinstance(thr, dict) or len({"quantile", "fixed"} & set(thr)) != 1:
         chk.fail(("threshold",), "give exactly one of quantile (adaptive) or fixed")
@@ -234,6 +235,8 @@ def parse_profile(doc: Any, chk: _Checker, known_features: Iterable[str]) -> Pro
     explain = doc.get("explain", 3)
     if not isinstance(explain, int) or explain < 0:
         chk.fail(("explain",), "must be the number of features to explain (>= 0)")
+    if mname == "onnx":
+        params = _onnx_params(params, chk, tuple(features), transform)
     return Profile(
         id=pid, rev=int(doc.get("rev", 1)), name=str(_need(doc, "name", str, chk)),
         category=str(doc.get("category", "Anomalous traffic")), unit=unit,
@@ -246,6 +249,38 @@ def parse_profile(doc: Any, chk: _Checker, known_features: Iterable[str]) -> Pro
         explain=explain,
         window_seconds=float(doc.get("window", {}).get("seconds", 1.0)) if unit == "window" else 1.0,
         window_key=doc.get("window", {}).get("key", "src") if unit == "window" else "src")
+
+
+ONNX_PARAMS = {"path": str, "output": str, "column": (int, str), "negate": bool,
+               "input": str, "batch": int, "threads": int}
+
+
+def _onnx_params(params: dict, chk: _Checker, features: tuple, transform) -> dict:
+    """Check an `onnx` model's params, make `path` absolute (relative paths are taken
+    from the profile file's folder, never the working directory), and load the model
+    once so that a wrong file fails here, naming the profile line and the model file."""
+    for key, value in params.items():
+        kind = ONNX_PARAMS.get(key)
+        if kind is None:
+            chk.fail(("model", "params", key),
+                     f"unknown parameter of an onnx model (parameters: {', '.join(ONNX_PARAMS)})")
+        if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
+            chk.fail(("model", "params", key), f"must be {getattr(kind, '__name__', 'int or str')}"
+                                               f", got {value!r}")
+    if "path" not in params:
+        chk.fail(("model", "params"), "an onnx model needs path: FILE.onnx")
+    model_path = Path(params["path"]).expanduser()
+    if not model_path.is_absolute() and chk.path != "<api>":
+        model_path = Path(chk.path).resolve().parent / model_path
+    params = {**params, "path": str(model_path)}
+    from wirescore.models.onnx import OnnxModel
+
+    opts = {k: v for k, v in params.items() if k != "path"}
+    try:
+        OnnxModel(model_path, features, transform=transform, **opts)
+    except WirescoreError as exc:
+        chk.fail(("model", "params", "path"), str(exc))
+    return params
 
 
 def load_file(path: str | Path) -> list[Profile]:

@@ -8,6 +8,10 @@ Native models (wirescore.models.HalfSpaceTrees) do both over numpy arrays withou
 GIL; River models and a user's own object (anything with score_one/learn_one, or
 score_many/learn_many) are called row by row with dicts {feature: value}. Higher
 score = more anomalous, River's convention.
+
+An ONNX model (wirescore.models.onnx.OnnxModel) is pre-trained: it takes the features
+as the profile's transform leaves them (learns_online and scaled are False: no running
+min-max scaling, learn does nothing) and scores whole batches at once.
 """
 from __future__ import annotations
 
@@ -22,12 +26,17 @@ from wirescore.errors import WirescoreError
 class ModelAdapter:
     """Wrap `model` (native, River or user object) for batched scoring."""
 
-    def __init__(self, model: Any, features: Sequence[str], label: str, arrays: bool = False):
-        """arrays: the model's score_many/learn_many take 2-d float64 arrays."""
+    def __init__(self, model: Any, features: Sequence[str], label: str, arrays: bool = False,
+                 pretrained: bool = False):
+        """arrays: the model's score_many/learn_many take 2-d float64 arrays.
+        pretrained: the model was fitted offline (ONNX): it does not learn, and it takes
+        the transformed features unscaled (they are not min-max scaled to [0, 1])."""
         self.model = model
         self.features = tuple(features)
         self.label = label
         self._native = arrays
+        self.learns_online = not pretrained
+        self.scaled = not pretrained
         if not (self._native or (hasattr(model, "score_one") and hasattr(model, "learn_one"))):
             raise WirescoreError(f"model {label}: needs score_one/learn_one "
                                  "(River's protocol) or score_many/learn_many")
@@ -62,11 +71,26 @@ class ModelAdapter:
             self.model.learn_one(dict(zip(names, row)))
 
 
-def build_model(spec: dict, features: Sequence[str], user_object: Any = None) -> ModelAdapter:
-    """A model from a profile's `model:` mapping ({name, params})."""
+def build_model(spec: dict, features: Sequence[str], user_object: Any = None,
+                transform: str | None = None) -> ModelAdapter:
+    """A model from a profile's `model:` mapping ({name, params}). For `onnx`, params
+    holds the model file's path (absolute once rules.py has read the profile) and the
+    output options of wirescore.models.onnx.OnnxModel; transform is the profile's,
+    checked against the model's metadata."""
     name, params = spec["name"], dict(spec.get("params", {}))
     if user_object is not None:
         return ModelAdapter(user_object, features, type(user_object).__name__)
+    if name == "onnx":
+        from wirescore.models.onnx import OnnxModel
+
+        if "path" not in params:
+            raise WirescoreError("model onnx: params need path: FILE.onnx")
+        path = params.pop("path")
+        try:
+            model = OnnxModel(path, features, transform=transform, **params)
+        except TypeError as exc:
+            raise WirescoreError(f"model onnx {path}: {exc}") from None
+        return ModelAdapter(model, features, "onnx", arrays=True, pretrained=True)
     if name == "hst":
         from wirescore.models.hst import HalfSpaceTrees
 
