@@ -128,6 +128,21 @@ def test_suppression_per_source_and_unalerted_learning(tmp_path):
     assert len(det.profile.model_object.learned) == 10
 
 
+@pytest.mark.parametrize("seconds, expected", [(0, [6, 7, 8]), (100, [6]), (3, [6, 8])])
+def test_suppression_measures_the_distance_between_ends_either_way(tmp_path, seconds,
+                                                                   expected):
+    """Flows of one source alerted out of end order: suppress {seconds: 0} suppresses
+    nothing, and T > 0 suppresses an alert whose flow ended within T of the last alert's
+    (before or after it)."""
+    det = detector_for(tmp_path, f"learn: unalerted\nsuppress: {{seconds: {seconds}}}\n")
+    rec = fake_records(9)
+    rec["pkts_toserver"] = [0] * 6 + [9, 9, 9]
+    rec["end_us"][6:] = np.array([1020.0, 1018.0, 1025.0]) * 1e6   # 7 ends before 6
+    scores, alerts = det.process(rec)
+    assert [a.index for a in alerts] == expected
+    assert det.suppressed == 3 - len(expected)
+
+
 def test_allowlist_still_learns(tmp_path):
     det = detector_for(tmp_path, "allowlist:\n  - {cidr: 10.0.0.200/32}\n")
     rec = fake_records(10)
