@@ -3,7 +3,8 @@
     python benchmarks/eval_mix.py [--pcap mix-public.pcap] [--rules PATH] [--json]
 
 Runs `wirescore run --export` on the mix, joins every exported flow to the labels
-(community_id, and time overlap within 1 s, as the mix's README describes), and reports
+(protocol and endpoints, or the address pair for ICMP, and time overlap within 1 s,
+as the mix's README describes: wirescore.labels, as `wirescore eval` does), and reports
 for each flow-level profile, on the flows that end after the training period:
 ROC AUC, average precision, recall at 1 % false-positive rate (from the score.<id>
 columns), plus, from eve.json, how many attack types raised at least one alert and
@@ -26,6 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
+from wirescore.evaluate import average_precision, recall_at_fpr, roc_auc
+from wirescore.flowset import read_export
+from wirescore.labels import Labels
+
 EVAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "eval"
 REFERENCES = [  # from ../shared/data/eval/README.md (measured 2026-11-23)
     ("NFStream + River MinMax + HST", 0.479, 0.126, 0.002),
@@ -39,53 +44,81 @@ def eve_time(text: str) -> float:
     return calendar.timegm(time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S")) + float(text[19:26])
 
 
-def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Mann-Whitney U with average ranks for ties."""
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores))
-    s = scores[order]
-    i = 0
-    while i < len(s):
-        j = i
-        while j + 1 < len(s) and s[j + 1] == s[i]:
-            j += 1
-        ranks[order[i:j + 1]] = (i + j) / 2 + 1
-        i = j + 1
-    pos = labels.sum()
-    neg = len(labels) - pos
-    return float((ranks[labels == 1].sum() - pos * (pos + 1) / 2) / (pos * neg))
-
-
-def average_precision(scores: np.ndarray, labels: np.ndarray) -> float:
-    order = np.argsort(-scores, kind="mergesort")
-    y = labels[order]
-    precision = np.cumsum(y) / np.arange(1, len(y) + 1)
-    return float((precision * y).sum() / y.sum())
-
-
-def recall_at_fpr(scores: np.ndarray, labels: np.ndarray, fpr: float = 0.01) -> float:
-    threshold = np.quantile(scores[labels == 0], 1 - fpr)
-    return float((scores[labels == 1] > threshold).mean())
-
-
-def load_labels(path: Path):
-    """(by community_id, by address): lists of (first_ts, last_ts, attack)."""
-    by_cid = defaultdict(list)
+def addresses_of_attacks(path: Path) -> dict:
+    """{address: [(first_ts, last_ts, attack)]} of every attack flow's endpoints."""
     by_addr = defaultdict(list)
     with open(path, newline="") as fh:
         for row in csv.DictReader(fh):
             span = (float(row["first_ts"]), float(row["last_ts"]), row["attack"])
-            by_cid[row["community_id"]].append(span)
             for endpoint in (row["endpoint_a"], row["endpoint_b"]):
                 by_addr[endpoint.rsplit(":", 1)[0].strip("[]")].append(span)
-    return by_cid, by_addr
+    return by_addr
 
 
-def label_of(by_cid, cid: str, start: float, end: float) -> str:
-    for first, last, attack in by_cid.get(cid, ()):
+def window_attack(by_addr: dict, ev: dict) -> str:
+    """The attack a window alert's key address took part in during its window ('')."""
+    window = ev["alert"]["metadata"]["wirescore_window"][0].split()
+    start, end = eve_time(window[1]), eve_time(window[2])
+    addr = ev.get("src_ip") or ev.get("dest_ip") or ""
+    for first, last, attack in by_addr.get(addr, ()):
         if start <= last + 1 and end >= first - 1:
             return attack
     return ""
+
+
+def evaluate_mix(eval_dir: Path, rules: str | None = None) -> dict:
+    """Run the profiles over the mix and measure them (see the module docstring)."""
+    pcap = eval_dir / "mix-public.pcap"
+    summary = json.loads((eval_dir / "mix-public.summary.json").read_text())
+    train_end = summary["train_end_ts"]
+    with tempfile.TemporaryDirectory() as tmp:
+        export = Path(tmp) / "flows.csv"
+        cmd = [sys.executable, "-m", "wirescore", "-q", "run", "-r", str(pcap), "-l", tmp,
+               "--export", str(export)] + (["--rules", rules] if rules else [])
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True)
+        elapsed = time.perf_counter() - t0
+        flows = read_export(export)
+        alerts = [json.loads(line) for line in open(Path(tmp) / "eve.json")
+                  if '"event_type":"alert"' in line]
+    labels = Labels(eval_dir / "mix-public.labels.csv")
+    attack = labels.attacks(flows)       # (protocol, endpoints) + time; ICMP by addresses
+    y = labels.y(attack)
+    test = flows.end > train_end
+    result = {"flows": len(flows), "attack_flows_matched": int(y.sum()),
+              "test_flows": int(test.sum()), "test_attack_flows": int(y[test].sum()),
+              "seconds": round(elapsed, 2), "profiles": {}}
+    attack_of_flow = dict(zip((int(f) for f in flows.flow_id), attack))
+    by_addr = addresses_of_attacks(eval_dir / "mix-public.labels.csv")
+    alert_attack = defaultdict(int)
+    alerts_background = 0
+    per_sig = defaultdict(int)
+    for ev in alerts:
+        per_sig[ev["alert"]["signature_id"]] += 1
+        a = attack_of_flow.get(ev["flow_id"], "") if "flow" in ev else window_attack(by_addr, ev)
+        if a:
+            alert_attack[a] += 1
+        else:
+            alerts_background += 1
+    for col in (c for c in flows.columns if c.startswith("score.")):
+        sc = np.asarray(flows.columns[col], dtype=np.float64)
+        result["profiles"][col] = {
+            "roc_auc": round(roc_auc(sc[test], y[test]), 4),
+            "average_precision": round(average_precision(sc[test], y[test]), 4),
+            "recall_at_1pct_fpr": round(recall_at_fpr(sc[test], y[test], 0.01)[0], 4),
+        }
+    background = int((test & (y == 0)).sum())
+    hours = (summary["last_ts"] - train_end) / 3600
+    result.update({
+        "alerts": len(alerts), "alerts_by_signature": dict(sorted(per_sig.items())),
+        "alerts_on_background": alerts_background,
+        "background_flows_after_training": background,
+        "false_alerts_per_1000_flows": round(1000 * alerts_background / max(background, 1), 3),
+        "false_alerts_per_hour": round(alerts_background / hours, 1),
+        "attack_types": len({a for a in attack if a}),
+        "attack_types_alerted": sorted(alert_attack),
+    })
+    return result
 
 
 def main(argv=None) -> int:
@@ -94,78 +127,29 @@ def main(argv=None) -> int:
     ap.add_argument("--rules", help="profiles to evaluate (default: the shipped ones)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
-    pcap = args.eval_dir / "mix-public.pcap"
-    if not pcap.exists():
-        print(f"eval_mix: {pcap} not found (needs ../shared/data/eval)", file=sys.stderr)
+    if not (args.eval_dir / "mix-public.pcap").exists():
+        print(f"eval_mix: {args.eval_dir / 'mix-public.pcap'} not found (needs "
+              "../shared/data/eval)", file=sys.stderr)
         return 2
-    summary = json.loads((args.eval_dir / "mix-public.summary.json").read_text())
-    train_end = summary["train_end_ts"]
-    by_cid, by_addr = load_labels(args.eval_dir / "mix-public.labels.csv")
-    with tempfile.TemporaryDirectory() as tmp:
-        export = Path(tmp) / "flows.csv"
-        cmd = [sys.executable, "-m", "wirescore", "-q", "run", "-r", str(pcap), "-l", tmp,
-               "--export", str(export)] + (["--rules", args.rules] if args.rules else [])
-        t0 = time.perf_counter()
-        subprocess.run(cmd, check=True)
-        elapsed = time.perf_counter() - t0
-        with open(export, newline="") as fh:
-            rows = list(csv.DictReader(fh))
-        alerts = [json.loads(line) for line in open(Path(tmp) / "eve.json")
-                  if '"event_type":"alert"' in line]
-    score_cols = [c for c in rows[0] if c.startswith("score.")] if rows else []
-    attack = [label_of(by_cid, r["community_id"], eve_time(r["start"]), eve_time(r["end"]))
-              for r in rows]
-    y = np.array([1 if a else 0 for a in attack])
-    ends = np.array([eve_time(r["end"]) for r in rows])
-    test = ends > train_end
-    result = {"flows": len(rows), "attack_flows_matched": int(y.sum()),
-              "test_flows": int(test.sum()), "test_attack_flows": int(y[test].sum()),
-              "seconds": round(elapsed, 2), "profiles": {}}
-    alert_attack = defaultdict(int)
-    alerts_background = 0
-    for ev in alerts:
-        if "flow" in ev:
-            a = label_of(by_cid, ev["community_id"], eve_time(ev["flow"]["start"]),
-                         eve_time(ev["flow"]["end"]))
-        else:   # a window alert: its key address took part in an attack flow then
-            window = ev["alert"]["metadata"]["wirescore_window"][0].split()
-            addr = ev.get("src_ip") or ev.get("dest_ip") or ""
-            a = label_of({addr: by_addr.get(addr, [])}, addr, eve_time(window[1]),
-                         eve_time(window[2]))
-        if a:
-            alert_attack[a] += 1
-        else:
-            alerts_background += 1
-    attack_types = sorted({a for a in attack if a})
-    for col in score_cols:
-        s = np.array([float(r[col]) for r in rows])
-        result["profiles"][col] = {
-            "roc_auc": round(roc_auc(s[test], y[test]), 4),
-            "average_precision": round(average_precision(s[test], y[test]), 4),
-            "recall_at_1pct_fpr": round(recall_at_fpr(s[test], y[test]), 4),
-        }
-    result["alerts"] = len(alerts)
-    result["alerts_on_background"] = alerts_background
-    result["attack_types"] = len(attack_types)
-    result["attack_types_alerted"] = sorted(alert_attack)
+    result = evaluate_mix(args.eval_dir, args.rules)
     if args.json:
         print(json.dumps(result, indent=1))
         return 0
     print(f"flows {result['flows']} (attack {result['attack_flows_matched']}); scored after "
           f"the training period: {result['test_flows']} (attack {result['test_attack_flows']}); "
-          f"run {elapsed:.1f} s")
+          f"run {result['seconds']:.1f} s")
     print(f"{'detector':<40} {'ROC AUC':>8} {'AP':>7} {'R@1%FPR':>8}")
     for col, m in result["profiles"].items():
         print(f"{'wirescore ' + col:<40} {m['roc_auc']:>8.3f} {m['average_precision']:>7.3f} "
               f"{m['recall_at_1pct_fpr']:>8.3f}")
     for name, auc, apv, rec in REFERENCES:
         print(f"{name + ' (reference)':<40} {auc:>8.3f} {apv:>7.3f} {rec:>8.3f}")
-    per_sig = defaultdict(int)
-    for ev in alerts:
-        per_sig[ev["alert"]["signature_id"]] += 1
-    print(f"alerts: {len(alerts)} ({', '.join(f'{k}: {v}' for k, v in sorted(per_sig.items()))}), "
-          f"on background: {alerts_background}; attack types with an alert: "
-          f"{len(alert_attack)} of {len(attack_types)} ({', '.join(sorted(alert_attack))})")
+    sigs = ", ".join(f"{k}: {v}" for k, v in result["alerts_by_signature"].items())
+    print(f"alerts: {result['alerts']} ({sigs}), on background: "
+          f"{result['alerts_on_background']} ({result['false_alerts_per_1000_flows']} per "
+          f"1,000 background flows, {result['false_alerts_per_hour']} per hour); attack types "
+          f"with an alert: {len(result['attack_types_alerted'])} of {result['attack_types']} "
+          f"({', '.join(result['attack_types_alerted'])})")
     return 0
 
 

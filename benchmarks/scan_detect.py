@@ -15,7 +15,7 @@ Ethernet ones are listed as skipped.
 Benign traffic: the mix's background comes from the benign captures under
 ../shared/data/pcaps/peer-groundtruth/ (mix-public.background.csv); its false-alert rate
 after warm-up is the alerts on background flows after the training period, per 1,000
-background flows and per hour of traffic (from benchmarks/eval_mix.py's labels join).
+background flows and per hour of traffic (benchmarks/eval_mix.py's evaluate_mix).
 
 Unsupervised and untuned: nothing here feeds back into the profiles.
 """
@@ -117,42 +117,6 @@ def scans(workdir: Path, rules: str | None, train_end: float) -> list[dict]:
     return results
 
 
-def background_rate(workdir: Path, rules: str | None, summary: dict) -> dict:
-    train_end, last = summary["train_end_ts"], summary["last_ts"]
-    by_cid, by_addr = eval_mix.load_labels(MIX.parent / "mix-public.labels.csv")
-    export = workdir / "mix.csv"
-    cmd = [sys.executable, "-m", "wirescore", "-q", "run", "-r", str(MIX), "-l",
-           str(workdir / "mix-logs"), "--export", str(export)]
-    if rules:
-        cmd += ["--rules", rules]
-    subprocess.run(cmd, check=True)
-    with open(export, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    background = sum(1 for r in rows
-                     if eval_mix.eve_time(r["end"]) > train_end
-                     and not eval_mix.label_of(by_cid, r["community_id"],
-                                               eval_mix.eve_time(r["start"]),
-                                               eval_mix.eve_time(r["end"])))
-    false_alerts = 0
-    for ev in (json.loads(line) for line in open(workdir / "mix-logs" / "eve.json")):
-        if ev["event_type"] != "alert":
-            continue
-        if "flow" in ev:
-            label = eval_mix.label_of(by_cid, ev["community_id"],
-                                      eval_mix.eve_time(ev["flow"]["start"]),
-                                      eval_mix.eve_time(ev["flow"]["end"]))
-        else:
-            window = ev["alert"]["metadata"]["wirescore_window"][0].split()
-            addr = ev.get("src_ip") or ev.get("dest_ip") or ""
-            label = eval_mix.label_of({addr: by_addr.get(addr, [])}, addr,
-                                      eval_mix.eve_time(window[1]), eval_mix.eve_time(window[2]))
-        false_alerts += not label
-    hours = (last - train_end) / 3600
-    return {"background_flows_after_training": background, "false_alerts": false_alerts,
-            "per_1000_flows": round(1000 * false_alerts / max(background, 1), 3),
-            "per_hour": round(false_alerts / hours, 1) if hours > 0 else None}
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rules", help="profiles to evaluate (default: the shipped ones)")
@@ -167,8 +131,11 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = args.keep or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        result = {"scans": scans(workdir, args.rules, summary["train_end_ts"]),
-                  "background": background_rate(workdir, args.rules, summary)}
+        result = {"scans": scans(workdir, args.rules, summary["train_end_ts"])}
+    mix = eval_mix.evaluate_mix(MIX.parent, args.rules)
+    result["background"] = {k: mix[k] for k in (
+        "background_flows_after_training", "alerts_on_background",
+        "false_alerts_per_1000_flows", "false_alerts_per_hour")}
     if args.json:
         print(json.dumps(result, indent=1))
         return 0
@@ -185,9 +152,10 @@ def main(argv=None) -> int:
               f"{r['flow_alerts_from_scanner']:>5} {r['other_alerts']:>6}")
     b = result["background"]
     print(f"scanner caught by a window alert: {caught} of {tried}")
-    print(f"benign background of the mix after warm-up: {b['false_alerts']} false alerts on "
-          f"{b['background_flows_after_training']} flows ({b['per_1000_flows']} per 1,000 "
-          f"flows, {b['per_hour']} per hour)")
+    print(f"benign background of the mix after warm-up: {b['alerts_on_background']} false "
+          f"alerts on {b['background_flows_after_training']} flows "
+          f"({b['false_alerts_per_1000_flows']} per 1,000 flows, "
+          f"{b['false_alerts_per_hour']} per hour)")
     return 0
 
 
