@@ -245,7 +245,9 @@ def test_onnx_alerts_are_valid_eve(tmp_path, forest_file):
     _, path = forest_file
     profile = write_profile(tmp_path, path, threshold=-1.0)     # every flow alerts
     logdir = tmp_path / "logs"
-    run_wirescore("run", "-r", SCAN, "-l", logdir, "--rules", profile)
+    # ~2,000 alerts: room for every snippet (the default keeps the newest 1,000 files)
+    run_wirescore("run", "-r", SCAN, "-l", logdir, "--rules", profile,
+                  "--snippet-max-files", "10000")
     events = read_eve(logdir)
     check_structure(events, "onnx run")
     alerts = [e for e in events if e["event_type"] == "alert"]

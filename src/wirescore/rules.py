@@ -294,12 +294,11 @@ def load_file(path: str | Path) -> list[Profile]:
         text = Path(path).read_text()
     except OSError as exc:
         raise WirescoreError(f"{path}: cannot read: {exc.strerror}") from None
-    from wirescore.config import refuse_aliases
+    from wirescore.config import load_yaml, refuse_aliases
 
     refuse_aliases(text, path)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        doc = yaml.safe_load(text)
+        node, doc = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else path
