@@ -64,6 +64,29 @@ def fixture_captures() -> list[Path]:
     return list_captures(FIXTURES)
 
 
+# Linux carries a process's peak RSS across exec (signal->maxrss), so a child spawned
+# straight from pytest reports pytest's own peak (200-300 MB late in a full run, more once
+# scikit-learn and onnxruntime are loaded). A small launcher (python -S) spawns the
+# command instead and prints that grandchild's wait4 ru_maxrss (KiB) as its last line of
+# stdout; its exit status is the grandchild's.
+RSS_LAUNCHER = ("import os, sys, subprocess\n"
+                "p = subprocess.Popen(sys.argv[1:])\n"
+                "_, status, usage = os.wait4(p.pid, 0)\n"
+                "print(usage.ru_maxrss, flush=True)\n"
+                "sys.exit(os.waitstatus_to_exitcode(status))\n")
+
+
+def with_peak_rss(cmd: list) -> list:
+    """cmd run through RSS_LAUNCHER (read the peak with peak_rss_mb(stdout))."""
+    return [sys.executable, "-S", "-c", RSS_LAUNCHER, *map(str, cmd)]
+
+
+def peak_rss_mb(stdout) -> float:
+    """The launcher's report: the command's peak RSS in MB (MiB)."""
+    text = stdout.decode() if isinstance(stdout, bytes) else stdout
+    return int(text.split()[-1]) / 1024
+
+
 def run_wirescore(*args: str, check: bool = True, stdin=None, timeout: float = 600):
     """Run `python -m wirescore ARGS` in a subprocess; returns CompletedProcess (text)."""
     proc = subprocess.run([sys.executable, "-m", "wirescore", *map(str, args)],

@@ -37,6 +37,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import peak_rss_mb, with_peak_rss
+
 FLOOD_PACKETS = int(os.environ.get("WIRESCORE_FLOOD_PACKETS", "1000000"))
 MAX_FLOWS = 10_000
 RSS_LIMIT_MB = 256          # measured 95-115 MB (interpreter, numpy, pcapy, the core with its
@@ -102,22 +104,10 @@ def flood_chunks(kind: str, packets: int):
 PCAP_HEADER = bytes.fromhex("d4c3b2a1" "0200" "0400" "00000000" "00000000" "ffff0000" "01000000")
 
 
-# Linux carries a process's peak RSS across exec (signal->maxrss), so a child spawned
-# straight from pytest reports pytest's own peak (about 290 MB late in a full run). A
-# small launcher (python -S) spawns wirescore instead and reports that grandchild's
-# wait4 ru_maxrss (KiB) on its stdout.
-LAUNCHER = ("import os, sys, subprocess\n"
-            "p = subprocess.Popen(sys.argv[1:])\n"
-            "_, status, usage = os.wait4(p.pid, 0)\n"
-            "print(usage.ru_maxrss, flush=True)\n"
-            "sys.exit(os.waitstatus_to_exitcode(status))\n")
-
-
 def run_flood(kind: str, packets: int, logdir: Path) -> dict:
     """Pipe the flood into wirescore; returns exit status, stderr, peak RSS (MB), wall time."""
-    cmd = [sys.executable, "-S", "-c", LAUNCHER,
-           sys.executable, "-m", "wirescore", "run", "-r", "-", "-l", str(logdir),
-           "--no-detect", "--max-flows", str(MAX_FLOWS)]
+    cmd = with_peak_rss([sys.executable, "-m", "wirescore", "run", "-r", "-", "-l", str(logdir),
+                         "--no-detect", "--max-flows", str(MAX_FLOWS)])
     err_path = logdir.parent / f"{logdir.name}.stderr"
     with open(err_path, "w") as err:
         child = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -146,7 +136,7 @@ def run_flood(kind: str, packets: int, logdir: Path) -> dict:
     wall = time.monotonic() - started
     writer.join(timeout=60)
     return {"rc": child.returncode, "stderr": err_path.read_text(errors="replace"),
-            "rss_mb": int(report.split()[-1]) / 1024, "wall": wall,
+            "rss_mb": peak_rss_mb(report), "wall": wall,
             "write_error": written["error"]}
 
 

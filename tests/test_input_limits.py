@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import peak_rss_mb, with_peak_rss
 from test_corrupt_captures import check_run, eve_events, libpcap_read
 
 MAX_SNAPLEN = 262144
@@ -83,17 +84,15 @@ def run(path: Path, logdir: Path, stdin: Path | None = None) -> dict:
     cmd = [sys.executable, "-m", "wirescore", "run", "-r", "-" if stdin else str(path),
            "-l", str(logdir), "--no-detect"]
     err = logdir.parent / (logdir.name + ".stderr")
-    def limit():
+    def limit():                       # the launcher's limit, inherited by wirescore
         cap = ADDRESS_SPACE_MB << 20
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
 
     with open(err, "w") as e, open(stdin or os.devnull, "rb") as i:
-        child = subprocess.Popen(cmd, stdin=i, stdout=subprocess.DEVNULL, stderr=e,
-                                 preexec_fn=limit)
-        _pid, status, usage = os.wait4(child.pid, 0)
-    child.returncode = os.waitstatus_to_exitcode(status)
+        child = subprocess.run(with_peak_rss(cmd), stdin=i, stdout=subprocess.PIPE, stderr=e,
+                               preexec_fn=limit)
     return subprocess.CompletedProcess(cmd, child.returncode, "", err.read_text()), \
-        usage.ru_maxrss / 1024
+        peak_rss_mb(child.stdout)
 
 
 def engine_counters(path: Path, logdir: Path) -> dict:
