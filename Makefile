@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 DEMO_PCAP := tests/data/pcaps/ndpi-synscan.pcap
 DEMO_LOGS := demo-logs
 
-.PHONY: all install demo test bench bench-short bench-baseline clean
+.PHONY: all install demo test bench bench-short bench-baseline fuzz-smoke clean
 
 all: demo
 
@@ -15,7 +15,7 @@ $(PY):
 
 # editable install: builds the Cython core (ext/) into src/wirescore/_core
 install: $(PY)
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,train]'
 
 demo: install
 	rm -rf $(DEMO_LOGS)
@@ -44,6 +44,18 @@ bench-short: install
 bench-baseline: install
 	$(PY) -m pytest benchmarks -q --benchmark-save=full
 	$(PY) benchmarks/compare.py --mode full --save-baseline
+
+# fuzz smoke (tests/fuzz/README.md): the coverage-guided atheris target on the core built
+# with clang's ASAN + UBSan + Cython bounds checks, for a fixed 25 s from a fixed seed;
+# exits non-zero on a finding (crash, memory error or broken check). Needs clang; the
+# core under test is built apart, in build/fuzz/asan/ (never over src/wirescore/_core).
+FUZZ_SANITIZER ?= asan
+FUZZ_SMOKE_SECONDS ?= 25
+ATHERIS ?= atheris==3.0.0
+fuzz-smoke: $(PY)
+	@$(PY) -c 'import wirescore._core.flowtable' 2>/dev/null || $(MAKE) install
+	$(PY) -m pip install --quiet '$(ATHERIS)' 'Cython>=3.0' 'setuptools>=64'
+	$(PY) tests/fuzz/run.py --sanitizer $(FUZZ_SANITIZER) smoke --seconds $(FUZZ_SMOKE_SECONDS)
 
 clean:
 	rm -rf build $(DEMO_LOGS) .pytest_cache src/*.egg-info ext/*.c src/wirescore/_core/*.so

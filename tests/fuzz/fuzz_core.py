@@ -16,7 +16,9 @@ core was built with it (tests/fuzz/run.py builds and launches that; see README.m
                 traffic window length (off, 1 s, 1 ms, 60 s), bits6-7 its keys
     byte 3      table sizes: bits0-2 max_flows, bits3-4 fragment slots; bits 5 and 6 both
                 set: endpoint context tables on (FlowMeter(context=True); they cost 22 MB
-                a meter, which ASAN makes slow to allocate, hence a quarter of inputs)
+                a meter, which ASAN makes slow to allocate, hence a quarter of inputs);
+                bit7 the packet ring at its smallest (64 KiB), and with flag bit5 the
+                frames are played often enough (up to 32 times) to wrap it
     then records, until the input ends:
                 1 byte time step (see _step), 2 bytes frame length (little-endian),
                 the frame (cut short by the end of the input)
@@ -37,6 +39,8 @@ Checks (each a line of the core's documented contract):
 - traffic windows (when on): every IP packet in one window per key kind or counted as
   dropped; records on the window grid, ratios in [0, 1], distinct counts and entropy in
   range;
+- the packet ring (when on): an in-order run of the frames fed, byte for byte, within
+  its size; all IP frames while it never wrapped; ring_flow() frames among them;
 - format_flows() writes one whole JSON line per record, byte-identical to the Python
   FlowEventFormatter (wirescore.outputs.eve) on the same records (the first PY_COMPARE).
 With WIRESCORE_FUZZ_DIFF=1, each decoded frame is also compared with the independent
@@ -110,6 +114,13 @@ try:                                  # traffic windows (core 2cedb52 on)
     HAS_WINDOWS = True
 except TypeError:
     HAS_WINDOWS = False
+try:                                  # the packet ring (core c36068a on)
+    _ft.FlowMeter(1, max_flows=1, out_capacity=64, frag_slots=1, ring_bytes=65536,
+                  **({"context": False} if HAS_CONTEXT else {}))
+    HAS_RING = True
+except TypeError:
+    HAS_RING = False
+RING_BYTES = 65536
 WINDOW_SECONDS = (0.0, 1.0, 0.001, 60.0)
 WINDOW_KEYS = (("all",), ("src", "dst"), ("all", "src", "dst"), ("dst",))
 IX = {name: i for i, name in enumerate(NAMES)}
@@ -270,11 +281,15 @@ def run_one(data: bytes, diff: bool = False) -> dict:
     if parsed is None:
         return {}
     linktype, flags, tsel, msel, frames = parsed
+    ring = HAS_RING and bool(msel & 0x80)
     if flags & 0x20 and frames:
-        # three plays: later plays move the clock on and shift source ports by one byte
+        # more plays of the same frames, each later on the clock
         last = frames[-1][0]
         more = []
-        for k in (1, 2):
+        plays = 3
+        if ring:                          # enough plays to wrap the ring about twice
+            plays = min(32, max(3, 2 * RING_BYTES // max(1, sum(len(f) for *_x, f in frames))))
+        for k in range(1, plays):
             for sec, usec, frame in frames:
                 more.append(((sec + k * (last - T0 + 7)) & 0xFFFFFFFF, usec, frame))
         frames = frames + more
@@ -293,6 +308,8 @@ def run_one(data: bytes, diff: bool = False) -> dict:
         options["window_seconds"] = win_seconds
         options["window_keys"] = WINDOW_KEYS[tsel >> 6]
         windows = []
+    if ring:
+        options["ring_bytes"] = RING_BYTES
     meter = _ft.FlowMeter(linktype, **options)
     records: list = []
     fed = 0
@@ -343,6 +360,8 @@ def run_one(data: bytes, diff: bool = False) -> dict:
     _check_eve(recs, flags)
     if windows is not None:
         _check_windows(windows, cnt, options["window_keys"], win_seconds)
+    if ring:
+        _check_ring(meter, frames, recs, int(cnt[IX["wirescore.decoded_ip"]]))
     return {"linktype": linktype, "frames": len(frames), "flows": len(recs),
             "decoded_ip": int(cnt[IX["wirescore.decoded_ip"]])}
 
@@ -434,6 +453,43 @@ def _check_windows(windows: list, cnt, keys, seconds: float) -> None:
             n = int(np.flatnonzero(mask)[0])
             raise FuzzFailure(f"window record {n} (kind {int(w['kind'][n])}): {what}: "
                               f"{w[n]}")
+
+
+def _check_ring(meter, frames, recs, ip: int) -> None:
+    """The packet ring holds, oldest first, a run of the frames fed (same bytes, times),
+    within its bytes and slots; every IP frame while nothing had to be dropped; a
+    flow's frames (ring_flow) are among them."""
+    data, meta = meter.ring_between(0.0, float(1 << 34))
+    caplens = meta[:, 2].astype(np.int64) if len(meta) else np.zeros(0, np.int64)
+    check(len(data) == int(caplens.sum()), "ring_between(): bytes and caplens disagree")
+    check(len(data) <= RING_BYTES and len(meta) <= RING_BYTES // 64,
+          f"ring holds {len(meta)} frames, {len(data)} bytes")
+    check(len(meta) <= ip, f"ring holds {len(meta)} frames of {ip} IP packets")
+    if ip and any(len(f) for _s, _u, f in frames):
+        check(len(meta) >= 1, "empty ring after IP packets")
+    if sum(len(f) for _s, _u, f in frames) <= RING_BYTES and ip <= RING_BYTES // 64:
+        check(len(meta) == ip, f"ring lost frames: {len(meta)} of {ip} without any wrap")
+    # a subsequence of the frames fed, in order
+    fed = [(sec * 1_000_000 + usec, f) for sec, usec, f in frames]
+    k, pos = 0, 0
+    for n in range(len(meta)):
+        ts = int(meta[n, 0]) * 1_000_000 + int(meta[n, 1])
+        frame = data[pos:pos + int(meta[n, 2])]
+        pos += int(meta[n, 2])
+        check(int(meta[n, 3]) >= len(frame), f"ring frame {n}: wire_len < caplen")
+        while k < len(fed) and fed[k] != (ts, frame):
+            k += 1
+        check(k < len(fed), f"ring frame {n} ({len(frame)} bytes at {ts}) is not a frame "
+              f"fed, in order: {frame[:40].hex()}")
+        k += 1
+    ring_frames = {(int(meta[n, 0]), int(meta[n, 1]), int(meta[n, 2])) for n in range(len(meta))}
+    for r in recs[:8]:
+        fdata, fmeta = meter.ring_flow(int(r["flow_id"]))
+        check(len(fdata) == int(fmeta[:, 2].sum()) if len(fmeta) else len(fdata) == 0,
+              "ring_flow(): bytes and caplens disagree")
+        for n in range(len(fmeta)):
+            check((int(fmeta[n, 0]), int(fmeta[n, 1]), int(fmeta[n, 2])) in ring_frames,
+                  f"ring_flow({int(r['flow_id'])}) frame {n} not in the ring")
 
 
 _PY_FORMATTER = None
