@@ -127,15 +127,18 @@ class OnnxModel:
             raise WirescoreError(f"{self.path}: not a loadable ONNX model "
                                  f"({_first_line(exc)})") from None
 
+    def _named(self, args, name: str, kind: str, described: str):
+        """The graph input or output called name, or a one-line error listing them."""
+        for arg in args:
+            if arg.name == name:
+                return arg
+        raise WirescoreError(f"{self.path}: no {kind} named {name!r} ({kind}s: {described})")
+
     def _pick_input(self, name: str | None) -> str:
         inputs = self._session.get_inputs()
         described = ", ".join(f"{i.name} {i.type} {list(i.shape)}" for i in inputs)
         if name is not None:
-            chosen = [i for i in inputs if i.name == name]
-            if not chosen:
-                raise WirescoreError(f"{self.path}: no input named {name!r} "
-                                     f"(inputs: {described})")
-            arg = chosen[0]
+            arg = self._named(inputs, name, "input", described)
         elif len(inputs) != 1:
             raise WirescoreError(f"{self.path}: has {len(inputs)} inputs ({described}); "
                                  "wirescore feeds one float32 matrix: name it with "
@@ -160,11 +163,7 @@ class OnnxModel:
         outputs = self._session.get_outputs()
         described = ", ".join(f"{o.name} ({o.type})" for o in outputs)
         if name is not None:
-            chosen = [o for o in outputs if o.name == name]
-            if not chosen:
-                raise WirescoreError(f"{self.path}: no output named {name!r} "
-                                     f"(outputs: {described})")
-            out = chosen[0]
+            out = self._named(outputs, name, "output", described)
         else:
             floats = [o for o in outputs if o.type == FLOAT]
             if len(floats) != 1:
