@@ -24,7 +24,10 @@ demo: install
 	n=collections.Counter(e['event_type'] for e in ev); print('--- $(DEMO_LOGS)/eve.json:', dict(n)); \
 	c=collections.Counter((e['src_ip'],e['dest_ip']) for e in ev if e['event_type']=='flow'); \
 	print('flows per (src, dest), top 3:', c.most_common(3)); \
-	print('first flow event:', json.dumps([e for e in ev if e['event_type']=='flow'][0]))"
+	print('first flow event:', json.dumps([e for e in ev if e['event_type']=='flow'][0])); \
+	al=[e for e in ev if e['event_type']=='alert']; \
+	[print('alert', a['alert']['signature_id'], a.get('src_ip') and 'src_ip='+a['src_ip'] or 'dest_ip='+a.get('dest_ip',''), \
+	'-', a['alert']['signature'], '|', '; '.join(a['alert']['metadata'].get('wirescore_features', []))) for a in al]"
 
 test: install
 	$(PY) -m pytest -q tests

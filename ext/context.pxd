@@ -10,9 +10,15 @@
 #           TAU_SHORT and TAU_LONG, all fields of a host sharing one clock;
 #   pairs   per (client, server): flows, and whether the pair is new;
 #   ports   per (client, protocol, server port): flows, and whether it is new.
+#   hist    per IP address: the last 128 s in 4-second buckets of flows opened, new
+#           destinations, new services, flows received and new sources (saturating
+#           bytes), so that a flow can be given what its endpoints did around it,
+#           from 10 s before its first packet to 10 s after its last (ctx.*_around):
+#           a decayed counter read at report time (up to a timeout after the flow's
+#           last packet) has already forgotten a burst that ended with the flow.
 # Each table is 4-way set-associative; a full set replaces its least recently used
 # way, counted (wirescore.ctx_*_replaced) when the one replaced was still live.
-# Memory is fixed at creation (about 22 MB, touched lazily).
+# Memory is fixed at creation (about 25 MB, touched lazily).
 #
 # Everything here is inline and used by flowtable.pyx without the GIL.
 
@@ -32,6 +38,27 @@ cdef enum:
     TAU_SHORT_US = 60000000
     TAU_LONG_US = 600000000
     KNOWN_US = 600000000
+
+# the bucket history: HIST_BUCKETS buckets of HIST_BUCKET_US each (128 s), per host
+cdef enum:
+    HIST_SETS = 4096
+    HIST_BUCKETS = 32
+    HIST_BUCKET_US = 4000000
+    AROUND_US = 10000000     # ctx.*_around: from AROUND_US before a flow to AROUND_US after
+    H_OUT = 0                # fields of a bucket: flows opened as client
+    H_NEW_DST = 1            # ... of them, to a server new to this client
+    H_NEW_PORT = 2           # ... of them, to a (protocol, port) new to this client
+    H_IN = 3                 # flows received as server
+    H_NEW_SRC = 4            # ... of them, from a client new to this server
+    H_FIELDS = 5
+
+cdef struct HostHist:
+    uint8_t addr[16]
+    int64_t last             # newest bucket written (packet time // HIST_BUCKET_US)
+    uint8_t ipver
+    uint8_t used
+    uint8_t pad[6]
+    uint8_t c[HIST_BUCKETS * H_FIELDS]   # counts, saturating at 255 per bucket
 
 cdef struct HostCtx:
     uint8_t addr[16]
@@ -207,3 +234,74 @@ cdef inline bint port_touch(PortCtx* table, const uint8_t* a, uint8_t ipver, uin
     p.flows = 1
     flows[0] = 1
     return True
+
+
+cdef inline HostHist* hist_get(HostHist* table, const uint8_t* addr, uint8_t ipver, int64_t now,
+                               bint create, uint64_t* replaced) noexcept nogil:
+    """The host's bucket history; created when absent and create is set (replacing the
+    way with the oldest history, counted in replaced when it still held any of the last
+    HIST_BUCKETS buckets), else NULL."""
+    cdef uint64_t s = (ctx_hash16(addr, ipver ^ 0x51ED) & (HIST_SETS - 1)) * CTX_WAYS
+    cdef int i, victim = 0
+    cdef HostHist* h
+    cdef int64_t b = (now if now > 0 else 0) // HIST_BUCKET_US
+    for i in range(CTX_WAYS):
+        h = &table[s + i]
+        if h.used and h.ipver == ipver and memcmp(h.addr, addr, 16) == 0:
+            return h
+        if not h.used or (table[s + victim].used and h.last < table[s + victim].last):
+            victim = i
+    if not create:
+        return NULL
+    h = &table[s + victim]
+    if h.used and b - h.last < HIST_BUCKETS:
+        replaced[0] += 1
+    memset(h, 0, sizeof(HostHist))
+    memcpy(h.addr, addr, 16)
+    h.ipver = ipver
+    h.used = 1
+    h.last = b
+    return h
+
+
+cdef inline void hist_add(HostHist* h, int64_t now, int field) noexcept nogil:
+    """Count one event of `field` at packet time now (µs). Buckets the history moves past
+    are cleared; an event older than the history (time went back by more than 128 s) is
+    not counted."""
+    cdef int64_t b = (now if now > 0 else 0) // HIST_BUCKET_US
+    cdef int64_t x
+    cdef uint8_t* v
+    if b > h.last:
+        if b - h.last >= HIST_BUCKETS:
+            memset(h.c, 0, HIST_BUCKETS * H_FIELDS)
+        else:
+            for x in range(h.last + 1, b + 1):
+                memset(&h.c[(x % HIST_BUCKETS) * H_FIELDS], 0, H_FIELDS)
+        h.last = b
+    elif h.last - b >= HIST_BUCKETS:
+        return
+    v = &h.c[(b % HIST_BUCKETS) * H_FIELDS + field]
+    if v[0] < 255:
+        v[0] += 1
+
+
+cdef inline void hist_sums(const HostHist* h, int64_t lo, int64_t hi, double* out) noexcept nogil:
+    """out[0:H_FIELDS] = the events of each field in the buckets that overlap [lo, hi]
+    (µs of packet time), as far as the history still holds them (the last
+    HIST_BUCKETS buckets); zeros for h NULL."""
+    cdef int64_t bl, bh, x
+    cdef int f
+    cdef uint32_t acc[H_FIELDS]
+    memset(acc, 0, sizeof(acc))
+    if h != NULL:
+        bl = (lo if lo > 0 else 0) // HIST_BUCKET_US
+        bh = (hi if hi > 0 else 0) // HIST_BUCKET_US
+        if bh > h.last:
+            bh = h.last
+        if bl < h.last - HIST_BUCKETS + 1:
+            bl = h.last - HIST_BUCKETS + 1
+        for x in range(bl, bh + 1):
+            for f in range(H_FIELDS):
+                acc[f] += h.c[(x % HIST_BUCKETS) * H_FIELDS + f]
+    for f in range(H_FIELDS):
+        out[f] = acc[f]

@@ -185,6 +185,12 @@ cdef struct FlowRecord:
     double ctx_dst_fail_ratio
     double ctx_pair_flows
     double ctx_src_service_flows
+    # endpoint activity around the flow: [start - 10 s, end + 10 s] (context.pxd hist)
+    double ctx_src_flows_around
+    double ctx_src_new_dsts_around
+    double ctx_src_new_ports_around
+    double ctx_dst_flows_around
+    double ctx_dst_new_srcs_around
 
 cdef struct FragSlot:
     uint8_t src[16]

@@ -37,6 +37,8 @@ from flowtable cimport *
 from windows cimport (WinAcc, WindowRecord, win_slot, win_add, win_record, WIN_KEYS,
                       WIN_KINDS, WIN_KIND_ALL, WIN_KIND_SRC, WIN_KIND_DST)
 from context cimport (HostCtx, PairCtx, PortCtx, host_get, pair_touch, port_touch,
+                      HostHist, hist_get, hist_add, hist_sums, HIST_SETS, AROUND_US,
+                      H_OUT, H_NEW_DST, H_NEW_PORT, H_IN, H_NEW_SRC, H_FIELDS,
                       CTX_WAYS, CTX_HOST_SETS, CTX_PAIR_SETS, CTX_PORT_SETS)
 
 cnp.import_array()
@@ -76,6 +78,7 @@ COUNTER_NAMES = (
     "flow.tcp_reuse", "flow.end.state.new", "flow.end.state.established",
     "flow.end.state.closed", "wirescore.ts_backwards", "defrag.tracker_hard_reuse",
     "wirescore.ctx_host_replaced", "wirescore.ctx_pair_replaced", "wirescore.ctx_port_replaced",
+    "wirescore.ctx_hist_replaced",
     "wirescore.windows", "wirescore.window_keys_dropped",
 )
 N_COUNTER_SLOTS = N_COUNTERS
@@ -189,7 +192,7 @@ cdef class FlowMeter:
     out_capacity : int
         Flow records buffered before feed() returns early so Python can drain().
     context : bool
-        Keep endpoint context (context.pxd, about 22 MB) and fill the ctx_* fields.
+        Keep endpoint context (context.pxd, about 25 MB) and fill the ctx_* fields.
     window_seconds, window_keys : float, sequence of "all" / "src" / "dst"
         Traffic windows (windows.pxd) of this length in packet time, one record per
         key and window, taken with drain_windows(); none when window_keys is empty.
@@ -218,6 +221,7 @@ cdef class FlowMeter:
     cdef HostCtx* hosts
     cdef PairCtx* pairs
     cdef PortCtx* ports
+    cdef HostHist* hist
     cdef bint context
     cdef uint32_t max_flows, nbuckets, frag_slots, out_cap, out_n
     cdef uint32_t high_water, n_active, reserve
@@ -307,7 +311,9 @@ cdef class FlowMeter:
             self.hosts = <HostCtx*>calloc(CTX_HOST_SETS * CTX_WAYS, sizeof(HostCtx))
             self.pairs = <PairCtx*>calloc(CTX_PAIR_SETS * CTX_WAYS, sizeof(PairCtx))
             self.ports = <PortCtx*>calloc(CTX_PORT_SETS * CTX_WAYS, sizeof(PortCtx))
-            if self.hosts == NULL or self.pairs == NULL or self.ports == NULL:
+            self.hist = <HostHist*>calloc(HIST_SETS * CTX_WAYS, sizeof(HostHist))
+            if (self.hosts == NULL or self.pairs == NULL or self.ports == NULL
+                    or self.hist == NULL):
                 raise MemoryError("cannot allocate the context tables")
         if (self.entries == NULL or self.buckets == NULL or self.out == NULL or
                 self.frags == NULL or self.cnt == NULL or self.ethertypes == NULL):
@@ -329,6 +335,7 @@ cdef class FlowMeter:
         free(self.hosts)
         free(self.pairs)
         free(self.ports)
+        free(self.hist)
         for i in range(WIN_KINDS):
             free(self.win[i])
             free(self.win_used[i])
@@ -1016,6 +1023,7 @@ cdef class FlowMeter:
                          FlowKey* key, int64_t ts) noexcept nogil:
         """A flow starts: the client opened one, the server received one."""
         cdef HostCtx* h
+        cdef HostHist* hh
         cdef double flows
         cdef bint new_pair, new_port = False
         new_pair = pair_touch(self.pairs, client, server, key.ipver, ts, 1, &flows,
@@ -1035,11 +1043,22 @@ cdef class FlowMeter:
         h = host_get(self.hosts, server, key.ipver, ts, &self.cnt[F_CTX_HOST_REPLACED])
         h.in_flows[0] += 1
         h.in_flows[1] += 1
+        hh = hist_get(self.hist, client, key.ipver, ts, True, &self.cnt[F_CTX_HIST_REPLACED])
+        hist_add(hh, ts, H_OUT)
+        if new_pair:
+            hist_add(hh, ts, H_NEW_DST)
+        if new_port:
+            hist_add(hh, ts, H_NEW_PORT)
+        hh = hist_get(self.hist, server, key.ipver, ts, True, &self.cnt[F_CTX_HIST_REPLACED])
+        hist_add(hh, ts, H_IN)
+        if new_pair:
+            hist_add(hh, ts, H_NEW_SRC)
 
     cdef void _ctx_end(self, FlowRecord* r) noexcept nogil:
         """A flow is reported: count how it went, then read both endpoints' context
         (as of the packet clock) into the record."""
         cdef HostCtx* h
+        cdef double around[H_FIELDS]
         cdef int64_t now = self.now_us
         cdef double flows
         cdef bint icmp_error = (
@@ -1078,6 +1097,17 @@ cdef class FlowMeter:
             port_touch(self.ports, r.src_addr, r.ip_version, r.proto, r.dest_port, now, 0,
                        &flows, &self.cnt[F_CTX_PORT_REPLACED])
         r.ctx_src_service_flows = flows
+        # around the flow: from its packets' time, not the report's (which comes a
+        # timeout later, when a burst the flow was part of has long ended)
+        hist_sums(hist_get(self.hist, r.src_addr, r.ip_version, now, False, NULL),
+                  r.start_us - AROUND_US, r.end_us + AROUND_US, around)
+        r.ctx_src_flows_around = around[H_OUT]
+        r.ctx_src_new_dsts_around = around[H_NEW_DST]
+        r.ctx_src_new_ports_around = around[H_NEW_PORT]
+        hist_sums(hist_get(self.hist, r.dest_addr, r.ip_version, now, False, NULL),
+                  r.start_us - AROUND_US, r.end_us + AROUND_US, around)
+        r.ctx_dst_flows_around = around[H_IN]
+        r.ctx_dst_new_srcs_around = around[H_NEW_SRC]
 
     # ---------------------------------------------------------------- lists
 

@@ -70,6 +70,12 @@ FLOW_FEATURES: tuple[Feature, ...] = (
 # Endpoint context (ext/context.pxd), read when the flow is reported, as of the packet
 # clock then. "decayed" counts fall by e every 60 s or 600 s (the suffix); a host's
 # counts start when it is first seen; "new" means not contacted in the last 600 s.
+# The *_around counts are what the endpoint did around the flow itself: flows that
+# started from 10 s before its first packet to 10 s after its last, counted in 4 s
+# buckets (so the edges stretch to 14 s) out of the last 128 s that the core keeps per
+# host; a flow reported more than ~2 minutes after its start (long or long-idle flows)
+# sees only the part still held, and no flow sees past the moment it is reported (a
+# flow that ends by TCP close, eviction or shutdown before 10 s have passed).
 CONTEXT_FEATURES: tuple[Feature, ...] = tuple(
     Feature("ctx." + field[4:], field, unit, text) for field, unit, text in (
         ("ctx_src_flows_60s", "flows", "flows the client opened, decayed over 60 s"),
@@ -97,6 +103,17 @@ CONTEXT_FEATURES: tuple[Feature, ...] = tuple(
         ("ctx_src_service_flows", "flows",
          "flows from this client to this protocol and server port on any server "
          "(600 s decay); 0 for port-less protocols"),
+        ("ctx_src_flows_around", "flows",
+         "flows the client opened around this flow (this one included); saturates at "
+         "255 per 4 s bucket"),
+        ("ctx_src_new_dsts_around", "hosts",
+         "of them, flows to a server the client had not contacted in 600 s"),
+        ("ctx_src_new_ports_around", "services",
+         "of them, flows to a (protocol, server port) the client had not used in 600 s "
+         "(TCP, UDP, SCTP)"),
+        ("ctx_dst_flows_around", "flows", "flows the server received around this flow"),
+        ("ctx_dst_new_srcs_around", "hosts",
+         "of them, flows from a client that had not contacted this server in 600 s"),
     ))
 
 ALL_FEATURES: tuple[Feature, ...] = FLOW_FEATURES + CONTEXT_FEATURES

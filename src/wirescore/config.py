@@ -108,8 +108,10 @@ SETTINGS: tuple[Setting, ...] = (
             "behaviour)."),
     Setting("flow.context", True, bool, "--context/--no-context",
             "Keep endpoint context (flows opened, new destinations and services, failure "
-            "ratios per host, decayed over 60 s and 600 s; about 22 MB) and give every "
-            "flow its ctx.* feature columns. --no-context leaves them 0."),
+            "ratios per host, decayed over 60 s and 600 s, and what each host did around "
+            "each flow; about 25 MB) and give every flow its ctx.* feature columns, "
+            "whenever something reads them: a profile with a ctx.* feature, or --export. "
+            "--no-context leaves them 0 always."),
     *_timeouts(),
     Setting("outputs.eve.filename", "eve.json", str, "--eve-filename",
             "Name of the EVE-JSON file inside the log directory (appended to, as "

@@ -189,6 +189,12 @@ class FlowProfileDetector:
 
     def _explain(self, x, rec, mean, std) -> list[tuple[str, float, float]]:
         k = self.profile.explain
+        contributions = getattr(self.model.model, "contributions", None)
+        if k and contributions is not None:
+            # the model says which quantities made the score (extreme: value, and how
+            # many doublings beyond its reference), from the first sample on
+            found = contributions(x)
+            return [c for c in found[:k] if c[2] > 0] or found[:1]
         if k == 0 or self.stats.n < 2:
             return []
         z = np.where(std > 0, (x - mean) / np.where(std > 0, std, 1), 0.0)
@@ -227,6 +233,7 @@ class Detector:
     the window records of their key."""
 
     def __init__(self, profiles: Sequence[Profile]):
+        profiles = [p for p in profiles if p.enabled]     # enabled: false -> checked only
         self.detectors = [FlowProfileDetector(p) for p in profiles if p.unit == "flow"]
         self.window_detectors = [FlowProfileDetector(p) for p in profiles
                                  if p.unit == "window"]
@@ -252,6 +259,11 @@ class Detector:
             _, alerts = d.process(mine)
             out += [(mine[a.index], a) for a in alerts]
         return out
+
+    @property
+    def uses_context(self) -> bool:
+        """Whether a flow profile reads endpoint context (a ctx.* feature column)."""
+        return any(f.startswith("ctx.") for d in self.detectors for f in d.profile.features)
 
     @property
     def score_columns(self) -> list[str]:

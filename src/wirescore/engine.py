@@ -173,8 +173,11 @@ class Engine:
             detector = Detector(rules)
         meter = FlowMeter(source.linktype, max_flows=cfg["flow.max_flows"],
                           timeouts=cfg.timeouts(), active_timeout=cfg["flow.active_timeout"],
-                          tcp_close=cfg["flow.tcp_close"], out_capacity=8192,
-                          context=cfg["flow.context"],
+                          tcp_close=cfg["flow.tcp_close"], out_capacity=2048,
+                          # the context tables (about 25 MB, and a share of the
+                          # core's time) only when something reads ctx.* columns
+                          context=cfg["flow.context"] and bool(
+                              cfg["outputs.export"] or (detector and detector.uses_context)),
                           window_seconds=detector.window_seconds if detector else 0.0,
                           window_keys=detector.window_keys if detector else (),
                           ring_bytes=cfg["outputs.snippets.ring_bytes"]

@@ -11,6 +11,7 @@ Files are read with yaml.safe_load semantics (no tags that build objects).
 from __future__ import annotations
 
 import ipaddress
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -22,6 +23,10 @@ WINDOW_KEYS = ("all", "src", "dst")
 LEARN_MODES = ("all", "unalerted")
 TRANSFORMS = ("log1p", "none")
 PROTO_NUMBERS = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58, "sctp": 132}
+MODEL_NAMES = ("hst", "tail", "extreme", "onnx")
+
+log = logging.getLogger("wirescore.rules")
+_WARNED: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,8 @@ class Profile:
     explain: int = 3
     window_seconds: float = 1.0       # unit: window
     window_key: str = "src"           # unit: window: all | src | dst
+    enabled: bool = True              # false: checked, but not run
+    warnings: tuple[str, ...] = ()    # "FILE:LINE: field: problem" that does not stop a run
     model_object: Any = field(default=None, repr=False)   # a user's model (API only)
 
     def severity_for(self, score: float) -> int:
@@ -125,7 +132,7 @@ def parse_profile(doc: Any, chk: _Checker, known_features: Iterable[str]) -> Pro
         chk.fail((), "a profile must be a mapping of fields")
     allowed = {"id", "rev", "name", "category", "unit", "features", "transform", "model",
                "threshold", "warmup", "learn", "severity", "suppress", "allowlist", "explain",
-               "window"}
+               "window", "enabled"}
     for key in doc:
         if key not in allowed:
             chk.fail((key,), f"unknown field (fields: {', '.join(sorted(allowed))})")
@@ -167,10 +174,11 @@ def parse_profile(doc: Any, chk: _Checker, known_features: Iterable[str]) -> Pro
     params = model.get("params", {})
     if not isinstance(params, dict):
         chk.fail(("model", "params"), "must be a mapping of parameter: value")
-    if mname not in ("hst", "onnx") and not mname.startswith("river:"):
-        chk.fail(("model", "name"), "must be 'hst' or 'river:<module>.<Class>' "
-                                    "(e.g. river:anomaly.OneClassSVM), or 'onnx' for a "
-                                    "model file trained offline")
+    if mname not in MODEL_NAMES and not mname.startswith("river:"):
+        chk.fail(("model", "name"), "must be 'hst' or 'river:<module>.<Class>' (e.g. "
+                                    "river:anomaly.OneClassSVM), 'tail' (upper-tail "
+                                    "p-values), 'extreme' (counts against floors), or "
+                                    "'onnx' for a model file trained offline")
     thr = doc.get("threshold", {"quantile": 0.995})
     if not isinstance(thr, dict) or len({"quantile", "fixed"} & set(thr)) != 1:
         chk.fail(("threshold",), "give exactly one of quantile (adaptive) or fixed")
@@ -235,8 +243,48 @@ def parse_profile(doc: Any, chk: _Checker, known_features: Iterable[str]) -> Pro
     explain = doc.get("explain", 3)
     if not isinstance(explain, int) or explain < 0:
         chk.fail(("explain",), "must be the number of features to explain (>= 0)")
+    enabled = doc.get("enabled", True)
+    if not isinstance(enabled, bool):
+        chk.fail(("enabled",), "must be true or false")
     if mname == "onnx":
         params = _onnx_params(params, chk, tuple(features), transform)
+    if mname == "tail":
+        from wirescore.models.tail import TailModel
+
+        try:
+            TailModel(tuple(features), **params)
+        except (TypeError, ValueError) as exc:
+            chk.fail(("model", "params"), str(exc))
+    if mname == "extreme":
+        from wirescore.models.extreme import ExtremeCounts
+
+        try:
+            ExtremeCounts(tuple(features), **params)
+        except (TypeError, ValueError) as exc:
+            chk.fail(("model", "params"), str(exc))
+        if transform != "none":
+            chk.fail(("transform",), "the extreme model compares counts with floors in "
+                                     "their own units: use transform: none")
+    warnings = []
+    if q is not None:
+        # a quantile of scores means something once the model has a reference (Half-Space
+        # Trees: one window_size of samples; scores are 0 before) and the kept scores
+        # hold at least one above that quantile (1 / (1 - quantile) of them)
+        ws = params.get("window_size", 250 if mname == "hst" else 0)
+        ws = ws if isinstance(ws, int) and not isinstance(ws, bool) and ws > 0 else 0
+        tail = int(round(1 / (1 - q)))
+        need = ws + tail
+        if warmup < need:
+            at = chk.lines.get(("warmup",)) or chk.lines.get(("threshold", "quantile"))
+            warnings.append(
+                f"{chk.path}:{at}: warmup: {warmup} samples is less than "
+                + (f"window_size ({ws}) + " if ws else "")
+                + f"1/(1 - quantile) ({tail}) = {need}: the first alerts would come "
+                f"from a threshold that has seen too few scores; give warmup: {need} or more")
+    for w in warnings:
+        if w not in _WARNED:          # once per process, however often the file is read
+            _WARNED.add(w)
+            log.warning("warning: %s", w)
     return Profile(
         id=pid, rev=int(doc.get("rev", 1)), name=str(_need(doc, "name", str, chk)),
         category=str(doc.get("category", "Anomalous traffic")), unit=unit,
@@ -248,7 +296,8 @@ def parse_profile(doc: Any, chk: _Checker, known_features: Iterable[str]) -> Pro
         suppress_seconds=float(sup.get("seconds", 60)), allowlist=tuple(allow),
         explain=explain,
         window_seconds=float(doc.get("window", {}).get("seconds", 1.0)) if unit == "window" else 1.0,
-        window_key=doc.get("window", {}).get("key", "src") if unit == "window" else "src")
+        window_key=doc.get("window", {}).get("key", "src") if unit == "window" else "src",
+        enabled=enabled, warnings=tuple(warnings))
 
 
 ONNX_PARAMS = {"path": str, "output": str, "column": (int, str), "negate": bool,

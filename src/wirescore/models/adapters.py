@@ -4,7 +4,8 @@
                                each value in [0, 1] after the detector's scaling
     learn(X)                   update with those rows, in order
 
-Native models (wirescore.models.HalfSpaceTrees) do both over numpy arrays without the
+Native models (wirescore.models.HalfSpaceTrees, and wirescore.models.extreme.ExtremeCounts,
+which takes the features unscaled) do both over numpy arrays without the
 GIL; River models and a user's own object (anything with score_one/learn_one, or
 score_many/learn_many) are called row by row with dicts {feature: value}. Higher
 score = more anomalous, River's convention.
@@ -27,16 +28,18 @@ class ModelAdapter:
     """Wrap `model` (native, River or user object) for batched scoring."""
 
     def __init__(self, model: Any, features: Sequence[str], label: str, arrays: bool = False,
-                 pretrained: bool = False):
+                 pretrained: bool = False, raw: bool = False):
         """arrays: the model's score_many/learn_many take 2-d float64 arrays.
         pretrained: the model was fitted offline (ONNX): it does not learn, and it takes
-        the transformed features unscaled (they are not min-max scaled to [0, 1])."""
+        the transformed features unscaled (they are not min-max scaled to [0, 1]).
+        raw: the model learns online but takes the transformed features unscaled
+        (wirescore.models.extreme.ExtremeCounts: counts against absolute floors)."""
         self.model = model
         self.features = tuple(features)
         self.label = label
         self._native = arrays
         self.learns_online = not pretrained
-        self.scaled = not pretrained
+        self.scaled = not (pretrained or raw)
         if not (self._native or (hasattr(model, "score_one") and hasattr(model, "learn_one"))):
             raise WirescoreError(f"model {label}: needs score_one/learn_one "
                                  "(River's protocol) or score_many/learn_many")
@@ -99,6 +102,23 @@ def build_model(spec: dict, features: Sequence[str], user_object: Any = None,
         except (TypeError, ValueError) as exc:
             raise WirescoreError(f"model hst: {exc}") from None
         return ModelAdapter(model, features, "hst", arrays=True)
+    if name == "tail":
+        from wirescore.models.tail import TailModel
+
+        try:
+            model = TailModel(features=tuple(features), **params)
+        except (TypeError, ValueError) as exc:
+            raise WirescoreError(f"model tail: {exc}") from None
+        # unscaled: min-max bounds that move would re-rank the reference it keeps
+        return ModelAdapter(model, features, "tail", arrays=True, raw=True)
+    if name == "extreme":
+        from wirescore.models.extreme import ExtremeCounts
+
+        try:
+            model = ExtremeCounts(tuple(features), **params)
+        except (TypeError, ValueError) as exc:
+            raise WirescoreError(f"model extreme: {exc}") from None
+        return ModelAdapter(model, features, "extreme", arrays=True, raw=True)
     if name.startswith("river:"):
         path = name[len("river:"):]
         module, _, cls = path.rpartition(".")

@@ -1,0 +1,107 @@
+"""Endpoint activity around each flow (the ctx.*_around columns, ext/context.pxd's
+per-host bucket history) against an independent count made from the flow records.
+
+Every flow is reported at shutdown here (timeouts of days, no TCP close), so the
+history each query sees ends at the host's last flow start; the reference below
+rebuilds the buckets from the records' start times and the documented rules (4 s
+buckets, the last 32 kept, 10 s either side of the flow, counts saturating at 255 per
+bucket, "new" = no flow between the same client and server (or to the same protocol
+and port) started in the 600 s before; as every flow is reported at the end, no
+report refreshes a pair in between).
+"""
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+import numpy as np
+import pytest
+
+from conftest import fixture_captures, shared_captures
+from test_core import meter_records
+
+BUCKET_US = 4_000_000
+AROUND_US = 10_000_000
+KNOWN_US = 600_000_000
+BUCKETS = 32
+FIELDS = ("ctx_src_flows_around", "ctx_src_new_dsts_around", "ctx_src_new_ports_around",
+          "ctx_dst_flows_around", "ctx_dst_new_srcs_around")
+FOREVER = dict(timeouts=(1e9,) * 9, active_timeout=1e9, tcp_close=False)   # ~30 years
+
+
+def expected_around(records: np.ndarray) -> np.ndarray:
+    """(flows, 5) counts the documented rules give, from the records alone."""
+    order = np.argsort(records["start_us"], kind="stable")
+    pair_seen: dict = {}                          # (client, server) -> last start, µs
+    port_seen: dict = {}                          # (client, proto, port) -> last start
+    events: dict = defaultdict(Counter)           # host -> {(bucket, field): count}
+    newest: dict = {}                             # host -> newest bucket written
+    for i in order.tolist():
+        r = records[i]
+        v = int(r["ip_version"])
+        a, b = (v, bytes(r["src_addr"])), (v, bytes(r["dest_addr"]))
+        bucket = int(r["start_us"]) // BUCKET_US
+        t = int(r["start_us"])
+        new_pair = t - pair_seen.get((a, b), -KNOWN_US - 1) > KNOWN_US
+        pair_seen[a, b] = t
+        proto = int(r["proto"])
+        new_port = False
+        if proto in (6, 17, 132):
+            key = (a, proto, int(r["dest_port"]))
+            new_port = t - port_seen.get(key, -KNOWN_US - 1) > KNOWN_US
+            port_seen[key] = t
+        for host, fields in ((a, (0, 1 if new_pair else None, 2 if new_port else None)),
+                             (b, (3, 4 if new_pair else None))):
+            for f in fields:
+                if f is not None:
+                    events[host][bucket, f] += 1
+            newest[host] = max(newest.get(host, bucket), bucket)
+    out = np.zeros((len(records), 5))
+    for i, r in enumerate(records):
+        v = int(r["ip_version"])
+        lo = (int(r["start_us"]) - AROUND_US) // BUCKET_US
+        hi = (int(r["end_us"]) + AROUND_US) // BUCKET_US
+        for host, fields in (((v, bytes(r["src_addr"])), (0, 1, 2)),
+                             ((v, bytes(r["dest_addr"])), (3, 4))):
+            last = newest[host]
+            for f in fields:
+                out[i, f] = sum(min(255, events[host][x, f])
+                                for x in range(max(lo, last - BUCKETS + 1), min(hi, last) + 1))
+    return out
+
+
+CAPTURES = fixture_captures() + shared_captures("labeled/scans")
+
+
+@pytest.mark.parametrize("pcap", CAPTURES, ids=[p.name for p in CAPTURES])
+def test_around_counts_match_the_records(pcap):
+    records, c = meter_records(pcap, **FOREVER)
+    if len(records) == 0:
+        pytest.skip("no IP flows")
+    assert c["wirescore.ctx_hist_replaced"] == 0
+    assert c["wirescore.ctx_pair_replaced"] == 0 and c["wirescore.ctx_port_replaced"] == 0
+    got = np.column_stack([records[f] for f in FIELDS])
+    want = expected_around(records)
+    bad = np.flatnonzero((got != want).any(axis=1))
+    assert len(bad) == 0, (f"{len(bad)} of {len(records)} flows differ; first: flow_id "
+                           f"{records['flow_id'][bad[0]]} got {got[bad[0]]} want {want[bad[0]]}")
+
+
+def test_a_scan_burst_is_seen_by_each_of_its_flows():
+    """ndpi-synscan: one scanner, one target, hundreds of ports in a few seconds. Every
+    scan flow sees the burst (not only the flows reported after it)."""
+    pcap = next(p for p in fixture_captures() if p.name == "ndpi-synscan.pcap")
+    records, _ = meter_records(pcap)                  # default timeouts and TCP close
+    src = np.array([bytes(a) for a in records["src_addr"]])
+    scanner = Counter(src.tolist()).most_common(1)[0][0]
+    mine = records[src == scanner]
+    assert len(mine) > 500
+    assert np.median(mine["ctx_src_new_ports_around"]) > 100
+    assert np.median(mine["ctx_dst_flows_around"]) > 100
+
+
+def test_no_context_leaves_the_columns_zero():
+    pcap = next(p for p in fixture_captures() if p.name == "ndpi-synscan.pcap")
+    records, c = meter_records(pcap, context=False)
+    for f in FIELDS:
+        assert not records[f].any()
+    assert c["wirescore.ctx_hist_replaced"] == 0
