@@ -89,6 +89,45 @@ def test_checks_catch_a_core_that_loses_a_flow(monkeypatch):
         fuzz_core.run_one(seed)
 
 
+class _WrongRingKeyMeter(_LosingMeter):
+    """A FlowMeter whose ring_key() gets the contract wrong in one way (`fault`)."""
+
+    fault = ""
+
+    def drain(self):
+        return self._m.drain()
+
+    def ring_key(self, side, key, version, start, end):
+        if self.fault == "other side" and side in (1, 2):
+            side = 3 - side
+        elif self.fault == "no address filter" and side in (1, 2) and version in (4, 6):
+            return self._m.ring_between(start, end)
+        elif self.fault == "last frame lost" and side in (1, 2) and version in (4, 6) and \
+                len(key) >= (4 if version == 4 else 16):
+            data, meta = self._m.ring_key(side, key, version, start, end)
+            return (data[:len(data) - int(meta[-1, 2])], meta[:-1]) if len(meta) else (data, meta)
+        return self._m.ring_key(side, key, version, start, end)
+
+
+@pytest.mark.parametrize("fault", ["other side", "no address filter", "last frame lost"])
+def test_checks_catch_a_ring_key_that_picks_other_frames(monkeypatch, fault):
+    """Negative control for the ring_key() check: a TCP conversation (both directions)
+    played through the ring, against a ring_key() that selects by the other address,
+    by time alone, or loses a frame."""
+    if not fuzz_core.HAS_RING_KEY:
+        pytest.skip("the core has no FlowMeter.ring_key")
+    seed = (SEEDS / "tcp-conversation-1").read_bytes()       # ring on, played 32 times
+    assert seed[3] & 0x80
+    fuzz_core.run_one(seed)
+    import types
+    fake = types.SimpleNamespace(**{k: getattr(fuzz_core._ft, k) for k in dir(fuzz_core._ft)
+                                    if not k.startswith("__")})
+    fake.FlowMeter = type("Meter", (_WrongRingKeyMeter,), {"fault": fault})
+    monkeypatch.setattr(fuzz_core, "_ft", fake)
+    with pytest.raises(fuzz_core.FuzzFailure, match=r"ring_key\("):
+        fuzz_core.run_one(seed)
+
+
 # ---- defects found while fuzzing, outside the input format --------------------------------
 
 def test_ipv6_later_fragment_is_not_walked_as_extension_headers():

@@ -5,6 +5,7 @@
     python tests/fuzz/run.py long --runs 10000000  # the long run (see README.md)
     python tests/fuzz/run.py repro FILE...         # replay inputs (a crash, a corpus file)
     python tests/fuzz/run.py minimize CRASH        # shrink a crashing input
+    python tests/fuzz/run.py bench [DIR...]        # replay inputs, inputs/s (no libFuzzer)
     python tests/fuzz/run.py build                 # only build
     python tests/fuzz/run.py seeds                 # rewrite tests/fuzz/seeds/ (committed)
 
@@ -26,7 +27,8 @@ fuzz target loads the copy through WIRESCORE_FUZZ_LIB. Variants (--sanitizer):
             gcc's libasan exists, else debug (the default).
 
 Every variant runs with PYTHONMALLOC=malloc (Python objects in malloc'd blocks, so ASAN
-sees their bounds) and ASAN_OPTIONS=detect_leaks=0 (the interpreter keeps memory to exit).
+sees their bounds) and ASAN_OPTIONS=detect_leaks=0 (the interpreter keeps memory to exit)
+plus clear_shadow_mmap_threshold=2**40 (speed only; see run_env()).
 """
 from __future__ import annotations
 
@@ -158,8 +160,14 @@ def build(variant: str, source: str = "worktree", quiet: bool = True) -> Path:
 
 def run_env(variant: str, lib: Path) -> dict:
     env = dict(os.environ, WIRESCORE_FUZZ_LIB=str(lib), PYTHONMALLOC="malloc")
+    # clear_shadow_mmap_threshold: ASAN zeroes the shadow of a large region (a freed
+    # meter's 20 MB window or context tables, a 512 KB counter array) with memset rather
+    # than by remapping it, so the shadow pages stay mapped instead of faulting back in at
+    # the next allocation: a quarter less time an input, nothing checked differently
+    # (README "Speed")
     asan = ["detect_leaks=0", "allocator_may_return_null=1", "handle_abort=1",
-            "symbolize=1", "detect_stack_use_after_return=0"]
+            "symbolize=1", "detect_stack_use_after_return=0",
+            f"clear_shadow_mmap_threshold={1 << 40}"]
     if variant == "asan":
         env["LD_PRELOAD"] = str(atheris_dir() / "asan_with_fuzzer.so")
     elif variant == "asan-gcc":
@@ -254,9 +262,11 @@ def wrapper() -> Path:
     return path
 
 
-def libfuzzer(variant: str, lib: Path, args: list[str], log_path: Path | None = None) -> int:
+def libfuzzer(variant: str, lib: Path, args: list[str], log_path: Path | None = None,
+              env_extra: dict | None = None) -> int:
     cmd = [str(wrapper()), *args]
     env = run_env(variant, lib)
+    env.update(env_extra or {})
     env["WIRESCORE_FUZZ_ARGV0"] = cmd[0]
     log(f"{variant}: {' '.join(cmd)}")
     BUILD.mkdir(parents=True, exist_ok=True)      # cwd: libFuzzer's -jobs logs land there
@@ -331,13 +341,38 @@ def cmd_long(a) -> int:
     lock = threading.Lock()
     state = {"runs": 0, "crashes": 0, "chunks": 0, "stop": False}
     started = time.monotonic()
+    since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    source = a.source if a.source == "worktree" else subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", a.source], capture_output=True,
+        text=True).stdout.strip() or a.source
+    # each chunk's target writes its input count to long-wN.count every 1000 inputs
+    # (WIRESCORE_FUZZ_COUNT), so that the progress file moves within a chunk
+    counts = {k: BUILD / f"long-w{k}.count" for k in range(a.jobs)}
 
-    def note() -> None:
+    def live() -> int:
+        n = 0
+        for path in counts.values():
+            try:
+                n += int(path.read_text() or 0)
+            except (OSError, ValueError):
+                pass
+        return n
+
+    def note(running: int = 0) -> None:
         elapsed = time.monotonic() - started
-        progress.write_text(f"variant {variant}\ninputs {state['runs']}\n"
+        runs = state["runs"] + running
+        progress.write_text(f"variant {variant}\nsource {source}\nstarted {since}\n"
+                            f"inputs {runs}\n(of which {running} in the chunks running)\n"
                             f"chunks {state['chunks']}\ncrashes {state['crashes']}\n"
                             f"seconds {elapsed:.0f}\n"
-                            f"inputs/s {state['runs'] / max(elapsed, 1):.0f}\n")
+                            f"inputs/s {runs / max(elapsed, 1):.0f}\n")
+
+    def monitor() -> None:
+        while not state["stop"]:
+            time.sleep(30)
+            with lock:
+                if not state["stop"]:
+                    note(live())
 
     def worker(k: int) -> None:
         chunk = 0
@@ -353,10 +388,12 @@ def cmd_long(a) -> int:
                                              f"-runs={min(a.chunk, left)}"]
             if a.seconds:
                 args.append(f"-max_total_time={max(1, int(a.seconds - (time.monotonic() - started)))}")
+            counts[k].unlink(missing_ok=True)
             rc = libfuzzer(variant, lib, args + [str(corpus), str(SEEDS)] + a.extra,
-                           log_path=logp)
+                           log_path=logp, env_extra={"WIRESCORE_FUZZ_COUNT": str(counts[k])})
             n = executed(logp.read_text(errors="replace"))
             with lock:
+                counts[k].unlink(missing_ok=True)
                 state["runs"] += n
                 state["chunks"] += 1
                 if rc != 0:
@@ -366,16 +403,19 @@ def cmd_long(a) -> int:
                         state["stop"] = True
                 else:
                     logp.unlink()                       # keep the logs of findings only
-                note()
+                note(live())
 
     log(f"long run ({variant}): {a.jobs} worker(s), corpus {corpus}, progress in {progress}, "
         f"crashes in {artifacts}")
     threads = [threading.Thread(target=worker, args=(k,)) for k in range(a.jobs)]
     for t in threads:
         t.start()
+    threading.Thread(target=monitor, daemon=True).start()
     for t in threads:
         t.join()
-    note()
+    with lock:
+        state["stop"] = True
+        note()
     log(f"long run ({variant}): {state['runs']} inputs, {state['crashes']} crash(es)")
     return 1 if state["crashes"] else 0
 
@@ -385,6 +425,37 @@ def cmd_repro(a) -> int:
     lib = build(variant, a.source)
     files = [str(Path(f).resolve()) for f in a.files]
     return libfuzzer(variant, lib, ["-runs=1", *files])
+
+
+BENCH = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+import fuzz_core
+from pathlib import Path
+limit = int(sys.argv[2])
+files = sorted(p for d in sys.argv[3:] for p in (Path(d).iterdir() if Path(d).is_dir()
+                                                 else [Path(d)])
+               if p.is_file() and p.suffix != ".md")
+datas = [p.read_bytes() for p in files][:limit or None]
+wall, cpu = time.perf_counter(), time.process_time()
+for data in datas:
+    fuzz_core.run_one(data)
+wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+print(f"fuzz: bench: {len(datas)} inputs in {wall:.1f} s: {len(datas) / wall:.1f} inputs/s, "
+      f"{len(datas) / cpu:.1f} per CPU-second", file=sys.stderr)
+"""
+
+
+def cmd_bench(a) -> int:
+    """Replay inputs (files, or every file of a directory, in name order) through the
+    target's run_one() in the variant's environment, without libFuzzer: the target's own
+    speed (libFuzzer adds ~10-20 %: mutation, coverage, CMP tracing)."""
+    variant = choose(a.sanitizer)
+    lib = build(variant, a.source)
+    paths = [str(Path(p).resolve()) for p in (a.inputs or [BUILD / "corpus"])]
+    cmd = [sys.executable, "-c", BENCH, str(HERE), str(a.limit), *paths]
+    log(f"bench ({variant}): replaying {', '.join(paths)}")
+    return subprocess.run(cmd, env=run_env(variant, lib), cwd=REPO).returncode
 
 
 def cmd_minimize(a) -> int:
@@ -421,6 +492,9 @@ def main(argv=None) -> int:
     s.add_argument("crash")
     s.add_argument("--runs", type=int, default=200_000)
     s.add_argument("-o", "--output", default=None)
+    s = sub.add_parser("bench", help="replay inputs through the target, inputs/s")
+    s.add_argument("inputs", nargs="*", help="files or directories (default build/fuzz/corpus)")
+    s.add_argument("--limit", type=int, default=0, help="at most this many inputs")
     sub.add_parser("build", help="build the variant only")
     sub.add_parser("seeds", help="rewrite tests/fuzz/seeds/")
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -438,7 +512,7 @@ def main(argv=None) -> int:
         log(f"{variant}: {build(variant, a.source, quiet=False)}")
         return 0
     return {"smoke": cmd_smoke, "long": cmd_long, "repro": cmd_repro,
-            "minimize": cmd_minimize}[a.cmd](a)
+            "minimize": cmd_minimize, "bench": cmd_bench}[a.cmd](a)
 
 
 if __name__ == "__main__":
