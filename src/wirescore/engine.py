@@ -173,7 +173,7 @@ class Engine:
             detector = Detector(rules)
         meter = FlowMeter(source.linktype, max_flows=cfg["flow.max_flows"],
                           timeouts=cfg.timeouts(), active_timeout=cfg["flow.active_timeout"],
-                          tcp_close=cfg["flow.tcp_close"], out_capacity=2048,
+                          tcp_close=cfg["flow.tcp_close"], out_capacity=8192,
                           # the context tables (about 25 MB, and a share of the
                           # core's time) only when something reads ctx.* columns
                           context=cfg["flow.context"] and bool(
@@ -312,6 +312,9 @@ class Engine:
             emit_windows(meter.drain_windows())
             while meter.shutdown():
                 emit(meter.drain())
+                # one batch in flight at a time: a million flows ending at once would
+                # otherwise queue several 8192-record batches and their lines (~50 MB)
+                writer.flush()
             emit(meter.drain())
             clock = meter.packet_clock
             # no packet at all: stamp the stats with the wall clock (nothing to replay)

@@ -13,6 +13,10 @@ import threading
 from typing import Any, Callable
 
 
+def _FLUSHED(event: threading.Event) -> None:
+    """Marker job of flush(): sets its event (the writer thread does, whatever failed)."""
+
+
 class BackgroundWriter:
     """Run fn(*args) calls in order on one thread; at most `depth` waiting."""
 
@@ -30,6 +34,9 @@ class BackgroundWriter:
             if self._error is not None:
                 continue                 # drain without running after a failure
             fn, args = job
+            if fn is _FLUSHED:
+                args[0].set()            # even after a failure: flush() must return
+                continue
             try:
                 fn(*args)
             except BaseException as exc:  # raised in the engine's thread
@@ -43,6 +50,13 @@ class BackgroundWriter:
     def submit(self, fn: Callable[..., Any], *args: Any) -> None:
         self._raise()
         self._q.put((fn, args))
+
+    def flush(self) -> None:
+        """Wait until everything submitted so far has run; raise a pending failure."""
+        done = threading.Event()
+        self._q.put((_FLUSHED, (done,)))
+        done.wait()
+        self._raise()
 
     def close(self) -> None:
         """Run everything submitted, stop the thread, raise a pending failure."""
