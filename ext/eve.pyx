@@ -144,11 +144,30 @@ cdef inline char* put_ts(char* p, int64_t us, TsCache* c) noexcept nogil:
 
 
 cdef inline char* put_ip(char* p, const uint8_t* addr, int version) noexcept nogil:
+    """The quoted address; IPv4 written here (glibc's inet_ntop formats each octet with
+    sprintf, a tenth of the writer's time), IPv6 by inet_ntop (zero-run compression)."""
     cdef char tmp[64]
+    cdef int i
+    cdef uint8_t v
     p[0] = 34
-    if inet_ntop(AF_INET_ if version == 4 else AF_INET6_, addr, tmp, 64) == NULL:
-        tmp[0] = 0
-    p = put(p + 1, tmp)
+    p += 1
+    if version == 4:
+        for i in range(4):
+            v = addr[i]
+            if v >= 100:
+                p[0] = <char>(48 + v // 100)
+                p += 1
+            if v >= 10:
+                p[0] = <char>(48 + (v // 10) % 10)
+                p += 1
+            p[0] = <char>(48 + v % 10)
+            p[1] = 46
+            p += 2
+        p -= 1                       # no dot after the last octet
+    else:
+        if inet_ntop(AF_INET6_, addr, tmp, 64) == NULL:
+            tmp[0] = 0
+        p = put(p, tmp)
     p[0] = 34
     return p + 1
 
