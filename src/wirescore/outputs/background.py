@@ -31,12 +31,12 @@ class BackgroundWriter:
             job = self._q.get()
             if job is None:
                 return
-            if self._error is not None:
-                continue                 # drain without running after a failure
             fn, args = job
             if fn is _FLUSHED:
                 args[0].set()            # even after a failure: flush() must return
                 continue
+            if self._error is not None:
+                continue                 # drain without running after a failure
             try:
                 fn(*args)
             except BaseException as exc:  # raised in the engine's thread
