@@ -237,8 +237,7 @@ def alert_event(flow_event: Mapping[str, Any], alert, end_ts: str) -> dict[str, 
         "wirescore_unit": [p.unit],
     }
     if alert.explanation:
-        metadata["wirescore_features"] = [f"{name}={value:.6g} (z={z:+.2f})"
-                                          for name, value, z in alert.explanation]
+        metadata["wirescore_features"] = _features(alert)
     ev["alert"] = {"action": "allowed", "gid": 1, "signature_id": p.id, "rev": p.rev,
                    "signature": p.name, "category": p.category, "severity": alert.severity,
                    "metadata": metadata}
@@ -246,6 +245,14 @@ def alert_event(flow_event: Mapping[str, Any], alert, end_ts: str) -> dict[str, 
     flow["alerted"] = True
     ev["flow"] = flow
     return ev
+
+
+def _features(alert) -> list[str]:
+    """The explanation as metadata strings: "feature=value (z=+3.10)", how many
+    standard deviations from its running mean; for the extreme model
+    "quantity=value (doublings=+1.20)", how far beyond its reference."""
+    label = "doublings" if alert.profile.model["name"] == "extreme" else "z"
+    return [f"{name}={value:.6g} ({label}={z:+.2f})" for name, value, z in alert.explanation]
 
 
 def window_alert_event(window, alert, ts: Timestamps) -> dict[str, Any]:
@@ -267,8 +274,7 @@ def window_alert_event(window, alert, ts: Timestamps) -> dict[str, Any]:
                              f"{ts(int(window['end_us']))}"],
     }
     if alert.explanation:
-        metadata["wirescore_features"] = [f"{name}={value:.6g} (z={z:+.2f})"
-                                          for name, value, z in alert.explanation]
+        metadata["wirescore_features"] = _features(alert)
     ev["alert"] = {"action": "allowed", "gid": 1, "signature_id": p.id, "rev": p.rev,
                    "signature": p.name, "category": p.category, "severity": alert.severity,
                    "metadata": metadata}
