@@ -104,8 +104,9 @@ CONTEXT_FEATURES: tuple[Feature, ...] = tuple(
          "flows from this client to this protocol and server port on any server "
          "(600 s decay); 0 for port-less protocols"),
         ("ctx_src_flows_around", "flows",
-         "flows the client opened around this flow (this one included); saturates at "
-         "255 per 4 s bucket"),
+         "flows the client opened around this flow: from 10 s before its first packet to "
+         "10 s after its last, in 4 s buckets of the last 128 s (this one included); "
+         "saturates at 255 per bucket"),
         ("ctx_src_new_dsts_around", "hosts",
          "of them, flows to a server the client had not contacted in 600 s"),
         ("ctx_src_new_ports_around", "services",
