@@ -112,7 +112,8 @@ def test_full_run(benchmark, bench_pcap, bench_mode, summary, wirescore_main, tm
 def test_full_run_detection_on(benchmark, bench_pcap, bench_mode, summary, wirescore_main,
                                tmp_path):
     """Seconds for `wirescore run -r CAPTURE -l DIR` with detection on (the shipped
-    profiles: flow HST over the endpoint context, source windows), in-process: the
+    profiles: tail and HST flow profiles over the endpoint context, source and
+    destination windows), in-process: the
     --no-detect path plus the endpoint context, traffic windows, the packet ring,
     scoring, alerts and their snippets. Reported as packets/s and over the bare loop."""
     eve = timed_runs(benchmark, wirescore_main, bench_pcap, bench_mode, tmp_path)
