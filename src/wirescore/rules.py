@@ -248,23 +248,16 @@ def parse_profile(doc: Any, chk: _Checker, known_features: Iterable[str]) -> Pro
         chk.fail(("enabled",), "must be true or false")
     if mname == "onnx":
         params = _onnx_params(params, chk, tuple(features), transform)
-    if mname == "tail":
-        from wirescore.models.tail import TailModel
+    if mname in ("tail", "extreme"):
+        from wirescore.models.adapters import native_model
 
         try:
-            TailModel(tuple(features), **params)
+            native_model(mname, features, params)
         except (TypeError, ValueError) as exc:
             chk.fail(("model", "params"), str(exc))
-    if mname == "extreme":
-        from wirescore.models.extreme import ExtremeCounts
-
-        try:
-            ExtremeCounts(tuple(features), **params)
-        except (TypeError, ValueError) as exc:
-            chk.fail(("model", "params"), str(exc))
-        if transform != "none":
-            chk.fail(("transform",), "the extreme model compares counts with floors in "
-                                     "their own units: use transform: none")
+    if mname == "extreme" and transform != "none":
+        chk.fail(("transform",), "the extreme model compares counts with floors in "
+                                 "their own units: use transform: none")
     warnings = []
     if q is not None:
         # a quantile of scores means something once the model has a reference (Half-Space

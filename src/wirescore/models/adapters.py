@@ -74,6 +74,23 @@ class ModelAdapter:
             self.model.learn_one(dict(zip(names, row)))
 
 
+# wirescore's own models: profile name -> (module, class, raw: takes the transformed
+# features unscaled). tail ranks against a reference it keeps, which moving min-max
+# bounds would re-rank; extreme compares counts with floors in their own units.
+NATIVE_MODELS = {
+    "hst": ("wirescore.models.hst", "HalfSpaceTrees", False),
+    "tail": ("wirescore.models.tail", "TailModel", True),
+    "extreme": ("wirescore.models.extreme", "ExtremeCounts", True),
+}
+
+
+def native_model(name: str, features: Sequence[str], params: dict) -> Any:
+    """A native model (NATIVE_MODELS) built from a profile's params; raises TypeError or
+    ValueError when they are wrong."""
+    module, cls, _ = NATIVE_MODELS[name]
+    return getattr(importlib.import_module(module), cls)(features=tuple(features), **params)
+
+
 def build_model(spec: dict, features: Sequence[str], user_object: Any = None,
                 transform: str | None = None) -> ModelAdapter:
     """A model from a profile's `model:` mapping ({name, params}). For `onnx`, params
@@ -94,31 +111,12 @@ def build_model(spec: dict, features: Sequence[str], user_object: Any = None,
         except TypeError as exc:
             raise WirescoreError(f"model onnx {path}: {exc}") from None
         return ModelAdapter(model, features, "onnx", arrays=True, pretrained=True)
-    if name == "hst":
-        from wirescore.models.hst import HalfSpaceTrees
-
+    if name in NATIVE_MODELS:
         try:
-            model = HalfSpaceTrees(features=tuple(features), **params)
+            model = native_model(name, features, params)
         except (TypeError, ValueError) as exc:
-            raise WirescoreError(f"model hst: {exc}") from None
-        return ModelAdapter(model, features, "hst", arrays=True)
-    if name == "tail":
-        from wirescore.models.tail import TailModel
-
-        try:
-            model = TailModel(features=tuple(features), **params)
-        except (TypeError, ValueError) as exc:
-            raise WirescoreError(f"model tail: {exc}") from None
-        # unscaled: min-max bounds that move would re-rank the reference it keeps
-        return ModelAdapter(model, features, "tail", arrays=True, raw=True)
-    if name == "extreme":
-        from wirescore.models.extreme import ExtremeCounts
-
-        try:
-            model = ExtremeCounts(tuple(features), **params)
-        except (TypeError, ValueError) as exc:
-            raise WirescoreError(f"model extreme: {exc}") from None
-        return ModelAdapter(model, features, "extreme", arrays=True, raw=True)
+            raise WirescoreError(f"model {name}: {exc}") from None
+        return ModelAdapter(model, features, name, arrays=True, raw=NATIVE_MODELS[name][2])
     if name.startswith("river:"):
         path = name[len("river:"):]
         module, _, cls = path.rpartition(".")
