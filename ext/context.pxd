@@ -18,7 +18,9 @@
 #           last packet) has already forgotten a burst that ended with the flow.
 # Each table is 4-way set-associative; a full set replaces its least recently used
 # way, counted (wirescore.ctx_*_replaced) when the one replaced was still live.
-# Memory is fixed at creation (about 25 MB, touched lazily).
+# Sizes are fixed at creation: FlowMeter(context_hosts=N) gives N // CTX_WAYS host sets,
+# twice that many pair and port sets and a quarter as many history sets; the default
+# (CTX_HOST_SETS sets, 65,536 hosts) is about 25 MB, touched lazily.
 #
 # Everything here is inline and used by flowtable.pyx without the GIL.
 
@@ -28,9 +30,7 @@ from libc.math cimport exp
 
 cdef enum:
     CTX_WAYS = 4
-    CTX_HOST_SETS = 16384
-    CTX_PAIR_SETS = 32768
-    CTX_PORT_SETS = 32768
+    CTX_HOST_SETS = 16384    # the default host sets; pairs and ports get twice as many
 
 # time constants (microseconds) and how long a pair/service stays "known"; enums, as
 # module-level variables in a .pxd would make it a module to import at run time
@@ -41,7 +41,7 @@ cdef enum:
 
 # the bucket history: HIST_BUCKETS buckets of HIST_BUCKET_US each (128 s), per host
 cdef enum:
-    HIST_SETS = 4096
+    HIST_SETS_SHIFT = 2      # history sets = host sets >> this (at least one)
     HIST_BUCKETS = 32
     HIST_BUCKET_US = 4000000
     AROUND_US = 10000000     # ctx.*_around: from AROUND_US before a flow to AROUND_US after
@@ -134,10 +134,11 @@ cdef inline void host_decay(HostCtx* h, int64_t now) noexcept nogil:
     h.t = now
 
 
-cdef inline HostCtx* host_get(HostCtx* table, const uint8_t* addr, uint8_t ipver,
-                              int64_t now, uint64_t* replaced) noexcept nogil:
-    """The host's context, created (replacing the least recently used way) if absent."""
-    cdef uint64_t s = (ctx_hash16(addr, ipver) & (CTX_HOST_SETS - 1)) * CTX_WAYS
+cdef inline HostCtx* host_get(HostCtx* table, uint64_t sets, const uint8_t* addr,
+                              uint8_t ipver, int64_t now, uint64_t* replaced) noexcept nogil:
+    """The host's context, created (replacing the least recently used way) if absent.
+    sets: the table's number of sets (a power of two; CTX_WAYS entries each)."""
+    cdef uint64_t s = (ctx_hash16(addr, ipver) & (sets - 1)) * CTX_WAYS
     cdef int i, victim = 0
     cdef HostCtx* h
     for i in range(CTX_WAYS):
@@ -157,13 +158,13 @@ cdef inline HostCtx* host_get(HostCtx* table, const uint8_t* addr, uint8_t ipver
     return h
 
 
-cdef inline bint pair_touch(PairCtx* table, const uint8_t* a, const uint8_t* b, uint8_t ipver,
-                            int64_t now, double add, double* flows,
+cdef inline bint pair_touch(PairCtx* table, uint64_t sets, const uint8_t* a, const uint8_t* b,
+                            uint8_t ipver, int64_t now, double add, double* flows,
                             uint64_t* replaced) noexcept nogil:
     """Count `add` flows from a to b (0: only look); True when the pair was not known.
     flows: the pair's decayed flow count afterwards (0 for an unknown pair looked at)."""
     cdef uint64_t s = (ctx_mix(ctx_hash16(a, ipver) ^ ctx_hash16(b, 0x9E37))
-                       & (CTX_PAIR_SETS - 1)) * CTX_WAYS
+                       & (sets - 1)) * CTX_WAYS
     cdef int i, victim = 0
     cdef PairCtx* p
     cdef bint new
@@ -196,13 +197,13 @@ cdef inline bint pair_touch(PairCtx* table, const uint8_t* a, const uint8_t* b, 
     return True
 
 
-cdef inline bint port_touch(PortCtx* table, const uint8_t* a, uint8_t ipver, uint8_t proto,
-                            uint16_t port, int64_t now, double add, double* flows,
-                            uint64_t* replaced) noexcept nogil:
+cdef inline bint port_touch(PortCtx* table, uint64_t sets, const uint8_t* a, uint8_t ipver,
+                            uint8_t proto, uint16_t port, int64_t now, double add,
+                            double* flows, uint64_t* replaced) noexcept nogil:
     """Count `add` flows from a to (proto, port) on any server (0: only look); True
     when it was not known."""
     cdef uint64_t s = (ctx_mix(ctx_hash16(a, ipver) ^ ((<uint64_t>proto << 16) | port))
-                       & (CTX_PORT_SETS - 1)) * CTX_WAYS
+                       & (sets - 1)) * CTX_WAYS
     cdef int i, victim = 0
     cdef PortCtx* p
     cdef bint new
@@ -236,12 +237,13 @@ cdef inline bint port_touch(PortCtx* table, const uint8_t* a, uint8_t ipver, uin
     return True
 
 
-cdef inline HostHist* hist_get(HostHist* table, const uint8_t* addr, uint8_t ipver, int64_t now,
-                               bint create, uint64_t* replaced) noexcept nogil:
+cdef inline HostHist* hist_get(HostHist* table, uint64_t sets, const uint8_t* addr,
+                               uint8_t ipver, int64_t now, bint create,
+                               uint64_t* replaced) noexcept nogil:
     """The host's bucket history; created when absent and create is set (replacing the
     way with the oldest history, counted in replaced when it still held any of the last
     HIST_BUCKETS buckets), else NULL."""
-    cdef uint64_t s = (ctx_hash16(addr, ipver ^ 0x51ED) & (HIST_SETS - 1)) * CTX_WAYS
+    cdef uint64_t s = (ctx_hash16(addr, ipver ^ 0x51ED) & (sets - 1)) * CTX_WAYS
     cdef int i, victim = 0
     cdef HostHist* h
     cdef int64_t b = (now if now > 0 else 0) // HIST_BUCKET_US

@@ -35,11 +35,11 @@ from decode cimport (PacketView, decode_frame, linktype_supported, RES_IP,
                      FRAG_NONE, FRAG_FIRST, FRAG_LATER, TH_SYN, TH_ACK, TH_FIN, TH_RST)
 from flowtable cimport *
 from windows cimport (WinAcc, WindowRecord, win_slot, win_add, win_record, WIN_KEYS,
-                      WIN_KINDS, WIN_KIND_ALL, WIN_KIND_SRC, WIN_KIND_DST)
+                      WIN_PROBE, WIN_KINDS, WIN_KIND_ALL, WIN_KIND_SRC, WIN_KIND_DST)
 from context cimport (HostCtx, PairCtx, PortCtx, host_get, pair_touch, port_touch,
-                      HostHist, hist_get, hist_add, hist_sums, HIST_SETS, AROUND_US,
+                      HostHist, hist_get, hist_add, hist_sums, HIST_SETS_SHIFT, AROUND_US,
                       H_OUT, H_NEW_DST, H_NEW_PORT, H_IN, H_NEW_SRC, H_FIELDS,
-                      CTX_WAYS, CTX_HOST_SETS, CTX_PAIR_SETS, CTX_PORT_SETS)
+                      CTX_WAYS, CTX_HOST_SETS)
 
 cnp.import_array()
 
@@ -163,6 +163,12 @@ cdef inline uint64_t make_key(PacketView* v, FlowKey* key) noexcept nogil:
     return h
 
 
+cdef bint _pow2_between(unsigned long long n, unsigned long long lo,
+                        unsigned long long hi):
+    """n is a power of two in [lo, hi]."""
+    return lo <= n <= hi and (n & (n - 1)) == 0
+
+
 cdef inline uint32_t sat32(int64_t x) noexcept nogil:
     if x < 0:
         return 0
@@ -196,6 +202,16 @@ cdef class FlowMeter:
     window_seconds, window_keys : float, sequence of "all" / "src" / "dst"
         Traffic windows (windows.pxd) of this length in packet time, one record per
         key and window, taken with drain_windows(); none when window_keys is empty.
+    context_hosts : int
+        Hosts the context tables hold (a power of two, 16 to 2**24; default 65,536,
+        about 25 MB): context_hosts / 4 sets of 4 ways, twice as many for pairs and
+        (client, service) ports, a quarter as many for the 128 s histories. A host
+        replaced while still live is counted (wirescore.ctx_*_replaced).
+    window_max_keys : int
+        Keys (source or destination addresses) per kind and window (a power of two,
+        16 to 2**24; default 16,384; about 550 bytes per key and kind: the table and
+        room for two windows of records); packets of further keys are counted in
+        wirescore.window_keys_dropped.
     ring_bytes : int
         Keep the most recent IP packets (bytes as captured, with time and flow id) in
         a ring of this many bytes, for evidence snippets (ring_flow(), ring_between());
@@ -211,7 +227,7 @@ cdef class FlowMeter:
     cdef uint32_t* win_used[WIN_KINDS]
     cdef uint32_t win_n[WIN_KINDS]
     cdef WindowRecord* win_out
-    cdef uint32_t win_out_n, win_out_cap
+    cdef uint32_t win_out_n, win_out_cap, win_keys, win_room
     cdef int64_t win_len_us, win_start, win_end
     cdef int win_kinds
     cdef uint8_t* ring
@@ -222,6 +238,7 @@ cdef class FlowMeter:
     cdef PairCtx* pairs
     cdef PortCtx* ports
     cdef HostHist* hist
+    cdef uint64_t host_sets, pair_sets, hist_sets
     cdef bint context
     cdef uint32_t max_flows, nbuckets, frag_slots, out_cap, out_n
     cdef uint32_t high_water, n_active, reserve
@@ -239,12 +256,20 @@ cdef class FlowMeter:
                   double active_timeout=1800.0, bint tcp_close=True,
                   unsigned int out_capacity=65536, unsigned int frag_slots=16384,
                   bint context=True, double window_seconds=0.0, window_keys=(),
-                  unsigned long long ring_bytes=0):
+                  unsigned long long ring_bytes=0,
+                  unsigned int context_hosts=CTX_HOST_SETS * CTX_WAYS,
+                  unsigned int window_max_keys=WIN_KEYS):
         cdef int i
         if not linktype_supported(linktype):
             raise ValueError(f"unsupported link type {linktype}")
         if max_flows < 1 or max_flows > (1 << 30):
             raise ValueError("max_flows must be between 1 and 2**30")
+        if not _pow2_between(context_hosts, 4 * CTX_WAYS, 1 << 24):
+            raise ValueError(f"context_hosts must be a power of two from {4 * CTX_WAYS} "
+                             f"to 2**24, not {context_hosts}")
+        if not _pow2_between(window_max_keys, WIN_PROBE, 1 << 24):
+            raise ValueError(f"window_max_keys must be a power of two from {WIN_PROBE} "
+                             f"to 2**24, not {window_max_keys}")
         if out_capacity < 4 * CHUNK:
             raise ValueError(f"out_capacity must be at least {4 * CHUNK}")
         if timeouts is None:
@@ -286,14 +311,22 @@ cdef class FlowMeter:
         self.win_len_us = <int64_t>(window_seconds * 1e6) if self.win_kinds else 0
         self.win_start = 0
         self.win_end = -1
+        self.win_keys = window_max_keys
         if self.win_kinds:
             for i in range(WIN_KINDS):
                 if self.win_kinds & (1 << i):
-                    self.win[i] = <WinAcc*>calloc(WIN_KEYS, sizeof(WinAcc))
-                    self.win_used[i] = <uint32_t*>calloc(WIN_KEYS, sizeof(uint32_t))
+                    self.win[i] = <WinAcc*>calloc(self.win_keys, sizeof(WinAcc))
+                    self.win_used[i] = <uint32_t*>calloc(self.win_keys, sizeof(uint32_t))
                     if self.win[i] == NULL or self.win_used[i] == NULL:
                         raise MemoryError("cannot allocate the window tables")
-            self.win_out_cap = 2 * WIN_KINDS * WIN_KEYS
+            # feed() starts a chunk only while out_n <= win_room (one full set of tables);
+            # within the chunk, closes emit at most the keys live at its start (<=
+            # win_room) plus one new key per packet and kind
+            self.win_room = 0
+            for i in range(WIN_KINDS):
+                if self.win_kinds & (1 << i):
+                    self.win_room += self.win_keys
+            self.win_out_cap = 2 * self.win_room + CHUNK * WIN_KINDS
             self.win_out = <WindowRecord*>calloc(self.win_out_cap, sizeof(WindowRecord))
             if self.win_out == NULL:
                 raise MemoryError("cannot allocate the window records")
@@ -307,11 +340,14 @@ cdef class FlowMeter:
             if self.ring == NULL or self.ring_recs == NULL:
                 raise MemoryError("cannot allocate the packet ring")
         self.context = context
+        self.host_sets = context_hosts // CTX_WAYS
+        self.pair_sets = 2 * self.host_sets             # pairs, and (client, service) ports
+        self.hist_sets = max(1, self.host_sets >> HIST_SETS_SHIFT)
         if context:
-            self.hosts = <HostCtx*>calloc(CTX_HOST_SETS * CTX_WAYS, sizeof(HostCtx))
-            self.pairs = <PairCtx*>calloc(CTX_PAIR_SETS * CTX_WAYS, sizeof(PairCtx))
-            self.ports = <PortCtx*>calloc(CTX_PORT_SETS * CTX_WAYS, sizeof(PortCtx))
-            self.hist = <HostHist*>calloc(HIST_SETS * CTX_WAYS, sizeof(HostHist))
+            self.hosts = <HostCtx*>calloc(self.host_sets * CTX_WAYS, sizeof(HostCtx))
+            self.pairs = <PairCtx*>calloc(self.pair_sets * CTX_WAYS, sizeof(PairCtx))
+            self.ports = <PortCtx*>calloc(self.pair_sets * CTX_WAYS, sizeof(PortCtx))
+            self.hist = <HostHist*>calloc(self.hist_sets * CTX_WAYS, sizeof(HostHist))
             if (self.hosts == NULL or self.pairs == NULL or self.ports == NULL
                     or self.hist == NULL):
                 raise MemoryError("cannot allocate the context tables")
@@ -457,7 +493,7 @@ cdef class FlowMeter:
             m = n - i if n - i < CHUNK else CHUNK
             if self.out_n + 2 * m > self.out_cap:
                 return i
-            if self.win_kinds and self.win_out_n > self.win_out_cap - WIN_KINDS * WIN_KEYS:
+            if self.win_kinds and self.win_out_n > self.win_room:
                 return i
             for j in range(m):
                 r = meta + 4 * (i + j)
@@ -975,7 +1011,7 @@ cdef class FlowMeter:
                 key = &v.src[0]
             else:
                 key = &v.dst[0]
-            a = win_slot(self.win[k], key, 0 if k == WIN_KIND_ALL else v.ipver,
+            a = win_slot(self.win[k], self.win_keys, key, 0 if k == WIN_KIND_ALL else v.ipver,
                          self.win_used[k], &self.win_n[k])
             if a == NULL:
                 self.cnt[W_KEYS_DROPPED] += 1
@@ -1001,7 +1037,10 @@ cdef class FlowMeter:
         self.cnt[W_WINDOWS] += 1
 
     def close_window(self):
-        """Emit the window in progress (end of input); drain_windows() returns it."""
+        """Emit the window in progress (end of input); drain_windows() returns it.
+        RuntimeError when more than one window's records wait undrained."""
+        if self.win_kinds and self.win_out_n > self.win_room:
+            raise RuntimeError("close_window(): drain_windows() first")
         if self.win_kinds and self.win_end >= 0:
             with nogil:
                 self._window_close()
@@ -1026,12 +1065,12 @@ cdef class FlowMeter:
         cdef HostHist* hh
         cdef double flows
         cdef bint new_pair, new_port = False
-        new_pair = pair_touch(self.pairs, client, server, key.ipver, ts, 1, &flows,
+        new_pair = pair_touch(self.pairs, self.pair_sets, client, server, key.ipver, ts, 1, &flows,
                               &self.cnt[F_CTX_PAIR_REPLACED])
         if key.proto == 6 or key.proto == 17 or key.proto == 132:
-            new_port = port_touch(self.ports, client, key.ipver, key.proto, dport, ts, 1,
+            new_port = port_touch(self.ports, self.pair_sets, client, key.ipver, key.proto, dport, ts, 1,
                                   &flows, &self.cnt[F_CTX_PORT_REPLACED])
-        h = host_get(self.hosts, client, key.ipver, ts, &self.cnt[F_CTX_HOST_REPLACED])
+        h = host_get(self.hosts, self.host_sets, client, key.ipver, ts, &self.cnt[F_CTX_HOST_REPLACED])
         h.out_flows[0] += 1
         h.out_flows[1] += 1
         if new_pair:
@@ -1040,16 +1079,16 @@ cdef class FlowMeter:
         if new_port:
             h.new_ports[0] += 1
             h.new_ports[1] += 1
-        h = host_get(self.hosts, server, key.ipver, ts, &self.cnt[F_CTX_HOST_REPLACED])
+        h = host_get(self.hosts, self.host_sets, server, key.ipver, ts, &self.cnt[F_CTX_HOST_REPLACED])
         h.in_flows[0] += 1
         h.in_flows[1] += 1
-        hh = hist_get(self.hist, client, key.ipver, ts, True, &self.cnt[F_CTX_HIST_REPLACED])
+        hh = hist_get(self.hist, self.hist_sets, client, key.ipver, ts, True, &self.cnt[F_CTX_HIST_REPLACED])
         hist_add(hh, ts, H_OUT)
         if new_pair:
             hist_add(hh, ts, H_NEW_DST)
         if new_port:
             hist_add(hh, ts, H_NEW_PORT)
-        hh = hist_get(self.hist, server, key.ipver, ts, True, &self.cnt[F_CTX_HIST_REPLACED])
+        hh = hist_get(self.hist, self.hist_sets, server, key.ipver, ts, True, &self.cnt[F_CTX_HIST_REPLACED])
         hist_add(hh, ts, H_IN)
         if new_pair:
             hist_add(hh, ts, H_NEW_SRC)
@@ -1066,7 +1105,7 @@ cdef class FlowMeter:
             or (r.proto == 58 and r.ip_version == 6 and (r.icmp_type_ts == 1 or r.icmp_type_ts == 3)))
         cdef bint failed = (r.pkts_toclient == 0 or r.rst_toclient > 0
                             or (r.syn_toserver > 0 and r.syn_toclient == 0))
-        h = host_get(self.hosts, r.src_addr, r.ip_version, now, &self.cnt[F_CTX_HOST_REPLACED])
+        h = host_get(self.hosts, self.host_sets, r.src_addr, r.ip_version, now, &self.cnt[F_CTX_HOST_REPLACED])
         if not icmp_error:
             h.out_ended += 1
             h.out_failed += failed
@@ -1080,7 +1119,7 @@ cdef class FlowMeter:
         r.ctx_src_fail_ratio = h.out_failed / h.out_ended if h.out_ended > 0 else 0.0
         r.ctx_src_mean_pkts = h.out_pkts / h.out_ended if h.out_ended > 0 else 0.0
         r.ctx_src_unreach = h.unreach_in
-        h = host_get(self.hosts, r.dest_addr, r.ip_version, now, &self.cnt[F_CTX_HOST_REPLACED])
+        h = host_get(self.hosts, self.host_sets, r.dest_addr, r.ip_version, now, &self.cnt[F_CTX_HOST_REPLACED])
         if icmp_error:
             h.unreach_in += 1
         else:
@@ -1089,22 +1128,22 @@ cdef class FlowMeter:
         r.ctx_dst_flows_60s = h.in_flows[0]
         r.ctx_dst_flows_600s = h.in_flows[1]
         r.ctx_dst_fail_ratio = h.in_failed / h.in_ended if h.in_ended > 0 else 0.0
-        pair_touch(self.pairs, r.src_addr, r.dest_addr, r.ip_version, now, 0, &flows,
+        pair_touch(self.pairs, self.pair_sets, r.src_addr, r.dest_addr, r.ip_version, now, 0, &flows,
                    &self.cnt[F_CTX_PAIR_REPLACED])
         r.ctx_pair_flows = flows
         flows = 0
         if r.proto == 6 or r.proto == 17 or r.proto == 132:
-            port_touch(self.ports, r.src_addr, r.ip_version, r.proto, r.dest_port, now, 0,
+            port_touch(self.ports, self.pair_sets, r.src_addr, r.ip_version, r.proto, r.dest_port, now, 0,
                        &flows, &self.cnt[F_CTX_PORT_REPLACED])
         r.ctx_src_service_flows = flows
         # around the flow: from its packets' time, not the report's (which comes a
         # timeout later, when a burst the flow was part of has long ended)
-        hist_sums(hist_get(self.hist, r.src_addr, r.ip_version, now, False, NULL),
+        hist_sums(hist_get(self.hist, self.hist_sets, r.src_addr, r.ip_version, now, False, NULL),
                   r.start_us - AROUND_US, r.end_us + AROUND_US, around)
         r.ctx_src_flows_around = around[H_OUT]
         r.ctx_src_new_dsts_around = around[H_NEW_DST]
         r.ctx_src_new_ports_around = around[H_NEW_PORT]
-        hist_sums(hist_get(self.hist, r.dest_addr, r.ip_version, now, False, NULL),
+        hist_sums(hist_get(self.hist, self.hist_sets, r.dest_addr, r.ip_version, now, False, NULL),
                   r.start_us - AROUND_US, r.end_us + AROUND_US, around)
         r.ctx_dst_flows_around = around[H_IN]
         r.ctx_dst_new_srcs_around = around[H_NEW_SRC]

@@ -7,8 +7,9 @@
 # distinct counts (destinations, destination ports, sources) by linear counting over
 # 256-bit bitmaps (exact for a few, within a few percent up to several hundred,
 # saturating near 1400), plus a 32-bucket histogram of destination ports for their
-# entropy. A key table holds WIN_KEYS keys per kind and window; packets of further
-# keys are counted (wirescore.window_keys_dropped) but not summed.
+# entropy. A key table holds FlowMeter(window_max_keys=N) keys per kind and window
+# (default WIN_KEYS); packets of further keys are counted (wirescore.window_keys_dropped)
+# but not summed.
 #
 # Inline, used by flowtable.pyx without the GIL.
 
@@ -17,7 +18,7 @@ from libc.string cimport memcmp, memcpy, memset
 from libc.math cimport log
 
 cdef enum:
-    WIN_KEYS = 16384          # keys per kind and window (power of two)
+    WIN_KEYS = 16384          # the default keys per kind and window (a power of two)
     WIN_PROBE = 16            # slots tried before a key is dropped
     WIN_KIND_ALL = 0
     WIN_KIND_SRC = 1
@@ -106,14 +107,15 @@ cdef inline double bm_estimate(const uint64_t* bm) noexcept nogil:
     return -256.0 * log((256.0 - ones) / 256.0)
 
 
-cdef inline WinAcc* win_slot(WinAcc* table, const uint8_t* addr, uint8_t ipver,
+cdef inline WinAcc* win_slot(WinAcc* table, uint32_t keys, const uint8_t* addr, uint8_t ipver,
                              uint32_t* used_list, uint32_t* n_used) noexcept nogil:
-    """The key's accumulator (created), or NULL when the probe sequence is full."""
+    """The key's accumulator (created), or NULL when the probe sequence is full.
+    keys: the table's size (a power of two >= WIN_PROBE)."""
     cdef uint64_t h = win_hash_addr(addr, ipver)
     cdef uint32_t i, s
     cdef WinAcc* a
     for i in range(WIN_PROBE):
-        s = <uint32_t>((h + i) & (WIN_KEYS - 1))
+        s = <uint32_t>((h + i) & (keys - 1))
         a = &table[s]
         if not a.used:
             a.used = 1

@@ -43,6 +43,8 @@ def test_config_roundtrip_and_precedence(tmp_path):
     ("flow: {max_flowz: 3}", "unknown setting 'flow.max_flowz' (did you mean flow.max_flows?)"),
     ("flow: {max_flows: lots}", "flow.max_flows must be int"),
     ("flow: {max_flows: 0}", "flow.max_flows must be >= 1"),
+    ("flow: {context_hosts: 100000}", "flow.context_hosts must be a power of two"),
+    ("flow: {window_max_keys: 8}", "flow.window_max_keys must be >= 16"),
     ("flow: [1, 2", "invalid YAML"),
     ("- a\n- b\n", "the top level must be a mapping"),
 ])

@@ -99,6 +99,38 @@ def test_a_scan_burst_is_seen_by_each_of_its_flows():
     assert np.median(mine["ctx_dst_flows_around"]) > 100
 
 
+@pytest.mark.parametrize("pcap", CAPTURES, ids=[p.name for p in CAPTURES])
+def test_a_small_context_table_forgets_and_counts_it(pcap):
+    """context_hosts=16 (4 host sets, 8 pair/port sets, 1 history set of 4 ways): a
+    history replaced is counted and its counts are lost, never invented, so the flow
+    counts around each flow are at most what the default table gives (the new_* counts
+    may go either way: a pair forgotten is new again); a table that never replaces
+    gives the default's values exactly."""
+    big, cb = meter_records(pcap, **FOREVER)
+    small, cs = meter_records(pcap, context_hosts=16, **FOREVER)
+    if len(big) == 0:
+        pytest.skip("no IP flows")
+    assert len(small) == len(big) and (small["flow_id"] == big["flow_id"]).all()
+    hosts = {(int(r["ip_version"]), bytes(a)) for r in big
+             for a in (r["src_addr"], r["dest_addr"])}
+    for f in ("ctx_src_flows_around", "ctx_dst_flows_around"):
+        assert (small[f] <= big[f]).all(), f
+    if len(hosts) > 4:                            # more hosts than the history's 4 ways
+        assert cs["wirescore.ctx_hist_replaced"] > 0
+    else:
+        assert cs["wirescore.ctx_hist_replaced"] == 0
+        for f in FIELDS:
+            assert (small[f] == big[f]).all(), f
+
+
+def test_context_hosts_must_be_a_power_of_two():
+    from wirescore._core.flowtable import FlowMeter
+
+    for bad in (0, 8, 100, 1 << 25):
+        with pytest.raises(ValueError, match="context_hosts"):
+            FlowMeter(1, context_hosts=bad)
+
+
 def test_no_context_leaves_the_columns_zero():
     pcap = next(p for p in fixture_captures() if p.name == "ndpi-synscan.pcap")
     records, c = meter_records(pcap, context=False)

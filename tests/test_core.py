@@ -3,6 +3,7 @@ expiry rules, and the C EVE formatter against the Python one."""
 from __future__ import annotations
 
 import filecmp
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -224,13 +225,13 @@ def test_format_flows_writes_to_a_file_descriptor(tmp_path):
     assert path.read_bytes() == format_flows(records) and written == path.stat().st_size
 
 
-def window_records(path, seconds=1.0, keys=("all", "src", "dst")):
+def window_records(path, seconds=1.0, keys=("all", "src", "dst"), **kw):
     import pcapy
 
     from wirescore._core.flowtable import WINDOW_DTYPE
 
     reader = pcapy.open_offline(str(path))
-    meter = FlowMeter(reader.datalink(), window_seconds=seconds, window_keys=keys)
+    meter = FlowMeter(reader.datalink(), window_seconds=seconds, window_keys=keys, **kw)
     out = []
     while True:
         data, meta = reader.next_batch(512)
@@ -256,6 +257,37 @@ def test_windows_sum_every_ip_packet_once_per_kind():
     # windows are aligned to whole seconds of packet time and do not overlap per key
     assert ((wins["end_us"] - wins["start_us"]) == 1_000_000).all()
     assert (wins["start_us"] % 1_000_000 == 0).all()
+
+
+SCANS = shared_captures("labeled/scans")
+
+
+@pytest.mark.parametrize("pcap", SCANS, ids=[p.name for p in SCANS])
+def test_a_small_window_table_drops_whole_keys_and_counts_them(pcap):
+    """window_max_keys=16: a key either gets a slot for the whole window (then its
+    record equals the one a 16,384-key table gives) or all of its packets in that
+    window are counted in wirescore.window_keys_dropped; never more than 16 keys of a
+    kind per window."""
+    big, mb = window_records(pcap)
+    small, ms = window_records(pcap, window_max_keys=16)
+    cs = dict(zip(COUNTER_NAMES, ms.counters.tolist()))
+    cb = dict(zip(COUNTER_NAMES, mb.counters.tolist()))
+    assert cb["wirescore.window_keys_dropped"] == 0
+    ip = cs["wirescore.decoded_ip"]
+    summed = sum(int(small[small["kind"] == k]["packets"].sum()) for k in range(3))
+    assert summed + cs["wirescore.window_keys_dropped"] == 3 * ip
+    per_window = Counter(zip(small["kind"].tolist(), small["start_us"].tolist()))
+    assert max(per_window.values(), default=0) <= 16
+    whole = {r.tobytes() for r in big}
+    assert all(r.tobytes() in whole for r in small)
+    if max(Counter(zip(big["kind"].tolist(), big["start_us"].tolist())).values(), default=0) > 16:
+        assert cs["wirescore.window_keys_dropped"] > 0
+
+
+def test_window_max_keys_must_be_a_power_of_two():
+    for bad in (0, 8, 24, 1 << 25):
+        with pytest.raises(ValueError, match="window_max_keys"):
+            FlowMeter(1, window_max_keys=bad, window_seconds=1.0, window_keys=("src",))
 
 
 def test_windows_show_the_scanner():

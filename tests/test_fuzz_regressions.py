@@ -36,6 +36,20 @@ def regression_inputs() -> list[Path]:
 @pytest.mark.parametrize("path", regression_inputs(), ids=lambda p: p.name)
 def test_regression_input(path):
     fuzz_core.run_one(path.read_bytes(), diff=path.name.startswith("diff-"))
+    fuzz_core.run_lean(path.read_bytes())          # the long run's mode (run.py --lean)
+
+
+def test_lean_mode_passes_the_seeds_and_feeds_what_the_full_mode_feeds():
+    """run_lean() plays each seed through the same meter options and frames as run_one():
+    the same flows and decoded packets come out."""
+    for path in sorted(SEEDS.iterdir()):
+        data = path.read_bytes()
+        full, lean = fuzz_core.run_one(data), fuzz_core.run_lean(data)
+        flags = data[1] if len(data) > 1 else 0
+        if flags & 2:            # full mode: one buffer per frame (lean: batches)
+            assert lean["decoded_ip"] == full["decoded_ip"], path.name
+        else:
+            assert lean == full, path.name
 
 
 def test_seed_corpus_passes_every_check():
@@ -87,6 +101,8 @@ def test_checks_catch_a_core_that_loses_a_flow(monkeypatch):
     monkeypatch.setattr(fuzz_core, "_ft", fake)
     with pytest.raises(fuzz_core.FuzzFailure, match="packets in flow records|records, flow.total"):
         fuzz_core.run_one(seed)
+    with pytest.raises(fuzz_core.FuzzFailure, match="packets in flow records|records, flow.total"):
+        fuzz_core.run_lean(seed)
 
 
 class _WrongRingKeyMeter(_LosingMeter):

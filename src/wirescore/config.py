@@ -34,6 +34,7 @@ class Setting:
     unit: str = ""
     minimum: float | None = None
     maximum: float | None = None
+    power_of_two: bool = False        # int settings that size a hashed table
 
     @property
     def dest(self) -> str:
@@ -112,6 +113,17 @@ SETTINGS: tuple[Setting, ...] = (
             "each flow; about 25 MB) and give every flow its ctx.* feature columns, "
             "whenever something reads them: a profile with a ctx.* feature, or --export. "
             "--no-context leaves them 0 always."),
+    Setting("flow.context_hosts", 1 << 16, int, "--context-hosts",
+            "Hosts the endpoint context keeps at most (a power of two; about 380 bytes "
+            "each, 25 MB by default). A host pushed out while still active is counted in "
+            "stats wirescore.ctx_host_replaced (and _pair_, _port_, _hist_replaced); a "
+            "network with more active hosts than this wants a larger table.",
+            unit="hosts", minimum=16, maximum=1 << 24, power_of_two=True),
+    Setting("flow.window_max_keys", 1 << 14, int, "--window-max-keys",
+            "Traffic windows: addresses tracked per key kind (src, dst) and window (a "
+            "power of two; about 550 bytes each per kind). Packets of further addresses "
+            "are not summed and are counted in stats wirescore.window_keys_dropped.",
+            unit="keys", minimum=16, maximum=1 << 24, power_of_two=True),
     *_timeouts(),
     Setting("outputs.eve.filename", "eve.json", str, "--eve-filename",
             "Name of the EVE-JSON file inside the log directory (appended to, as "
@@ -201,6 +213,9 @@ def _coerce(setting: Setting, value: Any, source: str) -> Any:
                              f"got {result!r}")
     if setting.minimum is not None and result is not None and result < setting.minimum:
         raise WirescoreError(f"{source}: {setting.key} must be >= {setting.minimum:g}, "
+                             f"got {result!r}")
+    if setting.power_of_two and result is not None and result & (result - 1):
+        raise WirescoreError(f"{source}: {setting.key} must be a power of two, "
                              f"got {result!r}")
     return result
 

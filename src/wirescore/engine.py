@@ -178,6 +178,8 @@ class Engine:
                           # core's time) only when something reads ctx.* columns
                           context=cfg["flow.context"] and bool(
                               cfg["outputs.export"] or (detector and detector.uses_context)),
+                          context_hosts=cfg["flow.context_hosts"],
+                          window_max_keys=cfg["flow.window_max_keys"],
                           window_seconds=detector.window_seconds if detector else 0.0,
                           window_keys=detector.window_keys if detector else (),
                           ring_bytes=cfg["outputs.snippets.ring_bytes"]

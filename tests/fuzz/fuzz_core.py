@@ -14,9 +14,10 @@ core was built with it (tests/fuzz/run.py builds and launches that; see README.m
                 the EVE lines; bit7 batches of 5 rows (else two batches)
     byte 2      timeouts: bits0-1 idle timeout profile, bits2-3 active timeout; bits4-5
                 traffic window length (off, 1 s, 1 ms, 60 s), bits6-7 its keys
-    byte 3      table sizes: bits0-2 max_flows, bits3-4 fragment slots; bits 5 and 6 both
-                set: endpoint context tables on (FlowMeter(context=True); they cost 22 MB
-                a meter, which ASAN makes slow to allocate, hence a quarter of inputs);
+    byte 3      table sizes: bits0-2 max_flows, bits3-4 fragment slots and the window
+                key table (16..1024 keys, so that full tables and dropped keys happen);
+                bits 5 and 6 both set: endpoint context tables on (a quarter of inputs),
+                sized by bits0-1 (16..4096 hosts: sets fill and hosts get replaced);
                 bit7 the packet ring at its smallest (64 KiB), and with flag bit5 the
                 frames are played often enough (up to 32 times) to wrap it
     then records, until the input ends:
@@ -135,6 +136,14 @@ try:                                  # the packet ring (core c36068a on)
 except TypeError:
     HAS_RING = False
 HAS_RING_KEY = HAS_RING and hasattr(_ft.FlowMeter, "ring_key")   # core 9f78d33 on
+try:                                  # sized context and window tables (core of stop 9 on)
+    _ft.FlowMeter(1, max_flows=1, out_capacity=64, frag_slots=1, context_hosts=16,
+                  window_max_keys=16)
+    HAS_TABLE_SIZES = True
+except TypeError:
+    HAS_TABLE_SIZES = False
+CONTEXT_HOSTS = (16, 64, 256, 4096)   # the default (65,536) costs 25 MB a meter
+WINDOW_MAX_KEYS = (16, 64, 256, 1024)  # the default (16,384) costs 2 ms a meter under ASAN
 RING_BYTES = 65536
 WINDOW_SECONDS = (0.0, 1.0, 0.001, 60.0)
 WINDOW_KEYS = (("all",), ("src", "dst"), ("all", "src", "dst"), ("dst",))
@@ -335,11 +344,12 @@ def _concat(parts: list, dtype) -> np.ndarray:
     return np.concatenate([np.ascontiguousarray(p).view(np.uint8) for p in parts]).view(dtype)
 
 
-def run_one(data: bytes, diff: bool = False) -> dict:
-    """Play one fuzz input through the core and check the contract; returns a summary."""
+def _plan(data: bytes):
+    """The input's parts and how it is played: (linktype, flags, tsel, msel, Fed, meter
+    options, window length), or None when the input is too short."""
     parsed = parse(data)
     if parsed is None:
-        return {}
+        return None
     linktype, flags, tsel, msel, frames = parsed
     ring = HAS_RING and bool(msel & 0x80)
     plays = 1
@@ -349,24 +359,73 @@ def run_one(data: bytes, diff: bool = False) -> dict:
         if ring:                          # enough plays to wrap the ring about twice
             plays = min(32, max(3, 2 * RING_BYTES // max(1, sum(len(f) for *_x, f in frames))))
     fed_frames = Fed(frames, plays)
-
-    decoded = _decode_frames(linktype, [fed_frames.frame(i) for i in
-                                        range(min(DECODE_ONE_FRAMES, fed_frames.count))], diff)
-
     options = dict(max_flows=MAX_FLOWS[msel & 7], timeouts=TIMEOUT_PROFILES[tsel & 3],
                    active_timeout=ACTIVE_TIMEOUTS[(tsel >> 2) & 3], tcp_close=bool(flags & 1),
                    out_capacity=64 if flags & 0x10 else 256,
                    frag_slots=FRAG_SLOTS[(msel >> 3) & 3])
     if HAS_CONTEXT:
         options["context"] = (msel & 0x60) == 0x60
+    if HAS_TABLE_SIZES:
+        options["context_hosts"] = CONTEXT_HOSTS[msel & 3]
+        options["window_max_keys"] = WINDOW_MAX_KEYS[(msel >> 3) & 3]
     win_seconds = WINDOW_SECONDS[(tsel >> 4) & 3] if HAS_WINDOWS else 0.0
-    windows: list | None = None
     if win_seconds:
         options["window_seconds"] = win_seconds
         options["window_keys"] = WINDOW_KEYS[tsel >> 6]
-        windows = []
     if ring:
         options["ring_bytes"] = RING_BYTES
+    return linktype, flags, tsel, msel, fed_frames, options, win_seconds
+
+
+def _feed_batches(meter, fed_frames: Fed, flags: int, records: list,
+                  windows: list | None) -> int:
+    """Feed every frame as the engine does (successive next_batch() results sharing one
+    buffer; with flag bit3, bad meta rows in the middle; bit2, expire() after each
+    batch); returns the rows fed."""
+    fed = 0
+    rows = fed_frames.rows()
+    if flags & 8:
+        last = (int(rows[-1, 0]), int(rows[-1, 1])) if len(rows) else (T0, 0)
+        bad = np.array([[last[0], last[1], off, cap] for off, cap in BAD_ROWS],
+                       dtype=np.uint32)
+        rows = np.concatenate([rows[: len(rows) // 2], bad, rows[len(rows) // 2:]])
+    data_buf = _exact(fed_frames.blob())
+    step = 5 if flags & 0x80 else max(1, (rows.shape[0] + 1) // 2)
+    for start in range(0, rows.shape[0], step):  # as successive next_batch() results
+        part = rows[start:start + step]
+        part = np.ascontiguousarray(part)
+        _feed_all(meter, data_buf, part, records, windows)
+        fed += part.shape[0]
+        if flags & 4 and part.shape[0]:
+            while not meter.expire(float(part[-1, 0]) + 1.0):
+                records.append(meter.drain())
+            records.append(meter.drain())
+    return fed
+
+
+def _shutdown(meter, records: list, windows: list | None) -> None:
+    """The engine's shutdown loop: every live flow out, the last window closed."""
+    while meter.shutdown():
+        records.append(meter.drain())
+    records.append(meter.drain())
+    if windows is not None:
+        meter.close_window()
+        windows.append(meter.drain_windows())
+    check(meter.active_flows == 0, f"{meter.active_flows} flows live after shutdown")
+
+
+def run_one(data: bytes, diff: bool = False) -> dict:
+    """Play one fuzz input through the core and check the contract; returns a summary."""
+    plan = _plan(data)
+    if plan is None:
+        return {}
+    linktype, flags, tsel, msel, fed_frames, options, win_seconds = plan
+    ring = "ring_bytes" in options
+
+    decoded = _decode_frames(linktype, [fed_frames.frame(i) for i in
+                                        range(min(DECODE_ONE_FRAMES, fed_frames.count))], diff)
+
+    windows: list | None = [] if win_seconds else None
     meter = _ft.FlowMeter(linktype, **options)
     records: list = []
     fed = 0
@@ -382,31 +441,8 @@ def run_one(data: bytes, diff: bool = False) -> dict:
                 check(meter.expire(sec + usec / 1e6) in (True, False), "expire() result")
                 records.append(meter.drain())
     else:
-        rows = fed_frames.rows()
-        if flags & 8:
-            last = (int(rows[-1, 0]), int(rows[-1, 1])) if len(rows) else (T0, 0)
-            bad = np.array([[last[0], last[1], off, cap] for off, cap in BAD_ROWS],
-                           dtype=np.uint32)
-            rows = np.concatenate([rows[: len(rows) // 2], bad, rows[len(rows) // 2:]])
-        data_buf = _exact(fed_frames.blob())
-        step = 5 if flags & 0x80 else max(1, (rows.shape[0] + 1) // 2)
-        for start in range(0, rows.shape[0], step):  # as successive next_batch() results
-            part = rows[start:start + step]
-            part = np.ascontiguousarray(part)
-            _feed_all(meter, data_buf, part, records, windows)
-            fed += part.shape[0]
-            if flags & 4 and part.shape[0]:
-                while not meter.expire(float(part[-1, 0]) + 1.0):
-                    records.append(meter.drain())
-                records.append(meter.drain())
-    # the engine's shutdown loop
-    while meter.shutdown():
-        records.append(meter.drain())
-    records.append(meter.drain())
-    if windows is not None:
-        meter.close_window()
-        windows.append(meter.drain_windows())
-    check(meter.active_flows == 0, f"{meter.active_flows} flows live after shutdown")
+        fed = _feed_batches(meter, fed_frames, flags, records, windows)
+    _shutdown(meter, records, windows)
 
     recs = _concat(records, RECORD_DTYPE)
     cnt = meter.counters
@@ -417,12 +453,56 @@ def run_one(data: bytes, diff: bool = False) -> dict:
     w = None
     if windows is not None:
         w = _concat(windows, _ft.WINDOW_DTYPE)
-        _check_windows(w, cnt, options["window_keys"], win_seconds)
+        _check_windows(w, cnt, options["window_keys"], win_seconds,
+                       options.get("window_max_keys", 16384))
     if ring:
         _check_ring(meter, fed_frames, recs, ip, linktype, w, zlib.crc32(data))
     elif HAS_RING_KEY:
         got, meta = meter.ring_key(1, b"\x7f\0\0\1", 4, 0.0, float(1 << 34))
         check(got == b"" and meta.shape == (0, 4), "ring_key() without a ring: not empty")
+    return {"linktype": linktype, "frames": fed_frames.count, "flows": len(recs),
+            "decoded_ip": ip}
+
+
+def run_lean(data: bytes) -> dict:
+    """The throughput mode (run.py --lean, WIRESCORE_FUZZ_LEAN=1): the same inputs and
+    meter options as run_one, every frame through decode, flow table, windows, context
+    and ring, fed as the engine feeds them (flag bit1's one-buffer-per-frame mode too,
+    as batches), with the accounting checks (every packet in one bucket and in one
+    flow record, one record per flow, counters = records, sane records, every IP packet
+    in one window per kind or counted, the ring within its bounds) and format_flows()
+    writing one line per record. Left to run_one: decode_one(), the byte-for-byte
+    comparisons with the Python formatter and the ring's contents, ring_flow() and
+    ring_key(). About 5 times as many inputs a second under ASAN."""
+    plan = _plan(data)
+    if plan is None:
+        return {}
+    linktype, flags, tsel, msel, fed_frames, options, win_seconds = plan
+    windows: list | None = [] if win_seconds else None
+    meter = _ft.FlowMeter(linktype, **options)
+    records: list = []
+    fed = _feed_batches(meter, fed_frames, flags, records, windows)
+    _shutdown(meter, records, windows)
+    recs = _concat(records, RECORD_DTYPE)
+    cnt = meter.counters
+    ip = int(cnt[IX["wirescore.decoded_ip"]])
+    _check_counters(cnt, recs, fed, None, flags, fed_frames.count)
+    _check_records(recs)
+    if len(recs):
+        out = _eve.format_flows(np.ascontiguousarray(recs))
+        lines = out.count(b"\n")
+        check(lines == len(recs) and out.endswith(b"\n"),
+              f"format_flows: {lines} lines for {len(recs)} records")
+    if windows is not None:
+        _check_windows(_concat(windows, _ft.WINDOW_DTYPE), cnt, options["window_keys"],
+                       win_seconds, options.get("window_max_keys", 16384))
+    if "ring_bytes" in options:
+        data_, meta = meter.ring_between(*RING_ALL)
+        n = len(meta)
+        check(len(data_) <= RING_BYTES and n <= RING_BYTES // 64 and n <= ip,
+              f"ring holds {n} frames, {len(data_)} bytes, of {ip} IP packets")
+        check(len(data_) == int(np.asarray(meta, dtype=np.int64).reshape(n, 4)[:, 2].sum()),
+              "ring_between(): bytes and caplens disagree")
     return {"linktype": linktype, "frames": fed_frames.count, "flows": len(recs),
             "decoded_ip": ip}
 
@@ -433,7 +513,7 @@ def _check_counters(cnt, recs, fed, decoded, flags, nframes: int) -> None:
                             c["decoder.invalid"])
     check(pkts == fed, f"decoder.pkts {pkts} but {fed} rows fed")
     check(pkts == ip + nonip + bad, f"pkts {pkts} != ip {ip} + nonip {nonip} + invalid {bad}")
-    if nframes <= DECODE_ONE_FRAMES:                    # decode_one saw every frame once
+    if decoded is not None and nframes <= DECODE_ONE_FRAMES:   # decode_one saw each frame
         check((ip, nonip, bad - c["capture.errors"]) ==
               (decoded["ip"], decoded["nonip"], decoded["error"]),
               f"feed counted (ip, nonip, error) = ({ip}, {nonip}, "
@@ -482,9 +562,10 @@ RATIOS = ("syn_ratio", "synack_ratio", "rst_ratio", "fin_ratio", "unreach_ratio"
 DISTINCT = ("distinct_dsts", "distinct_dports", "distinct_srcs")
 
 
-def _check_windows(w: np.ndarray, cnt, keys, seconds: float) -> None:
+def _check_windows(w: np.ndarray, cnt, keys, seconds: float, max_keys: int) -> None:
     """Window records: every IP packet in exactly one window of each key kind (or counted
-    as dropped), and each record's values in range."""
+    as dropped), at most max_keys records per kind and window, and each record's values
+    in range."""
     ip = int(cnt[IX["wirescore.decoded_ip"]])
     dropped = int(cnt[IX["wirescore.window_keys_dropped"]])
     kinds = {"all": 0, "src": 1, "dst": 2}
@@ -499,6 +580,10 @@ def _check_windows(w: np.ndarray, cnt, keys, seconds: float) -> None:
     if not len(w):
         return
     length = int(seconds * 1e6)
+    _kinds, per_window = np.unique(np.stack([w["kind"].astype(np.int64), w["start_us"]]),
+                                   axis=1, return_counts=True)
+    check(int(per_window.max()) <= max_keys,
+          f"{int(per_window.max())} records in one window of a kind, table of {max_keys}")
     ratios = np.stack([w[name] for name in RATIOS])
     distinct = np.stack([w[name] for name in DISTINCT])
     bad = {
@@ -884,13 +969,17 @@ def _is_jumbogram(linktype, frame) -> bool:
 
 _RUNS = {"n": 0, "file": os.environ.get("WIRESCORE_FUZZ_COUNT", "")}
 DIFF = os.environ.get("WIRESCORE_FUZZ_DIFF", "") not in ("", "0")
+LEAN = os.environ.get("WIRESCORE_FUZZ_LEAN", "") not in ("", "0")
 
 
 def TestOneInput(data: bytes) -> None:  # noqa: N802 (atheris' name)
     _RUNS["n"] += 1
     if _RUNS["file"] and _RUNS["n"] % 1000 == 0:      # the long run's live input count
         Path(_RUNS["file"]).write_text(str(_RUNS["n"]))
-    run_one(data, diff=DIFF)
+    if LEAN:
+        run_lean(data)
+    else:
+        run_one(data, diff=DIFF)
 
 
 def main(argv: list[str]) -> None:

@@ -26,9 +26,16 @@ fuzz target loads the copy through WIRESCORE_FUZZ_LIB. Variants (--sanitizer):
   auto      asan when clang and atheris' asan_with_fuzzer.so exist, else asan-gcc when
             gcc's libasan exists, else debug (the default).
 
-Every variant runs with PYTHONMALLOC=malloc (Python objects in malloc'd blocks, so ASAN
-sees their bounds) and ASAN_OPTIONS=detect_leaks=0 (the interpreter keeps memory to exit)
-plus clear_shadow_mmap_threshold=2**40 (speed only; see run_env()).
+Every variant runs with ASAN_OPTIONS=detect_leaks=0 (the interpreter keeps memory to exit)
+plus clear_shadow_mmap_threshold=2**40 (speed only; see run_env()). Python's own allocator
+stays on (PYTHONMALLOC=malloc would put every Python object in an ASAN-checked block, at
+a third of the inputs a second): the target hands the core only numpy arrays and C
+buffers, which are malloc'd whatever Python does, so every byte the core reads or writes
+is checked; run with PYTHONMALLOC=malloc in the environment to check Python's objects too.
+
+--lean (before the subcommand) runs the target's throughput mode (fuzz_core.run_lean:
+the same inputs through the same core calls, the accounting checks only; README "Lean
+mode"), for the long run's millions of inputs.
 """
 from __future__ import annotations
 
@@ -159,7 +166,7 @@ def build(variant: str, source: str = "worktree", quiet: bool = True) -> Path:
 
 
 def run_env(variant: str, lib: Path) -> dict:
-    env = dict(os.environ, WIRESCORE_FUZZ_LIB=str(lib), PYTHONMALLOC="malloc")
+    env = dict(os.environ, WIRESCORE_FUZZ_LIB=str(lib))
     # clear_shadow_mmap_threshold: ASAN zeroes the shadow of a large region (a freed
     # meter's 20 MB window or context tables, a 512 KB counter array) with memset rather
     # than by remapping it, so the shadow pages stay mapped instead of faulting back in at
@@ -361,7 +368,9 @@ def cmd_long(a) -> int:
     def note(running: int = 0) -> None:
         elapsed = time.monotonic() - started
         runs = state["runs"] + running
-        progress.write_text(f"variant {variant}\nsource {source}\nstarted {since}\n"
+        mode = "lean" if os.environ.get("WIRESCORE_FUZZ_LEAN") == "1" else "full"
+        progress.write_text(f"variant {variant}\nmode {mode}\nsource {source}\n"
+                            f"started {since}\n"
                             f"inputs {runs}\n(of which {running} in the chunks running)\n"
                             f"chunks {state['chunks']}\ncrashes {state['crashes']}\n"
                             f"seconds {elapsed:.0f}\n"
@@ -438,8 +447,9 @@ files = sorted(p for d in sys.argv[3:] for p in (Path(d).iterdir() if Path(d).is
                if p.is_file() and p.suffix != ".md")
 datas = [p.read_bytes() for p in files][:limit or None]
 wall, cpu = time.perf_counter(), time.process_time()
+run = fuzz_core.run_lean if fuzz_core.LEAN else fuzz_core.run_one
 for data in datas:
-    fuzz_core.run_one(data)
+    run(data)
 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
 print(f"fuzz: bench: {len(datas)} inputs in {wall:.1f} s: {len(datas) / wall:.1f} inputs/s, "
       f"{len(datas) / cpu:.1f} per CPU-second", file=sys.stderr)
@@ -448,7 +458,7 @@ print(f"fuzz: bench: {len(datas)} inputs in {wall:.1f} s: {len(datas) / wall:.1f
 
 def cmd_bench(a) -> int:
     """Replay inputs (files, or every file of a directory, in name order) through the
-    target's run_one() in the variant's environment, without libFuzzer: the target's own
+    target's run_one() (run_lean() with --lean) in the variant's environment, without libFuzzer: the target's own
     speed (libFuzzer adds ~10-20 %: mutation, coverage, CMP tracing)."""
     variant = choose(a.sanitizer)
     lib = build(variant, a.source)
@@ -473,6 +483,8 @@ def main(argv=None) -> int:
     p.add_argument("--sanitizer", default="auto", choices=("auto", "asan", "asan-gcc", "debug"))
     p.add_argument("--source", default="worktree",
                    help="build from the work tree (default) or a git ref, e.g. HEAD")
+    p.add_argument("--lean", action="store_true",
+                   help="the target's throughput mode (accounting checks only)")
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("smoke", help="short fixed-budget run (CI)")
     s.add_argument("--seconds", type=int, default=25)
@@ -504,6 +516,8 @@ def main(argv=None) -> int:
         argv = argv[:argv.index("--")]
     a = p.parse_args(argv)
     a.extra = extra
+    if a.lean:                                       # read by fuzz_core.py in each child
+        os.environ["WIRESCORE_FUZZ_LEAN"] = "1"
     if a.cmd == "seeds":
         log(f"{write_seeds()} seeds written to {SEEDS}")
         return 0
