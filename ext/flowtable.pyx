@@ -163,6 +163,16 @@ cdef inline uint64_t make_key(PacketView* v, FlowKey* key) noexcept nogil:
     return h
 
 
+cdef object _copy_out(const void* src, Py_ssize_t n, size_t size, object dtype):
+    """n structs of `size` bytes at src as a new numpy array of dtype, in one memcpy
+    (ndarray.copy() of a structured dtype copies field by field: a twentieth of the
+    core's time)."""
+    cdef cnp.ndarray arr = np.empty(n, dtype=dtype)
+    if n:
+        memcpy(cnp.PyArray_DATA(arr), src, n * size)
+    return arr
+
+
 cdef bint _pow2_between(unsigned long long n, unsigned long long lo,
                         unsigned long long hi):
     """n is a power of two in [lo, hi]."""
@@ -409,10 +419,7 @@ cdef class FlowMeter:
     def drain(self):
         """Finished flows since the last drain, as an array of RECORD_DTYPE (a copy)."""
         cdef Py_ssize_t n = self.out_n
-        if n == 0:
-            return np.empty(0, dtype=RECORD_DTYPE)
-        arr = np.frombuffer(<char[:n * sizeof(FlowRecord)]><char*>self.out,
-                            dtype=RECORD_DTYPE).copy()
+        arr = _copy_out(<const void*>self.out, n, sizeof(FlowRecord), RECORD_DTYPE)
         self.out_n = 0
         return arr
 
@@ -1049,10 +1056,7 @@ cdef class FlowMeter:
     def drain_windows(self):
         """Window records since the last drain (WINDOW_DTYPE array, a copy)."""
         cdef Py_ssize_t n = self.win_out_n
-        if n == 0:
-            return np.empty(0, dtype=WINDOW_DTYPE)
-        arr = np.frombuffer(<char[:n * sizeof(WindowRecord)]><char*>self.win_out,
-                            dtype=WINDOW_DTYPE).copy()
+        arr = _copy_out(<const void*>self.win_out, n, sizeof(WindowRecord), WINDOW_DTYPE)
         self.win_out_n = 0
         return arr
 
