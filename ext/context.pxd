@@ -24,9 +24,9 @@
 #
 # Everything here is inline and used by flowtable.pyx without the GIL.
 
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
 from libc.string cimport memcmp, memcpy, memset
-from libc.math cimport exp
+from libc.math cimport exp, log
 
 cdef enum:
     CTX_WAYS = 4
@@ -51,6 +51,38 @@ cdef enum:
     H_IN = 3                 # flows received as server
     H_NEW_SRC = 4            # ... of them, from a client new to this server
     H_FIELDS = 5
+
+# the scan tables (Zeek's policy/misc/scan.zeek, in bounded memory): per client, its
+# connection attempts that got no answer, over the last one to two SCAN_HALF_US (two
+# halves; the older is dropped as a new one starts), by two keys: (client, service),
+# whose items are servers (an address scan: one service tried on many hosts), and
+# (client, server), whose items are services (a port scan). An attempt: the client's
+# first packet of a flow to a unicast server, a bare SYN for TCP, any UDP datagram, an
+# ICMP request (echo, timestamp, information, address mask). Its item is set in
+# `tried` when the flow starts and in `answered` when the server answers (a SYN/ACK;
+# for UDP and ICMP any packet back; an RST or an ICMP error is no answer). Unanswered
+# items = tried and not answered, counted by linear counting over 128 bits (exact for
+# a few, within ~10 % up to 200, saturating at 621): the count is read when a flow is
+# reported, so it includes the attempts made after the flow's own, up to its report
+# (a timeout later). Keys only come from attempts; sets = host sets / 2 (4 ways of 112
+# bytes: 3.7 MB by default), least recently touched way replaced.
+cdef enum:
+    SCAN_HALF_US = 150000000 # 2 x 150 s: Zeek's 5-minute scan interval
+    SCAN_BY_SERVICE = 1      # key (client, service) -> servers
+    SCAN_BY_SERVER = 2       # key (client, server)  -> services
+
+cdef struct ScanCtx:
+    uint8_t a[16]            # client
+    uint8_t b[16]            # the server's address, or the service (proto, port/type)
+    int64_t t                # last touched, packet time in µs (0: unused way)
+    int32_t half             # 1 + packet time // SCAN_HALF_US of the *_cur bits
+    uint8_t ipver
+    uint8_t kind
+    uint8_t pad[2]
+    uint64_t tried_cur[2]    # item hashes (128 bits), this half
+    uint64_t tried_prev[2]   # ... the half before
+    uint64_t answered_cur[2]
+    uint64_t answered_prev[2]
 
 cdef struct HostHist:
     uint8_t addr[16]
@@ -307,3 +339,74 @@ cdef inline void hist_sums(const HostHist* h, int64_t lo, int64_t hi, double* ou
                 acc[f] += h.c[(x % HIST_BUCKETS) * H_FIELDS + f]
     for f in range(H_FIELDS):
         out[f] = acc[f]
+
+
+cdef inline ScanCtx* scan_get(ScanCtx* table, uint64_t sets, const uint8_t* a,
+                              const uint8_t* b, uint8_t ipver, uint8_t kind, int64_t now,
+                              bint create, uint64_t* replaced) noexcept nogil:
+    """The entry of key (a, b, kind), its halves turned to `now`; created when absent
+    and `create` (replacing the least recently touched way, counted in `replaced` when
+    that one was touched in the last two halves), else NULL."""
+    cdef uint64_t s = (ctx_mix(ctx_hash16(a, ipver ^ (<uint64_t>kind << 8)) ^
+                               ctx_hash16(b, 0x5CA9)) & (sets - 1)) * CTX_WAYS
+    cdef int64_t t = now if now > 0 else 1
+    cdef int32_t half = <int32_t>(t // SCAN_HALF_US) + 1
+    cdef int i, victim = 0
+    cdef ScanCtx* e = NULL
+    for i in range(CTX_WAYS):
+        if (table[s + i].t != 0 and table[s + i].kind == kind
+                and table[s + i].ipver == ipver and memcmp(table[s + i].a, a, 16) == 0
+                and memcmp(table[s + i].b, b, 16) == 0):
+            e = &table[s + i]
+            break
+        if table[s + i].t < table[s + victim].t:
+            victim = i
+    if e == NULL:
+        if not create:
+            return NULL
+        e = &table[s + victim]
+        if e.t != 0 and t - e.t < 2 * <int64_t>SCAN_HALF_US:
+            replaced[0] += 1
+        memset(e, 0, sizeof(ScanCtx))
+        memcpy(e.a, a, 16)
+        memcpy(e.b, b, 16)
+        e.ipver = ipver
+        e.kind = kind
+        e.half = half
+    if half > e.half:                    # a new half: the current one becomes the old
+        if half == e.half + 1:
+            memcpy(e.tried_prev, e.tried_cur, sizeof(e.tried_cur))
+            memcpy(e.answered_prev, e.answered_cur, sizeof(e.answered_cur))
+        else:
+            memset(e.tried_prev, 0, sizeof(e.tried_prev))
+            memset(e.answered_prev, 0, sizeof(e.answered_prev))
+        memset(e.tried_cur, 0, sizeof(e.tried_cur))
+        memset(e.answered_cur, 0, sizeof(e.answered_cur))
+        e.half = half
+    if create and t > e.t:
+        e.t = t
+    return e
+
+
+cdef inline void scan_set(uint64_t* bits, uint64_t h) noexcept nogil:
+    """Set the bit of hash h in a 128-bit map."""
+    bits[(h >> 6) & 1] |= (<uint64_t>1) << (h & 63)
+
+
+cdef inline double scan_unanswered(const ScanCtx* e) noexcept nogil:
+    """Distinct items tried and never answered over both halves (0 for NULL): linear
+    counting (Whang et al. 1990) over 128 bits."""
+    cdef uint64_t x
+    cdef int i, ones = 0
+    if e == NULL:
+        return 0.0
+    for i in range(2):
+        x = (e.tried_cur[i] | e.tried_prev[i]) & ~(e.answered_cur[i] | e.answered_prev[i])
+        while x:
+            x &= x - 1
+            ones += 1
+    if ones == 0:
+        return 0.0
+    if ones >= 128:
+        return 128.0 * log(128.0)
+    return -128.0 * log((128.0 - ones) / 128.0)

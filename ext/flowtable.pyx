@@ -36,10 +36,11 @@ from decode cimport (PacketView, decode_frame, linktype_supported, RES_IP,
 from flowtable cimport *
 from windows cimport (WinAcc, WindowRecord, win_slot, win_add, win_record, WIN_KEYS,
                       WIN_PROBE, WIN_KINDS, WIN_KIND_ALL, WIN_KIND_SRC, WIN_KIND_DST)
-from context cimport (HostCtx, PairCtx, PortCtx, host_get, pair_touch, port_touch,
+from context cimport (HostCtx, PairCtx, PortCtx, host_get, pair_touch, port_touch, ctx_hash16,
                       HostHist, hist_get, hist_add, hist_sums, HIST_SETS_SHIFT, AROUND_US,
                       H_OUT, H_NEW_DST, H_NEW_PORT, H_IN, H_NEW_SRC, H_FIELDS,
-                      CTX_WAYS, CTX_HOST_SETS)
+                      CTX_WAYS, CTX_HOST_SETS, ScanCtx, scan_get, scan_set, scan_unanswered,
+                      SCAN_BY_SERVICE, SCAN_BY_SERVER)
 
 cnp.import_array()
 
@@ -78,7 +79,7 @@ COUNTER_NAMES = (
     "flow.tcp_reuse", "flow.end.state.new", "flow.end.state.established",
     "flow.end.state.closed", "wirescore.ts_backwards", "defrag.tracker_hard_reuse",
     "wirescore.ctx_host_replaced", "wirescore.ctx_pair_replaced", "wirescore.ctx_port_replaced",
-    "wirescore.ctx_hist_replaced",
+    "wirescore.ctx_hist_replaced", "wirescore.ctx_scan_replaced",
     "wirescore.windows", "wirescore.window_keys_dropped",
 )
 N_COUNTER_SLOTS = N_COUNTERS
@@ -161,6 +162,23 @@ cdef inline uint64_t make_key(PacketView* v, FlowKey* key) noexcept nogil:
     h = hash_key(key)
     key.pad[0] = src_is_a
     return h
+
+
+cdef inline bint _unicast(const uint8_t* a, uint8_t ipver) noexcept nogil:
+    """Not multicast (224.0.0.0/4, ff00::/8) nor the IPv4 limited broadcast."""
+    if ipver == 4:
+        return (a[0] & 0xF0) != 0xE0 and not (a[0] == 255 and a[1] == 255 and a[2] == 255
+                                              and a[3] == 255)
+    return a[0] != 0xFF
+
+
+cdef inline bint _unspecified(const uint8_t* a, uint8_t ipver) noexcept nogil:
+    """0.0.0.0 or :: (a DHCP client without an address)."""
+    cdef int i
+    for i in range(4 if ipver == 4 else 16):
+        if a[i]:
+            return False
+    return True
 
 
 cdef object _copy_out(const void* src, Py_ssize_t n, size_t size, object dtype):
@@ -248,7 +266,8 @@ cdef class FlowMeter:
     cdef PairCtx* pairs
     cdef PortCtx* ports
     cdef HostHist* hist
-    cdef uint64_t host_sets, pair_sets, hist_sets
+    cdef ScanCtx* scans
+    cdef uint64_t host_sets, pair_sets, hist_sets, scan_sets
     cdef bint context
     cdef uint32_t max_flows, nbuckets, frag_slots, out_cap, out_n
     cdef uint32_t high_water, n_active, reserve
@@ -353,13 +372,15 @@ cdef class FlowMeter:
         self.host_sets = context_hosts // CTX_WAYS
         self.pair_sets = 2 * self.host_sets             # pairs, and (client, service) ports
         self.hist_sets = max(1, self.host_sets >> HIST_SETS_SHIFT)
+        self.scan_sets = max(1, self.host_sets >> 1)
         if context:
             self.hosts = <HostCtx*>calloc(self.host_sets * CTX_WAYS, sizeof(HostCtx))
             self.pairs = <PairCtx*>calloc(self.pair_sets * CTX_WAYS, sizeof(PairCtx))
             self.ports = <PortCtx*>calloc(self.pair_sets * CTX_WAYS, sizeof(PortCtx))
             self.hist = <HostHist*>calloc(self.hist_sets * CTX_WAYS, sizeof(HostHist))
+            self.scans = <ScanCtx*>calloc(self.scan_sets * CTX_WAYS, sizeof(ScanCtx))
             if (self.hosts == NULL or self.pairs == NULL or self.ports == NULL
-                    or self.hist == NULL):
+                    or self.hist == NULL or self.scans == NULL):
                 raise MemoryError("cannot allocate the context tables")
         if (self.entries == NULL or self.buckets == NULL or self.out == NULL or
                 self.frags == NULL or self.cnt == NULL or self.ethertypes == NULL):
@@ -382,6 +403,7 @@ cdef class FlowMeter:
         free(self.pairs)
         free(self.ports)
         free(self.hist)
+        free(self.scans)
         for i in range(WIN_KINDS):
             free(self.win[i])
             free(self.win_used[i])
@@ -798,6 +820,8 @@ cdef class FlowMeter:
         else:
             d.ttl_first = v.ttl
             d.win_first = v.tcp_win
+            if self.context:
+                self._scan_first(e, v, direction, ts)
         d.pkts += 1
         d.bytes += wl
         d.payload += v.payload_len
@@ -1097,6 +1121,64 @@ cdef class FlowMeter:
         if new_pair:
             hist_add(hh, ts, H_NEW_SRC)
 
+    cdef void _scan_first(self, FlowEntry* e, PacketView* v, int direction,
+                          int64_t ts) noexcept nogil:
+        """The first packet of a flow (direction 0) may be a connection attempt, the
+        server's first packet (direction 1) its answer: context.pxd, scan tables."""
+        cdef const uint8_t* client = &e.key.addr_a[0]
+        cdef const uint8_t* server = &e.key.addr_b[0]
+        cdef uint16_t what = e.key.port_b if e.a_is_client else e.key.port_a
+        cdef uint8_t proto = e.key.proto, ipver = e.key.ipver
+        cdef bint icmp = (proto == 1 and ipver == 4) or (proto == 58 and ipver == 6)
+        cdef uint8_t t
+        cdef uint8_t svc[16]
+        cdef ScanCtx* s
+        cdef uint64_t* bits
+        if not e.a_is_client:
+            client = &e.key.addr_b[0]
+            server = &e.key.addr_a[0]
+        if direction == 0:
+            if proto == 6:
+                if (v.tcp_flags & (TH_SYN | TH_ACK)) != TH_SYN:
+                    return
+            elif icmp:
+                t = v.icmp_type
+                if not ((ipver == 4 and (t == 8 or t == 13 or t == 15 or t == 17))
+                        or (ipver == 6 and t == 128)):
+                    return
+            elif proto != 17 and proto != 132:
+                return
+            if not _unicast(server, ipver) or _unspecified(client, ipver):
+                return
+            e.scan_attempt = 1
+        elif not e.scan_attempt:
+            return
+        else:
+            if proto == 6:
+                if (v.tcp_flags & (TH_SYN | TH_ACK)) != (TH_SYN | TH_ACK):
+                    return
+            elif icmp:
+                t = v.icmp_type
+                if not ((ipver == 4 and (t == 0 or t == 14 or t == 16 or t == 18))
+                        or (ipver == 6 and t == 129)):
+                    return
+        if icmp:
+            what = e.icmp_type[0] if direction == 1 else v.icmp_type
+        memset(svc, 0, 16)
+        svc[0] = proto
+        svc[1] = <uint8_t>(what >> 8)
+        svc[2] = <uint8_t>(what & 0xFF)
+        s = scan_get(self.scans, self.scan_sets, client, svc, ipver, SCAN_BY_SERVICE, ts,
+                     direction == 0, &self.cnt[F_CTX_SCAN_REPLACED])
+        if s != NULL:
+            bits = &s.tried_cur[0] if direction == 0 else &s.answered_cur[0]
+            scan_set(bits, ctx_hash16(server, ipver))
+        s = scan_get(self.scans, self.scan_sets, client, server, ipver, SCAN_BY_SERVER, ts,
+                     direction == 0, &self.cnt[F_CTX_SCAN_REPLACED])
+        if s != NULL:
+            bits = &s.tried_cur[0] if direction == 0 else &s.answered_cur[0]
+            scan_set(bits, ctx_hash16(svc, 0x5E))
+
     cdef void _ctx_end(self, FlowRecord* r) noexcept nogil:
         """A flow is reported: count how it went, then read both endpoints' context
         (as of the packet clock) into the record."""
@@ -1151,6 +1233,30 @@ cdef class FlowMeter:
                   r.start_us - AROUND_US, r.end_us + AROUND_US, around)
         r.ctx_dst_flows_around = around[H_IN]
         r.ctx_dst_new_srcs_around = around[H_NEW_SRC]
+        self._scan_end(r, now)
+
+    cdef void _scan_end(self, FlowRecord* r, int64_t now) noexcept nogil:
+        """The client's unanswered attempts on the flow's service and to its server."""
+        cdef uint8_t svc[16]
+        cdef uint16_t what = r.dest_port
+        cdef bint icmp = ((r.proto == 1 and r.ip_version == 4)
+                          or (r.proto == 58 and r.ip_version == 6))
+        r.ctx_src_unanswered_hosts = 0
+        r.ctx_src_unanswered_services = 0
+        if not icmp and r.proto != 6 and r.proto != 17 and r.proto != 132:
+            return
+        if icmp:
+            what = r.icmp_type_ts
+        memset(svc, 0, 16)
+        svc[0] = r.proto
+        svc[1] = <uint8_t>(what >> 8)
+        svc[2] = <uint8_t>(what & 0xFF)
+        r.ctx_src_unanswered_hosts = scan_unanswered(scan_get(
+            self.scans, self.scan_sets, r.src_addr, svc, r.ip_version, SCAN_BY_SERVICE, now,
+            False, NULL))
+        r.ctx_src_unanswered_services = scan_unanswered(scan_get(
+            self.scans, self.scan_sets, r.src_addr, r.dest_addr, r.ip_version,
+            SCAN_BY_SERVER, now, False, NULL))
 
     # ---------------------------------------------------------------- lists
 

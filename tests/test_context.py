@@ -137,3 +137,157 @@ def test_no_context_leaves_the_columns_zero():
     for f in FIELDS:
         assert not records[f].any()
     assert c["wirescore.ctx_hist_replaced"] == 0
+
+
+# ---- the scan tables: ctx.src_unanswered_hosts / _services ---------------------------------
+
+SCAN_HALF_US = 150_000_000
+REQUESTS = {4: {8, 13, 15, 17}, 6: {128}}            # ICMP requests (echo, ts, info, mask)
+REPLIES = {4: {0, 14, 16, 18}, 6: {129}}
+ICMP = {4: 1, 6: 58}
+
+
+def _l4_facts(linktype: int, frame: bytes):
+    """(ip version, proto, src, dst, sport, dport, tcp flags, icmp type) of an Ethernet
+    frame by dpkt (None when not IP or not Ethernet): independent of the core."""
+    import dpkt
+
+    if linktype != 1:
+        return None
+    try:
+        ip = dpkt.ethernet.Ethernet(frame).data
+    except (dpkt.UnpackError, IndexError):
+        return None
+    if isinstance(ip, dpkt.ip.IP):
+        version = 4
+    elif isinstance(ip, dpkt.ip6.IP6):
+        version = 6
+    else:
+        return None
+    l4 = ip.data
+    proto = ip.p if version == 4 else ip.nxt
+    sport = getattr(l4, "sport", 0) if proto in (6, 17, 132) else 0
+    dport = getattr(l4, "dport", 0) if proto in (6, 17, 132) else 0
+    flags = getattr(l4, "flags", 0) if proto == 6 else 0
+    itype = getattr(l4, "type", None) if proto == ICMP[version] else None
+    return version, proto, bytes(ip.src), bytes(ip.dst), sport, dport, flags, itype
+
+
+def _unicast(addr: bytes, version: int) -> bool:
+    if version == 4:
+        return addr[0] & 0xF0 != 0xE0 and addr != b"\xff" * 4
+    return addr[0] != 0xFF
+
+
+def expected_unanswered(path) -> dict | None:
+    """{(client, service): servers, (client, server): services} tried without an answer
+    in the halves a report at the capture's last packet sees (the documented rules,
+    from dpkt's reading of the frames), or None for a capture dpkt cannot read here."""
+    import sys
+
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+    import flowref
+
+    cap = flowref.read_capture(path)
+    if cap.linktype != 1 or not cap.frames:
+        return None
+    first: dict = {}          # flow key -> (client, server, version, proto, what, ts)
+    answered: dict = {}       # flow key -> ts of the server's answer
+    seen_server: set = set()
+    for frame, ts in zip(cap.frames, cap.times_us):
+        f = _l4_facts(cap.linktype, frame)
+        if f is None:
+            continue
+        version, proto, src, dst, sport, dport, flags, itype = f
+        ends = tuple(sorted(((src, sport), (dst, dport))))
+        key = (version, proto, ends)
+        if key not in first:
+            attempt = ((proto == 6 and flags & 0x12 == 0x02) or proto in (17, 132)
+                       or (proto == ICMP[version] and itype in REQUESTS[version]))
+            unspecified = not any(src)
+            ok = attempt and _unicast(dst, version) and not unspecified
+            what = itype if proto == ICMP[version] else dport
+            first[key] = (src, dst, version, proto, what, ts, ok)
+            continue
+        client, server = first[key][0], first[key][1]
+        if src == client and sport == [p for a, p in ends if a == client][0] and \
+                src != server:
+            continue
+        if key in seen_server:
+            continue
+        seen_server.add(key)
+        if (proto == 6 and flags & 0x12 == 0x12) or proto in (17, 132) or \
+                (proto == ICMP[version] and itype in REPLIES[version]):
+            answered[key] = ts
+    last = max(cap.times_us)
+    halves = {last // SCAN_HALF_US, last // SCAN_HALF_US - 1}
+    tried, ok_answer = defaultdict(set), defaultdict(set)
+    for key, (client, server, version, proto, what, ts, ok) in first.items():
+        if not ok or ts // SCAN_HALF_US not in halves:
+            continue
+        service = (proto, what)
+        tried[(version, client, service)].add(server)
+        tried[(version, client, server)].add(service)
+        if key in answered and answered[key] // SCAN_HALF_US in halves:
+            ok_answer[(version, client, service)].add(server)
+            ok_answer[(version, client, server)].add(service)
+    return {k: len(v - ok_answer[k]) for k, v in tried.items()}
+
+
+SCAN_CAPTURES = [p for p in fixture_captures() + shared_captures("labeled/scans")
+                 if p.suffix in (".pcap", ".pcapng")]
+
+
+@pytest.mark.parametrize("pcap", SCAN_CAPTURES, ids=[p.name for p in SCAN_CAPTURES])
+def test_unanswered_counts_match_an_independent_count(pcap):
+    """Every flow reported at the end: each flow's ctx.src_unanswered_hosts (servers its
+    client tried on its service without an answer) and _services (services tried on its
+    server) against the same count made with dpkt from the packets; the core counts
+    distinct items by linear counting over 128 bits, so within 15 % (+1) up to 400, and
+    beyond 300 (saturating at 621, the documented ceiling) above that."""
+    want = expected_unanswered(pcap)
+    if want is None:
+        pytest.skip("not Ethernet (the reference here reads Ethernet with dpkt)")
+    records, c = meter_records(pcap, **FOREVER)
+    if len(records) == 0:
+        pytest.skip("no IP flows")
+    assert c["wirescore.ctx_scan_replaced"] == 0
+    bad = []
+    for r in records:
+        v = int(r["ip_version"])
+        alen = 4 if v == 4 else 16
+        client, server = bytes(r["src_addr"][:alen]), bytes(r["dest_addr"][:alen])
+        proto = int(r["proto"])
+        if proto not in (6, 17, 132, ICMP[v]):
+            assert r["ctx_src_unanswered_hosts"] == 0 and r["ctx_src_unanswered_services"] == 0
+            continue
+        what = int(r["icmp_type_ts"]) if proto == ICMP[v] else int(r["dest_port"])
+        exp_hosts = want.get((v, client, (proto, what)), 0)
+        exp_services = want.get((v, client, server), 0)
+        for got, exp in ((r["ctx_src_unanswered_hosts"], exp_hosts),
+                         (r["ctx_src_unanswered_services"], exp_services)):
+            if (abs(got - exp) > 1 + 0.15 * exp) if exp <= 400 else not (300 < got <= 622):
+                bad.append((int(r["flow_id"]), float(got), exp))
+    assert not bad, f"{len(bad)} of {len(records)} flows differ (flow, got, want): {bad[:5]}"
+
+
+def test_a_sweep_is_unanswered_and_a_busy_client_is_not():
+    """The ICMP sweep's scanner: every one of its flows sees the whole sweep (read at the
+    report, after its own flow); the synscan capture's scanner probes many ports of one
+    host (services) on a single port per flow."""
+    sweep = next((p for p in shared_captures("labeled/scans") if p.name == "sgr-hs-icmpScan.pcap"),
+                 None)
+    if sweep is None:
+        pytest.skip("needs ../shared (labeled/scans)")
+    records, _ = meter_records(sweep)                 # default timeouts
+    src = np.array([bytes(a[:4]) for a in records["src_addr"]])
+    scanner = Counter(src.tolist()).most_common(1)[0][0]
+    mine = records[src == scanner]
+    assert mine["ctx_src_unanswered_hosts"].min() > 100
+    synscan = next(p for p in fixture_captures() if p.name == "ndpi-synscan.pcap")
+    records, _ = meter_records(synscan)
+    src = np.array([bytes(a[:4]) for a in records["src_addr"]])
+    scanner = Counter(src.tolist()).most_common(1)[0][0]
+    assert np.median(records[src == scanner]["ctx_src_unanswered_services"]) > 100
+    others = records[src != scanner]["ctx_src_unanswered_services"]
+    assert others.max(initial=0) <= 2

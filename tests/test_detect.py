@@ -125,7 +125,10 @@ def test_suppression_per_source_and_unalerted_learning(tmp_path):
     scores, alerts = det.process(rec)
     assert [a.index for a in alerts] == [6, 8]       # 7 and 11 suppressed (same source)
     assert det.suppressed == 2
-    assert len(det.profile.model_object.learned) == 10
+    # neither the alerts nor the rows suppression kept quiet are learned: the rest of a
+    # burst must not teach the model the burst
+    learned = det.profile.model_object.learned
+    assert len(learned) == 8 and all(x == {"flow.pkts_toserver": 0.0} for x in learned)
 
 
 @pytest.mark.parametrize("seconds, expected", [(0, [6, 7, 8]), (100, [6]), (3, [6, 8])])
@@ -143,8 +146,9 @@ def test_suppression_measures_the_distance_between_ends_either_way(tmp_path, sec
     assert det.suppressed == 3 - len(expected)
 
 
-def test_allowlist_still_learns(tmp_path):
-    det = detector_for(tmp_path, "allowlist:\n  - {cidr: 10.0.0.200/32}\n")
+@pytest.mark.parametrize("learn", ["all", "unalerted"])
+def test_allowlist_still_learns(tmp_path, learn):
+    det = detector_for(tmp_path, f"learn: {learn}\nallowlist:\n  - {{cidr: 10.0.0.200/32}}\n")
     rec = fake_records(10)
     rec["pkts_toserver"][7] = 9
     _, alerts = det.process(rec)

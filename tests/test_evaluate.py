@@ -281,3 +281,17 @@ suppress: {seconds: 0}
                and e["alert"]["signature_id"] == 4400101]
     assert w["id"] == 4400101 and w["alerts"] == len(written) > 0
     assert [p["id"] for p in result["profiles"]] == [4400001]
+
+
+def test_eval_leaves_out_a_disabled_profile(tmp_path, wiki_flows):
+    """A profile with enabled: false among --rules is checked, not run, and not in the
+    result (it has no scores), beside one that runs."""
+    labels = tmp_path / "labels.csv"
+    labels.write_text(label_rows(wiki_flows, pick(wiki_flows)))
+    on, off = tmp_path / "on.yaml", tmp_path / "off.yaml"
+    on.write_text(PROFILE)
+    off.write_text(PROFILE.replace("id: 4400001", "id: 4400002") + "enabled: false\n")
+    proc = run_wirescore("eval", "-r", MIXED, "--labels", labels, "--rules", f"{on},{off}",
+                         "--json", "-l", tmp_path / "logs")
+    assert [p["id"] for p in json.loads(proc.stdout)["profiles"]] == [4400001]
+    assert "4400002" in proc.stderr and "enabled: false" in proc.stderr

@@ -220,22 +220,22 @@ def test_train_refuses_to_overwrite_and_to_read_a_non_export(tiny, tmp_path):
 def test_mix_onnx_trained_on_the_first_part_scores_the_rest(tmp_path):
     """Must-show: an IsolationForest trained by `wirescore train` on the mix's training
     period (benign, first 40 %) scores the rest; `wirescore eval` reports it next to the
-    HST profile, and the run's alerts validate."""
+    shipped tail profile, and the run's alerts validate."""
     summary = json.loads((EVAL / "mix-public.summary.json").read_text())
     cut = summary["train_end_ts"]
     out = tmp_path / "mix-iforest"
     run_wirescore("train", "-r", EVAL / "mix-public.pcap", "--until", cut, "-o", out)
     side = json.loads((tmp_path / "mix-iforest.json").read_text())
     assert side["training"]["last_flow_end_utc"] <= "2024-01-01T00:08:00.000000Z"
-    hst = FIXTURES.parent.parent.parent / "rules" / "flow-context-hst.yaml"
+    shipped = FIXTURES.parent.parent.parent / "rules" / "flow-around-tail.yaml"
     logdir = tmp_path / "logs"
     proc = run_wirescore("eval", "-r", EVAL / "mix-public.pcap", "--labels",
                          EVAL / "mix-public.labels.csv", "--rules",
-                         f"{hst},{tmp_path / 'mix-iforest.yaml'}", "--after", cut, "--json",
+                         f"{shipped},{tmp_path / 'mix-iforest.yaml'}", "--after", cut, "--json",
                          "-l", logdir)
     result = json.loads(proc.stdout)
     by_id = {p["id"]: p for p in result["profiles"]}
-    assert set(by_id) == {9100001, 9200001}
+    assert set(by_id) == {9100002, 9200001}
     assert result["label_rows_matched"] == result["label_rows"] == 721
     onnx = by_id[9200001]
     assert onnx["model"] == "onnx" and onnx["roc_auc"] > 0.55  # measured 0.655-0.740

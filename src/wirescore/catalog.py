@@ -115,6 +115,16 @@ CONTEXT_FEATURES: tuple[Feature, ...] = tuple(
         ("ctx_dst_flows_around", "flows", "flows the server received around this flow"),
         ("ctx_dst_new_srcs_around", "hosts",
          "of them, flows from a client that had not contacted this server in 600 s"),
+        ("ctx_src_unanswered_hosts", "hosts",
+         "servers the client tried on this flow's service (protocol and server port, or "
+         "ICMP request type) that never answered, over the last 150-300 s up to this "
+         "flow's report (Zeek's address scan); an attempt is a flow's first packet to a "
+         "unicast server: a bare SYN, a UDP datagram, an ICMP request; an answer a "
+         "SYN/ACK, for UDP and ICMP any packet back (an RST or an ICMP error is none); "
+         "distinct by linear counting over 256 bits; 0 for other protocols"),
+        ("ctx_src_unanswered_services", "services",
+         "services the client tried on this flow's server that never answered, the same "
+         "way (Zeek's port scan)"),
     ))
 
 ALL_FEATURES: tuple[Feature, ...] = FLOW_FEATURES + CONTEXT_FEATURES

@@ -158,6 +158,7 @@ class FlowProfileDetector:
         candidates = np.flatnonzero(s > thr)
         candidates = candidates[self.learned + candidates >= p.warmup]
         alerts: list[Alert] = []
+        quiet: list[int] = []           # over the threshold, kept quiet by suppression
         for j in candidates.tolist():
             i = start + j
             rec = records[i]
@@ -171,6 +172,7 @@ class FlowProfileDetector:
             # overall): what counts is the distance between the two ends either way
             if last is not None and abs(end - last) < p.suppress_seconds * 1e6:
                 self.suppressed += 1
+                quiet.append(j)
                 continue
             self.last_alert[key] = end
             alerts.append(Alert(i, p, float(s[j]), thr, p.severity_for(float(s[j])),
@@ -178,8 +180,12 @@ class FlowProfileDetector:
         if p.learn == "all":
             self.learned += len(part)
         else:
+            # what alerted, and what would have but for suppression (the rest of a
+            # scan's burst must not teach the model the scan); allowlisted rows are
+            # learned (chatter is normal)
             keep = np.ones(len(part), dtype=bool)
             keep[[a.index - start for a in alerts]] = False
+            keep[quiet] = False
             self.model.learn(part[keep])
             self.learned += int(keep.sum())
         self.stats.update(X[start:stop])

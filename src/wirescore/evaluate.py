@@ -170,6 +170,10 @@ def evaluate(capture: str | Path, labels_path: str | Path, profiles: Sequence,
     curves = {}
     flow_ids = flows.flow_id[mask]
     for p in profiles:
+        if not p.enabled:
+            log.warning("profile %d (%s) has enabled: false: not run, not evaluated",
+                        p.id, p.name)
+            continue
         if p.unit != "flow":
             result["window_profiles"].append({"id": p.id, "name": p.name,
                                               "model": p.model["name"],
