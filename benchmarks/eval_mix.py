@@ -10,7 +10,8 @@ ROC AUC, average precision, recall at 1 % false-positive rate (from the score.<i
 columns), and the same for the profiles together ("combined": each flow's highest
 percentile among the scored flows over the profiles, so a flow ranks high when any
 profile ranks it high, as any profile's alert reaches the user; percentiles are taken
-without labels), plus, from eve.json, how many attack types raised at least one alert and
+without labels) and its operating point (the flows over any profile's fixed threshold:
+recall and false-positive rate, before suppression), plus, from eve.json, how many attack types raised at least one alert and
 how many alerts fell on background traffic. The reference detectors' numbers from
 the mix's README are printed beside them. Unsupervised: nothing here is fitted to the
 labels.
@@ -33,6 +34,7 @@ import numpy as np
 from wirescore.evaluate import average_precision, recall_at_fpr, roc_auc
 from wirescore.flowset import read_export
 from wirescore.labels import Labels
+from wirescore.rules import default_rules_dir, load_paths
 
 EVAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "eval"
 REFERENCES = [  # from ../shared/data/eval/README.md (measured 2026-11-23)
@@ -112,6 +114,13 @@ def evaluate_mix(eval_dir: Path, rules: str | None = None) -> dict:
             alerts_background += 1
     columns = {col: np.asarray(flows.columns[col], dtype=np.float64)[test]
                for col in flows.columns if col.startswith("score.")}
+    fixed = {f"score.{p.id}": p.threshold_fixed
+             for p in load_paths([rules] if rules else [default_rules_dir()])
+             if p.enabled and p.unit == "flow" and p.threshold_fixed is not None}
+    over = np.zeros(int(test.sum()), dtype=bool)
+    for col, thr in fixed.items():
+        if col in columns:
+            over |= columns[col] > thr
     if len(columns) > 1:
         columns["combined"] = np.max([percentiles(sc) for sc in columns.values()], axis=0)
     for col, sc in columns.items():
@@ -120,6 +129,10 @@ def evaluate_mix(eval_dir: Path, rules: str | None = None) -> dict:
             "average_precision": round(average_precision(sc, y[test]), 4),
             "recall_at_1pct_fpr": round(recall_at_fpr(sc, y[test], 0.01)[0], 4),
         }
+    yt = y[test].astype(bool)
+    result["over_a_threshold"] = {
+        "profiles": sorted(fixed), "recall": round(float(over[yt].mean()), 4),
+        "false_positive_rate": round(float(over[~yt].mean()), 5)}
     background = int((test & (y == 0)).sum())
     hours = (summary["last_ts"] - train_end) / 3600
     result.update({
@@ -158,6 +171,9 @@ def main(argv=None) -> int:
               f"{m['recall_at_1pct_fpr']:>8.3f}")
     for name, auc, apv, rec in REFERENCES:
         print(f"{name + ' (reference)':<40} {auc:>8.3f} {apv:>7.3f} {rec:>8.3f}")
+    o = result["over_a_threshold"]
+    print(f"over any fixed threshold ({', '.join(o['profiles'])}): recall {o['recall']:.3f} "
+          f"at false-positive rate {o['false_positive_rate']:.4f}")
     sigs = ", ".join(f"{k}: {v}" for k, v in result["alerts_by_signature"].items())
     print(f"alerts: {result['alerts']} ({sigs}), on background: "
           f"{result['alerts_on_background']} ({result['false_alerts_per_1000_flows']} per "
