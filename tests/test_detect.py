@@ -429,3 +429,46 @@ def test_ring_keeps_only_the_newest_packets():
     assert len(data) <= 65536 and meta[:, 2].tolist() == sizes[-len(meta):]
     # full: either the index (one entry per 64 ring bytes) or the bytes are used up
     assert len(meta) == 65536 // 64 or sum(sizes[-len(meta) - 1:]) > 65536 - max(sizes)
+
+
+def test_allowlist_matches_an_ipaddress_reference(tmp_path):
+    """The vectorised allowlist against ipaddress on random IPv4/IPv6 flows near the
+    rules' networks: cidr on either address (prefixes of 0, 4, 31, 32, 8, 64, 65 and
+    128 bits), port on either port, proto, and a rule with all three."""
+    import ipaddress
+
+    rules = ("allowlist:\n  - {cidr: 224.0.0.0/4}\n  - {cidr: 10.1.2.2/31, port: 53}\n"
+             "  - {cidr: 192.0.2.7/32}\n  - {cidr: 2001:db8::/64, proto: udp}\n"
+             "  - {cidr: fe80::1:8000:0:0/65}\n  - {cidr: 2001:db8:1::9/128}\n"
+             "  - {port: 5353, proto: udp}\n  - {cidr: 10.0.0.0/8, port: 22, proto: tcp}\n")
+    det = detector_for(tmp_path, rules)
+    rng = np.random.default_rng(7)
+    n = 4000
+    rec = fake_records(n)
+    v4 = [ipaddress.ip_address(a) for a in ("224.0.0.251", "239.255.255.250", "223.255.255.255",
+                                            "10.1.2.2", "10.1.2.3", "10.1.2.4", "192.0.2.7",
+                                            "192.0.2.6", "10.9.9.9", "8.8.8.8")]
+    v6 = [ipaddress.ip_address(a) for a in ("2001:db8::1", "2001:db8:0:1::1", "fe80::1:8000:0:5",
+                                            "fe80::1:0:0:5", "2001:db8:1::9", "2001:db8:1::8",
+                                            "ff02::fb")]
+    want = []
+    for i in range(n):
+        six = rng.random() < 0.4
+        pool = v6 if six else v4
+        a, b = pool[rng.integers(len(pool))], pool[rng.integers(len(pool))]
+        rec["ip_version"][i] = a.version
+        rec["src_addr"][i] = np.frombuffer(a.packed.ljust(16, b"\0"), dtype=np.uint8)
+        rec["dest_addr"][i] = np.frombuffer(b.packed.ljust(16, b"\0"), dtype=np.uint8)
+        rec["src_port"][i], rec["dest_port"][i] = rng.choice([53, 22, 5353, 80, 40000], 2)
+        rec["proto"][i] = rng.choice([6, 17])
+        hit = False
+        for rule in det.profile.allowlist:
+            ok = rule.cidr is None or any(x in rule.cidr for x in (a, b)
+                                          if x.version == rule.cidr.version)
+            ok &= rule.port is None or rule.port in (rec["src_port"][i], rec["dest_port"][i])
+            ok &= rule.proto is None or rule.proto == rec["proto"][i]
+            hit |= bool(ok)
+        want.append(hit)
+    got = det._allowlisted(rec)
+    assert got.tolist() == want
+    assert 0.1 < np.mean(want) < 0.9                 # both outcomes well represented

@@ -24,7 +24,6 @@ Same input, same profiles and seeds -> the same scores and alerts.
 """
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -33,6 +32,22 @@ import numpy as np
 from wirescore.catalog import BY_NAME, WINDOW_BY_NAME
 from wirescore.models.adapters import build_model
 from wirescore.rules import Profile
+
+
+def _words(addrs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 16) address bytes as two big-endian uint64 words (an IPv4 address in the top
+    32 bits of the first: records keep it in the first 4 bytes)."""
+    w = np.ascontiguousarray(addrs, dtype=np.uint8).view(">u8").reshape(-1, 2)
+    return w[:, 0].astype(np.uint64), w[:, 1].astype(np.uint64)
+
+
+def _in_cidr(hi: np.ndarray, lo: np.ndarray, net) -> np.ndarray:
+    """Whether each address (as from _words) lies in net (versions compared apart)."""
+    value = int(net.network_address) << (128 - net.max_prefixlen)   # left-aligned
+    mask = ((1 << net.prefixlen) - 1) << (128 - net.prefixlen)
+    m64 = (1 << 64) - 1
+    return (((hi & np.uint64(mask >> 64)) == np.uint64(value >> 64))
+            & ((lo & np.uint64(mask & m64)) == np.uint64(value & m64)))
 
 CHUNK = 256      # rows scored between two threshold / statistics updates
 
@@ -157,12 +172,13 @@ class FlowProfileDetector:
         scores[start:stop] = s
         candidates = np.flatnonzero(s > thr)
         candidates = candidates[self.learned + candidates >= p.warmup]
+        allowed = self._allowlisted(records[start + candidates]) if len(candidates) else None
         alerts: list[Alert] = []
         quiet: list[int] = []           # over the threshold, kept quiet by suppression
-        for j in candidates.tolist():
+        for n, j in enumerate(candidates.tolist()):
             i = start + j
             rec = records[i]
-            if self._allowlisted(rec):
+            if allowed[n]:
                 self.allowlisted += 1
                 continue
             key = (p.id, bytes(rec["addr"] if self.window else rec["src_addr"]))
@@ -208,30 +224,33 @@ class FlowProfileDetector:
         return [(self.profile.features[j], float(rec[self.fields[j]]), float(z[j]))
                 for j in top.tolist()]
 
-    def _allowlisted(self, rec) -> bool:
+    def _allowlisted(self, recs: np.ndarray) -> np.ndarray:
+        """Which records match an allowlist rule (all of a rule's fields: either address
+        inside its cidr, either port its port, the protocol its proto); vectorised, as
+        a scan puts thousands of candidates in a batch. A window record has one address
+        (its key) and no ports or protocol."""
+        hit = np.zeros(len(recs), dtype=bool)
         if not self.profile.allowlist:
-            return False
-        version = int(rec["ip_version"])
-        alen = 4 if version == 4 else 16
+            return hit
+        version = recs["ip_version"]
         if self.window:
-            addrs = [ipaddress.ip_address(bytes(rec["addr"][:alen]))] if version else []
-            ports: tuple[int, ...] = ()
-            proto = None
+            addrs = [_words(recs["addr"])]
         else:
-            addrs = [ipaddress.ip_address(bytes(rec["src_addr"][:alen])),
-                     ipaddress.ip_address(bytes(rec["dest_addr"][:alen]))]
-            ports = (int(rec["src_port"]), int(rec["dest_port"]))
-            proto = int(rec["proto"])
+            addrs = [_words(recs["src_addr"]), _words(recs["dest_addr"])]
         for rule in self.profile.allowlist:
-            if rule.cidr is not None and not any(a in rule.cidr for a in addrs
-                                                 if a.version == rule.cidr.version):
-                continue
-            if rule.port is not None and rule.port not in ports:
-                continue
-            if rule.proto is not None and rule.proto != proto:
-                continue
-            return True
-        return False
+            m = np.ones(len(recs), dtype=bool)
+            if rule.cidr is not None:
+                inside = np.zeros(len(recs), dtype=bool)
+                for hi, lo in addrs:
+                    inside |= _in_cidr(hi, lo, rule.cidr)
+                m &= inside & (version == rule.cidr.version)
+            if rule.port is not None:
+                m &= False if self.window else ((recs["src_port"] == rule.port)
+                                                | (recs["dest_port"] == rule.port))
+            if rule.proto is not None:
+                m &= False if self.window else recs["proto"] == rule.proto
+            hit |= m
+        return hit
 
 
 class Detector:
