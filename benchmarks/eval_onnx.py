@@ -1,4 +1,4 @@
-"""ONNX models trained offline next to the online HST profile, on the public evaluation mix.
+"""ONNX models trained offline next to the shipped online profile, on the public evaluation mix.
 
     python benchmarks/eval_onnx.py [--eval-dir ../shared/data/eval] [--models iforest,ocsvm]
                                    [--keep DIR] [--json]
@@ -7,7 +7,8 @@
    on the flows that end in the mix's training period (benign only: the first 40 %,
    `train_end_ts` of mix-public.summary.json), features and allowlist of the shipped
    rules/flow-context-hst.yaml; writes M.onnx / .json / .yaml.
-2. `wirescore eval --after TRAIN_END --json` with the shipped HST flow profile and every
+2. `wirescore eval --after TRAIN_END --json` with the shipped tail flow profile
+   (rules/flow-around-tail.yaml) and every
    trained profile: one run of the whole pipeline, scored on the flows that end after
    the training period (the held-out part), labels joined as the mix's README says.
 3. Prints ROC AUC, average precision and recall at 1 % FPR per profile, with the
@@ -28,7 +29,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 EVAL = REPO.parent / "shared" / "data" / "eval"
-HST = REPO / "rules" / "flow-context-hst.yaml"
+SHIPPED = REPO / "rules" / "flow-around-tail.yaml"
 REFERENCES = [  # from ../shared/data/eval/README.md (measured 2026-11-23)
     ("NFStream + River MinMax + HST", 0.479, 0.126, 0.002),
     ("NFStream + IsolationForest", 0.435, 0.117, 0.001),
@@ -62,7 +63,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out_dir = args.keep or Path(tmp)
         out_dir.mkdir(parents=True, exist_ok=True)
-        rules = [str(HST)]
+        rules = [str(SHIPPED)]
         trained = {}
         for n, model in enumerate(m.strip() for m in args.models.split(",") if m.strip()):
             prefix = out_dir / f"mix-{model}"
@@ -88,7 +89,7 @@ def main(argv=None) -> int:
     for p in result["profiles"]:
         what = (f"wirescore {p['id']} {p['model']}" +
                 (f" ({trained[p['id']]['model']}, {trained[p['id']]['fit_rows']} rows)"
-                 if p["id"] in trained else " (online HST)"))
+                 if p["id"] in trained else " (shipped, online)"))
 
         def f(x):
             return "-" if x is None else f"{x:.3f}"

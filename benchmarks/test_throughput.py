@@ -112,7 +112,7 @@ def test_full_run(benchmark, bench_pcap, bench_mode, summary, wirescore_main, tm
 def test_full_run_detection_on(benchmark, bench_pcap, bench_mode, summary, wirescore_main,
                                tmp_path):
     """Seconds for `wirescore run -r CAPTURE -l DIR` with detection on (the shipped
-    profiles: tail and HST flow profiles over the endpoint context, source and
+    profiles: tail and scan flow profiles over the endpoint context, source and
     destination windows), in-process: the
     --no-detect path plus the endpoint context, traffic windows, the packet ring,
     scoring, alerts and their snippets. Reported as packets/s and over the bare loop."""
