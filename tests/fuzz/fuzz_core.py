@@ -549,6 +549,10 @@ def _check_records(recs) -> None:
                                         (recs["bytes_toclient"] < 20 * recs["pkts_toclient"]),
         "negative duration": recs["duration"] < 0,
     }
+    if "ctx_src_unanswered_hosts" in (recs.dtype.names or ()):   # core 0019099 on
+        for name in ("ctx_src_unanswered_hosts", "ctx_src_unanswered_services"):
+            # linear counting over 128 bits: 0 .. 128 ln 128 (621.06)
+            bad[f"{name} outside [0, 621.1]"] = ~((recs[name] >= 0) & (recs[name] <= 621.1))
     for what, mask in bad.items():
         if mask.any():
             n = int(np.flatnonzero(mask)[0])
