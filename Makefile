@@ -11,7 +11,7 @@ all: demo
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --upgrade pip 'setuptools>=77'
 
 # editable install: builds the Cython core (ext/) into src/wirescore/_core
 install: $(PY)
@@ -57,7 +57,7 @@ FUZZ_SMOKE_SECONDS ?= 25
 ATHERIS ?= atheris==3.0.0
 fuzz-smoke: $(PY)
 	@$(PY) -c 'import wirescore._core.flowtable' 2>/dev/null || $(MAKE) install
-	$(PY) -m pip install --quiet '$(ATHERIS)' 'Cython>=3.0' 'setuptools>=64'
+	$(PY) -m pip install --quiet '$(ATHERIS)' 'Cython>=3.0' 'setuptools>=77'
 	$(PY) tests/fuzz/run.py --sanitizer $(FUZZ_SANITIZER) smoke --seconds $(FUZZ_SMOKE_SECONDS)
 
 clean:

@@ -57,8 +57,9 @@ cdef enum:
 # halves; the older is dropped as a new one starts), by two keys: (client, service),
 # whose items are servers (an address scan: one service tried on many hosts), and
 # (client, server), whose items are services (a port scan). An attempt: the client's
-# first packet of a flow to a unicast server, a bare SYN for TCP, any UDP datagram, an
-# ICMP request (echo, timestamp, information, address mask). Its item is set in
+# first packet of a flow to a unicast server: for TCP one without ACK or RST (a SYN,
+# or a FIN, NULL or Xmas probe of a stealth scan), any UDP datagram, an ICMP request
+# (echo, timestamp, information, address mask). Its item is set in
 # `tried` when the flow starts and in `answered` when the server answers (a SYN/ACK;
 # for UDP and ICMP any packet back; an RST or an ICMP error is no answer). Unanswered
 # items = tried and not answered, counted by linear counting over 128 bits (exact for

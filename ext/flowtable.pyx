@@ -1139,7 +1139,10 @@ cdef class FlowMeter:
             server = &e.key.addr_a[0]
         if direction == 0:
             if proto == 6:
-                if (v.tcp_flags & (TH_SYN | TH_ACK)) != TH_SYN:
+                # a probe: no ACK and no RST (a bare SYN, or a stealth scan's FIN, NULL
+                # or Xmas packet, which a closed port answers with an RST and an open
+                # one not at all); a flow picked up mid-stream starts with an ACK
+                if v.tcp_flags & (TH_ACK | TH_RST):
                     return
             elif icmp:
                 t = v.icmp_type

@@ -202,7 +202,7 @@ def expected_unanswered(path) -> dict | None:
         ends = tuple(sorted(((src, sport), (dst, dport))))
         key = (version, proto, ends)
         if key not in first:
-            attempt = ((proto == 6 and flags & 0x12 == 0x02) or proto in (17, 132)
+            attempt = ((proto == 6 and flags & 0x14 == 0) or proto in (17, 132)
                        or (proto == ICMP[version] and itype in REQUESTS[version]))
             unspecified = not any(src)
             ok = attempt and _unicast(dst, version) and not unspecified
@@ -291,3 +291,44 @@ def test_a_sweep_is_unanswered_and_a_busy_client_is_not():
     assert np.median(records[src == scanner]["ctx_src_unanswered_services"]) > 100
     others = records[src != scanner]["ctx_src_unanswered_services"]
     assert others.max(initial=0) <= 2
+
+
+def _tcp_frame(src: bytes, dst: bytes, sport: int, dport: int, flags: int) -> bytes:
+    """An Ethernet/IPv4/TCP frame built with dpkt."""
+    import dpkt
+
+    tcp = dpkt.tcp.TCP(sport=sport, dport=dport, flags=flags, seq=1, off=5)
+    ip = dpkt.ip.IP(src=src, dst=dst, p=6, ttl=64, data=tcp)
+    ip.len = 20 + len(bytes(tcp))
+    return bytes(dpkt.ethernet.Ethernet(src=b"\x02" * 6, dst=b"\x04" * 6, data=ip))
+
+
+@pytest.mark.parametrize("probe, name", [(0x01, "FIN"), (0x00, "NULL"), (0x29, "Xmas"),
+                                         (0x02, "SYN")])
+def test_a_stealth_scan_counts_as_unanswered_services(tmp_path, probe, name):
+    """nmap -sF / -sN / -sX (and -sS): 40 probes to 40 ports of one host, 10 ms apart;
+    closed ports answer with an RST (half of them), open ones not at all. Every flow of
+    the scanner sees ~40 unanswered services; a client whose SYNs get SYN/ACKs sees 0."""
+    import dpkt
+
+    scanner, target, client = b"\x0a\0\0\x05", b"\x0a\0\0\x09", b"\x0a\0\0\x07"
+    path = tmp_path / f"{name}.pcap"
+    with open(path, "wb") as fh:
+        w = dpkt.pcap.Writer(fh)
+        t = 1_700_000_000.0
+        for port in range(1000, 1040):
+            w.writepkt(_tcp_frame(scanner, target, 40000, port, probe), t)
+            if port % 2:
+                w.writepkt(_tcp_frame(target, scanner, port, 40000, 0x14), t + 0.001)  # RST/ACK
+            t += 0.01
+        for port in range(2000, 2030):                 # an ordinary client, answered
+            w.writepkt(_tcp_frame(client, target, 41000 + port, 443, 0x02), t)
+            w.writepkt(_tcp_frame(target, client, 443, 41000 + port, 0x12), t + 0.001)
+            t += 0.01
+    records, _ = meter_records(path)
+    src = np.array([bytes(a[:4]) for a in records["src_addr"]])
+    mine = records[src == scanner]
+    assert len(mine) == 40
+    assert (np.abs(mine["ctx_src_unanswered_services"] - 40) <= 1 + 0.15 * 40).all()
+    assert (records[src == client]["ctx_src_unanswered_services"] == 0).all()
+    assert (records[src == client]["ctx_src_unanswered_hosts"] == 0).all()

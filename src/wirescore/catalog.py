@@ -119,7 +119,8 @@ CONTEXT_FEATURES: tuple[Feature, ...] = tuple(
          "servers the client tried on this flow's service (protocol and server port, or "
          "ICMP request type) that never answered, over the last 150-300 s up to this "
          "flow's report (Zeek's address scan); an attempt is a flow's first packet to a "
-         "unicast server: a bare SYN, a UDP datagram, an ICMP request; an answer a "
+         "unicast server: TCP without ACK or RST (a SYN, or a stealth scan's FIN, NULL "
+         "or Xmas probe), a UDP datagram, an ICMP request; an answer a "
          "SYN/ACK, for UDP and ICMP any packet back (an RST or an ICMP error is none); "
          "distinct by linear counting over 256 bits; 0 for other protocols"),
         ("ctx_src_unanswered_services", "services",
