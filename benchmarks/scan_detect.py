@@ -99,8 +99,8 @@ def _targets_of(frames: list, scanner: str) -> set:
 
 def window_run(pcap: Path, rules: str | None):
     """Run the enabled profiles over one capture in this process: (window alerts, the
-    window records the core handed to the window profiles, seconds with traffic).
-    Counting wraps the Detector the engine builds."""
+    window records the core handed to the window profiles, seconds with traffic, flow
+    alerts, flows scored). Counting wraps the Detector the engine builds."""
     import tempfile as _tempfile
 
     import wirescore.detect as detect
@@ -110,21 +110,27 @@ def window_run(pcap: Path, rules: str | None):
 
     profiles = load_paths(rules.split(",") if rules else [default_rules_dir()])
     windows: list = []
+    flows = [0]
 
     class Counting(detect.Detector):
+        def process(self, batch):
+            flows[0] += len(batch)
+            return super().process(batch)
+
         def process_windows(self, batch):
             if len(batch):
                 windows.append(batch[["kind", "start_us", "end_us", "addr", "ip_version"]].copy())
             return super().process_windows(batch)
 
     alerts: list[dict] = []
+    flow_alerts: list[dict] = []
     real = detect.Detector
     detect.Detector = Counting
     try:
         with _tempfile.TemporaryDirectory() as tmp:
             cfg = Config.load(overrides={"outputs.snippets.enabled": False})
             Engine(cfg, tmp, profiles=profiles,
-                   on_alert=lambda ev: alerts.append(ev) if "flow" not in ev else None
+                   on_alert=lambda ev: (flow_alerts if "flow" in ev else alerts).append(ev)
                    ).run(str(pcap))
     finally:
         detect.Detector = real
@@ -134,7 +140,7 @@ def window_run(pcap: Path, rules: str | None):
     # traffic time: the windows with any traffic (long gaps inside a capture not counted)
     seconds = float(len(np.unique(w["start_us"])) * (w["end_us"][0] - w["start_us"][0]) / 1e6
                     ) if len(w) else 0.0
-    return alerts, w, seconds
+    return alerts, w, seconds, flow_alerts, flows[0]
 
 
 def benign_windows(rules: str | None, train_end: float) -> dict:
@@ -153,7 +159,7 @@ def benign_windows(rules: str | None, train_end: float) -> dict:
         v = int(rec["ip_version"])
         return str(ipaddress.ip_address(bytes(rec["addr"][:4 if v == 4 else 16]))) if v else ""
 
-    alerts, w, _ = window_run(MIX, rules)
+    alerts, w, _, _, _ = window_run(MIX, rules)
     after = w[w["start_us"] >= train_end * 1e6]
     background = [r for r in after if address(r) not in attackers]
     false_mix = [a for a in alerts if eval_mix.eve_time(a["alert"]["metadata"][
@@ -171,21 +177,27 @@ def benign_windows(rules: str | None, train_end: float) -> dict:
     peer_root = SHARED / "pcaps" / "peer-groundtruth"
     files = sorted(p for p in peer_root.rglob("*")
                    if p.is_file() and p.suffix in (".pcap", ".pcapng", ".cap"))
-    n_windows, seconds, alerted, runs = 0, 0.0, [], 0
+    n_windows, seconds, alerted, runs, n_flows, flow_alerted = 0, 0.0, [], 0, 0, []
     for f in files:
         try:
-            a, w, span = window_run(f, rules)
+            a, w, span, fa, nf = window_run(f, rules)
         except Exception:          # link types wirescore refuses (802.11, ...): skipped
             continue
         runs += 1
         n_windows += len(w)
+        n_flows += nf
         seconds += span
         alerted += [(str(f.relative_to(peer_root)), ev.get("src_ip") or ev.get("dest_ip"),
                      ev["alert"]["signature_id"]) for ev in a]
+        flow_alerted += [(str(f.relative_to(peer_root)), ev.get("src_ip"),
+                          ev["alert"]["signature_id"]) for ev in fa]
     peer = {"captures": runs, "windows": n_windows, "hours": round(seconds / 3600, 2),
             "false_alerts": len(alerted), "alerted": alerted[:20],
             "per_1000_windows": round(1000 * len(alerted) / max(n_windows, 1), 3),
-            "per_hour": round(len(alerted) / max(seconds / 3600, 1e-9), 1)}
+            "per_hour": round(len(alerted) / max(seconds / 3600, 1e-9), 1),
+            "flows": n_flows, "flow_alerts": len(flow_alerted),
+            "flow_alerts_by_signature": dict(Counter(s for *_x, s in flow_alerted)),
+            "flow_alerted": flow_alerted[:20]}
     return {"mix_background_after_training": mix, "peer_groundtruth": peer}
 
 
@@ -289,6 +301,10 @@ def main(argv=None) -> int:
           f"own: {p['false_alerts']} alerts on {p['windows']} windows, {p['hours']} h "
           f"({p['per_1000_windows']} per 1,000 windows, {p['per_hour']} per hour)"
           + (f"; first: {p['alerted'][:5]}" if p["alerted"] else ""))
+    print(f"flow profiles on the same captures: {p['flow_alerts']} alerts on {p['flows']} "
+          f"flows {p['flow_alerts_by_signature']} (from each capture's first flow: the "
+          f"tail profile's warm-up of 2,000 flows is longer than most)"
+          + (f"; first: {p['flow_alerted'][:8]}" if p["flow_alerted"] else ""))
     return 0
 
 
