@@ -275,19 +275,17 @@ def test_record_claiming_gigabytes_on_a_pipe(caplen, tmp_path):
     assert rss < SMALL_RSS_MB, f"peak RSS {rss:.0f} MB for a record claiming {caplen} bytes"
 
 
-# A known defect, not a skip: the assertion is what a user is owed, and strict=True
-# turns the day it passes into a failure that says "remove the mark". The fix needs
-# wirescore to read standard input itself and keep the bytes of the batch in flight,
-# since pcapy-ng (libpcap) consumes them from the pipe before reporting the bad record.
-@pytest.mark.xfail(strict=True, reason="known: on a pipe, pcapy-ng's next_batch() drops the "
-                   "batch holding the damaged record and a pipe cannot be re-read "
-                   "(capture.py; test_robustness.test_stdin_gives_same_flows)")
-def test_record_claiming_gigabytes_on_a_pipe_keeps_earlier_packets(tmp_path):
+@pytest.mark.parametrize("caplen", HUGE_CAPLENS)
+def test_record_claiming_gigabytes_on_a_pipe_keeps_earlier_packets(caplen, tmp_path):
+    """pcapy-ng drops the batch holding the damaged record, and a pipe cannot be read
+    twice: wirescore.stdin_tee keeps the stream's last bytes, so the two packets before
+    the record are still flows (and counted in the message)."""
     path = tmp_path / "huge.pcap"
-    path.write_bytes(huge_record_capture(0xFFFFFFFF))
+    path.write_bytes(huge_record_capture(caplen))
     proc, _ = run(path, tmp_path / "logs", stdin=path)
     events, _ = eve_events(tmp_path / "logs" / "eve.json")
     assert sum(f["flow"]["pkts_toserver"] for f in flows(events)) == 2
+    assert proc.returncode == 1 and "capture damaged after packet 2" in proc.stderr
 
 
 def test_pcapng_packet_claiming_gigabytes(tmp_path):

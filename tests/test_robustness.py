@@ -463,13 +463,11 @@ def _flow_signature(events):
 
 @pytest.mark.parametrize("name", [
     "nfstream-dns-fragmented.pcap", "zeek-vlan-pcp-dei.pcapng",
-    # Known limitation, kept visible: pcapy-ng's next_batch() drops the whole batch in
-    # which libpcap hits a bad record. A file is re-read to recover the packets before
-    # the fault (capture.FileSource._recover); standard input cannot be re-read, so up to
-    # one batch before the fault is lost there. strict: this fails loudly once fixed.
-    pytest.param("sv-tls-der-incomplete-header-broken.pcap", marks=pytest.mark.xfail(
-        strict=True, reason="stdin: the batch holding the damaged record is lost "
-                            "(pcapy-ng next_batch drops it; a pipe cannot be re-read)")),
+    # pcapy-ng's next_batch() drops the whole batch in which libpcap hits a bad record.
+    # A file is re-read to recover the packets before the fault; standard input is read
+    # through wirescore.stdin_tee, which keeps the stream's last bytes to parse them again
+    # (capture.FileSource._recover).
+    "sv-tls-der-incomplete-header-broken.pcap",
 ])
 def test_stdin_gives_same_flows(name, tmp_path):
     """`-r -` with the capture piped in: same flows (and same exit status) as the file path."""

@@ -9,8 +9,10 @@ WirescoreError before any packet. A record that libpcap cannot read in the middl
 file (cut short, absurd length) ends the stream: the packets before it are still
 yielded, then CaptureFault (a WirescoreError) is raised. Because pcapy-ng drops the
 whole batch in which the fault happened, a file source re-reads that batch one packet
-at a time to recover the packets before the fault (not possible on standard input,
-where up to one batch before the fault may be lost; that count is reported).
+at a time to recover the packets before the fault. Standard input cannot be read
+twice: libpcap reads it through a pipe (stdin_tee.StdinTee) that keeps the last 64 MiB,
+from which the records of the lost batch are parsed again (classic pcap without --bpf;
+on a pcapng stream, or with a filter, up to one batch before the fault may be lost).
 """
 from __future__ import annotations
 
@@ -69,7 +71,14 @@ class FileSource:
         self.bpf = bpf
         self.batch_size = max(1, int(batch_size))
         self.size_bytes = None
-        if self.path != "-":
+        self._tee = None
+        self._delivered_bytes = 0       # classic pcap on stdin: record bytes delivered so
+        #                                 far (-1: unknown, no recovery from the tee)
+        if self.path == "-":
+            from wirescore.stdin_tee import StdinTee
+
+            self._tee = StdinTee()
+        else:
             p = Path(self.path)
             if p.is_dir():
                 raise WirescoreError(f"{self.name}: is a directory, not a capture file")
@@ -88,12 +97,15 @@ class FileSource:
         self.lost_in_fault = 0
 
     def _open(self):
+        opened = self._tee.path if self._tee is not None else self.path
+        if self._tee is not None:
+            self._tee.wait_header()     # open_offline() reads it holding the GIL
         try:
-            reader = self._pcapy.open_offline(self.path)
+            reader = self._pcapy.open_offline(opened)
         except self._pcapy.PcapError as exc:
             msg = _pcap_message(exc)
-            if msg.startswith(self.path + ":"):
-                msg = msg[len(self.path) + 1:].strip()
+            if msg.startswith(opened + ":"):
+                msg = msg[len(opened) + 1:].strip()
             raise WirescoreError(f"{self.name}: not a readable pcap/pcapng capture: {msg}") from None
         if self.bpf:
             try:
@@ -125,6 +137,13 @@ class FileSource:
                 return
             rows = np.frombuffer(meta, dtype=np.uint32).reshape(-1, 4)
             self.packets_read += rows.shape[0]
+            if self._tee is not None and self._delivered_bytes >= 0:
+                snaplen = self._tee.snaplen()
+                if snaplen is None or int(rows[:, 3].max()) >= snaplen:
+                    self._delivered_bytes = -1      # a record may have been cut: offsets unknown
+                else:
+                    self._delivered_bytes += 16 * rows.shape[0] + int(rows[:, 3].sum())
+                    self._tee.release(24 + self._delivered_bytes)
             yield data, rows
 
     def _recover(self, message: str) -> Iterator[tuple[bytes, np.ndarray]]:
@@ -148,6 +167,12 @@ class FileSource:
             except self._pcapy.PcapError:
                 pass
             where = f"after packet {self.packets_read}"
+        elif self._tee is not None and not self.bpf and self._delivered_bytes >= 0:
+            # the records libpcap read before the damaged one, from the tee's copy
+            for frame, sec, usec in self._tee.records_after(24 + self._delivered_bytes):
+                self.packets_read += 1
+                yield frame, np.array([[sec, usec, 0, len(frame)]], dtype=np.uint32)
+            where = f"after packet {self.packets_read}"
         raise CaptureFault(f"{self.name}: capture damaged {where}: {message}")
 
     def stats(self) -> dict:
@@ -162,6 +187,8 @@ class FileSource:
                 close()
             except Exception:  # closing a finished reader is best effort
                 pass
+        if self._tee is not None:
+            self._tee.close()
 
 
 def _prefetched(produce, depth: int, name: str) -> Iterator:
