@@ -181,6 +181,9 @@ cdef inline bint _unspecified(const uint8_t* a, uint8_t ipver) noexcept nogil:
     return True
 
 
+cdef uint8_t _EMPTY[1]          # the base address of an empty batch (FlowMeter.feed)
+
+
 cdef object _copy_out(const void* src, Py_ssize_t n, size_t size, object dtype):
     """n structs of `size` bytes at src as a new numpy array of dtype, in one memcpy
     (ndarray.copy() of a structured dtype copies field by field: a twentieth of the
@@ -432,7 +435,9 @@ cdef class FlowMeter:
             raise ValueError("meta must have 4 columns (sec, usec, offset, caplen)")
         cdef Py_ssize_t n = meta.shape[0]
         cdef Py_ssize_t i = start
-        cdef const uint8_t* base = &data[0] if data.shape[0] > 0 else NULL
+        # an empty buffer (every frame of the batch empty) still gets a real address:
+        # NULL + 0 is undefined behaviour in C (UBSan, found by the fuzzer)
+        cdef const uint8_t* base = &data[0] if data.shape[0] > 0 else &_EMPTY[0]
         cdef uint64_t dlen = data.shape[0]
         with nogil:
             i = self._feed(base, dlen, &meta[0, 0], n, start)

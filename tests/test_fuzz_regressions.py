@@ -164,6 +164,18 @@ def test_ipv6_later_fragment_is_not_walked_as_extension_headers():
     assert fields["frag"] == 2 and fields["proto"] == 60 and fields["ip_id"] == 77
 
 
+def test_feed_of_an_empty_buffer_counts_empty_frames():
+    """ubsan-empty-batch-null-base.bin: a batch whose frames are all empty comes as a
+    0-byte buffer; feed() counts each as a frame too small for its link type (it used a
+    NULL base address, undefined behaviour that UBSan reported)."""
+    meter = fuzz_core._ft.FlowMeter(1, max_flows=4, out_capacity=64, frag_slots=1)
+    rows = np.array([[1_600_000_000, 0, 0, 0]] * 3, dtype=np.uint32)
+    assert meter.feed(np.empty(0, dtype=np.uint8), rows) == 3
+    c = dict(zip(fuzz_core.NAMES, meter.counters.tolist()))
+    assert c["decoder.pkts"] == 3 and c["decoder.invalid"] == 3
+    assert c["wirescore.decoded_ip"] == 0
+
+
 def test_feed_refuses_a_negative_start():
     """FlowMeter.feed(data, meta, start) indexes meta from `start` without a check: a
     negative start reads before the meta buffer (ASAN: heap-buffer-overflow in
