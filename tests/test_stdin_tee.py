@@ -106,3 +106,29 @@ def test_release_drops_what_was_delivered(tmp_path):
     assert [f for f, *_ in tee.records_after(delivered)] == frames[3990:]
     assert list(tee.records_after(24)) == []      # released
     tee.close()
+
+
+@pytest.mark.parametrize("how", ["redirect", "pipe"])
+def test_a_large_stream_on_stdin(tmp_path, how):
+    """A capture of several MiB as standard input, redirected from a file (the first
+    read returns a whole 1 MiB chunk, more than the pipe holds) or piped: all of it is
+    read. (The header must be known whole before that chunk is written: libpcap is
+    opened only then, and the write waits for libpcap.)"""
+    frames = [frame(sport=1000 + i % 500, payload=b"p" * 900) for i in range(6000)]
+    path = tmp_path / "big.pcap"
+    path.write_bytes(pcap([rec(f, sec=T0 + i // 1000, frac=i % 1000) for i, f in
+                           enumerate(frames)]))
+    logs = tmp_path / "logs"
+    cmd = [sys.executable, "-m", "wirescore", "run", "-r", "-", "-l", str(logs), "--no-detect"]
+    if how == "redirect":
+        with open(path, "rb") as fh:
+            proc = subprocess.run(cmd, stdin=fh, capture_output=True, text=True, timeout=120)
+    else:
+        cat = subprocess.Popen(["cat", str(path)], stdout=subprocess.PIPE)
+        proc = subprocess.run(cmd, stdin=cat.stdout, capture_output=True, text=True,
+                              timeout=120)
+        cat.stdout.close()
+        cat.wait()
+    assert proc.returncode == 0, proc.stderr
+    events = [json.loads(line) for line in open(logs / "eve.json")]
+    assert sum(e["flow"]["pkts_toserver"] for e in events if e["event_type"] == "flow") == 6000

@@ -78,12 +78,14 @@ class StdinTee:
                     self._kept += len(chunk)
                     while self._kept - len(self._chunks[0][1]) >= self._keep:
                         self._kept -= len(self._chunks.popleft()[1])
-                view = memoryview(chunk)
-                while view:
-                    view = view[os.write(self._write_fd, view):]
+                # before writing: the write blocks until libpcap reads, and libpcap is
+                # opened only once the header is known to be whole
                 if not self._header.is_set() and _header_complete(bytes(self._start)):
                     self._start = bytearray()
                     self._header.set()
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(self._write_fd, view):]
         except OSError:          # the reader went away (closed, or the process ends)
             return
         finally:
