@@ -342,6 +342,20 @@ cdef inline void hist_sums(const HostHist* h, int64_t lo, int64_t hi, double* ou
         out[f] = acc[f]
 
 
+cdef inline bint scan_is_icmp(uint8_t proto, uint8_t ipver) noexcept nogil:
+    """ICMP of the packet's own IP version (ICMPv4 over IPv4, ICMPv6 over IPv6)."""
+    return (proto == 1 and ipver == 4) or (proto == 58 and ipver == 6)
+
+
+cdef inline void scan_service(uint8_t* svc, uint8_t proto, uint16_t what) noexcept nogil:
+    """The 16-byte key b of a SCAN_BY_SERVICE entry: the protocol, then the server
+    port (the ICMP request type for ICMP), the rest zero."""
+    memset(svc, 0, 16)
+    svc[0] = proto
+    svc[1] = <uint8_t>(what >> 8)
+    svc[2] = <uint8_t>(what & 0xFF)
+
+
 cdef inline ScanCtx* scan_get(ScanCtx* table, uint64_t sets, const uint8_t* a,
                               const uint8_t* b, uint8_t ipver, uint8_t kind, int64_t now,
                               bint create, uint64_t* replaced) noexcept nogil:

@@ -36,11 +36,12 @@ from decode cimport (PacketView, decode_frame, linktype_supported, RES_IP,
 from flowtable cimport *
 from windows cimport (WinAcc, WindowRecord, win_slot, win_add, win_record, WIN_KEYS,
                       WIN_PROBE, WIN_KINDS, WIN_KIND_ALL, WIN_KIND_SRC, WIN_KIND_DST)
-from context cimport (HostCtx, PairCtx, PortCtx, host_get, pair_touch, port_touch, ctx_hash16,
-                      HostHist, hist_get, hist_add, hist_sums, HIST_SETS_SHIFT, AROUND_US,
+from context cimport (HostCtx, PairCtx, PortCtx, host_get, pair_touch, port_touch,
+                      ctx_hash16, HostHist, hist_get, hist_add, hist_sums, HIST_SETS_SHIFT,
+                      AROUND_US,
                       H_OUT, H_NEW_DST, H_NEW_PORT, H_IN, H_NEW_SRC, H_FIELDS,
                       CTX_WAYS, CTX_HOST_SETS, ScanCtx, scan_get, scan_set, scan_unanswered,
-                      SCAN_BY_SERVICE, SCAN_BY_SERVER)
+                      scan_is_icmp, scan_service, SCAN_BY_SERVICE, SCAN_BY_SERVER)
 
 cnp.import_array()
 
@@ -351,13 +352,10 @@ cdef class FlowMeter:
                     self.win_used[i] = <uint32_t*>calloc(self.win_keys, sizeof(uint32_t))
                     if self.win[i] == NULL or self.win_used[i] == NULL:
                         raise MemoryError("cannot allocate the window tables")
+                    self.win_room += self.win_keys
             # feed() starts a chunk only while out_n <= win_room (one full set of tables);
             # within the chunk, closes emit at most the keys live at its start (<=
             # win_room) plus one new key per packet and kind
-            self.win_room = 0
-            for i in range(WIN_KINDS):
-                if self.win_kinds & (1 << i):
-                    self.win_room += self.win_keys
             self.win_out_cap = 2 * self.win_room + CHUNK * WIN_KINDS
             self.win_out = <WindowRecord*>calloc(self.win_out_cap, sizeof(WindowRecord))
             if self.win_out == NULL:
@@ -1047,8 +1045,8 @@ cdef class FlowMeter:
                 key = &v.src[0]
             else:
                 key = &v.dst[0]
-            a = win_slot(self.win[k], self.win_keys, key, 0 if k == WIN_KIND_ALL else v.ipver,
-                         self.win_used[k], &self.win_n[k])
+            a = win_slot(self.win[k], self.win_keys, key,
+                         0 if k == WIN_KIND_ALL else v.ipver, self.win_used[k], &self.win_n[k])
             if a == NULL:
                 self.cnt[W_KEYS_DROPPED] += 1
                 continue
@@ -1098,12 +1096,13 @@ cdef class FlowMeter:
         cdef HostHist* hh
         cdef double flows
         cdef bint new_pair, new_port = False
-        new_pair = pair_touch(self.pairs, self.pair_sets, client, server, key.ipver, ts, 1, &flows,
-                              &self.cnt[F_CTX_PAIR_REPLACED])
+        new_pair = pair_touch(self.pairs, self.pair_sets, client, server, key.ipver, ts, 1,
+                              &flows, &self.cnt[F_CTX_PAIR_REPLACED])
         if key.proto == 6 or key.proto == 17 or key.proto == 132:
-            new_port = port_touch(self.ports, self.pair_sets, client, key.ipver, key.proto, dport, ts, 1,
-                                  &flows, &self.cnt[F_CTX_PORT_REPLACED])
-        h = host_get(self.hosts, self.host_sets, client, key.ipver, ts, &self.cnt[F_CTX_HOST_REPLACED])
+            new_port = port_touch(self.ports, self.pair_sets, client, key.ipver, key.proto,
+                                  dport, ts, 1, &flows, &self.cnt[F_CTX_PORT_REPLACED])
+        h = host_get(self.hosts, self.host_sets, client, key.ipver, ts,
+                     &self.cnt[F_CTX_HOST_REPLACED])
         h.out_flows[0] += 1
         h.out_flows[1] += 1
         if new_pair:
@@ -1112,16 +1111,19 @@ cdef class FlowMeter:
         if new_port:
             h.new_ports[0] += 1
             h.new_ports[1] += 1
-        h = host_get(self.hosts, self.host_sets, server, key.ipver, ts, &self.cnt[F_CTX_HOST_REPLACED])
+        h = host_get(self.hosts, self.host_sets, server, key.ipver, ts,
+                     &self.cnt[F_CTX_HOST_REPLACED])
         h.in_flows[0] += 1
         h.in_flows[1] += 1
-        hh = hist_get(self.hist, self.hist_sets, client, key.ipver, ts, True, &self.cnt[F_CTX_HIST_REPLACED])
+        hh = hist_get(self.hist, self.hist_sets, client, key.ipver, ts, True,
+                      &self.cnt[F_CTX_HIST_REPLACED])
         hist_add(hh, ts, H_OUT)
         if new_pair:
             hist_add(hh, ts, H_NEW_DST)
         if new_port:
             hist_add(hh, ts, H_NEW_PORT)
-        hh = hist_get(self.hist, self.hist_sets, server, key.ipver, ts, True, &self.cnt[F_CTX_HIST_REPLACED])
+        hh = hist_get(self.hist, self.hist_sets, server, key.ipver, ts, True,
+                      &self.cnt[F_CTX_HIST_REPLACED])
         hist_add(hh, ts, H_IN)
         if new_pair:
             hist_add(hh, ts, H_NEW_SRC)
@@ -1134,11 +1136,9 @@ cdef class FlowMeter:
         cdef const uint8_t* server = &e.key.addr_b[0]
         cdef uint16_t what = e.key.port_b if e.a_is_client else e.key.port_a
         cdef uint8_t proto = e.key.proto, ipver = e.key.ipver
-        cdef bint icmp = (proto == 1 and ipver == 4) or (proto == 58 and ipver == 6)
+        cdef bint icmp = scan_is_icmp(proto, ipver)
         cdef uint8_t t
         cdef uint8_t svc[16]
-        cdef ScanCtx* s
-        cdef uint64_t* bits
         if not e.a_is_client:
             client = &e.key.addr_b[0]
             server = &e.key.addr_a[0]
@@ -1172,20 +1172,21 @@ cdef class FlowMeter:
                     return
         if icmp:
             what = e.icmp_type[0] if direction == 1 else v.icmp_type
-        memset(svc, 0, 16)
-        svc[0] = proto
-        svc[1] = <uint8_t>(what >> 8)
-        svc[2] = <uint8_t>(what & 0xFF)
-        s = scan_get(self.scans, self.scan_sets, client, svc, ipver, SCAN_BY_SERVICE, ts,
-                     direction == 0, &self.cnt[F_CTX_SCAN_REPLACED])
+        scan_service(svc, proto, what)
+        self._scan_mark(client, svc, ipver, SCAN_BY_SERVICE, ts, direction == 1,
+                        ctx_hash16(server, ipver))
+        self._scan_mark(client, server, ipver, SCAN_BY_SERVER, ts, direction == 1,
+                        ctx_hash16(svc, 0x5E))
+
+    cdef inline void _scan_mark(self, const uint8_t* client, const uint8_t* b, uint8_t ipver,
+                                uint8_t kind, int64_t ts, bint answer,
+                                uint64_t item) noexcept nogil:
+        """Set `item` in the tried bits of key (client, b, kind), created if absent, or in
+        its answered bits when `answer` (only if the key exists)."""
+        cdef ScanCtx* s = scan_get(self.scans, self.scan_sets, client, b, ipver, kind, ts,
+                                   not answer, &self.cnt[F_CTX_SCAN_REPLACED])
         if s != NULL:
-            bits = &s.tried_cur[0] if direction == 0 else &s.answered_cur[0]
-            scan_set(bits, ctx_hash16(server, ipver))
-        s = scan_get(self.scans, self.scan_sets, client, server, ipver, SCAN_BY_SERVER, ts,
-                     direction == 0, &self.cnt[F_CTX_SCAN_REPLACED])
-        if s != NULL:
-            bits = &s.tried_cur[0] if direction == 0 else &s.answered_cur[0]
-            scan_set(bits, ctx_hash16(svc, 0x5E))
+            scan_set(&s.answered_cur[0] if answer else &s.tried_cur[0], item)
 
     cdef void _ctx_end(self, FlowRecord* r) noexcept nogil:
         """A flow is reported: count how it went, then read both endpoints' context
@@ -1199,7 +1200,8 @@ cdef class FlowMeter:
             or (r.proto == 58 and r.ip_version == 6 and (r.icmp_type_ts == 1 or r.icmp_type_ts == 3)))
         cdef bint failed = (r.pkts_toclient == 0 or r.rst_toclient > 0
                             or (r.syn_toserver > 0 and r.syn_toclient == 0))
-        h = host_get(self.hosts, self.host_sets, r.src_addr, r.ip_version, now, &self.cnt[F_CTX_HOST_REPLACED])
+        h = host_get(self.hosts, self.host_sets, r.src_addr, r.ip_version, now,
+                     &self.cnt[F_CTX_HOST_REPLACED])
         if not icmp_error:
             h.out_ended += 1
             h.out_failed += failed
@@ -1213,7 +1215,8 @@ cdef class FlowMeter:
         r.ctx_src_fail_ratio = h.out_failed / h.out_ended if h.out_ended > 0 else 0.0
         r.ctx_src_mean_pkts = h.out_pkts / h.out_ended if h.out_ended > 0 else 0.0
         r.ctx_src_unreach = h.unreach_in
-        h = host_get(self.hosts, self.host_sets, r.dest_addr, r.ip_version, now, &self.cnt[F_CTX_HOST_REPLACED])
+        h = host_get(self.hosts, self.host_sets, r.dest_addr, r.ip_version, now,
+                     &self.cnt[F_CTX_HOST_REPLACED])
         if icmp_error:
             h.unreach_in += 1
         else:
@@ -1222,22 +1225,24 @@ cdef class FlowMeter:
         r.ctx_dst_flows_60s = h.in_flows[0]
         r.ctx_dst_flows_600s = h.in_flows[1]
         r.ctx_dst_fail_ratio = h.in_failed / h.in_ended if h.in_ended > 0 else 0.0
-        pair_touch(self.pairs, self.pair_sets, r.src_addr, r.dest_addr, r.ip_version, now, 0, &flows,
-                   &self.cnt[F_CTX_PAIR_REPLACED])
+        pair_touch(self.pairs, self.pair_sets, r.src_addr, r.dest_addr, r.ip_version, now, 0,
+                   &flows, &self.cnt[F_CTX_PAIR_REPLACED])
         r.ctx_pair_flows = flows
         flows = 0
         if r.proto == 6 or r.proto == 17 or r.proto == 132:
-            port_touch(self.ports, self.pair_sets, r.src_addr, r.ip_version, r.proto, r.dest_port, now, 0,
-                       &flows, &self.cnt[F_CTX_PORT_REPLACED])
+            port_touch(self.ports, self.pair_sets, r.src_addr, r.ip_version, r.proto,
+                       r.dest_port, now, 0, &flows, &self.cnt[F_CTX_PORT_REPLACED])
         r.ctx_src_service_flows = flows
         # around the flow: from its packets' time, not the report's (which comes a
         # timeout later, when a burst the flow was part of has long ended)
-        hist_sums(hist_get(self.hist, self.hist_sets, r.src_addr, r.ip_version, now, False, NULL),
+        hist_sums(hist_get(self.hist, self.hist_sets, r.src_addr, r.ip_version, now, False,
+                           NULL),
                   r.start_us - AROUND_US, r.end_us + AROUND_US, around)
         r.ctx_src_flows_around = around[H_OUT]
         r.ctx_src_new_dsts_around = around[H_NEW_DST]
         r.ctx_src_new_ports_around = around[H_NEW_PORT]
-        hist_sums(hist_get(self.hist, self.hist_sets, r.dest_addr, r.ip_version, now, False, NULL),
+        hist_sums(hist_get(self.hist, self.hist_sets, r.dest_addr, r.ip_version, now, False,
+                           NULL),
                   r.start_us - AROUND_US, r.end_us + AROUND_US, around)
         r.ctx_dst_flows_around = around[H_IN]
         r.ctx_dst_new_srcs_around = around[H_NEW_SRC]
@@ -1246,19 +1251,12 @@ cdef class FlowMeter:
     cdef void _scan_end(self, FlowRecord* r, int64_t now) noexcept nogil:
         """The client's unanswered attempts on the flow's service and to its server."""
         cdef uint8_t svc[16]
-        cdef uint16_t what = r.dest_port
-        cdef bint icmp = ((r.proto == 1 and r.ip_version == 4)
-                          or (r.proto == 58 and r.ip_version == 6))
+        cdef bint icmp = scan_is_icmp(r.proto, r.ip_version)
         r.ctx_src_unanswered_hosts = 0
         r.ctx_src_unanswered_services = 0
         if not icmp and r.proto != 6 and r.proto != 17 and r.proto != 132:
             return
-        if icmp:
-            what = r.icmp_type_ts
-        memset(svc, 0, 16)
-        svc[0] = r.proto
-        svc[1] = <uint8_t>(what >> 8)
-        svc[2] = <uint8_t>(what & 0xFF)
+        scan_service(svc, r.proto, r.icmp_type_ts if icmp else r.dest_port)
         r.ctx_src_unanswered_hosts = scan_unanswered(scan_get(
             self.scans, self.scan_sets, r.src_addr, svc, r.ip_version, SCAN_BY_SERVICE, now,
             False, NULL))
