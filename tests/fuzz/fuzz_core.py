@@ -403,8 +403,12 @@ def _feed_batches(meter, fed_frames: Fed, flags: int, records: list,
     return fed
 
 
-def _shutdown(meter, records: list, windows: list | None) -> None:
-    """The engine's shutdown loop: every live flow out, the last window closed."""
+def _finish(meter, records: list, windows: list | None, fed: int, decoded, flags: int,
+            fed_frames: Fed, options: dict, win_seconds: float):
+    """The engine's shutdown loop (every live flow out, the last window closed), then
+    the checks both modes make: counters (against decode_one's counts unless decoded is
+    None), records, windows. Returns (records, counters, decoded IP packets, windows or
+    None)."""
     while meter.shutdown():
         records.append(meter.drain())
     records.append(meter.drain())
@@ -412,6 +416,16 @@ def _shutdown(meter, records: list, windows: list | None) -> None:
         meter.close_window()
         windows.append(meter.drain_windows())
     check(meter.active_flows == 0, f"{meter.active_flows} flows live after shutdown")
+    recs = _concat(records, RECORD_DTYPE)
+    cnt = meter.counters
+    _check_counters(cnt, recs, fed, decoded, flags, fed_frames.count)
+    _check_records(recs)
+    w = None
+    if windows is not None:
+        w = _concat(windows, _ft.WINDOW_DTYPE)
+        _check_windows(w, cnt, options["window_keys"], win_seconds,
+                       options.get("window_max_keys", 16384))
+    return recs, cnt, int(cnt[IX["wirescore.decoded_ip"]]), w
 
 
 def run_one(data: bytes, diff: bool = False) -> dict:
@@ -442,19 +456,9 @@ def run_one(data: bytes, diff: bool = False) -> dict:
                 records.append(meter.drain())
     else:
         fed = _feed_batches(meter, fed_frames, flags, records, windows)
-    _shutdown(meter, records, windows)
-
-    recs = _concat(records, RECORD_DTYPE)
-    cnt = meter.counters
-    ip = int(cnt[IX["wirescore.decoded_ip"]])
-    _check_counters(cnt, recs, fed, decoded, flags, fed_frames.count)
-    _check_records(recs)
+    recs, cnt, ip, w = _finish(meter, records, windows, fed, decoded, flags, fed_frames,
+                               options, win_seconds)
     _check_eve(recs, flags)
-    w = None
-    if windows is not None:
-        w = _concat(windows, _ft.WINDOW_DTYPE)
-        _check_windows(w, cnt, options["window_keys"], win_seconds,
-                       options.get("window_max_keys", 16384))
     if ring:
         _check_ring(meter, fed_frames, recs, ip, linktype, w, zlib.crc32(data))
     elif HAS_RING_KEY:
@@ -482,27 +486,15 @@ def run_lean(data: bytes) -> dict:
     meter = _ft.FlowMeter(linktype, **options)
     records: list = []
     fed = _feed_batches(meter, fed_frames, flags, records, windows)
-    _shutdown(meter, records, windows)
-    recs = _concat(records, RECORD_DTYPE)
-    cnt = meter.counters
-    ip = int(cnt[IX["wirescore.decoded_ip"]])
-    _check_counters(cnt, recs, fed, None, flags, fed_frames.count)
-    _check_records(recs)
+    recs, _cnt, ip, _w = _finish(meter, records, windows, fed, None, flags, fed_frames,
+                                 options, win_seconds)
     if len(recs):
         out = _eve.format_flows(np.ascontiguousarray(recs))
         lines = out.count(b"\n")
         check(lines == len(recs) and out.endswith(b"\n"),
               f"format_flows: {lines} lines for {len(recs)} records")
-    if windows is not None:
-        _check_windows(_concat(windows, _ft.WINDOW_DTYPE), cnt, options["window_keys"],
-                       win_seconds, options.get("window_max_keys", 16384))
     if "ring_bytes" in options:
-        data_, meta = meter.ring_between(*RING_ALL)
-        n = len(meta)
-        check(len(data_) <= RING_BYTES and n <= RING_BYTES // 64 and n <= ip,
-              f"ring holds {n} frames, {len(data_)} bytes, of {ip} IP packets")
-        check(len(data_) == int(np.asarray(meta, dtype=np.int64).reshape(n, 4)[:, 2].sum()),
-              "ring_between(): bytes and caplens disagree")
+        _ring_bounds(meter, ip)
     return {"linktype": linktype, "frames": fed_frames.count, "flows": len(recs),
             "decoded_ip": ip}
 
@@ -681,12 +673,10 @@ def _ring_frames(fed: Fed, data: bytes, m: np.ndarray, ts: np.ndarray) -> np.nda
     return rcid
 
 
-def _check_ring(meter, fed: Fed, recs, ip: int, linktype: int, w, pick: int) -> None:
-    """The packet ring holds, oldest first, a run of the frames fed (same bytes, times),
-    within its bytes and slots; every IP frame while nothing had to be dropped; a flow's
-    frames (ring_flow) are a run of the ring's, in order (same bytes and meta rows);
-    ring_key() selects exactly the frames of its address and time span
-    (_check_ring_key)."""
+def _ring_bounds(meter, ip: int):
+    """ring_between() over all time: (bytes, meta rows, meta as int64), checked to fit
+    the ring's bytes and slots, to hold no more frames than IP packets were decoded, and
+    bytes to match the rows' caplens."""
     data, meta = meter.ring_between(*RING_ALL)
     n = len(meta)
     m = meta.astype(np.int64).reshape(n, 4)
@@ -694,6 +684,17 @@ def _check_ring(meter, fed: Fed, recs, ip: int, linktype: int, w, pick: int) -> 
     check(len(data) <= RING_BYTES and n <= RING_BYTES // 64,
           f"ring holds {n} frames, {len(data)} bytes")
     check(n <= ip, f"ring holds {n} frames of {ip} IP packets")
+    return data, meta, m
+
+
+def _check_ring(meter, fed: Fed, recs, ip: int, linktype: int, w, pick: int) -> None:
+    """The packet ring holds, oldest first, a run of the frames fed (same bytes, times),
+    within its bytes and slots; every IP frame while nothing had to be dropped; a flow's
+    frames (ring_flow) are a run of the ring's, in order (same bytes and meta rows);
+    ring_key() selects exactly the frames of its address and time span
+    (_check_ring_key)."""
+    data, meta, m = _ring_bounds(meter, ip)
+    n = len(meta)
     if ip and fed.total_bytes:
         check(n >= 1, "empty ring after IP packets")
     if fed.total_bytes <= RING_BYTES and ip <= RING_BYTES // 64:
