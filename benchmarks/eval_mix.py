@@ -11,10 +11,10 @@ columns), and the same for the profiles together ("combined": each flow's highes
 percentile among the scored flows over the profiles, so a flow ranks high when any
 profile ranks it high, as any profile's alert reaches the user; percentiles are taken
 without labels) and its operating point (the flows over any profile's fixed threshold:
-recall and false-positive rate, before suppression), plus, from eve.json, how many attack types raised at least one alert and
-how many alerts fell on background traffic. The reference detectors' numbers from
-the mix's README are printed beside them. Unsupervised: nothing here is fitted to the
-labels.
+recall and false-positive rate, before suppression), plus, from eve.json, how many
+attack types raised at least one alert and how many alerts fell on background traffic.
+The reference detectors' numbers from the mix's README are printed beside them.
+Unsupervised: nothing here is fitted to the labels.
 """
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ def window_attack(by_addr: dict, ev: dict) -> str:
 
 def percentiles(scores: np.ndarray) -> np.ndarray:
     """Each score's mid-rank percentile among `scores` (ties share one value)."""
-    values, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
+    _values, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
     below = np.concatenate([[0], np.cumsum(counts)[:-1]])
     return (below[inverse] + 0.5 * counts[inverse]) / max(len(scores), 1)
 

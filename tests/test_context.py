@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from conftest import fixture_captures, shared_captures
+from flowref import read_capture
 from test_core import meter_records
 
 BUCKET_US = 4_000_000
@@ -183,15 +184,11 @@ def expected_unanswered(path) -> dict | None:
     """{(client, service): servers, (client, server): services} tried without an answer
     in the halves a report at the capture's last packet sees (the documented rules,
     from dpkt's reading of the frames), or None for a capture dpkt cannot read here."""
-    import sys
-
-    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
-    import flowref
-
-    cap = flowref.read_capture(path)
+    cap = read_capture(path)
     if cap.linktype != 1 or not cap.frames:
         return None
-    first: dict = {}          # flow key -> (client, server, version, proto, what, ts)
+    first: dict = {}          # flow key -> (client, its port, server, version, proto,
+    #                           service port or ICMP type, ts, an attempt)
     answered: dict = {}       # flow key -> ts of the server's answer
     seen_server: set = set()
     for frame, ts in zip(cap.frames, cap.times_us):
@@ -207,14 +204,10 @@ def expected_unanswered(path) -> dict | None:
             unspecified = not any(src)
             ok = attempt and _unicast(dst, version) and not unspecified
             what = itype if proto == ICMP[version] else dport
-            first[key] = (src, dst, version, proto, what, ts, ok)
+            first[key] = (src, sport, dst, version, proto, what, ts, ok)
             continue
-        client, server = first[key][0], first[key][1]
-        if src == client and sport == [p for a, p in ends if a == client][0] and \
-                src != server:
-            continue
-        if key in seen_server:
-            continue
+        if (src, sport) == first[key][:2] or key in seen_server:
+            continue                  # the client's packets; the server's after its first
         seen_server.add(key)
         if (proto == 6 and flags & 0x12 == 0x12) or proto in (17, 132) or \
                 (proto == ICMP[version] and itype in REPLIES[version]):
@@ -222,7 +215,7 @@ def expected_unanswered(path) -> dict | None:
     last = max(cap.times_us)
     halves = {last // SCAN_HALF_US, last // SCAN_HALF_US - 1}
     tried, ok_answer = defaultdict(set), defaultdict(set)
-    for key, (client, server, version, proto, what, ts, ok) in first.items():
+    for key, (client, _port, server, version, proto, what, ts, ok) in first.items():
         if not ok or ts // SCAN_HALF_US not in halves:
             continue
         service = (proto, what)

@@ -10,9 +10,10 @@ file (cut short, absurd length) ends the stream: the packets before it are still
 yielded, then CaptureFault (a WirescoreError) is raised. Because pcapy-ng drops the
 whole batch in which the fault happened, a file source re-reads that batch one packet
 at a time to recover the packets before the fault. Standard input cannot be read
-twice: libpcap reads it through a pipe (stdin_tee.StdinTee) that keeps the last 64 MiB,
-from which the records of the lost batch are parsed again (classic pcap without --bpf;
-on a pcapng stream, or with a filter, up to one batch before the fault may be lost).
+twice: libpcap reads it through a pipe (stdin_tee.StdinTee) that keeps the bytes not yet
+delivered (up to 16 MiB), from which the records of the lost batch are parsed again
+(classic pcap without --bpf, while no packet reached the snaplen, which libpcap may have
+cut; otherwise up to one batch before the fault may be lost).
 """
 from __future__ import annotations
 

@@ -49,6 +49,7 @@ def _in_cidr(hi: np.ndarray, lo: np.ndarray, net) -> np.ndarray:
     return (((hi & np.uint64(mask >> 64)) == np.uint64(value >> 64))
             & ((lo & np.uint64(mask & m64)) == np.uint64(value & m64)))
 
+
 CHUNK = 256      # rows scored between two threshold / statistics updates
 
 
