@@ -1,6 +1,7 @@
 """Detection quality on the public evaluation mix (../shared/data/eval/, see its README).
 
-    python benchmarks/eval_mix.py [--pcap mix-public.pcap] [--rules PATH] [--json]
+    python benchmarks/eval_mix.py [--eval-dir DIR] [--rules PATH] [--json]
+    python benchmarks/eval_mix.py --seeds 1,2,3,4,5 [--rules PATH] [--json]
 
 Runs `wirescore run --export` on the mix, joins every exported flow to the labels
 (protocol and endpoints, or the address pair for ICMP, and time overlap within 1 s,
@@ -15,6 +16,15 @@ recall and false-positive rate, before suppression), plus, from eve.json, how ma
 attack types raised at least one alert and how many alerts fell on background traffic.
 The reference detectors' numbers from the mix's README are printed beside them.
 Unsupervised: nothing here is fitted to the labels.
+
+--seeds rebuilds the mix with other seeds (../shared/tools/make_eval_mix.py, the
+command of the mix's README with only --seed changed: the same background and attack
+captures, placed at other times and with other remapped addresses, ~5 s per mix) in a
+temporary folder and measures each, then prints every seed's numbers and their mean,
+minimum and maximum. One mix's numbers depend on where its attacks fall: an attack
+early in the test period meets a young reference, and a scan learnt then hides a later
+one, so the spread over seeds says how much of a difference between two profile sets
+is placement.
 """
 from __future__ import annotations
 
@@ -37,6 +47,7 @@ from wirescore.labels import Labels
 from wirescore.rules import default_rules_dir, load_paths
 
 EVAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "eval"
+MAKE_MIX = EVAL.parents[1] / "tools" / "make_eval_mix.py"
 REFERENCES = [  # from ../shared/data/eval/README.md (measured 2026-11-23)
     ("NFStream + River MinMax + HST", 0.479, 0.126, 0.002),
     ("NFStream + IsolationForest", 0.435, 0.117, 0.001),
@@ -147,16 +158,91 @@ def evaluate_mix(eval_dir: Path, rules: str | None = None) -> dict:
     return result
 
 
+def build_mix(eval_dir: Path, seed: int, out_dir: Path) -> Path:
+    """The mix of eval_dir's lists and arguments rebuilt with another seed, in out_dir
+    (as mix-public.*, so that evaluate_mix reads it); returns out_dir."""
+    made = json.loads((eval_dir / "mix-public.summary.json").read_text())["args"]
+    cmd = [sys.executable, str(MAKE_MIX),
+           "--background", str(eval_dir / "mix-public.background.csv"),
+           "--attacks", str(eval_dir / "mix-public.attacks.csv"),
+           "--seed", str(seed), "--out-pcap", str(out_dir / "mix-public.pcap")]
+    for key in ("span", "train_frac", "guard", "copies", "max_gap", "flow_timeout",
+                "snaplen", "epoch"):
+        if key in made:
+            cmd += ["--" + key.replace("_", "-"), str(made[key])]
+    if made.get("remap_all"):
+        cmd.append("--remap-all")
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"eval_mix: make_eval_mix.py --seed {seed} failed "
+                         f"(exit {proc.returncode}): {proc.stderr.strip()[-500:]}")
+    return out_dir
+
+
+def over_seeds(eval_dir: Path, seeds: list[int], rules: str | None) -> dict:
+    """evaluate_mix on the mix rebuilt with each seed, and the spread of the numbers."""
+    runs = {}
+    for seed in seeds:
+        with tempfile.TemporaryDirectory() as tmp:
+            runs[seed] = evaluate_mix(build_mix(eval_dir, seed, Path(tmp)), rules)
+    spread = {}
+    for col in runs[seeds[0]]["profiles"]:
+        for metric in ("roc_auc", "average_precision", "recall_at_1pct_fpr"):
+            v = [r["profiles"][col][metric] for r in runs.values()]
+            spread.setdefault(col, {})[metric] = {
+                "mean": round(float(np.mean(v)), 4), "min": min(v), "max": max(v)}
+    bg = [r["alerts_on_background"] for r in runs.values()]
+    return {"seeds": runs, "spread": spread,
+            "alerts_on_background": {"mean": float(np.mean(bg)), "max": max(bg)}}
+
+
+def print_seeds(result: dict) -> None:
+    cols = list(result["spread"])
+    head = "".join(f"{c.replace('score.', ''):>26}" for c in cols)
+    print(f"{'seed':>6}{head}  {'bg alerts':>9}  types alerted   (ROC AUC / AP / R@1%FPR)")
+    for seed, r in result["seeds"].items():
+        cells = "".join(
+            "{:>26}".format("%.3f / %.3f / %.3f" % tuple(
+                r["profiles"][c][m] for m in ("roc_auc", "average_precision",
+                                               "recall_at_1pct_fpr"))) for c in cols)
+        print(f"{seed:>6}{cells}  {r['alerts_on_background']:>9}  "
+              f"{len(r['attack_types_alerted'])} of {r['attack_types']}")
+    for stat in ("mean", "min", "max"):
+        cells = "".join("{:>26}".format("%.3f / %.3f / %.3f" % tuple(
+            result["spread"][c][m][stat] for m in ("roc_auc", "average_precision",
+                                                   "recall_at_1pct_fpr"))) for c in cols)
+        print(f"{stat:>6}{cells}")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--eval-dir", type=Path, default=EVAL)
     ap.add_argument("--rules", help="profiles to evaluate (default: the shipped ones)")
+    ap.add_argument("--seeds", help="rebuild the mix with these seeds (comma-separated) "
+                                    "and measure each (needs ../shared/tools)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
     if not (args.eval_dir / "mix-public.pcap").exists():
         print(f"eval_mix: {args.eval_dir / 'mix-public.pcap'} not found (needs "
               "../shared/data/eval)", file=sys.stderr)
         return 2
+    if args.seeds:
+        try:
+            seeds = [int(x) for x in args.seeds.split(",") if x.strip()]
+        except ValueError:
+            print(f"eval_mix: --seeds {args.seeds!r}: give integers separated by commas",
+                  file=sys.stderr)
+            return 2
+        if not seeds or not MAKE_MIX.exists():
+            print(f"eval_mix: --seeds needs at least one seed and {MAKE_MIX}",
+                  file=sys.stderr)
+            return 2
+        result = over_seeds(args.eval_dir, seeds, args.rules)
+        if args.json:
+            print(json.dumps(result, indent=1))
+        else:
+            print_seeds(result)
+        return 0
     result = evaluate_mix(args.eval_dir, args.rules)
     if args.json:
         print(json.dumps(result, indent=1))
