@@ -48,6 +48,7 @@ from wirescore.rules import default_rules_dir, load_paths
 
 EVAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "eval"
 MAKE_MIX = EVAL.parents[1] / "tools" / "make_eval_mix.py"
+METRICS = ("roc_auc", "average_precision", "recall_at_1pct_fpr")
 REFERENCES = [  # from ../shared/data/eval/README.md (measured 2026-11-23)
     ("NFStream + River MinMax + HST", 0.479, 0.126, 0.002),
     ("NFStream + IsolationForest", 0.435, 0.117, 0.001),
@@ -187,7 +188,7 @@ def over_seeds(eval_dir: Path, seeds: list[int], rules: str | None) -> dict:
             runs[seed] = evaluate_mix(build_mix(eval_dir, seed, Path(tmp)), rules)
     spread = {}
     for col in runs[seeds[0]]["profiles"]:
-        for metric in ("roc_auc", "average_precision", "recall_at_1pct_fpr"):
+        for metric in METRICS:
             v = [r["profiles"][col][metric] for r in runs.values()]
             spread.setdefault(col, {})[metric] = {
                 "mean": round(float(np.mean(v)), 4), "min": min(v), "max": max(v)}
@@ -196,22 +197,23 @@ def over_seeds(eval_dir: Path, seeds: list[int], rules: str | None) -> dict:
             "alerts_on_background": {"mean": float(np.mean(bg)), "max": max(bg)}}
 
 
+def _cell(values) -> str:
+    return "{:>26}".format(" / ".join(f"{v:.3f}" for v in values))
+
+
 def print_seeds(result: dict) -> None:
     cols = list(result["spread"])
     head = "".join(f"{c.replace('score.', ''):>26}" for c in cols)
     print(f"{'seed':>6}{head}  {'bg alerts':>9}  types alerted   (ROC AUC / AP / R@1%FPR)")
     for seed, r in result["seeds"].items():
-        cells = "".join(
-            "{:>26}".format("%.3f / %.3f / %.3f" % tuple(
-                r["profiles"][c][m] for m in ("roc_auc", "average_precision",
-                                               "recall_at_1pct_fpr"))) for c in cols)
+        cells = "".join(_cell(r["profiles"][c][m] for m in METRICS) for c in cols)
         print(f"{seed:>6}{cells}  {r['alerts_on_background']:>9}  "
               f"{len(r['attack_types_alerted'])} of {r['attack_types']}")
+    bg = result["alerts_on_background"]
     for stat in ("mean", "min", "max"):
-        cells = "".join("{:>26}".format("%.3f / %.3f / %.3f" % tuple(
-            result["spread"][c][m][stat] for m in ("roc_auc", "average_precision",
-                                                   "recall_at_1pct_fpr"))) for c in cols)
-        print(f"{stat:>6}{cells}")
+        cells = "".join(_cell(result["spread"][c][m][stat] for m in METRICS) for c in cols)
+        extra = {"mean": f"  {bg['mean']:>9.1f}", "max": f"  {bg['max']:>9}"}.get(stat, "")
+        print(f"{stat:>6}{cells}{extra}")
 
 
 def main(argv=None) -> int:
