@@ -73,6 +73,7 @@ class FileSource:
         self.batch_size = max(1, int(batch_size))
         self.size_bytes = None
         self._tee = None
+        self._tee_snaplen = None        # the piped classic pcap's snaplen (None: not one)
         self._delivered_bytes = 0       # classic pcap on stdin: record bytes delivered so
         #                                 far (-1: unknown, no recovery from the tee)
         if self.path == "-":
@@ -101,6 +102,7 @@ class FileSource:
         opened = self._tee.path if self._tee is not None else self.path
         if self._tee is not None:
             self._tee.wait_header()     # open_offline() reads it holding the GIL
+            self._tee_snaplen = self._tee.snaplen()
         try:
             reader = self._pcapy.open_offline(opened)
         except self._pcapy.PcapError as exc:
@@ -139,7 +141,7 @@ class FileSource:
             rows = np.frombuffer(meta, dtype=np.uint32).reshape(-1, 4)
             self.packets_read += rows.shape[0]
             if self._tee is not None and self._delivered_bytes >= 0:
-                snaplen = self._tee.snaplen()
+                snaplen = self._tee_snaplen
                 if snaplen is None or int(rows[:, 3].max()) >= snaplen:
                     self._delivered_bytes = -1      # a record may have been cut: offsets unknown
                 else:

@@ -46,7 +46,8 @@ class StdinTee:
         self._chunks: deque = deque()   # (absolute offset, bytes) of the bytes kept
         self._kept = 0                  # their total length
         self._end = 0                   # absolute offset after the last byte read
-        self._head = b""             # the first 24 bytes (the pcap file header)
+        self._head = b""             # the first 24 bytes (the pcap file header), set
+        #                              once the header is whole or the stream ended
         self._start = bytearray()    # the stream's first bytes, until the header is whole
         self._header = threading.Event()
         self._thread = threading.Thread(target=self._copy, name="wirescore-stdin",
@@ -71,8 +72,6 @@ class StdinTee:
                 if not self._header.is_set():
                     self._start += chunk
                 with self._lock:
-                    if len(self._head) < 24:
-                        self._head += chunk[:24 - len(self._head)]
                     self._chunks.append((self._end, chunk))
                     self._end += len(chunk)
                     self._kept += len(chunk)
@@ -81,19 +80,27 @@ class StdinTee:
                 # before writing: the write blocks until libpcap reads, and libpcap is
                 # opened only once the header is known to be whole
                 if not self._header.is_set() and _header_complete(bytes(self._start)):
-                    self._start = bytearray()
-                    self._header.set()
+                    self._header_known()
                 view = memoryview(chunk)
                 while view:
                     view = view[os.write(self._write_fd, view):]
         except OSError:          # the reader went away (closed, or the process ends)
             return
         finally:
-            self._header.set()
+            if not self._header.is_set():
+                self._header_known()
             try:
                 os.close(self._write_fd)
             except OSError:
                 pass
+
+    def _header_known(self) -> None:
+        """The header is whole (or the stream ended): keep its first 24 bytes, wake
+        wait_header()."""
+        with self._lock:
+            self._head = bytes(self._start[:24])
+        self._start = bytearray()
+        self._header.set()
 
     def snaplen(self) -> int | None:
         """The classic-pcap stream's snaplen as libpcap applies it, None otherwise (not
