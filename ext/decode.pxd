@@ -55,6 +55,20 @@ cdef enum:
     TH_ECE = 0x40
     TH_CWR = 0x80
 
+
+cdef inline bint tcp_flags_bad(uint8_t f) noexcept nogil:
+    """A flag combination that no TCP stack sends, only a packet crafter: none of FIN
+    SYN RST PSH ACK URG (a NULL probe); SYN with FIN or RST; or FIN, PSH or URG
+    without ACK or RST (a FIN or Xmas probe). These are nmap's -sN/-sF/-sX scans and
+    its OS-detection probes T2 (NULL), T3 (SYN FIN PSH URG) and T7 (FIN PSH URG).
+    ECE and CWR are ignored (a SYN with both is RFC 3168's ECN set-up). A bare RST
+    without ACK is legitimate (the answer to a segment that carried no ACK)."""
+    if (f & 0x3F) == 0:
+        return True
+    if (f & TH_SYN) and (f & (TH_FIN | TH_RST)):
+        return True
+    return not (f & (TH_ACK | TH_RST)) and (f & (TH_FIN | TH_PSH | TH_URG)) != 0
+
 cdef struct PacketView:
     uint8_t src[16]        # IPv4 in the first 4 bytes, rest zero
     uint8_t dst[16]

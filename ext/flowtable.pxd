@@ -97,6 +97,8 @@ cdef struct FlowEntry:
     uint8_t scan_attempt     # 1: the first packet was an attempt (context.pxd, scans)
     uint8_t icmp_type[2]
     uint8_t icmp_code[2]
+    uint16_t bad_flags[2]    # per direction: TCP packets with flags no stack sends
+                             # (decode.pxd tcp_flags_bad), saturating at 65535
     DirStats d[2]            # 0 = toserver, 1 = toclient
 
 cdef struct FlowRecord:
@@ -156,6 +158,7 @@ cdef struct FlowRecord:
     uint64_t urg_toserver
     uint64_t ece_toserver
     uint64_t cwr_toserver
+    uint64_t bad_flags_toserver
     uint64_t fin_toclient
     uint64_t syn_toclient
     uint64_t rst_toclient
@@ -164,6 +167,7 @@ cdef struct FlowRecord:
     uint64_t urg_toclient
     uint64_t ece_toclient
     uint64_t cwr_toclient
+    uint64_t bad_flags_toclient
     double ttl_first_toserver
     double ttl_first_toclient
     double win_first_toserver

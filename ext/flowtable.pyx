@@ -32,7 +32,8 @@ from libc.math cimport sqrt
 
 from counters cimport *
 from decode cimport (PacketView, decode_frame, linktype_supported, RES_IP,
-                     FRAG_NONE, FRAG_FIRST, FRAG_LATER, TH_SYN, TH_ACK, TH_FIN, TH_RST)
+                     FRAG_NONE, FRAG_FIRST, FRAG_LATER, TH_SYN, TH_ACK, TH_FIN, TH_RST,
+                     tcp_flags_bad)
 from flowtable cimport *
 from windows cimport (WinAcc, WindowRecord, win_slot, win_add, win_record, WIN_KEYS,
                       WIN_PROBE, WIN_KINDS, WIN_KIND_ALL, WIN_KIND_SRC, WIN_KIND_DST)
@@ -844,6 +845,8 @@ cdef class FlowMeter:
             for k in range(8):
                 if f & (1 << k):
                     d.flags[k] += 1
+            if tcp_flags_bad(f) and e.bad_flags[direction] < 65535:
+                e.bad_flags[direction] += 1
             self._tcp(e, f, ts, direction)
         elif (v.proto == 1 or v.proto == 58) and v.frag != FRAG_LATER:
             if not (e.icmp_seen & (1 << direction)):
@@ -1374,6 +1377,7 @@ cdef class FlowMeter:
         r.urg_toserver = ds.flags[5]
         r.ece_toserver = ds.flags[6]
         r.cwr_toserver = ds.flags[7]
+        r.bad_flags_toserver = e.bad_flags[0]
         r.fin_toclient = dc.flags[0]
         r.syn_toclient = dc.flags[1]
         r.rst_toclient = dc.flags[2]
@@ -1382,6 +1386,7 @@ cdef class FlowMeter:
         r.urg_toclient = dc.flags[5]
         r.ece_toclient = dc.flags[6]
         r.cwr_toclient = dc.flags[7]
+        r.bad_flags_toclient = e.bad_flags[1]
         r.ttl_first_toserver = ds.ttl_first
         r.ttl_first_toclient = dc.ttl_first if dc.pkts else 0
         r.win_first_toserver = ds.win_first

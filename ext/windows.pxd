@@ -3,19 +3,22 @@
 #
 # Keys: the whole stream ("all"), each source address ("src"), each destination
 # address ("dst"). Per key and window: packets, bytes, TCP SYN (without ACK), SYN/ACK,
-# RST and FIN packets, ICMP unreachables, TCP / UDP / ICMP packets, and three
-# distinct counts (destinations, destination ports, sources) by linear counting over
-# 256-bit bitmaps (exact for a few, within a few percent up to several hundred,
-# saturating near 1400), plus a 32-bucket histogram of destination ports for their
-# entropy. A key table holds FlowMeter(window_max_keys=N) keys per kind and window
-# (default WIN_KEYS); packets of further keys are counted (wirescore.window_keys_dropped)
-# but not summed.
+# RST and FIN packets, TCP packets with flags no stack sends (decode.pxd
+# tcp_flags_bad: NULL, FIN and Xmas probes), ICMP unreachables, TCP / UDP / ICMP
+# packets, and three distinct counts (destinations, destination ports, sources) by
+# linear counting over 256-bit bitmaps (exact for a few, within a few percent up to
+# several hundred, saturating near 1400), plus a 32-bucket histogram of destination
+# ports for their entropy. A key table holds FlowMeter(window_max_keys=N) keys per kind
+# and window (default WIN_KEYS); packets of further keys are counted
+# (wirescore.window_keys_dropped) but not summed.
 #
 # Inline, used by flowtable.pyx without the GIL.
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
 from libc.string cimport memcmp, memcpy, memset
 from libc.math cimport log
+
+from decode cimport tcp_flags_bad
 
 cdef enum:
     WIN_KEYS = 16384          # the default keys per kind and window (a power of two)
@@ -37,6 +40,7 @@ cdef struct WinAcc:
     uint32_t tcp
     uint32_t udp
     uint32_t icmp
+    uint32_t bad_flags
     uint8_t ipver
     uint8_t used
     uint8_t pad[2]
@@ -67,6 +71,7 @@ cdef struct WindowRecord:
     double distinct_dports
     double distinct_srcs
     double dport_entropy
+    double bad_flags
 
 
 cdef inline uint64_t win_mix(uint64_t h) noexcept nogil:
@@ -146,6 +151,8 @@ cdef inline void win_add(WinAcc* a, const uint8_t* src, const uint8_t* dst, uint
             a.rst += 1
         if flags & 0x01:
             a.fin += 1
+        if has_ports and tcp_flags_bad(flags):
+            a.bad_flags += 1
     elif proto == 17:
         a.udp += 1
     elif (proto == 1 and ipver == 4) or (proto == 58 and ipver == 6):
@@ -192,3 +199,4 @@ cdef inline void win_record(const WinAcc* a, WindowRecord* r, uint8_t kind,
                 p = a.dport_hist[i] / total
                 ent -= p * log(p) / log(2.0)
     r.dport_entropy = ent
+    r.bad_flags = a.bad_flags

@@ -310,6 +310,7 @@ class Packet:
     frag_id: int | None = None      # IP id when the packet is a fragment
     frag_offset: int = 0
     more_fragments: bool = False
+    tcp_flags: int | None = None    # the TCP header's flags byte (first fragments too)
 
     @property
     def key(self):
@@ -549,8 +550,28 @@ def _decode_l4(pkt: Packet, l4: bytes, ip_payload_len: int):
             raise L4Error('tcp: data offset < 5')
         if data_offset * 4 > ip_payload_len:
             raise L4Error('tcp: data offset beyond the IP payload')
+        pkt.tcp_flags = l4[13]
     if pkt.proto in PORT_PROTOS:
         pkt.sport, pkt.dport = struct.unpack_from('>HH', l4, 0)
+
+
+def crafted_flags(flags: int) -> bool:
+    """A TCP flag byte no stack sends (RFC 9293: every segment after the first SYN
+    carries ACK; a SYN never carries FIN or RST): NULL (none of the six classic flags),
+    SYN with FIN or RST, or FIN, PSH or URG without ACK and RST."""
+    fin, syn, rst, psh, ack, urg = (bool(flags & bit) for bit in (1, 2, 4, 8, 16, 32))
+    if not (fin or syn or rst or psh or ack or urg):
+        return True
+    if syn and (fin or rst):
+        return True
+    return not ack and not rst and (fin or psh or urg)
+
+
+def crafted_senders(capture: Capture) -> set:
+    """Source addresses of the packets with crafted_flags in a capture."""
+    return {pkt.src for _, pkt in decode_packets(capture)
+            if isinstance(pkt, Packet) and pkt.tcp_flags is not None
+            and crafted_flags(pkt.tcp_flags)}
 
 
 # ----------------------------------------------------------------------------------

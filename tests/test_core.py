@@ -5,11 +5,13 @@ from __future__ import annotations
 import filecmp
 from collections import Counter
 
+import flowref
 import numpy as np
 import pytest
 
 from conftest import FIXTURES as FIXTURES_DIR
 from conftest import fixture_captures, read_eve, run_wirescore, shared_captures
+from flowref import crafted_flags
 from wirescore import catalog
 from wirescore._core import flowtable
 from wirescore._core.eve import format_flows
@@ -198,6 +200,76 @@ def test_bad_record_offsets_are_counted():
     m.feed(frame, rows, 0)
     c = dict(zip(COUNTER_NAMES, m.counters.tolist()))
     assert c["decoder.pkts"] == 3 and c["capture.errors"] == 2 and c["decoder.invalid"] == 2
+
+
+def test_crafted_flags_reference_names_the_probes():
+    nmap = {"null -sN": 0x00, "fin -sF": 0x01, "xmas -sX": 0x29, "OS T3": 0x2B,
+            "syn+rst": 0x06, "all eight": 0xFF, "ece+cwr alone": 0xC0}
+    stacks = {"syn": 0x02, "ecn syn": 0xC2, "syn/ack": 0x12, "ecn syn/ack": 0x52,
+              "ack": 0x10, "psh/ack": 0x18, "fin/ack": 0x11, "rst": 0x04, "rst/ack": 0x14,
+              "urg/psh/ack": 0x38, "maimon fin/ack": 0x11}
+    assert all(crafted_flags(f) for f in nmap.values())
+    assert not any(crafted_flags(f) for f in stacks.values())
+
+
+@pytest.mark.parametrize("direction", ["toserver", "toclient"])
+def test_bad_flags_count_every_flag_byte_in_its_direction(direction):
+    """All 256 flag bytes, each in its own flow: as the client's first packet (the
+    server answers RST/ACK) or as the server's answer to a SYN."""
+    m = FlowMeter(DLT_EN10MB)
+    frames = []
+    for f in range(256):
+        t, port = 10.0 + f * 0.01, 1000 + f
+        if direction == "toserver":
+            frames += [(t, _frame(A, B, port, 80, f)), (t + 0.001, _frame(B, A, 80, port, 0x14))]
+        else:
+            frames += [(t, _frame(A, B, port, 80, SYN)), (t + 0.001, _frame(B, A, 80, port, f))]
+    recs = _feed(m, frames)
+    other = "toclient" if direction == "toserver" else "toserver"
+    by_port = {int(r["src_port"]): r for r in recs}
+    assert sorted(by_port) == list(range(1000, 1256))
+    got = [int(by_port[1000 + f]["bad_flags_" + direction]) for f in range(256)]
+    assert got == [int(crafted_flags(f)) for f in range(256)]
+    assert int(recs["bad_flags_" + other].sum()) == 0
+    # by hand: (1 NULL + 24 SYN with FIN or RST + 7 FIN/PSH/URG without SYN, ACK, RST
+    # + 3 SYN with PSH or URG without ACK, RST) x 4 ECE/CWR settings
+    assert sum(got) == 140
+
+
+BAD_FLAG_CAPTURES = CAPTURES + shared_captures("peer-groundtruth")
+
+
+@pytest.mark.parametrize("pcap", BAD_FLAG_CAPTURES, ids=_ids(BAD_FLAG_CAPTURES))
+def test_bad_flags_match_the_dpkt_reference(pcap):
+    """Per capture, the crafted-flag packets the core counts equal those the dpkt
+    reference (tests/flowref.py) decodes; none of the shipped benign fixtures has one."""
+    try:
+        records, _ = meter_records(pcap)
+    except ValueError as exc:
+        pytest.skip(str(exc))
+    capture = flowref.read_capture(pcap)
+    expected = sum(1 for _, pkt in flowref.decode_packets(capture)
+                   if isinstance(pkt, flowref.Packet) and pkt.tcp_flags is not None
+                   and crafted_flags(pkt.tcp_flags))
+    got = int(records["bad_flags_toserver"].sum() + records["bad_flags_toclient"].sum())
+    assert got == expected
+    if pcap.parent == FIXTURES_DIR:
+        assert got == 0
+
+
+def test_stealth_scan_probes_are_counted_on_the_scanners_flows():
+    """ndpi-tcp_scan: nmap's FIN, NULL and Xmas probes (one each) from 192.168.1.178,
+    each answered by an RST/ACK from the closed port."""
+    pcap = shared_captures("labeled/scans")
+    pcap = [p for p in pcap if p.name == "ndpi-tcp_scan.pcapng"]
+    if not pcap:
+        pytest.skip("needs ../shared (labeled/scans/ndpi-tcp_scan.pcapng)")
+    records, _ = meter_records(pcap[0])
+    hit = records[records["bad_flags_toserver"] > 0]
+    assert sorted(int(p) for p in hit["dest_port"]) == [3390, 3391, 3392]
+    assert (hit["bad_flags_toserver"] == 1).all() and (hit["pkts_toclient"] == 1).all()
+    assert sorted(hit["tcp_flags_ts"].tolist()) == [0x00, 0x01, 0x29]
+    assert int(records["bad_flags_toclient"].sum()) == 0
 
 
 @pytest.mark.parametrize("seconds", [0, 951782400, 951868799, 1709164800, 2147483647,

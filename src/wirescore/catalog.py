@@ -49,6 +49,11 @@ def _per_direction() -> list[Feature]:
             ("urg", "packets", f"TCP packets with URG {who}"),
             ("ece", "packets", f"TCP packets with ECE {who}"),
             ("cwr", "packets", f"TCP packets with CWR {who}"),
+            ("bad_flags", "packets",
+             f"TCP packets {who} with flags no TCP stack sends, only a packet crafter: "
+             f"none of FIN SYN RST PSH ACK URG (NULL), SYN with FIN or RST, or FIN, PSH "
+             f"or URG without ACK or RST (FIN, Xmas): nmap's -sN/-sF/-sX scans and "
+             f"OS-detection probes"),
             ("ttl_first", "hops", f"IP TTL / hop limit of the first packet {who}"),
             ("win_first", "bytes",
              f"TCP window field (unscaled) of the first packet {who}; 0 for non-TCP"),
@@ -153,6 +158,9 @@ WINDOW_FEATURES: tuple[Feature, ...] = tuple(
         ("distinct_srcs", "hosts", "distinct source addresses, same estimator"),
         ("dport_entropy", "bits",
          "entropy of destination ports over 32 hash buckets (0: one port; 5: spread)"),
+        ("bad_flags", "packets",
+         "TCP packets with flags no TCP stack sends (NULL, FIN or Xmas probes, SYN with "
+         "FIN or RST; as flow.bad_flags_toserver)"),
     ))
 WINDOW_BY_NAME = {f.name: f for f in WINDOW_FEATURES}
 
