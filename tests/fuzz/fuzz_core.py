@@ -35,11 +35,12 @@ Checks (each a line of the core's documented contract):
   and decoder.pkts = rows fed; decode_one() counts each frame in exactly one of them;
 - no packet is lost: packets summed over the flow records = decoded IP packets;
 - one record per flow: records = flow.total; no live flow after shutdown;
-- each record is sane (first packet toserver, end >= start, enum values in range) and
+- each record is sane (first packet toserver, end >= start, enum values in range,
+  crafted-flag counts within the direction's TCP packets) and
   the end-reason and end-state counters equal the records' reasons and states;
 - traffic windows (when on): every IP packet in one window per key kind or counted as
-  dropped; records on the window grid, ratios in [0, 1], distinct counts and entropy in
-  range;
+  dropped; records on the window grid, ratios in [0, 1], distinct counts, entropy and
+  crafted-flag packets in range;
 - the packet ring (when on): an in-order run of the frames fed, byte for byte, within
   its size; all IP frames while it never wrapped; each decodes to IPv4/IPv6 again;
   ring_flow() of the first 8 records: each an in-order run of the ring's frames (bytes
@@ -545,6 +546,12 @@ def _check_records(recs) -> None:
         for name in ("ctx_src_unanswered_hosts", "ctx_src_unanswered_services"):
             # linear counting over 128 bits: 0 .. 128 ln 128 (621.06)
             bad[f"{name} outside [0, 621.1]"] = ~((recs[name] >= 0) & (recs[name] <= 621.1))
+    if "bad_flags_toserver" in (recs.dtype.names or ()):          # core 75d5b34 on
+        for d in ("toserver", "toclient"):
+            # crafted-flag packets are TCP packets of that direction
+            bad[f"bad_flags_{d} beyond the direction's packets, or not TCP"] = (
+                recs[f"bad_flags_{d}"] > recs[f"pkts_{d}"]) | (
+                (recs["proto"] != 6) & (recs[f"bad_flags_{d}"] > 0))
     for what, mask in bad.items():
         if mask.any():
             n = int(np.flatnonzero(mask)[0])
@@ -591,6 +598,9 @@ def _check_windows(w: np.ndarray, cnt, keys, seconds: float, max_keys: int) -> N
         "distinct count": ~((distinct >= 0) & (distinct <= 256 * np.log(256) + 1e-6)).all(axis=0),
         "entropy": ~((w["dport_entropy"] >= 0) & (w["dport_entropy"] <= 5.0 + 1e-9)),
     }
+    if "bad_flags" in (w.dtype.names or ()):                         # core 75d5b34 on
+        bad["bad_flags beyond the TCP packets"] = ~(
+            (w["bad_flags"] >= 0) & (w["bad_flags"] <= w["packets"] * w["tcp_ratio"] + 1e-6))
     for what, mask in bad.items():
         if mask.any():
             n = int(np.flatnonzero(mask)[0])
