@@ -8,7 +8,8 @@ Runs `wirescore run --export` on the mix, joins every exported flow to the label
 as the mix's README describes: wirescore.labels, as `wirescore eval` does), and reports
 for each flow-level profile, on the flows that end after the training period:
 ROC AUC, average precision, recall at 1 % false-positive rate (from the score.<id>
-columns), and the same for the profiles together ("combined": each flow's highest
+columns; a flow a profile's allowlist keeps from alerting has no score and ranks below
+every scored flow, as in `wirescore eval`), and the same for the profiles together ("combined": each flow's highest
 percentile among the scored flows over the profiles, so a flow ranks high when any
 profile ranks it high, as any profile's alert reaches the user; percentiles are taken
 without labels) and its operating point (the flows over any profile's fixed threshold:
@@ -90,6 +91,16 @@ def percentiles(scores: np.ndarray) -> np.ndarray:
     return (below[inverse] + 0.5 * counts[inverse]) / max(len(scores), 1)
 
 
+def _lowest_if_unscored(s: np.ndarray) -> np.ndarray:
+    """Flows without a score (a profile's allowlist keeps them from alerting: the export
+    leaves their score empty) rank below every scored flow, as in `wirescore eval`."""
+    nan = np.isnan(s)
+    if not nan.any():
+        return s
+    finite = s[~nan]
+    return np.where(nan, (finite.min() - 1.0) if len(finite) else 0.0, s)
+
+
 def evaluate_mix(eval_dir: Path, rules: str | None = None) -> dict:
     """Run the profiles over the mix and measure them (see the module docstring)."""
     pcap = eval_dir / "mix-public.pcap"
@@ -124,7 +135,7 @@ def evaluate_mix(eval_dir: Path, rules: str | None = None) -> dict:
             alert_attack[a] += 1
         else:
             alerts_background += 1
-    columns = {col: np.asarray(flows.columns[col], dtype=np.float64)[test]
+    columns = {col: _lowest_if_unscored(np.asarray(flows.columns[col], dtype=np.float64)[test])
                for col in flows.columns if col.startswith("score.")}
     fixed = {f"score.{p.id}": p.threshold_fixed
              for p in load_paths([rules] if rules else [default_rules_dir()])

@@ -156,6 +156,27 @@ def test_allowlist_still_learns(tmp_path, learn):
     assert len(det.profile.model_object.learned) == 10
 
 
+def test_export_scores_are_empty_where_the_allowlist_keeps_a_flow_quiet(tmp_path):
+    """Detector.process (what --export writes): NaN exactly for the allowlisted flows (a
+    port rule here), the model's score for the others, and the model learns them all."""
+    from wirescore.detect import Detector
+
+    det = detector_for(tmp_path, "allowlist:\n  - {port: 53}\n")
+    rec = fake_records(8)
+    rec["pkts_toserver"] = [1, 2, 3, 4, 5, 6, 7, 8]
+    rec["dest_port"][[2, 5]] = 53
+    rec["src_port"][6] = 53
+    both = Detector([det.profile])
+    scores, _ = both.process(rec)
+    s = scores[f"score.{det.profile.id}"]
+    assert np.isnan(s).tolist() == [False, False, True, False, False, True, True, False]
+    assert len(det.profile.model_object.learned) == 8
+    (tmp_path / "plain").mkdir()
+    plain = detector_for(tmp_path / "plain")          # the same profile, no allowlist
+    expected, _ = plain.process(rec)
+    np.testing.assert_array_equal(s[~np.isnan(s)], expected[~np.isnan(s)])
+
+
 def test_quantile_threshold_follows_recent_scores(tmp_path):
     det = detector_for(tmp_path)
     det.profile.threshold_fixed, det.profile.threshold_quantile = None, 0.9

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from wirescore.models.tail import TailModel
+from wirescore.models.tail import UNIT, TailModel
 
 
 def brute_scores(ref: np.ndarray, X: np.ndarray, window: int) -> np.ndarray:
@@ -29,8 +29,10 @@ def test_scores_match_the_formula_over_the_sliding_window(chunks):
                                    brute_scores(seen[-window:], probe, window))
         model.learn_many(X)
         seen = np.vstack([seen, X])
-        for j in range(3):   # the sorted copies hold exactly the last `window` rows
-            np.testing.assert_array_equal(model._sorted[j], np.sort(seen[-window:, j]))
+        for j in range(3):   # the reference holds exactly the last `window` rows
+            held = np.repeat(model._u[j], model._c[j])
+            np.testing.assert_array_equal(held, np.sort(seen[-window:, j]))
+            np.testing.assert_array_equal(model._w[j], model._c[j] * UNIT)   # 1 each
 
 
 def test_score_learn_many_is_row_by_row_streaming():
@@ -58,3 +60,96 @@ def test_direction_and_range():
 def test_rejects_a_tiny_window():
     with pytest.raises(ValueError):
         TailModel(("f",), window=3)
+
+
+def brute_weighted(seen: np.ndarray, by: dict, X: np.ndarray, window: int,
+                   max_samples: int) -> np.ndarray:
+    """The weighted formula from the rows learned so far: per column, the longest run of
+    the newest rows (at most max_samples) whose weights add up to at most `window`;
+    weights 1 / max(1, v) rounded to 1 / UNIT (at least one unit)."""
+    if len(seen) == 0:
+        return np.zeros(len(X))
+    seen = seen[-max_samples:]
+    p_min = np.ones(len(X))
+    for j in range(seen.shape[1]):
+        w = (np.maximum(1, np.rint(UNIT / np.maximum(1.0, seen[:, by[j]]))).astype(np.int64)
+             if j in by else np.full(len(seen), UNIT))
+        newest_first = np.cumsum(w[::-1])
+        keep = max(1, int((newest_first <= window * UNIT).sum()))
+        ref, rw = seen[-keep:, j], w[-keep:]
+        ge = np.array([int(rw[ref >= x].sum()) for x in X[:, j]])
+        p_min = np.minimum(p_min, (UNIT + ge) / float(UNIT + rw.sum()))
+    return np.minimum(np.log(1.0 / p_min) / np.log1p(window), 1.0)
+
+
+@pytest.mark.parametrize("chunks", [(5,), (3, 40, 1, 90, 7), (400,)])
+def test_weighted_scores_match_the_formula(chunks):
+    """Column 0 is a burst size (weighs itself), column 1 weighs by column 0, column 2
+    is unweighted; max_samples bites (bursts of up to 9 weigh 1/9 each)."""
+    rng = np.random.default_rng(11)
+    window, cap = 20, 60
+    model = TailModel(("burst", "new", "other"), window=window, max_samples=cap,
+                      weight_by={"burst": "burst", "new": "burst"})
+    seen = np.empty((0, 3))
+    for m in chunks:
+        X = np.column_stack([rng.integers(0, 10, m), rng.integers(0, 6, m),
+                             rng.integers(0, 6, m)]).astype(float)
+        probe = np.column_stack([rng.integers(-1, 12, 30), rng.integers(-1, 8, 30),
+                                 rng.integers(-1, 8, 30)]).astype(float)
+        np.testing.assert_allclose(model.score_many(probe),
+                                   brute_weighted(seen, {0: 0, 1: 0}, probe, window, cap),
+                                   rtol=1e-12, atol=1e-12)
+        model.learn_many(X)
+        seen = np.vstack([seen, X])
+    assert model._total[2] == min(len(seen), window) * UNIT   # unweighted: window rows
+    assert model._total[0] <= window * UNIT
+
+
+def test_weighted_a_busy_host_counts_once():
+    """A reference of 500 quiet flows (1 flow around each) and one host's burst of 200
+    flows (200 around each): unweighted, a scan of 100 lies below the burst's 200 flows
+    (2/7 of the reference); weighted, the burst is one sample of 501 and the scan ranks
+    beyond all but it."""
+    quiet = np.ones((500, 1))
+    burst = np.full((200, 1), 200.0)
+    flat = TailModel(("around",), window=1000)
+    burst_once = TailModel(("around",), window=1000, weight_by={"around": "around"})
+    for m in (flat, burst_once):
+        m.learn_many(np.vstack([quiet, burst]))
+    scan = np.array([[100.0]])
+    assert flat.score_many(scan)[0] == pytest.approx(np.log(701 / 201) / np.log(1001))
+    # (weights are rounded to 1 / UNIT: 1/200 is 5243 / 2**20)
+    assert burst_once.score_many(scan)[0] == pytest.approx(np.log(502 / 2) / np.log(1001),
+                                                           abs=1e-5)
+    assert burst_once._total[0] / UNIT == pytest.approx(501.0, abs=1e-3)
+
+
+def test_weight_by_is_checked():
+    with pytest.raises(ValueError, match="not one of"):
+        TailModel(("a", "b"), weight_by={"a": "c"})
+    with pytest.raises(ValueError, match="max_samples"):
+        TailModel(("a",), window=100, max_samples=50)
+
+
+def test_learning_in_batches_is_learning_row_by_row():
+    """Any cut of a stream into batches leaves the same reference (exact integer
+    weights), so the same scores: the detector learns a chunk at a time."""
+    rng = np.random.default_rng(5)
+    X = np.column_stack([rng.integers(1, 40, 3000), rng.integers(0, 9, 3000)]).astype(float)
+    kw = dict(window=200, max_samples=900, weight_by={"a": "a", "b": "a"})
+    rows, cut = TailModel(("a", "b"), **kw), TailModel(("a", "b"), **kw)
+    for row in X:
+        rows.learn_many(row[None, :])
+    i = 0
+    for m in rng.integers(1, 700, 100):
+        cut.learn_many(X[i:i + m])
+        i += m
+        if i >= len(X):
+            break
+    cut.learn_many(X[i:])
+    for j in range(2):
+        for a, b in ((rows._u, cut._u), (rows._w, cut._w), (rows._c, cut._c)):
+            np.testing.assert_array_equal(a[j], b[j])
+    np.testing.assert_array_equal(rows._first, cut._first)
+    probe = rng.integers(0, 50, size=(100, 2)).astype(float)
+    np.testing.assert_array_equal(rows.score_many(probe), cut.score_many(probe))

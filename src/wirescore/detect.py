@@ -300,6 +300,10 @@ class Detector:
         alerts: list[Alert] = []
         for d in self.detectors:
             s, a = d.process(records)
+            # what the profile can alert on: a flow its allowlist keeps from alerting
+            # (learned, never alerted) has no score in the export (NaN, empty in CSV)
+            if len(s) and d.profile.allowlist:
+                s = np.where(d._allowlisted(records), np.nan, s)
             scores[f"score.{d.profile.id}"] = s
             alerts += a
         alerts.sort(key=lambda a: (a.index, a.profile.id))

@@ -182,8 +182,8 @@ def evaluate(capture: str | Path, labels_path: str | Path, profiles: Sequence,
         s = flows.columns[f"score.{p.id}"][mask]
         nan = np.isnan(s)
         if nan.any():
-            log.warning("profile %d: %d flows without a score count as the lowest score",
-                        p.id, int(nan.sum()))
+            log.info("profile %d: %d flows without a score (its allowlist keeps them from "
+                     "alerting) count as the lowest score", p.id, int(nan.sum()))
             finite = s[~nan]
             s = np.where(nan, (finite.min() - 1.0) if len(finite) else 0.0, s)
         rec, thr_fpr = recall_at_fpr(s, y, fpr) if len(s) else (math.nan, math.nan)

@@ -12,7 +12,8 @@ column per feature in the model's ``features`` order): ``learn_many(X)``,
 
 - HalfSpaceTrees: native Half-Space Trees, River's algorithm and scores (models/hst.py).
 - TailModel: one-sided ("more is worse") conformal tail scores against the last N
-  learned samples, for counts such as a flow's endpoint activity (models/tail.py).
+  learned samples (or N bursts, each counted once), for counts such as a flow's
+  endpoint activity (models/tail.py).
 - OnnxModel: a model trained offline, in an ONNX file, scored with onnxruntime
   (models/onnx.py; imported on use, so that onnxruntime loads only when needed).
 """

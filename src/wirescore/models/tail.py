@@ -6,37 +6,65 @@ that touches more new ports than any flow's source in the last ten thousand flow
 suspicious; one that touches fewer is not. Isolation-style models (Half-Space Trees,
 Isolation Forest) score rarity in any direction and saturate once a sample is rare,
 so a scan ranks beside an unusually quiet host. This model scores, per feature, the
-conformal upper-tail p-value of the sample against the last `window` learned
-samples,
+conformal upper-tail p-value of the sample against the recent learned samples (the
+reference),
 
-    p_j = (1 + #{reference samples with value >= x_j}) / (1 + n)
+    p_j = (1 + weight of the reference samples with value >= x_j) / (1 + W_j)
 
-and combines the features by the smallest p-value (the most extreme feature):
+where W_j is the reference's total weight in feature j, and combines the features by
+the smallest p-value (the most extreme feature):
 
     score = log(1 / min_j p_j) / log(1 + window)
 
-so the score is in [0, 1], on one scale whatever the reference holds: 0 for a sample
-at or below every reference sample on every feature; 1 for a sample strictly above
-every one of `window` reference samples on at least one feature; a score >= t means
-that on some feature at most (1 + window) ** (1 - t) - 1 reference samples were as
-large (t = 0.92 with window 10000: at most one). Nothing is fitted: the reference is the recent
-past, so the score of a fixed threshold means the same on any network ("beyond the
-last N flows on some feature"), and a benign stream of exchangeable samples exceeds
-it with probability at most (number of features) x (1 + window) ** -t per sample.
-Ties count against the sample (>=), so a burst of equal values is not more extreme
-than the values it repeats. Until the reference holds `window` samples (n < window),
-p_j >= 1 / (1 + n), so early scores are capped below 1 (log(1 + n) / log(1 + window)):
-a young reference cannot call anything as extreme as a full one can.
+Unweighted (the default) every sample weighs 1, the reference is the last `window`
+learned samples and W_j = n, the samples it holds. So the score is in [0, 1], on one
+scale whatever the reference holds: 0 for a sample at or below every reference sample
+on every feature; 1 for a sample strictly above every one of `window` reference
+samples on at least one feature; a score >= t means that on some feature at most
+(1 + window) ** (1 - t) - 1 reference samples were as large (t = 0.92 with window
+10000: at most one). Nothing is fitted: the reference is the recent past, so the score
+of a fixed threshold means the same on any network ("beyond the last N flows on some
+feature"), and a benign stream of exchangeable samples exceeds it with probability at
+most (number of features) x (1 + window) ** -t per sample. Ties count against the
+sample (>=), so a burst of equal values is not more extreme than the values it
+repeats. Until the reference holds `window` samples (n < window), p_j >= 1 / (1 + n),
+so early scores are capped below 1 (log(1 + n) / log(1 + window)): a young reference
+cannot call anything as extreme as a full one can.
 
-The score is invariant to any increasing transform of a feature (log1p, min-max
+Weighted (`weight_by`, one burst counts once): when samples come in bursts that share
+a value (every flow of a host's burst of 150 flows carries "150 flows around it"), an
+unweighted reference counts the burst 150 times, and one busy host (a peer-to-peer
+client, a resolver) fills the reference's tail: a scan of 50 hosts is then ordinary
+beside it. `weight_by` maps a feature to the feature that measures its burst: a
+learned sample weighs 1 / max(1, that feature's value) in that feature's column, so
+each burst adds about 1 to the reference whatever its size, and p_j is the share of
+recent *bursts* (not flows) that were as large. The sample scored counts as a whole
+burst (the 1 in the numerator). Each weighted column keeps the most recent samples
+whose weights add up to at most `window` (W_j <= window), so `window` is the number of
+bursts the reference spans and the threshold keeps its meaning; at most `max_samples`
+samples are kept (default 10 x window; when traffic comes in bursts so large that
+`max_samples` samples weigh less than `window`, the reference is capped there and
+scores are capped as for a young reference, log(1 + W_j) / log(1 + window)). The
+weight feature's value is taken as the model receives it: give such a profile
+`transform: none` (the scores do not depend on the transform, the weights do).
+
+The score is invariant to any increasing transform of a scored feature (log1p, min-max
 scaling), so the profile's transform and the detector's scaling do not change it.
-Memory: window x features float64, twice (ring of samples + sorted copies).
+Memory: the ring of learned samples (max_samples x features float64, twice with
+weights) and, per feature, the distinct values held with their total weight and count
+(at most one entry per sample; a few hundred for counts).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Sequence
 
 import numpy as np
+
+__all__ = ["TailModel"]
+
+#: weights are integers in units of 1 / UNIT (a burst of v samples: round(UNIT / v) each)
+UNIT = 1 << 20
 
 
 class TailModel:
@@ -48,57 +76,93 @@ class TailModel:
         Feature names, in the order of the columns of the arrays given to the batched
         methods (and the keys score_one/learn_one read).
     window : int
-        Reference samples kept (the most recent learned ones), >= 10.
+        Reference size, >= 10: the last `window` learned samples; in a weighted
+        feature, the most recent samples whose weights add up to at most `window`.
+    weight_by : mapping feature -> feature, optional
+        For each feature named, the feature (of this model) whose value v makes a
+        learned sample weigh 1 / max(1, v) in that feature's column (module docstring).
+        Features not named weigh 1.
+    max_samples : int, optional
+        Learned samples kept at most (default: window, or 10 x window with weight_by).
     """
 
-    def __init__(self, features: Sequence[str], window: int = 10000):
-        if int(window) < 10:
+    def __init__(self, features: Sequence[str], window: int = 10000,
+                 weight_by: Mapping[str, str] | None = None, max_samples: int | None = None):
+        if isinstance(window, bool) or int(window) < 10:
             raise ValueError("window must be at least 10")
         self.features = tuple(features)
         self.window = int(window)
         k = len(self.features)
-        self._ring = np.empty((self.window, k))
-        self._pos = 0                    # next ring row to write
-        self._n = 0                      # samples held (<= window)
-        self._sorted = [np.empty(0) for _ in range(k)]
+        index = {name: i for i, name in enumerate(self.features)}
+        self._by = np.full(k, -1)        # column -> column of its weight (-1: weight 1)
+        if weight_by:
+            if not isinstance(weight_by, Mapping):
+                raise ValueError("weight_by: give feature: weight feature pairs")
+            for name, by in weight_by.items():
+                for what in (name, by):
+                    if what not in index:
+                        raise ValueError(f"weight_by: {what!r} is not one of the "
+                                         "profile's features")
+                self._by[index[name]] = index[by]
+        weighted = bool((self._by >= 0).any())
+        if max_samples is None:
+            max_samples = self.window * (10 if weighted else 1)
+        if isinstance(max_samples, bool) or int(max_samples) < self.window:
+            raise ValueError("max_samples must be at least window")
+        self.max_samples = int(max_samples)
+        self._vals = np.empty((self.max_samples, k))     # ring of learned samples
+        self._wts = np.empty((self.max_samples, k), dtype=np.int64)   # weights, in 1/UNIT
+        self._seq = 0                    # samples ever learned; ring slot = seq % size
+        self._first = np.zeros(k, dtype=np.int64)   # per column: oldest sample held
+        self._total = np.zeros(k, dtype=np.int64)   # per column: W_j, in 1/UNIT
+        # per column: the distinct values held (sorted), their summed weight and count
+        self._u = [np.empty(0) for _ in range(k)]
+        self._w = [np.empty(0, dtype=np.int64) for _ in range(k)]
+        self._c = [np.empty(0, dtype=np.int64) for _ in range(k)]
+        self._limit = self.window * UNIT
         self._norm = np.log1p(self.window)
 
     # ------------------------------------------------------------------ batched
+
     def score_many(self, X: np.ndarray) -> np.ndarray:
         """Scores of the rows of X (n x features); the model is unchanged."""
         X = np.asarray(X, dtype=np.float64)
         if len(X) == 0:
             return np.empty(0)
-        n = self._n
-        if n == 0:
-            return np.zeros(len(X))
-        # samples >= x: n - (index of the first reference value >= x)
-        ge = np.column_stack([n - np.searchsorted(s, X[:, j], side="left")
-                              for j, s in enumerate(self._sorted)])
-        p_min = (1.0 + ge.min(axis=1)) / (1.0 + n)
+        p_min = np.ones(len(X))
+        for j in range(len(self.features)):
+            u, w = self._u[j], self._w[j]
+            if len(u) == 0:
+                continue
+            # weight of the reference values >= x: a suffix sum from the first such value
+            suffix = np.concatenate([np.cumsum(w[::-1])[::-1], [0]])
+            ge = suffix[np.searchsorted(u, X[:, j], side="left")]
+            p_min = np.minimum(p_min, (UNIT + ge) / float(UNIT + self._total[j]))
         return np.minimum(-np.log(p_min) / self._norm, 1.0)
 
     def learn_many(self, X: np.ndarray) -> None:
-        """Add the rows of X to the reference (the oldest leave once it is full)."""
+        """Add the rows of X to the reference as if one after the other (the oldest leave
+        as it fills): the same state however a stream is cut into batches (weights are
+        integers in 1/UNIT, so their sums are exact in any order)."""
         X = np.asarray(X, dtype=np.float64)
-        if len(X) > self.window:
-            X = X[-self.window:]
+        if X.ndim != 2 or X.shape[1] != len(self.features):
+            raise ValueError(f"expected rows of {len(self.features)} features")
         m = len(X)
         if m == 0:
             return
-        rows = (self._pos + np.arange(m)) % self.window
-        if self._n + m > self.window:           # evict the rows about to be overwritten:
-            # until the ring is full, the first window - n rows written are empty slots
-            out = self._ring[rows[self.window - self._n:]]
-            for j in range(len(self._sorted)):
-                self._sorted[j] = _remove_sorted(self._sorted[j], out[:, j])
-        self._ring[rows] = X
-        for j in range(len(self._sorted)):
-            new = np.sort(X[:, j])
-            s = self._sorted[j]
-            self._sorted[j] = np.insert(s, np.searchsorted(s, new, side="left"), new)
-        self._pos = int((self._pos + m) % self.window)
-        self._n = min(self._n + m, self.window)
+        weights = np.full(X.shape, UNIT, dtype=np.int64)
+        for j in np.flatnonzero(self._by >= 0):
+            burst = np.maximum(1.0, X[:, self._by[j]])
+            weights[:, j] = np.maximum(1, np.rint(UNIT / burst)).astype(np.int64)
+        size = self.max_samples
+        seq0, seq1 = self._seq, self._seq + m
+        low = max(0, seq1 - size)                  # the ring keeps the last `size` samples
+        for j in range(len(self.features)):
+            self._learn_column(j, X[:, j], weights[:, j], seq0, seq1, low)
+        rows = np.arange(max(seq0, low), seq1)
+        self._vals[rows % size] = X[rows - seq0]
+        self._wts[rows % size] = weights[rows - seq0]
+        self._seq = seq1
 
     def score_learn_many(self, X: np.ndarray) -> np.ndarray:
         """Score each row, then learn it, row after row (exact streaming)."""
@@ -110,16 +174,56 @@ class TailModel:
         return out
 
     # ------------------------------------------------------------ River protocol
+
     def score_one(self, x: dict) -> float:
         return float(self.score_many(np.array([[x[f] for f in self.features]]))[0])
 
     def learn_one(self, x: dict) -> None:
         self.learn_many(np.array([[x[f] for f in self.features]]))
 
+    # ------------------------------------------------------------------ internals
 
-def _remove_sorted(s: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """s (sorted) without one occurrence of each of values (all present in s)."""
-    v = np.sort(values)
-    # the k-th copy of a repeated value removes the k-th of its equal run in s
-    rank = np.arange(len(v)) - np.searchsorted(v, v, side="left")
-    return np.delete(s, np.searchsorted(s, v, side="left") + rank)
+    def _learn_column(self, j: int, values: np.ndarray, weights: np.ndarray,
+                      seq0: int, seq1: int, low: int) -> None:
+        """Column j after samples seq0..seq1-1 (values, weights) are learned: it keeps
+        the longest run of the newest samples, none older than `low`, whose weights add
+        up to at most the limit (at least the newest sample). Adding the samples one by
+        one and dropping the oldest while the total is over the limit keeps the same run:
+        totals only grow as samples are added, so the run's start only moves forward."""
+        size = self.max_samples
+        first = max(int(self._first[j]), low)
+        old = np.arange(first, seq0)
+        run_w = np.concatenate([self._wts[old % size, j], weights[max(0, first - seq0):]])
+        # suffix sums from each sample of the run to the newest
+        tail = np.cumsum(run_w[::-1])[::-1]
+        start = first + int(np.searchsorted(-tail, -self._limit, side="left"))
+        start = min(start, seq1 - 1)
+        gone = np.arange(int(self._first[j]), min(start, seq0))
+        if len(gone):
+            self._remove(j, self._vals[gone % size, j], self._wts[gone % size, j])
+        kept_new = slice(max(start, seq0) - seq0, seq1 - seq0)
+        self._insert(j, values[kept_new], weights[kept_new])
+        self._first[j] = start
+        self._total[j] = int(tail[start - first])
+
+    def _insert(self, j: int, values: np.ndarray, weights: np.ndarray) -> None:
+        if len(values) == 0:
+            return
+        allv = np.concatenate([self._u[j], values])
+        uniq, inv = np.unique(allv, return_inverse=True)
+        w = np.concatenate([self._w[j], weights])
+        c = np.concatenate([self._c[j], np.ones(len(values), dtype=np.int64)])
+        # sums of integers below 2**53: exact in float64
+        self._w[j] = np.rint(np.bincount(inv, weights=w, minlength=len(uniq))).astype(np.int64)
+        self._c[j] = np.rint(np.bincount(inv, weights=c, minlength=len(uniq))).astype(np.int64)
+        self._u[j] = uniq
+
+    def _remove(self, j: int, values: np.ndarray, weights: np.ndarray) -> None:
+        uniq, inv = np.unique(values, return_inverse=True)
+        idx = np.searchsorted(self._u[j], uniq, side="left")
+        self._w[j][idx] -= np.rint(np.bincount(inv, weights=weights)).astype(np.int64)
+        self._c[j][idx] -= np.bincount(inv).astype(np.int64)
+        keep = self._c[j] > 0
+        if not keep.all():
+            self._u[j], self._w[j], self._c[j] = (self._u[j][keep], self._w[j][keep],
+                                                  self._c[j][keep])

@@ -3,7 +3,9 @@
 Columns: the identity columns named as in EVE (flow_id, src_ip, src_port, dest_ip,
 dest_port, proto, community_id, start, end), then every feature column of
 wirescore.catalog in catalogue order, then one score column per flow-level profile
-("score.<profile id>") once detection adds them. Ports are empty for port-less
+("score.<profile id>") once detection adds them: the score the profile's threshold is
+compared with, empty (NaN in Parquet) for a flow the profile's allowlist keeps from
+alerting (it is learned, never alerted). Ports are empty for port-less
 protocols. Rows come in the order flows end, which is deterministic for a file.
 """
 from __future__ import annotations
