@@ -186,25 +186,48 @@ class TailModel:
     def _learn_column(self, j: int, values: np.ndarray, weights: np.ndarray,
                       seq0: int, seq1: int, low: int) -> None:
         """Column j after samples seq0..seq1-1 (values, weights) are learned: it keeps
-        the longest run of the newest samples, none older than `low`, whose weights add
-        up to at most the limit (at least the newest sample). Adding the samples one by
-        one and dropping the oldest while the total is over the limit keeps the same run:
-        totals only grow as samples are added, so the run's start only moves forward."""
+        the longest run of the newest samples, none older than `low` (the ring), whose
+        weights add up to at most the limit (at least the newest sample). Adding the
+        samples one by one and dropping the oldest while the total is over the limit
+        keeps the same run: totals only grow as samples are added, so the run's start
+        only moves forward. Only the oldest samples that leave are read (in blocks)."""
         size = self.max_samples
-        first = max(int(self._first[j]), low)
-        old = np.arange(first, seq0)
-        run_w = np.concatenate([self._wts[old % size, j], weights[max(0, first - seq0):]])
-        # suffix sums from each sample of the run to the newest
-        tail = np.cumsum(run_w[::-1])[::-1]
-        start = first + int(np.searchsorted(-tail, -self._limit, side="left"))
-        start = min(start, seq1 - 1)
-        gone = np.arange(int(self._first[j]), min(start, seq0))
+        first = int(self._first[j])
+        total = int(self._total[j])
+        # samples the ring no longer holds leave first
+        cut = min(max(first, low), seq0)
+        if cut > first:
+            total -= int(self._wts[np.arange(first, cut) % size, j].sum())
+        new_from = max(seq0, low)
+        total += int(weights[new_from - seq0:].sum())
+        # then the oldest, while the total is over the limit
+        start = max(first, low)
+        excess = total - self._limit
+        block = max(1024, 4 * (seq1 - seq0))
+        while excess > 0:
+            stop = min(start + block, seq1 - 1)
+            idx = np.arange(start, stop)
+            old = idx < seq0
+            w = np.where(old, self._wts[idx % size, j], weights[np.maximum(idx - seq0, 0)])
+            cum = np.cumsum(w)
+            k = int(np.searchsorted(cum, excess, side="left"))
+            if k < len(cum):                   # the first k + 1 samples leave
+                excess -= int(cum[k])
+                total -= int(cum[k])
+                start += k + 1
+                break
+            excess -= int(cum[-1]) if len(cum) else 0
+            total -= int(cum[-1]) if len(cum) else 0
+            start = stop
+            if stop >= seq1 - 1:
+                break
+        gone = np.arange(first, min(start, seq0))
         if len(gone):
             self._remove(j, self._vals[gone % size, j], self._wts[gone % size, j])
         kept_new = slice(max(start, seq0) - seq0, seq1 - seq0)
         self._insert(j, values[kept_new], weights[kept_new])
         self._first[j] = start
-        self._total[j] = int(tail[start - first])
+        self._total[j] = total
 
     def _insert(self, j: int, values: np.ndarray, weights: np.ndarray) -> None:
         if len(values) == 0:
