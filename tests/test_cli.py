@@ -126,3 +126,35 @@ def test_summary_line(run_capture):
     _, proc = run_capture(MIXED)
     summary = [l for l in proc.stderr.splitlines() if "packets/s" in l]
     assert len(summary) == 1 and " packets, " in summary[0] and " decode errors" in summary[0]
+
+
+def test_limits_that_bite_are_reported_at_the_end(tmp_path):
+    """200 sources in one second, one UDP datagram each, with tables of 16 hosts and 16
+    window keys: the state dropped is counted and the end-of-run report names the
+    counters (the EVE stats event carries only Suricata's names) and the settings that
+    raise them; with the default tables, no such line."""
+    import dpkt
+
+    pcap = tmp_path / "many-sources.pcap"
+    with open(pcap, "wb") as fh:
+        writer = dpkt.pcap.Writer(fh, linktype=1)
+        for i in range(200):
+            udp = dpkt.udp.UDP(sport=40000 + i, dport=53, data=b"q")
+            udp.ulen = len(udp)
+            ip = dpkt.ip.IP(src=bytes([10, 1, i // 250, 1 + i % 250]), dst=bytes([10, 0, 0, 53]),
+                            p=17, data=udp)
+            ip.len = len(ip)
+            eth = dpkt.ethernet.Ethernet(src=b"\x02" * 6, dst=b"\x04" * 6, type=0x0800,
+                                         data=ip)
+            writer.writepkt(bytes(eth), ts=1_700_000_000 + i / 1000)
+    small = run_wirescore("run", "-r", pcap, "-l", tmp_path / "small", "--context-hosts", "16",
+                          "--window-max-keys", "16")
+    line = [l for l in small.stderr.splitlines() if "limits reached" in l]
+    assert len(line) == 1, small.stderr
+    assert "wirescore.ctx_host_replaced=" in line[0]
+    assert "wirescore.window_keys_dropped=" in line[0]
+    assert line[0].endswith("raise them with --context-hosts, --window-max-keys")
+    dropped = int(line[0].split("wirescore.window_keys_dropped=")[1].split(",")[0].split(";")[0])
+    assert dropped == 200 - 16            # source keys beyond 16 in the one window
+    default = run_wirescore("run", "-r", pcap, "-l", tmp_path / "default")
+    assert "limits reached" not in default.stderr

@@ -212,6 +212,21 @@ def _run_live(cfg: Config, iface: str, log_dir: str):
     return pool.run()
 
 
+# bounded state that dropped something (counted in the core), and the setting that
+# raises the bound; the EVE stats event carries only Suricata's names, so the
+# wirescore.* ones are reported here (and in Engine.run()'s Summary.counters)
+LIMITS = {
+    "flow.wrk.flows_evicted": "--max-flows",
+    "wirescore.ctx_host_replaced": "--context-hosts",
+    "wirescore.ctx_pair_replaced": "--context-hosts",
+    "wirescore.ctx_port_replaced": "--context-hosts",
+    "wirescore.ctx_hist_replaced": "--context-hosts",
+    "wirescore.ctx_scan_replaced": "--context-hosts",
+    "wirescore.window_keys_dropped": "--window-max-keys",
+    "defrag.tracker_hard_reuse": None,
+}
+
+
 def _report(summary, progress_shown: bool) -> None:
     if progress_shown:
         click.echo("\r\033[K", nl=False, err=True)
@@ -221,6 +236,12 @@ def _report(summary, progress_shown: bool) -> None:
     if errors:
         log.info("decode errors by reason: %s",
                  ", ".join(f"{k}={v}" for k, v in sorted(errors.items())))
+    hit = {k: summary.counters.get(k, 0) for k in LIMITS if summary.counters.get(k, 0)}
+    if hit:
+        raise_with = sorted({LIMITS[k] for k in hit if LIMITS[k]})
+        log.warning("limits reached (state dropped and counted): %s%s",
+                    ", ".join(f"{k}={v}" for k, v in hit.items()),
+                    f"; raise them with {', '.join(raise_with)}" if raise_with else "")
     if summary.nonip_ethertypes:
         top = sorted(summary.nonip_ethertypes.items(), key=lambda kv: -kv[1])[:8]
         log.info("non-IP frames by ethertype: %s",

@@ -115,14 +115,16 @@ SETTINGS: tuple[Setting, ...] = (
             "--no-context leaves them 0 always."),
     Setting("flow.context_hosts", 1 << 16, int, "--context-hosts",
             "Hosts the endpoint context keeps at most (a power of two; about 380 bytes "
-            "each, 25 MB by default). A host pushed out while still active is counted in "
-            "stats wirescore.ctx_host_replaced (and _pair_, _port_, _hist_replaced); a "
+            "each, 25 MB by default). A host pushed out while still active is counted "
+            "(wirescore.ctx_host_replaced, and _pair_, _port_, _hist_, _scan_replaced: "
+            "logged at the end of a run, in the Python API's Summary.counters); a "
             "network with more active hosts than this wants a larger table.",
             unit="hosts", minimum=16, maximum=1 << 24, power_of_two=True),
     Setting("flow.window_max_keys", 1 << 14, int, "--window-max-keys",
             "Traffic windows: addresses tracked per key kind (src, dst) and window (a "
             "power of two; about 550 bytes each per kind). Packets of further addresses "
-            "are not summed and are counted in stats wirescore.window_keys_dropped.",
+            "are not summed and are counted (wirescore.window_keys_dropped: logged at "
+            "the end of a run, in the Python API's Summary.counters).",
             unit="keys", minimum=16, maximum=1 << 24, power_of_two=True),
     *_timeouts(),
     Setting("outputs.eve.filename", "eve.json", str, "--eve-filename",
