@@ -47,6 +47,9 @@ samples are kept (default 10 x window; when traffic comes in bursts so large tha
 scores are capped as for a young reference, log(1 + W_j) / log(1 + window)). The
 weight feature's value is taken as the model receives it: give such a profile
 `transform: none` (the scores do not depend on the transform, the weights do).
+Weights are integers in units of 1 / UNIT (2**-20; a burst of 200 weighs 5243 units,
+not 5242.88), so their sums are exact in any order: learning a stream in batches of any
+size leaves the same reference as learning it row by row.
 
 The score is invariant to any increasing transform of a scored feature (log1p, min-max
 scaling), so the profile's transform and the detector's scaling do not change it.
