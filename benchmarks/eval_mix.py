@@ -14,8 +14,8 @@ every scored flow, as in `wirescore eval`), and the same for the profiles togeth
 profiles, so a flow ranks high when any profile ranks it high, as any profile's alert
 reaches the user; percentiles are taken without labels) and its operating point (the
 flows over any profile's fixed threshold: recall and false-positive rate, before
-suppression), plus, from eve.json, how many
-attack types raised at least one alert and how many alerts fell on background traffic.
+suppression), plus, from eve.json, how many attack types raised at least one alert and
+how many alerts fell on background traffic.
 The reference detectors' numbers from the mix's README are printed beside them.
 Unsupervised: nothing here is fitted to the labels.
 
