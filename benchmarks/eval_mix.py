@@ -43,7 +43,8 @@ from pathlib import Path
 
 import numpy as np
 
-from wirescore.evaluate import average_precision, recall_at_fpr, roc_auc
+from wirescore.evaluate import (average_precision, lowest_if_unscored, recall_at_fpr,
+                                 roc_auc)
 from wirescore.flowset import read_export
 from wirescore.labels import Labels
 from wirescore.rules import default_rules_dir, load_paths
@@ -92,16 +93,6 @@ def percentiles(scores: np.ndarray) -> np.ndarray:
     return (below[inverse] + 0.5 * counts[inverse]) / max(len(scores), 1)
 
 
-def _lowest_if_unscored(s: np.ndarray) -> np.ndarray:
-    """Flows without a score (a profile's allowlist keeps them from alerting: the export
-    leaves their score empty) rank below every scored flow, as in `wirescore eval`."""
-    nan = np.isnan(s)
-    if not nan.any():
-        return s
-    finite = s[~nan]
-    return np.where(nan, (finite.min() - 1.0) if len(finite) else 0.0, s)
-
-
 def evaluate_mix(eval_dir: Path, rules: str | None = None) -> dict:
     """Run the profiles over the mix and measure them (see the module docstring)."""
     pcap = eval_dir / "mix-public.pcap"
@@ -136,7 +127,7 @@ def evaluate_mix(eval_dir: Path, rules: str | None = None) -> dict:
             alert_attack[a] += 1
         else:
             alerts_background += 1
-    columns = {col: _lowest_if_unscored(np.asarray(flows.columns[col], dtype=np.float64)[test])
+    columns = {col: lowest_if_unscored(np.asarray(flows.columns[col], dtype=np.float64)[test])
                for col in flows.columns if col.startswith("score.")}
     fixed = {f"score.{p.id}": p.threshold_fixed
              for p in load_paths([rules] if rules else [default_rules_dir()])

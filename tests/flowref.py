@@ -567,11 +567,17 @@ def crafted_flags(flags: int) -> bool:
     return not ack and not rst and (fin or psh or urg)
 
 
+def crafted_packets(capture: Capture):
+    """Yield the decoded packets of a capture whose TCP flags are crafted_flags."""
+    for _, pkt in decode_packets(capture):
+        if isinstance(pkt, Packet) and pkt.tcp_flags is not None \
+                and crafted_flags(pkt.tcp_flags):
+            yield pkt
+
+
 def crafted_senders(capture: Capture) -> set:
     """Source addresses of the packets with crafted_flags in a capture."""
-    return {pkt.src for _, pkt in decode_packets(capture)
-            if isinstance(pkt, Packet) and pkt.tcp_flags is not None
-            and crafted_flags(pkt.tcp_flags)}
+    return {pkt.src for pkt in crafted_packets(capture)}
 
 
 # ----------------------------------------------------------------------------------

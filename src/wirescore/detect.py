@@ -138,7 +138,9 @@ class FlowProfileDetector:
 
     def process(self, records: np.ndarray) -> tuple[np.ndarray, list[Alert]]:
         """Scores (one per record) and alerts for a batch of flows, in chunks of CHUNK
-        rows: a threshold and the explanations' statistics are as of the chunk start."""
+        rows: a threshold and the explanations' statistics are as of the chunk start.
+        A record the allowlist keeps from alerting (learned, never alerted) has no score:
+        NaN (what --export writes for it: empty)."""
         if len(records) == 0:
             return np.empty(0), []
         X = self.transform(records)
@@ -152,14 +154,17 @@ class FlowProfileDetector:
         # a model that does not learn scores the batch at once (one batched call)
         pre = None if self.model.learns_online else self.model.score(Xs)
         scores = np.empty(len(X))
+        allowed = self._allowlisted(records)
         alerts: list[Alert] = []
         for start in range(0, len(X), CHUNK):
             stop = min(start + CHUNK, len(X))
-            alerts += self._chunk(records, X, Xs, scores, start, stop, pre)
+            alerts += self._chunk(records, X, Xs, scores, allowed, start, stop, pre)
         self.alerts += len(alerts)
+        scores[allowed] = np.nan
         return scores, alerts
 
-    def _chunk(self, records, X, Xs, scores, start, stop, pre=None) -> list[Alert]:
+    def _chunk(self, records, X, Xs, scores, allowed, start, stop,
+               pre=None) -> list[Alert]:
         p = self.profile
         mean, std = self.stats.mean.copy(), self.stats.std()
         thr = self.threshold()
@@ -173,13 +178,12 @@ class FlowProfileDetector:
         scores[start:stop] = s
         candidates = np.flatnonzero(s > thr)
         candidates = candidates[self.learned + candidates >= p.warmup]
-        allowed = self._allowlisted(records[start + candidates]) if len(candidates) else None
         alerts: list[Alert] = []
         quiet: list[int] = []           # over the threshold, kept quiet by suppression
-        for n, j in enumerate(candidates.tolist()):
+        for j in candidates.tolist():
             i = start + j
             rec = records[i]
-            if allowed[n]:
+            if allowed[i]:
                 self.allowlisted += 1
                 continue
             key = (p.id, bytes(rec["addr"] if self.window else rec["src_addr"]))
@@ -228,7 +232,7 @@ class FlowProfileDetector:
     def _allowlisted(self, recs: np.ndarray) -> np.ndarray:
         """Which records match an allowlist rule (all of a rule's fields: either address
         inside its cidr, either port its port, the protocol its proto); vectorised, as
-        a scan puts thousands of candidates in a batch. A window record has one address
+        every record of a batch is checked once. A window record has one address
         (its key) and no ports or protocol."""
         hit = np.zeros(len(recs), dtype=bool)
         if not self.profile.allowlist:
@@ -300,10 +304,6 @@ class Detector:
         alerts: list[Alert] = []
         for d in self.detectors:
             s, a = d.process(records)
-            # what the profile can alert on: a flow its allowlist keeps from alerting
-            # (learned, never alerted) has no score in the export (NaN, empty in CSV)
-            if len(s) and d.profile.allowlist:
-                s = np.where(d._allowlisted(records), np.nan, s)
             scores[f"score.{d.profile.id}"] = s
             alerts += a
         alerts.sort(key=lambda a: (a.index, a.profile.id))

@@ -115,6 +115,18 @@ def recall_at_fpr(scores, labels, fpr: float = 0.01) -> tuple[float, float]:
     return float((pos > threshold).mean()), threshold
 
 
+def lowest_if_unscored(scores) -> np.ndarray:
+    """Scores with NaN (a flow the profile's allowlist keeps from alerting has no score
+    in --export) replaced by one less than the lowest real score, so those flows rank
+    below every scored flow; all NaN: zeros."""
+    s = np.asarray(scores, dtype=np.float64)
+    nan = np.isnan(s)
+    if not nan.any():
+        return s
+    finite = s[~nan]
+    return np.where(nan, (finite.min() - 1.0) if len(finite) else 0.0, s)
+
+
 def confusion(predicted, labels) -> dict[str, int]:
     """{"tp", "fp", "fn", "tn"} from boolean predictions and 0/1 labels."""
     p = np.asarray(predicted, dtype=bool).ravel()
@@ -184,8 +196,7 @@ def evaluate(capture: str | Path, labels_path: str | Path, profiles: Sequence,
         if nan.any():
             log.info("profile %d: %d flows without a score (its allowlist keeps them from "
                      "alerting) count as the lowest score", p.id, int(nan.sum()))
-            finite = s[~nan]
-            s = np.where(nan, (finite.min() - 1.0) if len(finite) else 0.0, s)
+            s = lowest_if_unscored(s)
         rec, thr_fpr = recall_at_fpr(s, y, fpr) if len(s) else (math.nan, math.nan)
         was_alerted = np.isin(flow_ids, np.fromiter(alerted.get(p.id, ()), dtype=np.uint64))
         if p.threshold_fixed is not None:

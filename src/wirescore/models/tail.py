@@ -203,27 +203,19 @@ class TailModel:
             total -= int(self._wts[np.arange(first, cut) % size, j].sum())
         new_from = max(seq0, low)
         total += int(weights[new_from - seq0:].sum())
-        # then the oldest, while the total is over the limit
+        # then the oldest, while the total is over the limit (the newest sample alone
+        # weighs at most UNIT <= the limit, so this ends before reaching it)
         start = max(first, low)
-        excess = total - self._limit
         block = max(1024, 4 * (seq1 - seq0))
-        while excess > 0:
-            stop = min(start + block, seq1 - 1)
-            idx = np.arange(start, stop)
-            old = idx < seq0
-            w = np.where(old, self._wts[idx % size, j], weights[np.maximum(idx - seq0, 0)])
+        while total > self._limit:
+            idx = np.arange(start, min(start + block, seq1 - 1))
+            w = np.where(idx < seq0, self._wts[idx % size, j],
+                         weights[np.maximum(idx - seq0, 0)])
             cum = np.cumsum(w)
-            k = int(np.searchsorted(cum, excess, side="left"))
-            if k < len(cum):                   # the first k + 1 samples leave
-                excess -= int(cum[k])
-                total -= int(cum[k])
-                start += k + 1
-                break
-            excess -= int(cum[-1]) if len(cum) else 0
-            total -= int(cum[-1]) if len(cum) else 0
-            start = stop
-            if stop >= seq1 - 1:
-                break
+            k = min(int(np.searchsorted(cum, total - self._limit, side="left")),
+                    len(cum) - 1)              # the first k + 1 samples leave
+            total -= int(cum[k])
+            start += k + 1
         gone = np.arange(first, min(start, seq0))
         if len(gone):
             self._remove(j, self._vals[gone % size, j], self._wts[gone % size, j])
