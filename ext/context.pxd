@@ -9,18 +9,23 @@
 #           ICMP errors received; exponentially decayed with time constants
 #           TAU_SHORT and TAU_LONG, all fields of a host sharing one clock;
 #   pairs   per (client, server): flows, and whether the pair is new;
-#   ports   per (client, protocol, server port): flows, and whether it is new.
+#   ports   per (client, protocol, server port): flows, and whether it is new; the
+#           same table, its entries marked by the high bit of ipver, holds per
+#           (server, protocol, port) whether a service is new to the server;
 #   hist    per IP address: the last 128 s in 4-second buckets of flows opened, new
-#           destinations, new services, flows received and new sources (saturating
-#           bytes), so that a flow can be given what its endpoints did around it,
-#           from 10 s before its first packet to 10 s after its last (ctx.*_around):
-#           a decayed counter read at report time (up to a timeout after the flow's
-#           last packet) has already forgotten a burst that ended with the flow.
+#           destinations, new services, flows received and new sources, and of the
+#           connection attempts (the scan tables' rule, below) to a new destination
+#           or service, or received on a service new to this server, those not
+#           answered (saturating bytes), so that a flow can be given what its
+#           endpoints did around it, from 10 s before its first packet to 10 s after
+#           its last (ctx.*_around): a decayed counter read at report time (up to a
+#           timeout after the flow's last packet) has already forgotten a burst that
+#           ended with the flow.
 # Each table is 4-way set-associative; a full set replaces its least recently used
 # way, counted (wirescore.ctx_*_replaced) when the one replaced was still live.
 # Sizes are fixed at creation: FlowMeter(context_hosts=N) gives N // CTX_WAYS host sets,
 # twice that many pair and port sets and a quarter as many history sets; the default
-# (CTX_HOST_SETS sets, 65,536 hosts) is about 25 MB, touched lazily.
+# (CTX_HOST_SETS sets, 65,536 hosts) is about 27 MB, touched lazily.
 #
 # Everything here is inline and used by flowtable.pyx without the GIL.
 
@@ -50,13 +55,19 @@ cdef enum:
     H_NEW_PORT = 2           # ... of them, to a (protocol, port) new to this client
     H_IN = 3                 # flows received as server
     H_NEW_SRC = 4            # ... of them, from a client new to this server
-    H_FIELDS = 5
+    H_UNANS_NEW_DST = 5      # attempts (scan tables' rule) to a server new to the client,
+                             # not (yet) answered: +1 at the attempt, -1 at its answer
+    H_UNANS_NEW_PORT = 6     # ... to a (protocol, port) new to the client
+    H_UNANS_NEW_SVC = 7      # attempts received on a (protocol, port) new to this server
+    H_FIELDS = 8
 
 # the scan tables (Zeek's policy/misc/scan.zeek, in bounded memory): per client, its
 # connection attempts that got no answer, over the last one to two SCAN_HALF_US (two
 # halves; the older is dropped as a new one starts), by two keys: (client, service),
 # whose items are servers (an address scan: one service tried on many hosts), and
-# (client, server), whose items are services (a port scan). An attempt: the client's
+# (client, server), whose items are services (a port scan); and per server, the
+# clients whose attempts it left unanswered (key (server, zeros): a flood of spoofed
+# SYNs, a distributed scan, backscatter's victim, a dead service). An attempt: the client's
 # first packet of a flow to a unicast server: for TCP one without ACK or RST (a SYN,
 # or a FIN, NULL or Xmas probe of a stealth scan), any UDP datagram, an ICMP request
 # (echo, timestamp, information, address mask). Its item is set in
@@ -71,6 +82,7 @@ cdef enum:
     SCAN_HALF_US = 150000000 # 2 x 150 s: Zeek's 5-minute scan interval
     SCAN_BY_SERVICE = 1      # key (client, service) -> servers
     SCAN_BY_SERVER = 2       # key (client, server)  -> services
+    SCAN_OF_SERVER = 3       # key (server, zeros)   -> clients (a target's view)
 
 cdef struct ScanCtx:
     uint8_t a[16]            # client
@@ -318,6 +330,19 @@ cdef inline void hist_add(HostHist* h, int64_t now, int field) noexcept nogil:
     v = &h.c[(b % HIST_BUCKETS) * H_FIELDS + field]
     if v[0] < 255:
         v[0] += 1
+
+
+cdef inline void hist_sub(HostHist* h, int64_t when, int field) noexcept nogil:
+    """Take back one event of `field` counted at packet time `when` (an attempt that got
+    its answer), if the history still holds that bucket; a bucket at 0 stays 0 and one
+    saturated at 255 stays saturated (its true count is unknown)."""
+    cdef int64_t b = (when if when > 0 else 0) // HIST_BUCKET_US
+    cdef uint8_t* v
+    if h == NULL or b > h.last or h.last - b >= HIST_BUCKETS:
+        return
+    v = &h.c[(b % HIST_BUCKETS) * H_FIELDS + field]
+    if 0 < v[0] < 255:
+        v[0] -= 1
 
 
 cdef inline void hist_sums(const HostHist* h, int64_t lo, int64_t hi, double* out) noexcept nogil:

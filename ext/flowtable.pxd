@@ -94,7 +94,7 @@ cdef struct FlowEntry:
     uint8_t tclass
     uint8_t icmp_seen        # bit per direction
     uint8_t fin_bits         # bit per direction
-    uint8_t scan_attempt     # 1: the first packet was an attempt (context.pxd, scans)
+    uint8_t ctx_bits         # CB_* (flowtable.pyx): what the flow was to its endpoints
     uint8_t icmp_type[2]
     uint8_t icmp_code[2]
     uint16_t bad_flags[2]    # per direction: TCP packets with flags no stack sends
@@ -195,9 +195,13 @@ cdef struct FlowRecord:
     double ctx_src_new_ports_around
     double ctx_dst_flows_around
     double ctx_dst_new_srcs_around
+    double ctx_src_unanswered_new_dsts_around
+    double ctx_src_unanswered_new_ports_around
+    double ctx_dst_unanswered_new_ports_around
     # attempts of the client never answered, last 150-300 s (context.pxd scan tables)
     double ctx_src_unanswered_hosts
     double ctx_src_unanswered_services
+    double ctx_dst_unanswered_srcs
 
 cdef struct FragSlot:
     uint8_t src[16]

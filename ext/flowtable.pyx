@@ -38,11 +38,13 @@ from flowtable cimport *
 from windows cimport (WinAcc, WindowRecord, win_slot, win_add, win_record, WIN_KEYS,
                       WIN_PROBE, WIN_KINDS, WIN_KIND_ALL, WIN_KIND_SRC, WIN_KIND_DST)
 from context cimport (HostCtx, PairCtx, PortCtx, host_get, pair_touch, port_touch,
-                      ctx_hash16, HostHist, hist_get, hist_add, hist_sums, HIST_SETS_SHIFT,
-                      AROUND_US,
-                      H_OUT, H_NEW_DST, H_NEW_PORT, H_IN, H_NEW_SRC, H_FIELDS,
+                      ctx_hash16, HostHist, hist_get, hist_add, hist_sub, hist_sums,
+                      HIST_SETS_SHIFT, AROUND_US,
+                      H_OUT, H_NEW_DST, H_NEW_PORT, H_IN, H_NEW_SRC, H_UNANS_NEW_DST,
+                      H_UNANS_NEW_PORT, H_UNANS_NEW_SVC, H_FIELDS,
                       CTX_WAYS, CTX_HOST_SETS, ScanCtx, scan_get, scan_set, scan_unanswered,
-                      scan_is_icmp, scan_service, SCAN_BY_SERVICE, SCAN_BY_SERVER)
+                      scan_is_icmp, scan_service, SCAN_BY_SERVICE, SCAN_BY_SERVER,
+                      SCAN_OF_SERVER)
 
 cnp.import_array()
 
@@ -138,6 +140,13 @@ cdef extern from *:
 cdef enum:
     CHUNK = 16          # packets decoded ahead of the table lookups (see _feed)
 
+# FlowEntry.ctx_bits: what the flow was to its endpoints' context (context.pxd)
+cdef enum:
+    CB_ATTEMPT = 1      # its first packet was a connection attempt (scan tables' rule)
+    CB_NEW_DST = 2      # its server was new to its client (no flow between them in 600 s)
+    CB_NEW_PORT = 4     # its (protocol, port) was new to its client
+    CB_NEW_SVC = 8      # its (protocol, port) was new to its server
+
 
 cdef inline uint64_t make_key(PacketView* v, FlowKey* key) noexcept nogil:
     """Canonical key of a decoded packet; returns its hash. key.pad[0] is set to 1 when
@@ -174,6 +183,17 @@ cdef inline bint _unicast(const uint8_t* a, uint8_t ipver) noexcept nogil:
     return a[0] != 0xFF
 
 
+cdef inline void _hist_count(HostHist* h, int64_t when, int field, bint take_back) noexcept nogil:
+    """Count one event of `field` at `when` in h, or take one back (nothing for h NULL:
+    the host's history was replaced)."""
+    if h == NULL:
+        return
+    if take_back:
+        hist_sub(h, when, field)
+    else:
+        hist_add(h, when, field)
+
+
 cdef inline bint _unspecified(const uint8_t* a, uint8_t ipver) noexcept nogil:
     """0.0.0.0 or :: (a DHCP client without an address)."""
     cdef int i
@@ -184,6 +204,7 @@ cdef inline bint _unspecified(const uint8_t* a, uint8_t ipver) noexcept nogil:
 
 
 cdef uint8_t _EMPTY[1]          # the base address of an empty batch (FlowMeter.feed)
+cdef uint8_t _NO_ADDR[16]       # zeros: the second half of a SCAN_OF_SERVER key
 
 
 cdef object _copy_out(const void* src, Py_ssize_t n, size_t size, object dtype):
@@ -752,9 +773,9 @@ cdef class FlowMeter:
         self.n_active += 1
         if self.context:
             if src_is_a:
-                self._ctx_start(key.addr_a, key.addr_b, key.port_b, key, ts)
+                self._ctx_start(e, key.addr_a, key.addr_b, key.port_b, key, ts)
             else:
-                self._ctx_start(key.addr_b, key.addr_a, key.port_a, key, ts)
+                self._ctx_start(e, key.addr_b, key.addr_a, key.port_a, key, ts)
         self.cnt[F_TOTAL] += 1
         if key.proto == 6:
             self.cnt[F_TCP] += 1
@@ -1092,18 +1113,25 @@ cdef class FlowMeter:
 
     # ---------------------------------------------------------------- context
 
-    cdef void _ctx_start(self, const uint8_t* client, const uint8_t* server, uint16_t dport,
-                         FlowKey* key, int64_t ts) noexcept nogil:
-        """A flow starts: the client opened one, the server received one."""
+    cdef void _ctx_start(self, FlowEntry* e, const uint8_t* client, const uint8_t* server,
+                         uint16_t dport, FlowKey* key, int64_t ts) noexcept nogil:
+        """A flow starts: the client opened one, the server received one. What was new
+        about it is kept in e.ctx_bits for _scan_first (attempts and answers)."""
         cdef HostCtx* h
         cdef HostHist* hh
         cdef double flows
-        cdef bint new_pair, new_port = False
+        cdef bint new_pair, new_port = False, new_svc = False
         new_pair = pair_touch(self.pairs, self.pair_sets, client, server, key.ipver, ts, 1,
                               &flows, &self.cnt[F_CTX_PAIR_REPLACED])
         if key.proto == 6 or key.proto == 17 or key.proto == 132:
             new_port = port_touch(self.ports, self.pair_sets, client, key.ipver, key.proto,
                                   dport, ts, 1, &flows, &self.cnt[F_CTX_PORT_REPLACED])
+            # the server's side of the same table: ipver's high bit marks its entries
+            new_svc = port_touch(self.ports, self.pair_sets, server, key.ipver | 0x80,
+                                 key.proto, dport, ts, 1, &flows,
+                                 &self.cnt[F_CTX_PORT_REPLACED])
+        e.ctx_bits = ((CB_NEW_DST if new_pair else 0) | (CB_NEW_PORT if new_port else 0)
+                      | (CB_NEW_SVC if new_svc else 0))
         h = host_get(self.hosts, self.host_sets, client, key.ipver, ts,
                      &self.cnt[F_CTX_HOST_REPLACED])
         h.out_flows[0] += 1
@@ -1161,8 +1189,8 @@ cdef class FlowMeter:
                 return
             if not _unicast(server, ipver) or _unspecified(client, ipver):
                 return
-            e.scan_attempt = 1
-        elif not e.scan_attempt:
+            e.ctx_bits |= CB_ATTEMPT
+        elif not (e.ctx_bits & CB_ATTEMPT):
             return
         else:
             if proto == 6:
@@ -1173,6 +1201,7 @@ cdef class FlowMeter:
                 if not ((ipver == 4 and (t == 0 or t == 14 or t == 16 or t == 18))
                         or (ipver == 6 and t == 129)):
                     return
+        self._unanswered_new(e, client, server, direction == 1)
         if icmp:
             what = e.icmp_type[0] if direction == 1 else v.icmp_type
         scan_service(svc, proto, what)
@@ -1180,6 +1209,24 @@ cdef class FlowMeter:
                         ctx_hash16(server, ipver))
         self._scan_mark(client, server, ipver, SCAN_BY_SERVER, ts, direction == 1,
                         ctx_hash16(svc, 0x5E))
+        self._scan_mark(server, _NO_ADDR, ipver, SCAN_OF_SERVER, ts, direction == 1,
+                        ctx_hash16(client, 0xC1))
+
+    cdef void _unanswered_new(self, FlowEntry* e, const uint8_t* client,
+                              const uint8_t* server, bint answer) noexcept nogil:
+        """An attempt to a new destination or service counts as unanswered in the
+        endpoints' history (at the flow's start) until its answer takes it back."""
+        cdef HostHist* hh
+        cdef uint8_t ipver = e.key.ipver
+        if e.ctx_bits & (CB_NEW_DST | CB_NEW_PORT):
+            hh = hist_get(self.hist, self.hist_sets, client, ipver, e.first_ts, False, NULL)
+            if e.ctx_bits & CB_NEW_DST:
+                _hist_count(hh, e.first_ts, H_UNANS_NEW_DST, answer)
+            if e.ctx_bits & CB_NEW_PORT:
+                _hist_count(hh, e.first_ts, H_UNANS_NEW_PORT, answer)
+        if e.ctx_bits & CB_NEW_SVC:
+            hh = hist_get(self.hist, self.hist_sets, server, ipver, e.first_ts, False, NULL)
+            _hist_count(hh, e.first_ts, H_UNANS_NEW_SVC, answer)
 
     cdef inline void _scan_mark(self, const uint8_t* client, const uint8_t* b, uint8_t ipver,
                                 uint8_t kind, int64_t ts, bint answer,
@@ -1244,19 +1291,24 @@ cdef class FlowMeter:
         r.ctx_src_flows_around = around[H_OUT]
         r.ctx_src_new_dsts_around = around[H_NEW_DST]
         r.ctx_src_new_ports_around = around[H_NEW_PORT]
+        r.ctx_src_unanswered_new_dsts_around = around[H_UNANS_NEW_DST]
+        r.ctx_src_unanswered_new_ports_around = around[H_UNANS_NEW_PORT]
         hist_sums(hist_get(self.hist, self.hist_sets, r.dest_addr, r.ip_version, now, False,
                            NULL),
                   r.start_us - AROUND_US, r.end_us + AROUND_US, around)
         r.ctx_dst_flows_around = around[H_IN]
         r.ctx_dst_new_srcs_around = around[H_NEW_SRC]
+        r.ctx_dst_unanswered_new_ports_around = around[H_UNANS_NEW_SVC]
         self._scan_end(r, now)
 
     cdef void _scan_end(self, FlowRecord* r, int64_t now) noexcept nogil:
-        """The client's unanswered attempts on the flow's service and to its server."""
+        """The client's unanswered attempts on the flow's service and to its server, and
+        the clients whose attempts the server left unanswered."""
         cdef uint8_t svc[16]
         cdef bint icmp = scan_is_icmp(r.proto, r.ip_version)
         r.ctx_src_unanswered_hosts = 0
         r.ctx_src_unanswered_services = 0
+        r.ctx_dst_unanswered_srcs = 0
         if not icmp and r.proto != 6 and r.proto != 17 and r.proto != 132:
             return
         scan_service(svc, r.proto, r.icmp_type_ts if icmp else r.dest_port)
@@ -1266,6 +1318,9 @@ cdef class FlowMeter:
         r.ctx_src_unanswered_services = scan_unanswered(scan_get(
             self.scans, self.scan_sets, r.src_addr, r.dest_addr, r.ip_version,
             SCAN_BY_SERVER, now, False, NULL))
+        r.ctx_dst_unanswered_srcs = scan_unanswered(scan_get(
+            self.scans, self.scan_sets, r.dest_addr, _NO_ADDR, r.ip_version,
+            SCAN_OF_SERVER, now, False, NULL))
 
     # ---------------------------------------------------------------- lists
 

@@ -311,6 +311,7 @@ class Packet:
     frag_offset: int = 0
     more_fragments: bool = False
     tcp_flags: int | None = None    # the TCP header's flags byte (first fragments too)
+    icmp_type: int | None = None    # ICMP / ICMPv6 type (first fragments too)
 
     @property
     def key(self):
@@ -553,6 +554,8 @@ def _decode_l4(pkt: Packet, l4: bytes, ip_payload_len: int):
         pkt.tcp_flags = l4[13]
     if pkt.proto in PORT_PROTOS:
         pkt.sport, pkt.dport = struct.unpack_from('>HH', l4, 0)
+    elif pkt.proto == (PROTO_ICMP if pkt.version == 4 else PROTO_ICMPV6) and l4:
+        pkt.icmp_type = l4[0]
 
 
 def crafted_flags(flags: int) -> bool:

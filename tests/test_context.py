@@ -11,13 +11,14 @@ report refreshes a pair in between).
 """
 from __future__ import annotations
 
+import ipaddress
 from collections import Counter, defaultdict
 
 import numpy as np
 import pytest
 
 from conftest import fixture_captures, shared_captures
-from flowref import read_capture
+from flowref import Packet, decode_packets, read_capture
 from test_core import meter_records
 
 BUCKET_US = 4_000_000
@@ -148,56 +149,38 @@ REPLIES = {4: {0, 14, 16, 18}, 6: {129}}
 ICMP = {4: 1, 6: 58}
 
 
-def _l4_facts(linktype: int, frame: bytes):
-    """(ip version, proto, src, dst, sport, dport, tcp flags, icmp type) of an Ethernet
-    frame by dpkt (None when not IP or not Ethernet): independent of the core."""
-    import dpkt
-
-    if linktype != 1:
-        return None
-    try:
-        ip = dpkt.ethernet.Ethernet(frame).data
-    except (dpkt.UnpackError, IndexError):
-        return None
-    if isinstance(ip, dpkt.ip.IP):
-        version = 4
-    elif isinstance(ip, dpkt.ip6.IP6):
-        version = 6
-    else:
-        return None
-    l4 = ip.data
-    proto = ip.p if version == 4 else ip.nxt
-    sport = getattr(l4, "sport", 0) if proto in (6, 17, 132) else 0
-    dport = getattr(l4, "dport", 0) if proto in (6, 17, 132) else 0
-    flags = getattr(l4, "flags", 0) if proto == 6 else 0
-    itype = getattr(l4, "type", None) if proto == ICMP[version] else None
-    return version, proto, bytes(ip.src), bytes(ip.dst), sport, dport, flags, itype
-
-
 def _unicast(addr: bytes, version: int) -> bool:
     if version == 4:
         return addr[0] & 0xF0 != 0xE0 and addr != b"\xff" * 4
     return addr[0] != 0xFF
 
 
-def expected_unanswered(path) -> dict | None:
-    """{(client, service): servers, (client, server): services} tried without an answer
-    in the halves a report at the capture's last packet sees (the documented rules,
-    from dpkt's reading of the frames), or None for a capture dpkt cannot read here."""
+def attempts(path):
+    """From flowref's decode of a capture (dpkt-based, independent of the core; later
+    fragments carry their first fragment's ports): ({flow key: (client, its port,
+    server, version, proto, service port or ICMP type, ts of the first packet, whether
+    it was an attempt)}, {flow key: ts of the server's answer}, the last ts), or None
+    for a capture without frames. By the documented rules (context.pxd, scan tables):
+    an attempt is a flow's first packet to a unicast server from a specified client,
+    TCP without ACK or RST, UDP or SCTP, an ICMP request; its answer is the server's
+    first packet if that is a SYN/ACK, any UDP or SCTP packet, an ICMP reply. Keys:
+    (vlan ids, version, proto, sorted (address bytes, port) ends), ports 0 without
+    ports."""
     cap = read_capture(path)
-    if cap.linktype != 1 or not cap.frames:
+    if not cap.frames:
         return None
-    first: dict = {}          # flow key -> (client, its port, server, version, proto,
-    #                           service port or ICMP type, ts, an attempt)
-    answered: dict = {}       # flow key -> ts of the server's answer
+    first: dict = {}
+    answered: dict = {}
     seen_server: set = set()
-    for frame, ts in zip(cap.frames, cap.times_us):
-        f = _l4_facts(cap.linktype, frame)
-        if f is None:
+    for index, pkt in decode_packets(cap):
+        if not isinstance(pkt, Packet):
             continue
-        version, proto, src, dst, sport, dport, flags, itype = f
-        ends = tuple(sorted(((src, sport), (dst, dport))))
-        key = (version, proto, ends)
+        ts = cap.times_us[index]
+        version, proto = pkt.version, pkt.proto
+        src, dst = ipaddress.ip_address(pkt.src).packed, ipaddress.ip_address(pkt.dst).packed
+        sport, dport = (pkt.sport, pkt.dport) if proto in (6, 17, 132) else (0, 0)
+        flags, itype = pkt.tcp_flags or 0, pkt.icmp_type
+        key = (tuple(pkt.vlan), version, proto, tuple(sorted(((src, sport), (dst, dport)))))
         if key not in first:
             attempt = ((proto == 6 and flags & 0x14 == 0) or proto in (17, 132)
                        or (proto == ICMP[version] and itype in REQUESTS[version]))
@@ -212,7 +195,18 @@ def expected_unanswered(path) -> dict | None:
         if (proto == 6 and flags & 0x12 == 0x12) or proto in (17, 132) or \
                 (proto == ICMP[version] and itype in REPLIES[version]):
             answered[key] = ts
-    last = max(cap.times_us)
+    return first, answered, max(cap.times_us)
+
+
+def expected_unanswered(path) -> dict | None:
+    """{(client, service): servers, (client, server): services, ("of", server): clients}
+    tried without an answer in the halves a report at the capture's last packet sees
+    (the documented rules,
+    from flowref's decode of the frames), or None for a capture without frames."""
+    walk = attempts(path)
+    if walk is None:
+        return None
+    first, answered, last = walk
     halves = {last // SCAN_HALF_US, last // SCAN_HALF_US - 1}
     tried, ok_answer = defaultdict(set), defaultdict(set)
     for key, (client, _port, server, version, proto, what, ts, ok) in first.items():
@@ -221,9 +215,11 @@ def expected_unanswered(path) -> dict | None:
         service = (proto, what)
         tried[(version, client, service)].add(server)
         tried[(version, client, server)].add(service)
+        tried[(version, "of", server)].add(client)
         if key in answered and answered[key] // SCAN_HALF_US in halves:
             ok_answer[(version, client, service)].add(server)
             ok_answer[(version, client, server)].add(service)
+            ok_answer[(version, "of", server)].add(client)
     return {k: len(v - ok_answer[k]) for k, v in tried.items()}
 
 
@@ -234,13 +230,14 @@ SCAN_CAPTURES = [p for p in fixture_captures() + shared_captures("labeled/scans"
 @pytest.mark.parametrize("pcap", SCAN_CAPTURES, ids=[p.name for p in SCAN_CAPTURES])
 def test_unanswered_counts_match_an_independent_count(pcap):
     """Every flow reported at the end: each flow's ctx.src_unanswered_hosts (servers its
-    client tried on its service without an answer) and _services (services tried on its
-    server) against the same count made with dpkt from the packets; the core counts
+    client tried on its service without an answer), _services (services tried on its
+    server) and ctx.dst_unanswered_srcs (clients that tried its server without an
+    answer) against the same count made with dpkt from the packets; the core counts
     distinct items by linear counting over 128 bits, so within 15 % (+1) up to 400, and
     beyond 300 (saturating at 621, the documented ceiling) above that."""
     want = expected_unanswered(pcap)
     if want is None:
-        pytest.skip("not Ethernet (the reference here reads Ethernet with dpkt)")
+        pytest.skip("no frames")
     records, c = meter_records(pcap, **FOREVER)
     if len(records) == 0:
         pytest.skip("no IP flows")
@@ -253,15 +250,124 @@ def test_unanswered_counts_match_an_independent_count(pcap):
         proto = int(r["proto"])
         if proto not in (6, 17, 132, ICMP[v]):
             assert r["ctx_src_unanswered_hosts"] == 0 and r["ctx_src_unanswered_services"] == 0
+            assert r["ctx_dst_unanswered_srcs"] == 0
             continue
         what = int(r["icmp_type_ts"]) if proto == ICMP[v] else int(r["dest_port"])
         exp_hosts = want.get((v, client, (proto, what)), 0)
         exp_services = want.get((v, client, server), 0)
+        exp_clients = want.get((v, "of", server), 0)
         for got, exp in ((r["ctx_src_unanswered_hosts"], exp_hosts),
-                         (r["ctx_src_unanswered_services"], exp_services)):
+                         (r["ctx_src_unanswered_services"], exp_services),
+                         (r["ctx_dst_unanswered_srcs"], exp_clients)):
             if (abs(got - exp) > 1 + 0.15 * exp) if exp <= 400 else not (300 < got <= 622):
                 bad.append((int(r["flow_id"]), float(got), exp))
     assert not bad, f"{len(bad)} of {len(records)} flows differ (flow, got, want): {bad[:5]}"
+
+
+UNANSWERED_NEW = ("ctx_src_unanswered_new_dsts_around", "ctx_src_unanswered_new_ports_around",
+                  "ctx_dst_unanswered_new_ports_around")
+
+
+def _record_key(r) -> tuple:
+    """A record's key as attempts() spells it."""
+    v = int(r["ip_version"])
+    alen = 4 if v == 4 else 16
+    proto = int(r["proto"])
+    sp, dp = (int(r["src_port"]), int(r["dest_port"])) if proto in (6, 17, 132) else (0, 0)
+    vlan = (int(r["vlan0"]), int(r["vlan1"]))[:int(r["nvlan"])]
+    return (vlan, v, proto, tuple(sorted(((bytes(r["src_addr"][:alen]), sp),
+                                          (bytes(r["dest_addr"][:alen]), dp)))))
+
+
+def expected_unanswered_new(records: np.ndarray, walk) -> np.ndarray:
+    """(flows, 3) counts of UNANSWERED_NEW by the documented rules, every flow reported
+    at the end: an attempt (attempts()) to a server new to its client (no flow between
+    them started in the 600 s before), to a (protocol, port) new to its client, or on a
+    (protocol, port) new to its server (no flow to it from any client in 600 s; TCP,
+    UDP, SCTP) counts +1 in its host's bucket of the flow's start, and its answer takes
+    that back (-1); a bucket's count saturates at 255 and then stays. Read like the
+    other around counts (expected_around)."""
+    first, answered, _ = walk
+    pair_seen: dict = {}
+    port_seen: dict = {}
+    svc_seen: dict = {}
+    newest: dict = {}
+    events = []                                   # (ts, answer?, host, bucket, field, step)
+    for i in np.argsort(records["start_us"], kind="stable").tolist():
+        r = records[i]
+        v = int(r["ip_version"])
+        a, b = (v, bytes(r["src_addr"])), (v, bytes(r["dest_addr"]))
+        t = int(r["start_us"])
+        bucket = t // BUCKET_US
+        new_pair = t - pair_seen.get((a, b), -KNOWN_US - 1) > KNOWN_US
+        pair_seen[a, b] = t
+        proto = int(r["proto"])
+        new_port = new_svc = False
+        if proto in (6, 17, 132):
+            port = int(r["dest_port"])
+            new_port = t - port_seen.get((a, proto, port), -KNOWN_US - 1) > KNOWN_US
+            port_seen[a, proto, port] = t
+            new_svc = t - svc_seen.get((b, proto, port), -KNOWN_US - 1) > KNOWN_US
+            svc_seen[b, proto, port] = t
+        for host in (a, b):
+            newest[host] = max(newest.get(host, bucket), bucket)
+        key = _record_key(r)
+        if not first[key][7]:
+            continue                              # not an attempt
+        for host, field, new in ((a, 0, new_pair), (a, 1, new_port), (b, 2, new_svc)):
+            if new:
+                events.append((t, 0, host, bucket, field, 1))
+                if key in answered:
+                    events.append((answered[key], 1, host, bucket, field, -1))
+    counts: dict = defaultdict(int)
+    for _, _, host, bucket, field, step in sorted(events, key=lambda e: e[:2]):
+        c = counts[host, bucket, field]
+        if step > 0:
+            counts[host, bucket, field] = min(255, c + 1)
+        elif 0 < c < 255:
+            counts[host, bucket, field] = c - 1
+    out = np.zeros((len(records), 3))
+    for i, r in enumerate(records):
+        v = int(r["ip_version"])
+        lo = (int(r["start_us"]) - AROUND_US) // BUCKET_US
+        hi = (int(r["end_us"]) + AROUND_US) // BUCKET_US
+        for host, fields in (((v, bytes(r["src_addr"])), (0, 1)),
+                             ((v, bytes(r["dest_addr"])), (2,))):
+            last = newest[host]
+            for f in fields:
+                out[i, f] = sum(counts.get((host, x, f), 0)
+                                for x in range(max(lo, last - BUCKETS + 1), min(hi, last) + 1))
+    return out
+
+
+@pytest.mark.parametrize("pcap", SCAN_CAPTURES, ids=[p.name for p in SCAN_CAPTURES])
+def test_unanswered_new_counts_match_an_independent_count(pcap):
+    """Every flow reported at the end: its client's unanswered attempts on new servers and
+    new services around it, and its server's on services new to the server, against the
+    same count made from dpkt's reading of the packets (attempts and answers) and the
+    records (which flows were new)."""
+    walk = attempts(pcap)
+    if walk is None:
+        pytest.skip("no frames")
+    records, c = meter_records(pcap, **FOREVER)
+    if len(records) == 0:
+        pytest.skip("no IP flows")
+    assert c["wirescore.ctx_hist_replaced"] == 0
+    assert c["wirescore.ctx_pair_replaced"] == 0 and c["wirescore.ctx_port_replaced"] == 0
+    keys = Counter(_record_key(r) for r in records)
+    if max(keys.values()) > 1:
+        pytest.skip("a key with two flows (TCP port reuse): attempts() cannot tell "
+                    "which flow a packet began")
+    got = np.column_stack([records[f] for f in UNANSWERED_NEW])
+    want = expected_unanswered_new(records, walk)
+    bad = np.flatnonzero((got != want).any(axis=1))
+    assert len(bad) == 0, (f"{len(bad)} of {len(records)} flows differ; first: flow_id "
+                           f"{records['flow_id'][bad[0]]} got {got[bad[0]]} want {want[bad[0]]}")
+    # the counts are part of the around counts they qualify
+    assert (records["ctx_src_unanswered_new_dsts_around"]
+            <= records["ctx_src_new_dsts_around"]).all()
+    assert (records["ctx_src_unanswered_new_ports_around"]
+            <= records["ctx_src_new_ports_around"]).all()
 
 
 def test_a_sweep_is_unanswered_and_a_busy_client_is_not():
@@ -325,3 +431,32 @@ def test_a_stealth_scan_counts_as_unanswered_services(tmp_path, probe, name):
     assert (np.abs(mine["ctx_src_unanswered_services"] - 40) <= 1 + 0.15 * 40).all()
     assert (records[src == client]["ctx_src_unanswered_services"] == 0).all()
     assert (records[src == client]["ctx_src_unanswered_hosts"] == 0).all()
+
+
+def test_a_target_counts_the_clients_it_left_unanswered(tmp_path):
+    """A spoofed SYN flood: 60 sources each send one SYN to port 80 of a victim that never
+    answers; 30 ordinary clients get SYN/ACKs from a web server. Every flow to the victim
+    sees ~60 unanswered clients (linear counting: within 15 %), the web server's 0; the
+    sources themselves are no scanners (one attempt each)."""
+    import dpkt
+
+    victim, web = b"\x0a\0\0\x09", b"\x0a\0\0\x0a"
+    path = tmp_path / "flood.pcap"
+    with open(path, "wb") as fh:
+        w = dpkt.pcap.Writer(fh)
+        t = 1_700_000_000.0
+        for i in range(60):
+            w.writepkt(_tcp_frame(bytes([198, 51, 100, i + 1]), victim, 1024 + i, 80, 0x02), t)
+            t += 0.01
+        for i in range(30):
+            client = bytes([10, 0, 1, i + 1])
+            w.writepkt(_tcp_frame(client, web, 40000 + i, 443, 0x02), t)
+            w.writepkt(_tcp_frame(web, client, 443, 40000 + i, 0x12), t + 0.001)
+            t += 0.01
+    records, _ = meter_records(path)
+    dst = np.array([bytes(a[:4]) for a in records["dest_addr"]])
+    to_victim = records[dst == victim]
+    assert len(to_victim) == 60
+    assert (np.abs(to_victim["ctx_dst_unanswered_srcs"] - 60) <= 1 + 0.15 * 60).all()
+    assert (records[dst == web]["ctx_dst_unanswered_srcs"] == 0).all()
+    assert (to_victim["ctx_src_unanswered_hosts"] < 1.5).all()      # each its own one

@@ -120,6 +120,18 @@ CONTEXT_FEATURES: tuple[Feature, ...] = tuple(
         ("ctx_dst_flows_around", "flows", "flows the server received around this flow"),
         ("ctx_dst_new_srcs_around", "hosts",
          "of them, flows from a client that had not contacted this server in 600 s"),
+        ("ctx_src_unanswered_new_dsts_around", "hosts",
+         "of the client's flows around this flow to a new server (src_new_dsts_around), "
+         "the connection attempts the server has not answered by this flow's report "
+         "(attempt and answer as for src_unanswered_hosts: a refused TCP port, a silent "
+         "host or port); a scan or sweep fails, a busy client's fan-out mostly does not"),
+        ("ctx_src_unanswered_new_ports_around", "services",
+         "the same, of the client's flows to a new (protocol, port) "
+         "(src_new_ports_around)"),
+        ("ctx_dst_unanswered_new_ports_around", "services",
+         "attempts the server received around this flow on a (protocol, port) that no "
+         "client had used on it in 600 s, not answered by this flow's report (a host "
+         "whose closed ports are being tried, by one client or many)"),
         ("ctx_src_unanswered_hosts", "hosts",
          "servers the client tried on this flow's service (protocol and server port, or "
          "ICMP request type) that never answered, over the last 150-300 s up to this "
@@ -131,6 +143,10 @@ CONTEXT_FEATURES: tuple[Feature, ...] = tuple(
         ("ctx_src_unanswered_services", "services",
          "services the client tried on this flow's server that never answered, the same "
          "way (Zeek's port scan)"),
+        ("ctx_dst_unanswered_srcs", "hosts",
+         "clients whose attempts on this flow's server (any service) it never answered, "
+         "the same way: a target's view (spoofed floods, distributed scans, a "
+         "backscatter victim, a dead service clients still try)"),
     ))
 
 ALL_FEATURES: tuple[Feature, ...] = FLOW_FEATURES + CONTEXT_FEATURES

@@ -546,6 +546,15 @@ def _check_records(recs) -> None:
         for name in ("ctx_src_unanswered_hosts", "ctx_src_unanswered_services"):
             # linear counting over 128 bits: 0 .. 128 ln 128 (621.06)
             bad[f"{name} outside [0, 621.1]"] = ~((recs[name] >= 0) & (recs[name] <= 621.1))
+    if "ctx_dst_unanswered_srcs" in (recs.dtype.names or ()):     # core of stop 12 on
+        bad["ctx_dst_unanswered_srcs outside [0, 621.1]"] = ~(
+            (recs["ctx_dst_unanswered_srcs"] >= 0) & (recs["ctx_dst_unanswered_srcs"] <= 621.1))
+        # the unanswered share of the around counts: never more than the count it qualifies
+        for part, whole in (("ctx_src_unanswered_new_dsts_around", "ctx_src_new_dsts_around"),
+                            ("ctx_src_unanswered_new_ports_around", "ctx_src_new_ports_around"),
+                            ("ctx_dst_unanswered_new_ports_around", "ctx_dst_flows_around")):
+            bad[f"{part} negative or beyond {whole}"] = (recs[part] < 0) | (
+                recs[part] > recs[whole])
     if "bad_flags_toserver" in (recs.dtype.names or ()):          # core 75d5b34 on
         for d in ("toserver", "toclient"):
             # crafted-flag packets are TCP packets of that direction
