@@ -211,6 +211,38 @@ def test_explanation_names_the_outlying_feature(tmp_path):
     assert alerted[5].explanation[0][2] > 3
 
 
+def test_tail_explanation_is_each_scored_features_own_tail_score(tmp_path):
+    """A tail profile explains an alert by its scored features' own tail scores (the
+    first is the alert's score), never by a weight-only column, and the EVE metadata
+    says so ("tail=")."""
+    from wirescore.outputs.eve import _features
+
+    text = (GOOD.replace("features: [flow.bytes_toserver, flow.duration, ctx.src_flows_60s]",
+                         "features: [flow.pkts_toserver, flow.bytes_toserver, "
+                         "flow.pkts_toclient]")
+            .replace("model: {name: hst, params: {n_trees: 5, height: 4, window_size: 10, "
+                     "seed: 1}}",
+                     "transform: none\nmodel: {name: tail, params: {window: 50, weight_by: "
+                     "{flow.pkts_toserver: flow.pkts_toclient}, unscored: "
+                     "[flow.pkts_toclient]}}"))
+    text += "suppress: {seconds: 0}\nlearn: unalerted\n"
+    det = FlowProfileDetector(load_file(write(tmp_path, text))[0])
+    rec = fake_records(80)
+    rec["pkts_toserver"] = 2 + np.arange(80) % 4
+    rec["bytes_toserver"] = 100 + np.arange(80) % 7
+    rec["pkts_toclient"] = 1
+    det.process(rec[:60])
+    rec["pkts_toserver"][70] = 400
+    rec["pkts_toclient"][70] = 10_000               # a weight: never an explanation
+    scores, alerts = det.process(rec[60:])
+    alerted = {a.index: a for a in alerts}
+    assert set(alerted) == {10}
+    names = [name for name, _, _ in alerted[10].explanation]
+    assert names[0] == "flow.pkts_toserver" and "flow.pkts_toclient" not in names
+    assert alerted[10].explanation[0][2] == pytest.approx(scores[10])
+    assert _features(alerted[10])[0] == f"flow.pkts_toserver=400 (tail={scores[10]:+.2f})"
+
+
 def run_detect(tmp_path, pcap, rules, name):
     logdir = tmp_path / name
     run_wirescore("run", "-r", pcap, "-l", logdir, "--rules", rules, "--export",

@@ -63,15 +63,16 @@ def test_rejects_a_tiny_window():
 
 
 def brute_weighted(seen: np.ndarray, by: dict, X: np.ndarray, window: int,
-                   max_samples: int) -> np.ndarray:
+                   max_samples: int, scored=None) -> np.ndarray:
     """The weighted formula from the rows learned so far: per column, the longest run of
     the newest rows (at most max_samples) whose weights add up to at most `window`;
-    weights 1 / max(1, v) rounded to 1 / UNIT (at least one unit)."""
+    weights 1 / max(1, v) rounded to 1 / UNIT (at least one unit); the most extreme of
+    the `scored` columns (default: all)."""
     if len(seen) == 0:
         return np.zeros(len(X))
     seen = seen[-max_samples:]
     p_min = np.ones(len(X))
-    for j in range(seen.shape[1]):
+    for j in (range(seen.shape[1]) if scored is None else scored):
         w = (np.maximum(1, np.rint(UNIT / np.maximum(1.0, seen[:, by[j]]))).astype(np.int64)
              if j in by else np.full(len(seen), UNIT))
         newest_first = np.cumsum(w[::-1])
@@ -153,3 +154,56 @@ def test_learning_in_batches_is_learning_row_by_row():
     np.testing.assert_array_equal(rows._first, cut._first)
     probe = rng.integers(0, 50, size=(100, 2)).astype(float)
     np.testing.assert_array_equal(rows.score_many(probe), cut.score_many(probe))
+
+
+
+@pytest.mark.parametrize("chunks", [(5,), (3, 40, 1, 90, 7)])
+def test_an_unscored_weight_column_weighs_and_is_not_scored(chunks):
+    """`unscored: [burst]`: the model scores as the brute-force weighted formula over the
+    other columns ("new" weighed by "burst"); the burst column's own values never raise
+    a score, and no reference is kept for it."""
+    rng = np.random.default_rng(13)
+    window, cap = 20, 60
+    model = TailModel(("burst", "new", "other"), window=window, max_samples=cap,
+                      weight_by={"new": "burst"}, unscored=["burst"])
+    seen = np.empty((0, 3))
+    for m in chunks:
+        X = np.column_stack([rng.integers(0, 10, m), rng.integers(0, 6, m),
+                             rng.integers(0, 6, m)]).astype(float)
+        probe = np.column_stack([rng.integers(-1, 40, 30), rng.integers(-1, 8, 30),
+                                 rng.integers(-1, 8, 30)]).astype(float)
+        np.testing.assert_allclose(
+            model.score_many(probe),
+            brute_weighted(seen, {1: 0}, probe, window, cap, scored=(1, 2)),
+            rtol=1e-12, atol=1e-12)
+        model.learn_many(X)
+        seen = np.vstack([seen, X])
+    assert len(model._u[0]) == 0 and model._total[0] == 0
+    assert model.score_many(np.array([[1e9, -1.0, -1.0]]))[0] == 0.0
+
+
+def test_unscored_is_checked():
+    with pytest.raises(ValueError, match="not one of"):
+        TailModel(("a", "b"), weight_by={"a": "b"}, unscored=["c"])
+    with pytest.raises(ValueError, match="weighs no feature"):
+        TailModel(("a", "b"), weight_by={"a": "a"}, unscored=["b"])
+    with pytest.raises(ValueError, match="at least one"):
+        TailModel(("a",), weight_by={"a": "a"}, unscored=["a"])
+    with pytest.raises(ValueError, match="list"):
+        TailModel(("a", "b"), weight_by={"a": "b"}, unscored="b")
+
+
+def test_contributions_are_the_scored_columns_own_scores():
+    """Each scored feature's own tail score, most extreme first; the sample's score is
+    the first one's; an unscored column is not listed."""
+    rng = np.random.default_rng(3)
+    model = TailModel(("w", "a", "b"), window=100, weight_by={"a": "w"}, unscored=["w"])
+    model.learn_many(np.column_stack([rng.integers(1, 5, 300), rng.integers(0, 10, 300),
+                                      rng.integers(0, 10, 300)]).astype(float))
+    x = [3.0, 4.0, 11.0]
+    found = model.contributions(x)
+    assert [f for f, _, _ in found] == ["b", "a"]
+    assert found[0][1] == 11.0 and found[0][2] == pytest.approx(model.score_many(np.array([x]))[0])
+    one = TailModel(("a",), window=100)
+    one.learn_many(np.arange(100.0)[:, None])
+    assert one.contributions([99.5])[0][2] == pytest.approx(np.log(101) / np.log(101))

@@ -49,7 +49,10 @@ weight feature's value is taken as the model receives it: give such a profile
 `transform: none` (the scores do not depend on the transform, the weights do).
 Weights are integers in units of 1 / UNIT (2**-20; a burst of 200 weighs 5243 units,
 not 5242.88), so their sums are exact in any order: learning a stream in batches of any
-size leaves the same reference as learning it row by row.
+size leaves the same reference as learning it row by row. A feature that only measures
+bursts (`unscored`) weighs the others and is not scored itself: a host's unanswered
+attempts weighed by all the flows it opened, without its flow count alone making a
+busy host anomalous.
 
 The score is invariant to any increasing transform of a scored feature (log1p, min-max
 scaling), so the profile's transform and the detector's scaling do not change it.
@@ -87,10 +90,14 @@ class TailModel:
         Features not named weigh 1.
     max_samples : int, optional
         Learned samples kept at most (default: window, or 10 x window with weight_by).
+    unscored : sequence of str, optional
+        Features given only to weigh others (each must be a weight in `weight_by`):
+        not scored, no reference kept.
     """
 
     def __init__(self, features: Sequence[str], window: int = 10000,
-                 weight_by: Mapping[str, str] | None = None, max_samples: int | None = None):
+                 weight_by: Mapping[str, str] | None = None, max_samples: int | None = None,
+                 unscored: Sequence[str] | None = None):
         if isinstance(window, bool) or int(window) < 10:
             raise ValueError("window must be at least 10")
         self.features = tuple(features)
@@ -107,6 +114,21 @@ class TailModel:
                         raise ValueError(f"weight_by: {what!r} is not one of the "
                                          "profile's features")
                 self._by[index[name]] = index[by]
+        self._scored = np.ones(k, dtype=bool)
+        if unscored is not None:
+            if isinstance(unscored, (str, bytes)) or not isinstance(unscored, Sequence):
+                raise ValueError("unscored: give a list of features")
+            weights_of = {self.features[b] for b in self._by if b >= 0}
+            for name in unscored:
+                if name not in index:
+                    raise ValueError(f"unscored: {name!r} is not one of the profile's "
+                                     "features")
+                if name not in weights_of:
+                    raise ValueError(f"unscored: {name!r} weighs no feature (weight_by); "
+                                     "a feature neither scored nor a weight does nothing")
+                self._scored[index[name]] = False
+            if not self._scored.any():
+                raise ValueError("unscored: at least one feature must be scored")
         weighted = bool((self._by >= 0).any())
         if max_samples is None:
             max_samples = self.window * (10 if weighted else 1)
@@ -132,16 +154,31 @@ class TailModel:
         X = np.asarray(X, dtype=np.float64)
         if len(X) == 0:
             return np.empty(0)
-        p_min = np.ones(len(X))
-        for j in range(len(self.features)):
+        return self._column_scores(X).max(axis=1)
+
+    def contributions(self, x: Sequence[float]) -> list[tuple[str, float, float]]:
+        """(feature, value, its own score) of one sample for each scored feature, most
+        extreme first: the sample's score is the first one's."""
+        x = np.asarray([x], dtype=np.float64)
+        s = self._column_scores(x)[0]
+        cols = np.flatnonzero(self._scored)
+        order = cols[np.argsort(-s[cols], kind="stable")]
+        return [(self.features[j], float(x[0, j]), float(s[j])) for j in order.tolist()]
+
+    def _column_scores(self, X: np.ndarray) -> np.ndarray:
+        """(n, features) score of each row in each column, log(1 / p_j) / log(1 + window)
+        capped at 1; 0 in unscored columns and columns with an empty reference."""
+        out = np.zeros(X.shape)
+        for j in np.flatnonzero(self._scored).tolist():
             u, w = self._u[j], self._w[j]
             if len(u) == 0:
                 continue
             # weight of the reference values >= x: a suffix sum from the first such value
             suffix = np.concatenate([np.cumsum(w[::-1])[::-1], [0]])
             ge = suffix[np.searchsorted(u, X[:, j], side="left")]
-            p_min = np.minimum(p_min, (UNIT + ge) / float(UNIT + self._total[j]))
-        return np.minimum(-np.log(p_min) / self._norm, 1.0)
+            p = (UNIT + ge) / float(UNIT + self._total[j])
+            out[:, j] = np.minimum(-np.log(p) / self._norm, 1.0)
+        return out
 
     def learn_many(self, X: np.ndarray) -> None:
         """Add the rows of X to the reference as if one after the other (the oldest leave
@@ -160,7 +197,7 @@ class TailModel:
         size = self.max_samples
         seq0, seq1 = self._seq, self._seq + m
         low = max(0, seq1 - size)                  # the ring keeps the last `size` samples
-        for j in range(len(self.features)):
+        for j in np.flatnonzero(self._scored).tolist():
             self._learn_column(j, X[:, j], weights[:, j], seq0, seq1, low)
         rows = np.arange(max(seq0, low), seq1)
         self._vals[rows % size] = X[rows - seq0]

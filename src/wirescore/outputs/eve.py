@@ -247,11 +247,17 @@ def alert_event(flow_event: Mapping[str, Any], alert, end_ts: str) -> dict[str, 
     return ev
 
 
+#: what the number after each explained feature is, by model (default: a z-score)
+EXPLAIN_LABELS = {"extreme": "doublings", "tail": "tail"}
+
+
 def _features(alert) -> list[str]:
     """The explanation as metadata strings: "feature=value (z=+3.10)", how many
     standard deviations from its running mean; for the extreme model
-    "quantity=value (doublings=+1.20)", how far beyond its reference."""
-    label = "doublings" if alert.profile.model["name"] == "extreme" else "z"
+    "quantity=value (doublings=+1.20)", how far beyond its reference; for the tail model
+    "feature=value (tail=+0.91)", the feature's own tail score (models/tail.py: at most
+    (1 + window) ** (1 - tail) - 1 of the reference's samples were as large)."""
+    label = EXPLAIN_LABELS.get(alert.profile.model["name"], "z")
     return [f"{name}={value:.6g} ({label}={z:+.2f})" for name, value, z in alert.explanation]
 
 
