@@ -85,8 +85,9 @@ cdef enum:
     SCAN_OF_SERVER = 3       # key (server, zeros)   -> clients (a target's view)
 
 cdef struct ScanCtx:
-    uint8_t a[16]            # client
+    uint8_t a[16]            # client (SCAN_OF_SERVER: the server)
     uint8_t b[16]            # the server's address, or the service (proto, port/type)
+                             # (SCAN_OF_SERVER: zeros)
     int64_t t                # last touched, packet time in µs (0: unused way)
     int32_t half             # 1 + packet time // SCAN_HALF_US of the *_cur bits
     uint8_t ipver

@@ -252,14 +252,14 @@ cdef class FlowMeter:
     out_capacity : int
         Flow records buffered before feed() returns early so Python can drain().
     context : bool
-        Keep endpoint context (context.pxd, about 25 MB) and fill the ctx_* fields.
+        Keep endpoint context (context.pxd, about 27 MB) and fill the ctx_* fields.
     window_seconds, window_keys : float, sequence of "all" / "src" / "dst"
         Traffic windows (windows.pxd) of this length in packet time, one record per
         key and window, taken with drain_windows(); none when window_keys is empty.
     context_hosts : int
         Hosts the context tables hold (a power of two, 16 to 2**24; default 65,536,
-        about 25 MB): context_hosts / 4 sets of 4 ways, twice as many for pairs and
-        (client, service) ports, a quarter as many for the 128 s histories. A host
+        about 27 MB): context_hosts / 4 sets of 4 ways, twice as many for pairs and
+        (client or server, service) ports, a quarter as many for the 128 s histories. A host
         replaced while still live is counted (wirescore.ctx_*_replaced).
     window_max_keys : int
         Keys (source or destination addresses) per kind and window (a power of two,
@@ -1215,7 +1215,9 @@ cdef class FlowMeter:
     cdef void _unanswered_new(self, FlowEntry* e, const uint8_t* client,
                               const uint8_t* server, bint answer) noexcept nogil:
         """An attempt to a new destination or service counts as unanswered in the
-        endpoints' history (at the flow's start) until its answer takes it back."""
+        endpoints' history (at the flow's start) until its answer takes it back. A
+        history replaced in between (table full) loses the attempt: the take-back then
+        finds 0 or another flow's attempt, an undercount, never an overcount."""
         cdef HostHist* hh
         cdef uint8_t ipver = e.key.ipver
         if e.ctx_bits & (CB_NEW_DST | CB_NEW_PORT):

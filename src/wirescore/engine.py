@@ -174,7 +174,7 @@ class Engine:
         meter = FlowMeter(source.linktype, max_flows=cfg["flow.max_flows"],
                           timeouts=cfg.timeouts(), active_timeout=cfg["flow.active_timeout"],
                           tcp_close=cfg["flow.tcp_close"], out_capacity=8192,
-                          # the context tables (about 25 MB, and a share of the
+                          # the context tables (about 27 MB, and a share of the
                           # core's time) only when something reads ctx.* columns
                           context=cfg["flow.context"] and bool(
                               cfg["outputs.export"] or (detector and detector.uses_context)),

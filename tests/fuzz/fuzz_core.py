@@ -143,7 +143,7 @@ try:                                  # sized context and window tables (core of
     HAS_TABLE_SIZES = True
 except TypeError:
     HAS_TABLE_SIZES = False
-CONTEXT_HOSTS = (16, 64, 256, 4096)   # the default (65,536) costs 25 MB a meter
+CONTEXT_HOSTS = (16, 64, 256, 4096)   # the default (65,536) costs 27 MB a meter
 WINDOW_MAX_KEYS = (16, 64, 256, 1024)  # the default (16,384) costs 2 ms a meter under ASAN
 RING_BYTES = 65536
 WINDOW_SECONDS = (0.0, 1.0, 0.001, 60.0)
