@@ -30,45 +30,67 @@ FIELDS = ("ctx_src_flows_around", "ctx_src_new_dsts_around", "ctx_src_new_ports_
 FOREVER = dict(timeouts=(1e9,) * 9, active_timeout=1e9, tcp_close=False)   # ~30 years
 
 
-def expected_around(records: np.ndarray) -> np.ndarray:
-    """(flows, 5) counts the documented rules give, from the records alone."""
-    order = np.argsort(records["start_us"], kind="stable")
+def _new_at_start(records: np.ndarray):
+    """The records in start order, with what was new about each by the documented rules:
+    (index, client, server, start µs, new pair, new port, new service). "New" = no flow
+    between the same client and server, from the client to the same protocol and port,
+    or (service) to the same protocol and port of the server from any client, started in
+    the 600 s before (TCP, UDP, SCTP for ports); as every flow is reported at the end, no
+    report refreshes a pair in between."""
     pair_seen: dict = {}                          # (client, server) -> last start, µs
     port_seen: dict = {}                          # (client, proto, port) -> last start
-    events: dict = defaultdict(Counter)           # host -> {(bucket, field): count}
-    newest: dict = {}                             # host -> newest bucket written
-    for i in order.tolist():
+    svc_seen: dict = {}                           # (server, proto, port) -> last start
+    for i in np.argsort(records["start_us"], kind="stable").tolist():
         r = records[i]
         v = int(r["ip_version"])
         a, b = (v, bytes(r["src_addr"])), (v, bytes(r["dest_addr"]))
-        bucket = int(r["start_us"]) // BUCKET_US
         t = int(r["start_us"])
         new_pair = t - pair_seen.get((a, b), -KNOWN_US - 1) > KNOWN_US
         pair_seen[a, b] = t
         proto = int(r["proto"])
-        new_port = False
+        new_port = new_svc = False
         if proto in (6, 17, 132):
-            key = (a, proto, int(r["dest_port"]))
-            new_port = t - port_seen.get(key, -KNOWN_US - 1) > KNOWN_US
-            port_seen[key] = t
-        for host, fields in ((a, (0, 1 if new_pair else None, 2 if new_port else None)),
-                             (b, (3, 4 if new_pair else None))):
-            for f in fields:
-                if f is not None:
-                    events[host][bucket, f] += 1
-            newest[host] = max(newest.get(host, bucket), bucket)
-    out = np.zeros((len(records), 5))
+            port = int(r["dest_port"])
+            new_port = t - port_seen.get((a, proto, port), -KNOWN_US - 1) > KNOWN_US
+            port_seen[a, proto, port] = t
+            new_svc = t - svc_seen.get((b, proto, port), -KNOWN_US - 1) > KNOWN_US
+            svc_seen[b, proto, port] = t
+        yield i, a, b, t, new_pair, new_port, new_svc
+
+
+def _sum_around(records: np.ndarray, counts: dict, newest: dict, src_fields: tuple,
+                dst_fields: tuple) -> np.ndarray:
+    """(flows, fields) per record: counts[host, bucket, field] summed over the buckets that
+    overlap 10 s before its start to 10 s after its end, as far as the host's history (the
+    last BUCKETS up to its newest bucket written) holds them; column = field."""
+    out = np.zeros((len(records), max(src_fields + dst_fields) + 1))
     for i, r in enumerate(records):
         v = int(r["ip_version"])
         lo = (int(r["start_us"]) - AROUND_US) // BUCKET_US
         hi = (int(r["end_us"]) + AROUND_US) // BUCKET_US
-        for host, fields in (((v, bytes(r["src_addr"])), (0, 1, 2)),
-                             ((v, bytes(r["dest_addr"])), (3, 4))):
+        for host, fields in (((v, bytes(r["src_addr"])), src_fields),
+                             ((v, bytes(r["dest_addr"])), dst_fields)):
             last = newest[host]
             for f in fields:
-                out[i, f] = sum(min(255, events[host][x, f])
+                out[i, f] = sum(counts.get((host, x, f), 0)
                                 for x in range(max(lo, last - BUCKETS + 1), min(hi, last) + 1))
     return out
+
+
+def expected_around(records: np.ndarray) -> np.ndarray:
+    """(flows, 5) counts the documented rules give, from the records alone."""
+    events: Counter = Counter()                   # (host, bucket, field) -> count
+    newest: dict = {}                             # host -> newest bucket written
+    for _, a, b, t, new_pair, new_port, _ in _new_at_start(records):
+        bucket = t // BUCKET_US
+        for host, fields in ((a, (0, 1 if new_pair else None, 2 if new_port else None)),
+                             (b, (3, 4 if new_pair else None))):
+            for f in fields:
+                if f is not None:
+                    events[host, bucket, f] += 1
+            newest[host] = max(newest.get(host, bucket), bucket)
+    saturated = {k: min(255, n) for k, n in events.items()}
+    return _sum_around(records, saturated, newest, (0, 1, 2), (3, 4))
 
 
 CAPTURES = fixture_captures() + shared_captures("labeled/scans")
@@ -288,30 +310,13 @@ def expected_unanswered_new(records: np.ndarray, walk) -> np.ndarray:
     that back (-1); a bucket's count saturates at 255 and then stays. Read like the
     other around counts (expected_around)."""
     first, answered, _ = walk
-    pair_seen: dict = {}
-    port_seen: dict = {}
-    svc_seen: dict = {}
     newest: dict = {}
     events = []                                   # (ts, answer?, host, bucket, field, step)
-    for i in np.argsort(records["start_us"], kind="stable").tolist():
-        r = records[i]
-        v = int(r["ip_version"])
-        a, b = (v, bytes(r["src_addr"])), (v, bytes(r["dest_addr"]))
-        t = int(r["start_us"])
+    for i, a, b, t, new_pair, new_port, new_svc in _new_at_start(records):
         bucket = t // BUCKET_US
-        new_pair = t - pair_seen.get((a, b), -KNOWN_US - 1) > KNOWN_US
-        pair_seen[a, b] = t
-        proto = int(r["proto"])
-        new_port = new_svc = False
-        if proto in (6, 17, 132):
-            port = int(r["dest_port"])
-            new_port = t - port_seen.get((a, proto, port), -KNOWN_US - 1) > KNOWN_US
-            port_seen[a, proto, port] = t
-            new_svc = t - svc_seen.get((b, proto, port), -KNOWN_US - 1) > KNOWN_US
-            svc_seen[b, proto, port] = t
         for host in (a, b):
             newest[host] = max(newest.get(host, bucket), bucket)
-        key = _record_key(r)
+        key = _record_key(records[i])
         if not first[key][7]:
             continue                              # not an attempt
         for host, field, new in ((a, 0, new_pair), (a, 1, new_port), (b, 2, new_svc)):
@@ -326,18 +331,7 @@ def expected_unanswered_new(records: np.ndarray, walk) -> np.ndarray:
             counts[host, bucket, field] = min(255, c + 1)
         elif 0 < c < 255:
             counts[host, bucket, field] = c - 1
-    out = np.zeros((len(records), 3))
-    for i, r in enumerate(records):
-        v = int(r["ip_version"])
-        lo = (int(r["start_us"]) - AROUND_US) // BUCKET_US
-        hi = (int(r["end_us"]) + AROUND_US) // BUCKET_US
-        for host, fields in (((v, bytes(r["src_addr"])), (0, 1)),
-                             ((v, bytes(r["dest_addr"])), (2,))):
-            last = newest[host]
-            for f in fields:
-                out[i, f] = sum(counts.get((host, x, f), 0)
-                                for x in range(max(lo, last - BUCKETS + 1), min(hi, last) + 1))
-    return out
+    return _sum_around(records, counts, newest, (0, 1), (2,))
 
 
 @pytest.mark.parametrize("pcap", SCAN_CAPTURES, ids=[p.name for p in SCAN_CAPTURES])
@@ -402,28 +396,40 @@ def _tcp_frame(src: bytes, dst: bytes, sport: int, dport: int, flags: int) -> by
     return bytes(dpkt.ethernet.Ethernet(src=b"\x02" * 6, dst=b"\x04" * 6, data=ip))
 
 
+def _answered(client: bytes, server: bytes, sport: int, dport: int, t: float) -> list:
+    """A client's SYN and the server's SYN/ACK 1 ms later: (frame, time) pairs."""
+    return [(_tcp_frame(client, server, sport, dport, 0x02), t),
+            (_tcp_frame(server, client, dport, sport, 0x12), t + 0.001)]
+
+
+def _write_pcap(path, frames) -> None:
+    """(frame, time) pairs to a classic pcap, with dpkt."""
+    import dpkt
+
+    with open(path, "wb") as fh:
+        w = dpkt.pcap.Writer(fh)
+        for frame, t in frames:
+            w.writepkt(frame, t)
+
+
 @pytest.mark.parametrize("probe, name", [(0x01, "FIN"), (0x00, "NULL"), (0x29, "Xmas"),
                                          (0x02, "SYN")])
 def test_a_stealth_scan_counts_as_unanswered_services(tmp_path, probe, name):
     """nmap -sF / -sN / -sX (and -sS): 40 probes to 40 ports of one host, 10 ms apart;
     closed ports answer with an RST (half of them), open ones not at all. Every flow of
     the scanner sees ~40 unanswered services; a client whose SYNs get SYN/ACKs sees 0."""
-    import dpkt
-
     scanner, target, client = b"\x0a\0\0\x05", b"\x0a\0\0\x09", b"\x0a\0\0\x07"
     path = tmp_path / f"{name}.pcap"
-    with open(path, "wb") as fh:
-        w = dpkt.pcap.Writer(fh)
-        t = 1_700_000_000.0
-        for port in range(1000, 1040):
-            w.writepkt(_tcp_frame(scanner, target, 40000, port, probe), t)
-            if port % 2:
-                w.writepkt(_tcp_frame(target, scanner, port, 40000, 0x14), t + 0.001)  # RST/ACK
-            t += 0.01
-        for port in range(2000, 2030):                 # an ordinary client, answered
-            w.writepkt(_tcp_frame(client, target, 41000 + port, 443, 0x02), t)
-            w.writepkt(_tcp_frame(target, client, 443, 41000 + port, 0x12), t + 0.001)
-            t += 0.01
+    frames, t = [], 1_700_000_000.0
+    for port in range(1000, 1040):
+        frames.append((_tcp_frame(scanner, target, 40000, port, probe), t))
+        if port % 2:
+            frames.append((_tcp_frame(target, scanner, port, 40000, 0x14), t + 0.001))  # RST/ACK
+        t += 0.01
+    for port in range(2000, 2030):                     # an ordinary client, answered
+        frames += _answered(client, target, 41000 + port, 443, t)
+        t += 0.01
+    _write_pcap(path, frames)
     records, _ = meter_records(path)
     src = np.array([bytes(a[:4]) for a in records["src_addr"]])
     mine = records[src == scanner]
@@ -438,21 +444,16 @@ def test_a_target_counts_the_clients_it_left_unanswered(tmp_path):
     answers; 30 ordinary clients get SYN/ACKs from a web server. Every flow to the victim
     sees ~60 unanswered clients (linear counting: within 15 %), the web server's 0; the
     sources themselves are no scanners (one attempt each)."""
-    import dpkt
-
     victim, web = b"\x0a\0\0\x09", b"\x0a\0\0\x0a"
     path = tmp_path / "flood.pcap"
-    with open(path, "wb") as fh:
-        w = dpkt.pcap.Writer(fh)
-        t = 1_700_000_000.0
-        for i in range(60):
-            w.writepkt(_tcp_frame(bytes([198, 51, 100, i + 1]), victim, 1024 + i, 80, 0x02), t)
-            t += 0.01
-        for i in range(30):
-            client = bytes([10, 0, 1, i + 1])
-            w.writepkt(_tcp_frame(client, web, 40000 + i, 443, 0x02), t)
-            w.writepkt(_tcp_frame(web, client, 443, 40000 + i, 0x12), t + 0.001)
-            t += 0.01
+    frames, t = [], 1_700_000_000.0
+    for i in range(60):
+        frames.append((_tcp_frame(bytes([198, 51, 100, i + 1]), victim, 1024 + i, 80, 0x02), t))
+        t += 0.01
+    for i in range(30):
+        frames += _answered(bytes([10, 0, 1, i + 1]), web, 40000 + i, 443, t)
+        t += 0.01
+    _write_pcap(path, frames)
     records, _ = meter_records(path)
     dst = np.array([bytes(a[:4]) for a in records["dest_addr"]])
     to_victim = records[dst == victim]

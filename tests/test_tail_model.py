@@ -83,25 +83,34 @@ def brute_weighted(seen: np.ndarray, by: dict, X: np.ndarray, window: int,
     return np.minimum(np.log(1.0 / p_min) / np.log1p(window), 1.0)
 
 
-@pytest.mark.parametrize("chunks", [(5,), (3, 40, 1, 90, 7), (400,)])
-def test_weighted_scores_match_the_formula(chunks):
-    """Column 0 is a burst size (weighs itself), column 1 weighs by column 0, column 2
-    is unweighted; max_samples bites (bursts of up to 9 weigh 1/9 each)."""
-    rng = np.random.default_rng(11)
-    window, cap = 20, 60
-    model = TailModel(("burst", "new", "other"), window=window, max_samples=cap,
-                      weight_by={"burst": "burst", "new": "burst"})
+def stream_checked(model, by: dict, chunks, seed: int, burst_probe: int, window: int,
+                   cap: int, scored=None) -> np.ndarray:
+    """Learn random chunks of (burst 0-9, new 0-5, other 0-5) rows into a 3-column model;
+    before each, its scores of 30 random probes (burst up to burst_probe) must be the
+    brute-force weighted formula's over the rows learned so far. Returns those rows."""
+    rng = np.random.default_rng(seed)
     seen = np.empty((0, 3))
     for m in chunks:
         X = np.column_stack([rng.integers(0, 10, m), rng.integers(0, 6, m),
                              rng.integers(0, 6, m)]).astype(float)
-        probe = np.column_stack([rng.integers(-1, 12, 30), rng.integers(-1, 8, 30),
+        probe = np.column_stack([rng.integers(-1, burst_probe, 30), rng.integers(-1, 8, 30),
                                  rng.integers(-1, 8, 30)]).astype(float)
         np.testing.assert_allclose(model.score_many(probe),
-                                   brute_weighted(seen, {0: 0, 1: 0}, probe, window, cap),
+                                   brute_weighted(seen, by, probe, window, cap, scored),
                                    rtol=1e-12, atol=1e-12)
         model.learn_many(X)
         seen = np.vstack([seen, X])
+    return seen
+
+
+@pytest.mark.parametrize("chunks", [(5,), (3, 40, 1, 90, 7), (400,)])
+def test_weighted_scores_match_the_formula(chunks):
+    """Column 0 is a burst size (weighs itself), column 1 weighs by column 0, column 2
+    is unweighted; max_samples bites (bursts of up to 9 weigh 1/9 each)."""
+    window, cap = 20, 60
+    model = TailModel(("burst", "new", "other"), window=window, max_samples=cap,
+                      weight_by={"burst": "burst", "new": "burst"})
+    seen = stream_checked(model, {0: 0, 1: 0}, chunks, 11, 12, window, cap)
     assert model._total[2] == min(len(seen), window) * UNIT   # unweighted: window rows
     assert model._total[0] <= window * UNIT
 
@@ -162,22 +171,10 @@ def test_an_unscored_weight_column_weighs_and_is_not_scored(chunks):
     """`unscored: [burst]`: the model scores as the brute-force weighted formula over the
     other columns ("new" weighed by "burst"); the burst column's own values never raise
     a score, and no reference is kept for it."""
-    rng = np.random.default_rng(13)
     window, cap = 20, 60
     model = TailModel(("burst", "new", "other"), window=window, max_samples=cap,
                       weight_by={"new": "burst"}, unscored=["burst"])
-    seen = np.empty((0, 3))
-    for m in chunks:
-        X = np.column_stack([rng.integers(0, 10, m), rng.integers(0, 6, m),
-                             rng.integers(0, 6, m)]).astype(float)
-        probe = np.column_stack([rng.integers(-1, 40, 30), rng.integers(-1, 8, 30),
-                                 rng.integers(-1, 8, 30)]).astype(float)
-        np.testing.assert_allclose(
-            model.score_many(probe),
-            brute_weighted(seen, {1: 0}, probe, window, cap, scored=(1, 2)),
-            rtol=1e-12, atol=1e-12)
-        model.learn_many(X)
-        seen = np.vstack([seen, X])
+    stream_checked(model, {1: 0}, chunks, 13, 40, window, cap, scored=(1, 2))
     assert len(model._u[0]) == 0 and model._total[0] == 0
     assert model.score_many(np.array([[1e9, -1.0, -1.0]]))[0] == 0.0
 
