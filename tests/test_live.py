@@ -356,7 +356,7 @@ def test_quiet_interface_yields_empty_batches_and_stops(wire, tmp_path):
     def sample():
         with LiveSource(CAP_IF, timeout_ms=50, prefetch=0) as src:
             t0, shapes = time.monotonic(), []
-            for data, meta in src.batches():
+            for data, meta, _linktype in src.batches():
                 shapes.append((len(data), meta.shape))
                 if time.monotonic() - t0 > 0.5:
                     break

@@ -188,7 +188,8 @@ def _run_file(cfg: Config, read_path: str, log_dir: str, on_progress):
 
     return privileges.run_dropped(
         cfg, lambda: open_source(read_path, bpf=cfg["capture.bpf"],
-                                 batch_size=cfg["capture.batch_size"]),
+                                 batch_size=cfg["capture.batch_size"],
+                                 timeout_ms=cfg["capture.timeout_ms"]),
         log_dir, user=cfg["run.user"], group=cfg["run.group"], on_engine=_install_signals,
         on_progress=on_progress)
 

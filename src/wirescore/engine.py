@@ -46,7 +46,7 @@ class Progress:
     source: str
     packets: int = 0
     flows: int = 0
-    bytes_read: int = 0          # capture-file bytes consumed (estimate for pcapng)
+    bytes_read: int = 0          # input bytes consumed (a live source: frame bytes)
     size_bytes: Optional[int] = None
     started: float = field(default_factory=time.monotonic)
 
@@ -130,18 +130,20 @@ class Engine:
     def run(self, path: str) -> Summary:
         """Process one capture file (or "-" for standard input) to the end."""
         cfg = self.config
-        source = open_source(path, bpf=cfg["capture.bpf"], batch_size=cfg["capture.batch_size"])
+        source = open_source(path, bpf=cfg["capture.bpf"], batch_size=cfg["capture.batch_size"],
+                             timeout_ms=cfg["capture.timeout_ms"])
         return self.run_source(source)
 
     def run_source(self, source) -> Summary:
         """Process any packet source to its end (or until stop()).
 
-        A source has: name (str), linktype (libpcap DLT), size_bytes (int or None),
-        batches() yielding (data: bytes, meta: (n, 4) uint32 array of sec, usec, offset,
-        caplen) and raising wirescore.capture.CaptureFault after the last good batch
-        when the input breaks, stats() -> {"kernel_drops": N, ...} (capture.* counters),
-        and close(). A source with live = True may yield empty batches (read
-        timeouts): the engine then also ages flows against the wall clock."""
+        A source follows the packet-source protocol (wirescore.capture's docstring):
+        name, linktype (the first libpcap DLT), size_bytes (int or None), batches()
+        yielding (data, meta: (n, 4) uint32 array of sec, usec, offset, caplen, the
+        batch's DLT) and raising wirescore.capture.CaptureFault after the last good
+        batch when the input breaks, expiry_clock() (a time up to which idle flows may
+        end although no packet reached it, or None), stats() -> {"kernel_drops": N,
+        ...} (capture.* counters), and close(). Batches may be empty (read timeouts)."""
         from wirescore._core.flowtable import COUNTER_NAMES, FlowMeter
         from wirescore.outputs.eve import (EveWriter, FlowEventFormatter, Timestamps, _dumps,
                                            alert_event, stats_event, window_alert_event)
@@ -278,20 +280,20 @@ class Engine:
                 self.on_stats(event)
 
         try:
-            live = bool(getattr(source, "live", False))
-            for data, meta in source.batches():
+            for data, meta, linktype in source.batches():
                 i, n = 0, meta.shape[0]
                 if n and first_us is None:
                     first_us = int(meta[0, 0]) * 1_000_000 + int(meta[0, 1])
                     next_stats = first_us + interval_us if interval_us else None
                 packets_in += n
                 while i < n:
-                    i = meter.feed(data, meta, i)
+                    i = meter.feed(data, meta, i, linktype)
                     emit_windows(meter.drain_windows())
                     emit(meter.drain())
-                if live:
-                    # a quiet interface still ages its flows (and gets its stats)
-                    while not meter.expire(time.time()):
+                expiry = source.expiry_clock()
+                if expiry is not None:
+                    # a quiet input still ages its flows (and gets its stats)
+                    while not meter.expire(expiry):
                         emit(meter.drain())
                     emit(meter.drain())
                 clock = meter.packet_clock
@@ -301,7 +303,7 @@ class Engine:
                                                           // interval_us) + 1)
                 progress.packets = packets_in
                 progress.flows = flows
-                progress.bytes_read += len(data) + 16 * n
+                progress.bytes_read += len(data)
                 if self.on_progress is not None:
                     self.on_progress(progress)
                 if self._stop.is_set():

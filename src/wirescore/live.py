@@ -3,10 +3,11 @@
     source = LiveSource("eth0", bpf="not port 22", buffer_mb=64)
     summary = Engine(cfg, "logs").run_source(source)      # engine.stop() ends it
 
-A LiveSource has the interface of capture.FileSource (name, linktype, size_bytes=None,
-batches(), stats(), close()) plus live = True: batches() never ends by itself. It yields
-an empty batch whenever timeout_ms passes without a packet, so the engine ages flows
-on the wall clock and notices stop() within about timeout_ms.
+A LiveSource follows the packet-source protocol of wirescore.capture (name, linktype,
+size_bytes=None, batches(), expiry_clock(), stats(), close()); batches() never ends by
+itself. It yields an empty batch whenever timeout_ms passes without a packet, and
+expiry_clock() is the wall clock, so the engine ages flows on it and notices stop()
+within about timeout_ms.
 
 How it reads: the handle is opened with pcap_create/pcap_activate (snap length,
 promiscuous mode, kernel ring buffer size, read timeout) and put in non-blocking mode;
@@ -131,8 +132,6 @@ class LiveSource:
     PACKET_FANOUT group id 0..65535 shared by every worker on this interface);
     prefetch (batches read ahead by a reader thread, 0 = read in the caller's thread).
     """
-
-    live = True
 
     def __init__(self, iface: str, bpf: str | None = None, snaplen: int = 65535,
                  promisc: bool = True, buffer_mb: int = 64, timeout_ms: int = 100,
@@ -286,9 +285,9 @@ class LiveSource:
 
     # ------------------------------------------------------------------ reading
 
-    def batches(self) -> Iterator[tuple[bytes, np.ndarray]]:
-        """Yield (data, meta) forever (until the consumer stops iterating); an empty
-        batch after each timeout_ms without packets."""
+    def batches(self) -> Iterator[tuple[bytes, np.ndarray, int]]:
+        """Yield (data, meta, linktype) forever (until the consumer stops iterating); an
+        empty batch after each timeout_ms without packets."""
         if self.prefetch <= 0:
             yield from self._read_batches()
             return
@@ -310,7 +309,7 @@ class LiveSource:
                 except InterruptedError:  # pragma: no cover - retried by Python (PEP 475)
                     events = []
                 if not events:
-                    yield b"", _EMPTY_META
+                    yield b"", _EMPTY_META, self.linktype
                     continue
                 for _, ev in events:
                     if ev & (select.POLLERR | select.POLLHUP | select.POLLNVAL):
@@ -322,7 +321,11 @@ class LiveSource:
                 if rows is None:
                     continue
             self.packets_read += rows.shape[0]
-            yield data, rows
+            yield data, rows, self.linktype
+
+    def expiry_clock(self) -> float:
+        """Idle flows age on the wall clock, even on a quiet link."""
+        return time.time()
 
     def _drop_before_start(self, rows: np.ndarray):
         """Discard leading packets stamped before the fanout join; None if all were."""
