@@ -176,8 +176,8 @@ cdef inline uint32_t bpf_run(const BpfInsn* prog, uint32_t n, const uint8_t* p,
             if k >= n - i:
                 return 0
             i += k
-        elif (code & 0x07) == BPF_JMP and (code & 0xf0) in (BPF_JEQ, BPF_JGT, BPF_JGE,
-                                                               BPF_JSET):
+        elif code < 0x100 and (code & 0x07) == BPF_JMP and (code & 0xf0) in (
+                BPF_JEQ, BPF_JGT, BPF_JGE, BPF_JSET):
             v = X if (code & BPF_X) else k
             if _holds(code & 0xf0, A, v):
                 i += pc.jt
@@ -186,7 +186,7 @@ cdef inline uint32_t bpf_run(const BpfInsn* prog, uint32_t n, const uint8_t* p,
         # arithmetic
         elif code == BPF_ALU | BPF_NEG:
             A = 0 - A
-        elif (code & 0x07) == BPF_ALU and (code & 0xf0) in (
+        elif code < 0x100 and (code & 0x07) == BPF_ALU and (code & 0xf0) in (
                 BPF_ADD, BPF_SUB, BPF_MUL, BPF_DIV, BPF_MOD, BPF_AND, BPF_OR, BPF_XOR,
                 BPF_LSH, BPF_RSH):
             v = X if (code & BPF_X) else k

@@ -406,7 +406,7 @@ cdef int add_interface(PcapState* s, const uint8_t* body, uint32_t size) noexcep
                 iface.tsresol = 1
                 for i in range(res):
                     iface.tsresol *= 10
-        elif code == 10:                # if_tsoffset
+        elif code == 14:                # if_tsoffset
             if olen != 8:
                 return fault(s, F_OPT_TSOFFSET_LEN, olen, 0)
             if seen_off:
@@ -582,11 +582,15 @@ cdef class PcapReader:
     relative to `base`; returns (stop, rows, pos): why it stopped (ST_* as a name from
     STOPS), the rows now in meta, and where the next record starts. final: no byte
     follows buf[end]. After "fault", fault_text() says what is wrong.
+
+    filtering: every packet goes through the BPF program of its link type and byte order
+    (add_program); parse() stops with "program" at a packet that has none yet.
     """
     cdef PcapState s
 
-    def __cinit__(self):
+    def __cinit__(self, bint filtering=False):
         memset(&self.s, 0, sizeof(PcapState))
+        self.s.filtering = filtering
         self.s.first_linktype = -1
         self.s.batch_linktype = -1
         self.s.want_linktype = -1
@@ -621,10 +625,11 @@ cdef class PcapReader:
     def add_program(self, int linktype, bint swapped, insns):
         """Filter packets of `linktype` in sections of byte order `swapped` (the other
         than this host's) with a BPF program: a sequence of (code, jt, jf, k), as
-        libpcap compiles it for such a file; ValueError if it is not valid (bpf_valid).
-        Turns filtering on: packets without a program then stop parse() with "program"
-        (want_linktype, want_swapped) until one is added."""
+        libpcap compiles it for such a file; ValueError if it is not valid (bpf_valid),
+        or when the reader was not made with filtering."""
         cdef BpfProgram* prog
+        if not self.s.filtering:
+            raise ValueError("this reader does not filter (PcapReader(filtering=True))")
         if not bpf_valid(insns):
             raise ValueError(f"not a valid BPF program for link type {linktype}")
         if find_program(&self.s, linktype, swapped) != NULL:
@@ -637,7 +642,6 @@ cdef class PcapReader:
         prog.linktype = linktype
         prog.swapped = swapped
         self.s.n_programs += 1
-        self.s.filtering = True
 
     def fault_text(self):
         """The last fault as one line (libpcap's words where libpcap has them)."""
@@ -721,9 +725,10 @@ cdef BpfInsn* _insns(insns) except NULL:
 
 
 def bpf_valid(insns):
-    """libpcap's bpf_validate(): 1..4096 instructions of classic BPF, every jump forward
-    and inside the program, scratch indexes < 16, no division by a constant 0, the last
-    instruction a return. Fields out of range (code > 0xffff, jt > 255, ...) are invalid."""
+    """libpcap's bpf_validate(), made as strict as its interpreter: 1..4096 instructions,
+    each one bpf_filter() knows (the exact code), every jump forward and inside the
+    program, scratch indexes < 16, no division by a constant 0, the last instruction a
+    return. Fields out of range (code > 0xff, jt > 255, ...) are invalid."""
     cdef Py_ssize_t n = len(insns), i
     if not 0 < n <= BPF_MAXINSNS:
         return False
@@ -732,7 +737,9 @@ def bpf_valid(insns):
             code, jt, jf, k = insns[i]
         except (TypeError, ValueError):
             return False
-        if not (0 <= code <= 0xFFFF and 0 <= jt <= 255 and 0 <= jf <= 255
+        # code above 0xff: libpcap's validator lets such bits through, its interpreter
+        # then aborts
+        if not (0 <= code <= 0xFF and 0 <= jt <= 255 and 0 <= jf <= 255
                 and 0 <= k <= 0xFFFFFFFF):
             return False
         cls = code & 0x07

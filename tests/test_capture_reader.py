@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -189,6 +190,68 @@ def test_ldap_pcapng_with_126_interfaces_gives_its_17_packets():
     assert fault is None and dlt == 1 and len(got) == len(ref) == 17
     assert got.same(ref)
     assert libpcap_packets(path)[2].startswith(MULTI_INTERFACE_REFUSALS)
+
+
+# ---- crafted pcapng: what no shared capture has -----------------------------------------------
+
+def crafted_pcapng(order: str, tsresol: bytes | None, tsoffset: int | None) -> bytes:
+    """One section in byte order `order`, one Ethernet interface with the given
+    if_tsresol / if_tsoffset (option 14), then an enhanced, a simple and an obsolete
+    packet block between blocks that are skipped (name resolution, statistics, custom)."""
+    def block(btype, body):
+        pad = -len(body) % 4
+        size = 12 + len(body) + pad
+        return struct.pack(order + "II", btype, size) + body + b"\0" * pad + \
+            struct.pack(order + "I", size)
+
+    def opt(code, value):
+        return struct.pack(order + "HH", code, len(value)) + value + b"\0" * (-len(value) % 4)
+
+    frame = (FIXTURES / "zeek-wikipedia.pcap").read_bytes()[40:40 + 74]
+    opts = (opt(9, tsresol) if tsresol else b"") + \
+        (opt(14, struct.pack(order + "q", tsoffset)) if tsoffset is not None else b"")
+    ticks = 0x1_2345_6789_AB
+    out = block(0x0A0D0D0A, struct.pack(order + "IHHq", 0x1A2B3C4D, 1, 0, -1))
+    out += block(1, struct.pack(order + "HHI", 1, 0, 0) + opts + (opt(0, b"") if opts else b""))
+    out += block(4, struct.pack(order + "HH", 0, 0))
+    out += block(6, struct.pack(order + "IIIII", 0, ticks >> 32, ticks & 0xFFFFFFFF, 60, 74)
+                 + frame[:60])
+    out += block(5, struct.pack(order + "III", 0, 0, 0))
+    out += block(3, struct.pack(order + "I", 74) + frame)
+    out += block(0x40000BAD, b"custom")
+    out += block(2, struct.pack(order + "HHIIII", 0, 0, 7, 123_456_789, 74, 74) + frame)
+    return out
+
+
+@pytest.mark.parametrize("order", ["<", ">"])
+@pytest.mark.parametrize("tsresol", [None, b"\x09", b"\x03", b"\x94", b"\x80", b"\x00"])
+@pytest.mark.parametrize("tsoffset", [None, 1_600_000_000])
+def test_crafted_pcapng_as_libpcap_reads_it(tmp_path, order, tsresol, tsoffset):
+    """Timestamps in powers of 10 and of 2 (truncated to microseconds as libpcap does),
+    with and without if_tsoffset, in both byte orders, from every packet block kind."""
+    path = tmp_path / "crafted.pcapng"
+    path.write_bytes(crafted_pcapng(order, tsresol, tsoffset))
+    dlt, want, error = libpcap_packets(path)
+    first, got, fault = reader_packets(path)
+    assert (dlt, error, len(want)) == (1, None, 3)
+    assert (first, fault) == (1, None) and got.same(want)
+
+
+def test_pcapng_sections_in_both_byte_orders(tmp_path):
+    """libpcap refuses a second section in the other byte order; the reader reads it,
+    each section with its own interfaces."""
+    path = tmp_path / "two.pcapng"
+    little = crafted_pcapng("<", b"\x09", None)
+    big = crafted_pcapng(">", b"\x94", 1_600_000_000)
+    path.write_bytes(little + big)
+    (tmp_path / "little.pcapng").write_bytes(little)
+    (tmp_path / "big.pcapng").write_bytes(big)
+    _, got, fault = reader_packets(path)
+    assert fault is None and len(got) == 6
+    assert got.where(np.arange(6) < 3).same(libpcap_packets(tmp_path / "little.pcapng")[1])
+    assert got.where(np.arange(6) >= 3).same(libpcap_packets(tmp_path / "big.pcapng")[1])
+    _, by_libpcap, error = libpcap_packets(path)
+    assert error is not None and len(by_libpcap) == 3     # it stops at the second section
 
 
 # ---- BPF ----------------------------------------------------------------------------------

@@ -109,7 +109,7 @@ class FileSource:
             self._poll = select.poll()
             self._poll.register(self._fd, select.POLLIN)
             self.size_bytes = info.st_size if self._regular else None
-            self._reader = PcapReader()
+            self._reader = PcapReader(filtering=bool(bpf))
             self._buf = np.empty(0, dtype=np.uint8)
             self._start = self._pos = self._end = 0     # batch start, next record, bytes in
             self._eof = False
