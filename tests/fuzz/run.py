@@ -378,11 +378,11 @@ def cmd_long(a) -> int:
 
     variant = choose(a.sanitizer)
     lib = build(variant, a.source)
-    t = a.target
-    corpus = Path(a.corpus) if a.corpus else BUILD / f"corpus{t.suffix}"
+    target = a.target
+    corpus = Path(a.corpus) if a.corpus else BUILD / f"corpus{target.suffix}"
     corpus.mkdir(parents=True, exist_ok=True)
-    artifacts = BUILD / f"artifacts{t.suffix}"
-    progress = BUILD / f"long-progress{t.suffix}.txt"
+    artifacts = BUILD / f"artifacts{target.suffix}"
+    progress = BUILD / f"long-progress{target.suffix}.txt"
     lock = threading.Lock()
     state = {"runs": 0, "crashes": 0, "chunks": 0, "stop": False}
     started = time.monotonic()
@@ -392,7 +392,7 @@ def cmd_long(a) -> int:
         text=True).stdout.strip() or a.source
     # each chunk's target writes its input count to long-wN.count every 1000 inputs
     # (WIRESCORE_FUZZ_COUNT), so that the progress file moves within a chunk
-    counts = {k: BUILD / f"long{t.suffix}-w{k}.count" for k in range(a.jobs)}
+    counts = {k: BUILD / f"long{target.suffix}-w{k}.count" for k in range(a.jobs)}
 
     def live() -> int:
         n = 0
@@ -430,13 +430,13 @@ def cmd_long(a) -> int:
                         (a.seconds and time.monotonic() - started >= a.seconds):
                     return
             chunk += 1
-            logp = BUILD / f"long{t.suffix}-w{k}-{chunk:04d}.log"
-            args = common_args(artifacts, t) + [f"-seed={a.seed * 1000 + k * 100 + chunk}",
+            logp = BUILD / f"long{target.suffix}-w{k}-{chunk:04d}.log"
+            args = common_args(artifacts, target) + [f"-seed={a.seed * 1000 + k * 100 + chunk}",
                                              f"-runs={min(a.chunk, left)}"]
             if a.seconds:
                 args.append(f"-max_total_time={max(1, int(a.seconds - (time.monotonic() - started)))}")
             counts[k].unlink(missing_ok=True)
-            rc = libfuzzer(variant, lib, t, args + [str(corpus), str(t.seeds)] + a.extra,
+            rc = libfuzzer(variant, lib, target, args + [str(corpus), str(target.seeds)] + a.extra,
                            log_path=logp, env_extra={"WIRESCORE_FUZZ_COUNT": str(counts[k])})
             n = executed(logp.read_text(errors="replace"))
             with lock:
