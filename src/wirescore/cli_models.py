@@ -9,6 +9,7 @@ import logging
 
 import click
 
+from wirescore.cli_error import CliError
 from wirescore.errors import WirescoreError
 
 log = logging.getLogger("wirescore")
@@ -54,9 +55,7 @@ Reports, per flow profile, on the flows that end after --after:
 """
 
 
-def _fail(exc: WirescoreError):
-    from wirescore.cli import CliError
-
+def _fail(exc: WirescoreError) -> CliError:
     return CliError(str(exc))
 
 
@@ -195,7 +194,7 @@ def _train(read_path, flows_path, out_prefix, labels_path, kind, like_path, feat
         labels = Labels(labels_path)
     source = read_path or flows_path
     if read_path:
-        flows, summary = flows_from_capture(read_path, config_path)
+        flows, summary = flows_from_capture(read_path, config_path, columns=features)
         log.info("%s", summary.line())
     else:
         flows = read_export(flows_path)
