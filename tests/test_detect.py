@@ -63,6 +63,42 @@ def test_bad_profile_points_at_the_line(tmp_path, change, line, message):
     assert proc.stderr.startswith(f"wirescore: error: {path}:{line}:")
 
 
+@pytest.mark.parametrize("unit, feature, message", [
+    ("flow", "window.packets", "'window.packets' is a window feature; flow profiles take "
+                               "flow and ctx columns (flow.*, ctx.*); window.* columns "
+                               "need unit: window"),
+    ("window", "ctx.src_flows_60s", "'ctx.src_flows_60s' is a flow feature; window profiles "
+                                    "take window columns (window.*); flow.* and ctx.* "
+                                    "columns need unit: flow"),
+])
+def test_a_feature_of_the_other_unit_says_which_unit_takes_it(tmp_path, unit, feature,
+                                                              message):
+    path = write(tmp_path, GOOD.replace(
+        "features: [flow.bytes_toserver, flow.duration, ctx.src_flows_60s]",
+        f"unit: {unit}\nfeatures: [{feature}]"))
+    with pytest.raises(WirescoreError) as err:
+        load_file(path)
+    assert str(err.value) == f"{path}:4: features.0: {message}"
+    proc = run_wirescore("rules", "check", path, check=False)
+    assert proc.returncode == 1 and proc.stderr == f"wirescore: error: {err.value}\n"
+
+
+def test_the_model_checked_at_load_is_the_one_the_first_run_uses(tmp_path):
+    """A profile's model is built once, when the profile is loaded; a later run of the
+    same profile starts from a fresh model of its own (same parameters, same scores)."""
+    from wirescore.detect import Detector
+
+    (profile,) = load_file(write(tmp_path, GOOD))
+    built = profile.model_object
+    first = Detector([profile]).detectors[0]
+    assert first.model.model is built
+    second = Detector([profile]).detectors[0]
+    assert second.model.model is not built
+    rec = fake_records(300)
+    rec["bytes_toserver"] = np.arange(300) % 17
+    assert np.array_equal(first.process(rec)[0], second.process(rec)[0])
+
+
 def test_duplicate_ids_are_refused(tmp_path):
     write(tmp_path, GOOD, "a.yaml")
     write(tmp_path, GOOD, "b.yaml")
