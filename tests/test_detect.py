@@ -41,6 +41,20 @@ def test_shipped_rules_load_and_check():
     assert out.startswith("ok ") and "9100001" in out
 
 
+def test_shipped_profiles_open_with_what_they_detect_not_their_history():
+    """Each shipped file opens with a comment that says what it detects and why its
+    features and numbers are what they are; revisions are told in rules/README.md."""
+    import re
+
+    readme = (default_rules_dir() / "README.md").read_text()
+    for path in sorted(default_rules_dir().glob("*.yaml")):
+        text = path.read_text()
+        header = text[:text.index("\nid: ")]
+        assert header.startswith("# ") and len(header.splitlines()) >= 8, path.name
+        assert not re.search(r"\b[Rr]ev \d+\b|\(rev \d+\)|went from", header), path.name
+        assert f"### {path.name}" in readme or "rev: 1" in text, path.name
+
+
 @pytest.mark.parametrize("change, line, message", [
     (("features: [flow.bytes_toserver, flow.duration, ctx.src_flows_60s]",
       "features: [flow.pktz]"), 3,
