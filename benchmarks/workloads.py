@@ -8,7 +8,8 @@ Two captures, each built once and kept under ``benchmarks/.cache/`` (ignored by 
     rewritten addresses and shifted times until the file holds exactly N packets
     (2,000,000 by default, about 1 GB and 173k flows; 200,000 in short mode). Same
     sources and tool versions give the same bytes. Needs editcap/mergecap/capinfos
-    (Debian ``wireshark-common``, which ``tshark`` pulls in) and tcprewrite (Debian ``tcpreplay``); building 2M packets takes about 25 s on 2 cores.
+    (Debian ``wireshark-common``, which ``tshark`` pulls in) and tcprewrite (Debian
+    ``tcpreplay``); building 2M packets takes about 25 s on 2 cores.
 
 ``udp-flows-<N>-s<SEED>-v<V>.pcap``
     Synthetic: N distinct UDP/IPv4 flows of one 60-byte Ethernet frame each, 10 us

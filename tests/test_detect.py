@@ -113,6 +113,21 @@ def test_the_model_checked_at_load_is_the_one_the_first_run_uses(tmp_path):
     assert np.array_equal(first.process(rec)[0], second.process(rec)[0])
 
 
+def test_a_field_left_out_takes_the_profile_default(tmp_path):
+    """Defaults live in one place, the Profile dataclass: a minimal file gets them all."""
+    from dataclasses import MISSING, fields
+
+    from wirescore.rules import Profile
+
+    (p,) = load_file(write(tmp_path, "id: 4200009\nname: minimal\n"
+                                     "features: [flow.duration]\nmodel: {name: hst}\n"))
+    for f in fields(Profile):
+        if f.default is not MISSING and f.name not in ("source", "model_object", "warnings",
+                                                       "_loaded", "_taken"):
+            assert getattr(p, f.name) == f.default, f.name
+    assert (p.threshold_quantile, p.warmup, p.suppress_seconds) == (0.995, 1000, 60.0)
+
+
 def test_duplicate_ids_are_refused(tmp_path):
     write(tmp_path, GOOD, "a.yaml")
     write(tmp_path, GOOD, "b.yaml")

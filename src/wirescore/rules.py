@@ -239,12 +239,23 @@ def _unknown_feature(name, unit: str, known) -> str:
     return f"unknown feature column {name!r}{hint}"
 
 
-def _transform(doc: dict, chk: _Checker) -> dict:
-    if "transform" not in doc:
+def _given(doc: dict, chk: _Checker, key: str, ok, message: str) -> dict:
+    """{key: value} when the document gives key and ok(value) holds; the failure
+    `message` at key when it does not; {} when the key is absent (the default holds)."""
+    if key not in doc:
         return {}
-    if doc["transform"] not in TRANSFORMS:
-        chk.fail(("transform",), f"must be one of {', '.join(TRANSFORMS)}")
-    return {"transform": doc["transform"]}
+    if not ok(doc[key]):
+        chk.fail((key,), message)
+    return {key: doc[key]}
+
+
+def _whole(value) -> bool:
+    return isinstance(value, int) and value >= 0
+
+
+def _transform(doc: dict, chk: _Checker) -> dict:
+    return _given(doc, chk, "transform", lambda v: v in TRANSFORMS,
+                  f"must be one of {', '.join(TRANSFORMS)}")
 
 
 def _threshold(doc: dict, chk: _Checker) -> dict:
@@ -274,17 +285,9 @@ def _threshold(doc: dict, chk: _Checker) -> dict:
 
 
 def _learning(doc: dict, chk: _Checker) -> dict:
-    out = {}
-    if "warmup" in doc:
-        warmup = doc["warmup"]
-        if not isinstance(warmup, int) or warmup < 0:
-            chk.fail(("warmup",), "must be a whole number of samples >= 0")
-        out["warmup"] = warmup
-    if "learn" in doc:
-        if doc["learn"] not in LEARN_MODES:
-            chk.fail(("learn",), f"must be one of {', '.join(LEARN_MODES)}")
-        out["learn"] = doc["learn"]
-    return out
+    return {**_given(doc, chk, "warmup", _whole, "must be a whole number of samples >= 0"),
+            **_given(doc, chk, "learn", lambda v: v in LEARN_MODES,
+                     f"must be one of {', '.join(LEARN_MODES)}")}
 
 
 def _severity(doc: dict, chk: _Checker) -> dict:
@@ -339,17 +342,10 @@ def _allowlist(doc: dict, chk: _Checker) -> dict:
 
 
 def _switches(doc: dict, chk: _Checker) -> dict:
-    out = {}
-    if "explain" in doc:
-        explain = doc["explain"]
-        if not isinstance(explain, int) or explain < 0:
-            chk.fail(("explain",), "must be the number of features to explain (>= 0)")
-        out["explain"] = explain
-    if "enabled" in doc:
-        if not isinstance(doc["enabled"], bool):
-            chk.fail(("enabled",), "must be true or false")
-        out["enabled"] = doc["enabled"]
-    return out
+    return {**_given(doc, chk, "explain", _whole,
+                     "must be the number of features to explain (>= 0)"),
+            **_given(doc, chk, "enabled", lambda v: isinstance(v, bool),
+                     "must be true or false")}
 
 
 def _model(doc: dict, chk: _Checker, features: tuple, transform: str) -> dict:
