@@ -1,8 +1,10 @@
-"""Detection: profiles turn finished flows into scores and alerts.
+"""Detection: profiles turn finished flows and traffic windows into scores and alerts.
 
-For each flow-level profile, per batch of finished flows (in the order they ended):
+For each profile, per batch of records (finished flows in the order they ended for a
+flow profile, FlowProfileDetector; the window records of its key for a window profile,
+WindowProfileDetector):
 
-1. features: the profile's columns from the flow records; `transform: log1p` maps
+1. features: the profile's columns from the records; `transform: log1p` maps
    x -> log(1 + max(x, 0)) (counts, bytes and times are heavy-tailed);
 2. scaling to [0, 1] with running per-column minimum and maximum (what Half-Space
    Trees assume), the range widened by each batch before it is scored; a pre-trained
@@ -15,8 +17,8 @@ For each flow-level profile, per batch of finished flows (in the order they ende
    `window` samples (computed from the scores before the chunk) but never below
    `min`; no alert before `warmup` samples were learned;
 5. an alert needs score > threshold, no allowlist match, and no alert with the same
-   signature and source in the last `suppress.seconds` (packet time); the sample is
-   learned whatever the allowlist says;
+   signature and source (a window: its key address) in the last `suppress.seconds`
+   (packet time); the sample is learned whatever the allowlist says;
 6. explanation: the `explain` features whose transformed value lies furthest from
    their running mean, in standard deviations (z), computed before the chunk.
 
