@@ -283,10 +283,12 @@ def _measure_profile(p, s: np.ndarray, counted: _Counted, tally: _AlertTally):
         threshold = {"quantile": p.threshold_quantile,
                      "min": p.threshold_min if math.isfinite(p.threshold_min) else None,
                      "window": p.threshold_window}      # JSON has no -Infinity
+    ranking = counted.ranking(s, predicted, was_alerted)
+    per_attack = ranking.pop("per_attack")
     entry = {"id": p.id, "name": p.name, "model": p.model["name"], "source": p.source,
-             "threshold": threshold, **counted.ranking(s, predicted, was_alerted),
-             "confusion_basis": basis, "confusion_alerts": confusion(was_alerted, counted.y),
-             "alerts": tally.counts.get(p.id, 0)}
+             "threshold": threshold, **ranking, "confusion_basis": basis,
+             "confusion_alerts": confusion(was_alerted, counted.y),
+             "alerts": tally.counts.get(p.id, 0), "per_attack": per_attack}
     return entry, predicted
 
 
