@@ -14,6 +14,7 @@ import time
 import click
 
 from wirescore import __version__
+from wirescore.cli_error import CliError
 from wirescore.config import SETTINGS, Config
 from wirescore.errors import WirescoreError
 
@@ -44,15 +45,6 @@ CAP_NET_RAW and CAP_NET_ADMIN; --user drops privileges once the capture is open.
 Exit status: 0 done; 1 error (the capture broke part-way: what was read before
 the fault is written, then the error is reported); 2 usage error.
 """
-
-
-class CliError(click.ClickException):
-    """Prints 'wirescore: error: message' (one line) and exits 1."""
-
-    exit_code = 1
-
-    def show(self, file=None) -> None:
-        click.echo(f"wirescore: error: {self.format_message()}", err=True)
 
 
 def _setting_options(func):

@@ -175,9 +175,11 @@ class Engine:
                           timeouts=cfg.timeouts(), active_timeout=cfg["flow.active_timeout"],
                           tcp_close=cfg["flow.tcp_close"], out_capacity=8192,
                           # the context tables (about 27 MB, and a share of the
-                          # core's time) only when something reads ctx.* columns
+                          # core's time) only when something reads ctx.* columns: the
+                          # export, a profile, or on_flow (it is handed the records)
                           context=cfg["flow.context"] and bool(
-                              cfg["outputs.export"] or (detector and detector.uses_context)),
+                              cfg["outputs.export"] or self.on_flow is not None
+                              or (detector and detector.uses_context)),
                           context_hosts=cfg["flow.context_hosts"],
                           window_max_keys=cfg["flow.window_max_keys"],
                           window_seconds=detector.window_seconds if detector else 0.0,
