@@ -355,17 +355,19 @@ def test_quiet_interface_yields_empty_batches_and_stops(wire, tmp_path):
 
     def sample():
         with LiveSource(CAP_IF, timeout_ms=50, prefetch=0) as src:
-            t0, shapes = time.monotonic(), []
-            for data, meta in src.batches():
-                shapes.append((len(data), meta.shape))
+            t0, shapes, lag = time.monotonic(), [], []
+            for data, meta, linktype in src.batches():
+                shapes.append((len(data), meta.shape, linktype))
+                lag.append(abs(src.expiry_clock() - time.time()))
                 if time.monotonic() - t0 > 0.5:
                     break
-            return shapes, time.monotonic() - t0
+            return shapes, time.monotonic() - t0, max(lag)
 
-    shapes, took = wire.in_capture_ns(sample)
+    shapes, took, lag = wire.in_capture_ns(sample)
     assert took < 1.0
+    assert lag < 1.0          # flows age on the wall clock: live packets are stamped by it
     assert len(shapes) >= 5, shapes
-    assert all(s == (0, (0, 4)) for s in shapes), shapes
+    assert all(s == (0, (0, 4), 1) for s in shapes), shapes      # Ethernet, empty
     with LiveRun(wire, tmp_path / "quiet", timeout_ms=50) as run:
         time.sleep(0.2)
         t0 = time.monotonic()

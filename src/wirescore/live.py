@@ -3,10 +3,11 @@
     source = LiveSource("eth0", bpf="not port 22", buffer_mb=64)
     summary = Engine(cfg, "logs").run_source(source)      # engine.stop() ends it
 
-A LiveSource has the interface of capture.FileSource (name, linktype, size_bytes=None,
-batches(), stats(), close()) plus live = True: batches() never ends by itself. It yields
-an empty batch whenever timeout_ms passes without a packet, so the engine ages flows
-on the wall clock and notices stop() within about timeout_ms.
+A LiveSource is a packet source as wirescore.capture defines them (name, linktype,
+size_bytes=None, batches() of (data, meta, linktype), expiry_clock(), stats(), close()).
+batches() never ends by itself: it yields an empty batch whenever timeout_ms passes
+without a packet, and expiry_clock() is the wall clock, so the engine ages flows on a
+quiet link too and notices stop() within about timeout_ms.
 
 How it reads: the handle is opened with pcap_create/pcap_activate (snap length,
 promiscuous mode, kernel ring buffer size, read timeout) and put in non-blocking mode;
@@ -131,8 +132,6 @@ class LiveSource:
     PACKET_FANOUT group id 0..65535 shared by every worker on this interface);
     prefetch (batches read ahead by a reader thread, 0 = read in the caller's thread).
     """
-
-    live = True
 
     def __init__(self, iface: str, bpf: str | None = None, snaplen: int = 65535,
                  promisc: bool = True, buffer_mb: int = 64, timeout_ms: int = 100,
@@ -286,19 +285,19 @@ class LiveSource:
 
     # ------------------------------------------------------------------ reading
 
-    def batches(self) -> Iterator[tuple[bytes, np.ndarray]]:
-        """Yield (data, meta) forever (until the consumer stops iterating); an empty
-        batch after each timeout_ms without packets."""
+    def batches(self) -> Iterator[tuple[bytes, np.ndarray, int]]:
+        """Yield (data, meta, linktype) forever (until the consumer stops iterating); an
+        empty batch after each timeout_ms without packets."""
         if self.prefetch <= 0:
             yield from self._read_batches()
             return
         yield from _prefetched(self._read_batches, self.prefetch, self.name)
 
-    def _read_batches(self) -> Iterator[tuple[bytes, np.ndarray]]:
+    def _read_batches(self) -> Iterator[tuple[bytes, np.ndarray, int]]:
         poller = select.poll()
         poller.register(self._fd, select.POLLIN | select.POLLERR)
         reader, pcap_error = self._reader, self._pcapy.PcapError
-        n_max, timeout = self.batch_size, self.timeout_ms
+        n_max, timeout, linktype = self.batch_size, self.timeout_ms, self.linktype
         while True:
             try:
                 data, meta = reader.next_batch(n_max)
@@ -310,7 +309,7 @@ class LiveSource:
                 except InterruptedError:  # pragma: no cover - retried by Python (PEP 475)
                     events = []
                 if not events:
-                    yield b"", _EMPTY_META
+                    yield b"", _EMPTY_META, linktype
                     continue
                 for _, ev in events:
                     if ev & (select.POLLERR | select.POLLHUP | select.POLLNVAL):
@@ -322,7 +321,7 @@ class LiveSource:
                 if rows is None:
                     continue
             self.packets_read += rows.shape[0]
-            yield data, rows
+            yield data, rows, linktype
 
     def _drop_before_start(self, rows: np.ndarray):
         """Discard leading packets stamped before the fanout join; None if all were."""
@@ -350,6 +349,11 @@ class LiveSource:
             raise CaptureFault(f"{self.iface}: the interface disappeared during the capture")
         if err:
             raise CaptureFault(f"{self.iface}: capture failed: {os.strerror(err)}")
+
+    def expiry_clock(self) -> float:
+        """The wall clock: live packets are stamped with it, so a flow idle on a quiet
+        link ends on time although no packet comes."""
+        return time.time()
 
     # ------------------------------------------------------------------ counters
 
@@ -396,16 +400,15 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0]
 
 
+#: LiveSource keyword argument -> the setting (wirescore.config) that gives it
+SOURCE_SETTINGS = {"bpf": "capture.bpf", "snaplen": "capture.snaplen",
+                   "promisc": "capture.promisc", "buffer_mb": "capture.buffer_mb",
+                   "timeout_ms": "capture.timeout_ms", "batch_size": "capture.batch_size"}
+
+
 def options_from_config(cfg) -> dict:
-    """LiveSource keyword arguments from the capture.* settings of a Config.
-
-    A setting that config.SETTINGS does not (yet) define keeps LiveSource's default."""
-    from wirescore.config import BY_KEY
-
-    keys = {"bpf": "capture.bpf", "snaplen": "capture.snaplen",
-            "promisc": "capture.promisc", "buffer_mb": "capture.buffer_mb",
-            "timeout_ms": "capture.timeout_ms", "batch_size": "capture.batch_size"}
-    return {arg: cfg[key] for arg, key in keys.items() if key in BY_KEY}
+    """LiveSource keyword arguments from the capture.* settings of a Config."""
+    return {arg: cfg[key] for arg, key in SOURCE_SETTINGS.items()}
 
 
 # ---------------------------------------------------------------------- interfaces
