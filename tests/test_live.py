@@ -1,4 +1,5 @@
-"""Live capture (wirescore.live, wirescore.workers, wirescore.privileges) on a real wire.
+"""Live capture (wirescore.live, wirescore.workers, wirescore.privileges, wirescore.session)
+on a real wire.
 
 The wire is a veth pair between two network namespaces that the tests create and
 remove: ws-a in wscap<pid> (where wirescore captures), ws-b in wsgen<pid> (where
@@ -421,7 +422,7 @@ def test_interface_going_down_is_a_fault_after_everything_read(wire, tmp_path):
 def test_interface_listing_sees_the_wire(wire):
     # in a process of the namespace (`ip netns exec` mounts its /sys, which the
     # descriptions read), as `wirescore interfaces` would run there
-    code = ("import dataclasses, json; from wirescore.live import list_interfaces, "
+    code = ("import dataclasses, json; from wirescore.interfaces import list_interfaces, "
             "format_interfaces; found = list_interfaces(); "
             "print(json.dumps([dataclasses.asdict(i) for i in found])); "
             "print(format_interfaces(found))")
@@ -1013,7 +1014,8 @@ def test_resolve_names_and_errors():
 
 
 def test_per_worker_names_and_stats_sum():
-    from wirescore.workers import per_worker_name, sum_stats
+    from wirescore.outputs.paths import per_worker_name
+    from wirescore.workers.stats import sum_stats
 
     assert per_worker_name("eve.json", 2) == "eve.2.json"
     assert per_worker_name("out/flows.csv", 1) == "out/flows.1.csv"
