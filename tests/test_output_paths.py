@@ -91,12 +91,17 @@ def test_log_directory_to_create_in_a_read_only_place(readonly):
     refused(proc, logs, "log directory")
 
 
-def test_eve_file_in_a_read_only_place(tmp_path, readonly):
+def refused_in_log_dir(tmp_path: Path, name: str, target: Path, what: str) -> Path:
+    """LOGDIR/name a symbolic link to target: the run is refused naming LOGDIR/name."""
     logs = tmp_path / "logs"
     logs.mkdir()
-    (logs / "eve.json").symlink_to(readonly / "old.json")
-    proc = run_wirescore("run", "-r", PCAP, "-l", logs, check=False)
-    refused(proc, logs / "eve.json", "EVE file")
+    (logs / name).symlink_to(target)
+    refused(run_wirescore("run", "-r", PCAP, "-l", logs, check=False), logs / name, what)
+    return logs
+
+
+def test_eve_file_in_a_read_only_place(tmp_path, readonly):
+    refused_in_log_dir(tmp_path, "eve.json", readonly / "old.json", "EVE file")
     assert (readonly / "old.json").read_text() == ""
 
 
@@ -108,11 +113,7 @@ def test_eve_file_that_is_a_directory(tmp_path):
 
 
 def test_snippets_directory_in_a_read_only_place(tmp_path, readonly):
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    (logs / "pcaps").symlink_to(readonly / "sub")
-    proc = run_wirescore("run", "-r", PCAP, "-l", logs, check=False)
-    refused(proc, logs / "pcaps", "snippets directory")
+    logs = refused_in_log_dir(tmp_path, "pcaps", readonly / "sub", "snippets directory")
     assert not (logs / "eve.json").exists(), "the run started before refusing"
     # without detection there are no snippets: nothing to refuse
     assert run_wirescore("run", "-r", PCAP, "-l", logs, "--no-detect").returncode == 0
