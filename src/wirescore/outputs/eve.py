@@ -19,13 +19,13 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from wirescore.outputs.community_id import community_id
+from wirescore.outputs.paths import FILE_MODE
 
 PROTO_NAMES = {1: "ICMP", 6: "TCP", 17: "UDP", 58: "IPv6-ICMP", 132: "SCTP"}
 PORT_PROTOS = (6, 17, 132)
 REASONS = ("none", "timeout", "timeout", "tcp_fin", "tcp_rst", "forced", "shutdown")
 STATES = ("new", "established", "closed")
 TCP_STATES = ("none", "syn_sent", "syn_recv", "established", "fin_wait1", "closed")
-FILE_MODE = 0o640
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
 
@@ -68,7 +68,8 @@ _FLAG_NAMES = ((0x01, "fin"), (0x02, "syn"), (0x04, "rst"), (0x08, "psh"), (0x10
 
 
 class FlowEventFormatter:
-    """Turns RECORD_DTYPE arrays into EVE flow event dicts (and lines)."""
+    """Turns RECORD_DTYPE arrays into EVE flow event dicts (what --export and the
+    on_flow callback get; eve.json's flow lines are formatted in C, _core.eve)."""
 
     def __init__(self, community_id_seed: int = 0):
         self.seed = community_id_seed
@@ -81,9 +82,6 @@ class FlowEventFormatter:
         alerted_list = list(alerted) if alerted is not None else None
         for n, row in enumerate(records.tolist()):
             yield self._event(row, ix, bool(alerted_list[n]) if alerted_list else False)
-
-    def lines(self, records: np.ndarray, alerted=None) -> list[str]:
-        return [_dumps(ev) for ev in self.events(records, alerted)]
 
     def _event(self, row: tuple, ix: Mapping[str, int], alerted: bool) -> dict[str, Any]:
         ts = self.ts
@@ -171,7 +169,6 @@ class EveWriter:
     def __init__(self, path: str | os.PathLike):
         self.path = os.fspath(path)
         self._fd = -1
-        self.lines_written = 0
         self._open()
 
     def _open(self) -> None:
@@ -184,13 +181,10 @@ class EveWriter:
         from wirescore._core.eve import format_flows
 
         format_flows(records, alerted, fd=self._fd)
-        self.lines_written += len(records)
 
     def write_lines(self, lines: Iterable[str]) -> None:
         """Write whole lines (each one JSON object, no newline inside)."""
-        lines = list(lines)
         self.write_bytes("".join(line + "\n" for line in lines).encode("ascii"))
-        self.lines_written += len(lines)
 
     def write_bytes(self, data: bytes) -> None:
         view = memoryview(data)
