@@ -166,3 +166,25 @@ def test_a_snippet_of_two_link_types_is_a_pcapng_that_labels_each_frame(tmp_path
 def test_an_empty_snippet_is_a_pcap_of_the_source_link_type():
     blob = pcap_bytes(113, b"", np.empty((0, 5), dtype=np.uint32))
     assert len(blob) == 24 and int.from_bytes(blob[20:24], "little") == 113
+
+
+def test_bpf_that_does_not_compile_for_the_second_link_type(tmp_path):
+    """'arp or vlan' compiles for Ethernet, not for Linux cooked captures: the packets
+    the filter keeps before the first SLL packet are delivered, then the run ends with
+    libpcap's words for the second link type."""
+    from wirescore._core.pcapfile import bpf_filter
+    from wirescore.bpfcompile import compile_for_file
+
+    merged, _eth, _sll = merged_two_linktypes(tmp_path)
+    expr = "arp or vlan"
+    _, everything, _ = reader_packets(merged)
+    first_sll = int(np.flatnonzero(everything.linktypes == 113)[0])
+    program = compile_for_file(expr, 1)
+    ends = np.cumsum(everything.lens)
+    keep = np.zeros(len(everything), dtype=bool)
+    for i in range(first_sll):
+        frame = everything.blob[ends[i] - everything.lens[i]:ends[i]]
+        keep[i] = bool(bpf_filter(program, frame, len(frame)))
+    _, got, fault = reader_packets(merged, bpf=expr)
+    assert fault is not None and "--bpf 'arp or vlan': no VLAN support" in fault
+    assert "link type 113" in fault and keep.any() and got.same(everything.where(keep))

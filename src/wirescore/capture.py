@@ -259,7 +259,12 @@ class FileSource:
                 meta, rows = np.empty((size, 4), dtype=np.uint32), 0
                 deadline = time.monotonic() + self.timeout
             elif stop == "program":
-                self._compile(reader.want_linktype, reader.want_swapped)
+                try:
+                    self._compile(reader.want_linktype, reader.want_swapped)
+                except CaptureFault:
+                    if rows:
+                        yield self._cut(meta, rows, None)
+                    raise
             elif stop in ("full", "linktype"):
                 yield self._cut(meta, rows, None)
                 meta, rows = np.empty((size, 4), dtype=np.uint32), 0
