@@ -25,7 +25,8 @@ Checks, beyond "no memory error" (ASAN + UBSan when tests/fuzz/run.py built the 
   that the program accepts.
 - program: bpf_run_unchecked() (any instructions) equals a Python interpreter written
   here from libpcap's bpf_filter.c; a program that bpf_valid() accepts gives the same
-  through bpf_filter() and, without shifts (libpcap 1.9 shifts by 32 or more as C does),
+  through bpf_filter() and, without shifts (libpcap 1.9 shifts by 32 or more as C does)
+  or scratch-word loads (libpcap leaves them uninitialised, the reader starts them at 0),
   through libpcap's own bpf_filter() (ctypes).
 """
 from __future__ import annotations
@@ -375,7 +376,10 @@ def run_program(data: bytes) -> dict:
           f"interpreter {got}, reference {py_bpf(insns, frame, wirelen)} on {insns}")
     if _pf.bpf_valid(insns):
         check(_pf.bpf_filter(insns, _exact(frame), wirelen) == got, "bpf_filter differs")
-        if not any(c & 7 == 4 and c & 0xF0 in (0x60, 0x70) for c, *_ in insns):
+        # libpcap 1.9 shifts by 32 or more as C does, and leaves its scratch words
+        # uninitialised (the reader's start at 0): no comparison for those programs
+        if not any((c & 7 == 4 and c & 0xF0 in (0x60, 0x70)) or c in (0x60, 0x61)
+                   for c, *_ in insns):
             want = libpcap_bpf(insns, frame, wirelen)
             check(got == want, f"interpreter {got}, libpcap {want} on {insns}")
     return {"insns": len(insns), "result": got}
