@@ -1000,23 +1000,28 @@ DIFF = os.environ.get("WIRESCORE_FUZZ_DIFF", "") not in ("", "0")
 LEAN = os.environ.get("WIRESCORE_FUZZ_LEAN", "") not in ("", "0")
 
 
-def TestOneInput(data: bytes) -> None:  # noqa: N802 (atheris' name)
+def count_input() -> None:
+    """Count one input; every 1000th, write the count where the long run reads it."""
     _RUNS["n"] += 1
     if _RUNS["file"] and _RUNS["n"] % 1000 == 0:      # the long run's live input count
         Path(_RUNS["file"]).write_text(str(_RUNS["n"]))
+
+
+def TestOneInput(data: bytes) -> None:  # noqa: N802 (atheris' name)
+    count_input()
     if LEAN:
         run_lean(data)
     else:
         run_one(data, diff=DIFF)
 
 
-def main(argv: list[str]) -> None:
+def main(argv: list[str], test_one_input=TestOneInput) -> None:
     import atheris
 
     # libFuzzer re-executes argv[0] for -minimize_crash, -fork and -jobs; run.py points it
     # at a shell wrapper that starts this interpreter on this file (a .py is not a program)
     argv = [os.environ.get("WIRESCORE_FUZZ_ARGV0", argv[0]), *argv[1:]]
-    atheris.Setup(argv, TestOneInput)
+    atheris.Setup(argv, test_one_input)
     atheris.Fuzz()
 
 

@@ -32,7 +32,6 @@ Checks, beyond "no memory error" (ASAN + UBSan when tests/fuzz/run.py built the 
 from __future__ import annotations
 
 import ctypes
-import os
 import random
 import struct
 import sys
@@ -45,7 +44,8 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(TESTS))
 
 import numpy as np  # noqa: E402
-from fuzz_core import FuzzFailure, check  # noqa: E402  (loads WIRESCORE_FUZZ_LIB's build first)
+from fuzz_core import FuzzFailure, check, count_input  # noqa: E402  (loads the fuzz build first)
+from fuzz_core import main as fuzz_core_main  # noqa: E402
 
 import flowref  # noqa: E402
 from wirescore._core import pcapfile as _pf  # noqa: E402
@@ -450,23 +450,10 @@ def _ng_crafted(frame: bytes, order: str = "<") -> bytes:
 
 # ---- libFuzzer entry point ------------------------------------------------------------------
 
-_RUNS = {"n": 0, "file": os.environ.get("WIRESCORE_FUZZ_COUNT", "")}
-
-
 def TestOneInput(data: bytes) -> None:  # noqa: N802 (atheris' name)
-    _RUNS["n"] += 1
-    if _RUNS["file"] and _RUNS["n"] % 1000 == 0:      # the long run's live input count
-        Path(_RUNS["file"]).write_text(str(_RUNS["n"]))
+    count_input()
     run_one(data)
 
 
-def main(argv: list[str]) -> None:
-    import atheris
-
-    argv = [os.environ.get("WIRESCORE_FUZZ_ARGV0", argv[0]), *argv[1:]]
-    atheris.Setup(argv, TestOneInput)
-    atheris.Fuzz()
-
-
 if __name__ == "__main__":
-    main(sys.argv)
+    fuzz_core_main(sys.argv, TestOneInput)

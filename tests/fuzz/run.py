@@ -213,7 +213,11 @@ def write_reader_seeds(target: Target) -> int:
     sys.path.insert(0, str(HERE))
     import fuzz_reader
 
-    seeds = fuzz_reader.seeds()
+    return _write_seeds(target, fuzz_reader.seeds())
+
+
+def _write_seeds(target: Target, seeds: dict[str, bytes]) -> int:
+    """Replace the target's seed folder with these inputs; how many."""
     shutil.rmtree(target.seeds, ignore_errors=True)
     target.seeds.mkdir(parents=True)
     for name, data in sorted(seeds.items()):
@@ -283,13 +287,7 @@ def write_seeds() -> int:
             codes = [1] + [min(99, max(0, (b - a) // 1000)) for a, b in zip(times, times[1:])]
             seeds[f"pcap-{pcap.stem}-{k}"] = fc.build(cap.linktype, 0x01, 0x00, 0x07,
                                                       list(zip(codes, frames)))
-    target = TARGETS["core"]
-    shutil.rmtree(target.seeds, ignore_errors=True)
-    target.seeds.mkdir(parents=True)
-    for name, data in sorted(seeds.items()):
-        assert len(data) <= MAX_LEN, (name, len(data))
-        (target.seeds / name).write_bytes(data)
-    return len(seeds)
+    return _write_seeds(TARGETS["core"], seeds)
 
 
 # ---- running ------------------------------------------------------------------------------
