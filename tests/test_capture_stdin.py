@@ -165,20 +165,26 @@ def piped(cmd: list[str], data: bytes) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, input=data, capture_output=True, timeout=600)
 
 
+def file_and_stdin(tmp_path: Path, name: str, data: bytes):
+    """`wirescore run` on data written to tmp_path/name, then on data piped into `-r -`
+    (log directories tmp_path/file and tmp_path/stdin): both CompletedProcess."""
+    path = tmp_path / name
+    path.write_bytes(data)
+    from_file = subprocess.run(wirescore_cmd(tmp_path / "file", str(path)),
+                               capture_output=True, timeout=600)
+    return from_file, piped(wirescore_cmd(tmp_path / "stdin", "-"), data)
+
+
 def test_five_megabyte_cut_of_the_mix_same_flows_from_stdin(tmp_path):
     if not shared_available():
         pytest.skip(f"shared captures not found at {SHARED_DATA}")
     data = (SHARED_DATA / "eval" / "mix-public.pcap").read_bytes()[:5_000_000]
-    cut = tmp_path / "mix-5MB.pcap"
-    cut.write_bytes(data)
-    from_file = subprocess.run(wirescore_cmd(tmp_path / "file", str(cut)),
-                               capture_output=True, timeout=600)
-    from_stdin = piped(wirescore_cmd(tmp_path / "stdin", "-"), data)
+    from_file, from_stdin = file_and_stdin(tmp_path, "mix-5MB.pcap", data)
     assert from_file.returncode == from_stdin.returncode == 1
     err_file = from_file.stderr.decode().strip().splitlines()[-1]
     err_stdin = from_stdin.stderr.decode().strip().splitlines()[-1]
     assert "capture damaged after packet 32149: truncated dump file" in err_file
-    assert err_stdin == err_file.replace(str(cut), "<stdin>").replace(
+    assert err_stdin == err_file.replace(str(tmp_path / "mix-5MB.pcap"), "<stdin>").replace(
         str(tmp_path / "file"), str(tmp_path / "stdin"))
     flows = flow_events(tmp_path / "file")
     assert len(flows) > 1000 and flow_events(tmp_path / "stdin") == flows
@@ -189,12 +195,8 @@ def test_pcapng_cut_same_flows_from_stdin(tmp_path):
     if not shared_available():
         pytest.skip(f"shared captures not found at {SHARED_DATA}")
     data = (SHARED_DATA / "pcaps" / "peer-groundtruth" / "ndpi" / "anydesk.pcapng").read_bytes()
-    data = data[:len(data) * 2 // 3 + 5]
-    cut = tmp_path / "cut.pcapng"
-    cut.write_bytes(data)
-    from_file = subprocess.run(wirescore_cmd(tmp_path / "file", str(cut)),
-                               capture_output=True, timeout=600)
-    from_stdin = piped(wirescore_cmd(tmp_path / "stdin", "-"), data)
+    from_file, from_stdin = file_and_stdin(tmp_path, "cut.pcapng",
+                                           data[:len(data) * 2 // 3 + 5])
     assert from_file.returncode == from_stdin.returncode == 1
     assert b"truncated pcapng dump file" in from_stdin.stderr
     flows = flow_events(tmp_path / "file")
