@@ -93,6 +93,7 @@ class Summary:
             "mode": self.mode, "capture": self.capture, "packets": self.packets,
             "statistic": "median",
             "bare_pps": self.rates.get("bare"), "full_pps": self.rates.get("full"),
+            "reader_pps": self.rates.get("reader"),
             "ratio_full_over_bare": ratio,
             "detect_pps": self.rates.get("detect"), "ratio_detect_over_bare": self.detect_ratio,
             "scoring": self.scoring or None,
@@ -224,6 +225,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         tr.write_line(f"mode {s.mode}")
     rows = [
         ("bare pcapy-ng loop (count only)", _fmt_pps(d["bare_pps"]), ""),
+        ("bare wirescore reader loop (count only)", _fmt_pps(d["reader_pps"]), ""),
         ("full run --no-detect (in-process)", _fmt_pps(d["full_pps"]), ""),
         ("ratio full/bare", "-" if d["ratio_full_over_bare"] is None
          else f"{d['ratio_full_over_bare']:.3f}",

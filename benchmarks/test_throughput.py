@@ -1,4 +1,5 @@
-"""Packets per second of the full run path and of a bare pcapy-ng read, on one capture.
+"""Packets per second of the full run path, of a bare pcapy-ng read and of a bare read by
+wirescore's own reader, on one capture.
 
 Both benchmarks read the same file in the same session, one after the other, each after
 an untimed warm-up round (so both find it in the page cache). Their ratio, full/bare,
@@ -58,6 +59,18 @@ def test_bare_pcapy_loop(benchmark, bench_pcap, bench_mode, summary):
                            warmup_rounds=bench_mode.warmup_rounds, iterations=1)
     assert n == summary.packets
     record_rate(benchmark, summary, "bare", rounds)
+
+
+@pytest.mark.benchmark(group="throughput")
+def test_bare_reader_loop(benchmark, bench_pcap, bench_mode, summary):
+    """Seconds to read every packet with wirescore's own reader (capture.FileSource, in
+    batches of 4096, its reader thread on) and only count them: beside the bare pcapy-ng
+    loop, what reading costs the full run."""
+    rounds = bench_mode.bare_rounds
+    n = benchmark.pedantic(workloads.reader_loop, args=(str(bench_pcap),), rounds=rounds,
+                           warmup_rounds=bench_mode.warmup_rounds, iterations=1)
+    assert n == summary.packets
+    record_rate(benchmark, summary, "reader", rounds)
 
 
 def timed_runs(benchmark, wirescore_main, bench_pcap, bench_mode, tmp_path, *flags) -> Path:

@@ -185,6 +185,18 @@ def bare_loop(path: str | os.PathLike) -> int:
     return n
 
 
+def reader_loop(path: str | os.PathLike) -> int:
+    """Read every packet of `path` with wirescore's reader (capture.FileSource, the path
+    `wirescore run -r` takes, reader thread included) and only count them."""
+    from wirescore.capture import FileSource
+
+    source = FileSource(path, batch_size=BATCH)
+    try:
+        return sum(len(meta) for _data, meta, _linktype in source.batches())
+    finally:
+        source.close()
+
+
 count_packets = bare_loop
 
 

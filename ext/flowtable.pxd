@@ -221,4 +221,4 @@ cdef struct RingRec:
     uint32_t off             # where the frame's bytes start in the ring's arena
     uint32_t caplen
     uint32_t wire_len
-    uint32_t pad
+    uint32_t linktype        # the frame's libpcap DLT

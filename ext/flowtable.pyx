@@ -436,8 +436,10 @@ cdef class FlowMeter:
 
     # ---------------------------------------------------------------- Python API
 
-    def feed(self, const uint8_t[::1] data, const uint32_t[:, ::1] meta, Py_ssize_t start=0):
-        """Process packets meta[start:] of one next_batch() result.
+    def feed(self, const uint8_t[::1] data, const uint32_t[:, ::1] meta, Py_ssize_t start=0,
+             int linktype=-1):
+        """Process packets meta[start:] of one batch, every frame of link type linktype
+        (a libpcap DLT; -1: the constructor's; ValueError if the decoder lacks it).
 
         meta rows are (sec, usec, offset, caplen) as pcapy-ng packs them; offset and
         caplen locate the frame in data (a record pointing outside data is counted
@@ -445,6 +447,10 @@ cdef class FlowMeter:
         than len(meta) when the record buffer filled up, in which case call drain()
         and feed again from there.
         """
+        if linktype == -1:
+            linktype = self.linktype
+        elif not linktype_supported(linktype):
+            raise ValueError(f"unsupported link type {linktype}")
         if start < 0:
             raise ValueError(f"start {start} is negative")
         if start >= meta.shape[0]:
@@ -460,7 +466,7 @@ cdef class FlowMeter:
         cdef const uint8_t* base = &data[0] if data.shape[0] > 0 else &_EMPTY[0]
         cdef uint64_t dlen = data.shape[0]
         with nogil:
-            i = self._feed(base, dlen, &meta[0, 0], n, start)
+            i = self._feed(base, dlen, &meta[0, 0], n, start, linktype)
         return i
 
     def drain(self):
@@ -524,7 +530,7 @@ cdef class FlowMeter:
     # ---------------------------------------------------------------- the loop
 
     cdef Py_ssize_t _feed(self, const uint8_t* base, uint64_t dlen, const uint32_t* meta,
-                          Py_ssize_t n, Py_ssize_t start) noexcept nogil:
+                          Py_ssize_t n, Py_ssize_t start, int linktype) noexcept nogil:
         """The loop, in chunks of CHUNK packets: first decode the chunk, build each
         key and prefetch its hash bucket; then process the packets in order,
         prefetching the flow entry two packets ahead. Memory latency of the table
@@ -562,7 +568,7 @@ cdef class FlowMeter:
                     continue
                 frames[j] = base + off
                 caplens[j] = caplen
-                if decode_frame(base + off, caplen, self.linktype, &views[j], self.cnt,
+                if decode_frame(base + off, caplen, linktype, &views[j], self.cnt,
                                 self.ethertypes) != RES_IP:
                     self.cnt[C_BYTES] += caplen
                     continue
@@ -593,7 +599,7 @@ cdef class FlowMeter:
                     hashes[j] = make_key(&views[j], &keys[j])
                 idx = self._packet(&views[j], &keys[j], hashes[j], ts)
                 if self.ring != NULL:
-                    self._ring_add(frames[j], caplens[j], views[j].wire_len, ts,
+                    self._ring_add(frames[j], caplens[j], views[j].wire_len, ts, linktype,
                                    mix64(hashes[j] ^ <uint64_t>self.entries[idx].first_ts)
                                    & ((1ULL << 51) - 1))
             i += m
@@ -918,7 +924,7 @@ cdef class FlowMeter:
         self.ring_count -= 1
 
     cdef void _ring_add(self, const uint8_t* frame, uint32_t caplen, uint32_t wire_len,
-                        int64_t ts, uint64_t flow_id) noexcept nogil:
+                        int64_t ts, int linktype, uint64_t flow_id) noexcept nogil:
         """Append a frame, dropping the oldest frames whose bytes it overwrites. The
         arena is written in order and wraps to 0 when a frame does not fit at the end;
         the frames left beyond the wrap point are the oldest, and go first."""
@@ -947,6 +953,7 @@ cdef class FlowMeter:
         r.off = <uint32_t>at
         r.caplen = caplen
         r.wire_len = wire_len
+        r.linktype = <uint32_t>linktype
         self.ring_count += 1
         self.ring_head = at + caplen
 
@@ -986,7 +993,7 @@ cdef class FlowMeter:
                     elif not (start_us <= r.ts_us < end_us):
                         continue
                     elif side:
-                        if decode_frame(self.ring + r.off, r.caplen, self.linktype, &v,
+                        if decode_frame(self.ring + r.off, r.caplen, <int>r.linktype, &v,
                                         scratch, eth) != RES_IP or v.ipver != version:
                             continue
                         got = &v.src[0] if side == 1 else &v.dst[0]
@@ -996,7 +1003,7 @@ cdef class FlowMeter:
                     picked_n += 1
                     total += r.caplen
             data = bytearray(total)
-            meta = np.empty((picked_n, 4), dtype=np.uint32)
+            meta = np.empty((picked_n, 5), dtype=np.uint32)
             out_meta = meta
             self._ring_copy(picked, picked_n, data, out_meta)
             return bytes(data), meta
@@ -1018,19 +1025,20 @@ cdef class FlowMeter:
             meta[i, 1] = r.ts_us % 1000000
             meta[i, 2] = r.caplen
             meta[i, 3] = r.wire_len
+            meta[i, 4] = r.linktype
             pos += r.caplen
 
     def ring_flow(self, flow_id):
-        """(frames bytes, meta (n, 4) uint32 of sec, usec, caplen, wire_len) of the
-        flow's packets still in the ring, oldest first."""
+        """(frames bytes, meta (n, 5) uint32 of sec, usec, caplen, wire_len, linktype)
+        of the flow's packets still in the ring, oldest first."""
         if self.ring == NULL:
-            return b"", np.empty((0, 4), dtype=np.uint32)
+            return b"", np.empty((0, 5), dtype=np.uint32)
         return self._ring_select(flow_id, 0, 0, True)
 
     def ring_between(self, double start, double end):
         """Like ring_flow() for every packet with start <= time < end (seconds)."""
         if self.ring == NULL:
-            return b"", np.empty((0, 4), dtype=np.uint32)
+            return b"", np.empty((0, 5), dtype=np.uint32)
         return self._ring_select(0, <int64_t>(start * 1e6), <int64_t>(end * 1e6), False)
 
     def ring_key(self, int side, key, int version, double start, double end):
@@ -1038,7 +1046,7 @@ cdef class FlowMeter:
         (side 2) address is key (bytes: 4 for IPv4, 16 for IPv6): the packets behind a
         window alert of that key. Frames that do not decode to IP are left out."""
         if self.ring == NULL:
-            return b"", np.empty((0, 4), dtype=np.uint32)
+            return b"", np.empty((0, 5), dtype=np.uint32)
         if side not in (1, 2):
             raise ValueError(f"side must be 1 (source) or 2 (destination), not {side}")
         cdef bytes k = bytes(key)

@@ -15,11 +15,15 @@ Reading (libpcap 1.10 semantics, because the core reads through pcapy/libpcap):
   format versions < 2.3 (or 2.3 when caplen > len); snaplen 0 or > 262144 means 262144;
   a record with caplen > 262144 or cut short ends the file with a read error; a record
   with snaplen < caplen <= 262144 is cut to snaplen.
-- pcapng: dpkt's block headers; every interface must have the link type and snap
-  length of the first one (else libpcap stops there with an error, and so do we); a
-  packet caplen above the snap length is a read error.
-Checked: on all 569 shared captures the frames (bytes, count, read error or not) are
-those pcapy-ng returns.
+- pcapng: libpcap's block and interface-option checks (a block length below 12, not a
+  multiple of 4, above 16 MiB or not repeated in the trailer; a bad if_tsresol or
+  if_tsoffset; a packet on an undescribed interface, or longer than its interface's
+  snap length, or than its block) end the file with a read error; sections in either
+  byte order. Unlike libpcap, interfaces of one file may differ in snap length and link
+  type, as wirescore reads them: each packet is decoded by its interface's link type.
+Checked: on all shared captures that libpcap reads, the frames (bytes, count, read error
+or not) are those pcapy-ng returns; libpcap refuses zeek-ldap__modify-request.pcapng
+(interfaces with two snap lengths), whose 17 frames are those tshark reads.
 
 Contract gaps, filled as the core (and Suricata) does, each marked CONTRACT GAP below:
 an SCTP header shorter than 12 bytes is an error; a non-IP payload after an MPLS label
@@ -87,6 +91,7 @@ FRAGMENT_TTL_US = 60_000_000                    # see FragmentPorts
 
 # --- libpcap reading limits ---
 MAX_SNAPLEN = 262144                            # libpcap MAXIMUM_SNAPLEN
+MAX_BLOCK = 16 << 20                            # libpcap's largest pcapng block
 PCAPNG_SHB = dpcapng.PCAPNG_BT_SHB
 PCAPNG_IDB, PCAPNG_PB = dpcapng.PCAPNG_BT_IDB, dpcapng.PCAPNG_BT_PB
 PCAPNG_SPB, PCAPNG_EPB = dpcapng.PCAPNG_BT_SPB, dpcapng.PCAPNG_BT_EPB
@@ -114,6 +119,11 @@ class Capture:
     orig_lens: list = field(default_factory=list)  # the record's original length field
     read_error: str | None = None  # why reading stopped early, if it did
     fmt: str = 'pcap'
+    linktypes: list = field(default_factory=list)  # pcapng: each frame's interface's
+    #                                                link type (linktype: the first's)
+
+    def linktype_of(self, index: int) -> int:
+        return self.linktypes[index] if self.linktypes else self.linktype
 
 
 def adjust_snaplen(snaplen: int) -> int:
@@ -183,94 +193,137 @@ def _read_pcap(data: bytes) -> Capture:
 
 
 def _read_pcapng(data: bytes) -> Capture:
-    """pcapng, one or more sections, with libpcap's interface rules."""
+    """pcapng, one or more sections (module docstring: libpcap's checks, interfaces of
+    their own link type and snap length)."""
     order = '<' if data[8:12] == BOM_LE else '>'
-    bom = BOM_LE if order == '<' else BOM_LE[::-1]
     cap = Capture(-1, order, fmt='pcapng')
-    first = None                               # (linktype, snaplen) of the first IDB
-    ifaces = []                                # (ticks per second, offset) per interface
+    ifaces = []                                # (link type, snaplen, ticks/s, offset s)
     off = 0
     while off < len(data):
-        if off + 12 > len(data):
+        first = off == 0
+        if off + 8 > len(data):
             cap.read_error = 'truncated block header'
             break
-        btype, blen = struct.unpack(order + 'II', data[off:off + 8])
+        btype = struct.unpack(order + 'I', data[off:off + 4])[0]
         if btype == PCAPNG_SHB:
-            if data[off + 8:off + 12] != bom:
-                cap.read_error = 'sections with different byte orders'
+            bom = data[off + 8:off + 12]
+            if bom not in (BOM_LE, BOM_LE[::-1]):
+                cap.read_error = 'section with a bad byte order magic'
                 break
-            ifaces = []
-        if blen < 12 or blen % 4 or off + blen > len(data):
+            order = '<' if bom == BOM_LE else '>'
+        blen = struct.unpack(order + 'I', data[off + 4:off + 8])[0]
+        if blen < 12 or blen % 4 or blen > MAX_BLOCK or (first and not 28 <= blen <= 1 << 20):
             cap.read_error = f'bad block length {blen}'
             break
-        block = data[off:off + blen]
+        if off + blen > len(data):
+            cap.read_error = 'truncated block'
+            break
+        # libpcap checks every trailer but the first section header's
+        if not first and struct.unpack(order + 'I', data[off + blen - 4:off + blen])[0] != blen:
+            cap.read_error = 'block lengths in header and trailer differ'
+            break
+        body = data[off + 8:off + blen - 4]
         off += blen
-        if btype == PCAPNG_IDB:
-            this, clock = _pcapng_interface(block, order)
-            if first is None:
-                first = this
-                cap.linktype = this[0]
-            elif this != first:
-                cap.read_error = (f'an interface has link type/snaplen {this}, the first '
-                                  f'one {first} (libpcap stops here)')
-                break
-            ifaces.append(clock)
+        if btype == PCAPNG_SHB:
+            cap.read_error = _pcapng_section(body, order, first)
+            ifaces = []
+        elif btype == PCAPNG_IDB:
+            iface, cap.read_error = _pcapng_interface(body, order)
+            if iface is not None:
+                ifaces.append(iface)
+                cap.linktype = iface[0] if cap.linktype < 0 else cap.linktype
         elif btype in (PCAPNG_EPB, PCAPNG_PB, PCAPNG_SPB):
-            record, error = _pcapng_packet(btype, block, order, ifaces, first)
-            if error:
-                cap.read_error = error
+            if cap.linktype < 0:
+                cap.read_error = 'packet block before any interface'
                 break
-            frame, ts, orig_len = record
-            cap.frames.append(frame)
-            cap.times_us.append(ts)
-            cap.orig_lens.append(orig_len)
+            record, cap.read_error = _pcapng_packet(btype, body, order, ifaces)
+            if record is not None:
+                frame, ts, orig_len, linktype = record
+                cap.frames.append(frame)
+                cap.times_us.append(ts)
+                cap.orig_lens.append(orig_len)
+                cap.linktypes.append(linktype)
+        if cap.read_error:
+            break
+    if cap.linktype < 0 and cap.read_error is None:
+        cap.read_error = 'no interface description block'
     return cap
 
 
-def _pcapng_interface(block, order):
-    """((link type, adjusted snaplen), (ticks per second, offset)) of an IDB."""
-    cls = dpcapng.InterfaceDescriptionBlockLE if order == '<' else dpcapng.InterfaceDescriptionBlock
-    idb = cls()
-    idb.unpack_hdr(block[:16] + b'\0\0\0\0')
-    ticks, offset = 1_000_000, 0
-    try:
-        for opt in cls(block).opts:
-            if opt.code == dpcapng.PCAPNG_OPT_IF_TSRESOL:
-                res = opt.data[0]
-                ticks = 2 ** (res & 0x7F) if res & 0x80 else 10 ** res
-            elif opt.code == dpcapng.PCAPNG_OPT_IF_TSOFFSET:
-                offset = struct.unpack(order + 'q', opt.data[:8])[0]
-    except (dpkt.UnpackError, struct.error, IndexError):
-        pass                                   # malformed options: default clock
-    return (idb.linktype, adjust_snaplen(idb.snaplen)), (ticks, offset)
+def _pcapng_section(body, order, first):
+    """None, or why libpcap stops at this section header block."""
+    if len(body) < 16:
+        return 'section header block too short'
+    major, minor = struct.unpack(order + 'HH', body[4:8])
+    if major != 1 or (first and minor not in (0, 2)):
+        return f'pcapng version {major}.{minor}'
+    return None
 
 
-def _pcapng_packet(btype, block, order, ifaces, first):
-    """((frame, timestamp, original length), None) or (None, read error)."""
+def _pcapng_interface(body, order):
+    """((link type, adjusted snaplen, ticks per second, offset in seconds), None), or
+    (None, why libpcap refuses this interface description block)."""
+    if len(body) < 8:
+        return None, 'interface description block too short'
+    linktype, _reserved, snaplen = struct.unpack(order + 'HHI', body[:8])
+    ticks, offset, seen, pos = 1_000_000, 0, set(), 8
+    while pos != len(body):
+        if len(body) - pos < 4:
+            return None, 'option header cut short'
+        code, length = struct.unpack(order + 'HH', body[pos:pos + 4])
+        value = body[pos + 4:pos + 4 + length]
+        pos += 4 + (length + 3) // 4 * 4
+        if pos > len(body):
+            return None, 'option value cut short'
+        if code == dpcapng.PCAPNG_OPT_ENDOFOPT:
+            if length:
+                return None, 'opt_endofopt with a length'
+            break
+        if code in (dpcapng.PCAPNG_OPT_IF_TSRESOL, dpcapng.PCAPNG_OPT_IF_TSOFFSET):
+            if code in seen or length != (1 if code == dpcapng.PCAPNG_OPT_IF_TSRESOL else 8):
+                return None, f'option {code} twice or of length {length}'
+            seen.add(code)
+            if code == dpcapng.PCAPNG_OPT_IF_TSOFFSET:
+                offset = struct.unpack(order + 'q', value)[0]
+            elif value[0] & 0x80:
+                if value[0] & 0x7F > 63:
+                    return None, 'if_tsresol above 2^-63'
+                ticks = 2 ** (value[0] & 0x7F)
+            elif value[0] > 19:
+                return None, 'if_tsresol above 10^-19'
+            else:
+                ticks = 10 ** value[0]
+    return (linktype, adjust_snaplen(snaplen), ticks, offset), None
+
+
+def _pcapng_packet(btype, body, order, ifaces):
+    """((frame, timestamp, original length, link type), None) or (None, read error)."""
     if btype == PCAPNG_SPB:
+        if len(body) < 4:
+            return None, 'simple packet block too short'
         if not ifaces:
-            return None, 'packet before any interface'
-        (orig_len,) = struct.unpack(order + 'I', block[8:12])
-        caplen = min(orig_len, first[1], len(block) - 16)
-        return (block[12:12 + caplen], 0, orig_len), None
-    cls = {(PCAPNG_EPB, '<'): dpcapng.EnhancedPacketBlockLE,
-           (PCAPNG_EPB, '>'): dpcapng.EnhancedPacketBlock,
-           (PCAPNG_PB, '<'): dpcapng.PacketBlockLE,
-           (PCAPNG_PB, '>'): dpcapng.PacketBlock}[(btype, order)]
-    blk = cls()
-    fixed = cls.__hdr_len__ - 4
-    if len(block) < cls.__hdr_len__:
+            return None, 'packet on interface 0 with no IDB'
+        linktype, snaplen, _ticks, offset = ifaces[0]
+        (orig_len,) = struct.unpack(order + 'I', body[:4])
+        caplen = min(orig_len, snaplen)
+        if caplen > len(body) - 4:
+            return None, 'simple packet block too short for its length'
+        return (body[4:4 + caplen], offset * 1_000_000, orig_len, linktype), None
+    if len(body) < 20:
         return None, 'packet block too short'
-    blk.unpack_hdr(block[:fixed] + b'\0\0\0\0')
-    if blk.iface_id >= len(ifaces):
-        return None, f'packet on interface {blk.iface_id} with no IDB'
-    if blk.caplen > first[1]:
-        return None, f'invalid packet capture length {blk.caplen}'
-    if fixed + blk.caplen > len(block) - 4:
+    if btype == PCAPNG_EPB:
+        iface, high, low, caplen, orig_len = struct.unpack(order + 'IIIII', body[:20])
+    else:
+        iface, _drops, high, low, caplen, orig_len = struct.unpack(order + 'HHIIII', body[:20])
+    if iface >= len(ifaces):
+        return None, f'packet on interface {iface} with no IDB'
+    linktype, snaplen, ticks, offset = ifaces[iface]
+    if caplen > snaplen:
+        return None, f'invalid packet capture length {caplen}'
+    if caplen > len(body) - 20:
         return None, 'packet block too short for its caplen'
-    ticks, offset = ifaces[blk.iface_id]
-    ts = offset * 1_000_000 + ((blk.ts_high << 32) | blk.ts_low) * 1_000_000 // ticks
-    return (block[fixed:fixed + blk.caplen], ts, blk.pkt_len), None
+    ts = offset * 1_000_000 + ((high << 32) | low) * 1_000_000 // ticks
+    return (body[20:20 + caplen], ts, orig_len, linktype), None
 
 
 # ----------------------------------------------------------------------------------
@@ -643,7 +696,7 @@ def decode_packets(capture: Capture):
     frags = FragmentPorts()
     for index, buf in enumerate(capture.frames):
         try:
-            pkt = decode_frame(capture.linktype, buf, capture.byteorder)
+            pkt = decode_frame(capture.linktype_of(index), buf, capture.byteorder)
         except (DecodeError, NotIP) as exc:
             yield index, exc
             continue

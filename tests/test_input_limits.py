@@ -277,9 +277,8 @@ def test_record_claiming_gigabytes_on_a_pipe(caplen, tmp_path):
 
 @pytest.mark.parametrize("caplen", HUGE_CAPLENS)
 def test_record_claiming_gigabytes_on_a_pipe_keeps_earlier_packets(caplen, tmp_path):
-    """pcapy-ng drops the batch holding the damaged record, and a pipe cannot be read
-    twice: wirescore.stdin_tee keeps the stream's last bytes, so the two packets before
-    the record are still flows (and counted in the message)."""
+    """Through a pipe, the two packets before the damaged record are still flows (and
+    counted in the message): the reader delivers every whole record before it."""
     path = tmp_path / "huge.pcap"
     path.write_bytes(huge_record_capture(caplen))
     proc, _ = run(path, tmp_path / "logs", stdin=path)

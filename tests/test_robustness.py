@@ -463,10 +463,8 @@ def _flow_signature(events):
 
 @pytest.mark.parametrize("name", [
     "nfstream-dns-fragmented.pcap", "zeek-vlan-pcp-dei.pcapng",
-    # pcapy-ng's next_batch() drops the whole batch in which libpcap hits a bad record.
-    # A file is re-read to recover the packets before the fault; standard input is read
-    # through wirescore.stdin_tee, which keeps the stream's last bytes to parse them again
-    # (capture.FileSource._recover).
+    # a damaged record: the packets before it are delivered, from a file and from
+    # standard input alike (one reader reads both; tests/test_capture_stdin.py)
     "sv-tls-der-incomplete-header-broken.pcap",
 ])
 def test_stdin_gives_same_flows(name, tmp_path):

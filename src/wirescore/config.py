@@ -84,8 +84,9 @@ SETTINGS: tuple[Setting, ...] = (
             "bursts while the engine is busy. Raise it when stats show capture.kernel_drops.",
             unit="MiB", minimum=1, maximum=65536),
     Setting("capture.timeout_ms", 100, int, "--read-timeout",
-            "Live capture (-i): how long the kernel holds packets before handing them over "
-            "on a quiet link, and how soon a stop is noticed.", unit="ms", minimum=1,
+            "Live capture (-i) and pipes (-r -): the most a packet waits before it is "
+            "handed over on a quiet link (a quiet pipe then also ages flows on the wall "
+            "clock), and how soon a stop is noticed.", unit="ms", minimum=1,
             maximum=10000),
     Setting("capture.workers", 1, int, "--workers",
             "Live capture (-i): worker processes sharing the interface through the kernel's "

@@ -59,7 +59,7 @@ class Progress:
     source: str
     packets: int = 0
     flows: int = 0
-    bytes_read: int = 0          # capture-file bytes consumed (estimate for pcapng)
+    bytes_read: int = 0          # input bytes consumed (a live source: frame bytes)
     size_bytes: Optional[int] = None
     started: float = field(default_factory=time.monotonic)
 
@@ -137,7 +137,8 @@ class Engine:
     def run(self, path: str) -> Summary:
         """Process one capture file (or "-" for standard input) to the end."""
         cfg = self.config
-        source = open_source(path, bpf=cfg["capture.bpf"], batch_size=cfg["capture.batch_size"])
+        source = open_source(path, bpf=cfg["capture.bpf"], batch_size=cfg["capture.batch_size"],
+                             timeout_ms=cfg["capture.timeout_ms"])
         return self.run_source(source)
 
     def run_source(self, source) -> Summary:
@@ -156,7 +157,7 @@ class Engine:
                 clock = source.expiry_clock()
                 if clock is not None:            # a quiet source still ages its flows
                     run.meter.expire(clock, run.flows)
-                run.after_batch(len(data), meta.shape[0])
+                run.after_batch(len(data))
                 if self._stop.is_set():
                     log.info("stop requested: ending flows and writing stats")
                     break
@@ -290,7 +291,7 @@ class _Run:
                                              self.packets_in)
         self._send("stats", stats_event(counters, now_us, self.ts))
 
-    def after_batch(self, nbytes: int, npackets: int) -> None:
+    def after_batch(self, nbytes: int) -> None:
         """Stats when due, a requested reopen, progress."""
         now_us = self.clock.due(self.meter.packet_clock)
         if now_us is not None:
@@ -301,7 +302,7 @@ class _Run:
                 self.eve.reopen()
         p = self.progress
         p.packets, p.flows = self.packets_in, self.flows_out
-        p.bytes_read += nbytes + 16 * npackets
+        p.bytes_read += nbytes
         if self.engine.on_progress is not None:
             try:
                 self.engine.on_progress(p)

@@ -136,7 +136,8 @@ def run_file(cfg, path: str, log_dir, on_progress: Optional[Callable] = None):
 
     session = Session.start(cfg, log_dir)
     return session.run(lambda: open_source(path, bpf=cfg["capture.bpf"],
-                                           batch_size=cfg["capture.batch_size"]),
+                                           batch_size=cfg["capture.batch_size"],
+                                           timeout_ms=cfg["capture.timeout_ms"]),
                        on_progress=on_progress)
 
 

@@ -42,7 +42,8 @@ Checks (each a line of the core's documented contract):
   dropped; records on the window grid, ratios in [0, 1], distinct counts, entropy and
   crafted-flag packets in range;
 - the packet ring (when on): an in-order run of the frames fed, byte for byte, within
-  its size; all IP frames while it never wrapped; each decodes to IPv4/IPv6 again;
+  its size; all IP frames while it never wrapped; each decodes to IPv4/IPv6 again and
+  carries the link type fed;
   ring_flow() of the first 8 records: each an in-order run of the ring's frames (bytes
   and meta rows); ring_key(side, key, version, start, end): exactly the ring's frames
   in [start, end) whose source (side 1) / destination (side 2) address is key, three
@@ -146,6 +147,7 @@ except TypeError:
 CONTEXT_HOSTS = (16, 64, 256, 4096)   # the default (65,536) costs 27 MB a meter
 WINDOW_MAX_KEYS = (16, 64, 256, 1024)  # the default (16,384) costs 2 ms a meter under ASAN
 RING_BYTES = 65536
+RING_COLS = 5                         # ring_*() meta: sec, usec, caplen, wire_len, linktype
 WINDOW_SECONDS = (0.0, 1.0, 0.001, 60.0)
 WINDOW_KEYS = (("all",), ("src", "dst"), ("all", "src", "dst"), ("dst",))
 IX = {name: i for i, name in enumerate(NAMES)}
@@ -464,7 +466,8 @@ def run_one(data: bytes, diff: bool = False) -> dict:
         _check_ring(meter, fed_frames, recs, ip, linktype, w, zlib.crc32(data))
     elif HAS_RING_KEY:
         got, meta = meter.ring_key(1, b"\x7f\0\0\1", 4, 0.0, float(1 << 34))
-        check(got == b"" and meta.shape == (0, 4), "ring_key() without a ring: not empty")
+        check(got == b"" and meta.shape == (0, RING_COLS),
+              "ring_key() without a ring: not empty")
     return {"linktype": linktype, "frames": fed_frames.count, "flows": len(recs),
             "decoded_ip": ip}
 
@@ -698,7 +701,7 @@ def _ring_bounds(meter, ip: int):
     bytes to match the rows' caplens."""
     data, meta = meter.ring_between(*RING_ALL)
     n = len(meta)
-    m = meta.astype(np.int64).reshape(n, 4)
+    m = meta.astype(np.int64).reshape(n, RING_COLS)
     check(len(data) == int(m[:, 2].sum()), "ring_between(): bytes and caplens disagree")
     check(len(data) <= RING_BYTES and n <= RING_BYTES // 64,
           f"ring holds {n} frames, {len(data)} bytes")
@@ -721,6 +724,7 @@ def _check_ring(meter, fed: Fed, recs, ip: int, linktype: int, w, pick: int) -> 
     short = np.flatnonzero(m[:, 3] < m[:, 2])
     if len(short):
         raise FuzzFailure(f"ring frame {int(short[0])}: wire_len < caplen")
+    check((m[:, 4] == linktype).all(), "ring frame with another link type than fed")
     ts = m[:, 0] * 1_000_000 + m[:, 1]
     rcid = _ring_frames(fed, data, m, ts)
     _check_ring_flows(meter, fed, recs, m, ts, rcid)
@@ -736,7 +740,7 @@ def _check_ring_flows(meter, fed: Fed, recs, m, ts, rcid) -> None:
     if not got:
         return
     sizes = [len(fm) for _d, fm in got]
-    fm = np.concatenate([fm for _d, fm in got]).astype(np.int64).reshape(-1, 4)
+    fm = np.concatenate([fm for _d, fm in got]).astype(np.int64).reshape(-1, RING_COLS)
     caps = np.concatenate(([0], np.cumsum(fm[:, 2]))).tolist()
     first = np.cumsum([0] + sizes).tolist()             # where each flow's frames start
     for k, (fdata, _fm) in enumerate(got):
@@ -996,23 +1000,28 @@ DIFF = os.environ.get("WIRESCORE_FUZZ_DIFF", "") not in ("", "0")
 LEAN = os.environ.get("WIRESCORE_FUZZ_LEAN", "") not in ("", "0")
 
 
-def TestOneInput(data: bytes) -> None:  # noqa: N802 (atheris' name)
+def count_input() -> None:
+    """Count one input; every 1000th, write the count where the long run reads it."""
     _RUNS["n"] += 1
     if _RUNS["file"] and _RUNS["n"] % 1000 == 0:      # the long run's live input count
         Path(_RUNS["file"]).write_text(str(_RUNS["n"]))
+
+
+def TestOneInput(data: bytes) -> None:  # noqa: N802 (atheris' name)
+    count_input()
     if LEAN:
         run_lean(data)
     else:
         run_one(data, diff=DIFF)
 
 
-def main(argv: list[str]) -> None:
+def main(argv: list[str], test_one_input=TestOneInput) -> None:
     import atheris
 
     # libFuzzer re-executes argv[0] for -minimize_crash, -fork and -jobs; run.py points it
     # at a shell wrapper that starts this interpreter on this file (a .py is not a program)
     argv = [os.environ.get("WIRESCORE_FUZZ_ARGV0", argv[0]), *argv[1:]]
-    atheris.Setup(argv, TestOneInput)
+    atheris.Setup(argv, test_one_input)
     atheris.Fuzz()
 
 

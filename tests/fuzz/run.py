@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Build the core for fuzzing and run the atheris target (tests/fuzz/fuzz_core.py).
+"""Build the core for fuzzing and run an atheris target (tests/fuzz/fuzz_core.py, or with
+--target reader tests/fuzz/fuzz_reader.py: the capture reader and the BPF interpreter).
 
     python tests/fuzz/run.py smoke                 # CI: 25 s, fixed seed, fails on a finding
     python tests/fuzz/run.py long --runs 10000000  # the long run (see README.md)
@@ -8,6 +9,7 @@
     python tests/fuzz/run.py bench [DIR...]        # replay inputs, inputs/s (no libFuzzer)
     python tests/fuzz/run.py build                 # only build
     python tests/fuzz/run.py seeds                 # rewrite tests/fuzz/seeds/ (committed)
+    python tests/fuzz/run.py --target reader smoke # the same commands for the reader target
 
 Builds go to build/fuzz/<variant>/ (build/fuzz/<variant>@<ref> with --source REF) from a
 copy of ext/ and setup.py, so the in-tree
@@ -35,7 +37,10 @@ is checked; run with PYTHONMALLOC=malloc in the environment to check Python's ob
 
 --lean (before the subcommand) runs the target's throughput mode (fuzz_core.run_lean:
 the same inputs through the same core calls, the accounting checks only; README "Lean
-mode"), for the long run's millions of inputs.
+mode"), for the long run's millions of inputs (the core target only).
+
+--target (before the subcommand) picks the target; each has its own seeds, dictionary and
+build/fuzz/ corpus, artifacts and logs (suffixed -reader for the reader target).
 """
 from __future__ import annotations
 
@@ -46,15 +51,31 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 BUILD = REPO / "build" / "fuzz"
-TARGET = HERE / "fuzz_core.py"
-SEEDS = HERE / "seeds"
-DICT = HERE / "fuzz.dict"
 REGRESSIONS = REPO / "tests" / "data" / "fuzz-regressions"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A fuzz target: its script, committed seeds, libFuzzer dictionary, regression
+    inputs, and the suffix of its build/fuzz/ files (corpus, artifacts, logs)."""
+    script: Path
+    seeds: Path
+    dict: Path
+    regressions: Path
+    suffix: str
+
+
+TARGETS = {
+    "core": Target(HERE / "fuzz_core.py", HERE / "seeds", HERE / "fuzz.dict", REGRESSIONS, ""),
+    "reader": Target(HERE / "fuzz_reader.py", HERE / "seeds-reader", HERE / "fuzz-reader.dict",
+                     REGRESSIONS / "reader", "-reader"),
+}
 MAX_LEN = 8192
 CLANGS = ("clang", "clang-19", "clang-18", "clang-17", "clang-16", "clang-15", "clang-14")
 
@@ -187,6 +208,24 @@ def run_env(variant: str, lib: Path) -> dict:
 
 # ---- seeds --------------------------------------------------------------------------------
 
+def write_reader_seeds(target: Target) -> int:
+    """The reader target's seeds (fuzz_reader.seeds())."""
+    sys.path.insert(0, str(HERE))
+    import fuzz_reader
+
+    return _write_seeds(target, fuzz_reader.seeds())
+
+
+def _write_seeds(target: Target, seeds: dict[str, bytes]) -> int:
+    """Replace the target's seed folder with these inputs; how many."""
+    shutil.rmtree(target.seeds, ignore_errors=True)
+    target.seeds.mkdir(parents=True)
+    for name, data in sorted(seeds.items()):
+        assert len(data) <= MAX_LEN, (name, len(data))
+        (target.seeds / name).write_bytes(data)
+    return len(seeds)
+
+
 def write_seeds() -> int:
     """Seed inputs: crafted frames of every link type, the decode edge cases of
     test_flow_accounting, and slices of the shipped captures, with a few option sets."""
@@ -248,20 +287,15 @@ def write_seeds() -> int:
             codes = [1] + [min(99, max(0, (b - a) // 1000)) for a, b in zip(times, times[1:])]
             seeds[f"pcap-{pcap.stem}-{k}"] = fc.build(cap.linktype, 0x01, 0x00, 0x07,
                                                       list(zip(codes, frames)))
-    shutil.rmtree(SEEDS, ignore_errors=True)
-    SEEDS.mkdir(parents=True)
-    for name, data in sorted(seeds.items()):
-        assert len(data) <= MAX_LEN, (name, len(data))
-        (SEEDS / name).write_bytes(data)
-    return len(seeds)
+    return _write_seeds(TARGETS["core"], seeds)
 
 
 # ---- running ------------------------------------------------------------------------------
 
-def wrapper() -> Path:
-    """build/fuzz/fuzz_core.sh: this interpreter on the target, for libFuzzer to re-execute."""
-    path = BUILD / "fuzz_core.sh"
-    text = f'#!/bin/sh\nexec "{sys.executable}" "{TARGET}" "$@"\n'
+def wrapper(target: Target) -> Path:
+    """build/fuzz/<script>.sh: this interpreter on the target, for libFuzzer to re-execute."""
+    path = BUILD / f"{target.script.stem}.sh"
+    text = f'#!/bin/sh\nexec "{sys.executable}" "{target.script}" "$@"\n'
     BUILD.mkdir(parents=True, exist_ok=True)
     if not path.exists() or path.read_text() != text:
         path.write_text(text)
@@ -269,9 +303,9 @@ def wrapper() -> Path:
     return path
 
 
-def libfuzzer(variant: str, lib: Path, args: list[str], log_path: Path | None = None,
-              env_extra: dict | None = None) -> int:
-    cmd = [str(wrapper()), *args]
+def libfuzzer(variant: str, lib: Path, target: Target, args: list[str],
+              log_path: Path | None = None, env_extra: dict | None = None) -> int:
+    cmd = [str(wrapper(target)), *args]
     env = run_env(variant, lib)
     env.update(env_extra or {})
     env["WIRESCORE_FUZZ_ARGV0"] = cmd[0]
@@ -284,9 +318,9 @@ def libfuzzer(variant: str, lib: Path, args: list[str], log_path: Path | None = 
                               ).returncode
 
 
-def common_args(artifacts: Path) -> list[str]:
+def common_args(artifacts: Path, target: Target) -> list[str]:
     artifacts.mkdir(parents=True, exist_ok=True)
-    return [f"-max_len={MAX_LEN}", f"-dict={DICT}", "-timeout=20", "-rss_limit_mb=3072",
+    return [f"-max_len={MAX_LEN}", f"-dict={target.dict}", "-timeout=20", "-rss_limit_mb=3072",
             f"-artifact_prefix={artifacts}/", "-print_final_stats=1"]
 
 
@@ -305,17 +339,18 @@ def executed(log_text: str) -> int:
 def cmd_smoke(a) -> int:
     variant = choose(a.sanitizer)
     lib = build(variant, a.source)
-    corpus = BUILD / "corpus-smoke"
+    t = a.target
+    corpus = BUILD / f"corpus-smoke{t.suffix}"
     shutil.rmtree(corpus, ignore_errors=True)       # the same start on every run
     corpus.mkdir(parents=True)
     # the regression inputs too, so that each runs under ASAN on every smoke (the test
     # suite replays them only on the installed, unsanitized core)
-    for path in sorted(REGRESSIONS.glob("*.bin")) if REGRESSIONS.is_dir() else []:
+    for path in sorted(t.regressions.glob("*.bin")) if t.regressions.is_dir() else []:
         shutil.copy(path, corpus / path.name)
-    out = BUILD / "smoke.log"
-    args = common_args(BUILD / "artifacts-smoke") + [
-        f"-max_total_time={a.seconds}", f"-seed={a.seed}", str(corpus), str(SEEDS)]
-    rc = libfuzzer(variant, lib, args + a.extra, log_path=out)
+    out = BUILD / f"smoke{t.suffix}.log"
+    args = common_args(BUILD / f"artifacts-smoke{t.suffix}", t) + [
+        f"-max_total_time={a.seconds}", f"-seed={a.seed}", str(corpus), str(t.seeds)]
+    rc = libfuzzer(variant, lib, t, args + a.extra, log_path=out)
     text = out.read_text(errors="replace")
     n = executed(text)
     if rc != 0:
@@ -341,10 +376,11 @@ def cmd_long(a) -> int:
 
     variant = choose(a.sanitizer)
     lib = build(variant, a.source)
-    corpus = Path(a.corpus) if a.corpus else BUILD / "corpus"
+    target = a.target
+    corpus = Path(a.corpus) if a.corpus else BUILD / f"corpus{target.suffix}"
     corpus.mkdir(parents=True, exist_ok=True)
-    artifacts = BUILD / "artifacts"
-    progress = BUILD / "long-progress.txt"
+    artifacts = BUILD / f"artifacts{target.suffix}"
+    progress = BUILD / f"long-progress{target.suffix}.txt"
     lock = threading.Lock()
     state = {"runs": 0, "crashes": 0, "chunks": 0, "stop": False}
     started = time.monotonic()
@@ -354,7 +390,7 @@ def cmd_long(a) -> int:
         text=True).stdout.strip() or a.source
     # each chunk's target writes its input count to long-wN.count every 1000 inputs
     # (WIRESCORE_FUZZ_COUNT), so that the progress file moves within a chunk
-    counts = {k: BUILD / f"long-w{k}.count" for k in range(a.jobs)}
+    counts = {k: BUILD / f"long{target.suffix}-w{k}.count" for k in range(a.jobs)}
 
     def live() -> int:
         n = 0
@@ -392,13 +428,13 @@ def cmd_long(a) -> int:
                         (a.seconds and time.monotonic() - started >= a.seconds):
                     return
             chunk += 1
-            logp = BUILD / f"long-w{k}-{chunk:04d}.log"
-            args = common_args(artifacts) + [f"-seed={a.seed * 1000 + k * 100 + chunk}",
+            logp = BUILD / f"long{target.suffix}-w{k}-{chunk:04d}.log"
+            args = common_args(artifacts, target) + [f"-seed={a.seed * 1000 + k * 100 + chunk}",
                                              f"-runs={min(a.chunk, left)}"]
             if a.seconds:
                 args.append(f"-max_total_time={max(1, int(a.seconds - (time.monotonic() - started)))}")
             counts[k].unlink(missing_ok=True)
-            rc = libfuzzer(variant, lib, args + [str(corpus), str(SEEDS)] + a.extra,
+            rc = libfuzzer(variant, lib, target, args + [str(corpus), str(target.seeds)] + a.extra,
                            log_path=logp, env_extra={"WIRESCORE_FUZZ_COUNT": str(counts[k])})
             n = executed(logp.read_text(errors="replace"))
             with lock:
@@ -433,21 +469,21 @@ def cmd_repro(a) -> int:
     variant = choose(a.sanitizer)
     lib = build(variant, a.source)
     files = [str(Path(f).resolve()) for f in a.files]
-    return libfuzzer(variant, lib, ["-runs=1", *files])
+    return libfuzzer(variant, lib, a.target, ["-runs=1", *files])
 
 
 BENCH = """
-import sys, time
+import importlib, sys, time
 sys.path.insert(0, sys.argv[1])
-import fuzz_core
+target = importlib.import_module(sys.argv[2])
 from pathlib import Path
-limit = int(sys.argv[2])
-files = sorted(p for d in sys.argv[3:] for p in (Path(d).iterdir() if Path(d).is_dir()
+limit = int(sys.argv[3])
+files = sorted(p for d in sys.argv[4:] for p in (Path(d).iterdir() if Path(d).is_dir()
                                                  else [Path(d)])
                if p.is_file() and p.suffix != ".md")
 datas = [p.read_bytes() for p in files][:limit or None]
 wall, cpu = time.perf_counter(), time.process_time()
-run = fuzz_core.run_lean if fuzz_core.LEAN else fuzz_core.run_one
+run = target.run_lean if getattr(target, "LEAN", False) else target.run_one
 for data in datas:
     run(data)
 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
@@ -462,8 +498,8 @@ def cmd_bench(a) -> int:
     speed (libFuzzer adds ~10-20 %: mutation, coverage, CMP tracing)."""
     variant = choose(a.sanitizer)
     lib = build(variant, a.source)
-    paths = [str(Path(p).resolve()) for p in (a.inputs or [BUILD / "corpus"])]
-    cmd = [sys.executable, "-c", BENCH, str(HERE), str(a.limit), *paths]
+    paths = [str(Path(p).resolve()) for p in (a.inputs or [BUILD / f"corpus{a.target.suffix}"])]
+    cmd = [sys.executable, "-c", BENCH, str(HERE), a.target.script.stem, str(a.limit), *paths]
     log(f"bench ({variant}): replaying {', '.join(paths)}")
     return subprocess.run(cmd, env=run_env(variant, lib), cwd=REPO).returncode
 
@@ -472,8 +508,9 @@ def cmd_minimize(a) -> int:
     variant = choose(a.sanitizer)
     lib = build(variant, a.source)
     out = Path(a.output or (str(a.crash) + ".min")).resolve()
-    rc = libfuzzer(variant, lib, ["-minimize_crash=1", f"-runs={a.runs}",
-                                  f"-exact_artifact_path={out}", str(Path(a.crash).resolve())])
+    rc = libfuzzer(variant, lib, a.target, ["-minimize_crash=1", f"-runs={a.runs}",
+                                            f"-exact_artifact_path={out}",
+                                            str(Path(a.crash).resolve())])
     log(f"minimized: {out} ({out.stat().st_size if out.exists() else '?'} bytes)")
     return rc
 
@@ -485,6 +522,8 @@ def main(argv=None) -> int:
                    help="build from the work tree (default) or a git ref, e.g. HEAD")
     p.add_argument("--lean", action="store_true",
                    help="the target's throughput mode (accounting checks only)")
+    p.add_argument("--target", default="core", choices=sorted(TARGETS),
+                   help="core (fuzz_core.py, the default) or reader (fuzz_reader.py)")
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("smoke", help="short fixed-budget run (CI)")
     s.add_argument("--seconds", type=int, default=25)
@@ -508,7 +547,7 @@ def main(argv=None) -> int:
     s.add_argument("inputs", nargs="*", help="files or directories (default build/fuzz/corpus)")
     s.add_argument("--limit", type=int, default=0, help="at most this many inputs")
     sub.add_parser("build", help="build the variant only")
-    sub.add_parser("seeds", help="rewrite tests/fuzz/seeds/")
+    sub.add_parser("seeds", help="rewrite the target's seeds (tests/fuzz/seeds*/)")
     argv = list(sys.argv[1:] if argv is None else argv)
     extra = []
     if "--" in argv:                                 # everything after -- goes to libFuzzer
@@ -516,10 +555,12 @@ def main(argv=None) -> int:
         argv = argv[:argv.index("--")]
     a = p.parse_args(argv)
     a.extra = extra
+    a.target = TARGETS[a.target]
     if a.lean:                                       # read by fuzz_core.py in each child
         os.environ["WIRESCORE_FUZZ_LEAN"] = "1"
     if a.cmd == "seeds":
-        log(f"{write_seeds()} seeds written to {SEEDS}")
+        n = write_seeds() if a.target is TARGETS["core"] else write_reader_seeds(a.target)
+        log(f"{n} seeds written to {a.target.seeds}")
         return 0
     if a.cmd == "build":
         variant = choose(a.sanitizer)

@@ -1,9 +1,11 @@
 """PCAP evidence: the packets behind an alert, as a classic pcap in LOGDIR/pcaps/.
 
 For a flow alert: the alerted flow's packets still in the core's ring; for a window
-alert: the key's packets of that window still in the ring. Files keep the capture's
-link type, microsecond timestamps, captured bytes and original lengths, so Wireshark
-and tshark open them as they are. Names are built from numbers only
+alert: the key's packets of that window still in the ring. Files keep the frames' link
+type, microsecond timestamps, captured bytes and original lengths, so Wireshark and
+tshark open them as they are; when a snippet's frames have different link types (a
+pcapng merged from several interfaces) the file is a pcapng with one interface per link
+type (still named .pcap: readers go by its content). Names are built from numbers only
 (<signature_id>-<flow_id or window start>-<n>.pcap), never from packet or profile
 text, and stay inside the folder. Disk use is bounded by max_files and max_bytes:
 the oldest snippets (by creation, including those of earlier runs) are deleted first,
@@ -26,12 +28,38 @@ SNAPLEN = 262144
 
 
 def pcap_bytes(linktype: int, data: bytes, meta: np.ndarray) -> bytes:
-    """A classic pcap from frames and (sec, usec, caplen, wire_len) rows."""
-    parts = [struct.pack("<IHHiIII", PCAP_MAGIC, 2, 4, 0, 0, SNAPLEN, linktype)]
+    """The frames of (sec, usec, caplen, wire_len[, linktype]) rows (FlowMeter.ring_*)
+    as a capture file: a classic pcap of the rows' link type (`linktype` when the rows
+    carry none, or there are no rows), or, when the rows' link types differ (a pcapng
+    merged from interfaces of several link types), a pcapng with one interface per link
+    type, so that no frame is labelled with another's link type."""
+    kinds = sorted(set(meta[:, 4].tolist())) if meta.shape[1] > 4 and len(meta) else []
+    if len(kinds) > 1:
+        return _pcapng_bytes(kinds, data, meta)
+    parts = [struct.pack("<IHHiIII", PCAP_MAGIC, 2, 4, 0, 0, SNAPLEN,
+                         kinds[0] if kinds else linktype)]
     pos = 0
-    for sec, usec, caplen, wire_len in meta.tolist():
+    for sec, usec, caplen, wire_len in meta[:, :4].tolist():
         parts.append(struct.pack("<IIII", sec, usec, caplen, max(wire_len, caplen)))
         parts.append(data[pos:pos + caplen])
+        pos += caplen
+    return b"".join(parts)
+
+
+def _pcapng_bytes(kinds: list, data: bytes, meta: np.ndarray) -> bytes:
+    """pcapng (little-endian, microsecond timestamps): a section header, an interface
+    description block per link type in `kinds`, an enhanced packet block per row."""
+    parts = [struct.pack("<IIIHHqI", 0x0A0D0D0A, 28, 0x1A2B3C4D, 1, 0, -1, 28)]
+    parts += [struct.pack("<IIHHII", 1, 20, kind, 0, SNAPLEN, 20) for kind in kinds]
+    iface = {kind: n for n, kind in enumerate(kinds)}
+    pos = 0
+    for sec, usec, caplen, wire_len, kind in meta.tolist():
+        ts = sec * 1_000_000 + usec
+        pad = -caplen % 4
+        total = 32 + caplen + pad
+        parts.append(struct.pack("<IIIIIII", 6, total, iface[kind], ts >> 32, ts & 0xFFFFFFFF,
+                                 caplen, max(wire_len, caplen)))
+        parts.append(data[pos:pos + caplen] + b"\0" * pad + struct.pack("<I", total))
         pos += caplen
     return b"".join(parts)
 
