@@ -46,7 +46,7 @@ cflags = (["-O1" if ASAN else "-O0", "-g"]) if DEBUG else ["-O3"]
 if ASAN:
     cflags += ["-fsanitize=address", "-fno-omit-frame-pointer"]
 
-MODULES = ["decode", "flowtable", "eve", "hst"]
+MODULES = ["names", "decode", "flowtable", "eve", "hst"]
 
 extensions = [
     Extension(

@@ -3,7 +3,7 @@
 # A flow that is one SYN and one RST says little on its own; the same flow from a
 # host that opened 300 connections to 200 ports in the last minute, most of them
 # refused, says a lot (UNSW-NB15's ct_* features, Kitsune's decayed host statistics).
-# Three bounded tables, updated when a flow starts and when it ends (not per packet):
+# Bounded tables, updated when a flow starts and when it ends (not per packet):
 #   hosts   per IP address: flows opened / received, new destinations and new
 #           (protocol, port) services contacted, ended and failed flows, packets,
 #           ICMP errors received; exponentially decayed with time constants
@@ -14,7 +14,7 @@
 #           (server, protocol, port) whether a service is new to the server;
 #   hist    per IP address: the last 128 s in 4-second buckets of flows opened, new
 #           destinations, new services, flows received and new sources, and of the
-#           connection attempts (the scan tables' rule, below) to a new destination
+#           connection attempts (the scan tables' rule, scans.pxd) to a new destination
 #           or service, or received on a service new to this server, those not
 #           answered (saturating bytes), so that a flow can be given what its
 #           endpoints did around it, from 10 s before its first packet to 10 s after
@@ -25,13 +25,21 @@
 # way, counted (wirescore.ctx_*_replaced) when the one replaced was still live.
 # Sizes are fixed at creation: FlowMeter(context_hosts=N) gives N // CTX_WAYS host sets,
 # twice that many pair and port sets and a quarter as many history sets; the default
-# (CTX_HOST_SETS sets, 65,536 hosts) is about 27 MB, touched lazily.
+# (CTX_HOST_SETS sets, 65,536 hosts) is about 27 MB with the scan tables, touched
+# lazily. ctx_flow_start() and ctx_flow_end() are what the meter calls: a flow starts,
+# a flow is reported.
 #
 # Everything here is inline and used by flowtable.pyx without the GIL.
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
+from libc.stdlib cimport calloc, free
 from libc.string cimport memcmp, memcpy, memset
-from libc.math cimport exp, log
+from libc.math cimport exp
+
+from counters cimport (F_CTX_HOST_REPLACED, F_CTX_PAIR_REPLACED, F_CTX_PORT_REPLACED,
+                       F_CTX_HIST_REPLACED)
+from enums cimport IPP_ICMP, IPP_TCP, IPP_UDP, IPP_ICMPV6, IPP_SCTP
+from features cimport FlowRecord
 
 cdef enum:
     CTX_WAYS = 4
@@ -61,42 +69,12 @@ cdef enum:
     H_UNANS_NEW_SVC = 7      # attempts received on a (protocol, port) new to this server
     H_FIELDS = 8
 
-# the scan tables (Zeek's policy/misc/scan.zeek, in bounded memory): per client, its
-# connection attempts that got no answer, over the last one to two SCAN_HALF_US (two
-# halves; the older is dropped as a new one starts), by two keys: (client, service),
-# whose items are servers (an address scan: one service tried on many hosts), and
-# (client, server), whose items are services (a port scan); and per server, the
-# clients whose attempts it left unanswered (key (server, zeros): a flood of spoofed
-# SYNs, a distributed scan, backscatter's victim, a dead service). An attempt: the client's
-# first packet of a flow to a unicast server: for TCP one without ACK or RST (a SYN,
-# or a FIN, NULL or Xmas probe of a stealth scan), any UDP datagram, an ICMP request
-# (echo, timestamp, information, address mask). Its item is set in
-# `tried` when the flow starts and in `answered` when the server answers (a SYN/ACK;
-# for UDP and ICMP any packet back; an RST or an ICMP error is no answer). Unanswered
-# items = tried and not answered, counted by linear counting over 128 bits (exact for
-# a few, within ~10 % up to 200, saturating at 621): the count is read when a flow is
-# reported, so it includes the attempts made after the flow's own, up to its report
-# (a timeout later). Keys only come from attempts; sets = host sets / 2 (4 ways of 112
-# bytes: 3.7 MB by default), least recently touched way replaced.
+# FlowEntry.ctx_bits: what the flow was to its endpoints' context
 cdef enum:
-    SCAN_HALF_US = 150000000 # 2 x 150 s: Zeek's 5-minute scan interval
-    SCAN_BY_SERVICE = 1      # key (client, service) -> servers
-    SCAN_BY_SERVER = 2       # key (client, server)  -> services
-    SCAN_OF_SERVER = 3       # key (server, zeros)   -> clients (a target's view)
-
-cdef struct ScanCtx:
-    uint8_t a[16]            # client (SCAN_OF_SERVER: the server)
-    uint8_t b[16]            # the server's address, or the service (proto, port/type)
-                             # (SCAN_OF_SERVER: zeros)
-    int64_t t                # last touched, packet time in µs (0: unused way)
-    int32_t half             # 1 + packet time // SCAN_HALF_US of the *_cur bits
-    uint8_t ipver
-    uint8_t kind
-    uint8_t pad[2]
-    uint64_t tried_cur[2]    # item hashes (128 bits), this half
-    uint64_t tried_prev[2]   # ... the half before
-    uint64_t answered_cur[2]
-    uint64_t answered_prev[2]
+    CB_ATTEMPT = 1           # its first packet was a connection attempt (scans.pxd's rule)
+    CB_NEW_DST = 2           # its server was new to its client (no flow between them in 600 s)
+    CB_NEW_PORT = 4          # its (protocol, port) was new to its client
+    CB_NEW_SVC = 8           # its (protocol, port) was new to its server
 
 cdef struct HostHist:
     uint8_t addr[16]
@@ -138,6 +116,15 @@ cdef struct PortCtx:
     uint8_t proto
     uint8_t ipver
     uint8_t pad[4]
+
+cdef struct Context:
+    HostCtx* hosts
+    PairCtx* pairs
+    PortCtx* ports
+    HostHist* hist
+    uint64_t host_sets       # sets of CTX_WAYS ways each
+    uint64_t pair_sets       # pairs, and (client or server, service) ports
+    uint64_t hist_sets
 
 
 cdef inline uint64_t ctx_mix(uint64_t h) noexcept nogil:
@@ -368,86 +355,177 @@ cdef inline void hist_sums(const HostHist* h, int64_t lo, int64_t hi, double* ou
         out[f] = acc[f]
 
 
-cdef inline bint scan_is_icmp(uint8_t proto, uint8_t ipver) noexcept nogil:
-    """ICMP of the packet's own IP version (ICMPv4 over IPv4, ICMPv6 over IPv6)."""
-    return (proto == 1 and ipver == 4) or (proto == 58 and ipver == 6)
+cdef inline int ctx_init(Context* c, uint64_t hosts) noexcept nogil:
+    """Tables for `hosts` hosts (a power of two >= 4 * CTX_WAYS, checked by the caller):
+    hosts // CTX_WAYS host sets, twice as many pair and port sets, a quarter as many
+    history sets (at least one). -1 when out of memory (ctx_free() releases what was
+    allocated)."""
+    c.host_sets = hosts // CTX_WAYS
+    c.pair_sets = 2 * c.host_sets
+    c.hist_sets = c.host_sets >> HIST_SETS_SHIFT
+    if c.hist_sets < 1:
+        c.hist_sets = 1
+    c.hosts = <HostCtx*>calloc(c.host_sets * CTX_WAYS, sizeof(HostCtx))
+    c.pairs = <PairCtx*>calloc(c.pair_sets * CTX_WAYS, sizeof(PairCtx))
+    c.ports = <PortCtx*>calloc(c.pair_sets * CTX_WAYS, sizeof(PortCtx))
+    c.hist = <HostHist*>calloc(c.hist_sets * CTX_WAYS, sizeof(HostHist))
+    if c.hosts == NULL or c.pairs == NULL or c.ports == NULL or c.hist == NULL:
+        return -1
+    return 0
 
 
-cdef inline void scan_service(uint8_t* svc, uint8_t proto, uint16_t what) noexcept nogil:
-    """The 16-byte key b of a SCAN_BY_SERVICE entry: the protocol, then the server
-    port (the ICMP request type for ICMP), the rest zero."""
-    memset(svc, 0, 16)
-    svc[0] = proto
-    svc[1] = <uint8_t>(what >> 8)
-    svc[2] = <uint8_t>(what & 0xFF)
+cdef inline void ctx_free(Context* c) noexcept nogil:
+    free(c.hosts)
+    free(c.pairs)
+    free(c.ports)
+    free(c.hist)
+    c.hosts = NULL
+    c.pairs = NULL
+    c.ports = NULL
+    c.hist = NULL
 
 
-cdef inline ScanCtx* scan_get(ScanCtx* table, uint64_t sets, const uint8_t* a,
-                              const uint8_t* b, uint8_t ipver, uint8_t kind, int64_t now,
-                              bint create, uint64_t* replaced) noexcept nogil:
-    """The entry of key (a, b, kind), its halves turned to `now`; created when absent
-    and `create` (replacing the least recently touched way, counted in `replaced` when
-    that one was touched in the last two halves), else NULL."""
-    cdef uint64_t s = (ctx_mix(ctx_hash16(a, ipver ^ (<uint64_t>kind << 8)) ^
-                               ctx_hash16(b, 0x5CA9)) & (sets - 1)) * CTX_WAYS
-    cdef int64_t t = now if now > 0 else 1
-    cdef int32_t half = <int32_t>(t // SCAN_HALF_US) + 1
-    cdef int i, victim = 0
-    cdef ScanCtx* e = NULL
-    for i in range(CTX_WAYS):
-        if (table[s + i].t != 0 and table[s + i].kind == kind
-                and table[s + i].ipver == ipver and memcmp(table[s + i].a, a, 16) == 0
-                and memcmp(table[s + i].b, b, 16) == 0):
-            e = &table[s + i]
-            break
-        if table[s + i].t < table[s + victim].t:
-            victim = i
-    if e == NULL:
-        if not create:
-            return NULL
-        e = &table[s + victim]
-        if e.t != 0 and t - e.t < 2 * <int64_t>SCAN_HALF_US:
-            replaced[0] += 1
-        memset(e, 0, sizeof(ScanCtx))
-        memcpy(e.a, a, 16)
-        memcpy(e.b, b, 16)
-        e.ipver = ipver
-        e.kind = kind
-        e.half = half
-    if half > e.half:                    # a new half: the current one becomes the old
-        if half == e.half + 1:
-            memcpy(e.tried_prev, e.tried_cur, sizeof(e.tried_cur))
-            memcpy(e.answered_prev, e.answered_cur, sizeof(e.answered_cur))
-        else:
-            memset(e.tried_prev, 0, sizeof(e.tried_prev))
-            memset(e.answered_prev, 0, sizeof(e.answered_prev))
-        memset(e.tried_cur, 0, sizeof(e.tried_cur))
-        memset(e.answered_cur, 0, sizeof(e.answered_cur))
-        e.half = half
-    if create and t > e.t:
-        e.t = t
-    return e
+cdef inline bint has_ports(uint8_t proto) noexcept nogil:
+    return proto == IPP_TCP or proto == IPP_UDP or proto == IPP_SCTP
 
 
-cdef inline void scan_set(uint64_t* bits, uint64_t h) noexcept nogil:
-    """Set the bit of hash h in a 128-bit map."""
-    bits[(h >> 6) & 1] |= (<uint64_t>1) << (h & 63)
+cdef inline uint8_t ctx_flow_start(Context* c, const uint8_t* client, const uint8_t* server,
+                                   uint16_t dport, uint8_t ipver, uint8_t proto, int64_t ts,
+                                   uint64_t* cnt) noexcept nogil:
+    """A flow starts at ts: the client opened one, the server received one. Returns what
+    was new about it (CB_NEW_DST / CB_NEW_PORT / CB_NEW_SVC), for FlowEntry.ctx_bits:
+    the scan tables then count its attempt and answer (scans.pxd)."""
+    cdef HostCtx* h
+    cdef HostHist* hh
+    cdef double flows
+    cdef bint new_pair, new_port = False, new_svc = False
+    new_pair = pair_touch(c.pairs, c.pair_sets, client, server, ipver, ts, 1, &flows,
+                          &cnt[F_CTX_PAIR_REPLACED])
+    if has_ports(proto):
+        new_port = port_touch(c.ports, c.pair_sets, client, ipver, proto, dport, ts, 1,
+                              &flows, &cnt[F_CTX_PORT_REPLACED])
+        # the server's side of the same table: ipver's high bit marks its entries
+        new_svc = port_touch(c.ports, c.pair_sets, server, ipver | 0x80, proto, dport, ts,
+                             1, &flows, &cnt[F_CTX_PORT_REPLACED])
+    h = host_get(c.hosts, c.host_sets, client, ipver, ts, &cnt[F_CTX_HOST_REPLACED])
+    h.out_flows[0] += 1
+    h.out_flows[1] += 1
+    if new_pair:
+        h.new_dsts[0] += 1
+        h.new_dsts[1] += 1
+    if new_port:
+        h.new_ports[0] += 1
+        h.new_ports[1] += 1
+    h = host_get(c.hosts, c.host_sets, server, ipver, ts, &cnt[F_CTX_HOST_REPLACED])
+    h.in_flows[0] += 1
+    h.in_flows[1] += 1
+    hh = hist_get(c.hist, c.hist_sets, client, ipver, ts, True, &cnt[F_CTX_HIST_REPLACED])
+    hist_add(hh, ts, H_OUT)
+    if new_pair:
+        hist_add(hh, ts, H_NEW_DST)
+    if new_port:
+        hist_add(hh, ts, H_NEW_PORT)
+    hh = hist_get(c.hist, c.hist_sets, server, ipver, ts, True, &cnt[F_CTX_HIST_REPLACED])
+    hist_add(hh, ts, H_IN)
+    if new_pair:
+        hist_add(hh, ts, H_NEW_SRC)
+    return ((CB_NEW_DST if new_pair else 0) | (CB_NEW_PORT if new_port else 0)
+            | (CB_NEW_SVC if new_svc else 0))
 
 
-cdef inline double scan_unanswered(const ScanCtx* e) noexcept nogil:
-    """Distinct items tried and never answered over both halves (0 for NULL): linear
-    counting (Whang et al. 1990) over 128 bits."""
-    cdef uint64_t x
-    cdef int i, ones = 0
-    if e == NULL:
-        return 0.0
-    for i in range(2):
-        x = (e.tried_cur[i] | e.tried_prev[i]) & ~(e.answered_cur[i] | e.answered_prev[i])
-        while x:
-            x &= x - 1
-            ones += 1
-    if ones == 0:
-        return 0.0
-    if ones >= 128:
-        return 128.0 * log(128.0)
-    return -128.0 * log((128.0 - ones) / 128.0)
+cdef inline void hist_count(HostHist* h, int64_t when, int field, bint take_back) noexcept nogil:
+    """Count one event of `field` at `when` in h, or take one back (nothing for h NULL:
+    the host's history was replaced)."""
+    if h == NULL:
+        return
+    if take_back:
+        hist_sub(h, when, field)
+    else:
+        hist_add(h, when, field)
+
+
+cdef inline void ctx_unanswered(Context* c, const uint8_t* client, const uint8_t* server,
+                                uint8_t ipver, uint8_t bits, int64_t start,
+                                bint answer) noexcept nogil:
+    """A connection attempt (a flow that started at `start`, ctx_bits `bits`) to a new
+    destination or service counts as unanswered in the endpoints' history (at the flow's
+    start) until its answer takes it back. A history replaced in between (table full)
+    loses the attempt: the take-back then finds 0 or another flow's attempt, an
+    undercount, never an overcount."""
+    cdef HostHist* hh
+    if bits & (CB_NEW_DST | CB_NEW_PORT):
+        hh = hist_get(c.hist, c.hist_sets, client, ipver, start, False, NULL)
+        if bits & CB_NEW_DST:
+            hist_count(hh, start, H_UNANS_NEW_DST, answer)
+        if bits & CB_NEW_PORT:
+            hist_count(hh, start, H_UNANS_NEW_PORT, answer)
+    if bits & CB_NEW_SVC:
+        hh = hist_get(c.hist, c.hist_sets, server, ipver, start, False, NULL)
+        hist_count(hh, start, H_UNANS_NEW_SVC, answer)
+
+
+cdef inline void ctx_record_hosts(Context* c, FlowRecord* r, int64_t now,
+                                  uint64_t* cnt) noexcept nogil:
+    """Count how the reported flow went in both endpoints' decayed counts (an ICMP
+    error it carried counts against its server: unreachable), then read them."""
+    cdef HostCtx* h
+    cdef uint8_t t = r.icmp_type_ts
+    cdef bint icmp_error = ((r.proto == IPP_ICMP and r.ip_version == 4 and (t == 3 or t == 11))
+                            or (r.proto == IPP_ICMPV6 and r.ip_version == 6
+                                and (t == 1 or t == 3)))
+    cdef bint failed = (r.pkts_toclient == 0 or r.rst_toclient > 0
+                        or (r.syn_toserver > 0 and r.syn_toclient == 0))
+    h = host_get(c.hosts, c.host_sets, r.src_addr, r.ip_version, now, &cnt[F_CTX_HOST_REPLACED])
+    if not icmp_error:
+        h.out_ended += 1
+        h.out_failed += failed
+        h.out_pkts += <double>(r.pkts_toserver + r.pkts_toclient)
+    r.ctx_src_flows_60s = h.out_flows[0]
+    r.ctx_src_flows_600s = h.out_flows[1]
+    r.ctx_src_new_dsts_60s = h.new_dsts[0]
+    r.ctx_src_new_dsts_600s = h.new_dsts[1]
+    r.ctx_src_new_ports_60s = h.new_ports[0]
+    r.ctx_src_new_ports_600s = h.new_ports[1]
+    r.ctx_src_fail_ratio = h.out_failed / h.out_ended if h.out_ended > 0 else 0.0
+    r.ctx_src_mean_pkts = h.out_pkts / h.out_ended if h.out_ended > 0 else 0.0
+    r.ctx_src_unreach = h.unreach_in
+    h = host_get(c.hosts, c.host_sets, r.dest_addr, r.ip_version, now, &cnt[F_CTX_HOST_REPLACED])
+    if icmp_error:
+        h.unreach_in += 1
+    else:
+        h.in_ended += 1
+        h.in_failed += failed
+    r.ctx_dst_flows_60s = h.in_flows[0]
+    r.ctx_dst_flows_600s = h.in_flows[1]
+    r.ctx_dst_fail_ratio = h.in_failed / h.in_ended if h.in_ended > 0 else 0.0
+
+
+cdef inline void ctx_flow_end(Context* c, FlowRecord* r, int64_t now, uint64_t* cnt) noexcept nogil:
+    """A flow is reported at packet time now: count how it went, then read both
+    endpoints' context (as of now) into the record's ctx_* fields (the scan tables'
+    three: scans.pxd)."""
+    cdef double around[H_FIELDS]
+    cdef double flows
+    ctx_record_hosts(c, r, now, cnt)
+    pair_touch(c.pairs, c.pair_sets, r.src_addr, r.dest_addr, r.ip_version, now, 0, &flows,
+               &cnt[F_CTX_PAIR_REPLACED])
+    r.ctx_pair_flows = flows
+    flows = 0
+    if has_ports(r.proto):
+        port_touch(c.ports, c.pair_sets, r.src_addr, r.ip_version, r.proto, r.dest_port, now,
+                   0, &flows, &cnt[F_CTX_PORT_REPLACED])
+    r.ctx_src_service_flows = flows
+    # around the flow: from its packets' time, not the report's (which comes a
+    # timeout later, when a burst the flow was part of has long ended)
+    hist_sums(hist_get(c.hist, c.hist_sets, r.src_addr, r.ip_version, now, False, NULL),
+              r.start_us - AROUND_US, r.end_us + AROUND_US, around)
+    r.ctx_src_flows_around = around[H_OUT]
+    r.ctx_src_new_dsts_around = around[H_NEW_DST]
+    r.ctx_src_new_ports_around = around[H_NEW_PORT]
+    r.ctx_src_unanswered_new_dsts_around = around[H_UNANS_NEW_DST]
+    r.ctx_src_unanswered_new_ports_around = around[H_UNANS_NEW_PORT]
+    hist_sums(hist_get(c.hist, c.hist_sets, r.dest_addr, r.ip_version, now, False, NULL),
+              r.start_us - AROUND_US, r.end_us + AROUND_US, around)
+    r.ctx_dst_flows_around = around[H_IN]
+    r.ctx_dst_new_srcs_around = around[H_NEW_SRC]
+    r.ctx_dst_unanswered_new_ports_around = around[H_UNANS_NEW_SVC]

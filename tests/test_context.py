@@ -182,7 +182,7 @@ def attempts(path):
     fragments carry their first fragment's ports): ({flow key: (client, its port,
     server, version, proto, service port or ICMP type, ts of the first packet, whether
     it was an attempt)}, {flow key: ts of the server's answer}, the last ts), or None
-    for a capture without frames. By the documented rules (context.pxd, scan tables):
+    for a capture without frames. By the documented rules (scans.pxd, scan tables):
     an attempt is a flow's first packet to a unicast server from a specified client,
     TCP without ACK or RST, UDP or SCTP, an ICMP request; its answer is the server's
     first packet if that is a SYN/ACK, any UDP or SCTP packet, an ICMP reply. Keys:

@@ -1,1 +1,2 @@
-"""Compiled core (built from ext/*.pyx): decode, flowtable, eve, hst."""
+"""Compiled core (built from ext/*.pyx; ext/README.md has the map of its rooms): names,
+decode, flowtable (FlowMeter), eve, hst."""
