@@ -41,8 +41,8 @@ from flowtable cimport *
 from defrag cimport Defrag, defrag_init, defrag_free, defrag_packet
 from windows cimport (Windows, WindowRecord, win_init, win_free, win_packet, win_close,
                       WIN_KEYS, WIN_PROBE)
-from context cimport (Context, ctx_init, ctx_free, ctx_flow_start, ctx_flow_end, CTX_WAYS,
-                      CTX_HOST_SETS)
+from context cimport (Context, ctx_init, ctx_free, ctx_flow_start, ctx_flow_end, CTX_HOSTS,
+                      CTX_MIN_HOSTS)
 from scans cimport Scans, scans_init, scans_free, scan_first, scan_flow_end
 from ring cimport Ring, RingQuery, ring_init, ring_free, ring_add, ring_pick, ring_copy
 
@@ -107,8 +107,8 @@ cdef _check_sizes(unsigned int max_flows, unsigned int context_hosts,
                   unsigned int window_max_keys, unsigned int out_capacity):
     if max_flows < 1 or max_flows > (1 << 30):
         raise ValueError("max_flows must be between 1 and 2**30")
-    if not _pow2_between(context_hosts, 4 * CTX_WAYS, 1 << 24):
-        raise ValueError(f"context_hosts must be a power of two from {4 * CTX_WAYS} "
+    if not _pow2_between(context_hosts, CTX_MIN_HOSTS, 1 << 24):
+        raise ValueError(f"context_hosts must be a power of two from {CTX_MIN_HOSTS} "
                          f"to 2**24, not {context_hosts}")
     if not _pow2_between(window_max_keys, WIN_PROBE, 1 << 24):
         raise ValueError(f"window_max_keys must be a power of two from {WIN_PROBE} "
@@ -156,16 +156,17 @@ cdef class FlowMeter:
         Fragmented datagrams whose ports are kept for their later fragments
         (defrag.pxd; rounded up to a power of two).
     context : bool
-        Keep endpoint context (context.pxd, scans.pxd, about 27 MB) and fill the ctx_*
+        Keep endpoint context (context.pxd, scans.pxd, about 32 MB) and fill the ctx_*
         fields.
     window_seconds, window_keys : float, sequence of "all" / "src" / "dst"
         Traffic windows (windows.pxd) of this length in packet time, one record per
         key and window, taken with drain_windows(); none when window_keys is empty.
     context_hosts : int
         Hosts the context tables hold (a power of two, 16 to 2**24; default 65,536,
-        about 27 MB): context_hosts / 4 sets of 4 ways, twice as many for pairs and
-        (client or server, service) ports, a quarter as many for the 128 s histories. A host
-        replaced while still live is counted (wirescore.ctx_*_replaced).
+        about 32 MB, 490 bytes a host): twice as many pairs and (client or server,
+        service) ports, a quarter as many 128 s histories, half as many scan keys. A
+        table replaces live state only when it is (nearly) full of it (clock.pxd),
+        counted (wirescore.ctx_*_replaced): a larger table would have kept it.
     window_max_keys : int
         Keys (source or destination addresses) per kind and window (a power of two,
         16 to 2**24; default 16,384; about 550 bytes per key and kind: the table and
@@ -197,7 +198,7 @@ cdef class FlowMeter:
                   unsigned int out_capacity=65536, unsigned int frag_slots=16384,
                   bint context=True, double window_seconds=0.0, window_keys=(),
                   unsigned long long ring_bytes=0,
-                  unsigned int context_hosts=CTX_HOST_SETS * CTX_WAYS,
+                  unsigned int context_hosts=CTX_HOSTS,
                   unsigned int window_max_keys=WIN_KEYS):
         cdef double seconds[N_TC]
         cdef int kinds

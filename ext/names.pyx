@@ -15,6 +15,7 @@ from enums cimport (N_REASONS, N_STATES, N_TCP_STATES, N_TC, WIN_KINDS, N_TCP_FL
                     ws_proto_ports)
 from scans cimport SCAN_BITS as _SCAN_BITS
 from windows cimport WIN_BITS as _WIN_BITS
+from clock cimport CLOCK_REACH as _CLOCK_REACH
 
 
 cdef list _rows(const ws_slot* table, int n):
@@ -59,3 +60,6 @@ PORT_PROTOS = tuple(ws_protos[i].value for i in range(N_PROTOS) if ws_proto_port
 SCAN_BITS = _SCAN_BITS
 #: bits of a traffic window's distinct-count maps (linear counting; windows.pxd)
 WINDOW_BITS = _WIN_BITS
+#: rows the context tables' clock hand looks at for one holding nothing live before it
+#: replaces a live key (clock.pxd): the tables fill before they replace anything
+CLOCK_REACH = _CLOCK_REACH

@@ -15,9 +15,10 @@
 # answered, counted by linear counting over SCAN_BITS (128) bits (exact for a few,
 # within ~10 % up to 200, saturating at 621): the count is read when a flow is reported,
 # so it includes the attempts made after the flow's own, up to its report (a timeout
-# later). Keys only come from attempts; sets = host sets / 2 (4 ways of 112 bytes: 3.7
-# MB by default), least recently touched way replaced, counted
-# (wirescore.ctx_scan_replaced) when it was touched in the last two halves.
+# later). Keys only come from attempts, in context_hosts / 2 rows of 120 bytes (3.9 MB
+# by default) indexed as clock.pxd says: a new key replaces one with an attempt in the
+# last two halves only when the table is (nearly) full of them, counted
+# (wirescore.ctx_scan_replaced).
 #
 # scan_first() is what the meter calls at the first packet of each direction of a flow
 # (an attempt, or its answer), scan_flow_end() when a flow is reported.
@@ -34,7 +35,9 @@ from enums cimport TH_SYN, TH_ACK, TH_RST, IPP_ICMP, IPP_TCP, IPP_UDP, IPP_ICMPV
 from decode cimport PacketView
 from features cimport FlowRecord
 from flowtable cimport FlowEntry
-from context cimport (Context, ctx_hash16, ctx_mix, ctx_unanswered, CTX_WAYS, CB_ATTEMPT)
+from context cimport Context, ctx_hash16, ctx_mix, ctx_unanswered, CB_ATTEMPT
+from clock cimport (Clock, clock_init, clock_free, clock_head, clock_pick, clock_evict,
+                    clock_link)
 
 cdef enum:
     SCAN_BITS = 128          # the bit maps of items (catalog.py quotes it)
@@ -48,11 +51,12 @@ cdef struct ScanCtx:
     uint8_t a[16]            # client (SCAN_OF_SERVER: the server)
     uint8_t b[16]            # the server's address, or the service (proto, port/type)
                              # (SCAN_OF_SERVER: zeros)
-    int64_t t                # last touched, packet time in µs (0: unused way)
+    int64_t t                # last attempt, packet time in µs (at least 1)
     int32_t half             # 1 + packet time // SCAN_HALF_US of the *_cur bits
+    int32_t hnext            # hash chain (clock.pxd)
     uint8_t ipver
     uint8_t kind
-    uint8_t pad[2]
+    uint8_t pad[6]
     uint64_t tried_cur[SCAN_WORDS]       # item hashes (SCAN_BITS bits), this half
     uint64_t tried_prev[SCAN_WORDS]      # ... the half before
     uint64_t answered_cur[SCAN_WORDS]
@@ -60,22 +64,22 @@ cdef struct ScanCtx:
 
 cdef struct Scans:
     ScanCtx* table
-    uint64_t sets            # sets of CTX_WAYS ways
+    Clock ix
 
 
-cdef inline int scans_init(Scans* s, uint64_t hosts) noexcept nogil:
-    """The tables for FlowMeter(context_hosts=hosts): hosts // CTX_WAYS // 2 sets (at
-    least one); -1 when out of memory."""
-    s.sets = (hosts // CTX_WAYS) >> 1
-    if s.sets < 1:
-        s.sets = 1
-    s.table = <ScanCtx*>calloc(s.sets * CTX_WAYS, sizeof(ScanCtx))
-    return -1 if s.table == NULL else 0
+cdef inline int scans_init(Scans* s, uint32_t hosts) noexcept nogil:
+    """The tables for FlowMeter(context_hosts=hosts): hosts / 2 rows; -1 when out of
+    memory."""
+    s.table = <ScanCtx*>calloc(hosts >> 1, sizeof(ScanCtx))
+    if s.table == NULL or clock_init(&s.ix, hosts >> 1) < 0:
+        return -1
+    return 0
 
 
 cdef inline void scans_free(Scans* s) noexcept nogil:
     free(s.table)
     s.table = NULL
+    clock_free(&s.ix)
 
 
 cdef inline bint scan_is_icmp(uint8_t proto, uint8_t ipver) noexcept nogil:
@@ -92,38 +96,44 @@ cdef inline void scan_service(uint8_t* svc, uint8_t proto, uint16_t what) noexce
     svc[2] = <uint8_t>(what & 0xFF)
 
 
-cdef inline ScanCtx* scan_get(ScanCtx* table, uint64_t sets, const uint8_t* a,
-                              const uint8_t* b, uint8_t ipver, uint8_t kind, int64_t now,
-                              bint create, uint64_t* replaced) noexcept nogil:
+cdef inline uint64_t scan_hash(const uint8_t* a, const uint8_t* b, uint8_t ipver,
+                               uint8_t kind) noexcept nogil:
+    return ctx_mix(ctx_hash16(a, ipver ^ (<uint64_t>kind << 8)) ^ ctx_hash16(b, 0x5CA9))
+
+
+cdef inline ScanCtx* scan_get(Scans* s, const uint8_t* a, const uint8_t* b, uint8_t ipver,
+                              uint8_t kind, int64_t now, bint create,
+                              uint64_t* replaced) noexcept nogil:
     """The entry of key (a, b, kind), its halves turned to `now`; created when absent
-    and `create` (replacing the least recently touched way, counted in `replaced` when
-    that one was touched in the last two halves), else NULL."""
-    cdef uint64_t s = (ctx_mix(ctx_hash16(a, ipver ^ (<uint64_t>kind << 8)) ^
-                               ctx_hash16(b, 0x5CA9)) & (sets - 1)) * CTX_WAYS
+    and `create` (in the row clock.pxd picks, counted in `replaced` when that one held
+    an attempt of the last two halves), else NULL."""
+    cdef uint64_t h = scan_hash(a, b, ipver, kind)
     cdef int64_t t = now if now > 0 else 1
     cdef int32_t half = <int32_t>(t // SCAN_HALF_US) + 1
-    cdef int i, victim = 0
+    cdef int32_t i = clock_head(&s.ix, h)
+    cdef int took
     cdef ScanCtx* e = NULL
-    for i in range(CTX_WAYS):
-        if (table[s + i].t != 0 and table[s + i].kind == kind
-                and table[s + i].ipver == ipver and memcmp(table[s + i].a, a, 16) == 0
-                and memcmp(table[s + i].b, b, 16) == 0):
-            e = &table[s + i]
+    while i >= 0:
+        if (s.table[i].kind == kind and s.table[i].ipver == ipver
+                and memcmp(s.table[i].a, a, 16) == 0 and memcmp(s.table[i].b, b, 16) == 0):
+            e = &s.table[i]
             break
-        if table[s + i].t < table[s + victim].t:
-            victim = i
+        i = s.table[i].hnext
     if e == NULL:
         if not create:
             return NULL
-        e = &table[s + victim]
-        if e.t != 0 and t - e.t < 2 * <int64_t>SCAN_HALF_US:
-            replaced[0] += 1
+        i = clock_pick(&s.ix, <char*>&s.table[0].t, sizeof(ScanCtx),
+                       t - 2 * <int64_t>SCAN_HALF_US, &took)
+        e = &s.table[i]
+        clock_evict(&s.ix, took, scan_hash(e.a, e.b, e.ipver, e.kind), i,
+                    <char*>&s.table[0].hnext, sizeof(ScanCtx), replaced)
         memset(e, 0, sizeof(ScanCtx))
         memcpy(e.a, a, 16)
         memcpy(e.b, b, 16)
         e.ipver = ipver
         e.kind = kind
         e.half = half
+        clock_link(&s.ix, h, i, <char*>&s.table[0].hnext, sizeof(ScanCtx))
     if half > e.half:                    # a new half: the current one becomes the old
         if half == e.half + 1:
             memcpy(e.tried_prev, e.tried_cur, sizeof(e.tried_cur))
@@ -219,8 +229,7 @@ cdef inline void scan_mark(Scans* s, const uint8_t* a, const uint8_t* b, uint8_t
                            uint64_t* cnt) noexcept nogil:
     """Set `item` in the tried bits of key (a, b, kind), created if absent, or in its
     answered bits when `answer` (only if the key exists)."""
-    cdef ScanCtx* e = scan_get(s.table, s.sets, a, b, ipver, kind, ts, not answer,
-                               &cnt[F_CTX_SCAN_REPLACED])
+    cdef ScanCtx* e = scan_get(s, a, b, ipver, kind, ts, not answer, &cnt[F_CTX_SCAN_REPLACED])
     if e != NULL:
         scan_set(&e.answered_cur[0] if answer else &e.tried_cur[0], item)
 
@@ -275,10 +284,8 @@ cdef inline void scan_flow_end(Scans* s, FlowRecord* r, int64_t now) noexcept no
     scan_service(svc, r.proto, r.icmp_type_ts if icmp else r.dest_port)
     memset(no_addr, 0, 16)
     r.ctx_src_unanswered_hosts = scan_unanswered(scan_get(
-        s.table, s.sets, r.src_addr, svc, r.ip_version, SCAN_BY_SERVICE, now, False, NULL))
+        s, r.src_addr, svc, r.ip_version, SCAN_BY_SERVICE, now, False, NULL))
     r.ctx_src_unanswered_services = scan_unanswered(scan_get(
-        s.table, s.sets, r.src_addr, r.dest_addr, r.ip_version, SCAN_BY_SERVER, now, False,
-        NULL))
+        s, r.src_addr, r.dest_addr, r.ip_version, SCAN_BY_SERVER, now, False, NULL))
     r.ctx_dst_unanswered_srcs = scan_unanswered(scan_get(
-        s.table, s.sets, r.dest_addr, no_addr, r.ip_version, SCAN_OF_SERVER, now, False,
-        NULL))
+        s, r.dest_addr, no_addr, r.ip_version, SCAN_OF_SERVER, now, False, NULL))

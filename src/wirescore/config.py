@@ -108,15 +108,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("flow.context", True, bool, "--context/--no-context",
             "Keep endpoint context (flows opened, new destinations and services, failure "
             "ratios per host, decayed over 60 s and 600 s, and what each host did around "
-            "each flow; about 27 MB) and give every flow its ctx.* feature columns, "
+            "each flow; about 32 MB) and give every flow its ctx.* feature columns, "
             "whenever something reads them: a profile with a ctx.* feature, or --export. "
             "--no-context leaves them 0 always."),
     Setting("flow.context_hosts", 1 << 16, int, "--context-hosts",
-            "Hosts the endpoint context keeps at most (a power of two; about 380 bytes "
-            "each, 27 MB by default). A host pushed out while still active is counted "
+            "Hosts the endpoint context keeps at most (a power of two; about 490 bytes "
+            "each, 32 MB by default). A host is pushed out while still active only when "
+            "the table is (nearly) full of active hosts, and that is counted "
             "(wirescore.ctx_host_replaced, and _pair_, _port_, _hist_, _scan_replaced: "
-            "logged at the end of a run, in the Python API's Summary.counters); a "
-            "network with more active hosts than this wants a larger table.",
+            "logged at the end of a run, in the Python API's Summary.counters): a larger "
+            "table would have kept it.",
             unit="hosts", minimum=16, maximum=1 << 24, power_of_two=True),
     Setting("flow.window_max_keys", 1 << 14, int, "--window-max-keys",
             "Traffic windows: addresses tracked per key kind (src, dst) and window (a "
