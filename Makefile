@@ -1,6 +1,8 @@
 # wirescore: set-up, demo, tests, benchmarks. Every target installs what it needs.
 PYTHON ?= python3
-VENV   ?= .venv
+# the repository: targets work from any working directory (make -f PATH/Makefile ...)
+ROOT   := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
+VENV   ?= $(ROOT)/.venv
 PY     := $(VENV)/bin/python
 DEMO_PCAP := tests/data/pcaps/ndpi-synscan.pcap
 DEMO_LOGS := demo-logs
@@ -15,7 +17,7 @@ $(PY):
 
 # editable install: builds the Cython core (ext/) into src/wirescore/_core
 install: $(PY)
-	$(PY) -m pip install --quiet -e '.[test,train]'
+	cd $(ROOT) && $(PY) -m pip install --quiet -e '.[test,train]'
 
 demo: install
 	rm -rf $(DEMO_LOGS)
@@ -30,23 +32,24 @@ demo: install
 	'-', a['alert']['signature'], '|', '; '.join(a['alert']['metadata'].get('wirescore_features', []))) for a in al]"
 
 test: install
-	$(PY) -m pytest -q tests
+	cd $(ROOT) && $(PY) -m pytest -q tests
 
 # throughput suite (benchmarks/README.md): saved, then compared with the baseline;
 # fails when the full/bare ratio fell by more than the tolerance (10 %)
 bench: install
-	$(PY) -m pytest benchmarks -q --benchmark-save=full
-	$(PY) benchmarks/compare.py --mode full --tolerance 0.10
+	cd $(ROOT) && $(PY) -m pytest benchmarks -q --benchmark-save=full
+	cd $(ROOT) && $(PY) benchmarks/compare.py --mode full --tolerance 0.10
 
 # the CI variant: small capture, few rounds; a loose tolerance (50 %) so that a busy
 # CI machine does not fail it, while a broken or collapsed core still does
 bench-short: install
-	$(PY) -m pytest benchmarks -q --bench-short --benchmark-json=.bench-short.json
-	$(PY) benchmarks/compare.py --current .bench-short.json --mode short --tolerance 0.50
+	cd $(ROOT) && $(PY) -m pytest benchmarks -q --bench-short --benchmark-json=.bench-short.json
+	cd $(ROOT) && $(PY) benchmarks/compare.py --current .bench-short.json --mode short \
+		--tolerance 0.50
 
 bench-baseline: install
-	$(PY) -m pytest benchmarks -q --benchmark-save=full
-	$(PY) benchmarks/compare.py --mode full --save-baseline
+	cd $(ROOT) && $(PY) -m pytest benchmarks -q --benchmark-save=full
+	cd $(ROOT) && $(PY) benchmarks/compare.py --mode full --save-baseline
 
 # fuzz smoke (tests/fuzz/README.md): the coverage-guided atheris target on the core built
 # with clang's ASAN + UBSan + Cython bounds checks, for a fixed 25 s from a fixed seed;

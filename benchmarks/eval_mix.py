@@ -10,11 +10,10 @@ for each flow-level profile, on the flows that end after the training period:
 ROC AUC, average precision, recall at 1 % false-positive rate (from the score.<id>
 columns; a flow a profile's allowlist keeps from alerting has no score and ranks below
 every scored flow, as in `wirescore eval`), and the same for the profiles together
-("combined": each flow's highest percentile among the scored flows over the
-profiles, so a flow ranks high when any profile ranks it high, as any profile's alert
-reaches the user; percentiles are taken without labels) and its operating point (the
-flows over any profile's fixed threshold: recall and false-positive rate, before
-suppression), plus, from eve.json, how many attack types raised at least one alert and
+("combined": wirescore.evaluate.combined_scores, each flow's highest percentile among
+the scored flows over the profiles, as `wirescore eval` ranks them) and its operating
+point (the flows over any profile's fixed threshold: recall and false-positive rate,
+before suppression), plus, from eve.json, how many attack types raised at least one alert and
 how many alerts fell on background traffic.
 The reference detectors' numbers from the mix's README are printed beside them.
 Unsupervised: nothing here is fitted to the labels.
@@ -43,14 +42,15 @@ from pathlib import Path
 
 import numpy as np
 
-from wirescore.evaluate import (average_precision, lowest_if_unscored, recall_at_fpr,
-                                 roc_auc)
+from shared_data import shared_or_exit, shared_path
+from wirescore.evaluate import (average_precision, combined_scores, lowest_if_unscored,
+                                 recall_at_fpr, roc_auc)
 from wirescore.flowset import read_export
 from wirescore.labels import Labels
 from wirescore.rules import default_rules_dir, load_paths
 
-EVAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "eval"
-MAKE_MIX = EVAL.parents[1] / "tools" / "make_eval_mix.py"
+EVAL = shared_path("data", "eval")
+MAKE_MIX = shared_path("tools", "make_eval_mix.py")
 METRICS = ("roc_auc", "average_precision", "recall_at_1pct_fpr")
 REFERENCES = [  # from ../shared/data/eval/README.md (measured 2026-11-23)
     ("NFStream + River MinMax + HST", 0.479, 0.126, 0.002),
@@ -84,13 +84,6 @@ def window_attack(by_addr: dict, ev: dict) -> str:
         if start <= last + 1 and end >= first - 1:
             return attack
     return ""
-
-
-def percentiles(scores: np.ndarray) -> np.ndarray:
-    """Each score's mid-rank percentile among `scores` (ties share one value)."""
-    _values, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
-    below = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    return (below[inverse] + 0.5 * counts[inverse]) / max(len(scores), 1)
 
 
 def evaluate_mix(eval_dir: Path, rules: str | None = None) -> dict:
@@ -137,7 +130,7 @@ def evaluate_mix(eval_dir: Path, rules: str | None = None) -> dict:
         if col in columns:
             over |= columns[col] > thr
     if len(columns) > 1:
-        columns["combined"] = np.max([percentiles(sc) for sc in columns.values()], axis=0)
+        columns["combined"] = combined_scores(list(columns.values()))
     for col, sc in columns.items():
         result["profiles"][col] = {
             "roc_auc": round(roc_auc(sc, y[test]), 4),
@@ -227,6 +220,8 @@ def main(argv=None) -> int:
                                     "and measure each (needs ../shared/tools)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
+    if args.eval_dir == EVAL or args.seeds:
+        shared_or_exit("eval_mix")            # one line: where the shared folder was sought
     if not (args.eval_dir / "mix-public.pcap").exists():
         print(f"eval_mix: {args.eval_dir / 'mix-public.pcap'} not found (needs "
               "../shared/data/eval)", file=sys.stderr)

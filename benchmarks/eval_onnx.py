@@ -27,8 +27,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from shared_data import shared_or_exit, shared_path
+
 REPO = Path(__file__).resolve().parents[1]
-EVAL = REPO.parent / "shared" / "data" / "eval"
+EVAL = shared_path("data", "eval")
 SHIPPED = REPO / "rules" / "flow-around-tail.yaml"
 REFERENCES = [  # from ../shared/data/eval/README.md (measured 2026-11-23)
     ("NFStream + River MinMax + HST", 0.479, 0.126, 0.002),
@@ -54,6 +56,8 @@ def main(argv=None) -> int:
     ap.add_argument("--keep", type=Path, help="keep the trained files in this folder")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
+    if args.eval_dir == EVAL:
+        shared_or_exit("eval_onnx")           # one line: where the shared folder was sought
     pcap = args.eval_dir / "mix-public.pcap"
     if not pcap.exists():
         print(f"eval_onnx: {pcap} not found (needs ../shared/data/eval)", file=sys.stderr)

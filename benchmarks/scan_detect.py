@@ -39,8 +39,9 @@ from collections import Counter
 from pathlib import Path
 
 import eval_mix
+from shared_data import shared_or_exit, shared_path
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = shared_path("data")
 SCANS = SHARED / "pcaps" / "labeled"
 MIX = SHARED / "eval" / "mix-public.pcap"
 DLT_EN10MB = 1
@@ -254,6 +255,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--keep", type=Path, help="keep the streams and logs in this folder")
     args = ap.parse_args(argv)
+    shared_or_exit("scan_detect")             # one line: where the shared folder was sought
     if not MIX.exists() or not (SCANS / "LABELS.csv").exists():
         print(f"scan_detect: needs {MIX} and {SCANS / 'LABELS.csv'} (../shared/data)",
               file=sys.stderr)

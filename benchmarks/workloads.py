@@ -4,11 +4,12 @@ Two captures, each built once and kept under ``benchmarks/.cache/`` (ignored by 
 
 ``bench-<N>.pcap``
     Real traffic: ``../shared/tools/make-bench-pcap.sh`` replays the 20 captures of
-    ``../shared/data/bench-sources`` with rewritten addresses and shifted times until
-    the file holds exactly N packets (2,000,000 by default, about 1 GB and 173k flows;
-    200,000 in short mode). Same sources and tool versions give the same bytes. Needs
-    editcap/mergecap/capinfos (Debian ``wireshark-common``, which ``tshark`` pulls in)
-    and tcprewrite (Debian ``tcpreplay``); building 2M packets takes about 25 s on 2 cores.
+    ``../shared/data/bench-sources`` (the shared folder as shared_data.py finds it) with
+    rewritten addresses and shifted times until the file holds exactly N packets
+    (2,000,000 by default, about 1 GB and 173k flows; 200,000 in short mode). Same
+    sources and tool versions give the same bytes. Needs editcap/mergecap/capinfos
+    (Debian ``wireshark-common``, which ``tshark`` pulls in) and tcprewrite (Debian
+    ``tcpreplay``); building 2M packets takes about 25 s on 2 cores.
 
 ``udp-flows-<N>-s<SEED>-v<V>.pcap``
     Synthetic: N distinct UDP/IPv4 flows of one 60-byte Ethernet frame each, 10 us
@@ -35,12 +36,13 @@ from pathlib import Path
 
 import numpy as np
 
+from shared_data import SharedNotFound, find_shared
+
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 CACHE_DIR = BENCH_DIR / ".cache"
-SHARED = Path(os.environ.get("WIRESCORE_SHARED", REPO.parent / "shared")).resolve()
-MAKE_BENCH = SHARED / "tools" / "make-bench-pcap.sh"
-BENCH_SOURCES = SHARED / "data" / "bench-sources"
+MAKE_BENCH = Path("tools") / "make-bench-pcap.sh"        # in the shared folder
+BENCH_SOURCES = Path("data") / "bench-sources"            # in the shared folder
 BENCH_TOOLS = {"editcap": "wireshark-common", "mergecap": "wireshark-common",
                "capinfos": "wireshark-common",
                "tcprewrite": "tcpreplay"}   # tool -> Debian package that ships it
@@ -116,11 +118,19 @@ def build_bench_pcap(out: Path, packets: int, *, force: bool = False) -> Path:
     """
     out = Path(out)
     meta = out.with_name(out.name + ".json")
-    if not MAKE_BENCH.is_file():
+    try:
+        shared = find_shared()
+    except SharedNotFound as exc:
         if out.is_file():
             return out
-        raise WorkloadError(f"{MAKE_BENCH} not found (set WIRESCORE_SHARED to the shared folder)")
-    want = {"packets": int(packets), "script_sha256": _sha256(MAKE_BENCH)}
+        raise WorkloadError(str(exc)) from None
+    make_bench, sources = shared / MAKE_BENCH, shared / BENCH_SOURCES
+    if not make_bench.is_file():
+        if out.is_file():
+            return out
+        raise WorkloadError(f"{make_bench} not found (set WIRESCORE_SHARED to the shared "
+                            "folder)")
+    want = {"packets": int(packets), "script_sha256": _sha256(make_bench)}
     if out.is_file() and not force:
         if not meta.is_file():
             return out
@@ -133,12 +143,12 @@ def build_bench_pcap(out: Path, packets: int, *, force: bool = False) -> Path:
                if shutil.which(tool) is None]
     if missing:
         raise WorkloadError("cannot build the bench capture, missing: " + ", ".join(missing))
-    if not BENCH_SOURCES.is_dir():
-        raise WorkloadError(f"bench sources not found at {BENCH_SOURCES} (set WIRESCORE_SHARED)")
+    if not sources.is_dir():
+        raise WorkloadError(f"bench sources not found at {sources} (set WIRESCORE_SHARED)")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     t0 = time.perf_counter()
-    proc = subprocess.run(["bash", str(MAKE_BENCH), str(BENCH_SOURCES), str(tmp), str(packets)],
+    proc = subprocess.run(["bash", str(make_bench), str(sources), str(tmp), str(packets)],
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if proc.returncode != 0:
         tmp.unlink(missing_ok=True)

@@ -41,6 +41,20 @@ def test_shipped_rules_load_and_check():
     assert out.startswith("ok ") and "9100001" in out
 
 
+def test_shipped_profiles_open_with_what_they_detect_not_their_history():
+    """Each shipped file opens with a comment that says what it detects and why its
+    features and numbers are what they are; revisions are told in rules/README.md."""
+    import re
+
+    readme = (default_rules_dir() / "README.md").read_text()
+    for path in sorted(default_rules_dir().glob("*.yaml")):
+        text = path.read_text()
+        header = text[:text.index("\nid: ")]
+        assert header.startswith("# ") and len(header.splitlines()) >= 8, path.name
+        assert not re.search(r"\b[Rr]ev \d+\b|\(rev \d+\)|went from", header), path.name
+        assert f"### {path.name}" in readme or "rev: 1" in text, path.name
+
+
 @pytest.mark.parametrize("change, line, message", [
     (("features: [flow.bytes_toserver, flow.duration, ctx.src_flows_60s]",
       "features: [flow.pktz]"), 3,
@@ -61,6 +75,57 @@ def test_bad_profile_points_at_the_line(tmp_path, change, line, message):
     proc = run_wirescore("rules", "check", path, check=False)
     assert proc.returncode == 1 and proc.stderr.count("\n") == 1
     assert proc.stderr.startswith(f"wirescore: error: {path}:{line}:")
+
+
+@pytest.mark.parametrize("unit, feature, message", [
+    ("flow", "window.packets", "'window.packets' is a window feature; flow profiles take "
+                               "flow and ctx columns (flow.*, ctx.*); window.* columns "
+                               "need unit: window"),
+    ("window", "ctx.src_flows_60s", "'ctx.src_flows_60s' is a flow feature; window profiles "
+                                    "take window columns (window.*); flow.* and ctx.* "
+                                    "columns need unit: flow"),
+])
+def test_a_feature_of_the_other_unit_says_which_unit_takes_it(tmp_path, unit, feature,
+                                                              message):
+    path = write(tmp_path, GOOD.replace(
+        "features: [flow.bytes_toserver, flow.duration, ctx.src_flows_60s]",
+        f"unit: {unit}\nfeatures: [{feature}]"))
+    with pytest.raises(WirescoreError) as err:
+        load_file(path)
+    assert str(err.value) == f"{path}:4: features.0: {message}"
+    proc = run_wirescore("rules", "check", path, check=False)
+    assert proc.returncode == 1 and proc.stderr == f"wirescore: error: {err.value}\n"
+
+
+def test_the_model_checked_at_load_is_the_one_the_first_run_uses(tmp_path):
+    """A profile's model is built once, when the profile is loaded; a later run of the
+    same profile starts from a fresh model of its own (same parameters, same scores)."""
+    from wirescore.detect import Detector
+
+    (profile,) = load_file(write(tmp_path, GOOD))
+    built = profile.model_object
+    first = Detector([profile]).detectors[0]
+    assert first.model.model is built
+    second = Detector([profile]).detectors[0]
+    assert second.model.model is not built
+    rec = fake_records(300)
+    rec["bytes_toserver"] = np.arange(300) % 17
+    assert np.array_equal(first.process(rec)[0], second.process(rec)[0])
+
+
+def test_a_field_left_out_takes_the_profile_default(tmp_path):
+    """Defaults live in one place, the Profile dataclass: a minimal file gets them all."""
+    from dataclasses import MISSING, fields
+
+    from wirescore.rules import Profile
+
+    (p,) = load_file(write(tmp_path, "id: 4200009\nname: minimal\n"
+                                     "features: [flow.duration]\nmodel: {name: hst}\n"))
+    for f in fields(Profile):
+        if f.default is not MISSING and f.name not in ("source", "model_object", "warnings",
+                                                       "_loaded", "_taken"):
+            assert getattr(p, f.name) == f.default, f.name
+    assert (p.threshold_quantile, p.warmup, p.suppress_seconds) == (0.995, 1000, 60.0)
 
 
 def test_duplicate_ids_are_refused(tmp_path):

@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 
-from conftest import FIXTURES, run_wirescore
+from conftest import FIXTURES, SHARED_DATA, run_wirescore, shared_available
 from wirescore.evaluate import (average_precision, confusion, precision_recall_curve,
                                 recall_at_fpr, roc_auc, roc_curve)
 from wirescore.errors import WirescoreError
@@ -18,6 +18,7 @@ from wirescore.flowset import parse_time, read_export
 from wirescore.labels import Labels
 
 MIXED = FIXTURES / "zeek-wikipedia.pcap"          # TCP and UDP flows
+EVAL = SHARED_DATA / "eval"
 PROFILE = """\
 id: 4400001
 name: eval test
@@ -295,3 +296,46 @@ def test_eval_leaves_out_a_disabled_profile(tmp_path, wiki_flows):
                          "--json", "-l", tmp_path / "logs")
     assert [p["id"] for p in json.loads(proc.stdout)["profiles"]] == [4400001]
     assert "4400002" in proc.stderr and "enabled: false" in proc.stderr
+
+
+@pytest.mark.skipif(not shared_available(), reason="needs ../shared/data/eval")
+def test_eval_reports_the_profiles_combined_as_eval_mix_and_the_readme(tmp_path):
+    """`wirescore eval` on the public mix after its training period: each shipped flow
+    profile and the profiles combined get the numbers benchmarks/eval_mix.py gives, and
+    the combined ones are those the README quotes."""
+    import re
+    import sys
+
+    from conftest import REPO
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import eval_mix
+
+    want = eval_mix.evaluate_mix(EVAL)
+    train_end = json.loads((EVAL / "mix-public.summary.json").read_text())["train_end_ts"]
+    args = ("eval", "-r", EVAL / "mix-public.pcap", "--labels", EVAL / "mix-public.labels.csv",
+            "--after", repr(train_end))
+    got = json.loads(run_wirescore(*args, "--json").stdout)
+    rows = {f"score.{p['id']}": p for p in got["profiles"]}
+    rows["combined"] = got["combined"]
+    assert sorted(rows) == sorted(want["profiles"])
+    assert got["combined"]["profiles"] == [9100002, 9100003]
+    for col, m in want["profiles"].items():
+        assert rows[col]["roc_auc"] == m["roc_auc"], col
+        assert rows[col]["average_precision"] == m["average_precision"], col
+        assert rows[col]["recall_at_fpr"] == m["recall_at_1pct_fpr"], col
+    # the combined confusion: the flows over any fixed threshold (eval_mix's operating point)
+    c = got["combined"]["confusion"]
+    assert round(c["tp"] / (c["tp"] + c["fn"]), 4) == want["over_a_threshold"]["recall"]
+    assert round(c["fp"] / (c["fp"] + c["tn"]), 5) == \
+        want["over_a_threshold"]["false_positive_rate"]
+    table = run_wirescore(*args).stdout
+    assert re.search(r"^combined\s+max pct\s+0\.\d{3}", table, re.M)
+    readme = (REPO / "README.md").read_text()
+    quoted = re.search(r"combined reach ROC AUC ([\d.]+), average precision ([\d.]+) and\s+"
+                       r"recall ([\d.]+) at 1 %", readme)
+    assert quoted, "README quotes the shipped profiles' combined figures"
+    combined = got["combined"]
+    assert [float(x) for x in quoted.groups()] == [
+        round(combined["roc_auc"], 3), round(combined["average_precision"], 3),
+        round(combined["recall_at_fpr"], 3)]

@@ -1,4 +1,5 @@
-"""Live capture (wirescore.live, wirescore.workers, wirescore.privileges) on a real wire.
+"""Live capture (wirescore.live, wirescore.workers, wirescore.privileges, wirescore.session)
+on a real wire.
 
 The wire is a veth pair between two network namespaces that the tests create and
 remove: ws-a in wscap<pid> (where wirescore captures), ws-b in wsgen<pid> (where
@@ -355,17 +356,19 @@ def test_quiet_interface_yields_empty_batches_and_stops(wire, tmp_path):
 
     def sample():
         with LiveSource(CAP_IF, timeout_ms=50, prefetch=0) as src:
-            t0, shapes = time.monotonic(), []
-            for data, meta in src.batches():
-                shapes.append((len(data), meta.shape))
+            t0, shapes, lag = time.monotonic(), [], []
+            for data, meta, linktype in src.batches():
+                shapes.append((len(data), meta.shape, linktype))
+                lag.append(abs(src.expiry_clock() - time.time()))
                 if time.monotonic() - t0 > 0.5:
                     break
-            return shapes, time.monotonic() - t0
+            return shapes, time.monotonic() - t0, max(lag)
 
-    shapes, took = wire.in_capture_ns(sample)
+    shapes, took, lag = wire.in_capture_ns(sample)
     assert took < 1.0
+    assert lag < 1.0          # flows age on the wall clock: live packets are stamped by it
     assert len(shapes) >= 5, shapes
-    assert all(s == (0, (0, 4)) for s in shapes), shapes
+    assert all(s == (0, (0, 4), 1) for s in shapes), shapes      # Ethernet, empty
     with LiveRun(wire, tmp_path / "quiet", timeout_ms=50) as run:
         time.sleep(0.2)
         t0 = time.monotonic()
@@ -419,7 +422,7 @@ def test_interface_going_down_is_a_fault_after_everything_read(wire, tmp_path):
 def test_interface_listing_sees_the_wire(wire):
     # in a process of the namespace (`ip netns exec` mounts its /sys, which the
     # descriptions read), as `wirescore interfaces` would run there
-    code = ("import dataclasses, json; from wirescore.live import list_interfaces, "
+    code = ("import dataclasses, json; from wirescore.interfaces import list_interfaces, "
             "format_interfaces; found = list_interfaces(); "
             "print(json.dumps([dataclasses.asdict(i) for i in found])); "
             "print(format_interfaces(found))")
@@ -1011,7 +1014,8 @@ def test_resolve_names_and_errors():
 
 
 def test_per_worker_names_and_stats_sum():
-    from wirescore.workers import per_worker_name, sum_stats
+    from wirescore.outputs.paths import per_worker_name
+    from wirescore.workers.stats import sum_stats
 
     assert per_worker_name("eve.json", 2) == "eve.2.json"
     assert per_worker_name("out/flows.csv", 1) == "out/flows.1.csv"

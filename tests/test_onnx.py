@@ -209,6 +209,29 @@ def test_unknown_onnx_parameter_points_at_the_line(tmp_path, forest_file):
         load_file(profile)
 
 
+def test_the_model_file_is_loaded_once_for_checking_and_running(tmp_path, forest_file,
+                                                                monkeypatch):
+    """Loading the profile opens the ONNX session that the run scores with; only a
+    second run of the same profile opens another."""
+    from wirescore.detect import Detector
+    from wirescore.models import onnx as onnx_module
+
+    opened = []
+    real_open = onnx_module.OnnxModel._open
+
+    def counting_open(self, threads):
+        opened.append(self)
+        return real_open(self, threads)
+
+    monkeypatch.setattr(onnx_module.OnnxModel, "_open", counting_open)
+    _, path = forest_file
+    (profile,) = load_file(write_profile(tmp_path, path))
+    detector = Detector([profile])
+    assert len(opened) == 1 and detector.detectors[0].model.model is opened[0]
+    Detector([profile])
+    assert len(opened) == 2
+
+
 def test_relative_model_path_is_taken_from_the_profile_folder(tmp_path, forest_file,
                                                               monkeypatch):
     import shutil

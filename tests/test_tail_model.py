@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from model_contract import ModelCase, check_batched_equals_row_by_row
 from wirescore.models.tail import UNIT, TailModel
 
 
@@ -36,15 +37,11 @@ def test_scores_match_the_formula_over_the_sliding_window(chunks):
 
 
 def test_score_learn_many_is_row_by_row_streaming():
+    """The model contract's first check (tests/model_contract.py), on continuous values."""
     rng = np.random.default_rng(3)
     X = rng.exponential(size=(300, 2))
-    a, b = TailModel(("x", "y"), window=50), TailModel(("x", "y"), window=50)
-    streamed = a.score_learn_many(X)
-    expect = []
-    for row in X:
-        expect.append(b.score_one({"x": row[0], "y": row[1]}))
-        b.learn_one({"x": row[0], "y": row[1]})
-    np.testing.assert_allclose(streamed, expect)
+    case = ModelCase("tail", lambda: TailModel(("x", "y"), window=50), ("x", "y"), None, None)
+    check_batched_equals_row_by_row(case, X)
 
 
 def test_direction_and_range():

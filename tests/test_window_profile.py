@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from conftest import FIXTURES, SHARED_DATA, need_shared, read_eve, run_wirescore, shared_available
+from model_contract import ModelCase, check_batched_equals_row_by_row
 from wirescore.config import Config
 from wirescore.engine import Engine
 from wirescore.errors import WirescoreError
@@ -65,15 +66,18 @@ def test_extreme_a_burst_does_not_move_the_reference_a_persistent_level_does():
 
 
 def test_extreme_streaming_is_the_same_however_the_stream_is_cut():
+    """The model contract's first check (tests/model_contract.py) on a stream with a
+    burst, cut at and around refreshes; the burst scores beyond the reference."""
     rng = np.random.default_rng(3)
     X = rng.poisson(5, size=(1500, 2)).astype(float)
     X[700:720] *= 40
-    one = ExtremeCounts(("a", "b"), floors={"a": 20, "a*b": 200}, memory=500, refresh=64)
-    whole = one.score_learn_many(X)
-    two = ExtremeCounts(("a", "b"), floors={"a": 20, "a*b": 200}, memory=500, refresh=64)
-    cuts = [0, 1, 65, 300, 301, 999, 1500]
-    parts = np.concatenate([two.score_learn_many(X[a:b]) for a, b in zip(cuts, cuts[1:])])
-    assert np.array_equal(whole, parts)
+
+    def make():
+        return ExtremeCounts(("a", "b"), floors={"a": 20, "a*b": 200}, memory=500, refresh=64)
+
+    case = ModelCase("extreme", make, ("a", "b"), None, None)
+    whole = check_batched_equals_row_by_row(case, X, cuts=(1, 64, 235, 1, 698, 501))
+    assert np.array_equal(make().score_learn_many(X), whole)
     assert (whole[700:720] > 0).all() and (whole[:700] <= 0).all()
 
 

@@ -1,8 +1,10 @@
 """Packet sources: capture files (pcap, pcapng) and standard input, in batches.
 
-A source yields (data, meta) pairs straight from pcapy-ng's next_batch(): data is one
-bytes object holding the batch's frames, meta a read-only (n, 4) uint32 array of
-(sec, usec, offset, caplen) rows. No Python object is made per packet.
+A source yields (data, meta, linktype) straight from pcapy-ng's next_batch(): data is
+one bytes object holding the batch's frames, meta a read-only (n, 4) uint32 array of
+(sec, usec, offset, caplen) rows, linktype the file's link type. No Python object is
+made per packet. expiry_clock() is None: only packet time ages flows (a replay is
+deterministic).
 
 Faults: a capture that cannot be opened, or whose link type the decoder lacks, raises
 WirescoreError before any packet. A record that libpcap cannot read in the middle of a
@@ -117,8 +119,9 @@ class FileSource:
                 raise WirescoreError(f"--bpf {self.bpf!r}: {_pcap_message(exc)}") from None
         return reader
 
-    def batches(self, prefetch: int = 4) -> Iterator[tuple[bytes, np.ndarray]]:
-        """Yield (data, meta) until the end of the capture; see the module doc on faults.
+    def batches(self, prefetch: int = 4) -> Iterator[tuple[bytes, np.ndarray, int]]:
+        """Yield (data, meta, linktype) until the end of the capture; see the module doc
+        on faults.
 
         With prefetch > 0 a reader thread keeps up to that many batches ready:
         next_batch() releases the GIL while libpcap reads, so reading overlaps the
@@ -129,7 +132,7 @@ class FileSource:
             return
         yield from _prefetched(self._read_batches, prefetch, self.name)
 
-    def _read_batches(self) -> Iterator[tuple[bytes, np.ndarray]]:
+    def _read_batches(self) -> Iterator[tuple[bytes, np.ndarray, int]]:
         while True:
             try:
                 data, meta = self._reader.next_batch(self.batch_size)
@@ -147,9 +150,9 @@ class FileSource:
                 else:
                     self._delivered_bytes += 16 * rows.shape[0] + int(rows[:, 3].sum())
                     self._tee.release(24 + self._delivered_bytes)
-            yield data, rows
+            yield data, rows, self.linktype
 
-    def _recover(self, message: str) -> Iterator[tuple[bytes, np.ndarray]]:
+    def _recover(self, message: str) -> Iterator[tuple[bytes, np.ndarray, int]]:
         """Deliver the packets of the failed batch that precede the fault, then raise."""
         where = f"after packet {self.packets_read}"
         if self.path != "-":
@@ -166,7 +169,8 @@ class FileSource:
                     if not meta:
                         break
                     self.packets_read += 1
-                    yield data, np.frombuffer(meta, dtype=np.uint32).reshape(-1, 4)
+                    rows = np.frombuffer(meta, dtype=np.uint32).reshape(-1, 4)
+                    yield data, rows, self.linktype
             except self._pcapy.PcapError:
                 pass
             where = f"after packet {self.packets_read}"
@@ -174,9 +178,14 @@ class FileSource:
             # the records libpcap read before the damaged one, from the tee's copy
             for frame, sec, usec in self._tee.records_after(24 + self._delivered_bytes):
                 self.packets_read += 1
-                yield frame, np.array([[sec, usec, 0, len(frame)]], dtype=np.uint32)
+                rows = np.array([[sec, usec, 0, len(frame)]], dtype=np.uint32)
+                yield frame, rows, self.linktype
             where = f"after packet {self.packets_read}"
         raise CaptureFault(f"{self.name}: capture damaged {where}: {message}")
+
+    def expiry_clock(self) -> None:
+        """None: only packet time ages the flows of a capture file."""
+        return None
 
     def stats(self) -> dict:
         """Capture-level drop counters (a file has none). Packet counts come from the

@@ -1,4 +1,4 @@
-"""The `wirescore` command: thin click commands over wirescore.engine.
+"""The `wirescore` command: thin click commands over wirescore.session and the engine.
 
 Every setting of wirescore.config.SETTINGS is a flag of `run` and `config`, with
 the same help text; a YAML file given with -c supplies the rest. Errors are one line
@@ -7,15 +7,16 @@ on stderr, "wirescore: error: <file>: <what is wrong>", exit status 1 (2 for usa
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 import time
+import traceback
 
 import click
 
 from wirescore import __version__
+from wirescore.cli_error import CliError
 from wirescore.config import SETTINGS, Config
-from wirescore.errors import WirescoreError
+from wirescore.errors import WirescoreError, describe
 
 log = logging.getLogger("wirescore")
 
@@ -41,18 +42,12 @@ shutdown) and writes everything out. SIGHUP reopens eve.json (logrotate).
 `wirescore interfaces` lists what can be captured. Capturing needs root, or
 CAP_NET_RAW and CAP_NET_ADMIN; --user drops privileges once the capture is open.
 \b
-Exit status: 0 done; 1 error (the capture broke part-way: what was read before
-the fault is written, then the error is reported); 2 usage error.
+Exit status: 0 done; 1 error, in one line (an output that cannot be written is
+refused before the first packet; when the capture breaks part-way, or a detection
+profile, an output or a callback fails, the run stops: every flow read before is
+written out, then the error names what failed; --debug adds the traceback);
+2 usage error.
 """
-
-
-class CliError(click.ClickException):
-    """Prints 'wirescore: error: message' (one line) and exits 1."""
-
-    exit_code = 1
-
-    def show(self, file=None) -> None:
-        click.echo(f"wirescore: error: {self.format_message()}", err=True)
 
 
 def _setting_options(func):
@@ -98,8 +93,11 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
 @click.version_option(__version__, prog_name="wirescore")
 @click.option("-v", "--verbose", count=True, help="More log output (debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr.")
+@click.option("--debug", is_flag=True,
+              help="When a run fails, also print the Python traceback of the failure "
+                   "(for a bug report); without it every error is one line.")
 @click.pass_context
-def main(ctx, verbose, quiet):
+def main(ctx, verbose, quiet, debug):
     """Real-time network anomaly detection beside Suricata and Zeek.
 
     wirescore reads packets (a pcap/pcapng file or standard input), keeps
@@ -110,7 +108,7 @@ def main(ctx, verbose, quiet):
     """
     _setup_logging(verbose, quiet)
     _limit_malloc_arenas()
-    ctx.obj = {"quiet": quiet}
+    ctx.obj = {"quiet": quiet, "debug": debug}
 
 
 def _limit_malloc_arenas() -> None:
@@ -153,6 +151,7 @@ def run(ctx, read_path, iface, log_dir, config_path, **kwargs):
     For files, timeouts run on packet time, so a replay is deterministic. A summary
     line (packets, flows, alerts, decode errors, packets/s) ends every run.
     """
+    from wirescore import session
     from wirescore.engine import RunFault
 
     if (read_path is None) == (iface is None):
@@ -165,51 +164,31 @@ def run(ctx, read_path, iface, log_dir, config_path, **kwargs):
                      and read_path != "-")
     try:
         if iface is not None:
-            summary = _run_live(cfg, iface, log_dir)
+            summary = session.run_live(cfg, iface, log_dir)
         else:
-            summary = _run_file(cfg, read_path, log_dir,
-                                _ProgressLine() if show_progress else None)
+            summary = session.run_file(cfg, read_path, log_dir,
+                                       _ProgressLine() if show_progress else None)
     except RunFault as exc:
         if show_progress:
             click.echo("\r\033[K", nl=False, err=True)
+        _traceback_if_asked(ctx, exc)
         done = exc.summary
         raise CliError(f"{exc} ({done.packets} packets before it, {done.flows} flows "
                        f"written to {done.eve_path})") from None
     except WirescoreError as exc:
+        _traceback_if_asked(ctx, exc)
         raise CliError(str(exc)) from None
+    except Exception as exc:            # a bug: one line too, the traceback on request
+        _traceback_if_asked(ctx, exc)
+        raise CliError(f"internal error: {describe(exc)} (`wirescore --debug run ...` "
+                       "prints the traceback)") from None
     _report(summary, show_progress)
 
 
-def _run_file(cfg: Config, read_path: str, log_dir: str, on_progress):
-    """-r: one process reads the file or pipe; with --user/--group it is opened first,
-    then privileges are dropped (wirescore.privileges)."""
-    from wirescore import privileges
-    from wirescore.capture import open_source
-
-    return privileges.run_dropped(
-        cfg, lambda: open_source(read_path, bpf=cfg["capture.bpf"],
-                                 batch_size=cfg["capture.batch_size"]),
-        log_dir, user=cfg["run.user"], group=cfg["run.group"], on_engine=_install_signals,
-        on_progress=on_progress)
-
-
-def _run_live(cfg: Config, iface: str, log_dir: str):
-    """-i: one capture in this process, or --workers N processes in a fanout group."""
-    from wirescore.workers import WorkerPool, run_one
-
-    user, group = cfg["run.user"], cfg["run.group"]
-    if cfg["capture.workers"] == 1 and not cfg["outputs.eve.per_worker"]:
-        def on_engine(engine):
-            restore = _install_signals(engine)
-            log.info("%s: capturing (1 worker, in this process); SIGTERM or Ctrl-C stops, "
-                     "SIGHUP reopens eve.json", iface)
-            return restore
-
-        return run_one(cfg, iface, log_dir, user=user, group=group, on_engine=on_engine)
-    pool = WorkerPool(cfg, iface, log_dir, workers=cfg["capture.workers"],
-                      per_worker_files=cfg["outputs.eve.per_worker"], user=user, group=group,
-                      fanout_group=cfg["capture.fanout_group"])
-    return pool.run()
+def _traceback_if_asked(ctx, exc: BaseException) -> None:
+    """With --debug: the traceback of exc and of what caused it, on stderr."""
+    if ctx.obj.get("debug"):
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
 
 
 # bounded state that dropped something (counted in the core), and the setting that
@@ -267,31 +246,6 @@ class _ProgressLine:
                    f"{rate:,.0f} packets/s", nl=False, err=True)
 
 
-def _install_signals(engine):
-    """SIGINT/SIGTERM stop the engine cleanly; SIGHUP reopens eve.json."""
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-    previous = {}
-
-    def stop(signum, frame):
-        log.warning("signal %d: finishing (flows end with reason shutdown)", signum)
-        engine.stop()
-
-    def hup(signum, frame):
-        engine.reopen_outputs()
-
-    for sig, handler in ((signal.SIGINT, stop), (signal.SIGTERM, stop), (signal.SIGHUP, hup)):
-        previous[sig] = signal.signal(sig, handler)
-
-    def restore():
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-    return restore
-
-
 @main.command("config")
 @click.option("-c", "--config", "config_path", type=click.Path(exists=True, dir_okay=False),
               help="YAML file to merge over the defaults.")
@@ -322,7 +276,7 @@ def interfaces_cmd():
     what capture would see there (loopback, Wi-Fi, ...). Capturing itself needs
     root, or CAP_NET_RAW and CAP_NET_ADMIN on the Python interpreter.
     """
-    from wirescore.live import format_interfaces, list_interfaces
+    from wirescore.interfaces import format_interfaces, list_interfaces
 
     try:
         click.echo(format_interfaces(list_interfaces()))

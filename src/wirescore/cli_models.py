@@ -9,6 +9,7 @@ import logging
 
 import click
 
+from wirescore.cli_error import CliError
 from wirescore.errors import WirescoreError
 
 log = logging.getLogger("wirescore")
@@ -47,16 +48,16 @@ Reports, per flow profile, on the flows that end after --after:
   ROC AUC, average precision, recall at --fpr false-positive rate (from the
   profile's per-flow scores); the confusion matrix at the profile's threshold
   (score > threshold when it is fixed; the flows that raised an alert when it is
-  adaptive); recall per attack type. Alert counts cover the whole run; window
-  profiles have no per-flow score and only count their alerts.
+  adaptive); recall per attack type. Then the flow profiles combined, ranked as
+  benchmarks/eval_mix.py ranks them (each flow's highest percentile over the
+  profiles), with the flows any profile predicts. Alert counts cover the whole run;
+  window profiles have no per-flow score and only count their alerts.
   Labels join flows by protocol, the two endpoints (addresses only for ICMP) and
   time overlap within 1 s. Metrics need numpy only; --plots needs matplotlib.
 """
 
 
-def _fail(exc: WirescoreError):
-    from wirescore.cli import CliError
-
+def _fail(exc: WirescoreError) -> CliError:
     return CliError(str(exc))
 
 
@@ -195,7 +196,7 @@ def _train(read_path, flows_path, out_prefix, labels_path, kind, like_path, feat
         labels = Labels(labels_path)
     source = read_path or flows_path
     if read_path:
-        flows, summary = flows_from_capture(read_path, config_path)
+        flows, summary = flows_from_capture(read_path, config_path, columns=features)
         log.info("%s", summary.line())
     else:
         flows = read_export(flows_path)
@@ -253,7 +254,8 @@ def eval_cmd(read_path, labels_path, rules_text, after, fpr, plots_dir, as_json,
     """Measure detection profiles on a labelled capture.
 
     Runs the full pipeline (flow core, every profile, as `wirescore run` does) and
-    compares each flow profile's scores and alerts with the labels.
+    compares each flow profile's scores and alerts, and the profiles combined, with
+    the labels.
     """
     try:
         from wirescore.evaluate import evaluate, format_report, plotting_available, write_plots

@@ -109,7 +109,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Keep endpoint context (flows opened, new destinations and services, failure "
             "ratios per host, decayed over 60 s and 600 s, and what each host did around "
             "each flow; about 32 MB) and give every flow its ctx.* feature columns, "
-            "whenever something reads them: a profile with a ctx.* feature, or --export. "
+            "whenever something reads them: a profile with a ctx.* feature, --export, or "
+            "an on_flow callback of the Python API. "
             "--no-context leaves them 0 always."),
     Setting("flow.context_hosts", 1 << 16, int, "--context-hosts",
             "Hosts the endpoint context keeps at most (a power of two; about 490 bytes "

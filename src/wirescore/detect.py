@@ -1,8 +1,10 @@
-"""Detection: profiles turn finished flows into scores and alerts.
+"""Detection: profiles turn finished flows and traffic windows into scores and alerts.
 
-For each flow-level profile, per batch of finished flows (in the order they ended):
+For each profile, per batch of records (finished flows in the order they ended for a
+flow profile, FlowProfileDetector; the window records of its key for a window profile,
+WindowProfileDetector):
 
-1. features: the profile's columns from the flow records; `transform: log1p` maps
+1. features: the profile's columns from the records; `transform: log1p` maps
    x -> log(1 + max(x, 0)) (counts, bytes and times are heavy-tailed);
 2. scaling to [0, 1] with running per-column minimum and maximum (what Half-Space
    Trees assume), the range widened by each batch before it is scored; a pre-trained
@@ -15,8 +17,8 @@ For each flow-level profile, per batch of finished flows (in the order they ende
    `window` samples (computed from the scores before the chunk) but never below
    `min`; no alert before `warmup` samples were learned;
 5. an alert needs score > threshold, no allowlist match, and no alert with the same
-   signature and source in the last `suppress.seconds` (packet time); the sample is
-   learned whatever the allowlist says;
+   signature and source (a window: its key address) in the last `suppress.seconds`
+   (packet time); the sample is learned whatever the allowlist says;
 6. explanation: the `explain` features whose transformed value lies furthest from
    their running mean, in standard deviations (z), computed before the chunk.
 
@@ -30,7 +32,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from wirescore.catalog import BY_NAME, WINDOW_BY_NAME
-from wirescore.models.adapters import build_model
+from wirescore.models.adapters import ModelAdapter
 from wirescore.rules import Profile
 
 
@@ -102,27 +104,34 @@ class RunningStats:
         return np.sqrt(self.m2 / self.n) if self.n else np.zeros_like(self.mean)
 
 
-class FlowProfileDetector:
-    """Scores records (flows, or windows for unit: window) for one profile and decides
-    which alert."""
+class ProfileDetector:
+    """Scores the records of one profile and decides which alert (the steps of the
+    module docstring). A subclass says what a record of its unit is: which catalogue
+    its features come from, which address suppression counts alerts by, and which of
+    the allowlist's fields a record has."""
+
+    catalog: dict = {}
 
     def __init__(self, profile: Profile):
         self.profile = profile
-        self.window = profile.unit == "window"
-        catalog = WINDOW_BY_NAME if self.window else BY_NAME
-        self.fields = [catalog[name].field for name in profile.features]
-        self.model = build_model(profile.model, profile.features, profile.model_object,
-                                 profile.transform)
+        self.fields = [self.catalog[name].field for name in profile.features]
+        self.model = ModelAdapter(profile.take_model(), profile.features,
+                                  profile.model["name"])
         self.stats = RunningStats(len(self.fields))
         self.learned = 0
         self.history = np.empty(0)
         self.last_alert: dict[tuple[int, bytes], int] = {}
-        nets = [r.cidr for r in profile.allowlist if r.cidr is not None]
-        self._v4 = [n for n in nets if n.version == 4]
-        self._v6 = [n for n in nets if n.version == 6]
         self.alerts = 0
         self.allowlisted = 0
         self.suppressed = 0
+
+    def key_address(self, rec) -> bytes:
+        """The address suppression counts a record's alerts by."""
+        raise NotImplementedError
+
+    def _allowlisted(self, recs: np.ndarray) -> np.ndarray:
+        """Which records match an allowlist rule (all of a rule's fields), vectorised."""
+        raise NotImplementedError
 
     def transform(self, records: np.ndarray) -> np.ndarray:
         X = np.column_stack([records[f].astype(np.float64) for f in self.fields])
@@ -186,7 +195,7 @@ class FlowProfileDetector:
             if allowed[i]:
                 self.allowlisted += 1
                 continue
-            key = (p.id, bytes(rec["addr"] if self.window else rec["src_addr"]))
+            key = (p.id, self.key_address(rec))
             end = int(rec["end_us"])
             last = self.last_alert.get(key)
             # flows end out of order (a batch is in end order per expiry path, not
@@ -229,43 +238,71 @@ class FlowProfileDetector:
         return [(self.profile.features[j], float(rec[self.fields[j]]), float(z[j]))
                 for j in top.tolist()]
 
+
+class FlowProfileDetector(ProfileDetector):
+    """A flow profile (unit: flow) over batches of finished flows: alerts are suppressed
+    per source address; allowlist rules match either address, either port, the
+    protocol."""
+
+    catalog = BY_NAME
+
+    def key_address(self, rec) -> bytes:
+        return bytes(rec["src_addr"])
+
     def _allowlisted(self, recs: np.ndarray) -> np.ndarray:
-        """Which records match an allowlist rule (all of a rule's fields: either address
-        inside its cidr, either port its port, the protocol its proto); vectorised, as
-        every record of a batch is checked once. A window record has one address
-        (its key) and no ports or protocol."""
-        hit = np.zeros(len(recs), dtype=bool)
-        if not self.profile.allowlist:
-            return hit
-        version = recs["ip_version"]
-        if self.window:
-            addrs = [_words(recs["addr"])]
-        else:
-            addrs = [_words(recs["src_addr"]), _words(recs["dest_addr"])]
-        for rule in self.profile.allowlist:
-            m = np.ones(len(recs), dtype=bool)
-            if rule.cidr is not None:
-                inside = np.zeros(len(recs), dtype=bool)
-                for hi, lo in addrs:
-                    inside |= _in_cidr(hi, lo, rule.cidr)
-                m &= inside & (version == rule.cidr.version)
-            if rule.port is not None:
-                m &= False if self.window else ((recs["src_port"] == rule.port)
-                                                | (recs["dest_port"] == rule.port))
-            if rule.proto is not None:
-                m &= False if self.window else recs["proto"] == rule.proto
-            hit |= m
+        return allowlist_hits(self.profile.allowlist, recs,
+                            [_words(recs["src_addr"]), _words(recs["dest_addr"])],
+                            ports=(recs["src_port"], recs["dest_port"]),
+                            proto=recs["proto"])
+
+
+class WindowProfileDetector(ProfileDetector):
+    """A window profile (unit: window) over the window records of its key: a record has
+    one address (the key), no ports and no protocol, so an allowlist rule with a port
+    or a protocol never matches one."""
+
+    catalog = WINDOW_BY_NAME
+
+    def key_address(self, rec) -> bytes:
+        return bytes(rec["addr"])
+
+    def _allowlisted(self, recs: np.ndarray) -> np.ndarray:
+        return allowlist_hits(self.profile.allowlist, recs, [_words(recs["addr"])])
+
+
+def allowlist_hits(rules, recs: np.ndarray, addrs: list, ports=None, proto=None) -> np.ndarray:
+    """Which records match an allowlist rule: all of a rule's fields, a cidr holding
+    either address (addrs: each address column as _words gives it, of the record's IP
+    version), a port either port, a proto the protocol; every record of a batch checked
+    at once. Records without ports or protocol (ports, proto None) match no rule that
+    names one."""
+    hit = np.zeros(len(recs), dtype=bool)
+    if not rules:
         return hit
+    version = recs["ip_version"]
+    for rule in rules:
+        m = np.ones(len(recs), dtype=bool)
+        if rule.cidr is not None:
+            inside = np.zeros(len(recs), dtype=bool)
+            for hi, lo in addrs:
+                inside |= _in_cidr(hi, lo, rule.cidr)
+            m &= inside & (version == rule.cidr.version)
+        if rule.port is not None:
+            m &= False if ports is None else (ports[0] == rule.port) | (ports[1] == rule.port)
+        if rule.proto is not None:
+            m &= False if proto is None else proto == rule.proto
+        hit |= m
+    return hit
 
 
 class Detector:
-    """Every profile: flow profiles over batches of finished flows, window profiles over
-    the window records of their key."""
+    """Every enabled profile: flow profiles over batches of finished flows, window
+    profiles over the window records of their key."""
 
     def __init__(self, profiles: Sequence[Profile]):
         profiles = [p for p in profiles if p.enabled]     # enabled: false -> checked only
         self.detectors = [FlowProfileDetector(p) for p in profiles if p.unit == "flow"]
-        self.window_detectors = [FlowProfileDetector(p) for p in profiles
+        self.window_detectors = [WindowProfileDetector(p) for p in profiles
                                  if p.unit == "window"]
         lengths = {p.window_seconds for p in profiles if p.unit == "window"}
         if len(lengths) > 1:
@@ -300,6 +337,8 @@ class Detector:
         return [f"score.{d.profile.id}" for d in self.detectors]
 
     def process(self, records: np.ndarray) -> tuple[dict[str, np.ndarray], list[Alert]]:
+        """Scores of every flow profile ({"score.<id>": one per record}) and their
+        alerts, in record order."""
         scores: dict[str, np.ndarray] = {}
         alerts: list[Alert] = []
         for d in self.detectors:
@@ -308,8 +347,3 @@ class Detector:
             alerts += a
         alerts.sort(key=lambda a: (a.index, a.profile.id))
         return scores, alerts
-
-    def counters(self) -> dict[str, Any]:
-        return {d.profile.id: {"learned": d.learned, "alerts": d.alerts,
-                               "allowlisted": d.allowlisted, "suppressed": d.suppressed}
-                for d in self.detectors + self.window_detectors}

@@ -1,10 +1,10 @@
-"""The engine: batches from a source through the core to the outputs.
+"""The engine: batches from a packet source through the core to the outputs.
 
-    source.batches() -> FlowMeter.feed() -> drain() -> EVE flow lines, export rows,
-    on_flow callbacks; stats events every outputs.stats.interval seconds of packet
-    time and at the end.
+    source.batches() -> MeterStage (the core) -> AlertStage (detection) -> sinks:
+    snippets (LOGDIR/pcaps/), eve.json, --export, callbacks
 
-This is also the embedding API, and the CLI is a thin layer over it:
+Stats events every outputs.stats.interval seconds of packet time and at the end. This is
+also the embedding API, and the command line is a thin layer over it:
 
     from wirescore.config import Config
     from wirescore.engine import Engine
@@ -12,29 +12,42 @@ This is also the embedding API, and the CLI is a thin layer over it:
                      log_dir="logs").run("capture.pcap")
 
 Callbacks (each optional) receive batches, never single packets:
-    on_flow(records: ndarray[RECORD_DTYPE], events: list[dict])
-    on_alert(event: dict)          each EVE alert event, before it is written
-    on_stats(event: dict)          the EVE stats event just written
+    on_flow(records: ndarray[RECORD_DTYPE], events: list[dict])   finished flows
+    on_alert(event: dict)          each EVE alert event, once it is written
+    on_stats(event: dict)          each EVE stats event
     on_progress(progress: Progress) after every batch
 stop() may be called from another thread or a signal handler: the engine finishes the
 batch at hand, ends every flow (reason shutdown), writes stats and returns.
+
+Every output is opened before the first packet (one-line WirescoreError naming the path
+when it cannot be). A damaged capture, or a failure in a detection profile's model, a
+sink or a callback, stops the run the same way: the flows of the batch at hand and every
+flow still open (reason shutdown) are written to every sink that still works (after a
+profile failed, without detection: an alert decided by a broken model is worth nothing),
+then the final stats event; run_source() then raises RunFault, whose message names what
+failed ("profile 9100002 (model tail): ValueError: ...") and whose .summary tells what
+was written. The rule is to keep the evidence and stop loudly: a run never goes on
+quietly with a profile, a sink or a callback missing.
 """
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-import numpy as np
-
+from wirescore.alerts import AlertStage, load_profiles
 from wirescore.capture import CaptureFault, open_source
 from wirescore.config import Config
-from wirescore.errors import WirescoreError
+from wirescore.errors import StageFailure, WirescoreError
+from wirescore.meter import MeterStage
 from wirescore.outputs.background import BackgroundWriter
+from wirescore.outputs.eve import FlowEventFormatter, Timestamps, stats_event
+from wirescore.outputs.paths import SNIPPETS_DIR, eve_filename, make_log_dir
+from wirescore.outputs.sinks import (CallbackSink, EveSink, ExportSink, FlowBatch,
+                                     SnippetSink)
 
 log = logging.getLogger(__name__)
 
@@ -83,18 +96,13 @@ class Summary:
         return text + (f"; stopped early: {self.fault}" if self.fault else "")
 
 
-def stats_counters(names, values, meter, source_stats, uptime_s, packets_in) -> dict:
-    """Counters for the EVE stats event: only names Suricata's schema knows.
+class RunFault(WirescoreError):
+    """The run stopped early (the capture broke part-way, or a profile, sink or callback
+    failed); .summary tells what was processed and written."""
 
-    packets_in: packets handed to the core so far (capture.kernel_packets)."""
-    out = {"uptime": int(uptime_s), "capture.kernel_packets": int(packets_in)}
-    out.update({f"capture.{k}": int(v) for k, v in source_stats.items()})
-    for name, value in zip(names, values.tolist()):
-        if not name.startswith("wirescore."):
-            out[name] = int(value)
-    out["flow.active"] = int(meter.active_flows)
-    out["flow.memuse"] = int(meter.memuse)
-    return out
+    def __init__(self, message: str, summary: Summary):
+        super().__init__(message)
+        self.summary = summary
 
 
 class Engine:
@@ -103,29 +111,28 @@ class Engine:
     def __init__(self, config: Config, log_dir: str | Path = ".", *,
                  profiles=None, on_flow: Callable | None = None,
                  on_alert: Callable | None = None, on_stats: Callable | None = None,
-                 on_progress: Callable | None = None):
+                 on_progress: Callable | None = None, eve_stats: bool = True):
         """profiles: a list of wirescore.rules.Profile (default: the rules that the
-        detect.rules setting names, or the shipped ones)."""
+        detect.rules setting names, or the shipped ones). eve_stats=False leaves stats
+        events out of eve.json (on_stats still gets them: a worker's parent writes
+        the stats summed over its workers)."""
         self.config = config
-        self.profiles = profiles
-        self.on_alert = on_alert
         self.log_dir = Path(log_dir)
-        self.on_flow = on_flow
-        self.on_stats = on_stats
+        self.profiles = profiles
+        self.callbacks = {"on_flow": on_flow, "on_alert": on_alert, "on_stats": on_stats}
         self.on_progress = on_progress
+        self.eve_stats = eve_stats
         self._stop = threading.Event()
-        self._eve = None
-        self._writer = None
+        self._reopen = threading.Event()
 
     def stop(self) -> None:
         """Ask a running engine to finish (thread- and signal-safe)."""
         self._stop.set()
 
     def reopen_outputs(self) -> None:
-        """Reopen eve.json (SIGHUP, after logrotate), between two writes."""
-        eve, writer = self._eve, self._writer
-        if eve is not None and writer is not None:
-            writer.submit(eve.reopen)
+        """Reopen eve.json after the batch at hand (SIGHUP, after logrotate); thread-
+        and signal-safe."""
+        self._reopen.set()
 
     def run(self, path: str) -> Summary:
         """Process one capture file (or "-" for standard input) to the end."""
@@ -134,239 +141,238 @@ class Engine:
         return self.run_source(source)
 
     def run_source(self, source) -> Summary:
-        """Process any packet source to its end (or until stop()).
-
-        A source has: name (str), linktype (libpcap DLT), size_bytes (int or None),
-        batches() yielding (data: bytes, meta: (n, 4) uint32 array of sec, usec, offset,
-        caplen) and raising wirescore.capture.CaptureFault after the last good batch
-        when the input breaks, stats() -> {"kernel_drops": N, ...} (capture.* counters),
-        and close(). A source with live = True may yield empty batches (read
-        timeouts): the engine then also ages flows against the wall clock."""
-        from wirescore._core.flowtable import COUNTER_NAMES, FlowMeter
-        from wirescore.outputs.eve import (EveWriter, FlowEventFormatter, Timestamps, _dumps,
-                                           alert_event, stats_event, window_alert_event)
-        from wirescore.outputs.export import FlowExporter
-
-        cfg = self.config
-        name = cfg["outputs.eve.filename"]
-        if (not name or name in (".", "..") or "/" in name or "\0" in name
-                or os.sep in name):
-            raise WirescoreError(f"outputs.eve.filename {name!r}: must be a plain file name "
-                                 "inside the log directory (no /, no NUL, not . or ..)")
+        """Process any packet source to its end (or until stop()); the source is closed
+        after. The source protocol (name, size_bytes, linktype, batches() yielding (data,
+        meta, linktype), expiry_clock(), stats(), close()) is wirescore.capture's."""
         try:
-            if not self.log_dir.exists():
-                self.log_dir.mkdir(parents=True, mode=0o750)
-                os.chmod(self.log_dir, 0o750)      # whatever the umask
-        except OSError as exc:
-            raise WirescoreError(f"{self.log_dir}: cannot create log directory: "
-                                 f"{exc.strerror}") from None
-        detector = None
-        if cfg["detect.enabled"]:
-            from wirescore.detect import Detector
-            from wirescore.rules import default_rules_dir, load_paths
-
-            rules = self.profiles
-            if rules is None:
-                paths = cfg["detect.rules"].split(",") if cfg["detect.rules"] else \
-                    [default_rules_dir()]
-                rules = load_paths(paths)
-            detector = Detector(rules)
-        meter = FlowMeter(source.linktype, max_flows=cfg["flow.max_flows"],
-                          timeouts=cfg.timeouts(), active_timeout=cfg["flow.active_timeout"],
-                          tcp_close=cfg["flow.tcp_close"], out_capacity=8192,
-                          # the context tables (about 27 MB, and a share of the
-                          # core's time) only when something reads ctx.* columns
-                          context=cfg["flow.context"] and bool(
-                              cfg["outputs.export"] or (detector and detector.uses_context)),
-                          context_hosts=cfg["flow.context_hosts"],
-                          window_max_keys=cfg["flow.window_max_keys"],
-                          window_seconds=detector.window_seconds if detector else 0.0,
-                          window_keys=detector.window_keys if detector else (),
-                          ring_bytes=cfg["outputs.snippets.ring_bytes"]
-                          if detector is not None and cfg["outputs.snippets.enabled"] else 0)
-        eve_path = self.log_dir / cfg["outputs.eve.filename"]
+            run = _Run(self, source)
+        except BaseException:
+            source.close()
+            raise
         try:
-            self._eve = eve = EveWriter(eve_path)
-        except OSError as exc:
-            raise WirescoreError(f"{eve_path}: cannot open for writing: {exc.strerror}") from None
-        snippets = None
-        if detector is not None and cfg["outputs.snippets.enabled"]:
-            from wirescore.outputs.snippets import SnippetStore
-
-            snippets = SnippetStore(self.log_dir / "pcaps", source.linktype,
-                                    cfg["outputs.snippets.max_files"],
-                                    cfg["outputs.snippets.max_bytes"])
-        exporter = FlowExporter(cfg["outputs.export"],
-                                detector.score_columns if detector else ()) \
-            if cfg["outputs.export"] else None
-        self._writer = writer = BackgroundWriter()
-        formatter = FlowEventFormatter()
-        ts_fmt = Timestamps()
-        interval_us = int(cfg["outputs.stats.interval"] * 1e6)
-        progress = Progress(source.name, size_bytes=source.size_bytes)
-        flows = 0
-        alerts_written = 0
-        packets_in = 0
-        first_us = None
-        next_stats = None
-        fault = None
-
-        def emit(records: np.ndarray) -> None:
-            nonlocal flows, alerts_written
-            if len(records) == 0:
-                return
-            scores, alerts, alerted = {}, [], None
-            if detector is not None:
-                scores, alerts = detector.process(records)
-            if alerts:
-                alerted = np.zeros(len(records), dtype=bool)
-                alerted[[a.index for a in alerts]] = True
-                lines = []
-                for a in alerts:
-                    flow_ev = next(iter(formatter.events(records[a.index:a.index + 1],
-                                                         [True])))
-                    event = alert_event(flow_ev, a, flow_ev["flow"]["end"])
-                    if snippets is not None:
-                        flow_id = int(records[a.index]["flow_id"])
-                        path = snippets.name_for(a.profile.id, flow_id)
-                        data, meta = meter.ring_flow(flow_id)
-                        writer.submit(snippets.write, path, data, meta)
-                        event["capture_file"] = str(path.relative_to(self.log_dir))
-                    lines.append(_dumps(event))
-                    if self.on_alert is not None:
-                        self.on_alert(event)
-                writer.submit(eve.write_lines, lines)
-                alerts_written += len(alerts)
-            writer.submit(_write_flows, eve, records, alerted)
-            if exporter is not None or self.on_flow is not None:
-                events = list(formatter.events(records, alerted))
-                if exporter is not None:
-                    exporter.write(records, events, scores)
-                if self.on_flow is not None:
-                    self.on_flow(records, events)
-            flows += len(records)
-
-        def emit_windows(windows: np.ndarray) -> None:
-            nonlocal alerts_written
-            if detector is None or len(windows) == 0:
-                return
-            found = detector.process_windows(windows)
-            if not found:
-                return
-            lines = []
-            for window, a in found:
-                event = window_alert_event(window, a, ts_fmt)
-                if snippets is not None:
-                    path = snippets.name_for(a.profile.id, int(window["start_us"]))
-                    data, meta = _key_packets(meter, window)
-                    writer.submit(snippets.write, path, data, meta)
-                    event["capture_file"] = str(path.relative_to(self.log_dir))
-                lines.append(_dumps(event))
-                if self.on_alert is not None:
-                    self.on_alert(event)
-            writer.submit(eve.write_lines, lines)
-            alerts_written += len(found)
-
-        def write_stats(now_us: int) -> None:
-            event = stats_event(stats_counters(COUNTER_NAMES, meter.counters, meter,
-                                               source.stats(),
-                                               (now_us - (first_us or now_us)) / 1e6,
-                                               packets_in),
-                                now_us, ts_fmt)
-            writer.submit(eve.write_event, event)
-            if self.on_stats is not None:
-                self.on_stats(event)
-
-        try:
-            live = bool(getattr(source, "live", False))
-            for data, meta in source.batches():
-                i, n = 0, meta.shape[0]
-                if n and first_us is None:
-                    first_us = int(meta[0, 0]) * 1_000_000 + int(meta[0, 1])
-                    next_stats = first_us + interval_us if interval_us else None
-                packets_in += n
-                while i < n:
-                    i = meter.feed(data, meta, i)
-                    emit_windows(meter.drain_windows())
-                    emit(meter.drain())
-                if live:
-                    # a quiet interface still ages its flows (and gets its stats)
-                    while not meter.expire(time.time()):
-                        emit(meter.drain())
-                    emit(meter.drain())
-                clock = meter.packet_clock
-                if next_stats is not None and clock is not None and clock * 1e6 >= next_stats:
-                    write_stats(int(clock * 1e6))
-                    next_stats += interval_us * max(1, int((clock * 1e6 - next_stats)
-                                                          // interval_us) + 1)
-                progress.packets = packets_in
-                progress.flows = flows
-                progress.bytes_read += len(data) + 16 * n
-                if self.on_progress is not None:
-                    self.on_progress(progress)
+            for data, meta, linktype in source.batches():
+                run.took(meta)
+                run.meter.feed(data, meta, linktype, run.windows, run.flows)
+                clock = source.expiry_clock()
+                if clock is not None:            # a quiet source still ages its flows
+                    run.meter.expire(clock, run.flows)
+                run.after_batch(len(data), meta.shape[0])
                 if self._stop.is_set():
                     log.info("stop requested: ending flows and writing stats")
                     break
-        except CaptureFault as exc:
-            fault = exc
+        except (CaptureFault, StageFailure) as exc:
+            run.fail(exc)
         finally:
-            meter.close_window()
-            emit_windows(meter.drain_windows())
-            while meter.shutdown():
-                emit(meter.drain())
-                # one batch in flight at a time: a million flows ending at once would
-                # otherwise queue several 8192-record batches and their lines (~50 MB)
-                writer.flush()
-            emit(meter.drain())
-            clock = meter.packet_clock
-            # no packet at all: stamp the stats with the wall clock (nothing to replay)
-            end_us = int(clock * 1e6) if clock is not None else int(time.time() * 1e6)
-            write_stats(end_us)
-            self._writer = None
+            run.finish()
+        return run.summary()
+
+
+class _StatsClock:
+    """When stats events are due: every interval_s seconds of packet time from the
+    first packet (0: only at the end)."""
+
+    def __init__(self, interval_s: float):
+        self.interval_us = int(interval_s * 1e6)
+        self.first_us: Optional[int] = None
+        self.next_us: Optional[int] = None
+
+    def start(self, meta) -> None:
+        if meta.shape[0] and self.first_us is None:
+            self.first_us = int(meta[0, 0]) * 1_000_000 + int(meta[0, 1])
+            self.next_us = self.first_us + self.interval_us if self.interval_us else None
+
+    def due(self, clock: Optional[float]) -> Optional[int]:
+        """The stats time (µs) when an event is due at packet time clock, else None."""
+        if self.next_us is None or clock is None or clock * 1e6 < self.next_us:
+            return None
+        self.next_us += self.interval_us * max(1, int((clock * 1e6 - self.next_us)
+                                                      // self.interval_us) + 1)
+        return int(clock * 1e6)
+
+    def uptime(self, now_us: int) -> float:
+        return (now_us - (self.first_us or now_us)) / 1e6
+
+
+class _Run:
+    """One run of Engine.run_source: its stages, sinks and running totals. Everything
+    is opened here, before the first packet."""
+
+    def __init__(self, engine: Engine, source):
+        cfg = engine.config
+        self.engine, self.source = engine, source
+        eve_path = engine.log_dir / eve_filename(cfg)
+        make_log_dir(engine.log_dir)
+        detector = None
+        if cfg["detect.enabled"]:
+            from wirescore.detect import Detector
+
+            profiles = engine.profiles
+            detector = Detector(load_profiles(cfg) if profiles is None else profiles)
+        self.meter = MeterStage(cfg, detector, source.linktype,
+                                records_read=engine.callbacks["on_flow"] is not None)
+        self.formatter, self.ts = FlowEventFormatter(), Timestamps()
+        self.alerts = AlertStage(detector, self.formatter, self.ts) if detector else None
+        self.writer = BackgroundWriter()
+        try:
+            self.sinks = self._open_sinks(cfg, eve_path, detector)
+        except BaseException:
+            self.writer.close()
+            raise
+        self.eve_path = eve_path
+        self.clock = _StatsClock(cfg["outputs.stats.interval"])
+        self.progress = Progress(source.name, size_bytes=source.size_bytes)
+        self.packets_in = self.flows_out = self.alerts_out = 0
+        self.ended: Optional[WirescoreError] = None      # what stopped the run early
+        self.finishing = False
+
+    def _open_sinks(self, cfg, eve_path: Path, detector) -> list:
+        engine = self.engine
+        self.eve = EveSink(eve_path, self.writer, engine.eve_stats)
+        sinks = [self.eve]
+        try:
+            if detector is not None and cfg["outputs.snippets.enabled"]:
+                from wirescore.outputs.snippets import SnippetStore
+
+                store = SnippetStore(engine.log_dir / SNIPPETS_DIR, self.source.linktype,
+                                     cfg["outputs.snippets.max_files"],
+                                     cfg["outputs.snippets.max_bytes"])
+                sinks.insert(0, SnippetSink(store, self.meter, self.writer, engine.log_dir))
+            if cfg["outputs.export"]:
+                sinks.append(ExportSink(cfg["outputs.export"],
+                                        detector.score_columns if detector else ()))
+        except BaseException:
+            self.eve.close()
+            raise
+        if any(engine.callbacks.values()):
+            sinks.append(CallbackSink(**engine.callbacks))
+        return sinks
+
+    # ------------------------------------------------------------------ the stages
+
+    def took(self, meta) -> None:
+        self.clock.start(meta)
+        self.packets_in += meta.shape[0]
+
+    def flows(self, records) -> None:
+        """Finished flows: detection, then every sink."""
+        if len(records) == 0:
+            return
+        batch = None
+        if self.alerts is not None:
             try:
-                writer.close()
-            except OSError as exc:
-                raise WirescoreError(f"{eve_path}: cannot write: {exc.strerror}") from None
-            finally:
-                eve.close()
-                self._eve = None
-            if exporter is not None:
-                exporter.close()
-            source.close()
+                batch = self.alerts.flows(records)
+            except StageFailure as exc:
+                self.alerts = None               # this batch and the rest undecided
+                self.fail(exc)
+        if batch is None:
+            batch = FlowBatch(records, self.formatter)
+        self._send("flows", batch)
+        self.flows_out += len(records)
+        self.alerts_out += len(batch.alerts)
+        self._stop_if_failed()
 
-        counters = dict(zip(COUNTER_NAMES, (int(v) for v in meter.counters)))
+    def windows(self, windows) -> None:
+        """Window records: the window profiles' alerts to every sink."""
+        if self.alerts is None:
+            return
+        try:
+            batch = self.alerts.windows(windows)
+        except StageFailure as exc:
+            self.alerts, batch = None, None
+            self.fail(exc)
+        if batch is not None:
+            self._send("windows", batch)
+            self.alerts_out += len(batch.alerts)
+        self._stop_if_failed()
+
+    def stats(self, now_us: int) -> None:
+        counters = self.meter.stats_counters(self.source.stats(), self.clock.uptime(now_us),
+                                             self.packets_in)
+        self._send("stats", stats_event(counters, now_us, self.ts))
+
+    def after_batch(self, nbytes: int, npackets: int) -> None:
+        """Stats when due, a requested reopen, progress."""
+        now_us = self.clock.due(self.meter.packet_clock)
+        if now_us is not None:
+            self.stats(now_us)
+        if self.engine._reopen.is_set():
+            self.engine._reopen.clear()
+            if self.eve in self.sinks:
+                self.eve.reopen()
+        p = self.progress
+        p.packets, p.flows = self.packets_in, self.flows_out
+        p.bytes_read += nbytes + 16 * npackets
+        if self.engine.on_progress is not None:
+            try:
+                self.engine.on_progress(p)
+            except Exception as exc:
+                raise StageFailure("callback on_progress", exc) from exc
+
+    # ------------------------------------------------------------------ failures
+
+    def _send(self, kind: str, item) -> None:
+        for sink in list(self.sinks):
+            try:
+                getattr(sink, kind)(item)
+            except Exception as exc:
+                self._lose(sink, exc)
+        self._writer_failures()
+
+    def _writer_failures(self) -> None:
+        for sink, exc in self.writer.failures():
+            self._lose(sink, exc)
+
+    def _lose(self, sink, exc: Exception) -> None:
+        """Leave a failed sink out from now on; its failure ends the run."""
+        if sink in self.sinks:
+            self.sinks.remove(sink)
+        self.fail(exc if isinstance(exc, StageFailure) else StageFailure(sink.name, exc))
+
+    def fail(self, exc: WirescoreError) -> None:
+        """Record what stops the run: the first failure is the run's; later ones are
+        logged."""
+        if self.ended is None:
+            self.ended = exc
+        elif exc is not self.ended:
+            log.error("also: %s", exc)
+
+    def _stop_if_failed(self) -> None:
+        if self.ended is not None and not self.finishing:
+            raise self.ended
+
+    # ------------------------------------------------------------------ the end
+
+    def finish(self) -> None:
+        """End every flow, write the final stats, close the sinks and the source."""
+        self.finishing = True
+        try:
+            self.meter.shutdown(self.windows, self.flows, self._flush)
+            clock = self.meter.packet_clock
+            # no packet at all: stamp the stats with the wall clock (nothing to replay)
+            self.stats(int(clock * 1e6) if clock is not None else int(time.time() * 1e6))
+        finally:
+            self._flush()
+            self.writer.close()
+            for sink in list(self.sinks):
+                try:
+                    sink.close()
+                except Exception as exc:
+                    self._lose(sink, exc)
+            self.source.close()
+
+    def _flush(self) -> None:
+        self.writer.wait()
+        self._writer_failures()
+
+    def summary(self) -> Summary:
+        """The run's Summary; raises RunFault (carrying it) when the run stopped early."""
+        counters = self.meter.counters()
         summary = Summary(
-            source=source.name, packets=counters["decoder.pkts"], flows=flows,
-            alerts=alerts_written,
-            decode_errors=counters["decoder.invalid"], nonip=counters["wirescore.nonip"],
-            elapsed=progress.elapsed, counters=counters,
-            nonip_ethertypes=meter.nonip_ethertypes,
-            fault=str(fault) if fault else None, eve_path=str(eve_path))
-        if fault is not None:
-            raise RunFault(str(fault), summary)
+            source=self.source.name, packets=counters["decoder.pkts"], flows=self.flows_out,
+            alerts=self.alerts_out, decode_errors=counters["decoder.invalid"],
+            nonip=counters["wirescore.nonip"], elapsed=self.progress.elapsed,
+            counters=counters, nonip_ethertypes=self.meter.nonip_ethertypes,
+            fault=str(self.ended) if self.ended else None, eve_path=str(self.eve_path))
+        if self.ended is not None:
+            raise RunFault(str(self.ended), summary) from self.ended
         return summary
-
-
-class RunFault(WirescoreError):
-    """The capture broke part-way; .summary tells what was processed and written."""
-
-    def __init__(self, message: str, summary: Summary):
-        super().__init__(message)
-        self.summary = summary
-
-
-def _write_flows(eve, records, alerted=None) -> None:
-    """Writer-thread job: format flow records as EVE lines (nogil) and append them."""
-    eve.write_records(records, alerted)
-
-
-def _key_packets(meter, window):
-    """The window's packets of its key (source or destination) still in the ring,
-    selected in the core (FlowMeter.ring_key: no Python object per packet)."""
-    start, end = window["start_us"] / 1e6, window["end_us"] / 1e6
-    kind = int(window["kind"])
-    if kind == 0:
-        return meter.ring_between(start, end)
-    version = int(window["ip_version"])
-    key = bytes(window["addr"][:4 if version == 4 else 16])
-    return meter.ring_key(kind, key, version, start, end)

@@ -13,9 +13,15 @@ Metrics, for scores (higher = more anomalous) and 0/1 labels (1 = attack):
   rate is below fpr, never above.
 - confusion: counts of (predicted, actual) pairs.
 
+Profiles together ("combined", as benchmarks/eval_mix.py ranks them): each flow's
+highest percentile among the scored flows over the profiles (combined_scores), so a
+flow ranks high when any profile ranks it high, as any profile's alert reaches the user;
+percentiles are taken without labels.
+
 scikit-learn is not needed here. evaluate() runs the pipeline over a capture with the
-given profiles and scores every flow-level profile on the flows ending after `after`;
-write_plots() draws ROC and precision-recall curves with matplotlib when it is installed.
+given profiles and scores every flow-level profile, and the profiles combined, on the
+flows ending after `after`; write_plots() draws ROC and precision-recall curves with
+matplotlib when it is installed.
 """
 from __future__ import annotations
 
@@ -135,6 +141,25 @@ def confusion(predicted, labels) -> dict[str, int]:
             "fn": int((~p & y).sum()), "tn": int((~p & ~y).sum())}
 
 
+def percentiles(scores) -> np.ndarray:
+    """Each score's mid-rank percentile among `scores`, in [0, 1] (ties share one
+    value): the share of scores below it plus half the share equal to it."""
+    s = np.asarray(scores, dtype=np.float64)
+    _values, inverse, counts = np.unique(s, return_inverse=True, return_counts=True)
+    below = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    return (below[inverse] + 0.5 * counts[inverse]) / max(len(s), 1)
+
+
+def combined_scores(columns) -> np.ndarray:
+    """The profiles together: for each flow, its highest percentile (percentiles())
+    over the score columns given (each with lowest_if_unscored already applied).
+
+    >>> combined_scores([[0.1, 0.9, 0.5], [3.0, 1.0, 2.0]]).round(3).tolist()
+    [0.833, 0.833, 0.5]
+    """
+    return np.max([percentiles(c) for c in columns], axis=0)
+
+
 def _num(x: float, digits: int = 4):
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else round(x, digits)
 
@@ -144,7 +169,8 @@ def _num(x: float, digits: int = 4):
 def evaluate(capture: str | Path, labels_path: str | Path, profiles: Sequence,
              after: float | None = None, fpr: float = 0.01,
              config_path: str | Path | None = None, log_dir: str | Path | None = None):
-    """Run the pipeline over a capture with `profiles` and measure every flow profile.
+    """Run the pipeline over a capture with `profiles` and measure every flow profile,
+    and the flow profiles combined (combined_scores) when there are several.
 
     after: only flows that end after this time (epoch seconds) are counted, e.g. the
     end of a training period; None counts every flow. Returns (result, curves):
@@ -155,81 +181,125 @@ def evaluate(capture: str | Path, labels_path: str | Path, profiles: Sequence,
     from wirescore.labels import Labels
 
     labels = Labels(labels_path)            # read first: a bad file fails before the run
-    alerted: dict[int, set] = {}         # signature id -> alerted flow ids
-    counts: dict[int, int] = {}          # signature id -> alerts (window alerts have no flow)
-
-    def on_alert(event):
-        sid = event["alert"]["signature_id"]
-        counts[sid] = counts.get(sid, 0) + 1
-        if "flow_id" in event:
-            alerted.setdefault(sid, set()).add(event["flow_id"])
-
+    tally = _AlertTally()
     flows, summary = flows_from_capture(capture, config_path, list(profiles), log_dir,
-                                        on_alert)
+                                        tally, columns=())
     attacks = labels.attacks(flows)
     y_all = labels.y(attacks)
     mask = np.ones(len(flows), dtype=bool) if after is None else flows.end > after
-    y = y_all[mask]
-    attack_names = np.array(attacks, dtype=object)[mask]
-    types = sorted({a for a in attack_names if a})
+    counted = _Counted(y_all[mask], np.array(attacks, dtype=object)[mask],
+                       flows.flow_id[mask], fpr)
     result = {
         "capture": str(capture), "labels": str(labels_path), "after": after, "fpr": fpr,
         "flows": len(flows), "attack_flows": int(y_all.sum()),
         "label_rows": labels.rows, "label_rows_matched": len(labels.matched_rows),
-        "scored_flows": int(mask.sum()), "scored_attack_flows": int(y.sum()),
-        "profiles": [], "window_profiles": [],
+        "scored_flows": int(mask.sum()), "scored_attack_flows": int(counted.y.sum()),
+        "profiles": [], "window_profiles": [], "combined": None,
     }
-    curves = {}
-    flow_ids = flows.flow_id[mask]
+    curves, ranked = {}, []
     for p in profiles:
         if not p.enabled:
             log.warning("profile %d (%s) has enabled: false: not run, not evaluated",
                         p.id, p.name)
-            continue
-        if p.unit != "flow":
+        elif p.unit != "flow":
             result["window_profiles"].append({"id": p.id, "name": p.name,
                                               "model": p.model["name"],
-                                              "alerts": counts.get(p.id, 0)})
-            continue
-        s = flows.columns[f"score.{p.id}"][mask]
-        nan = np.isnan(s)
-        if nan.any():
-            log.info("profile %d: %d flows without a score (its allowlist keeps them from "
-                     "alerting) count as the lowest score", p.id, int(nan.sum()))
-            s = lowest_if_unscored(s)
-        rec, thr_fpr = recall_at_fpr(s, y, fpr) if len(s) else (math.nan, math.nan)
-        was_alerted = np.isin(flow_ids, np.fromiter(alerted.get(p.id, ()), dtype=np.uint64))
-        if p.threshold_fixed is not None:
-            predicted, basis = s > p.threshold_fixed, f"score > {p.threshold_fixed:g} (fixed)"
-            threshold = {"fixed": p.threshold_fixed}
+                                              "alerts": tally.counts.get(p.id, 0)})
         else:
-            predicted, basis = was_alerted, "alerted (adaptive threshold)"
-            threshold = {"quantile": p.threshold_quantile,
-                         "min": p.threshold_min if math.isfinite(p.threshold_min) else None,
-                         "window": p.threshold_window}      # JSON has no -Infinity
-        per_attack = {}
-        above = s > thr_fpr if not math.isnan(thr_fpr) else np.zeros(len(s), dtype=bool)
-        for t in types:
-            sel = attack_names == t
-            per_attack[t] = {"flows": int(sel.sum()),
-                             "recall_at_fpr": _num(float(above[sel].mean())),
-                             "recall_at_threshold": _num(float(predicted[sel].mean())),
-                             "alerted": int(was_alerted[sel].sum())}
-        result["profiles"].append({
-            "id": p.id, "name": p.name, "model": p.model["name"], "source": p.source,
-            "threshold": threshold,
-            "roc_auc": _num(roc_auc(s, y)), "average_precision": _num(average_precision(s, y)),
-            "recall_at_fpr": _num(rec),
-            "fpr_threshold": None if math.isnan(thr_fpr) or math.isinf(thr_fpr)
-            else round(thr_fpr, 6),
-            "confusion": confusion(predicted, y), "confusion_basis": basis,
-            "confusion_alerts": confusion(was_alerted, y),
-            "alerts": counts.get(p.id, 0),
-            "per_attack": per_attack,
-        })
-        curves[f"{p.id} {p.model['name']}"] = (s, y)
+            s = _scores(p, flows.columns[f"score.{p.id}"][mask])
+            entry, predicted = _measure_profile(p, s, counted, tally)
+            result["profiles"].append(entry)
+            curves[f"{p.id} {p.model['name']}"] = (s, counted.y)
+            ranked.append((p.id, s, predicted))
+    if len(ranked) > 1:
+        result["combined"], s = _measure_combined(ranked, counted)
+        curves["combined"] = (s, counted.y)
     result["seconds"] = round(summary.elapsed, 2)
     return result, curves
+
+
+class _AlertTally:
+    """on_alert: alerts per signature id, and the flows each flow profile alerted."""
+
+    def __init__(self):
+        self.counts: dict[int, int] = {}          # window alerts have no flow
+        self.flows: dict[int, set] = {}
+
+    def __call__(self, event: dict) -> None:
+        sid = event["alert"]["signature_id"]
+        self.counts[sid] = self.counts.get(sid, 0) + 1
+        if "flow_id" in event:
+            self.flows.setdefault(sid, set()).add(event["flow_id"])
+
+    def alerted(self, sid: int, flow_ids: np.ndarray) -> np.ndarray:
+        return np.isin(flow_ids, np.fromiter(self.flows.get(sid, ()), dtype=np.uint64))
+
+
+class _Counted:
+    """The flows that count (ending after `after`): labels, attack names, flow ids."""
+
+    def __init__(self, y: np.ndarray, attack_names: np.ndarray, flow_ids: np.ndarray,
+                 fpr: float):
+        self.y, self.attack_names, self.flow_ids, self.fpr = y, attack_names, flow_ids, fpr
+        self.types = sorted({a for a in attack_names if a})
+
+    def ranking(self, s: np.ndarray, predicted: np.ndarray, alerted=None) -> dict:
+        """ROC AUC, AP, recall at fpr and per-attack recall of scores s, and the
+        confusion of the predictions."""
+        rec, thr_fpr = recall_at_fpr(s, self.y, self.fpr) if len(s) else (math.nan, math.nan)
+        above = s > thr_fpr if not math.isnan(thr_fpr) else np.zeros(len(s), dtype=bool)
+        per_attack = {}
+        for t in self.types:
+            sel = self.attack_names == t
+            per_attack[t] = {"flows": int(sel.sum()),
+                             "recall_at_fpr": _num(float(above[sel].mean())),
+                             "recall_at_threshold": _num(float(predicted[sel].mean()))}
+            if alerted is not None:
+                per_attack[t]["alerted"] = int(alerted[sel].sum())
+        return {"roc_auc": _num(roc_auc(s, self.y)),
+                "average_precision": _num(average_precision(s, self.y)),
+                "recall_at_fpr": _num(rec),
+                "fpr_threshold": None if math.isnan(thr_fpr) or math.isinf(thr_fpr)
+                else round(thr_fpr, 6),
+                "confusion": confusion(predicted, self.y), "per_attack": per_attack}
+
+
+def _scores(p, s: np.ndarray) -> np.ndarray:
+    nan = np.isnan(s)
+    if nan.any():
+        log.info("profile %d: %d flows without a score (its allowlist keeps them from "
+                 "alerting) count as the lowest score", p.id, int(nan.sum()))
+    return lowest_if_unscored(s)
+
+
+def _measure_profile(p, s: np.ndarray, counted: _Counted, tally: _AlertTally):
+    """(result entry, predicted) of one flow profile's scores s of the counted flows."""
+    was_alerted = tally.alerted(p.id, counted.flow_ids)
+    if p.threshold_fixed is not None:
+        predicted, basis = s > p.threshold_fixed, f"score > {p.threshold_fixed:g} (fixed)"
+        threshold = {"fixed": p.threshold_fixed}
+    else:
+        predicted, basis = was_alerted, "alerted (adaptive threshold)"
+        threshold = {"quantile": p.threshold_quantile,
+                     "min": p.threshold_min if math.isfinite(p.threshold_min) else None,
+                     "window": p.threshold_window}      # JSON has no -Infinity
+    ranking = counted.ranking(s, predicted, was_alerted)
+    per_attack = ranking.pop("per_attack")
+    entry = {"id": p.id, "name": p.name, "model": p.model["name"], "source": p.source,
+             "threshold": threshold, **ranking, "confusion_basis": basis,
+             "confusion_alerts": confusion(was_alerted, counted.y),
+             "alerts": tally.counts.get(p.id, 0), "per_attack": per_attack}
+    return entry, predicted
+
+
+def _measure_combined(ranked: list, counted: _Counted) -> tuple[dict, np.ndarray]:
+    """The flow profiles together: ranked by combined_scores, predicted when any
+    profile predicts (its fixed threshold, or its alerts)."""
+    s = combined_scores([scores for _, scores, _ in ranked])
+    predicted = np.any([pred for _, _, pred in ranked], axis=0)
+    entry = {"profiles": [pid for pid, _, _ in ranked], **counted.ranking(s, predicted),
+             "confusion_basis": "any profile's prediction"}
+    return entry, s
 
 
 def format_report(result: dict) -> str:
@@ -237,46 +307,60 @@ def format_report(result: dict) -> str:
     from datetime import datetime, timezone
 
     fpr_pct = f"{100 * result['fpr']:g}%"
-    lines = []
     when = "every flow" if result["after"] is None else (
         "flows ending after " + datetime.fromtimestamp(result["after"], timezone.utc)
         .strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
-    lines.append(f"{result['capture']}: {result['flows']} flows, {result['attack_flows']} "
-                 f"labelled attack ({result['label_rows_matched']} of {result['label_rows']} "
-                 f"label rows matched); scored: {when}: {result['scored_flows']} flows, "
-                 f"{result['scored_attack_flows']} attack")
-    head = (f"{'profile':<9} {'model':<8} {'ROC AUC':>7} {'AP':>6} {'R@' + fpr_pct + 'FPR':>9}"
-            f"  {'TP':>5} {'FP':>6} {'FN':>5} {'TN':>6}  confusion at the profile's threshold")
-    lines.append(head)
-
-    def f(x, width, digits=3):
-        return f"{'-':>{width}}" if x is None else f"{x:>{width}.{digits}f}"
-
+    lines = [f"{result['capture']}: {result['flows']} flows, {result['attack_flows']} "
+             f"labelled attack ({result['label_rows_matched']} of {result['label_rows']} "
+             f"label rows matched); scored: {when}: {result['scored_flows']} flows, "
+             f"{result['scored_attack_flows']} attack",
+             f"{'profile':<9} {'model':<8} {'ROC AUC':>7} {'AP':>6} "
+             f"{'R@' + fpr_pct + 'FPR':>9}  {'TP':>5} {'FP':>6} {'FN':>5} {'TN':>6}  "
+             "confusion at the profile's threshold"]
     for p in result["profiles"]:
-        c = p["confusion"]
-        lines.append(f"{p['id']:<9} {p['model'][:8]:<8} {f(p['roc_auc'], 7)} "
-                     f"{f(p['average_precision'], 6)} {f(p['recall_at_fpr'], 9)}  "
-                     f"{c['tp']:>5} {c['fp']:>6} {c['fn']:>5} {c['tn']:>6}  "
-                     f"{p['confusion_basis']}; {p['alerts']} alerts in the run")
+        lines.append(_row(str(p["id"]), p["model"][:8], p) + f"  {p['confusion_basis']}; "
+                     f"{p['alerts']} alerts in the run")
+    combined = result.get("combined")
+    if combined:
+        lines.append(_row("combined", "max pct", combined) + "  any profile's prediction "
+                     f"({', '.join(str(i) for i in combined['profiles'])}: each flow's "
+                     "highest percentile)")
     for w in result["window_profiles"]:
         lines.append(f"{w['id']:<9} {w['model'][:8]:<8} (window profile: no per-flow score) "
                      f"{w['alerts']} alerts in the run")
-    if result["profiles"]:
-        types = sorted(result["profiles"][0]["per_attack"])
-        if types:
-            lines.append(f"recall per attack type at {fpr_pct} FPR / at the profile's "
-                         "threshold:")
-            ids = [p["id"] for p in result["profiles"]]
-            lines.append(f"  {'attack':<28} {'flows':>5}  " +
-                         "  ".join(f"{i:>13}" for i in ids))
-            for t in types:
-                cells = []
-                for p in result["profiles"]:
-                    a = p["per_attack"][t]
-                    cells.append(f"{a['recall_at_fpr']:>6.2f}/{a['recall_at_threshold']:<6.2f}")
-                flows = result["profiles"][0]["per_attack"][t]["flows"]
-                lines.append(f"  {t[:28]:<28} {flows:>5}  " + "  ".join(cells))
+    lines += _per_attack_table(result, fpr_pct)
     return "\n".join(lines)
+
+
+def _cell(x, width: int, digits: int = 3) -> str:
+    return f"{'-':>{width}}" if x is None else f"{x:>{width}.{digits}f}"
+
+
+def _row(label: str, model: str, m: dict) -> str:
+    """One line of the table: the ranking figures and the confusion counts."""
+    c = m["confusion"]
+    return (f"{label:<9} {model:<8} {_cell(m['roc_auc'], 7)} "
+            f"{_cell(m['average_precision'], 6)} {_cell(m['recall_at_fpr'], 9)}  "
+            f"{c['tp']:>5} {c['fp']:>6} {c['fn']:>5} {c['tn']:>6}")
+
+
+def _per_attack_table(result: dict, fpr_pct: str) -> list[str]:
+    """Recall per attack type, one column per profile (and the profiles combined)."""
+    columns = [(str(p["id"]), p) for p in result["profiles"]]
+    if result.get("combined"):
+        columns.append(("combined", result["combined"]))
+    if not columns or not columns[0][1]["per_attack"]:
+        return []
+    lines = [f"recall per attack type at {fpr_pct} FPR / at the profile's threshold:",
+             f"  {'attack':<28} {'flows':>5}  " + "  ".join(f"{c:>13}" for c, _ in columns)]
+    for t in sorted(columns[0][1]["per_attack"]):
+        cells = []
+        for _, m in columns:
+            a = m["per_attack"][t]
+            cells.append(f"{a['recall_at_fpr']:>6.2f}/{a['recall_at_threshold']:<6.2f}")
+        flows = columns[0][1]["per_attack"][t]["flows"]
+        lines.append(f"  {t[:28]:<28} {flows:>5}  " + "  ".join(cells))
+    return lines
 
 
 # ------------------------------------------------------------------ plots

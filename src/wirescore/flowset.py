@@ -1,13 +1,17 @@
 """Finished flows as columns, for training and evaluation: from a capture or an export.
 
 - ``flows_from_capture(path, ...)`` runs the engine over a capture (with or without
-  detection profiles) and reads back the flows it exported: identity, every feature
-  column, and one ``score.<id>`` column per flow profile;
+  detection profiles) and keeps the flows it hands to its on_flow callback
+  (FlowCollector): identity from the flows' EVE events, feature columns straight from
+  the records, and one ``score.<id>`` column per flow profile, scored over the same
+  batches;
 - ``read_export(path)`` reads a ``wirescore run --export`` file (.csv, or .parquet with
   pyarrow) with the same columns.
 
-Both give a FlowSet, rows in the order the flows ended (the order of the export). Times
-are epoch seconds (float64, microsecond resolution); a port-less flow has port -1.
+Both give a FlowSet, rows in the order the flows ended (the order of the export), with
+equal values for the same flows: a capture's FlowSet equals the FlowSet of its export,
+column for column. Times are epoch seconds (float64, microsecond resolution); a
+port-less flow has port -1.
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -113,7 +117,10 @@ class FlowSet:
 
     def select(self, mask: np.ndarray) -> FlowSet:
         """The rows where mask is True (a boolean array), in order."""
-        idx = np.flatnonzero(mask)
+        return self.take(np.flatnonzero(mask))
+
+    def take(self, idx: np.ndarray) -> FlowSet:
+        """The rows at the indices idx, in the order idx gives."""
         return FlowSet(self.source, self.flow_id[idx], self.proto[idx],
                        [self.src_ip[i] for i in idx], self.src_port[idx],
                        [self.dest_ip[i] for i in idx], self.dest_port[idx],
@@ -130,14 +137,16 @@ def _proto_number(text: str) -> int:
         return -1
 
 
+def _ports(values) -> np.ndarray:
+    """Ports as int64; -1 for a flow without ports (empty, or None)."""
+    return np.array([-1 if v in ("", None) else int(v) for v in values], dtype=np.int64)
+
+
 def _from_columns(source: str, cols: dict) -> FlowSet:
     lacking = [c for c in IDENTITY if c not in cols]
     if lacking:
         raise WirescoreError(f"{source}: not a wirescore flow export (no column "
                              f"{lacking[0]!r}; write one with `wirescore run --export`)")
-
-    def ports(values) -> np.ndarray:
-        return np.array([-1 if v in ("", None) else int(v) for v in values], dtype=np.int64)
 
     try:
         numeric = {name: np.asarray([float(v) if v not in ("", None) else np.nan
@@ -147,8 +156,8 @@ def _from_columns(source: str, cols: dict) -> FlowSet:
             source=source,
             flow_id=np.array([int(v) for v in cols["flow_id"]], dtype=np.uint64),
             proto=np.array([_proto_number(str(v)) for v in cols["proto"]], dtype=np.int64),
-            src_ip=list(cols["src_ip"]), src_port=ports(cols["src_port"]),
-            dest_ip=list(cols["dest_ip"]), dest_port=ports(cols["dest_port"]),
+            src_ip=list(cols["src_ip"]), src_port=_ports(cols["src_port"]),
+            dest_ip=list(cols["dest_ip"]), dest_port=_ports(cols["dest_port"]),
             community_id=[str(v or "") for v in cols["community_id"]],
             start=_eve_times(list(cols["start"])), end=_eve_times(list(cols["end"])),
             columns=numeric)
@@ -192,29 +201,90 @@ def read_export(path: str | Path) -> FlowSet:
     return _from_columns(str(path), dict(zip(header, columns)))
 
 
+class FlowCollector:
+    """An Engine on_flow callback that keeps every finished flow for a FlowSet.
+
+    Identity columns come from the EVE flow events the engine hands over with the
+    records (what --export writes), feature columns from the records themselves (all
+    of wirescore.catalog's, or only `columns`), as float64. scorer: a
+    wirescore.detect.Detector of flow profiles run over the same batches, in the same
+    order, as the engine's own detector: its scores become ``score.<id>`` columns."""
+
+    def __init__(self, columns: Iterable[str] | None = None, scorer=None):
+        from wirescore.catalog import ALL_FEATURES, BY_NAME
+
+        names = [f.name for f in ALL_FEATURES] if columns is None else list(columns)
+        self._fields = {name: BY_NAME[name].field for name in names}
+        self._scorer = scorer
+        self._ident: dict[str, list] = {c: [] for c in IDENTITY}
+        self._parts: dict[str, list] = {name: [] for name in names}
+        if scorer is not None:
+            self._parts.update({c: [] for c in scorer.score_columns})
+
+    def __call__(self, records: np.ndarray, events: Sequence[dict]) -> None:
+        for name, fld in self._fields.items():
+            self._parts[name].append(records[fld].astype(np.float64))
+        if self._scorer is not None:
+            scores, _ = self._scorer.process(records)
+            for name, values in scores.items():
+                self._parts[name].append(values)
+        ident = self._ident
+        for e in events:
+            ident["flow_id"].append(e["flow_id"])
+            ident["src_ip"].append(e["src_ip"])
+            ident["src_port"].append(e.get("src_port"))
+            ident["dest_ip"].append(e["dest_ip"])
+            ident["dest_port"].append(e.get("dest_port"))
+            ident["proto"].append(e["proto"])
+            ident["community_id"].append(e["community_id"])
+            ident["start"].append(e["flow"]["start"])
+            ident["end"].append(e["flow"]["end"])
+
+    def flowset(self, source: str) -> FlowSet:
+        """What was collected, as a FlowSet named source."""
+        ident = self._ident
+        columns = {name: np.concatenate(parts) if parts else np.empty(0)
+                   for name, parts in self._parts.items()}
+        return FlowSet(
+            source=source,
+            flow_id=np.array(ident["flow_id"], dtype=np.uint64),
+            proto=np.array([_proto_number(str(v)) for v in ident["proto"]], dtype=np.int64),
+            src_ip=ident["src_ip"], src_port=_ports(ident["src_port"]),
+            dest_ip=ident["dest_ip"], dest_port=_ports(ident["dest_port"]),
+            community_id=[str(v or "") for v in ident["community_id"]],
+            start=_eve_times(ident["start"]), end=_eve_times(ident["end"]), columns=columns)
+
+
 def flows_from_capture(path: str | Path, config_path: str | Path | None = None,
                        profiles: list | None = None, log_dir: str | Path | None = None,
-                       on_alert: Callable | None = None):
+                       on_alert: Callable | None = None,
+                       columns: Iterable[str] | None = None):
     """Run the pipeline over a capture and return (FlowSet, Summary).
 
-    profiles: detection profiles to run (their scores become ``score.<id>`` columns);
-    None runs the flow core alone. log_dir: where eve.json goes (default: a temporary
-    folder, deleted afterwards). config_path: a `wirescore config` YAML file for flow
-    settings. on_alert(event) sees every EVE alert. Snippets are not written.
+    profiles: detection profiles to run, as `wirescore run` runs them (alerts, window
+    profiles, eve.json); the enabled flow profiles' scores become ``score.<id>``
+    columns. None runs the flow core alone. columns: the feature columns to keep
+    (default: every one, as --export writes them). log_dir: where eve.json goes
+    (default: a temporary folder, deleted afterwards). config_path: a `wirescore
+    config` YAML file for flow settings. on_alert(event) sees every EVE alert.
+    Snippets are not written.
     """
     from wirescore.config import Config
     from wirescore.engine import Engine
 
+    scorer = None
+    if profiles is not None:
+        from wirescore.detect import Detector
+
+        scorer = Detector([p for p in profiles if p.unit == "flow"])
+    collect = FlowCollector(columns, scorer)
     with tempfile.TemporaryDirectory(prefix="wirescore-") as tmp:
-        export = Path(tmp) / "flows.csv"
-        overrides = {"outputs.export": str(export), "detect.enabled": profiles is not None,
-                     "outputs.snippets.enabled": False}
+        overrides = {"detect.enabled": profiles is not None,
+                     "outputs.snippets.enabled": False, "outputs.export": ""}
         cfg = Config.load(config_path, overrides)
         engine = Engine(cfg, log_dir if log_dir is not None else Path(tmp) / "logs",
-                        profiles=profiles, on_alert=on_alert)
+                        profiles=profiles, on_flow=collect, on_alert=on_alert)
         log.info("%s: running the pipeline%s", path,
                  f" with {len(profiles)} profile(s)" if profiles else "")
         summary = engine.run(str(path))
-        flows = read_export(export)
-    flows.source = str(path)
-    return flows, summary
+    return collect.flowset(str(path)), summary

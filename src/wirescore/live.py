@@ -3,10 +3,11 @@
     source = LiveSource("eth0", bpf="not port 22", buffer_mb=64)
     summary = Engine(cfg, "logs").run_source(source)      # engine.stop() ends it
 
-A LiveSource has the interface of capture.FileSource (name, linktype, size_bytes=None,
-batches(), stats(), close()) plus live = True: batches() never ends by itself. It yields
-an empty batch whenever timeout_ms passes without a packet, so the engine ages flows
-on the wall clock and notices stop() within about timeout_ms.
+A LiveSource is a packet source as wirescore.capture defines them (name, linktype,
+size_bytes=None, batches() of (data, meta, linktype), expiry_clock(), stats(), close()).
+batches() never ends by itself: it yields an empty batch whenever timeout_ms passes
+without a packet, and expiry_clock() is the wall clock, so the engine ages flows on a
+quiet link too and notices stop() within about timeout_ms.
 
 How it reads: the handle is opened with pcap_create/pcap_activate (snap length,
 promiscuous mode, kernel ring buffer size, read timeout) and put in non-blocking mode;
@@ -36,30 +37,24 @@ Cost: one poll() and one next_batch() per batch; no Python object per packet.
 """
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import errno
-import fcntl
 import logging
 import os
 import select
 import socket
-import struct
 import sys
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
 from wirescore.capture import SUPPORTED, CaptureFault, _prefetched, dlt_name
 from wirescore.errors import WirescoreError
+from wirescore.interfaces import IFF_RUNNING, IFF_UP, interface_flags, is_wireless
 
 log = logging.getLogger(__name__)
 
 # libpcap status codes (pcap/pcap.h)
-PCAP_ERROR = -1
 PCAP_ERROR_NO_SUCH_DEVICE = -5
 PCAP_ERROR_RFMON_NOTSUP = -6
 PCAP_ERROR_NOT_RFMON = -7
@@ -73,11 +68,6 @@ PACKET_FANOUT_FLAG_DEFRAG = 0x8000          # linux/if_packet.h
 #: link types of 802.11 captures (monitor mode): wirescore decodes none of them
 WIFI_DLTS = {105, 119, 127, 163, 192}
 
-# net/if.h interface flags
-IFF_UP, IFF_BROADCAST, IFF_LOOPBACK, IFF_POINTOPOINT = 0x1, 0x2, 0x8, 0x10
-IFF_RUNNING, IFF_PROMISC = 0x40, 0x100
-SIOCGIFFLAGS = 0x8913
-
 _EMPTY_META = np.empty((0, 4), dtype=np.uint32)
 _EMPTY_META.flags.writeable = False
 
@@ -88,22 +78,6 @@ def capabilities_hint() -> str:
     exe = os.path.realpath(sys.executable)
     return (f"run as root, or give the interpreter the capture capabilities: "
             f"sudo setcap cap_net_raw,cap_net_admin=eip {exe}")
-
-
-def interface_flags(name: str) -> int | None:
-    """SIOCGIFFLAGS of an interface in the calling thread's network namespace, or None."""
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            req = struct.pack("16sh14x", name.encode()[:15], 0)
-            out = fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, req)
-    except OSError:
-        return None
-    return struct.unpack("16sh14x", out)[1] & 0xFFFF
-
-
-def _is_wireless(name: str) -> bool:
-    base = Path("/sys/class/net") / name
-    return (base / "wireless").exists() or (base / "phy80211").exists()
 
 
 def _known_names() -> list[str]:
@@ -131,8 +105,6 @@ class LiveSource:
     PACKET_FANOUT group id 0..65535 shared by every worker on this interface);
     prefetch (batches read ahead by a reader thread, 0 = read in the caller's thread).
     """
-
-    live = True
 
     def __init__(self, iface: str, bpf: str | None = None, snaplen: int = 65535,
                  promisc: bool = True, buffer_mb: int = 64, timeout_ms: int = 100,
@@ -280,25 +252,25 @@ class LiveSource:
         if flags is not None and flags & IFF_UP and not flags & IFF_RUNNING:
             log.warning("%s: interface is up but has no carrier (link down): no packets "
                         "will arrive until it has", self.iface)
-        if _is_wireless(self.iface):
+        if is_wireless(self.iface):
             log.warning("%s: Wi-Fi in managed mode carries this host's traffic only; for "
                         "a whole network capture on a wired mirror port", self.iface)
 
     # ------------------------------------------------------------------ reading
 
-    def batches(self) -> Iterator[tuple[bytes, np.ndarray]]:
-        """Yield (data, meta) forever (until the consumer stops iterating); an empty
-        batch after each timeout_ms without packets."""
+    def batches(self) -> Iterator[tuple[bytes, np.ndarray, int]]:
+        """Yield (data, meta, linktype) forever (until the consumer stops iterating); an
+        empty batch after each timeout_ms without packets."""
         if self.prefetch <= 0:
             yield from self._read_batches()
             return
         yield from _prefetched(self._read_batches, self.prefetch, self.name)
 
-    def _read_batches(self) -> Iterator[tuple[bytes, np.ndarray]]:
+    def _read_batches(self) -> Iterator[tuple[bytes, np.ndarray, int]]:
         poller = select.poll()
         poller.register(self._fd, select.POLLIN | select.POLLERR)
         reader, pcap_error = self._reader, self._pcapy.PcapError
-        n_max, timeout = self.batch_size, self.timeout_ms
+        n_max, timeout, linktype = self.batch_size, self.timeout_ms, self.linktype
         while True:
             try:
                 data, meta = reader.next_batch(n_max)
@@ -310,7 +282,7 @@ class LiveSource:
                 except InterruptedError:  # pragma: no cover - retried by Python (PEP 475)
                     events = []
                 if not events:
-                    yield b"", _EMPTY_META
+                    yield b"", _EMPTY_META, linktype
                     continue
                 for _, ev in events:
                     if ev & (select.POLLERR | select.POLLHUP | select.POLLNVAL):
@@ -322,7 +294,7 @@ class LiveSource:
                 if rows is None:
                     continue
             self.packets_read += rows.shape[0]
-            yield data, rows
+            yield data, rows, linktype
 
     def _drop_before_start(self, rows: np.ndarray):
         """Discard leading packets stamped before the fanout join; None if all were."""
@@ -350,6 +322,11 @@ class LiveSource:
             raise CaptureFault(f"{self.iface}: the interface disappeared during the capture")
         if err:
             raise CaptureFault(f"{self.iface}: capture failed: {os.strerror(err)}")
+
+    def expiry_clock(self) -> float:
+        """The wall clock: live packets are stamped with it, so a flow idle on a quiet
+        link ends on time although no packet comes."""
+        return time.time()
 
     # ------------------------------------------------------------------ counters
 
@@ -396,180 +373,12 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0]
 
 
+#: LiveSource keyword argument -> the setting (wirescore.config) that gives it
+SOURCE_SETTINGS = {"bpf": "capture.bpf", "snaplen": "capture.snaplen",
+                   "promisc": "capture.promisc", "buffer_mb": "capture.buffer_mb",
+                   "timeout_ms": "capture.timeout_ms", "batch_size": "capture.batch_size"}
+
+
 def options_from_config(cfg) -> dict:
-    """LiveSource keyword arguments from the capture.* settings of a Config.
-
-    A setting that config.SETTINGS does not (yet) define keeps LiveSource's default."""
-    from wirescore.config import BY_KEY
-
-    keys = {"bpf": "capture.bpf", "snaplen": "capture.snaplen",
-            "promisc": "capture.promisc", "buffer_mb": "capture.buffer_mb",
-            "timeout_ms": "capture.timeout_ms", "batch_size": "capture.batch_size"}
-    return {arg: cfg[key] for arg, key in keys.items() if key in BY_KEY}
-
-
-# ---------------------------------------------------------------------- interfaces
-
-@dataclass
-class Interface:
-    """One capture device: what `wirescore interfaces` prints."""
-
-    name: str
-    description: str
-    addresses: list = field(default_factory=list)   # "10.0.0.2/24", "fe80::1/64"
-    mac: str | None = None
-    up: bool | None = None
-    running: bool | None = None
-    loopback: bool = False
-    wireless: bool = False
-
-    @property
-    def state(self) -> str:
-        if self.up is None:
-            return "-"
-        return ",".join(["up" if self.up else "down"] + (["running"] if self.running else []))
-
-
-_PSEUDO = {
-    "any": "pseudo-device: all interfaces, not promiscuous",
-    "nflog": "netfilter log (NFLOG group)",
-    "nfqueue": "netfilter queue (not supported)",
-    "bluetooth-monitor": "Bluetooth monitor (not supported)",
-    "dbus-system": "D-Bus system bus (not supported)",
-    "dbus-session": "D-Bus session bus (not supported)",
-}
-
-
-def _describe(name: str, flags: int | None) -> str:
-    if name in _PSEUDO:
-        return _PSEUDO[name]
-    if name.startswith("usbmon"):
-        return "USB bus monitor (not supported)"
-    base = Path("/sys/class/net") / name
-    if flags is not None and flags & IFF_LOOPBACK:
-        return "loopback"
-    if _is_wireless(name):
-        return "Wi-Fi"
-    kinds = [("bridge", "bridge"), ("bonding", "bond"), ("tun_flags", "TUN/TAP")]
-    for entry, label in kinds:
-        if (base / entry).exists():
-            return label
-    try:
-        uevent = (base / "uevent").read_text()
-    except OSError:
-        uevent = ""
-    for line in uevent.splitlines():
-        if line.startswith("DEVTYPE="):
-            return {"vlan": "VLAN", "wlan": "Wi-Fi", "bridge": "bridge", "bond": "bond",
-                    "wireguard": "WireGuard tunnel"}.get(line[8:], line[8:])
-    try:
-        driver = os.path.basename(os.readlink(base / "device" / "driver"))
-    except OSError:
-        driver = ""
-    if driver:
-        return f"Ethernet ({driver})"
-    try:
-        iftype = int((base / "type").read_text())
-    except (OSError, ValueError):
-        iftype = None
-    if iftype == 1:
-        return "Ethernet (virtual)"
-    if iftype in (65534, 776, 778, 768, 769):
-        return "tunnel (raw IP)"
-    return "network interface" if iftype is not None else "capture device"
-
-
-class _sockaddr(ctypes.Structure):
-    _fields_ = [("sa_family", ctypes.c_ushort), ("sa_data", ctypes.c_ubyte * 126)]
-
-
-class _ifaddrs(ctypes.Structure):
-    pass
-
-
-_ifaddrs._fields_ = [("ifa_next", ctypes.POINTER(_ifaddrs)), ("ifa_name", ctypes.c_char_p),
-                     ("ifa_flags", ctypes.c_uint), ("ifa_addr", ctypes.POINTER(_sockaddr)),
-                     ("ifa_netmask", ctypes.POINTER(_sockaddr)),
-                     ("ifa_ifu", ctypes.POINTER(_sockaddr)), ("ifa_data", ctypes.c_void_p)]
-
-
-def _getifaddrs() -> dict:
-    """{name: (flags, [addr/prefix...], mac)} from libc getifaddrs() ({} if unavailable)."""
-    out: dict = {}
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-        head = ctypes.POINTER(_ifaddrs)()
-        if libc.getifaddrs(ctypes.byref(head)) != 0:
-            return out
-    except (OSError, AttributeError):
-        return out
-    try:
-        node = head
-        while node:
-            ifa = node.contents
-            name = ifa.ifa_name.decode(errors="replace")
-            entry = out.setdefault(name, [int(ifa.ifa_flags), [], None])
-            entry[0] = int(ifa.ifa_flags)
-            if ifa.ifa_addr:
-                fam = ifa.ifa_addr.contents.sa_family
-                raw = bytes(ctypes.cast(ifa.ifa_addr, ctypes.POINTER(ctypes.c_ubyte * 28))
-                            .contents)
-                mask = (bytes(ctypes.cast(ifa.ifa_netmask, ctypes.POINTER(ctypes.c_ubyte * 28))
-                              .contents) if ifa.ifa_netmask else None)
-                if fam == socket.AF_INET:
-                    prefix = _prefix(mask[4:8]) if mask else 32
-                    entry[1].append(f"{socket.inet_ntop(socket.AF_INET, raw[4:8])}/{prefix}")
-                elif fam == socket.AF_INET6:
-                    prefix = _prefix(mask[8:24]) if mask else 128
-                    entry[1].append(f"{socket.inet_ntop(socket.AF_INET6, raw[8:24])}/{prefix}")
-                elif fam == getattr(socket, "AF_PACKET", 17):
-                    halen = raw[11]
-                    if halen == 6 and any(raw[12:18]):
-                        entry[2] = ":".join(f"{b:02x}" for b in raw[12:18])
-            node = ifa.ifa_next
-    finally:
-        libc.freeifaddrs(head)
-    return out
-
-
-def _prefix(mask: bytes) -> int:
-    return sum(bin(b).count("1") for b in mask)
-
-
-def list_interfaces() -> list[Interface]:
-    """Every device libpcap can capture on, with what the system says about it
-    (addresses, MAC, up/running), in libpcap's order (up and running first)."""
-    import pcapy
-
-    try:
-        names = list(pcapy.findalldevs())
-    except pcapy.PcapError:
-        names = []
-    info = _getifaddrs()
-    for name in info:                      # interfaces libpcap skipped (no permission...)
-        if name not in names:
-            names.append(name)
-    out = []
-    for name in names:
-        flags, addrs, mac = info.get(name, (None, [], None))
-        if flags is None and name not in _PSEUDO:
-            flags = interface_flags(name)
-        out.append(Interface(
-            name=name, description=_describe(name, flags), addresses=list(addrs), mac=mac,
-            up=None if flags is None else bool(flags & IFF_UP),
-            running=None if flags is None else bool(flags & IFF_RUNNING),
-            loopback=bool(flags and flags & IFF_LOOPBACK), wireless=_is_wireless(name)))
-    return out
-
-
-def format_interfaces(interfaces: list[Interface]) -> str:
-    """The table `wirescore interfaces` prints: name, state, description, addresses
-    (state: up / down, and running when the link has carrier; - for pseudo-devices)."""
-    rows = [(i.name, i.state, i.description, ", ".join(i.addresses)) for i in interfaces]
-    w_name = max([len(r[0]) for r in rows] + [4])
-    w_state = max([len(r[1]) for r in rows] + [5])
-    w_desc = max([len(r[2]) for r in rows] + [4])
-    lines = [f"{'NAME':<{w_name}}  {'STATE':<{w_state}}  {'KIND':<{w_desc}}  ADDRESSES"]
-    for name, state, desc, addrs in rows:
-        lines.append(f"{name:<{w_name}}  {state:<{w_state}}  {desc:<{w_desc}}  {addrs}".rstrip())
-    return "\n".join(lines)
+    """LiveSource keyword arguments from the capture.* settings of a Config."""
+    return {arg: cfg[key] for arg, key in SOURCE_SETTINGS.items()}

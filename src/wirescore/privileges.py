@@ -1,14 +1,13 @@
-"""Dropping root after the capture handles are open (--user / --group).
+"""Dropping root after the capture handles are open (--user / --group): the mechanics.
 
 Opening a live capture needs root (or CAP_NET_RAW and CAP_NET_ADMIN); reading packets
-from an open handle does not. So a sensor started as root opens its interfaces, then
-runs as an unprivileged user:
+from an open handle does not. wirescore.session runs the steps in order (resolve, open,
+prepare_outputs, drop, check_writable); this module does each:
 
-    target = resolve("wirescore", None)            # before anything else: bad names fail early
-    profiles = preload(cfg)                        # imports and rules, while files are readable
-    source = LiveSource("eth0", ...)               # as root
-    drop_for_run(target, log_dir, cfg)             # outputs prepared, then setuid, checked
-    Engine(cfg, log_dir, profiles=profiles).run_source(source)
+    target = resolve("wirescore", None)             # before anything: bad names fail early
+    prepare_outputs(target, log_dir, ["eve.json"])  # created, owned by the target user
+    drop(target)                                    # setgroups, setresgid, setresuid
+    check_writable(target, log_dir, ["eve.json"])   # as the target user now
 
 drop() clears the supplementary groups, sets the real, effective and saved group and
 user ids, and checks that it stuck (ids read back, no capability left, root not
@@ -17,9 +16,7 @@ recoverable); any failure is a one-line WirescoreError and the run must not go o
 Files: the log directory and the output files are created (owned by the target user)
 before dropping; after dropping, the directory must be writable (SIGHUP reopens
 eve.json by name after logrotate moved it) and the files writable, or the run stops
-with a message saying what to chown. Modules the engine imports lazily, and the
-detection rules, are loaded before dropping too: after it, the install (a virtualenv
-under /root, say) may be unreadable.
+with a message saying what to chown.
 """
 from __future__ import annotations
 
@@ -31,9 +28,7 @@ from pathlib import Path
 from typing import Iterable
 
 from wirescore.errors import WirescoreError
-
-FILE_MODE = 0o640       # as outputs.eve: files describing other people's traffic
-DIR_MODE = 0o750
+from wirescore.outputs.paths import DIR_MODE, FILE_MODE
 
 
 @dataclass(frozen=True)
@@ -95,46 +90,6 @@ def resolve(user: str | None, group: str | None) -> Target | None:
     if group:
         gid, gname = _lookup_group(str(group))
     return Target(uid=uid, gid=gid, user=name, group=gname or str(gid))
-
-
-def preload(cfg) -> list | None:
-    """Import what Engine.run_source() imports lazily and load the detection profiles,
-    so that nothing needs reading from the install after dropping. Returns the
-    profiles to pass to Engine(profiles=...) (None when detection is off)."""
-    import importlib
-
-    for module in ("wirescore._core.eve", "wirescore._core.flowtable",
-                   "wirescore._core.decode", "wirescore.outputs.eve",
-                   "wirescore.outputs.export", "wirescore.outputs.snippets"):
-        try:
-            importlib.import_module(module)
-        except ImportError:     # a module this version does not have
-            pass
-
-    export = cfg["outputs.export"]
-    if export and str(export).endswith(".parquet"):
-        try:
-            import pyarrow  # noqa: F401
-            import pyarrow.parquet  # noqa: F401
-        except ImportError:
-            pass                    # the exporter reports it, with its own message
-    if not cfg["detect.enabled"]:
-        return None
-    import wirescore.detect  # noqa: F401
-    import wirescore.models.hst  # noqa: F401
-    from wirescore.rules import default_rules_dir, load_paths
-
-    paths = cfg["detect.rules"].split(",") if cfg["detect.rules"] else [default_rules_dir()]
-    profiles = load_paths(paths)
-    for p in profiles:
-        name = p.model.get("name", "")
-        if name.startswith("river:"):
-            module = name[len("river:"):].rpartition(".")[0]
-            try:
-                importlib.import_module(f"river.{module}")
-            except ImportError:
-                pass                # Detector reports an unknown model by name
-    return profiles
 
 
 def prepare_outputs(target: Target | None, log_dir: str | os.PathLike,
@@ -227,7 +182,9 @@ def _capabilities() -> str:
 
 def check_writable(target: Target | None, log_dir: str | os.PathLike,
                    names: Iterable[str | os.PathLike] = ()) -> None:
-    """After drop(): the log directory and files must be writable by who we are now."""
+    """After drop(): the log directory and the named outputs (relative to log_dir, or
+    absolute) must be writable by who we are now; one that does not exist yet must not
+    be hidden behind a folder we cannot enter."""
     if target is None:
         return
     log_dir = Path(log_dir)
@@ -237,52 +194,12 @@ def check_writable(target: Target | None, log_dir: str | os.PathLike,
                              f"privileges (eve.json is reopened there on SIGHUP): {fix}")
     for name in names:
         path = log_dir / name
-        if path.exists() and not os.access(path, os.W_OK):
+        try:
+            path.stat()
+        except FileNotFoundError:
+            continue
+        except OSError:
+            pass                    # there, but not reachable as this user
+        if not os.access(path, os.W_OK):
             raise WirescoreError(f"{path}: not writable by user {target.user} after dropping "
                                  f"privileges: chown {target.user} {path}")
-
-
-def output_names(cfg, eve_names: Iterable[str] | None = None) -> list[str]:
-    """The files a run writes in (or, for an absolute export path, outside) log_dir."""
-    names = list(eve_names) if eve_names is not None else [cfg["outputs.eve.filename"]]
-    if cfg["outputs.export"]:
-        names.append(str(Path(cfg["outputs.export"]).resolve()))
-    return names
-
-
-def drop_for_run(target: Target | None, log_dir: str | os.PathLike, cfg,
-                 eve_names: Iterable[str] | None = None) -> None:
-    """prepare_outputs(), drop(), check_writable() for one run's outputs."""
-    if target is None:
-        return
-    names = output_names(cfg, eve_names)
-    prepare_outputs(target, log_dir, names)
-    drop(target)
-    check_writable(target, log_dir, names)
-
-
-def run_dropped(cfg, open_source, log_dir: str | os.PathLike, *, user: str | None = None,
-                group: str | None = None, on_engine=None, on_progress=None):
-    """One run in this process, in the order this module's docstring gives: resolve
-    user/group, preload, open_source() (a callable returning a packet source, called
-    with privileges), drop, then Engine.run_source() until the source ends or stop().
-
-    on_engine(engine) is called before the run (the CLI installs its signal handlers
-    there) and may return a function called after it. Returns the engine.Summary."""
-    from wirescore.engine import Engine
-
-    target = resolve(user, group)
-    profiles = preload(cfg) if target is not None else None
-    source = open_source()
-    try:
-        drop_for_run(target, log_dir, cfg)
-    except BaseException:
-        source.close()
-        raise
-    engine = Engine(cfg, log_dir, profiles=profiles, on_progress=on_progress)
-    after = on_engine(engine) if on_engine is not None else None
-    try:
-        return engine.run_source(source)
-    finally:
-        if callable(after):
-            after()

@@ -1,18 +1,26 @@
 """Detection profiles (rules/*.yaml): loading and validation, with line numbers.
 
-A profile is one detection: which unit it scores (flow), which feature columns, which
-model and its parameters, the threshold policy, warm-up, severity, suppression and
-allowlist, and an id that becomes the EVE alert's signature_id. rules/README.md
-documents every field with an example; `wirescore rules check [PATH]` validates files
-and points at the offending line.
+A profile is one detection: which unit it scores (flow or window), which feature
+columns, which model and its parameters, the threshold policy, warm-up, severity,
+suppression and allowlist, and an id that becomes the EVE alert's signature_id.
+rules/README.md documents every field with an example; `wirescore rules check [PATH]`
+validates files and points at the offending line.
+
+Every default lives in one place, the Profile dataclass: a field the file leaves out
+takes the dataclass default. Each YAML field (or group of fields) has its section
+parser, which returns the Profile fields it sets. The model is built once, when the
+profile is loaded (wirescore.models.registry): a wrong parameter fails here, and the
+model that was checked is the one the first run uses (Profile.take_model).
 
 Files are read with yaml.safe_load semantics (no tags that build objects).
 """
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import logging
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -23,10 +31,12 @@ WINDOW_KEYS = ("all", "src", "dst")
 LEARN_MODES = ("all", "unalerted")
 TRANSFORMS = ("log1p", "none")
 PROTO_NUMBERS = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58, "sctp": 132}
-MODEL_NAMES = ("hst", "tail", "extreme", "onnx")
+#: the fields a profile file may hold (rules/README.md, "Fields")
+YAML_FIELDS = ("id", "rev", "name", "category", "unit", "window", "features", "transform",
+               "model", "threshold", "warmup", "learn", "severity", "suppress",
+               "allowlist", "explain", "enabled")
 
 log = logging.getLogger("wirescore.rules")
-_WARNED: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -49,15 +59,16 @@ class SeverityBand:
 
 @dataclass
 class Profile:
-    """One validated profile. See rules/README.md for each field."""
+    """One validated profile. See rules/README.md for each field; the defaults here are
+    the defaults of the file format."""
 
     id: int
-    rev: int
     name: str
-    category: str
-    unit: str
     features: tuple[str, ...]
-    model: dict
+    model: dict                       # {"name": ..., "params": {...}} as built
+    rev: int = 1
+    category: str = "Anomalous traffic"
+    unit: str = "flow"
     source: str = "<api>"
     transform: str = "log1p"
     threshold_quantile: float | None = 0.995
@@ -74,7 +85,10 @@ class Profile:
     window_key: str = "src"           # unit: window: all | src | dst
     enabled: bool = True              # false: checked, but not run
     warnings: tuple[str, ...] = ()    # "FILE:LINE: field: problem" that does not stop a run
-    model_object: Any = field(default=None, repr=False)   # a user's model (API only)
+    model_object: Any = field(default=None, repr=False, compare=False)
+    # (process id, model) of the model the loader built, and whether a run took it
+    _loaded: tuple | None = field(default=None, init=False, repr=False, compare=False)
+    _taken: bool = field(default=False, init=False, repr=False, compare=False)
 
     def severity_for(self, score: float) -> int:
         best = self.severity[-1].severity
@@ -82,6 +96,30 @@ class Profile:
             if score >= band.score:
                 best = band.severity
         return best
+
+    def take_model(self) -> Any:
+        """The model object a run of this profile uses. A model given through the API
+        (model_object set by the caller) is that object, every time. Otherwise the
+        first call, in the process that loaded the profile, gets the model built (and
+        so checked) when it was loaded; later calls, and calls in a forked worker, get
+        a fresh one built from model.name and model.params, so every run starts from
+        an untrained model and no two runs share one."""
+        loaded = self._loaded
+        if self.model_object is not None and (loaded is None
+                                              or self.model_object is not loaded[1]):
+            return self.model_object
+        if loaded is not None and not self._taken and loaded[0] == os.getpid():
+            self._taken = True
+            return loaded[1]
+        from wirescore.models.registry import build
+        from wirescore.models.spec import ModelSpecError
+
+        try:
+            model, _ = build(self.model["name"], self.model.get("params", {}),
+                             self.features, self.transform)
+        except ModelSpecError as exc:
+            raise WirescoreError(f"{self.source}: model: {exc}") from None
+        return model
 
 
 class _Checker:
@@ -105,15 +143,22 @@ class _Checker:
                 self.lines[prefix + (i,)] = value.start_mark.line + 1
                 self._index(value, prefix + (i,))
 
-    def fail(self, path: tuple, message: str):
-        line = None
+    def line_of(self, path: tuple) -> int | None:
+        """The line of path, or of its nearest enclosing key that has one."""
         for n in range(len(path), 0, -1):
             line = self.lines.get(path[:n])
             if line:
-                break
+                return line
+        return None
+
+    def fail(self, path: tuple, message: str):
+        line = self.line_of(path)
         where = f"{self.path}:{line}" if line else self.path
         key = ".".join(str(p) for p in path) or "profile"
         raise WirescoreError(f"{where}: {key}: {message}")
+
+
+DEFAULTS = {f.name: f.default for f in fields(Profile)}
 
 
 def _need(doc: dict, key: str, kind, chk: _Checker, path=()):
@@ -125,87 +170,130 @@ def _need(doc: dict, key: str, kind, chk: _Checker, path=()):
     return value
 
 
-def parse_profile(doc: Any, chk: _Checker, known_features: Iterable[str]) -> Profile:
-    """One profile from its YAML mapping; WirescoreError naming file:line on a fault."""
-    known = set(known_features)
-    if not isinstance(doc, dict):
-        chk.fail((), "a profile must be a mapping of fields")
-    allowed = {"id", "rev", "name", "category", "unit", "features", "transform", "model",
-               "threshold", "warmup", "learn", "severity", "suppress", "allowlist", "explain",
-               "window", "enabled"}
-    for key in doc:
-        if key not in allowed:
-            chk.fail((key,), f"unknown field (fields: {', '.join(sorted(allowed))})")
+# ------------------------------------------------------------------ section parsers
+# Each takes the document (and the checker) and returns the Profile fields it sets;
+# a field the document leaves out is not returned, so it keeps the Profile default.
+
+def _identity(doc: dict, chk: _Checker) -> dict:
     pid = _need(doc, "id", int, chk)
     if not 1 <= pid <= 2**31 - 1:
         chk.fail(("id",), "must be between 1 and 2147483647 (it becomes alert.signature_id)")
-    unit = doc.get("unit", "flow")
+    out = {"id": pid, "name": str(_need(doc, "name", str, chk))}
+    if "rev" in doc:
+        out["rev"] = int(doc["rev"])
+    if "category" in doc:
+        out["category"] = str(doc["category"])
+    return out
+
+
+def _unit(doc: dict, chk: _Checker) -> dict:
+    unit = doc.get("unit", DEFAULTS["unit"])
     if unit not in UNITS:
         chk.fail(("unit",), f"must be one of {', '.join(UNITS)}")
+    out = {"unit": unit}
+    if unit != "window":
+        if "window" in doc:
+            chk.fail(("window",), "only for unit: window")
+        return out
+    win = doc.get("window", {})
+    if not isinstance(win, dict) or set(win) - {"seconds", "key"}:
+        chk.fail(("window",), "must be {seconds: S, key: all|src|dst}")
+    if "seconds" in win:
+        if not isinstance(win["seconds"], (int, float)) or not 0.001 <= win["seconds"] <= 3600:
+            chk.fail(("window", "seconds"), "must be a number of seconds in 0.001..3600")
+        out["window_seconds"] = float(win["seconds"])
+    if "key" in win:
+        if win["key"] not in WINDOW_KEYS:
+            chk.fail(("window", "key"), f"must be one of {', '.join(WINDOW_KEYS)}")
+        out["window_key"] = win["key"]
+    return out
+
+
+def _features(doc: dict, chk: _Checker, unit: str) -> dict:
+    from wirescore.catalog import BY_NAME, WINDOW_BY_NAME
+
     features = _need(doc, "features", list, chk)
     if not features:
         chk.fail(("features",), "needs at least one feature column")
-    if unit == "window":
-        from wirescore.catalog import WINDOW_BY_NAME
-
-        known = set(WINDOW_BY_NAME)
-        win = doc.get("window", {})
-        if not isinstance(win, dict) or set(win) - {"seconds", "key"}:
-            chk.fail(("window",), "must be {seconds: S, key: all|src|dst}")
-        wsec = win.get("seconds", 1.0)
-        if not isinstance(wsec, (int, float)) or not 0.001 <= wsec <= 3600:
-            chk.fail(("window", "seconds"), "must be a number of seconds in 0.001..3600")
-        wkey = win.get("key", "src")
-        if wkey not in WINDOW_KEYS:
-            chk.fail(("window", "key"), f"must be one of {', '.join(WINDOW_KEYS)}")
-    elif "window" in doc:
-        chk.fail(("window",), "only for unit: window")
+    known = WINDOW_BY_NAME if unit == "window" else BY_NAME
     for i, name in enumerate(features):
         if name not in known:
-            import difflib
-
-            close = difflib.get_close_matches(str(name), known, n=1)
-            hint = f" (did you mean {close[0]}?)" if close else " (see `wirescore features`)"
-            chk.fail(("features", i), f"unknown feature column {name!r}{hint}")
+            chk.fail(("features", i), _unknown_feature(name, unit, known))
     if len(set(features)) != len(features):
         chk.fail(("features",), "lists a feature twice")
-    model = _need(doc, "model", dict, chk)
-    mname = _need(model, "name", str, chk, ("model",))
-    params = model.get("params", {})
-    if not isinstance(params, dict):
-        chk.fail(("model", "params"), "must be a mapping of parameter: value")
-    if mname not in MODEL_NAMES and not mname.startswith("river:"):
-        chk.fail(("model", "name"), "must be 'hst' or 'river:<module>.<Class>' (e.g. "
-                                    "river:anomaly.OneClassSVM), 'tail' (upper-tail "
-                                    "p-values), 'extreme' (counts against floors), or "
-                                    "'onnx' for a model file trained offline")
-    thr = doc.get("threshold", {"quantile": 0.995})
+    return {"features": tuple(features)}
+
+
+def _unknown_feature(name, unit: str, known) -> str:
+    """Why `name` is not a column of a `unit` profile, with a hint."""
+    from wirescore.catalog import BY_NAME, WINDOW_BY_NAME
+
+    if unit == "flow" and name in WINDOW_BY_NAME:
+        return (f"{name!r} is a window feature; flow profiles take flow and ctx columns "
+                "(flow.*, ctx.*); window.* columns need unit: window")
+    if unit == "window" and name in BY_NAME:
+        return (f"{name!r} is a flow feature; window profiles take window columns "
+                "(window.*); flow.* and ctx.* columns need unit: flow")
+    close = difflib.get_close_matches(str(name), known, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else " (see `wirescore features`)"
+    return f"unknown feature column {name!r}{hint}"
+
+
+def _given(doc: dict, chk: _Checker, key: str, ok, message: str) -> dict:
+    """{key: value} when the document gives key and ok(value) holds; the failure
+    `message` at key when it does not; {} when the key is absent (the default holds)."""
+    if key not in doc:
+        return {}
+    if not ok(doc[key]):
+        chk.fail((key,), message)
+    return {key: doc[key]}
+
+
+def _whole(value) -> bool:
+    return isinstance(value, int) and value >= 0
+
+
+def _transform(doc: dict, chk: _Checker) -> dict:
+    return _given(doc, chk, "transform", lambda v: v in TRANSFORMS,
+                  f"must be one of {', '.join(TRANSFORMS)}")
+
+
+def _threshold(doc: dict, chk: _Checker) -> dict:
+    if "threshold" not in doc:
+        return {}
+    thr = doc["threshold"]
     if not isinstance(thr, dict) or len({"quantile", "fixed"} & set(thr)) != 1:
         chk.fail(("threshold",), "give exactly one of quantile (adaptive) or fixed")
-    q = thr.get("quantile")
-    fixed = thr.get("fixed")
+    q, fixed = thr.get("quantile"), thr.get("fixed")
     if q is not None and not (isinstance(q, (int, float)) and 0 < q < 1):
         chk.fail(("threshold", "quantile"), "must be a number between 0 and 1")
     if fixed is not None and not isinstance(fixed, (int, float)):
         chk.fail(("threshold", "fixed"), "must be a number (a score)")
     if set(thr) - {"quantile", "fixed", "window", "min"}:
         chk.fail(("threshold",), "fields: quantile or fixed, window, min")
-    tmin = thr.get("min", float("-inf"))
-    if not isinstance(tmin, (int, float)):
-        chk.fail(("threshold", "min"), "must be a number (the lowest score that may alert)")
-    window = thr.get("window", 20000)
-    if not isinstance(window, int) or window < 100:
-        chk.fail(("threshold", "window"), "must be an integer >= 100 (scores kept)")
-    warmup = doc.get("warmup", 1000)
-    if not isinstance(warmup, int) or warmup < 0:
-        chk.fail(("warmup",), "must be a whole number of samples >= 0")
-    learn = doc.get("learn", "all")
-    if learn not in LEARN_MODES:
-        chk.fail(("learn",), f"must be one of {', '.join(LEARN_MODES)}")
-    transform = doc.get("transform", "log1p")
-    if transform not in TRANSFORMS:
-        chk.fail(("transform",), f"must be one of {', '.join(TRANSFORMS)}")
-    sev = doc.get("severity", 2)
+    out = {"threshold_quantile": q, "threshold_fixed": None if fixed is None else float(fixed)}
+    if "min" in thr:
+        if not isinstance(thr["min"], (int, float)):
+            chk.fail(("threshold", "min"), "must be a number (the lowest score that may alert)")
+        out["threshold_min"] = float(thr["min"])
+    if "window" in thr:
+        window = thr["window"]
+        if not isinstance(window, int) or window < 100:
+            chk.fail(("threshold", "window"), "must be an integer >= 100 (scores kept)")
+        out["threshold_window"] = window
+    return out
+
+
+def _learning(doc: dict, chk: _Checker) -> dict:
+    return {**_given(doc, chk, "warmup", _whole, "must be a whole number of samples >= 0"),
+            **_given(doc, chk, "learn", lambda v: v in LEARN_MODES,
+                     f"must be one of {', '.join(LEARN_MODES)}")}
+
+
+def _severity(doc: dict, chk: _Checker) -> dict:
+    if "severity" not in doc:
+        return {}
+    sev = doc["severity"]
     bands: list[SeverityBand] = []
     if isinstance(sev, int) and not isinstance(sev, bool):
         bands = [SeverityBand(0.0, sev)]
@@ -217,12 +305,22 @@ def parse_profile(doc: Any, chk: _Checker, known_features: Iterable[str]) -> Pro
             bands.append(SeverityBand(float(band["score"]), band["severity"]))
     else:
         chk.fail(("severity",), "must be an integer 1-4 or a list of {score, severity}")
-    for b in bands:
-        if not 1 <= b.severity <= 4:
-            chk.fail(("severity",), "severities go from 1 (highest) to 4")
-    sup = doc.get("suppress", {"seconds": 60})
-    if not isinstance(sup, dict) or not isinstance(sup.get("seconds", 60), (int, float)):
+    if any(not 1 <= b.severity <= 4 for b in bands):
+        chk.fail(("severity",), "severities go from 1 (highest) to 4")
+    return {"severity": tuple(bands)}
+
+
+def _suppress(doc: dict, chk: _Checker) -> dict:
+    if "suppress" not in doc:
+        return {}
+    sup = doc["suppress"]
+    if not isinstance(sup, dict) or ("seconds" in sup
+                                     and not isinstance(sup["seconds"], (int, float))):
         chk.fail(("suppress",), "must be {seconds: T} (per signature and source)")
+    return {"suppress_seconds": float(sup["seconds"])} if "seconds" in sup else {}
+
+
+def _allowlist(doc: dict, chk: _Checker) -> dict:
     allow: list[AllowRule] = []
     for i, rule in enumerate(doc.get("allowlist", []) or []):
         if not isinstance(rule, dict) or not rule or set(rule) - {"cidr", "port", "proto"}:
@@ -240,96 +338,81 @@ def parse_profile(doc: Any, chk: _Checker, known_features: Iterable[str]) -> Pro
                 chk.fail(("allowlist", i, "proto"), f"one of {', '.join(PROTO_NUMBERS)}")
             proto = PROTO_NUMBERS[str(proto).lower()]
         allow.append(AllowRule(net, port, proto))
-    explain = doc.get("explain", 3)
-    if not isinstance(explain, int) or explain < 0:
-        chk.fail(("explain",), "must be the number of features to explain (>= 0)")
-    enabled = doc.get("enabled", True)
-    if not isinstance(enabled, bool):
-        chk.fail(("enabled",), "must be true or false")
-    if mname == "onnx":
-        params = _onnx_params(params, chk, tuple(features), transform)
-    if mname in ("tail", "extreme"):
-        from wirescore.models.adapters import native_model
+    return {"allowlist": tuple(allow)} if allow else {}
 
-        try:
-            native_model(mname, features, params)
-        except (TypeError, ValueError) as exc:
-            chk.fail(("model", "params"), str(exc))
-    if mname == "extreme" and transform != "none":
+
+def _switches(doc: dict, chk: _Checker) -> dict:
+    return {**_given(doc, chk, "explain", _whole,
+                     "must be the number of features to explain (>= 0)"),
+            **_given(doc, chk, "enabled", lambda v: isinstance(v, bool),
+                     "must be true or false")}
+
+
+def _model(doc: dict, chk: _Checker, features: tuple, transform: str) -> dict:
+    """The model, built (and so checked) once: the model_object the first run uses."""
+    from wirescore.models.registry import build
+    from wirescore.models.spec import ModelSpecError
+
+    model = _need(doc, "model", dict, chk)
+    name = _need(model, "name", str, chk, ("model",))
+    params = model.get("params", {})
+    base_dir = Path(chk.path).resolve().parent if chk.path != "<api>" else None
+    try:
+        obj, params = build(name, params, features, transform, base_dir)
+    except ModelSpecError as exc:
+        chk.fail(("model",) + exc.where, str(exc))
+    if name == "extreme" and transform != "none":
         chk.fail(("transform",), "the extreme model compares counts with floors in "
                                  "their own units: use transform: none")
-    warnings = []
-    if q is not None:
-        # a quantile of scores means something once the model has a reference (Half-Space
-        # Trees: one window_size of samples; scores are 0 before) and the kept scores
-        # hold at least one above that quantile (1 / (1 - quantile) of them)
-        ws = params.get("window_size", 250 if mname == "hst" else 0)
-        ws = ws if isinstance(ws, int) and not isinstance(ws, bool) and ws > 0 else 0
-        tail = int(round(1 / (1 - q)))
-        need = ws + tail
-        if warmup < need:
-            at = chk.lines.get(("warmup",)) or chk.lines.get(("threshold", "quantile"))
-            warnings.append(
-                f"{chk.path}:{at}: warmup: {warmup} samples is less than "
-                + (f"window_size ({ws}) + " if ws else "")
-                + f"1/(1 - quantile) ({tail}) = {need}: the first alerts would come "
-                f"from a threshold that has seen too few scores; give warmup: {need} or more")
-    for w in warnings:
-        if w not in _WARNED:          # once per process, however often the file is read
-            _WARNED.add(w)
-            log.warning("warning: %s", w)
-    return Profile(
-        id=pid, rev=int(doc.get("rev", 1)), name=str(_need(doc, "name", str, chk)),
-        category=str(doc.get("category", "Anomalous traffic")), unit=unit,
-        features=tuple(features), model={"name": mname, "params": dict(params)},
-        source=chk.path, transform=transform, threshold_quantile=q,
-        threshold_fixed=None if fixed is None else float(fixed), threshold_window=window,
-        threshold_min=float(tmin),
-        warmup=warmup, learn=learn, severity=tuple(bands),
-        suppress_seconds=float(sup.get("seconds", 60)), allowlist=tuple(allow),
-        explain=explain,
-        window_seconds=float(doc.get("window", {}).get("seconds", 1.0)) if unit == "window" else 1.0,
-        window_key=doc.get("window", {}).get("key", "src") if unit == "window" else "src",
-        enabled=enabled, warnings=tuple(warnings))
+    return {"model": {"name": name, "params": params}, "model_object": obj}
 
 
-ONNX_PARAMS = {"path": str, "output": str, "column": (int, str), "negate": bool,
-               "input": str, "batch": int, "threads": int}
+def _warmup_warning(profile: Profile, chk: _Checker) -> str | None:
+    """A quantile of scores means something once the model has a reference (a model
+    with a window_size, such as Half-Space Trees, scores 0 before it is full) and the
+    kept scores hold at least one above that quantile (1 / (1 - quantile) of them)."""
+    q = profile.threshold_quantile
+    if q is None or profile.threshold_fixed is not None:
+        return None
+    ws = getattr(profile.model_object, "window_size", 0)
+    ws = ws if isinstance(ws, int) and not isinstance(ws, bool) and ws > 0 else 0
+    tail = int(round(1 / (1 - q)))
+    need = ws + tail
+    if profile.warmup >= need:
+        return None
+    at = chk.lines.get(("warmup",)) or chk.lines.get(("threshold", "quantile"))
+    return (f"{chk.path}:{at}: warmup: {profile.warmup} samples is less than "
+            + (f"window_size ({ws}) + " if ws else "")
+            + f"1/(1 - quantile) ({tail}) = {need}: the first alerts would come from a "
+            f"threshold that has seen too few scores; give warmup: {need} or more")
 
 
-def _onnx_params(params: dict, chk: _Checker, features: tuple, transform) -> dict:
-    """Check an `onnx` model's params, make `path` absolute (relative paths are taken
-    from the profile file's folder, never the working directory), and load the model
-    once so that a wrong file fails here, naming the profile line and the model file."""
-    for key, value in params.items():
-        kind = ONNX_PARAMS.get(key)
-        if kind is None:
-            chk.fail(("model", "params", key),
-                     f"unknown parameter of an onnx model (parameters: {', '.join(ONNX_PARAMS)})")
-        if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
-            chk.fail(("model", "params", key), f"must be {getattr(kind, '__name__', 'int or str')}"
-                                               f", got {value!r}")
-    if "path" not in params:
-        chk.fail(("model", "params"), "an onnx model needs path: FILE.onnx")
-    model_path = Path(params["path"]).expanduser()
-    if not model_path.is_absolute() and chk.path != "<api>":
-        model_path = Path(chk.path).resolve().parent / model_path
-    params = {**params, "path": str(model_path)}
-    from wirescore.models.onnx import OnnxModel
-
-    opts = {k: v for k, v in params.items() if k != "path"}
-    try:
-        OnnxModel(model_path, features, transform=transform, **opts)
-    except WirescoreError as exc:
-        chk.fail(("model", "params", "path"), str(exc))
-    return params
+def parse_profile(doc: Any, chk: _Checker) -> Profile:
+    """One profile from its YAML mapping; WirescoreError naming file:line on a fault."""
+    if not isinstance(doc, dict):
+        chk.fail((), "a profile must be a mapping of fields")
+    for key in doc:
+        if key not in YAML_FIELDS:
+            chk.fail((key,), f"unknown field (fields: {', '.join(sorted(YAML_FIELDS))})")
+    values = {**_identity(doc, chk), **_unit(doc, chk)}
+    values.update(_features(doc, chk, values["unit"]))
+    values.update(_transform(doc, chk))
+    transform = values.get("transform", DEFAULTS["transform"])
+    values.update(_model(doc, chk, values["features"], transform))
+    for section in (_threshold, _learning, _severity, _suppress, _allowlist, _switches):
+        values.update(section(doc, chk))
+    profile = Profile(source=chk.path, **values)
+    profile._loaded = (os.getpid(), profile.model_object)
+    warning = _warmup_warning(profile, chk)
+    if warning:
+        profile.warnings = (warning,)
+        log.warning("warning: %s", warning)
+    return profile
 
 
 def load_file(path: str | Path) -> list[Profile]:
     """Every profile in one YAML file (a mapping, or a list of mappings)."""
     import yaml
-
-    from wirescore.catalog import BY_NAME
 
     path = str(path)
     try:
@@ -348,11 +431,9 @@ def load_file(path: str | Path) -> list[Profile]:
     if doc is None:
         return []
     if isinstance(doc, list):
-        out = []
-        for i, item in enumerate(doc):
-            out.append(parse_profile(item, _Checker(path, node.value[i]), BY_NAME))
-        return out
-    return [parse_profile(doc, _Checker(path, node), BY_NAME)]
+        return [parse_profile(item, _Checker(path, node.value[i]))
+                for i, item in enumerate(doc)]
+    return [parse_profile(doc, _Checker(path, node))]
 
 
 def load_paths(paths: Iterable[str | Path]) -> list[Profile]:

@@ -163,6 +163,44 @@ def _profile_doc(like, features, transform, kind, onnx_name, output, column, neg
     return doc
 
 
+@dataclass
+class _Rows:
+    """The flows trained on: by end time, their labels and transformed features."""
+
+    flows: Any                      # wirescore.flowset.FlowSet
+    attacks: list | None            # attack type per row ('' = benign), with labels
+    y: np.ndarray | None            # 0/1 per row, with labels
+    X: np.ndarray                   # float32 (rows, features) after the transform
+
+
+@dataclass
+class _Split:
+    """Which rows fit the model and which validate it."""
+
+    train: np.ndarray               # rows on the training side of the split
+    validation: np.ndarray          # rows held out
+    how: str                        # how the split was made, for the sidecar
+    fit: np.ndarray                 # the training rows the estimator is fitted on
+    sampled: int | None             # ocsvm: the fit rows were sampled down to this many
+
+
+@dataclass
+class _Fitted:
+    """The fitted pipeline and how its ONNX output reads as a score."""
+
+    pipe: Any
+    estimator: Any
+    output: str                     # the ONNX output holding the score
+    column: int
+    negate: bool
+
+    def sk_scores(self, X: np.ndarray) -> np.ndarray:
+        """scikit-learn's scores, higher = more anomalous (module docstring)."""
+        if self.output == "probabilities":
+            return self.pipe.predict_proba(X)[:, self.column]
+        return -self.pipe.decision_function(X)
+
+
 def train(flows, features: Sequence[str], out_prefix: str | Path, *, kind: str = "iforest",
           labels=None, transform: str = "log1p", since: float | None = None,
           until: float | None = None, validation: float = 0.2,
@@ -177,131 +215,24 @@ def train(flows, features: Sequence[str], out_prefix: str | Path, *, kind: str =
     like: a Profile whose category, suppression and allowlist the written profile
     copies. source_sha256: digest of the capture or export the flows came from.
     force: overwrite existing files. Raises WirescoreError (one line) on any fault."""
-    if kind not in MODELS:
-        raise WirescoreError(f"--model {kind!r}: one of {', '.join(MODELS)}")
-    if kind in SUPERVISED and labels is None:
-        raise WirescoreError(f"--model {kind} is supervised: give --labels FILE "
-                             "(or choose iforest / ocsvm)")
-    if not 0.0 <= validation < 1.0:
-        raise WirescoreError(f"--validation {validation}: a share in [0, 1)")
-    if not 0.0 < threshold_quantile < 1.0:
-        raise WirescoreError(f"--threshold-quantile {threshold_quantile}: between 0 and 1")
+    _check_arguments(kind, labels, validation, threshold_quantile)
     need_training_libraries()
-    prefix = Path(out_prefix)
-    paths = {ext: prefix.with_name(prefix.name + ext) for ext in (".onnx", ".json", ".yaml")}
-    if not force:
-        for p in paths.values():
-            if p.exists():
-                raise WirescoreError(f"{p}: already exists (use --force to overwrite)")
-
-    from wirescore.detect import transform_matrix
-
-    keep = np.ones(len(flows), dtype=bool)
-    if since is not None:
-        keep &= flows.end >= since
-    if until is not None:
-        keep &= flows.end <= until
-    rows = flows.select(keep)
-    order = np.argsort(rows.end, kind="mergesort")
-    rows = _reorder(rows, order)                       # by end time: the split is by time
-    attacks = labels.attacks(rows) if labels is not None else None
-    y_all = labels.y(attacks) if labels is not None else None
-    X_all = transform_matrix(rows.matrix(features), transform).astype(np.float32)
-    if not np.isfinite(X_all).all():
-        raise WirescoreError(f"{flows.source}: feature values are not all finite after "
-                             f"transform {transform}")
-    fit_mask = np.ones(len(rows), dtype=bool)
-    if kind in UNSUPERVISED and y_all is not None:
-        fit_mask = y_all == 0                  # traffic taken as normal: the benign rows
-    y_fit = y_all if kind in SUPERVISED else None
-    tr, va, how = _split(len(rows), validation, y_fit, seed)
-    tr_fit = tr[fit_mask[tr]]
-    if len(tr_fit) < 10:
-        raise WirescoreError(f"{flows.source}: only {len(tr_fit)} training flows "
+    paths = _output_paths(Path(out_prefix), force)
+    rows = _rows(flows, features, labels, transform, since, until)
+    split = _split_rows(rows, kind, validation, seed, max_rows)
+    if len(split.fit) < 10:
+        raise WirescoreError(f"{flows.source}: only {len(split.fit)} training flows "
                              f"(between {_iso(since) or 'the start'} and "
                              f"{_iso(until) or 'the end'}); need at least 10")
-    if kind in SUPERVISED and len(np.unique(y_all[tr])) < 2:
+    if kind in SUPERVISED and len(np.unique(rows.y[split.train])) < 2:
         raise WirescoreError(f"{labels.path}: the labels mark "
-                             f"{'no' if y_all[tr].sum() == 0 else 'every'} training flow as "
-                             "an attack; a classifier needs both kinds")
-    sampled = None
-    if kind == "ocsvm" and len(tr_fit) > max_rows:
-        rng = np.random.default_rng(seed)
-        tr_fit = np.sort(rng.choice(tr_fit, size=max_rows, replace=False))
-        sampled = max_rows
-    X_tr = X_all[tr_fit]
-
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    est = _estimator(kind, seed, dict(params or {}))
-    # trees split on one feature at a time: scaling changes nothing for them, and leaving
-    # it out keeps ONNX's float32 thresholds exactly sklearn's; the SVM's RBF kernel needs it
-    steps = [("scale", StandardScaler())] if kind in SCALED else []
-    pipe = Pipeline(steps + [("model", est)])
-    log.info("fitting %s on %d rows x %d features", type(est).__name__, len(X_tr),
-             len(features))
-    try:
-        if kind in SUPERVISED:
-            pipe.fit(X_tr, y_all[tr_fit])
-        else:
-            pipe.fit(X_tr)
-    except ValueError as exc:
-        raise WirescoreError(f"{type(est).__name__}: {exc}") from None
-
-    if kind in SUPERVISED:
-        classes = list(pipe.classes_)
-        output, column, negate = "probabilities", classes.index(1), False
-
-        def sk_scores(X):
-            return pipe.predict_proba(X)[:, column]
-    else:
-        output, column, negate = "scores", 0, True
-
-        def sk_scores(X):
-            return -pipe.decision_function(X)
-
-    onnx_bytes = _to_onnx(pipe, est, features, transform, kind)
-    prefix.parent.mkdir(parents=True, exist_ok=True)
-    tmp_onnx = paths[".onnx"].with_name(paths[".onnx"].name + ".tmp")
-    tmp_onnx.write_bytes(onnx_bytes)
-    try:
-        from wirescore.models.onnx import OnnxModel
-
-        model = OnnxModel(tmp_onnx, features, output=output, column=column, negate=negate,
-                          transform=transform)
-        check_rows = np.r_[va, tr][:5000]
-        onnx_all = model.score_many(X_all)
-        ref = sk_scores(X_all[check_rows])
-        diff = float(np.max(np.abs(onnx_all[check_rows] - ref))) if len(check_rows) else 0.0
-        scale = max(1.0, float(np.max(np.abs(ref)))) if len(ref) else 1.0
-        if not diff <= 1e-4 * scale:
-            raise WirescoreError(f"{paths['.onnx']}: ONNX scores differ from scikit-learn's "
-                                 f"by up to {diff:.3g}: the conversion is wrong")
-        tmp_onnx.replace(paths[".onnx"])
-    finally:
-        if tmp_onnx.exists():
-            tmp_onnx.unlink()
-
-    # threshold and validation metrics, on the scores onnxruntime gives
-    va_s = onnx_all[va]
-    benign_va = va if y_all is None else va[y_all[va] == 0]
-    calib = onnx_all[benign_va] if len(benign_va) >= 100 else onnx_all[tr_fit]
-    calib_from = "held-out" if len(benign_va) >= 100 else "training"
-    if threshold is not None:
-        thr, thr_how = float(threshold), "given with --threshold"
-    elif kind in SUPERVISED:
-        thr, thr_how = 0.5, "attack-class probability 0.5"
-    else:
-        thr = float(np.quantile(calib, threshold_quantile))
-        thr_how = (f"{threshold_quantile:.4g} quantile of the {calib_from} "
-                   f"{'benign ' if y_all is not None else ''}scores ({len(calib)} rows)")
-    validation_doc = _validation(va_s, None if y_all is None else y_all[va], thr,
-                                 None if attacks is None else [attacks[i] for i in va])
-    digest = hashlib.sha256(np.ascontiguousarray(X_all).tobytes()).hexdigest()
-    name = name or (f"WIRESCORE {kind} model trained on "
-                    f"{Path(flows.source).name}")
-    versions = _versions()
+                             f"{'no' if rows.y[split.train].sum() == 0 else 'every'} "
+                             "training flow as an attack; a classifier needs both kinds")
+    fitted = _fit(kind, seed, dict(params or {}), rows, split, len(features))
+    onnx_bytes, scores, check = _write_checked_onnx(fitted, kind, features, transform, rows,
+                                                   split, paths[".onnx"])
+    thr, thr_how = _threshold(kind, scores, rows, split, threshold, threshold_quantile)
+    name = name or f"WIRESCORE {kind} model trained on {Path(flows.source).name}"
     sidecar = {
         "format": SIDECAR_FORMAT,
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -311,47 +242,26 @@ def train(flows, features: Sequence[str], out_prefix: str | Path, *, kind: str =
         "unit": "flow",
         "features": list(features),
         "input": {"name": "input", "dtype": "float32", "shape": [None, len(features)]},
-        "output": {"name": output, "column": column, "negate": negate,
+        "output": {"name": fitted.output, "column": fitted.column, "negate": fitted.negate,
                    "meaning": ("attack-class probability" if kind in SUPERVISED else
                                "-decision_function: higher = more anomalous")},
-        "preprocessing": {
-            "transform": transform,
-            "transform_applied_by": "wirescore, before the model (the profile's "
-                                    "transform: log1p = log(1 + max(x, 0)))"
-            if transform == "log1p" else "none",
-            "in_graph": ["StandardScaler"] if kind in SCALED else [],
-            **({"scaler_mean": [round(float(v), 9) for v in pipe.named_steps["scale"].mean_],
-                "scaler_scale": [round(float(v), 9) for v in pipe.named_steps["scale"].scale_]}
-               if kind in SCALED else {}),
-        },
+        "preprocessing": _preprocessing(fitted, kind, transform),
         "estimator": {"kind": kind, "class": f"{ESTIMATORS[kind][0]}.{ESTIMATORS[kind][1]}",
-                      "params": {k: v for k, v in est.get_params().items()
+                      "params": {k: v for k, v in fitted.estimator.get_params().items()
                                  if isinstance(v, (int, float, str, bool, type(None)))}},
-        "training": {
-            "source": flows.source, "source_sha256": source_sha256,
-            "labels": None if labels is None else str(labels.path),
-            "labels_sha256": None if labels is None else labels.sha256,
-            "since": since, "until": until, "since_utc": _iso(since), "until_utc": _iso(until),
-            "rows": len(rows), "fit_rows": int(len(tr_fit)), "validation_rows": int(len(va)),
-            "fit_on": ("rows labelled benign" if kind in UNSUPERVISED and y_all is not None
-                       else "every row, taken as normal" if kind in UNSUPERVISED
-                       else "every row, with its label"),
-            "subsampled_to": sampled, "split": how, "seed": seed,
-            "attack_rows": None if y_all is None else int(y_all.sum()),
-            "first_flow_end_utc": _iso(float(rows.end[0])) if len(rows) else None,
-            "last_flow_end_utc": _iso(float(rows.end[-1])) if len(rows) else None,
-            "matrix_sha256": digest,
-            "matrix": "float32 C-order, rows by flow end, columns as features, after the "
-                      "transform",
-        },
-        "validation": validation_doc,
-        "onnx_check": {"rows": int(len(check_rows)), "max_abs_diff": diff},
+        "training": _training_doc(rows, split, kind, labels, since, until, seed,
+                                  source_sha256),
+        "validation": _validation(scores[split.validation],
+                                  None if rows.y is None else rows.y[split.validation], thr,
+                                  None if rows.attacks is None
+                                  else [rows.attacks[i] for i in split.validation]),
+        "onnx_check": check,
         "threshold": {"fixed": thr, "how": thr_how},
-        "versions": versions,
+        "versions": _versions(),
     }
     paths[".json"].write_text(json.dumps(sidecar, indent=1) + "\n")
-    doc = _profile_doc(like, features, transform, kind, paths[".onnx"].name, output, column,
-                       negate, thr, profile_id, name)
+    doc = _profile_doc(like, features, transform, kind, paths[".onnx"].name, fitted.output,
+                       fitted.column, fitted.negate, thr, profile_id, name)
     _write_profile(paths[".yaml"], doc, sidecar)
     from wirescore.rules import load_file
 
@@ -360,15 +270,175 @@ def train(flows, features: Sequence[str], out_prefix: str | Path, *, kind: str =
     return TrainResult(paths[".onnx"], paths[".json"], paths[".yaml"], sidecar)
 
 
-def _reorder(rows, order: np.ndarray):
-    """The FlowSet with its rows permuted by order (select() keeps the original order)."""
-    from wirescore.flowset import FlowSet
+def _check_arguments(kind: str, labels, validation: float, threshold_quantile: float) -> None:
+    if kind not in MODELS:
+        raise WirescoreError(f"--model {kind!r}: one of {', '.join(MODELS)}")
+    if kind in SUPERVISED and labels is None:
+        raise WirescoreError(f"--model {kind} is supervised: give --labels FILE "
+                             "(or choose iforest / ocsvm)")
+    if not 0.0 <= validation < 1.0:
+        raise WirescoreError(f"--validation {validation}: a share in [0, 1)")
+    if not 0.0 < threshold_quantile < 1.0:
+        raise WirescoreError(f"--threshold-quantile {threshold_quantile}: between 0 and 1")
 
-    return FlowSet(rows.source, rows.flow_id[order], rows.proto[order],
-                   [rows.src_ip[i] for i in order], rows.src_port[order],
-                   [rows.dest_ip[i] for i in order], rows.dest_port[order],
-                   [rows.community_id[i] for i in order], rows.start[order], rows.end[order],
-                   {k: v[order] for k, v in rows.columns.items()})
+
+def _output_paths(prefix: Path, force: bool) -> dict[str, Path]:
+    """PREFIX.onnx / .json / .yaml; refused when one exists, unless force."""
+    paths = {ext: prefix.with_name(prefix.name + ext) for ext in (".onnx", ".json", ".yaml")}
+    if not force:
+        for p in paths.values():
+            if p.exists():
+                raise WirescoreError(f"{p}: already exists (use --force to overwrite)")
+    return paths
+
+
+def _rows(flows, features, labels, transform: str, since, until) -> _Rows:
+    """The flows ending in [since, until], sorted by end time (the split is by time),
+    their labels, and their features through the profile's transform, as float32."""
+    from wirescore.detect import transform_matrix
+
+    keep = np.ones(len(flows), dtype=bool)
+    if since is not None:
+        keep &= flows.end >= since
+    if until is not None:
+        keep &= flows.end <= until
+    rows = flows.select(keep)
+    rows = rows.take(np.argsort(rows.end, kind="mergesort"))
+    attacks = labels.attacks(rows) if labels is not None else None
+    X = transform_matrix(rows.matrix(features), transform).astype(np.float32)
+    if not np.isfinite(X).all():
+        raise WirescoreError(f"{flows.source}: feature values are not all finite after "
+                             f"transform {transform}")
+    return _Rows(rows, attacks, labels.y(attacks) if labels is not None else None, X)
+
+
+def _split_rows(rows: _Rows, kind: str, validation: float, seed: int,
+                max_rows: int) -> _Split:
+    """The split by time (_split) and the rows the estimator fits: unsupervised models
+    fit the benign rows when there are labels; ocsvm at most max_rows of them."""
+    n = len(rows.flows)
+    fit_mask = np.ones(n, dtype=bool)
+    if kind in UNSUPERVISED and rows.y is not None:
+        fit_mask = rows.y == 0                 # traffic taken as normal: the benign rows
+    tr, va, how = _split(n, validation, rows.y if kind in SUPERVISED else None, seed)
+    fit = tr[fit_mask[tr]]
+    sampled = None
+    if kind == "ocsvm" and len(fit) > max_rows:
+        rng = np.random.default_rng(seed)
+        fit = np.sort(rng.choice(fit, size=max_rows, replace=False))
+        sampled = max_rows
+    return _Split(tr, va, how, fit, sampled)
+
+
+def _fit(kind: str, seed: int, params: dict, rows: _Rows, split: _Split,
+         n_features: int) -> _Fitted:
+    """The scikit-learn pipeline, fitted on the fit rows."""
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    est = _estimator(kind, seed, params)
+    # trees split on one feature at a time: scaling changes nothing for them, and leaving
+    # it out keeps ONNX's float32 thresholds exactly sklearn's; the SVM's RBF kernel needs it
+    steps = [("scale", StandardScaler())] if kind in SCALED else []
+    pipe = Pipeline(steps + [("model", est)])
+    X_fit = rows.X[split.fit]
+    log.info("fitting %s on %d rows x %d features", type(est).__name__, len(X_fit),
+             n_features)
+    try:
+        if kind in SUPERVISED:
+            pipe.fit(X_fit, rows.y[split.fit])
+        else:
+            pipe.fit(X_fit)
+    except ValueError as exc:
+        raise WirescoreError(f"{type(est).__name__}: {exc}") from None
+    if kind in SUPERVISED:
+        return _Fitted(pipe, est, "probabilities", list(pipe.classes_).index(1), False)
+    return _Fitted(pipe, est, "scores", 0, True)
+
+
+def _write_checked_onnx(fitted: _Fitted, kind: str, features, transform: str, rows: _Rows,
+                        split: _Split, path: Path) -> tuple[bytes, np.ndarray, dict]:
+    """Convert the pipeline, check that onnxruntime scores the rows as scikit-learn does
+    (to float32 rounding), and only then put the file in place. Returns the ONNX bytes,
+    onnxruntime's score of every row, and the check's figures for the sidecar."""
+    onnx_bytes = _to_onnx(fitted.pipe, fitted.estimator, features, transform, kind)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(onnx_bytes)
+    try:
+        from wirescore.models.onnx import OnnxModel
+
+        model = OnnxModel(tmp, features, output=fitted.output, column=fitted.column,
+                          negate=fitted.negate, transform=transform)
+        check_rows = np.r_[split.validation, split.train][:5000]
+        scores = model.score_many(rows.X)
+        ref = fitted.sk_scores(rows.X[check_rows])
+        diff = float(np.max(np.abs(scores[check_rows] - ref))) if len(check_rows) else 0.0
+        scale = max(1.0, float(np.max(np.abs(ref)))) if len(ref) else 1.0
+        if not diff <= 1e-4 * scale:
+            raise WirescoreError(f"{path}: ONNX scores differ from scikit-learn's "
+                                 f"by up to {diff:.3g}: the conversion is wrong")
+        tmp.replace(path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return onnx_bytes, scores, {"rows": int(len(check_rows)), "max_abs_diff": diff}
+
+
+def _threshold(kind: str, scores: np.ndarray, rows: _Rows, split: _Split,
+               threshold: float | None, quantile: float) -> tuple[float, str]:
+    """The profile's fixed threshold and how it was chosen, from onnxruntime's scores:
+    given; 0.5 for a classifier; else the quantile of the held-out benign scores (the
+    training scores when fewer than 100 are held out)."""
+    if threshold is not None:
+        return float(threshold), "given with --threshold"
+    if kind in SUPERVISED:
+        return 0.5, "attack-class probability 0.5"
+    va = split.validation
+    benign_va = va if rows.y is None else va[rows.y[va] == 0]
+    held_out = len(benign_va) >= 100
+    calib = scores[benign_va] if held_out else scores[split.fit]
+    return float(np.quantile(calib, quantile)), (
+        f"{quantile:.4g} quantile of the {'held-out' if held_out else 'training'} "
+        f"{'benign ' if rows.y is not None else ''}scores ({len(calib)} rows)")
+
+
+def _preprocessing(fitted: _Fitted, kind: str, transform: str) -> dict:
+    doc = {
+        "transform": transform,
+        "transform_applied_by": "wirescore, before the model (the profile's "
+                                "transform: log1p = log(1 + max(x, 0)))"
+        if transform == "log1p" else "none",
+        "in_graph": ["StandardScaler"] if kind in SCALED else [],
+    }
+    if kind in SCALED:
+        scaler = fitted.pipe.named_steps["scale"]
+        doc["scaler_mean"] = [round(float(v), 9) for v in scaler.mean_]
+        doc["scaler_scale"] = [round(float(v), 9) for v in scaler.scale_]
+    return doc
+
+
+def _training_doc(rows: _Rows, split: _Split, kind: str, labels, since, until, seed: int,
+                  source_sha256: str | None) -> dict:
+    flows, y = rows.flows, rows.y
+    return {
+        "source": flows.source, "source_sha256": source_sha256,
+        "labels": None if labels is None else str(labels.path),
+        "labels_sha256": None if labels is None else labels.sha256,
+        "since": since, "until": until, "since_utc": _iso(since), "until_utc": _iso(until),
+        "rows": len(flows), "fit_rows": int(len(split.fit)),
+        "validation_rows": int(len(split.validation)),
+        "fit_on": ("rows labelled benign" if kind in UNSUPERVISED and y is not None
+                   else "every row, taken as normal" if kind in UNSUPERVISED
+                   else "every row, with its label"),
+        "subsampled_to": split.sampled, "split": split.how, "seed": seed,
+        "attack_rows": None if y is None else int(y.sum()),
+        "first_flow_end_utc": _iso(float(flows.end[0])) if len(flows) else None,
+        "last_flow_end_utc": _iso(float(flows.end[-1])) if len(flows) else None,
+        "matrix_sha256": hashlib.sha256(np.ascontiguousarray(rows.X).tobytes()).hexdigest(),
+        "matrix": "float32 C-order, rows by flow end, columns as features, after the "
+                  "transform",
+    }
 
 
 def _to_onnx(pipe, est, features, transform, kind) -> bytes:

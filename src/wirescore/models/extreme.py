@@ -59,7 +59,22 @@ class ExtremeCounts:
     margin : how many times that quantile a value must exceed (>= 1, default 2).
     memory : samples kept for the quantile (>= 100, default 20000).
     refresh : samples learnt between two refreshes of the reference (default 256).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from wirescore.models.extreme import ExtremeCounts
+    >>> model = ExtremeCounts(["ports"], floors={"ports": 15})
+    >>> model.score_many(np.array([[3.0], [15.0], [63.0]]))     # nothing learnt yet
+    array([-2.,  0.,  2.])
+
+    3 ports lie two doublings below the floor, 15 at it, 63 two doublings beyond it:
+    log2((1 + x) / (1 + 15)).
     """
+
+    batched = True          # the protocol's traits (wirescore.models)
+    scaled = False          # counts against floors in their own units
+    learns = True
 
     def __init__(self, features: Sequence[str], floors: Mapping[str, float],
                  quantile: float = 0.999, margin: float = 2.0, memory: int = 20000,

@@ -95,6 +95,10 @@ class HalfSpaceTrees:
     data. IJCAI 2011. https://www.ijcai.org/Proceedings/11/Papers/254.pdf
     """
 
+    batched = True          # the protocol's traits (wirescore.models)
+    scaled = True
+    learns = True
+
     def __init__(self, n_trees: int = 10, height: int = 8, window_size: int = 250,
                  limits: Mapping[Hashable, tuple[float, float]] | None = None,
                  seed: int | None = None, features: Iterable[Hashable] | None = None):
@@ -109,8 +113,7 @@ class HalfSpaceTrees:
         self.limits = _check_limits(limits)
         self.seed = seed
         self._rng = random.Random(seed)
-        self._given = None if features is None else _check_features(features)
-        self._features = self._given
+        self._features = None if features is None else _check_features(features)
         self._core: HSTCore | None = None
 
     # ------------------------------------------------------------ River's protocol
@@ -213,11 +216,6 @@ class HalfSpaceTrees:
         self._features = names
         self._core = core
         return self
-
-    def clone(self) -> HalfSpaceTrees:
-        """A new, unfitted model with the same parameters (and seed)."""
-        return type(self)(self.n_trees, self.height, self.window_size, self.limits,
-                          self.seed, self._given)
 
     # ------------------------------------------------------------ state
 

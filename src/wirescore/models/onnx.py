@@ -43,8 +43,11 @@ log = logging.getLogger(__name__)
 META_FEATURES = "wirescore.features"      # JSON list of feature column names
 META_TRANSFORM = "wirescore.transform"    # the profile transform the model expects
 FLOAT = "tensor(float)"
+#: the types a profile may give OnnxModel's parameters (model.params; path is required)
+PARAM_TYPES = {"path": str, "output": str, "column": (int, str), "negate": bool,
+               "input": str, "batch": int, "threads": int}
 
-__all__ = ["OnnxModel", "META_FEATURES", "META_TRANSFORM"]
+__all__ = ["OnnxModel", "META_FEATURES", "META_TRANSFORM", "PARAM_TYPES"]
 
 
 def _first_line(exc: BaseException, limit: int = 200) -> str:
@@ -86,6 +89,10 @@ class OnnxModel:
     >>> model.score_many(np.array([[0.1, 2.0]]))                  # doctest: +SKIP
     array([-0.0412...])
     """
+
+    batched = True          # the protocol's traits (wirescore.models)
+    scaled = False          # any scaling the model needs is inside its graph
+    learns = False          # fitted offline
 
     def __init__(self, path: str | Path, features: Sequence[str], *, output: str | None = None,
                  column: int | str | None = None, negate: bool = False,

@@ -93,7 +93,24 @@ class TailModel:
     unscored : sequence of str, optional
         Features given only to weigh others (each must be a weight in `weight_by`):
         not scored, no reference kept.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from wirescore.models.tail import TailModel
+    >>> model = TailModel(["flows"], window=10)
+    >>> model.learn_many(np.arange(10.0).reshape(-1, 1))      # 0 .. 9 flows
+    >>> model.score_many(np.array([[3.0], [9.0], [50.0]])).round(3)
+    array([0.133, 0.711, 1.   ])
+
+    Seven of the ten reference samples are at least 3 (p = 8/11), one is at least 9
+    (p = 2/11), none reaches 50 (p = 1/11, the lowest a reference of ten can give);
+    the score is log(1 / p) / log(11).
     """
+
+    batched = True          # the protocol's traits (wirescore.models)
+    scaled = False          # ranks: any increasing transform leaves the scores as they are
+    learns = True
 
     def __init__(self, features: Sequence[str], window: int = 10000,
                  weight_by: Mapping[str, str] | None = None, max_samples: int | None = None,

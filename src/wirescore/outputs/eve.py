@@ -25,8 +25,7 @@ from wirescore._core.names import STATE_NAMES as STATES
 from wirescore._core.names import TCP_FLAG_NAMES as _FLAG_NAMES
 from wirescore._core.names import TCP_STATE_NAMES as TCP_STATES
 from wirescore.outputs.community_id import community_id
-
-FILE_MODE = 0o640
+from wirescore.outputs.paths import FILE_MODE
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
 
@@ -65,7 +64,8 @@ def tcp_flags_hex(flags: int) -> str:
 
 
 class FlowEventFormatter:
-    """Turns RECORD_DTYPE arrays into EVE flow event dicts (and lines)."""
+    """Turns RECORD_DTYPE arrays into EVE flow event dicts (what --export and the
+    on_flow callback get; eve.json's flow lines are formatted in C, _core.eve)."""
 
     def __init__(self, community_id_seed: int = 0):
         self.seed = community_id_seed
@@ -78,9 +78,6 @@ class FlowEventFormatter:
         alerted_list = list(alerted) if alerted is not None else None
         for n, row in enumerate(records.tolist()):
             yield self._event(row, ix, bool(alerted_list[n]) if alerted_list else False)
-
-    def lines(self, records: np.ndarray, alerted=None) -> list[str]:
-        return [_dumps(ev) for ev in self.events(records, alerted)]
 
     def _event(self, row: tuple, ix: Mapping[str, int], alerted: bool) -> dict[str, Any]:
         ts = self.ts
@@ -168,7 +165,6 @@ class EveWriter:
     def __init__(self, path: str | os.PathLike):
         self.path = os.fspath(path)
         self._fd = -1
-        self.lines_written = 0
         self._open()
 
     def _open(self) -> None:
@@ -181,13 +177,10 @@ class EveWriter:
         from wirescore._core.eve import format_flows
 
         format_flows(records, alerted, fd=self._fd)
-        self.lines_written += len(records)
 
     def write_lines(self, lines: Iterable[str]) -> None:
         """Write whole lines (each one JSON object, no newline inside)."""
-        lines = list(lines)
         self.write_bytes("".join(line + "\n" for line in lines).encode("ascii"))
-        self.lines_written += len(lines)
 
     def write_bytes(self, data: bytes) -> None:
         view = memoryview(data)

@@ -19,10 +19,10 @@ import numpy as np
 
 from wirescore.catalog import ALL_FEATURES
 from wirescore.errors import WirescoreError
+from wirescore.outputs.paths import FILE_MODE
 
 IDENTITY_COLUMNS = ("flow_id", "src_ip", "src_port", "dest_ip", "dest_port", "proto",
                     "community_id", "start", "end")
-FILE_MODE = 0o640
 
 
 class FlowExporter:
@@ -37,7 +37,6 @@ class FlowExporter:
         self.columns = [*IDENTITY_COLUMNS, *(f.name for f in ALL_FEATURES), *score_columns]
         self._fields = [f.field for f in ALL_FEATURES]
         self._scores = list(score_columns)
-        self.rows_written = 0
         if self.path.parent and not self.path.parent.exists():
             raise WirescoreError(f"{self.path}: folder {self.path.parent} does not exist")
         if self.kind == "parquet":
@@ -48,10 +47,19 @@ class FlowExporter:
                 raise WirescoreError(f"{self.path}: Parquet export needs pyarrow "
                                      "(pip install 'wirescore[parquet]'); or export to .csv"
                                      ) from None
-            self._writer = None
-        else:
+        # opened (created with mode 0640) before the first packet, whatever the format:
+        # a path that cannot be written is refused now, not after the run
+        try:
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC,
                          FILE_MODE)
+        except OSError as exc:
+            raise WirescoreError(f"{self.path}: cannot open the export for writing: "
+                                 f"{exc.strerror}") from None
+        self._writer = None
+        self._closed = False
+        if self.kind == "parquet":
+            os.close(fd)                    # pyarrow writes the path itself
+        else:
             self._fh = os.fdopen(fd, "w", newline="", encoding="utf-8")
             self._csv = csv.writer(self._fh, lineterminator="\n")
             self._csv.writerow(self.columns)
@@ -81,7 +89,6 @@ class FlowExporter:
             self._csv.writerows(["" if v is None else v for v in row] for row in zip(*cols))
         else:
             self._write_parquet(ident, feats, extra)
-        self.rows_written += len(records)
 
     def _write_parquet(self, ident, feats, extra) -> None:
         import pyarrow as pa
@@ -92,18 +99,19 @@ class FlowExporter:
         table = pa.Table.from_arrays(arrays, names=self.columns)
         if self._writer is None:
             self._writer = pq.ParquetWriter(self.path, table.schema)
-            os.chmod(self.path, FILE_MODE)
         self._writer.write_table(table)
 
     def close(self) -> None:
+        """Finish the file (once; later calls do nothing)."""
+        if self._closed:
+            return
+        self._closed = True
         if self.kind == "csv":
-            if self._fh is not None:
-                self._fh.close()
-                self._fh = None
+            self._fh.close()
         elif self._writer is not None:
             self._writer.close()
             self._writer = None
-        elif self.kind == "parquet" and not self.path.exists():
+        else:
             # no flow at all: still leave a valid, empty file with the columns
             import pyarrow as pa
             import pyarrow.parquet as pq

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-FILE_MODE = 0o640
+from wirescore.errors import WirescoreError
+from wirescore.outputs.paths import DIR_MODE, FILE_MODE
+
 PCAP_MAGIC = 0xA1B2C3D4
 SNAPLEN = 262144
 
@@ -39,16 +41,22 @@ class SnippetStore:
 
     def __init__(self, folder: str | os.PathLike, linktype: int, max_files: int = 1000,
                  max_bytes: int = 1 << 30):
+        """Creates folder when missing (a one-line WirescoreError when it cannot).
+        written / deleted count this store's files written, and the files removed to
+        stay within the bounds."""
         self.folder = Path(folder)
-        self.folder.mkdir(mode=0o750, exist_ok=True)
+        try:
+            self.folder.mkdir(mode=DIR_MODE, exist_ok=True)
+            old = sorted((p for p in self.folder.glob("*.pcap") if p.is_file()),
+                         key=lambda p: (p.stat().st_mtime, p.name))
+        except OSError as exc:
+            raise WirescoreError(f"{self.folder}: cannot use as the snippets directory: "
+                                 f"{exc.strerror}") from None
         self.linktype = linktype
         self.max_files = max_files
         self.max_bytes = max_bytes
         self.written = 0
         self.deleted = 0
-        self.empty = 0
-        old = sorted((p for p in self.folder.glob("*.pcap") if p.is_file()),
-                     key=lambda p: (p.stat().st_mtime, p.name))
         self._files = deque((p, p.stat().st_size) for p in old)
         self._bytes = sum(size for _, size in self._files)
         self._seq = 0
@@ -65,8 +73,6 @@ class SnippetStore:
         with os.fdopen(fd, "wb") as fh:
             fh.write(blob)
         self.written += 1
-        if len(meta) == 0:
-            self.empty += 1
         self._files.append((path, len(blob)))
         self._bytes += len(blob)
         while self._files and (len(self._files) > self.max_files or self._bytes > self.max_bytes):

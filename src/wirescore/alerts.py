@@ -1,0 +1,92 @@
+"""The detection stage of a run: finished flows and traffic windows through the
+Detector (wirescore.detect), out as batches of EVE alert events for the sinks.
+
+    stage = AlertStage(Detector(load_profiles(cfg)), FlowEventFormatter(), Timestamps())
+    batch = stage.flows(records)       # FlowBatch: records, scores, alerts, alerted
+    batch = stage.windows(windows)     # WindowBatch, or None when nothing alerted
+
+A flow alert's event carries the flow's identity and flow object, stamped when the flow
+ended; a window alert's the window's key and bounds (wirescore.outputs.eve).
+
+When a profile's model (or anything else inside the Detector) raises, the stage raises a
+StageFailure naming the profile whose code was running: "profile 9100002 (model tail):
+ValueError: ..." (the innermost frame of the traceback that works for a profile, i.e.
+whose `self.profile` is a rules.Profile); "detection: ..." when no such frame exists.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from wirescore.errors import StageFailure
+from wirescore.outputs.eve import alert_event, window_alert_event
+from wirescore.outputs.sinks import AlertEvent, FlowBatch, WindowBatch
+
+
+def load_profiles(cfg) -> Optional[list]:
+    """The profiles the detect.rules setting names (default: the shipped rules/), or
+    None when detection is off."""
+    if not cfg["detect.enabled"]:
+        return None
+    from wirescore.rules import default_rules_dir, load_paths
+
+    paths = cfg["detect.rules"].split(",") if cfg["detect.rules"] else [default_rules_dir()]
+    return load_paths(paths)
+
+
+class AlertStage:
+    """Detection over batches; see the module docstring. detector: a
+    wirescore.detect.Detector; formatter / ts: the run's FlowEventFormatter and
+    Timestamps (caches only: any instance gives the same text)."""
+
+    def __init__(self, detector, formatter, ts):
+        self.detector = detector
+        self.formatter = formatter
+        self.ts = ts
+
+    def flows(self, records: np.ndarray) -> FlowBatch:
+        try:
+            scores, found = self.detector.process(records)
+        except Exception as exc:
+            raise StageFailure(culprit(exc), exc) from exc
+        alerts, alerted = [], None
+        if found:
+            alerted = np.zeros(len(records), dtype=bool)
+            alerted[[a.index for a in found]] = True
+            for a in found:
+                flow = next(iter(self.formatter.events(records[a.index:a.index + 1], [True])))
+                alerts.append(AlertEvent(alert_event(flow, a, flow["flow"]["end"]),
+                                         a.profile.id, records[a.index]))
+        return FlowBatch(records, self.formatter, scores, alerts, alerted)
+
+    def windows(self, windows: np.ndarray) -> Optional[WindowBatch]:
+        if len(windows) == 0:
+            return None
+        try:
+            found = self.detector.process_windows(windows)
+        except Exception as exc:
+            raise StageFailure(culprit(exc), exc) from exc
+        if not found:
+            return None
+        return WindowBatch([AlertEvent(window_alert_event(w, a, self.ts), a.profile.id, w)
+                            for w, a in found])
+
+
+def culprit(exc: BaseException) -> str:
+    """'profile <id> (model <name>)' of the innermost traceback frame working for a
+    profile (its `self.profile` is a rules.Profile), else 'detection'."""
+    from wirescore.rules import Profile
+
+    found = None
+    tb = exc.__traceback__
+    while tb is not None:
+        profile = getattr(tb.tb_frame.f_locals.get("self"), "profile", None)
+        if isinstance(profile, Profile):
+            found = profile
+        tb = tb.tb_next
+    if found is None:
+        return "detection"
+    model = (type(found.model_object).__name__ if found.model_object is not None
+             else found.model.get("name", "?"))
+    return f"profile {found.id} (model {model})"

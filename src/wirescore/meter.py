@@ -1,0 +1,125 @@
+"""The flow core of a run: a FlowMeter built from the settings, fed batch by batch.
+
+    meter = MeterStage(cfg, detector, source.linktype)
+    meter.feed(data, meta, linktype, windows=on_windows, flows=on_flows)
+    meter.expire(clock, flows=on_flows)           # a source's expiry clock (live, pipe)
+    meter.shutdown(on_windows, on_flows, flush)   # end of input: every flow ends
+
+Each drained batch of window records and of finished flow records goes to the callables
+given (the engine's stages); FlowMeter.feed stops early when its record buffer is full,
+so a batch of packets can give several drains.
+
+meter_options() is the builder: what the settings and the detector ask of the core.
+Endpoint context (about 27 MB, and a share of the core's time) is kept only when
+something reads ctx.* columns (a profile, --export, or an on_flow callback, which is
+handed the records: train and eval read them); the packet ring only when alerts
+can ask for snippets; traffic windows only for window profiles.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+#: FlowMeter's output buffer: finished flows per drain at most
+OUT_CAPACITY = 8192
+
+
+def meter_options(cfg, detector, records_read: bool = False) -> dict:
+    """FlowMeter keyword arguments for these settings and detector (None: no detection);
+    records_read: a caller is handed the flow records (their ctx.* columns too)."""
+    snippets = detector is not None and cfg["outputs.snippets.enabled"]
+    return dict(
+        max_flows=cfg["flow.max_flows"], timeouts=cfg.timeouts(),
+        active_timeout=cfg["flow.active_timeout"], tcp_close=cfg["flow.tcp_close"],
+        out_capacity=OUT_CAPACITY,
+        context=cfg["flow.context"] and bool(
+            cfg["outputs.export"] or records_read
+            or (detector is not None and detector.uses_context)),
+        context_hosts=cfg["flow.context_hosts"],
+        window_max_keys=cfg["flow.window_max_keys"],
+        window_seconds=detector.window_seconds if detector is not None else 0.0,
+        window_keys=detector.window_keys if detector is not None else (),
+        ring_bytes=cfg["outputs.snippets.ring_bytes"] if snippets else 0)
+
+
+class MeterStage:
+    """The run's FlowMeter (see the module docstring). linktype: the source's first
+    link type, the meter's default."""
+
+    def __init__(self, cfg, detector, linktype: int, records_read: bool = False):
+        from wirescore._core.flowtable import COUNTER_NAMES, FlowMeter
+
+        self.core = FlowMeter(linktype, **meter_options(cfg, detector, records_read))
+        self.linktype = linktype
+        self._names = COUNTER_NAMES
+
+    def feed(self, data, meta: np.ndarray, linktype: int, windows: Callable,
+             flows: Callable) -> None:
+        """Every packet of one batch (all of link type `linktype`) into the core."""
+        core, i, n = self.core, 0, meta.shape[0]
+        while i < n:
+            # FlowMeter.feed's link type defaults to the one it was built with
+            i = (core.feed(data, meta, i) if linktype == self.linktype
+                 else core.feed(data, meta, i, linktype))
+            windows(core.drain_windows())
+            flows(core.drain())
+
+    def expire(self, clock: float, flows: Callable) -> None:
+        """End the flows idle at `clock` (seconds since the epoch, packet clock)."""
+        while not self.core.expire(clock):
+            flows(self.core.drain())
+        flows(self.core.drain())
+
+    def shutdown(self, windows: Callable, flows: Callable, flush: Callable) -> None:
+        """End the open window and every flow (reason shutdown; a closed TCP flow still
+        lingering keeps its reason). flush() is called after each drain: one batch in
+        flight at a time, since a million flows ending at once would otherwise queue
+        several batches and their lines (~50 MB)."""
+        self.core.close_window()
+        windows(self.core.drain_windows())
+        while self.core.shutdown():
+            flows(self.core.drain())
+            flush()
+        flows(self.core.drain())
+
+    @property
+    def packet_clock(self):
+        """The latest packet time seen (seconds), None before the first packet."""
+        return self.core.packet_clock
+
+    def counters(self) -> dict:
+        """Every core counter by dotted name."""
+        return dict(zip(self._names, (int(v) for v in self.core.counters)))
+
+    @property
+    def nonip_ethertypes(self) -> dict:
+        return self.core.nonip_ethertypes
+
+    def stats_counters(self, source_stats: dict, uptime_s: float, packets_in: int) -> dict:
+        """Counters for the EVE stats event: only names Suricata's schema knows.
+        packets_in: packets handed to the core so far (capture.kernel_packets)."""
+        out = {"uptime": int(uptime_s), "capture.kernel_packets": int(packets_in)}
+        out.update({f"capture.{k}": int(v) for k, v in source_stats.items()})
+        for name, value in zip(self._names, self.core.counters.tolist()):
+            if not name.startswith("wirescore."):
+                out[name] = int(value)
+        out["flow.active"] = int(self.core.active_flows)
+        out["flow.memuse"] = int(self.core.memuse)
+        return out
+
+    def flow_packets(self, flow_id: int):
+        """(data, meta) of the flow's packets still in the ring."""
+        return self.core.ring_flow(flow_id)
+
+    def window_packets(self, window):
+        """The window's packets of its key (source or destination) still in the ring,
+        selected in the core (no Python object per packet); every packet of the window
+        for a window without a key."""
+        start, end = window["start_us"] / 1e6, window["end_us"] / 1e6
+        kind = int(window["kind"])
+        if kind == 0:
+            return self.core.ring_between(start, end)
+        version = int(window["ip_version"])
+        key = bytes(window["addr"][:4 if version == 4 else 16])
+        return self.core.ring_key(kind, key, version, start, end)

@@ -1,0 +1,217 @@
+"""Output sinks: where a run's flows, alerts and stats go.
+
+A sink takes batches, never single packets or flows:
+
+    flows(batch: FlowBatch)      finished flows, their scores and alerts
+    windows(batch: WindowBatch)  the alerts of a batch of traffic windows
+    stats(event: dict)           an EVE stats event
+    close()                      once, at the end of the run
+
+and has a name that says what it writes, for the one line that reports its failure
+("export flows.csv: No space left on device"). Every method may be left as the base
+class has it (nothing to do).
+
+Order: the engine calls its sinks in the order SnippetSink, EveSink, ExportSink,
+CallbackSink for every batch. The snippet sink comes first because it names the file an
+alert event cites (capture_file); the callbacks come last, so what they do with an event
+cannot change what was written. A sink that raises is left out from then on; the others
+go on (wirescore.engine says what the run does then).
+
+EVE lines and snippet files are written on the run's BackgroundWriter thread, in
+submission order (each job owned by its sink); the export and the callbacks run in the
+engine's thread.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from wirescore.errors import StageFailure, WirescoreError
+from wirescore.outputs.eve import EveWriter, _dumps
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AlertEvent:
+    """One alert on its way out: its EVE event (capture_file is added by the snippet
+    sink), the profile's signature id, and the flow or window record it is about."""
+
+    event: dict
+    signature_id: int
+    record: np.void
+
+
+class FlowBatch:
+    """Finished flows (RECORD_DTYPE records, in the order they ended), with the scores
+    of every flow profile (score.<id> -> one float per record, NaN where the profile's
+    allowlist kept a flow from alerting; {} without detection), the alerts, and which
+    records alerted (None when none did). events: the records as EVE flow event dicts,
+    made on first use and shared by every sink that reads them."""
+
+    def __init__(self, records: np.ndarray, formatter, scores: Optional[dict] = None,
+                 alerts: Optional[list] = None, alerted: Optional[np.ndarray] = None):
+        self.records = records
+        self.scores = scores or {}
+        self.alerts: list[AlertEvent] = alerts or []
+        self.alerted = alerted
+        self._formatter = formatter
+        self._events: Optional[list] = None
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @property
+    def events(self) -> list[dict]:
+        if self._events is None:
+            self._events = list(self._formatter.events(self.records, self.alerted))
+        return self._events
+
+
+@dataclass
+class WindowBatch:
+    """The alerts of the window profiles over one batch of traffic windows."""
+
+    alerts: list
+
+
+class Sink:
+    """The sink interface (see the module docstring); every method does nothing here."""
+
+    name = "sink"
+
+    def flows(self, batch: FlowBatch) -> None:
+        """Finished flows."""
+
+    def windows(self, batch: WindowBatch) -> None:
+        """Window alerts."""
+
+    def stats(self, event: dict) -> None:
+        """An EVE stats event."""
+
+    def close(self) -> None:
+        """The run is over (after the writer thread has written everything)."""
+
+
+class EveSink(Sink):
+    """LOGDIR/<eve file>: alert lines, then the batch's flow lines (formatted in C);
+    stats events unless with_stats is False (a worker whose parent writes the summed
+    stats). reopen() starts a new file by name (SIGHUP, after logrotate)."""
+
+    def __init__(self, path: Path, writer, with_stats: bool = True):
+        self.name = f"EVE file {path}"
+        self.writer = writer
+        self.with_stats = with_stats
+        try:
+            self.eve = EveWriter(path)
+        except OSError as exc:
+            raise WirescoreError(f"{path}: cannot open for writing: {exc.strerror}") from None
+
+    def flows(self, batch: FlowBatch) -> None:
+        if batch.alerts:
+            self._alert_lines(batch.alerts)
+        self.writer.submit(self.eve.write_records, batch.records, batch.alerted, owner=self)
+
+    def windows(self, batch: WindowBatch) -> None:
+        self._alert_lines(batch.alerts)
+
+    def _alert_lines(self, alerts: list) -> None:
+        lines = [_dumps(a.event) for a in alerts]     # now: later changes are not written
+        self.writer.submit(self.eve.write_lines, lines, owner=self)
+
+    def stats(self, event: dict) -> None:
+        if self.with_stats:
+            self.writer.submit(self.eve.write_event, event, owner=self)
+
+    def reopen(self) -> None:
+        self.writer.submit(self.eve.reopen, owner=self)
+
+    def close(self) -> None:
+        self.eve.close()
+
+
+class ExportSink(Sink):
+    """--export: one row per finished flow (wirescore.outputs.export)."""
+
+    def __init__(self, path: str | os.PathLike, score_columns=()):
+        from wirescore.outputs.export import FlowExporter
+
+        self.name = f"export {path}"
+        self.exporter = FlowExporter(path, score_columns)
+
+    def flows(self, batch: FlowBatch) -> None:
+        self.exporter.write(batch.records, batch.events, batch.scores)
+
+    def close(self) -> None:
+        self.exporter.close()
+
+
+class SnippetSink(Sink):
+    """The packets behind each alert, still in the core's ring (ring: the run's
+    MeterStage), as a pcap in LOGDIR/pcaps/ (wirescore.outputs.snippets); the alert
+    event names it in capture_file, relative to the log directory."""
+
+    def __init__(self, store, ring, writer, log_dir: Path):
+        self.name = f"snippets {store.folder}"
+        self.store, self.ring, self.writer, self.log_dir = store, ring, writer, log_dir
+
+    def flows(self, batch: FlowBatch) -> None:
+        for a in batch.alerts:
+            flow_id = int(a.record["flow_id"])
+            self._keep(a, flow_id, *self.ring.flow_packets(flow_id))
+
+    def windows(self, batch: WindowBatch) -> None:
+        for a in batch.alerts:
+            self._keep(a, int(a.record["start_us"]), *self.ring.window_packets(a.record))
+
+    def _keep(self, alert: AlertEvent, tag: int, data, meta) -> None:
+        path = self.store.name_for(alert.signature_id, tag)
+        self.writer.submit(self.store.write, path, data, meta, owner=self)
+        alert.event["capture_file"] = str(path.relative_to(self.log_dir))
+
+    def close(self) -> None:
+        store = self.store
+        if store.written:
+            log.info("%s: %d snippet files written%s", store.folder, store.written,
+                     f", {store.deleted} older ones deleted to stay within "
+                     "--snippet-max-files and --snippet-max-bytes" if store.deleted else "")
+
+
+class CallbackSink(Sink):
+    """The embedding API's callbacks (each optional): on_flow(records, events),
+    on_alert(event) for every alert, flow alerts of a batch before its on_flow,
+    on_stats(event). A callback that raises is named: "callback on_flow: ..."."""
+
+    name = "callbacks"
+
+    def __init__(self, on_flow: Callable | None = None, on_alert: Callable | None = None,
+                 on_stats: Callable | None = None):
+        self.on_flow, self.on_alert, self.on_stats = on_flow, on_alert, on_stats
+
+    def flows(self, batch: FlowBatch) -> None:
+        self._alerts(batch.alerts)
+        if self.on_flow is not None:
+            self._call("on_flow", batch.records, batch.events)
+
+    def windows(self, batch: WindowBatch) -> None:
+        self._alerts(batch.alerts)
+
+    def _alerts(self, alerts: list) -> None:
+        if self.on_alert is not None:
+            for a in alerts:
+                self._call("on_alert", a.event)
+
+    def stats(self, event: dict) -> None:
+        if self.on_stats is not None:
+            self._call("on_stats", event)
+
+    def _call(self, name: str, *args) -> None:
+        try:
+            getattr(self, name)(*args)
+        except Exception as exc:
+            raise StageFailure(f"callback {name}", exc) from exc

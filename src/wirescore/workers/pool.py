@@ -1,0 +1,367 @@
+"""Several capture workers on one interface (--workers N): start them, watch them, stop
+them, and turn their output into one run.
+
+    session = Session.start(cfg, "logs", workers=4)
+    summary = WorkerPool(session, "eth0", workers=4).run()   # until SIGTERM/SIGINT
+
+Each worker is a process with its own capture handle, flow table and detection (its own
+Engine; wirescore.workers.body). The handles join one PACKET_FANOUT group in flow-hash
+mode, so the kernel hands both directions of a flow to the same worker (see
+wirescore.live for what that means for IP fragments).
+
+Processes are forked (not spawned): every worker needs the parent's already-imported
+modules and loaded rules (with --user the install may be unreadable once privileges
+are dropped; a spawned interpreter would import everything again, N times, which also
+costs about half a second each) and inherits its pipes. The parent forks before it
+starts any thread.
+
+Output: with one eve.json (default) the parent is its only writer
+(wirescore.workers.relay) and writes the stats summed over the workers
+(wirescore.workers.stats); with per_worker_files (Suricata's threaded EVE) worker n
+writes LOGDIR/eve.<n>.json itself (n from 1), stats events included. --export gets the
+same .<n> suffix in both modes.
+
+Signals (parent): SIGTERM and SIGINT ask every worker to stop (each ends its flows with
+reason shutdown and writes its final stats), the parent writes what they wrote and its
+final stats, then returns; a second SIGTERM/SIGINT more than 10 s after the first kills
+workers that are still busy. SIGHUP reopens eve.json (one stream) or is passed to the
+workers (one file each), for logrotate. A worker that fails stops the others and the
+run reports the failure (one line).
+"""
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import selectors
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from wirescore import signals
+from wirescore.errors import WirescoreError
+from wirescore.outputs.eve import _dumps
+from wirescore.outputs.paths import eve_filename, make_log_dir, per_worker_name
+from wirescore.workers import stats
+from wirescore.workers.body import worker_main
+from wirescore.workers.relay import EveRelay, WorkerPipe, pipe_name
+
+log = logging.getLogger("wirescore.workers")
+
+READY_TIMEOUT_S = 60.0
+KILL_AFTER_S = 10.0
+
+
+@dataclass
+class _Worker:
+    index: int                          # from 1
+    process: object = None
+    conn: object = None                 # its status pipe (None once it has closed)
+    pipe: Optional[WorkerPipe] = None   # its EVE pipe (one eve.json)
+    ready: bool = False
+    done: Optional[dict] = None
+    error: Optional[str] = None
+
+
+class WorkerPool:
+    """N worker processes on one interface; see the module docstring.
+
+    Parameters: session (wirescore.session.Session: settings, log directory, who to
+    become, profiles; its outputs name the per-worker files); iface; workers (>= 1);
+    per_worker_files (one eve.<n>.json per worker instead of one merged eve.json);
+    fanout_group (PACKET_FANOUT group id; default derived from the process id);
+    source_options (LiveSource keyword arguments; default from the capture.* settings).
+    """
+
+    def __init__(self, session, iface: str, *, workers: int = 2,
+                 per_worker_files: bool = False, fanout_group: int | None = None,
+                 source_options: dict | None = None):
+        from wirescore.live import options_from_config
+
+        if int(workers) < 1:
+            raise WirescoreError(f"--workers {workers}: must be >= 1")
+        self.session, self.cfg, self.iface = session, session.cfg, iface
+        self.log_dir = Path(session.log_dir)
+        self.n = int(workers)
+        self.per_worker_files = per_worker_files
+        self.fanout_group = (os.getpid() & 0xFFFF) if fanout_group is None else int(fanout_group)
+        self.source_options = dict(options_from_config(self.cfg) if source_options is None
+                                   else source_options)
+        self.stats = stats.StatsMerge(iface, self.cfg["outputs.stats.interval"])
+        self._workers: list[_Worker] = []
+        self._relay: Optional[EveRelay] = None
+        self._stop_requested = self._hup_requested = self._kill = False
+        self._stop_sent_at: float | None = None
+        self._wake_r, self._wake_w = os.pipe()
+        for fd in (self._wake_r, self._wake_w):
+            os.set_blocking(fd, False)
+            fcntl.fcntl(fd, fcntl.F_SETFD, fcntl.FD_CLOEXEC)
+
+    # ------------------------------------------------------------------ control
+
+    def stop(self) -> None:
+        """Ask the workers to finish (signal-safe: sets a flag the loop acts on). A
+        second request more than KILL_AFTER_S after the first kills the busy ones."""
+        if self._stop_sent_at is not None and \
+                time.monotonic() - self._stop_sent_at > KILL_AFTER_S:
+            self._kill = True
+        self._stop_requested = True
+        self._wake()
+
+    def reopen(self) -> None:
+        """Reopen the output files (SIGHUP)."""
+        self._hup_requested = True
+        self._wake()
+
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"x")
+        except OSError:  # full or closed: the loop wakes anyway
+            pass
+
+    # ------------------------------------------------------------------ running
+
+    def run(self):
+        """Start the workers, relay their output until they have all finished, and
+        return an engine.Summary of the whole run (counters summed over workers).
+        Raises WirescoreError when a worker could not start or failed."""
+        started = time.monotonic()
+        session = self.session
+        eve_path = self.log_dir / eve_filename(self.cfg)
+        restore = signals.install(self.stop, self.reopen)
+        try:
+            session.prepare()
+            make_log_dir(self.log_dir)
+            if not self.per_worker_files:
+                self._relay = EveRelay(self.log_dir, eve_path, self.n, session.target)
+            self._start_up()
+            try:
+                self._supervise()
+            except OSError as exc:          # writing eve.json failed (disk full...)
+                self._abort(drain=False)
+                raise WirescoreError(f"{eve_path}: cannot write: {exc.strerror}") from None
+            except BaseException:
+                self._abort(drain=False)
+                raise
+        finally:
+            try:
+                self._write_stats(self.stats.final())
+            except OSError as exc:
+                log.error("%s: cannot write the final stats: %s", eve_path, exc.strerror)
+            finally:
+                self._cleanup()
+                restore()
+        return self._summary(started, eve_path)
+
+    def _start_up(self) -> None:
+        """Fork the workers, wait until each captures, then drop privileges here too."""
+        try:
+            self._start_workers()
+            self._wait_ready()
+            self.session.drop()
+            log.info("%s: %d workers capturing (fanout group %d)", self.iface, self.n,
+                     self.fanout_group)
+        except BaseException:
+            self._abort()
+            raise
+        finally:
+            if self._stop_requested and self._stop_sent_at is None:
+                self._send_stop()
+
+    def _start_workers(self) -> None:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("fork")
+        base = dict(self.cfg.items())
+        pipes = self._relay.pipes if self._relay is not None else [None] * self.n
+        self._workers = [_Worker(index=i, pipe=p) for i, p in enumerate(pipes, 1)]
+        for w in self._workers:
+            values = dict(base)
+            values["outputs.eve.filename"] = (
+                per_worker_name(base["outputs.eve.filename"], w.index) if self.per_worker_files
+                else pipe_name(os.getpid(), w.index))
+            if base.get("outputs.export"):
+                values["outputs.export"] = per_worker_name(base["outputs.export"], w.index)
+            recv, send = ctx.Pipe(duplex=False)
+            # descriptors of the parent the worker must not hold: the relay's, the other
+            # status pipes, the wake-up pipe
+            close_fds = self._relay.fds() if self._relay is not None else []
+            close_fds += [x.conn.fileno() for x in self._workers if x.conn is not None]
+            close_fds += [self._wake_r, self._wake_w, recv.fileno()]
+            args = (w.index, self.session, values, send, self.iface, self.source_options,
+                    self.fanout_group, self.per_worker_files, close_fds, os.getpid())
+            w.process = ctx.Process(target=worker_main, args=args,
+                                    name=f"wirescore-worker-{w.index}", daemon=False)
+            w.process.start()
+            send.close()
+            w.conn = recv
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while not all(w.ready or w.error for w in self._workers):
+            if self._stop_requested:
+                return
+            if time.monotonic() > deadline:
+                raise WirescoreError(f"{self.iface}: workers not ready after "
+                                     f"{READY_TIMEOUT_S:.0f} s")
+            for w in self._workers:
+                self._poll_status(w, timeout=0.05)
+                if w.error:
+                    raise WirescoreError(w.error)
+
+    def _poll_status(self, w: _Worker, timeout: float = 0.0) -> None:
+        """Take one message from w's status pipe, if one is there."""
+        if w.conn is None:
+            return
+        try:
+            if not w.conn.poll(timeout):
+                return
+            kind, payload = w.conn.recv()
+        except (EOFError, OSError):
+            w.conn.close()
+            w.conn = None
+            w.process.join(timeout=5)
+            if not w.done and not w.error:
+                w.error = f"exited unexpectedly (exit code {w.process.exitcode})"
+            return
+        if kind == "ready":
+            w.ready = True
+        elif kind == "stats":
+            self.stats.report(w.index, payload)
+        elif kind == "error":
+            w.error = payload
+        elif kind == "done":
+            w.done = payload
+
+    def _supervise(self) -> None:
+        """Relay the workers' lines and status until every one has finished."""
+        sel = selectors.DefaultSelector()
+        sel.register(self._wake_r, selectors.EVENT_READ, None)
+        for w in self._workers:
+            if w.pipe is not None and not w.pipe.eof:
+                sel.register(w.pipe.fd, selectors.EVENT_READ, ("pipe", w))
+            if w.conn is not None:
+                sel.register(w.conn.fileno(), selectors.EVENT_READ, ("conn", w))
+        try:
+            while not all(w.conn is None and (w.pipe is None or w.pipe.eof)
+                          for w in self._workers):
+                self._act_on_requests()
+                for key, _ in sel.select(timeout=0.5):
+                    if key.data is None:
+                        self._drain_wake()
+                    elif key.data[0] == "pipe":
+                        if not self._relay.drain(key.data[1].pipe):
+                            sel.unregister(key.fd)
+                    else:
+                        self._on_status(sel, key)
+                if self._relay is not None and self.stats.due(
+                        w.index for w in self._workers if not w.pipe.eof):
+                    self._write_stats(self.stats.summed())
+        finally:
+            sel.close()
+        for w in self._workers:
+            w.process.join()
+
+    def _on_status(self, sel, key) -> None:
+        w = key.data[1]
+        self._poll_status(w)
+        if w.conn is None:
+            sel.unregister(key.fd)
+            if w.pipe is not None and not w.pipe.eof:
+                # the worker has exited: whatever it wrote is in the pipe (a worker
+                # that never opened it gives no end of file)
+                sel.unregister(w.pipe.fd)
+                self._relay.drain(w.pipe, final=True)
+                w.pipe.close()
+        if w.error and not self._stop_requested:
+            log.error("%s worker %d: %s; stopping the others", self.iface, w.index, w.error)
+            self.stop()
+
+    def _act_on_requests(self) -> None:
+        if self._stop_requested and self._stop_sent_at is None:
+            log.info("stopping %d workers: flows end with reason shutdown", self.n)
+            self._send_stop()
+        if self._kill:
+            self._kill = False
+            for w in self._workers:
+                if w.process.is_alive():
+                    log.warning("%s worker %d did not finish: killed", self.iface, w.index)
+                    w.process.kill()
+        if self._hup_requested:
+            self._hup_requested = False
+            if self._relay is not None:
+                self._relay.reopen()
+            else:
+                self._signal_workers(signal.SIGHUP)
+
+    def _drain_wake(self) -> None:
+        try:
+            os.read(self._wake_r, 4096)
+        except BlockingIOError:
+            pass
+
+    def _write_stats(self, event: Optional[dict]) -> None:
+        if event is not None and self._relay is not None:
+            self._relay.write((_dumps(event) + "\n").encode("ascii"))
+
+    def _signal_workers(self, signum: int) -> None:
+        for w in self._workers:
+            if w.process is not None and w.process.is_alive():
+                try:
+                    os.kill(w.process.pid, signum)
+                except ProcessLookupError:
+                    pass
+
+    def _send_stop(self) -> None:
+        self._stop_sent_at = time.monotonic()
+        self._signal_workers(signal.SIGTERM)
+
+    def _abort(self, drain: bool = True) -> None:
+        """Start-up (or the relay) failed: stop whatever started, wait for it, and keep
+        what it wrote when drain is set."""
+        self._send_stop()
+        deadline = time.monotonic() + KILL_AFTER_S
+        for w in self._workers:
+            if w.process is None:
+                continue
+            w.process.join(timeout=max(0.1, deadline - time.monotonic()))
+            if w.process.is_alive():
+                w.process.kill()
+                w.process.join()
+        if self._relay is not None and drain:
+            for w in self._workers:
+                try:
+                    self._relay.drain(w.pipe, final=True)
+                except OSError as exc:
+                    log.error("%s: cannot write: %s", self._relay.eve.path, exc.strerror)
+                    break
+
+    def _cleanup(self) -> None:
+        for w in self._workers:
+            if w.conn is not None:
+                w.conn.close()
+                w.conn = None
+        if self._relay is not None:
+            self._relay.close()
+        for fd in (self._wake_r, self._wake_w):
+            os.close(fd)
+
+    def _summary(self, started: float, eve_path: Path):
+        failed = [w for w in self._workers if w.error]
+        for w in self._workers:
+            d, kernel = w.done or {}, (w.done or {}).get("kernel", {})
+            log.info("%s worker %d: %d packets, %d flows; kernel %d packets, %d dropped",
+                     self.iface, w.index, d.get("packets", 0), d.get("flows", 0),
+                     kernel.get("kernel_packets", 0), kernel.get("kernel_drops", 0))
+        lost = self._relay.partial_lost if self._relay is not None else 0
+        if lost:
+            log.warning("%d bytes of unfinished EVE lines from failed workers were dropped",
+                        lost)
+        summary = stats.summary(self.iface, self.n, [w.done or {} for w in self._workers],
+                                time.monotonic() - started,
+                                failed[0].error if failed else None, str(eve_path))
+        if failed:
+            raise WirescoreError(f"{self.iface}: worker {failed[0].index}: {failed[0].error}")
+        return summary

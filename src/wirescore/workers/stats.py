@@ -1,0 +1,104 @@
+"""The counters of --workers N, merged as data.
+
+Stats events: with one eve.json, each worker sends its stats event (a dict, over its
+status pipe) instead of writing it; the parent writes one stats event with the counters
+summed over the workers (uptime: the largest; timestamp: the latest) each time every
+running worker has reported since the last one (each reports every
+outputs.stats.interval seconds), or half an interval after the first did (a quiet worker
+does not hold the others back), and a final one; it logs each worker's kernel
+received/dropped counts with it.
+
+Summaries: each worker's outcome (packets, flows, alerts, counters, non-IP ethertypes,
+sent when its run ends) is summed into the run's engine.Summary.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Iterable, Optional
+
+from wirescore.engine import Summary
+
+log = logging.getLogger("wirescore.workers")
+
+
+def sum_stats(a: dict, b: dict) -> dict:
+    """Add two stats mappings (nested or flat) leaf by leaf (uptime: the larger)."""
+    out = dict(a)
+    for key, value in b.items():
+        if isinstance(value, dict):
+            out[key] = sum_stats(out.get(key, {}), value)
+        elif key == "uptime":
+            out[key] = max(out.get(key, 0), value)
+        else:
+            out[key] = out.get(key, 0) + value
+    return out
+
+
+class StatsMerge:
+    """The workers' latest stats events, and when their sum is due (module docstring)."""
+
+    def __init__(self, iface: str, interval_s: float):
+        self.iface, self.interval_s = iface, float(interval_s)
+        self.latest: dict[int, dict] = {}       # worker index -> its last stats event
+        self.fresh: set[int] = set()            # reported since the last sum
+        self.round_start: Optional[float] = None
+        self.written = 0
+
+    def report(self, index: int, event: dict) -> None:
+        """Worker index's stats event."""
+        self.latest[index] = event
+        if index not in self.fresh and self.round_start is None:
+            self.round_start = time.monotonic()
+        self.fresh.add(index)
+
+    def due(self, running: Iterable[int]) -> bool:
+        """Whether the summed event is due, given the indexes of the running workers."""
+        if self.round_start is None:
+            return False
+        waited = time.monotonic() - self.round_start
+        return (all(i in self.fresh for i in running)
+                or bool(self.interval_s and waited > self.interval_s / 2))
+
+    def summed(self) -> Optional[dict]:
+        """The stats event summed over every worker that reported (None if none has);
+        starts a new round and logs each worker's kernel counters."""
+        if not self.latest:
+            return None
+        reports = sorted(self.latest.items())
+        total: dict = {}
+        for _, event in reports:
+            total = sum_stats(total, event.get("stats", {}))
+        stamp = max(event.get("timestamp", "") for _, event in reports)
+        parts = []
+        for index, event in reports:
+            cap = event.get("stats", {}).get("capture", {})
+            parts.append(f"worker {index} {cap.get('kernel_packets', 0)} packets "
+                         f"{cap.get('kernel_drops', 0)} dropped")
+        self.fresh.clear()
+        self.round_start = None
+        self.written += 1
+        log.info("%s kernel counters: %s", self.iface, "; ".join(parts))
+        return {"timestamp": stamp, "event_type": "stats", "stats": total}
+
+    def final(self) -> Optional[dict]:
+        """The last summed event, unless the latest reports were summed already."""
+        if self.latest and (self.fresh or not self.written):
+            return self.summed()
+        return None
+
+
+def summary(iface: str, workers: int, done: list[dict], elapsed: float,
+            fault: Optional[str], eve_path: str) -> Summary:
+    """The run's engine.Summary from each worker's done report (a dict of packets,
+    flows, alerts, counters, nonip_ethertypes; {} for a worker that never reported)."""
+    counters = ethertypes = {}
+    for d in done:
+        counters = sum_stats(counters, d.get("counters", {}))
+        ethertypes = sum_stats(ethertypes, d.get("nonip_ethertypes", {}))
+    return Summary(
+        source=f"{iface} ({workers} workers)", packets=sum(d.get("packets", 0) for d in done),
+        flows=sum(d.get("flows", 0) for d in done), alerts=sum(d.get("alerts", 0) for d in done),
+        decode_errors=counters.get("decoder.invalid", 0),
+        nonip=counters.get("wirescore.nonip", 0), elapsed=elapsed, counters=counters,
+        nonip_ethertypes=ethertypes, fault=fault, eve_path=eve_path)

@@ -1,0 +1,141 @@
+"""The parts of --workers N that need no network: the EVE relay (whole lines from real
+FIFOs), the stats merge (counters sent as data, summed as data) and the signals helper
+every process of a run uses. The workers themselves run in tests/test_live.py (root,
+network namespaces).
+"""
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from wirescore import signals
+from wirescore.workers import stats
+from wirescore.workers.relay import EveRelay, pipe_name
+
+
+def test_relay_writes_whole_lines_only_and_counts_what_a_dead_worker_left(tmp_path):
+    relay = EveRelay(tmp_path, tmp_path / "eve.json", 2)
+    names = sorted(p.name for p in tmp_path.iterdir() if p.name != "eve.json")
+    assert names == [pipe_name(os.getpid(), 1), pipe_name(os.getpid(), 2)]
+    one, two = relay.pipes
+    w1 = os.open(one.path, os.O_WRONLY)
+    w2 = os.open(two.path, os.O_WRONLY)
+    os.write(w1, b'{"a":1}\n{"b":')              # a line and half of the next
+    os.write(w2, b'{"c":3}\n')
+    assert relay.drain(one) and relay.drain(two)
+    os.write(w1, b'2}\n{"unfinished":')
+    assert relay.drain(one)
+    os.close(w1)                                 # worker 1 dies in the middle of a line
+    os.close(w2)
+    assert not relay.drain(one) and not relay.drain(two)
+    assert (tmp_path / "eve.json").read_bytes() == b'{"a":1}\n{"c":3}\n{"b":2}\n'
+    assert relay.partial_lost == len(b'{"unfinished":')
+    relay.close()
+    assert [p.name for p in tmp_path.iterdir()] == ["eve.json"]
+
+
+def stats_event(ts: str, uptime: int, packets: int, drops: int, tcp: int) -> dict:
+    return {"timestamp": ts, "event_type": "stats",
+            "stats": {"uptime": uptime, "capture": {"kernel_packets": packets,
+                                                    "kernel_drops": drops},
+                      "flow": {"tcp": tcp}}}
+
+
+def test_stats_merge_sums_when_every_running_worker_reported(monkeypatch):
+    now = [100.0]
+    monkeypatch.setattr(stats.time, "monotonic", lambda: now[0])
+    merge = stats.StatsMerge("eth9", interval_s=60)
+    assert merge.summed() is None and merge.final() is None
+    merge.report(2, stats_event("2024-01-01T00:01:00.000000+0000", 60, 10, 1, 3))
+    assert not merge.due([1, 2])                 # worker 1 has not reported yet
+    assert merge.due([2])                        # ... unless it is no longer running
+    now[0] += 31                                 # half an interval: no more waiting
+    assert merge.due([1, 2])
+    now[0] -= 31
+    merge.report(1, stats_event("2024-01-01T00:01:00.500000+0000", 61, 5, 0, 4))
+    assert merge.due([1, 2])
+    assert merge.summed() == {"timestamp": "2024-01-01T00:01:00.500000+0000",
+                              "event_type": "stats",
+                              "stats": {"uptime": 61,
+                                        "capture": {"kernel_packets": 15, "kernel_drops": 1},
+                                        "flow": {"tcp": 7}}}
+    assert not merge.due([1, 2]) and merge.final() is None   # nothing new since
+    merge.report(1, stats_event("2024-01-01T00:02:00.500000+0000", 121, 9, 0, 6))
+    final = merge.final()
+    assert final["stats"]["capture"] == {"kernel_packets": 19, "kernel_drops": 1}
+    assert final["timestamp"] == "2024-01-01T00:02:00.500000+0000"
+
+
+def test_summary_sums_the_workers_reports():
+    done = [{"packets": 10, "flows": 4, "alerts": 1,
+             "counters": {"decoder.pkts": 10, "decoder.invalid": 1, "wirescore.nonip": 2},
+             "nonip_ethertypes": {0x0806: 2}},
+            {"packets": 5, "flows": 2, "alerts": 0,
+             "counters": {"decoder.pkts": 5, "decoder.invalid": 0, "wirescore.nonip": 1},
+             "nonip_ethertypes": {0x0806: 1, 0x88cc: 3}},
+            {}]                                  # a worker that never reported
+    s = stats.summary("eth9", 3, done, 2.0, None, "logs/eve.json")
+    assert (s.source, s.packets, s.flows, s.alerts, s.decode_errors, s.nonip) == \
+        ("eth9 (3 workers)", 15, 6, 1, 1, 3)
+    assert s.counters["decoder.pkts"] == 15
+    assert s.nonip_ethertypes == {0x0806: 3, 0x88cc: 3}
+
+
+def test_signals_stop_reopen_and_restore():
+    seen = []
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT,
+                                                      signal.SIGHUP)}
+    restore = signals.install(lambda: seen.append("stop"), lambda: seen.append("reopen"),
+                              interrupt=False)
+    try:
+        os.kill(os.getpid(), signal.SIGHUP)
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert seen == ["reopen", "stop"]
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        restore()
+    assert {sig: signal.getsignal(sig) for sig in before} == before
+    restore = signals.install(lambda: seen.append("stop"))
+    try:
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+        os.kill(os.getpid(), signal.SIGINT)
+        assert seen[-1] == "stop"
+    finally:
+        restore()
+
+
+def test_stop_switch_passes_an_early_stop_to_the_engine():
+    class Engine:
+        stopped = reopened = 0
+
+        def stop(self):
+            self.stopped += 1
+
+        def reopen_outputs(self):
+            self.reopened += 1
+
+    switch = signals.StopSwitch()
+    switch.reopen()                              # nothing to reopen yet
+    switch.stop()
+    engine = Engine()
+    switch.attach(engine)
+    assert engine.stopped == 1
+    switch.reopen()
+    assert engine.reopened == 1
+
+
+@pytest.mark.parametrize("workers, per_worker, eve", [(0, False, ["eve.json"]),
+                                                      (2, False, ["eve.json"]),
+                                                      (2, True, ["eve.1.json", "eve.2.json"])])
+def test_run_outputs_name_every_file(tmp_path, workers, per_worker, eve):
+    from wirescore.config import Config
+    from wirescore.outputs.paths import run_outputs
+
+    cfg = Config.load(overrides={"outputs.export": str(tmp_path / "f.csv")})
+    outs = run_outputs(cfg, tmp_path / "logs", workers, per_worker)
+    names = [(o.what, o.path.name) for o in outs]
+    exports = [f"f.{i}.csv" for i in range(1, workers + 1)] if workers else ["f.csv"]
+    assert names == [("log directory", "logs")] + [("EVE file", e) for e in eve] + \
+        [("export", e) for e in exports] + [("snippets directory", "pcaps")]
