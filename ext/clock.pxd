@@ -20,8 +20,9 @@
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 from libc.stdlib cimport malloc, free
 
+from enums cimport CLOCK_REACH   # rows the hand looks at (core_names.py SIZES: 32)
+
 cdef enum:
-    CLOCK_REACH = 32         # rows the hand looks at for one that holds nothing live
     CLOCK_FRESH = 0          # clock_pick(): a row never used
     CLOCK_DEAD = 1           # ... a row whose key was no longer live
     CLOCK_LIVE = 2           # ... the least recent of CLOCK_REACH live rows (replaced)

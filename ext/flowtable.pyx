@@ -46,8 +46,8 @@ from context cimport (Context, ctx_init, ctx_free, ctx_flow_start, ctx_flow_end,
 from scans cimport Scans, scans_init, scans_free, scan_first, scan_flow_end
 from ring cimport Ring, RingQuery, ring_init, ring_free, ring_add, ring_pick, ring_copy
 
-from wirescore._core.names import (COUNTER_NAMES, REASON_NAMES, STATE_NAMES, TCP_STATE_NAMES,
-                                   TIMEOUT_CLASSES, TIMEOUT_DEFAULTS, WINDOW_KINDS)
+from wirescore.core_names import (COUNTER_NAMES, REASON_NAMES, STATE_NAMES, TCP_STATE_NAMES,
+                                  TIMEOUT_CLASSES, TIMEOUT_DEFAULTS, WINDOW_KINDS)
 
 cnp.import_array()
 

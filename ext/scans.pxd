@@ -31,7 +31,8 @@ from libc.string cimport memcmp, memcpy, memset
 from libc.math cimport log
 
 from counters cimport F_CTX_SCAN_REPLACED
-from enums cimport TH_SYN, TH_ACK, TH_RST, IPP_ICMP, IPP_TCP, IPP_UDP, IPP_ICMPV6, IPP_SCTP
+from enums cimport (TH_SYN, TH_ACK, TH_RST, IPP_ICMP, IPP_TCP, IPP_UDP, IPP_ICMPV6, IPP_SCTP,
+                    SCAN_BITS, SCAN_WORDS)   # the item maps' bits (core_names.py SIZES)
 from decode cimport PacketView
 from features cimport FlowRecord
 from flowtable cimport FlowEntry
@@ -40,8 +41,6 @@ from clock cimport (Clock, clock_init, clock_free, clock_head, clock_pick, clock
                     clock_link)
 
 cdef enum:
-    SCAN_BITS = 128          # the bit maps of items (catalog.py quotes it)
-    SCAN_WORDS = 2           # ... in 64-bit words
     SCAN_HALF_US = 150000000 # 2 x 150 s: Zeek's 5-minute scan interval
     SCAN_BY_SERVICE = 1      # key (client, service) -> servers
     SCAN_BY_SERVER = 2       # key (client, server)  -> services

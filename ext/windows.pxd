@@ -27,11 +27,10 @@ from libc.math cimport log
 
 from counters cimport W_WINDOWS, W_KEYS_DROPPED
 from enums cimport WIN_KIND_ALL, WIN_KIND_SRC, WIN_KIND_DST, WIN_KINDS
+from enums cimport WIN_BITS, WIN_WORDS    # the distinct-count maps' bits (core_names.py SIZES)
 from decode cimport PacketView, tcp_flags_bad
 
 cdef enum:
-    WIN_BITS = 256            # the bit maps of distinct counts (catalog.py quotes it)
-    WIN_WORDS = 4             # ... in 64-bit words
     WIN_KEYS = 16384          # the default keys per kind and window (a power of two)
     WIN_PROBE = 16            # slots tried before a key is dropped
 

@@ -1,7 +1,8 @@
-"""The core's name lists, slot by slot: each C value beside its name (ext/includes/),
-what Python imports from wirescore._core.names, and what the core does with each value
-(the counter a decode error increments, the reason a teardown records, the timeout
-class a setting sets, the window key a record carries, the bits the catalog quotes)."""
+"""The core's name lists, slot by slot: each list once in wirescore/core_names.py, the C
+tables the core was compiled with (names.h, generated from it: wirescore._core.ctables),
+what the rest of Python imports, and what the core does with each value (the counter a
+decode error increments, the reason a teardown records, the timeout class a setting
+sets, the window key a record carries, the bits the catalog quotes)."""
 from __future__ import annotations
 
 import json
@@ -13,7 +14,8 @@ import pytest
 
 from test_core import _feed, _frame
 from wirescore import catalog
-from wirescore._core import flowtable, names
+from wirescore import core_names as names
+from wirescore._core import ctables, flowtable
 from wirescore._core.decode import decode_one
 from wirescore._core.eve import format_flows
 from wirescore._core.flowtable import FlowMeter
@@ -27,23 +29,36 @@ ENUM_LISTS = ("counters", "reasons", "states", "tcp_states", "timeout_classes",
 
 @pytest.mark.parametrize("which", ENUM_LISTS)
 def test_each_value_is_its_slot(which):
-    rows = names.SLOTS[which]
+    rows = names.ROWS[which]
     assert [value for _, value, _ in rows] == list(range(len(rows)))
     ids = [ident for ident, _, _ in rows]
     assert len(set(ids)) == len(ids)
 
 
-def test_python_lists_are_the_c_tables_in_slot_order():
-    col = {k: tuple(name for _, _, name in rows) for k, rows in names.SLOTS.items()}
+@pytest.mark.parametrize("which", sorted(names.ROWS))
+def test_the_compiled_tables_are_the_list(which):
+    """Row by row, the (C enum name, C value, name) the core was built with."""
+    assert ctables.ROWS[which] == names.ROWS[which]
+
+
+def test_the_compiled_defaults_and_sizes_are_the_list():
+    assert ctables.TIMEOUT_DEFAULTS == names.TIMEOUT_DEFAULTS
+    assert ctables.PORT_PROTOS == names.PORT_PROTOS
+    assert (ctables.SCAN_BITS, ctables.WINDOW_BITS, ctables.CLOCK_REACH) == (
+        names.SCAN_BITS, names.WINDOW_BITS, names.CLOCK_REACH)
+
+
+def test_python_lists_are_the_rows_in_slot_order():
+    col = {k: tuple(name for _, _, name in rows) for k, rows in names.ROWS.items()}
     assert names.COUNTER_NAMES == col["counters"]
     assert names.REASON_NAMES == col["reasons"]
     assert names.STATE_NAMES == col["states"]
     assert names.TCP_STATE_NAMES == col["tcp_states"]
     assert names.TIMEOUT_CLASSES == col["timeout_classes"]
     assert names.WINDOW_KINDS == col["window_kinds"]
-    for k, (ident, bit, name) in enumerate(names.SLOTS["tcp_flags"]):
+    for k, (ident, bit, name) in enumerate(names.ROWS["tcp_flags"]):
         assert bit == 1 << k and names.TCP_FLAG_NAMES[k] == (bit, name)
-    assert names.PROTO_NAMES == {number: name for _, number, name in names.SLOTS["protos"]}
+    assert names.PROTO_NAMES == {number: name for _, number, name in names.ROWS["protos"]}
     for listed in ("counters", "states", "tcp_states", "timeout_classes", "window_kinds"):
         assert len(set(col[listed])) == len(col[listed]), listed
 
@@ -63,7 +78,7 @@ def test_the_others_import_the_core_lists():
 
 
 def _slot(name):
-    ident = {n: i for i, _, n in names.SLOTS["counters"]}[name]
+    ident = {n: i for i, _, n in names.ROWS["counters"]}[name]
     return ident, names.COUNTER_NAMES.index(name)
 
 

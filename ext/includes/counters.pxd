@@ -1,10 +1,11 @@
-# Counter slots (includes/counters.h: each slot's enum name beside its counter name,
-# the one list). Declared here for Cython, which takes the values from the header;
-# wirescore._core.names.COUNTER_NAMES gives the names in slot order.
+# Counter slots: one uint64 each per meter, shared by the decoder and the meter's rooms.
+# The list (each slot's name beside its counter name) is wirescore/core_names.py
+# COUNTERS; setup.py generates names.h from it. Declared here for Cython, which takes the
+# values from the header.
 
 from slots cimport ws_slot
 
-cdef extern from "counters.h":
+cdef extern from "names.h":
     enum:
         C_PKTS "WS_C_PKTS"
         C_BYTES "WS_C_BYTES"

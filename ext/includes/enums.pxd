@@ -1,9 +1,11 @@
-# The core's enums whose names leave it (includes/enums.h: each value beside its name, the
-# one list). Declared here for Cython, which takes the values from the header.
+# The core's enums whose names leave it (flow reasons and states, TCP states, timeout
+# classes, window keys, TCP flags, EVE protocol names) and the sizes its documentation
+# quotes: each list is in wirescore/core_names.py, beside its names; setup.py generates
+# names.h from it. Declared here for Cython, which takes the values from the header.
 
 from slots cimport ws_slot
 
-cdef extern from "enums.h":
+cdef extern from "names.h":
     enum:
         # flow.reason
         R_NONE "WS_R_NONE"
@@ -60,6 +62,12 @@ cdef extern from "enums.h":
         IPP_ICMPV6 "WS_IPP_ICMPV6"
         IPP_SCTP "WS_IPP_SCTP"
         N_PROTOS "WS_N_PROTOS"
+        # sizes quoted outside the core
+        SCAN_BITS "WS_SCAN_BITS"
+        SCAN_WORDS "WS_SCAN_WORDS"
+        WIN_BITS "WS_WIN_BITS"
+        WIN_WORDS "WS_WIN_WORDS"
+        CLOCK_REACH "WS_CLOCK_REACH"
 
     const ws_slot ws_reasons[]
     const ws_slot ws_states[]

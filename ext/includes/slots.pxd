@@ -1,7 +1,7 @@
-# The row of a name list (includes/slots.h): an enum name, its C value, its name outside
-# the core.
+# The row of a name list (names.h, generated from wirescore/core_names.py): an enum name,
+# its C value, its name outside the core.
 
-cdef extern from "slots.h":
+cdef extern from "names.h":
     ctypedef struct ws_slot:
         const char* id
         long value

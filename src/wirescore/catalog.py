@@ -3,7 +3,7 @@
 Every flow-level feature is a field of the core's FlowRecord (ext/features.pxd); the
 column name is "flow." + the field name, or "ctx." + the rest of a ctx_ field name. A
 test checks that this catalogue and the record dtype list exactly the same fields, so
-neither can change alone; the sizes it quotes come from the core (wirescore._core.names).
+neither can change alone; the sizes it quotes come from the core's list (core_names.py).
 
 Conventions: "toserver" is the direction of the flow's first packet (as Suricata);
 lengths are wire bytes (link header included, see DESIGN: max(caplen, link header +
@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from wirescore._core.names import SCAN_BITS, WINDOW_BITS
+from wirescore.core_names import SCAN_BITS, WINDOW_BITS
 
 
 @dataclass(frozen=True)

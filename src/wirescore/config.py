@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from wirescore._core.names import TIMEOUT_CLASSES, TIMEOUT_DEFAULTS
+from wirescore.core_names import TIMEOUT_CLASSES, TIMEOUT_DEFAULTS
 from wirescore.errors import WirescoreError
 
 

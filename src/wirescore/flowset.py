@@ -27,7 +27,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from wirescore._core.names import PROTO_NAMES
+from wirescore.core_names import PROTO_NAMES
 from wirescore.errors import WirescoreError
 
 log = logging.getLogger(__name__)

@@ -144,8 +144,8 @@ try:                                  # sized context and window tables (core of
 except TypeError:
     HAS_TABLE_SIZES = False
 try:                                  # context tables filled before reused (clock.pxd)
-    from wirescore._core import names as _names  # noqa: E402
-    FILLS_FIRST = hasattr(_names, "CLOCK_REACH")
+    from wirescore._core import ctables as _ctables  # noqa: E402
+    FILLS_FIRST = hasattr(_ctables, "CLOCK_REACH")
 except ImportError:
     FILLS_FIRST = False
 CONTEXT_HOSTS = (16, 64, 256, 4096)   # the default (65,536) costs 32 MB a meter

@@ -18,12 +18,12 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-# the core's names (ext/includes/enums.h), indexed as the record's fields are
-from wirescore._core.names import PORT_PROTOS, PROTO_NAMES
-from wirescore._core.names import REASON_NAMES as REASONS
-from wirescore._core.names import STATE_NAMES as STATES
-from wirescore._core.names import TCP_FLAG_NAMES as _FLAG_NAMES
-from wirescore._core.names import TCP_STATE_NAMES as TCP_STATES
+# the core's names, indexed as the record's fields are
+from wirescore.core_names import PORT_PROTOS, PROTO_NAMES
+from wirescore.core_names import REASON_NAMES as REASONS
+from wirescore.core_names import STATE_NAMES as STATES
+from wirescore.core_names import TCP_FLAG_NAMES as _FLAG_NAMES
+from wirescore.core_names import TCP_STATE_NAMES as TCP_STATES
 from wirescore.outputs.community_id import community_id
 from wirescore.outputs.paths import FILE_MODE
 
