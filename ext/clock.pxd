@@ -13,12 +13,14 @@
 # counted says a larger table would have kept the state.
 #
 # The rows are typed by their table (context.pxd, scans.pxd); these functions see them
-# as bytes: a row's stride and where its hnext and its stamp lie in it.
+# as bytes: a row's stride and where its hnext and its stamp lie in it. Links hold a
+# row's number + 1 (0 ends a chain), so zeroed memory is an empty index: the heads and
+# the rows are calloc'd and touched only as they are used.
 #
 # Inline, used by flowtable.pyx without the GIL.
 
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport calloc, free
 
 from enums cimport CLOCK_REACH   # rows the hand looks at (core_names.py SIZES: 32)
 
@@ -28,7 +30,7 @@ cdef enum:
     CLOCK_LIVE = 2           # ... the least recent of CLOCK_REACH live rows (replaced)
 
 cdef struct Clock:
-    int32_t* heads           # n chain heads, -1: empty
+    int32_t* heads           # n chain heads: row + 1, 0: empty
     uint32_t n               # rows (a power of two)
     uint32_t filled          # rows used so far (the first lap)
     uint32_t hand            # the row the hand looks at next (after the first lap)
@@ -36,16 +38,11 @@ cdef struct Clock:
 
 cdef inline int clock_init(Clock* c, uint32_t n) noexcept nogil:
     """An index of n rows (a power of two); -1 when out of memory."""
-    cdef uint32_t i
     c.n = n
     c.filled = 0
     c.hand = 0
-    c.heads = <int32_t*>malloc(n * sizeof(int32_t))
-    if c.heads == NULL:
-        return -1
-    for i in range(n):
-        c.heads[i] = -1
-    return 0
+    c.heads = <int32_t*>calloc(n, sizeof(int32_t))
+    return -1 if c.heads == NULL else 0
 
 
 cdef inline void clock_free(Clock* c) noexcept nogil:
@@ -55,11 +52,16 @@ cdef inline void clock_free(Clock* c) noexcept nogil:
 
 cdef inline int32_t clock_head(const Clock* c, uint64_t h) noexcept nogil:
     """The first row of the chain of hash h, or -1."""
-    return c.heads[h & (c.n - 1)]
+    return c.heads[h & (c.n - 1)] - 1
+
+
+cdef inline int32_t clock_after(int32_t hnext) noexcept nogil:
+    """The row after one whose hnext is `hnext`, or -1 at the chain's end."""
+    return hnext - 1
 
 
 cdef inline int32_t* clock_next(char* next0, size_t stride, int32_t row) noexcept nogil:
-    """The hnext of `row`, next0 being that of row 0."""
+    """The hnext of `row` (the next row + 1), next0 being that of row 0."""
     return <int32_t*>(next0 + <size_t>row * stride)
 
 
@@ -98,8 +100,8 @@ cdef inline void clock_unlink(Clock* c, uint64_t h, int32_t row, char* next0,
                               size_t stride) noexcept nogil:
     """Take `row` (its key hashing to h) out of its chain."""
     cdef int32_t* link = &c.heads[h & (c.n - 1)]
-    while link[0] != row:
-        link = clock_next(next0, stride, link[0])
+    while link[0] != row + 1:
+        link = clock_next(next0, stride, link[0] - 1)
     link[0] = clock_next(next0, stride, row)[0]
 
 
@@ -118,4 +120,4 @@ cdef inline void clock_link(Clock* c, uint64_t h, int32_t row, char* next0,
                             size_t stride) noexcept nogil:
     """Put `row` (its key hashing to h) at the head of its chain."""
     clock_next(next0, stride, row)[0] = c.heads[h & (c.n - 1)]
-    c.heads[h & (c.n - 1)] = row
+    c.heads[h & (c.n - 1)] = row + 1

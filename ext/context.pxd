@@ -42,8 +42,8 @@ from counters cimport (F_CTX_HOST_REPLACED, F_CTX_PAIR_REPLACED, F_CTX_PORT_REPL
                        F_CTX_HIST_REPLACED)
 from enums cimport IPP_ICMP, IPP_TCP, IPP_UDP, IPP_ICMPV6, IPP_SCTP
 from features cimport FlowRecord
-from clock cimport (Clock, clock_init, clock_free, clock_head, clock_pick, clock_evict,
-                    clock_link)
+from clock cimport (Clock, clock_init, clock_free, clock_head, clock_after, clock_pick,
+                    clock_evict, clock_link)
 
 cdef enum:
     CTX_HOSTS = 65536        # the default hosts (rows); pairs and ports get twice as many
@@ -85,7 +85,7 @@ cdef struct HostHist:
     int64_t last             # newest bucket written (packet time // HIST_BUCKET_US)
     uint8_t ipver
     uint8_t pad[3]
-    int32_t hnext            # hash chain (clock.pxd)
+    int32_t hnext            # hash chain: next row + 1 (clock.pxd)
     uint8_t c[HIST_BUCKETS * H_FIELDS]   # counts, saturating at 255 per bucket
 
 cdef struct HostCtx:
@@ -93,7 +93,7 @@ cdef struct HostCtx:
     int64_t t                # last decay update, µs (at least 1)
     uint8_t ipver
     uint8_t pad[3]
-    int32_t hnext            # hash chain (clock.pxd)
+    int32_t hnext            # hash chain: next row + 1 (clock.pxd)
     double out_flows[2]      # flows opened as client   [short, long]
     double in_flows[2]       # flows received as server [short, long]
     double new_dsts[2]       # first flow to a server not contacted in KNOWN_US
@@ -187,7 +187,7 @@ cdef inline HostCtx* host_get(Context* c, const uint8_t* addr, uint8_t ipver, in
         if e.ipver == ipver and memcmp(e.addr, addr, 16) == 0:
             host_decay(e, now)
             return e
-        i = e.hnext
+        i = clock_after(e.hnext)
     i = clock_pick(&c.host_ix, <char*>&c.hosts[0].t, sizeof(HostCtx), now - KNOWN_US, &took)
     e = &c.hosts[i]
     clock_evict(&c.host_ix, took, ctx_hash16(e.addr, e.ipver), i, <char*>&c.hosts[0].hnext,
@@ -226,7 +226,7 @@ cdef inline bint pair_touch(Context* c, const uint8_t* a, const uint8_t* b, uint
             p.flows += add
             flows[0] = p.flows
             return new
-        i = p.hnext
+        i = clock_after(p.hnext)
     flows[0] = 0
     if add == 0:
         return True
@@ -271,7 +271,7 @@ cdef inline bint port_touch(Context* c, const uint8_t* a, uint8_t ipver, uint8_t
             p.flows += add
             flows[0] = p.flows
             return new
-        i = p.hnext
+        i = clock_after(p.hnext)
     flows[0] = 0
     if add == 0:
         return True
@@ -305,7 +305,7 @@ cdef inline HostHist* hist_get(Context* c, const uint8_t* addr, uint8_t ipver, i
         e = &c.hist[i]
         if e.ipver == ipver and memcmp(e.addr, addr, 16) == 0:
             return e
-        i = e.hnext
+        i = clock_after(e.hnext)
     if not create:
         return NULL
     i = clock_pick(&c.hist_ix, <char*>&c.hist[0].last, sizeof(HostHist), b - HIST_BUCKETS,

@@ -104,16 +104,11 @@ cdef inline void ring_add(Ring* g, const uint8_t* frame, uint32_t caplen, uint32
     g.head = at + caplen
 
 
-cdef inline bint ring_match(const Ring* g, const RingRec* r, const RingQuery* q) noexcept nogil:
-    """Whether frame r is one the query asks for."""
+cdef inline bint ring_has_addr(const Ring* g, const RingRec* r, const RingQuery* q) noexcept nogil:
+    """Whether frame r decodes to IP of the query's version with its source (side 1) or
+    destination (side 2) address equal to the query's."""
     cdef PacketView v
     cdef const uint8_t* got
-    if q.by_flow:
-        return r.flow_id == q.flow_id
-    if not (q.start_us <= r.ts_us < q.end_us):
-        return False
-    if not q.side:
-        return True
     if decode_frame(g.arena + r.off, r.caplen, q.linktype, &v, q.scratch,
                     q.ethertypes) != RES_IP or v.ipver != q.version:
         return False
@@ -126,13 +121,29 @@ cdef inline uint32_t ring_pick(const Ring* g, const RingQuery* q, uint32_t* pick
     """The slots of the frames the query selects, oldest first, into picked (room for
     g.count); returns how many, their bytes in total."""
     cdef uint32_t k, slot, n = 0
-    total[0] = 0
-    for k in range(g.count):
-        slot = (g.first + k) % g.slots
-        if ring_match(g, &g.recs[slot], q):
-            picked[n] = slot
-            n += 1
-            total[0] += g.recs[slot].caplen
+    cdef uint64_t nbytes = 0
+    cdef const RingRec* r
+    # the ring's and the query's fields in locals: stores into picked[] could alias them
+    cdef const RingRec* recs = g.recs
+    cdef uint32_t count = g.count, first = g.first, slots = g.slots
+    cdef bint by_flow = q.by_flow
+    cdef uint64_t flow_id = q.flow_id
+    cdef int64_t start_us = q.start_us, end_us = q.end_us
+    cdef int side = q.side
+    for k in range(count):
+        slot = (first + k) % slots
+        r = &recs[slot]
+        if by_flow:
+            if r.flow_id != flow_id:
+                continue
+        elif not (start_us <= r.ts_us < end_us):
+            continue
+        elif side and not ring_has_addr(g, r, q):
+            continue
+        picked[n] = slot
+        n += 1
+        nbytes += r.caplen
+    total[0] = nbytes
     return n
 
 

@@ -37,8 +37,8 @@ from decode cimport PacketView
 from features cimport FlowRecord
 from flowtable cimport FlowEntry
 from context cimport Context, ctx_hash16, ctx_mix, ctx_unanswered, CB_ATTEMPT
-from clock cimport (Clock, clock_init, clock_free, clock_head, clock_pick, clock_evict,
-                    clock_link)
+from clock cimport (Clock, clock_init, clock_free, clock_head, clock_after, clock_pick,
+                    clock_evict, clock_link)
 
 cdef enum:
     SCAN_HALF_US = 150000000 # 2 x 150 s: Zeek's 5-minute scan interval
@@ -52,7 +52,7 @@ cdef struct ScanCtx:
                              # (SCAN_OF_SERVER: zeros)
     int64_t t                # last attempt, packet time in µs (at least 1)
     int32_t half             # 1 + packet time // SCAN_HALF_US of the *_cur bits
-    int32_t hnext            # hash chain (clock.pxd)
+    int32_t hnext            # hash chain: next row + 1 (clock.pxd)
     uint8_t ipver
     uint8_t kind
     uint8_t pad[6]
@@ -117,7 +117,7 @@ cdef inline ScanCtx* scan_get(Scans* s, const uint8_t* a, const uint8_t* b, uint
                 and memcmp(s.table[i].a, a, 16) == 0 and memcmp(s.table[i].b, b, 16) == 0):
             e = &s.table[i]
             break
-        i = s.table[i].hnext
+        i = clock_after(s.table[i].hnext)
     if e == NULL:
         if not create:
             return NULL
