@@ -87,6 +87,4 @@ def culprit(exc: BaseException) -> str:
         tb = tb.tb_next
     if found is None:
         return "detection"
-    model = (type(found.model_object).__name__ if found.model_object is not None
-             else found.model.get("name", "?"))
-    return f"profile {found.id} (model {model})"
+    return f"profile {found.id} (model {found.model_label})"

@@ -97,6 +97,20 @@ class Profile:
                 best = band.severity
         return best
 
+    @property
+    def model_given(self) -> bool:
+        """Whether model_object was handed in through the API (not built from model)."""
+        loaded = self._loaded
+        return self.model_object is not None and (loaded is None
+                                                  or self.model_object is not loaded[1])
+
+    @property
+    def model_label(self) -> str:
+        """The model's name for messages: model.name, or the class of a given object."""
+        if self.model_given:
+            return type(self.model_object).__name__
+        return self.model.get("name", "?")
+
     def take_model(self) -> Any:
         """The model object a run of this profile uses. A model given through the API
         (model_object set by the caller) is that object, every time. Otherwise the
@@ -105,8 +119,7 @@ class Profile:
         a fresh one built from model.name and model.params, so every run starts from
         an untrained model and no two runs share one."""
         loaded = self._loaded
-        if self.model_object is not None and (loaded is None
-                                              or self.model_object is not loaded[1]):
+        if self.model_given:
             return self.model_object
         if loaded is not None and not self._taken and loaded[0] == os.getpid():
             self._taken = True
