@@ -1,7 +1,8 @@
 """Build the compiled core (ext/*.pyx -> wirescore._core.*).
 
-Only the extension modules live here; everything else is in pyproject.toml.
-This file never imports wirescore.
+Only the extension modules live here, and the header of the core's name lists that they
+are compiled with (ext/includes/names.h, generated from src/wirescore/core_names.py);
+everything else is in pyproject.toml. This file never imports wirescore.
 
 Environment:
   WIRESCORE_DEBUG=1   compile with Cython bounds/wraparound checks on, -O0 -g
@@ -11,6 +12,7 @@ Environment:
                       tests/fuzz/run.py sets both.
 """
 import os
+import runpy
 import sys
 
 from setuptools import Extension, setup
@@ -46,7 +48,29 @@ cflags = (["-O1" if ASAN else "-O0", "-g"]) if DEBUG else ["-O3"]
 if ASAN:
     cflags += ["-fsanitize=address", "-fno-omit-frame-pointer"]
 
-MODULES = ["decode", "flowtable", "eve", "hst", "pcapfile"]
+MODULES = ["ctables", "decode", "flowtable", "eve", "hst", "pcapfile"]
+
+# The core's name lists live in one Python file; the C enums and name tables are made
+# from it (run on its own: it is plain data, and this file never imports wirescore).
+NAMES_SOURCE = "src/wirescore/core_names.py"
+NAMES_HEADER = "ext/includes/names.h"
+
+
+def write_names_header() -> None:
+    """ext/includes/names.h from NAMES_SOURCE, rewritten only when it changes (so an
+    unchanged list does not recompile the core)."""
+    text = runpy.run_path(NAMES_SOURCE)["c_header"]()
+    try:
+        with open(NAMES_HEADER) as fh:
+            if fh.read() == text:
+                return
+    except FileNotFoundError:
+        pass
+    with open(NAMES_HEADER, "w") as fh:
+        fh.write(text)
+
+
+write_names_header()
 
 extensions = [
     Extension(
@@ -55,6 +79,7 @@ extensions = [
         include_dirs=["ext", "ext/includes", numpy.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=cflags,
+        depends=[NAMES_HEADER],
     )
     for name in MODULES
 ]

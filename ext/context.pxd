@@ -3,7 +3,7 @@
 # A flow that is one SYN and one RST says little on its own; the same flow from a
 # host that opened 300 connections to 200 ports in the last minute, most of them
 # refused, says a lot (UNSW-NB15's ct_* features, Kitsune's decayed host statistics).
-# Three bounded tables, updated when a flow starts and when it ends (not per packet):
+# Bounded tables, updated when a flow starts and when it ends (not per packet):
 #   hosts   per IP address: flows opened / received, new destinations and new
 #           (protocol, port) services contacted, ended and failed flows, packets,
 #           ICMP errors received; exponentially decayed with time constants
@@ -14,28 +14,40 @@
 #           (server, protocol, port) whether a service is new to the server;
 #   hist    per IP address: the last 128 s in 4-second buckets of flows opened, new
 #           destinations, new services, flows received and new sources, and of the
-#           connection attempts (the scan tables' rule, below) to a new destination
+#           connection attempts (the scan tables' rule, scans.pxd) to a new destination
 #           or service, or received on a service new to this server, those not
 #           answered (saturating bytes), so that a flow can be given what its
 #           endpoints did around it, from 10 s before its first packet to 10 s after
 #           its last (ctx.*_around): a decayed counter read at report time (up to a
 #           timeout after the flow's last packet) has already forgotten a burst that
 #           ended with the flow.
-# Each table is 4-way set-associative; a full set replaces its least recently used
-# way, counted (wirescore.ctx_*_replaced) when the one replaced was still live.
-# Sizes are fixed at creation: FlowMeter(context_hosts=N) gives N // CTX_WAYS host sets,
-# twice that many pair and port sets and a quarter as many history sets; the default
-# (CTX_HOST_SETS sets, 65,536 hosts) is about 27 MB, touched lazily.
+# Each table is a fixed array of rows with a hash index and a clock hand (clock.pxd): a
+# new key takes a row never used, then one whose key is no longer live (hosts, pairs,
+# ports: untouched for KNOWN_US; histories: nothing in their last HIST_BUCKETS buckets),
+# and replaces a live one only when the table is (nearly) full of live keys, counted
+# (wirescore.ctx_*_replaced). Sizes are fixed at creation: FlowMeter(context_hosts=N)
+# gives N host rows, twice as many pair and port rows and a quarter as many histories;
+# the default (CTX_HOSTS, 65,536 hosts) is about 28 MB (32 MB with the scan tables),
+# touched lazily. ctx_flow_start() and ctx_flow_end() are what the meter calls: a flow
+# starts, a flow is reported.
 #
 # Everything here is inline and used by flowtable.pyx without the GIL.
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
+from libc.stdlib cimport calloc, free
 from libc.string cimport memcmp, memcpy, memset
-from libc.math cimport exp, log
+from libc.math cimport exp
+
+from counters cimport (F_CTX_HOST_REPLACED, F_CTX_PAIR_REPLACED, F_CTX_PORT_REPLACED,
+                       F_CTX_HIST_REPLACED)
+from enums cimport IPP_ICMP, IPP_TCP, IPP_UDP, IPP_ICMPV6, IPP_SCTP
+from features cimport FlowRecord
+from clock cimport (Clock, clock_init, clock_free, clock_head, clock_after, clock_pick,
+                    clock_evict, clock_link)
 
 cdef enum:
-    CTX_WAYS = 4
-    CTX_HOST_SETS = 16384    # the default host sets; pairs and ports get twice as many
+    CTX_HOSTS = 65536        # the default hosts (rows); pairs and ports get twice as many
+    CTX_MIN_HOSTS = 16
 
 # time constants (microseconds) and how long a pair/service stays "known"; enums, as
 # module-level variables in a .pxd would make it a module to import at run time
@@ -46,7 +58,7 @@ cdef enum:
 
 # the bucket history: HIST_BUCKETS buckets of HIST_BUCKET_US each (128 s), per host
 cdef enum:
-    HIST_SETS_SHIFT = 2      # history sets = host sets >> this (at least one)
+    HIST_SHIFT = 2           # histories = hosts >> this
     HIST_BUCKETS = 32
     HIST_BUCKET_US = 4000000
     AROUND_US = 10000000     # ctx.*_around: from AROUND_US before a flow to AROUND_US after
@@ -61,56 +73,27 @@ cdef enum:
     H_UNANS_NEW_SVC = 7      # attempts received on a (protocol, port) new to this server
     H_FIELDS = 8
 
-# the scan tables (Zeek's policy/misc/scan.zeek, in bounded memory): per client, its
-# connection attempts that got no answer, over the last one to two SCAN_HALF_US (two
-# halves; the older is dropped as a new one starts), by two keys: (client, service),
-# whose items are servers (an address scan: one service tried on many hosts), and
-# (client, server), whose items are services (a port scan); and per server, the
-# clients whose attempts it left unanswered (key (server, zeros): a flood of spoofed
-# SYNs, a distributed scan, backscatter's victim, a dead service). An attempt: the client's
-# first packet of a flow to a unicast server: for TCP one without ACK or RST (a SYN,
-# or a FIN, NULL or Xmas probe of a stealth scan), any UDP datagram, an ICMP request
-# (echo, timestamp, information, address mask). Its item is set in
-# `tried` when the flow starts and in `answered` when the server answers (a SYN/ACK;
-# for UDP and ICMP any packet back; an RST or an ICMP error is no answer). Unanswered
-# items = tried and not answered, counted by linear counting over 128 bits (exact for
-# a few, within ~10 % up to 200, saturating at 621): the count is read when a flow is
-# reported, so it includes the attempts made after the flow's own, up to its report
-# (a timeout later). Keys only come from attempts; sets = host sets / 2 (4 ways of 112
-# bytes: 3.7 MB by default), least recently touched way replaced.
+# FlowEntry.ctx_bits: what the flow was to its endpoints' context
 cdef enum:
-    SCAN_HALF_US = 150000000 # 2 x 150 s: Zeek's 5-minute scan interval
-    SCAN_BY_SERVICE = 1      # key (client, service) -> servers
-    SCAN_BY_SERVER = 2       # key (client, server)  -> services
-    SCAN_OF_SERVER = 3       # key (server, zeros)   -> clients (a target's view)
-
-cdef struct ScanCtx:
-    uint8_t a[16]            # client (SCAN_OF_SERVER: the server)
-    uint8_t b[16]            # the server's address, or the service (proto, port/type)
-                             # (SCAN_OF_SERVER: zeros)
-    int64_t t                # last touched, packet time in µs (0: unused way)
-    int32_t half             # 1 + packet time // SCAN_HALF_US of the *_cur bits
-    uint8_t ipver
-    uint8_t kind
-    uint8_t pad[2]
-    uint64_t tried_cur[2]    # item hashes (128 bits), this half
-    uint64_t tried_prev[2]   # ... the half before
-    uint64_t answered_cur[2]
-    uint64_t answered_prev[2]
+    CB_ATTEMPT = 1           # its first packet was a connection attempt (scans.pxd's rule)
+    CB_NEW_DST = 2           # its server was new to its client (no flow between them in 600 s)
+    CB_NEW_PORT = 4          # its (protocol, port) was new to its client
+    CB_NEW_SVC = 8           # its (protocol, port) was new to its server
 
 cdef struct HostHist:
     uint8_t addr[16]
     int64_t last             # newest bucket written (packet time // HIST_BUCKET_US)
     uint8_t ipver
-    uint8_t used
-    uint8_t pad[6]
+    uint8_t pad[3]
+    int32_t hnext            # hash chain: next row + 1 (clock.pxd)
     uint8_t c[HIST_BUCKETS * H_FIELDS]   # counts, saturating at 255 per bucket
 
 cdef struct HostCtx:
     uint8_t addr[16]
-    int64_t t                # last decay update, µs (0: unused way)
+    int64_t t                # last decay update, µs (at least 1)
     uint8_t ipver
-    uint8_t pad[7]
+    uint8_t pad[3]
+    int32_t hnext            # hash chain: next row + 1 (clock.pxd)
     double out_flows[2]      # flows opened as client   [short, long]
     double in_flows[2]       # flows received as server [short, long]
     double new_dsts[2]       # first flow to a server not contacted in KNOWN_US
@@ -125,10 +108,11 @@ cdef struct HostCtx:
 cdef struct PairCtx:
     uint8_t a[16]            # client
     uint8_t b[16]            # server
-    int64_t t
+    int64_t t                # last touched, µs (at least 1)
     double flows             # long scale
     uint8_t ipver
-    uint8_t pad[7]
+    uint8_t pad[3]
+    int32_t hnext
 
 cdef struct PortCtx:
     uint8_t a[16]            # client
@@ -137,7 +121,17 @@ cdef struct PortCtx:
     uint16_t port
     uint8_t proto
     uint8_t ipver
-    uint8_t pad[4]
+    int32_t hnext
+
+cdef struct Context:
+    HostCtx* hosts
+    PairCtx* pairs
+    PortCtx* ports           # (client, service) and (server, service)
+    HostHist* hist
+    Clock host_ix
+    Clock pair_ix
+    Clock port_ix
+    Clock hist_ix
 
 
 cdef inline uint64_t ctx_mix(uint64_t h) noexcept nogil:
@@ -180,44 +174,51 @@ cdef inline void host_decay(HostCtx* h, int64_t now) noexcept nogil:
     h.t = now
 
 
-cdef inline HostCtx* host_get(HostCtx* table, uint64_t sets, const uint8_t* addr,
-                              uint8_t ipver, int64_t now, uint64_t* replaced) noexcept nogil:
-    """The host's context, created (replacing the least recently used way) if absent.
-    sets: the table's number of sets (a power of two; CTX_WAYS entries each)."""
-    cdef uint64_t s = (ctx_hash16(addr, ipver) & (sets - 1)) * CTX_WAYS
-    cdef int i, victim = 0
-    cdef HostCtx* h
-    for i in range(CTX_WAYS):
-        h = &table[s + i]
-        if h.t != 0 and h.ipver == ipver and memcmp(h.addr, addr, 16) == 0:
-            host_decay(h, now)
-            return h
-        if h.t < table[s + victim].t:
-            victim = i
-    h = &table[s + victim]
-    if h.t != 0 and now - h.t < KNOWN_US:
-        replaced[0] += 1
-    memset(h, 0, sizeof(HostCtx))
-    memcpy(h.addr, addr, 16)
-    h.ipver = ipver
-    h.t = now if now > 0 else 1
-    return h
+cdef inline HostCtx* host_get(Context* c, const uint8_t* addr, uint8_t ipver, int64_t now,
+                              uint64_t* replaced) noexcept nogil:
+    """The host's context, brought to time now; created (in the row clock.pxd picks,
+    counted in replaced when it held a host touched in the last KNOWN_US) if absent."""
+    cdef uint64_t h = ctx_hash16(addr, ipver)
+    cdef int32_t i = clock_head(&c.host_ix, h)
+    cdef int took
+    cdef HostCtx* e
+    while i >= 0:
+        e = &c.hosts[i]
+        if e.ipver == ipver and memcmp(e.addr, addr, 16) == 0:
+            host_decay(e, now)
+            return e
+        i = clock_after(e.hnext)
+    i = clock_pick(&c.host_ix, <char*>&c.hosts[0].t, sizeof(HostCtx), now - KNOWN_US, &took)
+    e = &c.hosts[i]
+    clock_evict(&c.host_ix, took, ctx_hash16(e.addr, e.ipver), i, <char*>&c.hosts[0].hnext,
+                sizeof(HostCtx), replaced)
+    memset(e, 0, sizeof(HostCtx))
+    memcpy(e.addr, addr, 16)
+    e.ipver = ipver
+    e.t = now if now > 0 else 1
+    clock_link(&c.host_ix, h, i, <char*>&c.hosts[0].hnext, sizeof(HostCtx))
+    return e
 
 
-cdef inline bint pair_touch(PairCtx* table, uint64_t sets, const uint8_t* a, const uint8_t* b,
-                            uint8_t ipver, int64_t now, double add, double* flows,
+cdef inline uint64_t pair_hash(const uint8_t* a, const uint8_t* b, uint8_t ipver) noexcept nogil:
+    return ctx_mix(ctx_hash16(a, ipver) ^ ctx_hash16(b, 0x9E37))
+
+
+cdef inline bint pair_touch(Context* c, const uint8_t* a, const uint8_t* b, uint8_t ipver,
+                            int64_t now, double add, double* flows,
                             uint64_t* replaced) noexcept nogil:
     """Count `add` flows from a to b (0: only look); True when the pair was not known.
-    flows: the pair's decayed flow count afterwards (0 for an unknown pair looked at)."""
-    cdef uint64_t s = (ctx_mix(ctx_hash16(a, ipver) ^ ctx_hash16(b, 0x9E37))
-                       & (sets - 1)) * CTX_WAYS
-    cdef int i, victim = 0
+    flows: the pair's decayed flow count afterwards (0 for an unknown pair looked at).
+    A new pair takes the row clock.pxd picks (counted in replaced when it held a pair
+    touched in the last KNOWN_US)."""
+    cdef uint64_t h = pair_hash(a, b, ipver)
+    cdef int32_t i = clock_head(&c.pair_ix, h)
+    cdef int took
     cdef PairCtx* p
     cdef bint new
-    for i in range(CTX_WAYS):
-        p = &table[s + i]
-        if (p.t != 0 and p.ipver == ipver and memcmp(p.a, a, 16) == 0
-                and memcmp(p.b, b, 16) == 0):
+    while i >= 0:
+        p = &c.pairs[i]
+        if p.ipver == ipver and memcmp(p.a, a, 16) == 0 and memcmp(p.b, b, 16) == 0:
             new = now - p.t > KNOWN_US
             if now > p.t:
                 p.flows = p.flows * exp(-(now - p.t) / <double>TAU_LONG_US)
@@ -225,14 +226,14 @@ cdef inline bint pair_touch(PairCtx* table, uint64_t sets, const uint8_t* a, con
             p.flows += add
             flows[0] = p.flows
             return new
-        if p.t < table[s + victim].t:
-            victim = i
+        i = clock_after(p.hnext)
     flows[0] = 0
     if add == 0:
         return True
-    p = &table[s + victim]
-    if p.t != 0 and now - p.t < KNOWN_US:
-        replaced[0] += 1
+    i = clock_pick(&c.pair_ix, <char*>&c.pairs[0].t, sizeof(PairCtx), now - KNOWN_US, &took)
+    p = &c.pairs[i]
+    clock_evict(&c.pair_ix, took, pair_hash(p.a, p.b, p.ipver), i, <char*>&c.pairs[0].hnext,
+                sizeof(PairCtx), replaced)
     memset(p, 0, sizeof(PairCtx))
     memcpy(p.a, a, 16)
     memcpy(p.b, b, 16)
@@ -240,22 +241,28 @@ cdef inline bint pair_touch(PairCtx* table, uint64_t sets, const uint8_t* a, con
     p.t = now if now > 0 else 1
     p.flows = 1
     flows[0] = 1
+    clock_link(&c.pair_ix, h, i, <char*>&c.pairs[0].hnext, sizeof(PairCtx))
     return True
 
 
-cdef inline bint port_touch(PortCtx* table, uint64_t sets, const uint8_t* a, uint8_t ipver,
-                            uint8_t proto, uint16_t port, int64_t now, double add,
-                            double* flows, uint64_t* replaced) noexcept nogil:
+cdef inline uint64_t port_hash(const uint8_t* a, uint8_t ipver, uint8_t proto,
+                               uint16_t port) noexcept nogil:
+    return ctx_mix(ctx_hash16(a, ipver) ^ ((<uint64_t>proto << 16) | port))
+
+
+cdef inline bint port_touch(Context* c, const uint8_t* a, uint8_t ipver, uint8_t proto,
+                            uint16_t port, int64_t now, double add, double* flows,
+                            uint64_t* replaced) noexcept nogil:
     """Count `add` flows from a to (proto, port) on any server (0: only look); True
-    when it was not known."""
-    cdef uint64_t s = (ctx_mix(ctx_hash16(a, ipver) ^ ((<uint64_t>proto << 16) | port))
-                       & (sets - 1)) * CTX_WAYS
-    cdef int i, victim = 0
+    when it was not known (a new one as pair_touch)."""
+    cdef uint64_t h = port_hash(a, ipver, proto, port)
+    cdef int32_t i = clock_head(&c.port_ix, h)
+    cdef int took
     cdef PortCtx* p
     cdef bint new
-    for i in range(CTX_WAYS):
-        p = &table[s + i]
-        if (p.t != 0 and p.ipver == ipver and p.proto == proto and p.port == port
+    while i >= 0:
+        p = &c.ports[i]
+        if (p.ipver == ipver and p.proto == proto and p.port == port
                 and memcmp(p.a, a, 16) == 0):
             new = now - p.t > KNOWN_US
             if now > p.t:
@@ -264,14 +271,14 @@ cdef inline bint port_touch(PortCtx* table, uint64_t sets, const uint8_t* a, uin
             p.flows += add
             flows[0] = p.flows
             return new
-        if p.t < table[s + victim].t:
-            victim = i
+        i = clock_after(p.hnext)
     flows[0] = 0
     if add == 0:
         return True
-    p = &table[s + victim]
-    if p.t != 0 and now - p.t < KNOWN_US:
-        replaced[0] += 1
+    i = clock_pick(&c.port_ix, <char*>&c.ports[0].t, sizeof(PortCtx), now - KNOWN_US, &took)
+    p = &c.ports[i]
+    clock_evict(&c.port_ix, took, port_hash(p.a, p.ipver, p.proto, p.port), i,
+                <char*>&c.ports[0].hnext, sizeof(PortCtx), replaced)
     memset(p, 0, sizeof(PortCtx))
     memcpy(p.a, a, 16)
     p.ipver = ipver
@@ -280,36 +287,38 @@ cdef inline bint port_touch(PortCtx* table, uint64_t sets, const uint8_t* a, uin
     p.t = now if now > 0 else 1
     p.flows = 1
     flows[0] = 1
+    clock_link(&c.port_ix, h, i, <char*>&c.ports[0].hnext, sizeof(PortCtx))
     return True
 
 
-cdef inline HostHist* hist_get(HostHist* table, uint64_t sets, const uint8_t* addr,
-                               uint8_t ipver, int64_t now, bint create,
-                               uint64_t* replaced) noexcept nogil:
-    """The host's bucket history; created when absent and create is set (replacing the
-    way with the oldest history, counted in replaced when it still held any of the last
-    HIST_BUCKETS buckets), else NULL."""
-    cdef uint64_t s = (ctx_hash16(addr, ipver ^ 0x51ED) & (sets - 1)) * CTX_WAYS
-    cdef int i, victim = 0
-    cdef HostHist* h
+cdef inline HostHist* hist_get(Context* c, const uint8_t* addr, uint8_t ipver, int64_t now,
+                               bint create, uint64_t* replaced) noexcept nogil:
+    """The host's bucket history; created when absent and create is set (in the row
+    clock.pxd picks, counted in replaced when it still held any of the last HIST_BUCKETS
+    buckets), else NULL."""
+    cdef uint64_t h = ctx_hash16(addr, ipver ^ 0x51ED)
+    cdef int32_t i = clock_head(&c.hist_ix, h)
+    cdef int took
+    cdef HostHist* e
     cdef int64_t b = (now if now > 0 else 0) // HIST_BUCKET_US
-    for i in range(CTX_WAYS):
-        h = &table[s + i]
-        if h.used and h.ipver == ipver and memcmp(h.addr, addr, 16) == 0:
-            return h
-        if not h.used or (table[s + victim].used and h.last < table[s + victim].last):
-            victim = i
+    while i >= 0:
+        e = &c.hist[i]
+        if e.ipver == ipver and memcmp(e.addr, addr, 16) == 0:
+            return e
+        i = clock_after(e.hnext)
     if not create:
         return NULL
-    h = &table[s + victim]
-    if h.used and b - h.last < HIST_BUCKETS:
-        replaced[0] += 1
-    memset(h, 0, sizeof(HostHist))
-    memcpy(h.addr, addr, 16)
-    h.ipver = ipver
-    h.used = 1
-    h.last = b
-    return h
+    i = clock_pick(&c.hist_ix, <char*>&c.hist[0].last, sizeof(HostHist), b - HIST_BUCKETS,
+                   &took)
+    e = &c.hist[i]
+    clock_evict(&c.hist_ix, took, ctx_hash16(e.addr, e.ipver ^ 0x51ED), i,
+                <char*>&c.hist[0].hnext, sizeof(HostHist), replaced)
+    memset(e, 0, sizeof(HostHist))
+    memcpy(e.addr, addr, 16)
+    e.ipver = ipver
+    e.last = b
+    clock_link(&c.hist_ix, h, i, <char*>&c.hist[0].hnext, sizeof(HostHist))
+    return e
 
 
 cdef inline void hist_add(HostHist* h, int64_t now, int field) noexcept nogil:
@@ -368,86 +377,177 @@ cdef inline void hist_sums(const HostHist* h, int64_t lo, int64_t hi, double* ou
         out[f] = acc[f]
 
 
-cdef inline bint scan_is_icmp(uint8_t proto, uint8_t ipver) noexcept nogil:
-    """ICMP of the packet's own IP version (ICMPv4 over IPv4, ICMPv6 over IPv6)."""
-    return (proto == 1 and ipver == 4) or (proto == 58 and ipver == 6)
+cdef inline int ctx_init(Context* c, uint32_t hosts) noexcept nogil:
+    """Tables for `hosts` hosts (a power of two >= CTX_MIN_HOSTS, checked by the caller):
+    twice as many pair and port rows, hosts >> HIST_SHIFT histories. -1 when out of
+    memory (ctx_free() releases what was allocated)."""
+    c.hosts = <HostCtx*>calloc(hosts, sizeof(HostCtx))
+    c.pairs = <PairCtx*>calloc(2 * hosts, sizeof(PairCtx))
+    c.ports = <PortCtx*>calloc(2 * hosts, sizeof(PortCtx))
+    c.hist = <HostHist*>calloc(hosts >> HIST_SHIFT, sizeof(HostHist))
+    if (c.hosts == NULL or c.pairs == NULL or c.ports == NULL or c.hist == NULL
+            or clock_init(&c.host_ix, hosts) < 0 or clock_init(&c.pair_ix, 2 * hosts) < 0
+            or clock_init(&c.port_ix, 2 * hosts) < 0
+            or clock_init(&c.hist_ix, hosts >> HIST_SHIFT) < 0):
+        return -1
+    return 0
 
 
-cdef inline void scan_service(uint8_t* svc, uint8_t proto, uint16_t what) noexcept nogil:
-    """The 16-byte key b of a SCAN_BY_SERVICE entry: the protocol, then the server
-    port (the ICMP request type for ICMP), the rest zero."""
-    memset(svc, 0, 16)
-    svc[0] = proto
-    svc[1] = <uint8_t>(what >> 8)
-    svc[2] = <uint8_t>(what & 0xFF)
+cdef inline void ctx_free(Context* c) noexcept nogil:
+    free(c.hosts)
+    free(c.pairs)
+    free(c.ports)
+    free(c.hist)
+    c.hosts = NULL
+    c.pairs = NULL
+    c.ports = NULL
+    c.hist = NULL
+    clock_free(&c.host_ix)
+    clock_free(&c.pair_ix)
+    clock_free(&c.port_ix)
+    clock_free(&c.hist_ix)
 
 
-cdef inline ScanCtx* scan_get(ScanCtx* table, uint64_t sets, const uint8_t* a,
-                              const uint8_t* b, uint8_t ipver, uint8_t kind, int64_t now,
-                              bint create, uint64_t* replaced) noexcept nogil:
-    """The entry of key (a, b, kind), its halves turned to `now`; created when absent
-    and `create` (replacing the least recently touched way, counted in `replaced` when
-    that one was touched in the last two halves), else NULL."""
-    cdef uint64_t s = (ctx_mix(ctx_hash16(a, ipver ^ (<uint64_t>kind << 8)) ^
-                               ctx_hash16(b, 0x5CA9)) & (sets - 1)) * CTX_WAYS
-    cdef int64_t t = now if now > 0 else 1
-    cdef int32_t half = <int32_t>(t // SCAN_HALF_US) + 1
-    cdef int i, victim = 0
-    cdef ScanCtx* e = NULL
-    for i in range(CTX_WAYS):
-        if (table[s + i].t != 0 and table[s + i].kind == kind
-                and table[s + i].ipver == ipver and memcmp(table[s + i].a, a, 16) == 0
-                and memcmp(table[s + i].b, b, 16) == 0):
-            e = &table[s + i]
-            break
-        if table[s + i].t < table[s + victim].t:
-            victim = i
-    if e == NULL:
-        if not create:
-            return NULL
-        e = &table[s + victim]
-        if e.t != 0 and t - e.t < 2 * <int64_t>SCAN_HALF_US:
-            replaced[0] += 1
-        memset(e, 0, sizeof(ScanCtx))
-        memcpy(e.a, a, 16)
-        memcpy(e.b, b, 16)
-        e.ipver = ipver
-        e.kind = kind
-        e.half = half
-    if half > e.half:                    # a new half: the current one becomes the old
-        if half == e.half + 1:
-            memcpy(e.tried_prev, e.tried_cur, sizeof(e.tried_cur))
-            memcpy(e.answered_prev, e.answered_cur, sizeof(e.answered_cur))
-        else:
-            memset(e.tried_prev, 0, sizeof(e.tried_prev))
-            memset(e.answered_prev, 0, sizeof(e.answered_prev))
-        memset(e.tried_cur, 0, sizeof(e.tried_cur))
-        memset(e.answered_cur, 0, sizeof(e.answered_cur))
-        e.half = half
-    if create and t > e.t:
-        e.t = t
-    return e
+cdef inline bint has_ports(uint8_t proto) noexcept nogil:
+    return proto == IPP_TCP or proto == IPP_UDP or proto == IPP_SCTP
 
 
-cdef inline void scan_set(uint64_t* bits, uint64_t h) noexcept nogil:
-    """Set the bit of hash h in a 128-bit map."""
-    bits[(h >> 6) & 1] |= (<uint64_t>1) << (h & 63)
+cdef inline uint8_t ctx_flow_start(Context* c, const uint8_t* client, const uint8_t* server,
+                                   uint16_t dport, uint8_t ipver, uint8_t proto, int64_t ts,
+                                   uint64_t* cnt) noexcept nogil:
+    """A flow starts at ts: the client opened one, the server received one. Returns what
+    was new about it (CB_NEW_DST / CB_NEW_PORT / CB_NEW_SVC), for FlowEntry.ctx_bits:
+    the scan tables then count its attempt and answer (scans.pxd)."""
+    cdef HostCtx* h
+    cdef HostHist* hh
+    cdef double flows
+    cdef bint new_pair, new_port = False, new_svc = False
+    new_pair = pair_touch(c, client, server, ipver, ts, 1, &flows, &cnt[F_CTX_PAIR_REPLACED])
+    if has_ports(proto):
+        new_port = port_touch(c, client, ipver, proto, dport, ts, 1, &flows,
+                              &cnt[F_CTX_PORT_REPLACED])
+        # the server's side of the same table: ipver's high bit marks its entries
+        new_svc = port_touch(c, server, ipver | 0x80, proto, dport, ts, 1, &flows,
+                             &cnt[F_CTX_PORT_REPLACED])
+    h = host_get(c, client, ipver, ts, &cnt[F_CTX_HOST_REPLACED])
+    h.out_flows[0] += 1
+    h.out_flows[1] += 1
+    if new_pair:
+        h.new_dsts[0] += 1
+        h.new_dsts[1] += 1
+    if new_port:
+        h.new_ports[0] += 1
+        h.new_ports[1] += 1
+    h = host_get(c, server, ipver, ts, &cnt[F_CTX_HOST_REPLACED])
+    h.in_flows[0] += 1
+    h.in_flows[1] += 1
+    hh = hist_get(c, client, ipver, ts, True, &cnt[F_CTX_HIST_REPLACED])
+    hist_add(hh, ts, H_OUT)
+    if new_pair:
+        hist_add(hh, ts, H_NEW_DST)
+    if new_port:
+        hist_add(hh, ts, H_NEW_PORT)
+    hh = hist_get(c, server, ipver, ts, True, &cnt[F_CTX_HIST_REPLACED])
+    hist_add(hh, ts, H_IN)
+    if new_pair:
+        hist_add(hh, ts, H_NEW_SRC)
+    return ((CB_NEW_DST if new_pair else 0) | (CB_NEW_PORT if new_port else 0)
+            | (CB_NEW_SVC if new_svc else 0))
 
 
-cdef inline double scan_unanswered(const ScanCtx* e) noexcept nogil:
-    """Distinct items tried and never answered over both halves (0 for NULL): linear
-    counting (Whang et al. 1990) over 128 bits."""
-    cdef uint64_t x
-    cdef int i, ones = 0
-    if e == NULL:
-        return 0.0
-    for i in range(2):
-        x = (e.tried_cur[i] | e.tried_prev[i]) & ~(e.answered_cur[i] | e.answered_prev[i])
-        while x:
-            x &= x - 1
-            ones += 1
-    if ones == 0:
-        return 0.0
-    if ones >= 128:
-        return 128.0 * log(128.0)
-    return -128.0 * log((128.0 - ones) / 128.0)
+cdef inline void hist_count(HostHist* h, int64_t when, int field, bint take_back) noexcept nogil:
+    """Count one event of `field` at `when` in h, or take one back (nothing for h NULL:
+    the host's history was replaced)."""
+    if h == NULL:
+        return
+    if take_back:
+        hist_sub(h, when, field)
+    else:
+        hist_add(h, when, field)
+
+
+cdef inline void ctx_unanswered(Context* c, const uint8_t* client, const uint8_t* server,
+                                uint8_t ipver, uint8_t bits, int64_t start,
+                                bint answer) noexcept nogil:
+    """A connection attempt (a flow that started at `start`, ctx_bits `bits`) to a new
+    destination or service counts as unanswered in the endpoints' history (at the flow's
+    start) until its answer takes it back. A history replaced in between (table full)
+    loses the attempt: the take-back then finds 0 or another flow's attempt, an
+    undercount, never an overcount."""
+    cdef HostHist* hh
+    if bits & (CB_NEW_DST | CB_NEW_PORT):
+        hh = hist_get(c, client, ipver, start, False, NULL)
+        if bits & CB_NEW_DST:
+            hist_count(hh, start, H_UNANS_NEW_DST, answer)
+        if bits & CB_NEW_PORT:
+            hist_count(hh, start, H_UNANS_NEW_PORT, answer)
+    if bits & CB_NEW_SVC:
+        hh = hist_get(c, server, ipver, start, False, NULL)
+        hist_count(hh, start, H_UNANS_NEW_SVC, answer)
+
+
+cdef inline void ctx_record_hosts(Context* c, FlowRecord* r, int64_t now,
+                                  uint64_t* cnt) noexcept nogil:
+    """Count how the reported flow went in both endpoints' decayed counts (an ICMP
+    error it carried counts against its server: unreachable), then read them."""
+    cdef HostCtx* h
+    cdef uint8_t t = r.icmp_type_ts
+    cdef bint icmp_error = ((r.proto == IPP_ICMP and r.ip_version == 4 and (t == 3 or t == 11))
+                            or (r.proto == IPP_ICMPV6 and r.ip_version == 6
+                                and (t == 1 or t == 3)))
+    cdef bint failed = (r.pkts_toclient == 0 or r.rst_toclient > 0
+                        or (r.syn_toserver > 0 and r.syn_toclient == 0))
+    h = host_get(c, r.src_addr, r.ip_version, now, &cnt[F_CTX_HOST_REPLACED])
+    if not icmp_error:
+        h.out_ended += 1
+        h.out_failed += failed
+        h.out_pkts += <double>(r.pkts_toserver + r.pkts_toclient)
+    r.ctx_src_flows_60s = h.out_flows[0]
+    r.ctx_src_flows_600s = h.out_flows[1]
+    r.ctx_src_new_dsts_60s = h.new_dsts[0]
+    r.ctx_src_new_dsts_600s = h.new_dsts[1]
+    r.ctx_src_new_ports_60s = h.new_ports[0]
+    r.ctx_src_new_ports_600s = h.new_ports[1]
+    r.ctx_src_fail_ratio = h.out_failed / h.out_ended if h.out_ended > 0 else 0.0
+    r.ctx_src_mean_pkts = h.out_pkts / h.out_ended if h.out_ended > 0 else 0.0
+    r.ctx_src_unreach = h.unreach_in
+    h = host_get(c, r.dest_addr, r.ip_version, now, &cnt[F_CTX_HOST_REPLACED])
+    if icmp_error:
+        h.unreach_in += 1
+    else:
+        h.in_ended += 1
+        h.in_failed += failed
+    r.ctx_dst_flows_60s = h.in_flows[0]
+    r.ctx_dst_flows_600s = h.in_flows[1]
+    r.ctx_dst_fail_ratio = h.in_failed / h.in_ended if h.in_ended > 0 else 0.0
+
+
+cdef inline void ctx_flow_end(Context* c, FlowRecord* r, int64_t now, uint64_t* cnt) noexcept nogil:
+    """A flow is reported at packet time now: count how it went, then read both
+    endpoints' context (as of now) into the record's ctx_* fields (the scan tables'
+    three: scans.pxd)."""
+    cdef double around[H_FIELDS]
+    cdef double flows
+    ctx_record_hosts(c, r, now, cnt)
+    pair_touch(c, r.src_addr, r.dest_addr, r.ip_version, now, 0, &flows,
+               &cnt[F_CTX_PAIR_REPLACED])
+    r.ctx_pair_flows = flows
+    flows = 0
+    if has_ports(r.proto):
+        port_touch(c, r.src_addr, r.ip_version, r.proto, r.dest_port, now, 0, &flows,
+                   &cnt[F_CTX_PORT_REPLACED])
+    r.ctx_src_service_flows = flows
+    # around the flow: from its packets' time, not the report's (which comes a
+    # timeout later, when a burst the flow was part of has long ended)
+    hist_sums(hist_get(c, r.src_addr, r.ip_version, now, False, NULL),
+              r.start_us - AROUND_US, r.end_us + AROUND_US, around)
+    r.ctx_src_flows_around = around[H_OUT]
+    r.ctx_src_new_dsts_around = around[H_NEW_DST]
+    r.ctx_src_new_ports_around = around[H_NEW_PORT]
+    r.ctx_src_unanswered_new_dsts_around = around[H_UNANS_NEW_DST]
+    r.ctx_src_unanswered_new_ports_around = around[H_UNANS_NEW_PORT]
+    hist_sums(hist_get(c, r.dest_addr, r.ip_version, now, False, NULL),
+              r.start_us - AROUND_US, r.end_us + AROUND_US, around)
+    r.ctx_dst_flows_around = around[H_IN]
+    r.ctx_dst_new_srcs_around = around[H_NEW_SRC]
+    r.ctx_dst_unanswered_new_ports_around = around[H_UNANS_NEW_SVC]

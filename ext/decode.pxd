@@ -16,6 +16,7 @@
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
 from libc.string cimport memset, memcpy
 from counters cimport *
+from enums cimport TH_FIN, TH_SYN, TH_RST, TH_PSH, TH_ACK, TH_URG   # enums.h, RFC 9293
 
 cdef enum:
     RES_IP = 0
@@ -43,17 +44,6 @@ cdef enum:
     DLT_IPV6_ = 229
     DLT_NFLOG_ = 239
     DLT_LINUX_SLL2_ = 276
-
-# TCP flag bits (RFC 9293; ECE/CWR RFC 3168)
-cdef enum:
-    TH_FIN = 0x01
-    TH_SYN = 0x02
-    TH_RST = 0x04
-    TH_PSH = 0x08
-    TH_ACK = 0x10
-    TH_URG = 0x20
-    TH_ECE = 0x40
-    TH_CWR = 0x80
 
 
 cdef inline bint tcp_flags_bad(uint8_t f) noexcept nogil:

@@ -18,7 +18,10 @@ from libc.string cimport memcpy, memcmp, strlen
 from libc.stdio cimport snprintf
 from cpython.bytes cimport PyBytes_FromStringAndSize
 
-from flowtable cimport FlowRecord
+from features cimport FlowRecord
+from enums cimport (N_REASONS, N_STATES, N_TCP_STATES, N_TCP_FLAGS, IPP_ICMP, IPP_TCP,
+                    IPP_ICMPV6, ws_reasons, ws_states, ws_tcp_states, ws_tcp_flags,
+                    ws_proto_name, ws_has_ports)
 
 cnp.import_array()
 
@@ -56,14 +59,6 @@ for _a, _b in ((128, 129), (130, 131), (133, 134), (135, 136), (139, 140), (144,
     ICMP6_PAIR[_a] = _b
     ICMP6_PAIR[_b] = _a
 
-cdef const char* REASONS[7]
-REASONS[:] = [b"none", b"timeout", b"timeout", b"tcp_fin", b"tcp_rst", b"forced", b"shutdown"]
-cdef const char* STATES[3]
-STATES[:] = [b"new", b"established", b"closed"]
-cdef const char* TCP_STATES[6]
-TCP_STATES[:] = [b"none", b"syn_sent", b"syn_recv", b"established", b"fin_wait1", b"closed"]
-cdef const char* FLAG_NAMES[8]
-FLAG_NAMES[:] = [b"fin", b"syn", b"rst", b"psh", b"ack", b"urg", b"ecn", b"cwr"]
 
 
 cdef struct TsCache:
@@ -193,13 +188,13 @@ cdef char* put_community_id(char* p, const FlowRecord* r, uint16_t seed) noexcep
     cdef bint one_way = False, swap
     cdef size_t n
     cdef int c
-    if r.proto == 6 or r.proto == 17 or r.proto == 132:
+    if ws_has_ports(r.proto):
         sp = r.src_port
         dp = r.dest_port
-    elif (((r.proto == 1 and r.ip_version == 4) or (r.proto == 58 and r.ip_version == 6))
-          and r.icmp_seen & 1):
+    elif (((r.proto == IPP_ICMP and r.ip_version == 4)
+           or (r.proto == IPP_ICMPV6 and r.ip_version == 6)) and r.icmp_seen & 1):
         sp = r.icmp_type_ts
-        t = ICMP4_PAIR[sp] if r.proto == 1 else ICMP6_PAIR[sp]
+        t = ICMP4_PAIR[sp] if r.proto == IPP_ICMP else ICMP6_PAIR[sp]
         if t < 0:
             dp = r.icmp_code_ts
             one_way = True
@@ -235,12 +230,34 @@ cdef char* put_community_id(char* p, const FlowRecord* r, uint16_t seed) noexcep
     return p + 1
 
 
-cdef char* put_flow(char* p, const FlowRecord* r, uint16_t seed, bint alerted,
-                    TsCache* tc) noexcept nogil:
-    cdef bint ports = r.proto == 6 or r.proto == 17 or r.proto == 132
-    cdef bint icmp = (r.proto == 1 and r.ip_version == 4) or (r.proto == 58 and r.ip_version == 6)
+cdef char* put_tcp(char* p, const FlowRecord* r) noexcept nogil:
+    """The tcp object: flags of both directions and each, each flag seen, the state."""
     cdef uint8_t f
     cdef int k
+    f = r.tcp_flags_ts | r.tcp_flags_tc
+    p = put(p, b",\"tcp\":{\"tcp_flags\":")
+    p = put_hex2(p, f)
+    p = put(p, b",\"tcp_flags_ts\":")
+    p = put_hex2(p, r.tcp_flags_ts)
+    p = put(p, b",\"tcp_flags_tc\":")
+    p = put_hex2(p, r.tcp_flags_tc)
+    for k in range(N_TCP_FLAGS):
+        if f & ws_tcp_flags[k].value:
+            p = put(p, b",\"")
+            p = put(p, ws_tcp_flags[k].name)
+            p = put(p, b"\":true")
+    p = put(p, b",\"state\":\"")
+    p = put(p, ws_tcp_states[r.tcp_state if r.tcp_state < N_TCP_STATES else 0].name)
+    p = put(p, b"\"}")
+    return p
+
+
+cdef char* put_flow(char* p, const FlowRecord* r, uint16_t seed, bint alerted,
+                    TsCache* tc) noexcept nogil:
+    cdef bint ports = ws_has_ports(r.proto)
+    cdef bint icmp = ((r.proto == IPP_ICMP and r.ip_version == 4)
+                      or (r.proto == IPP_ICMPV6 and r.ip_version == 6))
+    cdef const char* name
     p = put(p, b"{\"timestamp\":\"")
     p = put_ts(p, r.start_us, tc)
     p = put(p, b"\",\"flow_id\":")
@@ -263,16 +280,9 @@ cdef char* put_flow(char* p, const FlowRecord* r, uint16_t seed, bint alerted,
         p = put(p, b",\"dest_port\":")
         p = put_u64(p, r.dest_port)
     p = put(p, b",\"proto\":\"")
-    if r.proto == 6:
-        p = put(p, b"TCP")
-    elif r.proto == 17:
-        p = put(p, b"UDP")
-    elif r.proto == 1:
-        p = put(p, b"ICMP")
-    elif r.proto == 58:
-        p = put(p, b"IPv6-ICMP")
-    elif r.proto == 132:
-        p = put(p, b"SCTP")
+    name = ws_proto_name(r.proto)
+    if name != NULL:
+        p = put(p, name)
     else:
         p = put_u64(p, r.proto)
     p = put(p, b"\"")
@@ -303,27 +313,13 @@ cdef char* put_flow(char* p, const FlowRecord* r, uint16_t seed, bint alerted,
     p = put(p, b"\",\"age\":")
     p = put_u64(p, <uint64_t>(r.end_us // 1000000 - r.start_us // 1000000))
     p = put(p, b",\"state\":\"")
-    p = put(p, STATES[r.state if r.state < 3 else 0])
+    p = put(p, ws_states[r.state if r.state < N_STATES else 0].name)
     p = put(p, b"\",\"reason\":\"")
-    p = put(p, REASONS[r.reason if r.reason < 7 else 0])
+    p = put(p, ws_reasons[r.reason if r.reason < N_REASONS else 0].name)
     p = put(p, b"\",\"alerted\":")
     p = put(p, b"true}" if alerted else b"false}")
-    if r.proto == 6:
-        f = r.tcp_flags_ts | r.tcp_flags_tc
-        p = put(p, b",\"tcp\":{\"tcp_flags\":")
-        p = put_hex2(p, f)
-        p = put(p, b",\"tcp_flags_ts\":")
-        p = put_hex2(p, r.tcp_flags_ts)
-        p = put(p, b",\"tcp_flags_tc\":")
-        p = put_hex2(p, r.tcp_flags_tc)
-        for k in range(8):
-            if f & (1 << k):
-                p = put(p, b",\"")
-                p = put(p, FLAG_NAMES[k])
-                p = put(p, b"\":true")
-        p = put(p, b",\"state\":\"")
-        p = put(p, TCP_STATES[r.tcp_state if r.tcp_state < 6 else 0])
-        p = put(p, b"\"}")
+    if r.proto == IPP_TCP:
+        p = put_tcp(p, r)
     p = put(p, b"}\n")
     return p
 

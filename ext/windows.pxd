@@ -6,27 +6,33 @@
 # RST and FIN packets, TCP packets with flags no stack sends (decode.pxd
 # tcp_flags_bad: NULL, FIN and Xmas probes), ICMP unreachables, TCP / UDP / ICMP
 # packets, and three distinct counts (destinations, destination ports, sources) by
-# linear counting over 256-bit bitmaps (exact for a few, within a few percent up to
-# several hundred, saturating near 1400), plus a 32-bucket histogram of destination
-# ports for their entropy. A key table holds FlowMeter(window_max_keys=N) keys per kind
-# and window (default WIN_KEYS); packets of further keys are counted
+# linear counting over bit maps of WIN_BITS (256) bits (exact for a few, within a few
+# percent up to several hundred, saturating near 1400), plus a 32-bucket histogram of
+# destination ports for their entropy. A key table holds FlowMeter(window_max_keys=N)
+# keys per kind and window (default WIN_KEYS); packets of further keys are counted
 # (wirescore.window_keys_dropped) but not summed.
+#
+# Windows drives them: windows follow each other on a grid of window_seconds of packet
+# time (a window starts at a multiple of its length); the first packet at or past a
+# window's end closes it, writing one WindowRecord per key and kind seen, and starts the
+# window it falls in (windows without a packet write nothing). FlowMeter feeds it the
+# packets and hands the records to Python (drain_windows()).
 #
 # Inline, used by flowtable.pyx without the GIL.
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
+from libc.stdlib cimport calloc, free
 from libc.string cimport memcmp, memcpy, memset
 from libc.math cimport log
 
-from decode cimport tcp_flags_bad
+from counters cimport W_WINDOWS, W_KEYS_DROPPED
+from enums cimport WIN_KIND_ALL, WIN_KIND_SRC, WIN_KIND_DST, WIN_KINDS
+from enums cimport WIN_BITS, WIN_WORDS    # the distinct-count maps' bits (core_names.py SIZES)
+from decode cimport PacketView, tcp_flags_bad
 
 cdef enum:
     WIN_KEYS = 16384          # the default keys per kind and window (a power of two)
     WIN_PROBE = 16            # slots tried before a key is dropped
-    WIN_KIND_ALL = 0
-    WIN_KIND_SRC = 1
-    WIN_KIND_DST = 2
-    WIN_KINDS = 3
 
 cdef struct WinAcc:
     uint8_t addr[16]
@@ -44,16 +50,16 @@ cdef struct WinAcc:
     uint8_t ipver
     uint8_t used
     uint8_t pad[2]
-    uint64_t bm_dst[4]
-    uint64_t bm_dport[4]
-    uint64_t bm_src[4]
+    uint64_t bm_dst[WIN_WORDS]
+    uint64_t bm_dport[WIN_WORDS]
+    uint64_t bm_src[WIN_WORDS]
     uint16_t dport_hist[32]
 
 cdef struct WindowRecord:
     int64_t start_us
     int64_t end_us
     uint8_t addr[16]          # the key (zero for "all")
-    uint8_t kind              # 0 all, 1 src, 2 dst
+    uint8_t kind              # WIN_KIND_* (enums.h): all, src, dst
     uint8_t ip_version        # 0 for "all"
     uint8_t pad[6]
     double packets
@@ -73,6 +79,20 @@ cdef struct WindowRecord:
     double dport_entropy
     double bad_flags
 
+cdef struct Windows:
+    int kinds                 # bit k: key kind k is on (0: no windows)
+    int64_t len_us
+    int64_t start             # the current window, [start, end); end -1: none yet
+    int64_t end
+    uint32_t keys             # table size per kind (a power of two)
+    WinAcc* acc[WIN_KINDS]
+    uint32_t* used[WIN_KINDS] # the slots used in the current window, in order
+    uint32_t n[WIN_KINDS]
+    WindowRecord* out         # records of closed windows, until drained
+    uint32_t out_n
+    uint32_t out_cap
+    uint32_t room             # keys of one full set of tables (every kind on)
+
 
 cdef inline uint64_t win_mix(uint64_t h) noexcept nogil:
     h ^= h >> 31
@@ -90,7 +110,7 @@ cdef inline uint64_t win_hash_addr(const uint8_t* a, uint8_t ipver) noexcept nog
 
 
 cdef inline void bm_set(uint64_t* bm, uint64_t h) noexcept nogil:
-    cdef uint32_t bit = <uint32_t>(h & 255)
+    cdef uint32_t bit = <uint32_t>(h & (WIN_BITS - 1))
     bm[bit >> 6] |= (<uint64_t>1) << (bit & 63)
 
 
@@ -103,13 +123,16 @@ cdef inline int popcount64(uint64_t x) noexcept nogil:
 
 
 cdef inline double bm_estimate(const uint64_t* bm) noexcept nogil:
-    """Linear counting (Whang et al. 1990) over 256 bits."""
-    cdef int ones = popcount64(bm[0]) + popcount64(bm[1]) + popcount64(bm[2]) + popcount64(bm[3])
+    """Linear counting (Whang et al. 1990) over WIN_BITS bits."""
+    cdef int ones = 0
+    cdef int i
+    for i in range(WIN_WORDS):
+        ones += popcount64(bm[i])
     if ones == 0:
         return 0.0
-    if ones >= 256:
-        return 256.0 * log(256.0)
-    return -256.0 * log((256.0 - ones) / 256.0)
+    if ones >= WIN_BITS:
+        return <double>WIN_BITS * log(<double>WIN_BITS)
+    return -<double>WIN_BITS * log((<double>WIN_BITS - ones) / <double>WIN_BITS)
 
 
 cdef inline WinAcc* win_slot(WinAcc* table, uint32_t keys, const uint8_t* addr, uint8_t ipver,
@@ -200,3 +223,88 @@ cdef inline void win_record(const WinAcc* a, WindowRecord* r, uint8_t kind,
                 ent -= p * log(p) / log(2.0)
     r.dport_entropy = ent
     r.bad_flags = a.bad_flags
+
+
+cdef inline int win_init(Windows* w, int kinds, double seconds, uint32_t keys,
+                         uint32_t extra) noexcept nogil:
+    """Tables of `keys` keys for each kind in the bit set `kinds` (0: no windows), of
+    `seconds` each; room for two windows' records plus `extra` (keys a caller can add
+    before it drains). -1 when out of memory (win_free() releases what was allocated)."""
+    cdef int i
+    w.kinds = kinds
+    w.len_us = <int64_t>(seconds * 1e6) if kinds else 0
+    w.start = 0
+    w.end = -1
+    w.keys = keys
+    if not kinds:
+        return 0
+    for i in range(WIN_KINDS):
+        if kinds & (1 << i):
+            w.acc[i] = <WinAcc*>calloc(keys, sizeof(WinAcc))
+            w.used[i] = <uint32_t*>calloc(keys, sizeof(uint32_t))
+            if w.acc[i] == NULL or w.used[i] == NULL:
+                return -1
+            w.room += keys
+    w.out_cap = 2 * w.room + extra
+    w.out = <WindowRecord*>calloc(w.out_cap, sizeof(WindowRecord))
+    return -1 if w.out == NULL else 0
+
+
+cdef inline void win_free(Windows* w) noexcept nogil:
+    cdef int i
+    for i in range(WIN_KINDS):
+        free(w.acc[i])
+        free(w.used[i])
+        w.acc[i] = NULL
+        w.used[i] = NULL
+    free(w.out)
+    w.out = NULL
+
+
+cdef inline void win_close(Windows* w, uint64_t* cnt) noexcept nogil:
+    """Emit one record per key of the current window and empty the tables."""
+    cdef int k
+    cdef uint32_t j
+    cdef WinAcc* a
+    for k in range(WIN_KINDS):
+        if not (w.kinds & (1 << k)):
+            continue
+        for j in range(w.n[k]):
+            a = &w.acc[k][w.used[k][j]]
+            win_record(a, &w.out[w.out_n], <uint8_t>k, w.start, w.end)
+            w.out_n += 1
+            memset(a, 0, sizeof(WinAcc))
+        w.n[k] = 0
+    cnt[W_WINDOWS] += 1
+
+
+cdef inline void win_packet(Windows* w, const PacketView* v, int64_t now,
+                            uint64_t* cnt) noexcept nogil:
+    """Add a packet at packet time now (the meter's clock) to the current window of
+    every key kind, closing the window first when now is past its end."""
+    cdef uint8_t zero[16]
+    cdef WinAcc* a
+    cdef int k
+    cdef const uint8_t* key
+    if now >= w.end:
+        if w.end >= 0:
+            win_close(w, cnt)
+        w.start = now - now % w.len_us
+        w.end = w.start + w.len_us
+    memset(zero, 0, 16)
+    for k in range(WIN_KINDS):
+        if not (w.kinds & (1 << k)):
+            continue
+        if k == WIN_KIND_ALL:
+            key = &zero[0]
+        elif k == WIN_KIND_SRC:
+            key = &v.src[0]
+        else:
+            key = &v.dst[0]
+        a = win_slot(w.acc[k], w.keys, key, 0 if k == WIN_KIND_ALL else v.ipver, w.used[k],
+                     &w.n[k])
+        if a == NULL:
+            cnt[W_KEYS_DROPPED] += 1
+            continue
+        win_add(a, v.src, v.dst, v.ipver, v.proto, v.dport, v.has_ports, v.tcp_flags,
+                v.icmp_type, v.wire_len)

@@ -17,9 +17,11 @@ from collections import Counter, defaultdict
 import numpy as np
 import pytest
 
-from conftest import fixture_captures, shared_captures
+from conftest import fixture_captures, need_shared, shared_captures, shared_available
+from conftest import SHARED_DATA
 from flowref import Packet, decode_packets, read_capture
-from test_core import meter_records
+from test_core import _feed, _frame, meter_records
+from wirescore._core.flowtable import COUNTER_NAMES, FlowMeter
 
 BUCKET_US = 4_000_000
 AROUND_US = 10_000_000
@@ -94,9 +96,11 @@ def expected_around(records: np.ndarray) -> np.ndarray:
 
 
 CAPTURES = fixture_captures() + shared_captures("labeled/scans")
+EVAL_MIX = SHARED_DATA / "eval" / "mix-public.pcap"     # 5,677 hosts over 20 minutes
+MIX = [EVAL_MIX] if shared_available() and EVAL_MIX.is_file() else []
 
 
-@pytest.mark.parametrize("pcap", CAPTURES, ids=[p.name for p in CAPTURES])
+@pytest.mark.parametrize("pcap", CAPTURES + MIX, ids=[p.name for p in CAPTURES + MIX])
 def test_around_counts_match_the_records(pcap):
     records, c = meter_records(pcap, **FOREVER)
     if len(records) == 0:
@@ -125,7 +129,7 @@ def test_a_scan_burst_is_seen_by_each_of_its_flows():
 
 @pytest.mark.parametrize("pcap", CAPTURES, ids=[p.name for p in CAPTURES])
 def test_a_small_context_table_forgets_and_counts_it(pcap):
-    """context_hosts=16 (4 host sets, 8 pair/port sets, 1 history set of 4 ways): a
+    """context_hosts=16 (16 host rows, 32 pair and port rows, 4 histories): a
     history replaced is counted and its counts are lost, never invented, so the flow
     counts around each flow are at most what the default table gives (the new_* counts
     may go either way: a pair forgotten is new again); a table that never replaces
@@ -139,7 +143,7 @@ def test_a_small_context_table_forgets_and_counts_it(pcap):
              for a in (r["src_addr"], r["dest_addr"])}
     for f in ("ctx_src_flows_around", "ctx_dst_flows_around"):
         assert (small[f] <= big[f]).all(), f
-    if len(hosts) > 4:                            # more hosts than the history's 4 ways
+    if len(hosts) > 4:                            # more hosts than the 4 histories
         assert cs["wirescore.ctx_hist_replaced"] > 0
     else:
         assert cs["wirescore.ctx_hist_replaced"] == 0
@@ -148,8 +152,6 @@ def test_a_small_context_table_forgets_and_counts_it(pcap):
 
 
 def test_context_hosts_must_be_a_power_of_two():
-    from wirescore._core.flowtable import FlowMeter
-
     for bad in (0, 8, 100, 1 << 25):
         with pytest.raises(ValueError, match="context_hosts"):
             FlowMeter(1, context_hosts=bad)
@@ -161,6 +163,61 @@ def test_no_context_leaves_the_columns_zero():
     for f in FIELDS:
         assert not records[f].any()
     assert c["wirescore.ctx_hist_replaced"] == 0
+
+
+REPLACED = ("wirescore.ctx_host_replaced", "wirescore.ctx_pair_replaced",
+            "wirescore.ctx_port_replaced", "wirescore.ctx_hist_replaced",
+            "wirescore.ctx_scan_replaced")
+
+
+def test_the_eval_mix_fits_the_default_tables():
+    """The evaluation mix's 5,677 hosts in the default 65,536: nothing is replaced (a
+    host may only be pushed out when the table is full of live ones)."""
+    need_shared()
+    _, c = meter_records(EVAL_MIX)
+    assert {k: c[k] for k in REPLACED} == dict.fromkeys(REPLACED, 0)
+
+
+def _clients(n: int, t0: float, first: int = 0) -> list:
+    """n clients (10.1.x.y), each sending one UDP datagram to 10.0.0.53 port 53, 1 ms
+    apart from t0."""
+    server = (10, 0, 0, 53)
+    return [(t0 + i / 1000, _frame((10, 1 + (first + i) // 250, (first + i) % 250, 1),
+                                   server, 40000, 53, None, 17)) for i in range(n)]
+
+
+def _replaced(frames, hosts: int) -> dict:
+    """{table: replacements counted} after the frames went through a meter of
+    context_hosts=hosts (default timeouts: a client's flow is reported 30 s on)."""
+    meter = FlowMeter(1, context_hosts=hosts)
+    _feed(meter, frames)
+    c = dict(zip(COUNTER_NAMES, meter.counters.tolist()))
+    return {k.split("_")[1]: c[k] for k in REPLACED}
+
+
+def test_hosts_are_replaced_only_when_the_table_is_full_of_live_ones():
+    """1,024 host rows: 960 clients and their server (94 % of the rows) all keep their
+    state; 2,048 clients do not fit, and that is counted; a table four times larger
+    keeps them all, and one of 16,384 keeps their histories and scan keys too."""
+    fits = _replaced(_clients(960, 1000.0), 1024)
+    assert (fits["host"], fits["pair"], fits["port"]) == (0, 0, 0), fits
+    assert fits["hist"] > 0 and fits["scan"] > 0        # 256 histories, 512 scan keys
+    crowd = _clients(2048, 1000.0)
+    assert _replaced(crowd, 1024)["host"] > 0
+    larger = _replaced(crowd, 4096)
+    assert (larger["host"], larger["pair"], larger["port"]) == (0, 0, 0), larger
+    assert _replaced(crowd, 16384) == dict.fromkeys(("host", "pair", "port", "hist", "scan"), 0)
+
+
+def test_hosts_gone_quiet_make_room_without_a_count():
+    """1,000 clients, their flows reported at 1,040 s (a packet moves the clock past
+    their 30 s timeout), then at 1,700 s (past the 600 s a host stays live) 1,000 others
+    in 1,024 host rows: the newcomers take the quiet clients' rows, and nothing live was
+    replaced."""
+    tick = (1040.0, _frame((10, 9, 0, 1), (10, 9, 0, 2), 1, 2, None, 17))
+    frames = _clients(1000, 1000.0) + [tick] + _clients(1000, 1700.0, first=1000)
+    got = _replaced(frames, 1024)
+    assert (got["host"], got["pair"], got["port"]) == (0, 0, 0), got
 
 
 # ---- the scan tables: ctx.src_unanswered_hosts / _services ---------------------------------
@@ -182,7 +239,7 @@ def attempts(path):
     fragments carry their first fragment's ports): ({flow key: (client, its port,
     server, version, proto, service port or ICMP type, ts of the first packet, whether
     it was an attempt)}, {flow key: ts of the server's answer}, the last ts), or None
-    for a capture without frames. By the documented rules (context.pxd, scan tables):
+    for a capture without frames. By the documented rules (scans.pxd, scan tables):
     an attempt is a flow's first packet to a unicast server from a specified client,
     TCP without ACK or RST, UDP or SCTP, an ICMP request; its answer is the server's
     first packet if that is a SYN/ACK, any UDP or SCTP packet, an ICMP reply. Keys:

@@ -111,18 +111,24 @@ def test_replay_is_byte_identical(tmp_path):
     assert filecmp.cmp(tmp_path / "a.csv", tmp_path / "b.csv", shallow=False)
 
 
-def _frame(src, dst, sport, dport, flags):
+def _frame(src, dst, sport, dport, flags, proto=6):
+    """An Ethernet frame of one TCP segment with `flags` (proto 17: a UDP datagram)."""
     import dpkt
 
-    tcp = dpkt.tcp.TCP(sport=sport, dport=dport, flags=flags, seq=1, win=512)
-    ip = dpkt.ip.IP(src=bytes(src), dst=bytes(dst), p=6, data=tcp)
+    if proto == 6:
+        l4 = dpkt.tcp.TCP(sport=sport, dport=dport, flags=flags, seq=1, win=512)
+    else:
+        l4 = dpkt.udp.UDP(sport=sport, dport=dport)
+        l4.ulen = len(l4)
+    ip = dpkt.ip.IP(src=bytes(src), dst=bytes(dst), p=proto, data=l4)
     ip.len = len(ip)
     eth = dpkt.ethernet.Ethernet(src=b"\x02" * 6, dst=b"\x04" * 6, type=0x0800, data=ip)
     return bytes(eth)
 
 
-def _feed(meter, frames):
-    """frames: [(t_seconds, bytes)] -> records ended during feeding + at shutdown."""
+def _feed(meter, frames, windows=None, shutdown=True):
+    """frames: [(t_seconds, bytes)] -> records ended during feeding + at shutdown (none
+    with shutdown False); with a list `windows`, the window records are added to it."""
     data = b"".join(f for _, f in frames)
     meta, off = [], 0
     for t, f in frames:
@@ -133,7 +139,12 @@ def _feed(meter, frames):
     while i < len(rows):
         i = meter.feed(data, rows, i)
         out.append(meter.drain())
-    while meter.shutdown():
+        if windows is not None:
+            windows.extend(meter.drain_windows())
+    if windows is not None:
+        meter.close_window()
+        windows.extend(meter.drain_windows())
+    while shutdown and meter.shutdown():
         out.append(meter.drain())
     out.append(meter.drain())
     return np.concatenate(out)

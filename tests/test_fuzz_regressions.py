@@ -144,6 +144,40 @@ def test_checks_catch_a_ring_key_that_picks_other_frames(monkeypatch, fault):
         fuzz_core.run_one(seed)
 
 
+class _EarlyReplacingMeter(_LosingMeter):
+    """A FlowMeter whose context replaced a host while its table had room (the 4-way
+    sets of the core before clock.pxd did: five hosts in one set)."""
+
+    def drain(self):
+        return self._m.drain()
+
+    @property
+    def counters(self):
+        c = self._m.counters
+        c[fuzz_core.IX["wirescore.ctx_host_replaced"]] += 1
+        return c
+
+
+def test_checks_catch_context_replaced_while_it_had_room(monkeypatch):
+    """Negative control for the context tables' check: 16 hosts (eight UDP flows, none
+    sharing an endpoint) in context_hosts=16 rows must replace nothing."""
+    if not fuzz_core.FILLS_FIRST:
+        pytest.skip("the core's context tables may replace before they are full")
+    from test_core import _frame
+
+    frames = [(0, _frame((10, 0, 0, 1 + i), (10, 0, 1, 1 + i), 1000, 53, None, 17))
+              for i in range(8)]
+    data = fuzz_core.build(1, 0, 0, 0x64, frames)      # context on, 16 hosts, 7 flows
+    fuzz_core.run_lean(data)
+    import types
+    fake = types.SimpleNamespace(**{k: getattr(fuzz_core._ft, k) for k in dir(fuzz_core._ft)
+                                    if not k.startswith("__")})
+    fake.FlowMeter = _EarlyReplacingMeter
+    monkeypatch.setattr(fuzz_core, "_ft", fake)
+    with pytest.raises(fuzz_core.FuzzFailure, match="1 host keys replaced with 16 keys in 16"):
+        fuzz_core.run_lean(data)
+
+
 # ---- defects found while fuzzing, outside the input format --------------------------------
 
 def test_ipv6_later_fragment_is_not_walked_as_extension_headers():

@@ -1,109 +1,101 @@
-# Counter slots shared by decode and flowtable: one uint64 array per meter.
-#
-# The order here is the order of COUNTER_NAMES in flowtable.pyx (a test checks the
-# two agree). Names are dotted paths; where Suricata's EVE stats schema has the same
-# counter, the name is its path under "stats" (decoder.event.ipv4.trunc_pkt ...).
-#
-# Every packet read lands in exactly one of three buckets:
-#   IP (went into the flow table)  = C_DECODED_IP
-#   non-IP (ARP, LLDP, ...)        = C_NONIP
-#   error (counted by reason)      = C_INVALID
-# so C_PKTS == C_DECODED_IP + C_NONIP + C_INVALID always.
+# Counter slots: one uint64 each per meter, shared by the decoder and the meter's rooms.
+# The list (each slot's name beside its counter name) is wirescore/core_names.py
+# COUNTERS; setup.py generates names.h from it. Declared here for Cython, which takes the
+# values from the header.
 
-cdef enum:
-    # totals
-    C_PKTS
-    C_BYTES
-    C_DECODED_IP
-    C_NONIP
-    C_INVALID
-    # link layers and protocols seen (informational, not exclusive)
-    C_ETHERNET
-    C_SLL
-    C_SLL2
-    C_RAW
-    C_NULL
-    C_NFLOG
-    C_PPP
-    C_CHDLC
-    C_VLAN
-    C_VLAN_QINQ
-    C_MPLS
-    C_PPPOE
-    C_IPV4
-    C_IPV6
-    C_TCP
-    C_UDP
-    C_SCTP
-    C_ICMPV4
-    C_ICMPV6
-    C_OTHER_IP
-    C_FRAG4
-    C_FRAG6
-    C_FRAG_MATCHED
-    C_FRAG_UNMATCHED
-    C_SNAPPED
-    # non-IP frames by kind
-    C_ARP
-    C_UNKNOWN_ETHERTYPE
-    C_NONIP_NULL
-    C_NONIP_NFLOG
-    C_NONIP_PPP
-    # errors: the packet makes no flow
-    E_BAD_RECORD
-    E_ETH_SMALL
-    E_VLAN_SMALL
-    E_VLAN_TOO_MANY
-    E_MPLS_SMALL
-    E_MPLS_UNKNOWN
-    E_PPPOE_SMALL
-    E_SLL_SMALL
-    E_SLL2_SMALL
-    E_NULL_SMALL
-    E_NFLOG_SMALL
-    E_NFLOG_BAD_TLV
-    E_PPP_SMALL
-    E_CHDLC_SMALL
-    E_RAW_BAD_VERSION
-    E_IPV4_SMALL
-    E_IPV4_WRONG_VER
-    E_IPV4_HLEN_SMALL
-    E_IPV4_IPLEN_LT_HLEN
-    E_IPV4_TRUNC
-    E_IPV6_SMALL
-    E_IPV6_WRONG_VER
-    E_IPV6_TRUNC_EXTHDR
-    E_TCP_SMALL
-    E_TCP_HLEN_SMALL
-    E_TCP_INVALID_OPTLEN
-    E_UDP_SMALL
-    E_SCTP_SMALL
-    E_ICMPV4_SMALL
-    E_ICMPV6_SMALL
-    # flow table
-    F_TOTAL
-    F_TCP
-    F_UDP
-    F_ICMPV4
-    F_ICMPV6
-    F_OTHER
-    F_END_TIMEOUT
-    F_END_ACTIVE
-    F_END_TCP_FIN
-    F_END_TCP_RST
-    F_END_FORCED
-    F_END_SHUTDOWN
-    F_TCP_REUSE
-    F_END_STATE_NEW
-    F_END_STATE_ESTABLISHED
-    F_END_STATE_CLOSED
-    F_TS_BACKWARDS
-    F_FRAG_TABLE_OVERWRITE
-    F_CTX_HOST_REPLACED
-    F_CTX_PAIR_REPLACED
-    F_CTX_PORT_REPLACED
-    F_CTX_HIST_REPLACED
-    F_CTX_SCAN_REPLACED
-    W_WINDOWS
-    W_KEYS_DROPPED
-    N_COUNTERS
+from slots cimport ws_slot
+
+cdef extern from "names.h":
+    enum:
+        C_PKTS "WS_C_PKTS"
+        C_BYTES "WS_C_BYTES"
+        C_DECODED_IP "WS_C_DECODED_IP"
+        C_NONIP "WS_C_NONIP"
+        C_INVALID "WS_C_INVALID"
+        C_ETHERNET "WS_C_ETHERNET"
+        C_SLL "WS_C_SLL"
+        C_SLL2 "WS_C_SLL2"
+        C_RAW "WS_C_RAW"
+        C_NULL "WS_C_NULL"
+        C_NFLOG "WS_C_NFLOG"
+        C_PPP "WS_C_PPP"
+        C_CHDLC "WS_C_CHDLC"
+        C_VLAN "WS_C_VLAN"
+        C_VLAN_QINQ "WS_C_VLAN_QINQ"
+        C_MPLS "WS_C_MPLS"
+        C_PPPOE "WS_C_PPPOE"
+        C_IPV4 "WS_C_IPV4"
+        C_IPV6 "WS_C_IPV6"
+        C_TCP "WS_C_TCP"
+        C_UDP "WS_C_UDP"
+        C_SCTP "WS_C_SCTP"
+        C_ICMPV4 "WS_C_ICMPV4"
+        C_ICMPV6 "WS_C_ICMPV6"
+        C_OTHER_IP "WS_C_OTHER_IP"
+        C_FRAG4 "WS_C_FRAG4"
+        C_FRAG6 "WS_C_FRAG6"
+        C_FRAG_MATCHED "WS_C_FRAG_MATCHED"
+        C_FRAG_UNMATCHED "WS_C_FRAG_UNMATCHED"
+        C_SNAPPED "WS_C_SNAPPED"
+        C_ARP "WS_C_ARP"
+        C_UNKNOWN_ETHERTYPE "WS_C_UNKNOWN_ETHERTYPE"
+        C_NONIP_NULL "WS_C_NONIP_NULL"
+        C_NONIP_NFLOG "WS_C_NONIP_NFLOG"
+        C_NONIP_PPP "WS_C_NONIP_PPP"
+        E_BAD_RECORD "WS_E_BAD_RECORD"
+        E_ETH_SMALL "WS_E_ETH_SMALL"
+        E_VLAN_SMALL "WS_E_VLAN_SMALL"
+        E_VLAN_TOO_MANY "WS_E_VLAN_TOO_MANY"
+        E_MPLS_SMALL "WS_E_MPLS_SMALL"
+        E_MPLS_UNKNOWN "WS_E_MPLS_UNKNOWN"
+        E_PPPOE_SMALL "WS_E_PPPOE_SMALL"
+        E_SLL_SMALL "WS_E_SLL_SMALL"
+        E_SLL2_SMALL "WS_E_SLL2_SMALL"
+        E_NULL_SMALL "WS_E_NULL_SMALL"
+        E_NFLOG_SMALL "WS_E_NFLOG_SMALL"
+        E_NFLOG_BAD_TLV "WS_E_NFLOG_BAD_TLV"
+        E_PPP_SMALL "WS_E_PPP_SMALL"
+        E_CHDLC_SMALL "WS_E_CHDLC_SMALL"
+        E_RAW_BAD_VERSION "WS_E_RAW_BAD_VERSION"
+        E_IPV4_SMALL "WS_E_IPV4_SMALL"
+        E_IPV4_WRONG_VER "WS_E_IPV4_WRONG_VER"
+        E_IPV4_HLEN_SMALL "WS_E_IPV4_HLEN_SMALL"
+        E_IPV4_IPLEN_LT_HLEN "WS_E_IPV4_IPLEN_LT_HLEN"
+        E_IPV4_TRUNC "WS_E_IPV4_TRUNC"
+        E_IPV6_SMALL "WS_E_IPV6_SMALL"
+        E_IPV6_WRONG_VER "WS_E_IPV6_WRONG_VER"
+        E_IPV6_TRUNC_EXTHDR "WS_E_IPV6_TRUNC_EXTHDR"
+        E_TCP_SMALL "WS_E_TCP_SMALL"
+        E_TCP_HLEN_SMALL "WS_E_TCP_HLEN_SMALL"
+        E_TCP_INVALID_OPTLEN "WS_E_TCP_INVALID_OPTLEN"
+        E_UDP_SMALL "WS_E_UDP_SMALL"
+        E_SCTP_SMALL "WS_E_SCTP_SMALL"
+        E_ICMPV4_SMALL "WS_E_ICMPV4_SMALL"
+        E_ICMPV6_SMALL "WS_E_ICMPV6_SMALL"
+        F_TOTAL "WS_F_TOTAL"
+        F_TCP "WS_F_TCP"
+        F_UDP "WS_F_UDP"
+        F_ICMPV4 "WS_F_ICMPV4"
+        F_ICMPV6 "WS_F_ICMPV6"
+        F_OTHER "WS_F_OTHER"
+        F_END_TIMEOUT "WS_F_END_TIMEOUT"
+        F_END_ACTIVE "WS_F_END_ACTIVE"
+        F_END_TCP_FIN "WS_F_END_TCP_FIN"
+        F_END_TCP_RST "WS_F_END_TCP_RST"
+        F_END_FORCED "WS_F_END_FORCED"
+        F_END_SHUTDOWN "WS_F_END_SHUTDOWN"
+        F_TCP_REUSE "WS_F_TCP_REUSE"
+        F_END_STATE_NEW "WS_F_END_STATE_NEW"
+        F_END_STATE_ESTABLISHED "WS_F_END_STATE_ESTABLISHED"
+        F_END_STATE_CLOSED "WS_F_END_STATE_CLOSED"
+        F_TS_BACKWARDS "WS_F_TS_BACKWARDS"
+        F_FRAG_TABLE_OVERWRITE "WS_F_FRAG_TABLE_OVERWRITE"
+        F_CTX_HOST_REPLACED "WS_F_CTX_HOST_REPLACED"
+        F_CTX_PAIR_REPLACED "WS_F_CTX_PAIR_REPLACED"
+        F_CTX_PORT_REPLACED "WS_F_CTX_PORT_REPLACED"
+        F_CTX_HIST_REPLACED "WS_F_CTX_HIST_REPLACED"
+        F_CTX_SCAN_REPLACED "WS_F_CTX_SCAN_REPLACED"
+        W_WINDOWS "WS_W_WINDOWS"
+        W_KEYS_DROPPED "WS_W_KEYS_DROPPED"
+        N_COUNTERS "WS_N_COUNTERS"
+    const ws_slot ws_counter_slots[]

@@ -1,8 +1,9 @@
 """Feature columns: stable dotted name, unit, one-line definition, in one place.
 
-Every flow-level feature is a field of the core's FlowRecord (ext/flowtable.pxd); the
-column name is "flow." + the field name, or "ctx." + the rest of a ctx_ field name. A test checks that this catalogue and the
-record dtype list exactly the same fields, so neither can change alone.
+Every flow-level feature is a field of the core's FlowRecord (ext/features.pxd); the
+column name is "flow." + the field name, or "ctx." + the rest of a ctx_ field name. A
+test checks that this catalogue and the record dtype list exactly the same fields, so
+neither can change alone; the sizes it quotes come from the core's list (core_names.py).
 
 Conventions: "toserver" is the direction of the flow's first packet (as Suricata);
 lengths are wire bytes (link header included, see DESIGN: max(caplen, link header +
@@ -13,7 +14,10 @@ observed is -1.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+
+from wirescore.core_names import SCAN_BITS, WINDOW_BITS
 
 
 @dataclass(frozen=True)
@@ -72,8 +76,8 @@ FLOW_FEATURES: tuple[Feature, ...] = (
             "time from the SYN/ACK to the client's ACK; -1 if not observed"),
 )
 
-# Endpoint context (ext/context.pxd), read when the flow is reported, as of the packet
-# clock then. "decayed" counts fall by e every 60 s or 600 s (the suffix); a host's
+# Endpoint context (ext/context.pxd, ext/scans.pxd), read when the flow is reported, as
+# of the packet clock then. "decayed" counts fall by e every 60 s or 600 s (the suffix); a host's
 # counts start when it is first seen; "new" means not contacted in the last 600 s.
 # The *_around counts are what the endpoint did around the flow itself: flows that
 # started from 10 s before its first packet to 10 s after its last, counted in 4 s
@@ -139,7 +143,8 @@ CONTEXT_FEATURES: tuple[Feature, ...] = tuple(
          "unicast server: TCP without ACK or RST (a SYN, or a stealth scan's FIN, NULL "
          "or Xmas probe), a UDP datagram, an ICMP request; an answer a "
          "SYN/ACK, for UDP and ICMP any packet back (an RST or an ICMP error is none); "
-         "distinct by linear counting over 256 bits; 0 for other protocols"),
+         f"distinct by linear counting over {SCAN_BITS} bits (saturating at "
+         f"{SCAN_BITS * math.log(SCAN_BITS):.0f}); 0 for other protocols"),
         ("ctx_src_unanswered_services", "services",
          "services the client tried on this flow's server that never answered, the same "
          "way (Zeek's port scan)"),
@@ -168,8 +173,9 @@ WINDOW_FEATURES: tuple[Feature, ...] = tuple(
         ("udp_ratio", "ratio", "UDP packets over all packets"),
         ("icmp_ratio", "ratio", "ICMP / ICMPv6 packets over all packets"),
         ("distinct_dsts", "hosts",
-         "distinct destination addresses (linear counting: exact for a few, a few "
-         "percent off up to several hundred, saturating near 1400)"),
+         f"distinct destination addresses (linear counting over {WINDOW_BITS} bits: exact "
+         f"for a few, a few percent off up to several hundred, saturating at "
+         f"{WINDOW_BITS * math.log(WINDOW_BITS):.0f})"),
         ("distinct_dports", "ports", "distinct destination (protocol, port), same estimator"),
         ("distinct_srcs", "hosts", "distinct source addresses, same estimator"),
         ("dport_entropy", "bits",

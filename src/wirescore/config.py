@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from wirescore.core_names import TIMEOUT_CLASSES, TIMEOUT_DEFAULTS
 from wirescore.errors import WirescoreError
 
 
@@ -43,25 +44,22 @@ class Setting:
 
 
 def _timeouts() -> list[Setting]:
-    defaults = {  # seconds, as Suricata's flow-timeouts
-        ("tcp", "new"): 60, ("tcp", "established"): 600, ("tcp", "closed"): 60,
-        ("udp", "new"): 30, ("udp", "established"): 300,
-        ("icmp", "new"): 30, ("icmp", "established"): 300,
-        ("other", "new"): 30, ("other", "established"): 300,
-    }
+    """One setting per idle-timeout class of the core, in its order, with its default
+    (Suricata's flow-timeouts; ext/includes/enums.h)."""
     what = {
         "new": "packets seen in one direction only",
         "established": "packets seen in both directions",
         "closed": "after FIN both ways or RST: the linger in which final ACKs and "
                   "retransmissions still join the flow",
     }
-    return [
-        Setting(f"flow.timeouts.{proto}.{state}", float(value), float,
-                f"--flow-timeout-{proto}-{state}",
-                f"Idle timeout of {proto} flows in state {state} ({what[state]}).",
-                unit="s", minimum=0.000001)
-        for (proto, state), value in defaults.items()
-    ]
+    settings = []
+    for name, value in zip(TIMEOUT_CLASSES, TIMEOUT_DEFAULTS):
+        proto, state = name.split(".")
+        settings.append(Setting(
+            f"flow.timeouts.{name}", float(value), float, f"--flow-timeout-{proto}-{state}",
+            f"Idle timeout of {proto} flows in state {state} ({what[state]}).",
+            unit="s", minimum=0.000001))
+    return settings
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -111,16 +109,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("flow.context", True, bool, "--context/--no-context",
             "Keep endpoint context (flows opened, new destinations and services, failure "
             "ratios per host, decayed over 60 s and 600 s, and what each host did around "
-            "each flow; about 27 MB) and give every flow its ctx.* feature columns, "
+            "each flow; about 32 MB) and give every flow its ctx.* feature columns, "
             "whenever something reads them: a profile with a ctx.* feature, --export, or "
             "an on_flow callback of the Python API. "
             "--no-context leaves them 0 always."),
     Setting("flow.context_hosts", 1 << 16, int, "--context-hosts",
-            "Hosts the endpoint context keeps at most (a power of two; about 380 bytes "
-            "each, 27 MB by default). A host pushed out while still active is counted "
+            "Hosts the endpoint context keeps at most (a power of two; about 490 bytes "
+            "each, 32 MB by default). A host is pushed out while still active only when "
+            "the table is (nearly) full of active hosts, and that is counted "
             "(wirescore.ctx_host_replaced, and _pair_, _port_, _hist_, _scan_replaced: "
-            "logged at the end of a run, in the Python API's Summary.counters); a "
-            "network with more active hosts than this wants a larger table.",
+            "logged at the end of a run, in the Python API's Summary.counters): a larger "
+            "table would have kept it.",
             unit="hosts", minimum=16, maximum=1 << 24, power_of_two=True),
     Setting("flow.window_max_keys", 1 << 14, int, "--window-max-keys",
             "Traffic windows: addresses tracked per key kind (src, dst) and window (a "
@@ -293,10 +292,8 @@ class Config:
         return self._values.items()
 
     def timeouts(self) -> tuple[float, ...]:
-        """Idle timeouts (s) in the core's class order (see flowtable.TIMEOUT_CLASSES)."""
-        order = ("tcp.new", "tcp.established", "tcp.closed", "udp.new", "udp.established",
-                 "icmp.new", "icmp.established", "other.new", "other.established")
-        return tuple(self[f"flow.timeouts.{name}"] for name in order)
+        """Idle timeouts (s) in the core's class order (FlowMeter(timeouts=...))."""
+        return tuple(self[f"flow.timeouts.{name}"] for name in TIMEOUT_CLASSES)
 
     def to_yaml(self, with_help: bool = True) -> str:
         """The effective configuration as YAML, each key with its help and origin."""

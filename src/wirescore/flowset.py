@@ -27,11 +27,12 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from wirescore.core_names import PROTO_NAMES
 from wirescore.errors import WirescoreError
 
 log = logging.getLogger(__name__)
 
-PROTO_NUMBERS = {"ICMP": 1, "TCP": 6, "UDP": 17, "IPv6-ICMP": 58, "SCTP": 132}
+PROTO_NUMBERS = {name: number for number, name in PROTO_NAMES.items()}  # EVE proto names
 IDENTITY = ("flow_id", "src_ip", "src_port", "dest_ip", "dest_port", "proto",
             "community_id", "start", "end")
 _ISO = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:?\d\d)?$")

@@ -17,7 +17,7 @@ core was built with it (tests/fuzz/run.py builds and launches that; see README.m
     byte 3      table sizes: bits0-2 max_flows, bits3-4 fragment slots and the window
                 key table (16..1024 keys, so that full tables and dropped keys happen);
                 bits 5 and 6 both set: endpoint context tables on (a quarter of inputs),
-                sized by bits0-1 (16..4096 hosts: sets fill and hosts get replaced);
+                sized by bits0-1 (16..4096 hosts: tables fill and hosts get replaced);
                 bit7 the packet ring at its smallest (64 KiB), and with flag bit5 the
                 frames are played often enough (up to 32 times) to wrap it
     then records, until the input ends:
@@ -144,7 +144,12 @@ try:                                  # sized context and window tables (core of
     HAS_TABLE_SIZES = True
 except TypeError:
     HAS_TABLE_SIZES = False
-CONTEXT_HOSTS = (16, 64, 256, 4096)   # the default (65,536) costs 27 MB a meter
+try:                                  # context tables filled before reused (clock.pxd)
+    from wirescore._core import ctables as _ctables  # noqa: E402
+    FILLS_FIRST = hasattr(_ctables, "CLOCK_REACH")
+except ImportError:
+    FILLS_FIRST = False
+CONTEXT_HOSTS = (16, 64, 256, 4096)   # the default (65,536) costs 32 MB a meter
 WINDOW_MAX_KEYS = (16, 64, 256, 1024)  # the default (16,384) costs 2 ms a meter under ASAN
 RING_BYTES = 65536
 RING_COLS = 5                         # ring_*() meta: sec, usec, caplen, wire_len, linktype
@@ -423,6 +428,7 @@ def _finish(meter, records: list, windows: list | None, fed: int, decoded, flags
     cnt = meter.counters
     _check_counters(cnt, recs, fed, decoded, flags, fed_frames.count)
     _check_records(recs)
+    _check_context_tables(recs, cnt, options)
     w = None
     if windows is not None:
         w = _concat(windows, _ft.WINDOW_DTYPE)
@@ -570,6 +576,37 @@ def _check_records(recs) -> None:
             r = recs[n]
             raise FuzzFailure(f"record {n} (proto {int(r['proto'])}, reason {int(r['reason'])}, "
                               f"state {int(r['state'])}): {what}")
+
+
+def _check_context_tables(recs, cnt, options: dict) -> None:
+    """The context tables replace nothing while their keys fit (clock.pxd: every row is
+    used before one is reused): the flows' hosts in context_hosts rows, their pairs and
+    (client or server, protocol, port) keys in twice as many, their histories in a
+    quarter as many."""
+    if not (FILLS_FIRST and options.get("context") and len(recs)):
+        return
+    c = dict(zip(NAMES, cnt.tolist()))
+    rows = options.get("context_hosts", 65536)
+    v = recs["ip_version"].astype(np.uint8)[:, None]
+    src = np.hstack([v, recs["src_addr"]])
+    dst = np.hstack([v, recs["dest_addr"]])
+    ported = np.isin(recs["proto"], (6, 17, 132))
+    service = np.hstack([recs["proto"][:, None], recs["dest_port"][:, None] >> 8,
+                         recs["dest_port"][:, None] & 0xFF]).astype(np.uint8)
+    side = np.zeros((len(recs), 1), dtype=np.uint8)
+    count = {
+        "host": len(np.unique(np.vstack([src, dst]), axis=0)),
+        "pair": len(np.unique(np.hstack([src, recs["dest_addr"]]), axis=0)),
+        "port": len(np.unique(np.vstack([np.hstack([side, src, service])[ported],
+                                         np.hstack([side + 1, dst, service])[ported]]),
+                              axis=0)),
+    }
+    count["hist"] = count["host"]
+    room = {"host": rows, "pair": 2 * rows, "port": 2 * rows, "hist": rows >> 2}
+    for table, keys in count.items():
+        replaced = c[f"wirescore.ctx_{table}_replaced"]
+        check(keys > room[table] or replaced == 0,
+              f"{replaced} {table} keys replaced with {keys} keys in {room[table]} rows")
 
 
 RATIOS = ("syn_ratio", "synack_ratio", "rst_ratio", "fin_ratio", "unreach_ratio", "tcp_ratio",

@@ -1,4 +1,5 @@
-"""Compiled core (built from ext/*.pyx): decode, flowtable, eve, hst.
+"""Compiled core (built from ext/*.pyx; ext/README.md has the map of its rooms): decode,
+flowtable (FlowMeter), eve, hst, ctables (its name tables as compiled).
 
 A checkout where the core was never compiled (or was built for another Python) has no
 extension module here; importing any of them then fails with one line that says how to

@@ -18,14 +18,14 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+# the core's names, indexed as the record's fields are
+from wirescore.core_names import PORT_PROTOS, PROTO_NAMES
+from wirescore.core_names import REASON_NAMES as REASONS
+from wirescore.core_names import STATE_NAMES as STATES
+from wirescore.core_names import TCP_FLAG_NAMES as _FLAG_NAMES
+from wirescore.core_names import TCP_STATE_NAMES as TCP_STATES
 from wirescore.outputs.community_id import community_id
 from wirescore.outputs.paths import FILE_MODE
-
-PROTO_NAMES = {1: "ICMP", 6: "TCP", 17: "UDP", 58: "IPv6-ICMP", 132: "SCTP"}
-PORT_PROTOS = (6, 17, 132)
-REASONS = ("none", "timeout", "timeout", "tcp_fin", "tcp_rst", "forced", "shutdown")
-STATES = ("new", "established", "closed")
-TCP_STATES = ("none", "syn_sent", "syn_recv", "established", "fin_wait1", "closed")
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
 
@@ -61,10 +61,6 @@ def ip_text(addr: bytes, version: int) -> str:
 
 def tcp_flags_hex(flags: int) -> str:
     return format(flags, "02x")
-
-
-_FLAG_NAMES = ((0x01, "fin"), (0x02, "syn"), (0x04, "rst"), (0x08, "psh"), (0x10, "ack"),
-               (0x20, "urg"), (0x40, "ecn"), (0x80, "cwr"))
 
 
 class FlowEventFormatter:

@@ -1,0 +1,38 @@
+# cython: freethreading_compatible = False
+"""The compiled core's name tables and sizes as its C code sees them (names.h, which
+setup.py generates from wirescore/core_names.py): what tests/test_names.py checks slot by
+slot against that list, and what the fuzz target asks of the core it loads. Python code
+takes its names from wirescore.core_names, which needs no compiled core."""
+from slots cimport ws_slot
+from counters cimport N_COUNTERS, ws_counter_slots
+from enums cimport (N_REASONS, N_STATES, N_TCP_STATES, N_TC, WIN_KINDS, N_TCP_FLAGS,
+                    N_PROTOS, ws_reasons, ws_states, ws_tcp_states, ws_timeout_classes,
+                    ws_timeout_defaults, ws_window_kinds, ws_tcp_flags, ws_protos,
+                    ws_proto_ports, SCAN_BITS as _SCAN_BITS, WIN_BITS as _WIN_BITS,
+                    CLOCK_REACH as _CLOCK_REACH)
+
+
+cdef tuple _rows(const ws_slot* table, int n):
+    """(enum name, C value, name) of each row of a table, in table order."""
+    return tuple((table[i].id.decode(), table[i].value, table[i].name.decode())
+                 for i in range(n))
+
+
+#: every table as its C rows (enum name, value, name)
+ROWS = {
+    "counters": _rows(ws_counter_slots, N_COUNTERS),
+    "reasons": _rows(ws_reasons, N_REASONS),
+    "states": _rows(ws_states, N_STATES),
+    "tcp_states": _rows(ws_tcp_states, N_TCP_STATES),
+    "timeout_classes": _rows(ws_timeout_classes, N_TC),
+    "window_kinds": _rows(ws_window_kinds, WIN_KINDS),
+    "tcp_flags": _rows(ws_tcp_flags, N_TCP_FLAGS),
+    "protos": _rows(ws_protos, N_PROTOS),
+}
+#: the timeout classes' defaults (seconds) and which protocols have ports, as in C
+TIMEOUT_DEFAULTS = tuple(ws_timeout_defaults[i] for i in range(N_TC))
+PORT_PROTOS = tuple(ws_protos[i].value for i in range(N_PROTOS) if ws_proto_ports[i])
+#: the sizes the documentation quotes, as the rooms use them
+SCAN_BITS = _SCAN_BITS
+WINDOW_BITS = _WIN_BITS
+CLOCK_REACH = _CLOCK_REACH

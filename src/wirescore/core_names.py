@@ -1,0 +1,286 @@
+"""The compiled core's name lists, each value beside its name, written once.
+
+Counter slots, flow reasons, flow and TCP states, idle-timeout classes (with their
+default seconds), window keys, TCP flags and EVE protocol names: one list each, in the
+order of the C enum's values, and the few sizes of the core that its documentation
+quotes. The C side is built from here: setup.py writes ext/includes/names.h (c_header())
+before compiling, so the core's enums and name tables (ws_*) cannot drift from these
+lists; tests/test_names.py checks the compiled tables slot by slot. Python takes the
+names from here: outputs/eve.py, config.py, catalog.py, flowset.py, and
+wirescore._core.flowtable re-exports them.
+
+Pure data, no import of wirescore or of the compiled core (setup.py runs this file on
+its own, and `wirescore features` or `wirescore config` work on a checkout whose core
+was never built).
+"""
+
+# Counter slots: one uint64 each per meter. Names are dotted paths; where Suricata's EVE
+# stats schema has the same counter, the name is its path under "stats". Every packet
+# read lands in exactly one of three buckets, IP (C_DECODED_IP), non-IP (C_NONIP) and
+# error (C_INVALID, with its reason), so C_PKTS == C_DECODED_IP + C_NONIP + C_INVALID.
+COUNTERS = (
+    # totals
+    ("C_PKTS", "decoder.pkts"),
+    ("C_BYTES", "decoder.bytes"),
+    ("C_DECODED_IP", "wirescore.decoded_ip"),
+    ("C_NONIP", "wirescore.nonip"),
+    ("C_INVALID", "decoder.invalid"),
+    # link layers and protocols seen (informational, not exclusive)
+    ("C_ETHERNET", "decoder.ethernet"),
+    ("C_SLL", "decoder.sll"),
+    ("C_SLL2", "decoder.sll2"),
+    ("C_RAW", "decoder.raw"),
+    ("C_NULL", "decoder.null"),
+    ("C_NFLOG", "wirescore.nflog"),
+    ("C_PPP", "decoder.ppp"),
+    ("C_CHDLC", "decoder.chdlc"),
+    ("C_VLAN", "decoder.vlan"),
+    ("C_VLAN_QINQ", "decoder.vlan_qinq"),
+    ("C_MPLS", "decoder.mpls"),
+    ("C_PPPOE", "decoder.pppoe"),
+    ("C_IPV4", "decoder.ipv4"),
+    ("C_IPV6", "decoder.ipv6"),
+    ("C_TCP", "decoder.tcp"),
+    ("C_UDP", "decoder.udp"),
+    ("C_SCTP", "decoder.sctp"),
+    ("C_ICMPV4", "decoder.icmpv4"),
+    ("C_ICMPV6", "decoder.icmpv6"),
+    ("C_OTHER_IP", "wirescore.other_ip"),
+    ("C_FRAG4", "defrag.ipv4.fragments"),
+    ("C_FRAG6", "defrag.ipv6.fragments"),
+    ("C_FRAG_MATCHED", "wirescore.frag_matched"),
+    ("C_FRAG_UNMATCHED", "wirescore.frag_unmatched"),
+    ("C_SNAPPED", "wirescore.snapped"),
+    # non-IP frames by kind
+    ("C_ARP", "decoder.arp"),
+    ("C_UNKNOWN_ETHERTYPE", "decoder.unknown_ethertype"),
+    ("C_NONIP_NULL", "wirescore.nonip_null"),
+    ("C_NONIP_NFLOG", "wirescore.nonip_nflog"),
+    ("C_NONIP_PPP", "wirescore.nonip_ppp"),
+    # errors: the packet makes no flow
+    ("E_BAD_RECORD", "capture.errors"),
+    ("E_ETH_SMALL", "decoder.event.ethernet.pkt_too_small"),
+    ("E_VLAN_SMALL", "decoder.event.vlan.header_too_small"),
+    ("E_VLAN_TOO_MANY", "decoder.event.vlan.too_many_layers"),
+    ("E_MPLS_SMALL", "decoder.event.mpls.header_too_small"),
+    ("E_MPLS_UNKNOWN", "decoder.event.mpls.unknown_payload_type"),
+    ("E_PPPOE_SMALL", "decoder.event.pppoe.pkt_too_small"),
+    ("E_SLL_SMALL", "decoder.event.sll.pkt_too_small"),
+    ("E_SLL2_SMALL", "decoder.event.sll2.pkt_too_small"),
+    ("E_NULL_SMALL", "decoder.event.ltnull.pkt_too_small"),
+    ("E_NFLOG_SMALL", "wirescore.nflog_pkt_too_small"),
+    ("E_NFLOG_BAD_TLV", "wirescore.nflog_bad_tlv"),
+    ("E_PPP_SMALL", "decoder.event.ppp.pkt_too_small"),
+    ("E_CHDLC_SMALL", "decoder.event.chdlc.pkt_too_small"),
+    ("E_RAW_BAD_VERSION", "decoder.event.ipraw.invalid_ip_version"),
+    ("E_IPV4_SMALL", "decoder.event.ipv4.pkt_too_small"),
+    ("E_IPV4_WRONG_VER", "decoder.event.ipv4.wrong_ip_version"),
+    ("E_IPV4_HLEN_SMALL", "decoder.event.ipv4.hlen_too_small"),
+    ("E_IPV4_IPLEN_LT_HLEN", "decoder.event.ipv4.iplen_smaller_than_hlen"),
+    ("E_IPV4_TRUNC", "decoder.event.ipv4.trunc_pkt"),
+    ("E_IPV6_SMALL", "decoder.event.ipv6.pkt_too_small"),
+    ("E_IPV6_WRONG_VER", "decoder.event.ipv6.wrong_ip_version"),
+    ("E_IPV6_TRUNC_EXTHDR", "decoder.event.ipv6.trunc_exthdr"),
+    ("E_TCP_SMALL", "decoder.event.tcp.pkt_too_small"),
+    ("E_TCP_HLEN_SMALL", "decoder.event.tcp.hlen_too_small"),
+    ("E_TCP_INVALID_OPTLEN", "decoder.event.tcp.invalid_optlen"),
+    ("E_UDP_SMALL", "decoder.event.udp.pkt_too_small"),
+    ("E_SCTP_SMALL", "decoder.event.sctp.pkt_too_small"),
+    ("E_ICMPV4_SMALL", "decoder.event.icmpv4.pkt_too_small"),
+    ("E_ICMPV6_SMALL", "decoder.event.icmpv6.pkt_too_small"),
+    # flow table
+    ("F_TOTAL", "flow.total"),
+    ("F_TCP", "flow.tcp"),
+    ("F_UDP", "flow.udp"),
+    ("F_ICMPV4", "flow.icmpv4"),
+    ("F_ICMPV6", "flow.icmpv6"),
+    ("F_OTHER", "wirescore.flow_other"),
+    ("F_END_TIMEOUT", "flow.mgr.flows_timeout"),
+    ("F_END_ACTIVE", "wirescore.flow_active_timeout"),
+    ("F_END_TCP_FIN", "wirescore.flow_tcp_fin"),
+    ("F_END_TCP_RST", "wirescore.flow_tcp_rst"),
+    ("F_END_FORCED", "flow.wrk.flows_evicted"),
+    ("F_END_SHUTDOWN", "wirescore.flow_shutdown"),
+    ("F_TCP_REUSE", "flow.tcp_reuse"),
+    ("F_END_STATE_NEW", "flow.end.state.new"),
+    ("F_END_STATE_ESTABLISHED", "flow.end.state.established"),
+    ("F_END_STATE_CLOSED", "flow.end.state.closed"),
+    ("F_TS_BACKWARDS", "wirescore.ts_backwards"),
+    ("F_FRAG_TABLE_OVERWRITE", "defrag.tracker_hard_reuse"),
+    ("F_CTX_HOST_REPLACED", "wirescore.ctx_host_replaced"),
+    ("F_CTX_PAIR_REPLACED", "wirescore.ctx_pair_replaced"),
+    ("F_CTX_PORT_REPLACED", "wirescore.ctx_port_replaced"),
+    ("F_CTX_HIST_REPLACED", "wirescore.ctx_hist_replaced"),
+    ("F_CTX_SCAN_REPLACED", "wirescore.ctx_scan_replaced"),
+    ("W_WINDOWS", "wirescore.windows"),
+    ("W_KEYS_DROPPED", "wirescore.window_keys_dropped"),
+)
+
+# flow.reason: why a flow ended (Suricata's flow.reason; an active timeout is a "timeout"
+# there too, a TCP teardown "timeout" plus our tcp_fin / tcp_rst detail)
+REASONS = (
+    ("R_NONE", "none"),
+    ("R_TIMEOUT", "timeout"),
+    ("R_ACTIVE", "timeout"),
+    ("R_TCP_FIN", "tcp_fin"),
+    ("R_TCP_RST", "tcp_rst"),
+    ("R_FORCED", "forced"),
+    ("R_SHUTDOWN", "shutdown"),
+)
+
+# flow.state: established once a packet came back; closed after a TCP teardown
+STATES = (
+    ("S_NEW", "new"),
+    ("S_ESTABLISHED", "established"),
+    ("S_CLOSED", "closed"),
+)
+
+# tcp.state: a simplified Suricata TCP state
+TCP_STATES = (
+    ("T_NONE", "none"),
+    ("T_SYN_SENT", "syn_sent"),
+    ("T_SYN_RECV", "syn_recv"),
+    ("T_ESTABLISHED", "established"),
+    ("T_FIN_WAIT", "fin_wait1"),
+    ("T_CLOSED", "closed"),
+)
+
+# idle-timeout classes (protocol x state), one idle list each in the flow table: the
+# setting flow.timeouts.<name> and its default, seconds (Suricata's flow-timeouts)
+TIMEOUTS = (
+    ("TC_TCP_NEW", "tcp.new", 60),
+    ("TC_TCP_EST", "tcp.established", 600),
+    ("TC_TCP_CLOSED", "tcp.closed", 60),
+    ("TC_UDP_NEW", "udp.new", 30),
+    ("TC_UDP_EST", "udp.established", 300),
+    ("TC_ICMP_NEW", "icmp.new", 30),
+    ("TC_ICMP_EST", "icmp.established", 300),
+    ("TC_OTHER_NEW", "other.new", 30),
+    ("TC_OTHER_EST", "other.established", 300),
+)
+
+# traffic window keys: the whole stream, each source, each destination address
+WINDOW_KEYS = (
+    ("WIN_KIND_ALL", "all"),
+    ("WIN_KIND_SRC", "src"),
+    ("WIN_KIND_DST", "dst"),
+)
+
+# TCP flag bits (RFC 9293; ECE and CWR RFC 3168) and their EVE names (Suricata's tcp
+# object says "ecn" for ECE), lowest bit first
+TCP_FLAGS = (
+    ("TH_FIN", 0x01, "fin"),
+    ("TH_SYN", 0x02, "syn"),
+    ("TH_RST", 0x04, "rst"),
+    ("TH_PSH", 0x08, "psh"),
+    ("TH_ACK", 0x10, "ack"),
+    ("TH_URG", 0x20, "urg"),
+    ("TH_ECE", 0x40, "ecn"),
+    ("TH_CWR", 0x80, "cwr"),
+)
+
+# IP protocols with an EVE proto name (any other is written as its number), and whether
+# their flows are keyed and written with ports
+PROTOS = (
+    ("IPP_ICMP", 1, "ICMP", False),
+    ("IPP_TCP", 6, "TCP", True),
+    ("IPP_UDP", 17, "UDP", True),
+    ("IPP_ICMPV6", 58, "IPv6-ICMP", False),
+    ("IPP_SCTP", 132, "SCTP", True),
+)
+
+# sizes of the core that its documentation quotes (catalog.py, the fuzz target)
+SIZES = (
+    ("SCAN_BITS", 128),      # scans.pxd: the item maps of the scan tables (linear counting)
+    ("WIN_BITS", 256),       # windows.pxd: a window's distinct-count maps (linear counting)
+    ("CLOCK_REACH", 32),     # clock.pxd: rows the hand looks at for one holding nothing live
+)
+
+#: counter names by slot (FlowMeter.counters is in this order)
+COUNTER_NAMES = tuple(name for _, name in COUNTERS)
+#: EVE flow.reason by FlowRecord.reason
+REASON_NAMES = tuple(name for _, name in REASONS)
+#: EVE flow.state by FlowRecord.state
+STATE_NAMES = tuple(name for _, name in STATES)
+#: EVE tcp.state by FlowRecord.tcp_state
+TCP_STATE_NAMES = tuple(name for _, name in TCP_STATES)
+#: idle-timeout classes in FlowMeter(timeouts=...) order; settings flow.timeouts.<name>
+TIMEOUT_CLASSES = tuple(name for _, name, _ in TIMEOUTS)
+#: their defaults, seconds
+TIMEOUT_DEFAULTS = tuple(float(seconds) for _, _, seconds in TIMEOUTS)
+#: traffic window keys by WindowRecord.kind
+WINDOW_KINDS = tuple(name for _, name in WINDOW_KEYS)
+#: (bit, EVE name) of each TCP flag, lowest bit first
+TCP_FLAG_NAMES = tuple((bit, name) for _, bit, name in TCP_FLAGS)
+#: EVE proto name by IP protocol number
+PROTO_NAMES = {number: name for _, number, name, _ in PROTOS}
+#: IP protocols whose flows have ports
+PORT_PROTOS = tuple(number for _, number, _, ports in PROTOS if ports)
+SCAN_BITS, WINDOW_BITS, CLOCK_REACH = (value for _, value in SIZES)
+
+#: the lists as rows of (C enum name, C value, name): what the compiled tables hold
+ROWS = {
+    "counters": tuple((ident, k, name) for k, (ident, name) in enumerate(COUNTERS)),
+    "reasons": tuple((ident, k, name) for k, (ident, name) in enumerate(REASONS)),
+    "states": tuple((ident, k, name) for k, (ident, name) in enumerate(STATES)),
+    "tcp_states": tuple((ident, k, name) for k, (ident, name) in enumerate(TCP_STATES)),
+    "timeout_classes": tuple((ident, k, name) for k, (ident, name, _) in enumerate(TIMEOUTS)),
+    "window_kinds": tuple((ident, k, name) for k, (ident, name) in enumerate(WINDOW_KEYS)),
+    "tcp_flags": tuple((ident, bit, name) for ident, bit, name in TCP_FLAGS),
+    "protos": tuple((ident, number, name) for ident, number, name, _ in PROTOS),
+}
+# (the C enum's count name, the table's C name) of each list
+_C_TABLES = {
+    "counters": ("N_COUNTERS", "ws_counter_slots"),
+    "reasons": ("N_REASONS", "ws_reasons"),
+    "states": ("N_STATES", "ws_states"),
+    "tcp_states": ("N_TCP_STATES", "ws_tcp_states"),
+    "timeout_classes": ("N_TC", "ws_timeout_classes"),
+    "window_kinds": ("WIN_KINDS", "ws_window_kinds"),
+    "tcp_flags": ("N_TCP_FLAGS", "ws_tcp_flags"),
+    "protos": ("N_PROTOS", "ws_protos"),
+}
+
+
+def c_header() -> str:
+    """ext/includes/names.h: each list as a C enum (every name prefixed WS_, so that no
+    macro of the same name, such as Python's T_NONE, can reach it; the .pxd files give
+    Cython the short names) and a table of ws_slot rows; the sizes as enum values."""
+    out = ["/* Generated by setup.py from src/wirescore/core_names.py: edit that, not this. */",
+           "#ifndef WS_NAMES_H", "#define WS_NAMES_H", "",
+           "typedef struct { const char* id; long value; const char* name; } ws_slot;", ""]
+    for key, rows in ROWS.items():
+        count, table = _C_TABLES[key]
+        out.append("enum {")
+        out += [f"    WS_{ident} = {value}," for ident, value, _ in rows]
+        out += [f"    WS_{count} = {len(rows)}", "};"]
+        out.append(f"static const ws_slot {table}[WS_{count}] = {{")
+        out += [f'    {{"{ident}", WS_{ident}, "{name}"}},' for ident, _, name in rows]
+        out += ["};", ""]
+    out.append("static const double ws_timeout_defaults[WS_N_TC] = {"
+               + ", ".join(repr(s) for s in TIMEOUT_DEFAULTS) + "};")
+    out.append("static const unsigned char ws_proto_ports[WS_N_PROTOS] = {"
+               + ", ".join(str(int(ports)) for *_, ports in PROTOS) + "};")
+    out.append("enum { " + ", ".join(f"WS_{ident} = {value}" for ident, value in SIZES) + " };")
+    out.append("enum { " + ", ".join(f"WS_{ident[:-5]}_WORDS = {value // 64}"
+                                     for ident, value in SIZES if ident.endswith("_BITS"))
+               + " };   /* the bit maps' 64-bit words */")
+    out += ["", "/* the row of IP protocol p in ws_protos, or -1 */",
+            "static inline int ws_proto_row(unsigned int p) {",
+            "    int i;",
+            "    for (i = 0; i < (int)WS_N_PROTOS; i++)",
+            "        if (ws_protos[i].value == (long)p)",
+            "            return i;",
+            "    return -1;",
+            "}", "",
+            "/* the EVE name of IP protocol p, or NULL (then its number is written) */",
+            "static inline const char* ws_proto_name(unsigned int p) {",
+            "    int i = ws_proto_row(p);",
+            "    return i < 0 ? 0 : ws_protos[i].name;",
+            "}", "",
+            "/* whether flows of IP protocol p are keyed and written with ports */",
+            "static inline int ws_has_ports(unsigned int p) {",
+            "    int i = ws_proto_row(p);",
+            "    return i >= 0 && ws_proto_ports[i];",
+            "}", "", "#endif", ""]
+    return "\n".join(out)
