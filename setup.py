@@ -51,7 +51,7 @@ if ASAN:
 
 # ext/NAME.pyx -> wirescore._core.<last part of NAME> (app/msg_krb5 -> wirescore._core.msg_krb5)
 MODULES = ["ctables", "decode", "flowtable", "eve", "hst", "pcapfile",
-           "app/msg_ber", "app/msg_krb5", "app/msg_ssh", "app/msg_bytes"]
+           "app/msg_ber", "app/msg_krb5", "app/msg_ldap", "app/msg_ssh", "app/msg_bytes"]
 
 # The core's name lists live in plain Python files; the C enums and name tables are made
 # from them (each run on its own: plain data, and this file never imports wirescore):

@@ -6,6 +6,7 @@ parser under test and compares its fields with the tree's.
 
     payloads(pcap, display_filter)  -> [(frame number, transport, bytes)]
     trees(pcap, display_filter, proto) -> {frame number: Node of that protocol}
+    follow(pcap, stream)            -> (client "addr:port", client bytes, server bytes)
 
 A Node is one PDML field: name (without the "proto." prefix), show (tshark's text),
 children; find(path) / all(path) follow child names ("a/b/c", "*" any one level, "**"
@@ -13,6 +14,7 @@ any depth).
 """
 from __future__ import annotations
 
+import re
 import subprocess
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -98,3 +100,18 @@ def trees(pcap: Path, display_filter: str, proto: str) -> dict[int, list[Node]]:
             if p.get("name") == proto:
                 out.setdefault(num, []).append(Node(proto, "", _node(p, proto + ".")))
     return out
+
+
+def follow(pcap: Path, stream: int) -> tuple[str, bytes, bytes]:
+    """(client "addr:port", bytes it sent, bytes the server sent) of TCP stream `stream`,
+    in stream order (tshark -z follow,tcp,raw: retransmissions dropped, segments ordered)."""
+    out = subprocess.run(["tshark", "-r", str(pcap), "-q", "-z", f"follow,tcp,raw,{stream}"],
+                         capture_output=True, check=True, text=True, timeout=300).stdout
+    client, sides = "", {0: b"", 1: b""}
+    for line in out.splitlines():
+        if line.startswith("Node 0:"):
+            client = line.split()[-1]
+        elif re.fullmatch(r"\t?[0-9a-f]+", line):
+            side = 1 if line.startswith("\t") else 0
+            sides[side] += bytes.fromhex(line.strip())
+    return client, sides[0], sides[1]

@@ -4,7 +4,7 @@ so the core and the EVE side cannot drift; and the values of a few well-known ro
 from __future__ import annotations
 
 from wirescore import msg_names as mn
-from wirescore._core import msg_bytes, msg_krb5
+from wirescore._core import msg_bytes, msg_krb5, msg_ldap
 
 
 def test_compiled_tables_equal_the_data():
@@ -13,6 +13,9 @@ def test_compiled_tables_equal_the_data():
     assert msg_krb5.ETYPE_WEAK == tuple(weak for *_, weak in mn.KRB5_ETYPES)
     assert msg_krb5.TABLES["errors"] == mn.KRB5_ERRORS
     assert msg_krb5.TABLES["pa_types"] == mn.KRB5_PA_TYPES
+    assert msg_ldap.TABLES["ops"] == mn.LDAP_OPS
+    assert msg_ldap.TABLES["results"] == mn.LDAP_RESULTS
+    assert msg_ldap.SASL_KIND_NAMES == mn.SASL_KIND_NAMES
     assert msg_bytes.MAGIC_NAMES == mn.MAGIC_NAMES
 
 

@@ -15,6 +15,7 @@ import subprocess
 import pytest
 
 from conftest import need_shared
+from msgref import follow
 from wirescore._core import msg_ssh
 
 CAPTURES = (
@@ -37,19 +38,6 @@ LENGTH_FIELDS = ("kex_algorithms", "server_host_key_algorithms",
 def _tshark(pcap, *args) -> str:
     return subprocess.run(["tshark", "-r", str(pcap), *args], capture_output=True,
                           check=True, text=True, timeout=300).stdout
-
-
-def _follow(pcap, stream: int) -> tuple[str, bytes, bytes]:
-    """(client "addr:port", client bytes, server bytes) of one TCP connection."""
-    out = _tshark(pcap, "-q", "-z", f"follow,tcp,raw,{stream}")
-    client, sides = "", {0: b"", 1: b""}
-    for line in out.splitlines():
-        if line.startswith("Node 0:"):
-            client = line.split()[-1]
-        elif re.fullmatch(r"\t?[0-9a-f]+", line):
-            side = 1 if line.startswith("\t") else 0
-            sides[side] += bytes.fromhex(line.strip())
-    return client, sides[0], sides[1]
 
 
 def _reference(pcap) -> dict[tuple[int, str], dict]:
@@ -75,7 +63,7 @@ def _sessions(rel: str):
     pcap = need_shared() / "pcaps" / rel
     ref = _reference(pcap)
     for stream in sorted({s for s, _ in ref}):
-        client, c2s, s2c = _follow(pcap, stream)
+        client, c2s, s2c = follow(pcap, stream)
         server = next((who for s, who in ref if s == stream and who != client), None)
         yield stream, True, c2s, ref.get((stream, client), {})
         if s2c:
