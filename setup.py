@@ -11,6 +11,8 @@ Environment:
                       in the code whatever this says).
   WIRESCORE_ASAN=1    add -fsanitize=address (with WIRESCORE_DEBUG: -O1 -g);
                       tests/fuzz/run.py sets both.
+  WIRESCORE_MODULES=a,b  build only these of MODULES (a fuzz target's own modules:
+                      tests/fuzz/run.py sets it for the message parsers' targets).
 """
 import os
 import runpy
@@ -52,6 +54,13 @@ if ASAN:
 # ext/NAME.pyx -> wirescore._core.<last part of NAME> (app/msg_krb5 -> wirescore._core.msg_krb5)
 MODULES = ["ctables", "decode", "flowtable", "eve", "hst", "pcapfile",
            "app/msg_ber", "app/msg_krb5", "app/msg_ldap", "app/msg_ssh", "app/msg_bytes"]
+
+if os.environ.get("WIRESCORE_MODULES"):
+    _only = os.environ["WIRESCORE_MODULES"].split(",")
+    if set(_only) - set(MODULES):
+        sys.exit(f"wirescore: WIRESCORE_MODULES names unknown modules: "
+                 f"{sorted(set(_only) - set(MODULES))} (known: {MODULES})")
+    MODULES = _only
 
 # The core's name lists live in plain Python files; the C enums and name tables are made
 # from them (each run on its own: plain data, and this file never imports wirescore):

@@ -205,6 +205,17 @@ def test_strings_and_lists_bounded():
     assert msg_krb5.probe(msg) == 1 and msg_krb5.probe(msg[:3]) == -1
 
 
+def test_repeated_field_is_malformed():
+    """DER: a SEQUENCE's fields in tag order, each once (an etype list tagged as a second
+    sname must not overwrite the first)."""
+    _, data, _tree = _messages(CAPTURES[0])[3]             # an AS-REQ
+    got = msg_krb5.parse_krb5(data)
+    assert got["msg_type"] == 10 and got["etypes"] == [18, 17, 23]
+    at = data.rindex(bytes([0xA8, 0x0B, 0x30, 0x09]))      # etype [8]: SEQUENCE OF 3 ints
+    bad = data[:at] + b"\xa3" + data[at + 1:]
+    assert msg_krb5.parse_krb5(bad)["status"] == -1
+
+
 @pytest.mark.parametrize("data, status", [
     (b"", -2), (b"\x16\x03\x01\x00\x05", -2), (b"GET / HTTP/1.1\r\n", -2),
     (b"\x6a\x05\x30\x03\x02\x01", -1),              # a length past its parent

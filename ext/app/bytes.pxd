@@ -177,7 +177,8 @@ cdef inline int bytes_parse(const uint8_t* p, uint32_t n, uint32_t full,
         for i in range(256):
             if hist[i]:
                 h += hist[i] * log2(<double>hist[i])
-        s.entropy = <float>(log2(<double>n) - h / n)
+        h = log2(<double>n) - h / n          # rounding leaves -4e-16 for one symbol
+        s.entropy = <float>(0.0 if h < 0.0 else (8.0 if h > 8.0 else h))
         s.printable = <float>(<double>printable / n)
     s.magic = bytes_magic(p, n, early, &s.flags)
     if n < full:

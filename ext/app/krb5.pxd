@@ -19,19 +19,16 @@
 #   AS-REQ/TGS-REQ (10/12)  padata types; req-body: kdc-options, cname, realm, sname,
 #                           till, nonce, etype list; the ticket etype of a PA-TGS-REQ's
 #                           AP-REQ (the TGT presented)
-#   AS-REP/TGS-REP (11/13)  padata types, crealm, cname, ticket realm -> realm, ticket
-#                           sname -> sname, ticket enc-part etype -> ticket_etype, enc-part
-#                           etype -> enc_etype
-#   AP-REQ (14)             ticket realm, sname, ticket_etype; authenticator etype ->
-#                           enc_etype
+#   AS-REP/TGS-REP (11/13)  padata types, crealm, cname, the ticket's realm, sname and
+#                           enc-part etype (ticket_etype), enc-part etype -> enc_etype
+#   AP-REQ (14)             ticket realm, sname, ticket_etype; authenticator etype: enc_etype
 #   AP-REP (15)             enc-part etype -> enc_etype
 #   KRB-ERROR (30)          error-code, crealm, cname, realm, sname, e-text, the padata
 #                           types of an e-data that is a METHOD-DATA (PREAUTH_REQUIRED)
 #   KRB-SAFE/PRIV/CRED      pvno and msg-type only
-# Suricata's EVE krb5 from it: msg_type = the message type's name; cname = cname;
-# realm = realm for requests, crealm for replies and errors; sname = sname;
-# encryption / weak_encryption = enc_etype (replies); ticket_encryption /
-# ticket_weak_encryption = ticket_etype (replies); error_code = error_code's name.
+# Suricata's EVE krb5 from it: msg_type = the message type's name; cname; realm = realm
+# (requests), crealm (replies, errors); sname; encryption / weak_encryption = enc_etype,
+# ticket_encryption / ticket_weak_encryption = ticket_etype; error_code = its name.
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, int32_t, int64_t
 from libc.string cimport memset
@@ -133,6 +130,14 @@ cdef inline int k5_int32(const uint8_t* p, uint32_t n, const BerTlv* t,
     return BER_OK
 
 
+cdef inline bint k5_in_order(const BerTlv* c, int64_t* last) noexcept nogil:
+    """DER: a SEQUENCE's context tags rise, each once (False: repeated or out of order)."""
+    if <int64_t>c.tag <= last[0]:
+        return False
+    last[0] = c.tag
+    return True
+
+
 cdef inline int k5_open(const uint8_t* p, uint32_t n, const BerTlv* t, uint8_t cls,
                         uint32_t tag, uint8_t depth, BerWalk* w) noexcept nogil:
     """Walk the constructed element (cls, tag) inside EXPLICIT tag t (t itself when cls is
@@ -193,6 +198,7 @@ cdef inline int k5_principal(const uint8_t* p, uint32_t n, const BerTlv* t, FStr
     cdef BerWalk w
     cdef BerTlv c
     cdef int rs
+    cdef int64_t last = -1
     cdef int rc = k5_open(p, n, t, BER_UNIVERSAL, BER_SEQUENCE, 3, &w)
     if rc != BER_OK:
         return rc
@@ -203,6 +209,8 @@ cdef inline int k5_principal(const uint8_t* p, uint32_t n, const BerTlv* t, FStr
             return BER_OK
         if rc == BER_ERR or c.hdr_cut:
             break
+        if c.cls != BER_CONTEXT or not k5_in_order(&c, &last):
+            return BER_ERR
         if c.cls == BER_CONTEXT and c.tag == 0 and rc == BER_OK:
             if k5_int32(p, n, &c, ntype) != BER_OK:
                 return BER_ERR
@@ -305,9 +313,7 @@ cdef inline int k5_after(int rc, int r2) noexcept nogil:
     element holding it ran past the bytes (nothing after it can be read), else OK."""
     if r2 == BER_ERR:
         return BER_ERR
-    if rc == BER_CUT or r2 == BER_CUT:
-        return BER_CUT
-    return BER_OK
+    return BER_CUT if rc == BER_CUT or r2 == BER_CUT else BER_OK
 
 
 cdef inline int k5_uint32(const uint8_t* p, uint32_t n, const BerTlv* t,
@@ -341,6 +347,7 @@ cdef inline int k5_pa_entry(const uint8_t* p, uint32_t n, const BerTlv* e,
     cdef BerWalk w
     cdef BerTlv c
     cdef int32_t ptype = -1
+    cdef int64_t last = -1
     cdef int rc, r2
     if e.cls != BER_UNIVERSAL or e.tag != BER_SEQUENCE or not e.cons:
         return BER_ERR
@@ -351,6 +358,8 @@ cdef inline int k5_pa_entry(const uint8_t* p, uint32_t n, const BerTlv* e,
             return BER_OK
         if rc == BER_ERR or c.hdr_cut:
             return rc
+        if c.cls != BER_CONTEXT or not k5_in_order(&c, &last):
+            return BER_ERR
         r2 = rc
         if c.cls == BER_CONTEXT and c.tag == 1:
             r2 = k5_int32(p, n, &c, &ptype)
@@ -416,6 +425,7 @@ cdef inline int k5_ticket(const uint8_t* p, uint32_t n, const BerTlv* t, Krb5Msg
     sname."""
     cdef BerTlv a, s, c
     cdef BerWalk w
+    cdef int64_t last = -1
     cdef int rc = ber_inner(p, n, t, BER_DER, &a)
     cdef int r2
     if rc == BER_ERR or a.hdr_cut:
@@ -434,7 +444,7 @@ cdef inline int k5_ticket(const uint8_t* p, uint32_t n, const BerTlv* t, Krb5Msg
             return BER_OK
         if rc == BER_ERR or c.hdr_cut:
             return rc
-        if c.cls != BER_CONTEXT:
+        if c.cls != BER_CONTEXT or not k5_in_order(&c, &last):
             return BER_ERR
         r2 = rc
         if c.tag == 1 and names:
@@ -455,6 +465,7 @@ cdef inline int k5_req_body(const uint8_t* p, uint32_t n, const BerTlv* t,
     cdef BerWalk w
     cdef BerTlv c
     cdef int r2
+    cdef int64_t last = -1
     cdef int rc = k5_open(p, n, t, BER_UNIVERSAL, BER_SEQUENCE, 3, &w)
     while rc == BER_OK:
         rc = ber_next(&w, p, n, &c)
@@ -462,7 +473,7 @@ cdef inline int k5_req_body(const uint8_t* p, uint32_t n, const BerTlv* t,
             return BER_OK
         if rc == BER_ERR or c.hdr_cut:
             return rc
-        if c.cls != BER_CONTEXT:
+        if c.cls != BER_CONTEXT or not k5_in_order(&c, &last):
             return BER_ERR
         r2 = rc
         if c.tag == 0:
@@ -594,6 +605,7 @@ cdef inline int k5_message(const uint8_t* p, uint32_t n, const BerTlv* app, int 
     """The SEQUENCE inside APPLICATION element app, field by field."""
     cdef BerTlv s, c
     cdef BerWalk w
+    cdef int64_t last = -1
     cdef int rc = ber_inner(p, n, app, BER_DER, &s)
     if rc == BER_ERR or s.hdr_cut:
         return rc
@@ -606,7 +618,7 @@ cdef inline int k5_message(const uint8_t* p, uint32_t n, const BerTlv* app, int 
             return BER_OK
         if rc == BER_ERR or c.hdr_cut:
             return rc
-        if c.cls != BER_CONTEXT or not c.cons:
+        if c.cls != BER_CONTEXT or not c.cons or not k5_in_order(&c, &last):
             return BER_ERR
         rc = k5_after(rc, k5_field(p, n, &c, kind, app.tag, m))
         if rc != BER_OK:

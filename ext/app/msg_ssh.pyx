@@ -69,10 +69,12 @@ def parse_kex(data, full=None):
     if k.msg_code == SSH_MSG_KEXINIT:
         out["list_len"] = [k.list_len[i] for i in range(k.n_lists)]
         if k.n_lists:
+            # lists the cut left unread make the strings a prefix too
+            unread = FS_CUT if k.n_lists < SSH_LISTS else 0
             _hassh(out, "hassh_string", k.hassh_string, k.hassh_n, k.hassh_len,
-                   k.hassh_flags)
+                   k.hassh_flags | unread)
             _hassh(out, "hassh_server_string", k.hassh_server_string, k.hassh_server_n,
-                   k.hassh_server_len, k.hassh_server_flags)
+                   k.hassh_server_len, k.hassh_server_flags | unread)
         if k.flags & SSHF_HASSH:
             out.update(hassh=k.hassh.decode(), hassh_server=k.hassh_server.decode())
         if k.n_lists == SSH_LISTS:
