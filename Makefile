@@ -66,4 +66,4 @@ fuzz-smoke: $(PY)
 	$(PY) tests/fuzz/run.py --sanitizer $(FUZZ_SANITIZER) --target reader smoke --seconds $(FUZZ_SMOKE_SECONDS)
 
 clean:
-	rm -rf build $(DEMO_LOGS) .pytest_cache src/*.egg-info ext/*.c ext/includes/names.h src/wirescore/_core/*.so
+	rm -rf build $(DEMO_LOGS) .pytest_cache src/*.egg-info ext/*.c ext/app/*.c ext/includes/names.h ext/includes/tls_names.h src/wirescore/_core/*.so
