@@ -51,7 +51,7 @@ cdef extern from "tls_names.h" nogil:
     const char ws_ja4_unknown_version[]
 
 cdef enum:
-    JA_CAP = 4096          # bytes of a JA3 / JA3S / raw JA4 string (NUL included)
+    JA_CAP = 8192          # bytes of a JA3 / JA3S / raw JA4 string (NUL included)
     JA4_LEN = 36           # a hashed JA4: 10 + 1 + 12 + 1 + 12
     JA4S_LEN = 25          # a hashed JA4S: 7 + 1 + 4 + 1 + 12
     JA_MD5_HEX = 33        # 32 hex digits + NUL

@@ -42,7 +42,7 @@ cdef enum:
     TLS_EXT_ALPN = 16
     TLS_EXT_SUPPORTED_VERSIONS = 43
     # array sizes (real counts are kept beside them)
-    TLS_MAX_CIPHERS = 256
+    TLS_MAX_CIPHERS = 512
     TLS_MAX_EXTS = 64
     TLS_MAX_GROUPS = 32
     TLS_MAX_POINTFMTS = 16
