@@ -330,3 +330,140 @@ def test_every_shared_capture_with_tls_equals_tshark():
         _compare_certificates(path, ours, report)
     print(report)
     assert report["captures"] >= 50 and report["hellos"] >= 500 and report["certs"] >= 50
+
+
+# ---- prefixes: a capture cut by the snap length ---------------------------------------
+
+def _exact(b: bytes) -> np.ndarray:
+    """A copy in a buffer of exactly len(b) bytes (numpy's allocation, not Python's
+    object arena: a sanitizer build sees a read past it)."""
+    return np.frombuffer(bytearray(b), dtype=np.uint8) if b else np.zeros(0, np.uint8)
+
+
+def _prefix_messages():
+    """(name, parse function, message bytes) of real messages: hellos, Certificate
+    messages and certificates of the vector captures and the shipped fixtures."""
+    out = []
+    for path in (JA4_DIR / "tls12.pcap", JA4_DIR / "tls-alpn-h2.pcap",
+                 JA4_DIR / "badcurveball.pcap", PCAPS / "zeek-tls-irc-starttls-sll.pcap"):
+        for t, parse in ((1, msg_tls.parse_client_hello), (2, msg_tls.parse_server_hello),
+                         (11, msg_tls.parse_certificates)):
+            for d, msg, whole in messages(path, t)[:1]:
+                if whole:
+                    out.append((f"{path.name}-{t}", parse, msg))
+                    if t == 11:
+                        first = msg_tls.parse_certificates(msg)["first"]
+                        out.append((f"{path.name}-x509", msg_tls.parse_x509, first))
+    return out
+
+
+PREFIX_MESSAGES = _prefix_messages()
+
+
+@pytest.mark.parametrize("name,parse,msg", PREFIX_MESSAGES, ids=[m[0] for m in PREFIX_MESSAGES])
+def test_every_prefix_parses_as_a_prefix(name, parse, msg):
+    """Every cut of a real message: rc 1 (never an error), each field either absent or
+    equal to the whole parse's, and once there, there at every longer cut."""
+    whole = parse(_exact(msg))
+    assert whole["rc"] == 0 and not whole["prefix"]
+    fields = [k for k in whole if k not in ("rc", "flags", "prefix") and
+              not k.endswith("truncated") and k not in ("first", "n_certs_seen",
+              "chain_complete", "sslv2", "bad_extension", "hello_retry")]
+    present_from = {}
+    for n in range(len(msg)):
+        got = parse(_exact(msg[:n]), len(msg))
+        assert got["rc"] == 1 and got["prefix"], (name, n, got["rc"])
+        for k in fields:
+            if got[k] is not None and whole[k] is not None:
+                assert got[k] == whole[k], (name, n, k)
+                present_from.setdefault(k, n)
+            elif k in present_from and isinstance(whole[k], (int, str, list)):
+                raise AssertionError(f"{name}: {k} there at {present_from[k]}, gone at {n}")
+    # the hash-like fields need every byte: only the whole message has them
+    for k in ("ja3", "ja4", "ja3s", "ja4s", "fingerprint"):
+        assert k not in whole or whole[k] is None or k not in present_from, (name, k)
+    assert present_from, name
+
+
+def test_a_256_byte_capture_still_names_the_server():
+    """The evaluation mix keeps 256 bytes a packet: with ~200 bytes of the ClientHello,
+    SNI (commonly an early extension) is there, the fingerprints are not."""
+    (d, msg, _), = messages(JA4_DIR / "tls12.pcap", 1)
+    got = msg_tls.parse_client_hello(_exact(msg[:256 - 54 - 5]), len(msg))
+    assert got["rc"] == 1 and got["sni"] == "contile.services.mozilla.com"
+    assert got["version"] == 0x0303 and got["ciphers"] is not None
+    assert got["ja3"] is None and got["ja4"] is None and got["extensions"] is None
+
+
+# ---- the record walker and SSLv2 hellos ------------------------------------------------
+
+def _walk_captures() -> list[Path]:
+    return [p for folder in (JA4_DIR, PCAPS) for p in sorted(folder.iterdir())
+            if p.suffix in (".pcap", ".pcapng")]
+
+
+@pytest.mark.parametrize("path", _walk_captures(), ids=lambda p: p.name)
+def test_the_record_walker_cuts_the_messages_tlsref_cuts(path):
+    """tls_next_message over a direction's bytes gives the handshake messages that
+    tlsref's Python cuts (joined across records), then stops where the handshake records
+    end; cut at every length, it gives the whole messages before the cut and "more"."""
+    walked = 0
+    for d in tlsref.directions(path):
+        if not d.data.startswith(b"\x16\x03"):
+            continue
+        want, last_whole = tlsref.handshake_messages(d.data)
+        got, end = msg_tls.handshakes(_exact(d.data))
+        assert [m["data"] for m in got] == want, (path.name, d.key)
+        assert all(m["full"] == 4 + int.from_bytes(m["data"][1:4], "big") for m in got)
+        if last_whole and end.startswith("end:"):
+            assert int(end[4:]) in (20, 21, 23)         # CCS, alert, application data
+        elif not last_whole:
+            assert end == "more"
+        for cut in range(0, min(len(d.data), 3000), 7):
+            part, end = msg_tls.handshakes(_exact(d.data[:cut]))
+            assert end in ("more", "end:20", "end:21", "end:23"), (cut, end)
+            for m, w in zip(part, want):
+                assert w.startswith(m["data"])
+                assert m["full"] == 4 + int.from_bytes(w[1:4], "big") or (
+                    m["full"] == 0 and len(m["data"]) < 4)
+        walked += 1
+    assert walked or path.suffix == ".pcapng" or path.name.startswith(("ndpi", "nfstream",
+                                                                        "zeek", "sv-"))
+
+
+def test_a_small_buffer_keeps_a_message_prefix_and_walks_on():
+    """cap smaller than a message: its first cap bytes, and the walk goes on after it."""
+    (d,) = [d for d in tlsref.directions(JA4_DIR / "badcurveball.pcap") if d.sport == 443]
+    whole, _ = msg_tls.handshakes(_exact(d.data))
+    small, _ = msg_tls.handshakes(_exact(d.data), cap=100)
+    assert [m["full"] for m in small] == [m["full"] for m in whole]
+    assert [m["data"] for m in small] == [m["data"][:100] for m in whole]
+
+
+@needs_tshark
+@pytest.mark.shared
+@pytest.mark.skipif(not shared_available(), reason="needs ../shared/data")
+@pytest.mark.parametrize("rel", ["peer-groundtruth/nfstream/skype.pcap",
+                                 "peer-groundtruth/suricata-verify/tls__tls-glupteba/input.pcap"])
+def test_sslv2_hellos_are_recognised(rel):
+    """SSLv2-compatible ClientHellos (real ones): the walker says "sslv2", the parser
+    reads their version and the TLS cipher suites among the 3-byte cipher specs, as
+    tshark's tls.handshake.cipherspec lists them."""
+    from conftest import SHARED_DATA
+    path = SHARED_DATA / "pcaps" / rel
+    rows = tlsref.tshark_fields(path, "tls.handshake.cipherspec",
+                                ["tcp.srcport", "tls.handshake.version", "tls.handshake.cipherspec"])
+    specs = {int(r[0]): (int(r[1], 16), [int(s, 16) for s in r[2].split("|")]) for r in rows}
+    seen = 0
+    for d in tlsref.directions(path):
+        if d.sport not in specs or not d.data[:1] or not d.data[0] & 0x80:
+            continue
+        msgs, end = msg_tls.handshakes(_exact(d.data))
+        assert end == "sslv2" and len(msgs) == 1
+        got = msg_tls.parse_client_hello(_exact(msgs[0]["data"]))
+        version, cipherspecs = specs[d.sport]
+        assert got["rc"] == 0 and got["sslv2"] and got["version"] == version
+        assert got["ciphers"] == [s for s in cipherspecs if s < 0x10000]
+        assert got["ja3"] is None and got["ja4"] is None        # no extensions: no JA3/JA4
+        seen += 1
+    assert seen

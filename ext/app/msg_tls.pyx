@@ -169,11 +169,13 @@ def parse_server_hello(const uint8_t[:] data not None, full=None) -> dict:
 
 def parse_certificates(const uint8_t[:] data not None, full=None) -> dict:
     """A Certificate handshake message (TLS <= 1.2): the chain length and the first
-    certificate's bytes (those within data) and real length."""
+    certificate's bytes (those within data) and real length. n_certs: the chain length,
+    once the whole list was walked; n_certs_seen: how many began within data."""
     cdef TlsCertificates c
     cdef int rc = tls_certificate(_ptr(data), data.shape[0], _full(data, full), &c)
     return {"rc": rc, "prefix": bool(c.flags & TLS_F_PREFIX),
-            "n_certs": c.n_certs, "chain_complete": bool(c.flags & TLS_F_CERTS),
+            "n_certs": c.n_certs if c.flags & TLS_F_CERTS else None,
+            "n_certs_seen": c.n_certs, "chain_complete": bool(c.flags & TLS_F_CERTS),
             "chain_truncated": bool(c.flags & TLS_F_CERTS_TRUNC),
             "first": bytes(data[c.first_off:c.first_off + c.first_n]) if c.n_certs else None,
             "first_len": c.first_len if c.n_certs else None}
