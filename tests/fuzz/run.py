@@ -10,6 +10,7 @@
     python tests/fuzz/run.py build                 # only build
     python tests/fuzz/run.py seeds                 # rewrite tests/fuzz/seeds/ (committed)
     python tests/fuzz/run.py --target reader smoke # the same commands for the reader target
+    python tests/fuzz/run.py --target msg_tls smoke   # ... and the TLS message parsers
 
 Builds go to build/fuzz/<variant>/ (build/fuzz/<variant>@<ref> with --source REF) from a
 copy of ext/, setup.py and the core's name lists (src/wirescore/core_names.py), so the
@@ -46,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib
 import os
 import re
 import shutil
@@ -75,6 +77,8 @@ TARGETS = {
     "core": Target(HERE / "fuzz_core.py", HERE / "seeds", HERE / "fuzz.dict", REGRESSIONS, ""),
     "reader": Target(HERE / "fuzz_reader.py", HERE / "seeds-reader", HERE / "fuzz-reader.dict",
                      REGRESSIONS / "reader", "-reader"),
+    "msg_tls": Target(HERE / "fuzz_msg_tls.py", HERE / "seeds-msg_tls",
+                      HERE / "fuzz-msg_tls.dict", REGRESSIONS / "msg_tls", "-msg_tls"),
 }
 MAX_LEN = 8192
 CLANGS = ("clang", "clang-19", "clang-18", "clang-17", "clang-16", "clang-15", "clang-14")
@@ -218,12 +222,12 @@ def run_env(variant: str, lib: Path) -> dict:
 
 # ---- seeds --------------------------------------------------------------------------------
 
-def write_reader_seeds(target: Target) -> int:
-    """The reader target's seeds (fuzz_reader.seeds())."""
+def write_target_seeds(target: Target) -> int:
+    """A target's seeds from its own seeds() (fuzz_reader.seeds(), fuzz_msg_tls.seeds())."""
     sys.path.insert(0, str(HERE))
-    import fuzz_reader
+    module = importlib.import_module(target.script.stem)
 
-    return _write_seeds(target, fuzz_reader.seeds())
+    return _write_seeds(target, module.seeds())
 
 
 def _write_seeds(target: Target, seeds: dict[str, bytes]) -> int:
@@ -569,7 +573,7 @@ def main(argv=None) -> int:
     if a.lean:                                       # read by fuzz_core.py in each child
         os.environ["WIRESCORE_FUZZ_LEAN"] = "1"
     if a.cmd == "seeds":
-        n = write_seeds() if a.target is TARGETS["core"] else write_reader_seeds(a.target)
+        n = write_seeds() if a.target is TARGETS["core"] else write_target_seeds(a.target)
         log(f"{n} seeds written to {a.target.seeds}")
         return 0
     if a.cmd == "build":
