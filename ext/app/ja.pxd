@@ -26,7 +26,8 @@ JA4_LEN + 1 for a hashed JA4).
 """
 from libc.stdint cimport uint8_t, uint16_t, uint32_t
 
-from app.ber cimport BerOut, ber_out_init, ber_out_byte, ber_out_uint, ber_out_hex, ber_truncated
+from app.ber cimport (BerOut, ber_out_init, ber_out_byte, ber_out_bytes, ber_out_uint,
+                      ber_out_hex, ber_truncated)
 from app.tls cimport (TlsClientHello, TlsServerHello, TLS_F_CIPHERS, TLS_F_EXTS,
                       TLS_F_CIPHERS_TRUNC, TLS_F_EXTS_TRUNC, TLS_F_GROUPS_TRUNC,
                       TLS_F_POINTFMTS_TRUNC, TLS_F_SIGALGS_TRUNC, TLS_F_VERSIONS_TRUNC,
@@ -35,20 +36,8 @@ from app.tls cimport (TlsClientHello, TlsServerHello, TLS_F_CIPHERS, TLS_F_EXTS,
                       TLS_ALPN_CAP,
                       TLS_EXT_ALPN)
 
-cdef extern from "md5.h" nogil:
-    void ws_md5(const uint8_t* data, size_t length, uint8_t* out)
-
-cdef extern from "sha256.h" nogil:
-    void ws_sha256(const uint8_t* data, size_t length, uint8_t* out)
-
-cdef extern from "tls_names.h" nogil:
-    ctypedef struct ws_tls_version:
-        unsigned int value
-        const char* name
-        const char* ja4
-    enum: WS_N_TLS_VERSIONS
-    const ws_tls_version ws_tls_versions[]
-    const char ws_ja4_unknown_version[]
+from hashes cimport ws_md5, ws_sha256
+from tls_names cimport WS_N_TLS_VERSIONS, ws_tls_versions, ws_ja4_unknown_version
 
 cdef enum:
     JA_CAP = 8192          # bytes of a JA3 / JA3S / raw JA4 string (NUL included)
@@ -274,18 +263,15 @@ cdef inline int ja4(const TlsClientHello* ch, uint8_t transport, bint original,
             ber_truncated(&c):
         return -1
     ber_out_init(&h, hashed, JA4_LEN + 1)
-    for i in range(a.len):
-        ber_out_byte(&h, <uint8_t>raw[i])
+    ber_out_bytes(&h, <const uint8_t*>raw, a.len)
     ber_out_byte(&h, 95)
     ja_hash12(&h, bl, b.len)
     ber_out_byte(&h, 95)
     ja_hash12(&h, cl, c.len)
     ber_out_byte(&a, 95)
-    for i in range(b.len):
-        ber_out_byte(&a, <uint8_t>bl[i])
+    ber_out_bytes(&a, <const uint8_t*>bl, b.len)
     ber_out_byte(&a, 95)
-    for i in range(c.len):
-        ber_out_byte(&a, <uint8_t>cl[i])
+    ber_out_bytes(&a, <const uint8_t*>cl, c.len)
     return -1 if ber_truncated(&a) else <int>a.len
 
 
@@ -323,11 +309,9 @@ cdef inline int ja4s(const TlsServerHello* sh, uint8_t transport, char* hashed,
     ber_out_hex(&a, <uint8_t>(sh.cipher & 0xff), False)
     ja_hex_list(&c, sh.exts, sh.n_exts)
     ber_out_init(&h, hashed, JA4S_LEN + 1)
-    for i in range(a.len):
-        ber_out_byte(&h, <uint8_t>raw[i])
+    ber_out_bytes(&h, <const uint8_t*>raw, a.len)
     ber_out_byte(&h, 95)
     ja_hash12(&h, cl, c.len)
     ber_out_byte(&a, 95)
-    for i in range(c.len):
-        ber_out_byte(&a, <uint8_t>cl[i])
+    ber_out_bytes(&a, <const uint8_t*>cl, c.len)
     return -1 if ber_truncated(&a) or ber_truncated(&c) else <int>a.len

@@ -27,26 +27,8 @@ from app.x509 cimport (X509Cert, x509_parse, X509_F_VERSION, X509_F_SERIAL, X509
                        X509_F_SUBJECT_TRUNC, X509_F_SAN_TRUNC, X509_SERIAL_CAP, X509_SAN_MAX)
 from app.ja cimport ja3, ja3s, ja4, ja4s, JA_CAP, JA4_LEN, JA4S_LEN, JA_MD5_HEX
 
-cdef extern from "md5.h" nogil:
-    void ws_md5(const uint8_t* data, size_t length, uint8_t* out)
-
-cdef extern from "sha256.h" nogil:
-    void ws_sha256(const uint8_t* data, size_t length, uint8_t* out)
-
-cdef extern from "tls_names.h" nogil:
-    ctypedef struct ws_tls_version:
-        unsigned int value
-        const char* name
-        const char* ja4
-    ctypedef struct ws_x509_attr:
-        unsigned char len
-        unsigned char oid[10]
-        const char* dotted
-        const char* name
-    enum: WS_N_TLS_VERSIONS
-    enum: WS_N_X509_ATTRS
-    const ws_tls_version ws_tls_versions[]
-    const ws_x509_attr ws_x509_attrs[]
+from hashes cimport ws_md5, ws_sha256
+from tls_names cimport WS_N_TLS_VERSIONS, WS_N_X509_ATTRS, ws_tls_versions, ws_x509_attrs
 
 #: the compiled tables: (value, EVE name, JA4 code) and (dotted OID, DER content, name)
 VERSIONS = tuple((ws_tls_versions[i].value, ws_tls_versions[i].name.decode(),

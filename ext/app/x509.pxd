@@ -31,16 +31,8 @@ from app.ber cimport (BerTlv, BerOut, ber_read, ber_is, ber_out_init, ber_out_by
 cdef extern from "sha1.h" nogil:
     void ws_sha1(const uint8_t* data, size_t length, uint8_t* out)
 
-cdef extern from "tls_names.h" nogil:
-    ctypedef struct ws_x509_attr:
-        unsigned char len
-        unsigned char oid[10]
-        const char* dotted
-        const char* name
-    enum: WS_N_X509_ATTRS
-    const ws_x509_attr ws_x509_attrs[]
-    const char ws_x509_unknown_attr_open[]
-    const char ws_x509_unknown_attr_close[]
+from tls_names cimport (WS_N_X509_ATTRS, ws_x509_attrs, ws_x509_unknown_attr_open,
+                        ws_x509_unknown_attr_close)
 
 cdef enum:
     X509_WHOLE = 0
@@ -227,6 +219,32 @@ cdef inline int x509_cut(X509Cert* out) noexcept nogil:
     return X509_PREFIX
 
 
+cdef inline int x509_open(const uint8_t* p, uint32_t n, uint32_t at, uint32_t end,
+                          BerTlv* t) noexcept nogil:
+    """A SEQUENCE at p[at]: BER_OK when its header is within n (its content may run past
+    n: the caller walks what is there), BER_CUT when the header is not, BER_ERR when it
+    is malformed or not a SEQUENCE."""
+    cdef int rc = ber_read(p, n, at, end, 1, t)
+    if rc == BER_ERR or (t.off and not ber_is(t, BER_UNIVERSAL, 1, BER_SEQUENCE)):
+        return BER_ERR
+    return BER_OK if t.off else BER_CUT
+
+
+cdef inline bint x509_same_names(const uint8_t* p, const BerTlv* issuer,
+                                 const BerTlv* subject, const X509Cert* out) noexcept nogil:
+    """Self-signed as nDPI decides it: the rendered names are equal (whole), or the DER."""
+    if issuer.len == subject.len and memcmp(p + issuer.off, p + subject.off, issuer.len) == 0:
+        return True
+    return (out.issuer_len == out.subject_len and
+            not (out.flags & (X509_F_ISSUER_TRUNC | X509_F_SUBJECT_TRUNC)) and
+            memcmp(out.issuer, out.subject, out.issuer_len) == 0)
+
+
+cdef inline int x509_stop(int rc, X509Cert* out) noexcept nogil:
+    """The result when a step ended other than BER_OK: malformed, or cut (a prefix)."""
+    return X509_ERR if rc == BER_ERR else x509_cut(out)
+
+
 cdef inline int x509_read_name(const uint8_t* p, uint32_t n, uint32_t at, uint32_t end,
                                BerTlv* t, char* buf, uint32_t* real_len,
                                uint32_t have, uint32_t trunc, X509Cert* out) noexcept nogil:
@@ -319,7 +337,6 @@ cdef inline int x509_parse(const uint8_t* p, uint32_t n, uint32_t full,
     (see the module docstring); out is cleared first."""
     cdef BerTlv cert, tbs, t, issuer, subject
     cdef int rc
-    cdef uint32_t i
     out.flags = 0
     out.version = 0
     out.serial_len = out.issuer_len = out.subject_len = out.n_san = 0
@@ -327,45 +344,33 @@ cdef inline int x509_parse(const uint8_t* p, uint32_t n, uint32_t full,
     out.not_before = out.not_after = 0
     if n > full:
         n = full
-    rc = ber_read(p, n, 0, full, 1, &cert)
-    if rc == BER_ERR or (cert.off and not ber_is(&cert, BER_UNIVERSAL, 1, BER_SEQUENCE)):
-        return X509_ERR
-    if not cert.off:
-        return x509_cut(out)
-    rc = ber_read(p, n, cert.off, cert.end, 1, &tbs)
-    if rc == BER_ERR or (tbs.off and not ber_is(&tbs, BER_UNIVERSAL, 1, BER_SEQUENCE)):
-        return X509_ERR
-    if not tbs.off:
-        return x509_cut(out)
-    rc = x509_head(p, n, &tbs, &t, out)
+    rc = x509_open(p, n, 0, full, &cert)
+    if rc == BER_OK:
+        rc = x509_open(p, n, cert.off, cert.end, &tbs)
+    if rc == BER_OK:
+        rc = x509_head(p, n, &tbs, &t, out)
     if rc != BER_OK:
-        return X509_ERR if rc == BER_ERR else x509_cut(out)
+        return x509_stop(rc, out)
     rc = x509_read_name(p, n, t.end, tbs.end, &issuer, out.issuer, &out.issuer_len,
                         X509_F_ISSUER, X509_F_ISSUER_TRUNC, out)
     if rc != BER_OK:
-        return X509_ERR if rc == BER_ERR else x509_cut(out)
+        return x509_stop(rc, out)
     rc = ber_read(p, n, issuer.end, tbs.end, 1, &t)
     if rc == BER_OK:
         rc = x509_validity(p, n, &t, out)
     if rc != BER_OK:
-        return X509_ERR if rc == BER_ERR else x509_cut(out)
+        return x509_stop(rc, out)
     rc = x509_read_name(p, n, t.end, tbs.end, &subject, out.subject, &out.subject_len,
                         X509_F_SUBJECT, X509_F_SUBJECT_TRUNC, out)
     if rc != BER_OK:
-        return X509_ERR if rc == BER_ERR else x509_cut(out)
-    if (issuer.len == subject.len and memcmp(p + issuer.off, p + subject.off, issuer.len) == 0) \
-            or (out.issuer_len == out.subject_len and
-                not (out.flags & (X509_F_ISSUER_TRUNC | X509_F_SUBJECT_TRUNC)) and
-                memcmp(out.issuer, out.subject, out.issuer_len) == 0):
+        return x509_stop(rc, out)
+    if x509_same_names(p, &issuer, &subject, out):
         out.flags |= X509_F_SELF_SIGNED
-    rc = ber_read(p, n, subject.end, tbs.end, 1, &t)        # subjectPublicKeyInfo
-    if rc == BER_ERR or (t.off and not ber_is(&t, BER_UNIVERSAL, 1, BER_SEQUENCE)):
-        return X509_ERR
-    if rc == BER_CUT:
-        return x509_cut(out)
-    rc = x509_tail(p, n, &tbs, t.end, out)
+    rc = x509_open(p, n, subject.end, tbs.end, &t)          # subjectPublicKeyInfo
+    if rc == BER_OK:
+        rc = x509_tail(p, n, &tbs, t.end, out)
     if rc != BER_OK:
-        return X509_ERR if rc == BER_ERR else x509_cut(out)
+        return x509_stop(rc, out)
     if cert.end > n:
         return x509_cut(out)
     ws_sha1(p, cert.end, out.sha1)
