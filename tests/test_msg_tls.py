@@ -467,3 +467,54 @@ def test_sslv2_hellos_are_recognised(rel):
         assert got["ja3"] is None and got["ja4"] is None        # no extensions: no JA3/JA4
         seen += 1
     assert seen
+
+
+# ---- the BER/DER reader room (ber.pxd), which Kerberos and LDAP reuse -----------------
+
+def test_ber_headers_as_x690_writes_them():
+    h = msg_tls.ber_header
+    assert h(b"\x02\x01\x05") == (0, 0, 0, 2, 2, 1, 0)                  # INTEGER 5
+    assert h(b"\x30\x81\x80" + bytes(128)) == (0, 0, 1, 16, 3, 128, 0)   # long form
+    assert h(b"\x5f\x81\x00\x00") == (0, 1, 0, 128, 4, 0, 0)            # high tag number
+    assert h(b"\xbf\xff\xff\xff\x7f\x00")[3] == 0x0fffffff             # 4 digits: 28 bits
+    assert h(b"\xbf\x81\x80\x80\x80\x00\x00")[0] == -1                  # 5 digits: refused
+    assert h(b"\x30\x80\x00\x00")[0] == -1                              # indefinite in DER
+    assert h(b"\x30\x80\x00\x00", der=False)[::6] == (0, 1)             # ... allowed in BER
+    assert h(b"\x04\x80", der=False)[0] == -1                           # primitive indefinite
+    assert h(b"\x04\x85\x01\x00\x00\x00\x00")[0] == -1                  # 5 length octets
+    assert h(b"\x04\x05abc")[0] == -1                                   # past its end
+    assert h(b"\x04\x05abc", full=7)[:6] == (1, 0, 0, 4, 2, 5)          # past n: cut
+    assert h(b"\x04", full=3)[0] == 1 and h(b"", full=3)[0] == 1        # header cut
+    assert h(b"")[0] == -1
+
+
+def test_ber_times_equal_python_calendar():
+    import calendar
+    from datetime import datetime, timedelta
+    rng = random.Random(3)
+    for _ in range(3000):
+        t = datetime(1950, 1, 1) + timedelta(seconds=rng.randrange(0, 100 * 365 * 86400))
+        utc = t.strftime("%y%m%d%H%M%S").encode() + b"Z"
+        assert msg_tls.ber_time_seconds(b"\x17\x0d" + utc) == calendar.timegm(t.timetuple())
+        g = datetime(1, 1, 1) + timedelta(seconds=rng.randrange(0, 9998 * 365 * 86400))
+        frac, off = rng.choice([b"", b".5", b".123"]), rng.randrange(-720, 721, 30)
+        zone = b"Z" if not off else f"{'+' if off > 0 else '-'}{abs(off) // 60:02d}{abs(off) % 60:02d}".encode()
+        text = g.strftime("%Y%m%d%H%M%S").encode().rjust(14, b"0") + frac + zone
+        want = (g - datetime(1970, 1, 1)) // timedelta(seconds=1) - off * 60
+        assert msg_tls.ber_time_seconds(bytes([0x18, len(text)]) + text) == want, text
+    for bad in (b"\x17\x0d991301000000Z", b"\x17\x0d9912010000", b"\x18\x0f2020010100000Q",
+                b"\x17\x0d99120100000aZ", b"\x04\x0d991201000000Z"):
+        assert msg_tls.ber_time_seconds(bad) is None, bad
+
+
+def test_ber_oids_round_trip():
+    rng = random.Random(5)
+    for _ in range(2000):
+        first = rng.randrange(3)
+        arcs = [first, rng.randrange(40 if first < 2 else 2**20)] + \
+               [rng.choice([rng.randrange(128), rng.randrange(2**63)]) for _ in range(rng.randrange(8))]
+        dotted = ".".join(map(str, arcs))
+        der = tls_names.oid_der(dotted)
+        assert msg_tls.ber_oid_dotted(bytes([6, len(der)]) + der) == dotted
+    assert msg_tls.ber_oid_dotted(b"\x06\x02\x2a\x86") is None          # unfinished arc
+    assert msg_tls.ber_oid_dotted(b"\x06\x0b\x2a" + b"\xff" * 9 + b"\x7f") is None  # > 64 bits

@@ -25,6 +25,8 @@ from app.x509 cimport (X509Cert, x509_parse, X509_F_VERSION, X509_F_SERIAL, X509
                        X509_F_VALIDITY, X509_F_SUBJECT, X509_F_SAN, X509_F_SHA1,
                        X509_F_SELF_SIGNED, X509_F_SERIAL_TRUNC, X509_F_ISSUER_TRUNC,
                        X509_F_SUBJECT_TRUNC, X509_F_SAN_TRUNC, X509_SERIAL_CAP, X509_SAN_MAX)
+from app.ber cimport (BerTlv, BerOut, ber_read, ber_time, ber_oid_text, ber_out_init,
+                      BER_OK, BER_OID)
 from app.ja cimport ja3, ja3s, ja4, ja4s, JA_CAP, JA4_LEN, JA4S_LEN, JA_MD5_HEX
 
 from hashes cimport ws_md5, ws_sha256
@@ -197,6 +199,38 @@ def parse_x509(const uint8_t[:] data not None, full=None) -> dict:
                    if f & X509_F_SAN else None,
             "n_san": x.n_san if f & X509_F_SAN else None,
             "san_truncated": bool(f & X509_F_SAN_TRUNC)}
+
+
+def ber_header(const uint8_t[:] data not None, full=None, bint der=True):
+    """ber_read at data[0] (the element must end by full, default len(data)):
+    (rc, class, constructed, tag, content offset, content length, indefinite)."""
+    cdef BerTlv t
+    cdef int rc = ber_read(_ptr(data), data.shape[0], 0, _full(data, full), der, &t)
+    return rc, t.cls, t.constructed, t.tag, t.off, t.len, t.indefinite
+
+
+def ber_time_seconds(const uint8_t[:] data not None):
+    """A whole UTCTime / GeneralizedTime element as Unix seconds, or None (malformed)."""
+    cdef BerTlv t
+    cdef int64_t v
+    if ber_read(_ptr(data), data.shape[0], 0, data.shape[0], 1, &t) != BER_OK or \
+            ber_time(_ptr(data), &t, &v) != BER_OK:
+        return None
+    return v
+
+
+def ber_oid_dotted(const uint8_t[:] data not None):
+    """A whole OID element as dotted decimal, or None (malformed)."""
+    cdef BerTlv t
+    cdef BerOut o
+    cdef char buf[256]
+    if ber_read(_ptr(data), data.shape[0], 0, data.shape[0], 1, &t) != BER_OK or \
+            t.tag != BER_OID:
+        return None
+    ber_out_init(&o, buf, 256)
+    if ber_oid_text(_ptr(data), &t, &o) != BER_OK or o.len > 255:
+        return None
+    return buf[:o.len].decode()
 
 
 _END = {TLS_MSG: "message", TLS_MORE: "more", TLS_END: "end", TLS_SSLV2: "sslv2"}
