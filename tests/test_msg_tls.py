@@ -7,7 +7,9 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import shutil
 import ssl
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from wirescore._core import msg_tls
 
 JA4_DIR = REPO / "tests" / "data" / "ja4"
 PCAPS = REPO / "tests" / "data" / "pcaps"
+OPENSSL = shutil.which("openssl")
 needs_tshark = pytest.mark.skipif(not tlsref.TSHARK, reason="tshark not installed")
 
 
@@ -124,6 +127,21 @@ def test_non_ascii_alpn_follows_the_spec_rule():
         at += 4 + elen
     assert first_alpn and first_alpn[0] > 127
     assert got["ja4"][8:10] == _alpn_part_by_spec(first_alpn)
+
+
+def test_ja4s_writes_a_non_ascii_alpn_by_the_spec_rule():
+    """The fuzz finding tests/data/fuzz-regressions/msg_tls/ja4s-non-ascii-alpn.bin: a
+    ServerHello choosing "http" + four bytes over 127. JA4S's ALPN part follows JA4's
+    rule (hex digits), read here from the ALPN extension's raw bytes."""
+    data = (REPO / "tests" / "data" / "fuzz-regressions" / "msg_tls" /
+            "ja4s-non-ascii-alpn.bin").read_bytes()[3:]
+    msg = bytes([2]) + (len(data) - 4).to_bytes(3, "big") + data[4:]
+    alpn = msg[msg.index(b"\x00\x10\x00\x0b\x00\x09\x08") + 7:][:8]
+    assert alpn[:4] == b"http" and min(alpn[4:]) > 127
+    got = msg_tls.parse_server_hello(msg)
+    assert got["rc"] == 0
+    assert got["ja4s"][5:7] == _alpn_part_by_spec(alpn) == "6e"
+    assert got["ja4s_r"][:7] == got["ja4s"][:7]
 
 
 # ---- every shared capture with TLS: fields equal tshark's ------------------------------
@@ -332,6 +350,35 @@ def test_every_shared_capture_with_tls_equals_tshark():
     assert report["captures"] >= 50 and report["hellos"] >= 500 and report["certs"] >= 50
 
 
+def _openssl_cert(folder: Path, n_ip: int, n_ext: int) -> bytes:
+    """A self-signed certificate made by the openssl tool: n_ext private extensions, then
+    a subjectAltName of n_ip IP addresses followed by DNS:late.example."""
+    sans = ",".join([f"IP:10.0.{i >> 8}.{i & 255}" for i in range(n_ip)] + ["DNS:late.example"])
+    exts = [a for i in range(n_ext) for a in ("-addext", f"1.3.6.1.4.1.99999.{i}=ASN1:NULL")]
+    out = folder / f"{n_ip}-{n_ext}.der"
+    subprocess.run([OPENSSL, "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(folder / "k.pem"),
+                    "-subj", "/CN=x", "-days", "1", *exts, "-addext", f"subjectAltName={sans}",
+                    "-outform", "DER", "-out", str(out)], check=True, capture_output=True)
+    return out.read_bytes()
+
+
+@pytest.mark.skipif(OPENSSL is None, reason="openssl not installed")
+@pytest.mark.parametrize("n_ip, n_ext, read", [(255, 0, True), (300, 0, False),
+                                               (0, 58, True), (0, 70, False)])
+def test_san_names_past_the_caps_are_flagged(tmp_path, n_ip, n_ext, read):
+    """The DNS name after n_ip other names (X509_MAX_NAMES = 256 looked at) or after n_ext
+    other extensions (X509_MAX_EXTS = 64; openssl adds 3 of its own before ours) is kept
+    within the caps; past them it is unread and san_truncated says so. OpenSSL (ssl)
+    lists it in every case."""
+    der = _openssl_cert(tmp_path, n_ip, n_ext)
+    view = _ssl_view(der)
+    assert [v for k, v in view["subjectAltName"] if k == "DNS"] == ["late.example"]
+    got = msg_tls.parse_x509(der)
+    assert got["rc"] == 0
+    assert (got["san"], got["san_truncated"]) == ((["late.example"], False) if read else ([], True))
+
+
 # ---- prefixes: a capture cut by the snap length ---------------------------------------
 
 def _exact(b: bytes) -> np.ndarray:
@@ -518,3 +565,5 @@ def test_ber_oids_round_trip():
         assert msg_tls.ber_oid_dotted(bytes([6, len(der)]) + der) == dotted
     assert msg_tls.ber_oid_dotted(b"\x06\x02\x2a\x86") is None          # unfinished arc
     assert msg_tls.ber_oid_dotted(b"\x06\x0b\x2a" + b"\xff" * 9 + b"\x7f") is None  # > 64 bits
+    assert msg_tls.ber_oid_dotted(b"\x06\x0c\x2a\x80" + b"\xff" * 9 + b"\x7f") is None  # led by 0x80
+    assert msg_tls.ber_oid_dotted(b"\x06\x0b\x2a\x81" + b"\xff" * 8 + b"\x7f") == f"1.2.{2**64 - 1}"

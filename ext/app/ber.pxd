@@ -257,11 +257,11 @@ cdef inline int ber_oid_text(const uint8_t* p, const BerTlv* t, BerOut* o) noexc
     64 bits, the last arc unfinished or the content cut."""
     cdef uint32_t i
     cdef uint64_t arc = 0
-    cdef int first = 1, digits = 0
+    cdef int first = 1, digits = 0          # digits: of the arc being read
     if t.len == 0 or t.avail < t.len:
         return BER_ERR
     for i in range(t.off, t.off + t.len):
-        if digits == 9 and arc >> 57:
+        if arc >> 57:                          # another 7 bits would pass 64
             return BER_ERR
         arc = (arc << 7) | (p[i] & 0x7f)
         digits += 1

@@ -14,8 +14,8 @@ JA4  = a_b_c: a = t (TCP), version (the highest non-GREASE supported_versions, e
        then "_" and the signature algorithms in their order when there are any.
        ja4_r: the lists themselves instead of hashes; ja4_o / ja4_ro: the lists in the
        hello's order (SNI and ALPN kept).
-JA4S = t, version, extension count, chosen ALPN's first and last characters ("00"
-       without) _ cipher (4 hex) _ first 12 hex of SHA-256 of the extensions in order.
+JA4S = t, version, extension count, the chosen ALPN by JA4's rule ("00" without)
+       _ cipher (4 hex) _ first 12 hex of SHA-256 of the extensions in order.
        JA4S (unlike JA4, BSD-3-Clause) is under the FoxIO License 1.1: free for
        non-commercial use only; whoever ships it decides whether it is emitted.
 
@@ -139,12 +139,11 @@ cdef inline bint ja_alnum(uint8_t c) noexcept nogil:
     return (48 <= c <= 57) or (65 <= c <= 90) or (97 <= c <= 122)
 
 
-cdef inline void ja4_alpn(BerOut* o, const TlsClientHello* ch) noexcept nogil:
-    """The first ALPN's first and last characters; when either is not alphanumeric, the
-    first hex digit of the first byte and the last hex digit of the last byte."""
+cdef inline void ja4_alpn(BerOut* o, bint present, uint8_t a, uint8_t b) noexcept nogil:
+    """The first ALPN's first (a) and last (b) characters; when either is not ASCII
+    alphanumeric, the first hex digit of a and the last of b; "00" without ALPN."""
     cdef const char* hexd = b"0123456789abcdef"
-    cdef uint8_t a = ch.alpn0_first, b = ch.alpn0_last
-    if not (ch.flags & TLS_F_ALPN) or ch.n_alpn == 0:
+    if not present:
         ber_out_byte(o, 48)
         ber_out_byte(o, 48)
     elif ja_alnum(a) and ja_alnum(b):
@@ -238,7 +237,7 @@ cdef inline int ja4_parts(const TlsClientHello* ch, uint8_t transport, bint orig
     ber_out_byte(a, 100 if sni else 105)               # d / i
     ja_two(a, nc)
     ja_two(a, ne_all)
-    ja4_alpn(a, ch)
+    ja4_alpn(a, ch.flags & TLS_F_ALPN and ch.n_alpn > 0, ch.alpn0_first, ch.alpn0_last)
     ja_hex_list(b, cs, nc)
     ja_hex_list(c, es, ne)
     if ns:
@@ -277,9 +276,10 @@ cdef inline int ja4(const TlsClientHello* ch, uint8_t transport, bint original,
 
 cdef inline int ja4s(const TlsServerHello* sh, uint8_t transport, char* hashed,
                      char* raw) noexcept nogil:
-    """JA4S into hashed[0:JA4S_LEN + 1] and JA4S_r into raw[0:JA_CAP]; the ALPN part as
-    FoxIO's python/ja4.py writes it: "00" without, "99" when its first byte is not ASCII,
-    first and last characters when longer than 2, else the protocol itself."""
+    """JA4S into hashed[0:JA4S_LEN + 1] and JA4S_r into raw[0:JA_CAP]. The chosen ALPN
+    is written by JA4's rule (ja4_alpn). FoxIO's python/ja4.py differs in two corners
+    no vector holds: "99" when the first byte is over 127, and one character for a
+    one-character protocol."""
     cdef char cl[JA_CAP]
     cdef BerOut a, c, h
     cdef uint16_t v = sh.selected_version if sh.selected_version else sh.version
@@ -294,16 +294,8 @@ cdef inline int ja4s(const TlsServerHello* sh, uint8_t transport, char* hashed,
     ber_out_byte(&a, <uint8_t>code[0])
     ber_out_byte(&a, <uint8_t>code[1])
     ja_two(&a, sh.n_exts)
-    if sh.alpn_len == 0:
-        ber_out_byte(&a, 48)
-        ber_out_byte(&a, 48)
-    elif <uint8_t>sh.alpn[0] > 127:
-        ber_out_byte(&a, 57)
-        ber_out_byte(&a, 57)
-    else:
-        ber_out_byte(&a, <uint8_t>sh.alpn[0])
-        if sh.alpn_len > 1:
-            ber_out_byte(&a, <uint8_t>sh.alpn[sh.alpn_len - 1])
+    ja4_alpn(&a, sh.alpn_len > 0, <uint8_t>sh.alpn[0],
+             <uint8_t>sh.alpn[sh.alpn_len - 1 if sh.alpn_len else 0])
     ber_out_byte(&a, 95)
     ber_out_hex(&a, <uint8_t>(sh.cipher >> 8), False)
     ber_out_hex(&a, <uint8_t>(sh.cipher & 0xff), False)

@@ -145,9 +145,7 @@ def parse_server_hello(const uint8_t[:] data not None, full=None) -> dict:
     k = ja3s(&sh, s, m)
     d["ja3s"], d["ja3s_hash"] = (s[:k].decode(), m[:32].decode()) if k >= 0 else (None, None)
     k = ja4s(&sh, b"t"[0], h, s)
-    d["ja4s"], d["ja4s_r"] = (h[:k and JA4S_LEN].decode(), s[:k].decode()) if k >= 0 else (None, None)
-    if k >= 0 and sh.alpn_len == 1:                  # python/ja4.py's one-character ALPN
-        d["ja4s"] = h[:JA4S_LEN - 1].decode()
+    d["ja4s"], d["ja4s_r"] = (h[:JA4S_LEN].decode(), s[:k].decode()) if k >= 0 else (None, None)
     return d
 
 

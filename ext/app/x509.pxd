@@ -59,7 +59,8 @@ cdef enum:
     X509_F_SERIAL_TRUNC = 1 << 8    # serial longer than X509_SERIAL_CAP (serial_len is real)
     X509_F_ISSUER_TRUNC = 1 << 9    # rendered issuer longer than kept (issuer_len is real)
     X509_F_SUBJECT_TRUNC = 1 << 10
-    X509_F_SAN_TRUNC = 1 << 11      # more dNSNames than kept, or one longer than kept
+    X509_F_SAN_TRUNC = 1 << 11      # more dNSNames than kept, one longer than kept, or
+                                    # names / extensions past the caps left unread
     X509_F_PREFIX = 1 << 12         # the certificate was cut (fields past the cut absent)
 
 
@@ -175,6 +176,8 @@ cdef inline int x509_san(const uint8_t* p, const BerTlv* value, X509Cert* out) n
             out.n_san += 1
         at = gn.end
         k += 1
+    if at < seq.end:                               # past X509_MAX_NAMES: the rest unread
+        out.flags |= X509_F_SAN_TRUNC
     return BER_OK
 
 
@@ -211,6 +214,8 @@ cdef inline int x509_extensions(const uint8_t* p, uint32_t n, const BerTlv* wrap
             return BER_ERR
         at = ext.end
         k += 1
+    if at < seq.end:                               # past X509_MAX_EXTS: the rest unread
+        out.flags |= X509_F_SAN_TRUNC
     return BER_OK
 
 
