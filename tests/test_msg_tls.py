@@ -64,17 +64,6 @@ def test_oid_der_is_x690():
 
 # ---- JA4 / JA4S against FoxIO's vectors ----------------------------------------------
 
-def _alpn_part_by_spec(alpn: bytes) -> str:
-    """JA4.md's ALPN rule: first and last characters when both are ASCII alphanumeric,
-    else the first hex digit of the first byte and the last of the last byte."""
-    if not alpn:
-        return "00"
-    a, b = alpn[0], alpn[-1]
-    if chr(a).isascii() and chr(a).isalnum() and chr(b).isascii() and chr(b).isalnum():
-        return chr(a) + chr(b)
-    return f"{a:02x}"[0] + f"{b:02x}"[1]
-
-
 @pytest.mark.parametrize("name", sorted(p.name for p in JA4_DIR.iterdir()
                                         if p.suffix in (".pcap", ".pcapng")))
 def test_ja4_and_ja4s_equal_foxio_vectors(name):
@@ -107,6 +96,24 @@ def test_ja4_and_ja4s_equal_foxio_vectors(name):
     assert checked >= 4
 
 
+@needs_tshark
+@pytest.mark.parametrize("name", sorted(p.name for p in JA4_DIR.iterdir()
+                                        if p.suffix in (".pcap", ".pcapng")))
+def test_the_ja4_reference_equals_foxio_vectors(name):
+    """tlsref.ja4_from_fields (the shared captures' JA4 reference, from tshark's lists)
+    gives FoxIO's JA4 and JA4S; None only for the non-ASCII ALPN, which tshark escapes."""
+    path = JA4_DIR / name
+    vectors = json.loads((JA4_DIR / f"{name}.json").read_text())
+    rows = tlsref.tshark_fields(path, "tls.handshake.type == 1 or tls.handshake.type == 2",
+                                ["tls.handshake.type", "tls.handshake.extensions_alpn_str"]
+                                + tlsref.JA4_FIELDS)
+    got = {int(r[0].split("|")[0]): tlsref.ja4_from_fields(int(r[0].split("|")[0]), r[2:], r[1])
+           for r in rows}
+    entry = vectors[0]
+    assert got[1] == (None if "non-ascii" in name else entry["JA4.1"])
+    assert got.get(2) == entry.get("JA4S")
+
+
 def test_non_ascii_alpn_follows_the_spec_rule():
     """The one vector where FoxIO's python and its spec differ: the first ALPN of
     tls-non-ascii-alpn.pcapng is two non-ASCII bytes; JA4.md's rule is checked here on
@@ -126,7 +133,7 @@ def test_non_ascii_alpn_follows_the_spec_rule():
             first_alpn = msg[at + 7:at + 7 + msg[at + 6]]
         at += 4 + elen
     assert first_alpn and first_alpn[0] > 127
-    assert got["ja4"][8:10] == _alpn_part_by_spec(first_alpn)
+    assert got["ja4"][8:10] == tlsref.ja4_alpn(first_alpn)
 
 
 def test_ja4s_writes_a_non_ascii_alpn_by_the_spec_rule():
@@ -140,7 +147,7 @@ def test_ja4s_writes_a_non_ascii_alpn_by_the_spec_rule():
     assert alpn[:4] == b"http" and min(alpn[4:]) > 127
     got = msg_tls.parse_server_hello(msg)
     assert got["rc"] == 0
-    assert got["ja4s"][5:7] == _alpn_part_by_spec(alpn) == "6e"
+    assert got["ja4s"][5:7] == tlsref.ja4_alpn(alpn) == "6e"
     assert got["ja4s_r"][:7] == got["ja4s"][:7]
 
 
@@ -184,12 +191,13 @@ HELLO_FIELDS = ["ip.src", "ipv6.src", "tcp.srcport", "ip.dst", "ipv6.dst", "tcp.
                 "tls.handshake.type", "tls.handshake.ja3_full", "tls.handshake.ja3",
                 "tls.handshake.ja3s_full", "tls.handshake.ja3s",
                 "tls.handshake.extensions_server_name", "tls.handshake.extensions_alpn_str",
-                "_ws.expert.message"]
+                "_ws.expert.message"] + tlsref.JA4_FIELDS
 
 
 def _tshark_hellos(path: Path) -> dict[tuple, list]:
-    """{direction key: [(ja3_full, ja3, ja3s_full, ja3s, sni, alpn list)...]} per hello;
-    the ALPN list only where the packet holds one hello (tshark joins the repeated
+    """{direction key: [(ja3_full, ja3, ja3s_full, ja3s, sni, alpn list, expert, ja4)...]}
+    per hello; the ALPN list and JA4 / JA4S (tlsref's, from tshark's lists: tshark 4.0
+    has no JA4 field) only where the packet holds one hello (tshark joins the repeated
     values of all hellos of a packet), else None."""
     rows = tlsref.tshark_fields(path, "tls.handshake.type == 1 or tls.handshake.type == 2",
                                 HELLO_FIELDS)
@@ -203,7 +211,8 @@ def _tshark_hellos(path: Path) -> dict[tuple, list]:
         for k in range(hellos):
             pick = [c[k] if k < len(c) else "" for c in cols[:5]]
             alpn = cols[5] if hellos == 1 else None
-            out.setdefault(key, []).append((*pick, alpn, r[13] if len(r) > 13 else ""))
+            fp = tlsref.ja4_from_fields(1 if cols[0] else 2, r[14:], r[12]) if hellos == 1 else None
+            out.setdefault(key, []).append((*pick, alpn, r[13], fp))
     return out
 
 
@@ -221,7 +230,7 @@ def _compare_hellos(path, ours, holes, theirs, report):
             # our bytes stop at a hole (a lost or snapped segment): ours is a prefix
             rows = rows[:len(mine)]
         assert len(mine) == len(rows), (path.name, key, len(mine), len(rows))
-        for (t, p), (ja3_full, ja3, ja3s_full, ja3s, sni, alpn, expert) in zip(mine, rows):
+        for (t, p), (ja3_full, ja3, ja3s_full, ja3s, sni, alpn, expert, fp) in zip(mine, rows):
             if p["rc"] < 0:
                 # we call it malformed: tshark must have said so too (an expert message:
                 # a vector length too large or too small, bytes left over); its JA3 of
@@ -236,6 +245,11 @@ def _compare_hellos(path, ours, holes, theirs, report):
                     assert (p["alpn"] or []) == alpn, (path.name, key)
             else:
                 assert (p["ja3s"], p["ja3s_hash"]) == (ja3s_full, ja3s), (path.name, key)
+            if fp is None:
+                report["ja4_not_from_tshark"] += 1
+            else:
+                assert p["ja4" if t == 1 else "ja4s"] == fp, (path.name, key)
+                report["ja4"] += 1
             report["hellos"] += 1
     # what tshark did not decode: TLS on ports its dissector does not take without
     # heuristics (it decodes by port), so it has no row for these directions
@@ -330,7 +344,9 @@ def _compare_certificates(path, ours, report):
 @pytest.mark.shared
 @pytest.mark.skipif(not shared_available(), reason="needs ../shared/data")
 def test_every_shared_capture_with_tls_equals_tshark():
-    """ClientHello: JA3 string and MD5, SNI, ALPN list; ServerHello: JA3S string and MD5;
+    """ClientHello: JA3 string and MD5, SNI, ALPN list, JA4; ServerHello: JA3S string and
+    MD5, JA4S (JA4 / JA4S from tshark's lists by tlsref, itself checked against FoxIO's
+    vectors; not where tshark's values cannot give them: see tlsref.ja4_from_fields);
     Certificate: chain length and the first certificate's DER (tshark), its subject,
     issuer, serial, validity, self-signed, SAN (OpenSSL via ssl) and SHA-1 (hashlib).
     Differences explained: directions with a hole compare their prefix; directions tshark
@@ -338,7 +354,7 @@ def test_every_shared_capture_with_tls_equals_tshark():
     certificates OpenSSL refuses are counted."""
     report = {"captures": 0, "hellos": 0, "certs": 0, "not_by_tshark": 0, "ssl_refused": 0,
               "malformed": 0, "mid_stream": 0, "names_truncated": 0,
-              "cert_malformed": 0}
+              "cert_malformed": 0, "ja4": 0, "ja4_not_from_tshark": 0}
     for path in _tls_captures():
         ours, holes = _ours(path)
         if not ours:
@@ -348,6 +364,7 @@ def test_every_shared_capture_with_tls_equals_tshark():
         _compare_certificates(path, ours, report)
     print(report)
     assert report["captures"] >= 50 and report["hellos"] >= 500 and report["certs"] >= 50
+    assert report["ja4"] >= 0.9 * report["hellos"], report
 
 
 def _openssl_cert(folder: Path, n_ip: int, n_ext: int) -> bytes:

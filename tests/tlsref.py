@@ -7,6 +7,7 @@ Nothing here imports the compiled core: the parsers get the raw message bytes fr
 """
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import shutil
 import subprocess
@@ -125,3 +126,86 @@ def tshark_fields(path: Path, display: str, fields: list[str]) -> list[list[str]
         cmd += ["-e", f]
     out = subprocess.run(cmd, capture_output=True, text=True, check=False).stdout
     return [line.split("\t") for line in out.splitlines()]
+
+
+# ---- JA4 / JA4S from tshark's fields (FoxIO's technical_details/JA4.md, JA4S.md) ------
+# The version codes are written here from JA4.md, apart from src/wirescore/tls_names.py on
+# purpose: this is the tests' independent reading of the spec.
+JA4_VERSION_CODES = {0x0304: "13", 0x0303: "12", 0x0302: "11", 0x0301: "10", 0x0300: "s3",
+                     0x0002: "s2", 0xfeff: "d1", 0xfefd: "d2", 0xfefc: "d3"}
+SIG_EXTS = (13, 34, 50)       # extensions whose algorithms tshark lists as sig_hash_alg
+
+
+def grease(v: int) -> bool:
+    """RFC 8701's reserved values: 0x?a?a with both bytes equal."""
+    return (v & 0x0f0f) == 0x0a0a and v >> 8 == v & 0xff
+
+
+def ja4_alpn(alpn: bytes) -> str:
+    """JA4.md's ALPN rule: first and last characters when both are ASCII alphanumeric,
+    else the first hex digit of the first byte and the last of the last byte."""
+    if not alpn:
+        return "00"
+    a, b = alpn[0], alpn[-1]
+    if chr(a).isascii() and chr(a).isalnum() and chr(b).isascii() and chr(b).isalnum():
+        return chr(a) + chr(b)
+    return f"{a:02x}"[0] + f"{b:02x}"[1]
+
+
+def _sha12(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:12] if text else "0" * 12
+
+
+def ja4(version: int, supported: list[int], ciphers: list[int], exts: list[int],
+        sigalgs: list[int], alpn: bytes) -> str:
+    """JA4 of a ClientHello over TCP from its lists (GREASE values included, as sent)."""
+    vs = [v for v in supported if not grease(v)]
+    cs = [c for c in ciphers if not grease(c)]
+    es = [e for e in exts if not grease(e)]
+    a = (f"t{JA4_VERSION_CODES.get(max(vs) if vs else version, '00')}"
+         f"{'d' if 0 in es else 'i'}{min(len(cs), 99):02d}{min(len(es), 99):02d}{ja4_alpn(alpn)}")
+    b = ",".join(f"{c:04x}" for c in sorted(cs))
+    c = ",".join(f"{e:04x}" for e in sorted(e for e in es if e not in (0, 16)))
+    sg = [f"{s:04x}" for s in sigalgs if not grease(s)]
+    if sg:
+        c += "_" + ",".join(sg)
+    return f"{a}_{_sha12(b)}_{_sha12(c)}"
+
+
+def ja4s(version: int, selected: int | None, cipher: int, exts: list[int], alpn: bytes) -> str:
+    """JA4S of a ServerHello over TCP: the selected version (supported_versions) or the
+    legacy one, extensions in their order."""
+    code = JA4_VERSION_CODES.get(selected or version, "00")
+    a = f"t{code}{min(len(exts), 99):02d}{ja4_alpn(alpn)}"
+    return f"{a}_{cipher:04x}_{_sha12(','.join(f'{e:04x}' for e in exts))}"
+
+
+JA4_FIELDS = ["tls.handshake.version", "tls.handshake.extensions.supported_version",
+              "tls.handshake.ciphersuite", "tls.handshake.extension.type",
+              "tls.handshake.sig_hash_alg_len", "tls.handshake.sig_hash_alg"]
+
+
+def ja4_from_fields(hs_type: int, cols: list[str], alpn_col: str) -> str | None:
+    """JA4 (hs_type 1) or JA4S (2) from the JA4_FIELDS values and the
+    extensions_alpn_str value of a packet holding one hello; None when tshark's values cannot give it: an ALPN that is not printable ASCII
+    (tshark shows it escaped) or signature algorithm blocks that do not match the
+    signature-bearing extensions one to one."""
+    def ints(v):
+        return [int(x, 0) for x in v.split("|")] if v else []
+    version, supported, ciphers, exts = (ints(c) for c in cols[:4])
+    alpn_str = alpn_col.split("|")[0] if alpn_col else ""
+    if not alpn_str.isascii() or not alpn_str.isprintable() or "\\" in alpn_str:
+        return None
+    alpn = alpn_str.encode()
+    if hs_type == 2:
+        return ja4s(version[0], supported[0] if supported else None, ciphers[0], exts, alpn)
+    lens, algs = ints(cols[4]), ints(cols[5])
+    sig_exts = [e for e in exts if e in SIG_EXTS]
+    if len(lens) != len(sig_exts) or sum(lens) != 2 * len(algs):
+        return None
+    sigalgs, at = [], 0
+    for e, n in zip(sig_exts, lens):
+        if e == 13:
+            sigalgs = algs[at:at + n // 2]
+        at += n // 2
+    return ja4(version[0], supported, ciphers, exts, sigalgs, alpn)
