@@ -4,7 +4,7 @@
 #ifndef WIRESCORE_MD5_H
 #define WIRESCORE_MD5_H
 #include <stdint.h>
-#include <string.h>
+#include "md_pad.h"
 
 #define WS_MD5_ROL(v, s) (((v) << (s)) | ((v) >> (32 - (s))))
 
@@ -50,26 +50,8 @@ static void ws_md5_block(uint32_t h[4], const uint8_t *p)
 static void ws_md5(const uint8_t *data, size_t len, uint8_t out[16])
 {
     uint32_t h[4] = {0x67452301u, 0xefcdab89u, 0x98badcfeu, 0x10325476u};
-    uint8_t block[64];
-    size_t off = 0, rem;
-    uint64_t bits = (uint64_t)len * 8;
     int i;
-    while (len - off >= 64) {
-        ws_md5_block(h, data + off);
-        off += 64;
-    }
-    rem = len - off;
-    memset(block, 0, 64);
-    if (rem)
-        memcpy(block, data + off, rem);
-    block[rem] = 0x80;
-    if (rem >= 56) {
-        ws_md5_block(h, block);
-        memset(block, 0, 64);
-    }
-    for (i = 0; i < 8; i++)
-        block[56 + i] = (uint8_t)(bits >> (8 * i));
-    ws_md5_block(h, block);
+    ws_md_run(h, ws_md5_block, data, len, 0);
     for (i = 0; i < 4; i++) {
         out[4 * i] = (uint8_t)h[i];
         out[4 * i + 1] = (uint8_t)(h[i] >> 8);

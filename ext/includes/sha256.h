@@ -4,7 +4,7 @@
 #ifndef WIRESCORE_SHA256_H
 #define WIRESCORE_SHA256_H
 #include <stdint.h>
-#include <string.h>
+#include "md_pad.h"
 
 #define WS_ROR32(v, b) (((v) >> (b)) | ((v) << (32 - (b))))
 
@@ -51,26 +51,8 @@ static void ws_sha256(const uint8_t *data, size_t len, uint8_t out[32])
 {
     uint32_t h[8] = {0x6a09e667u, 0xbb67ae85u, 0x3c6ef372u, 0xa54ff53au,
                      0x510e527fu, 0x9b05688cu, 0x1f83d9abu, 0x5be0cd19u};
-    uint8_t block[64];
-    size_t off = 0, rem;
-    uint64_t bits = (uint64_t)len * 8;
     int i;
-    while (len - off >= 64) {
-        ws_sha256_block(h, data + off);
-        off += 64;
-    }
-    rem = len - off;
-    memset(block, 0, 64);
-    if (rem)
-        memcpy(block, data + off, rem);
-    block[rem] = 0x80;
-    if (rem >= 56) {
-        ws_sha256_block(h, block);
-        memset(block, 0, 64);
-    }
-    for (i = 0; i < 8; i++)
-        block[63 - i] = (uint8_t)(bits >> (8 * i));
-    ws_sha256_block(h, block);
+    ws_md_run(h, ws_sha256_block, data, len, 1);
     for (i = 0; i < 8; i++) {
         out[4 * i] = (uint8_t)(h[i] >> 24);
         out[4 * i + 1] = (uint8_t)(h[i] >> 16);
