@@ -124,14 +124,18 @@ def run_one(data: bytes) -> None:
         run_message(what, _shape(what, keep, body), cut)
 
 
+SEED_VECTORS = ("badcurveball.pcap", "tls-alpn-h2.pcap", "tls-non-ascii-alpn.pcapng",
+                "tls12.pcap")      # of tests/data/ja4 (the larger ones add no new shapes)
+
+
 def seeds() -> dict[str, bytes]:
-    """Starting inputs: the handshake messages, certificates and directions of the JA4
+    """Starting inputs: the handshake messages, certificates and directions of four JA4
     vector captures and the shipped fixtures (tests/tlsref.py cuts them out)."""
     import tlsref
 
     out: dict[str, bytes] = {}
-    captures = [p for folder in (TESTS / "data" / "ja4", TESTS / "data" / "pcaps")
-                for p in sorted(folder.iterdir()) if p.suffix in (".pcap", ".pcapng")]
+    captures = [TESTS / "data" / "ja4" / name for name in SEED_VECTORS] + \
+        [p for p in sorted((TESTS / "data" / "pcaps").iterdir()) if p.suffix in (".pcap", ".pcapng")]
     for path in captures:
         for k, d in enumerate(tlsref.directions(path)):
             if not d.data.startswith(b"\x16\x03"):
