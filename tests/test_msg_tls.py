@@ -225,7 +225,8 @@ def _tshark_hellos(path: Path) -> dict[tuple, list]:
         for k in range(hellos):
             pick = [c[k] if k < len(c) else "" for c in cols[:5]]
             alpn = cols[5] if hellos == 1 else None
-            fp = tlsref.ja4_from_fields(1 if cols[0] else 2, r[14:], r[12]) if hellos == 1 else None
+            fp = (tlsref.ja4_from_fields(1 if cols[0] else 2, r[14:], r[12])
+                  if hellos == 1 else None)
             out.setdefault(key, []).append((*pick, alpn, r[13], fp))
     return out
 
@@ -518,6 +519,33 @@ def test_a_small_buffer_keeps_a_message_prefix_and_walks_on():
     assert [m["data"] for m in small] == [m["data"][:100] for m in whole]
 
 
+def test_the_walker_steps_over_a_compatibility_ccs_when_told():
+    """tls-handshake.pcapng's port 50159: the server answers with a HelloRetryRequest, the
+    client sends TLS 1.3's compatibility ChangeCipherSpec, then its second ClientHello.
+    The walk stops at the CCS unless told to step over it; then the second hello's JA4
+    is FoxIO's JA4.2."""
+    path = JA4_DIR / "tls-handshake.pcapng"
+    entry, = [e for e in json.loads(path.with_name(path.name + ".json").read_text())
+              if e["srcport"] == "50159"]
+    client, server = [[d for d in tlsref.directions(path) if getattr(d, side) == 50159][0]
+                      for side in ("sport", "dport")]
+    (hrr, *_), _ = msg_tls.handshakes(_exact(server.data))
+    assert msg_tls.parse_server_hello(_exact(hrr["data"]))["hello_retry"]
+    msgs, end = msg_tls.handshakes(_exact(client.data))
+    assert [m["type"] for m in msgs] == [1] and end == "end:20"
+    msgs, end = msg_tls.handshakes(_exact(client.data), skip_ccs=1)
+    assert [m["type"] for m in msgs] == [1, 1] and end == "more"   # the capture ends there
+    ccs = msgs[0]["start"] + msgs[0]["full"]
+    assert client.data[ccs:ccs + 6] == bytes.fromhex("140303000101")
+    assert msgs[1]["start"] == ccs + 6 + 5
+    assert msgs[1]["start"] + msgs[1]["full"] == len(client.data)
+    for k, m in enumerate(msgs, 1):
+        assert msg_tls.parse_client_hello(_exact(m["data"]))["ja4"] == entry[f"JA4.{k}"]
+    for cut in range(len(client.data)):             # never past the bytes there are
+        part, _ = msg_tls.handshakes(_exact(client.data[:cut]), skip_ccs=1)
+        assert all(m["data"] == msgs[k]["data"][:len(m["data"])] for k, m in enumerate(part))
+
+
 @needs_tshark
 @pytest.mark.shared
 @pytest.mark.skipif(not shared_available(), reason="needs ../shared/data")
@@ -596,5 +624,7 @@ def test_ber_oids_round_trip():
         assert msg_tls.ber_oid_dotted(bytes([6, len(der)]) + der) == dotted
     assert msg_tls.ber_oid_dotted(b"\x06\x02\x2a\x86") is None          # unfinished arc
     assert msg_tls.ber_oid_dotted(b"\x06\x0b\x2a" + b"\xff" * 9 + b"\x7f") is None  # > 64 bits
-    assert msg_tls.ber_oid_dotted(b"\x06\x0c\x2a\x80" + b"\xff" * 9 + b"\x7f") is None  # led by 0x80
-    assert msg_tls.ber_oid_dotted(b"\x06\x0b\x2a\x81" + b"\xff" * 8 + b"\x7f") == f"1.2.{2**64 - 1}"
+    # an arc led by 0x80 (not DER, but BER) still may not pass 64 bits; 64 bits exactly do
+    assert msg_tls.ber_oid_dotted(b"\x06\x0c\x2a\x80" + b"\xff" * 9 + b"\x7f") is None
+    assert msg_tls.ber_oid_dotted(b"\x06\x0b\x2a\x81" + b"\xff" * 8 + b"\x7f") == \
+        f"1.2.{2**64 - 1}"

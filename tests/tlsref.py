@@ -187,9 +187,10 @@ JA4_FIELDS = ["tls.handshake.version", "tls.handshake.extensions.supported_versi
 
 def ja4_from_fields(hs_type: int, cols: list[str], alpn_col: str) -> str | None:
     """JA4 (hs_type 1) or JA4S (2) from the JA4_FIELDS values and the
-    extensions_alpn_str value of a packet holding one hello; None when tshark's values cannot give it: an ALPN that is not printable ASCII
-    (tshark shows it escaped) or signature algorithm blocks that do not match the
-    signature-bearing extensions one to one."""
+    extensions_alpn_str value of a packet holding one hello; None when tshark's values
+    cannot give it: an ALPN that is not printable ASCII (tshark shows it escaped) or
+    signature algorithm blocks that do not match the signature-bearing extensions one
+    to one."""
     def ints(v):
         return [int(x, 0) for x in v.split("|")] if v else []
     version, supported, ciphers, exts = (ints(c) for c in cols[:4])

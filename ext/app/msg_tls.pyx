@@ -14,7 +14,8 @@ from datetime import datetime, timedelta, timezone
 
 from app.tls cimport (TlsClientHello, TlsServerHello, TlsCertificates, TlsWalk, TlsMessage,
                       tls_client_hello, tls_server_hello, tls_certificate, tls_sslv2_hello,
-                      tls_next_message, TLS_F_VERSION, TLS_F_CIPHERS, TLS_F_COMPRESSION,
+                      tls_next_message, tls_skip_record, TLS_CT_CHANGE_CIPHER_SPEC,
+                      TLS_F_VERSION, TLS_F_CIPHERS, TLS_F_COMPRESSION,
                       TLS_F_EXTS, TLS_F_SNI, TLS_F_ALPN, TLS_F_GROUPS, TLS_F_POINTFMTS,
                       TLS_F_SIGALGS, TLS_F_VERSIONS, TLS_F_PREFIX, TLS_F_BAD_EXT,
                       TLS_F_SSLV2, TLS_F_HRR, TLS_F_SNI_TRUNC, TLS_F_ALPN_TRUNC,
@@ -234,11 +235,13 @@ def ber_oid_dotted(const uint8_t[:] data not None):
 _END = {TLS_MSG: "message", TLS_MORE: "more", TLS_END: "end", TLS_SSLV2: "sslv2"}
 
 
-def handshakes(const uint8_t[:] data not None, uint32_t cap=65536, int limit=64):
+def handshakes(const uint8_t[:] data not None, uint32_t cap=65536, int limit=64,
+               int skip_ccs=0):
     """Walk the TLS records of one direction's bytes (from a record header, or an SSLv2
     ClientHello): ([{"type", "full", "start", "data"}...], how it ended: "more" (data
     ends inside a message: the last entry is that message's prefix), "end:<content
-    type>" (a record that is not a handshake), "error", "sslv2", "limit")."""
+    type>" (a record that is not a handshake), "error", "sslv2", "limit"). The first
+    skip_ccs ChangeCipherSpec records are stepped over (tls_skip_record)."""
     cdef TlsWalk w
     cdef TlsMessage m
     cdef uint8_t[:] buf = bytearray(max(cap, 1))
@@ -252,6 +255,11 @@ def handshakes(const uint8_t[:] data not None, uint32_t cap=65536, int limit=64)
                         "data": bytes(buf[:m.n])})
         if rc == TLS_MSG:
             continue
+        if rc == TLS_END and w.stop_type == TLS_CT_CHANGE_CIPHER_SPEC and skip_ccs > 0:
+            skip_ccs -= 1
+            rc = tls_skip_record(_ptr(data), data.shape[0], &w)
+            if rc == TLS_MSG:
+                continue
         if rc == TLS_END:
             return out, f"end:{w.stop_type}"
         return out, _END.get(rc, "error")

@@ -650,3 +650,23 @@ cdef inline int tls_next_message(const uint8_t* p, uint32_t n, TlsWalk* w, TlsMe
     w.rec_left = left
     w.records = records
     return TLS_MSG
+
+
+cdef inline int tls_skip_record(const uint8_t* p, uint32_t n, TlsWalk* w) noexcept nogil:
+    """Step over the record that ended the walk (TLS_END, w.off at its header) to walk
+    on: TLS 1.3's compatibility ChangeCipherSpec before a second ClientHello (RFC 8446
+    D.4). Only the caller knows when that is right (the other direction's ServerHello
+    was a HelloRetryRequest, TLS_F_HRR): after TLS 1.2's ChangeCipherSpec the handshake
+    records are encrypted. TLS_MSG: done (w at the next record); TLS_MORE: the record is
+    not all in p[0:n] (w unchanged); TLS_ERR: a bad record header."""
+    cdef uint8_t ctype
+    cdef uint16_t version
+    cdef uint32_t length
+    cdef int rc = tls_record_header(p, n, w.off, &ctype, &version, &length)
+    if rc == 1 or (rc == 0 and length > n - w.off - 5):
+        return TLS_MORE
+    if rc < 0 or w.rec_left:
+        return TLS_ERR
+    w.off += 5 + length
+    w.stop_type = 0
+    return TLS_MSG

@@ -9,7 +9,8 @@ One input:
               are set to match the body, so the parse goes past the header)
     bytes 1-2 the cut: the parser gets the first (cut % (len + 1)) bytes of the message,
               whose real length is len (a prefix, as a snap length makes it); the walker:
-              its buffer size (cut % 4096 + 1)
+              its buffer size (cut % 4096 + 1) and, with bit 15, one ChangeCipherSpec
+              stepped over
     then      the message (or, for the walker, one direction's bytes)
 
 Checks, beyond "no memory error" (ASAN + UBSan + Cython bounds checks when run.py built
@@ -104,7 +105,7 @@ def run_message(what: int, msg: bytes, cut: int) -> None:
 
 def run_walk(data: bytes, cut: int) -> None:
     cap = cut % 4096 + 1
-    msgs, end = msg_tls.handshakes(_exact(data), cap=cap)
+    msgs, end = msg_tls.handshakes(_exact(data), cap=cap, skip_ccs=cut >> 15)
     check(end in ("more", "error", "sslv2", "limit") or end.startswith("end:"), end)
     for m in msgs:
         check(len(m["data"]) <= cap and m["start"] < max(len(data), 1), "message bounds")
@@ -134,8 +135,9 @@ def seeds() -> dict[str, bytes]:
     import tlsref
 
     out: dict[str, bytes] = {}
+    fixtures = sorted((TESTS / "data" / "pcaps").iterdir())
     captures = [TESTS / "data" / "ja4" / name for name in SEED_VECTORS] + \
-        [p for p in sorted((TESTS / "data" / "pcaps").iterdir()) if p.suffix in (".pcap", ".pcapng")]
+        [p for p in fixtures if p.suffix in (".pcap", ".pcapng")]
     for path in captures:
         for k, d in enumerate(tlsref.directions(path)):
             if not d.data.startswith(b"\x16\x03"):
