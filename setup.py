@@ -1,8 +1,9 @@
 """Build the compiled core (ext/*.pyx -> wirescore._core.*).
 
-Only the extension modules live here, and the header of the core's name lists that they
-are compiled with (ext/includes/names.h, generated from src/wirescore/core_names.py);
-everything else is in pyproject.toml. This file never imports wirescore.
+Only the extension modules live here, and the headers of the name lists that they are
+compiled with (ext/includes/names.h from src/wirescore/core_names.py, win_names.h from
+src/wirescore/win_names.py and its data files); everything else is in pyproject.toml.
+This file never imports wirescore.
 
 Environment:
   WIRESCORE_DEBUG=1   compile with Cython bounds/wraparound checks on, -O0 -g
@@ -48,38 +49,41 @@ cflags = (["-O1" if ASAN else "-O0", "-g"]) if DEBUG else ["-O3"]
 if ASAN:
     cflags += ["-fsanitize=address", "-fno-omit-frame-pointer"]
 
-MODULES = ["ctables", "decode", "flowtable", "eve", "hst", "pcapfile"]
+# ext/<name>.pyx -> wirescore._core.<last part of name>
+MODULES = ["ctables", "decode", "flowtable", "eve", "hst", "pcapfile",
+           "app/msg_smb", "app/msg_ntlmssp", "app/msg_dcerpc"]
 
-# The core's name lists live in one Python file; the C enums and name tables are made
-# from it (run on its own: it is plain data, and this file never imports wirescore).
-NAMES_SOURCE = "src/wirescore/core_names.py"
-NAMES_HEADER = "ext/includes/names.h"
+# Name lists live in Python files of plain data; the C enums and name tables are made
+# from them (each run on its own: this file never imports wirescore). (source, header)
+NAMES = (("src/wirescore/core_names.py", "ext/includes/names.h"),
+         ("src/wirescore/win_names.py", "ext/includes/win_names.h"))
 
 
-def write_names_header() -> None:
-    """ext/includes/names.h from NAMES_SOURCE, rewritten only when it changes (so an
-    unchanged list does not recompile the core)."""
-    text = runpy.run_path(NAMES_SOURCE)["c_header"]()
+def write_names_header(source: str, header: str) -> None:
+    """header from source's c_header(), rewritten only when it changes (so an unchanged
+    list does not recompile the core)."""
+    text = runpy.run_path(source)["c_header"]()
     try:
-        with open(NAMES_HEADER) as fh:
+        with open(header) as fh:
             if fh.read() == text:
                 return
     except FileNotFoundError:
         pass
-    with open(NAMES_HEADER, "w") as fh:
+    with open(header, "w") as fh:
         fh.write(text)
 
 
-write_names_header()
+for _source, _header in NAMES:
+    write_names_header(_source, _header)
 
 extensions = [
     Extension(
-        f"wirescore._core.{name}",
+        f"wirescore._core.{name.rpartition('/')[2]}",
         [f"ext/{name}.pyx"],
-        include_dirs=["ext", "ext/includes", numpy.get_include()],
+        include_dirs=["ext", "ext/app", "ext/includes", numpy.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=cflags,
-        depends=[NAMES_HEADER],
+        depends=[header for _, header in NAMES],
     )
     for name in MODULES
 ]
@@ -87,7 +91,7 @@ extensions = [
 setup(
     ext_modules=cythonize(
         extensions,
-        include_path=["ext", "ext/includes"],
+        include_path=["ext", "ext/app", "ext/includes"],
         compiler_directives=directives,
     ),
 )
