@@ -151,12 +151,8 @@ def check_auth(d: Diff, m: dict, t: dict):
         d.eq("mechs", auth.get("mechs"), [MECH_NAMES.get(o, "unknown")
                                           for o in t["spnego.MechType"]])
     if "ntlmssp.messagetype" in t:
-        ntlm = auth.get("ntlm", {})
-        d.eq("ntlm.type", ntlm.get("type"), hexint(winref.one(t, "ntlmssp.messagetype")))
-        for key, name in (("user", "ntlmssp.auth.username"), ("domain", "ntlmssp.auth.domain"),
-                          ("host", "ntlmssp.auth.hostname")):
-            if name in t:
-                d.eq(f"ntlm.{key}", ntlm.get(key), winref.one(t, name))
+        from test_msg_ntlmssp import check_ntlm
+        check_ntlm(d, auth.get("ntlm", {}), t)
     if "kerberos.msg_type" in t:
         d.eq("krb_msg_type", auth.get("krb_msg_type"), int(winref.one(t, "kerberos.msg_type")))
     if "kerberos.msg_type" in t and winref.one(t, "kerberos.msg_type") == "14":
