@@ -200,7 +200,7 @@ def same_fields(whole: dict, part: dict, cut: int):
     for key, value in part.items():
         if key in ("rc", "stub_len", "token_len") or key.endswith("_flags"):
             continue
-        if part.get(key + "_flags"):
+        if part.get(key + "_flags", 0) & 1:              # STR_CUT
             assert part[key + "_flags"] & 1 and whole[key].startswith(value), (cut, key)
         elif isinstance(value, dict):
             same_fields(whole[key], value, cut)

@@ -124,7 +124,7 @@ cdef void _smb2_files(dict out, const Smb2Msg* m):
 
 
 cdef dict _smb2_dict(const Smb2Msg* m):
-    cdef dict out = {"kind": m.kind}
+    cdef dict out = {"kind": m.kind} if m.kind else {}     # 0: too few bytes to tell
     cdef uint32_t h = m.have
     if h & SMB2_HAVE_HDR:
         out.update(length=m.length, credit_charge=m.credit_charge, status=m.status,

@@ -12,7 +12,8 @@
 #                 lm_len, nt_len, key_len (EncryptedRandomSessionKey), ntlm_version
 #                 (1: a 24-byte NT response, NTLMv1; 2: NTLMv2; 0: none, anonymous),
 #                 has_mic, and from an NTLMv2 response's AV pairs the same names as a
-#                 CHALLENGE's, the client's timestamp and spn (MsvAvTargetName)
+#                 CHALLENGE's, spn (MsvAvTargetName) and timestamp: the NTLMv2
+#                 response's client time (its MsvAvTimestamp, the server's, not read)
 # A field whose (length, offset) points outside the message makes the message MSG_BAD;
 # a field inside the message but past n is kept as far as n reaches (STR_CUT).
 
@@ -66,7 +67,8 @@ cdef struct NtlmMsg:
     uint8_t has_mic                   # AUTHENTICATE carries a MIC (its payload starts
     #                                   at 88 or later)
     uint16_t av_count                 # AV pairs read (the first NTLM_MAX_AV)
-    uint64_t timestamp                # MsvAvTimestamp / NTLMv2 client time: FILETIME
+    uint64_t timestamp                # CHALLENGE: MsvAvTimestamp; AUTHENTICATE: the NTLMv2
+    #                                   client time (FILETIME: 100 ns since 1601)
     #                                   (100 ns since 1601-01-01 UTC)
     MsgStr domain                     # NEGOTIATE / AUTHENTICATE DomainName
     MsgStr user                       # AUTHENTICATE UserName
@@ -156,7 +158,8 @@ cdef inline int _ntlm_version(NtlmMsg* m, const uint8_t* p, uint32_t n,
 cdef inline int ntlm_av_pairs(NtlmMsg* m, const uint8_t* p, uint32_t n, uint32_t off,
                               uint32_t length) noexcept nogil:
     """Walk the AV_PAIR list p[off:off + length] ([MS-NLMP] 2.2.2.1), which lies inside
-    the message: the names and timestamp into m; NTLM_HAVE_AV once MsvAvEOL is reached.
+    the message: the names and timestamp (unless m has one) into m; NTLM_HAVE_AV once
+    MsvAvEOL is reached.
     MSG_PREFIX when the list runs past n, MSG_BAD when a pair runs past the list."""
     cdef uint32_t at = off, end = off + length, av_id, av_len
     cdef MsgStr* d
@@ -194,10 +197,11 @@ cdef inline int ntlm_av_pairs(NtlmMsg* m, const uint8_t* p, uint32_t n, uint32_t
         elif av_id == 9:
             d = &m.spn
             bit = NTLM_HAVE_SPN
-        elif av_id == 7 and av_len == 8 and span_in(at, 8, n):
+        elif av_id == 7 and av_len == 8 and span_in(at, 8, n) and \
+                not m.have & NTLM_HAVE_TIMESTAMP:
             m.timestamp = rd64(p + at)
             m.have |= NTLM_HAVE_TIMESTAMP
-        if d != NULL:
+        if d != NULL and not m.have & bit:  # the first of a repeated pair
             str_utf16(d, p, n, at, av_len)
             m.have |= bit
         at += av_len

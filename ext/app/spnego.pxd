@@ -16,7 +16,7 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t
 from libc.string cimport memcmp
 from msgio cimport (MsgStr, MSG_OK, MSG_PREFIX, MSG_NOT, MSG_BAD, span_in, str_clear,
                     str_oem, str_put)
-from ntlmssp cimport NtlmMsg, ntlm_parse, ntlm_clear, ntlm_signature
+from ntlmssp cimport NtlmMsg, ntlm_parse, ntlm_clear, ntlm_signature, NTLM_HAVE_TYPE
 from win_names cimport (ws_oid, wsw_gss_mechs, N_GSS_MECHS, GSS_MECH_KRB5,
                         GSS_MECH_MSKRB5, GSS_MECH_KRB5_U2U, GSS_MECH_SPNEGO)
 
@@ -271,6 +271,8 @@ cdef inline int _gss_token(GssAuth* a, const uint8_t* p, uint32_t n, uint32_t of
         a.kind = GSS_OTHER
     elif q[0] == 0x4E and q[1] == 0x54:                                # "NT"
         rc = ntlm_parse(q, avail, length, &a.ntlm)
+        if rc == MSG_PREFIX and not a.ntlm.have & NTLM_HAVE_TYPE:
+            return rc                        # signature and type (12 bytes) tell it
         if rc != MSG_NOT:
             a.kind = GSS_NTLMSSP
             a.have |= GSS_HAVE_TOKEN
