@@ -287,3 +287,73 @@ def test_smb_messages_equal_tsharks(name):
     diffs, count = compare_capture(pcap, ours, theirs)
     assert count > 0
     assert not diffs, diffs[:20]
+
+
+def first_of_each_command(units) -> list[bytes]:
+    """The first whole SMB2 message of each (command, response) pair, and each SMB1
+    message kind, among units: each message's own bytes (a compound member ends at its
+    NextCommand)."""
+    seen, out = set(), []
+    for unit in units:
+        if unit.data[4] == 0xFF:
+            key = ("smb1", unit.data[8], unit.data[13] >> 7)
+            msgs = [unit.data[4:]]
+        else:
+            msgs = []
+            for data, _ in smb2_messages(unit):
+                m = msg_smb.parse_smb2(data)
+                own = m.get("next_command") or len(data)
+                key = (m.get("kind"), m.get("command"), m.get("flags", 0) & 1)
+                if key not in seen:
+                    seen.add(key)
+                    out.append(data[:own])
+            continue
+        if key not in seen:
+            seen.add(key)
+            out += msgs
+    return out
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("name", SMB_CAPTURES[:2] + SMB_CAPTURES[5:6])
+def test_every_prefix_of_real_smb_messages(name):
+    """The first message of each command and direction (SMB1, SMB2, the compression
+    transform), cut at every length: a prefix (rc 1) at every cut, whole only at its
+    full length; the fields read before the cut equal the whole parse's, a string cut
+    at the end flagged STR_CUT."""
+    from test_msg_dcerpc import same_fields
+
+    pcap = need_shared() / "pcaps" / name
+    msgs = first_of_each_command(smb_units(pcap))
+    assert len(msgs) >= 3
+    for msg in msgs:
+        parse = msg_smb.parse_smb1 if msg[0] == 0xFF else msg_smb.parse_smb2
+        whole = parse(msg)
+        assert whole["rc"] == 0
+        for cut in range(1, len(msg)):
+            part = parse(msg[:cut], len(msg))
+            assert part["rc"] == 1, (cut, part)
+            same_fields(whole, part, cut)
+
+
+@pytest.mark.shared
+def test_smbghost_compression_transform_is_flagged():
+    """CVE-2020-0796: the compression transform header claims 0xFFFFFFFF bytes
+    uncompressed (OriginalCompressedSegmentSize) beside an offset of 16, which wraps
+    the 32-bit sum Windows' srv2.sys computed: flagged SMB2_COMP_OVERFLOW (1) and
+    SMB2_COMP_TOO_BIG (2); the capture's other messages carry no such flag."""
+    pcap = need_shared() / "pcaps" / SMB_CAPTURES[1]
+    parsed = [msg_smb.parse_smb2(data, full) for unit in smb_units(pcap)
+              for data, full in smb2_messages(unit)]
+    transforms = [m for m in parsed if m.get("kind") == 4]
+    assert [(m["orig_size"], m["comp_offset"], m["malformed"]) for m in transforms] == \
+        [(0xFFFFFFFF, 16, 3)]
+    assert all(m.get("malformed", 0) == 0 for m in parsed if m.get("kind") != 4)
+    assert any(m.get("dialect") == 0x311 and "ctx_types" in m for m in parsed)
+
+
+def test_nbss_header():
+    assert msg_smb.parse_nbss(bytes.fromhex("000000a4fe534d42")) == \
+        {"rc": 0, "type": 0, "length": 0xA4, "smb": 2}
+    assert msg_smb.parse_nbss(bytes.fromhex("0000"))["rc"] == 1
+    assert msg_smb.parse_nbss(bytes.fromhex("4500003c"))["rc"] < 0
