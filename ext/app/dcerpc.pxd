@@ -318,7 +318,8 @@ cdef inline int _dce_trailer(DcePdu* d, const uint8_t* p, uint32_t n,
     rc = gss_parse(p + d.auth_off, n - d.auth_off, d.auth_len, &d.auth)
     if rc == MSG_NOT:
         return MSG_OK                            # Schannel, Netlogon: not read here
-    d.have |= DCE_HAVE_AUTH
+    if d.auth.have:                 # a prefix too short to tell the token sets none
+        d.have |= DCE_HAVE_AUTH
     return rc
 
 

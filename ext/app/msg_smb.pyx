@@ -156,8 +156,9 @@ cdef dict _smb2_dict(const Smb2Msg* m):
         out.update(orig_size=m.orig_size, cipher=m.comp_alg, session_id=m.session_id)
     if h & SMB2_HAVE_COMPRESSION:
         out.update(orig_size=m.orig_size, comp_alg=m.comp_alg, comp_flags=m.comp_flags,
-                   comp_offset=m.comp_offset, chain_count=m.chain_count,
-                   malformed=m.malformed)
+                   comp_offset=m.comp_offset)
+        if h & SMB2_HAVE_CHAIN or m.comp_flags != 1:   # else the chain walk was cut
+            out.update(chain_count=m.chain_count, malformed=m.malformed)
     return out
 
 

@@ -118,7 +118,8 @@ cdef inline int _smb1_blob(Smb1Msg* m, const uint8_t* p, uint32_t n, uint32_t fu
     rc = gss_parse(p + off, n - off, length, &m.auth)
     if rc == MSG_NOT:
         return MSG_OK
-    m.have |= SMB1_HAVE_AUTH
+    if m.auth.have:                 # a prefix too short to tell the token sets none
+        m.have |= SMB1_HAVE_AUTH
     return rc
 
 

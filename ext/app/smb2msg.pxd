@@ -56,7 +56,10 @@ cdef enum:
     SMB2_HAVE_IOCTL = 1 << 17     # ctl_code, ioctl_flags
     SMB2_HAVE_TRANSFORM = 1 << 18  # encrypted: orig_size, comp_alg (the cipher), session_id
     SMB2_HAVE_COMPRESSION = 1 << 19  # compression transform: orig_size, comp_alg,
-    #                                  comp_flags, comp_offset, chain_count, malformed
+    #                                  comp_flags, comp_offset, malformed (its header bits)
+    SMB2_HAVE_CHAIN = 1 << 20     # chained compression (comp_flags 1): the payload headers
+    #                               walked to the end or to a flaw: chain_count, malformed
+    #                               final (without this bit a prefix may lack chain bits)
 
     # what a compression transform header has wrong (malformed), as CVE-2020-0796
     # (SMBGhost) sends it: Windows allocated orig_size + offset, in 32 bits

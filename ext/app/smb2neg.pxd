@@ -114,7 +114,8 @@ cdef inline int smb2_blob(Smb2Msg* m, const uint8_t* p, uint32_t n, uint32_t mle
     rc = gss_parse(p + off, n - off, length, &m.auth)
     if rc == MSG_NOT:
         return MSG_OK
-    m.have |= SMB2_HAVE_AUTH
+    if m.auth.have:                 # a prefix too short to tell the token sets none
+        m.have |= SMB2_HAVE_AUTH
     return rc
 
 
@@ -215,23 +216,27 @@ cdef inline int _comp_chain(Smb2Msg* m, const uint8_t* p, uint32_t n,
                             uint32_t full) noexcept nogil:
     """The chained payload headers after the first (2.2.42.2: algorithm, flags, length,
     then OriginalPayloadSize unless the algorithm is NONE), at most SMB2_MAX_CHAIN:
-    each must lie in the message (else SMB2_COMP_CHAIN)."""
-    cdef uint32_t at = 16 + m.comp_offset, length
-    cdef uint16_t alg
-    while at < full and m.chain_count < SMB2_MAX_CHAIN:
+    each must lie in the message (else SMB2_COMP_CHAIN). chain_count and the chain's
+    malformed bits are written when the walk ends (SMB2_HAVE_CHAIN), not at a cut."""
+    cdef uint32_t at = 16 + m.comp_offset, length, bad = 0
+    cdef uint16_t alg, count = 0
+    while at < full and count < SMB2_MAX_CHAIN:
         if not span_in(at, 8, full):
-            m.malformed |= SMB2_COMP_CHAIN
-            return MSG_OK
+            bad |= SMB2_COMP_CHAIN
+            break
         if not span_in(at, 8, n):
             return MSG_PREFIX
         alg = rd16(p + at)
         length = rd32(p + at + 4)
-        m.malformed |= _comp_alg_bad(alg, True)
-        m.chain_count += 1
+        bad |= _comp_alg_bad(alg, True)
+        count += 1
         if not span_in(at + 8, length, full) or (alg != SMB2_COMP_NONE and length < 4):
-            m.malformed |= SMB2_COMP_CHAIN
-            return MSG_OK
+            bad |= SMB2_COMP_CHAIN
+            break
         at += 8 + length
+    m.chain_count = count
+    m.malformed |= bad
+    m.have |= SMB2_HAVE_CHAIN
     return MSG_OK
 
 

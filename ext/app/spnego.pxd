@@ -342,7 +342,10 @@ cdef inline int _spnego_fields(GssAuth* a, const uint8_t* p, uint32_t n, Tlv* ch
             rc = ber_tlv(p, n, f.body, f.end, &x)
             if rc != MSG_OK:
                 return rc
-            if init and f.tag == 0xA0 and x.tag == 0x30:               # mechTypes
+            if f.tag == 0xA0 and a.have & (GSS_HAVE_MECHS | GSS_HAVE_STATE) or \
+                    f.tag == 0xA1 and a.have & GSS_HAVE_SUPPORTED:
+                pass                                 # a repeated field: the first counts
+            elif init and f.tag == 0xA0 and x.tag == 0x30:             # mechTypes
                 rc = _spnego_mechs(a, p, n, &x)
                 if rc != MSG_OK:
                     return rc
