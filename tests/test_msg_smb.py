@@ -357,3 +357,33 @@ def test_nbss_header():
         {"rc": 0, "type": 0, "length": 0xA4, "smb": 2}
     assert msg_smb.parse_nbss(bytes.fromhex("0000"))["rc"] == 1
     assert msg_smb.parse_nbss(bytes.fromhex("4500003c"))["rc"] < 0
+
+
+@pytest.mark.shared
+def test_a_capture_cut_at_256_bytes_gives_prefixes_of_the_whole(tmp_path):
+    """The evaluation mix keeps 256 bytes of each packet: the same capture cut so
+    (editcap -s 256) gives, for each SMB message tshark can still frame, a parse whose
+    fields are those of the uncut message's, strings cut at the hole flagged. (psexec:
+    the captures' other SMB messages are shorter than 256 bytes.)"""
+    import subprocess
+
+    from test_msg_dcerpc import same_fields
+
+    pcap = need_shared() / "pcaps" / SMB_CAPTURES[0]
+    cut = tmp_path / "cut256.pcapng"
+    subprocess.run(["editcap", "-s", "256", str(pcap), str(cut)], check=True,
+                   capture_output=True)
+    whole = {(u.stream, u.offset): u for u in smb_units(pcap)}
+    prefixes = 0
+    for unit in smb_units(cut):
+        assert unit.length == whole[(unit.stream, unit.offset)].length
+        if unit.whole or unit.data[4] != 0xFE:
+            continue
+        for (data, full), (wdata, wfull) in zip(smb2_messages(unit), smb2_messages(
+                whole[(unit.stream, unit.offset)])):
+            part = msg_smb.parse_smb2(data, full)
+            ref = msg_smb.parse_smb2(wdata, wfull)
+            assert ref["rc"] == 0 and part["rc"] == (1 if len(data) < full else 0)
+            same_fields(ref, part, len(data))
+            prefixes += part["rc"] == 1
+    assert prefixes >= 5
