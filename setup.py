@@ -1,8 +1,9 @@
 """Build the compiled core (ext/*.pyx -> wirescore._core.*).
 
-Only the extension modules live here, and the header of the core's name lists that they
-are compiled with (ext/includes/names.h, generated from src/wirescore/core_names.py);
-everything else is in pyproject.toml. This file never imports wirescore.
+Only the extension modules live here, and the headers of the name lists that they are
+compiled with (ext/includes/names.h from src/wirescore/core_names.py, win_names.h from
+src/wirescore/win_names.py and its data files); everything else is in pyproject.toml.
+This file never imports wirescore.
 
 Environment:
   WIRESCORE_DEBUG=1   compile with Cython bounds/wraparound checks on, -O0 -g
@@ -49,7 +50,8 @@ if ASAN:
     cflags += ["-fsanitize=address", "-fno-omit-frame-pointer"]
 
 # ext/NAME.pyx -> wirescore._core.<last part of NAME> (app/msg_tls -> wirescore._core.msg_tls)
-MODULES = ["ctables", "decode", "flowtable", "eve", "hst", "pcapfile", "app/msg_tls"]
+MODULES = ["ctables", "decode", "flowtable", "eve", "hst", "pcapfile", "app/msg_tls",
+           "app/msg_smb", "app/msg_ntlmssp", "app/msg_dcerpc"]
 
 # The core's name lists live in plain Python files; the C enums and name tables are made
 # from them (each run on its own: plain data, and this file never imports wirescore):
@@ -57,6 +59,7 @@ MODULES = ["ctables", "decode", "flowtable", "eve", "hst", "pcapfile", "app/msg_
 NAMES = (
     ("src/wirescore/core_names.py", "ext/includes/names.h"),
     ("src/wirescore/tls_names.py", "ext/includes/tls_names.h"),
+    ("src/wirescore/win_names.py", "ext/includes/win_names.h"),
 )
 
 
@@ -81,7 +84,7 @@ extensions = [
     Extension(
         f"wirescore._core.{name.rpartition('/')[2]}",
         [f"ext/{name}.pyx"],
-        include_dirs=["ext", "ext/includes", numpy.get_include()],
+        include_dirs=["ext", "ext/app", "ext/includes", numpy.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=cflags,
         depends=[header for _, header in NAMES],
@@ -92,7 +95,7 @@ extensions = [
 setup(
     ext_modules=cythonize(
         extensions,
-        include_path=["ext", "ext/includes"],
+        include_path=["ext", "ext/app", "ext/includes"],
         compiler_directives=directives,
     ),
 )

@@ -79,6 +79,8 @@ TARGETS = {
                      REGRESSIONS / "reader", "-reader"),
     "msg_tls": Target(HERE / "fuzz_msg_tls.py", HERE / "seeds-msg_tls",
                       HERE / "fuzz-msg_tls.dict", REGRESSIONS / "msg_tls", "-msg_tls"),
+    "msg_win": Target(HERE / "fuzz_msg_win.py", HERE / "seeds-msg_win", HERE / "fuzz-msg_win.dict",
+                      REGRESSIONS / "msg_win", "-msg_win"),
 }
 MAX_LEN = 8192
 CLANGS = ("clang", "clang-19", "clang-18", "clang-17", "clang-16", "clang-15", "clang-14")
@@ -123,9 +125,12 @@ def choose(variant: str) -> str:
 
 # ---- building -----------------------------------------------------------------------------
 
-# the core's name lists (setup.py reads them and generates their headers)
-NAMES_SOURCES = ("src/wirescore/core_names.py", "src/wirescore/tls_names.py")
-GENERATED = ("names.h", "tls_names.h")
+# the name lists (setup.py reads them and generates their headers) and the data files
+# they read
+NAMES_SOURCES = ("src/wirescore/core_names.py", "src/wirescore/tls_names.py",
+                 "src/wirescore/win_names.py")
+NAMES_DATA = "src/wirescore/data/win"
+GENERATED = ("names.h", "tls_names.h", "win_names.h")
 
 
 def _source_files(source: str) -> dict[str, bytes]:
@@ -140,13 +145,15 @@ def _source_files(source: str) -> dict[str, bytes]:
         for name in ("setup.py",) + NAMES_SOURCES:
             if (REPO / name).is_file():
                 files[name] = (REPO / name).read_bytes()
+        for p in sorted((REPO / NAMES_DATA).glob("*")):
+            files[str(p.relative_to(REPO))] = p.read_bytes()
         return files
     names = subprocess.run(["git", "-C", str(REPO), "ls-tree", "-r", "--name-only", source,
-                            "ext", "setup.py", *NAMES_SOURCES], check=True, capture_output=True,
-                           text=True).stdout.split()
+                            "ext", "setup.py", *NAMES_SOURCES, NAMES_DATA], check=True,
+                           capture_output=True, text=True).stdout.split()
     for name in names:
-        if Path(name).suffix in (".pyx", ".pxd", ".h", ".pxi") or name in ("setup.py",
-                                                                            *NAMES_SOURCES):
+        if Path(name).suffix in (".pyx", ".pxd", ".h", ".pxi") or name in (
+                "setup.py", *NAMES_SOURCES) or name.startswith(NAMES_DATA):
             files[name] = subprocess.run(["git", "-C", str(REPO), "show", f"{source}:{name}"],
                                          check=True, capture_output=True).stdout
     return files
@@ -537,7 +544,8 @@ def main(argv=None) -> int:
     p.add_argument("--lean", action="store_true",
                    help="the target's throughput mode (accounting checks only)")
     p.add_argument("--target", default="core", choices=sorted(TARGETS),
-                   help="core (fuzz_core.py, the default) or reader (fuzz_reader.py)")
+                   help="core (fuzz_core.py, the default), reader (fuzz_reader.py) or "
+                        "msg_win (fuzz_msg_win.py: the SMB/NTLMSSP/DCE-RPC message parsers)")
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("smoke", help="short fixed-budget run (CI)")
     s.add_argument("--seconds", type=int, default=25)
