@@ -544,7 +544,8 @@ def main(argv=None) -> int:
     p.add_argument("--lean", action="store_true",
                    help="the target's throughput mode (accounting checks only)")
     p.add_argument("--target", default="core", choices=sorted(TARGETS),
-                   help="core (fuzz_core.py, the default), reader (fuzz_reader.py) or "
+                   help="core (fuzz_core.py, the default), reader (fuzz_reader.py), "
+                        "msg_tls (fuzz_msg_tls.py: TLS hellos, certificates, X.509) or "
                         "msg_win (fuzz_msg_win.py: the SMB/NTLMSSP/DCE-RPC message parsers)")
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("smoke", help="short fixed-budget run (CI)")
