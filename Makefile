@@ -51,8 +51,8 @@ bench-baseline: install
 	cd $(ROOT) && $(PY) -m pytest benchmarks -q --benchmark-save=full
 	cd $(ROOT) && $(PY) benchmarks/compare.py --mode full --save-baseline
 
-# fuzz smoke (tests/fuzz/README.md): the coverage-guided atheris targets (the core, then the
-# capture reader and BPF interpreter) on the core built
+# fuzz smoke (tests/fuzz/README.md): the coverage-guided atheris targets (the core, the
+# capture reader and BPF interpreter, then the TLS message parsers) on the core built
 # with clang's ASAN + UBSan + Cython bounds checks, each for a fixed 25 s from a fixed seed;
 # exits non-zero on a finding (crash, memory error or broken check). Needs clang; the
 # core under test is built apart, in build/fuzz/asan/ (never over src/wirescore/_core).
@@ -64,6 +64,9 @@ fuzz-smoke: $(PY)
 	$(PY) -m pip install --quiet '$(ATHERIS)' 'Cython>=3.0' 'setuptools>=77'
 	$(PY) tests/fuzz/run.py --sanitizer $(FUZZ_SANITIZER) smoke --seconds $(FUZZ_SMOKE_SECONDS)
 	$(PY) tests/fuzz/run.py --sanitizer $(FUZZ_SANITIZER) --target reader smoke --seconds $(FUZZ_SMOKE_SECONDS)
+	$(PY) tests/fuzz/run.py --sanitizer $(FUZZ_SANITIZER) --target msg_tls smoke --seconds $(FUZZ_SMOKE_SECONDS)
+	$(PY) tests/fuzz/run.py --sanitizer $(FUZZ_SANITIZER) --target msg_win smoke --seconds $(FUZZ_SMOKE_SECONDS)
+	$(PY) tests/fuzz/run.py --sanitizer $(FUZZ_SANITIZER) --target msg_krb smoke --seconds $(FUZZ_SMOKE_SECONDS)
 
 clean:
-	rm -rf build $(DEMO_LOGS) .pytest_cache src/*.egg-info ext/*.c ext/app/*.c ext/includes/names.h ext/includes/msg_names.h src/wirescore/_core/*.so
+	rm -rf build $(DEMO_LOGS) .pytest_cache src/*.egg-info ext/*.c ext/app/*.c ext/includes/names.h ext/includes/tls_names.h ext/includes/win_names.h ext/includes/msg_names.h src/wirescore/_core/*.so

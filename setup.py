@@ -1,9 +1,10 @@
 """Build the compiled core (ext/*.pyx -> wirescore._core.*).
 
 Only the extension modules live here, and the headers of the name lists that they are
-compiled with (ext/includes/names.h from src/wirescore/core_names.py, msg_names.h from
-src/wirescore/msg_names.py);
-everything else is in pyproject.toml. This file never imports wirescore.
+compiled with (ext/includes/names.h from src/wirescore/core_names.py, tls_names.h from
+src/wirescore/tls_names.py, win_names.h from src/wirescore/win_names.py and its data
+files, msg_names.h from src/wirescore/msg_names.py); everything else is in
+pyproject.toml. This file never imports wirescore.
 
 Environment:
   WIRESCORE_DEBUG=1   compile with Cython bounds/wraparound checks on, -O0 -g
@@ -51,8 +52,9 @@ cflags = (["-O1" if ASAN else "-O0", "-g"]) if DEBUG else ["-O3"]
 if ASAN:
     cflags += ["-fsanitize=address", "-fno-omit-frame-pointer"]
 
-# ext/NAME.pyx -> wirescore._core.<last part of NAME> (app/msg_krb5 -> wirescore._core.msg_krb5)
-MODULES = ["ctables", "decode", "flowtable", "eve", "hst", "pcapfile",
+# ext/NAME.pyx -> wirescore._core.<last part of NAME> (app/msg_tls -> wirescore._core.msg_tls)
+MODULES = ["ctables", "decode", "flowtable", "eve", "hst", "pcapfile", "app/msg_tls",
+           "app/msg_smb", "app/msg_ntlmssp", "app/msg_dcerpc",
            "app/msg_ber", "app/msg_krb5", "app/msg_ldap", "app/msg_ssh", "app/msg_bytes"]
 
 if os.environ.get("WIRESCORE_MODULES"):
@@ -67,6 +69,8 @@ if os.environ.get("WIRESCORE_MODULES"):
 # (source, generated header)
 NAMES = (
     ("src/wirescore/core_names.py", "ext/includes/names.h"),
+    ("src/wirescore/tls_names.py", "ext/includes/tls_names.h"),
+    ("src/wirescore/win_names.py", "ext/includes/win_names.h"),
     ("src/wirescore/msg_names.py", "ext/includes/msg_names.h"),
 )
 

@@ -31,7 +31,7 @@ def test_relay_writes_whole_lines_only_and_counts_what_a_dead_worker_left(tmp_pa
     os.close(w2)
     assert not relay.drain(one) and not relay.drain(two)
     assert (tmp_path / "eve.json").read_bytes() == b'{"a":1}\n{"c":3}\n{"b":2}\n'
-    assert relay.partial_lost == len(b'{"unfinished":')
+    assert relay.partial_lost == len(b'{"unfinished":') and relay.lines_relayed == 3
     relay.close()
     assert [p.name for p in tmp_path.iterdir()] == ["eve.json"]
 
@@ -62,6 +62,8 @@ def test_stats_merge_sums_when_every_running_worker_reported(monkeypatch):
                                         "capture": {"kernel_packets": 15, "kernel_drops": 1},
                                         "flow": {"tcp": 7}}}
     assert not merge.due([1, 2]) and merge.final() is None   # nothing new since
+    # ... but a worker's last flows relayed after that event need stats after them
+    assert merge.final(lines_since_last=True)["stats"]["capture"]["kernel_packets"] == 15
     merge.report(1, stats_event("2024-01-01T00:02:00.500000+0000", 121, 9, 0, 6))
     final = merge.final()
     assert final["stats"]["capture"] == {"kernel_packets": 19, "kernel_drops": 1}

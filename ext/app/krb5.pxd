@@ -148,7 +148,7 @@ cdef inline int k5_open(const uint8_t* p, uint32_t n, const BerTlv* t, uint8_t c
     rc = ber_inner(p, n, t, BER_DER, &i)
     if rc == BER_ERR or i.hdr_cut:
         return rc
-    if i.cls != cls or i.tag != tag or not i.cons:
+    if i.cls != cls or i.tag != tag or not i.constructed:
         return BER_ERR
     ber_walk_init(w, &i, BER_DER, depth)
     return BER_OK
@@ -165,7 +165,7 @@ cdef inline int k5_str(const uint8_t* p, uint32_t n, const BerTlv* t,
     if i.cls != BER_UNIVERSAL or i.tag not in (BER_GENERAL_STRING, BER_IA5_STRING,
                                                 BER_UTF8_STRING, 19):
         return BER_ERR
-    return ber_string(p, n, &i, f)
+    return ber_string(p, &i, f)
 
 
 cdef inline int k5_names(const uint8_t* p, uint32_t n, const BerTlv* t,
@@ -180,7 +180,7 @@ cdef inline int k5_names(const uint8_t* p, uint32_t n, const BerTlv* t,
             return BER_OK
         if rc == BER_ERR or s.hdr_cut:
             break
-        if s.cls != BER_UNIVERSAL or s.cons:
+        if s.cls != BER_UNIVERSAL or s.constructed:
             return BER_ERR
         if w.items > 1:
             fstr_sep(f, 47)                  # "/"
@@ -282,7 +282,7 @@ cdef inline int k5_etypes(const uint8_t* p, uint32_t n, const BerTlv* t,
         if rc != BER_OK:
             break
         if c.cls != BER_UNIVERSAL or c.tag != BER_INTEGER or \
-                ber_int(p, n, &c, &v) != BER_OK or v < -2147483648 or v > 2147483647:
+                ber_int(p, &c, &v) != BER_OK or v < -2147483648 or v > 2147483647:
             return BER_ERR
         if m.n_etypes < K5_MAX_ETYPES:
             m.etypes[m.n_etypes] = <int32_t>v
@@ -300,7 +300,7 @@ cdef inline int k5_bits32(const uint8_t* p, uint32_t n, const BerTlv* t,
     cdef int rc = ber_inner(p, n, t, BER_DER, &i)
     if rc != BER_OK:
         return rc
-    if i.cls != BER_UNIVERSAL or i.tag != BER_BIT_STRING or i.cons or i.len == 0:
+    if i.cls != BER_UNIVERSAL or i.tag != BER_BIT_STRING or i.constructed or i.len == 0:
         return BER_ERR
     v[0] = 0
     for k in range(4):
@@ -325,7 +325,7 @@ cdef inline int k5_uint32(const uint8_t* p, uint32_t n, const BerTlv* t,
         return rc
     if i.cls != BER_UNIVERSAL or i.tag != BER_INTEGER:
         return BER_ERR
-    return ber_uint32(p, n, &i, v)
+    return ber_uint32(p, &i, v)
 
 
 cdef inline int k5_time(const uint8_t* p, uint32_t n, const BerTlv* t,
@@ -337,7 +337,7 @@ cdef inline int k5_time(const uint8_t* p, uint32_t n, const BerTlv* t,
         return rc
     if i.cls != BER_UNIVERSAL or i.tag != BER_GENERALIZED_TIME:
         return BER_ERR
-    return ber_gentime(p, n, &i, v)
+    return ber_gentime(p, &i, v)
 
 
 cdef inline int k5_pa_entry(const uint8_t* p, uint32_t n, const BerTlv* e,
@@ -349,7 +349,7 @@ cdef inline int k5_pa_entry(const uint8_t* p, uint32_t n, const BerTlv* e,
     cdef int32_t ptype = -1
     cdef int64_t last = -1
     cdef int rc, r2
-    if e.cls != BER_UNIVERSAL or e.tag != BER_SEQUENCE or not e.cons:
+    if e.cls != BER_UNIVERSAL or e.tag != BER_SEQUENCE or not e.constructed:
         return BER_ERR
     ber_walk_init(&w, e, BER_DER, 5)
     while True:
@@ -385,7 +385,7 @@ cdef inline int k5_padata(const uint8_t* p, uint32_t n, const BerTlv* seq,
     cdef BerWalk w
     cdef BerTlv e
     cdef int rc
-    if seq.cls != BER_UNIVERSAL or seq.tag != BER_SEQUENCE or not seq.cons:
+    if seq.cls != BER_UNIVERSAL or seq.tag != BER_SEQUENCE or not seq.constructed:
         return BER_ERR
     ber_walk_init(&w, seq, BER_DER, 4)
     while True:
@@ -409,12 +409,12 @@ cdef inline int k5_tgs_ap_req(const uint8_t* p, uint32_t n, const BerTlv* t,
     cdef int rc = ber_inner(p, n, t, BER_DER, &o)
     if rc == BER_ERR or o.hdr_cut:
         return rc
-    if o.cls != BER_UNIVERSAL or o.tag != BER_OCTET_STRING or o.cons or o.len == 0:
+    if o.cls != BER_UNIVERSAL or o.tag != BER_OCTET_STRING or o.constructed or o.len == 0:
         return BER_ERR
     rc = ber_read(p, n, o.off, o.end, BER_DER, &a)
     if rc == BER_ERR or a.hdr_cut:
         return rc
-    if a.cls != BER_APPLICATION or a.tag != 14 or not a.cons:
+    if a.cls != BER_APPLICATION or a.tag != 14 or not a.constructed:
         return BER_ERR
     return k5_message(p, n, &a, K5K_TGS_AP_REQ, m)
 
@@ -430,12 +430,12 @@ cdef inline int k5_ticket(const uint8_t* p, uint32_t n, const BerTlv* t, Krb5Msg
     cdef int r2
     if rc == BER_ERR or a.hdr_cut:
         return rc
-    if a.cls != BER_APPLICATION or a.tag != 1 or not a.cons:
+    if a.cls != BER_APPLICATION or a.tag != 1 or not a.constructed:
         return BER_ERR
     rc = ber_inner(p, n, &a, BER_DER, &s)
     if rc == BER_ERR or s.hdr_cut:
         return rc
-    if s.cls != BER_UNIVERSAL or s.tag != BER_SEQUENCE or not s.cons:
+    if s.cls != BER_UNIVERSAL or s.tag != BER_SEQUENCE or not s.constructed:
         return BER_ERR
     ber_walk_init(&w, &s, BER_DER, 4)
     while True:
@@ -505,10 +505,10 @@ cdef inline int k5_edata(const uint8_t* p, uint32_t n, const BerTlv* t,
     cdef int rc = ber_inner(p, n, t, BER_DER, &o)
     if rc == BER_ERR or o.hdr_cut:
         return rc
-    if o.cls != BER_UNIVERSAL or o.tag != BER_OCTET_STRING or o.cons:
+    if o.cls != BER_UNIVERSAL or o.tag != BER_OCTET_STRING or o.constructed:
         return BER_ERR
     if o.len and ber_read(p, n, o.off, o.end, BER_DER, &s) == BER_OK and \
-            s.cls == BER_UNIVERSAL and s.tag == BER_SEQUENCE and s.cons and s.len and \
+            s.cls == BER_UNIVERSAL and s.tag == BER_SEQUENCE and s.constructed and s.len and \
             ber_read(p, n, s.off, s.end, BER_DER, &f) != BER_ERR and not f.hdr_cut and \
             f.cls == BER_UNIVERSAL and f.tag == BER_SEQUENCE:
         k5_padata(p, n, &s, m)
@@ -609,7 +609,7 @@ cdef inline int k5_message(const uint8_t* p, uint32_t n, const BerTlv* app, int 
     cdef int rc = ber_inner(p, n, app, BER_DER, &s)
     if rc == BER_ERR or s.hdr_cut:
         return rc
-    if s.cls != BER_UNIVERSAL or s.tag != BER_SEQUENCE or not s.cons:
+    if s.cls != BER_UNIVERSAL or s.tag != BER_SEQUENCE or not s.constructed:
         return BER_ERR
     ber_walk_init(&w, &s, BER_DER, 2)
     while True:
@@ -618,7 +618,7 @@ cdef inline int k5_message(const uint8_t* p, uint32_t n, const BerTlv* app, int 
             return BER_OK
         if rc == BER_ERR or c.hdr_cut:
             return rc
-        if c.cls != BER_CONTEXT or not c.cons or not k5_in_order(&c, &last):
+        if c.cls != BER_CONTEXT or not c.constructed or not k5_in_order(&c, &last):
             return BER_ERR
         rc = k5_after(rc, k5_field(p, n, &c, kind, app.tag, m))
         if rc != BER_OK:
@@ -643,7 +643,7 @@ cdef inline int krb5_parse(const uint8_t* p, uint32_t n, uint32_t full,
         return K5_MALFORMED if n and p[0] & 0xE0 == 0x60 and k5_kind(p[0] & 0x1F) \
             else K5_NOT
     kind = k5_kind(app.tag)
-    if app.cls != BER_APPLICATION or not app.cons or kind == 0:
+    if app.cls != BER_APPLICATION or not app.constructed or kind == 0:
         return K5_NOT
     m.msg_type = <int32_t>app.tag
     rc = k5_message(p, n, &app, kind, m)
@@ -681,12 +681,12 @@ cdef inline int krb5_probe(const uint8_t* p, uint32_t n) noexcept nogil:
     cdef int rc = ber_read(p, n, 0, 0xFFFFFFFFu, BER_DER, &a)
     if a.hdr_cut:
         return -1
-    if rc == BER_ERR or a.cls != BER_APPLICATION or not a.cons or k5_kind(a.tag) == 0:
+    if rc == BER_ERR or a.cls != BER_APPLICATION or not a.constructed or k5_kind(a.tag) == 0:
         return 0
     rc = ber_inner(p, n, &a, BER_DER, &s)
     if s.hdr_cut:
         return -1
-    if rc == BER_ERR or s.cls != BER_UNIVERSAL or s.tag != BER_SEQUENCE or not s.cons:
+    if rc == BER_ERR or s.cls != BER_UNIVERSAL or s.tag != BER_SEQUENCE or not s.constructed:
         return 0
     rc = ber_read(p, n, s.off, s.end, BER_DER, &c)
     if c.hdr_cut:

@@ -128,9 +128,9 @@ cdef inline int ld_string(const uint8_t* p, uint32_t n, const BerTlv* t, FStr* f
     cdef int rc
     if t.hdr_cut:
         return BER_CUT
-    if t.cons:
+    if t.constructed:
         return BER_ERR
-    rc = ber_string(p, n, t, f)
+    rc = ber_string(p, t, f)
     ld_mark(m, bit, rc, f.flags & FS_PRESENT)
     return rc
 
@@ -144,7 +144,7 @@ cdef inline int ld_int(const uint8_t* p, uint32_t n, const BerTlv* t, int tag,
         return BER_CUT
     if t.cls != BER_UNIVERSAL or t.tag != <uint32_t>tag:
         return BER_ERR
-    rc = ber_int(p, n, t, &x)
+    rc = ber_int(p, t, &x)
     if rc == BER_OK and (x < -2147483648 or x > 2147483647):
         rc = BER_ERR
     if rc == BER_OK:
@@ -177,7 +177,7 @@ cdef inline int ld_attr(const uint8_t* p, uint32_t n, const BerTlv* t, LdapMsg* 
     cdef uint32_t have
     if t.hdr_cut:
         return BER_CUT
-    if t.cons:
+    if t.constructed:
         return BER_ERR
     have = (n - t.off) if t.end > n else t.len
     if count[0] < 0xFFFF:
@@ -227,7 +227,7 @@ cdef inline int ld_filter(const uint8_t* p, uint32_t n, const BerTlv* t, LdapMsg
         return BER_ERR
     if t.tag == 7:                           # present: an AttributeDescription
         return ld_attr(p, n, t, m, True, &m.filter_attrs, &m.n_filter_attrs)
-    if not t.cons:
+    if not t.constructed:
         return BER_ERR
     if t.tag <= 2 and depth >= LD_FILTER_DEPTH:
         m.flags |= LDF_FILTER_DEEP
@@ -262,7 +262,7 @@ cdef inline int ld_list(const uint8_t* p, uint32_t n, const BerTlv* t, LdapMsg* 
     cdef BerWalk w
     cdef BerTlv c
     cdef int rc, r2
-    if t.cls != BER_UNIVERSAL or t.tag != BER_SEQUENCE or not t.cons:
+    if t.cls != BER_UNIVERSAL or t.tag != BER_SEQUENCE or not t.constructed:
         return BER_ERR
     ber_walk_init(&w, t, 0, 2)
     while True:
@@ -365,7 +365,7 @@ cdef inline int ld_result(const uint8_t* p, uint32_t n, const BerTlv* t,
     cdef BerWalk w
     cdef BerTlv c
     cdef int rc, r2
-    if not t.cons:
+    if not t.constructed:
         return BER_ERR
     ber_walk_init(&w, t, 0, 1)
     while True:
@@ -396,7 +396,7 @@ cdef inline int ld_first(const uint8_t* p, uint32_t n, const BerTlv* t, LdapMsg*
     cdef BerWalk w
     cdef BerTlv c
     cdef int rc, r2
-    if not t.cons:
+    if not t.constructed:
         return BER_ERR
     ber_walk_init(&w, t, 0, 1)
     rc = ber_next(&w, p, n, &c)
@@ -422,9 +422,9 @@ cdef inline int ld_op(const uint8_t* p, uint32_t n, const BerTlv* t,
     cdef uint32_t op = t.tag
     cdef int rc
     if op == 0:
-        return ld_bind(p, n, t, m) if t.cons else BER_ERR
+        return ld_bind(p, n, t, m) if t.constructed else BER_ERR
     if op == 3:
-        return ld_search(p, n, t, m) if t.cons else BER_ERR
+        return ld_search(p, n, t, m) if t.constructed else BER_ERR
     if op == 1 or op == 5 or op == 7 or op == 9 or op == 11 or op == 13 or op == 15 or \
             op == 24:
         return ld_result(p, n, t, m)
@@ -435,9 +435,9 @@ cdef inline int ld_op(const uint8_t* p, uint32_t n, const BerTlv* t,
     if op == 10:                             # DelRequest: an LDAPDN itself
         return ld_string(p, n, t, &m.dn, m, LD_DN)
     if op == 16:                             # AbandonRequest: a MessageID itself
-        if t.cons:
+        if t.constructed:
             return BER_ERR
-        rc = ber_uint32(p, n, t, &m.abandon_id)
+        rc = ber_uint32(p, t, &m.abandon_id)
         ld_mark(m, LD_ABANDON_ID, rc, False)
         return rc
     return BER_OK                            # unbind, search_result_reference, others
@@ -459,14 +459,14 @@ cdef inline int ldap_parse(const uint8_t* p, uint32_t n, uint32_t full,
     if s.hdr_cut:
         m.flags |= LDF_CUT
         return 1
-    if rc == BER_ERR or s.cls != BER_UNIVERSAL or s.tag != BER_SEQUENCE or not s.cons:
+    if rc == BER_ERR or s.cls != BER_UNIVERSAL or s.tag != BER_SEQUENCE or not s.constructed:
         return LD_MALFORMED if p[0] == 0x30 else LD_NOT
     ber_walk_init(&w, &s, 0, 0)
     rc = ber_next(&w, p, n, &c)              # messageID
     if rc == BER_OK or (rc == BER_CUT and not c.hdr_cut):
         if c.cls != BER_UNIVERSAL or c.tag != BER_INTEGER:
             return LD_NOT
-        rc = ld_after(rc, ber_uint32(p, n, &c, &m.message_id))
+        rc = ld_after(rc, ber_uint32(p, &c, &m.message_id))
         ld_mark(m, LD_MESSAGE_ID, rc, False)
     if rc == BER_OK:                         # protocolOp
         rc = ber_next(&w, p, n, &c)
@@ -478,7 +478,7 @@ cdef inline int ldap_parse(const uint8_t* p, uint32_t n, uint32_t full,
             rc = ld_after(rc, ld_op(p, n, &c, m))
     if rc == BER_OK:
         rc = ld_rest(&w, p, n)               # controls, unread
-    if rc == BER_OK and not s.indef and s.end > n:
+    if rc == BER_OK and not s.indefinite and s.end > n:
         rc = BER_CUT
     if rc == BER_CUT:
         m.flags |= LDF_CUT
@@ -493,9 +493,9 @@ cdef inline int ldap_frame(const uint8_t* p, uint32_t n, uint32_t* length) noexc
     cdef int rc = ber_read(p, n, 0, 0xFFFFFFFFu, 0, &s)
     if s.hdr_cut:
         return 1
-    if rc == BER_ERR or s.cls != BER_UNIVERSAL or s.tag != BER_SEQUENCE or not s.cons:
+    if rc == BER_ERR or s.cls != BER_UNIVERSAL or s.tag != BER_SEQUENCE or not s.constructed:
         return -1
-    if s.indef:
+    if s.indefinite:
         rc = ber_skip_indef(p, n, &s, 0, 0)
         if rc != BER_OK:
             return 1 if rc == BER_CUT else -1
@@ -519,7 +519,7 @@ cdef inline int ld_krb5_1964(const uint8_t* p, uint32_t n, LdapSasl* s) noexcept
     cdef BerTlv g, o
     cdef uint32_t at
     if ber_read(p, n, 4, 4 + s.length, 0, &g) == BER_ERR or g.hdr_cut or \
-            g.cls != BER_APPLICATION or g.tag != 0 or not g.cons:
+            g.cls != BER_APPLICATION or g.tag != 0 or not g.constructed:
         return 0
     if ber_read(p, n, g.off, g.end, 0, &o) != BER_OK or o.tag != BER_OID or o.len != 9 or \
             ld_be(p + o.off, 4) != 0x2A864886u or ld_be(p + o.off + 4, 4) != 0xF7120102u or \
@@ -591,7 +591,7 @@ cdef inline int ldap_probe(const uint8_t* p, uint32_t n) noexcept nogil:
         rc = ber_read(p, n, s.off, s.end, 0, &c)
         if c.hdr_cut:
             return -1
-        if rc == BER_ERR or c.cls != BER_UNIVERSAL or c.tag != BER_INTEGER or c.cons:
+        if rc == BER_ERR or c.cls != BER_UNIVERSAL or c.tag != BER_INTEGER or c.constructed:
             return 0
         if c.end > n:
             return -1

@@ -8,8 +8,8 @@ from msgapi cimport msg_bytes, msg_full
 cdef dict _tlv(int rc, const BerTlv* t):
     out = {"status": rc, "start": t.start, "hdr_cut": bool(t.hdr_cut)}
     if rc != BER_ERR and not t.hdr_cut:
-        out.update(cls=t.cls, cons=bool(t.cons), tag=t.tag, off=t.off, len=t.len, end=t.end,
-                   indef=bool(t.indef))
+        out.update(cls=t.cls, cons=bool(t.constructed), tag=t.tag, off=t.off, len=t.len, end=t.end,
+                   indef=bool(t.indefinite))
     return out
 
 
@@ -35,7 +35,7 @@ def children(data, limit=None, bint der=False):
     cdef BerWalk w
     cdef int flags = BER_DER if der else 0
     cdef int rc = ber_read(msg_bytes(buf), n, 0, lim, flags, &t)
-    if rc == BER_ERR or t.hdr_cut or not t.cons:
+    if rc == BER_ERR or t.hdr_cut or not t.constructed:
         return [], BER_ERR if rc != BER_CUT else BER_CUT
     ber_walk_init(&w, &t, flags, 0)
     out = []
@@ -56,7 +56,7 @@ def integer(data):
     cdef int rc = ber_read(msg_bytes(buf), <uint32_t>buf.shape[0], 0,
                            <uint32_t>buf.shape[0], 0, &t)
     if rc == BER_OK:
-        rc = ber_int(msg_bytes(buf), <uint32_t>buf.shape[0], &t, &v)
+        rc = ber_int(msg_bytes(buf), &t, &v)
     return rc, (v if rc == BER_OK else None)
 
 
@@ -68,5 +68,5 @@ def gentime(data):
     cdef int rc = ber_read(msg_bytes(buf), <uint32_t>buf.shape[0], 0,
                            <uint32_t>buf.shape[0], BER_DER, &t)
     if rc == BER_OK:
-        rc = ber_gentime(msg_bytes(buf), <uint32_t>buf.shape[0], &t, &v)
+        rc = ber_gentime(msg_bytes(buf), &t, &v)
     return rc, (v if rc == BER_OK else None)

@@ -32,14 +32,7 @@
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memset
 from fstr cimport FStr, FS_PRESENT, FS_CUT, fstr_set, fstr_add, fs_append
-
-cdef extern from "md5.h":
-    ctypedef struct ws_md5_ctx:
-        pass
-    void ws_md5_init(ws_md5_ctx* c) noexcept nogil
-    void ws_md5_update(ws_md5_ctx* c, const uint8_t* p, size_t k) noexcept nogil
-    void ws_md5_final(ws_md5_ctx* c, uint8_t* out) noexcept nogil
-    void ws_md5_hex(const uint8_t* digest, char* hexdigits) noexcept nogil
+from hashes cimport ws_md5_ctx, ws_md5_init, ws_md5_update, ws_md5_final, ws_md5_hex
 
 cdef extern from *:
     """

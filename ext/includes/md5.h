@@ -1,19 +1,16 @@
-/* MD5 (RFC 1321), for fingerprints (HASSH, JA3): not for security. Written from the
- * RFC's description; no allocation, usable without the GIL.
+/* MD5 (RFC 1321) for JA3 / JA3S / HASSH strings. Not for security.
+ * Written for wirescore from the RFC's description; checked against hashlib in
+ * tests/test_msg_tls.py and test_msg_ssh.py. No allocation, usable without the GIL.
  *
- *   ws_md5(data, len, out)                     one shot
+ *   ws_md5(data, len, out[16])                 one shot, any length
  *   ws_md5_init(&c); ws_md5_update(&c, p, k)...; ws_md5_final(&c, out)
- *   ws_md5_hex(digest, hex)                    32 lowercase hex digits and a NUL
- */
+ *   ws_md5_hex(digest, hex)                    32 lowercase hex digits and a NUL */
 #ifndef WIRESCORE_MD5_H
 #define WIRESCORE_MD5_H
-
-#include <stddef.h>
 #include <stdint.h>
-#include <string.h>
+#include "md_pad.h"
 
-#define WS_MD5_ROL(v, s) (((v) << (s)) | ((v) >> (32 - (s))))
-
+/* a digest fed piece by piece */
 typedef struct {
     uint32_t h[4];
     uint64_t total;          /* bytes fed */
@@ -21,25 +18,27 @@ typedef struct {
     uint32_t used;           /* bytes in buf */
 } ws_md5_ctx;
 
-/* per-round shift amounts and the constants floor(abs(sin(i + 1)) * 2**32) */
-static const uint8_t ws_md5_shift[64] = {
+#define WS_MD5_ROL(v, s) (((v) << (s)) | ((v) >> (32 - (s))))
+
+/* per-round shift amounts and the sines' constants K[i] = floor(2^32 * |sin(i + 1)|) */
+static const uint8_t ws_md5_s[64] = {
     7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22,
     5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14, 20,
     4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23,
     6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21};
-static const uint32_t ws_md5_sine[64] = {
-    0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee, 0xf57c0faf, 0x4787c62a, 0xa8304613,
-    0xfd469501, 0x698098d8, 0x8b44f7af, 0xffff5bb1, 0x895cd7be, 0x6b901122, 0xfd987193,
-    0xa679438e, 0x49b40821, 0xf61e2562, 0xc040b340, 0x265e5a51, 0xe9b6c7aa, 0xd62f105d,
-    0x02441453, 0xd8a1e681, 0xe7d3fbc8, 0x21e1cde6, 0xc33707d6, 0xf4d50d87, 0x455a14ed,
-    0xa9e3e905, 0xfcefa3f8, 0x676f02d9, 0x8d2a4c8a, 0xfffa3942, 0x8771f681, 0x6d9d6122,
-    0xfde5380c, 0xa4beea44, 0x4bdecfa9, 0xf6bb4b60, 0xbebfbc70, 0x289b7ec6, 0xeaa127fa,
-    0xd4ef3085, 0x04881d05, 0xd9d4d039, 0xe6db99e5, 0x1fa27cf8, 0xc4ac5665, 0xf4292244,
-    0x432aff97, 0xab9423a7, 0xfc93a039, 0x655b59c3, 0x8f0ccc92, 0xffeff47d, 0x85845dd1,
-    0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1, 0xf7537e82, 0xbd3af235, 0x2ad7d2bb,
-    0xeb86d391};
+static const uint32_t ws_md5_k[64] = {
+    0xd76aa478u, 0xe8c7b756u, 0x242070dbu, 0xc1bdceeeu, 0xf57c0fafu, 0x4787c62au,
+    0xa8304613u, 0xfd469501u, 0x698098d8u, 0x8b44f7afu, 0xffff5bb1u, 0x895cd7beu,
+    0x6b901122u, 0xfd987193u, 0xa679438eu, 0x49b40821u, 0xf61e2562u, 0xc040b340u,
+    0x265e5a51u, 0xe9b6c7aau, 0xd62f105du, 0x02441453u, 0xd8a1e681u, 0xe7d3fbc8u,
+    0x21e1cde6u, 0xc33707d6u, 0xf4d50d87u, 0x455a14edu, 0xa9e3e905u, 0xfcefa3f8u,
+    0x676f02d9u, 0x8d2a4c8au, 0xfffa3942u, 0x8771f681u, 0x6d9d6122u, 0xfde5380cu,
+    0xa4beea44u, 0x4bdecfa9u, 0xf6bb4b60u, 0xbebfbc70u, 0x289b7ec6u, 0xeaa127fau,
+    0xd4ef3085u, 0x04881d05u, 0xd9d4d039u, 0xe6db99e5u, 0x1fa27cf8u, 0xc4ac5665u,
+    0xf4292244u, 0x432aff97u, 0xab9423a7u, 0xfc93a039u, 0x655b59c3u, 0x8f0ccc92u,
+    0xffeff47du, 0x85845dd1u, 0x6fa87e4fu, 0xfe2ce6e0u, 0xa3014314u, 0x4e0811a1u,
+    0xf7537e82u, 0xbd3af235u, 0x2ad7d2bbu, 0xeb86d391u};
 
-/* one 64-byte block into the state */
 static void ws_md5_block(uint32_t h[4], const uint8_t *p)
 {
     uint32_t m[16], a = h[0], b = h[1], c = h[2], d = h[3], f, t;
@@ -48,37 +47,37 @@ static void ws_md5_block(uint32_t h[4], const uint8_t *p)
         m[i] = (uint32_t)p[4 * i] | ((uint32_t)p[4 * i + 1] << 8) |
                ((uint32_t)p[4 * i + 2] << 16) | ((uint32_t)p[4 * i + 3] << 24);
     for (i = 0; i < 64; i++) {
-        if (i < 16) {
-            f = (b & c) | (~b & d);
-            g = i;
-        } else if (i < 32) {
-            f = (d & b) | (~d & c);
-            g = (5 * i + 1) & 15;
-        } else if (i < 48) {
-            f = b ^ c ^ d;
-            g = (3 * i + 5) & 15;
-        } else {
-            f = c ^ (b | ~d);
-            g = (7 * i) & 15;
-        }
-        t = d;
-        d = c;
-        c = b;
-        b = b + WS_MD5_ROL(a + f + ws_md5_sine[i] + m[g], ws_md5_shift[i]);
+        if (i < 16)      { f = (b & c) | (~b & d); g = i; }
+        else if (i < 32) { f = (d & b) | (~d & c); g = (5 * i + 1) & 15; }
+        else if (i < 48) { f = b ^ c ^ d;          g = (3 * i + 5) & 15; }
+        else             { f = c ^ (b | ~d);       g = (7 * i) & 15; }
+        t = d; d = c; c = b;
+        b = b + WS_MD5_ROL(a + f + ws_md5_k[i] + m[g], ws_md5_s[i]);
         a = t;
     }
-    h[0] += a;
-    h[1] += b;
-    h[2] += c;
-    h[3] += d;
+    h[0] += a; h[1] += b; h[2] += c; h[3] += d;
+}
+
+/* digest of len bytes into out[16] */
+static void ws_md5(const uint8_t *data, size_t len, uint8_t out[16])
+{
+    uint32_t h[4] = {0x67452301u, 0xefcdab89u, 0x98badcfeu, 0x10325476u};
+    int i;
+    ws_md_run(h, ws_md5_block, data, len, 0);
+    for (i = 0; i < 4; i++) {
+        out[4 * i] = (uint8_t)h[i];
+        out[4 * i + 1] = (uint8_t)(h[i] >> 8);
+        out[4 * i + 2] = (uint8_t)(h[i] >> 16);
+        out[4 * i + 3] = (uint8_t)(h[i] >> 24);
+    }
 }
 
 static void ws_md5_init(ws_md5_ctx *c)
 {
-    c->h[0] = 0x67452301;
-    c->h[1] = 0xefcdab89;
-    c->h[2] = 0x98badcfe;
-    c->h[3] = 0x10325476;
+    c->h[0] = 0x67452301u;
+    c->h[1] = 0xefcdab89u;
+    c->h[2] = 0x98badcfeu;
+    c->h[3] = 0x10325476u;
     c->total = 0;
     c->used = 0;
 }
@@ -102,30 +101,13 @@ static void ws_md5_update(ws_md5_ctx *c, const uint8_t *p, size_t len)
     }
 }
 
+/* the digest of everything fed, into out[16] */
 static void ws_md5_final(ws_md5_ctx *c, uint8_t out[16])
 {
-    uint64_t bits = c->total * 8;
     int i;
-    c->buf[c->used++] = 0x80;
-    if (c->used > 56) {
-        memset(c->buf + c->used, 0, 64 - c->used);
-        ws_md5_block(c->h, c->buf);
-        c->used = 0;
-    }
-    memset(c->buf + c->used, 0, 56 - c->used);
-    for (i = 0; i < 8; i++)
-        c->buf[56 + i] = (uint8_t)(bits >> (8 * i));
-    ws_md5_block(c->h, c->buf);
+    ws_md_finish(c->h, ws_md5_block, c->buf, c->used, c->total * 8, 0);
     for (i = 0; i < 16; i++)
         out[i] = (uint8_t)(c->h[i / 4] >> (8 * (i % 4)));
-}
-
-static void ws_md5(const uint8_t *data, size_t len, uint8_t out[16])
-{
-    ws_md5_ctx c;
-    ws_md5_init(&c);
-    ws_md5_update(&c, data, len);
-    ws_md5_final(&c, out);
 }
 
 /* the digest as 32 lowercase hex digits, NUL-terminated (hex holds 33 bytes) */
@@ -139,5 +121,4 @@ static void ws_md5_hex(const uint8_t digest[16], char hex[33])
     }
     hex[32] = 0;
 }
-
 #endif

@@ -10,7 +10,7 @@ given (the engine's stages); FlowMeter.feed stops early when its record buffer i
 so a batch of packets can give several drains.
 
 meter_options() is the builder: what the settings and the detector ask of the core.
-Endpoint context (about 27 MB, and a share of the core's time) is kept only when
+Endpoint context (about 32 MB by default, and a share of the core's time) is kept only when
 something reads ctx.* columns (a profile, --export, or an on_flow callback, which is
 handed the records: train and eval read them); the packet ring only when alerts
 can ask for snippets; traffic windows only for window profiles.

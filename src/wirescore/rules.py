@@ -24,13 +24,16 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable
 
+from wirescore.core_names import PROTO_NAMES, WINDOW_KINDS
 from wirescore.errors import WirescoreError
 
 UNITS = ("flow", "window")
-WINDOW_KEYS = ("all", "src", "dst")
+WINDOW_KEYS = WINDOW_KINDS
 LEARN_MODES = ("all", "unalerted")
 TRANSFORMS = ("log1p", "none")
-PROTO_NUMBERS = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58, "sctp": 132}
+#: allowlist proto words: the core's protocol names in lower case, and "icmpv6" for 58
+PROTO_NUMBERS = {**{name.lower(): number for number, name in PROTO_NAMES.items()},
+                 "icmpv6": 58}
 #: the fields a profile file may hold (rules/README.md, "Fields")
 YAML_FIELDS = ("id", "rev", "name", "category", "unit", "window", "features", "transform",
                "model", "threshold", "warmup", "learn", "severity", "suppress",

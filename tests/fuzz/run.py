@@ -10,7 +10,8 @@
     python tests/fuzz/run.py build                 # only build
     python tests/fuzz/run.py seeds                 # rewrite tests/fuzz/seeds/ (committed)
     python tests/fuzz/run.py --target reader smoke # the same commands for the reader target
-    python tests/fuzz/run.py --target msg_krb smoke   # ... the Kerberos/LDAP/SSH/BER parsers
+    python tests/fuzz/run.py --target msg_tls smoke   # ... and the TLS message parsers
+    python tests/fuzz/run.py --target msg_krb smoke   # ... and the Kerberos/LDAP/SSH/BER parsers
 
 Builds go to build/fuzz/<variant>/ (build/fuzz/<variant>@<ref> with --source REF) from a
 copy of ext/, setup.py and the core's name lists (src/wirescore/core_names.py), so the
@@ -79,6 +80,10 @@ TARGETS = {
     "core": Target(HERE / "fuzz_core.py", HERE / "seeds", HERE / "fuzz.dict", REGRESSIONS, ""),
     "reader": Target(HERE / "fuzz_reader.py", HERE / "seeds-reader", HERE / "fuzz-reader.dict",
                      REGRESSIONS / "reader", "-reader"),
+    "msg_tls": Target(HERE / "fuzz_msg_tls.py", HERE / "seeds-msg_tls",
+                      HERE / "fuzz-msg_tls.dict", REGRESSIONS / "msg_tls", "-msg_tls"),
+    "msg_win": Target(HERE / "fuzz_msg_win.py", HERE / "seeds-msg_win", HERE / "fuzz-msg_win.dict",
+                      REGRESSIONS / "msg_win", "-msg_win"),
     "msg_krb": Target(HERE / "fuzz_msg_krb.py", HERE / "seeds-msg_krb",
                       HERE / "fuzz-msg_krb.dict", REGRESSIONS / "msg_krb", "-msg_krb",
                       ("app/msg_ber", "app/msg_krb5", "app/msg_ldap", "app/msg_ssh",
@@ -127,9 +132,12 @@ def choose(variant: str) -> str:
 
 # ---- building -----------------------------------------------------------------------------
 
-# the core's name lists (setup.py reads them and generates their headers)
-NAMES_SOURCES = ("src/wirescore/core_names.py", "src/wirescore/msg_names.py")
-GENERATED = ("names.h", "msg_names.h")
+# the name lists (setup.py reads them and generates their headers) and the data files
+# they read
+NAMES_SOURCES = ("src/wirescore/core_names.py", "src/wirescore/tls_names.py",
+                 "src/wirescore/win_names.py", "src/wirescore/msg_names.py")
+NAMES_DATA = "src/wirescore/data/win"
+GENERATED = ("names.h", "tls_names.h", "win_names.h", "msg_names.h")
 
 
 def _source_files(source: str) -> dict[str, bytes]:
@@ -144,13 +152,15 @@ def _source_files(source: str) -> dict[str, bytes]:
         for name in ("setup.py",) + NAMES_SOURCES:
             if (REPO / name).is_file():
                 files[name] = (REPO / name).read_bytes()
+        for p in sorted((REPO / NAMES_DATA).glob("*")):
+            files[str(p.relative_to(REPO))] = p.read_bytes()
         return files
     names = subprocess.run(["git", "-C", str(REPO), "ls-tree", "-r", "--name-only", source,
-                            "ext", "setup.py", *NAMES_SOURCES], check=True, capture_output=True,
-                           text=True).stdout.split()
+                            "ext", "setup.py", *NAMES_SOURCES, NAMES_DATA], check=True,
+                           capture_output=True, text=True).stdout.split()
     for name in names:
-        if Path(name).suffix in (".pyx", ".pxd", ".h", ".pxi") or name in ("setup.py",
-                                                                            *NAMES_SOURCES):
+        if Path(name).suffix in (".pyx", ".pxd", ".h", ".pxi") or name in (
+                "setup.py", *NAMES_SOURCES) or name.startswith(NAMES_DATA):
             files[name] = subprocess.run(["git", "-C", str(REPO), "show", f"{source}:{name}"],
                                          check=True, capture_output=True).stdout
     return files
@@ -234,7 +244,8 @@ def run_env(variant: str, lib: Path) -> dict:
 # ---- seeds --------------------------------------------------------------------------------
 
 def write_target_seeds(target: Target) -> int:
-    """A target's seeds from its own seeds() (fuzz_reader.seeds(), fuzz_msg_krb.seeds())."""
+    """A target's seeds from its own seeds() (fuzz_reader.seeds(), fuzz_msg_tls.seeds(),
+    fuzz_msg_krb.seeds())."""
     sys.path.insert(0, str(HERE))
     module = importlib.import_module(target.script.stem)
 
@@ -548,8 +559,10 @@ def main(argv=None) -> int:
     p.add_argument("--lean", action="store_true",
                    help="the target's throughput mode (accounting checks only)")
     p.add_argument("--target", default="core", choices=sorted(TARGETS),
-                   help="core (fuzz_core.py, the default), reader (fuzz_reader.py) or "
-                        "msg_krb (fuzz_msg_krb.py)")
+                   help="core (fuzz_core.py, the default), reader (fuzz_reader.py), "
+                        "msg_tls (fuzz_msg_tls.py: TLS hellos, certificates, X.509), "
+                        "msg_win (fuzz_msg_win.py: the SMB/NTLMSSP/DCE-RPC message parsers) or "
+                        "msg_krb (fuzz_msg_krb.py: the Kerberos/LDAP/SSH/BER/first-bytes parsers)")
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("smoke", help="short fixed-budget run (CI)")
     s.add_argument("--seconds", type=int, default=25)

@@ -93,6 +93,7 @@ class WorkerPool:
         self._workers: list[_Worker] = []
         self._relay: Optional[EveRelay] = None
         self._stop_requested = self._hup_requested = self._kill = False
+        self._lines_at_stats = 0         # relay.lines_relayed when stats were last written
         self._stop_sent_at: float | None = None
         self._wake_r, self._wake_w = os.pipe()
         for fd in (self._wake_r, self._wake_w):
@@ -147,7 +148,7 @@ class WorkerPool:
                 raise
         finally:
             try:
-                self._write_stats(self.stats.final())
+                self._write_stats(self.stats.final(self._lines_since_stats()))
             except OSError as exc:
                 log.error("%s: cannot write the final stats: %s", eve_path, exc.strerror)
             finally:
@@ -305,6 +306,11 @@ class WorkerPool:
     def _write_stats(self, event: Optional[dict]) -> None:
         if event is not None and self._relay is not None:
             self._relay.write((_dumps(event) + "\n").encode("ascii"))
+            self._lines_at_stats = self._relay.lines_relayed
+
+    def _lines_since_stats(self) -> bool:
+        """Whether workers' lines were relayed after the last stats event written."""
+        return self._relay is not None and self._relay.lines_relayed > self._lines_at_stats
 
     def _signal_workers(self, signum: int) -> None:
         for w in self._workers:

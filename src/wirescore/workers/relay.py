@@ -110,6 +110,7 @@ class EveRelay:
         except OSError as exc:
             raise WirescoreError(f"{eve_path}: cannot open for writing: {exc.strerror}") from None
         self.pipes: list[WorkerPipe] = []
+        self.lines_relayed = 0           # workers' lines appended to eve.json
         remove_stale_pipes(self.log_dir)
         try:
             for i in range(1, workers + 1):
@@ -146,6 +147,7 @@ class EveRelay:
         block = pipe.complete_lines(final)
         if block:
             self.eve.write_bytes(block)
+            self.lines_relayed += block.count(b"\n")
         if pipe.eof:
             pipe.close()
         return not pipe.eof

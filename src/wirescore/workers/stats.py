@@ -81,9 +81,12 @@ class StatsMerge:
         log.info("%s kernel counters: %s", self.iface, "; ".join(parts))
         return {"timestamp": stamp, "event_type": "stats", "stats": total}
 
-    def final(self) -> Optional[dict]:
-        """The last summed event, unless the latest reports were summed already."""
-        if self.latest and (self.fresh or not self.written):
+    def final(self, lines_since_last: bool = False) -> Optional[dict]:
+        """The closing summed event: None when no worker reported, or when the latest
+        reports were summed already and no line was written after that event
+        (lines_since_last: a worker's last flows were relayed after it, so the file
+        would not end with stats)."""
+        if self.latest and (self.fresh or not self.written or lines_since_last):
             return self.summed()
         return None
 
