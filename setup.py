@@ -1,9 +1,10 @@
 """Build the compiled core (ext/*.pyx -> wirescore._core.*).
 
 Only the extension modules live here, and the headers of the name lists that they are
-compiled with (ext/includes/names.h from src/wirescore/core_names.py, win_names.h from
-src/wirescore/win_names.py and its data files); everything else is in pyproject.toml.
-This file never imports wirescore.
+compiled with (ext/includes/names.h from src/wirescore/core_names.py, tls_names.h from
+src/wirescore/tls_names.py, win_names.h from src/wirescore/win_names.py and its data
+files, msg_names.h from src/wirescore/msg_names.py); everything else is in
+pyproject.toml. This file never imports wirescore.
 
 Environment:
   WIRESCORE_DEBUG=1   compile with Cython bounds/wraparound checks on, -O0 -g
@@ -11,6 +12,8 @@ Environment:
                       in the code whatever this says).
   WIRESCORE_ASAN=1    add -fsanitize=address (with WIRESCORE_DEBUG: -O1 -g);
                       tests/fuzz/run.py sets both.
+  WIRESCORE_MODULES=a,b  build only these of MODULES (a fuzz target's own modules:
+                      tests/fuzz/run.py sets it for the message parsers' targets).
 """
 import os
 import runpy
@@ -51,7 +54,15 @@ if ASAN:
 
 # ext/NAME.pyx -> wirescore._core.<last part of NAME> (app/msg_tls -> wirescore._core.msg_tls)
 MODULES = ["ctables", "decode", "flowtable", "eve", "hst", "pcapfile", "app/msg_tls",
-           "app/msg_smb", "app/msg_ntlmssp", "app/msg_dcerpc"]
+           "app/msg_smb", "app/msg_ntlmssp", "app/msg_dcerpc",
+           "app/msg_ber", "app/msg_krb5", "app/msg_ldap", "app/msg_ssh", "app/msg_bytes"]
+
+if os.environ.get("WIRESCORE_MODULES"):
+    _only = os.environ["WIRESCORE_MODULES"].split(",")
+    if set(_only) - set(MODULES):
+        sys.exit(f"wirescore: WIRESCORE_MODULES names unknown modules: "
+                 f"{sorted(set(_only) - set(MODULES))} (known: {MODULES})")
+    MODULES = _only
 
 # The core's name lists live in plain Python files; the C enums and name tables are made
 # from them (each run on its own: plain data, and this file never imports wirescore):
@@ -60,6 +71,7 @@ NAMES = (
     ("src/wirescore/core_names.py", "ext/includes/names.h"),
     ("src/wirescore/tls_names.py", "ext/includes/tls_names.h"),
     ("src/wirescore/win_names.py", "ext/includes/win_names.h"),
+    ("src/wirescore/msg_names.py", "ext/includes/msg_names.h"),
 )
 
 

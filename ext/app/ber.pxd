@@ -1,6 +1,6 @@
 # cython: language_level=3
-"""ASN.1 BER/DER reader (X.690), bounds-checked, for the parsers of untrusted bytes
-(X.509 here; Kerberos and LDAP reuse it). Nothing is allocated; every read stays in
+"""ASN.1 BER/DER reader (X.690), bounds-checked, for the parsers of untrusted bytes:
+X.509 (DER), Kerberos (DER) and LDAP (BER). Nothing is allocated; every read stays in
 p[0:n].
 
 Coordinates: offsets are from the start of the buffer p. `n` is how many bytes we have,
@@ -10,14 +10,25 @@ or content that runs past `end` is malformed; one that runs past n but not past 
 cut (BER_CUT): the caller flags the fields from there on as absent.
 
 Three outcomes of ber_read, as every parser here: BER_OK (header and content within n),
-BER_CUT (within `end`, but not within n: a prefix), BER_ERR (malformed).
+BER_CUT (within `end`, but not within n: a prefix; hdr_cut when the header itself ran
+past n, and then only `start` is known), BER_ERR (malformed).
+
+`der` (BER_DER, or 1) applies DER's rules: no indefinite length, a tag number in the
+shortest form. Without it an indefinite length on a constructed element is read: its
+content ends at an end-of-contents (00 00) found by walking it (ber_next), nested at most
+BER_MAX_DEPTH deep. Long-form lengths with leading zeros (Active Directory writes
+84 00 00 00 xx) are accepted in both modes, as the Kerberos and LDAP peers do. Walks are
+bounded: BER_MAX_ITEMS children per constructed element.
 """
 from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t
+from fstr cimport FStr, fstr_set
 
 cdef enum:
     BER_OK = 0
     BER_CUT = 1
+    BER_END = 2            # ber_next: no further child
     BER_ERR = -1
+    BER_DER = 1            # ber_read's `der`: DER rules
     # classes (the identifier's top two bits)
     BER_UNIVERSAL = 0
     BER_APPLICATION = 1
@@ -52,16 +63,20 @@ cdef enum:
     BER_MAX_LEN_BYTES = 4
     # nesting depth a parser may walk (recursion or loops over nested elements)
     BER_MAX_DEPTH = 16
+    # children a walk reads of one constructed element
+    BER_MAX_ITEMS = 4096
 
 
 cdef struct BerTlv:
     uint8_t cls            # BER_UNIVERSAL .. BER_PRIVATE
     uint8_t constructed    # 1: constructed encoding
     uint8_t indefinite     # 1: indefinite length (BER only): content runs to its end-of-contents
+    uint8_t hdr_cut        # 1: BER_CUT within the header (only `start` is known)
     uint32_t tag           # tag number
     uint32_t start         # offset of the identifier octet
     uint32_t off           # offset of the content
-    uint32_t len           # content length as declared (indefinite: up to the enclosing end)
+    uint32_t len           # content length as declared (indefinite: up to the enclosing end
+                           # until ber_next found its end-of-contents)
     uint32_t end           # off + len
     uint32_t avail         # content bytes within n (== len unless BER_CUT)
 
@@ -69,9 +84,11 @@ cdef struct BerTlv:
 cdef inline int ber_read(const uint8_t* p, uint32_t n, uint32_t at, uint32_t end, int der,
                          BerTlv* t) noexcept nogil:
     """The element at p[at]: identifier (high tag numbers too) and length (short, long,
-    indefinite when not der). BER_OK, BER_CUT (t->off and what follows are only set when
-    the header itself is within n: t->off == 0 otherwise) or BER_ERR (runs past `end`,
-    bad length, indefinite in DER, tag number over 28 bits)."""
+    indefinite when not der). BER_OK, BER_CUT (t.off and what follows are only set when
+    the header itself is within n: t.hdr_cut and t.off == 0 otherwise) or BER_ERR (runs
+    past `end`, bad length, indefinite in DER, tag number over 28 bits or, in DER, not in
+    its shortest form). An indefinite length is BER_OK once its header is read: its
+    content runs up to `end` until a walk (ber_next) finds its end-of-contents."""
     cdef uint32_t i = at, k, nb
     cdef uint64_t length = 0
     cdef uint8_t b
@@ -80,10 +97,12 @@ cdef inline int ber_read(const uint8_t* p, uint32_t n, uint32_t at, uint32_t end
     t.end = 0
     t.avail = 0
     t.indefinite = 0
+    t.hdr_cut = 0
     t.start = at
     if at >= end:
         return BER_ERR
     if at >= n:
+        t.hdr_cut = 1
         return BER_CUT
     b = p[i]
     i += 1
@@ -94,21 +113,25 @@ cdef inline int ber_read(const uint8_t* p, uint32_t n, uint32_t at, uint32_t end
         t.tag = 0
         k = 0
         while True:
-            if i >= end:
+            if i >= end or k == BER_MAX_TAG_BYTES:
                 return BER_ERR
             if i >= n:
+                t.hdr_cut = 1
                 return BER_CUT
-            if k == BER_MAX_TAG_BYTES:
-                return BER_ERR
             b = p[i]
             i += 1
             k += 1
+            if k == 1 and b == 0x80 and der:
+                return BER_ERR               # DER: no leading zero group
             t.tag = (t.tag << 7) | (b & 0x7f)
             if not (b & 0x80):
                 break
+        if t.tag < 31 and der:
+            return BER_ERR                   # DER: a low tag number in the short form
     if i >= end:
         return BER_ERR
     if i >= n:
+        t.hdr_cut = 1
         return BER_CUT
     b = p[i]
     i += 1
@@ -118,7 +141,11 @@ cdef inline int ber_read(const uint8_t* p, uint32_t n, uint32_t at, uint32_t end
         if der or not t.constructed:
             return BER_ERR
         t.indefinite = 1
-        length = end - i
+        t.off = i
+        t.len = end - i
+        t.end = end
+        t.avail = n - i if n < end else t.len
+        return BER_OK
     else:
         nb = b & 0x7f
         if nb > BER_MAX_LEN_BYTES or nb == 0x7f:
@@ -127,6 +154,7 @@ cdef inline int ber_read(const uint8_t* p, uint32_t n, uint32_t at, uint32_t end
             if i >= end:
                 return BER_ERR
             if i >= n:
+                t.hdr_cut = 1
                 return BER_CUT
             length = (length << 8) | p[i]
             i += 1
@@ -137,6 +165,89 @@ cdef inline int ber_read(const uint8_t* p, uint32_t n, uint32_t at, uint32_t end
     t.end = i + t.len
     t.avail = t.len if t.end <= n else (n - i if n > i else 0)
     return BER_OK if t.end <= n else BER_CUT
+
+
+cdef struct BerWalk:       # the children of one constructed element
+    uint32_t at            # next child's offset
+    uint32_t end           # the parent's content end
+    uint32_t items         # children read
+    uint8_t indefinite     # the parent has an indefinite length: stop at 00 00
+    uint8_t der
+    uint8_t depth          # the parent's nesting depth
+
+
+cdef inline void ber_walk_init(BerWalk* w, const BerTlv* parent, int der,
+                               uint8_t depth) noexcept nogil:
+    """Walk the children of a constructed element (depth: its nesting, 0 at the top)."""
+    w.at = parent.off
+    w.end = parent.end
+    w.items = 0
+    w.indefinite = parent.indefinite
+    w.der = <uint8_t>der
+    w.depth = depth
+
+
+cdef inline int ber_skip_indef(const uint8_t* p, uint32_t n, BerTlv* t, int der,
+                               uint8_t depth) noexcept nogil:
+    """Find the end-of-contents of an indefinite element t (its children walked, nested
+    ones recursively): sets t.len, t.end (past the 00 00) and t.avail. BER_CUT when the
+    bytes end first, BER_ERR past BER_MAX_DEPTH or when its container ends first."""
+    cdef BerWalk w
+    cdef BerTlv c
+    cdef int rc
+    if depth >= BER_MAX_DEPTH:
+        return BER_ERR
+    ber_walk_init(&w, t, der, depth)
+    while True:
+        rc = ber_next(&w, p, n, &c)
+        if rc == BER_END:
+            t.len = w.at - t.off - 2
+            t.end = w.at
+            t.avail = t.len
+            return BER_OK
+        if rc != BER_OK:
+            return rc
+
+
+cdef inline int ber_next(BerWalk* w, const uint8_t* p, uint32_t n,
+                         BerTlv* t) noexcept nogil:
+    """The next child into t: BER_OK (w moves past it), BER_CUT (t runs past n; the walk
+    ends there), BER_END (no more children: past the end, or at the end-of-contents of an
+    indefinite parent), BER_ERR."""
+    cdef int rc
+    if not w.indefinite and w.at >= w.end:
+        return BER_END
+    if w.items >= BER_MAX_ITEMS:
+        return BER_ERR
+    rc = ber_read(p, n, w.at, w.end, w.der, t)
+    if rc == BER_ERR:
+        return rc
+    if rc == BER_OK and w.indefinite and t.cls == 0 and t.tag == 0 and not t.constructed:
+        if t.len != 0:
+            return BER_ERR
+        w.at = t.end                        # past the end-of-contents
+        w.indefinite = 0
+        w.end = w.at
+        return BER_END
+    if rc == BER_OK and t.indefinite:
+        rc = ber_skip_indef(p, n, t, w.der, <uint8_t>(w.depth + 1))
+        if rc == BER_ERR:
+            return rc
+    w.items += 1
+    if rc == BER_CUT:
+        w.at = w.end
+        w.indefinite = 0
+        return BER_CUT
+    w.at = t.end
+    return BER_OK
+
+
+cdef inline int ber_inner(const uint8_t* p, uint32_t n, const BerTlv* t, int der,
+                          BerTlv* inner) noexcept nogil:
+    """The first element inside constructed t (an EXPLICIT tag's content)."""
+    if not t.constructed or t.hdr_cut:
+        return BER_ERR
+    return ber_read(p, n, t.off, t.end, der, inner)
 
 
 cdef inline bint ber_is(const BerTlv* t, uint8_t cls, uint8_t constructed,
@@ -173,6 +284,49 @@ cdef inline int ber_int64(const uint8_t* p, const BerTlv* t, int64_t* v) noexcep
         u = (u << 8) | p[i]
     v[0] = <int64_t>u
     return BER_OK
+
+
+cdef inline int ber_int(const uint8_t* p, const BerTlv* t, int64_t* v) noexcept nogil:
+    """A primitive INTEGER / ENUMERATED of 1..8 bytes (ber_int64) that may be cut:
+    BER_CUT when its content runs past the bytes we have, BER_ERR when malformed."""
+    if t.hdr_cut or t.constructed or t.len == 0 or t.len > 8:
+        return BER_ERR
+    if t.avail < t.len:
+        return BER_CUT
+    return ber_int64(p, t, v)
+
+
+cdef inline int ber_uint32(const uint8_t* p, const BerTlv* t, uint32_t* v) noexcept nogil:
+    """An INTEGER that must lie in 0 .. 2**32-1 (Kerberos UInt32, LDAP message IDs)."""
+    cdef int64_t x
+    cdef int rc = ber_int(p, t, &x)
+    if rc != BER_OK:
+        return rc
+    if x < 0 or x > <int64_t>0xFFFFFFFF:
+        return BER_ERR
+    v[0] = <uint32_t>x
+    return BER_OK
+
+
+cdef inline int ber_explicit_int(const uint8_t* p, uint32_t n, const BerTlv* t, int der,
+                                 int64_t* v) noexcept nogil:
+    """The INTEGER inside an EXPLICIT [k] tag t."""
+    cdef BerTlv i
+    cdef int rc = ber_inner(p, n, t, der, &i)
+    if rc != BER_OK:
+        return rc
+    if i.cls != BER_UNIVERSAL or i.tag != BER_INTEGER:
+        return BER_ERR
+    return ber_int(p, &i, v)
+
+
+cdef inline int ber_string(const uint8_t* p, const BerTlv* t, FStr* f) noexcept nogil:
+    """A primitive string's bytes into the fixed string f (the bytes we have of it when
+    cut: BER_CUT)."""
+    if t.hdr_cut or t.constructed:
+        return BER_ERR
+    fstr_set(f, p + t.off, t.avail, t.len)
+    return BER_CUT if t.avail < t.len else BER_OK
 
 
 cdef inline bint ber_oid_is(const uint8_t* p, const BerTlv* t, const uint8_t* oid,
@@ -394,3 +548,18 @@ cdef inline int ber_time(const uint8_t* p, const BerTlv* t, int64_t* epoch) noex
         return BER_ERR
     epoch[0] = v
     return BER_OK
+
+
+cdef inline int ber_gentime(const uint8_t* p, const BerTlv* t, int64_t* epoch) noexcept nogil:
+    """A GeneralizedTime in KerberosTime's one form, "YYYYMMDDHHMMSSZ" (RFC 4120 5.2.3:
+    no fraction, UTC), as seconds since the epoch (ber_time); BER_CUT when its content
+    runs past the bytes we have, BER_ERR for any other form or an impossible date."""
+    cdef int ms
+    if t.hdr_cut or t.constructed or t.tag != BER_GENERALIZED_TIME or t.len != 15:
+        return BER_ERR
+    if t.avail < t.len:
+        return BER_CUT
+    # minutes and seconds present, then Z: ber_time reads exactly that form
+    if ber_digits(p, t.off + 10, 4, &ms) or p[t.off + 14] != 90:
+        return BER_ERR
+    return ber_time(p, t, epoch)

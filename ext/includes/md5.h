@@ -1,10 +1,22 @@
 /* MD5 (RFC 1321) for JA3 / JA3S / HASSH strings. Not for security.
  * Written for wirescore from the RFC's description; checked against hashlib in
- * tests/test_msg_tls.py. ws_md5(data, len, out[16]): any length, no allocation. */
+ * tests/test_msg_tls.py and test_msg_ssh.py. No allocation, usable without the GIL.
+ *
+ *   ws_md5(data, len, out[16])                 one shot, any length
+ *   ws_md5_init(&c); ws_md5_update(&c, p, k)...; ws_md5_final(&c, out)
+ *   ws_md5_hex(digest, hex)                    32 lowercase hex digits and a NUL */
 #ifndef WIRESCORE_MD5_H
 #define WIRESCORE_MD5_H
 #include <stdint.h>
 #include "md_pad.h"
+
+/* a digest fed piece by piece */
+typedef struct {
+    uint32_t h[4];
+    uint64_t total;          /* bytes fed */
+    uint8_t buf[64];         /* the block being filled */
+    uint32_t used;           /* bytes in buf */
+} ws_md5_ctx;
 
 #define WS_MD5_ROL(v, s) (((v) << (s)) | ((v) >> (32 - (s))))
 
@@ -58,5 +70,55 @@ static void ws_md5(const uint8_t *data, size_t len, uint8_t out[16])
         out[4 * i + 2] = (uint8_t)(h[i] >> 16);
         out[4 * i + 3] = (uint8_t)(h[i] >> 24);
     }
+}
+
+static void ws_md5_init(ws_md5_ctx *c)
+{
+    c->h[0] = 0x67452301u;
+    c->h[1] = 0xefcdab89u;
+    c->h[2] = 0x98badcfeu;
+    c->h[3] = 0x10325476u;
+    c->total = 0;
+    c->used = 0;
+}
+
+static void ws_md5_update(ws_md5_ctx *c, const uint8_t *p, size_t len)
+{
+    size_t take;
+    c->total += len;
+    while (len > 0) {
+        take = 64 - c->used;
+        if (take > len)
+            take = len;
+        memcpy(c->buf + c->used, p, take);
+        c->used += (uint32_t)take;
+        p += take;
+        len -= take;
+        if (c->used == 64) {
+            ws_md5_block(c->h, c->buf);
+            c->used = 0;
+        }
+    }
+}
+
+/* the digest of everything fed, into out[16] */
+static void ws_md5_final(ws_md5_ctx *c, uint8_t out[16])
+{
+    int i;
+    ws_md_finish(c->h, ws_md5_block, c->buf, c->used, c->total * 8, 0);
+    for (i = 0; i < 16; i++)
+        out[i] = (uint8_t)(c->h[i / 4] >> (8 * (i % 4)));
+}
+
+/* the digest as 32 lowercase hex digits, NUL-terminated (hex holds 33 bytes) */
+static void ws_md5_hex(const uint8_t digest[16], char hex[33])
+{
+    static const char digits[] = "0123456789abcdef";
+    int i;
+    for (i = 0; i < 16; i++) {
+        hex[2 * i] = digits[digest[i] >> 4];
+        hex[2 * i + 1] = digits[digest[i] & 15];
+    }
+    hex[32] = 0;
 }
 #endif

@@ -9,21 +9,16 @@
 
 typedef void (*ws_md_block_fn)(uint32_t *h, const uint8_t *p);
 
-static void ws_md_run(uint32_t *h, ws_md_block_fn block_fn, const uint8_t *data,
-                      size_t len, int big_endian_length)
+/* the last block(s): the rem (< 64) bytes of tail, 0x80, zeros and bits, the whole
+ * message's length in bits (a streaming hash keeps its own count) */
+static void ws_md_finish(uint32_t *h, ws_md_block_fn block_fn, const uint8_t *tail,
+                         size_t rem, uint64_t bits, int big_endian_length)
 {
     uint8_t block[64];
-    size_t off = 0, rem;
-    uint64_t bits = (uint64_t)len * 8;
     int i;
-    while (len - off >= 64) {
-        block_fn(h, data + off);
-        off += 64;
-    }
-    rem = len - off;
     memset(block, 0, 64);
     if (rem)
-        memcpy(block, data + off, rem);
+        memcpy(block, tail, rem);
     block[rem] = 0x80;
     if (rem >= 56) {
         block_fn(h, block);
@@ -32,5 +27,16 @@ static void ws_md_run(uint32_t *h, ws_md_block_fn block_fn, const uint8_t *data,
     for (i = 0; i < 8; i++)
         block[big_endian_length ? 63 - i : 56 + i] = (uint8_t)(bits >> (8 * i));
     block_fn(h, block);
+}
+
+static void ws_md_run(uint32_t *h, ws_md_block_fn block_fn, const uint8_t *data,
+                      size_t len, int big_endian_length)
+{
+    size_t off = 0;
+    while (len - off >= 64) {
+        block_fn(h, data + off);
+        off += 64;
+    }
+    ws_md_finish(h, block_fn, data + off, len - off, (uint64_t)len * 8, big_endian_length);
 }
 #endif

@@ -11,6 +11,7 @@
     python tests/fuzz/run.py seeds                 # rewrite tests/fuzz/seeds/ (committed)
     python tests/fuzz/run.py --target reader smoke # the same commands for the reader target
     python tests/fuzz/run.py --target msg_tls smoke   # ... and the TLS message parsers
+    python tests/fuzz/run.py --target msg_krb smoke   # ... and the Kerberos/LDAP/SSH/BER parsers
 
 Builds go to build/fuzz/<variant>/ (build/fuzz/<variant>@<ref> with --source REF) from a
 copy of ext/, setup.py and the core's name lists (src/wirescore/core_names.py), so the
@@ -65,12 +66,14 @@ REGRESSIONS = REPO / "tests" / "data" / "fuzz-regressions"
 @dataclass(frozen=True)
 class Target:
     """A fuzz target: its script, committed seeds, libFuzzer dictionary, regression
-    inputs, and the suffix of its build/fuzz/ files (corpus, artifacts, logs)."""
+    inputs, the suffix of its build/fuzz/ files (corpus, artifacts, logs), and the
+    extension modules it needs (setup.py's MODULES names; empty: all of them)."""
     script: Path
     seeds: Path
     dict: Path
     regressions: Path
     suffix: str
+    modules: tuple[str, ...] = ()
 
 
 TARGETS = {
@@ -81,6 +84,10 @@ TARGETS = {
                       HERE / "fuzz-msg_tls.dict", REGRESSIONS / "msg_tls", "-msg_tls"),
     "msg_win": Target(HERE / "fuzz_msg_win.py", HERE / "seeds-msg_win", HERE / "fuzz-msg_win.dict",
                       REGRESSIONS / "msg_win", "-msg_win"),
+    "msg_krb": Target(HERE / "fuzz_msg_krb.py", HERE / "seeds-msg_krb",
+                      HERE / "fuzz-msg_krb.dict", REGRESSIONS / "msg_krb", "-msg_krb",
+                      ("app/msg_ber", "app/msg_krb5", "app/msg_ldap", "app/msg_ssh",
+                       "app/msg_bytes")),
 }
 MAX_LEN = 8192
 CLANGS = ("clang", "clang-19", "clang-18", "clang-17", "clang-16", "clang-15", "clang-14")
@@ -128,9 +135,9 @@ def choose(variant: str) -> str:
 # the name lists (setup.py reads them and generates their headers) and the data files
 # they read
 NAMES_SOURCES = ("src/wirescore/core_names.py", "src/wirescore/tls_names.py",
-                 "src/wirescore/win_names.py")
+                 "src/wirescore/win_names.py", "src/wirescore/msg_names.py")
 NAMES_DATA = "src/wirescore/data/win"
-GENERATED = ("names.h", "tls_names.h", "win_names.h")
+GENERATED = ("names.h", "tls_names.h", "win_names.h", "msg_names.h")
 
 
 def _source_files(source: str) -> dict[str, bytes]:
@@ -159,10 +166,16 @@ def _source_files(source: str) -> dict[str, bytes]:
     return files
 
 
-def build(variant: str, source: str = "worktree", quiet: bool = True) -> Path:
+def build(variant: str, source: str = "worktree", quiet: bool = True,
+          modules: tuple[str, ...] = ()) -> Path:
     """Build the core for `variant` into build/fuzz/<variant>/lib (skipped when the
-    sources and flags are unchanged); returns the lib directory."""
+    sources and flags are unchanged); returns the lib directory. With `modules`, only
+    those (into build/fuzz/<variant>-<their names>/): the target imports the rest from
+    the installed build, unsanitized."""
     env = dict(os.environ, WIRESCORE_DEBUG="1")
+    env.pop("WIRESCORE_MODULES", None)
+    if modules:
+        env["WIRESCORE_MODULES"] = ",".join(modules)
     env.pop("WIRESCORE_ASAN", None)
     if variant == "asan":
         clang = find_clang()
@@ -182,11 +195,12 @@ def build(variant: str, source: str = "worktree", quiet: bool = True) -> Path:
         digest.update(name.encode() + b"\0" + content)
     digest.update(repr(sorted((k, v) for k, v in env.items()
                               if k in ("CC", "CFLAGS", "LDSHARED", "WIRESCORE_ASAN",
-                                       "WIRESCORE_DEBUG"))).encode())
+                                       "WIRESCORE_DEBUG", "WIRESCORE_MODULES"))).encode())
     import numpy
     digest.update(numpy.__version__.encode() + sys.version.encode())
     stamp = digest.hexdigest()
-    root = BUILD / (variant if source == "worktree" else f"{variant}@{source}")
+    name = variant + ("-" + "+".join(m.rpartition("/")[2] for m in modules) if modules else "")
+    root = BUILD / (name if source == "worktree" else f"{name}@{source}")
     lib = root / "lib"
     if (root / "stamp").exists() and (root / "stamp").read_text() == stamp and \
             len(list((lib / "wirescore" / "_core").glob("*.so"))) >= 3:
@@ -230,7 +244,8 @@ def run_env(variant: str, lib: Path) -> dict:
 # ---- seeds --------------------------------------------------------------------------------
 
 def write_target_seeds(target: Target) -> int:
-    """A target's seeds from its own seeds() (fuzz_reader.seeds(), fuzz_msg_tls.seeds())."""
+    """A target's seeds from its own seeds() (fuzz_reader.seeds(), fuzz_msg_tls.seeds(),
+    fuzz_msg_krb.seeds())."""
     sys.path.insert(0, str(HERE))
     module = importlib.import_module(target.script.stem)
 
@@ -359,7 +374,7 @@ def executed(log_text: str) -> int:
 
 def cmd_smoke(a) -> int:
     variant = choose(a.sanitizer)
-    lib = build(variant, a.source)
+    lib = build(variant, a.source, modules=a.target.modules)
     t = a.target
     corpus = BUILD / f"corpus-smoke{t.suffix}"
     shutil.rmtree(corpus, ignore_errors=True)       # the same start on every run
@@ -396,7 +411,7 @@ def cmd_long(a) -> int:
     import time
 
     variant = choose(a.sanitizer)
-    lib = build(variant, a.source)
+    lib = build(variant, a.source, modules=a.target.modules)
     target = a.target
     corpus = Path(a.corpus) if a.corpus else BUILD / f"corpus{target.suffix}"
     corpus.mkdir(parents=True, exist_ok=True)
@@ -488,7 +503,7 @@ def cmd_long(a) -> int:
 
 def cmd_repro(a) -> int:
     variant = choose(a.sanitizer)
-    lib = build(variant, a.source)
+    lib = build(variant, a.source, modules=a.target.modules)
     files = [str(Path(f).resolve()) for f in a.files]
     return libfuzzer(variant, lib, a.target, ["-runs=1", *files])
 
@@ -518,7 +533,7 @@ def cmd_bench(a) -> int:
     target's run_one() (run_lean() with --lean) in the variant's environment, without libFuzzer: the target's own
     speed (libFuzzer adds ~10-20 %: mutation, coverage, CMP tracing)."""
     variant = choose(a.sanitizer)
-    lib = build(variant, a.source)
+    lib = build(variant, a.source, modules=a.target.modules)
     paths = [str(Path(p).resolve()) for p in (a.inputs or [BUILD / f"corpus{a.target.suffix}"])]
     cmd = [sys.executable, "-c", BENCH, str(HERE), a.target.script.stem, str(a.limit), *paths]
     log(f"bench ({variant}): replaying {', '.join(paths)}")
@@ -527,7 +542,7 @@ def cmd_bench(a) -> int:
 
 def cmd_minimize(a) -> int:
     variant = choose(a.sanitizer)
-    lib = build(variant, a.source)
+    lib = build(variant, a.source, modules=a.target.modules)
     out = Path(a.output or (str(a.crash) + ".min")).resolve()
     rc = libfuzzer(variant, lib, a.target, ["-minimize_crash=1", f"-runs={a.runs}",
                                             f"-exact_artifact_path={out}",
@@ -545,8 +560,9 @@ def main(argv=None) -> int:
                    help="the target's throughput mode (accounting checks only)")
     p.add_argument("--target", default="core", choices=sorted(TARGETS),
                    help="core (fuzz_core.py, the default), reader (fuzz_reader.py), "
-                        "msg_tls (fuzz_msg_tls.py: TLS hellos, certificates, X.509) or "
-                        "msg_win (fuzz_msg_win.py: the SMB/NTLMSSP/DCE-RPC message parsers)")
+                        "msg_tls (fuzz_msg_tls.py: TLS hellos, certificates, X.509), "
+                        "msg_win (fuzz_msg_win.py: the SMB/NTLMSSP/DCE-RPC message parsers) or "
+                        "msg_krb (fuzz_msg_krb.py: the Kerberos/LDAP/SSH/BER/first-bytes parsers)")
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("smoke", help="short fixed-budget run (CI)")
     s.add_argument("--seconds", type=int, default=25)
@@ -587,7 +603,7 @@ def main(argv=None) -> int:
         return 0
     if a.cmd == "build":
         variant = choose(a.sanitizer)
-        log(f"{variant}: {build(variant, a.source, quiet=False)}")
+        log(f"{variant}: {build(variant, a.source, quiet=False, modules=a.target.modules)}")
         return 0
     return {"smoke": cmd_smoke, "long": cmd_long, "repro": cmd_repro,
             "minimize": cmd_minimize, "bench": cmd_bench}[a.cmd](a)
