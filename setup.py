@@ -11,6 +11,7 @@ Environment:
   WIRESCORE_ASAN=1    add -fsanitize=address (with WIRESCORE_DEBUG: -O1 -g);
                       tests/fuzz/run.py sets both.
 """
+import glob
 import os
 import runpy
 import sys
@@ -48,7 +49,7 @@ cflags = (["-O1" if ASAN else "-O0", "-g"]) if DEBUG else ["-O3"]
 if ASAN:
     cflags += ["-fsanitize=address", "-fno-omit-frame-pointer"]
 
-MODULES = ["ctables", "decode", "flowtable", "eve", "hst", "pcapfile"]
+MODULES = ["ctables", "decode", "appcore", "flowtable", "eve", "hst", "pcapfile"]
 
 # The core's name lists live in one Python file; the C enums and name tables are made
 # from it (run on its own: it is plain data, and this file never imports wirescore).
@@ -79,7 +80,7 @@ extensions = [
         include_dirs=["ext", "ext/includes", numpy.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=cflags,
-        depends=[NAMES_HEADER],
+        depends=[NAMES_HEADER, *glob.glob("ext/*.pxd"), *glob.glob("ext/app/*.pxd")],
     )
     for name in MODULES
 ]

@@ -20,8 +20,8 @@ from cpython.bytes cimport PyBytes_FromStringAndSize
 
 from features cimport FlowRecord
 from enums cimport (N_REASONS, N_STATES, N_TCP_STATES, N_TCP_FLAGS, IPP_ICMP, IPP_TCP,
-                    IPP_ICMPV6, ws_reasons, ws_states, ws_tcp_states, ws_tcp_flags,
-                    ws_proto_name, ws_has_ports)
+                    IPP_ICMPV6, N_APP_PROTOS, ws_reasons, ws_states, ws_tcp_states,
+                    ws_tcp_flags, ws_proto_name, ws_has_ports, ws_app_protos)
 
 cnp.import_array()
 
@@ -298,7 +298,12 @@ cdef char* put_flow(char* p, const FlowRecord* r, uint16_t seed, bint alerted,
         p = put_u64(p, r.icmp_code_tc)
     p = put(p, b",\"community_id\":")
     p = put_community_id(p, r, seed)
-    p = put(p, b",\"event_type\":\"flow\",\"flow\":{\"pkts_toserver\":")
+    p = put(p, b",\"event_type\":\"flow\"")
+    if r.app_proto and r.app_proto < N_APP_PROTOS:
+        p = put(p, b",\"app_proto\":\"")
+        p = put(p, ws_app_protos[r.app_proto].name)
+        p = put(p, b"\"")
+    p = put(p, b",\"flow\":{\"pkts_toserver\":")
     p = put_u64(p, r.pkts_toserver)
     p = put(p, b",\"pkts_toclient\":")
     p = put_u64(p, r.pkts_toclient)

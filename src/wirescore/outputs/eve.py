@@ -19,7 +19,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 # the core's names, indexed as the record's fields are
-from wirescore.core_names import PORT_PROTOS, PROTO_NAMES
+from wirescore.core_names import APP_PROTO_NAMES, PORT_PROTOS, PROTO_NAMES
 from wirescore.core_names import REASON_NAMES as REASONS
 from wirescore.core_names import STATE_NAMES as STATES
 from wirescore.core_names import TCP_FLAG_NAMES as _FLAG_NAMES
@@ -117,6 +117,9 @@ class FlowEventFormatter:
             cid = community_id(proto, src, dst, None, None, self.seed)
         ev["community_id"] = cid
         ev["event_type"] = "flow"
+        app_proto = APP_PROTO_NAMES[row[ix["app_proto"]]]
+        if app_proto:
+            ev["app_proto"] = app_proto
         state = row[ix["state"]]
         ev["flow"] = {
             "pkts_toserver": row[ix["pkts_toserver"]],
