@@ -146,7 +146,7 @@ SETTINGS: tuple[Setting, ...] = (
             "columns. --no-app leaves them out."),
     Setting("app.max_flows", 1 << 18, int, "--app-max-flows",
             "Flows whose protocol is known (or being probed) that keep an app summary at "
-            "once (about 80 bytes each, used lazily). When full, the summary of the flow "
+            "once (72 bytes each, used lazily). When full, the summary of the flow "
             "seen longest ago is taken back: its app.* columns read 0 (counted: "
             "wirescore.app_flows_reclaimed).", unit="flows", minimum=1, maximum=1 << 30),
     Setting("app.streams", 4096, int, "--app-streams",
