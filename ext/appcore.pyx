@@ -31,6 +31,8 @@ cdef DnsEvent _dns
 DNS_EVENT_DTYPE = np.asarray(<DnsEvent[:1]>(&_dns)).dtype
 #: the event dtype of each kind, in APP_EVENT_KINDS order
 EVENT_DTYPES = (DNS_EVENT_DTYPE,)
+cdef FlowRecord _record
+_RECORD_DTYPE = np.asarray(<FlowRecord[:1]>(&_record)).dtype
 #: bytes of a flow's app record and of a TCP stream slot
 APP_REC_BYTES = sizeof(AppRec)
 APP_SLOT_BYTES = sizeof(StreamSlot)
@@ -156,7 +158,9 @@ cdef class AppDriver:
         memset(&r, 0, sizeof(FlowRecord))
         app_flow_end(&self.T, &self.links[flow], <uint8_t>self.ipproto, &r, self.cnt)
         memset(&self.links[flow], 0, sizeof(AppLink))
-        rec = np.asarray(<FlowRecord[:1]>(&r)).copy()[0]
+        out = np.empty(1, dtype=_RECORD_DTYPE)
+        memcpy(cnp.PyArray_DATA(out), &r, sizeof(FlowRecord))
+        rec = out[0]
         return {name: rec[name].item() for name in rec.dtype.names
                 if name.startswith("app_")}
 

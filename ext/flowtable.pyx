@@ -196,7 +196,9 @@ cdef class FlowMeter:
         Bytes examined per direction by each parser (core_names.APP_BUDGETS: the
         defaults, by stats name such as "dns_tcp").
     app_events : bool
-        Keep app-layer events for drain_app() (off: the parsers still fill the records).
+        Keep app-layer events for drain_app(), which the caller must then call after
+        every feed() (feed() stops early while an event buffer is nearly full); off
+        (the default) the parsers still fill the records and drain_app() is empty.
     app_event_capacity : int
         Events of each kind buffered before feed() returns early so Python can
         drain_app() (at least 8 * CHUNK * APP_EVENTS_PER_PACKET).
@@ -227,7 +229,7 @@ cdef class FlowMeter:
                   unsigned int context_hosts=CTX_HOSTS,
                   unsigned int window_max_keys=WIN_KEYS, bint app=True,
                   unsigned int app_flows=1 << 18, unsigned int app_streams=4096,
-                  app_budgets=None, bint app_events=True,
+                  app_budgets=None, bint app_events=False,
                   unsigned int app_event_capacity=1024):
         cdef double seconds[N_TC]
         cdef int kinds
@@ -578,8 +580,11 @@ cdef class FlowMeter:
         return n
 
     cdef bint _app_room(self) noexcept nogil:
-        """Every app event buffer has room for what a chunk can add."""
+        """Every app event buffer has room for what a chunk can add (always, when
+        events are not kept)."""
         cdef int k
+        if not self.app.keep_events:
+            return True
         for k in range(N_APP_EVENTS):
             if not evbuf_room(&self.app.ev[k], CHUNK * APP_EVENTS_PER_PACKET):
                 return False

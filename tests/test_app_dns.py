@@ -15,7 +15,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import FIXTURES
+from conftest import FIXTURES, need_shared
 from wirescore._core.appcore import APP_REC_BYTES, APP_SLOT_BYTES, AppDriver
 from wirescore._core.decode import decode_one
 from wirescore._core.flowtable import COUNTER_NAMES
@@ -309,3 +309,43 @@ def test_no_app_leaves_the_application_layer_out(tmp_path):
     lines, got = run(tmp_path, **{"app.enabled": False})
     assert not got and not [e for e in lines if e["event_type"] == "dns"]
     assert not [e for e in lines if "app_proto" in e]
+
+
+def _meter_run(path, drain_app: bool, **kw):
+    """A capture through a FlowMeter directly (as test_core does): (records, events)."""
+    import pcapy
+
+    from wirescore._core.flowtable import FlowMeter
+
+    reader = pcapy.open_offline(str(path))
+    meter = FlowMeter(reader.datalink(), **kw)
+    out, events = [], 0
+    while True:
+        data, meta = reader.next_batch(512)
+        if not meta:
+            break
+        rows = np.frombuffer(meta, dtype=np.uint32).reshape(-1, 4)
+        i = 0
+        while i < len(rows):
+            i = meter.feed(data, rows, i)
+            if drain_app:
+                events += len(meter.drain_app()["dns"])
+            out.append(meter.drain())
+    while meter.shutdown():
+        out.append(meter.drain())
+    out.append(meter.drain())
+    return np.concatenate(out), events
+
+
+def test_a_meter_that_does_not_drain_app_events_is_never_stalled():
+    """FlowMeter keeps no events unless asked (app_events=True, then drain_app() after
+    every feed(), as MeterStage does): the public mix's 4,000-odd DNS messages, more than
+    an event buffer holds, run through both ways to the same app columns."""
+    data = need_shared()
+    mix = data / "eval" / "mix-public.pcap"
+    plain, _ = _meter_run(mix, False)
+    kept, events = _meter_run(mix, True, app_events=True, app_event_capacity=512)
+    assert events > 4000
+    assert events == int((kept["app_dns_queries"] + kept["app_dns_responses"]).sum())
+    for col in (c for c in plain.dtype.names if c.startswith("app_")):
+        assert np.array_equal(plain[col], kept[col]), col

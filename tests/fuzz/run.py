@@ -10,6 +10,7 @@
     python tests/fuzz/run.py build                 # only build
     python tests/fuzz/run.py seeds                 # rewrite tests/fuzz/seeds/ (committed)
     python tests/fuzz/run.py --target reader smoke # the same commands for the reader target
+    python tests/fuzz/run.py --target app smoke    # ... and the application layer's
 
 Builds go to build/fuzz/<variant>/ (build/fuzz/<variant>@<ref> with --source REF) from a
 copy of ext/, setup.py and the core's name lists (src/wirescore/core_names.py), so the
@@ -75,6 +76,8 @@ TARGETS = {
     "core": Target(HERE / "fuzz_core.py", HERE / "seeds", HERE / "fuzz.dict", REGRESSIONS, ""),
     "reader": Target(HERE / "fuzz_reader.py", HERE / "seeds-reader", HERE / "fuzz-reader.dict",
                      REGRESSIONS / "reader", "-reader"),
+    "app": Target(HERE / "fuzz_app.py", HERE / "seeds-app", HERE / "fuzz-app.dict",
+                  REGRESSIONS / "app", "-app"),
 }
 MAX_LEN = 8192
 CLANGS = ("clang", "clang-19", "clang-18", "clang-17", "clang-16", "clang-15", "clang-14")
@@ -217,11 +220,12 @@ def run_env(variant: str, lib: Path) -> dict:
 # ---- seeds --------------------------------------------------------------------------------
 
 def write_reader_seeds(target: Target) -> int:
-    """The reader target's seeds (fuzz_reader.seeds())."""
-    sys.path.insert(0, str(HERE))
-    import fuzz_reader
+    """Another target's seeds (its module's seeds(): fuzz_reader, fuzz_app)."""
+    import importlib
 
-    return _write_seeds(target, fuzz_reader.seeds())
+    sys.path.insert(0, str(HERE))
+    sys.path.insert(0, str(REPO / "tests"))
+    return _write_seeds(target, importlib.import_module(target.script.stem).seeds())
 
 
 def _write_seeds(target: Target, seeds: dict[str, bytes]) -> int:
@@ -531,7 +535,8 @@ def main(argv=None) -> int:
     p.add_argument("--lean", action="store_true",
                    help="the target's throughput mode (accounting checks only)")
     p.add_argument("--target", default="core", choices=sorted(TARGETS),
-                   help="core (fuzz_core.py, the default) or reader (fuzz_reader.py)")
+                   help="core (fuzz_core.py, the default), reader (fuzz_reader.py) or "
+                   "app (fuzz_app.py)")
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("smoke", help="short fixed-budget run (CI)")
     s.add_argument("--seconds", type=int, default=25)
