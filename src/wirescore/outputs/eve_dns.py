@@ -74,71 +74,105 @@ def txt_strings(raw: bytes) -> list[bytes]:
     return out
 
 
+#: the scalar fields of a DNS event record an EVE event needs (read per batch as lists)
+_SCALARS = ("flow_id", "ts_us", "nvlan", "vlan0", "vlan1", "ip_version", "proto",
+            "src_port", "dest_port", "flags", "tx_id", "id", "status", "qname_len",
+            "qtype", "text_len", "n_answers")
+_ARRAYS = ("an_type", "an_ttl", "an_name_off", "an_name_len", "an_data_off", "an_data_len",
+           "an_flags")
+#: flows whose identity (addresses as text, Community ID) is kept between batches
+_IDENTITY_CACHE = 4096
+
+
 class DnsEventFormatter:
-    """DNS_EVENT_DTYPE records -> EVE dns event dicts (see the module docstring)."""
+    """DNS_EVENT_DTYPE records -> EVE dns event dicts (see the module docstring). The
+    records of a batch are read column by column, and a flow's identity is made once for
+    its events (a flow's messages share it; the Community ID is symmetric)."""
 
     kind = "dns"
 
     def __init__(self, community_id_seed: int = 0):
         self.seed = community_id_seed
         self.ts = Timestamps()
+        self._identity: dict = {}
 
     def events(self, records: np.ndarray) -> Iterable[dict[str, Any]]:
-        for rec in records:
-            yield self.event(rec)
+        if not len(records):
+            return
+        cols = {name: records[name].tolist() for name in _SCALARS}
+        arrays = {name: records[name].tolist() for name in _ARRAYS}
+        src, dst, text = records["src_addr"], records["dest_addr"], records["text"]
+        for i in range(len(records)):
+            row = {name: col[i] for name, col in cols.items()}
+            row.update((name, col[i]) for name, col in arrays.items())
+            row["text"] = text[i, :row["text_len"]].tobytes()
+            yield self._event(row, src[i], dst[i])
 
     def event(self, rec) -> dict[str, Any]:
-        version = int(rec["ip_version"])
-        alen = 4 if version == 4 else 16
-        src, dst = bytes(rec["src_addr"][:alen]), bytes(rec["dest_addr"][:alen])
-        proto, sport, dport = int(rec["proto"]), int(rec["src_port"]), int(rec["dest_port"])
-        ev: dict[str, Any] = {"timestamp": self.ts(int(rec["ts_us"])),
-                              "flow_id": int(rec["flow_id"])}
-        if rec["nvlan"]:
-            ev["vlan"] = [int(rec["vlan0"]), int(rec["vlan1"])][:int(rec["nvlan"])]
-        ev.update(src_ip=ip_text(src, version), src_port=sport, dest_ip=ip_text(dst, version),
-                  dest_port=dport, proto=proto_name(proto),
-                  community_id=community_id(proto, src, dst, sport, dport, self.seed),
-                  event_type="dns", dns=self._dns(rec))
+        """One record's event (a row of DNS_EVENT_DTYPE)."""
+        return next(iter(self.events(np.asarray(rec).reshape(1))))
+
+    def _identity_of(self, row, src_addr, dst_addr) -> tuple:
+        key = (row["flow_id"], row["src_port"], row["dest_port"])
+        got = self._identity.get(key)
+        if got is None:
+            version = row["ip_version"]
+            alen = 4 if version == 4 else 16
+            src, dst = src_addr[:alen].tobytes(), dst_addr[:alen].tobytes()
+            proto, sport, dport = row["proto"], row["src_port"], row["dest_port"]
+            got = (ip_text(src, version), ip_text(dst, version), proto_name(proto),
+                   community_id(proto, src, dst, sport, dport, self.seed))
+            if len(self._identity) >= _IDENTITY_CACHE:
+                self._identity.clear()
+            self._identity[key] = got
+        return got
+
+    def _event(self, row, src_addr, dst_addr) -> dict[str, Any]:
+        src, dst, proto, cid = self._identity_of(row, src_addr, dst_addr)
+        ev: dict[str, Any] = {"timestamp": self.ts(row["ts_us"]), "flow_id": row["flow_id"]}
+        if row["nvlan"]:
+            ev["vlan"] = [row["vlan0"], row["vlan1"]][:row["nvlan"]]
+        ev.update(src_ip=src, src_port=row["src_port"], dest_ip=dst,
+                  dest_port=row["dest_port"], proto=proto, community_id=cid,
+                  event_type="dns", dns=self._dns(row))
         return ev
 
-    def _dns(self, rec) -> dict[str, Any]:
-        flags = int(rec["flags"])
-        text = bytes(rec["text"][:int(rec["text_len"])])
+    def _dns(self, row) -> dict[str, Any]:
+        flags = row["flags"]
+        text = row["text"]
         d: dict[str, Any] = {"version": 3, "type": "response" if flags & 0x8000 else "request",
-                             "tx_id": int(rec["tx_id"]), "id": int(rec["id"]),
+                             "tx_id": row["tx_id"], "id": row["id"],
                              "flags": format(flags, "x")}
         for bit, name in HEADER_FLAGS:
             if flags & bit:
                 d[name] = True
         d["opcode"] = (flags >> 11) & 15
         d["rcode"] = rcode_text(flags)
-        status = int(rec["status"])
+        status = row["status"]
         if status & DNS_BITS["DE_QUESTION"]:
-            q = {"rrname": text_of(text[:int(rec["qname_len"])]),
-                 "rrtype": rrtype_text(int(rec["qtype"]))}
+            q = {"rrname": text_of(text[:row["qname_len"]]), "rrtype": rrtype_text(row["qtype"])}
             if status & DNS_BITS["DE_QNAME_TRUNC"]:
                 q["rrname_truncated"] = True
             d["queries"] = [q]
-        answers, grouped = self._answers(rec, text)
+        answers, grouped = self._answers(row, text)
         if answers:
             d["answers"] = answers
-        if int(rec["n_answers"]):
+        if row["n_answers"]:
             d["grouped"] = grouped
         return d
 
     @staticmethod
-    def _answers(rec, text: bytes) -> tuple[list, dict]:
+    def _answers(row, text: bytes) -> tuple[list, dict]:
         answers: list[dict] = []
         grouped: dict[str, list] = {}
-        for k in range(int(rec["n_answers"])):
-            rrtype = int(rec["an_type"][k])
-            off, n = int(rec["an_name_off"][k]), int(rec["an_name_len"][k])
+        for k in range(row["n_answers"]):
+            rrtype = row["an_type"][k]
+            off, n = row["an_name_off"][k], row["an_name_len"][k]
             base = {"rrname": text_of(text[off:off + n]), "rrtype": rrtype_text(rrtype),
-                    "ttl": int(rec["an_ttl"][k])}
+                    "ttl": row["an_ttl"][k]}
             datas: list[str] = []
-            if int(rec["an_flags"][k]) & DNS_BITS["DA_DATA"]:
-                off, n = int(rec["an_data_off"][k]), int(rec["an_data_len"][k])
+            if row["an_flags"][k] & DNS_BITS["DA_DATA"]:
+                off, n = row["an_data_off"][k], row["an_data_len"][k]
                 raw = text[off:off + n]
                 if rrtype in ADDRESS_TYPES:
                     datas = [address_text(raw)]
