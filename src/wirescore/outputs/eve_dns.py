@@ -48,13 +48,17 @@ def rcode_text(flags: int) -> str:
     return DNS_RCODE_NAMES.get(flags & 15, str(flags & 15))
 
 
+#: each byte above 0x7f (as a latin-1 character) to the four characters \\xNN
+_ESCAPE_HIGH = {b: f"\\x{b:02x}" for b in range(128, 256)}
+
+
 def text_of(raw: bytes) -> str:
     """Bytes as Suricata's EVE writes them: as UTF-8 text when they are, else each byte
     above 0x7f as the four characters \\xNN."""
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
-        return "".join(chr(b) if b < 128 else f"\\x{b:02x}" for b in raw)
+        return raw.decode("latin-1").translate(_ESCAPE_HIGH)
 
 
 def address_text(raw: bytes) -> str:
