@@ -305,6 +305,12 @@ def test_eve_types_selects_what_eve_json_holds(tmp_path):
     assert got                                  # callbacks get every type
 
 
+def test_an_unknown_eve_type_is_refused_in_one_line(tmp_path):
+    from wirescore.errors import WirescoreError
+    with pytest.raises(WirescoreError, match="outputs.eve.types: unknown event type 'dnsx'"):
+        run(tmp_path, **{"outputs.eve.types": "flow,dnsx"})
+
+
 def test_no_app_leaves_the_application_layer_out(tmp_path):
     lines, got = run(tmp_path, **{"app.enabled": False})
     assert not got and not [e for e in lines if e["event_type"] == "dns"]
