@@ -6,9 +6,10 @@ takes its names from wirescore.core_names, which needs no compiled core."""
 from slots cimport ws_slot
 from counters cimport N_COUNTERS, ws_counter_slots, ws_app_counters
 from enums cimport (N_REASONS, N_STATES, N_TCP_STATES, N_TC, WIN_KINDS, N_TCP_FLAGS,
-                    N_PROTOS, N_APP_PROTOS, N_APP_EVENTS, ws_reasons, ws_states,
+                    N_PROTOS, N_APP_PROTOS, N_APP_EVENTS, N_DNS_RRTYPES, N_DNS_RCODES, ws_reasons, ws_states,
                     ws_tcp_states, ws_timeout_classes, ws_timeout_defaults, ws_window_kinds,
                     ws_tcp_flags, ws_protos, ws_proto_ports, ws_app_protos, ws_app_events,
+                    ws_dns_rrtypes, ws_dns_rcodes,
                     SCAN_BITS as _SCAN_BITS, WIN_BITS as _WIN_BITS,
                     CLOCK_REACH as _CLOCK_REACH, APP_HOLD, APP_PROBE, DNS_NAME, DNS_ANSWERS,
                     DNS_RDATA, DNS_TEXT)
@@ -32,6 +33,8 @@ ROWS = {
     "protos": _rows(ws_protos, N_PROTOS),
     "app_protos": _rows(ws_app_protos, N_APP_PROTOS),
     "app_events": _rows(ws_app_events, N_APP_EVENTS),
+    "dns_rrtypes": _rows(ws_dns_rrtypes, N_DNS_RRTYPES),
+    "dns_rcodes": _rows(ws_dns_rcodes, N_DNS_RCODES),
 }
 #: the timeout classes' defaults (seconds) and which protocols have ports, as in C
 TIMEOUT_DEFAULTS = tuple(ws_timeout_defaults[i] for i in range(N_TC))

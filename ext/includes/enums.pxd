@@ -70,6 +70,9 @@ cdef extern from "names.h":
         N_APP_PROTOS "WS_N_APP_PROTOS"
         EV_DNS "WS_EV_DNS"
         N_APP_EVENTS "WS_N_APP_EVENTS"
+        # DNS RR types and RCODEs with an EVE name (ws_dns_rrtypes, ws_dns_rcodes)
+        N_DNS_RRTYPES "WS_N_DNS_RRTYPES"
+        N_DNS_RCODES "WS_N_DNS_RCODES"
         # sizes of the application layer
         APP_HOLD "WS_APP_HOLD"
         APP_PROBE "WS_APP_PROBE"
@@ -94,6 +97,8 @@ cdef extern from "names.h":
     const ws_slot ws_protos[]
     const ws_slot ws_app_protos[]
     const ws_slot ws_app_events[]
+    const ws_slot ws_dns_rrtypes[]
+    const ws_slot ws_dns_rcodes[]
     const unsigned char ws_proto_ports[]
     const char* ws_proto_name(unsigned int p) noexcept nogil
     bint ws_has_ports(unsigned int p) noexcept nogil

@@ -329,6 +329,8 @@ ROWS = {
     "protos": tuple((ident, number, name) for ident, number, name, _ in PROTOS),
     "app_protos": tuple((ident, k, name) for k, (ident, name) in enumerate(APP_PROTOS)),
     "app_events": tuple((ident, k, name) for k, (ident, name) in enumerate(APP_EVENTS)),
+    "dns_rrtypes": tuple((f"DNS_{name}", n, name) for n, name in DNS_RRTYPES),
+    "dns_rcodes": tuple((f"DNS_RC_{name}", n, name) for n, name in DNS_RCODES),
 }
 # (the C enum's count name, the table's C name) of each list
 _C_TABLES = {
@@ -342,12 +344,14 @@ _C_TABLES = {
     "protos": ("N_PROTOS", "ws_protos"),
     "app_protos": ("N_APP_PROTOS", "ws_app_protos"),
     "app_events": ("N_APP_EVENTS", "ws_app_events"),
+    "dns_rrtypes": ("N_DNS_RRTYPES", "ws_dns_rrtypes"),
+    "dns_rcodes": ("N_DNS_RCODES", "ws_dns_rcodes"),
 }
 
 
 def _app_header() -> list:
     """The application layer's sizes, its counter slots by (protocol, transport, kind),
-    and the DNS numbers the parser uses, as C."""
+    and the DNS event bits, as C (the DNS RR types and RCODEs are tables of ROWS)."""
     out = ["enum { " + ", ".join(f"WS_{ident} = {value}" for ident, value in APP_SIZES)
            + " };"]
     slots = {(proto, transport, kind): f"WS_A_{stem.upper()}_{kind.upper()}"
@@ -361,10 +365,6 @@ def _app_header() -> list:
                 + "}" for t in ("tcp", "udp")]
         out.append(f"    {{{', '.join(rows)}}},   /* {ident} */")
     out.append("};")
-    out.append("enum { " + ", ".join(f"WS_DNS_{name} = {n}" for n, name in DNS_RRTYPES)
-               + " };   /* DNS RR types */")
-    out.append("enum { " + ", ".join(f"WS_DNS_RC_{name} = {n}" for n, name in DNS_RCODES)
-               + " };   /* DNS RCODEs */")
     out.append("enum { " + ", ".join(f"WS_{name} = {bit}" for name, bit in DNS_EVENT_BITS)
                + " };   /* DnsEvent bits */")
     return out
