@@ -49,7 +49,7 @@ cflags = (["-O1" if ASAN else "-O0", "-g"]) if DEBUG else ["-O3"]
 if ASAN:
     cflags += ["-fsanitize=address", "-fno-omit-frame-pointer"]
 
-MODULES = ["ctables", "decode", "appcore", "flowtable", "eve", "hst", "pcapfile"]
+MODULES = ["ctables", "decode", "appcore", "flowtable", "eve", "evedns", "hst", "pcapfile"]
 
 # The core's name lists live in one Python file; the C enums and name tables are made
 # from it (run on its own: it is plain data, and this file never imports wirescore).
