@@ -84,14 +84,14 @@ _SCALARS = ("flow_id", "ts_us", "nvlan", "vlan0", "vlan1", "ip_version", "proto"
             "qtype", "text_len", "n_answers")
 _ARRAYS = ("an_type", "an_ttl", "an_name_off", "an_name_len", "an_data_off", "an_data_len",
            "an_flags")
-#: flows whose identity (addresses as text, Community ID) is kept between batches
+#: tuples whose text (addresses, protocol) and Community ID are kept between batches
 _IDENTITY_CACHE = 4096
 
 
 class DnsEventFormatter:
     """DNS_EVENT_DTYPE records -> EVE dns event dicts (see the module docstring). The
-    records of a batch are read column by column, and a flow's identity is made once for
-    its events (a flow's messages share it; the Community ID is symmetric)."""
+    records of a batch are read column by column, and a tuple's text and Community ID are
+    made once for its events."""
 
     kind = "dns"
 
@@ -117,13 +117,15 @@ class DnsEventFormatter:
         return next(iter(self.events(np.asarray(rec).reshape(1))))
 
     def _identity_of(self, row, src_addr, dst_addr) -> tuple:
-        key = (row["flow_id"], row["src_port"], row["dest_port"])
+        """The tuple's text and Community ID, kept by the tuple itself (both directions
+        of a flow between equal ports have one flow_id and the same ports)."""
+        version = row["ip_version"]
+        alen = 4 if version == 4 else 16
+        src, dst = src_addr[:alen].tobytes(), dst_addr[:alen].tobytes()
+        proto, sport, dport = row["proto"], row["src_port"], row["dest_port"]
+        key = (version, proto, src, dst, sport, dport)
         got = self._identity.get(key)
         if got is None:
-            version = row["ip_version"]
-            alen = 4 if version == 4 else 16
-            src, dst = src_addr[:alen].tobytes(), dst_addr[:alen].tobytes()
-            proto, sport, dport = row["proto"], row["src_port"], row["dest_port"]
             got = (ip_text(src, version), ip_text(dst, version), proto_name(proto),
                    community_id(proto, src, dst, sport, dport, self.seed))
             if len(self._identity) >= _IDENTITY_CACHE:
