@@ -1,5 +1,6 @@
 """App-layer events on their way out: each kind's EVE writer (one module a protocol,
-outputs/eve_<kind>.py), the batch they travel in, and which EVE event types a run
+outputs/eve_<kind>.py: event dicts for callbacks and export, the reference), its lines
+in C (what eve.json gets), the batch they travel in, and which EVE event types a run
 writes (outputs.eve.types).
 
 A kind is one of core_names.APP_EVENT_KINDS; the core hands its events over as numpy
@@ -17,6 +18,17 @@ from wirescore.outputs.eve_dns import DnsEventFormatter
 
 #: the EVE writer of each app-layer event kind
 FORMATTERS = {"dns": DnsEventFormatter}
+
+
+def line_writer(kind: str):
+    """The kind's EVE lines in C: f(records, fd=-1) -> the lines as bytes, or with
+    fd >= 0 written there and their byte count; byte for byte json of FORMATTERS[kind]'s
+    events (tests/test_eve_dns_c.py)."""
+    from wirescore._core.evedns import format_dns
+
+    return {"dns": format_dns}[kind]
+
+
 #: every EVE event type a run can write
 EVE_TYPES = ("alert", "flow", "stats", *APP_EVENT_KINDS)
 

@@ -163,7 +163,8 @@ class EveWriter:
 
     Unbuffered: each call is one or a few large write()s of whole lines to a file
     opened with O_APPEND, so a reader (or a crash) never sees half a line short of
-    the disk filling up. Flow lines are formatted and written by the core in C."""
+    the disk filling up. Flow and app-layer event lines are formatted and written by the
+    core in C."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = os.fspath(path)
@@ -180,6 +181,11 @@ class EveWriter:
         from wirescore._core.eve import format_flows
 
         format_flows(records, alerted, fd=self._fd)
+
+    def write_formatted(self, formatter, records) -> None:
+        """Lines a C formatter writes to the file itself: formatter(records, fd=...)
+        (an app-layer kind's, outputs/app_events.py line_writer)."""
+        formatter(records, fd=self._fd)
 
     def write_lines(self, lines: Iterable[str]) -> None:
         """Write whole lines (each one JSON object, no newline inside)."""

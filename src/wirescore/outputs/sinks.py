@@ -33,7 +33,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from wirescore.errors import StageFailure, WirescoreError
-from wirescore.outputs.app_events import EVE_TYPES
+from wirescore.outputs.app_events import EVE_TYPES, line_writer
 from wirescore.outputs.eve import EveWriter, _dumps
 
 log = logging.getLogger(__name__)
@@ -104,8 +104,8 @@ class Sink:
 
 
 class EveSink(Sink):
-    """LOGDIR/<eve file>: alert lines, then the batch's flow lines (formatted in C),
-    app-layer event lines, stats events unless with_stats is False (a worker whose
+    """LOGDIR/<eve file>: alert lines, then the batch's flow lines and app-layer event
+    lines (both formatted in C), stats events unless with_stats is False (a worker whose
     parent writes the summed stats); only the event types in `types` (outputs.eve.types,
     default all). reopen() starts a new file by name (SIGHUP, after logrotate)."""
 
@@ -131,8 +131,8 @@ class EveSink(Sink):
 
     def app(self, batch) -> None:
         if batch.kind in self.types:
-            self.writer.submit(self.eve.write_lines, [_dumps(e) for e in batch.events],
-                               owner=self)
+            self.writer.submit(self.eve.write_formatted, line_writer(batch.kind),
+                               batch.records, owner=self)
 
     def _alert_lines(self, alerts: list) -> None:
         if "alert" not in self.types:
