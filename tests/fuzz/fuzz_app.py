@@ -19,8 +19,9 @@ One input:
 Checks, beyond "no memory error" (ASAN + UBSan under tests/fuzz/run.py): every event
 record within its bounds (fuzz_core.check_dns_records; a buffer of 256 events, so that
 a segment of many messages also fills it: counted, never overrun), written as EVE by the
-Python writer (JSON-encodable), pools never beyond their size, every ended flow's record
-within its units.
+Python writer (JSON-encodable) and by the C one (the same bytes:
+fuzz_core.check_dns_lines), pools never beyond their size, every ended flow's record within
+its units.
 """
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(TESTS))
 
 import numpy as np  # noqa: E402
-from fuzz_core import check, check_dns_records, count_input  # noqa: E402  (the fuzz build first)
+from fuzz_core import (check, check_dns_lines, check_dns_records,  # noqa: E402  (the fuzz
+                       count_input)                                # build first)
 from fuzz_core import main as fuzz_core_main  # noqa: E402
 
 from wirescore._core.appcore import AppDriver  # noqa: E402
@@ -55,6 +57,7 @@ def _check_events(drv) -> int:
         n += len(recs)
         if kind == "dns":
             check_dns_records(recs)
+            check_dns_lines(recs)
         for ev in _WRITERS[kind].events(recs):
             json.dumps(ev)
     return n

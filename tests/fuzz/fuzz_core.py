@@ -50,7 +50,8 @@ Checks (each a line of the core's documented contract):
   queries an input (see _check_ring_key), and bad arguments refused; without a ring,
   ring_key() returns nothing;
 - the application layer (when the core has it; tiny pools so the take-back runs, events
-  kept or not): every DNS event drained within its bounds (check_dns_records);
+  kept or not): every DNS event drained within its bounds (check_dns_records), its EVE
+  line from format_dns() the Python writer's, byte for byte (check_dns_lines);
 - format_flows() writes one whole JSON line per record, byte-identical to the Python
   FlowEventFormatter (wirescore.outputs.eve) on the same records (the first PY_COMPARE),
   every later line a JSON flow event.
@@ -342,6 +343,22 @@ def check_dns_records(recs) -> None:
                       f"dns answer {k} {what} [{off}, +{n}) beyond text {used}")
 
 
+def check_dns_lines(recs) -> None:
+    """format_dns() (ext/evedns.pyx) of the first PY_COMPARE DNS event records: byte for
+    byte the Python writer's lines (wirescore.outputs.eve_dns, json.dumps)."""
+    from wirescore._core.evedns import format_dns
+    from wirescore.outputs.eve import _dumps
+    from wirescore.outputs.eve_dns import DnsEventFormatter
+    recs = np.ascontiguousarray(recs[:PY_COMPARE])
+    out = format_dns(recs).split(b"\n")
+    check(len(out) == len(recs) + 1 and out[-1] == b"", "format_dns: one line a record")
+    for n, ev in enumerate(DnsEventFormatter().events(recs)):
+        py = _dumps(ev).encode()
+        if out[n] != py:
+            raise FuzzFailure(f"C and Python EVE dns lines differ at record {n}:\n  C:  "
+                              f"{out[n]!r}\n  Py: {py!r}")
+
+
 def _drain(meter, records: list, windows: list | None) -> int:
     """drain() (and drain_windows(), drain_app()); returns how many records came out."""
     got = meter.drain()
@@ -352,6 +369,7 @@ def _drain(meter, records: list, windows: list | None) -> int:
             n += len(evs)
             if kind == "dns":
                 check_dns_records(evs)
+                check_dns_lines(evs)
     if windows is not None:
         w = meter.drain_windows()
         windows.append(w)
