@@ -133,32 +133,17 @@ cdef inline int utf8_seq(const uint8_t* s, size_t n, size_t i, uint32_t* cp) noe
     """The length of the UTF-8 sequence at s[i] (n > i) and its code point, or 0 when it
     is not one Python's strict decoder takes (overlong forms, surrogates, above
     U+10FFFF, cut)."""
-    cdef uint8_t c = s[i], lo = 0x80, hi = 0xBF
+    cdef uint8_t c = s[i], lo, hi
     cdef int k, length
     if c < 0x80:
         cp[0] = c
         return 1
-    if c < 0xC2:
+    if c < 0xC2 or c >= 0xF5:
         return 0
-    if c < 0xE0:
-        length = 2
-        cp[0] = c & 0x1F
-    elif c < 0xF0:
-        length = 3
-        cp[0] = c & 0x0F
-        if c == 0xE0:
-            lo = 0xA0
-        elif c == 0xED:
-            hi = 0x9F
-    elif c < 0xF5:
-        length = 4
-        cp[0] = c & 0x07
-        if c == 0xF0:
-            lo = 0x90
-        elif c == 0xF4:
-            hi = 0x8F
-    else:
-        return 0
+    lo = 0xA0 if c == 0xE0 else (0x90 if c == 0xF0 else 0x80)
+    hi = 0x9F if c == 0xED else (0x8F if c == 0xF4 else 0xBF)
+    length = 2 if c < 0xE0 else (3 if c < 0xF0 else 4)
+    cp[0] = c & (0x1F if length == 2 else (0x0F if length == 3 else 0x07))
     if n - i < <size_t>length or not lo <= s[i + 1] <= hi:
         return 0
     for k in range(1, length):
