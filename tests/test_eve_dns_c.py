@@ -138,6 +138,22 @@ def test_names_escape_as_json_dumps(name):
     assert_same(question(name, answers=answers, flags=0x8180))
 
 
+def test_every_two_byte_start():
+    """Every pair of bytes, alone and followed by two continuation bytes (each UTF-8
+    lead byte with every second byte, cut or not): nine names a record."""
+    names = [bytes([a, b]) + tail for tail in (b"", b"\x80\xbf")
+             for a in range(256) for b in range(256)]
+    recs = []
+    for i in range(0, len(names), 9):
+        group = names[i:i + 9]
+        offs = np.cumsum([0] + [len(g) for g in group])
+        answers = [(RR["CNAME"], (int(offs[k]), len(g)), (int(offs[k]), len(g)), DATA)
+                   for k, g in enumerate(group[1:], 1)]
+        recs.append(question(b"".join(group), qname_len=len(group[0]), answers=answers,
+                             flags=0x8180))
+    assert_same(np.concatenate(recs))
+
+
 def test_every_rrtype_rcode_and_flag():
     numbers = [n for n, _ in DNS_RRTYPES] + [0, 31, 64, 257, 4660, 65535]
     recs = [question(b"a.b", qtype=t, answers=[(t, (0, 3), (0, 3), DATA)], flags=0x8000)
