@@ -166,6 +166,11 @@ cdef void o_text(Out* o, const uint8_t* s, size_t n) noexcept nogil:
     p[0] = 34
     p += 1
     while i < n:
+        if 0x20 <= s[i] <= 0x7e and s[i] != 34 and s[i] != 92:     # as it is
+            p[0] = <char>s[i]
+            p += 1
+            i += 1
+            continue
         k = utf8_seq(s, n, i, &cp)
         if k == 0:
             break
