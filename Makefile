@@ -64,6 +64,7 @@ fuzz-smoke: $(PY)
 	$(PY) -m pip install --quiet '$(ATHERIS)' 'Cython>=3.0' 'setuptools>=77'
 	$(PY) tests/fuzz/run.py --sanitizer $(FUZZ_SANITIZER) smoke --seconds $(FUZZ_SMOKE_SECONDS)
 	$(PY) tests/fuzz/run.py --sanitizer $(FUZZ_SANITIZER) --target reader smoke --seconds $(FUZZ_SMOKE_SECONDS)
+	$(PY) tests/fuzz/run.py --sanitizer $(FUZZ_SANITIZER) --target app smoke --seconds $(FUZZ_SMOKE_SECONDS)
 	$(PY) tests/fuzz/run.py --sanitizer $(FUZZ_SANITIZER) --target msg_tls smoke --seconds $(FUZZ_SMOKE_SECONDS)
 	$(PY) tests/fuzz/run.py --sanitizer $(FUZZ_SANITIZER) --target msg_win smoke --seconds $(FUZZ_SMOKE_SECONDS)
 	$(PY) tests/fuzz/run.py --sanitizer $(FUZZ_SANITIZER) --target msg_krb smoke --seconds $(FUZZ_SMOKE_SECONDS)

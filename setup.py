@@ -15,6 +15,7 @@ Environment:
   WIRESCORE_MODULES=a,b  build only these of MODULES (a fuzz target's own modules:
                       tests/fuzz/run.py sets it for the message parsers' targets).
 """
+import glob
 import os
 import runpy
 import sys
@@ -53,7 +54,8 @@ if ASAN:
     cflags += ["-fsanitize=address", "-fno-omit-frame-pointer"]
 
 # ext/NAME.pyx -> wirescore._core.<last part of NAME> (app/msg_tls -> wirescore._core.msg_tls)
-MODULES = ["ctables", "decode", "flowtable", "eve", "hst", "pcapfile", "app/msg_tls",
+MODULES = ["ctables", "decode", "appcore", "flowtable", "eve", "evedns", "hst", "pcapfile",
+           "app/msg_tls",
            "app/msg_smb", "app/msg_ntlmssp", "app/msg_dcerpc",
            "app/msg_ber", "app/msg_krb5", "app/msg_ldap", "app/msg_ssh", "app/msg_bytes"]
 
@@ -99,7 +101,8 @@ extensions = [
         include_dirs=["ext", "ext/app", "ext/includes", numpy.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=cflags,
-        depends=[header for _, header in NAMES],
+        depends=[*(header for _, header in NAMES), *glob.glob("ext/*.pxd"),
+                 *glob.glob("ext/app/*.pxd")],
     )
     for name in MODULES
 ]

@@ -64,6 +64,10 @@ cdef struct PacketView:
     uint8_t dst[16]
     uint32_t wire_len      # bytes on the wire: max(caplen, link header + IP total length)
     uint32_t payload_len   # L4 payload bytes per the headers (whole IP payload for port-less)
+    uint32_t payload_off   # TCP/UDP: offset of the payload in the frame
+    uint32_t payload_cap   # TCP/UDP: payload bytes captured from payload_off (<= payload_len;
+                           # fewer when the snap length cut the frame)
+    uint32_t tcp_seq       # TCP sequence number
     uint32_t ip_id         # IPv4 id, or IPv6 fragment id
     uint16_t sport
     uint16_t dport
@@ -105,9 +109,20 @@ cdef inline int nonip(uint64_t* cnt, int kind) noexcept nogil:
     return RES_NONIP
 
 
-cdef inline int decode_l4(const uint8_t* p, uint32_t avail, uint32_t l4len,
+cdef inline void set_payload(PacketView* v, uint32_t off, uint32_t avail, uint32_t l4len,
+                             uint32_t hdr) noexcept nogil:
+    """The payload of a TCP/UDP header of hdr bytes at frame offset off: where it starts
+    and how much of it was captured (avail bytes captured from off, l4len per the IP
+    header; a header cut short leaves no captured payload)."""
+    cdef uint32_t cap = avail if avail < l4len else l4len
+    v.payload_off = off + hdr
+    v.payload_cap = cap - hdr if cap > hdr else 0
+
+
+cdef inline int decode_l4(const uint8_t* p, uint32_t off, uint32_t avail, uint32_t l4len,
                           PacketView* v, uint64_t* cnt) noexcept nogil:
-    """L4 header at p: avail bytes captured, l4len bytes per the IP header."""
+    """L4 header at p, frame offset off: avail bytes captured, l4len bytes per the IP
+    header."""
     cdef uint32_t doff
     cdef uint8_t proto = v.proto
     if proto == 6:
@@ -120,10 +135,12 @@ cdef inline int decode_l4(const uint8_t* p, uint32_t avail, uint32_t l4len,
             return fail(cnt, E_TCP_INVALID_OPTLEN)
         v.sport = be16(p)
         v.dport = be16(p + 2)
+        v.tcp_seq = be32(p + 4)
         v.tcp_flags = p[13]
         v.tcp_win = be16(p + 14)
         v.has_ports = 1
         v.payload_len = l4len - doff
+        set_payload(v, off, avail, l4len, doff)
         cnt[C_TCP] += 1
     elif proto == 17:
         if avail < 8 or l4len < 8:
@@ -132,6 +149,7 @@ cdef inline int decode_l4(const uint8_t* p, uint32_t avail, uint32_t l4len,
         v.dport = be16(p + 2)
         v.has_ports = 1
         v.payload_len = l4len - 8
+        set_payload(v, off, avail, l4len, 8)
         cnt[C_UDP] += 1
     elif proto == 132:
         if avail < 12 or l4len < 12:
@@ -196,7 +214,7 @@ cdef inline int decode_ipv4(const uint8_t* pkt, uint32_t caplen, uint32_t off,
     if fragword & 0x2000:
         v.frag = FRAG_FIRST
         cnt[C_FRAG4] += 1
-    return decode_l4(ip + hlen, cap_l4, l4len, v, cnt)
+    return decode_l4(ip + hlen, off + hlen, cap_l4, l4len, v, cnt)
 
 
 cdef inline int decode_ipv6(const uint8_t* pkt, uint32_t caplen, uint32_t off,
@@ -267,7 +285,7 @@ cdef inline int decode_ipv6(const uint8_t* pkt, uint32_t caplen, uint32_t off,
         v.payload_len = l4len
         cnt[C_DECODED_IP] += 1
         return RES_IP
-    return decode_l4(ip + pos, avail, l4len, v, cnt)
+    return decode_l4(ip + pos, off + 40 + pos, avail, l4len, v, cnt)
 
 
 cdef inline int decode_ethertype(const uint8_t* pkt, uint32_t caplen, uint32_t off,

@@ -40,7 +40,8 @@ def decode_one(const uint8_t[::1] frame, int linktype):
     fields = dict(
         ipver=v.ipver, proto=v.proto, src=bytes(v.src[:alen]), dst=bytes(v.dst[:alen]),
         sport=v.sport, dport=v.dport, has_ports=v.has_ports, wire_len=v.wire_len,
-        payload_len=v.payload_len, tcp_flags=v.tcp_flags, tcp_win=v.tcp_win, ttl=v.ttl,
+        payload_len=v.payload_len, payload_off=v.payload_off, payload_cap=v.payload_cap,
+        tcp_seq=v.tcp_seq, tcp_flags=v.tcp_flags, tcp_win=v.tcp_win, ttl=v.ttl,
         icmp_type=v.icmp_type, icmp_code=v.icmp_code, frag=v.frag, ip_id=v.ip_id,
         vlan=[v.vlan0, v.vlan1][:v.nvlan],
     )

@@ -10,7 +10,8 @@
 # derived from it, so the numpy view and the C struct cannot drift, and
 # wirescore/catalog.py documents every feature field. Each room fills its part of a
 # record: the flow table the identity (ft_identity), acc_record() the features, the
-# endpoint context the ctx_* fields (context.pxd, scans.pxd).
+# endpoint context the ctx_* fields (context.pxd, scans.pxd), the application layer
+# app_proto and the app_* fields (app/app.pxd).
 #
 # Directions: 0 = toserver (the direction of the flow's first packet), 1 = toclient.
 # Times are microseconds of packet time; a flow's time never runs backwards (a packet
@@ -95,7 +96,8 @@ cdef struct FlowRecord:
     uint8_t icmp_code_ts
     uint8_t icmp_type_tc
     uint8_t icmp_code_tc
-    uint8_t pad[3]
+    uint8_t app_proto        # AP_* (core_names.py APP_PROTOS): EVE's app_proto
+    uint8_t pad[2]
     # features: documented one by one in wirescore/catalog.py
     double duration
     uint64_t pkts_toserver
@@ -172,6 +174,17 @@ cdef struct FlowRecord:
     double ctx_src_unanswered_hosts
     double ctx_src_unanswered_services
     double ctx_dst_unanswered_srcs
+    # the application layer's summary of the flow (ext/app/; 0 for another protocol)
+    double app_dns_queries
+    double app_dns_responses
+    double app_dns_answers
+    double app_dns_nxdomain
+    double app_dns_rcode_other
+    double app_dns_qname_len_max
+    double app_dns_qname_labels
+    double app_dns_qname_entropy
+    double app_dns_odd_types
+    double app_dns_qnames
 
 
 cdef inline uint32_t sat32(int64_t x) noexcept nogil:

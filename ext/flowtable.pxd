@@ -4,7 +4,7 @@
 #
 # FlowEntry is a live flow: its key, the table's links (bucket chain, idle list) and the
 # flow's accumulators (features.pxd FlowAcc). It is kept small: it is what 1M concurrent
-# flows cost (336 bytes). Buckets: a power of two >= max_flows, chained through hnext;
+# flows cost (344 bytes). Buckets: a power of two >= max_flows, chained through hnext;
 # a free entry is linked through hnext too. Idle lists, one per timeout class (enums.h
 # TC_*), are lazy: a packet does not move its flow (that would cost two cache misses
 # on the neighbours); ft_expired_head() requeues a head touched since it was queued,
@@ -24,6 +24,7 @@ from enums cimport (R_NONE, R_TIMEOUT, R_ACTIVE, S_NEW, S_CLOSED, TH_SYN, TH_ACK
                     IPP_ICMP, IPP_TCP, IPP_UDP, IPP_ICMPV6)
 from decode cimport PacketView
 from features cimport FlowAcc, FlowRecord, acc_init, acc_last_seen
+from app.base cimport AppLink
 
 cdef struct FlowKey:
     uint8_t addr_a[16]       # the lower (address, port) endpoint
@@ -47,6 +48,7 @@ cdef struct FlowEntry:
     uint8_t ctx_bits         # CB_* (context.pxd): what the flow was to its endpoints
     uint8_t pad[2]
     FlowAcc f
+    AppLink app              # the application layer's link (app/base.pxd): 8 bytes
 
 cdef struct FlowTable:
     FlowEntry* entries       # max_flows, touched lazily (high_water: never used beyond)

@@ -45,9 +45,16 @@ from context cimport (Context, ctx_init, ctx_free, ctx_flow_start, ctx_flow_end,
                       CTX_MIN_HOSTS)
 from scans cimport Scans, scans_init, scans_free, scan_first, scan_flow_end
 from ring cimport Ring, RingQuery, ring_init, ring_free, ring_add, ring_pick, ring_copy
+from enums cimport N_APP_EVENTS, IPP_TCP, IPP_UDP, TH_FIN, TH_RST
+from decode cimport FRAG_LATER
+from app.app cimport AppTable, AppRec, app_init, app_free, app_packet, app_flow_end
+from app.stream cimport StreamSlot
+from app.events cimport evbuf_room, APP_EVENTS_PER_PACKET
 
-from wirescore.core_names import (COUNTER_NAMES, REASON_NAMES, STATE_NAMES, TCP_STATE_NAMES,
-                                  TIMEOUT_CLASSES, TIMEOUT_DEFAULTS, WINDOW_KINDS)
+from wirescore.core_names import (APP_EVENT_KINDS, COUNTER_NAMES, REASON_NAMES, STATE_NAMES,
+                                  TCP_STATE_NAMES, TIMEOUT_CLASSES, TIMEOUT_DEFAULTS,
+                                  WINDOW_KINDS)
+from wirescore._core.appcore import EVENT_DTYPES, budget_array
 
 cnp.import_array()
 
@@ -176,6 +183,25 @@ cdef class FlowMeter:
         Keep the most recent IP packets (bytes as captured, with time and flow id) in
         a ring of this many bytes, for evidence snippets (ring_flow(), ring_between());
         0: no ring. Index: one 32-byte record per 64 ring bytes.
+    app : bool
+        Parse the application layer (ext/app/): app_proto and the app_* fields of the
+        records, app-layer events (drain_app()).
+    app_flows, app_streams : int
+        Flows whose protocol is known (or being probed) that keep a summary at once
+        (AppRec, APP_REC_BYTES each), and TCP flows parsed at once (a stream slot,
+        APP_SLOT_BYTES each); both touched lazily. When full, the record or slot of the
+        flow seen longest ago is taken back (counted: wirescore.app_flows_reclaimed,
+        wirescore.app_streams_reclaimed).
+    app_budgets : mapping {parser stem: bytes} or None
+        Bytes examined per direction by each parser (core_names.APP_BUDGETS: the
+        defaults, by stats name such as "dns_tcp").
+    app_events : bool
+        Keep app-layer events for drain_app(), which the caller must then call after
+        every feed() (feed() stops early while an event buffer is nearly full); off
+        (the default) the parsers still fill the records and drain_app() is empty.
+    app_event_capacity : int
+        Events of each kind buffered before feed() returns early so Python can
+        drain_app() (at least 8 * CHUNK * APP_EVENTS_PER_PACKET).
     """
     cdef FlowTable ft
     cdef Defrag frag
@@ -183,6 +209,8 @@ cdef class FlowMeter:
     cdef Context ctx
     cdef Scans scans
     cdef Ring ring
+    cdef AppTable app
+    cdef bint app_on
     cdef FlowRecord* out
     cdef uint32_t out_cap, out_n, reserve
     cdef uint64_t* cnt
@@ -199,9 +227,13 @@ cdef class FlowMeter:
                   bint context=True, double window_seconds=0.0, window_keys=(),
                   unsigned long long ring_bytes=0,
                   unsigned int context_hosts=CTX_HOSTS,
-                  unsigned int window_max_keys=WIN_KEYS):
+                  unsigned int window_max_keys=WIN_KEYS, bint app=True,
+                  unsigned int app_flows=1 << 18, unsigned int app_streams=4096,
+                  app_budgets=None, bint app_events=False,
+                  unsigned int app_event_capacity=1024):
         cdef double seconds[N_TC]
         cdef int kinds
+        cdef const uint32_t[::1] budgets
         if not linktype_supported(linktype):
             raise ValueError(f"unsupported link type {linktype}")
         _check_sizes(max_flows, context_hosts, window_max_keys, out_capacity)
@@ -236,12 +268,24 @@ cdef class FlowMeter:
         if context and (ctx_init(&self.ctx, context_hosts) < 0
                         or scans_init(&self.scans, context_hosts) < 0):
             raise MemoryError("cannot allocate the context tables")
+        self.app_on = app
+        if app:
+            if app_flows < 1 or app_streams < 1 or app_flows > (1 << 30) or app_streams > (1 << 24):
+                raise ValueError("app_flows must be 1..2**30 and app_streams 1..2**24")
+            if app_event_capacity < 8 * CHUNK * APP_EVENTS_PER_PACKET:
+                raise ValueError("app_event_capacity must be at least "
+                                 f"{8 * CHUNK * APP_EVENTS_PER_PACKET}")
+            budgets = budget_array(app_budgets)
+            if app_init(&self.app, app_flows, app_streams, &budgets[0], app_event_capacity,
+                        app_events) < 0:
+                raise MemoryError("cannot allocate the application layer's pools")
 
     def __dealloc__(self):
         ft_free(&self.ft)
         defrag_free(&self.frag)
         win_free(&self.win)
         ring_free(&self.ring)
+        app_free(&self.app)
         ctx_free(&self.ctx)
         scans_free(&self.scans)
         free(self.out)
@@ -289,6 +333,31 @@ cdef class FlowMeter:
         arr = _copy_out(<const void*>self.out, n, sizeof(FlowRecord), RECORD_DTYPE)
         self.out_n = 0
         return arr
+
+    def drain_app(self):
+        """App-layer events since the last drain: {kind: array} for every kind of
+        APP_EVENT_KINDS (EVENT_DTYPES, derived from the rooms' C structs; copies)."""
+        out = {}
+        cdef int k
+        for k in range(N_APP_EVENTS):
+            n = self.app.ev[k].n if self.app_on else 0
+            out[APP_EVENT_KINDS[k]] = _copy_out(<const void*>self.app.ev[k].data, n,
+                                                self.app.ev[k].size, EVENT_DTYPES[k])
+            if self.app_on:
+                self.app.ev[k].n = 0
+        return out
+
+    @property
+    def app_bytes(self):
+        """Bytes the application layer's pools and buffers have touched (records and
+        stream slots as handed out, event buffers whole)."""
+        cdef int k
+        if not self.app_on:
+            return 0
+        total = (self.app.rec_high * sizeof(AppRec) + self.app.slot_high * sizeof(StreamSlot))
+        for k in range(N_APP_EVENTS):
+            total += self.app.ev[k].cap * self.app.ev[k].size
+        return total
 
     def expire(self, double now):
         """Sweep idle flows against a live clock (seconds since the epoch).
@@ -459,6 +528,8 @@ cdef class FlowMeter:
                 return i
             if self.win.kinds and self.win.out_n > self.win.room:
                 return i
+            if self.app_on and not self._app_room():
+                return i
             for j in range(m):
                 r = meta + 4 * (i + j)
                 stamps[j] = <int64_t>r[0] * 1000000 + r[1]
@@ -501,12 +572,23 @@ cdef class FlowMeter:
                 if state[j] == 2:
                     defrag_packet(&self.frag, &views[j], ts, self.cnt)
                     hashes[j] = make_key(&views[j], &keys[j])
-                idx = self._packet(&views[j], &keys[j], hashes[j], ts)
+                idx = self._packet(&views[j], &keys[j], hashes[j], ts, frames[j])
                 if self.ring.arena != NULL:
                     ring_add(&self.ring, frames[j], caplens[j], views[j].wire_len, ts, linktype,
                              flow_id(hashes[j], self.ft.entries[idx].f.first_ts))
             i += m
         return n
+
+    cdef bint _app_room(self) noexcept nogil:
+        """Every app event buffer has room for what a chunk can add (always, when
+        events are not kept)."""
+        cdef int k
+        if not self.app.keep_events:
+            return True
+        for k in range(N_APP_EVENTS):
+            if not evbuf_room(&self.app.ev[k], CHUNK * APP_EVENTS_PER_PACKET):
+                return False
+        return True
 
     cdef bint _sweep(self, int64_t now) noexcept nogil:
         """End idle flows at time now; False if the record buffer filled first
@@ -526,9 +608,10 @@ cdef class FlowMeter:
         self.next_sweep = (now // SWEEP_US + 1) * SWEEP_US
         return True
 
-    cdef int32_t _packet(self, PacketView* v, FlowKey* key, uint64_t h, int64_t ts) noexcept nogil:
-        """Account one decoded packet whose canonical key and hash are made; returns the
-        index of its flow entry."""
+    cdef int32_t _packet(self, PacketView* v, FlowKey* key, uint64_t h, int64_t ts,
+                         const uint8_t* frame) noexcept nogil:
+        """Account one decoded packet (of frame) whose canonical key and hash are made;
+        returns the index of its flow entry."""
         cdef bint src_is_a = key.pad[0]
         cdef int32_t idx
         cdef int reason, direction
@@ -546,6 +629,13 @@ cdef class FlowMeter:
         direction = 0 if (<uint8_t>src_is_a) == e.f.a_is_client else 1
         if acc_packet(&e.f, v, &ts, direction, self.tcp_close, self.cnt) and self.context:
             scan_first(&self.scans, &self.ctx, e, v, direction, ts, self.cnt)
+        # the application layer: packets with payload, and a TCP flow's FIN or RST while
+        # it holds a record (no work for the others)
+        if (self.app_on and (v.proto == IPP_TCP or v.proto == IPP_UDP) and v.has_ports
+                and v.frag != FRAG_LATER
+                and (v.payload_len or (e.app.rec and v.tcp_flags & (TH_FIN | TH_RST)))):
+            app_packet(&self.app, &e.app, v, frame, direction, ts,
+                       flow_id(h, e.f.first_ts), self.cnt)
         ft_touch(&self.ft, idx)
         return idx
 
@@ -583,6 +673,8 @@ cdef class FlowMeter:
         memset(r, 0, sizeof(FlowRecord))
         ft_identity(e, h, r)
         acc_record(&e.f, reason, r)
+        if self.app_on:
+            app_flow_end(&self.app, &e.app, e.key.proto, r, self.cnt)
         if self.context:
             ctx_flow_end(&self.ctx, r, self.now_us, self.cnt)
             scan_flow_end(&self.scans, r, self.now_us)

@@ -270,6 +270,27 @@ def check_flow_event(ev: dict, what: str) -> None:
         assert "tcp" not in ev, f"{what}: tcp object on a {proto} flow"
 
 
+def check_dns_event(ev: dict, what: str) -> None:
+    """An app-layer dns event (Suricata 8, version 3): its tuple and Community ID, a
+    request or response that agrees with its header flags, queries and answers typed."""
+    _ts(ev["timestamp"], what)
+    assert isinstance(ev.get("flow_id"), int) and 0 < ev["flow_id"] < 2 ** 63, what
+    src, dst = ipaddress.ip_address(ev["src_ip"]), ipaddress.ip_address(ev["dest_ip"])
+    assert ev["proto"] in ("UDP", "TCP"), f"{what}: dns over {ev['proto']}"
+    assert ev["community_id"] == community_id(PROTO_NAMES[ev["proto"]], src.packed, dst.packed,
+                                              ev["src_port"], ev["dest_port"]), what
+    d = ev["dns"]
+    assert d["version"] == 3 and d["type"] in ("request", "response"), f"{what}: {d}"
+    flags = int(d["flags"], 16)
+    assert (d["type"] == "response") == bool(flags & 0x8000) == bool(d.get("qr")), what
+    assert d["opcode"] == (flags >> 11) & 15, what
+    for q in d.get("queries", []):
+        assert isinstance(q["rrname"], str) and isinstance(q["rrtype"], str), what
+    for a in d.get("answers", []):
+        assert isinstance(a["ttl"], int) and 0 <= a["ttl"] < 2 ** 32, what
+        assert isinstance(a["rrname"], str) and isinstance(a["rrtype"], str), what
+
+
 def check_stats_event(ev: dict, what: str) -> None:
     _ts(ev["timestamp"], what)
     st = ev.get("stats")
@@ -303,8 +324,16 @@ def check_structure(events: list[dict], label: str, complete: bool = True) -> di
             check_flow_event(ev, f"{label} line {n}")
         elif ev["event_type"] == "stats":
             check_stats_event(ev, f"{label} line {n}")
+        elif ev["event_type"] == "dns":
+            check_dns_event(ev, f"{label} line {n}")
         else:
             _ts(ev.get("timestamp"), f"{label} line {n}")
+    # an app-layer event belongs to a flow, whose event names its protocol
+    by_id = {f["flow_id"]: f for f in flows}
+    for ev in events:
+        if ev.get("event_type") == "dns" and complete:
+            assert by_id[ev["flow_id"]].get("app_proto") == "dns", \
+                f"{label}: dns event of flow {ev['flow_id']} without its app_proto"
     dup = [i for i, n in Counter(f["flow_id"] for f in flows).items() if n > 1]
     assert not dup, f"{label}: flow_id used by more than one flow event: {sorted(dup)[:5]}"
     if not stats:
@@ -342,6 +371,20 @@ def test_fixture_list_matches_sources():
 def test_shared_structure(pcap, runs):
     run = runs(pcap)
     check_structure(_accepted(run), _label(pcap), complete=run.returncode == 0)
+
+
+def test_dns_events_are_written_and_checked(runs):
+    """zeek-wikipedia: 28 DNS messages over UDP (tshark counts the same) give 28 dns
+    events, each checked above; the structural checker refuses a broken one."""
+    events = _accepted(runs(FIXTURES / "zeek-wikipedia.pcap"))
+    dns = [e for e in events if e.get("event_type") == "dns"]
+    assert len(dns) == 28
+    check_dns_event(dns[1], "unmutated")
+    for broken in ({"type": "request"}, {"version": 2}, {"flags": "0"}):
+        ev = json.loads(json.dumps(dns[1]))
+        ev["dns"].update(broken)
+        with pytest.raises(AssertionError):
+            check_dns_event(ev, f"mutated {broken}")
 
 
 def test_vlan_ids_in_flow_key(runs):

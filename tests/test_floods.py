@@ -5,7 +5,10 @@ A generated pcap stream (Ethernet/IPv4; every packet a new flow) is written to
 `wirescore run -r - -l DIR --no-detect --max-flows 10000` through its standard input:
 - a SYN flood: random sources (a bijective scramble of the packet number, so every
   source address and port pair is unique) to one server port;
-- a UDP spray: one source to random destination addresses and ports.
+- a UDP spray: one source to random destination addresses and ports;
+- half-open DNS-over-TCP sessions: random sources, each one data segment that the
+  application layer takes for DNS and that never completes (a summary record and a
+  stream slot per flow: the pools' take-back keeps them bounded).
 Packets are 1 us apart, so the whole stream spans a few seconds of packet time: no flow
 reaches an idle timeout and every flow beyond the table's size is an eviction. Checked:
 - exit 0, and the last stats event counts every packet (decoder.pkts);
@@ -55,10 +58,21 @@ SERVER = bytes([192, 0, 2, 1])
 CLIENT = bytes([198, 51, 100, 7])
 
 
-def _template(proto: int) -> bytes:
-    """Ethernet + IPv4 (+ TCP SYN or UDP, 8 payload bytes) with fixed fields."""
-    if proto == 6:
+# a half-open DNS-over-TCP session's first segment: a length (256) and the start of a
+# query header (id, flags 0x0100, one question): the probe takes it for DNS, and the
+# message never completes, so every such flow holds a summary and a stream slot
+DNS_TCP_START = bytes.fromhex("0100" "1234" "0100" "0001" "0000" "0000" "0000")
+
+
+def _template(kind: str) -> bytes:
+    """Ethernet + IPv4 (+ TCP SYN, TCP data to port 53, or UDP, 8 payload bytes) with
+    fixed fields."""
+    proto = 17 if kind == "udp" else 6
+    if kind == "syn":
         l4 = bytes.fromhex("04d2" "0050" "00000001" "00000000" "5002" "faf0" "0000" "0000")
+    elif kind == "tcpdata":
+        l4 = bytes.fromhex("04d2" "0035" "00000001" "00000000" "5018" "faf0" "0000" "0000") \
+            + DNS_TCP_START
     else:
         l4 = bytes.fromhex("04d2" "0035" "0010" "0000") + b"payload!"
     ip = bytes([0x45, 0, 0, 20 + len(l4), 0, 1, 0, 0, 64, proto, 0, 0]) + SERVER + SERVER
@@ -72,8 +86,7 @@ def _scramble(i: np.ndarray, mult: int, bits: int) -> np.ndarray:
 
 def flood_chunks(kind: str, packets: int):
     """Blocks of pcap records (bytes) for `packets` packets, each a new flow."""
-    proto = 6 if kind == "syn" else 17
-    frame = np.frombuffer(_template(proto), dtype=np.uint8)
+    frame = np.frombuffer(_template(kind), dtype=np.uint8)
     rec_len = 16 + len(frame)
     for start in range(0, packets, CHUNK):
         n = min(CHUNK, packets - start)
@@ -87,7 +100,7 @@ def flood_chunks(kind: str, packets: int):
         hdr[:, 3] = len(frame)
         block[:, 16:] = frame
         ip = 16 + 14
-        if kind == "syn":                                 # random source address and port
+        if kind != "udp":                                 # random source address and port
             addr = _scramble(i, 2654435761, 32).astype(">u4")
             block[:, ip + 12:ip + 16] = addr.view(np.uint8).reshape(n, 4)
             port = (1024 + (_scramble(i, 40503, 16) % np.uint64(60000))).astype(">u2")
@@ -169,7 +182,7 @@ def _summary_rate(stderr: str) -> str:
     return m.group(1) if m else "?"
 
 
-@pytest.mark.parametrize("kind", ["syn", "udp"])
+@pytest.mark.parametrize("kind", ["syn", "udp", "tcpdata"])
 def test_flood_of_unique_flows(kind, tmp_path, capsys):
     small = run_flood(kind, FLOOD_PACKETS // 4, tmp_path / "small")
     big = run_flood(kind, FLOOD_PACKETS, tmp_path / "big")
@@ -196,6 +209,12 @@ def test_flood_of_unique_flows(kind, tmp_path, capsys):
         f"flow events hold {got['packets']} packets, {FLOOD_PACKETS} were fed"
     assert got["reasons"] == {"forced": FLOOD_PACKETS - MAX_FLOWS, "shutdown": MAX_FLOWS}, \
         got["reasons"]
+    if kind == "tcpdata":            # every flow parsed as DNS, the stream pool bounded
+        ports = 1024 + _scramble(np.arange(FLOOD_PACKETS), 40503, 16) % np.uint64(60000)
+        other = int(np.isin(ports, (5353, 5355)).sum())      # mDNS's, LLMNR's: not DNS
+        assert stats["app_layer"]["flow"] == {"failed_tcp": other, "failed_udp": 0,
+                                              "dns_tcp": FLOOD_PACKETS - other,
+                                              "dns_udp": 0}, stats["app_layer"]
     assert big["rss_mb"] < RSS_LIMIT_MB, f"peak RSS {big['rss_mb']:.0f} MB >= {RSS_LIMIT_MB} MB"
     assert big["rss_mb"] - small["rss_mb"] < RSS_GROWTH_MB, \
         (f"peak RSS grew from {small['rss_mb']:.0f} MB ({FLOOD_PACKETS // 4:,} flows) to "
@@ -208,7 +227,7 @@ def test_generator_makes_unique_flows():
 
     import dpkt
 
-    for kind in ("syn", "udp"):
+    for kind in ("syn", "udp", "tcpdata"):
         blob = PCAP_HEADER + b"".join(flood_chunks(kind, 3000))
         keys = set()
         for ts, buf in dpkt.pcap.Reader(io.BytesIO(blob)):

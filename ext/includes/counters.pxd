@@ -1,6 +1,7 @@
 # Counter slots: one uint64 each per meter, shared by the decoder and the meter's rooms.
 # The list (each slot's name beside its counter name) is wirescore/core_names.py
-# COUNTERS; setup.py generates names.h from it. Declared here for Cython, which takes the
+# COUNTERS (the application layer's per-protocol counters made from APP_PARSERS, found
+# through ws_app_counters); setup.py generates names.h from it. Declared here for Cython, which takes the
 # values from the header.
 
 from slots cimport ws_slot
@@ -97,5 +98,15 @@ cdef extern from "names.h":
         F_CTX_SCAN_REPLACED "WS_F_CTX_SCAN_REPLACED"
         W_WINDOWS "WS_W_WINDOWS"
         W_KEYS_DROPPED "WS_W_KEYS_DROPPED"
+        A_FLOWS_RECLAIMED "WS_A_FLOWS_RECLAIMED"
+        A_STREAMS_RECLAIMED "WS_A_STREAMS_RECLAIMED"
+        A_GAPS "WS_A_GAPS"
+        A_GAP_ABORT "WS_A_GAP_ABORT"
+        A_REORDERED "WS_A_REORDERED"
+        A_BUDGET "WS_A_BUDGET"
+        A_TRUNCATED "WS_A_TRUNCATED"
+        A_EVENTS_DROPPED "WS_A_EVENTS_DROPPED"
         N_COUNTERS "WS_N_COUNTERS"
     const ws_slot ws_counter_slots[]
+    # the slot of (app protocol, 0 tcp / 1 udp, APP_K_* kind), or -1 (names.h)
+    const int ws_app_counters[][2][4]

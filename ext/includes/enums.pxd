@@ -1,5 +1,6 @@
 # The core's enums whose names leave it (flow reasons and states, TCP states, timeout
-# classes, window keys, TCP flags, EVE protocol names) and the sizes its documentation
+# classes, window keys, TCP flags, EVE protocol names, application-layer protocols and
+# event kinds) and the sizes its documentation
 # quotes: each list is in wirescore/core_names.py, beside its names; setup.py generates
 # names.h from it. Declared here for Cython, which takes the values from the header.
 
@@ -62,6 +63,23 @@ cdef extern from "names.h":
         IPP_ICMPV6 "WS_IPP_ICMPV6"
         IPP_SCTP "WS_IPP_SCTP"
         N_PROTOS "WS_N_PROTOS"
+        # application-layer protocols (FlowRecord.app_proto) and event kinds
+        AP_NONE "WS_AP_NONE"
+        AP_FAILED "WS_AP_FAILED"
+        AP_DNS "WS_AP_DNS"
+        N_APP_PROTOS "WS_N_APP_PROTOS"
+        EV_DNS "WS_EV_DNS"
+        N_APP_EVENTS "WS_N_APP_EVENTS"
+        # DNS RR types and RCODEs with an EVE name (ws_dns_rrtypes, ws_dns_rcodes)
+        N_DNS_RRTYPES "WS_N_DNS_RRTYPES"
+        N_DNS_RCODES "WS_N_DNS_RCODES"
+        # sizes of the application layer
+        APP_HOLD "WS_APP_HOLD"
+        APP_PROBE "WS_APP_PROBE"
+        DNS_NAME "WS_DNS_NAME"
+        DNS_ANSWERS "WS_DNS_ANSWERS"
+        DNS_RDATA "WS_DNS_RDATA"
+        DNS_TEXT "WS_DNS_TEXT"
         # sizes quoted outside the core
         SCAN_BITS "WS_SCAN_BITS"
         SCAN_WORDS "WS_SCAN_WORDS"
@@ -77,6 +95,10 @@ cdef extern from "names.h":
     const ws_slot ws_window_kinds[]
     const ws_slot ws_tcp_flags[]
     const ws_slot ws_protos[]
+    const ws_slot ws_app_protos[]
+    const ws_slot ws_app_events[]
+    const ws_slot ws_dns_rrtypes[]
+    const ws_slot ws_dns_rcodes[]
     const unsigned char ws_proto_ports[]
     const char* ws_proto_name(unsigned int p) noexcept nogil
     bint ws_has_ports(unsigned int p) noexcept nogil

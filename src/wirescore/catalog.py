@@ -154,7 +154,36 @@ CONTEXT_FEATURES: tuple[Feature, ...] = tuple(
          "backscatter victim, a dead service clients still try)"),
     ))
 
-ALL_FEATURES: tuple[Feature, ...] = FLOW_FEATURES + CONTEXT_FEATURES
+# The application layer's summary of a flow (ext/app/; README "Application layer"): the
+# protocol's fields, 0 for a flow of another protocol, with app.enabled off, or when the
+# flow's summary was taken back for another flow (wirescore.app_flows_reclaimed). Counts
+# cover what the parser examined (its budget: app.budget.*). DNS: over UDP and TCP,
+# messages read whole or cut by lost bytes (README); "question names" are the first
+# question's name of every message, queries' and responses' alike, in dotted form.
+APP_FEATURES: tuple[Feature, ...] = tuple(
+    Feature("app." + field[4:], field, unit, text) for field, unit, text in (
+        ("app_dns_queries", "messages", "DNS queries (QR = 0) in the flow"),
+        ("app_dns_responses", "messages", "DNS responses (QR = 1) in the flow"),
+        ("app_dns_answers", "records", "answer records in the flow's responses"),
+        ("app_dns_nxdomain", "messages", "responses with RCODE NXDOMAIN (3)"),
+        ("app_dns_rcode_other", "messages",
+         "responses with an RCODE other than NOERROR and NXDOMAIN (SERVFAIL, REFUSED, ...)"),
+        ("app_dns_qname_len_max", "bytes",
+         "length of the longest question name (dotted, at most 255 kept)"),
+        ("app_dns_qname_labels", "labels", "labels of that longest name"),
+        ("app_dns_qname_entropy", "bits",
+         "Shannon entropy per byte of that name's leftmost labels: all but the last two "
+         "(the first when it has two or fewer), dots left out; tunnels and generated "
+         "names score high"),
+        ("app_dns_odd_types", "records",
+         "queries for, and answer records of, type TXT, NULL or KEY (what DNS tunnels "
+         "carry data in)"),
+        ("app_dns_qnames", "names",
+         "distinct question names (linear counting over 64 bits: 1.01 for one name, a "
+         f"few percent off up to about 100, saturating at {64 * math.log(64):.0f})"),
+    ))
+
+ALL_FEATURES: tuple[Feature, ...] = FLOW_FEATURES + CONTEXT_FEATURES + APP_FEATURES
 
 # Window features (ext/windows.pxd): one vector per key (all traffic, a source or a
 # destination address) and window of packet time; used by profiles with unit: window.
@@ -191,7 +220,7 @@ IDENTITY_FIELDS = (
     "flow_id", "start_us", "end_us", "src_addr", "dest_addr", "src_port", "dest_port",
     "vlan0", "vlan1", "nvlan", "ip_version", "proto", "reason", "state", "tcp_state",
     "tcp_flags_ts", "tcp_flags_tc", "icmp_seen", "icmp_type_ts", "icmp_code_ts",
-    "icmp_type_tc", "icmp_code_tc", "pad",
+    "icmp_type_tc", "icmp_code_tc", "app_proto", "pad",
 )
 
 BY_NAME = {f.name: f for f in ALL_FEATURES}

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from wirescore.core_names import TIMEOUT_CLASSES, TIMEOUT_DEFAULTS
+from wirescore.core_names import APP_BUDGETS, APP_HOLD, TIMEOUT_CLASSES, TIMEOUT_DEFAULTS
 from wirescore.errors import WirescoreError
 
 
@@ -62,6 +62,18 @@ def _timeouts() -> list[Setting]:
     return settings
 
 
+def _app_budgets() -> list[Setting]:
+    """One budget setting per application-layer parser (core_names.py APP_PARSERS), by
+    Suricata's stats name for it."""
+    return [Setting(f"app.budget.{stem}", value, int, f"--app-budget-{stem.replace('_', '-')}",
+                    f"Bytes of each direction of a flow the {stem.replace('_', '/').upper()} "
+                    "parser examines at most (bytes it is told to skip are free); past "
+                    "them the direction is not parsed (counted: "
+                    "wirescore.app_budget_exhausted).", unit="bytes", minimum=0,
+                    maximum=(1 << 32) - 1)
+            for stem, value in APP_BUDGETS.items()]
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("capture.bpf", None, str, "--bpf",
             "BPF filter applied by libpcap before decoding (pcap-filter(7) syntax), "
@@ -96,7 +108,7 @@ SETTINGS: tuple[Setting, ...] = (
             "derived from the process id. Two wirescore runs on one interface need two "
             "ids.", minimum=0, maximum=65535),
     Setting("flow.max_flows", 1 << 20, int, "--max-flows",
-            "Live flows kept at most (about 330 bytes each, used lazily). When full, "
+            "Live flows kept at most (about 344 bytes each, used lazily). When full, "
             "the least recently seen flow is evicted with reason 'forced' and counted "
             "in stats flow.wrk.flows_evicted.", unit="flows", minimum=1, maximum=1 << 30),
     Setting("flow.active_timeout", 1800.0, float, "--active-timeout",
@@ -128,6 +140,26 @@ SETTINGS: tuple[Setting, ...] = (
             "the end of a run, in the Python API's Summary.counters).",
             unit="keys", minimum=16, maximum=1 << 24, power_of_two=True),
     *_timeouts(),
+    Setting("app.enabled", True, bool, "--app/--no-app",
+            "Parse the application layer (README: Application layer): protocol by "
+            "content, EVE app_proto on flows, app-layer events (dns), the app.* feature "
+            "columns. --no-app leaves them out."),
+    Setting("app.max_flows", 1 << 18, int, "--app-max-flows",
+            "Flows whose protocol is known (or being probed) that keep an app summary at "
+            "once (72 bytes each, used lazily). When full, the summary of the flow "
+            "seen longest ago is taken back: its app.* columns read 0 (counted: "
+            "wirescore.app_flows_reclaimed).", unit="flows", minimum=1, maximum=1 << 30),
+    Setting("app.streams", 4096, int, "--app-streams",
+            "TCP flows parsed at once (a stream slot each: about "
+            f"{2 * APP_HOLD // 1024 + 1} KiB, used lazily; a slot is given back when both "
+            "directions are done). When full, the slot of the flow seen longest ago is "
+            "taken back and its parse ends (counted: wirescore.app_streams_reclaimed).",
+            unit="flows", minimum=1, maximum=1 << 24),
+    *_app_budgets(),
+    Setting("outputs.eve.types", "all", str, "--eve-types",
+            "EVE event types written to eve.json: 'all', or a comma-separated list of "
+            "alert, flow, stats, dns (as Suricata's eve-log types; API callbacks get "
+            "every type whatever this says)."),
     Setting("outputs.eve.filename", "eve.json", str, "--eve-filename",
             "Name of the EVE-JSON file inside the log directory (appended to, as "
             "Suricata does)."),
@@ -290,6 +322,10 @@ class Config:
 
     def items(self) -> Iterable[tuple[str, Any]]:
         return self._values.items()
+
+    def app_budgets(self) -> dict[str, int]:
+        """Each app-layer parser's budget (bytes per direction), by its stats stem."""
+        return {stem: self[f"app.budget.{stem}"] for stem in APP_BUDGETS}
 
     def timeouts(self) -> tuple[float, ...]:
         """Idle timeouts (s) in the core's class order (FlowMeter(timeouts=...))."""

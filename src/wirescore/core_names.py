@@ -114,6 +114,16 @@ COUNTERS = (
     ("F_CTX_SCAN_REPLACED", "wirescore.ctx_scan_replaced"),
     ("W_WINDOWS", "wirescore.windows"),
     ("W_KEYS_DROPPED", "wirescore.window_keys_dropped"),
+    # application layer (ext/app/): what bit, when it bit; the per-protocol counters
+    # (Suricata's app_layer.*) follow, made from APP_PARSERS below
+    ("A_FLOWS_RECLAIMED", "wirescore.app_flows_reclaimed"),
+    ("A_STREAMS_RECLAIMED", "wirescore.app_streams_reclaimed"),
+    ("A_GAPS", "wirescore.app_gaps"),
+    ("A_GAP_ABORT", "wirescore.app_gap_abort"),
+    ("A_REORDERED", "wirescore.app_reordered"),
+    ("A_BUDGET", "wirescore.app_budget_exhausted"),
+    ("A_TRUNCATED", "wirescore.app_truncated"),
+    ("A_EVENTS_DROPPED", "wirescore.app_events_dropped"),
 )
 
 # flow.reason: why a flow ended (Suricata's flow.reason; an active timeout is a "timeout"
@@ -189,6 +199,82 @@ PROTOS = (
     ("IPP_SCTP", 132, "SCTP", True),
 )
 
+# Application-layer protocols (ext/app/): FlowRecord.app_proto and EVE's app_proto
+# (Suricata's names). AP_NONE: no payload seen, or no decision yet (no app_proto
+# written); AP_FAILED: payload seen and no protocol matched (Suricata's "failed").
+APP_PROTOS = (
+    ("AP_NONE", ""),
+    ("AP_FAILED", "failed"),
+    ("AP_DNS", "dns"),
+)
+
+# The parsers, one row per protocol and transport: Suricata's name for the pair in its
+# stats (app_layer.flow.<stem>), the counters it has (flow: flows detected; tx: messages
+# parsed; parser: malformed messages; gap: lost bytes that ended the parse, stats
+# app_layer.error.<stem>.gap), and its default budget: bytes examined per direction
+# (setting app.budget.<stem>). AP_FAILED's rows count the flows nothing matched.
+APP_PARSERS = (
+    ("AP_FAILED", "tcp", "failed_tcp", ("flow",), 0),
+    ("AP_FAILED", "udp", "failed_udp", ("flow",), 0),
+    ("AP_DNS", "tcp", "dns_tcp", ("flow", "tx", "parser", "gap"), 65536),
+    ("AP_DNS", "udp", "dns_udp", ("flow", "tx", "parser"), 65536),
+)
+APP_COUNTER_KINDS = ("flow", "tx", "parser", "gap")
+_APP_COUNTER_PATHS = ("app_layer.flow.{}", "app_layer.tx.{}", "app_layer.error.{}.parser",
+                      "app_layer.error.{}.gap")
+COUNTERS = COUNTERS + tuple(
+    (f"A_{stem.upper()}_{kind.upper()}", _APP_COUNTER_PATHS[APP_COUNTER_KINDS.index(kind)]
+     .format(stem))
+    for _, _, stem, kinds, _ in APP_PARSERS for kind in kinds)
+
+# App-layer event kinds: one bounded buffer each in the core (ext/app/events.pxd), drained
+# as numpy arrays; the EVE event_type of their lines (outputs.eve.types selects them)
+APP_EVENTS = (
+    ("EV_DNS", "dns"),
+)
+
+# sizes of the application layer that its documentation quotes
+APP_SIZES = (
+    ("APP_HOLD", 2048),      # stream.pxd: bytes a TCP direction holds for a unit to complete
+    ("APP_PROBE", 512),      # stream.pxd: bytes a direction's protocol probes may look at
+    ("DNS_NAME", 255),       # dns.pxd: bytes of a name kept (longer ones are flagged)
+    ("DNS_ANSWERS", 8),      # dns.pxd: answers kept per event (the count is kept whole)
+    ("DNS_RDATA", 255),      # dns.pxd: TXT / NULL record bytes kept per answer
+    ("DNS_TEXT", 1024),      # dns.pxd: bytes of names and record data per event
+)
+
+# DNS resource record types (IANA "Domain Name System (DNS) Parameters", RR TYPEs; the
+# mnemonics as Suricata's EVE writes them) and response codes (RCODEs, as Suricata writes
+# them; 11 to 15 are written as numbers)
+DNS_RRTYPES = (
+    (1, "A"), (2, "NS"), (3, "MD"), (4, "MF"), (5, "CNAME"), (6, "SOA"), (7, "MB"),
+    (8, "MG"), (9, "MR"), (10, "NULL"), (11, "WKS"), (12, "PTR"), (13, "HINFO"),
+    (14, "MINFO"), (15, "MX"), (16, "TXT"), (17, "RP"), (18, "AFSDB"), (19, "X25"),
+    (20, "ISDN"), (21, "RT"), (22, "NSAP"), (23, "NSAPPTR"), (24, "SIG"), (25, "KEY"),
+    (26, "PX"), (27, "GPOS"), (28, "AAAA"), (29, "LOC"), (30, "NXT"), (33, "SRV"),
+    (34, "ATMA"), (35, "NAPTR"), (36, "KX"), (37, "CERT"), (38, "A6"), (39, "DNAME"),
+    (41, "OPT"), (42, "APL"), (43, "DS"), (44, "SSHFP"), (45, "IPSECKEY"), (46, "RRSIG"),
+    (47, "NSEC"), (48, "DNSKEY"), (49, "DHCID"), (50, "NSEC3"), (51, "NSEC3PARAM"),
+    (52, "TLSA"), (55, "HIP"), (59, "CDS"), (60, "CDNSKEY"), (65, "HTTPS"), (99, "SPF"),
+    (249, "TKEY"), (250, "TSIG"), (254, "MAILA"), (255, "ANY"), (256, "URI"),
+)
+DNS_RCODES = (
+    (0, "NOERROR"), (1, "FORMERR"), (2, "SERVFAIL"), (3, "NXDOMAIN"), (4, "NOTIMP"),
+    (5, "REFUSED"), (6, "YXDOMAIN"), (7, "YXRRSET"), (8, "NXRRSET"), (9, "NOTAUTH"),
+    (10, "NOTZONE"),
+)
+
+# the bits of a DNS event's status and of each answer's flags (ext/app/dns.pxd DnsEvent)
+DNS_EVENT_BITS = (
+    ("DE_QUESTION", 1),          # the first question was read whole
+    ("DE_QNAME_TRUNC", 2),       # its name is longer than DNS_NAME bytes: kept cut
+    ("DE_ANSWERS_MORE", 4),      # answers read but not kept (DNS_ANSWERS, DNS_TEXT full)
+    ("DE_CUT", 8),               # the message was cut: what followed the cut is missing
+    ("DA_NAME_TRUNC", 1),        # an answer's name is longer than kept
+    ("DA_DATA_TRUNC", 2),        # its data is longer than kept (TXT, NULL: DNS_RDATA)
+    ("DA_DATA", 4),              # its data is kept
+)
+
 # sizes of the core that its documentation quotes (catalog.py, the fuzz target)
 SIZES = (
     ("SCAN_BITS", 128),      # scans.pxd: the item maps of the scan tables (linear counting)
@@ -217,6 +303,19 @@ PROTO_NAMES = {number: name for _, number, name, _ in PROTOS}
 #: IP protocols whose flows have ports
 PORT_PROTOS = tuple(number for _, number, _, ports in PROTOS if ports)
 SCAN_BITS, WINDOW_BITS, CLOCK_REACH = (value for _, value in SIZES)
+#: EVE app_proto by FlowRecord.app_proto ("": none written)
+APP_PROTO_NAMES = tuple(name for _, name in APP_PROTOS)
+#: app-layer event kinds in FlowMeter.drain_app() order (their EVE event_type)
+APP_EVENT_KINDS = tuple(name for _, name in APP_EVENTS)
+#: each parser's default budget (bytes examined per direction), by its stats stem
+APP_BUDGETS = {stem: budget for _, _, stem, _, budget in APP_PARSERS if budget}
+APP_HOLD, APP_PROBE, DNS_NAME, DNS_ANSWERS, DNS_RDATA, DNS_TEXT = (
+    value for _, value in APP_SIZES)
+#: EVE rrtype and rcode strings by number (others are written as the number)
+DNS_RRTYPE_NAMES = dict(DNS_RRTYPES)
+DNS_RCODE_NAMES = dict(DNS_RCODES)
+#: DnsEvent status and answer flag bits by name
+DNS_BITS = dict(DNS_EVENT_BITS)
 
 #: the lists as rows of (C enum name, C value, name): what the compiled tables hold
 ROWS = {
@@ -228,6 +327,10 @@ ROWS = {
     "window_kinds": tuple((ident, k, name) for k, (ident, name) in enumerate(WINDOW_KEYS)),
     "tcp_flags": tuple((ident, bit, name) for ident, bit, name in TCP_FLAGS),
     "protos": tuple((ident, number, name) for ident, number, name, _ in PROTOS),
+    "app_protos": tuple((ident, k, name) for k, (ident, name) in enumerate(APP_PROTOS)),
+    "app_events": tuple((ident, k, name) for k, (ident, name) in enumerate(APP_EVENTS)),
+    "dns_rrtypes": tuple((f"DNS_{name}", n, name) for n, name in DNS_RRTYPES),
+    "dns_rcodes": tuple((f"DNS_RC_{name}", n, name) for n, name in DNS_RCODES),
 }
 # (the C enum's count name, the table's C name) of each list
 _C_TABLES = {
@@ -239,7 +342,32 @@ _C_TABLES = {
     "window_kinds": ("WIN_KINDS", "ws_window_kinds"),
     "tcp_flags": ("N_TCP_FLAGS", "ws_tcp_flags"),
     "protos": ("N_PROTOS", "ws_protos"),
+    "app_protos": ("N_APP_PROTOS", "ws_app_protos"),
+    "app_events": ("N_APP_EVENTS", "ws_app_events"),
+    "dns_rrtypes": ("N_DNS_RRTYPES", "ws_dns_rrtypes"),
+    "dns_rcodes": ("N_DNS_RCODES", "ws_dns_rcodes"),
 }
+
+
+def _app_header() -> list:
+    """The application layer's sizes, its counter slots by (protocol, transport, kind),
+    and the DNS event bits, as C (the DNS RR types and RCODEs are tables of ROWS)."""
+    out = ["enum { " + ", ".join(f"WS_{ident} = {value}" for ident, value in APP_SIZES)
+           + " };"]
+    slots = {(proto, transport, kind): f"WS_A_{stem.upper()}_{kind.upper()}"
+             for proto, transport, stem, kinds, _ in APP_PARSERS for kind in kinds}
+    out.append("/* the counter slot of (app protocol, 0 tcp / 1 udp, kind: flow tx parser "
+               "gap), or -1 */")
+    out.append(f"static const int ws_app_counters[WS_N_APP_PROTOS][2][{len(APP_COUNTER_KINDS)}]"
+               " = {")
+    for ident, _ in APP_PROTOS:
+        rows = ["{" + ", ".join(slots.get((ident, t, k), "-1") for k in APP_COUNTER_KINDS)
+                + "}" for t in ("tcp", "udp")]
+        out.append(f"    {{{', '.join(rows)}}},   /* {ident} */")
+    out.append("};")
+    out.append("enum { " + ", ".join(f"WS_{name} = {bit}" for name, bit in DNS_EVENT_BITS)
+               + " };   /* DnsEvent bits */")
+    return out
 
 
 def c_header() -> str:
@@ -265,6 +393,7 @@ def c_header() -> str:
     out.append("enum { " + ", ".join(f"WS_{ident[:-5]}_WORDS = {value // 64}"
                                      for ident, value in SIZES if ident.endswith("_BITS"))
                + " };   /* the bit maps' 64-bit words */")
+    out += _app_header()
     out += ["", "/* the row of IP protocol p in ws_protos, or -1 */",
             "static inline int ws_proto_row(unsigned int p) {",
             "    int i;",

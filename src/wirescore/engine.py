@@ -14,6 +14,9 @@ also the embedding API, and the command line is a thin layer over it:
 Callbacks (each optional) receive batches, never single packets:
     on_flow(records: ndarray[RECORD_DTYPE], events: list[dict])   finished flows
     on_alert(event: dict)          each EVE alert event, once it is written
+    on_app(kind: str, records: ndarray, events: list[dict])   app-layer events of one
+                                   kind ("dns": DNS_EVENT_DTYPE records and their EVE
+                                   dns events), a flow's before its on_flow
     on_stats(event: dict)          each EVE stats event
     on_progress(progress: Progress) after every batch
 stop() may be called from another thread or a signal handler: the engine finishes the
@@ -43,6 +46,7 @@ from wirescore.capture import CaptureFault, open_source
 from wirescore.config import Config
 from wirescore.errors import StageFailure, WirescoreError
 from wirescore.meter import MeterStage
+from wirescore.outputs.app_events import FORMATTERS, AppBatch, eve_types
 from wirescore.outputs.background import BackgroundWriter
 from wirescore.outputs.eve import FlowEventFormatter, Timestamps, stats_event
 from wirescore.outputs.paths import SNIPPETS_DIR, eve_filename, make_log_dir
@@ -111,7 +115,8 @@ class Engine:
     def __init__(self, config: Config, log_dir: str | Path = ".", *,
                  profiles=None, on_flow: Callable | None = None,
                  on_alert: Callable | None = None, on_stats: Callable | None = None,
-                 on_progress: Callable | None = None, eve_stats: bool = True):
+                 on_progress: Callable | None = None, eve_stats: bool = True,
+                 on_app: Callable | None = None):
         """profiles: a list of wirescore.rules.Profile (default: the rules that the
         detect.rules setting names, or the shipped ones). eve_stats=False leaves stats
         events out of eve.json (on_stats still gets them: a worker's parent writes
@@ -119,7 +124,8 @@ class Engine:
         self.config = config
         self.log_dir = Path(log_dir)
         self.profiles = profiles
-        self.callbacks = {"on_flow": on_flow, "on_alert": on_alert, "on_stats": on_stats}
+        self.callbacks = {"on_flow": on_flow, "on_alert": on_alert, "on_stats": on_stats,
+                          "on_app": on_app}
         self.on_progress = on_progress
         self.eve_stats = eve_stats
         self._stop = threading.Event()
@@ -153,7 +159,7 @@ class Engine:
         try:
             for data, meta, linktype in source.batches():
                 run.took(meta)
-                run.meter.feed(data, meta, linktype, run.windows, run.flows)
+                run.meter.feed(data, meta, linktype, run.windows, run.flows, run.app)
                 clock = source.expiry_clock()
                 if clock is not None:            # a quiet source still ages its flows
                     run.meter.expire(clock, run.flows)
@@ -209,9 +215,13 @@ class _Run:
 
             profiles = engine.profiles
             detector = Detector(load_profiles(cfg) if profiles is None else profiles)
+        self.eve_types = eve_types(cfg["outputs.eve.types"])
         self.meter = MeterStage(cfg, detector, source.linktype,
-                                records_read=engine.callbacks["on_flow"] is not None)
+                                records_read=engine.callbacks["on_flow"] is not None,
+                                app_events=engine.callbacks["on_app"] is not None
+                                or bool(self.eve_types & set(FORMATTERS)))
         self.formatter, self.ts = FlowEventFormatter(), Timestamps()
+        self.app_formatters = {kind: f() for kind, f in FORMATTERS.items()}
         self.alerts = AlertStage(detector, self.formatter, self.ts) if detector else None
         self.writer = BackgroundWriter()
         try:
@@ -228,7 +238,7 @@ class _Run:
 
     def _open_sinks(self, cfg, eve_path: Path, detector) -> list:
         engine = self.engine
-        self.eve = EveSink(eve_path, self.writer, engine.eve_stats)
+        self.eve = EveSink(eve_path, self.writer, engine.eve_stats, self.eve_types)
         sinks = [self.eve]
         try:
             if detector is not None and cfg["outputs.snippets.enabled"]:
@@ -271,6 +281,12 @@ class _Run:
         self.flows_out += len(records)
         self.alerts_out += len(batch.alerts)
         self._stop_if_failed()
+
+    def app(self, kind: str, records) -> None:
+        """App-layer events of one kind: to every sink."""
+        if len(records):
+            self._send("app", AppBatch(kind, records, self.app_formatters[kind]))
+            self._stop_if_failed()
 
     def windows(self, windows) -> None:
         """Window records: the window profiles' alerts to every sink."""

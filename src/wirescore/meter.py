@@ -1,19 +1,22 @@
 """The flow core of a run: a FlowMeter built from the settings, fed batch by batch.
 
     meter = MeterStage(cfg, detector, source.linktype)
-    meter.feed(data, meta, linktype, windows=on_windows, flows=on_flows)
+    meter.feed(data, meta, linktype, windows=on_windows, flows=on_flows, app=on_app)
     meter.expire(clock, flows=on_flows)           # a source's expiry clock (live, pipe)
     meter.shutdown(on_windows, on_flows, flush)   # end of input: every flow ends
 
-Each drained batch of window records and of finished flow records goes to the callables
-given (the engine's stages); FlowMeter.feed stops early when its record buffer is full,
-so a batch of packets can give several drains.
+Each drained batch of window records, of app-layer events (per kind) and of finished flow
+records goes to the callables given (the engine's stages), in that order; FlowMeter.feed
+stops early when a record or event buffer is full, so a batch of packets can give several
+drains.
 
 meter_options() is the builder: what the settings and the detector ask of the core.
 Endpoint context (about 32 MB by default, and a share of the core's time) is kept only when
 something reads ctx.* columns (a profile, --export, or an on_flow callback, which is
 handed the records: train and eval read them); the packet ring only when alerts
-can ask for snippets; traffic windows only for window profiles.
+can ask for snippets; traffic windows only for window profiles; app-layer events only
+when something writes or reads them (the application layer itself runs whenever
+app.enabled: the flow records' app_* fields need it).
 """
 from __future__ import annotations
 
@@ -25,11 +28,14 @@ import numpy as np
 OUT_CAPACITY = 8192
 
 
-def meter_options(cfg, detector, records_read: bool = False) -> dict:
+def meter_options(cfg, detector, records_read: bool = False, app_events: bool = True) -> dict:
     """FlowMeter keyword arguments for these settings and detector (None: no detection);
-    records_read: a caller is handed the flow records (their ctx.* columns too)."""
+    records_read: a caller is handed the flow records (their ctx.* columns too);
+    app_events: something writes or reads app-layer events."""
     snippets = detector is not None and cfg["outputs.snippets.enabled"]
     return dict(
+        app=cfg["app.enabled"], app_flows=cfg["app.max_flows"], app_streams=cfg["app.streams"],
+        app_budgets=cfg.app_budgets(), app_events=app_events,
         max_flows=cfg["flow.max_flows"], timeouts=cfg.timeouts(),
         active_timeout=cfg["flow.active_timeout"], tcp_close=cfg["flow.tcp_close"],
         out_capacity=OUT_CAPACITY,
@@ -47,22 +53,28 @@ class MeterStage:
     """The run's FlowMeter (see the module docstring). linktype: the source's first
     link type, the meter's default."""
 
-    def __init__(self, cfg, detector, linktype: int, records_read: bool = False):
+    def __init__(self, cfg, detector, linktype: int, records_read: bool = False,
+                 app_events: bool = True):
         from wirescore._core.flowtable import COUNTER_NAMES, FlowMeter
 
-        self.core = FlowMeter(linktype, **meter_options(cfg, detector, records_read))
+        self.core = FlowMeter(linktype, **meter_options(cfg, detector, records_read,
+                                                        app_events))
         self.linktype = linktype
         self._names = COUNTER_NAMES
 
     def feed(self, data, meta: np.ndarray, linktype: int, windows: Callable,
-             flows: Callable) -> None:
-        """Every packet of one batch (all of link type `linktype`) into the core."""
+             flows: Callable, app: Callable | None = None) -> None:
+        """Every packet of one batch (all of link type `linktype`) into the core;
+        app(kind, records) gets each kind's app-layer events (None: dropped)."""
         core, i, n = self.core, 0, meta.shape[0]
         while i < n:
             # FlowMeter.feed's link type defaults to the one it was built with
             i = (core.feed(data, meta, i) if linktype == self.linktype
                  else core.feed(data, meta, i, linktype))
             windows(core.drain_windows())
+            for kind, records in core.drain_app().items():
+                if app is not None and len(records):
+                    app(kind, records)
             flows(core.drain())
 
     def expire(self, clock: float, flows: Callable) -> None:

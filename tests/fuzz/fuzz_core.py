@@ -49,6 +49,9 @@ Checks (each a line of the core's documented contract):
   in [start, end) whose source (side 1) / destination (side 2) address is key, three
   queries an input (see _check_ring_key), and bad arguments refused; without a ring,
   ring_key() returns nothing;
+- the application layer (when the core has it; tiny pools so the take-back runs, events
+  kept or not): every DNS event drained within its bounds (check_dns_records), its EVE
+  line from format_dns() the Python writer's, byte for byte (check_dns_lines);
 - format_flows() writes one whole JSON line per record, byte-identical to the Python
   FlowEventFormatter (wirescore.outputs.eve) on the same records (the first PY_COMPARE),
   every later line a JSON flow event.
@@ -149,6 +152,13 @@ try:                                  # context tables filled before reused (clo
     FILLS_FIRST = hasattr(_ctables, "CLOCK_REACH")
 except ImportError:
     FILLS_FIRST = False
+try:                                  # the application layer (ext/app/)
+    _ft.FlowMeter(1, max_flows=1, out_capacity=64, frag_slots=1, app_events=True)
+    HAS_APP = True
+except TypeError:
+    HAS_APP = False
+APP_FLOWS = (2, 64)                   # summary records: tiny, so the take-back runs
+APP_STREAMS = (1, 8)
 CONTEXT_HOSTS = (16, 64, 256, 4096)   # the default (65,536) costs 32 MB a meter
 WINDOW_MAX_KEYS = (16, 64, 256, 1024)  # the default (16,384) costs 2 ms a meter under ASAN
 RING_BYTES = 65536
@@ -315,11 +325,51 @@ BAD_ROWS = ((0xFFFFFFFF, 0), (0, 0xFFFFFFFF), (1, 0xFFFFFFFF), (0xFFFFFFF0, 0x20
             (0x7FFFFFFF, 0x7FFFFFFF))
 
 
+def check_dns_records(recs) -> None:
+    """DNS event records (ext/app/dns.pxd DnsEvent) within their bounds: the name and
+    every kept answer's name and data inside the used text, counts within the header's."""
+    from wirescore.core_names import DNS_ANSWERS, DNS_NAME, DNS_TEXT
+    for r in recs:
+        used = int(r["text_len"])
+        check(used <= DNS_TEXT and int(r["qname_len"]) <= min(DNS_NAME, used),
+              f"dns name {int(r['qname_len'])} / text {used}")
+        check(int(r["n_answers"]) <= min(DNS_ANSWERS, int(r["answers"]))
+              and int(r["answers"]) <= int(r["ancount"]), "dns answer counts")
+        check(int(r["direction"]) in (0, 1) and int(r["proto"]) in (6, 17), "dns identity")
+        for k in range(int(r["n_answers"])):
+            for what in ("name", "data"):
+                off, n = int(r[f"an_{what}_off"][k]), int(r[f"an_{what}_len"][k])
+                check(off + n <= used and n <= max(DNS_NAME, 16),
+                      f"dns answer {k} {what} [{off}, +{n}) beyond text {used}")
+
+
+def check_dns_lines(recs) -> None:
+    """format_dns() (ext/evedns.pyx) of the first PY_COMPARE DNS event records: byte for
+    byte the Python writer's lines (wirescore.outputs.eve_dns, json.dumps)."""
+    from wirescore._core.evedns import format_dns
+    from wirescore.outputs.eve import _dumps
+    from wirescore.outputs.eve_dns import DnsEventFormatter
+    recs = np.ascontiguousarray(recs[:PY_COMPARE])
+    out = format_dns(recs).split(b"\n")
+    check(len(out) == len(recs) + 1 and out[-1] == b"", "format_dns: one line a record")
+    for n, ev in enumerate(DnsEventFormatter().events(recs)):
+        py = _dumps(ev).encode()
+        if out[n] != py:
+            raise FuzzFailure(f"C and Python EVE dns lines differ at record {n}:\n  C:  "
+                              f"{out[n]!r}\n  Py: {py!r}")
+
+
 def _drain(meter, records: list, windows: list | None) -> int:
-    """drain() (and drain_windows()); returns how many records came out."""
+    """drain() (and drain_windows(), drain_app()); returns how many records came out."""
     got = meter.drain()
     records.append(got)
     n = len(got)
+    if HAS_APP:
+        for kind, evs in meter.drain_app().items():
+            n += len(evs)
+            if kind == "dns":
+                check_dns_records(evs)
+                check_dns_lines(evs)
     if windows is not None:
         w = meter.drain_windows()
         windows.append(w)
@@ -382,6 +432,10 @@ def _plan(data: bytes):
         options["window_keys"] = WINDOW_KEYS[tsel >> 6]
     if ring:
         options["ring_bytes"] = RING_BYTES
+    if HAS_APP:
+        options.update(app_flows=APP_FLOWS[(msel >> 2) & 1],
+                       app_streams=APP_STREAMS[(msel >> 5) & 1],
+                       app_events=bool(msel & 0x0C))
     return linktype, flags, tsel, msel, fed_frames, options, win_seconds
 
 

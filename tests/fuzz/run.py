@@ -12,6 +12,7 @@
     python tests/fuzz/run.py --target reader smoke # the same commands for the reader target
     python tests/fuzz/run.py --target msg_tls smoke   # ... and the TLS message parsers
     python tests/fuzz/run.py --target msg_krb smoke   # ... and the Kerberos/LDAP/SSH/BER parsers
+    python tests/fuzz/run.py --target app smoke    # ... and the application layer's
 
 Builds go to build/fuzz/<variant>/ (build/fuzz/<variant>@<ref> with --source REF) from a
 copy of ext/, setup.py and the core's name lists (src/wirescore/core_names.py), so the
@@ -88,6 +89,8 @@ TARGETS = {
                       HERE / "fuzz-msg_krb.dict", REGRESSIONS / "msg_krb", "-msg_krb",
                       ("app/msg_ber", "app/msg_krb5", "app/msg_ldap", "app/msg_ssh",
                        "app/msg_bytes")),
+    "app": Target(HERE / "fuzz_app.py", HERE / "seeds-app", HERE / "fuzz-app.dict",
+                  REGRESSIONS / "app", "-app"),
 }
 MAX_LEN = 8192
 CLANGS = ("clang", "clang-19", "clang-18", "clang-17", "clang-16", "clang-15", "clang-14")
@@ -244,9 +247,9 @@ def run_env(variant: str, lib: Path) -> dict:
 # ---- seeds --------------------------------------------------------------------------------
 
 def write_target_seeds(target: Target) -> int:
-    """A target's seeds from its own seeds() (fuzz_reader.seeds(), fuzz_msg_tls.seeds(),
-    fuzz_msg_krb.seeds())."""
+    """A target's seeds from its own seeds() (fuzz_reader, fuzz_app, fuzz_msg_*)."""
     sys.path.insert(0, str(HERE))
+    sys.path.insert(0, str(REPO / "tests"))
     module = importlib.import_module(target.script.stem)
 
     return _write_seeds(target, module.seeds())
@@ -560,6 +563,7 @@ def main(argv=None) -> int:
                    help="the target's throughput mode (accounting checks only)")
     p.add_argument("--target", default="core", choices=sorted(TARGETS),
                    help="core (fuzz_core.py, the default), reader (fuzz_reader.py), "
+                        "app (fuzz_app.py: the application layer in the core), "
                         "msg_tls (fuzz_msg_tls.py: TLS hellos, certificates, X.509), "
                         "msg_win (fuzz_msg_win.py: the SMB/NTLMSSP/DCE-RPC message parsers) or "
                         "msg_krb (fuzz_msg_krb.py: the Kerberos/LDAP/SSH/BER/first-bytes parsers)")

@@ -19,7 +19,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 # the core's names, indexed as the record's fields are
-from wirescore.core_names import PORT_PROTOS, PROTO_NAMES
+from wirescore.core_names import APP_PROTO_NAMES, PORT_PROTOS, PROTO_NAMES
 from wirescore.core_names import REASON_NAMES as REASONS
 from wirescore.core_names import STATE_NAMES as STATES
 from wirescore.core_names import TCP_FLAG_NAMES as _FLAG_NAMES
@@ -117,6 +117,9 @@ class FlowEventFormatter:
             cid = community_id(proto, src, dst, None, None, self.seed)
         ev["community_id"] = cid
         ev["event_type"] = "flow"
+        app_proto = APP_PROTO_NAMES[row[ix["app_proto"]]]
+        if app_proto:
+            ev["app_proto"] = app_proto
         state = row[ix["state"]]
         ev["flow"] = {
             "pkts_toserver": row[ix["pkts_toserver"]],
@@ -160,7 +163,8 @@ class EveWriter:
 
     Unbuffered: each call is one or a few large write()s of whole lines to a file
     opened with O_APPEND, so a reader (or a crash) never sees half a line short of
-    the disk filling up. Flow lines are formatted and written by the core in C."""
+    the disk filling up. Flow and app-layer event lines are formatted and written by the
+    core in C."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = os.fspath(path)
@@ -177,6 +181,11 @@ class EveWriter:
         from wirescore._core.eve import format_flows
 
         format_flows(records, alerted, fd=self._fd)
+
+    def write_formatted(self, formatter, records) -> None:
+        """Lines a C formatter writes to the file itself: formatter(records, fd=...)
+        (an app-layer kind's, outputs/app_events.py line_writer)."""
+        formatter(records, fd=self._fd)
 
     def write_lines(self, lines: Iterable[str]) -> None:
         """Write whole lines (each one JSON object, no newline inside)."""

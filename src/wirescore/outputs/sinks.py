@@ -4,6 +4,7 @@ A sink takes batches, never single packets or flows:
 
     flows(batch: FlowBatch)      finished flows, their scores and alerts
     windows(batch: WindowBatch)  the alerts of a batch of traffic windows
+    app(batch: AppBatch)         app-layer events of one kind (outputs/app_events.py)
     stats(event: dict)           an EVE stats event
     close()                      once, at the end of the run
 
@@ -32,6 +33,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from wirescore.errors import StageFailure, WirescoreError
+from wirescore.outputs.app_events import EVE_TYPES, line_writer
 from wirescore.outputs.eve import EveWriter, _dumps
 
 log = logging.getLogger(__name__)
@@ -91,6 +93,9 @@ class Sink:
     def windows(self, batch: WindowBatch) -> None:
         """Window alerts."""
 
+    def app(self, batch) -> None:
+        """App-layer events of one kind (an AppBatch)."""
+
     def stats(self, event: dict) -> None:
         """An EVE stats event."""
 
@@ -99,14 +104,16 @@ class Sink:
 
 
 class EveSink(Sink):
-    """LOGDIR/<eve file>: alert lines, then the batch's flow lines (formatted in C);
-    stats events unless with_stats is False (a worker whose parent writes the summed
-    stats). reopen() starts a new file by name (SIGHUP, after logrotate)."""
+    """LOGDIR/<eve file>: alert lines, then the batch's flow lines and app-layer event
+    lines (both formatted in C), stats events unless with_stats is False (a worker whose
+    parent writes the summed stats); only the event types in `types` (outputs.eve.types,
+    default all). reopen() starts a new file by name (SIGHUP, after logrotate)."""
 
-    def __init__(self, path: Path, writer, with_stats: bool = True):
+    def __init__(self, path: Path, writer, with_stats: bool = True, types=EVE_TYPES):
         self.name = f"EVE file {path}"
         self.writer = writer
-        self.with_stats = with_stats
+        self.types = frozenset(types)
+        self.with_stats = with_stats and "stats" in self.types
         try:
             self.eve = EveWriter(path)
         except OSError as exc:
@@ -115,12 +122,21 @@ class EveSink(Sink):
     def flows(self, batch: FlowBatch) -> None:
         if batch.alerts:
             self._alert_lines(batch.alerts)
-        self.writer.submit(self.eve.write_records, batch.records, batch.alerted, owner=self)
+        if "flow" in self.types:
+            self.writer.submit(self.eve.write_records, batch.records, batch.alerted,
+                               owner=self)
 
     def windows(self, batch: WindowBatch) -> None:
         self._alert_lines(batch.alerts)
 
+    def app(self, batch) -> None:
+        if batch.kind in self.types:
+            self.writer.submit(self.eve.write_formatted, line_writer(batch.kind),
+                               batch.records, owner=self)
+
     def _alert_lines(self, alerts: list) -> None:
+        if "alert" not in self.types:
+            return
         lines = [_dumps(a.event) for a in alerts]     # now: later changes are not written
         self.writer.submit(self.eve.write_lines, lines, owner=self)
 
@@ -185,13 +201,15 @@ class SnippetSink(Sink):
 class CallbackSink(Sink):
     """The embedding API's callbacks (each optional): on_flow(records, events),
     on_alert(event) for every alert, flow alerts of a batch before its on_flow,
-    on_stats(event). A callback that raises is named: "callback on_flow: ..."."""
+    on_app(kind, records, events) for app-layer events, on_stats(event). A callback that
+    raises is named: "callback on_flow: ..."."""
 
     name = "callbacks"
 
     def __init__(self, on_flow: Callable | None = None, on_alert: Callable | None = None,
-                 on_stats: Callable | None = None):
+                 on_stats: Callable | None = None, on_app: Callable | None = None):
         self.on_flow, self.on_alert, self.on_stats = on_flow, on_alert, on_stats
+        self.on_app = on_app
 
     def flows(self, batch: FlowBatch) -> None:
         self._alerts(batch.alerts)
@@ -200,6 +218,10 @@ class CallbackSink(Sink):
 
     def windows(self, batch: WindowBatch) -> None:
         self._alerts(batch.alerts)
+
+    def app(self, batch) -> None:
+        if self.on_app is not None:
+            self._call("on_app", batch.kind, batch.records, batch.events)
 
     def _alerts(self, alerts: list) -> None:
         if self.on_alert is not None:

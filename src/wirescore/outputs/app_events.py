@@ -1,0 +1,66 @@
+"""App-layer events on their way out: each kind's EVE writer (one module a protocol,
+outputs/eve_<kind>.py: event dicts for callbacks and export, the reference), its lines
+in C (what eve.json gets), the batch they travel in, and which EVE event types a run
+writes (outputs.eve.types).
+
+A kind is one of core_names.APP_EVENT_KINDS; the core hands its events over as numpy
+records of the kind's dtype (wirescore._core.appcore.EVENT_DTYPES).
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from wirescore.core_names import APP_EVENT_KINDS
+from wirescore.errors import WirescoreError
+from wirescore.outputs.eve_dns import DnsEventFormatter
+
+#: the EVE writer of each app-layer event kind
+FORMATTERS = {"dns": DnsEventFormatter}
+
+
+def line_writer(kind: str):
+    """The kind's EVE lines in C: f(records, fd=-1) -> the lines as bytes, or with
+    fd >= 0 written there and their byte count; byte for byte json of FORMATTERS[kind]'s
+    events (tests/test_eve_dns_c.py)."""
+    from wirescore._core.evedns import format_dns
+
+    return {"dns": format_dns}[kind]
+
+
+#: every EVE event type a run can write
+EVE_TYPES = ("alert", "flow", "stats", *APP_EVENT_KINDS)
+
+
+def eve_types(value: Optional[str]) -> frozenset:
+    """The event types of setting outputs.eve.types: "all" (or empty) for every one,
+    else a comma-separated list of EVE_TYPES. WirescoreError naming an unknown one."""
+    if value is None or value.strip() in ("", "all"):
+        return frozenset(EVE_TYPES)
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    unknown = [n for n in names if n not in EVE_TYPES]
+    if unknown:
+        raise WirescoreError(f"outputs.eve.types: unknown event type {unknown[0]!r} "
+                             f"(one of: all, {', '.join(EVE_TYPES)})")
+    return frozenset(names)
+
+
+class AppBatch:
+    """App-layer events of one kind, in the order the core made them: records of the
+    kind's dtype and, made on first use and shared by every sink, their EVE events."""
+
+    def __init__(self, kind: str, records: np.ndarray, formatter):
+        self.kind = kind
+        self.records = records
+        self._formatter = formatter
+        self._events: Optional[list] = None
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @property
+    def events(self) -> list[dict]:
+        if self._events is None:
+            self._events = list(self._formatter.events(self.records))
+        return self._events
