@@ -270,3 +270,21 @@ def test_refuses_other_arrays():
     with pytest.raises(ValueError):
         format_dns(np.zeros(1, DNS_EVENT_DTYPE), seed=65536)
     assert format_dns(np.zeros(0, DNS_EVENT_DTYPE)) == b""
+
+
+def test_python_line_writer_is_the_c_writer_on_dns(tmp_path):
+    """line_writer's Python path (used by kinds without a C writer) gives the C writer's
+    bytes on the DNS events of a fixture, returned and written to a file descriptor."""
+    from wirescore.outputs.app_events import _PythonLines
+
+    recs = np.concatenate([dns_records(p) for p in fixture_captures()])
+    assert len(recs) >= 10
+    lines = _PythonLines(DnsEventFormatter())
+    assert lines(recs) == format_dns(recs)
+    path = tmp_path / "out.json"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    try:
+        assert lines(recs, fd=fd) == len(format_dns(recs))
+    finally:
+        os.close(fd)
+    assert path.read_bytes() == format_dns(recs)

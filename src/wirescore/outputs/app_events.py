@@ -8,25 +8,50 @@ records of the kind's dtype (wirescore._core.appcore.EVENT_DTYPES).
 """
 from __future__ import annotations
 
+import importlib
+import os
 from typing import Optional
 
 import numpy as np
 
 from wirescore.core_names import APP_EVENT_KINDS
 from wirescore.errors import WirescoreError
+from wirescore.outputs.eve import _dumps
 from wirescore.outputs.eve_dns import DnsEventFormatter
 
 #: the EVE writer of each app-layer event kind
 FORMATTERS = {"dns": DnsEventFormatter}
 
 
-def line_writer(kind: str):
-    """The kind's EVE lines in C: f(records, fd=-1) -> the lines as bytes, or with
-    fd >= 0 written there and their byte count; byte for byte json of FORMATTERS[kind]'s
-    events (tests/test_eve_dns_c.py)."""
-    from wirescore._core.evedns import format_dns
+#: kinds whose EVE lines are formatted in C: (module, function), f(records, fd=-1)
+C_LINE_WRITERS = {"dns": ("wirescore._core.evedns", "format_dns")}
 
-    return {"dns": format_dns}[kind]
+
+def line_writer(kind: str):
+    """The kind's EVE lines: f(records, fd=-1) -> the lines as bytes, or with fd >= 0
+    written there and their byte count. In C for the kinds of C_LINE_WRITERS (byte for
+    byte json of FORMATTERS[kind]'s events: tests/test_eve_dns_c.py), else the json of
+    FORMATTERS[kind]'s events, compact and ASCII as every EVE line."""
+    if kind in C_LINE_WRITERS:
+        module, name = C_LINE_WRITERS[kind]
+        return getattr(importlib.import_module(module), name)
+    return _PythonLines(FORMATTERS[kind]())
+
+
+class _PythonLines:
+    """f(records, fd=-1) over a Python formatter: its events, one compact line each."""
+
+    def __init__(self, formatter):
+        self._formatter = formatter
+
+    def __call__(self, records, fd: int = -1):
+        data = "".join(_dumps(e) + "\n" for e in self._formatter.events(records)).encode("ascii")
+        if fd < 0:
+            return data
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        return len(data)
 
 
 #: every EVE event type a run can write
