@@ -115,7 +115,9 @@ def evaluate_mix(eval_dir: Path, rules: str | None = None) -> dict:
     per_sig = defaultdict(int)
     for ev in alerts:
         per_sig[ev["alert"]["signature_id"]] += 1
-        a = attack_of_flow.get(ev["flow_id"], "") if "flow" in ev else window_attack(by_addr, ev)
+        # flow and app-layer alerts carry their flow's id; window alerts an address
+        a = (attack_of_flow.get(ev["flow_id"], "") if "flow_id" in ev
+             else window_attack(by_addr, ev))
         if a:
             alert_attack[a] += 1
         else:

@@ -36,6 +36,7 @@ from libc.stdint cimport uint8_t, uint32_t, uint64_t, int32_t, int64_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset
 
+from context cimport ctx_mix
 from clock cimport (Clock, clock_init, clock_free, clock_head, clock_after, clock_pick,
                     clock_evict, clock_link)
 
@@ -81,26 +82,16 @@ cdef struct FsAnswer:        # one observation's answer (FS_ANSWER_DTYPE, firsts
     uint8_t pad[3]
 
 
-cdef inline uint64_t fs_mix(uint64_t h) noexcept nogil:
-    """A 64-bit finaliser (MurmurHash3's fmix64)."""
-    h ^= h >> 33
-    h *= 0xff51afd7ed558ccdULL
-    h ^= h >> 33
-    h *= 0xc4ceb9fe1a85ec53ULL
-    h ^= h >> 33
-    return h
-
-
 cdef inline uint64_t fs_join(uint64_t a, uint64_t b) noexcept nogil:
     """The hash of the ordered pair (a, b)."""
-    return fs_mix(a * 0x9e3779b97f4a7c15ULL + fs_mix(b ^ 0x2545f4914f6cdd1dULL))
+    return ctx_mix(a * 0x9e3779b97f4a7c15ULL + ctx_mix(b ^ 0x2545f4914f6cdd1dULL))
 
 
 cdef inline uint64_t fs_addr(const uint8_t* a) noexcept nogil:
     """The hash of a 16-byte address (an IPv4 address in its first 4 bytes)."""
     cdef uint64_t w[2]
     memcpy(w, a, 16)
-    return fs_join(fs_mix(w[0]), w[1])
+    return fs_join(ctx_mix(w[0]), w[1])
 
 
 cdef inline int fs_table_init(FsTable* t, uint32_t rows) noexcept nogil:
@@ -165,7 +156,7 @@ cdef inline void fs_observe(FirstSeen* fs, int64_t now, const uint8_t* client,
     it. Each row is read and updated before the next is looked up: looking one up may
     replace another."""
     cdef uint64_t hc = fs_addr(client), hs = fs_addr(server)
-    cdef uint64_t kk = fs_join(fs_mix(kind), key)
+    cdef uint64_t kk = fs_join(ctx_mix(kind), key)
     cdef uint64_t cs = fs_join(fs_join(hc, hs), kind)
     cdef bint pair_new, cs_new, ck_new, made
     cdef FsRow* r
@@ -183,7 +174,7 @@ cdef inline void fs_observe(FirstSeen* fs, int64_t now, const uint8_t* client,
     out.key_clients_before = r.count
     if pair_new:
         fs_count(&r.count)
-    r = fs_get(&fs.tally, fs_join(fs_join(hs, fs_mix(kind)), FS_SERVER), now, &made)
+    r = fs_get(&fs.tally, fs_join(fs_join(hs, ctx_mix(kind)), FS_SERVER), now, &made)
     out.server_clients_before = r.count
     out.server_others_before = r.count - (0 if cs_new or r.count == 0 else 1)
     if cs_new:

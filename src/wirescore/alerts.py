@@ -4,9 +4,11 @@ Detector (wirescore.detect), out as batches of EVE alert events for the sinks.
     stage = AlertStage(Detector(load_profiles(cfg)), FlowEventFormatter(), Timestamps())
     batch = stage.flows(records)       # FlowBatch: records, scores, alerts, alerted
     batch = stage.windows(windows)     # WindowBatch, or None when nothing alerted
+    batch = stage.app(app_batch)       # AppAlertBatch, or None when nothing alerted
 
 A flow alert's event carries the flow's identity and flow object, stamped when the flow
-ended; a window alert's the window's key and bounds (wirescore.outputs.eve).
+ended; a window alert's the window's key and bounds; an app alert's the event's flow
+identity (client as src), stamped at the event's packet (wirescore.outputs.eve).
 
 When a profile's model (or anything else inside the Detector) raises, the stage raises a
 StageFailure naming the profile whose code was running: "profile 9100002 (model tail):
@@ -20,8 +22,8 @@ from typing import Optional
 import numpy as np
 
 from wirescore.errors import StageFailure
-from wirescore.outputs.eve import alert_event, window_alert_event
-from wirescore.outputs.sinks import AlertEvent, FlowBatch, WindowBatch
+from wirescore.outputs.eve import alert_event, app_alert_event, window_alert_event
+from wirescore.outputs.sinks import AlertEvent, AppAlertBatch, FlowBatch, WindowBatch
 
 
 def load_profiles(cfg) -> Optional[list]:
@@ -71,6 +73,19 @@ class AlertStage:
             return None
         return WindowBatch([AlertEvent(window_alert_event(w, a, self.ts), a.profile.id, w)
                             for w, a in found])
+
+
+    def app(self, batch) -> Optional[AppAlertBatch]:
+        """Alerts of the app profiles over an AppBatch (events of one kind)."""
+        try:
+            found = self.detector.process_app(batch.kind, batch.records)
+        except Exception as exc:
+            raise StageFailure(culprit(exc), exc) from exc
+        if not found:
+            return None
+        return AppAlertBatch([AlertEvent(app_alert_event(batch.events[a.index], a, self.ts),
+                                         a.profile.id, batch.records[a.index])
+                              for a in found])
 
 
 def culprit(exc: BaseException) -> str:
