@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import need_shared
@@ -133,3 +134,56 @@ def test_key_spec_names():
 ])
 def test_registered_domain(name, domain, under):
     assert split_name(name) == (domain, under)
+
+
+def nxdomain_records(logdir, names, client_last=118, t0_s=1000):
+    """Real NXDOMAIN answers (zeek-wikipedia.pcap's, for a search-list suffix), their
+    question renamed to each of names and their client's last byte set, one a second
+    from t0_s: what a host generating domains is told."""
+    from conftest import FIXTURES
+
+    got = []
+    Engine(Config.load(overrides={"detect.enabled": False}), logdir,
+           on_app=lambda kind, r, e: got.append(r.copy())).run(
+        str(FIXTURES / "zeek-wikipedia.pcap"))
+    recs = np.concatenate(got)
+    nx = recs[(recs["flags"] & 0x8000 > 0) & ((recs["flags"] & 15) == 3)][:1]
+    assert len(nx) == 1 and nx["n_answers"][0] == 0
+    out = np.repeat(nx, len(names))
+    for i, name in enumerate(names):
+        out["text"][i, :] = 0
+        out["text"][i, :len(name)] = np.frombuffer(name, np.uint8)
+        out["qname_len"][i] = out["text_len"][i] = len(name)
+        out["ts_us"][i] = (t0_s + i) * 1_000_000
+        out["dest_addr"][i, 3] = client_last
+    return out
+
+
+def test_nxdomain_burst_of_generated_domains(tmp_path):
+    from wirescore.detect import Detector
+
+    det = Detector(app_rules(tmp_path, warmup=None))
+    generated = [f"q{i:02d}x{i * 7919 % 1000:03d}kz.com".encode() for i in range(12)]
+    # the first observation starts the table's clock; 60 s later the burst comes
+    det.process_app("dns", nxdomain_records(tmp_path, [b"stale-link.org"], t0_s=1000))
+    alerts = det.process_app("dns", nxdomain_records(tmp_path, generated, t0_s=1100))
+    assert [a.profile.id for a in alerts] == [9100203]
+    a = alerts[0]
+    # the 11th distinct domain: stale-link.org, then the 10th generated one
+    assert a.observation["count"] == 11
+    assert a.message == ("11 distinct nonexistent domains for 141.142.220.118 from "
+                         "141.142.2.2 (this one q09x271kz.com); 0 hosts were told it "
+                         "does not exist before")
+    # another host told of the same domains: each was someone else's first
+    assert det.process_app("dns", nxdomain_records(tmp_path, generated, 119, t0_s=1200)) == []
+    # single-label names and names without a public suffix are no registered domains
+    labels = [f"probe{i}".encode() for i in range(20)]
+    assert det.process_app("dns", nxdomain_records(tmp_path, labels, 120, t0_s=1300)) == []
+
+
+def test_nxdomain_inside_the_warmup_is_quiet(tmp_path):
+    from wirescore.detect import Detector
+
+    det = Detector(app_rules(tmp_path, warmup=None))
+    generated = [f"g{i}zz.net".encode() for i in range(30)]
+    assert det.process_app("dns", nxdomain_records(tmp_path, generated, t0_s=1000)) == []
