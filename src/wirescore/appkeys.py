@@ -110,26 +110,41 @@ def stand_in(data: bytes) -> bytes:
 
 
 class Observations:
-    """The observations of one batch of events: OBS_DTYPE records, and each one's
-    client, server and key as text (for the alert)."""
+    """The observations of one batch of events: OBS_DTYPE records, and what each one's
+    client, server and key are, turned into words only for the few that alert
+    (words(i))."""
 
     def __init__(self):
         self.rows: list[tuple] = []
-        self.text: list[tuple[str, str, str]] = []
+        self._raw: list[tuple] = []
 
     def add(self, row, kind, ts, client, server, key, key_len, key_entropy, version, swap,
-            text) -> None:
-        """One observation; text: (client, server, key) as words, a key longer than
-        KEY_TEXT characters cut there and marked with "..."."""
-        c, s, k = text
-        text = (c, s, k if len(k) <= KEY_TEXT else k[:KEY_TEXT] + "...")
+            raw) -> None:
+        """One observation; raw: (client address, server address or name, key) as the
+        event has them, for words()."""
         self.rows.append((row, KIND_ID[kind], ts, np.frombuffer(client, np.uint8),
                           np.frombuffer(server, np.uint8), hash64(key), key_len,
                           key_entropy, version, swap))
-        self.text.append(text)
+        self._raw.append((version, *raw))
 
     def array(self) -> np.ndarray:
         return np.array(self.rows, dtype=OBS_DTYPE)
+
+    def words(self, i: int) -> tuple[str, str, str]:
+        """(client, server, key) of observation i as text: addresses as IP text, names
+        as EVE writes them, a key longer than KEY_TEXT characters cut there and marked
+        with "..."."""
+        from wirescore.outputs.eve_dns import text_of
+
+        version, client, server, key = self._raw[i]
+        c = _addr_text(client, version)
+        s = _addr_text(server, version) if isinstance(server, _Address) else text_of(server)
+        k = text_of(key)
+        return c, s, k if len(k) <= KEY_TEXT else k[:KEY_TEXT] + "..."
+
+
+class _Address(bytes):
+    """A 16-byte address among Observations' raw parts (a server that is a host)."""
 
 
 def _addr_text(raw: bytes, version: int) -> str:
@@ -142,46 +157,45 @@ def dns_observations(records: np.ndarray) -> Observations:
     """The observations of DNS events (DNS_EVENT_DTYPE records; the module docstring
     says which). Names are lower-cased; a cut name is keyed as it was kept."""
     from wirescore.core_names import DNS_BITS
-    from wirescore.outputs.eve_dns import text_of
 
     obs = Observations()
     has_q = DNS_BITS["DE_QUESTION"]
     flags, status = records["flags"], records["status"]
     qlen, ts, version = records["qname_len"], records["ts_us"], records["ip_version"]
+    text, n_answers = records["text"], records["n_answers"]
+    src_addr, dst_addr = records["src_addr"], records["dest_addr"]
     ports = (records["src_port"], records["dest_port"])
     wanted = (status & has_q).astype(bool)
     for p in _LINK_LOCAL_PORTS:
         wanted &= (ports[0] != p) & (ports[1] != p)
     for i in np.flatnonzero(wanted).tolist():
         f = int(flags[i])
-        rec = records[i]
-        name = rec["text"][:int(qlen[i])].tobytes().rstrip(b".").lower()
+        name = text[i, :int(qlen[i])].tobytes().rstrip(b".").lower()
         domain, under = split_name(name)
         v, t = int(version[i]), int(ts[i])
-        src, dst = rec["src_addr"].tobytes(), rec["dest_addr"].tobytes()
-        src_t, dst_t = _addr_text(src, v), _addr_text(dst, v)
-        dom_t, name_t = text_of(domain), text_of(name)
+        src, dst = _Address(src_addr[i].tobytes()), _Address(dst_addr[i].tobytes())
         if not f & _QR:
             # a reverse name's labels are an address, not data: measured as empty
             data = b"" if domain in _REVERSE_ZONES else under
             obs.add(i, "dns.name", t, src, stand_in(domain), name, len(data),
-                    entropy_bits(data), v, 0, (src_t, dom_t, name_t))
+                    entropy_bits(data), v, 0, (src, domain, name))
             continue
         if (f & 15) == _RCODE_NXDOMAIN and b"." in domain and domain != NO_DOMAIN:
-            obs.add(i, "dns.nx", t, dst, src, domain, 0, 0.0, v, 1, (dst_t, src_t, dom_t))
-        payload = _first_payload(rec)
+            obs.add(i, "dns.nx", t, dst, src, domain, 0, 0.0, v, 1, (dst, src, domain))
+        payload = _first_payload(records, i) if n_answers[i] else None
         if payload is not None:
             obs.add(i, "dns.txt", t, dst, stand_in(domain), payload, len(payload),
-                    entropy_bits(payload), v, 1, (dst_t, dom_t, name_t))
+                    entropy_bits(payload), v, 1, (dst, domain, name))
     return obs
 
 
-def _first_payload(rec) -> bytes | None:
-    """The data of the event's first TXT or NULL answer kept, or None."""
-    for k in range(int(rec["n_answers"])):
-        if int(rec["an_type"][k]) in _TXT_TYPES:
-            off, n = int(rec["an_data_off"][k]), int(rec["an_data_len"][k])
-            return rec["text"][off:off + n].tobytes()
+def _first_payload(records: np.ndarray, i: int) -> bytes | None:
+    """The data of event i's first TXT or NULL answer kept, or None."""
+    types = records["an_type"][i]
+    for k in range(int(records["n_answers"][i])):
+        if int(types[k]) in _TXT_TYPES:
+            off, n = int(records["an_data_off"][i, k]), int(records["an_data_len"][i, k])
+            return records["text"][i, off:off + n].tobytes()
     return None
 
 

@@ -330,10 +330,10 @@ class AppProfileDetector:
         self.last_alert: dict[bytes, int] = {}
         self.alerts = self.suppressed = 0
 
-    def process(self, cols: dict, text: list, since_us: int) -> list[AppAlert]:
+    def process(self, cols: dict, words, since_us: int) -> list[AppAlert]:
         """Alerts over one batch's observations (cols: every column, answers included,
-        one entry per observation; text: (client, server, key) of each); since_us: the
-        table's first observation (packet time)."""
+        one entry per observation; words(i): (client, server, key) of observation i as
+        text); since_us: the table's first observation (packet time)."""
         p = self.profile
         mine = np.flatnonzero(cols["kind"] == self.kind_id)
         if len(mine) == 0:
@@ -354,7 +354,7 @@ class AppProfileDetector:
             i = int(mine[j])
             row = {name: col[j].item() for name, col in part.items() if col.ndim == 1}
             row["count"] = int(counts[j])
-            c, s, k = text[i]
+            c, s, k = words(i)
             row.update(client=c, server=s, key=k)
             score = float(scores[j])
             out.append(AppAlert(int(part["row"][j]), p, score, thr, p.severity_for(score),
@@ -438,7 +438,7 @@ class Detector:
         cols.update((name, answers[name]) for name in answers.dtype.names
                     if name != "pad")
         alerts = [a for d in self.app_detectors
-                  for a in d.process(cols, obs.text, self._first_us)]
+                  for a in d.process(cols, obs.words, self._first_us)]
         alerts.sort(key=lambda a: (a.index, a.profile.id))
         return alerts
 
