@@ -187,3 +187,30 @@ def test_nxdomain_inside_the_warmup_is_quiet(tmp_path):
     det = Detector(app_rules(tmp_path, warmup=None))
     generated = [f"g{i}zz.net".encode() for i in range(30)]
     assert det.process_app("dns", nxdomain_records(tmp_path, generated, t0_s=1000)) == []
+
+
+def test_alert_lines_validate_against_suricata_schema(tmp_path):
+    from conftest import SHARED_DATA
+
+    schema_path = SHARED_DATA / "suricata-eve-schema.json"
+    if not schema_path.is_file():
+        pytest.skip(f"Suricata EVE schema not found at {schema_path}")
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(json.loads(schema_path.read_text()))
+    alerts = run(labeled("tunnels-exfil/ndpi-dns-tunnel-iodine.pcap"), tmp_path,
+                 app_rules(tmp_path))
+    assert alerts
+    for a in alerts:
+        assert not list(validator.iter_errors(a))
+
+
+def test_a_small_table_counts_what_it_replaced(tmp_path):
+    pcap = labeled("tunnels-exfil/ndpi-dns-tunnel-iodine.pcap")
+    cfg = Config.load(overrides={"detect.firstseen_rows": 64})
+    summary = Engine(cfg, tmp_path / "small", profiles=app_rules(tmp_path)).run(str(pcap))
+    assert summary.counters["wirescore.firstseen_seen_replaced"] > 0
+    assert summary.counters["wirescore.firstseen_tally_replaced"] > 0
+    roomy = Engine(Config.load(), tmp_path / "roomy", profiles=app_rules(tmp_path)).run(
+        str(pcap))
+    assert roomy.counters["wirescore.firstseen_seen_replaced"] == 0
