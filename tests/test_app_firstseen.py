@@ -214,3 +214,23 @@ def test_a_small_table_counts_what_it_replaced(tmp_path):
     roomy = Engine(Config.load(), tmp_path / "roomy", profiles=app_rules(tmp_path)).run(
         str(pcap))
     assert roomy.counters["wirescore.firstseen_seen_replaced"] == 0
+
+
+def test_observations_of_hostile_records(tmp_path):
+    """Any bytes and lengths in a record (names, answer offsets past the text) give
+    observations or none, never an exception."""
+    from wirescore.appkeys import dns_observations
+
+    recs = nxdomain_records(tmp_path, [b"example.com"] * 400)
+    rng = np.random.default_rng(16)
+    recs["text"] = rng.integers(0, 256, recs["text"].shape, dtype=np.uint8)
+    for field in ("qname_len", "an_data_off", "an_data_len"):
+        recs[field] = rng.integers(0, 65536, recs[field].shape, dtype=np.uint16)
+    recs["flags"] = rng.integers(0, 65536, len(recs), dtype=np.uint16)
+    recs["n_answers"] = rng.integers(0, 256, len(recs), dtype=np.uint8)
+    recs["an_type"] = rng.choice(np.array([1, 10, 16], np.uint16), recs["an_type"].shape)
+    recs["an_type"][::2] = 1            # no TXT/NULL kept: n_answers past the kept ones
+    obs = dns_observations(recs)
+    assert len(obs.rows) > 0
+    for i in range(len(obs.rows)):
+        obs.words(i)

@@ -192,7 +192,7 @@ def dns_observations(records: np.ndarray) -> Observations:
 def _first_payload(records: np.ndarray, i: int) -> bytes | None:
     """The data of event i's first TXT or NULL answer kept, or None."""
     types = records["an_type"][i]
-    for k in range(int(records["n_answers"][i])):
+    for k in range(min(int(records["n_answers"][i]), len(types))):
         if int(types[k]) in _TXT_TYPES:
             off, n = int(records["an_data_off"][i, k]), int(records["an_data_len"][i, k])
             return records["text"][i, off:off + n].tobytes()
