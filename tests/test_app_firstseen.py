@@ -234,3 +234,13 @@ def test_observations_of_hostile_records(tmp_path):
     assert len(obs.rows) > 0
     for i in range(len(obs.rows)):
         obs.words(i)
+
+
+def test_the_alerted_flow_says_so(tmp_path):
+    pcap = labeled("tunnels-exfil/ndpi-dns_exfiltration.pcap")
+    alerts = run(pcap, tmp_path, app_rules(tmp_path))
+    flows = [json.loads(line) for line in
+             (tmp_path / pcap.stem / "eve.json").read_text().splitlines()
+             if '"event_type":"flow"' in line]
+    alerted = {f["flow_id"] for f in flows if f["flow"].get("alerted")}
+    assert alerted == {a["flow_id"] for a in alerts} and len(alerted) == 1

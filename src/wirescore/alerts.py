@@ -46,6 +46,9 @@ class AlertStage:
         self.detector = detector
         self.formatter = formatter
         self.ts = ts
+        # flows an app profile alerted on, until they end (their flow event then says
+        # "alerted": true); one id per alert, so as bounded as the alerts
+        self.app_alerted: set[int] = set()
 
     def flows(self, records: np.ndarray) -> FlowBatch:
         try:
@@ -53,8 +56,15 @@ class AlertStage:
         except Exception as exc:
             raise StageFailure(culprit(exc), exc) from exc
         alerts, alerted = [], None
-        if found:
-            alerted = np.zeros(len(records), dtype=bool)
+        by_app = None
+        if self.app_alerted:
+            ids = records["flow_id"]
+            by_app = np.isin(ids, np.fromiter(self.app_alerted, np.uint64))
+            self.app_alerted.difference_update(ids[by_app].tolist())
+            if not by_app.any():
+                by_app = None
+        if found or by_app is not None:
+            alerted = np.zeros(len(records), dtype=bool) if by_app is None else by_app
             alerted[[a.index for a in found]] = True
             for a in found:
                 flow = next(iter(self.formatter.events(records[a.index:a.index + 1], [True])))
@@ -83,6 +93,7 @@ class AlertStage:
             raise StageFailure(culprit(exc), exc) from exc
         if not found:
             return None
+        self.app_alerted.update(int(batch.records["flow_id"][a.index]) for a in found)
         return AppAlertBatch([AlertEvent(app_alert_event(batch.events[a.index], a, self.ts),
                                          a.profile.id, batch.records[a.index])
                               for a in found])
