@@ -2,6 +2,7 @@
 
     python benchmarks/eval_mix.py [--eval-dir DIR] [--rules PATH] [--json]
     python benchmarks/eval_mix.py --seeds 1,2,3,4,5 [--rules PATH] [--json]
+    python benchmarks/eval_mix.py --seeds 1,2,3 --background-half 0   # or 1
 
 Runs `wirescore run --export` on the mix, joins every exported flow to the labels
 (protocol and endpoints, or the address pair for ICMP, and time overlap within 1 s,
@@ -115,7 +116,9 @@ def evaluate_mix(eval_dir: Path, rules: str | None = None) -> dict:
     per_sig = defaultdict(int)
     for ev in alerts:
         per_sig[ev["alert"]["signature_id"]] += 1
-        a = attack_of_flow.get(ev["flow_id"], "") if "flow" in ev else window_attack(by_addr, ev)
+        # flow and app-layer alerts carry their flow's id; window alerts an address
+        a = (attack_of_flow.get(ev["flow_id"], "") if "flow_id" in ev
+             else window_attack(by_addr, ev))
         if a:
             alert_attack[a] += 1
         else:
@@ -155,12 +158,29 @@ def evaluate_mix(eval_dir: Path, rules: str | None = None) -> dict:
     return result
 
 
-def build_mix(eval_dir: Path, seed: int, out_dir: Path) -> Path:
+def half_background(eval_dir: Path, half: int, out_dir: Path) -> Path:
+    """Every other entry of eval_dir's background list (half 0: the 1st, 3rd, ...;
+    half 1: the 2nd, 4th, ...), its paths made absolute, as a list in out_dir."""
+    src = eval_dir / "mix-public.background.csv"
+    lines = src.read_text().splitlines()
+    head = [lines[0]]                                   # the header: file,copies
+    rows = [line for line in lines[1:] if line.strip() and not line.startswith("#")]
+    out = out_dir / "background-half.csv"
+    out.write_text("\n".join(head + [str((src.parent / r.split(",", 1)[0]).resolve())
+                                       + ("," + r.split(",", 1)[1] if "," in r else "")
+                                       for r in rows[half::2]]) + "\n")
+    return out
+
+
+def build_mix(eval_dir: Path, seed: int, out_dir: Path, half: int | None = None) -> Path:
     """The mix of eval_dir's lists and arguments rebuilt with another seed, in out_dir
-    (as mix-public.*, so that evaluate_mix reads it); returns out_dir."""
+    (as mix-public.*, so that evaluate_mix reads it); with `half`, over that half of the
+    background list only (half_background); returns out_dir."""
     made = json.loads((eval_dir / "mix-public.summary.json").read_text())["args"]
+    background = (eval_dir / "mix-public.background.csv" if half is None
+                  else half_background(eval_dir, half, out_dir))
     cmd = [sys.executable, str(MAKE_MIX),
-           "--background", str(eval_dir / "mix-public.background.csv"),
+           "--background", str(background),
            "--attacks", str(eval_dir / "mix-public.attacks.csv"),
            "--seed", str(seed), "--out-pcap", str(out_dir / "mix-public.pcap")]
     for key in ("span", "train_frac", "guard", "copies", "max_gap", "flow_timeout",
@@ -176,12 +196,14 @@ def build_mix(eval_dir: Path, seed: int, out_dir: Path) -> Path:
     return out_dir
 
 
-def over_seeds(eval_dir: Path, seeds: list[int], rules: str | None) -> dict:
-    """evaluate_mix on the mix rebuilt with each seed, and the spread of the numbers."""
+def over_seeds(eval_dir: Path, seeds: list[int], rules: str | None,
+               half: int | None = None) -> dict:
+    """evaluate_mix on the mix rebuilt with each seed (and `half` of the background
+    list, build_mix), and the spread of the numbers."""
     runs = {}
     for seed in seeds:
         with tempfile.TemporaryDirectory() as tmp:
-            runs[seed] = evaluate_mix(build_mix(eval_dir, seed, Path(tmp)), rules)
+            runs[seed] = evaluate_mix(build_mix(eval_dir, seed, Path(tmp), half), rules)
     spread = {}
     for col in runs[seeds[0]]["profiles"]:
         for metric in METRICS:
@@ -218,6 +240,10 @@ def main(argv=None) -> int:
     ap.add_argument("--rules", help="profiles to evaluate (default: the shipped ones)")
     ap.add_argument("--seeds", help="rebuild the mix with these seeds (comma-separated) "
                                     "and measure each (needs ../shared/tools)")
+    ap.add_argument("--background-half", type=int, choices=(0, 1),
+                    help="with --seeds: rebuild over every other entry of the background "
+                         "list (0: the first, third, ...; 1: the others), to check on one "
+                         "half what was chosen on the other")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
     if args.eval_dir == EVAL or args.seeds:
@@ -237,7 +263,7 @@ def main(argv=None) -> int:
             print(f"eval_mix: --seeds needs at least one seed and {MAKE_MIX}",
                   file=sys.stderr)
             return 2
-        result = over_seeds(args.eval_dir, seeds, args.rules)
+        result = over_seeds(args.eval_dir, seeds, args.rules, args.background_half)
         if args.json:
             print(json.dumps(result, indent=1))
         else:

@@ -4,9 +4,11 @@ Detector (wirescore.detect), out as batches of EVE alert events for the sinks.
     stage = AlertStage(Detector(load_profiles(cfg)), FlowEventFormatter(), Timestamps())
     batch = stage.flows(records)       # FlowBatch: records, scores, alerts, alerted
     batch = stage.windows(windows)     # WindowBatch, or None when nothing alerted
+    batch = stage.app(app_batch)       # AppAlertBatch, or None when nothing alerted
 
 A flow alert's event carries the flow's identity and flow object, stamped when the flow
-ended; a window alert's the window's key and bounds (wirescore.outputs.eve).
+ended; a window alert's the window's key and bounds; an app alert's the event's flow
+identity (client as src), stamped at the event's packet (wirescore.outputs.eve).
 
 When a profile's model (or anything else inside the Detector) raises, the stage raises a
 StageFailure naming the profile whose code was running: "profile 9100002 (model tail):
@@ -20,8 +22,8 @@ from typing import Optional
 import numpy as np
 
 from wirescore.errors import StageFailure
-from wirescore.outputs.eve import alert_event, window_alert_event
-from wirescore.outputs.sinks import AlertEvent, FlowBatch, WindowBatch
+from wirescore.outputs.eve import alert_event, app_alert_event, window_alert_event
+from wirescore.outputs.sinks import AlertEvent, AppAlertBatch, FlowBatch, WindowBatch
 
 
 def load_profiles(cfg) -> Optional[list]:
@@ -44,6 +46,9 @@ class AlertStage:
         self.detector = detector
         self.formatter = formatter
         self.ts = ts
+        # flows an app profile alerted on, until they end (their flow event then says
+        # "alerted": true); one id per alert, so as bounded as the alerts
+        self.app_alerted: set[int] = set()
 
     def flows(self, records: np.ndarray) -> FlowBatch:
         try:
@@ -51,8 +56,15 @@ class AlertStage:
         except Exception as exc:
             raise StageFailure(culprit(exc), exc) from exc
         alerts, alerted = [], None
-        if found:
-            alerted = np.zeros(len(records), dtype=bool)
+        by_app = None
+        if self.app_alerted:
+            ids = records["flow_id"]
+            by_app = np.isin(ids, np.fromiter(self.app_alerted, np.uint64))
+            self.app_alerted.difference_update(ids[by_app].tolist())
+            if not by_app.any():
+                by_app = None
+        if found or by_app is not None:
+            alerted = np.zeros(len(records), dtype=bool) if by_app is None else by_app
             alerted[[a.index for a in found]] = True
             for a in found:
                 flow = next(iter(self.formatter.events(records[a.index:a.index + 1], [True])))
@@ -71,6 +83,20 @@ class AlertStage:
             return None
         return WindowBatch([AlertEvent(window_alert_event(w, a, self.ts), a.profile.id, w)
                             for w, a in found])
+
+
+    def app(self, batch) -> Optional[AppAlertBatch]:
+        """Alerts of the app profiles over an AppBatch (events of one kind)."""
+        try:
+            found = self.detector.process_app(batch.kind, batch.records)
+        except Exception as exc:
+            raise StageFailure(culprit(exc), exc) from exc
+        if not found:
+            return None
+        self.app_alerted.update(int(batch.records["flow_id"][a.index]) for a in found)
+        return AppAlertBatch([AlertEvent(app_alert_event(batch.events[a.index], a, self.ts),
+                                         a.profile.id, batch.records[a.index])
+                              for a in found])
 
 
 def culprit(exc: BaseException) -> str:

@@ -202,6 +202,8 @@ LIMITS = {
     "wirescore.ctx_hist_replaced": "--context-hosts",
     "wirescore.ctx_scan_replaced": "--context-hosts",
     "wirescore.window_keys_dropped": "--window-max-keys",
+    "wirescore.firstseen_seen_replaced": "--firstseen-rows",
+    "wirescore.firstseen_tally_replaced": "--firstseen-rows",
     "defrag.tracker_hard_reuse": None,
 }
 

@@ -193,6 +193,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("detect.enabled", True, bool, "--detect/--no-detect",
             "Run detection profiles on flows; --no-detect runs the flow core alone "
             "(flows and stats only)."),
+    Setting("detect.firstseen_rows", 1 << 16, int, "--firstseen-rows",
+            "Rows of each of the two first-seen tables of the app profiles (unit: app; "
+            "a power of two; 36 bytes each, 4.5 MB by default, only when an app profile "
+            "runs): who used what on which server, and how many clients each key and "
+            "server had. A full table replaces the least recently touched row and "
+            "counts it (wirescore.firstseen_seen_replaced, _tally_replaced: logged at "
+            "the end of a run, in the Python API's Summary.counters): a pair it forgot "
+            "may look new again.",
+            unit="rows", minimum=64, maximum=1 << 26, power_of_two=True),
     Setting("run.user", None, str, "--user",
             "Once the capture is open, drop to this user (name or uid) for the rest of the "
             "run; wirescore refuses to go on if the switch fails. The log directory must "

@@ -22,6 +22,13 @@ WindowProfileDetector):
 6. explanation: the `explain` features whose transformed value lies furthest from
    their running mean, in standard deviations (z), computed before the chunk.
 
+App profiles (unit: app, AppProfileDetector) score app-layer events instead: each
+event gives observations (wirescore.appkeys), the Detector's one first-seen table
+answers how new and rare each is (wirescore._core.firstseen), and each profile's
+firstseen model scores the observations of its kind; an alert needs score > threshold,
+the table's warm-up passed (packet time since its first observation), and no alert of
+the profile for the same client in the last `suppress.seconds`.
+
 Same input, same profiles and seeds -> the same scores and alerts.
 """
 from __future__ import annotations
@@ -295,13 +302,79 @@ def allowlist_hits(rules, recs: np.ndarray, addrs: list, ports=None, proto=None)
     return hit
 
 
+@dataclass
+class AppAlert:
+    """One alert of an app profile: the event's index in its batch, the observation
+    (an appkeys.OBS_DTYPE record, its columns and the first-seen answer), and what was
+    new, in words."""
+
+    index: int
+    profile: Profile
+    score: float
+    threshold: float
+    severity: int
+    observation: dict
+    message: str
+
+
+class AppProfileDetector:
+    """An app profile (unit: app, model firstseen) over the observations of its kind."""
+
+    def __init__(self, profile: Profile):
+        from wirescore.appkeys import BY_NAME, KIND_ID
+
+        self.profile = profile
+        self.model = profile.take_model()
+        self.kind_id = KIND_ID[self.model.kind]
+        self.message = BY_NAME[self.model.kind].message
+        self.last_alert: dict[bytes, int] = {}
+        self.alerts = self.suppressed = 0
+
+    def process(self, cols: dict, words, since_us: int) -> list[AppAlert]:
+        """Alerts over one batch's observations (cols: every column, answers included,
+        one entry per observation; words(i): (client, server, key) of observation i as
+        text); since_us: the table's first observation (packet time)."""
+        p = self.profile
+        mine = np.flatnonzero(cols["kind"] == self.kind_id)
+        if len(mine) == 0:
+            return []
+        part = {name: col[mine] for name, col in cols.items()}
+        scores, counts = self.model.score(part), self.model.counted(part)
+        thr = p.threshold_fixed if p.threshold_fixed is not None else 0.0
+        hits = np.flatnonzero((scores > thr)
+                              & (part["ts_us"] - since_us >= self.model.warmup_us))
+        out = []
+        for j in hits.tolist():
+            ts, client = int(part["ts_us"][j]), part["client"][j].tobytes()
+            last = self.last_alert.get(client)
+            if last is not None and abs(ts - last) < p.suppress_seconds * 1e6:
+                self.suppressed += 1
+                continue
+            self.last_alert[client] = ts
+            i = int(mine[j])
+            row = {name: col[j].item() for name, col in part.items() if col.ndim == 1}
+            row["count"] = int(counts[j])
+            c, s, k = words(i)
+            row.update(client=c, server=s, key=k)
+            score = float(scores[j])
+            out.append(AppAlert(int(part["row"][j]), p, score, thr, p.severity_for(score),
+                                row, self.message.format(**row)))
+        self.alerts += len(out)
+        return out
+
+
 class Detector:
     """Every enabled profile: flow profiles over batches of finished flows, window
-    profiles over the window records of their key."""
+    profiles over the window records of their key, app profiles over app-layer events
+    (with one first-seen table, app_rows rows in each of its two tables)."""
 
-    def __init__(self, profiles: Sequence[Profile]):
+    def __init__(self, profiles: Sequence[Profile], app_rows: int = 1 << 16):
         profiles = [p for p in profiles if p.enabled]     # enabled: false -> checked only
         self.detectors = [FlowProfileDetector(p) for p in profiles if p.unit == "flow"]
+        self.app_detectors = [AppProfileDetector(p) for p in profiles if p.unit == "app"]
+        self.app_rows = app_rows
+        self._firstseen = None
+        self._first_us: int | None = None
         self.window_detectors = [WindowProfileDetector(p) for p in profiles
                                  if p.unit == "window"]
         lengths = {p.window_seconds for p in profiles if p.unit == "window"}
@@ -326,6 +399,48 @@ class Detector:
             _, alerts = d.process(mine)
             out += [(mine[a.index], a) for a in alerts]
         return out
+
+    @property
+    def firstseen(self):
+        """The first-seen table (made on first use), or None without app profiles."""
+        if self._firstseen is None and self.app_detectors:
+            from wirescore._core.firstseen import FirstSeenTable
+
+            self._firstseen = FirstSeenTable(self.app_rows)
+        return self._firstseen
+
+    def counters(self) -> dict:
+        """Detection's own counters by dotted name: the first-seen tables' rows taken
+        from a key still held (wirescore.firstseen_seen_replaced, _tally_replaced), when
+        app profiles run."""
+        if self._firstseen is None:
+            return {}
+        return {f"wirescore.firstseen_{table}_replaced": n
+                for table, n in self._firstseen.replaced.items()}
+
+    def process_app(self, kind: str, records: np.ndarray) -> list[AppAlert]:
+        """Alerts of the app profiles over one batch of app-layer events of one kind
+        (every event is observed, whichever profile alerts), in event order."""
+        from wirescore.appkeys import EXTRACTORS
+
+        table = self.firstseen
+        if table is None or kind not in EXTRACTORS or len(records) == 0:
+            return []
+        obs = EXTRACTORS[kind](records)
+        if not obs.rows:
+            return []
+        arr = obs.array()
+        answers = table.observe(arr["ts_us"], arr["client"], arr["server"], arr["kind"],
+                                arr["key"])
+        if self._first_us is None:
+            self._first_us = int(arr["ts_us"][0])
+        cols = {name: arr[name] for name in arr.dtype.names}
+        cols.update((name, answers[name]) for name in answers.dtype.names
+                    if name != "pad")
+        alerts = [a for d in self.app_detectors
+                  for a in d.process(cols, obs.words, self._first_us)]
+        alerts.sort(key=lambda a: (a.index, a.profile.id))
+        return alerts
 
     @property
     def uses_context(self) -> bool:

@@ -214,12 +214,15 @@ class _Run:
             from wirescore.detect import Detector
 
             profiles = engine.profiles
-            detector = Detector(load_profiles(cfg) if profiles is None else profiles)
+            detector = Detector(load_profiles(cfg) if profiles is None else profiles,
+                                app_rows=cfg["detect.firstseen_rows"])
+        self.detector = detector
         self.eve_types = eve_types(cfg["outputs.eve.types"])
         self.meter = MeterStage(cfg, detector, source.linktype,
                                 records_read=engine.callbacks["on_flow"] is not None,
                                 app_events=engine.callbacks["on_app"] is not None
-                                or bool(self.eve_types & set(FORMATTERS)))
+                                or bool(self.eve_types & set(FORMATTERS))
+                                or bool(detector is not None and detector.app_detectors))
         self.formatter, self.ts = FlowEventFormatter(), Timestamps()
         self.app_formatters = {kind: f() for kind, f in FORMATTERS.items()}
         self.alerts = AlertStage(detector, self.formatter, self.ts) if detector else None
@@ -283,9 +286,20 @@ class _Run:
         self._stop_if_failed()
 
     def app(self, kind: str, records) -> None:
-        """App-layer events of one kind: to every sink."""
+        """App-layer events of one kind: the app profiles' alerts, then the events, to
+        every sink."""
         if len(records):
-            self._send("app", AppBatch(kind, records, self.app_formatters[kind]))
+            batch = AppBatch(kind, records, self.app_formatters[kind])
+            if self.alerts is not None:
+                try:
+                    found = self.alerts.app(batch)
+                except StageFailure as exc:
+                    self.alerts, found = None, None
+                    self.fail(exc)
+                if found is not None:
+                    self._send("app_alerts", found)
+                    self.alerts_out += len(found.alerts)
+            self._send("app", batch)
             self._stop_if_failed()
 
     def windows(self, windows) -> None:
@@ -384,6 +398,8 @@ class _Run:
     def summary(self) -> Summary:
         """The run's Summary; raises RunFault (carrying it) when the run stopped early."""
         counters = self.meter.counters()
+        if self.detector is not None:
+            counters.update(self.detector.counters())
         summary = Summary(
             source=self.source.name, packets=counters["decoder.pkts"], flows=self.flows_out,
             alerts=self.alerts_out, decode_errors=counters["decoder.invalid"],

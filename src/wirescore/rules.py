@@ -27,7 +27,7 @@ from typing import Any, Iterable
 from wirescore.core_names import PROTO_NAMES, WINDOW_KINDS
 from wirescore.errors import WirescoreError
 
-UNITS = ("flow", "window")
+UNITS = ("flow", "window", "app")
 WINDOW_KEYS = WINDOW_KINDS
 LEARN_MODES = ("all", "unalerted")
 TRANSFORMS = ("log1p", "none")
@@ -226,12 +226,13 @@ def _unit(doc: dict, chk: _Checker) -> dict:
 
 
 def _features(doc: dict, chk: _Checker, unit: str) -> dict:
+    from wirescore.appkeys import COLUMNS as APP_COLUMNS
     from wirescore.catalog import BY_NAME, WINDOW_BY_NAME
 
     features = _need(doc, "features", list, chk)
     if not features:
         chk.fail(("features",), "needs at least one feature column")
-    known = WINDOW_BY_NAME if unit == "window" else BY_NAME
+    known = {"window": WINDOW_BY_NAME, "app": APP_COLUMNS}.get(unit, BY_NAME)
     for i, name in enumerate(features):
         if name not in known:
             chk.fail(("features", i), _unknown_feature(name, unit, known))
@@ -247,6 +248,9 @@ def _unknown_feature(name, unit: str, known) -> str:
     if unit == "flow" and name in WINDOW_BY_NAME:
         return (f"{name!r} is a window feature; flow profiles take flow and ctx columns "
                 "(flow.*, ctx.*); window.* columns need unit: window")
+    if unit == "app":
+        return (f"{name!r} is not a first-seen column; app profiles take "
+                f"{', '.join(known)}")
     if unit == "window" and name in BY_NAME:
         return (f"{name!r} is a flow feature; window profiles take window columns "
                 "(window.*); flow.* and ctx.* columns need unit: flow")
@@ -377,6 +381,9 @@ def _model(doc: dict, chk: _Checker, features: tuple, transform: str) -> dict:
         obj, params = build(name, params, features, transform, base_dir)
     except ModelSpecError as exc:
         chk.fail(("model",) + exc.where, str(exc))
+    if (name == "firstseen") != (doc.get("unit") == "app"):
+        chk.fail(("model", "name"), "the firstseen model scores unit: app profiles, "
+                                    "and unit: app profiles take the firstseen model")
     if name == "extreme" and transform != "none":
         chk.fail(("transform",), "the extreme model compares counts with floors in "
                                  "their own units: use transform: none")

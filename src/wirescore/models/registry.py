@@ -2,7 +2,7 @@
 
     build(name, params, features, transform, base_dir) -> (model, params)
 
-- ``hst``, ``tail``, ``extreme``: wirescore's own models (NATIVE), built with the
+- ``hst``, ``tail``, ``extreme``, ``firstseen``: wirescore's own models (NATIVE), built with the
   profile's features and params;
 - ``onnx``: a model trained offline; ``params.path`` is taken relative to base_dir
   (the profile file's folder), never the working directory, and returned absolute in
@@ -28,10 +28,12 @@ NATIVE = {
     "hst": ("wirescore.models.hst", "HalfSpaceTrees"),
     "tail": ("wirescore.models.tail", "TailModel"),
     "extreme": ("wirescore.models.extreme", "ExtremeCounts"),
+    "firstseen": ("wirescore.models.firstseen", "FirstSeenRule"),
 }
 UNKNOWN_NAME = ("must be 'hst' or 'river:<module>.<Class>' (e.g. river:anomaly.OneClassSVM), "
-                "'tail' (upper-tail p-values), 'extreme' (counts against floors), or "
-                "'onnx' for a model file trained offline")
+                "'tail' (upper-tail p-values), 'extreme' (counts against floors), "
+                "'firstseen' (first-seen rarity, unit: app), or 'onnx' for a model file "
+                "trained offline")
 
 
 def build(name: str, params: Mapping, features: Sequence[str], transform: str | None = None,

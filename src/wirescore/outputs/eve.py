@@ -221,7 +221,6 @@ def alert_event(flow_event: Mapping[str, Any], alert, end_ts: str) -> dict[str, 
     """The EVE alert for one alerted flow: the flow's identity and flow object, and
     alert{...} with the anomaly facts under alert.metadata (string arrays, as
     Emerging Threats rules carry metadata). Timestamp: when the flow was decided."""
-    p = alert.profile
     ev: dict[str, Any] = {"timestamp": end_ts}
     for key in ("flow_id", "vlan", "src_ip", "src_port", "dest_ip", "dest_port", "proto",
                 "icmp_type", "icmp_code", "response_icmp_type", "response_icmp_code",
@@ -229,17 +228,8 @@ def alert_event(flow_event: Mapping[str, Any], alert, end_ts: str) -> dict[str, 
         if key in flow_event:
             ev[key] = flow_event[key]
     ev["event_type"] = "alert"
-    metadata = {
-        "wirescore_score": [f"{alert.score:.6f}"],
-        "wirescore_threshold": [f"{alert.threshold:.6f}"],
-        "wirescore_model": [p.model["name"]],
-        "wirescore_unit": [p.unit],
-    }
-    if alert.explanation:
-        metadata["wirescore_features"] = _features(alert)
-    ev["alert"] = {"action": "allowed", "gid": 1, "signature_id": p.id, "rev": p.rev,
-                   "signature": p.name, "category": p.category, "severity": alert.severity,
-                   "metadata": metadata}
+    extra = {"wirescore_features": _features(alert)} if alert.explanation else {}
+    ev["alert"] = _alert_object(alert, alert.profile.unit, extra)
     flow = dict(flow_event["flow"])
     flow["alerted"] = True
     ev["flow"] = flow
@@ -270,17 +260,48 @@ def window_alert_event(window, alert, ts: Timestamps) -> dict[str, Any]:
         addr = ip_text(bytes(window["addr"]), version)
         ev["src_ip" if p.window_key == "src" else "dest_ip"] = addr
     ev["event_type"] = "alert"
+    extra = {"wirescore_window": [f"{p.window_key} {ts(int(window['start_us']))} "
+                                  f"{ts(int(window['end_us']))}"]}
+    if alert.explanation:
+        extra["wirescore_features"] = _features(alert)
+    ev["alert"] = _alert_object(alert, "window", extra)
+    return ev
+
+
+def app_alert_event(app_event: Mapping[str, Any], alert, ts: Timestamps) -> dict[str, Any]:
+    """The EVE alert of an app profile: the flow identity of the app-layer event it is
+    about (flow_id, tuple, community_id), turned so that src is the observation's
+    client (an answer's destination); stamped at the event's packet; what was new in
+    alert.metadata.wirescore_firstseen and the observation's counts beside it."""
+    p = alert.profile
+    o = alert.observation
+    ev: dict[str, Any] = {"timestamp": ts(int(o["ts_us"]))}
+    for key in ("flow_id", "vlan", "src_ip", "src_port", "dest_ip", "dest_port", "proto",
+                "community_id"):
+        if key in app_event:
+            ev[key] = app_event[key]
+    if o["swap"]:
+        ev["src_ip"], ev["dest_ip"] = app_event["dest_ip"], app_event["src_ip"]
+        ev["src_port"], ev["dest_port"] = app_event["dest_port"], app_event["src_port"]
+    ev["event_type"] = "alert"
+    ev["alert"] = _alert_object(alert, "app", {
+        "wirescore_firstseen": [alert.message],
+        "wirescore_features": [f"{name}={o[name]:.6g}" for name in p.features]})
+    ev["app_proto"] = app_event.get("event_type", "")
+    return ev
+
+
+def _alert_object(alert, unit: str, extra: dict) -> dict[str, Any]:
+    """alert{...} of an EVE alert: the profile's identity, and the anomaly facts (score,
+    threshold, model, unit, then `extra`) under metadata."""
+    p = alert.profile
     metadata = {
         "wirescore_score": [f"{alert.score:.6f}"],
         "wirescore_threshold": [f"{alert.threshold:.6f}"],
         "wirescore_model": [p.model["name"]],
-        "wirescore_unit": ["window"],
-        "wirescore_window": [f"{p.window_key} {ts(int(window['start_us']))} "
-                             f"{ts(int(window['end_us']))}"],
+        "wirescore_unit": [unit],
+        **extra,
     }
-    if alert.explanation:
-        metadata["wirescore_features"] = _features(alert)
-    ev["alert"] = {"action": "allowed", "gid": 1, "signature_id": p.id, "rev": p.rev,
-                   "signature": p.name, "category": p.category, "severity": alert.severity,
-                   "metadata": metadata}
-    return ev
+    return {"action": "allowed", "gid": 1, "signature_id": p.id, "rev": p.rev,
+            "signature": p.name, "category": p.category, "severity": alert.severity,
+            "metadata": metadata}

@@ -5,6 +5,7 @@ A sink takes batches, never single packets or flows:
     flows(batch: FlowBatch)      finished flows, their scores and alerts
     windows(batch: WindowBatch)  the alerts of a batch of traffic windows
     app(batch: AppBatch)         app-layer events of one kind (outputs/app_events.py)
+    app_alerts(batch: AppAlertBatch)  the app profiles' alerts over such a batch
     stats(event: dict)           an EVE stats event
     close()                      once, at the end of the run
 
@@ -82,6 +83,13 @@ class WindowBatch:
     alerts: list
 
 
+@dataclass
+class AppAlertBatch:
+    """The alerts of the app profiles over one batch of app-layer events."""
+
+    alerts: list
+
+
 class Sink:
     """The sink interface (see the module docstring); every method does nothing here."""
 
@@ -95,6 +103,9 @@ class Sink:
 
     def app(self, batch) -> None:
         """App-layer events of one kind (an AppBatch)."""
+
+    def app_alerts(self, batch: AppAlertBatch) -> None:
+        """App profiles' alerts."""
 
     def stats(self, event: dict) -> None:
         """An EVE stats event."""
@@ -127,6 +138,9 @@ class EveSink(Sink):
                                owner=self)
 
     def windows(self, batch: WindowBatch) -> None:
+        self._alert_lines(batch.alerts)
+
+    def app_alerts(self, batch: AppAlertBatch) -> None:
         self._alert_lines(batch.alerts)
 
     def app(self, batch) -> None:
@@ -185,6 +199,11 @@ class SnippetSink(Sink):
         for a in batch.alerts:
             self._keep(a, int(a.record["start_us"]), *self.ring.window_packets(a.record))
 
+    def app_alerts(self, batch: AppAlertBatch) -> None:
+        for a in batch.alerts:
+            flow_id = int(a.record["flow_id"])
+            self._keep(a, flow_id, *self.ring.flow_packets(flow_id))
+
     def _keep(self, alert: AlertEvent, tag: int, data, meta) -> None:
         path = self.store.name_for(alert.signature_id, tag)
         self.writer.submit(self.store.write, path, data, meta, owner=self)
@@ -217,6 +236,9 @@ class CallbackSink(Sink):
             self._call("on_flow", batch.records, batch.events)
 
     def windows(self, batch: WindowBatch) -> None:
+        self._alerts(batch.alerts)
+
+    def app_alerts(self, batch: AppAlertBatch) -> None:
         self._alerts(batch.alerts)
 
     def app(self, batch) -> None:

@@ -1,0 +1,203 @@
+"""What each app-layer event tells the first-seen tables: the observation kinds, and
+which fields of an event make an observation's client, server and key.
+
+An observation is "client used key (of kind) on server at ts_us"
+(wirescore._core.firstseen answers how new and how rare that is). Every kind is one row
+of KINDS: its name (what profiles name in `model.params.kind`), the event kind it comes
+from, and the alert text that says what was new. Kind numbers are positions in KINDS
+plus one: append new kinds, never reorder (the numbers are hashed into the tables).
+
+DNS (event kind "dns"), wired now:
+  dns.name   every question of a query: client = the asker, server = the question's
+             registered domain (wirescore.dnsnames; a 16-byte stand-in address hashed
+             from it), key = the whole name. So server_clients_before counts the hosts
+             that asked anything under the domain, pair_keys_before the distinct names
+             this client asked under it, key_len / key_entropy measure the part of the
+             name under the domain (where tunnels put their data; 0 for reverse
+             names, in-addr.arpa and ip6.arpa, whose labels are an address).
+  dns.txt    answers carrying a TXT or NULL record (the record types that carry
+             arbitrary bytes back): client = the asker (the answer's destination),
+             server = the question's registered domain (a stand-in address), key = the
+             first such record's data; pair_keys_before counts the distinct payloads
+             this client received under the domain, key_len / key_entropy measure this
+             one.
+  Link-local name resolution (mDNS 5353, LLMNR 5355) is not asked of a server and
+  gives no observation.
+  dns.nx     NXDOMAIN answers: client = the asker (the answer's destination), server =
+             the server that answered, key = the registered domain that does not exist;
+             pair_keys_before counts the distinct such domains this client was told of.
+             Only names under a public top-level domain: a single-label name (a
+             browser's probe of the search list, "wpad") or one with no public suffix
+             is no domain anyone could have registered.
+
+The other protocols' events land after this module was written; the kinds expected of
+them (not wired: no events to test them on yet), each one row here when they arrive:
+  dcerpc.op   client -> server, key = interface UUID + opnum, label "drsuapi opnum 3"
+  dcerpc.if   client -> server, key = interface UUID (bind)
+  smb.share   client -> server, key = tree-connect path
+  smb.pipe    client -> server, key = named pipe opened
+  krb5.sname  client -> KDC, key = service principal asked
+  tls.ja4     client -> server, key = JA4 (key_hosts_before: hosts presenting it)
+  tls.cert    server -> client roles swapped: the presenting host as client, key = the
+              certificate's SHA-1 (hosts presenting it)
+  http.ua     client -> server, key = user agent
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from wirescore.dnsnames import NO_DOMAIN, entropy_bits, split_name
+
+
+@dataclass(frozen=True)
+class ObsKind:
+    """One observation kind: name, the event kind it comes from, and the alert text, a
+    format string over the observation (client, server, key, and the answer's columns,
+    `count` being the model's count, this observation included)."""
+
+    name: str
+    event: str
+    message: str
+
+
+KINDS = (
+    ObsKind("dns.name", "dns",
+            "{count} distinct names under {server} from {client} (this one {key}, "
+            "{key_len} characters under the domain, {key_entropy:.1f} bits/character); "
+            "{server_others_before} other hosts asked under {server} before"),
+    ObsKind("dns.txt", "dns",
+            "{count} distinct TXT/NULL payloads under {server} for {client} (this one "
+            "{key_len} bytes for {key}); {server_others_before} other hosts got answers "
+            "under {server} before"),
+    ObsKind("dns.nx", "dns",
+            "{count} distinct nonexistent domains for {client} from {server} (this one "
+            "{key}); {key_hosts_before} hosts were told it does not exist before"),
+)
+KIND_ID = {k.name: i + 1 for i, k in enumerate(KINDS)}
+BY_NAME = {k.name: k for k in KINDS}
+
+#: an observation's columns (the first-seen answer's are added by the detector)
+OBS_DTYPE = np.dtype([("row", np.int64), ("kind", np.uint64), ("ts_us", np.int64),
+                      ("client", np.uint8, 16), ("server", np.uint8, 16),
+                      ("key", np.uint64), ("key_len", np.int64),
+                      ("key_entropy", np.float64), ("ip_version", np.uint8),
+                      ("swap", np.uint8)])
+#: the answer and observation columns a profile of unit app may name as features
+COLUMNS = ("pair_new", "pair_count_before", "pair_keys_before", "key_clients_before",
+           "server_clients_before", "key_hosts_before", "key_age_us",
+           "server_others_before", "key_others_before", "key_len", "key_entropy")
+
+#: characters of a key an alert message quotes
+KEY_TEXT = 64
+_QR = 0x8000
+_RCODE_NXDOMAIN = 3
+_TXT_TYPES = (16, 10)          # TXT, NULL (RFC 1035 3.2.2)
+_LINK_LOCAL_PORTS = (5353, 5355)   # mDNS (RFC 6762), LLMNR (RFC 4795)
+_REVERSE_ZONES = (b"in-addr.arpa", b"ip6.arpa")
+
+
+def hash64(data: bytes) -> int:
+    """A key's 64-bit hash (BLAKE2b: the same in every process and run)."""
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+
+
+def stand_in(data: bytes) -> bytes:
+    """A 16-byte stand-in address for a server that is a name (a DNS domain)."""
+    return hashlib.blake2b(b"server:" + data, digest_size=16).digest()
+
+
+class Observations:
+    """The observations of one batch of events: OBS_DTYPE records, and what each one's
+    client, server and key are, turned into words only for the few that alert
+    (words(i))."""
+
+    def __init__(self):
+        self.rows: list[tuple] = []
+        self._raw: list[tuple] = []
+
+    def add(self, row, kind, ts, client, server, key, key_len, key_entropy, version, swap,
+            raw) -> None:
+        """One observation; raw: (client address, server address or name, key) as the
+        event has them, for words()."""
+        self.rows.append((row, KIND_ID[kind], ts, np.frombuffer(client, np.uint8),
+                          np.frombuffer(server, np.uint8), hash64(key), key_len,
+                          key_entropy, version, swap))
+        self._raw.append((version, *raw))
+
+    def array(self) -> np.ndarray:
+        return np.array(self.rows, dtype=OBS_DTYPE)
+
+    def words(self, i: int) -> tuple[str, str, str]:
+        """(client, server, key) of observation i as text: addresses as IP text, names
+        as EVE writes them, a key longer than KEY_TEXT characters cut there and marked
+        with "..."."""
+        from wirescore.outputs.eve_dns import text_of
+
+        version, client, server, key = self._raw[i]
+        c = _addr_text(client, version)
+        s = _addr_text(server, version) if isinstance(server, _Address) else text_of(server)
+        k = text_of(key)
+        return c, s, k if len(k) <= KEY_TEXT else k[:KEY_TEXT] + "..."
+
+
+class _Address(bytes):
+    """A 16-byte address among Observations' raw parts (a server that is a host)."""
+
+
+def _addr_text(raw: bytes, version: int) -> str:
+    import ipaddress
+
+    return str(ipaddress.ip_address(raw[:4] if version == 4 else raw))
+
+
+def dns_observations(records: np.ndarray) -> Observations:
+    """The observations of DNS events (DNS_EVENT_DTYPE records; the module docstring
+    says which). Names are lower-cased; a cut name is keyed as it was kept."""
+    from wirescore.core_names import DNS_BITS
+
+    obs = Observations()
+    has_q = DNS_BITS["DE_QUESTION"]
+    flags, status = records["flags"], records["status"]
+    qlen, ts, version = records["qname_len"], records["ts_us"], records["ip_version"]
+    text, n_answers = records["text"], records["n_answers"]
+    src_addr, dst_addr = records["src_addr"], records["dest_addr"]
+    ports = (records["src_port"], records["dest_port"])
+    wanted = (status & has_q).astype(bool)
+    for p in _LINK_LOCAL_PORTS:
+        wanted &= (ports[0] != p) & (ports[1] != p)
+    for i in np.flatnonzero(wanted).tolist():
+        f = int(flags[i])
+        name = text[i, :int(qlen[i])].tobytes().rstrip(b".").lower()
+        domain, under = split_name(name)
+        v, t = int(version[i]), int(ts[i])
+        src, dst = _Address(src_addr[i].tobytes()), _Address(dst_addr[i].tobytes())
+        if not f & _QR:
+            # a reverse name's labels are an address, not data: measured as empty
+            data = b"" if domain in _REVERSE_ZONES else under
+            obs.add(i, "dns.name", t, src, stand_in(domain), name, len(data),
+                    entropy_bits(data), v, 0, (src, domain, name))
+            continue
+        if (f & 15) == _RCODE_NXDOMAIN and b"." in domain and domain != NO_DOMAIN:
+            obs.add(i, "dns.nx", t, dst, src, domain, 0, 0.0, v, 1, (dst, src, domain))
+        payload = _first_payload(records, i) if n_answers[i] else None
+        if payload is not None:
+            obs.add(i, "dns.txt", t, dst, stand_in(domain), payload, len(payload),
+                    entropy_bits(payload), v, 1, (dst, domain, name))
+    return obs
+
+
+def _first_payload(records: np.ndarray, i: int) -> bytes | None:
+    """The data of event i's first TXT or NULL answer kept, or None."""
+    types = records["an_type"][i]
+    for k in range(min(int(records["n_answers"][i]), len(types))):
+        if int(types[k]) in _TXT_TYPES:
+            off, n = int(records["an_data_off"][i, k]), int(records["an_data_len"][i, k])
+            return records["text"][i, off:off + n].tobytes()
+    return None
+
+
+#: the observations of each event kind wired so far
+EXTRACTORS = {"dns": dns_observations}
