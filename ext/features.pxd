@@ -194,6 +194,16 @@ cdef struct FlowRecord:
     double app_krb5_weak_requests
     double app_krb5_weak_replies
     double app_krb5_cnames
+    double app_ldap_requests
+    double app_ldap_responses
+    double app_ldap_simple_binds
+    double app_ldap_sasl_binds
+    double app_ldap_bind_failures
+    double app_ldap_searches
+    double app_ldap_subtree_searches
+    double app_ldap_entries
+    double app_ldap_result_errors
+    double app_ldap_sealed
 
 
 cdef inline uint32_t sat32(int64_t x) noexcept nogil:

@@ -21,15 +21,14 @@
 # Inline, used without the GIL; registered in protocols.pxd.
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
-from libc.string cimport memcpy
 from libc.math cimport log
 from counters cimport A_TRUNCATED
 from enums cimport EV_KRB5
-from decode cimport PacketView
 from features cimport FlowRecord
 from app.base cimport AppCtx, APP_ERROR, K_TX, K_PARSER, ctx_count
 from app.events cimport ev_begin, ev_commit
-from fstr cimport FStr, FS_PRESENT, FS_CAPPED, FS_CUT
+from app.dns cimport DnsEvent, dns_head, dns_name_bit, sat16
+from fstr cimport fstr_copy
 from ber cimport BerTlv, ber_read, BER_DER, BER_ERR, BER_APPLICATION
 from krb5 cimport (Krb5Msg, krb5_parse, krb5_probe, krb5_tcp_frame, K5_MAX_ETYPES,
                    K5_ETYPES, K5_ERROR_CODE, K5F_WEAK, K5F_TICKET_WEAK, ws_krb5_weak)
@@ -67,7 +66,7 @@ cdef struct Krb5Summary:           # the flow's, in its app record (40 bytes at 
     uint8_t pad[3]
 
 cdef struct Krb5Event:             # one message; KRB5_EVENT_DTYPE (appcore.pyx)
-    uint64_t flow_id
+    uint64_t flow_id               # flow_id .. direction: DnsEvent's identity prefix
     int64_t ts_us                  # the packet that completed (or cut) the message
     uint8_t src_addr[16]           # the message's sender
     uint8_t dest_addr[16]
@@ -134,52 +133,6 @@ cdef inline int krb5_room_probe(const uint8_t* p, uint32_t n, uint8_t udp, uint1
     return 1 if app.end == n or (hint and app.end > n) else 0
 
 
-cdef inline void krb5_head(Krb5Event* e, const AppCtx* c) noexcept nogil:
-    """The event's identity: the flow, the time, the packet's endpoints."""
-    cdef const PacketView* v = c.v
-    e.flow_id = c.flow_id
-    e.ts_us = c.ts
-    memcpy(e.src_addr, v.src, 16)
-    memcpy(e.dest_addr, v.dst, 16)
-    e.src_port = v.sport
-    e.dest_port = v.dport
-    e.vlan0 = v.vlan0
-    e.vlan1 = v.vlan1
-    e.nvlan = v.nvlan
-    e.ip_version = v.ipver
-    e.proto = v.proto
-    e.direction = c.dir
-
-
-cdef inline uint16_t krb5_text(uint8_t* out, const FStr* f, uint8_t* status, uint8_t have,
-                               uint8_t trunc) noexcept nogil:
-    """Copy a parsed string into an event field (K5E_TEXT bytes at most); its presence
-    and truncation into status. Returns the bytes kept."""
-    cdef uint32_t k = f.n if f.n < K5E_TEXT else K5E_TEXT
-    if not (f.flags & FS_PRESENT):
-        return 0
-    status[0] |= have
-    memcpy(out, f.s, k)
-    if k < f.len or f.flags & (FS_CAPPED | FS_CUT):
-        status[0] |= trunc
-    return <uint16_t>k
-
-
-cdef inline uint64_t krb5_name_bit(const uint8_t* name, uint32_t n) noexcept nogil:
-    """The name's bit of 64 (FNV-1a of its bytes, folded)."""
-    cdef uint64_t h = 0xcbf29ce484222325ULL
-    cdef uint32_t i
-    for i in range(n):
-        h = (h ^ name[i]) * 0x100000001b3ULL
-    h ^= h >> 32
-    h ^= h >> 16
-    return (<uint64_t>1) << (h & 63)
-
-
-cdef inline uint16_t k5_sat16(uint32_t x) noexcept nogil:
-    return <uint16_t>(x if x < 65535 else 65535)
-
-
 cdef inline bint krb5_weak_only(const Krb5Msg* m) noexcept nogil:
     """A request listing etypes, every one weak (RC4, DES: what a downgrade or a
     Kerberoasting tool asks for)."""
@@ -197,24 +150,24 @@ cdef inline void krb5_sum(Krb5Summary* s, const Krb5Msg* m, const Krb5Event* e) 
     """Add a parsed message to the flow's summary."""
     cdef int32_t t = m.msg_type
     if t == 10 or t == 12:
-        s.requests = k5_sat16(s.requests + 1)
+        s.requests = sat16(s.requests + 1)
         if krb5_weak_only(m):
-            s.weak_requests = k5_sat16(s.weak_requests + 1)
+            s.weak_requests = sat16(s.weak_requests + 1)
     elif t == 11 or t == 13:
-        s.replies = k5_sat16(s.replies + 1)
+        s.replies = sat16(s.replies + 1)
         if m.flags & (K5F_WEAK | K5F_TICKET_WEAK):
-            s.weak_replies = k5_sat16(s.weak_replies + 1)
+            s.weak_replies = sat16(s.weak_replies + 1)
     elif t == 30:
-        s.errors = k5_sat16(s.errors + 1)
+        s.errors = sat16(s.errors + 1)
         if m.present & K5_ERROR_CODE:
             if m.error_code == K5_ERR_PREAUTH_FAILED:
-                s.preauth_failed = k5_sat16(s.preauth_failed + 1)
+                s.preauth_failed = sat16(s.preauth_failed + 1)
             elif m.error_code == K5_ERR_PREAUTH_REQUIRED:
-                s.preauth_required = k5_sat16(s.preauth_required + 1)
+                s.preauth_required = sat16(s.preauth_required + 1)
             elif m.error_code == K5_ERR_C_PRINCIPAL_UNKNOWN:
-                s.unknown_client = k5_sat16(s.unknown_client + 1)
+                s.unknown_client = sat16(s.unknown_client + 1)
     if e.status & KE_CNAME and e.cname_len:
-        s.cnames |= krb5_name_bit(e.cname, e.cname_len)
+        s.cnames |= dns_name_bit(e.cname, e.cname_len)
     if t == 10 or t == 12 or t == 14:
         s.req_id = <uint8_t>t
     elif t == 11 or t == 13 or t == 15 or t == 30:
@@ -241,7 +194,7 @@ cdef inline int krb5_message(AppCtx* c, const uint8_t* p, uint32_t n,
     t = m.msg_type
     event = t == 10 or t == 11 or t == 12 or t == 13 or t == 30
     e = <Krb5Event*>ev_begin(c, EV_KRB5)
-    krb5_head(e, c)
+    dns_head(<DnsEvent*>e, c)              # the identity prefix DnsEvent's has
     e.size = size
     e.msg_type = t
     e.present = m.present
@@ -256,10 +209,10 @@ cdef inline int krb5_message(AppCtx* c, const uint8_t* p, uint32_t n,
     k = m.n_etypes if m.n_etypes < K5_MAX_ETYPES else K5_MAX_ETYPES
     for i in range(k):
         e.etypes[i] = m.etypes[i]
-    e.cname_len = krb5_text(e.cname, &m.cname, &e.status, KE_CNAME, KE_CNAME_TRUNC)
-    e.realm_len = krb5_text(e.realm, &m.crealm if t == 11 or t == 13 else &m.realm,
+    e.cname_len = fstr_copy(e.cname, K5E_TEXT, &m.cname, &e.status, KE_CNAME, KE_CNAME_TRUNC)
+    e.realm_len = fstr_copy(e.realm, K5E_TEXT, &m.crealm if t == 11 or t == 13 else &m.realm,
                             &e.status, KE_REALM, KE_REALM_TRUNC)
-    e.sname_len = krb5_text(e.sname, &m.sname, &e.status, KE_SNAME, KE_SNAME_TRUNC)
+    e.sname_len = fstr_copy(e.sname, K5E_TEXT, &m.sname, &e.status, KE_SNAME, KE_SNAME_TRUNC)
     krb5_sum(s, &m, e)
     e.tx_id = s.tx
     s.tx += 1

@@ -198,6 +198,22 @@ APP_FEATURES: tuple[Feature, ...] = tuple(
          "replies whose enc-part or ticket etype is weak"),
         ("app_krb5_cnames", "names",
          "distinct client names (linear counting over 64 bits, as app.dns_qnames)"),
+        ("app_ldap_requests", "messages", "LDAP request messages in the flow"),
+        ("app_ldap_responses", "messages", "LDAP response messages in the flow"),
+        ("app_ldap_simple_binds", "messages",
+         "bind requests with simple authentication and a name: a password in clear text"),
+        ("app_ldap_sasl_binds", "messages", "bind requests with SASL authentication"),
+        ("app_ldap_bind_failures", "messages",
+         "bind responses other than success and saslBindInProgress (invalidCredentials: "
+         "password guessing)"),
+        ("app_ldap_searches", "messages", "search requests"),
+        ("app_ldap_subtree_searches", "messages",
+         "search requests of scope subtree (directory enumeration: BloodHound, ldapsearch)"),
+        ("app_ldap_entries", "messages", "search result entries returned"),
+        ("app_ldap_result_errors", "messages",
+         "responses with a result other than success, referral and saslBindInProgress"),
+        ("app_ldap_sealed", "buffers",
+         "SASL buffers sealed (encrypted) after a SASL bind: not read"),
     ))
 
 ALL_FEATURES: tuple[Feature, ...] = FLOW_FEATURES + CONTEXT_FEATURES + APP_FEATURES

@@ -207,6 +207,7 @@ APP_PROTOS = (
     ("AP_FAILED", "failed"),
     ("AP_DNS", "dns"),
     ("AP_KRB5", "krb5"),
+    ("AP_LDAP", "ldap"),
 )
 
 # The parsers, one row per protocol and transport: Suricata's name for the pair in its
@@ -221,6 +222,8 @@ APP_PARSERS = (
     ("AP_DNS", "udp", "dns_udp", ("flow", "tx", "parser"), 65536),
     ("AP_KRB5", "tcp", "krb5_tcp", ("flow", "tx", "parser", "gap"), 65536),
     ("AP_KRB5", "udp", "krb5_udp", ("flow", "tx", "parser"), 65536),
+    ("AP_LDAP", "tcp", "ldap_tcp", ("flow", "tx", "parser", "gap"), 65536),
+    ("AP_LDAP", "udp", "ldap_udp", ("flow", "tx", "parser"), 65536),
 )
 APP_COUNTER_KINDS = ("flow", "tx", "parser", "gap")
 _APP_COUNTER_PATHS = ("app_layer.flow.{}", "app_layer.tx.{}", "app_layer.error.{}.parser",
@@ -235,6 +238,7 @@ COUNTERS = COUNTERS + tuple(
 APP_EVENTS = (
     ("EV_DNS", "dns"),
     ("EV_KRB5", "krb5"),
+    ("EV_LDAP", "ldap"),
 )
 
 # sizes of the application layer that its documentation quotes

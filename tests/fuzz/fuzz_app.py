@@ -92,7 +92,8 @@ def run_one(data: bytes) -> dict:
     opt = data[0]
     udp = bool(opt & 1)
     records, slots = RECORDS[(opt >> 3) & 3], SLOTS[(opt >> 5) & 3]
-    budgets = {"dns_tcp": 64, "dns_udp": 64, "krb5_tcp": 64, "krb5_udp": 64} \
+    budgets = {"dns_tcp": 64, "dns_udp": 64, "krb5_tcp": 64, "krb5_udp": 64,
+                            "ldap_tcp": 64, "ldap_udp": 64} \
         if opt & 0x80 else None
     port = PORTS[(((opt >> 1) & 3) + 4 * (data[1] >> 5)) % len(PORTS)]
     drv = AppDriver(nflows=NFLOWS, udp=udp, port=port, app_flows=records,
