@@ -64,13 +64,8 @@ class LdapEventFormatter(DnsEventFormatter):
             yield self._event(row, src[i], dst[i])
 
     def _event(self, row, src_addr, dst_addr) -> dict[str, Any]:
-        src, dst, proto, cid = self._identity_of(row, src_addr, dst_addr)
-        ev: dict[str, Any] = {"timestamp": self.ts(row["ts_us"]), "flow_id": row["flow_id"]}
-        if row["nvlan"]:
-            ev["vlan"] = [row["vlan0"], row["vlan1"]][:row["nvlan"]]
-        ev.update(src_ip=src, src_port=row["src_port"], dest_ip=dst,
-                  dest_port=row["dest_port"], proto=proto, community_id=cid,
-                  event_type="ldap", ldap=ldap_fields(row))
+        ev = self._envelope(row, src_addr, dst_addr)
+        ev["ldap"] = ldap_fields(row)
         return ev
 
 
