@@ -20,6 +20,8 @@ from app.base cimport AppLink
 from app.protocols cimport (AppProtos, AppProto, APP_SUMMARY_BYTES, APP_STATE_BYTES,
                             app_protocols)
 from app.dns cimport DnsEvent
+from app.krb5room cimport Krb5Event
+from app.ldaproom cimport LdapEvent
 from app.app cimport AppTable, AppRec, app_init, app_free, app_packet, app_flow_end
 from app.stream cimport StreamSlot
 
@@ -29,13 +31,25 @@ cnp.import_array()
 
 cdef DnsEvent _dns
 DNS_EVENT_DTYPE = np.asarray(<DnsEvent[:1]>(&_dns)).dtype
+cdef Krb5Event _krb5
+KRB5_EVENT_DTYPE = np.asarray(<Krb5Event[:1]>(&_krb5)).dtype
+cdef LdapEvent _ldap
+LDAP_EVENT_DTYPE = np.asarray(<LdapEvent[:1]>(&_ldap)).dtype
 #: the event dtype of each kind, in APP_EVENT_KINDS order
-EVENT_DTYPES = (DNS_EVENT_DTYPE,)
+EVENT_DTYPES = (DNS_EVENT_DTYPE,
+                KRB5_EVENT_DTYPE,
+                LDAP_EVENT_DTYPE,
+                )
 cdef FlowRecord _record
 _RECORD_DTYPE = np.asarray(<FlowRecord[:1]>(&_record)).dtype
 #: bytes of a flow's app record and of a TCP stream slot
 APP_REC_BYTES = sizeof(AppRec)
 APP_SLOT_BYTES = sizeof(StreamSlot)
+
+
+#: the identity fields every event struct starts with, at DnsEvent's offsets
+_IDENTITY = ("flow_id", "ts_us", "src_addr", "dest_addr", "src_port", "dest_port", "vlan0",
+             "vlan1", "nvlan", "ip_version", "proto", "direction")
 
 
 cdef _check_table():
@@ -54,6 +68,11 @@ cdef _check_table():
         if EVENT_DTYPES[r.event].itemsize != r.event_size:
             raise ImportError(f"app protocol {APP_PROTOS[r.proto][1]}: its event struct is "
                               f"not EVENT_DTYPES[{r.event}]")
+    for dtype in EVENT_DTYPES:          # rooms write an event's identity with dns_head()
+        if any(dtype.fields[name][1] != DNS_EVENT_DTYPE.fields[name][1]
+               for name in _IDENTITY):
+            raise ImportError(f"app event {dtype}: its identity fields are not at "
+                              "DnsEvent's offsets (flow_id .. direction)")
 
 
 _check_table()

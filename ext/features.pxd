@@ -185,6 +185,25 @@ cdef struct FlowRecord:
     double app_dns_qname_entropy
     double app_dns_odd_types
     double app_dns_qnames
+    double app_krb5_requests
+    double app_krb5_replies
+    double app_krb5_errors
+    double app_krb5_preauth_failed
+    double app_krb5_preauth_required
+    double app_krb5_unknown_client
+    double app_krb5_weak_requests
+    double app_krb5_weak_replies
+    double app_krb5_cnames
+    double app_ldap_requests
+    double app_ldap_responses
+    double app_ldap_simple_binds
+    double app_ldap_sasl_binds
+    double app_ldap_bind_failures
+    double app_ldap_searches
+    double app_ldap_subtree_searches
+    double app_ldap_entries
+    double app_ldap_result_errors
+    double app_ldap_sealed
 
 
 cdef inline uint32_t sat32(int64_t x) noexcept nogil:

@@ -70,3 +70,18 @@ cdef inline void fstr_sep(FStr* f, char c) noexcept nogil:
     """Append one separator byte (counted in len like the parts)."""
     cdef uint8_t b = <uint8_t>c
     fstr_add(f, &b, 1, 1)
+
+
+cdef inline uint16_t fstr_copy(uint8_t* out, uint32_t cap, const FStr* f, uint8_t* status,
+                               uint8_t have, uint8_t trunc) noexcept nogil:
+    """Copy a parsed string into a fixed event field of cap bytes (no NUL kept): `have`
+    set in status when the field was in the message, `trunc` too when it is longer than
+    cap, longer than the FStr kept or cut. Returns the bytes copied."""
+    cdef uint32_t k = f.n if f.n < cap else cap
+    if not (f.flags & FS_PRESENT):
+        return 0
+    status[0] |= have
+    memcpy(out, f.s, k)
+    if k < f.len or f.flags & (FS_CAPPED | FS_CUT):
+        status[0] |= trunc
+    return <uint16_t>k

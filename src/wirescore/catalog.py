@@ -181,6 +181,39 @@ APP_FEATURES: tuple[Feature, ...] = tuple(
         ("app_dns_qnames", "names",
          "distinct question names (linear counting over 64 bits: 1.01 for one name, a "
          f"few percent off up to about 100, saturating at {64 * math.log(64):.0f})"),
+        ("app_krb5_requests", "messages", "Kerberos AS-REQ and TGS-REQ in the flow"),
+        ("app_krb5_replies", "messages", "Kerberos AS-REP and TGS-REP in the flow"),
+        ("app_krb5_errors", "messages", "KRB-ERROR messages in the flow"),
+        ("app_krb5_preauth_failed", "messages",
+         "errors KDC_ERR_PREAUTH_FAILED (24): a wrong password (password sprays, guessing)"),
+        ("app_krb5_preauth_required", "messages",
+         "errors KDC_ERR_PREAUTH_REQUIRED (25): a request without pre-authentication "
+         "(normal as a client's first try; alone, the AS-REP roasting probe)"),
+        ("app_krb5_unknown_client", "messages",
+         "errors KDC_ERR_C_PRINCIPAL_UNKNOWN (6): no such user (user enumeration)"),
+        ("app_krb5_weak_requests", "messages",
+         "requests whose etype list holds only weak etypes (RC4, DES: every etype but "
+         "AES and Camellia, as Suricata's weak_encryption): downgrades, Kerberoasting"),
+        ("app_krb5_weak_replies", "messages",
+         "replies whose enc-part or ticket etype is weak"),
+        ("app_krb5_cnames", "names",
+         "distinct client names (linear counting over 64 bits, as app.dns_qnames)"),
+        ("app_ldap_requests", "messages", "LDAP request messages in the flow"),
+        ("app_ldap_responses", "messages", "LDAP response messages in the flow"),
+        ("app_ldap_simple_binds", "messages",
+         "bind requests with simple authentication and a name: a password in clear text"),
+        ("app_ldap_sasl_binds", "messages", "bind requests with SASL authentication"),
+        ("app_ldap_bind_failures", "messages",
+         "bind responses other than success and saslBindInProgress (invalidCredentials: "
+         "password guessing)"),
+        ("app_ldap_searches", "messages", "search requests"),
+        ("app_ldap_subtree_searches", "messages",
+         "search requests of scope subtree (directory enumeration: BloodHound, ldapsearch)"),
+        ("app_ldap_entries", "messages", "search result entries returned"),
+        ("app_ldap_result_errors", "messages",
+         "responses with a result other than success, referral and saslBindInProgress"),
+        ("app_ldap_sealed", "buffers",
+         "SASL buffers sealed (encrypted) after a SASL bind: not read"),
     ))
 
 ALL_FEATURES: tuple[Feature, ...] = FLOW_FEATURES + CONTEXT_FEATURES + APP_FEATURES

@@ -206,6 +206,8 @@ APP_PROTOS = (
     ("AP_NONE", ""),
     ("AP_FAILED", "failed"),
     ("AP_DNS", "dns"),
+    ("AP_KRB5", "krb5"),
+    ("AP_LDAP", "ldap"),
 )
 
 # The parsers, one row per protocol and transport: Suricata's name for the pair in its
@@ -218,6 +220,10 @@ APP_PARSERS = (
     ("AP_FAILED", "udp", "failed_udp", ("flow",), 0),
     ("AP_DNS", "tcp", "dns_tcp", ("flow", "tx", "parser", "gap"), 65536),
     ("AP_DNS", "udp", "dns_udp", ("flow", "tx", "parser"), 65536),
+    ("AP_KRB5", "tcp", "krb5_tcp", ("flow", "tx", "parser", "gap"), 65536),
+    ("AP_KRB5", "udp", "krb5_udp", ("flow", "tx", "parser"), 65536),
+    ("AP_LDAP", "tcp", "ldap_tcp", ("flow", "tx", "parser", "gap"), 65536),
+    ("AP_LDAP", "udp", "ldap_udp", ("flow", "tx", "parser"), 65536),
 )
 APP_COUNTER_KINDS = ("flow", "tx", "parser", "gap")
 _APP_COUNTER_PATHS = ("app_layer.flow.{}", "app_layer.tx.{}", "app_layer.error.{}.parser",
@@ -231,6 +237,8 @@ COUNTERS = COUNTERS + tuple(
 # as numpy arrays; the EVE event_type of their lines (outputs.eve.types selects them)
 APP_EVENTS = (
     ("EV_DNS", "dns"),
+    ("EV_KRB5", "krb5"),
+    ("EV_LDAP", "ldap"),
 )
 
 # sizes of the application layer that its documentation quotes

@@ -5,7 +5,9 @@ the pools, the probe table and every protocol room, fed segments and datagrams s
 One input:
 
     byte 0    bit0: UDP (else TCP); bits1-2: the server port (PORTS: the protocols' own
-              and one they are probed on by content only); bits3-4: summary records
+              and one they are probed on by content only; with bits5-7 of byte 1, the
+              first operation, as the group of four: PORTS[(bits1-2 + 4 * group) modulo
+              its length]); bits3-4: summary records
               (1, 2, 4, 64); bits5-6: stream slots (1, 2, 4, 16); bit7: 64-byte budgets
     then      operations until the input ends, each one byte:
                 bits0-1 flow (4 flows), bit2 direction (0 client to server),
@@ -44,7 +46,9 @@ from wirescore._core.appcore import AppDriver  # noqa: E402
 from wirescore.core_names import APP_PROTO_NAMES, DNS_NAME  # noqa: E402
 from wirescore.outputs.app_events import FORMATTERS  # noqa: E402
 
-PORTS = (53, 5300, 5353, 137)
+PORTS = (53, 5300, 5353, 137,
+         88, 389,
+         )
 RECORDS = (1, 2, 4, 64)
 SLOTS = (1, 2, 4, 16)
 NFLOWS = 4
@@ -58,9 +62,19 @@ def _check_events(drv) -> int:
         if kind == "dns":
             check_dns_records(recs)
             check_dns_lines(recs)
+        if kind == "krb5":
+            _check_krb5_records(recs)
         for ev in _WRITERS[kind].events(recs):
             json.dumps(ev)
     return n
+
+
+def _check_krb5_records(recs) -> None:
+    """Kerberos events: names within their fields, a message type that makes an event."""
+    for name in ("cname_len", "realm_len", "sname_len"):
+        check(bool((recs[name] <= recs.dtype[name.replace("_len", "")].shape[0]).all()),
+              f"krb5 {name} beyond its field")
+    check(bool(np.isin(recs["msg_type"], (10, 11, 12, 13, 30)).all()), "krb5 msg_type")
 
 
 def _check_record(rec: dict) -> None:
@@ -78,8 +92,11 @@ def run_one(data: bytes) -> dict:
     opt = data[0]
     udp = bool(opt & 1)
     records, slots = RECORDS[(opt >> 3) & 3], SLOTS[(opt >> 5) & 3]
-    budgets = {"dns_tcp": 64, "dns_udp": 64} if opt & 0x80 else None
-    drv = AppDriver(nflows=NFLOWS, udp=udp, port=PORTS[(opt >> 1) & 3], app_flows=records,
+    budgets = {"dns_tcp": 64, "dns_udp": 64, "krb5_tcp": 64, "krb5_udp": 64,
+                            "ldap_tcp": 64, "ldap_udp": 64} \
+        if opt & 0x80 else None
+    port = PORTS[(((opt >> 1) & 3) + 4 * (data[1] >> 5)) % len(PORTS)]
+    drv = AppDriver(nflows=NFLOWS, udp=udp, port=port, app_flows=records,
                     app_streams=slots, budgets=budgets, event_capacity=256)
     nxt = [[1000 + 7919 * f, 2_000_000_000 + 7919 * f] for f in range(NFLOWS)]
     pos, ts, ops, events = 1, 0, 0, 0
@@ -150,7 +167,34 @@ def seeds() -> dict[str, bytes]:
         _packet(0, 0, stream[70:300]) + _packet(0, 0, b"", flags=0x01)
     out["tcp-pools"] = bytes([0x00]) + b"".join(
         _packet(f, 0, stream[:120]) for f in range(NFLOWS)) + bytes([0x18, 0x19])
+    out.update(_krb5_seeds())
     return out
+
+
+def _krb5_seeds() -> dict[str, bytes]:
+    """Real Kerberos messages (tests/test_app_krb5.py's captures, when ../shared is
+    there) on port 88 (PORTS[4]: group 1): UDP datagrams, a TCP stream of records whole,
+    split and with a gap."""
+    import test_app_krb5
+    from conftest import shared_available
+    if not shared_available():
+        return {}
+    udp = [m for t, m in test_app_krb5._messages(test_app_krb5.SPRAY) if t == "udp"][:6]
+    tcp = [m for _, m in test_app_krb5._messages(test_app_krb5.NFSTREAM)][:5]
+    group = 1 << 5                                  # the first operation's port group
+    first = lambda pkt: bytes([pkt[0] | group]) + pkt[1:]      # noqa: E731
+    ops = b"".join(_packet(k % NFLOWS, k & 1, m) for k, m in enumerate(udp))
+    stream = b"".join(len(m).to_bytes(4, "big") + m for m in tcp[:3])
+    resp = b"".join(len(m).to_bytes(4, "big") + m for m in tcp[3:5])
+    syn = first(_packet(0, 0, b"", flags=0x02))
+    return {
+        "krb5-udp": bytes([1 | 3 << 3]) + first(ops) + bytes([0x18]),
+        "krb5-tcp-whole": bytes([0x78]) + syn + _packet(0, 0, stream) + _packet(0, 1, resp),
+        "krb5-tcp-split": bytes([0x78]) + syn + b"".join(
+            _packet(0, 0, stream[i:i + 97]) for i in range(0, len(stream), 97)),
+        "krb5-tcp-gap": bytes([0x78]) + syn + _packet(0, 0, stream[:300]) +
+        _packet(0, 0, stream[340:], delta=40),
+    }
 
 
 # ---- libFuzzer entry point ------------------------------------------------------------------

@@ -133,14 +133,21 @@ class DnsEventFormatter:
             self._identity[key] = got
         return got
 
-    def _event(self, row, src_addr, dst_addr) -> dict[str, Any]:
+    def _envelope(self, row, src_addr, dst_addr) -> dict[str, Any]:
+        """An app-layer event's identity, in EVE's key order: timestamp, flow_id, vlan,
+        the tuple, community_id and event_type (self.kind); its kind's object follows."""
         src, dst, proto, cid = self._identity_of(row, src_addr, dst_addr)
         ev: dict[str, Any] = {"timestamp": self.ts(row["ts_us"]), "flow_id": row["flow_id"]}
         if row["nvlan"]:
             ev["vlan"] = [row["vlan0"], row["vlan1"]][:row["nvlan"]]
         ev.update(src_ip=src, src_port=row["src_port"], dest_ip=dst,
                   dest_port=row["dest_port"], proto=proto, community_id=cid,
-                  event_type="dns", dns=self._dns(row))
+                  event_type=self.kind)
+        return ev
+
+    def _event(self, row, src_addr, dst_addr) -> dict[str, Any]:
+        ev = self._envelope(row, src_addr, dst_addr)
+        ev["dns"] = self._dns(row)
         return ev
 
     def _dns(self, row) -> dict[str, Any]:
