@@ -20,6 +20,7 @@ from app.base cimport AppLink
 from app.protocols cimport (AppProtos, AppProto, APP_SUMMARY_BYTES, APP_STATE_BYTES,
                             app_protocols)
 from app.dns cimport DnsEvent
+from app.dcerpc_room cimport DceEvent
 from app.app cimport AppTable, AppRec, app_init, app_free, app_packet, app_flow_end
 from app.stream cimport StreamSlot
 
@@ -30,7 +31,11 @@ cnp.import_array()
 cdef DnsEvent _dns
 DNS_EVENT_DTYPE = np.asarray(<DnsEvent[:1]>(&_dns)).dtype
 #: the event dtype of each kind, in APP_EVENT_KINDS order
-EVENT_DTYPES = (DNS_EVENT_DTYPE,)
+cdef DceEvent _dcerpc
+DCERPC_EVENT_DTYPE = np.asarray(<DceEvent[:1]>(&_dcerpc)).dtype
+EVENT_DTYPES = (DNS_EVENT_DTYPE,
+                DCERPC_EVENT_DTYPE,
+                )
 cdef FlowRecord _record
 _RECORD_DTYPE = np.asarray(<FlowRecord[:1]>(&_record)).dtype
 #: bytes of a flow's app record and of a TCP stream slot

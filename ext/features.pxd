@@ -185,6 +185,14 @@ cdef struct FlowRecord:
     double app_dns_qname_entropy
     double app_dns_odd_types
     double app_dns_qnames
+    double app_dcerpc_requests
+    double app_dcerpc_responses
+    double app_dcerpc_faults
+    double app_dcerpc_binds
+    double app_dcerpc_rejects
+    double app_dcerpc_interfaces
+    double app_dcerpc_ctx_over
+    double app_dcerpc_req_stub_bytes
 
 
 cdef inline uint32_t sat32(int64_t x) noexcept nogil:

@@ -22,10 +22,13 @@
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t
 from enums cimport AP_NONE, AP_DNS, EV_DNS, N_APP_PROTOS
+from enums cimport AP_DCERPC, EV_DCERPC
 from features cimport FlowRecord
 from app.base cimport AppCtx
 from app.dns cimport (DnsEvent, DnsSummary, dns_probe, dns_parse, dns_gap, dns_datagram,
                       dns_record)
+from app.dcerpc_room cimport (DceEvent, DceSummary, DceState, dce_probe, dce_parse, dce_gap,
+                              dce_record)
 
 ctypedef int (*probe_fn)(const uint8_t* p, uint32_t n, uint8_t udp, uint16_t sport,
                          uint16_t dport) noexcept nogil
@@ -97,6 +100,8 @@ cdef inline void app_protocols(AppProtos* t) noexcept nogil:
     #            AP_*    EV_*    event struct       summary             TCP state  ports
     app_register(t, AP_DNS, EV_DNS, sizeof(DnsEvent), sizeof(DnsSummary), 0, 53, 0,
                  dns_probe, dns_parse, dns_gap, dns_datagram, dns_record)
+    app_register(t, AP_DCERPC, EV_DCERPC, sizeof(DceEvent), sizeof(DceSummary),
+                 sizeof(DceState), 135, 0, dce_probe, dce_parse, dce_gap, NULL, dce_record)
 
 
 cdef inline const AppProto* app_row(const AppProtos* t, int proto) noexcept nogil:
