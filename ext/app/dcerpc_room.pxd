@@ -23,8 +23,10 @@
 #
 # A PDU longer than the hold is read from its first hold bytes (cut: a BIND's contexts
 # past the cut are missing, a request's stub size is its frag_length's) and the rest
-# skipped; a gap inside a PDU whose header was held is read the same way; a gap at a PDU
-# boundary or inside the first 10 bytes leaves no length to go by: the direction ends.
+# skipped; a gap inside a PDU whose header was held is read the same way. A gap that
+# runs past a PDU's end (or at a boundary, or inside the first 10 bytes) leaves no
+# length to go by: the bytes after it must start with a header the probe accepts (as
+# tshark resynchronises), else the direction ends.
 #
 # Inline, used without the GIL; registered in protocols.pxd.
 
@@ -95,6 +97,8 @@ cdef struct DceState:              # the connection's, in its stream slot
     DceCall call[2]                # [0] the client's (requests), [1] the server's
     uint8_t bind_slot[DCE_MAX_CTX] # the map slot of the last BIND's k-th context
     uint8_t n_bind
+    uint8_t resync[2]              # per direction: bytes were lost past a PDU's end, the
+                                   # next must start with a header dce_probe accepts
 
 cdef struct DceEvent:              # DCERPC_EVENT_DTYPE (appcore.pyx)
     uint64_t flow_id
@@ -404,7 +408,14 @@ cdef inline int dce_parse(AppCtx* c, void* state, const uint8_t* p,
     are no PDU header end the direction (APP_ERROR)."""
     cdef DceState* st = <DceState*>state
     cdef uint32_t used = 0
-    cdef int fl
+    cdef int fl, r
+    if st.resync[c.dir]:
+        r = dce_probe(p, n, 0, 0, 0)
+        if r == 0:
+            return APP_ERROR
+        if r < 0:
+            return 0
+        st.resync[c.dir] = 0
     while used < n:
         fl = dcerpc_frag_len(p + used, n - used)
         if fl == -2:
@@ -428,17 +439,22 @@ cdef inline int dce_parse(AppCtx* c, void* state, const uint8_t* p,
 cdef inline int dce_gap(AppCtx* c, void* state, const uint8_t* held, uint32_t n,
                         uint32_t missing) noexcept nogil:
     """TCP: `missing` bytes lost after the n held (an unfinished PDU, or none). A PDU
-    whose frag_length was held is read as cut and its rest skipped; a loss at a PDU
-    boundary, inside the first 10 bytes or past the PDU's end: APP_ERROR."""
+    whose frag_length was held is read as cut and its rest skipped; after a loss at a
+    PDU boundary, inside the first 10 bytes or past the PDU's end the next bytes must
+    start a PDU (DceState.resync; dce_parse checks). Held bytes that are no PDU
+    header: APP_ERROR."""
+    cdef DceState* st = <DceState*>state
     cdef int fl = dcerpc_frag_len(held, n)
-    if fl < DCE_HDR:
+    if fl == -2:
         return APP_ERROR
-    c.cut = 1
-    dce_pdu(c, <DceState*>state, held, n, <uint32_t>fl)
-    c.cut = 0
-    if <uint64_t>n + missing > <uint64_t>fl:
-        return APP_ERROR
-    c.skip = <uint32_t>fl - n - missing
+    if fl >= DCE_HDR:
+        c.cut = 1
+        dce_pdu(c, st, held, n, <uint32_t>fl)
+        c.cut = 0
+        if <uint64_t>n + missing <= <uint64_t>fl:
+            c.skip = <uint32_t>fl - n - missing
+            return 0
+    st.resync[c.dir] = 1
     return 0
 
 
