@@ -254,3 +254,38 @@ def test_eve_lines_are_valid_json_with_flags(psexec):
         assert ev["event_type"] == "dcerpc" and ev["dcerpc"]["rpc_version"] == "5.0"
     assert not any(recs["flags"] & DCERPC_BITS["DV_CUT"])
     assert APP_HOLD == 2048
+
+
+@pytest.mark.shared
+def test_fuzz_target_runs_its_dcerpc_seeds():
+    """The app fuzz target's DCE-RPC inputs (port 135 through the first operation's
+    high bits) reach the room and write its events, with the target's checks."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).parent / "fuzz"))
+    import fuzz_app
+    seeds = fuzz_app.dcerpc_seeds()
+    assert len(seeds) == 8
+    for name, data in seeds.items():
+        assert fuzz_app.port_of(data[0], data[1]) == 135
+        assert fuzz_app.run_one(data)["events"] >= 4, name
+
+
+@pytest.mark.shared
+def test_flood_of_half_open_binds_stays_in_the_pools(psexec):
+    """300 connections each send the first half of a real BIND and nothing more (a
+    flood of half-open RPC sessions): the records and stream slots handed out never
+    exceed their pools, the ones taken back are counted, and a connection after the
+    flood is parsed whole."""
+    port, pdus = psexec[0]
+    bind = pdus[0][1]
+    drv = AppDriver(nflows=301, port=port, app_flows=16, app_streams=4)
+    for flow in range(300):
+        drv.packet(flow, 0, arr(bind[:len(bind) // 2]), seq=1)
+        assert drv.pools[0] <= 16 and drv.pools[1] <= 4
+    assert counter(drv, "wirescore.app_streams_reclaimed") >= 296
+    drv.events()
+    feed(drv, pdus, flow=300)
+    events = eve(drv)
+    assert [e.get("request") for e in events][:1] == ["BIND"]
+    assert drv.end(300)["app_dcerpc_requests"] == sum(1 for d, p in pdus if d == 0 and p[2] == 0)

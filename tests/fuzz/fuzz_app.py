@@ -5,7 +5,9 @@ the pools, the probe table and every protocol room, fed segments and datagrams s
 One input:
 
     byte 0    bit0: UDP (else TCP); bits1-2: the server port (PORTS: the protocols' own
-              and one they are probed on by content only); bits3-4: summary records
+              and one they are probed on by content only; the first operation's bits5-7,
+              unused by it, add 4 x their value to the index while it is in PORTS, so
+              PORTS can grow and older inputs keep their port); bits3-4: summary records
               (1, 2, 4, 64); bits5-6: stream slots (1, 2, 4, 16); bit7: 64-byte budgets
     then      operations until the input ends, each one byte:
                 bits0-1 flow (4 flows), bit2 direction (0 client to server),
@@ -44,7 +46,9 @@ from wirescore._core.appcore import AppDriver  # noqa: E402
 from wirescore.core_names import APP_PROTO_NAMES, DNS_NAME  # noqa: E402
 from wirescore.outputs.app_events import FORMATTERS  # noqa: E402
 
-PORTS = (53, 5300, 5353, 137)
+PORTS = (53, 5300, 5353, 137,
+         135,
+         )
 RECORDS = (1, 2, 4, 64)
 SLOTS = (1, 2, 4, 16)
 NFLOWS = 4
@@ -71,6 +75,12 @@ def _check_record(rec: dict) -> None:
     check(rec["app_dns_answers"] >= 0 and rec["app_dns_qnames"] >= 0, "negative counts")
 
 
+def port_of(opt: int, first_op: int) -> int:
+    """The server port of an input (module docstring)."""
+    k = ((opt >> 1) & 3) + 4 * (first_op >> 5)
+    return PORTS[k if k < len(PORTS) else (opt >> 1) & 3]
+
+
 def run_one(data: bytes) -> dict:
     """One input (module docstring)."""
     if len(data) < 2:
@@ -79,7 +89,7 @@ def run_one(data: bytes) -> dict:
     udp = bool(opt & 1)
     records, slots = RECORDS[(opt >> 3) & 3], SLOTS[(opt >> 5) & 3]
     budgets = {"dns_tcp": 64, "dns_udp": 64} if opt & 0x80 else None
-    drv = AppDriver(nflows=NFLOWS, udp=udp, port=PORTS[(opt >> 1) & 3], app_flows=records,
+    drv = AppDriver(nflows=NFLOWS, udp=udp, port=port_of(opt, data[1]), app_flows=records,
                     app_streams=slots, budgets=budgets, event_capacity=256)
     nxt = [[1000 + 7919 * f, 2_000_000_000 + 7919 * f] for f in range(NFLOWS)]
     pos, ts, ops, events = 1, 0, 0, 0
@@ -150,6 +160,37 @@ def seeds() -> dict[str, bytes]:
         _packet(0, 0, stream[70:300]) + _packet(0, 0, b"", flags=0x01)
     out["tcp-pools"] = bytes([0x00]) + b"".join(
         _packet(f, 0, stream[:120]) for f in range(NFLOWS)) + bytes([0x18, 0x19])
+    out.update(dcerpc_seeds())
+    return out
+
+
+def dcerpc_seeds() -> dict[str, bytes]:
+    """DCE-RPC over TCP on port 135 (PORTS[4]): the psexec capture's epm connection
+    (BIND, BIND_ACK, ept_map) and the DCSync capture's drsuapi calls (a 4.8 kB
+    response), whole, in pieces (29 and 300 bytes), with a gap inside a PDU and cut at 64 bytes a
+    segment. None without the shared captures."""
+    import test_app_dcerpc
+    from conftest import shared_available
+    if not shared_available():
+        return {}
+    out: dict[str, bytes] = {}
+    port135 = 1 << 5                                 # first operation: PORTS[0 + 4]
+    for name, capture in (("epm", test_app_dcerpc.PSEXEC), ("drsuapi", test_app_dcerpc.DCSYNC)):
+        _, pdus = test_app_dcerpc.connections(capture)[0]
+        pdus = pdus[:8]
+        syn = bytes([port135]) + struct.pack(">hBHB", 0, 0x02, 0, 0)
+        whole = b"".join(_packet(0, d, p[i:i + 1400]) for d, p in pdus   # MSS-sized
+                         for i in range(0, len(p), 1400))
+        piece = 29 if name == "epm" else 300            # the inputs stay under MAX_LEN
+        split = b"".join(_packet(0, d, p[i:i + piece]) for d, p in pdus
+                         for i in range(0, len(p), piece))
+        d0, p0 = pdus[0]
+        gap = _packet(0, d0, p0[:20]) + _packet(0, d0, p0[40:], delta=20) + b"".join(
+            _packet(0, d, p[i:i + 1400]) for d, p in pdus[1:] for i in range(0, len(p), 1400))
+        snap = b"".join(_packet(0, d, p[:64], cut=max(0, min(255, len(p) - 64)))
+                        for d, p in pdus if len(p) <= 64 + 255)
+        for kind, ops in (("whole", whole), ("split", split), ("gap", gap), ("snap", snap)):
+            out[f"dcerpc-{name}-{kind}"] = bytes([0x78]) + syn + ops + bytes([0x18])
     return out
 
 
