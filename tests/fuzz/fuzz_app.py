@@ -43,7 +43,7 @@ from fuzz_core import (check, check_dns_lines, check_dns_records,  # noqa: E402 
 from fuzz_core import main as fuzz_core_main  # noqa: E402
 
 from wirescore._core.appcore import AppDriver  # noqa: E402
-from wirescore.core_names import APP_PROTO_NAMES, DNS_NAME  # noqa: E402
+from wirescore.core_names import APP_PROTO_NAMES, DCERPC_BITS, DNS_NAME  # noqa: E402
 from wirescore.outputs.app_events import FORMATTERS  # noqa: E402
 
 PORTS = (53, 5300, 5353, 137,
@@ -62,9 +62,32 @@ def _check_events(drv) -> int:
         if kind == "dns":
             check_dns_records(recs)
             check_dns_lines(recs)
+        if kind == "dcerpc":
+            check_dcerpc_records(recs)
         for ev in _WRITERS[kind].events(recs):
             json.dumps(ev)
     return n
+
+
+#: the PDU types a dcerpc event's request and response sides can hold (0xFF: none)
+DCE_REQ_TYPES = {0, 11, 14, 0xFF}
+DCE_RES_TYPES = {2, 3, 12, 13, 15, 0xFF}
+
+
+def check_dcerpc_records(recs) -> None:
+    """dcerpc event records within their bounds: at most 8 interfaces, PDU types of the
+    side they are on, flags among DCERPC_BITS, a request's fields only with its side."""
+    allowed = 0
+    for name, bit in DCERPC_BITS.items():
+        allowed |= bit if name.startswith("DV_") else 0
+    for r in recs:
+        check(int(r["n_ifaces"]) <= 8, f"n_ifaces {r['n_ifaces']}")
+        check(int(r["req_ptype"]) in DCE_REQ_TYPES, f"req_ptype {r['req_ptype']}")
+        check(int(r["res_ptype"]) in DCE_RES_TYPES, f"res_ptype {r['res_ptype']}")
+        check(int(r["flags"]) & ~allowed == 0, f"flags {r['flags']}")
+        check(not int(r["flags"]) & DCERPC_BITS["DV_REQ"] or int(r["req_ptype"]) == 0,
+              "req fields without a request")
+        check(int(r["req_ptype"]) != 0xFF or int(r["res_ptype"]) != 0xFF, "an empty event")
 
 
 def _check_record(rec: dict) -> None:
@@ -73,6 +96,9 @@ def _check_record(rec: dict) -> None:
     check(rec["app_dns_qname_labels"] <= 128, "more labels than a 255-byte name holds")
     check(0 <= rec["app_dns_qname_entropy"] <= 8, "entropy beyond 8 bits a byte")
     check(rec["app_dns_answers"] >= 0 and rec["app_dns_qnames"] >= 0, "negative counts")
+    check(rec["app_dcerpc_faults"] <= rec["app_dcerpc_responses"], "more faults than answers")
+    check(rec["app_dcerpc_ctx_over"] <= rec["app_dcerpc_binds"] * 8,
+          "more contexts over the map than the binds offered")
 
 
 def port_of(opt: int, first_op: int) -> int:
