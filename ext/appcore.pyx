@@ -22,6 +22,7 @@ from app.protocols cimport (AppProtos, AppProto, APP_SUMMARY_BYTES, APP_STATE_BY
 from app.dns cimport DnsEvent
 from app.krb5room cimport Krb5Event
 from app.ldaproom cimport LdapEvent
+from app.dcerpc_room cimport DceEvent
 from app.app cimport AppTable, AppRec, app_init, app_free, app_packet, app_flow_end
 from app.stream cimport StreamSlot
 
@@ -35,10 +36,13 @@ cdef Krb5Event _krb5
 KRB5_EVENT_DTYPE = np.asarray(<Krb5Event[:1]>(&_krb5)).dtype
 cdef LdapEvent _ldap
 LDAP_EVENT_DTYPE = np.asarray(<LdapEvent[:1]>(&_ldap)).dtype
+cdef DceEvent _dcerpc
+DCERPC_EVENT_DTYPE = np.asarray(<DceEvent[:1]>(&_dcerpc)).dtype
 #: the event dtype of each kind, in APP_EVENT_KINDS order
 EVENT_DTYPES = (DNS_EVENT_DTYPE,
                 KRB5_EVENT_DTYPE,
                 LDAP_EVENT_DTYPE,
+                DCERPC_EVENT_DTYPE,
                 )
 cdef FlowRecord _record
 _RECORD_DTYPE = np.asarray(<FlowRecord[:1]>(&_record)).dtype

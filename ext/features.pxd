@@ -204,6 +204,14 @@ cdef struct FlowRecord:
     double app_ldap_entries
     double app_ldap_result_errors
     double app_ldap_sealed
+    double app_dcerpc_requests
+    double app_dcerpc_responses
+    double app_dcerpc_faults
+    double app_dcerpc_binds
+    double app_dcerpc_rejects
+    double app_dcerpc_interfaces
+    double app_dcerpc_ctx_over
+    double app_dcerpc_req_stub_bytes
 
 
 cdef inline uint32_t sat32(int64_t x) noexcept nogil:

@@ -24,6 +24,7 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t
 from enums cimport AP_NONE, AP_DNS, EV_DNS, N_APP_PROTOS
 from enums cimport AP_KRB5, EV_KRB5
 from enums cimport AP_LDAP, EV_LDAP
+from enums cimport AP_DCERPC, EV_DCERPC
 from features cimport FlowRecord
 from app.base cimport AppCtx
 from app.dns cimport (DnsEvent, DnsSummary, dns_probe, dns_parse, dns_gap, dns_datagram,
@@ -32,6 +33,8 @@ from app.krb5room cimport (Krb5Event, Krb5Summary, krb5_room_probe, krb5_parse_t
                            krb5_datagram, krb5_record)
 from app.ldaproom cimport (LdapEvent, LdapSummary, ldap_room_probe, ldap_parse_tcp, ldap_gap,
                            ldap_datagram, ldap_record)
+from app.dcerpc_room cimport (DceEvent, DceSummary, DceState, dce_probe, dce_parse, dce_gap,
+                              dce_record)
 
 ctypedef int (*probe_fn)(const uint8_t* p, uint32_t n, uint8_t udp, uint16_t sport,
                          uint16_t dport) noexcept nogil
@@ -107,6 +110,8 @@ cdef inline void app_protocols(AppProtos* t) noexcept nogil:
                  krb5_room_probe, krb5_parse_tcp, krb5_gap, krb5_datagram, krb5_record)
     app_register(t, AP_LDAP, EV_LDAP, sizeof(LdapEvent), sizeof(LdapSummary), 0, 389, 3268,
                  ldap_room_probe, ldap_parse_tcp, ldap_gap, ldap_datagram, ldap_record)
+    app_register(t, AP_DCERPC, EV_DCERPC, sizeof(DceEvent), sizeof(DceSummary),
+                 sizeof(DceState), 135, 0, dce_probe, dce_parse, dce_gap, NULL, dce_record)
 
 
 cdef inline const AppProto* app_row(const AppProtos* t, int proto) noexcept nogil:

@@ -69,10 +69,12 @@ cdef extern from "names.h":
         AP_DNS "WS_AP_DNS"
         AP_KRB5 "WS_AP_KRB5"
         AP_LDAP "WS_AP_LDAP"
+        AP_DCERPC "WS_AP_DCERPC"
         N_APP_PROTOS "WS_N_APP_PROTOS"
         EV_DNS "WS_EV_DNS"
         EV_KRB5 "WS_EV_KRB5"
         EV_LDAP "WS_EV_LDAP"
+        EV_DCERPC "WS_EV_DCERPC"
         N_APP_EVENTS "WS_N_APP_EVENTS"
         # DNS RR types and RCODEs with an EVE name (ws_dns_rrtypes, ws_dns_rcodes)
         N_DNS_RRTYPES "WS_N_DNS_RRTYPES"

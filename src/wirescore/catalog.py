@@ -214,6 +214,20 @@ APP_FEATURES: tuple[Feature, ...] = tuple(
          "responses with a result other than success, referral and saslBindInProgress"),
         ("app_ldap_sealed", "buffers",
          "SASL buffers sealed (encrypted) after a SASL bind: not read"),
+        ("app_dcerpc_requests", "calls", "DCE-RPC REQUEST calls (fragments of one counted once)"),
+        ("app_dcerpc_responses", "calls", "DCE-RPC RESPONSE and FAULT calls"),
+        ("app_dcerpc_faults", "calls", "DCE-RPC FAULT answers"),
+        ("app_dcerpc_binds", "PDUs", "DCE-RPC BIND and ALTER_CONTEXT PDUs"),
+        ("app_dcerpc_rejects", "contexts",
+         "BIND_NAKs and presentation contexts a BIND_ACK rejected"),
+        ("app_dcerpc_interfaces", "interfaces",
+         "interface UUIDs offered in BIND / ALTER_CONTEXT not bound on the connection "
+         "before (distinct while the connection's context map of 8 holds them)"),
+        ("app_dcerpc_ctx_over", "contexts",
+         "presentation contexts offered while the connection's map (8) was full: their "
+         "requests name no interface"),
+        ("app_dcerpc_req_stub_bytes", "bytes",
+         "stub data of the DCE-RPC requests (all fragments; auth padding included)"),
     ))
 
 ALL_FEATURES: tuple[Feature, ...] = FLOW_FEATURES + CONTEXT_FEATURES + APP_FEATURES

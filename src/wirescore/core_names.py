@@ -208,6 +208,7 @@ APP_PROTOS = (
     ("AP_DNS", "dns"),
     ("AP_KRB5", "krb5"),
     ("AP_LDAP", "ldap"),
+    ("AP_DCERPC", "dcerpc"),
 )
 
 # The parsers, one row per protocol and transport: Suricata's name for the pair in its
@@ -224,6 +225,7 @@ APP_PARSERS = (
     ("AP_KRB5", "udp", "krb5_udp", ("flow", "tx", "parser"), 65536),
     ("AP_LDAP", "tcp", "ldap_tcp", ("flow", "tx", "parser", "gap"), 65536),
     ("AP_LDAP", "udp", "ldap_udp", ("flow", "tx", "parser"), 65536),
+    ("AP_DCERPC", "tcp", "dcerpc_tcp", ("flow", "tx", "parser", "gap"), 1048576),
 )
 APP_COUNTER_KINDS = ("flow", "tx", "parser", "gap")
 _APP_COUNTER_PATHS = ("app_layer.flow.{}", "app_layer.tx.{}", "app_layer.error.{}.parser",
@@ -239,6 +241,7 @@ APP_EVENTS = (
     ("EV_DNS", "dns"),
     ("EV_KRB5", "krb5"),
     ("EV_LDAP", "ldap"),
+    ("EV_DCERPC", "dcerpc"),
 )
 
 # sizes of the application layer that its documentation quotes
@@ -283,6 +286,16 @@ DNS_EVENT_BITS = (
     ("DA_DATA", 4),              # its data is kept
 )
 
+# the bits of a DCE-RPC event's flags (ext/app/dcerpc_room.pxd DceEvent)
+DCERPC_EVENT_BITS = (
+    ("DV_RESPONSE", 1),          # the event is a response-side PDU (BIND_ACK, RESPONSE...)
+    ("DV_REQ", 2),               # it carries a request's opnum, frag_cnt, stub size
+    ("DV_RES", 4),               # it carries a response's frag_cnt and stub size
+    ("DV_CUT", 8),               # a PDU of it was cut: fields after the cut are missing
+    ("DV_STATUS", 16),           # a FAULT: status is set
+    ("DI_ACK", 1),               # an interface's ack_result is known
+)
+
 # sizes of the core that its documentation quotes (catalog.py, the fuzz target)
 SIZES = (
     ("SCAN_BITS", 128),      # scans.pxd: the item maps of the scan tables (linear counting)
@@ -324,6 +337,8 @@ DNS_RRTYPE_NAMES = dict(DNS_RRTYPES)
 DNS_RCODE_NAMES = dict(DNS_RCODES)
 #: DnsEvent status and answer flag bits by name
 DNS_BITS = dict(DNS_EVENT_BITS)
+#: DceEvent flag bits by name
+DCERPC_BITS = dict(DCERPC_EVENT_BITS)
 
 #: the lists as rows of (C enum name, C value, name): what the compiled tables hold
 ROWS = {
@@ -375,6 +390,8 @@ def _app_header() -> list:
     out.append("};")
     out.append("enum { " + ", ".join(f"WS_{name} = {bit}" for name, bit in DNS_EVENT_BITS)
                + " };   /* DnsEvent bits */")
+    out.append("enum { " + ", ".join(f"WS_{name} = {bit}" for name, bit in DCERPC_EVENT_BITS)
+               + " };   /* DceEvent bits */")
     return out
 
 

@@ -5,9 +5,9 @@ the pools, the probe table and every protocol room, fed segments and datagrams s
 One input:
 
     byte 0    bit0: UDP (else TCP); bits1-2: the server port (PORTS: the protocols' own
-              and one they are probed on by content only; with bits5-7 of byte 1, the
-              first operation, as the group of four: PORTS[(bits1-2 + 4 * group) modulo
-              its length]); bits3-4: summary records
+              and one they are probed on by content only; the first operation's bits5-7,
+              unused by it, add 4 x their value to the index while it is in PORTS, so
+              PORTS can grow and older inputs keep their port); bits3-4: summary records
               (1, 2, 4, 64); bits5-6: stream slots (1, 2, 4, 16); bit7: 64-byte budgets
     then      operations until the input ends, each one byte:
                 bits0-1 flow (4 flows), bit2 direction (0 client to server),
@@ -43,11 +43,12 @@ from fuzz_core import (check, check_dns_lines, check_dns_records,  # noqa: E402 
 from fuzz_core import main as fuzz_core_main  # noqa: E402
 
 from wirescore._core.appcore import AppDriver  # noqa: E402
-from wirescore.core_names import APP_PROTO_NAMES, DNS_NAME  # noqa: E402
+from wirescore.core_names import APP_PARSERS, APP_PROTO_NAMES, DCERPC_BITS, DNS_NAME  # noqa: E402
 from wirescore.outputs.app_events import FORMATTERS  # noqa: E402
 
 PORTS = (53, 5300, 5353, 137,
          88, 389,
+         135,
          )
 RECORDS = (1, 2, 4, 64)
 SLOTS = (1, 2, 4, 16)
@@ -64,6 +65,8 @@ def _check_events(drv) -> int:
             check_dns_lines(recs)
         if kind == "krb5":
             _check_krb5_records(recs)
+        if kind == "dcerpc":
+            check_dcerpc_records(recs)
         for ev in _WRITERS[kind].events(recs):
             json.dumps(ev)
     return n
@@ -77,12 +80,42 @@ def _check_krb5_records(recs) -> None:
     check(bool(np.isin(recs["msg_type"], (10, 11, 12, 13, 30)).all()), "krb5 msg_type")
 
 
+#: the PDU types a dcerpc event's request and response sides can hold (0xFF: none)
+DCE_REQ_TYPES = {0, 11, 14, 0xFF}
+DCE_RES_TYPES = {2, 3, 12, 13, 15, 0xFF}
+
+
+def check_dcerpc_records(recs) -> None:
+    """dcerpc event records within their bounds: at most 8 interfaces, PDU types of the
+    side they are on, flags among DCERPC_BITS, a request's fields only with its side."""
+    allowed = 0
+    for name, bit in DCERPC_BITS.items():
+        allowed |= bit if name.startswith("DV_") else 0
+    for r in recs:
+        check(int(r["n_ifaces"]) <= 8, f"n_ifaces {r['n_ifaces']}")
+        check(int(r["req_ptype"]) in DCE_REQ_TYPES, f"req_ptype {r['req_ptype']}")
+        check(int(r["res_ptype"]) in DCE_RES_TYPES, f"res_ptype {r['res_ptype']}")
+        check(int(r["flags"]) & ~allowed == 0, f"flags {r['flags']}")
+        check(not int(r["flags"]) & DCERPC_BITS["DV_REQ"] or int(r["req_ptype"]) == 0,
+              "req fields without a request")
+        check(int(r["req_ptype"]) != 0xFF or int(r["res_ptype"]) != 0xFF, "an empty event")
+
+
 def _check_record(rec: dict) -> None:
     check(0 <= rec["app_proto"] < len(APP_PROTO_NAMES), f"app_proto {rec['app_proto']}")
     check(0 <= rec["app_dns_qname_len_max"] <= DNS_NAME, "qname_len_max beyond DNS_NAME")
     check(rec["app_dns_qname_labels"] <= 128, "more labels than a 255-byte name holds")
     check(0 <= rec["app_dns_qname_entropy"] <= 8, "entropy beyond 8 bits a byte")
     check(rec["app_dns_answers"] >= 0 and rec["app_dns_qnames"] >= 0, "negative counts")
+    check(rec["app_dcerpc_faults"] <= rec["app_dcerpc_responses"], "more faults than answers")
+    check(rec["app_dcerpc_ctx_over"] <= rec["app_dcerpc_binds"] * 8,
+          "more contexts over the map than the binds offered")
+
+
+def port_of(opt: int, first_op: int) -> int:
+    """The server port of an input (module docstring)."""
+    k = ((opt >> 1) & 3) + 4 * (first_op >> 5)
+    return PORTS[k if k < len(PORTS) else (opt >> 1) & 3]
 
 
 def run_one(data: bytes) -> dict:
@@ -92,11 +125,8 @@ def run_one(data: bytes) -> dict:
     opt = data[0]
     udp = bool(opt & 1)
     records, slots = RECORDS[(opt >> 3) & 3], SLOTS[(opt >> 5) & 3]
-    budgets = {"dns_tcp": 64, "dns_udp": 64, "krb5_tcp": 64, "krb5_udp": 64,
-                            "ldap_tcp": 64, "ldap_udp": 64} \
-        if opt & 0x80 else None
-    port = PORTS[(((opt >> 1) & 3) + 4 * (data[1] >> 5)) % len(PORTS)]
-    drv = AppDriver(nflows=NFLOWS, udp=udp, port=port, app_flows=records,
+    budgets = {stem: 64 for _, _, stem, _, _ in APP_PARSERS} if opt & 0x80 else None
+    drv = AppDriver(nflows=NFLOWS, udp=udp, port=port_of(opt, data[1]), app_flows=records,
                     app_streams=slots, budgets=budgets, event_capacity=256)
     nxt = [[1000 + 7919 * f, 2_000_000_000 + 7919 * f] for f in range(NFLOWS)]
     pos, ts, ops, events = 1, 0, 0, 0
@@ -168,6 +198,37 @@ def seeds() -> dict[str, bytes]:
     out["tcp-pools"] = bytes([0x00]) + b"".join(
         _packet(f, 0, stream[:120]) for f in range(NFLOWS)) + bytes([0x18, 0x19])
     out.update(_krb5_seeds())
+    out.update(dcerpc_seeds())
+    return out
+
+
+def dcerpc_seeds() -> dict[str, bytes]:
+    """DCE-RPC over TCP on port 135 (PORTS[6]: bits1-2 2, group 1): the psexec capture's epm connection
+    (BIND, BIND_ACK, ept_map) and the DCSync capture's drsuapi calls (a 4.8 kB
+    response), whole, in pieces (29 and 300 bytes), with a gap inside a PDU and cut at 64 bytes a
+    segment. None without the shared captures."""
+    import test_app_dcerpc
+    from conftest import shared_available
+    if not shared_available():
+        return {}
+    out: dict[str, bytes] = {}
+    port135 = 1 << 5                                 # first operation: PORTS[2 + 4]
+    for name, capture in (("epm", test_app_dcerpc.PSEXEC), ("drsuapi", test_app_dcerpc.DCSYNC)):
+        _, pdus = test_app_dcerpc.connections(capture)[0]
+        pdus = pdus[:8]
+        syn = bytes([port135]) + struct.pack(">hBHB", 0, 0x02, 0, 0)
+        whole = b"".join(_packet(0, d, p[i:i + 1400]) for d, p in pdus   # MSS-sized
+                         for i in range(0, len(p), 1400))
+        piece = 29 if name == "epm" else 300            # the inputs stay under MAX_LEN
+        split = b"".join(_packet(0, d, p[i:i + piece]) for d, p in pdus
+                         for i in range(0, len(p), piece))
+        d0, p0 = pdus[0]
+        gap = _packet(0, d0, p0[:20]) + _packet(0, d0, p0[40:], delta=20) + b"".join(
+            _packet(0, d, p[i:i + 1400]) for d, p in pdus[1:] for i in range(0, len(p), 1400))
+        snap = b"".join(_packet(0, d, p[:64], cut=max(0, min(255, len(p) - 64)))
+                        for d, p in pdus if len(p) <= 64 + 255)
+        for kind, ops in (("whole", whole), ("split", split), ("gap", gap), ("snap", snap)):
+            out[f"dcerpc-{name}-{kind}"] = bytes([0x78 | 2 << 1]) + syn + ops + bytes([0x18])
     return out
 
 

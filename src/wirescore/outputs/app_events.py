@@ -20,11 +20,13 @@ from wirescore.outputs.eve import _dumps
 from wirescore.outputs.eve_dns import DnsEventFormatter
 from wirescore.outputs.eve_krb5 import Krb5EventFormatter
 from wirescore.outputs.eve_ldap import LdapEventFormatter
+from wirescore.outputs.eve_dcerpc import DcerpcEventFormatter
 
 #: the EVE writer of each app-layer event kind
 FORMATTERS = {"dns": DnsEventFormatter,
               "krb5": Krb5EventFormatter,
               "ldap": LdapEventFormatter,
+              "dcerpc": DcerpcEventFormatter,
               }
 
 
