@@ -20,6 +20,7 @@ from app.base cimport AppLink
 from app.protocols cimport (AppProtos, AppProto, APP_SUMMARY_BYTES, APP_STATE_BYTES,
                             app_protocols)
 from app.dns cimport DnsEvent
+from app.http cimport HttpEvent, FileEvent
 from app.app cimport AppTable, AppRec, app_init, app_free, app_packet, app_flow_end
 from app.stream cimport StreamSlot
 
@@ -30,7 +31,13 @@ cnp.import_array()
 cdef DnsEvent _dns
 DNS_EVENT_DTYPE = np.asarray(<DnsEvent[:1]>(&_dns)).dtype
 #: the event dtype of each kind, in APP_EVENT_KINDS order
-EVENT_DTYPES = (DNS_EVENT_DTYPE,)
+cdef HttpEvent _http
+HTTP_EVENT_DTYPE = np.asarray(<HttpEvent[:1]>(&_http)).dtype
+cdef FileEvent _file
+FILE_EVENT_DTYPE = np.asarray(<FileEvent[:1]>(&_file)).dtype
+EVENT_DTYPES = (DNS_EVENT_DTYPE,
+                HTTP_EVENT_DTYPE,
+                FILE_EVENT_DTYPE)
 cdef FlowRecord _record
 _RECORD_DTYPE = np.asarray(<FlowRecord[:1]>(&_record)).dtype
 #: bytes of a flow's app record and of a TCP stream slot
@@ -54,6 +61,10 @@ cdef _check_table():
         if EVENT_DTYPES[r.event].itemsize != r.event_size:
             raise ImportError(f"app protocol {APP_PROTOS[r.proto][1]}: its event struct is "
                               f"not EVENT_DTYPES[{r.event}]")
+    for i in range(N_APP_EVENTS):
+        if t.event_size[i] and EVENT_DTYPES[i].itemsize != t.event_size[i]:
+            raise ImportError(f"app event kind {APP_EVENT_KINDS[i]}: its struct is not "
+                              f"EVENT_DTYPES[{i}]")
 
 
 _check_table()

@@ -67,8 +67,11 @@ cdef extern from "names.h":
         AP_NONE "WS_AP_NONE"
         AP_FAILED "WS_AP_FAILED"
         AP_DNS "WS_AP_DNS"
+        AP_HTTP "WS_AP_HTTP"
         N_APP_PROTOS "WS_N_APP_PROTOS"
         EV_DNS "WS_EV_DNS"
+        EV_HTTP "WS_EV_HTTP"
+        EV_FILEINFO "WS_EV_FILEINFO"
         N_APP_EVENTS "WS_N_APP_EVENTS"
         # DNS RR types and RCODEs with an EVE name (ws_dns_rrtypes, ws_dns_rcodes)
         N_DNS_RRTYPES "WS_N_DNS_RRTYPES"

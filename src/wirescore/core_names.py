@@ -206,6 +206,7 @@ APP_PROTOS = (
     ("AP_NONE", ""),
     ("AP_FAILED", "failed"),
     ("AP_DNS", "dns"),
+    ("AP_HTTP", "http"),
 )
 
 # The parsers, one row per protocol and transport: Suricata's name for the pair in its
@@ -218,6 +219,7 @@ APP_PARSERS = (
     ("AP_FAILED", "udp", "failed_udp", ("flow",), 0),
     ("AP_DNS", "tcp", "dns_tcp", ("flow", "tx", "parser", "gap"), 65536),
     ("AP_DNS", "udp", "dns_udp", ("flow", "tx", "parser"), 65536),
+    ("AP_HTTP", "tcp", "http", ("flow", "tx", "parser", "gap"), 65536),
 )
 APP_COUNTER_KINDS = ("flow", "tx", "parser", "gap")
 _APP_COUNTER_PATHS = ("app_layer.flow.{}", "app_layer.tx.{}", "app_layer.error.{}.parser",
@@ -231,6 +233,8 @@ COUNTERS = COUNTERS + tuple(
 # as numpy arrays; the EVE event_type of their lines (outputs.eve.types selects them)
 APP_EVENTS = (
     ("EV_DNS", "dns"),
+    ("EV_HTTP", "http"),
+    ("EV_FILEINFO", "fileinfo"),
 )
 
 # sizes of the application layer that its documentation quotes
@@ -275,6 +279,21 @@ DNS_EVENT_BITS = (
     ("DA_DATA", 4),              # its data is kept
 )
 
+# the bits of an HTTP event's flags and of a file event's (ext/app/http.pxd HttpEvent,
+# FileEvent)
+HTTP_EVENT_BITS = (
+    ("HE_RESPONSE", 1),          # a response (else a request)
+    ("HE_CUT", 2),               # the header block was read from a prefix (hold, gap, snap)
+    ("HE_CHUNKED", 4),           # Transfer-Encoding: chunked
+    ("HE_LENGTH", 8),            # Content-Length was given
+    ("HE_HTTP10", 16),           # HTTP/1.0 (else HTTP/1.1)
+    ("FE_CLOSED", 1),            # the whole body was examined
+    ("FE_GAPS", 2),              # bytes of the examined prefix were lost (gap, snap length)
+    ("FE_SIZE", 4),              # the body's size is known (Content-Length)
+    ("FE_MISMATCH", 8),          # the declared Content-Type does not fit the kind found
+    ("FE_FNAME_TRUNC", 16),      # the file name is longer than kept
+)
+
 # sizes of the core that its documentation quotes (catalog.py, the fuzz target)
 SIZES = (
     ("SCAN_BITS", 128),      # scans.pxd: the item maps of the scan tables (linear counting)
@@ -316,6 +335,8 @@ DNS_RRTYPE_NAMES = dict(DNS_RRTYPES)
 DNS_RCODE_NAMES = dict(DNS_RCODES)
 #: DnsEvent status and answer flag bits by name
 DNS_BITS = dict(DNS_EVENT_BITS)
+#: HttpEvent and FileEvent flag bits by name
+HTTP_BITS = dict(HTTP_EVENT_BITS)
 
 #: the lists as rows of (C enum name, C value, name): what the compiled tables hold
 ROWS = {
@@ -367,6 +388,8 @@ def _app_header() -> list:
     out.append("};")
     out.append("enum { " + ", ".join(f"WS_{name} = {bit}" for name, bit in DNS_EVENT_BITS)
                + " };   /* DnsEvent bits */")
+    out.append("enum { " + ", ".join(f"WS_{name} = {bit}" for name, bit in HTTP_EVENT_BITS)
+               + " };   /* HttpEvent, FileEvent bits */")
     return out
 
 

@@ -18,9 +18,12 @@ from wirescore.core_names import APP_EVENT_KINDS
 from wirescore.errors import WirescoreError
 from wirescore.outputs.eve import _dumps
 from wirescore.outputs.eve_dns import DnsEventFormatter
+from wirescore.outputs.eve_http import FileEventFormatter, HttpEventFormatter
 
 #: the EVE writer of each app-layer event kind
-FORMATTERS = {"dns": DnsEventFormatter}
+FORMATTERS = {"dns": DnsEventFormatter,
+              "http": HttpEventFormatter,
+              "fileinfo": FileEventFormatter}
 
 
 #: kinds whose EVE lines are formatted in C: (module, function), f(records, fd=-1)
