@@ -383,3 +383,26 @@ def test_eve_lines_valid_against_the_schema(emotet):
             assert not errors, (ev, errors[0].message)
             lines += 1
     assert lines == 2 * 15 + 2 * 3 + 3      # each message, and each body's file
+
+
+def test_request_or_response_by_the_start_line():
+    """A capture that began with the server's bytes (its first packet names the flow's
+    client): the server's messages are still responses, the client's requests; an
+    interim 100 before a real response is read over (one transaction); a block that
+    starts neither ends the direction, counted."""
+    client, server = WIKI_STREAMS[0]
+    drv = AppDriver(port=80)
+    send(drv, server, (), d=0)
+    send(drv, client, (), d=1, isn=9000)
+    evs, _, raw = http_events(drv)
+    assert [bool(r["flags"] & HTTP_BITS["HE_RESPONSE"]) for r in raw["http"]] == [True, False]
+    assert evs[0]["http"]["status"] == 304 and evs[1]["http"]["http_method"] == "GET"
+    drv = AppDriver(port=80)
+    exchange(drv, client, b"HTTP/1.1 100 Continue\r\n\r\n" + server)
+    evs, _, _ = http_events(drv)
+    assert [e["http"].get("status") for e in evs] == [None, 304]
+    assert drv.end(0)["app_http_responses"] == 1
+    drv = AppDriver(port=80)
+    send(drv, client + b"\x00\x01binary\r\n\r\n" + client)
+    assert len(http_events(drv)[0]) == 1
+    assert counter(drv, "app_layer.error.http.parser") == 1

@@ -5,8 +5,11 @@
 #
 # Transactions: requests and responses are numbered in their direction's order (keep-
 # alive and pipelined messages alike); the n-th response answers the n-th request
-# (RFC 9112 9.3.2), so both events of a transaction carry tx_id n. Interim (1xx)
-# responses are written with the tx_id of the response they precede and do not end it.
+# (RFC 9112 9.3.2), so both events of a transaction carry tx_id n. Interim responses
+# (100, 102, 103) are read over, no event (Suricata's one transaction); after a 101
+# (an upgrade) both directions are skipped to the end. Whether a block is a request or a
+# response is read from its start line, not from the direction that carries it; a
+# block that starts neither is malformed (the direction ends, counted).
 #
 # What is read: the start line (method, URI, version; version, status, reason) and the
 # header fields Host, User-Agent, Referer, Content-Type, Content-Length,
@@ -96,6 +99,7 @@ cdef enum:                         # HttpDir.flags: the message being read
     DF_NOBODY = 8                  # a response without body (HEAD, 1xx, 204, 304)
     DF_LENGTH = 16                 # Content-Length given (clen)
     DF_ENCODED = 32                # a Content-Encoding other than identity (gzip, ...)
+    DF_RESPONSE = 64               # a response
 
 
 cdef struct HttpSummary:           # the flow's, in its app record (40 bytes at most)
@@ -269,9 +273,12 @@ cdef inline void http_head(uint8_t* e, const AppCtx* c) noexcept nogil:
 cdef inline void put(HttpEvent* e, int f, const uint8_t* s, uint32_t n, uint32_t room,
                      bint cut) noexcept nogil:
     """Field f's value s[0:n], kept up to room bytes (and what the text has left); cut:
-    the value's end was not seen."""
+    the value's end was not seen. A field given twice keeps its first value (as tshark
+    shows it)."""
     cdef uint32_t used = 0, k
     cdef int i
+    if e.field_len[f] or (e.field_trunc >> f) & 1:
+        return
     for i in range(HF_N):
         used += e.field_len[i]
     k = HTTP_TEXT - used
@@ -327,7 +334,7 @@ cdef inline void start_line(HttpEvent* e, HttpDir* D, const uint8_t* p, uint32_t
     if e.flags & HE_RESPONSE:
         if n >= 8 and p[7] == 48:
             e.flags |= HE_HTTP10
-        if n >= 12:
+        if n >= 12:                    # digits: start_kind()
             e.status = <uint16_t>((p[9] - 48) * 100 + (p[10] - 48) * 10 + (p[11] - 48))
             D.status = e.status
         if n > 13:
@@ -368,14 +375,14 @@ cdef inline void header_line(HttpEvent* e, HttpDir* D, const uint8_t* p, uint32_
         put(e, HF_REFERER, p + a, b - a, HTTP_VALUE, cut)
     elif ieq(p, c, b"location"):
         put(e, HF_LOCATION, p + a, b - a, HTTP_VALUE, cut)
-    elif ieq(p, c, b"content-type"):
+    elif ieq(p, c, b"content-type") and not e.field_len[HF_CTYPE]:
         put(e, HF_CTYPE, p + a, b - a, HTTP_SHORT, cut)
         c = a
         while c < b and p[c] != 59 and p[c] != 32:
             c += 1
         D.ctype_len = <uint8_t>(c - a if c - a < HTTP_CTYPE else HTTP_CTYPE)
         memcpy(D.ctype, p + a, D.ctype_len)
-    elif ieq(p, c, b"content-length") and not cut:
+    elif ieq(p, c, b"content-length") and not cut and not (D.flags & DF_LENGTH):
         v = decimal(p + a, b - a)
         if v >= 0:
             e.content_length = v
@@ -413,24 +420,43 @@ cdef inline uint16_t sat16(uint32_t x) noexcept nogil:
     return <uint16_t>(x if x < 65535 else 65535)
 
 
-cdef inline void header_block(AppCtx* c, HttpState* S, const uint8_t* p, uint32_t n,
-                              bint cut) noexcept nogil:
+cdef inline int start_kind(const uint8_t* p, uint32_t n) noexcept nogil:
+    """What a header block's first bytes start: 1 a status line ("HTTP/1.x NNN"), 0 a
+    request line (a method token and a space), -1 neither (malformed; a cut block may
+    lack the bytes to tell)."""
+    cdef uint32_t i = 0
+    if n >= 12 and agrees(p, n, b"HTTP/1.", 7):
+        return 1 if (48 <= p[9] <= 57 and 48 <= p[10] <= 57 and 48 <= p[11] <= 57) else -1
+    while i < n and is_tchar(p[i]):
+        i += 1
+    return 0 if 0 < i <= HTTP_METHOD_MAX and i < n and p[i] == 32 else -1
+
+
+cdef inline int header_block(AppCtx* c, HttpState* S, const uint8_t* p, uint32_t n,
+                             bint cut) noexcept nogil:
     """The header block p[0:n] (its lines; cut: the block's end was not seen, the last
     line may be a prefix): its event, the summary, and the message's body rules in the
-    direction's state."""
+    direction's state. A request or a response by its start line, whichever direction
+    carries it (a capture that began with the server's bytes). APP_ERROR when it starts
+    neither (no event)."""
     cdef HttpDir* D = &S.d[c.dir]
     cdef HttpSummary* s = <HttpSummary*>c.summary
-    cdef HttpEvent* e = <HttpEvent*>ev_begin(c, EV_HTTP)
+    cdef HttpEvent* e
     cdef HttpPend* q
     cdef uint32_t a = 0, b, end
     cdef bint first = True, lcut
+    cdef int kind = start_kind(p, n)
+    if kind < 0:
+        return APP_ERROR
+    e = <HttpEvent*>ev_begin(c, EV_HTTP)
     http_head(<uint8_t*>e, c)
     D.flags = 0
     D.status = 0
     D.clen = 0
     D.ctype_len = 0
-    if c.dir:
+    if kind == 1:
         e.flags |= HE_RESPONSE
+        D.flags |= DF_RESPONSE
     if cut:
         e.flags |= HE_CUT
         c.cnt[A_TRUNCATED] += 1
@@ -448,7 +474,7 @@ cdef inline void header_block(AppCtx* c, HttpState* S, const uint8_t* p, uint32_
         elif end > a and p[a] != 32 and p[a] != 9:
             header_line(e, D, p + a, end - a, lcut)
         a = b + 1
-    if c.dir == 0:
+    if kind == 0:
         e.tx_id = D.tx
         q = &S.pend[D.tx % HTTP_PENDING]
         q.tx1 = D.tx + 1
@@ -466,27 +492,38 @@ cdef inline void header_block(AppCtx* c, HttpState* S, const uint8_t* p, uint32_
         if 100 <= D.status < 200 or D.status == 204 or D.status == 304 or \
                 (q.tx1 == D.tx + 1 and q.head):
             D.flags |= DF_NOBODY
-        if not 100 <= D.status < 200:
-            D.tx += 1
-            s.responses += 1
-            if s.first_status == 0:
-                s.first_status = D.status
-            if 400 <= D.status < 600:
-                s.errors = sat16(s.errors + 1)
+        if D.status == 101:                    # an upgrade: no more HTTP either way
+            D.flags |= DF_TO_END
+            S.d[1 - c.dir].phase = PH_BODY
+            S.d[1 - c.dir].body_left = TO_END
+            S.d[1 - c.dir].flags |= DF_TO_END
+        elif 100 <= D.status < 200:            # interim: no event, no transaction
+            return 0
+        D.tx += 1
+        s.responses += 1
+        if s.first_status == 0:
+            s.first_status = D.status
+        if 400 <= D.status < 600:
+            s.errors = sat16(s.errors + 1)
     ev_commit(c, EV_HTTP, <uint8_t*>e)
     ctx_count(c, K_TX)
+    return 0
 
 
-cdef inline void body_rules(HttpDir* D, uint8_t dir) noexcept nogil:
-    """After a header block: the phase its body starts in (RFC 9112 6.3)."""
-    if D.flags & DF_NOBODY:
+cdef inline void body_rules(HttpDir* D) noexcept nogil:
+    """After a header block: the phase its body starts in (RFC 9112 6.3); after a 101
+    the rest of the direction is skipped."""
+    if D.flags & DF_TO_END and D.status == 101:
+        D.body_left = TO_END
+        D.phase = PH_BODY
+    elif D.flags & DF_NOBODY:
         D.phase = PH_HDR
     elif D.flags & DF_CHUNKED:
         D.phase = PH_CHUNK_SIZE
     elif D.flags & DF_LENGTH:
         D.body_left = <uint64_t>D.clen
         D.phase = PH_PEEK if D.clen > 0 else PH_HDR
-    elif dir:
+    elif D.flags & DF_RESPONSE:
         D.body_left = TO_END
         D.flags |= DF_TO_END
         D.phase = PH_PEEK
@@ -550,7 +587,7 @@ cdef inline void body_file(AppCtx* c, HttpState* S, const uint8_t* p, uint32_t n
             b.magic == MAGIC_MACHO or b.magic == MAGIC_MACHO_FAT:
         s.exe = sat16(s.exe + 1)
     s.bodies += 1
-    if c.dir and not s.first_body:
+    if D.flags & DF_RESPONSE and not s.first_body:
         s.first_body = 1
         s.first_magic = b.magic
     D.flags |= DF_PEEKED
@@ -638,19 +675,21 @@ cdef inline int http_parse(AppCtx* c, void* st, const uint8_t* p, uint32_t n) no
             if k == 0:
                 if n - used < c.hold_max:
                     return used
-                header_block(c, S, p + used, n - used, True)
+                if header_block(c, S, p + used, n - used, True) < 0:
+                    return APP_ERROR
                 D.phase = PH_HDR_REST
                 D.tail = 0
                 return n
-            header_block(c, S, p + used, k, False)
+            if header_block(c, S, p + used, k, False) < 0:
+                return APP_ERROR
             used += k
-            body_rules(D, c.dir)
+            body_rules(D)
         elif D.phase == PH_HDR_REST:
             while used < n:
                 D.tail = (D.tail << 8) | p[used]
                 used += 1
                 if D.tail == 0x0D0A0D0A or (D.tail & 0xFFFF) == 0x0A0A:
-                    body_rules(D, c.dir)
+                    body_rules(D)
                     break
         elif D.phase == PH_PEEK:
             want = HTTP_PEEK
@@ -715,8 +754,8 @@ cdef inline int http_gap(AppCtx* c, void* st, const uint8_t* held, uint32_t n,
     cdef HttpDir* D = &S.d[c.dir]
     cdef uint64_t lost = <uint64_t>n + missing
     if D.phase == PH_HDR:
-        if n:
-            header_block(c, S, held, n, True)
+        if n and header_block(c, S, held, n, True) < 0:
+            ctx_count(c, K_PARSER)
         return APP_ERROR
     if D.phase == PH_PEEK and n:
         body_file(c, S, held, n, True)

@@ -43,8 +43,12 @@ from fuzz_core import main as fuzz_core_main  # noqa: E402
 from wirescore._core.appcore import AppDriver  # noqa: E402
 from wirescore.core_names import APP_PROTO_NAMES, DNS_NAME  # noqa: E402
 from wirescore.outputs.app_events import FORMATTERS  # noqa: E402
+from wirescore.msg_names import MAGIC_NAMES  # noqa: E402
 
-PORTS = (53, 5300, 5353, 137)
+HTTP_PEEK = 512      # ext/app/http.pxd: body bytes examined
+
+PORTS = (53, 5300, 5353, 137,
+         80)
 RECORDS = (1, 2, 4, 64)
 SLOTS = (1, 2, 4, 16)
 NFLOWS = 4
@@ -58,6 +62,7 @@ def _check_events(drv) -> int:
         if kind == "dns":
             check_dns_records(recs)
             check_dns_lines(recs)
+        _check_http(kind, recs)
         for ev in _WRITERS[kind].events(recs):
             json.dumps(ev)
     return n
@@ -69,6 +74,33 @@ def _check_record(rec: dict) -> None:
     check(rec["app_dns_qname_labels"] <= 128, "more labels than a 255-byte name holds")
     check(0 <= rec["app_dns_qname_entropy"] <= 8, "entropy beyond 8 bits a byte")
     check(rec["app_dns_answers"] >= 0 and rec["app_dns_qnames"] >= 0, "negative counts")
+    check(0 <= rec["app_http_ua_share"] <= 1, "ua share beyond 0..1")
+    check(0 <= rec["app_http_body_magic"] < len(MAGIC_NAMES), "unknown body kind")
+    check(min(rec[k] for k in rec if k.startswith("app_http_")) >= 0, "negative http field")
+
+
+def _port(opt: int, data: bytes) -> int:
+    """The server port: PORTS[bits1-2 of byte 0], in the next group of four when the
+    input's length is odd (PORTS beyond the first four)."""
+    group = len(data) % ((len(PORTS) + 3) // 4)
+    return PORTS[(((opt >> 1) & 3) + 4 * group) % len(PORTS)]
+
+
+def _check_http(kind: str, recs) -> None:
+    """HTTP and file events within their bounds (ext/app/http.pxd)."""
+    if kind == "http":
+        text = recs.dtype["text"].shape[0]
+        for r in recs:
+            ends = r["field_off"].astype(int) + r["field_len"]
+            check(bool((ends <= text).all()), "an http field beyond the text")
+            check(int(r["field_len"].sum()) <= text, "http fields overlap")
+    elif kind == "fileinfo":
+        for r in recs:
+            check(r["fname_len"] <= recs.dtype["fname"].shape[0], "file name beyond its room")
+            check(r["ctype_len"] <= recs.dtype["ctype"].shape[0], "ctype beyond its room")
+            check(r["examined"] <= HTTP_PEEK and r["magic"] < len(MAGIC_NAMES),
+                  "file prefix beyond HTTP_PEEK or an unknown kind")
+            check(0 <= r["entropy"] <= 8 and 0 <= r["printable"] <= 1, "bytes stats range")
 
 
 def run_one(data: bytes) -> dict:
@@ -79,7 +111,7 @@ def run_one(data: bytes) -> dict:
     udp = bool(opt & 1)
     records, slots = RECORDS[(opt >> 3) & 3], SLOTS[(opt >> 5) & 3]
     budgets = {"dns_tcp": 64, "dns_udp": 64} if opt & 0x80 else None
-    drv = AppDriver(nflows=NFLOWS, udp=udp, port=PORTS[(opt >> 1) & 3], app_flows=records,
+    drv = AppDriver(nflows=NFLOWS, udp=udp, port=_port(opt, data), app_flows=records,
                     app_streams=slots, budgets=budgets, event_capacity=256)
     nxt = [[1000 + 7919 * f, 2_000_000_000 + 7919 * f] for f in range(NFLOWS)]
     pos, ts, ops, events = 1, 0, 0, 0
@@ -148,8 +180,29 @@ def seeds() -> dict[str, bytes]:
         _packet(0, 0, stream[80:400], delta=30) + _packet(0, 0, stream[50:80], delta=-350)
     out["tcp-snap"] = bytes([0x78]) + syn + _packet(0, 0, stream[:30], cut=40) + \
         _packet(0, 0, stream[70:300]) + _packet(0, 0, b"", flags=0x01)
+    out.update(_http_seeds())
     out["tcp-pools"] = bytes([0x00]) + b"".join(
         _packet(f, 0, stream[:120]) for f in range(NFLOWS)) + bytes([0x18, 0x19])
+    return out
+
+
+def _http_seeds() -> dict[str, bytes]:
+    """zeek-wikipedia.pcap's HTTP connections (port 80: PORTS[4], an odd-length input),
+    both directions whole, in 300-byte segments and cut by the snap length."""
+    import test_app_http
+    out = {}
+    for k, (client, server) in enumerate(test_app_http.WIKI_STREAMS[:3]):
+        client, server = client[:3000], server[:3000]
+        syn = _packet(0, 0, b"", flags=0x02) + _packet(0, 1, b"", flags=0x12)
+        whole = syn + _packet(0, 0, client) + _packet(0, 1, server)
+        split = syn + b"".join(_packet(0, d, data[i:i + 300]) for d, data in
+                               ((0, client), (1, server)) for i in range(0, len(data), 300))
+        snap = syn + _packet(0, 0, client[:200], cut=40) + _packet(0, 1, server[:200], cut=200)
+        for name, ops in (("whole", whole), ("split", split), ("snap", snap)):
+            seed = bytes([0x78]) + ops
+            if len(seed) % 2 == 0:
+                seed += bytes([0x18])
+            out[f"http-{name}-{k}"] = seed
     return out
 
 
