@@ -115,9 +115,10 @@ class HttpEventFormatter:
         if not len(records):
             return
         src, dst, text = records["src_addr"], records["dest_addr"], records["text"]
-        offs, lens = records["field_off"], records["field_len"]
+        offs, lens = records["field_off"].tolist(), records["field_len"].tolist()
         for i, row in _rows(records, _HEAD + ("flags", "status", "content_length")):
-            fields = http_fields(row, text[i].tobytes(), offs[i], lens[i])
+            used = sum(lens[i])
+            fields = http_fields(row, text[i, :used].tobytes(), offs[i], lens[i])
             ev = self._head(row, src[i], dst[i], "http")
             ev["http"] = self._http(row, {k: text_of(v) for k, v in fields.items()})
             yield ev
