@@ -214,7 +214,7 @@ def test_flood_of_unique_flows(kind, tmp_path, capsys):
         other = int(np.isin(ports, (5353, 5355)).sum())      # mDNS's, LLMNR's: not DNS
         assert stats["app_layer"]["flow"] == {"failed_tcp": other, "failed_udp": 0,
                                               "dns_tcp": FLOOD_PACKETS - other,
-                                              "dns_udp": 0}, stats["app_layer"]
+                                              "dns_udp": 0, "http": 0}, stats["app_layer"]
     assert big["rss_mb"] < RSS_LIMIT_MB, f"peak RSS {big['rss_mb']:.0f} MB >= {RSS_LIMIT_MB} MB"
     assert big["rss_mb"] - small["rss_mb"] < RSS_GROWTH_MB, \
         (f"peak RSS grew from {small['rss_mb']:.0f} MB ({FLOOD_PACKETS // 4:,} flows) to "
