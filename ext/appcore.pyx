@@ -23,6 +23,7 @@ from app.dns cimport DnsEvent
 from app.krb5room cimport Krb5Event
 from app.ldaproom cimport LdapEvent
 from app.dcerpc_room cimport DceEvent
+from app.http cimport HttpEvent, FileEvent
 from app.app cimport AppTable, AppRec, app_init, app_free, app_packet, app_flow_end
 from app.stream cimport StreamSlot
 
@@ -38,11 +39,17 @@ cdef LdapEvent _ldap
 LDAP_EVENT_DTYPE = np.asarray(<LdapEvent[:1]>(&_ldap)).dtype
 cdef DceEvent _dcerpc
 DCERPC_EVENT_DTYPE = np.asarray(<DceEvent[:1]>(&_dcerpc)).dtype
+cdef HttpEvent _http
+HTTP_EVENT_DTYPE = np.asarray(<HttpEvent[:1]>(&_http)).dtype
+cdef FileEvent _file
+FILE_EVENT_DTYPE = np.asarray(<FileEvent[:1]>(&_file)).dtype
 #: the event dtype of each kind, in APP_EVENT_KINDS order
 EVENT_DTYPES = (DNS_EVENT_DTYPE,
                 KRB5_EVENT_DTYPE,
                 LDAP_EVENT_DTYPE,
                 DCERPC_EVENT_DTYPE,
+                HTTP_EVENT_DTYPE,
+                FILE_EVENT_DTYPE,
                 )
 cdef FlowRecord _record
 _RECORD_DTYPE = np.asarray(<FlowRecord[:1]>(&_record)).dtype
@@ -77,6 +84,10 @@ cdef _check_table():
                for name in _IDENTITY):
             raise ImportError(f"app event {dtype}: its identity fields are not at "
                               "DnsEvent's offsets (flow_id .. direction)")
+    for i in range(N_APP_EVENTS):
+        if t.event_size[i] and EVENT_DTYPES[i].itemsize != t.event_size[i]:
+            raise ImportError(f"app event kind {APP_EVENT_KINDS[i]}: its struct is not "
+                              f"EVENT_DTYPES[{i}]")
 
 
 _check_table()

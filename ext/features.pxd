@@ -212,6 +212,16 @@ cdef struct FlowRecord:
     double app_dcerpc_interfaces
     double app_dcerpc_ctx_over
     double app_dcerpc_req_stub_bytes
+    double app_http_requests
+    double app_http_responses
+    double app_http_status_first
+    double app_http_status_errors
+    double app_http_uri_len_max
+    double app_http_ua_share
+    double app_http_bodies
+    double app_http_body_magic
+    double app_http_type_mismatch
+    double app_http_exe_bodies
 
 
 cdef inline uint32_t sat32(int64_t x) noexcept nogil:

@@ -233,8 +233,11 @@ def test_detection_is_by_content_with_the_port_a_hint():
     assert dns_elsewhere.end(0)["app_proto"] == DNS
     http_on_53 = AppDriver(port=53)
     send(http_on_53, b"GET / HTTP/1.1\r\nHost: example.org\r\n\r\n", [])
-    assert http_on_53.end(0)["app_proto"] == FAILED
-    assert counter(http_on_53, "app_layer.flow.failed_tcp") == 1
+    assert http_on_53.end(0)["app_proto"] == APP_PROTO_NAMES.index("http")
+    other_on_53 = AppDriver(port=53)
+    send(other_on_53, b"get / http/1.1\r\nhost: example.org\r\n\r\n", [])
+    assert other_on_53.end(0)["app_proto"] == FAILED
+    assert counter(other_on_53, "app_layer.flow.failed_tcp") == 1
     for port in (5353, 5355, 137):      # mDNS, LLMNR, NBNS: their own protocols
         other = AppDriver(udp=True, port=port)
         other.packet(0, 0, arr(QUERIES[0]))
@@ -293,10 +296,10 @@ def test_the_engine_writes_dns_events_and_app_proto(tmp_path):
     lines, got = run(tmp_path)
     dns = [e for e in lines if e["event_type"] == "dns"]
     assert len(dns) == len(MSGS)               # NBNS and LLMNR on other ports are not DNS
-    assert [e for _, evs in got for e in evs] == dns
+    assert [e for kind, evs in got if kind == "dns" for e in evs] == dns
     flows = {e["flow_id"]: e for e in lines if e["event_type"] == "flow"}
     assert all(flows[e["flow_id"]]["app_proto"] == "dns" for e in dns)
-    assert {f.get("app_proto") for f in flows.values()} == {"dns", "failed", None}
+    assert {f.get("app_proto") for f in flows.values()} == {"dns", "http", "failed", None}
 
 
 def test_eve_types_selects_what_eve_json_holds(tmp_path):

@@ -77,10 +77,7 @@ cdef inline int app_init(AppTable* T, uint32_t nrecs, uint32_t nslots,
     if T.recs == NULL or T.slots == NULL:
         return -1
     for k in range(N_APP_EVENTS):
-        T.ev[k].size = 1
-    for i in range(T.protos.n):
-        k = T.protos.row[i].event
-        T.ev[k].size = T.protos.row[i].event_size
+        T.ev[k].size = T.protos.event_size[k] if T.protos.event_size[k] else 1
         if T.ev[k].size > scratch:
             scratch = T.ev[k].size
     for k in range(N_APP_EVENTS):

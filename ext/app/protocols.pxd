@@ -21,10 +21,11 @@
 # Inline, used without the GIL.
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t
-from enums cimport AP_NONE, AP_DNS, EV_DNS, N_APP_PROTOS
+from enums cimport AP_NONE, AP_DNS, EV_DNS, N_APP_PROTOS, N_APP_EVENTS
 from enums cimport AP_KRB5, EV_KRB5
 from enums cimport AP_LDAP, EV_LDAP
 from enums cimport AP_DCERPC, EV_DCERPC
+from enums cimport AP_HTTP, EV_HTTP, EV_FILEINFO
 from features cimport FlowRecord
 from app.base cimport AppCtx
 from app.dns cimport (DnsEvent, DnsSummary, dns_probe, dns_parse, dns_gap, dns_datagram,
@@ -35,6 +36,8 @@ from app.ldaproom cimport (LdapEvent, LdapSummary, ldap_room_probe, ldap_parse_t
                            ldap_datagram, ldap_record)
 from app.dcerpc_room cimport (DceEvent, DceSummary, DceState, dce_probe, dce_parse, dce_gap,
                               dce_record)
+from app.http cimport (HttpEvent, FileEvent, HttpSummary, HttpState, http_probe,
+                       http_parse, http_gap, http_record)
 
 ctypedef int (*probe_fn)(const uint8_t* p, uint32_t n, uint8_t udp, uint16_t sport,
                          uint16_t dport) noexcept nogil
@@ -70,6 +73,7 @@ cdef struct AppProtos:
     int n
     int by_proto[N_APP_PROTOS]     # the row of each AP_*, or -1
     uint32_t budget[N_APP_PROTOS][2]   # bytes examined per direction: [AP_*][0 tcp, 1 udp]
+    uint32_t event_size[N_APP_EVENTS]  # record bytes of each event kind (0: none written)
 
 
 cdef inline void app_register(AppProtos* t, uint8_t proto, uint8_t event,
@@ -93,7 +97,14 @@ cdef inline void app_register(AppProtos* t, uint8_t proto, uint8_t event,
     r.datagram = datagram
     r.record = record
     t.by_proto[proto] = t.n
+    t.event_size[event] = event_size
     t.n += 1
+
+
+cdef inline void app_event(AppProtos* t, uint8_t event, uint32_t event_size) noexcept nogil:
+    """A further event kind a room writes besides its row's (a file seen in its
+    messages): its buffer's record size."""
+    t.event_size[event] = event_size
 
 
 cdef inline void app_protocols(AppProtos* t) noexcept nogil:
@@ -103,6 +114,8 @@ cdef inline void app_protocols(AppProtos* t) noexcept nogil:
     t.n = 0
     for i in range(N_APP_PROTOS):
         t.by_proto[i] = -1
+    for i in range(N_APP_EVENTS):
+        t.event_size[i] = 0
     #            AP_*    EV_*    event struct       summary             TCP state  ports
     app_register(t, AP_DNS, EV_DNS, sizeof(DnsEvent), sizeof(DnsSummary), 0, 53, 0,
                  dns_probe, dns_parse, dns_gap, dns_datagram, dns_record)
@@ -112,6 +125,10 @@ cdef inline void app_protocols(AppProtos* t) noexcept nogil:
                  ldap_room_probe, ldap_parse_tcp, ldap_gap, ldap_datagram, ldap_record)
     app_register(t, AP_DCERPC, EV_DCERPC, sizeof(DceEvent), sizeof(DceSummary),
                  sizeof(DceState), 135, 0, dce_probe, dce_parse, dce_gap, NULL, dce_record)
+    app_register(t, AP_HTTP, EV_HTTP, sizeof(HttpEvent), sizeof(HttpSummary),
+                 sizeof(HttpState), 80, 8080,
+                 http_probe, http_parse, http_gap, NULL, http_record)
+    app_event(t, EV_FILEINFO, sizeof(FileEvent))
 
 
 cdef inline const AppProto* app_row(const AppProtos* t, int proto) noexcept nogil:

@@ -228,6 +228,21 @@ APP_FEATURES: tuple[Feature, ...] = tuple(
          "requests name no interface"),
         ("app_dcerpc_req_stub_bytes", "bytes",
          "stub data of the DCE-RPC requests (all fragments; auth padding included)"),
+        ("app_http_requests", "messages", "HTTP requests in the flow (header blocks read)"),
+        ("app_http_responses", "messages", "final (non-1xx) HTTP responses in the flow"),
+        ("app_http_status_first", "code", "the first final response's status (0: none)"),
+        ("app_http_status_errors", "messages", "responses with status 400 to 599"),
+        ("app_http_uri_len_max", "bytes", "length of the longest request URI (at most 768 kept)"),
+        ("app_http_ua_share", "ratio", "requests with a User-Agent over requests (0: none)"),
+        ("app_http_bodies", "bodies",
+         "request and response bodies whose first bytes were examined (fileinfo events)"),
+        ("app_http_body_magic", "code",
+         "kind of file the first response body starts (msg_names.MAGIC row: 0 none or "
+         "no body, 1 PE, 2 MZ, 3 ELF, ...)"),
+        ("app_http_type_mismatch", "bodies",
+         "bodies whose declared Content-Type does not fit the kind found: an executable, "
+         "archive or document declared text/ or image/ or undeclared; a script as image/"),
+        ("app_http_exe_bodies", "bodies", "bodies that start an executable (PE, MZ, ELF, Mach-O)"),
     ))
 
 ALL_FEATURES: tuple[Feature, ...] = FLOW_FEATURES + CONTEXT_FEATURES + APP_FEATURES

@@ -209,6 +209,7 @@ APP_PROTOS = (
     ("AP_KRB5", "krb5"),
     ("AP_LDAP", "ldap"),
     ("AP_DCERPC", "dcerpc"),
+    ("AP_HTTP", "http"),
 )
 
 # The parsers, one row per protocol and transport: Suricata's name for the pair in its
@@ -226,6 +227,7 @@ APP_PARSERS = (
     ("AP_LDAP", "tcp", "ldap_tcp", ("flow", "tx", "parser", "gap"), 65536),
     ("AP_LDAP", "udp", "ldap_udp", ("flow", "tx", "parser"), 65536),
     ("AP_DCERPC", "tcp", "dcerpc_tcp", ("flow", "tx", "parser", "gap"), 1048576),
+    ("AP_HTTP", "tcp", "http", ("flow", "tx", "parser", "gap"), 65536),
 )
 APP_COUNTER_KINDS = ("flow", "tx", "parser", "gap")
 _APP_COUNTER_PATHS = ("app_layer.flow.{}", "app_layer.tx.{}", "app_layer.error.{}.parser",
@@ -242,6 +244,8 @@ APP_EVENTS = (
     ("EV_KRB5", "krb5"),
     ("EV_LDAP", "ldap"),
     ("EV_DCERPC", "dcerpc"),
+    ("EV_HTTP", "http"),
+    ("EV_FILEINFO", "fileinfo"),
 )
 
 # sizes of the application layer that its documentation quotes
@@ -294,6 +298,19 @@ DCERPC_EVENT_BITS = (
     ("DV_CUT", 8),               # a PDU of it was cut: fields after the cut are missing
     ("DV_STATUS", 16),           # a FAULT: status is set
     ("DI_ACK", 1),               # an interface's ack_result is known
+# the bits of an HTTP event's flags and of a file event's (ext/app/http.pxd HttpEvent,
+# FileEvent)
+HTTP_EVENT_BITS = (
+    ("HE_RESPONSE", 1),          # a response (else a request)
+    ("HE_CUT", 2),               # the header block was read from a prefix (hold, gap, snap)
+    ("HE_CHUNKED", 4),           # Transfer-Encoding: chunked
+    ("HE_LENGTH", 8),            # Content-Length was given
+    ("HE_HTTP10", 16),           # HTTP/1.0 (else HTTP/1.1)
+    ("FE_CLOSED", 1),            # the whole body was examined
+    ("FE_GAPS", 2),              # bytes of the examined prefix were lost (gap, snap length)
+    ("FE_SIZE", 4),              # the body's size is known (Content-Length)
+    ("FE_MISMATCH", 8),          # the declared Content-Type does not fit the kind found
+    ("FE_FNAME_TRUNC", 16),      # the file name is longer than kept
 )
 
 # sizes of the core that its documentation quotes (catalog.py, the fuzz target)
@@ -339,6 +356,8 @@ DNS_RCODE_NAMES = dict(DNS_RCODES)
 DNS_BITS = dict(DNS_EVENT_BITS)
 #: DceEvent flag bits by name
 DCERPC_BITS = dict(DCERPC_EVENT_BITS)
+#: HttpEvent and FileEvent flag bits by name
+HTTP_BITS = dict(HTTP_EVENT_BITS)
 
 #: the lists as rows of (C enum name, C value, name): what the compiled tables hold
 ROWS = {
@@ -392,6 +411,8 @@ def _app_header() -> list:
                + " };   /* DnsEvent bits */")
     out.append("enum { " + ", ".join(f"WS_{name} = {bit}" for name, bit in DCERPC_EVENT_BITS)
                + " };   /* DceEvent bits */")
+    out.append("enum { " + ", ".join(f"WS_{name} = {bit}" for name, bit in HTTP_EVENT_BITS)
+               + " };   /* HttpEvent, FileEvent bits */")
     return out
 
 

@@ -45,10 +45,14 @@ from fuzz_core import main as fuzz_core_main  # noqa: E402
 from wirescore._core.appcore import AppDriver  # noqa: E402
 from wirescore.core_names import APP_PARSERS, APP_PROTO_NAMES, DCERPC_BITS, DNS_NAME  # noqa: E402
 from wirescore.outputs.app_events import FORMATTERS  # noqa: E402
+from wirescore.msg_names import MAGIC_NAMES  # noqa: E402
+
+HTTP_PEEK = 512      # ext/app/http.pxd: body bytes examined
 
 PORTS = (53, 5300, 5353, 137,
          88, 389,
          135,
+         80,
          )
 RECORDS = (1, 2, 4, 64)
 SLOTS = (1, 2, 4, 16)
@@ -67,6 +71,7 @@ def _check_events(drv) -> int:
             _check_krb5_records(recs)
         if kind == "dcerpc":
             check_dcerpc_records(recs)
+        _check_http(kind, recs)
         for ev in _WRITERS[kind].events(recs):
             json.dumps(ev)
     return n
@@ -116,6 +121,28 @@ def port_of(opt: int, first_op: int) -> int:
     """The server port of an input (module docstring)."""
     k = ((opt >> 1) & 3) + 4 * (first_op >> 5)
     return PORTS[k if k < len(PORTS) else (opt >> 1) & 3]
+
+
+    check(0 <= rec["app_http_ua_share"] <= 1, "ua share beyond 0..1")
+    check(0 <= rec["app_http_body_magic"] < len(MAGIC_NAMES), "unknown body kind")
+    check(min(rec[k] for k in rec if k.startswith("app_http_")) >= 0, "negative http field")
+
+
+def _check_http(kind: str, recs) -> None:
+    """HTTP and file events within their bounds (ext/app/http.pxd)."""
+    if kind == "http":
+        text = recs.dtype["text"].shape[0]
+        for r in recs:
+            ends = r["field_off"].astype(int) + r["field_len"]
+            check(bool((ends <= text).all()), "an http field beyond the text")
+            check(int(r["field_len"].sum()) <= text, "http fields overlap")
+    elif kind == "fileinfo":
+        for r in recs:
+            check(r["fname_len"] <= recs.dtype["fname"].shape[0], "file name beyond its room")
+            check(r["ctype_len"] <= recs.dtype["ctype"].shape[0], "ctype beyond its room")
+            check(r["examined"] <= HTTP_PEEK and r["magic"] < len(MAGIC_NAMES),
+                  "file prefix beyond HTTP_PEEK or an unknown kind")
+            check(0 <= r["entropy"] <= 8 and 0 <= r["printable"] <= 1, "bytes stats range")
 
 
 def run_one(data: bytes) -> dict:
@@ -195,6 +222,7 @@ def seeds() -> dict[str, bytes]:
         _packet(0, 0, stream[80:400], delta=30) + _packet(0, 0, stream[50:80], delta=-350)
     out["tcp-snap"] = bytes([0x78]) + syn + _packet(0, 0, stream[:30], cut=40) + \
         _packet(0, 0, stream[70:300]) + _packet(0, 0, b"", flags=0x01)
+    out.update(_http_seeds())
     out["tcp-pools"] = bytes([0x00]) + b"".join(
         _packet(f, 0, stream[:120]) for f in range(NFLOWS)) + bytes([0x18, 0x19])
     out.update(_krb5_seeds())
@@ -256,6 +284,23 @@ def _krb5_seeds() -> dict[str, bytes]:
         "krb5-tcp-gap": bytes([0x78]) + syn + _packet(0, 0, stream[:300]) +
         _packet(0, 0, stream[340:], delta=40),
     }
+
+
+def _http_seeds() -> dict[str, bytes]:
+    """zeek-wikipedia.pcap's HTTP connections (port 80: PORTS[7]: bits1-2 3, group 1),
+    both directions whole, in 300-byte segments and cut by the snap length."""
+    import test_app_http
+    out = {}
+    for k, (client, server) in enumerate(test_app_http.WIKI_STREAMS[:3]):
+        client, server = client[:3000], server[:3000]
+        syn = _packet(0, 0, b"", flags=0x02) + _packet(0, 1, b"", flags=0x12)
+        whole = syn + _packet(0, 0, client) + _packet(0, 1, server)
+        split = syn + b"".join(_packet(0, d, data[i:i + 300]) for d, data in
+                               ((0, client), (1, server)) for i in range(0, len(data), 300))
+        snap = syn + _packet(0, 0, client[:200], cut=40) + _packet(0, 1, server[:200], cut=200)
+        for name, ops in (("whole", whole), ("split", split), ("snap", snap)):
+            out[f"http-{name}-{k}"] = bytes([0x78 | 3 << 1, ops[0] | 1 << 5]) + ops[1:]
+    return out
 
 
 # ---- libFuzzer entry point ------------------------------------------------------------------

@@ -21,6 +21,7 @@ from wirescore.outputs.eve_dns import DnsEventFormatter
 from wirescore.outputs.eve_krb5 import Krb5EventFormatter
 from wirescore.outputs.eve_ldap import LdapEventFormatter
 from wirescore.outputs.eve_dcerpc import DcerpcEventFormatter
+from wirescore.outputs.eve_http import FileEventFormatter, HttpEventFormatter
 
 #: the EVE writer of each app-layer event kind
 FORMATTERS = {"dns": DnsEventFormatter,
@@ -28,6 +29,8 @@ FORMATTERS = {"dns": DnsEventFormatter,
               "ldap": LdapEventFormatter,
               "dcerpc": DcerpcEventFormatter,
               }
+              "http": HttpEventFormatter,
+              "fileinfo": FileEventFormatter}
 
 
 #: kinds whose EVE lines are formatted in C: (module, function), f(records, fd=-1)
