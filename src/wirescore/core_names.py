@@ -298,6 +298,8 @@ DCERPC_EVENT_BITS = (
     ("DV_CUT", 8),               # a PDU of it was cut: fields after the cut are missing
     ("DV_STATUS", 16),           # a FAULT: status is set
     ("DI_ACK", 1),               # an interface's ack_result is known
+)
+
 # the bits of an HTTP event's flags and of a file event's (ext/app/http.pxd HttpEvent,
 # FileEvent)
 HTTP_EVENT_BITS = (

@@ -28,9 +28,9 @@ FORMATTERS = {"dns": DnsEventFormatter,
               "krb5": Krb5EventFormatter,
               "ldap": LdapEventFormatter,
               "dcerpc": DcerpcEventFormatter,
-              }
               "http": HttpEventFormatter,
-              "fileinfo": FileEventFormatter}
+              "fileinfo": FileEventFormatter,
+              }
 
 
 #: kinds whose EVE lines are formatted in C: (module, function), f(records, fd=-1)
