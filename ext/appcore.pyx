@@ -20,6 +20,8 @@ from app.base cimport AppLink
 from app.protocols cimport (AppProtos, AppProto, APP_SUMMARY_BYTES, APP_STATE_BYTES,
                             app_protocols)
 from app.dns cimport DnsEvent
+from app.tlsroom cimport TlsEvent
+from app.sshroom cimport SshEvent
 from app.app cimport AppTable, AppRec, app_init, app_free, app_packet, app_flow_end
 from app.stream cimport StreamSlot
 
@@ -29,8 +31,14 @@ cnp.import_array()
 
 cdef DnsEvent _dns
 DNS_EVENT_DTYPE = np.asarray(<DnsEvent[:1]>(&_dns)).dtype
+cdef TlsEvent _tls
+TLS_EVENT_DTYPE = np.asarray(<TlsEvent[:1]>(&_tls)).dtype
+cdef SshEvent _ssh
+SSH_EVENT_DTYPE = np.asarray(<SshEvent[:1]>(&_ssh)).dtype
 #: the event dtype of each kind, in APP_EVENT_KINDS order
-EVENT_DTYPES = (DNS_EVENT_DTYPE,)
+EVENT_DTYPES = (DNS_EVENT_DTYPE,
+                TLS_EVENT_DTYPE,
+                SSH_EVENT_DTYPE)
 cdef FlowRecord _record
 _RECORD_DTYPE = np.asarray(<FlowRecord[:1]>(&_record)).dtype
 #: bytes of a flow's app record and of a TCP stream slot

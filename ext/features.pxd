@@ -185,6 +185,17 @@ cdef struct FlowRecord:
     double app_dns_qname_entropy
     double app_dns_odd_types
     double app_dns_qnames
+    double app_tls_version
+    double app_tls_ciphers
+    double app_tls_extensions
+    double app_tls_sni
+    double app_tls_alpns
+    double app_tls_certs
+    double app_tls_self_signed
+    double app_tls_cert_days
+    double app_tls_cert_age_days
+    double app_ssh_banners
+    double app_ssh_proto_version
 
 
 cdef inline uint32_t sat32(int64_t x) noexcept nogil:

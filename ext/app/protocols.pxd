@@ -26,6 +26,12 @@ from features cimport FlowRecord
 from app.base cimport AppCtx
 from app.dns cimport (DnsEvent, DnsSummary, dns_probe, dns_parse, dns_gap, dns_datagram,
                       dns_record)
+from enums cimport AP_TLS, EV_TLS
+from app.tlsroom cimport (TlsEvent, TlsSummary, TlsState, tls_probe, tls_parse, tls_gap,
+                          tls_finish, tls_record, TLS_PORT, TLS_ALT_PORT)
+from enums cimport AP_SSH, EV_SSH
+from app.sshroom cimport (SshEvent, SshSummary, SshState, sshr_probe, sshr_parse, sshr_gap,
+                          sshr_finish, sshr_record, SSH_PORT)
 
 ctypedef int (*probe_fn)(const uint8_t* p, uint32_t n, uint8_t udp, uint16_t sport,
                          uint16_t dport) noexcept nogil
@@ -35,13 +41,14 @@ ctypedef int (*gap_fn)(AppCtx* c, void* state, const uint8_t* held, uint32_t n,
                        uint32_t missing) noexcept nogil
 ctypedef int (*datagram_fn)(AppCtx* c, const uint8_t* p, uint32_t n) noexcept nogil
 ctypedef void (*record_fn)(const void* summary, FlowRecord* r) noexcept nogil
+ctypedef void (*finish_fn)(AppCtx* c, void* state) noexcept nogil
 
 cdef enum:
     APP_MAX_PROTOS = 16
     APP_SUMMARY_WORDS = 5          # a flow's summary (app.pxd AppRec), 64-bit words
     APP_SUMMARY_BYTES = 40
-    APP_STATE_WORDS = 32           # a TCP parser's state (stream.pxd StreamSlot)
-    APP_STATE_BYTES = 256
+    APP_STATE_WORDS = 272          # a TCP parser's state (stream.pxd StreamSlot)
+    APP_STATE_BYTES = 2176
 
 cdef struct AppProto:
     probe_fn probe
@@ -49,6 +56,7 @@ cdef struct AppProto:
     gap_fn gap
     datagram_fn datagram           # NULL: not over UDP
     record_fn record
+    finish_fn finish               # NULL, or: the stream ends (its state's last word)
     uint32_t event_size
     uint32_t summary_size
     uint32_t state_size
@@ -83,6 +91,7 @@ cdef inline void app_register(AppProtos* t, uint8_t proto, uint8_t event,
     r.gap = gap
     r.datagram = datagram
     r.record = record
+    r.finish = NULL
     t.by_proto[proto] = t.n
     t.n += 1
 
@@ -97,6 +106,12 @@ cdef inline void app_protocols(AppProtos* t) noexcept nogil:
     #            AP_*    EV_*    event struct       summary             TCP state  ports
     app_register(t, AP_DNS, EV_DNS, sizeof(DnsEvent), sizeof(DnsSummary), 0, 53, 0,
                  dns_probe, dns_parse, dns_gap, dns_datagram, dns_record)
+    app_register(t, AP_TLS, EV_TLS, sizeof(TlsEvent), sizeof(TlsSummary), sizeof(TlsState),
+                 TLS_PORT, TLS_ALT_PORT, tls_probe, tls_parse, tls_gap, NULL, tls_record)
+    t.row[t.n - 1].finish = tls_finish
+    app_register(t, AP_SSH, EV_SSH, sizeof(SshEvent), sizeof(SshSummary), sizeof(SshState),
+                 SSH_PORT, 0, sshr_probe, sshr_parse, sshr_gap, NULL, sshr_record)
+    t.row[t.n - 1].finish = sshr_finish
 
 
 cdef inline const AppProto* app_row(const AppProtos* t, int proto) noexcept nogil:

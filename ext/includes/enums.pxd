@@ -67,8 +67,12 @@ cdef extern from "names.h":
         AP_NONE "WS_AP_NONE"
         AP_FAILED "WS_AP_FAILED"
         AP_DNS "WS_AP_DNS"
+        AP_TLS "WS_AP_TLS"
+        AP_SSH "WS_AP_SSH"
         N_APP_PROTOS "WS_N_APP_PROTOS"
         EV_DNS "WS_EV_DNS"
+        EV_TLS "WS_EV_TLS"
+        EV_SSH "WS_EV_SSH"
         N_APP_EVENTS "WS_N_APP_EVENTS"
         # DNS RR types and RCODEs with an EVE name (ws_dns_rrtypes, ws_dns_rcodes)
         N_DNS_RRTYPES "WS_N_DNS_RRTYPES"

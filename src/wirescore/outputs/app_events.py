@@ -18,9 +18,13 @@ from wirescore.core_names import APP_EVENT_KINDS
 from wirescore.errors import WirescoreError
 from wirescore.outputs.eve import _dumps
 from wirescore.outputs.eve_dns import DnsEventFormatter
+from wirescore.outputs.eve_tls import TlsEventFormatter
+from wirescore.outputs.eve_ssh import SshEventFormatter
 
 #: the EVE writer of each app-layer event kind
-FORMATTERS = {"dns": DnsEventFormatter}
+FORMATTERS = {"dns": DnsEventFormatter,
+              "tls": TlsEventFormatter,
+              "ssh": SshEventFormatter}
 
 
 #: kinds whose EVE lines are formatted in C: (module, function), f(records, fd=-1)
