@@ -5,7 +5,8 @@ the pools, the probe table and every protocol room, fed segments and datagrams s
 One input:
 
     byte 0    bit0: UDP (else TCP); bits1-2: the server port (PORTS: the protocols' own
-              and one they are probed on by content only); bits3-4: summary records
+              and one they are probed on by content only; bits5-7 of byte 1 pick
+              the bank of four ports: 0 DNS's, 1 TLS's and SSH's); bits3-4: summary records
               (1, 2, 4, 64); bits5-6: stream slots (1, 2, 4, 16); bit7: 64-byte budgets
     then      operations until the input ends, each one byte:
                 bits0-1 flow (4 flows), bit2 direction (0 client to server),
@@ -44,7 +45,8 @@ from wirescore._core.appcore import AppDriver  # noqa: E402
 from wirescore.core_names import APP_PROTO_NAMES, DNS_NAME  # noqa: E402
 from wirescore.outputs.app_events import FORMATTERS  # noqa: E402
 
-PORTS = (53, 5300, 5353, 137)
+PORTS = (53, 5300, 5353, 137,
+         443, 4433, 22, 2222)
 RECORDS = (1, 2, 4, 64)
 SLOTS = (1, 2, 4, 16)
 NFLOWS = 4
@@ -58,9 +60,26 @@ def _check_events(drv) -> int:
         if kind == "dns":
             check_dns_records(recs)
             check_dns_lines(recs)
+        if kind == "tls":
+            check_tls_records(recs)
+        if kind == "ssh":
+            check_ssh_records(recs)
         for ev in _WRITERS[kind].events(recs):
             json.dumps(ev)
     return n
+
+
+def check_tls_records(recs) -> None:
+    """Every kept length within its field."""
+    for name in ("sni", "ja3", "ja3s", "subject", "issuer", "calpn", "salpn", "serial"):
+        cap = recs.dtype[name].shape[0]
+        check(bool((recs[name + "_len"] <= cap).all()), f"tls {name}_len beyond its field")
+
+
+def check_ssh_records(recs) -> None:
+    check(bool((recs["proto_len"] <= recs.dtype["proto_version"].shape[1]).all())
+          and bool((recs["soft_len"] <= recs.dtype["software"].shape[1]).all()),
+          "ssh lengths beyond their fields")
 
 
 def _check_record(rec: dict) -> None:
@@ -78,8 +97,9 @@ def run_one(data: bytes) -> dict:
     opt = data[0]
     udp = bool(opt & 1)
     records, slots = RECORDS[(opt >> 3) & 3], SLOTS[(opt >> 5) & 3]
-    budgets = {"dns_tcp": 64, "dns_udp": 64} if opt & 0x80 else None
-    drv = AppDriver(nflows=NFLOWS, udp=udp, port=PORTS[(opt >> 1) & 3], app_flows=records,
+    budgets = {"dns_tcp": 64, "dns_udp": 64, "tls": 64, "ssh": 64} if opt & 0x80 else None
+    port = PORTS[((data[1] >> 5) * 4 + ((opt >> 1) & 3)) % len(PORTS)]
+    drv = AppDriver(nflows=NFLOWS, udp=udp, port=port, app_flows=records,
                     app_streams=slots, budgets=budgets, event_capacity=256)
     nxt = [[1000 + 7919 * f, 2_000_000_000 + 7919 * f] for f in range(NFLOWS)]
     pos, ts, ops, events = 1, 0, 0, 0
@@ -150,6 +170,35 @@ def seeds() -> dict[str, bytes]:
         _packet(0, 0, stream[70:300]) + _packet(0, 0, b"", flags=0x01)
     out["tcp-pools"] = bytes([0x00]) + b"".join(
         _packet(f, 0, stream[:120]) for f in range(NFLOWS)) + bytes([0x18, 0x19])
+    out.update(_tls_seeds())
+    return out
+
+
+def _tls_seeds() -> dict[str, bytes]:
+    """Real TLS handshakes (tests/data/ja4/browsers-x509.pcapng) and SSH banners (a
+    made-up pair in OpenSSH's form) on the TLS/SSH port bank (the first op byte's
+    bits 5-7 = 1): whole, split, with a gap, cut by the snap length."""
+    import test_app_tls
+    out: dict[str, bytes] = {}
+    bank = 1 << 5
+    client, server = test_app_tls.CONNS[0]
+    client, server = client[:1800], server[:6000]
+    syn = _packet(0, 0, b"", flags=0x02)     # its first byte gives way to the bank's
+    for port in range(2):
+        opt = bytes([port << 1 | 3 << 3 | 3 << 5])
+        out[f"tls-port{port}"] = opt + bytes([bank]) + syn[1:] + b"".join(
+            _packet(0, 0, client[i:i + 1400]) for i in range(0, len(client), 1400)) + \
+            b"".join(_packet(0, 1, server[i:i + 1400]) for i in range(0, len(server), 1400))
+        out[f"tls-snap{port}"] = opt + bytes([bank]) + syn[1:] + \
+            _packet(0, 0, client[:200], cut=255) + \
+            _packet(0, 1, server[:200], cut=255) + _packet(0, 1, server[455:655], cut=255)
+        out[f"tls-gap{port}"] = opt + bytes([bank]) + syn[1:] + _packet(0, 0, client) + \
+            _packet(0, 1, server[:1000]) + _packet(0, 1, server[2000:4000], delta=1000)
+    banners = (b"SSH-2.0-OpenSSH_9.6p1 Ubuntu-3ubuntu13\r\n", b"SSH-2.0-OpenSSH_8.9\r\n")
+    for port in (2, 3):
+        opt = bytes([port << 1 | 3 << 3 | 3 << 5])
+        out[f"ssh-port{port}"] = opt + bytes([bank]) + syn[1:] + _packet(0, 1, banners[1]) + \
+            _packet(0, 0, banners[0][:10]) + _packet(0, 0, banners[0][10:]) + bytes([0x18])
     return out
 
 
