@@ -32,9 +32,10 @@ from app.base cimport AppCtx, APP_ERROR, K_TX, ctx_count
 from app.events cimport ev_begin, ev_commit
 from app.tls cimport (TlsClientHello, TlsServerHello, TlsCertificates, TlsWalk, TlsMessage,
                       tls_client_hello, tls_sslv2_hello, tls_server_hello, tls_certificate,
-                      tls_next_message, tls_record_header, TLS_MSG, TLS_MORE, TLS_END,
+                      tls_next_message, tls_record_header, tls_skip_record, TLS_MSG, TLS_MORE, TLS_END,
                       TLS_SSLV2, TLS_ERR, TLS_PREFIX, TLS_HS_CLIENT_HELLO,
                       TLS_HS_SERVER_HELLO, TLS_HS_CERTIFICATE, TLS_CT_HANDSHAKE,
+                      TLS_CT_ALERT, TLS_CT_HEARTBEAT,
                       TLS_F_SNI, TLS_F_SNI_TRUNC, TLS_F_ALPN, TLS_F_HRR, TLS_F_CIPHERS,
                       TLS_F_EXTS, TLS_F_CERTS, TLS_MAX_ALPN, TLS_ALPN_CAP)
 from app.ja cimport ja3, ja3s, ja4, JA_CAP, JA4_LEN, JA_MD5_HEX
@@ -70,6 +71,7 @@ cdef extern from "names.h":
         TE_TEXT_CUT "WS_TE_TEXT_CUT"
         TE_DONE "WS_TE_DONE"
         TE_CHAIN "WS_TE_CHAIN"
+        TE_SSLV2 "WS_TE_SSLV2"
 
 cdef enum:
     TLS_PORT = 443
@@ -147,6 +149,8 @@ cdef struct TlsState:              # in the stream slot (APP_STATE_BYTES)
     uint32_t cert_end              # its bytes [cert_off, cert_end) are hashed
     uint8_t hashing
     uint8_t emitted
+    uint8_t client                 # 1 + the client's direction (who sent the ClientHello,
+                                   # or did not send the ServerHello); 0: not known yet
     ws_sha1_ctx sha
     TlsEvent ev
 
@@ -191,17 +195,28 @@ cdef inline int tls_probe(const uint8_t* p, uint32_t n, uint8_t udp, uint16_t sp
     return 1 if p[5] == TLS_HS_CLIENT_HELLO or p[5] == TLS_HS_SERVER_HELLO else 0
 
 
+cdef inline bint tls_from_client(AppCtx* c, TlsState* s, bint client) noexcept nogil:
+    """Whether the packet at hand comes from the TLS client; client: the message read
+    says it does (a ClientHello) or not, when the roles are not known yet (the flow's
+    first packet may be the server's)."""
+    if s.client == 0:
+        s.client = <uint8_t>(1 + (c.dir if client else 1 - c.dir))
+    return c.dir == s.client - 1
+
+
 cdef inline void tls_head(AppCtx* c, TlsState* s) noexcept nogil:
-    """The event's identity, from the first message read: the flow, its client first."""
+    """The event's identity, from the first message read: the flow, its TLS client
+    first."""
     cdef const PacketView* v = c.v
     cdef TlsEvent* e = &s.ev
+    cdef bint fwd = c.dir == s.client - 1
     if e.flow_id:
         return
     e.flow_id = c.flow_id
-    memcpy(e.src_addr, &v.src[0] if c.dir == 0 else &v.dst[0], 16)
-    memcpy(e.dest_addr, &v.dst[0] if c.dir == 0 else &v.src[0], 16)
-    e.src_port = v.sport if c.dir == 0 else v.dport
-    e.dest_port = v.dport if c.dir == 0 else v.sport
+    memcpy(e.src_addr, &v.src[0] if fwd else &v.dst[0], 16)
+    memcpy(e.dest_addr, &v.dst[0] if fwd else &v.src[0], 16)
+    e.src_port = v.sport if fwd else v.dport
+    e.dest_port = v.dport if fwd else v.sport
     e.vlan0 = v.vlan0
     e.vlan1 = v.vlan1
     e.nvlan = v.nvlan
@@ -236,7 +251,7 @@ cdef inline void tls_on_client_hello(AppCtx* c, TlsState* s, const uint8_t* m, u
     if rc < 0:
         return
     tls_head(c, s)
-    e.status |= TE_CLIENT
+    e.status |= TE_CLIENT | (TE_SSLV2 if sslv2 else 0)
     if rc == TLS_PREFIX:
         e.status |= TE_CLIENT_CUT
         c.cnt[A_TRUNCATED] += 1
@@ -391,18 +406,18 @@ cdef inline void tls_message(AppCtx* c, TlsState* s, const uint8_t* m, uint32_t 
                              uint32_t full, bint sslv2, bint passing) noexcept nogil:
     """One handshake message, m[0:n] of its full bytes (n < full: a prefix)."""
     if sslv2:
-        if c.dir == 0:
+        if tls_from_client(c, s, True):
             tls_on_client_hello(c, s, m, n, full, True)
         return
     if n < 1:
         return
-    if m[0] == TLS_HS_CLIENT_HELLO and c.dir == 0:
+    if m[0] == TLS_HS_CLIENT_HELLO and tls_from_client(c, s, True):
         tls_on_client_hello(c, s, m, n, full, False)
-    elif m[0] == TLS_HS_SERVER_HELLO and c.dir == 1:
+    elif m[0] == TLS_HS_SERVER_HELLO and not tls_from_client(c, s, False):
         tls_on_server_hello(c, s, m, n, full)
-    elif m[0] == TLS_HS_CERTIFICATE and c.dir == 1:
+    elif m[0] == TLS_HS_CERTIFICATE and not tls_from_client(c, s, False):
         tls_on_certificate(c, s, m, n, full, passing)
-    elif m[0] == TLS_HS_SERVER_HELLO_DONE and c.dir == 1:
+    elif m[0] == TLS_HS_SERVER_HELLO_DONE and not tls_from_client(c, s, False):
         s.ev.status |= TE_DONE
         tls_emit(c, s)
 
@@ -477,9 +492,18 @@ cdef inline int tls_parse(AppCtx* c, void* st, const uint8_t* p, uint32_t n) noe
         w.rec_left = d.rec_left
         w.records = d.records
         r = tls_next_message(p, n, &w, &m, buf, APP_HOLD)
+        if r == TLS_END and (w.stop_type == TLS_CT_ALERT or w.stop_type == TLS_CT_HEARTBEAT):
+            r = tls_skip_record(p, n, &w)   # a warning before the hello (a server's
+            if r == TLS_MSG:                # unrecognized_name): the handshake goes on
+                used = w.off
+                d.rec_left = 0
+                continue
+            if r == TLS_MORE and n - used < c.hold_max:
+                return <int>used
+            return APP_ERROR
         if r == TLS_END:
             d.end = 1
-            if c.dir == 1:
+            if s.client and c.dir != s.client - 1:
                 s.ev.status |= TE_DONE
                 tls_emit(c, s)
             return n

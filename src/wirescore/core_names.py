@@ -293,6 +293,8 @@ TLS_EVENT_BITS = (
     ("TE_TEXT_CUT", 32768),      # a string longer than its field was kept cut
     ("TE_DONE", 65536),          # the handshake in clear was seen to its end
     ("TE_CHAIN", 131072),        # n_certs is the whole chain's length
+    ("TE_SSLV2", 262144),        # the ClientHello was SSLv2-compatible (no JA3 / JA4:
+                                 # they are defined on TLS ClientHellos)
 )
 
 # the bits of an SSH event's status (ext/app/sshroom.pxd SshEvent)

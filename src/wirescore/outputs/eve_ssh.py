@@ -19,20 +19,19 @@ import numpy as np
 
 from wirescore.core_names import SSH_BITS
 from wirescore.outputs.eve_dns import text_of
-from wirescore.outputs.eve_head import EventHead
+from wirescore.outputs.eve_head import EventHead, columns
 
 _SIDES = ((0, "client", SSH_BITS["SE_CLIENT"]), (1, "server", SSH_BITS["SE_SERVER"]))
 
 
-def ssh_object(rec) -> dict[str, Any]:
-    """The "ssh" object of one SSH_EVENT_DTYPE record."""
-    st = int(rec["status"])
+def ssh_object(row: dict) -> dict[str, Any]:
+    """The "ssh" object of one record: status, and per side d the kept bytes of
+    proto_version and software (lists of two, Python values)."""
     out: dict[str, Any] = {}
     for d, side, bit in _SIDES:
-        if st & bit:
-            out[side] = {
-                "proto_version": text_of(bytes(rec["proto_version"][d][:int(rec["proto_len"][d])])),
-                "software_version": text_of(bytes(rec["software"][d][:int(rec["soft_len"][d])]))}
+        if row["status"] & bit:
+            out[side] = {"proto_version": text_of(row["proto_version"][d]),
+                         "software_version": text_of(row["software"][d])}
     return out
 
 
@@ -45,9 +44,15 @@ class SshEventFormatter:
         self.head = EventHead(community_id_seed)
 
     def events(self, records: np.ndarray) -> Iterable[dict[str, Any]]:
-        for rec in records:
-            ev = self.head(rec, "ssh")
-            ev["ssh"] = ssh_object(rec)
+        if not len(records):
+            return
+        proto, soft = records["proto_version"], records["software"]
+        src, dst = records["src_addr"], records["dest_addr"]
+        for i, row in enumerate(columns(records, ("status", "proto_len", "soft_len"))):
+            row["proto_version"] = [proto[i, d, :row["proto_len"][d]].tobytes() for d in (0, 1)]
+            row["software"] = [soft[i, d, :row["soft_len"][d]].tobytes() for d in (0, 1)]
+            ev = self.head(row, src[i], dst[i], "ssh")
+            ev["ssh"] = ssh_object(row)
             yield ev
 
     def event(self, rec) -> dict[str, Any]:

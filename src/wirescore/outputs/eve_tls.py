@@ -24,7 +24,7 @@ import numpy as np
 
 from wirescore.core_names import TLS_BITS
 from wirescore.outputs.eve_dns import text_of
-from wirescore.outputs.eve_head import EventHead
+from wirescore.outputs.eve_head import EventHead, columns
 from wirescore.tls_names import VERSION_NAMES
 
 _B = TLS_BITS
@@ -52,44 +52,48 @@ def alpn_list(raw: bytes) -> list[str]:
     return out
 
 
-def _text(rec, field: str) -> str:
-    return text_of(bytes(rec[field][:int(rec[field + "_len"])]))
+#: the record's scalar fields a tls object needs, and its byte fields kept with a length
+_SCALARS = ("status", "version", "not_before", "not_after", "n_calpn", "sni_len", "ja3_len",
+            "ja3s_len", "subject_len", "issuer_len", "serial_len", "calpn_len", "salpn_len")
+_BYTES = ("sni", "ja3", "ja3s", "subject", "issuer", "serial", "calpn", "salpn")
+_FIXED = ("sha1", "ja3_md5", "ja3s_md5", "ja4")
 
 
-def tls_object(rec) -> dict[str, Any]:
-    """The "tls" object of one TLS_EVENT_DTYPE record."""
-    st = int(rec["status"])
+def tls_object(row: dict) -> dict[str, Any]:
+    """The "tls" object of one record: its _SCALARS as Python values, its _BYTES (as
+    kept) and _FIXED fields as bytes."""
+    st = row["status"]
     t: dict[str, Any] = {}
     if st & _B["TE_SUBJECT"]:
-        t["subject"] = _text(rec, "subject")
+        t["subject"] = text_of(row["subject"])
     if st & _B["TE_ISSUER"]:
-        t["issuerdn"] = _text(rec, "issuer")
+        t["issuerdn"] = text_of(row["issuer"])
     if st & _B["TE_SERIAL"]:
-        t["serial"] = ":".join(f"{b:02X}" for b in bytes(rec["serial"][:int(rec["serial_len"])]))
+        t["serial"] = row["serial"].hex(":").upper()
     if st & _B["TE_SHA1"]:
-        t["fingerprint"] = ":".join(f"{b:02x}" for b in bytes(rec["sha1"]))
+        t["fingerprint"] = row["sha1"].hex(":")
     if st & _B["TE_SNI"]:
-        t["sni"] = _text(rec, "sni")
-    t["version"] = tls_version_text(int(rec["version"]))
+        t["sni"] = text_of(row["sni"])
+    t["version"] = tls_version_text(row["version"])
     if st & _B["TE_VALIDITY"]:
-        t["notbefore"] = tls_time(int(rec["not_before"]))
-        t["notafter"] = tls_time(int(rec["not_after"]))
+        t["notbefore"] = tls_time(row["not_before"])
+        t["notafter"] = tls_time(row["not_after"])
     if st & _B["TE_JA3"]:
-        t["ja3"] = {"hash": bytes(rec["ja3_md5"]).decode("ascii"), "string": _text(rec, "ja3")}
+        t["ja3"] = {"hash": row["ja3_md5"].decode("ascii"), "string": text_of(row["ja3"])}
     if st & _B["TE_JA3S"]:
-        t["ja3s"] = {"hash": bytes(rec["ja3s_md5"]).decode("ascii"),
-                     "string": _text(rec, "ja3s")}
+        t["ja3s"] = {"hash": row["ja3s_md5"].decode("ascii"), "string": text_of(row["ja3s"])}
     if st & _B["TE_JA4"]:
-        t["ja4"] = bytes(rec["ja4"]).decode("ascii")
-    if int(rec["n_calpn"]):
-        t["client_alpns"] = alpn_list(bytes(rec["calpn"][:int(rec["calpn_len"])]))
-    if int(rec["salpn_len"]):
-        t["server_alpns"] = [_text(rec, "salpn")]
+        t["ja4"] = row["ja4"].decode("ascii")
+    if row["n_calpn"]:
+        t["client_alpns"] = alpn_list(row["calpn"])
+    if row["salpn_len"]:
+        t["server_alpns"] = [text_of(row["salpn"])]
     return t
 
 
 class TlsEventFormatter:
-    """TLS_EVENT_DTYPE records -> EVE tls event dicts (see the module docstring)."""
+    """TLS_EVENT_DTYPE records -> EVE tls event dicts (see the module docstring); a
+    batch is read column by column."""
 
     kind = "tls"
 
@@ -97,9 +101,17 @@ class TlsEventFormatter:
         self.head = EventHead(community_id_seed)
 
     def events(self, records: np.ndarray) -> Iterable[dict[str, Any]]:
-        for rec in records:
-            ev = self.head(rec, "tls")
-            ev["tls"] = tls_object(rec)
+        if not len(records):
+            return
+        arrays = {name: records[name] for name in _BYTES + _FIXED}
+        src, dst = records["src_addr"], records["dest_addr"]
+        for i, row in enumerate(columns(records, _SCALARS)):
+            for name in _BYTES:
+                row[name] = arrays[name][i, :row[name + "_len"]].tobytes()
+            for name in _FIXED:
+                row[name] = arrays[name][i].tobytes()
+            ev = self.head(row, src[i], dst[i], "tls")
+            ev["tls"] = tls_object(row)
             yield ev
 
     def event(self, rec) -> dict[str, Any]:
