@@ -24,6 +24,8 @@ from app.krb5room cimport Krb5Event
 from app.ldaproom cimport LdapEvent
 from app.dcerpc_room cimport DceEvent
 from app.http cimport HttpEvent, FileEvent
+from app.tlsroom cimport TlsEvent
+from app.sshroom cimport SshEvent
 from app.app cimport AppTable, AppRec, app_init, app_free, app_packet, app_flow_end
 from app.stream cimport StreamSlot
 
@@ -43,6 +45,10 @@ cdef HttpEvent _http
 HTTP_EVENT_DTYPE = np.asarray(<HttpEvent[:1]>(&_http)).dtype
 cdef FileEvent _file
 FILE_EVENT_DTYPE = np.asarray(<FileEvent[:1]>(&_file)).dtype
+cdef TlsEvent _tls
+TLS_EVENT_DTYPE = np.asarray(<TlsEvent[:1]>(&_tls)).dtype
+cdef SshEvent _ssh
+SSH_EVENT_DTYPE = np.asarray(<SshEvent[:1]>(&_ssh)).dtype
 #: the event dtype of each kind, in APP_EVENT_KINDS order
 EVENT_DTYPES = (DNS_EVENT_DTYPE,
                 KRB5_EVENT_DTYPE,
@@ -50,6 +56,8 @@ EVENT_DTYPES = (DNS_EVENT_DTYPE,
                 DCERPC_EVENT_DTYPE,
                 HTTP_EVENT_DTYPE,
                 FILE_EVENT_DTYPE,
+                TLS_EVENT_DTYPE,
+                SSH_EVENT_DTYPE,
                 )
 cdef FlowRecord _record
 _RECORD_DTYPE = np.asarray(<FlowRecord[:1]>(&_record)).dtype

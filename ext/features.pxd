@@ -222,6 +222,17 @@ cdef struct FlowRecord:
     double app_http_body_magic
     double app_http_type_mismatch
     double app_http_exe_bodies
+    double app_tls_version
+    double app_tls_ciphers
+    double app_tls_extensions
+    double app_tls_sni
+    double app_tls_alpns
+    double app_tls_certs
+    double app_tls_self_signed
+    double app_tls_cert_days
+    double app_tls_cert_age_days
+    double app_ssh_banners
+    double app_ssh_proto_version
 
 
 cdef inline uint32_t sat32(int64_t x) noexcept nogil:

@@ -205,6 +205,20 @@ cdef inline void app_ctx(AppTable* T, AppCtx* c, const PacketView* v, int d, int
     c.cut = 0
 
 
+cdef inline void stream_finish(AppTable* T, AppLink* L, StreamSlot* S,
+                               AppCtx* c) noexcept nogil:
+    """The flow's stream ends (both directions done, or the flow ends): its room's
+    finish function, if it has one, with the time of the flow's last packet."""
+    cdef const AppProto* row = app_row(&T.protos, L.proto)
+    if row == NULL or row.finish == NULL or S.rec == 0:
+        return
+    c.summary = T.recs[S.rec - 1].summary
+    c.proto = L.proto
+    c.udp = 0
+    c.ts = S.last_ts
+    row.finish(c, S.state)
+
+
 cdef inline void app_udp(AppTable* T, AppLink* L, AppCtx* c, const uint8_t* p,
                          uint32_t cap) noexcept nogil:
     """A UDP datagram with payload: probed while the flow's protocol is unknown (each
@@ -292,6 +306,7 @@ cdef inline void app_tcp(AppTable* T, AppLink* L, AppCtx* c, const uint8_t* p,
     elif v.tcp_flags & TH_FIN:
         sd_end(&S.d[c.dir], L, c.dir)
     if S.d[0].done and S.d[1].done:
+        stream_finish(T, L, S, c)
         slot_release(T, R.stream - 1)
         R.stream = 0
         if L.proto == AP_NONE:
@@ -316,11 +331,15 @@ cdef inline void app_flow_end(AppTable* T, AppLink* L, uint8_t ipproto, FlowReco
     """The flow ends: its record's app_proto and app_* fields; its record and slot go
     back. A flow whose payload matched no protocol is "failed" (counted)."""
     cdef const AppProto* row
+    cdef AppCtx c
     r.app_proto = L.proto
     if L.proto == AP_NONE and L.flags & AL_PAYLOAD:
         r.app_proto = AP_FAILED
         app_count(cnt, AP_FAILED, 1 if ipproto == IPP_UDP else 0, K_FLOW)
     if L.rec:
+        if T.recs[L.rec - 1].stream:
+            app_ctx(T, &c, NULL, 0, 0, 0, cnt)
+            stream_finish(T, L, &T.slots[T.recs[L.rec - 1].stream - 1], &c)
         row = app_row(&T.protos, L.proto)
         if row != NULL and row.record != NULL:
             row.record(T.recs[L.rec - 1].summary, r)

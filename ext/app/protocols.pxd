@@ -38,6 +38,12 @@ from app.dcerpc_room cimport (DceEvent, DceSummary, DceState, dce_probe, dce_par
                               dce_record)
 from app.http cimport (HttpEvent, FileEvent, HttpSummary, HttpState, http_probe,
                        http_parse, http_gap, http_record)
+from enums cimport AP_TLS, EV_TLS
+from app.tlsroom cimport (TlsEvent, TlsSummary, TlsState, tls_probe, tls_parse, tls_gap,
+                          tls_finish, tls_record, TLS_PORT, TLS_ALT_PORT)
+from enums cimport AP_SSH, EV_SSH
+from app.sshroom cimport (SshEvent, SshSummary, SshState, sshr_probe, sshr_parse, sshr_gap,
+                          sshr_finish, sshr_record, SSH_PORT)
 
 ctypedef int (*probe_fn)(const uint8_t* p, uint32_t n, uint8_t udp, uint16_t sport,
                          uint16_t dport) noexcept nogil
@@ -47,13 +53,14 @@ ctypedef int (*gap_fn)(AppCtx* c, void* state, const uint8_t* held, uint32_t n,
                        uint32_t missing) noexcept nogil
 ctypedef int (*datagram_fn)(AppCtx* c, const uint8_t* p, uint32_t n) noexcept nogil
 ctypedef void (*record_fn)(const void* summary, FlowRecord* r) noexcept nogil
+ctypedef void (*finish_fn)(AppCtx* c, void* state) noexcept nogil
 
 cdef enum:
     APP_MAX_PROTOS = 16
     APP_SUMMARY_WORDS = 5          # a flow's summary (app.pxd AppRec), 64-bit words
     APP_SUMMARY_BYTES = 40
-    APP_STATE_WORDS = 32           # a TCP parser's state (stream.pxd StreamSlot)
-    APP_STATE_BYTES = 256
+    APP_STATE_WORDS = 272          # a TCP parser's state (stream.pxd StreamSlot)
+    APP_STATE_BYTES = 2176
 
 cdef struct AppProto:
     probe_fn probe
@@ -61,6 +68,7 @@ cdef struct AppProto:
     gap_fn gap
     datagram_fn datagram           # NULL: not over UDP
     record_fn record
+    finish_fn finish               # NULL, or: the stream ends (its state's last word)
     uint32_t event_size
     uint32_t summary_size
     uint32_t state_size
@@ -96,6 +104,7 @@ cdef inline void app_register(AppProtos* t, uint8_t proto, uint8_t event,
     r.gap = gap
     r.datagram = datagram
     r.record = record
+    r.finish = NULL
     t.by_proto[proto] = t.n
     t.event_size[event] = event_size
     t.n += 1
@@ -129,6 +138,12 @@ cdef inline void app_protocols(AppProtos* t) noexcept nogil:
                  sizeof(HttpState), 80, 8080,
                  http_probe, http_parse, http_gap, NULL, http_record)
     app_event(t, EV_FILEINFO, sizeof(FileEvent))
+    app_register(t, AP_TLS, EV_TLS, sizeof(TlsEvent), sizeof(TlsSummary), sizeof(TlsState),
+                 TLS_PORT, TLS_ALT_PORT, tls_probe, tls_parse, tls_gap, NULL, tls_record)
+    t.row[t.n - 1].finish = tls_finish
+    app_register(t, AP_SSH, EV_SSH, sizeof(SshEvent), sizeof(SshSummary), sizeof(SshState),
+                 SSH_PORT, 0, sshr_probe, sshr_parse, sshr_gap, NULL, sshr_record)
+    t.row[t.n - 1].finish = sshr_finish
 
 
 cdef inline const AppProto* app_row(const AppProtos* t, int proto) noexcept nogil:

@@ -71,6 +71,8 @@ cdef extern from "names.h":
         AP_LDAP "WS_AP_LDAP"
         AP_DCERPC "WS_AP_DCERPC"
         AP_HTTP "WS_AP_HTTP"
+        AP_TLS "WS_AP_TLS"
+        AP_SSH "WS_AP_SSH"
         N_APP_PROTOS "WS_N_APP_PROTOS"
         EV_DNS "WS_EV_DNS"
         EV_KRB5 "WS_EV_KRB5"
@@ -78,6 +80,8 @@ cdef extern from "names.h":
         EV_DCERPC "WS_EV_DCERPC"
         EV_HTTP "WS_EV_HTTP"
         EV_FILEINFO "WS_EV_FILEINFO"
+        EV_TLS "WS_EV_TLS"
+        EV_SSH "WS_EV_SSH"
         N_APP_EVENTS "WS_N_APP_EVENTS"
         # DNS RR types and RCODEs with an EVE name (ws_dns_rrtypes, ws_dns_rcodes)
         N_DNS_RRTYPES "WS_N_DNS_RRTYPES"

@@ -76,4 +76,58 @@ static void ws_base64_20(const uint8_t in[20], char out[29])
     out[o++] = tab[(v >> 6) & 63];  out[o++] = '=';
     out[o] = 0;
 }
+/* SHA-1 over bytes that arrive in pieces (a certificate across TCP segments):
+ * init, update..., final; the state is 96 bytes. */
+typedef struct {
+    uint32_t h[5];
+    uint32_t fill;          /* bytes in block */
+    uint64_t len;           /* bytes hashed */
+    uint8_t block[64];
+} ws_sha1_ctx;
+
+static void ws_sha1_init(ws_sha1_ctx *c)
+{
+    c->h[0] = 0x67452301u; c->h[1] = 0xEFCDAB89u; c->h[2] = 0x98BADCFEu;
+    c->h[3] = 0x10325476u; c->h[4] = 0xC3D2E1F0u;
+    c->fill = 0;
+    c->len = 0;
+}
+
+static void ws_sha1_update(ws_sha1_ctx *c, const uint8_t *p, size_t k)
+{
+    size_t take;
+    c->len += k;
+    while (k) {
+        take = 64 - c->fill < k ? 64 - c->fill : k;
+        memcpy(c->block + c->fill, p, take);
+        c->fill += (uint32_t)take;
+        p += take;
+        k -= take;
+        if (c->fill == 64) {
+            ws_sha1_block(c->h, c->block);
+            c->fill = 0;
+        }
+    }
+}
+
+static void ws_sha1_final(ws_sha1_ctx *c, uint8_t out[20])
+{
+    uint64_t bits = c->len * 8;
+    int i;
+    memset(c->block + c->fill, 0, 64 - c->fill);
+    c->block[c->fill] = 0x80;
+    if (c->fill >= 56) {
+        ws_sha1_block(c->h, c->block);
+        memset(c->block, 0, 64);
+    }
+    for (i = 0; i < 8; i++)
+        c->block[63 - i] = (uint8_t)(bits >> (8 * i));
+    ws_sha1_block(c->h, c->block);
+    for (i = 0; i < 5; i++) {
+        out[4 * i] = (uint8_t)(c->h[i] >> 24);
+        out[4 * i + 1] = (uint8_t)(c->h[i] >> 16);
+        out[4 * i + 2] = (uint8_t)(c->h[i] >> 8);
+        out[4 * i + 3] = (uint8_t)c->h[i];
+    }
+}
 #endif

@@ -243,6 +243,26 @@ APP_FEATURES: tuple[Feature, ...] = tuple(
          "bodies whose declared Content-Type does not fit the kind found: an executable, "
          "archive or document declared text/ or image/ or undeclared; a script as image/"),
         ("app_http_exe_bodies", "bodies", "bodies that start an executable (PE, MZ, ELF, Mach-O)"),
+        ("app_tls_version", "version code",
+         "TLS version negotiated (the ServerHello's, supported_versions' choice for 1.3), "
+         "else the ClientHello's: 0x0301 (769) TLS 1.0 ... 0x0304 (772) TLS 1.3, 0x0300 "
+         "SSL 3.0, 2 SSLv2; 0 when no hello was read"),
+        ("app_tls_ciphers", "cipher suites", "cipher suites the ClientHello offered"),
+        ("app_tls_extensions", "extensions", "extensions in the ClientHello (GREASE included)"),
+        ("app_tls_sni", "0/1", "the ClientHello named a server (SNI)"),
+        ("app_tls_alpns", "protocols", "ALPN protocols the ClientHello offered"),
+        ("app_tls_certs", "certificates",
+         "certificates in the server's chain (TLS <= 1.2; those begun before a cut)"),
+        ("app_tls_self_signed", "0/1",
+         "the server's certificate has its subject as issuer (TLS <= 1.2)"),
+        ("app_tls_cert_days", "days",
+         "the server certificate's validity span, notafter - notbefore"),
+        ("app_tls_cert_age_days", "days",
+         "the certificate's age at the handshake: ClientHello time - notbefore (negative: "
+         "not valid yet); 0 without a certificate"),
+        ("app_ssh_banners", "banners", "SSH identification strings read (0, 1 or 2)"),
+        ("app_ssh_proto_version", "version",
+         "SSH protocol version of the server's banner (else the client's): 2.0, 1.99, 1.5"),
     ))
 
 ALL_FEATURES: tuple[Feature, ...] = FLOW_FEATURES + CONTEXT_FEATURES + APP_FEATURES

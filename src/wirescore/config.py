@@ -151,7 +151,7 @@ SETTINGS: tuple[Setting, ...] = (
             "wirescore.app_flows_reclaimed).", unit="flows", minimum=1, maximum=1 << 30),
     Setting("app.streams", 4096, int, "--app-streams",
             "TCP flows parsed at once (a stream slot each: about "
-            f"{2 * APP_HOLD // 1024 + 1} KiB, used lazily; a slot is given back when both "
+            f"{2 * APP_HOLD // 1024 + 2} KiB, used lazily; a slot is given back when both "
             "directions are done). When full, the slot of the flow seen longest ago is "
             "taken back and its parse ends (counted: wirescore.app_streams_reclaimed).",
             unit="flows", minimum=1, maximum=1 << 24),

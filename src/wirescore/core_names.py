@@ -210,6 +210,8 @@ APP_PROTOS = (
     ("AP_LDAP", "ldap"),
     ("AP_DCERPC", "dcerpc"),
     ("AP_HTTP", "http"),
+    ("AP_TLS", "tls"),
+    ("AP_SSH", "ssh"),
 )
 
 # The parsers, one row per protocol and transport: Suricata's name for the pair in its
@@ -228,6 +230,8 @@ APP_PARSERS = (
     ("AP_LDAP", "udp", "ldap_udp", ("flow", "tx", "parser"), 65536),
     ("AP_DCERPC", "tcp", "dcerpc_tcp", ("flow", "tx", "parser", "gap"), 1048576),
     ("AP_HTTP", "tcp", "http", ("flow", "tx", "parser", "gap"), 65536),
+    ("AP_TLS", "tcp", "tls", ("flow", "tx", "parser", "gap"), 16384),
+    ("AP_SSH", "tcp", "ssh", ("flow", "tx", "parser", "gap"), 4096),
 )
 APP_COUNTER_KINDS = ("flow", "tx", "parser", "gap")
 _APP_COUNTER_PATHS = ("app_layer.flow.{}", "app_layer.tx.{}", "app_layer.error.{}.parser",
@@ -246,6 +250,8 @@ APP_EVENTS = (
     ("EV_DCERPC", "dcerpc"),
     ("EV_HTTP", "http"),
     ("EV_FILEINFO", "fileinfo"),
+    ("EV_TLS", "tls"),
+    ("EV_SSH", "ssh"),
 )
 
 # sizes of the application layer that its documentation quotes
@@ -280,6 +286,39 @@ DNS_RCODES = (
 )
 
 # the bits of a DNS event's status and of each answer's flags (ext/app/dns.pxd DnsEvent)
+
+# the bits of a TLS event's status (ext/app/tlsroom.pxd TlsEvent): a field's bit is set
+# when the event holds it
+TLS_EVENT_BITS = (
+    ("TE_CLIENT", 1),            # a ClientHello was read (whole or its prefix)
+    ("TE_SERVER", 2),            # a ServerHello was read
+    ("TE_CERT", 4),              # the server's first certificate was read (TLS <= 1.2)
+    ("TE_SNI", 8),               # sni
+    ("TE_JA3", 16),              # ja3 (the ClientHello's lists were whole)
+    ("TE_JA3S", 32),             # ja3s
+    ("TE_JA4", 64),              # ja4
+    ("TE_SUBJECT", 128),         # subject
+    ("TE_ISSUER", 256),          # issuerdn
+    ("TE_SERIAL", 512),          # serial
+    ("TE_VALIDITY", 1024),       # notbefore, notafter
+    ("TE_SHA1", 2048),           # fingerprint (the whole certificate was read)
+    ("TE_SELF_SIGNED", 4096),    # subject and issuer are equal
+    ("TE_CLIENT_CUT", 8192),     # the ClientHello was cut (snap length, a gap)
+    ("TE_CERT_CUT", 16384),      # the certificate was cut before its end
+    ("TE_TEXT_CUT", 32768),      # a string longer than its field was kept cut
+    ("TE_DONE", 65536),          # the handshake in clear was seen to its end
+    ("TE_CHAIN", 131072),        # n_certs is the whole chain's length
+    ("TE_SSLV2", 262144),        # the ClientHello was SSLv2-compatible (no JA3 / JA4:
+                                 # they are defined on TLS ClientHellos)
+)
+
+# the bits of an SSH event's status (ext/app/sshroom.pxd SshEvent)
+SSH_EVENT_BITS = (
+    ("SE_CLIENT", 1),            # the client's identification string was read
+    ("SE_SERVER", 2),            # the server's
+    ("SE_CLIENT_CUT", 4),        # the client's line was cut (snap length, a gap)
+    ("SE_SERVER_CUT", 8),
+)
 DNS_EVENT_BITS = (
     ("DE_QUESTION", 1),          # the first question was read whole
     ("DE_QNAME_TRUNC", 2),       # its name is longer than DNS_NAME bytes: kept cut
@@ -360,6 +399,9 @@ DNS_BITS = dict(DNS_EVENT_BITS)
 DCERPC_BITS = dict(DCERPC_EVENT_BITS)
 #: HttpEvent and FileEvent flag bits by name
 HTTP_BITS = dict(HTTP_EVENT_BITS)
+#: TlsEvent and SshEvent flag bits by name
+TLS_BITS = dict(TLS_EVENT_BITS)
+SSH_BITS = dict(SSH_EVENT_BITS)
 
 #: the lists as rows of (C enum name, C value, name): what the compiled tables hold
 ROWS = {
@@ -415,6 +457,10 @@ def _app_header() -> list:
                + " };   /* DceEvent bits */")
     out.append("enum { " + ", ".join(f"WS_{name} = {bit}" for name, bit in HTTP_EVENT_BITS)
                + " };   /* HttpEvent, FileEvent bits */")
+    out.append("enum { " + ", ".join(f"WS_{name} = {bit}" for name, bit in TLS_EVENT_BITS)
+               + " };   /* TlsEvent bits */")
+    out.append("enum { " + ", ".join(f"WS_{name} = {bit}" for name, bit in SSH_EVENT_BITS)
+               + " };   /* SshEvent bits */")
     return out
 
 

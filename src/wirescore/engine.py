@@ -162,7 +162,7 @@ class Engine:
                 run.meter.feed(data, meta, linktype, run.windows, run.flows, run.app)
                 clock = source.expiry_clock()
                 if clock is not None:            # a quiet source still ages its flows
-                    run.meter.expire(clock, run.flows)
+                    run.meter.expire(clock, run.flows, run.app)
                 run.after_batch(len(data))
                 if self._stop.is_set():
                     log.info("stop requested: ending flows and writing stats")
@@ -377,7 +377,7 @@ class _Run:
         """End every flow, write the final stats, close the sinks and the source."""
         self.finishing = True
         try:
-            self.meter.shutdown(self.windows, self.flows, self._flush)
+            self.meter.shutdown(self.windows, self.flows, self._flush, self.app)
             clock = self.meter.packet_clock
             # no packet at all: stamp the stats with the wall clock (nothing to replay)
             self.stats(int(clock * 1e6) if clock is not None else int(time.time() * 1e6))

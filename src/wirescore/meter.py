@@ -72,18 +72,26 @@ class MeterStage:
             i = (core.feed(data, meta, i) if linktype == self.linktype
                  else core.feed(data, meta, i, linktype))
             windows(core.drain_windows())
-            for kind, records in core.drain_app().items():
-                if app is not None and len(records):
-                    app(kind, records)
+            self._app(app)
             flows(core.drain())
 
-    def expire(self, clock: float, flows: Callable) -> None:
-        """End the flows idle at `clock` (seconds since the epoch, packet clock)."""
+    def _app(self, app: Callable | None) -> None:
+        """Hand over each kind's app-layer events (None: dropped)."""
+        for kind, records in self.core.drain_app().items():
+            if app is not None and len(records):
+                app(kind, records)
+
+    def expire(self, clock: float, flows: Callable, app: Callable | None = None) -> None:
+        """End the flows idle at `clock` (seconds since the epoch, packet clock); the
+        app-layer events their ends write (a TLS handshake cut short) go to app."""
         while not self.core.expire(clock):
+            self._app(app)
             flows(self.core.drain())
+        self._app(app)
         flows(self.core.drain())
 
-    def shutdown(self, windows: Callable, flows: Callable, flush: Callable) -> None:
+    def shutdown(self, windows: Callable, flows: Callable, flush: Callable,
+                 app: Callable | None = None) -> None:
         """End the open window and every flow (reason shutdown; a closed TCP flow still
         lingering keeps its reason). flush() is called after each drain: one batch in
         flight at a time, since a million flows ending at once would otherwise queue
@@ -91,8 +99,10 @@ class MeterStage:
         self.core.close_window()
         windows(self.core.drain_windows())
         while self.core.shutdown():
+            self._app(app)
             flows(self.core.drain())
             flush()
+        self._app(app)
         flows(self.core.drain())
 
     @property

@@ -7,7 +7,8 @@ One input:
     byte 0    bit0: UDP (else TCP); bits1-2: the server port (PORTS: the protocols' own
               and one they are probed on by content only; the first operation's bits5-7,
               unused by it, add 4 x their value to the index while it is in PORTS, so
-              PORTS can grow and older inputs keep their port); bits3-4: summary records
+              PORTS can grow and older inputs keep their port: bank 0 DNS's, 1 Kerberos, LDAP,
+              DCE-RPC and HTTP's, 2 TLS's and SSH's); bits3-4: summary records
               (1, 2, 4, 64); bits5-6: stream slots (1, 2, 4, 16); bit7: 64-byte budgets
     then      operations until the input ends, each one byte:
                 bits0-1 flow (4 flows), bit2 direction (0 client to server),
@@ -53,6 +54,7 @@ PORTS = (53, 5300, 5353, 137,
          88, 389,
          135,
          80,
+         443, 4433, 22, 2222,
          )
 RECORDS = (1, 2, 4, 64)
 SLOTS = (1, 2, 4, 16)
@@ -72,6 +74,10 @@ def _check_events(drv) -> int:
         if kind == "dcerpc":
             check_dcerpc_records(recs)
         _check_http(kind, recs)
+        if kind == "tls":
+            check_tls_records(recs)
+        if kind == "ssh":
+            check_ssh_records(recs)
         for ev in _WRITERS[kind].events(recs):
             json.dumps(ev)
     return n
@@ -104,6 +110,19 @@ def check_dcerpc_records(recs) -> None:
         check(not int(r["flags"]) & DCERPC_BITS["DV_REQ"] or int(r["req_ptype"]) == 0,
               "req fields without a request")
         check(int(r["req_ptype"]) != 0xFF or int(r["res_ptype"]) != 0xFF, "an empty event")
+
+
+def check_tls_records(recs) -> None:
+    """Every kept length within its field."""
+    for name in ("sni", "ja3", "ja3s", "subject", "issuer", "calpn", "salpn", "serial"):
+        cap = recs.dtype[name].shape[0]
+        check(bool((recs[name + "_len"] <= cap).all()), f"tls {name}_len beyond its field")
+
+
+def check_ssh_records(recs) -> None:
+    check(bool((recs["proto_len"] <= recs.dtype["proto_version"].shape[1]).all())
+          and bool((recs["soft_len"] <= recs.dtype["software"].shape[1]).all()),
+          "ssh lengths beyond their fields")
 
 
 def _check_record(rec: dict) -> None:
@@ -227,6 +246,7 @@ def seeds() -> dict[str, bytes]:
         _packet(f, 0, stream[:120]) for f in range(NFLOWS)) + bytes([0x18, 0x19])
     out.update(_krb5_seeds())
     out.update(dcerpc_seeds())
+    out.update(_tls_seeds())
     return out
 
 
@@ -300,6 +320,33 @@ def _http_seeds() -> dict[str, bytes]:
         snap = syn + _packet(0, 0, client[:200], cut=40) + _packet(0, 1, server[:200], cut=200)
         for name, ops in (("whole", whole), ("split", split), ("snap", snap)):
             out[f"http-{name}-{k}"] = bytes([0x78 | 3 << 1, ops[0] | 1 << 5]) + ops[1:]
+
+
+def _tls_seeds() -> dict[str, bytes]:
+    """Real TLS handshakes (tests/data/ja4/browsers-x509.pcapng) and SSH banners (a
+    made-up pair in OpenSSH's form) on the TLS/SSH port bank (PORTS[8:12]: the first op byte's
+    bits 5-7 = 2): whole, split, with a gap, cut by the snap length."""
+    import test_app_tls
+    out: dict[str, bytes] = {}
+    bank = 2 << 5
+    client, server = test_app_tls.CONNS[0]
+    client, server = client[:1800], server[:6000]
+    syn = _packet(0, 0, b"", flags=0x02)     # its first byte gives way to the bank's
+    for port in range(2):
+        opt = bytes([port << 1 | 3 << 3 | 3 << 5])
+        out[f"tls-port{port}"] = opt + bytes([bank]) + syn[1:] + b"".join(
+            _packet(0, 0, client[i:i + 1400]) for i in range(0, len(client), 1400)) + \
+            b"".join(_packet(0, 1, server[i:i + 1400]) for i in range(0, len(server), 1400))
+        out[f"tls-snap{port}"] = opt + bytes([bank]) + syn[1:] + \
+            _packet(0, 0, client[:200], cut=255) + \
+            _packet(0, 1, server[:200], cut=255) + _packet(0, 1, server[455:655], cut=255)
+        out[f"tls-gap{port}"] = opt + bytes([bank]) + syn[1:] + _packet(0, 0, client) + \
+            _packet(0, 1, server[:1000]) + _packet(0, 1, server[2000:4000], delta=1000)
+    banners = (b"SSH-2.0-OpenSSH_9.6p1 Ubuntu-3ubuntu13\r\n", b"SSH-2.0-OpenSSH_8.9\r\n")
+    for port in (2, 3):
+        opt = bytes([port << 1 | 3 << 3 | 3 << 5])
+        out[f"ssh-port{port}"] = opt + bytes([bank]) + syn[1:] + _packet(0, 1, banners[1]) + \
+            _packet(0, 0, banners[0][:10]) + _packet(0, 0, banners[0][10:]) + bytes([0x18])
     return out
 
 

@@ -22,6 +22,8 @@ from wirescore.outputs.eve_krb5 import Krb5EventFormatter
 from wirescore.outputs.eve_ldap import LdapEventFormatter
 from wirescore.outputs.eve_dcerpc import DcerpcEventFormatter
 from wirescore.outputs.eve_http import FileEventFormatter, HttpEventFormatter
+from wirescore.outputs.eve_tls import TlsEventFormatter
+from wirescore.outputs.eve_ssh import SshEventFormatter
 
 #: the EVE writer of each app-layer event kind
 FORMATTERS = {"dns": DnsEventFormatter,
@@ -30,6 +32,8 @@ FORMATTERS = {"dns": DnsEventFormatter,
               "dcerpc": DcerpcEventFormatter,
               "http": HttpEventFormatter,
               "fileinfo": FileEventFormatter,
+              "tls": TlsEventFormatter,
+              "ssh": SshEventFormatter,
               }
 
 
