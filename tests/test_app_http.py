@@ -353,13 +353,16 @@ def test_header_block_longer_than_the_hold():
 
 
 def test_probe_by_content_not_port():
-    """HTTP on port 5000 is found; a non-HTTP payload on port 80 is not claimed."""
+    """HTTP on port 5000 is found; a non-HTTP payload on port 80 is not claimed by HTTP:
+    a TLS ClientHello there is TLS, bytes of no protocol are nobody's."""
     client, server = WIKI_STREAMS[0]
     drv = AppDriver(port=5000)
     exchange(drv, client, server)
     assert drv.end(0)["app_proto"] == HTTP
     drv = AppDriver(port=80)
     send(drv, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(600))
+    assert drv.end(0)["app_proto"] == APP_PROTO_NAMES.index("tls")
+    send(drv, b"\xee\x17 not a protocol " + bytes(600))
     assert drv.end(0)["app_proto"] == FAILED
     send(drv, b"get / HTTP/1.1\r\n\r\n")          # a method is upper case
     assert drv.end(0)["app_proto"] == FAILED

@@ -47,6 +47,7 @@ cdef struct SshEvent:              # one flow's banners; SSH_EVENT_DTYPE (appcor
     uint8_t nvlan
     uint8_t ip_version
     uint8_t proto
+    uint8_t direction              # 0: the event goes client to server (src is the client)
     uint8_t status                 # SE_* bits
     uint8_t proto_len[2]           # bytes kept: [0] client, [1] server
     uint8_t soft_len[2]

@@ -94,8 +94,6 @@ cdef struct TlsEvent:              # one flow's handshake; TLS_EVENT_DTYPE (appc
     uint64_t flow_id
     int64_t ts_us                  # the packet that completed the handshake (or the
                                    # flow's last, when it ended with a partial one)
-    int64_t not_before             # the certificate's validity, Unix seconds
-    int64_t not_after
     uint8_t src_addr[16]           # the client
     uint8_t dest_addr[16]
     uint16_t src_port
@@ -105,7 +103,10 @@ cdef struct TlsEvent:              # one flow's handshake; TLS_EVENT_DTYPE (appc
     uint8_t nvlan
     uint8_t ip_version
     uint8_t proto
+    uint8_t direction              # 0: the event goes client to server (src is the client)
     uint8_t n_calpn                # client ALPNs kept in calpn
+    int64_t not_before             # the certificate's validity, Unix seconds
+    int64_t not_after
     uint32_t status                # TE_* bits
     uint16_t client_version        # the ClientHello's legacy_version
     uint16_t version               # negotiated: supported_versions' choice, else the
