@@ -118,6 +118,11 @@ def ours(path) -> tuple[dict[tuple, dict], str | None]:
             for rec, e in zip(recs, evs):
                 got.setdefault((e["src_ip"], e["src_port"], e["dest_ip"], e["dest_port"]),
                                {})[kind] = (e[kind], int(rec["status"]))
+        else:
+            for e in evs:
+                key = (e["src_ip"], e["src_port"], e["dest_ip"], e["dest_port"])
+                for k in (key, _rev(key)):
+                    got.setdefault(k, {}).setdefault("other", kind)
     error = None
     cfg = Config.load(overrides={"detect.enabled": False})
     with tempfile.TemporaryDirectory(prefix="ws-tls-parity-") as logs:
@@ -145,6 +150,12 @@ def compare(path, total: Counter, problems: list) -> None:
         """The class of a connection without our event, or None (unexplained)."""
         if error:
             return "no-event"
+        if "other" in mine.get(k, {}):
+            # the client spoke another protocol first (an HTTP GET to an SSH server): the
+            # flow is that protocol's, found by its first payload, and the other
+            # direction is not parsed as SSH or TLS (Suricata flags such a flow as a
+            # protocol mismatch between its directions)
+            return "other-protocol"
         head = starts.get(k, b"")
         if not head.startswith(first) and not (first == b"\x16" and head[:1] == b"\x80"):
             return "mid-stream"
