@@ -39,11 +39,21 @@ DCE-RPC (event kind "dcerpc", over TCP), wired:
              key_clients_before counts the server's clients that called it,
              key_others_before the other hosts that called it on any server.
 
+Kerberos (event kind "krb5"), wired:
+  krb5.user  every AS-REQ naming a client principal: client = the sender, server = the
+             KDC (its destination), key = the principal name, lower-cased (Windows
+             names are case-insensitive; "MITACS-PC3$" and "mitacs-pc3$" are one
+             account), without the realm (a client writes its realm both short and
+             dotted). pair_keys_before counts the distinct accounts this client asked
+             the KDC to authenticate; key_others_before the other hosts that asked for
+             the account.
+
 Kinds expected of protocols not wired yet (one row each when their events are tested):
   dcerpc.if   client -> server, key = interface UUID (bind)
   smb.share   client -> server, key = tree-connect path
   smb.pipe    client -> server, key = named pipe opened
-  krb5.sname  client -> KDC, key = service principal asked
+  krb5.sname  client -> KDC, key = service principal asked (Kerberoasting: no labeled
+              capture to test it on yet)
   tls.ja4     client -> server, key = JA4 (key_hosts_before: hosts presenting it)
   tls.cert    server -> client roles swapped: the presenting host as client, key = the
               certificate's SHA-1 (hosts presenting it)
@@ -88,6 +98,9 @@ KINDS = (
             "{key_others_before} other hosts called it before, on any server; the server "
             "had {server_others_before} other RPC clients; {keys} distinct operations from "
             "{client} to {server}"),
+    ObsKind("krb5.user", "krb5",
+            "{count} distinct accounts asked of KDC {server} by {client} (this one "
+            "{key}); {key_others_before} other hosts asked for it before"),
 )
 KIND_ID = {k.name: i + 1 for i, k in enumerate(KINDS)}
 BY_NAME = {k.name: k for k in KINDS}
@@ -254,5 +267,25 @@ def dcerpc_observations(records: np.ndarray) -> Observations:
     return obs
 
 
+_KRB_AS_REQ = 10                   # RFC 4120 5.4.1: AS-REQ's APPLICATION tag
+
+
+def krb5_observations(records: np.ndarray) -> Observations:
+    """The observations of Kerberos events (KRB5_EVENT_DTYPE records): one krb5.user
+    per AS-REQ with a client name (the module docstring says which fields)."""
+    obs = Observations()
+    wanted = (records["msg_type"] == _KRB_AS_REQ) & (records["cname_len"] > 0)
+    names, lens = records["cname"], records["cname_len"]
+    ts, version = records["ts_us"], records["ip_version"]
+    for i in np.flatnonzero(wanted).tolist():
+        name = names[i, :int(lens[i])].tobytes().lower()
+        src = _Address(records["src_addr"][i].tobytes())
+        dst = _Address(records["dest_addr"][i].tobytes())
+        obs.add(i, "krb5.user", int(ts[i]), src, dst, name, 0, 0.0, int(version[i]), 0,
+                (src, dst, name))
+    return obs
+
+
 #: the observations of each event kind wired so far
-EXTRACTORS = {"dns": dns_observations, "dcerpc": dcerpc_observations}
+EXTRACTORS = {"dns": dns_observations, "dcerpc": dcerpc_observations,
+              "krb5": krb5_observations}
