@@ -47,6 +47,14 @@ def run(pcap: Path, tmp_path: Path, profiles) -> list[dict]:
     return [a for a in alerts if a["alert"]["signature_id"] in APP_IDS]
 
 
+def app_records(pcap: Path, logdir: Path, kind: str) -> np.ndarray:
+    """The app-layer event records of one kind in one capture (detection off)."""
+    got = []
+    Engine(Config.load(overrides={"detect.enabled": False}), logdir,
+           on_app=lambda k, r, e: got.append(r.copy()) if k == kind else None).run(str(pcap))
+    return np.concatenate(got)
+
+
 def labeled(name: str) -> Path:
     return need_shared() / "pcaps" / "labeled" / name
 

@@ -9,11 +9,9 @@ import numpy as np
 import pytest
 
 from conftest import need_shared
-from test_app_firstseen import app_rules, labeled
+from test_app_firstseen import app_records, app_rules, labeled
 from wirescore.appkeys import EXTRACTORS, KIND_ID, dcerpc_label
-from wirescore.config import Config
 from wirescore.detect import Detector
-from wirescore.engine import Engine
 from wirescore.win_names import uuid_bytes
 
 NEW_OP, REPEATED_OP = 9100211, 9100212
@@ -21,12 +19,7 @@ DEMO = "netml-cicids2017-demo/demo.pcap"
 
 
 def dcerpc_records(pcap, logdir) -> np.ndarray:
-    """The DCE-RPC event records of one capture."""
-    got = []
-    Engine(Config.load(overrides={"detect.enabled": False}), logdir,
-           on_app=lambda kind, r, e: got.append(r.copy()) if kind == "dcerpc" else None
-           ).run(str(pcap))
-    return np.concatenate(got)
+    return app_records(pcap, logdir, "dcerpc")
 
 
 def dcerpc_alerts(pcap, tmp_path, warmup=0):

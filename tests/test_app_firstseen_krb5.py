@@ -7,21 +7,15 @@ from __future__ import annotations
 import numpy as np
 
 from conftest import need_shared
-from test_app_firstseen import app_rules, labeled
+from test_app_firstseen import app_records, app_rules, labeled
 from wirescore.appkeys import EXTRACTORS
-from wirescore.config import Config
 from wirescore.detect import Detector
-from wirescore.engine import Engine
 
 SPRAY = 9100221
 
 
 def krb5_records(pcap, logdir) -> np.ndarray:
-    got = []
-    Engine(Config.load(overrides={"detect.enabled": False}), logdir,
-           on_app=lambda kind, r, e: got.append(r.copy()) if kind == "krb5" else None
-           ).run(str(pcap))
-    return np.concatenate(got)
+    return app_records(pcap, logdir, "krb5")
 
 
 def test_password_spray_names_sprayer_and_kdc(tmp_path):
