@@ -11,7 +11,9 @@ import pytest
 from conftest import need_shared
 from test_app_firstseen import app_records, app_rules, labeled
 from wirescore.appkeys import EXTRACTORS, KIND_ID, dcerpc_label
+from wirescore.config import Config
 from wirescore.detect import Detector
+from wirescore.engine import Engine
 from wirescore.win_names import uuid_bytes
 
 NEW_OP, REPEATED_OP = 9100211, 9100212
@@ -86,3 +88,31 @@ def test_operation_labels():
     assert dcerpc_label(drsuapi, 999) == "drsuapi opnum 999"
     odd = uuid_bytes("01234567-89ab-cdef-0123-456789abcdef")
     assert dcerpc_label(odd, 1) == "01234567-89ab-cdef-0123-456789abcdef opnum 1"
+
+
+def test_engine_writes_the_alert_with_flow_and_snippet(tmp_path):
+    import json
+
+    from conftest import SHARED_DATA
+
+    pcap = labeled("windows-ad-attacks/LateralMovement__LM_psexec_smb_dcerpc_epm_svcctl"
+                   ".pcapng")
+    logdir = tmp_path / "eve"
+    Engine(Config.load(), logdir, profiles=app_rules(tmp_path)).run(str(pcap))
+    events = [json.loads(line) for line in (logdir / "eve.json").read_text().splitlines()]
+    alerts = [e for e in events if e["event_type"] == "alert"
+              and e["alert"]["signature_id"] == NEW_OP]
+    assert len(alerts) == 1
+    a = alerts[0]
+    assert (a["src_ip"], a["dest_ip"], a["dest_port"]) == ("172.16.66.1", "172.16.66.36",
+                                                           135)
+    assert a["flow_id"] > 0 and a["community_id"].startswith("1:")
+    assert (logdir / a["capture_file"]).is_file()
+    assert a["alert"]["metadata"]["wirescore_firstseen"][0].startswith(
+        "call 1 of epmapper ept_map (opnum 3) from 172.16.66.1 to 172.16.66.36")
+    schema_path = SHARED_DATA / "suricata-eve-schema.json"
+    if schema_path.is_file():
+        from jsonschema import Draft202012Validator
+
+        validator = Draft202012Validator(json.loads(schema_path.read_text()))
+        assert not list(validator.iter_errors(a))
