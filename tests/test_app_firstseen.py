@@ -47,6 +47,14 @@ def run(pcap: Path, tmp_path: Path, profiles) -> list[dict]:
     return [a for a in alerts if a["alert"]["signature_id"] in APP_IDS]
 
 
+def app_records(pcap: Path, logdir: Path, kind: str) -> np.ndarray:
+    """The app-layer event records of one kind in one capture (detection off)."""
+    got = []
+    Engine(Config.load(overrides={"detect.enabled": False}), logdir,
+           on_app=lambda k, r, e: got.append(r.copy()) if k == kind else None).run(str(pcap))
+    return np.concatenate(got)
+
+
 def labeled(name: str) -> Path:
     return need_shared() / "pcaps" / "labeled" / name
 
@@ -117,9 +125,10 @@ def test_shipped_warmup_keeps_a_young_table_quiet(tmp_path):
 
 
 def test_key_spec_names():
-    assert [k.name for k in KINDS] == ["dns.name", "dns.txt", "dns.nx"]
+    assert [k.name for k in KINDS] == ["dns.name", "dns.txt", "dns.nx", "dcerpc.op",
+                                      "krb5.user"]
     for k in KINDS:                  # every message formats with the columns given
-        k.message.format(count=1, client="a", server="b", key="c",
+        k.message.format(count=1, calls=1, keys=1, client="a", server="b", key="c",
                          **{c: 0 for c in COLUMNS})
 
 

@@ -30,13 +30,30 @@ DNS (event kind "dns"), wired now:
              browser's probe of the search list, "wpad") or one with no public suffix
              is no domain anyone could have registered.
 
-The other protocols' events land after this module was written; the kinds expected of
-them (not wired: no events to test them on yet), each one row here when they arrive:
-  dcerpc.op   client -> server, key = interface UUID + opnum, label "drsuapi opnum 3"
+DCE-RPC (event kind "dcerpc", over TCP), wired:
+  dcerpc.op  every REQUEST (its own event, not the response that repeats it): client =
+             the request's sender, server = its destination, key = the interface UUID
+             of the request's context (16 zero bytes when the connection's BIND was
+             not seen) + the opnum. The alert names it as the EVE writer does
+             (win_names.DCERPC_SERVICES): "drsuapi DRSGetNCChanges (opnum 3)".
+             key_clients_before counts the server's clients that called it,
+             key_others_before the other hosts that called it on any server.
+
+Kerberos (event kind "krb5"), wired:
+  krb5.user  every AS-REQ naming a client principal: client = the sender, server = the
+             KDC (its destination), key = the principal name, lower-cased (Windows
+             names are case-insensitive; "MITACS-PC3$" and "mitacs-pc3$" are one
+             account), without the realm (a client writes its realm both short and
+             dotted). pair_keys_before counts the distinct accounts this client asked
+             the KDC to authenticate; key_others_before the other hosts that asked for
+             the account.
+
+Kinds expected of protocols not wired yet (one row each when their events are tested):
   dcerpc.if   client -> server, key = interface UUID (bind)
   smb.share   client -> server, key = tree-connect path
   smb.pipe    client -> server, key = named pipe opened
-  krb5.sname  client -> KDC, key = service principal asked
+  krb5.sname  client -> KDC, key = service principal asked (Kerberoasting: no labeled
+              capture to test it on yet)
   tls.ja4     client -> server, key = JA4 (key_hosts_before: hosts presenting it)
   tls.cert    server -> client roles swapped: the presenting host as client, key = the
               certificate's SHA-1 (hosts presenting it)
@@ -56,7 +73,8 @@ from wirescore.dnsnames import NO_DOMAIN, entropy_bits, split_name
 class ObsKind:
     """One observation kind: name, the event kind it comes from, and the alert text, a
     format string over the observation (client, server, key, and the answer's columns,
-    `count` being the model's count, this observation included)."""
+    `count` being the model's count, `calls` the client's calls of the key on the
+    server and `keys` its distinct keys there, this observation included)."""
 
     name: str
     event: str
@@ -75,6 +93,14 @@ KINDS = (
     ObsKind("dns.nx", "dns",
             "{count} distinct nonexistent domains for {client} from {server} (this one "
             "{key}); {key_hosts_before} hosts were told it does not exist before"),
+    ObsKind("dcerpc.op", "dcerpc",
+            "call {calls} of {key} from {client} to {server}; "
+            "{key_others_before} other hosts called it before, on any server; the server "
+            "had {server_others_before} other RPC clients; {keys} distinct operations from "
+            "{client} to {server}"),
+    ObsKind("krb5.user", "krb5",
+            "{count} distinct accounts asked of KDC {server} by {client} (this one "
+            "{key}); {key_others_before} other hosts asked for it before"),
 )
 KIND_ID = {k.name: i + 1 for i, k in enumerate(KINDS)}
 BY_NAME = {k.name: k for k in KINDS}
@@ -139,7 +165,7 @@ class Observations:
         version, client, server, key = self._raw[i]
         c = _addr_text(client, version)
         s = _addr_text(server, version) if isinstance(server, _Address) else text_of(server)
-        k = text_of(key)
+        k = key if isinstance(key, str) else text_of(key)
         return c, s, k if len(k) <= KEY_TEXT else k[:KEY_TEXT] + "..."
 
 
@@ -199,5 +225,67 @@ def _first_payload(records: np.ndarray, i: int) -> bytes | None:
     return None
 
 
+#: DCE-RPC packet type REQUEST (C706 12.6.4.9); a request's event has no response type
+_DCE_REQUEST = 0
+_DCE_NONE = 0xFF
+_NO_UUID = bytes(16)
+
+
+def dcerpc_label(uuid: bytes, opnum: int) -> str:
+    """An operation as the alert names it: "drsuapi DRSGetNCChanges (opnum 3)", the
+    UUID's text for an interface not in win_names.DCERPC_SERVICES, "an unseen interface"
+    when the connection's BIND was not captured (all-zero UUID)."""
+    from wirescore.outputs.eve_dcerpc import uuid_text
+    from wirescore.win_names import DCERPC_SERVICES
+
+    if uuid == _NO_UUID:
+        return f"opnum {opnum} of an unseen interface"
+    text = uuid_text(uuid)
+    service, procs = DCERPC_SERVICES.get(text, (text, {}))
+    proc = procs.get(opnum)
+    return f"{service} {proc} (opnum {opnum})" if proc else f"{service} opnum {opnum}"
+
+
+def dcerpc_observations(records: np.ndarray) -> Observations:
+    """The observations of DCE-RPC events (DCERPC_EVENT_DTYPE records): one dcerpc.op
+    per REQUEST event (the module docstring says which fields)."""
+    from wirescore.core_names import DCERPC_BITS
+
+    obs = Observations()
+    wanted = ((records["req_ptype"] == _DCE_REQUEST) & (records["res_ptype"] == _DCE_NONE)
+              & (records["flags"] & DCERPC_BITS["DV_REQ"]).astype(bool))
+    n_if, uuids, opnum = records["n_ifaces"], records["if_uuid"], records["opnum"]
+    ts, version = records["ts_us"], records["ip_version"]
+    for i in np.flatnonzero(wanted).tolist():
+        uuid = uuids[i, :16].tobytes() if n_if[i] else _NO_UUID
+        op = int(opnum[i])
+        key = uuid + op.to_bytes(2, "little")
+        src = _Address(records["src_addr"][i].tobytes())
+        dst = _Address(records["dest_addr"][i].tobytes())
+        obs.add(i, "dcerpc.op", int(ts[i]), src, dst, key, 0, 0.0, int(version[i]), 0,
+                (src, dst, dcerpc_label(uuid, op)))
+    return obs
+
+
+_KRB_AS_REQ = 10                   # RFC 4120 5.4.1: AS-REQ's APPLICATION tag
+
+
+def krb5_observations(records: np.ndarray) -> Observations:
+    """The observations of Kerberos events (KRB5_EVENT_DTYPE records): one krb5.user
+    per AS-REQ with a client name (the module docstring says which fields)."""
+    obs = Observations()
+    wanted = (records["msg_type"] == _KRB_AS_REQ) & (records["cname_len"] > 0)
+    names, lens = records["cname"], records["cname_len"]
+    ts, version = records["ts_us"], records["ip_version"]
+    for i in np.flatnonzero(wanted).tolist():
+        name = names[i, :int(lens[i])].tobytes().lower()
+        src = _Address(records["src_addr"][i].tobytes())
+        dst = _Address(records["dest_addr"][i].tobytes())
+        obs.add(i, "krb5.user", int(ts[i]), src, dst, name, 0, 0.0, int(version[i]), 0,
+                (src, dst, name))
+    return obs
+
+
 #: the observations of each event kind wired so far
-EXTRACTORS = {"dns": dns_observations}
+EXTRACTORS = {"dns": dns_observations, "dcerpc": dcerpc_observations,
+              "krb5": krb5_observations}

@@ -354,6 +354,8 @@ class AppProfileDetector:
             i = int(mine[j])
             row = {name: col[j].item() for name, col in part.items() if col.ndim == 1}
             row["count"] = int(counts[j])
+            row["calls"] = row["pair_count_before"] + 1
+            row["keys"] = row["pair_keys_before"] + row["pair_new"]
             c, s, k = words(i)
             row.update(client=c, server=s, key=k)
             score = float(scores[j])
