@@ -44,7 +44,7 @@ from fuzz_core import (check, check_dns_lines, check_dns_records,  # noqa: E402 
 from fuzz_core import main as fuzz_core_main  # noqa: E402
 
 from wirescore._core.appcore import AppDriver  # noqa: E402
-from wirescore.core_names import APP_PARSERS, APP_PROTO_NAMES, DCERPC_BITS, DNS_NAME  # noqa: E402
+from wirescore.core_names import APP_BUDGETS, APP_PROTO_NAMES, DCERPC_BITS, DNS_NAME  # noqa: E402
 from wirescore.outputs.app_events import FORMATTERS  # noqa: E402
 from wirescore.msg_names import MAGIC_NAMES  # noqa: E402
 
@@ -171,7 +171,7 @@ def run_one(data: bytes) -> dict:
     opt = data[0]
     udp = bool(opt & 1)
     records, slots = RECORDS[(opt >> 3) & 3], SLOTS[(opt >> 5) & 3]
-    budgets = {stem: 64 for _, _, stem, _, _ in APP_PARSERS} if opt & 0x80 else None
+    budgets = {stem: 64 for stem in APP_BUDGETS} if opt & 0x80 else None
     drv = AppDriver(nflows=NFLOWS, udp=udp, port=port_of(opt, data[1]), app_flows=records,
                     app_streams=slots, budgets=budgets, event_capacity=256)
     nxt = [[1000 + 7919 * f, 2_000_000_000 + 7919 * f] for f in range(NFLOWS)]
@@ -320,6 +320,7 @@ def _http_seeds() -> dict[str, bytes]:
         snap = syn + _packet(0, 0, client[:200], cut=40) + _packet(0, 1, server[:200], cut=200)
         for name, ops in (("whole", whole), ("split", split), ("snap", snap)):
             out[f"http-{name}-{k}"] = bytes([0x78 | 3 << 1, ops[0] | 1 << 5]) + ops[1:]
+    return out
 
 
 def _tls_seeds() -> dict[str, bytes]:
