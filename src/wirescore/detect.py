@@ -33,6 +33,8 @@ Same input, same profiles and seeds -> the same scores and alerts.
 """
 from __future__ import annotations
 
+import abc
+
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -111,7 +113,7 @@ class RunningStats:
         return np.sqrt(self.m2 / self.n) if self.n else np.zeros_like(self.mean)
 
 
-class ProfileDetector:
+class ProfileDetector(abc.ABC):
     """Scores the records of one profile and decides which alert (the steps of the
     module docstring). A subclass says what a record of its unit is: which catalogue
     its features come from, which address suppression counts alerts by, and which of
@@ -132,13 +134,13 @@ class ProfileDetector:
         self.allowlisted = 0
         self.suppressed = 0
 
+    @abc.abstractmethod
     def key_address(self, rec) -> bytes:
         """The address suppression counts a record's alerts by."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _allowlisted(self, recs: np.ndarray) -> np.ndarray:
         """Which records match an allowlist rule (all of a rule's fields), vectorised."""
-        raise NotImplementedError
 
     def transform(self, records: np.ndarray) -> np.ndarray:
         X = np.column_stack([records[f].astype(np.float64) for f in self.fields])
