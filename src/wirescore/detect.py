@@ -34,7 +34,6 @@ Same input, same profiles and seeds -> the same scores and alerts.
 from __future__ import annotations
 
 import abc
-
 from dataclasses import dataclass
 from typing import Any, Sequence
 
