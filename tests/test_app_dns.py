@@ -25,6 +25,7 @@ from wirescore.engine import Engine
 from wirescore.outputs.eve_dns import DnsEventFormatter
 
 WIKI = FIXTURES / "zeek-wikipedia.pcap"
+DNS_HDR_BYTES = 12
 DNS = APP_PROTO_NAMES.index("dns")
 FAILED = APP_PROTO_NAMES.index("failed")
 
@@ -211,6 +212,47 @@ def test_a_segment_cut_by_the_snap_length():
     assert [bool(r["status"] & DNS_BITS["DE_CUT"]) for r in recs] == [True, False]
     assert qnames(events_of(recs)) == ["upload.wikimedia.org"] * 2
     assert counter(drv, "wirescore.app_truncated") == 1
+
+
+def test_a_txt_answer_cut_by_the_snap_length_keeps_its_captured_bytes():
+    """A datagram cut inside a TXT record's data keeps the bytes there as the answer's
+    data, flagged DA_DATA_TRUNC and not counted as a record read whole; a record cut in
+    its header, or an A record cut in its data, is not kept. The answers are the
+    labeled C2 capture's (a PowerShell stager in ~200-byte base64 TXT answers), cut as
+    the evaluation mix cuts every packet (256 bytes of frame: 214 of DNS)."""
+    path = need_shared() / "pcaps/labeled/windows-ad-attacks/" \
+        "CommandandControl__cmds_over_dns_txt_queries_and_reponses.pcap"
+    txt = [m for d, m in udp_dns(path) if d == 1 and len(m) > 214 and b"ostrykebs" in m]
+    assert len(txt) >= 10
+    drv = AppDriver(udp=True)
+    for m in txt:
+        drv.packet(0, 1, arr(m[:214]), wire_len=len(m))
+    recs = drv.events()["dns"]
+    assert len(recs) == len(txt)
+    trunc = DNS_BITS["DA_DATA_TRUNC"]
+    for r, m in zip(recs, txt):
+        assert r["status"] & DNS_BITS["DE_CUT"]
+        assert (r["n_answers"], r["answers"]) == (1, 0)
+        assert r["an_flags"][0] & trunc
+        off, n = int(r["an_data_off"][0]), int(r["an_data_len"][0])
+        kept = r["text"][off:off + n].tobytes()
+        assert 100 < n < len(m) and m[:214].endswith(kept)   # the bytes up to the cut
+    whole = [m for m in txt if len(m) < 400][0]
+    drv = AppDriver(udp=True)
+    drv.packet(0, 1, arr(whole), wire_len=len(whole))
+    rec = drv.events()["dns"][0]
+    assert (rec["n_answers"], rec["answers"]) == (1, 1)
+    assert not rec["an_flags"][0] & trunc and not rec["status"] & DNS_BITS["DE_CUT"]
+    a_resp = [m for d, m in MSGS if d == 1][2]              # the CNAME + A response
+    one_whole = 0
+    for cut in range(len(a_resp) - 1, DNS_HDR_BYTES, -1):
+        drv = AppDriver(udp=True)
+        drv.packet(0, 1, arr(a_resp[:cut]), wire_len=len(a_resp))
+        recs = drv.events()["dns"]
+        if len(recs) and recs[0]["answers"] == 1:           # the A record cut
+            one_whole += 1
+            assert recs[0]["status"] & DNS_BITS["DE_CUT"] and recs[0]["n_answers"] == 1
+    assert one_whole >= 16                                  # its header and data
 
 
 def test_a_late_segment_inside_a_gap_is_dropped_and_counted():

@@ -311,10 +311,33 @@ cdef inline void dns_rdata(const uint8_t* m, uint32_t n, uint32_t at, uint32_t r
     e.text_len += e.an_data_len[k]
 
 
+cdef inline void dns_keep_answer(const uint8_t* m, uint32_t n, uint32_t p,
+                                 const DnsName* nm, uint32_t rdlen, DnsEvent* e,
+                                 uint32_t k) noexcept nogil:
+    """Keep as answer k the record of message m[0:n] whose name was read into the
+    event's text (nm) and whose type field is at m[p], with rdlen bytes of its data
+    (p + 10 + rdlen <= n)."""
+    e.an_type[k] = be16(m + p)
+    e.an_class[k] = be16(m + p + 2)
+    e.an_ttl[k] = be32(m + p + 4)
+    e.an_name_off[k] = e.text_len
+    e.an_name_len[k] = <uint16_t>nm.kept
+    if nm.len > nm.kept:
+        e.an_flags[k] |= DA_NAME_TRUNC
+    e.text_len += <uint16_t>nm.kept
+    dns_rdata(m, n, p + 10, rdlen, e, k)
+    e.n_answers = <uint8_t>(k + 1)
+
+
 cdef inline int dns_answers(const uint8_t* m, uint32_t n, uint32_t* pos, DnsEvent* e,
-                            uint32_t* odd) noexcept nogil:
+                            uint32_t* odd, bint cut) noexcept nogil:
     """The answer section: every record read, the first DNS_ANSWERS kept while the
-    event's text has room; odd: records of type TXT, NULL or KEY."""
+    event's text has room; odd: records of type TXT, NULL or KEY. cut: the message's
+    end was lost (snap length, gap): a TXT or NULL record whose data runs past the
+    bytes there is kept with the bytes there, flagged DA_DATA_TRUNC (as a record longer
+    than DNS_RDATA is), and is not counted in answers (records read whole); a C2 answer
+    of a few hundred bytes in a capture cut at 256 bytes a packet keeps its first
+    ~160."""
     cdef DnsName nm
     cdef uint32_t i, p, rdlen, room
     cdef uint32_t k
@@ -334,24 +357,18 @@ cdef inline int dns_answers(const uint8_t* m, uint32_t n, uint32_t* pos, DnsEven
             return N_CUT
         t = be16(m + p)
         rdlen = be16(m + p + 8)
+        if keep and nm.kept < nm.len and room < DNS_NAME:
+            keep = False                        # the name would not fit the text
         if n - p - 10 < rdlen:
+            if cut and keep and (t == T_TXT or t == T_NULL) and n - p - 10 > 0:
+                dns_keep_answer(m, n, p, &nm, n - p - 10, e, k)
+                e.an_flags[k] |= DA_DATA_TRUNC
             return N_CUT
         e.answers += 1
         if t == T_TXT or t == T_NULL or t == T_KEY:
             odd[0] += 1
-        if keep and nm.kept < nm.len and room < DNS_NAME:
-            keep = False                        # the name would not fit the text
         if keep:
-            e.an_type[k] = t
-            e.an_class[k] = be16(m + p + 2)
-            e.an_ttl[k] = be32(m + p + 4)
-            e.an_name_off[k] = e.text_len
-            e.an_name_len[k] = <uint16_t>nm.kept
-            if nm.len > nm.kept:
-                e.an_flags[k] |= DA_NAME_TRUNC
-            e.text_len += <uint16_t>nm.kept
-            dns_rdata(m, n, p + 10, rdlen, e, k)
-            e.n_answers = <uint8_t>(k + 1)
+            dns_keep_answer(m, n, p, &nm, rdlen, e, k)
         else:
             e.status |= DE_ANSWERS_MORE
         pos[0] = p + 10 + rdlen
@@ -456,7 +473,7 @@ cdef inline int dns_message(AppCtx* c, const uint8_t* m, uint32_t n,
     e.arcount = be16(m + 10)
     r = dns_questions(m, n, &pos, e)
     if r == N_OK:
-        r = dns_answers(m, n, &pos, e, &odd)
+        r = dns_answers(m, n, &pos, e, &odd, c.cut)
     if r == N_BAD or (r == N_CUT and not c.cut):
         return APP_ERROR
     if c.cut and (r == N_CUT or n < size):

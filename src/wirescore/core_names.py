@@ -325,7 +325,7 @@ DNS_EVENT_BITS = (
     ("DE_ANSWERS_MORE", 4),      # answers read but not kept (DNS_ANSWERS, DNS_TEXT full)
     ("DE_CUT", 8),               # the message was cut: what followed the cut is missing
     ("DA_NAME_TRUNC", 1),        # an answer's name is longer than kept
-    ("DA_DATA_TRUNC", 2),        # its data is longer than kept (TXT, NULL: DNS_RDATA)
+    ("DA_DATA_TRUNC", 2),        # its data is longer than kept (TXT, NULL: DNS_RDATA, or cut)
     ("DA_DATA", 4),              # its data is kept
 )
 
