@@ -65,6 +65,10 @@ def test_shipped_profiles_open_with_what_they_detect_not_their_history():
     (("warmup: 10", "warmup: -1"), 6, "warmup"),
     (("warmup: 10", "colour: red"), 6, "unknown field"),
     (("model: {name: hst,", "model: {name: magic,"), 4, "must be 'hst' or 'river:"),
+    (("warmup: 10", "warmup: 10\nsuppress: {seconds: 9, per: {flow.pktz: [proto]}}"), 7,
+     "suppress.per.flow.pktz: not one of the profile's features"),
+    (("warmup: 10", "warmup: 10\nsuppress: {per: {flow.duration: [src_port]}}"), 7,
+     "must be a list of proto, dest_port, dest_addr"),
 ])
 def test_bad_profile_points_at_the_line(tmp_path, change, line, message):
     assert change[0] in GOOD
@@ -194,6 +198,58 @@ def test_suppression_per_source_and_unalerted_learning(tmp_path):
     # burst must not teach the model the burst
     learned = det.profile.model_object.learned
     assert len(learned) == 8 and all(x == {"flow.pkts_toserver": 0.0} for x in learned)
+
+
+def _sweeps_capture(path: Path) -> None:
+    """The labeled scanner 10.0.0.128's ICMP sweep, its TCP SYN sweep to port 80 60 s
+    later, and the TCP sweep again 60 s after that (packet times shifted; one link
+    type)."""
+    import dpkt
+
+    scans = SHARED_DATA / "pcaps/labeled/scans"
+    parts = []
+    for name in ("sgr-hs-icmpScan.pcap", "sgr-hs-tcp_synPingSweepRand.pcapng"):
+        with open(scans / name, "rb") as f:
+            head = f.read(4)
+            f.seek(0)
+            reader = dpkt.pcapng.Reader(f) if head == b"\x0a\x0d\x0d\x0a" \
+                else dpkt.pcap.Reader(f)
+            parts.append((reader.datalink(), list(reader)))
+    assert parts[0][0] == parts[1][0] == 1
+    with open(path, "wb") as f:
+        w = dpkt.pcap.Writer(f, linktype=1)
+        t = 0.0
+        for _, frames in (parts[0], parts[1], parts[1]):
+            shift = t + 60 - frames[0][0] if t else 0.0
+            for ts, buf in frames:
+                w.writepkt(buf, ts + shift)
+            t = frames[-1][0] + shift
+
+
+@pytest.mark.skipif(not shared_available(), reason="needs ../shared/data (the labeled scans)")
+def test_scan_alerts_are_suppressed_per_service_for_an_address_scan(tmp_path):
+    """9100003 keys its suppression as Zeek keys scan notices: one scanner's ICMP sweep
+    and its TCP sweep of port 80 are two alerts; the same TCP sweep again within the 5
+    minutes is not a third."""
+    pcap = tmp_path / "sweeps.pcap"
+    _sweeps_capture(pcap)
+    rules = default_rules_dir() / "flow-scan.yaml"
+    alerts = [e for e in read_eve(run_detect(tmp_path, pcap, rules, "s"))
+              if e["event_type"] == "alert"]
+    assert [(a["src_ip"], a["proto"], a.get("dest_port")) for a in alerts] == [
+        ("10.0.0.128", "ICMP", None), ("10.0.0.128", "TCP", 80)]
+
+
+def test_suppression_per_feature_scope(tmp_path):
+    """With suppress.per, the feature that made the score and its fields join the
+    source in the key: a second destination port of the same source is a new scope."""
+    det = detector_for(tmp_path, "learn: unalerted\nsuppress: {seconds: 100, per: "
+                                 "{flow.pkts_toserver: [dest_port]}}\n")
+    rec = fake_records(10)
+    rec["pkts_toserver"] = [0] * 6 + [9, 9, 9, 9]
+    rec["dest_port"] = [80] * 8 + [443, 443]
+    scores, alerts = det.process(rec)
+    assert [a.index for a in alerts] == [6, 8]       # 7 and 9 suppressed (same port)
 
 
 @pytest.mark.parametrize("seconds, expected", [(0, [6, 7, 8]), (100, [6]), (3, [6, 8])])

@@ -18,7 +18,9 @@ WindowProfileDetector):
    `min`; no alert before `warmup` samples were learned;
 5. an alert needs score > threshold, no allowlist match, and no alert with the same
    signature and source (a window: its key address) in the last `suppress.seconds`
-   (packet time); the sample is learned whatever the allowlist says;
+   (packet time); with `suppress.per`, the feature that made the score and its scope's
+   fields join the source (an address scan per service, a port scan per victim); the
+   sample is learned whatever the allowlist says;
 6. explanation: the `explain` features whose transformed value lies furthest from
    their running mean, in standard deviations (z), computed before the chunk.
 
@@ -203,7 +205,7 @@ class ProfileDetector(abc.ABC):
             if allowed[i]:
                 self.allowlisted += 1
                 continue
-            key = (p.id, self.key_address(rec))
+            key = (p.id, self.key_address(rec)) + self._scope(X[i], rec, mean, std)
             end = int(rec["end_us"])
             last = self.last_alert.get(key)
             # flows end out of order (a batch is in end order per expiry path, not
@@ -230,6 +232,26 @@ class ProfileDetector(abc.ABC):
         if p.threshold_fixed is None:
             self.history = np.concatenate([self.history, s])[-p.threshold_window:]
         return alerts
+
+    def _scope(self, x, rec, mean, std) -> tuple:
+        """What the suppression key adds to the source address (`suppress.per`): the
+        feature that made the score (the model's most extreme quantity, else the one
+        furthest from its mean) and, when it has a scope, those fields of the record;
+        () without `suppress.per`."""
+        per = self.profile.suppress_per
+        if not per:
+            return ()
+        contributions = getattr(self.model.model, "contributions", None)
+        if contributions is not None:
+            top = contributions(x)[0][0]
+        else:
+            z = np.abs(x - mean) / np.where(std > 0, std, 1)
+            top = self.profile.features[int(np.argmax(z))]
+        for name, fields in per:
+            if name == top:
+                return (name,) + tuple(bytes(rec[f]) if f.endswith("addr") else int(rec[f])
+                                       for f in fields)
+        return ()
 
     def _explain(self, x, rec, mean, std) -> list[tuple[str, float, float]]:
         k = self.profile.explain

@@ -82,6 +82,7 @@ class Profile:
     learn: str = "all"
     severity: tuple[SeverityBand, ...] = (SeverityBand(0.0, 2),)
     suppress_seconds: float = 60.0
+    suppress_per: tuple[tuple[str, tuple[str, ...]], ...] = ()   # (feature, fields)
     allowlist: tuple[AllowRule, ...] = ()
     explain: int = 3
     window_seconds: float = 1.0       # unit: window
@@ -330,6 +331,10 @@ def _severity(doc: dict, chk: _Checker) -> dict:
     return {"severity": tuple(bands)}
 
 
+#: the flow record fields a `suppress.per` scope may add to the source address
+SUPPRESS_SCOPE_FIELDS = ("proto", "dest_port", "dest_addr")
+
+
 def _suppress(doc: dict, chk: _Checker) -> dict:
     if "suppress" not in doc:
         return {}
@@ -337,7 +342,36 @@ def _suppress(doc: dict, chk: _Checker) -> dict:
     if not isinstance(sup, dict) or ("seconds" in sup
                                      and not isinstance(sup["seconds"], (int, float))):
         chk.fail(("suppress",), "must be {seconds: T} (per signature and source)")
-    return {"suppress_seconds": float(sup["seconds"])} if "seconds" in sup else {}
+    for key in sup:
+        if key not in ("seconds", "per"):
+            chk.fail(("suppress", key), "unknown field (fields: per, seconds)")
+    out = {"suppress_seconds": float(sup["seconds"])} if "seconds" in sup else {}
+    if "per" in sup:
+        out["suppress_per"] = _suppress_per(sup["per"], doc, chk)
+    return out
+
+
+def _suppress_per(per: Any, doc: dict, chk: _Checker) -> tuple:
+    """`suppress.per`: {feature: [field, ...]}: an alert whose score that feature made
+    (the first of its explanation) is suppressed per source address and those fields of
+    the flow, so one source doing two different things is alerted for each."""
+    if doc.get("unit", "flow") != "flow":
+        chk.fail(("suppress", "per"), "only a flow profile's records have the fields "
+                 f"({', '.join(SUPPRESS_SCOPE_FIELDS)})")
+    if not isinstance(per, dict) or not per:
+        chk.fail(("suppress", "per"), "must map a feature to a list of fields, e.g. "
+                 "{ctx.src_unanswered_hosts: [proto, dest_port]}")
+    features = doc.get("features") or []
+    scopes = []
+    for name, fields in per.items():
+        if name not in features:
+            chk.fail(("suppress", "per", name), "not one of the profile's features")
+        if (not isinstance(fields, list) or not fields
+                or any(f not in SUPPRESS_SCOPE_FIELDS for f in fields)):
+            chk.fail(("suppress", "per", name),
+                     f"must be a list of {', '.join(SUPPRESS_SCOPE_FIELDS)}")
+        scopes.append((name, tuple(fields)))
+    return tuple(scopes)
 
 
 def _allowlist(doc: dict, chk: _Checker) -> dict:
