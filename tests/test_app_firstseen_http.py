@@ -250,3 +250,30 @@ def test_query_inputs_decode_once_more():
     assert query_inputs(b"/s?q=a+b%2527&x&=v") == [(b"q", b"a b'"), (b"", b"x"),
                                                     (b"", b"v")]
     assert decode(b"a+b", plus=False) == b"a+b"
+
+
+def test_observations_of_hostile_records(tmp_path):
+    """Any bytes, offsets, lengths and flags in HTTP and fileinfo records give
+    observations or none, never an exception."""
+    from wirescore.appkeys import fileinfo_observations
+
+    recs = app_records(labeled("scans/esnet-nmap_80_all.pcap"), tmp_path / "run", "http")
+    recs = np.concatenate([recs] * 8)
+    rng = np.random.default_rng(16)
+    recs["text"] = rng.integers(0, 256, recs["text"].shape, dtype=np.uint8)
+    recs["text"][::3, :64] = np.frombuffer(b"GET /a?q=1'+or+1=1--&x=<b>&y=${a}|id;../../x"
+                                           .ljust(64, b" "), np.uint8)
+    for field in ("field_off", "field_len", "status"):
+        recs[field] = rng.integers(0, 65536, recs[field].shape, dtype=np.uint16)
+    recs["flags"] = rng.integers(0, 256, len(recs), dtype=np.uint8)
+    recs["tx_id"] = rng.integers(0, 3, len(recs), dtype=np.uint32)
+    obs = HttpObserver()(recs)
+    assert len(obs.rows) > 0
+    for i in range(len(obs.rows)):
+        obs.words(i)
+    files = app_records(labeled("malware-c2/ndpi-emotet.pcap"), tmp_path / "f", "fileinfo")
+    files = np.concatenate([files] * 20)
+    files["magic"] = rng.integers(0, 256, len(files), dtype=np.uint8)
+    got = fileinfo_observations(files)
+    for i in range(len(got.rows)):
+        got.words(i)
