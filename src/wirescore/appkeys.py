@@ -48,6 +48,28 @@ Kerberos (event kind "krb5"), wired:
              the KDC to authenticate; key_others_before the other hosts that asked for
              the account.
 
+HTTP (event kind "http": one event per header block, a response paired with its
+request by flow and tx_id, HttpObserver; kind "fileinfo"), wired:
+  http.fail  every response with status 400-599: client = the request's sender, server
+             = the host that answered, key = method + " " + path (no query), the status
+             its key_len. pair_keys_before counts the distinct operations that failed
+             for this client on this server; key_clients_before the server's other
+             clients that failed on the same one.
+  http.input every request input that leaves the data grammar (wirescore.httpinput:
+             the URI's path, each query parameter, User-Agent, Referer): client = the
+             sender, server = the destination, key = method + path + the input's name;
+             key_len = the number of distinct escapes (1..5). The alert quotes the
+             input: "sql in id of GET /dv/vulnerabilities/sqli/: 1' and 1=1#".
+  http.turn  a request from a host that was itself sent an HTTP request by a third
+             host within TURN_SECONDS before (a server turned client: log4shell's
+             fetch of the attacker's class, a webshell's download): client = the
+             host, server = the one it fetches from, key = the server's address +
+             port; pair_new says it is the host's first request of this kind to it.
+  http.exe   a body whose first bytes start an executable (PE, MZ, ELF, Mach-O, Java
+             class: EXE_MAGIC): client = the body's receiver, server = its sender, key
+             = the kind; pair_new says the client never got one of this kind from the
+             server before.
+
 Kinds expected of protocols not wired yet (one row each when their events are tested):
   dcerpc.if   client -> server, key = interface UUID (bind)
   smb.share   client -> server, key = tree-connect path
@@ -101,6 +123,18 @@ KINDS = (
     ObsKind("krb5.user", "krb5",
             "{count} distinct accounts asked of KDC {server} by {client} (this one "
             "{key}); {key_others_before} other hosts asked for it before"),
+    ObsKind("http.fail", "http",
+            "{count} distinct failed requests from {client} to {server} (this one "
+            "{key}); {key_clients_before} other clients of {server} failed on it before"),
+    ObsKind("http.input", "http",
+            "{client} sent {server} an input that leaves the data grammar ({key}); "
+            "{key_clients_before} other clients sent one there before"),
+    ObsKind("http.turn", "http",
+            "{client} fetched from {server} right after a request from {key}; first "
+            "time {client} is a client of {server} this way"),
+    ObsKind("http.exe", "fileinfo",
+            "{client} received {key} from {server}, the first executable it got from "
+            "{server}; {key_clients_before} other clients got this kind from it before"),
 )
 KIND_ID = {k.name: i + 1 for i, k in enumerate(KINDS)}
 BY_NAME = {k.name: k for k in KINDS}
@@ -286,6 +320,123 @@ def krb5_observations(records: np.ndarray) -> Observations:
     return obs
 
 
-#: the observations of each event kind wired so far
+#: seconds after a host was sent an HTTP request in which its own request counts as
+#: a server turned client (http.turn): an exploited server fetches its payload within
+#: about a second (the labeled log4j exploit: 0.5 s); a page's own backend calls are
+#: as quick, which is why the alert needs the pair to be new
+TURN_SECONDS = 5.0
+#: requests awaiting their response, and hosts remembered as recently served (each
+#: bounded; the oldest entry goes first, counted in dropped)
+HTTP_PENDING_MAX = 1 << 14
+HTTP_SERVED_MAX = 1 << 14
+_ERROR_STATUS = (400, 599)
+
+
+class HttpObserver:
+    """The observations of HTTP events (HTTP_EVENT_DTYPE records): http.fail, http.input
+    and http.turn (the module docstring). Stateful across batches, so one per Detector:
+    a response is paired with its request by (flow_id, tx_id) when both were seen
+    (HTTP_PENDING_MAX requests wait; a response whose request was dropped or never seen
+    gives no http.fail), and the hosts sent a request in the last TURN_SECONDS are kept
+    (HTTP_SERVED_MAX). dropped counts the entries either bound pushed out."""
+
+    def __init__(self):
+        self.pending: dict[tuple[int, int], tuple[bytes, bytes]] = {}
+        self.served: dict[bytes, tuple[int, bytes]] = {}
+        self.dropped = 0
+
+    def __call__(self, records: np.ndarray) -> Observations:
+        from wirescore.core_names import HTTP_BITS
+        from wirescore.httpinput import decode, escapes, path_of, query_inputs
+
+        obs = Observations()
+        resp = (records["flags"] & HTTP_BITS["HE_RESPONSE"]).astype(bool)
+        offs, lens, text = records["field_off"], records["field_len"], records["text"]
+        ts, version, status = records["ts_us"], records["ip_version"], records["status"]
+        flow, tx = records["flow_id"].tolist(), records["tx_id"].tolist()
+        turn_us = int(TURN_SECONDS * 1e6)
+        for i in range(len(records)):
+            src = _Address(records["src_addr"][i].tobytes())
+            dst = _Address(records["dest_addr"][i].tobytes())
+            v, t = int(version[i]), int(ts[i])
+            if resp[i]:
+                req = self.pending.pop((flow[i], tx[i]), None)
+                code = int(status[i])
+                if req is not None and _ERROR_STATUS[0] <= code <= _ERROR_STATUS[1]:
+                    op = req[0] + b" " + path_of(req[1])
+                    obs.add(i, "http.fail", t, dst, src, op, code, 0.0, v, 1,
+                            (dst, src, f"{text_of_bytes(op)} ({code})"))
+                continue
+            row = text[i]
+
+            def field(k):
+                o, n = int(offs[i, k]), int(lens[i, k])
+                return row[o:o + n].tobytes()
+
+            method, uri = field(0), field(1)
+            self._remember(self.pending, (flow[i], tx[i]), (method, uri), HTTP_PENDING_MAX)
+            path = path_of(uri)
+            inputs = [(b"(path)", decode(path, plus=False)), *query_inputs(uri),
+                      (b"User-Agent", decode(field(3), plus=False)),
+                      (b"Referer", decode(field(4), plus=False))]
+            for name, value in inputs:
+                found = escapes(value)
+                if found:
+                    key = method + b" " + path + b" " + name
+                    words = (f"{'+'.join(found)} in {text_of_bytes(name)} of "
+                             f"{text_of_bytes(method)} {text_of_bytes(path)}: "
+                             f"{text_of_bytes(value)}")
+                    obs.add(i, "http.input", t, src, dst, key, len(found), 0.0, v, 0,
+                            (src, dst, words))
+            port = int(records["dest_port"][i])
+            was = self.served.get(src)
+            if was is not None and t - was[0] <= turn_us and was[1] != dst:
+                words = (f"{_addr_text(was[1], v)} ({(t - was[0]) / 1e6:.1f} s before: "
+                         f"{text_of_bytes(method)} {text_of_bytes(path)})")
+                obs.add(i, "http.turn", t, src, dst, dst + port.to_bytes(2, "little"), 0,
+                        0.0, v, 0, (src, dst, words))
+            self.served.pop(dst, None)
+            self._remember(self.served, dst, (t, src), HTTP_SERVED_MAX)
+        return obs
+
+    def _remember(self, table: dict, key, value, limit: int) -> None:
+        """table[key] = value, the oldest entry dropped (and counted) past limit."""
+        table[key] = value
+        if len(table) > limit:
+            del table[next(iter(table))]
+            self.dropped += 1
+
+
+def text_of_bytes(b: bytes) -> str:
+    """Bytes of a request as an alert quotes them (wirescore.outputs.eve_dns.text_of)."""
+    from wirescore.outputs.eve_dns import text_of
+
+    return text_of(b)
+
+
+#: fileinfo kinds (msg_names.MAGIC names) that are code a host runs
+EXE_MAGIC = ("pe", "mz", "elf", "macho", "macho-fat", "java-class")
+
+
+def fileinfo_observations(records: np.ndarray) -> Observations:
+    """The observations of fileinfo events (FILE_EVENT_DTYPE records): one http.exe per
+    body that starts an executable (the module docstring)."""
+    from wirescore.msg_names import MAGIC_NAMES
+
+    obs = Observations()
+    exe = np.isin(records["magic"], [MAGIC_NAMES.index(m) for m in EXE_MAGIC])
+    ts, version = records["ts_us"], records["ip_version"]
+    for i in np.flatnonzero(exe).tolist():
+        kind = MAGIC_NAMES[int(records["magic"][i])]
+        src = _Address(records["src_addr"][i].tobytes())
+        dst = _Address(records["dest_addr"][i].tobytes())
+        obs.add(i, "http.exe", int(ts[i]), dst, src, kind.encode(), 0, 0.0,
+                int(version[i]), 1, (dst, src, kind))
+    return obs
+
+
+#: the observations of each event kind wired so far; a class is a stateful extractor
+#: (the Detector makes one per run and calls it with each batch)
 EXTRACTORS = {"dns": dns_observations, "dcerpc": dcerpc_observations,
-              "krb5": krb5_observations}
+              "krb5": krb5_observations, "http": HttpObserver,
+              "fileinfo": fileinfo_observations}

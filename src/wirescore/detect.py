@@ -400,6 +400,7 @@ class Detector:
         self.app_rows = app_rows
         self._firstseen = None
         self._first_us: int | None = None
+        self._extractors: dict = {}        # event kind -> its extractor (appkeys)
         self.window_detectors = [WindowProfileDetector(p) for p in profiles
                                  if p.unit == "window"]
         lengths = {p.window_seconds for p in profiles if p.unit == "window"}
@@ -451,7 +452,11 @@ class Detector:
         table = self.firstseen
         if table is None or kind not in EXTRACTORS or len(records) == 0:
             return []
-        obs = EXTRACTORS[kind](records)
+        extract = self._extractors.get(kind)
+        if extract is None:
+            extract = EXTRACTORS[kind]
+            extract = self._extractors[kind] = extract() if isinstance(extract, type) else extract
+        obs = extract(records)
         if not obs.rows:
             return []
         arr = obs.array()
