@@ -156,6 +156,31 @@ def test_injection_names_input_client_and_server(name, client, server, text, tmp
     assert alerts[0]["src_ip"] == client and alerts[0]["dest_ip"] == server
 
 
+def test_two_grammars_from_one_client_are_two_alerts(tmp_path):
+    """The XSS capture replayed 60 s after the SQL injection one (one client, one
+    server): suppression is per client and escapes, so each language alerts."""
+    import dpkt
+
+    parts = []
+    for name in ("web-attacks/ndpi-sql_injection.pcap", "web-attacks/ndpi-xss.pcap"):
+        with open(labeled(name), "rb") as f:
+            reader = dpkt.pcap.Reader(f)
+            parts.append((reader.datalink(), list(reader)))
+    assert parts[0][0] == parts[1][0]
+    pcap = tmp_path / "sqli-then-xss.pcap"
+    with open(pcap, "wb") as f:
+        w = dpkt.pcap.Writer(f, linktype=parts[0][0])
+        for ts, buf in parts[0][1]:
+            w.writepkt(buf, ts)
+        shift = parts[0][1][-1][0] + 60 - parts[1][1][0][0]
+        for ts, buf in parts[1][1]:
+            w.writepkt(buf, ts + shift)
+    alerts = http_alerts(pcap, tmp_path)
+    assert [a["alert"]["signature_id"] for a in alerts] == [INPUT, INPUT]
+    assert [message(a).split(" grammar (")[1].split(" in ")[0] for a in alerts] == [
+        "sql", "markup"]
+
+
 def test_log4shell_server_fetches_its_class(tmp_path):
     alerts = http_alerts(labeled("web-attacks/ndpi-log4j-webapp-exploit.pcap"), tmp_path)
     assert [a["alert"]["signature_id"] for a in alerts] == [TURN, EXE]

@@ -144,7 +144,7 @@ OBS_DTYPE = np.dtype([("row", np.int64), ("kind", np.uint64), ("ts_us", np.int64
                       ("client", np.uint8, 16), ("server", np.uint8, 16),
                       ("key", np.uint64), ("key_len", np.int64),
                       ("key_entropy", np.float64), ("ip_version", np.uint8),
-                      ("swap", np.uint8)])
+                      ("swap", np.uint8), ("scope", np.uint64)])
 #: the answer and observation columns a profile of unit app may name as features
 COLUMNS = ("pair_new", "pair_count_before", "pair_keys_before", "key_clients_before",
            "server_clients_before", "key_hosts_before", "key_age_us",
@@ -179,12 +179,13 @@ class Observations:
         self._raw: list[tuple] = []
 
     def add(self, row, kind, ts, client, server, key, key_len, key_entropy, version, swap,
-            raw) -> None:
+            raw, scope: bytes = b"") -> None:
         """One observation; raw: (client address, server address or name, key) as the
-        event has them, for words()."""
+        event has them, for words(); scope: what makes two alerts of one client two
+        different things (suppression is per client and scope; b"": one thing)."""
         self.rows.append((row, KIND_ID[kind], ts, np.frombuffer(client, np.uint8),
                           np.frombuffer(server, np.uint8), hash64(key), key_len,
-                          key_entropy, version, swap))
+                          key_entropy, version, swap, hash64(scope) if scope else 0))
         self._raw.append((version, *raw))
 
     def array(self) -> np.ndarray:
@@ -387,7 +388,7 @@ class HttpObserver:
                              f"{text_of_bytes(method)} {text_of_bytes(path)}: "
                              f"{text_of_bytes(value)}")
                     obs.add(i, "http.input", t, src, dst, key, len(found), 0.0, v, 0,
-                            (src, dst, words))
+                            (src, dst, words), scope="+".join(found).encode())
             port = int(records["dest_port"][i])
             was = self.served.get(src)
             if was is not None and t - was[0] <= turn_us and was[1] != dst:

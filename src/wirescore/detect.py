@@ -29,7 +29,9 @@ event gives observations (wirescore.appkeys), the Detector's one first-seen tabl
 answers how new and rare each is (wirescore._core.firstseen), and each profile's
 firstseen model scores the observations of its kind; an alert needs score > threshold,
 the table's warm-up passed (packet time since its first observation), and no alert of
-the profile for the same client in the last `suppress.seconds`.
+the profile for the same client and scope (what the observation's kind says makes two
+alerts different things: an HTTP input's escapes; one scope for the other kinds) in the
+last `suppress.seconds`.
 
 Same input, same profiles and seeds -> the same scores and alerts.
 """
@@ -350,7 +352,7 @@ class AppProfileDetector:
         self.model = profile.take_model()
         self.kind_id = KIND_ID[self.model.kind]
         self.message = BY_NAME[self.model.kind].message
-        self.last_alert: dict[bytes, int] = {}
+        self.last_alert: dict[tuple[bytes, int], int] = {}    # (client, scope)
         self.alerts = self.suppressed = 0
 
     def process(self, cols: dict, words, since_us: int) -> list[AppAlert]:
@@ -368,7 +370,8 @@ class AppProfileDetector:
                               & (part["ts_us"] - since_us >= self.model.warmup_us))
         out = []
         for j in hits.tolist():
-            ts, client = int(part["ts_us"][j]), part["client"][j].tobytes()
+            ts = int(part["ts_us"][j])
+            client = (part["client"][j].tobytes(), int(part["scope"][j]))
             last = self.last_alert.get(client)
             if last is not None and abs(ts - last) < p.suppress_seconds * 1e6:
                 self.suppressed += 1
