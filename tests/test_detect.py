@@ -69,6 +69,10 @@ def test_shipped_profiles_open_with_what_they_detect_not_their_history():
      "suppress.per.flow.pktz: not one of the profile's features"),
     (("warmup: 10", "warmup: 10\nsuppress: {per: {flow.duration: [src_port]}}"), 7,
      "must be a list of proto, dest_port, dest_addr"),
+    (("warmup: 10", "warmup: 10\nwhere: {src_port: [53]}"), 7,
+     "where.src_port: unknown field (fields: proto, dest_port, icmp_type_ts)"),
+    (("warmup: 10", "warmup: 10\nwhere: {proto: [tcp]}"), 7,
+     "where.proto: must be a list of integers 0-65535"),
 ])
 def test_bad_profile_points_at_the_line(tmp_path, change, line, message):
     assert change[0] in GOOD
@@ -250,6 +254,31 @@ def test_suppression_per_feature_scope(tmp_path):
     rec["dest_port"] = [80] * 8 + [443, 443]
     scores, alerts = det.process(rec)
     assert [a.index for a in alerts] == [6, 8]       # 7 and 9 suppressed (same port)
+
+
+def test_where_keeps_other_flows_unscored_and_unlearned(tmp_path):
+    det = detector_for(tmp_path, "learn: all\nwhere: {proto: [1], icmp_type_ts: [8]}\n")
+    rec = fake_records(10)
+    rec["proto"][[2, 4, 6, 7]] = 1
+    rec["icmp_type_ts"][[2, 4, 6]] = 8                # 7: ICMP, not an echo request
+    rec["pkts_toserver"] = [9] * 6 + [20, 9, 9, 9]
+    scores, alerts = det.process(rec)
+    assert np.isnan(scores[[0, 1, 3, 5, 7, 8, 9]]).all()
+    assert not np.isnan(scores[[2, 4, 6]]).any()
+    assert len(det.profile.model_object.learned) == 3
+    assert all(a.index in (2, 4, 6) for a in alerts)
+
+
+@pytest.mark.skipif(not shared_available(), reason="needs ../shared/data (the labeled tunnel)")
+def test_an_icmp_tunnel_alerts(tmp_path):
+    """9100004 on the labeled ptunnel capture (echo requests of 74 to 1075 bytes, one
+    flow); its ICMP replies and the capture's other flows are outside `where`."""
+    rules = default_rules_dir() / "flow-icmp-tunnel.yaml"
+    tunnel = SHARED_DATA / "pcaps/labeled/tunnels-exfil/ndpi-icmp-tunnel.pcap"
+    alerts = [e for e in read_eve(run_detect(tmp_path, tunnel, rules, "t"))
+              if e["event_type"] == "alert"]
+    assert [(a["alert"]["signature_id"], a["src_ip"], a["proto"]) for a in alerts] == [
+        (9100004, "192.168.154.131", "ICMP")]
 
 
 @pytest.mark.parametrize("seconds, expected", [(0, [6, 7, 8]), (100, [6]), (3, [6, 8])])

@@ -281,6 +281,25 @@ class FlowProfileDetector(ProfileDetector):
     def key_address(self, rec) -> bytes:
         return bytes(rec["src_addr"])
 
+    def process(self, records: np.ndarray) -> tuple[np.ndarray, list[Alert]]:
+        """As ProfileDetector.process, over the records `where` admits (all without
+        one); the others are neither scored (NaN) nor learned."""
+        where = self.profile.where
+        if not where or len(records) == 0:
+            return super().process(records)
+        keep = np.ones(len(records), dtype=bool)
+        for name, values in where:
+            keep &= np.isin(records[name], values)
+        idx = np.flatnonzero(keep)
+        scores = np.full(len(records), np.nan)
+        if len(idx) == 0:
+            return scores, []
+        part, alerts = super().process(records[idx])
+        scores[idx] = part
+        for a in alerts:
+            a.index = int(idx[a.index])
+        return scores, alerts
+
     def _allowlisted(self, recs: np.ndarray) -> np.ndarray:
         return allowlist_hits(self.profile.allowlist, recs,
                             [_words(recs["src_addr"]), _words(recs["dest_addr"])],

@@ -37,7 +37,7 @@ PROTO_NUMBERS = {**{name.lower(): number for number, name in PROTO_NAMES.items()
 #: the fields a profile file may hold (rules/README.md, "Fields")
 YAML_FIELDS = ("id", "rev", "name", "category", "unit", "window", "features", "transform",
                "model", "threshold", "warmup", "learn", "severity", "suppress",
-               "allowlist", "explain", "enabled")
+               "allowlist", "explain", "enabled", "where")
 
 log = logging.getLogger("wirescore.rules")
 
@@ -83,6 +83,7 @@ class Profile:
     severity: tuple[SeverityBand, ...] = (SeverityBand(0.0, 2),)
     suppress_seconds: float = 60.0
     suppress_per: tuple[tuple[str, tuple[str, ...]], ...] = ()   # (feature, fields)
+    where: tuple[tuple[str, tuple[int, ...]], ...] = ()          # (field, values)
     allowlist: tuple[AllowRule, ...] = ()
     explain: int = 3
     window_seconds: float = 1.0       # unit: window
@@ -374,6 +375,34 @@ def _suppress_per(per: Any, doc: dict, chk: _Checker) -> tuple:
     return tuple(scopes)
 
 
+#: the flow record fields a profile's `where` may restrict (integers)
+WHERE_FIELDS = ("proto", "dest_port", "icmp_type_ts")
+
+
+def _where(doc: dict, chk: _Checker) -> dict:
+    """`where: {field: [values]}`: the flows a flow profile sees (scores, learns, alerts
+    on): those whose every named field is one of its values; the others get no score."""
+    if "where" not in doc:
+        return {}
+    where = doc["where"]
+    if doc.get("unit", "flow") != "flow":
+        chk.fail(("where",), "only flow profiles take where (a flow's fields: "
+                 f"{', '.join(WHERE_FIELDS)})")
+    if not isinstance(where, dict) or not where:
+        chk.fail(("where",), "must map a field to a list of values, e.g. "
+                 "{proto: [1, 58], icmp_type_ts: [8, 128]}")
+    out = []
+    for name, values in where.items():
+        if name not in WHERE_FIELDS:
+            chk.fail(("where", name), f"unknown field (fields: {', '.join(WHERE_FIELDS)})")
+        if (not isinstance(values, list) or not values
+                or any(not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 65536
+                       for v in values)):
+            chk.fail(("where", name), "must be a list of integers 0-65535")
+        out.append((name, tuple(values)))
+    return {"where": tuple(out)}
+
+
 def _allowlist(doc: dict, chk: _Checker) -> dict:
     allow: list[AllowRule] = []
     for i, rule in enumerate(doc.get("allowlist", []) or []):
@@ -456,7 +485,8 @@ def parse_profile(doc: Any, chk: _Checker) -> Profile:
     values.update(_transform(doc, chk))
     transform = values.get("transform", DEFAULTS["transform"])
     values.update(_model(doc, chk, values["features"], transform))
-    for section in (_threshold, _learning, _severity, _suppress, _allowlist, _switches):
+    for section in (_threshold, _learning, _severity, _suppress, _where, _allowlist,
+                    _switches):
         values.update(section(doc, chk))
     profile = Profile(source=chk.path, **values)
     profile._loaded = (os.getpid(), profile.model_object)
