@@ -11,8 +11,8 @@ for each flow-level profile, on the flows that end after the training period:
 ROC AUC, average precision, recall at 1 % false-positive rate (from the score.<id>
 columns; a flow a profile's allowlist keeps from alerting has no score and ranks below
 every scored flow, as in `wirescore eval`), and the same for the profiles together
-("combined": wirescore.evaluate.combined_scores, each flow's highest percentile among
-the scored flows over the profiles, as `wirescore eval` ranks them) and its operating
+("combined": wirescore.evaluate.combined_scores, each flow's highest percentile, each
+profile's among the flows it scored, as `wirescore eval` ranks them) and its operating
 point (the flows over any profile's fixed threshold: recall and false-positive rate,
 before suppression), plus, from eve.json, how many attack types raised at least one alert and
 how many alerts fell on background traffic.
@@ -133,7 +133,8 @@ def evaluate_mix(eval_dir: Path, rules: str | None = None) -> dict:
         if col in columns:
             over |= columns[col] > thr
     if len(columns) > 1:
-        columns["combined"] = combined_scores(list(columns.values()))
+        columns["combined"] = combined_scores(
+            [np.asarray(flows.columns[col], dtype=np.float64)[test] for col in columns])
     for col, sc in columns.items():
         result["profiles"][col] = {
             "roc_auc": round(roc_auc(sc, y[test]), 4),

@@ -319,7 +319,7 @@ def test_eval_reports_the_profiles_combined_as_eval_mix_and_the_readme(tmp_path)
     rows = {f"score.{p['id']}": p for p in got["profiles"]}
     rows["combined"] = got["combined"]
     assert sorted(rows) == sorted(want["profiles"])
-    assert got["combined"]["profiles"] == [9100002, 9100003]
+    assert got["combined"]["profiles"] == [9100002, 9100004, 9100003]
     for col, m in want["profiles"].items():
         assert rows[col]["roc_auc"] == m["roc_auc"], col
         assert rows[col]["average_precision"] == m["average_precision"], col

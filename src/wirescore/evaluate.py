@@ -14,7 +14,7 @@ Metrics, for scores (higher = more anomalous) and 0/1 labels (1 = attack):
 - confusion: counts of (predicted, actual) pairs.
 
 Profiles together ("combined", as benchmarks/eval_mix.py ranks them): each flow's
-highest percentile among the scored flows over the profiles (combined_scores), so a
+highest percentile, each profile's among the flows it scored (combined_scores), so a
 flow ranks high when any profile ranks it high, as any profile's alert reaches the user;
 percentiles are taken without labels.
 
@@ -152,12 +152,24 @@ def percentiles(scores) -> np.ndarray:
 
 def combined_scores(columns) -> np.ndarray:
     """The profiles together: for each flow, its highest percentile (percentiles())
-    over the score columns given (each with lowest_if_unscored already applied).
+    over the score columns given, each taken among the flows that profile scored; a
+    flow a profile does not score (NaN: its allowlist or its `where` keeps the flow
+    out) has 0 from it. A profile that scores only ICMP echo flows thus ranks its
+    ordinary echo flows in the middle of its own, not above every flow it never saw.
 
     >>> combined_scores([[0.1, 0.9, 0.5], [3.0, 1.0, 2.0]]).round(3).tolist()
     [0.833, 0.833, 0.5]
+    >>> combined_scores([[0.1, 0.9, 0.5], [np.nan, np.nan, 2.0]]).round(3).tolist()
+    [0.167, 0.833, 0.5]
     """
-    return np.max([percentiles(c) for c in columns], axis=0)
+    out = []
+    for c in columns:
+        c = np.asarray(c, dtype=np.float64)
+        scored = ~np.isnan(c)
+        pct = np.zeros(len(c))
+        pct[scored] = percentiles(c[scored]) if scored.any() else 0.0
+        out.append(pct)
+    return np.max(out, axis=0)
 
 
 def _num(x: float, digits: int = 4):
@@ -210,7 +222,7 @@ def evaluate(capture: str | Path, labels_path: str | Path, profiles: Sequence,
             entry, predicted = _measure_profile(p, s, counted, tally)
             result["profiles"].append(entry)
             curves[f"{p.id} {p.model['name']}"] = (s, counted.y)
-            ranked.append((p.id, s, predicted))
+            ranked.append((p.id, flows.columns[f"score.{p.id}"][mask], predicted))
     if len(ranked) > 1:
         result["combined"], s = _measure_combined(ranked, counted)
         curves["combined"] = (s, counted.y)
@@ -293,7 +305,8 @@ def _measure_profile(p, s: np.ndarray, counted: _Counted, tally: _AlertTally):
 
 
 def _measure_combined(ranked: list, counted: _Counted) -> tuple[dict, np.ndarray]:
-    """The flow profiles together: ranked by combined_scores, predicted when any
+    """The flow profiles together: ranked by combined_scores (of the scores as the
+    profiles gave them, NaN where one gave none), predicted when any
     profile predicts (its fixed threshold, or its alerts)."""
     s = combined_scores([scores for _, scores, _ in ranked])
     predicted = np.any([pred for _, _, pred in ranked], axis=0)
