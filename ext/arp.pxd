@@ -3,8 +3,9 @@
 #
 # Two bounded tables (clock.pxd: a fixed array of rows, a hash index, a clock hand that
 # replaces live state only when the table is (nearly) full of it, counted):
-# - senders, keyed by (sender MAC, sender IP) of requests: the distinct target addresses
-#   asked for over the last one to two ARP_HALF_US (two halves, the older dropped as a
+# - senders, keyed by (sender MAC, sender IP) of requests (a probe's sender IP 0.0.0.0
+#   too: a DHCP client probes one address or a few, a sweep of probes is a scan): the
+#   distinct target addresses asked for over the last one to two ARP_HALF_US (two halves, the older dropped as a
 #   new one starts, as the scan tables do), linear counting over SCAN_BITS (128) bits
 #   (exact for a few, within ~10 % up to 200, saturating at 621); a row is live for two
 #   halves after its last request (wirescore.arp_senders_replaced);
@@ -258,7 +259,8 @@ cdef inline bint ip_zero(const uint8_t* ip) noexcept nogil:
 cdef inline ArpRecord* arp_frame(ArpTable* t, const uint8_t* a, uint16_t vlan0, int64_t ts,
                                  uint64_t* cnt) noexcept nogil:
     """One ARP frame whose 28 header bytes decode_arp() checked start at a: the
-    sender's claim, its request counted among its targets, a reply's target learnt;
+    sender's claim, its request (not a gratuitous one) counted among its targets, a
+    reply's target learnt;
     its record is the next in t.out (the caller made room)."""
     cdef ArpRecord* r = &t.out[t.out_n]
     cdef ArpSender* s
@@ -278,7 +280,7 @@ cdef inline ArpRecord* arp_frame(ArpTable* t, const uint8_t* a, uint16_t vlan0, 
     claims = not ip_zero(r.sender_ip) and mac_unicast(r.sender_mac)
     if claims:
         arp_claim(t, r, now, cnt)
-    if (claims and r.op == ARP_OP_REQUEST
+    if (r.op == ARP_OP_REQUEST and mac_unicast(r.sender_mac)
             and memcmp(r.sender_ip, r.target_ip, 4) != 0):
         s = arp_sender(t, r.sender_mac, r.sender_ip, now, True, cnt)
         scan_set(&s.cur[0], arp_key_hash(NULL, r.target_ip))

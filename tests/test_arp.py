@@ -283,10 +283,14 @@ def test_sender_targets_count_distinct_requests():
              for k in range(50)]
     recs = feed(meter(), items)
     assert recs["sender_targets"].max() == pytest.approx(5.0, abs=0.2)
-    # a gratuitous request and a probe count no target
-    recs = feed(meter(), [(s, arp_frame(1, A, "192.0.2.1", "000000000000", "192.0.2.1")),
-                          (s + 1, arp_frame(1, A, "0.0.0.0", "000000000000", "192.0.2.9"))])
-    assert recs["sender_targets"].tolist() == [0.0, 0.0]
+    # a gratuitous request counts no target; probes (sender 0.0.0.0) count for the
+    # sender (MAC, 0.0.0.0): a sweep of probes is a scan too
+    recs = feed(meter(), [(s, arp_frame(1, A, "192.0.2.1", "000000000000", "192.0.2.1"))]
+                + [(s + k, arp_frame(1, A, "0.0.0.0", "000000000000", f"192.0.2.{k}"))
+                   for k in range(1, 101)])
+    assert recs["sender_targets"][0] == 0.0
+    assert recs["sender_targets"][1] == pytest.approx(1.0, abs=0.01)
+    assert 80 < recs["sender_targets"][-1] < 120        # 100 distinct, within ~10 %
 
 
 # ---------------------------------------------------------------- bounds

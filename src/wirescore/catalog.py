@@ -305,8 +305,8 @@ ARP_FEATURES: tuple[Feature, ...] = tuple(
          f"distinct target addresses the frame's sender (MAC, IP) asked for in ARP "
          f"requests over the last 30 to 60 s, this frame included (linear counting over "
          f"{SCAN_BITS} bits: exact for a few, within ~10 % up to 200, saturating at "
-         f"{SCAN_BITS * math.log(SCAN_BITS):.0f}); gratuitous requests and probes from "
-         f"0.0.0.0 do not count"),
+         f"{SCAN_BITS * math.log(SCAN_BITS):.0f}); gratuitous requests do not count; "
+         f"probes (sender 0.0.0.0) count for the sender (MAC, 0.0.0.0)"),
         ("binding_change", "flag",
          "1: the frame's sender claims an IPv4 address that another MAC claimed or was "
          "seen holding in the last 120 s (neither MAC a VRRP/HSRP virtual router MAC); "
