@@ -9,7 +9,11 @@
 #   RES_IP     the packet has a valid IPv4/IPv6 header and, when it is the first (or
 #              only) fragment, a valid L4 header for TCP/UDP/SCTP/ICMP; it goes into
 #              a flow. Later fragments (offset > 0) are RES_IP with frag == FRAG_LATER.
-#   RES_NONIP  a well-formed frame that carries no IP (ARP, LLDP, PPP control, ...).
+#   RES_NONIP  a well-formed frame that carries no IP (LLDP, PPP control, ...).
+#   RES_ARP    a well-formed ARP frame for IPv4 over Ethernet (RFC 826: htype 1, ptype
+#              0x0800, hlen 6, plen 4, op request or reply), counted as non-IP;
+#              v.payload_off is where its 28 bytes start (arp.pxd reads them). Other
+#              ARP frames are RES_NONIP, counted by why they are not read.
 #   RES_ERROR  malformed or truncated; cnt[reason] was incremented.
 # Exactly one of C_DECODED_IP, C_NONIP, C_INVALID is incremented per call.
 
@@ -22,6 +26,7 @@ cdef enum:
     RES_IP = 0
     RES_NONIP = 1
     RES_ERROR = 2
+    RES_ARP = 3
 
 cdef enum:
     FRAG_NONE = 0
@@ -288,6 +293,46 @@ cdef inline int decode_ipv6(const uint8_t* pkt, uint32_t caplen, uint32_t off,
     return decode_l4(ip + pos, off + 40 + pos, avail, l4len, v, cnt)
 
 
+cdef inline int bad_arp(uint64_t* cnt, int reason) noexcept nogil:
+    """An ARP frame that is not IPv4 over Ethernet, or cut short: non-IP, counted by why
+    it is not read."""
+    cnt[reason] += 1
+    cnt[C_NONIP] += 1
+    return RES_NONIP
+
+
+cdef inline int decode_arp(const uint8_t* pkt, uint32_t caplen, uint32_t off,
+                           PacketView* v, uint64_t* cnt) noexcept nogil:
+    """An ARP header at pkt+off (RFC 826): only IPv4 over Ethernet is ARP the host
+    context reads (RES_ARP); any other hardware or protocol type, address size or
+    operation, or a header cut short, is a non-IP frame counted by the reason
+    (Suricata's decoder.event.arp.* names). Trailing Ethernet padding is allowed."""
+    cdef const uint8_t* a
+    cdef uint16_t op
+    cnt[C_ARP] += 1
+    if caplen < off or caplen - off < 8:
+        return bad_arp(cnt, E_ARP_SMALL)
+    a = pkt + off
+    if be16(a) != 1:
+        return bad_arp(cnt, E_ARP_HW)
+    if be16(a + 2) != 0x0800:
+        return bad_arp(cnt, E_ARP_PROTO)
+    if a[4] != 6:
+        return bad_arp(cnt, E_ARP_HLEN)
+    if a[5] != 4:
+        return bad_arp(cnt, E_ARP_PLEN)
+    op = be16(a + 6)
+    if op != 1 and op != 2:
+        return bad_arp(cnt, E_ARP_OPCODE)
+    if caplen - off < 28:
+        return bad_arp(cnt, E_ARP_SMALL)
+    cnt[C_ARP_REQUEST if op == 1 else C_ARP_REPLY] += 1
+    cnt[C_NONIP] += 1
+    v.payload_off = off
+    v.payload_cap = 28
+    return RES_ARP
+
+
 cdef inline int decode_ethertype(const uint8_t* pkt, uint32_t caplen, uint32_t off,
                                  uint16_t etype, PacketView* v, uint64_t* cnt,
                                  uint64_t* ethertypes) noexcept nogil:
@@ -343,7 +388,7 @@ cdef inline int decode_ethertype(const uint8_t* pkt, uint32_t caplen, uint32_t o
             return nonip(cnt, C_NONIP_PPP)
         ethertypes[etype] += 1
         if etype == 0x0806:
-            return nonip(cnt, C_ARP)
+            return decode_arp(pkt, caplen, off, v, cnt)
         return nonip(cnt, C_UNKNOWN_ETHERTYPE)
 
 

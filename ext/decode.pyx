@@ -8,10 +8,10 @@ import numpy as np
 
 from libc.stdint cimport uint8_t, uint64_t
 from decode cimport (PacketView, decode_frame, linktype_supported,
-                     RES_IP, RES_NONIP, RES_ERROR)
+                     RES_IP, RES_NONIP, RES_ERROR, RES_ARP)
 from counters cimport N_COUNTERS
 
-RESULT_NAMES = {RES_IP: "ip", RES_NONIP: "nonip", RES_ERROR: "error"}
+RESULT_NAMES = {RES_IP: "ip", RES_NONIP: "nonip", RES_ERROR: "error", RES_ARP: "nonip"}
 
 
 def is_supported_linktype(int linktype):

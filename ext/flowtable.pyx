@@ -35,7 +35,7 @@ from libc.string cimport memset, memcpy
 
 from counters cimport *
 from enums cimport R_NONE, R_FORCED, R_SHUTDOWN, N_TC, WIN_KINDS
-from decode cimport PacketView, decode_frame, linktype_supported, RES_IP, FRAG_NONE
+from decode cimport PacketView, decode_frame, linktype_supported, RES_IP, RES_ARP, FRAG_NONE
 from features cimport (FlowRecord, acc_packet, acc_end_reason, acc_record, count_end)
 from flowtable cimport *
 from defrag cimport Defrag, defrag_init, defrag_free, defrag_packet
@@ -44,6 +44,7 @@ from windows cimport (Windows, WindowRecord, win_init, win_free, win_packet, win
 from context cimport (Context, ctx_init, ctx_free, ctx_flow_start, ctx_flow_end, CTX_HOSTS,
                       CTX_MIN_HOSTS)
 from scans cimport Scans, scans_init, scans_free, scan_first, scan_flow_end
+from arp cimport ArpTable, ArpRecord, arp_init, arp_free, arp_frame
 from ring cimport Ring, RingQuery, ring_init, ring_free, ring_add, ring_pick, ring_copy
 from enums cimport N_APP_EVENTS, IPP_TCP, IPP_UDP, TH_FIN, TH_RST
 from decode cimport FRAG_LATER
@@ -64,6 +65,8 @@ cdef FlowRecord _dummy_record
 RECORD_DTYPE = np.asarray(<FlowRecord[:1]>(&_dummy_record)).dtype
 cdef WindowRecord _dummy_window
 WINDOW_DTYPE = np.asarray(<WindowRecord[:1]>(&_dummy_window)).dtype
+cdef ArpRecord _dummy_arp
+ARP_DTYPE = np.asarray(<ArpRecord[:1]>(&_dummy_arp)).dtype
 ENTRY_BYTES = sizeof(FlowEntry)
 if sizeof(FlowKey) != 48:
     raise ImportError("FlowKey must be 48 bytes (hash_key reads 6 words)")
@@ -202,6 +205,12 @@ cdef class FlowMeter:
     app_event_capacity : int
         Events of each kind buffered before feed() returns early so Python can
         drain_app() (at least 8 * CHUNK * APP_EVENTS_PER_PACKET).
+    arp_hosts : int
+        ARP in the host context (arp.pxd): rows of its two tables, senders and IPv4
+        bindings (a power of two, 16 to 2**24; 96 bytes a row), and one ArpRecord per
+        ARP frame for drain_arp(); 0 (the default): off (ARP frames are still decoded
+        and counted). The ring, when on, keeps ARP frames too, under their sender's ARP
+        id (ring_flow(record["flow_id"])).
     """
     cdef FlowTable ft
     cdef Defrag frag
@@ -211,6 +220,8 @@ cdef class FlowMeter:
     cdef Ring ring
     cdef AppTable app
     cdef bint app_on
+    cdef ArpTable arp
+    cdef bint arp_on
     cdef FlowRecord* out
     cdef uint32_t out_cap, out_n, reserve
     cdef uint64_t* cnt
@@ -230,7 +241,7 @@ cdef class FlowMeter:
                   unsigned int window_max_keys=WIN_KEYS, bint app=True,
                   unsigned int app_flows=1 << 18, unsigned int app_streams=4096,
                   app_budgets=None, bint app_events=False,
-                  unsigned int app_event_capacity=1024):
+                  unsigned int app_event_capacity=1024, unsigned int arp_hosts=0):
         cdef double seconds[N_TC]
         cdef int kinds
         cdef const uint32_t[::1] budgets
@@ -268,6 +279,13 @@ cdef class FlowMeter:
         if context and (ctx_init(&self.ctx, context_hosts) < 0
                         or scans_init(&self.scans, context_hosts) < 0):
             raise MemoryError("cannot allocate the context tables")
+        if arp_hosts:
+            if not _pow2_between(arp_hosts, 16, 1 << 24):
+                raise ValueError(f"arp_hosts must be 0 or a power of two from 16 to 2**24, "
+                                 f"not {arp_hosts}")
+            if arp_init(&self.arp, arp_hosts, out_capacity) < 0:
+                raise MemoryError("cannot allocate the ARP tables")
+            self.arp_on = True
         self.app_on = app
         if app:
             if app_flows < 1 or app_streams < 1 or app_flows > (1 << 30) or app_streams > (1 << 24):
@@ -288,6 +306,7 @@ cdef class FlowMeter:
         app_free(&self.app)
         ctx_free(&self.ctx)
         scans_free(&self.scans)
+        arp_free(&self.arp)
         free(self.out)
         free(self.cnt)
         free(self.ethertypes)
@@ -332,6 +351,14 @@ cdef class FlowMeter:
         cdef Py_ssize_t n = self.out_n
         arr = _copy_out(<const void*>self.out, n, sizeof(FlowRecord), RECORD_DTYPE)
         self.out_n = 0
+        return arr
+
+    def drain_arp(self):
+        """ARP records since the last drain (ARP_DTYPE array, a copy; empty when
+        arp_hosts is 0)."""
+        cdef Py_ssize_t n = self.arp.out_n
+        arr = _copy_out(<const void*>self.arp.out, n, sizeof(ArpRecord), ARP_DTYPE)
+        self.arp.out_n = 0
         return arr
 
     def drain_app(self):
@@ -513,7 +540,7 @@ cdef class FlowMeter:
         cdef FlowKey keys[CHUNK]
         cdef uint64_t hashes[CHUNK]
         cdef int64_t stamps[CHUNK]
-        cdef uint8_t state[CHUNK]      # 0 not IP, 1 IP keyed, 2 IP keyed in stage 2
+        cdef uint8_t state[CHUNK]      # 0 not IP, 1 IP keyed, 2 IP keyed in stage 2, 3 ARP
         cdef const uint8_t* frames[CHUNK]
         cdef uint32_t caplens[CHUNK]
         cdef int32_t idx
@@ -522,6 +549,8 @@ cdef class FlowMeter:
         cdef int64_t ts
         cdef uint32_t off, caplen
         cdef int32_t ahead
+        cdef int res
+        cdef ArpRecord* arec
         while i < n:
             m = n - i if n - i < CHUNK else CHUNK
             if self.out_n + 2 * m > self.out_cap:
@@ -529,6 +558,8 @@ cdef class FlowMeter:
             if self.win.kinds and self.win.out_n > self.win.room:
                 return i
             if self.app_on and not self._app_room():
+                return i
+            if self.arp_on and self.arp.out_n + m > self.arp.out_cap:
                 return i
             for j in range(m):
                 r = meta + 4 * (i + j)
@@ -543,9 +574,12 @@ cdef class FlowMeter:
                     continue
                 frames[j] = base + off
                 caplens[j] = caplen
-                if decode_frame(base + off, caplen, linktype, &views[j], self.cnt,
-                                self.ethertypes) != RES_IP:
+                res = decode_frame(base + off, caplen, linktype, &views[j], self.cnt,
+                                   self.ethertypes)
+                if res != RES_IP:
                     self.cnt[C_BYTES] += caplen
+                    if res == RES_ARP and self.arp_on:
+                        state[j] = 3
                     continue
                 self.cnt[C_BYTES] += views[j].wire_len
                 if views[j].frag != FRAG_NONE:
@@ -566,6 +600,13 @@ cdef class FlowMeter:
                     self.reserve = 2 * (m - j)
                     self._sweep(self.now_us)
                 if state[j] == 0:
+                    continue
+                if state[j] == 3:
+                    arec = arp_frame(&self.arp, frames[j] + views[j].payload_off,
+                                    views[j].vlan0, ts, self.cnt)
+                    if self.ring.arena != NULL:
+                        ring_add(&self.ring, frames[j], caplens[j], caplens[j], ts, linktype,
+                                 arec.flow_id)
                     continue
                 if self.win.kinds:
                     win_packet(&self.win, &views[j], self.now_us, self.cnt)

@@ -153,9 +153,18 @@ cdef inline void scan_set(uint64_t* bits, uint64_t h) noexcept nogil:
     bits[(h >> 6) & (SCAN_WORDS - 1)] |= (<uint64_t>1) << (h & 63)
 
 
+cdef inline double linear_count(int ones) noexcept nogil:
+    """Distinct items that set `ones` of SCAN_BITS bits: linear counting (Whang et al.
+    1990), saturating at SCAN_BITS ln SCAN_BITS (621) when every bit is set."""
+    if ones <= 0:
+        return 0.0
+    if ones >= SCAN_BITS:
+        return <double>SCAN_BITS * log(<double>SCAN_BITS)
+    return -<double>SCAN_BITS * log((<double>SCAN_BITS - ones) / <double>SCAN_BITS)
+
+
 cdef inline double scan_unanswered(const ScanCtx* e) noexcept nogil:
-    """Distinct items tried and never answered over both halves (0 for NULL): linear
-    counting (Whang et al. 1990) over SCAN_BITS bits."""
+    """Distinct items tried and never answered over both halves (0 for NULL)."""
     cdef uint64_t x
     cdef int i, ones = 0
     if e == NULL:
@@ -165,11 +174,7 @@ cdef inline double scan_unanswered(const ScanCtx* e) noexcept nogil:
         while x:
             x &= x - 1
             ones += 1
-    if ones == 0:
-        return 0.0
-    if ones >= SCAN_BITS:
-        return <double>SCAN_BITS * log(<double>SCAN_BITS)
-    return -<double>SCAN_BITS * log((<double>SCAN_BITS - ones) / <double>SCAN_BITS)
+    return linear_count(ones)
 
 
 cdef inline bint unicast(const uint8_t* a, uint8_t ipver) noexcept nogil:

@@ -106,6 +106,17 @@ cdef extern from "names.h":
         A_BUDGET "WS_A_BUDGET"
         A_TRUNCATED "WS_A_TRUNCATED"
         A_EVENTS_DROPPED "WS_A_EVENTS_DROPPED"
+        C_ARP_REQUEST "WS_C_ARP_REQUEST"
+        C_ARP_REPLY "WS_C_ARP_REPLY"
+        E_ARP_SMALL "WS_E_ARP_SMALL"
+        E_ARP_HW "WS_E_ARP_HW"
+        E_ARP_PROTO "WS_E_ARP_PROTO"
+        E_ARP_HLEN "WS_E_ARP_HLEN"
+        E_ARP_PLEN "WS_E_ARP_PLEN"
+        E_ARP_OPCODE "WS_E_ARP_OPCODE"
+        F_ARP_BINDING_CHANGES "WS_F_ARP_BINDING_CHANGES"
+        F_ARP_SENDERS_REPLACED "WS_F_ARP_SENDERS_REPLACED"
+        F_ARP_BINDINGS_REPLACED "WS_F_ARP_BINDINGS_REPLACED"
         N_COUNTERS "WS_N_COUNTERS"
     const ws_slot ws_counter_slots[]
     # the slot of (app protocol, 0 tcp / 1 udp, APP_K_* kind), or -1 (names.h)

@@ -5,10 +5,12 @@ Detector (wirescore.detect), out as batches of EVE alert events for the sinks.
     batch = stage.flows(records)       # FlowBatch: records, scores, alerts, alerted
     batch = stage.windows(windows)     # WindowBatch, or None when nothing alerted
     batch = stage.app(app_batch)       # AppAlertBatch, or None when nothing alerted
+    batch = stage.arp(arp_records)     # AppAlertBatch, or None when nothing alerted
 
 A flow alert's event carries the flow's identity and flow object, stamped when the flow
 ended; a window alert's the window's key and bounds; an app alert's the event's flow
-identity (client as src), stamped at the event's packet (wirescore.outputs.eve).
+identity (client as src), stamped at the event's packet; an ARP alert's the frame's sender
+and target, stamped at the frame (wirescore.outputs.eve).
 
 When a profile's model (or anything else inside the Detector) raises, the stage raises a
 StageFailure naming the profile whose code was running: "profile 9100002 (model tail):
@@ -22,7 +24,7 @@ from typing import Optional
 import numpy as np
 
 from wirescore.errors import StageFailure
-from wirescore.outputs.eve import alert_event, app_alert_event, window_alert_event
+from wirescore.outputs.eve import alert_event, app_alert_event, arp_alert_event, window_alert_event
 from wirescore.outputs.sinks import AlertEvent, AppAlertBatch, FlowBatch, WindowBatch
 
 
@@ -84,6 +86,18 @@ class AlertStage:
         return WindowBatch([AlertEvent(window_alert_event(w, a, self.ts), a.profile.id, w)
                             for w, a in found])
 
+
+    def arp(self, records: np.ndarray) -> Optional[AppAlertBatch]:
+        """Alerts of the ARP profiles over ARP records; each AlertEvent's record is the
+        ARP record, whose flow_id finds the sender's ARP frames in the ring."""
+        try:
+            found = self.detector.process_arp(records)
+        except Exception as exc:
+            raise StageFailure(culprit(exc), exc) from exc
+        if not found:
+            return None
+        return AppAlertBatch([AlertEvent(arp_alert_event(records[i], a, self.ts),
+                                         a.profile.id, records[i]) for i, a in found])
 
     def app(self, batch) -> Optional[AppAlertBatch]:
         """Alerts of the app profiles over an AppBatch (events of one kind)."""

@@ -297,6 +297,26 @@ WINDOW_FEATURES: tuple[Feature, ...] = tuple(
     ))
 WINDOW_BY_NAME = {f.name: f for f in WINDOW_FEATURES}
 
+# ARP features (ext/arp.pxd): one vector per well-formed ARP frame (IPv4 over Ethernet);
+# used by profiles with unit: arp.
+ARP_FEATURES: tuple[Feature, ...] = tuple(
+    Feature("arp." + field, field, unit, text) for field, unit, text in (
+        ("sender_targets", "hosts",
+         f"distinct target addresses the frame's sender (MAC, IP) asked for in ARP "
+         f"requests over the last 30 to 60 s, this frame included (linear counting over "
+         f"{SCAN_BITS} bits: exact for a few, within ~10 % up to 200, saturating at "
+         f"{SCAN_BITS * math.log(SCAN_BITS):.0f}); gratuitous requests do not count; "
+         f"probes (sender 0.0.0.0) count for the sender (MAC, 0.0.0.0)"),
+        ("binding_change", "flag",
+         "1: the frame's sender claims an IPv4 address that another MAC claimed or was "
+         "seen holding in the last 120 s (neither MAC a VRRP/HSRP virtual router MAC); "
+         "else 0"),
+        ("prior_age_s", "s",
+         "with binding_change, seconds since that other MAC last claimed or held the "
+         "address; else 0"),
+    ))
+ARP_BY_NAME = {f.name: f for f in ARP_FEATURES}
+
 #: FlowRecord fields that identify a flow rather than describe it (not features)
 IDENTITY_FIELDS = (
     "flow_id", "start_us", "end_us", "src_addr", "dest_addr", "src_port", "dest_port",
@@ -310,6 +330,6 @@ BY_NAME = {f.name: f for f in ALL_FEATURES}
 
 def describe() -> str:
     """A table of every feature column (for `wirescore features` and docs)."""
-    every = ALL_FEATURES + WINDOW_FEATURES
+    every = ALL_FEATURES + WINDOW_FEATURES + ARP_FEATURES
     width = max(len(f.name) for f in every)
     return "\n".join(f"{f.name:<{width}}  {f.unit:<8}  {f.definition}" for f in every)

@@ -133,6 +133,13 @@ SETTINGS: tuple[Setting, ...] = (
             "logged at the end of a run, in the Python API's Summary.counters): a larger "
             "table would have kept it.",
             unit="hosts", minimum=16, maximum=1 << 24, power_of_two=True),
+    Setting("flow.arp_hosts", 1 << 14, int, "--arp-hosts",
+            "ARP in the host context, kept when an ARP profile runs (rules with unit: "
+            "arp): rows of its sender table and of its IPv4 -> MAC binding table (a "
+            "power of two; 96 bytes a row, 1.5 MB by default). A sender or a fresh "
+            "binding is pushed out only when its table is (nearly) full of live ones, "
+            "counted (wirescore.arp_senders_replaced, wirescore.arp_bindings_replaced).",
+            unit="hosts", minimum=16, maximum=1 << 24, power_of_two=True),
     Setting("flow.window_max_keys", 1 << 14, int, "--window-max-keys",
             "Traffic windows: addresses tracked per key kind (src, dst) and window (a "
             "power of two; about 550 bytes each per kind). Packets of further addresses "

@@ -124,6 +124,20 @@ COUNTERS = (
     ("A_BUDGET", "wirescore.app_budget_exhausted"),
     ("A_TRUNCATED", "wirescore.app_truncated"),
     ("A_EVENTS_DROPPED", "wirescore.app_events_dropped"),
+    # ARP (decode.pxd decode_arp, arp.pxd): every ARP frame is non-IP and counted in
+    # decoder.arp; one for IPv4 over Ethernet as a request or a reply, any other by the
+    # reason it is not read (Suricata's decoder.event.arp.* names)
+    ("C_ARP_REQUEST", "wirescore.arp_requests"),
+    ("C_ARP_REPLY", "wirescore.arp_replies"),
+    ("E_ARP_SMALL", "decoder.event.arp.pkt_too_small"),
+    ("E_ARP_HW", "decoder.event.arp.unsupported_hardware"),
+    ("E_ARP_PROTO", "decoder.event.arp.unsupported_protocol"),
+    ("E_ARP_HLEN", "decoder.event.arp.invalid_hardware_size"),
+    ("E_ARP_PLEN", "decoder.event.arp.invalid_protocol_size"),
+    ("E_ARP_OPCODE", "decoder.event.arp.unsupported_opcode"),
+    ("F_ARP_BINDING_CHANGES", "wirescore.arp_binding_changes"),
+    ("F_ARP_SENDERS_REPLACED", "wirescore.arp_senders_replaced"),
+    ("F_ARP_BINDINGS_REPLACED", "wirescore.arp_bindings_replaced"),
 )
 
 # flow.reason: why a flow ended (Suricata's flow.reason; an active timeout is a "timeout"

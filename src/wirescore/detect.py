@@ -24,6 +24,9 @@ WindowProfileDetector):
 6. explanation: the `explain` features whose transformed value lies furthest from
    their running mean, in standard deviations (z), computed before the chunk.
 
+ARP profiles (unit: arp, ArpProfileDetector) score ARP records (one per ARP frame, from
+the core's ARP tables) with the same steps; suppression counts by the sender's MAC.
+
 App profiles (unit: app, AppProfileDetector) score app-layer events instead: each
 event gives observations (wirescore.appkeys), the Detector's one first-seen table
 answers how new and rare each is (wirescore._core.firstseen), and each profile's
@@ -43,7 +46,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from wirescore.catalog import BY_NAME, WINDOW_BY_NAME
+from wirescore.catalog import ARP_BY_NAME, BY_NAME, WINDOW_BY_NAME
 from wirescore.models.adapters import ModelAdapter
 from wirescore.rules import Profile
 
@@ -123,6 +126,7 @@ class ProfileDetector(abc.ABC):
     the allowlist's fields a record has."""
 
     catalog: dict = {}
+    time_field = "end_us"         # a record's packet time (µs), for suppression
 
     def __init__(self, profile: Profile):
         self.profile = profile
@@ -208,7 +212,7 @@ class ProfileDetector(abc.ABC):
                 self.allowlisted += 1
                 continue
             key = (p.id, self.key_address(rec)) + self._scope(X[i], rec, mean, std)
-            end = int(rec["end_us"])
+            end = int(rec[self.time_field])
             last = self.last_alert.get(key)
             # flows end out of order (a batch is in end order per expiry path, not
             # overall): what counts is the distance between the two ends either way
@@ -321,6 +325,23 @@ class WindowProfileDetector(ProfileDetector):
         return allowlist_hits(self.profile.allowlist, recs, [_words(recs["addr"])])
 
 
+class ArpProfileDetector(ProfileDetector):
+    """An ARP profile (unit: arp) over ARP records: alerts are suppressed per sender
+    MAC (a spoofer claims other hosts' addresses, a scanner may change its own);
+    allowlist rules match the sender or target address; a port or protocol never
+    matches."""
+
+    catalog = ARP_BY_NAME
+    time_field = "ts_us"
+
+    def key_address(self, rec) -> bytes:
+        return bytes(rec["sender_mac"])
+
+    def _allowlisted(self, recs: np.ndarray) -> np.ndarray:
+        return allowlist_hits(self.profile.allowlist, recs,
+                              [_words(recs["sender_ip"]), _words(recs["target_ip"])])
+
+
 def allowlist_hits(rules, recs: np.ndarray, addrs: list, ports=None, proto=None) -> np.ndarray:
     """Which records match an allowlist rule: all of a rule's fields, a cidr holding
     either address (addrs: each address column as _words gives it, of the record's IP
@@ -412,13 +433,15 @@ class AppProfileDetector:
 
 class Detector:
     """Every enabled profile: flow profiles over batches of finished flows, window
-    profiles over the window records of their key, app profiles over app-layer events
+    profiles over the window records of their key, ARP profiles over ARP records, app
+    profiles over app-layer events
     (with one first-seen table, app_rows rows in each of its two tables)."""
 
     def __init__(self, profiles: Sequence[Profile], app_rows: int = 1 << 16):
         profiles = [p for p in profiles if p.enabled]     # enabled: false -> checked only
         self.detectors = [FlowProfileDetector(p) for p in profiles if p.unit == "flow"]
         self.app_detectors = [AppProfileDetector(p) for p in profiles if p.unit == "app"]
+        self.arp_detectors = [ArpProfileDetector(p) for p in profiles if p.unit == "arp"]
         self.app_rows = app_rows
         self._firstseen = None
         self._first_us: int | None = None
@@ -446,6 +469,16 @@ class Detector:
                 continue
             _, alerts = d.process(mine)
             out += [(mine[a.index], a) for a in alerts]
+        return out
+
+    def process_arp(self, records: np.ndarray) -> list[tuple[int, Alert]]:
+        """Alerts of the ARP profiles over a batch of ARP records, each with its
+        record's index, in record order."""
+        out = []
+        for d in self.arp_detectors:
+            _, alerts = d.process(records)
+            out += [(a.index, a) for a in alerts]
+        out.sort(key=lambda pair: (pair[0], pair[1].profile.id))
         return out
 
     @property

@@ -159,7 +159,7 @@ class Engine:
         try:
             for data, meta, linktype in source.batches():
                 run.took(meta)
-                run.meter.feed(data, meta, linktype, run.windows, run.flows, run.app)
+                run.meter.feed(data, meta, linktype, run.windows, run.flows, run.app, run.arp)
                 clock = source.expiry_clock()
                 if clock is not None:            # a quiet source still ages its flows
                     run.meter.expire(clock, run.flows, run.app)
@@ -313,6 +313,21 @@ class _Run:
             self.fail(exc)
         if batch is not None:
             self._send("windows", batch)
+            self.alerts_out += len(batch.alerts)
+        self._stop_if_failed()
+
+    def arp(self, records) -> None:
+        """ARP records: the ARP profiles' alerts to every sink (as alerts about the
+        sender's ARP frames in the ring: AppAlertBatch)."""
+        if self.alerts is None:
+            return
+        try:
+            batch = self.alerts.arp(records)
+        except StageFailure as exc:
+            self.alerts, batch = None, None
+            self.fail(exc)
+        if batch is not None:
+            self._send("app_alerts", batch)
             self.alerts_out += len(batch.alerts)
         self._stop_if_failed()
 

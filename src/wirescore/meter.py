@@ -5,7 +5,7 @@
     meter.expire(clock, flows=on_flows)           # a source's expiry clock (live, pipe)
     meter.shutdown(on_windows, on_flows, flush)   # end of input: every flow ends
 
-Each drained batch of window records, of app-layer events (per kind) and of finished flow
+Each drained batch of window records, of ARP records, of app-layer events (per kind) and of finished flow
 records goes to the callables given (the engine's stages), in that order; FlowMeter.feed
 stops early when a record or event buffer is full, so a batch of packets can give several
 drains.
@@ -14,7 +14,8 @@ meter_options() is the builder: what the settings and the detector ask of the co
 Endpoint context (about 32 MB by default, and a share of the core's time) is kept only when
 something reads ctx.* columns (a profile, --export, or an on_flow callback, which is
 handed the records: train and eval read them); the packet ring only when alerts
-can ask for snippets; traffic windows only for window profiles; app-layer events only
+can ask for snippets; traffic windows only for window profiles; the ARP tables only for
+ARP profiles; app-layer events only
 when something writes or reads them (the application layer itself runs whenever
 app.enabled: the flow records' app_* fields need it).
 """
@@ -46,6 +47,8 @@ def meter_options(cfg, detector, records_read: bool = False, app_events: bool = 
         window_max_keys=cfg["flow.window_max_keys"],
         window_seconds=detector.window_seconds if detector is not None else 0.0,
         window_keys=detector.window_keys if detector is not None else (),
+        arp_hosts=cfg["flow.arp_hosts"] if detector is not None and detector.arp_detectors
+        else 0,
         ring_bytes=cfg["outputs.snippets.ring_bytes"] if snippets else 0)
 
 
@@ -63,15 +66,20 @@ class MeterStage:
         self._names = COUNTER_NAMES
 
     def feed(self, data, meta: np.ndarray, linktype: int, windows: Callable,
-             flows: Callable, app: Callable | None = None) -> None:
+             flows: Callable, app: Callable | None = None,
+             arp: Callable | None = None) -> None:
         """Every packet of one batch (all of link type `linktype`) into the core;
-        app(kind, records) gets each kind's app-layer events (None: dropped)."""
+        app(kind, records) gets each kind's app-layer events, arp(records) the ARP
+        records (None: dropped)."""
         core, i, n = self.core, 0, meta.shape[0]
         while i < n:
             # FlowMeter.feed's link type defaults to the one it was built with
             i = (core.feed(data, meta, i) if linktype == self.linktype
                  else core.feed(data, meta, i, linktype))
             windows(core.drain_windows())
+            records = core.drain_arp()
+            if arp is not None and len(records):
+                arp(records)
             self._app(app)
             flows(core.drain())
 

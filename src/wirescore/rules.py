@@ -27,7 +27,7 @@ from typing import Any, Iterable
 from wirescore.core_names import PROTO_NAMES, WINDOW_KINDS
 from wirescore.errors import WirescoreError
 
-UNITS = ("flow", "window", "app")
+UNITS = ("flow", "window", "app", "arp")
 WINDOW_KEYS = WINDOW_KINDS
 LEARN_MODES = ("all", "unalerted")
 TRANSFORMS = ("log1p", "none")
@@ -229,12 +229,12 @@ def _unit(doc: dict, chk: _Checker) -> dict:
 
 def _features(doc: dict, chk: _Checker, unit: str) -> dict:
     from wirescore.appkeys import COLUMNS as APP_COLUMNS
-    from wirescore.catalog import BY_NAME, WINDOW_BY_NAME
+    from wirescore.catalog import ARP_BY_NAME, BY_NAME, WINDOW_BY_NAME
 
     features = _need(doc, "features", list, chk)
     if not features:
         chk.fail(("features",), "needs at least one feature column")
-    known = {"window": WINDOW_BY_NAME, "app": APP_COLUMNS}.get(unit, BY_NAME)
+    known = {"window": WINDOW_BY_NAME, "app": APP_COLUMNS, "arp": ARP_BY_NAME}.get(unit, BY_NAME)
     for i, name in enumerate(features):
         if name not in known:
             chk.fail(("features", i), _unknown_feature(name, unit, known))

@@ -49,6 +49,8 @@ Checks (each a line of the core's documented contract):
   in [start, end) whose source (side 1) / destination (side 2) address is key, three
   queries an input (see _check_ring_key), and bad arguments refused; without a ring,
   ring_key() returns nothing;
+- ARP (when the core has it, inputs without the ring): every ARP record drained within
+  its units (_check_arp_records), the ARP counters within the frames decoded;
 - the application layer (when the core has it; tiny pools so the take-back runs, events
   kept or not): every DNS event drained within its bounds (check_dns_records), its EVE
   line from format_dns() the Python writer's, byte for byte (check_dns_lines);
@@ -157,6 +159,9 @@ try:                                  # the application layer (ext/app/)
     HAS_APP = True
 except TypeError:
     HAS_APP = False
+HAS_ARP = hasattr(_ft, "ARP_DTYPE")   # ARP in the host context (ext/arp.pxd)
+ARP_HOSTS = (16, 1024)                # ARP table rows: tiny, so live rows get replaced
+ARP_MAX_TARGETS = 128 * np.log(128)   # linear counting over SCAN_BITS saturates here
 APP_FLOWS = (2, 64)                   # summary records: tiny, so the take-back runs
 APP_STREAMS = (1, 8)
 CONTEXT_HOSTS = (16, 64, 256, 4096)   # the default (65,536) costs 32 MB a meter
@@ -374,7 +379,33 @@ def _drain(meter, records: list, windows: list | None) -> int:
         w = meter.drain_windows()
         windows.append(w)
         n += len(w)
+    if HAS_ARP:
+        arp = meter.drain_arp()
+        _check_arp_records(arp)
+        n += len(arp)
     return n
+
+
+def _check_arp_records(recs) -> None:
+    """ARP records within their units: a request or a reply, IPv4, the sender's distinct
+    targets in [0, saturation], a binding change a 0/1 flag with a prior binding at most
+    120 s old (and no age without a change), addresses in the first 4 bytes."""
+    if not len(recs):
+        return
+    bad = {
+        "op not 1 or 2": (recs["op"] < 1) | (recs["op"] > 2),
+        "ip_version not 4": recs["ip_version"] != 4,
+        "sender_targets out of range": (recs["sender_targets"] < 0)
+        | (recs["sender_targets"] > ARP_MAX_TARGETS + 1e-6),
+        "binding_change not 0/1": recs["binding_change"] > 1,
+        "prior_age_s out of range": (recs["prior_age_s"] < 0) | (recs["prior_age_s"] > 120)
+        | ((recs["binding_change"] == 0) & (recs["prior_age_s"] != 0)),
+        "address bytes past 4": (recs["sender_ip"][:, 4:] != 0).any(axis=1)
+        | (recs["target_ip"][:, 4:] != 0).any(axis=1),
+    }
+    for what, mask in bad.items():
+        if mask.any():
+            raise FuzzFailure(f"ARP record {int(np.flatnonzero(mask)[0])}: {what}")
 
 
 def _feed_all(meter, data: np.ndarray, rows: np.ndarray, records: list,
@@ -432,6 +463,8 @@ def _plan(data: bytes):
         options["window_keys"] = WINDOW_KEYS[tsel >> 6]
     if ring:
         options["ring_bytes"] = RING_BYTES
+    elif HAS_ARP:                     # the ring checks count IP frames only
+        options["arp_hosts"] = ARP_HOSTS[msel & 1]
     if HAS_APP:
         options.update(app_flows=APP_FLOWS[(msel >> 2) & 1],
                        app_streams=APP_STREAMS[(msel >> 5) & 1],
@@ -587,6 +620,11 @@ def _check_counters(cnt, recs, fed, decoded, flags, nframes: int) -> None:
     for state, name in STATE_COUNTERS.items():
         check(states[state] == c[name],
               f"{states[state]} records in state {state}, counter {name} {c[name]}")
+    arp = c.get("wirescore.arp_requests", 0) + c.get("wirescore.arp_replies", 0)
+    check(arp <= nonip, f"{arp} good ARP frames of {nonip} non-IP frames")
+    for name in ("wirescore.arp_binding_changes", "wirescore.arp_senders_replaced",
+                 "wirescore.arp_bindings_replaced"):
+        check(c.get(name, 0) <= arp, f"{name} {c.get(name)} beyond {arp} ARP frames")
     check(c["flow.total"] == c["flow.tcp"] + c["flow.udp"] + c["flow.icmpv4"] +
           c["flow.icmpv6"] + c["wirescore.flow_other"], "flow.total != sum of flows by protocol")
 

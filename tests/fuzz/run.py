@@ -307,6 +307,24 @@ def write_seeds() -> int:
     flood = [eth(tfa.ipv4(6, tfa.tcp(1024 + i, 80, 0x02), src=f"10.1.{i // 250}.{i % 250 + 1}"))
              for i in range(40)]
     add("syn-flood", 1, flood, variants=((0x01, 0x00, 0x02), (0x11, 0x01, 0x00)))
+    # ARP (arp.pxd): a sweep, a spoof's replies against learnt bindings, a gratuitous ARP,
+    # a probe, a virtual router MAC, and bad headers (decode_arp's reasons), tagged too
+    arp = lambda op, smac, sip, tmac, tip: tfa.ether(0x0806, bytes.fromhex(            # noqa: E731
+        "0001080006040" + str(op)) + bytes.fromhex(smac) + bytes(sip) + bytes.fromhex(tmac)
+        + bytes(tip))
+    a_mac, b_mac, c_mac = "020000000001", "020000000002", "020000000003"
+    arps = [arp(1, a_mac, [10, 0, 0, 1], "000000000000", [10, 0, 0, i]) for i in range(2, 22)]
+    arps += [arp(2, b_mac, [10, 0, 0, 2], a_mac, [10, 0, 0, 1]),
+             arp(2, c_mac, [10, 0, 0, 1], b_mac, [10, 0, 0, 2]),
+             arp(1, c_mac, [10, 0, 0, 3], "000000000000", [10, 0, 0, 3]),
+             arp(1, c_mac, [0, 0, 0, 0], "000000000000", [10, 0, 0, 2]),
+             arp(2, "00005e000101", [10, 0, 0, 1], b_mac, [10, 0, 0, 2])]
+    good = arps[-1]
+    arps += [good[:14] + b"\x00\x06" + good[16:], good[:16] + b"\x86\xdd" + good[18:],
+             good[:18] + b"\x08" + good[19:], good[:19] + b"\x10" + good[20:],
+             good[:20] + b"\x00\x03" + good[22:], good[:30], good[:12] + b"\x81\x00\x00\x05"
+             + good[12:]]
+    add("arp", 1, arps, codes=[1] * 22 + [200, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1], variants=several)
     frags = []
     for ident in range(6):
         frags.append(eth(tfa.ipv4(17, tfa.udp(5000 + ident, 53, b"x" * 16), ident=ident, more=True)))

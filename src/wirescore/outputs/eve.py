@@ -291,6 +291,40 @@ def app_alert_event(app_event: Mapping[str, Any], alert, ts: Timestamps) -> dict
     return ev
 
 
+def mac_text(mac) -> str:
+    """aa:bb:cc:dd:ee:ff of 6 bytes (as Suricata writes MACs)."""
+    return ":".join(f"{b:02x}" for b in bytes(mac))
+
+
+#: EVE arp.opcode by ARP operation (Suricata's names)
+ARP_OPCODES = {1: "request", 2: "reply"}
+
+
+def arp_alert_event(record, alert, ts: Timestamps) -> dict[str, Any]:
+    """The EVE alert of an ARP profile: the frame's sender as src_ip, its target as
+    dest_ip, the frame itself as Suricata's `arp` object (hw_type, proto_type, opcode,
+    src/dest MAC and IP); stamped at the frame; a binding change names the MAC that held
+    the address before under alert.metadata.wirescore_arp; no flow."""
+    sender, target = ip_text(bytes(record["sender_ip"]), 4), ip_text(bytes(record["target_ip"]), 4)
+    ev: dict[str, Any] = {"timestamp": ts(int(record["ts_us"]))}
+    if int(record["vlan0"]):
+        ev["vlan"] = [int(record["vlan0"])]
+    ev.update(src_ip=sender, dest_ip=target, event_type="alert")
+    extra: dict[str, Any] = {}
+    if int(record["binding_change"]):
+        extra["wirescore_arp"] = [
+            f"{sender} claimed by {mac_text(record['sender_mac'])}, held by "
+            f"{mac_text(record['prior_mac'])} {float(record['prior_age_s']):.3f} s before"]
+    if alert.explanation:
+        extra["wirescore_features"] = _features(alert)
+    ev["alert"] = _alert_object(alert, "arp", extra)
+    ev["arp"] = {"hw_type": "ethernet", "proto_type": "ipv4",
+                 "opcode": ARP_OPCODES.get(int(record["op"]), str(int(record["op"]))),
+                 "src_mac": mac_text(record["sender_mac"]), "src_ip": sender,
+                 "dest_mac": mac_text(record["target_mac"]), "dest_ip": target}
+    return ev
+
+
 def _alert_object(alert, unit: str, extra: dict) -> dict[str, Any]:
     """alert{...} of an EVE alert: the profile's identity, and the anomaly facts (score,
     threshold, model, unit, then `extra`) under metadata."""
