@@ -257,12 +257,12 @@ def test_tls_and_ssh_events_equal_tshark_on_every_shared_capture():
 @pytest.mark.shared
 @pytest.mark.skipif(not shared_available(), reason="needs ../shared/data")
 def test_malformed_hellos_and_client_certificates_are_classed():
-    """The connections once listed open: nDPI's tls_cipher_lens (four ClientHellos with a
-    cipher_suites length of 0, 133 or 134, or 132 leaving compression_methods empty) and
-    tls_invalid_reads (compression_methods empty, one stray byte) are malformed hellos;
-    anydesk's three mutual-TLS connections send a client certificate. Their good
-    neighbours (the well-formed hello of tls_cipher_lens, anydesk's server sides) still
-    compare equal."""
+    """The two classes on their captures: nDPI's tls_cipher_lens (four ClientHellos
+    with a cipher_suites length of 0, 133 or 134, or 132 leaving compression_methods
+    empty) and tls_invalid_reads (compression_methods empty, one stray byte) hold
+    malformed hellos; anydesk's three mutual-TLS connections send a client certificate.
+    Their good neighbours (the well-formed hello of tls_cipher_lens, anydesk's server
+    sides) compare equal."""
     folder = need_shared() / "pcaps" / "peer-groundtruth" / "ndpi"
     total: Counter = Counter()
     problems: list[str] = []
