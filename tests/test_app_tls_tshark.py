@@ -35,8 +35,8 @@ falls in one of the classes below or the test fails naming the capture and conne
   cipher_suites length that is 0, odd or past the message's end, an empty
   compression_methods, a stray byte where the extensions' length goes) and tshark put an
   expert message on it: tshark truncates the vector and reads on, making a JA3 of
-  whatever bytes follow; the room trusts the lengths, refuses the hello
-  (tls.pxd tls_client_hello < 0) and writes no event for it.
+  whatever bytes follow; the room trusts the lengths, refuses the hello (counted
+  app_layer.error.tls.parser) and writes no event for it.
 - client-cert: a Certificate message from the connection's TLS client (mutual TLS:
   the server sent a CertificateRequest). tshark lists it like the server's; the event
   carries the server's certificate (Suricata's tls fields), so it is counted, not
