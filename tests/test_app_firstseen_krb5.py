@@ -8,7 +8,7 @@ import numpy as np
 
 from conftest import need_shared
 from test_app_firstseen import app_records, app_rules, labeled
-from wirescore.appkeys import EXTRACTORS
+from wirescore.appkeys import EXTRACTORS, KIND_ID
 from wirescore.detect import Detector
 
 SPRAY = 9100221
@@ -34,6 +34,7 @@ def test_workstation_logons_stay_under_the_floor(tmp_path):
     recs = krb5_records(need_shared() / "pcaps" / "labeled" /
                         "netml-cicids2017-demo/demo.pcap", tmp_path / "run")
     obs = EXTRACTORS["krb5"](recs).array()
+    obs = obs[obs["kind"] == KIND_ID["krb5.user"]]
     # machine account and user, "MITACS-PC3$" and "mitacs-pc3$" being one account
     assert len(np.unique(obs["key"])) == 2 and len(obs) == 10
     det = Detector(app_rules(tmp_path, warmup=0))

@@ -242,3 +242,25 @@ def test_one_ssh_banner_is_written_at_the_flow_end_and_a_cut_one_flagged():
     assert list(ev) == ["server"] and server.startswith(b"SSH-" + ev["server"]["proto_version"]
                                                         .encode() + b"-")
     assert rec["status"] & SSH_BITS["SE_SERVER_CUT"]
+
+
+@needs_shared
+def test_malformed_client_hellos_are_counted_and_give_no_event():
+    """nDPI's tls_cipher_lens.pcap: one ClientHello sent five times with the
+    cipher_suites length rewritten (0x48 the real one; 0x00, 0x84, 0x85, 0x86 breaking
+    RFC 5246's vectors: tlsref.client_hello_defect). The four malformed ones count
+    app_layer.error.tls.parser and give no event, whole or in 7-byte segments; the real
+    one gives its event and no count."""
+    path = SHARED_DATA / "pcaps" / "peer-groundtruth" / "ndpi" / "tls_cipher_lens.pcap"
+    hellos = [d.data for d in tlsref.directions(path) if d.dport == 443]
+    defects = [tlsref.client_hello_defect(h) for h in hellos]
+    assert len(hellos) == 5 and sum(d is None for d in defects) == 1
+    for hello, defect in zip(hellos, defects):
+        for cuts in ([], range(0, len(hello), 7)):
+            drv = AppDriver(port=443)
+            send(drv, 0, 0, hello, cuts)
+            evs = tls_events(drv)
+            drv.end(0)
+            evs += tls_events(drv)
+            assert counter(drv, "app_layer.error.tls.parser") == (defect is not None)
+            assert len(evs) == (defect is None), defect

@@ -30,9 +30,20 @@ falls in one of the classes below or the test fails naming the capture and conne
   and Suricata writes none for it, nor do we.
 - no-event: our engine wrote no event for the connection though tshark decoded one:
   the capture was refused (another link type).
+- malformed-hello: the client's first message is a whole ClientHello whose vector
+  lengths break RFC 5246 7.4.1.2 (tlsref.client_hello_defect names the bytes: a
+  cipher_suites length that is 0, odd or past the message's end, an empty
+  compression_methods, a stray byte where the extensions' length goes) and tshark put an
+  expert message on it: tshark truncates the vector and reads on, making a JA3 of
+  whatever bytes follow; the room trusts the lengths, refuses the hello (counted
+  app_layer.error.tls.parser) and writes no event for it.
+- client-cert: a Certificate message from the connection's TLS client (mutual TLS:
+  the server sent a CertificateRequest). tshark lists it like the server's; the event
+  carries the server's certificate (Suricata's tls fields), so it is counted, not
+  compared, and not taken for the server side of a connection the other way round.
 - open: NOT explained yet: connections whose client bytes start with a handshake
   record and for which our engine writes no tls event (OPEN, listed one by one so that
-  any other such connection fails the test); to be investigated (issue 16).
+  any other such connection fails the test); none left.
 """
 from __future__ import annotations
 
@@ -43,23 +54,14 @@ from collections import Counter
 import pytest
 
 import tlsref
-from conftest import fixture_captures, shared_available, shared_captures
+from conftest import fixture_captures, need_shared, shared_available, shared_captures
 from wirescore.config import Config
 from wirescore.core_names import TLS_BITS
 from wirescore.engine import Engine
 from wirescore.errors import WirescoreError
 
 #: (capture, (client, port, server, port)) without our tls event, not yet explained
-OPEN = {
-    ("anydesk.pcapng", ("192.168.1.178", 7070, "192.168.1.187", 54164)),
-    ("anydesk.pcapng", ("192.168.1.187", 7070, "192.168.1.178", 52039)),
-    ("anydesk.pcapng", ("195.181.174.176", 443, "192.168.1.128", 48260)),
-    ("tls_cipher_lens.pcap", ("192.168.11.11", 51588, "173.194.35.191", 443)),
-    ("tls_cipher_lens.pcap", ("192.168.11.11", 51589, "173.194.35.191", 443)),
-    ("tls_cipher_lens.pcap", ("192.168.11.11", 51590, "173.194.35.191", 443)),
-    ("tls_cipher_lens.pcap", ("192.168.11.11", 51591, "173.194.35.191", 443)),
-    ("tls_invalid_reads.pcap", ("192.168.10.101", 3967, "206.33.61.113", 443)),
-}
+OPEN: set[tuple[str, tuple]] = set()
 needs_tshark = pytest.mark.skipif(not tlsref.TSHARK, reason="tshark not installed")
 ADDR = ["ip.src", "ipv6.src", "tcp.srcport", "ip.dst", "ipv6.dst", "tcp.dstport"]
 HELLO = ADDR + ["tls.handshake.type", "tls.handshake.extensions_server_name",
@@ -95,8 +97,11 @@ def theirs(path) -> dict[tuple, dict]:
         if "2" in types and r[11]:
             out.setdefault(_rev(k), {}).setdefault("ja3s", (r[11].split("|")[0],
                                                             r[10].split("|")[0]))
+    clients = {k for k, c in out.items() if "ja3" in c}
     for r in tlsref.tshark_fields(path, "tls.handshake.type == 11", CERT):
-        if r[2] and r[6] and r[7]:
+        if r[2] and r[6] and r[7] and _key(r) in clients:
+            out[_key(r)]["client_cert"] = True       # mutual TLS: the client's own
+        elif r[2] and r[6] and r[7]:
             c = out.setdefault(_rev(_key(r)), {})
             c.setdefault("serial", r[6].split("|")[0].replace(":", "").upper())
             c.setdefault("fingerprint", hashlib.sha1(
@@ -144,7 +149,13 @@ def compare(path, total: Counter, problems: list) -> None:
         return
     mine, error = ours(path)
     total["captures"] += 1
-    starts = {d.key: d.data[:4] for d in tlsref.directions(path)}
+    dirs = tlsref.directions(path)
+    starts = {d.key: d.data[:4] for d in dirs}
+    defects = {d.key: tlsref.client_hello_defect(d.data) for d in dirs}
+    flagged: set[tuple] = set()              # hellos tshark put an expert message on
+    if any(defects.values()):
+        flagged = {_key(r) for r in tlsref.tshark_fields(
+            path, "tls.handshake.type == 1", ADDR + ["_ws.expert.message"]) if r[2] and r[6]}
 
     def missing(k, first: bytes) -> str | None:
         """The class of a connection without our event, or None (unexplained)."""
@@ -159,6 +170,8 @@ def compare(path, total: Counter, problems: list) -> None:
         head = starts.get(k, b"")
         if not head.startswith(first) and not (first == b"\x16" and head[:1] == b"\x80"):
             return "mid-stream"
+        if first == b"\x16" and defects.get(k) and k in flagged:
+            return "malformed-hello"
         return None
     for k in set(mine) - set(them) - {_rev(x) for x in them}:
         total["not-decoded"] += 1
@@ -184,6 +197,8 @@ def compare(path, total: Counter, problems: list) -> None:
             else:
                 problems.append(f"{path.name} {k}: ssh {ev} != {want}")
             continue
+        if t.get("client_cert"):
+            total["client-cert"] += 1
         if m is None or "tls" not in m:
             why = missing(k, b"\x16")
             if why is None and (path.name, k) in OPEN:
@@ -236,3 +251,24 @@ def test_tls_and_ssh_events_equal_tshark_on_every_shared_capture():
     print("TLS/SSH parity with tshark:", dict(total))
     assert total["ja3-equal"] >= 100 and total["ssh-equal"] >= 5, dict(total)
     assert not problems, "unexplained differences from tshark:\n" + "\n".join(problems[:60])
+
+
+@needs_tshark
+@pytest.mark.shared
+@pytest.mark.skipif(not shared_available(), reason="needs ../shared/data")
+def test_malformed_hellos_and_client_certificates_are_classed():
+    """The two classes on their captures: nDPI's tls_cipher_lens (four ClientHellos
+    with a cipher_suites length of 0, 133 or 134, or 132 leaving compression_methods
+    empty) and tls_invalid_reads (compression_methods empty, one stray byte) hold
+    malformed hellos; anydesk's three mutual-TLS connections send a client certificate.
+    Their good neighbours (the well-formed hello of tls_cipher_lens, anydesk's server
+    sides) compare equal."""
+    folder = need_shared() / "pcaps" / "peer-groundtruth" / "ndpi"
+    total: Counter = Counter()
+    problems: list[str] = []
+    for name in ("tls_cipher_lens.pcap", "tls_invalid_reads.pcap", "anydesk.pcapng"):
+        compare(folder / name, total, problems)
+    assert not problems, problems
+    assert total["malformed-hello"] == 5 and total["client-cert"] == 3, dict(total)
+    assert total["open"] == 0 and total["ja3-equal"] == 4 and total["fingerprint-equal"] == 3, \
+        dict(total)

@@ -117,6 +117,45 @@ def handshake_messages(data: bytes) -> tuple[list[bytes], bool]:
     return out, pos == len(body)
 
 
+def client_hello_defect(data: bytes) -> str | None:
+    """Why a direction's first handshake message, a whole ClientHello, breaks the vector
+    lengths RFC 5246 7.4.1.2 / RFC 8446 4.1.2 give it, or None (well formed, not a whole
+    ClientHello). Offsets count from the message's type byte. Only the vectors' lengths are
+    read: session_id<0..32>, cipher_suites<2..2^16-2> (2-byte entries),
+    compression_methods<1..2^8-1>, then nothing or extensions<0..2^16-1> ending the
+    message, each extension's length inside it."""
+    msgs, whole = handshake_messages(data)
+    if not msgs or msgs[0][0] != 1 or (len(msgs) == 1 and not whole):
+        return None
+    m = msgs[0]
+    end = len(m)
+    pos = 4 + 34
+    if pos >= end or m[pos] > 32 or pos + 1 + m[pos] > end:
+        return f"session_id length at offset {pos}"
+    pos += 1 + m[pos]
+    cs = int.from_bytes(m[pos:pos + 2], "big")
+    if pos + 2 > end or cs < 2 or cs % 2 or pos + 2 + cs > end:
+        return f"cipher_suites length {cs} at offset {pos} ({end - pos - 2} bytes follow)"
+    pos += 2 + cs
+    if pos >= end or m[pos] < 1 or pos + 1 + m[pos] > end:
+        n = m[pos] if pos < end else None
+        return f"compression_methods length {n} at offset {pos} ({end - pos - 1} bytes follow)"
+    pos += 1 + m[pos]
+    if pos == end:
+        return None
+    if end - pos < 2:
+        return f"{end - pos} byte(s) at offset {pos} where the extensions' 2-byte length goes"
+    ext_end = pos + 2 + int.from_bytes(m[pos:pos + 2], "big")
+    if ext_end != end:
+        return f"extensions length at offset {pos} ends at {ext_end}, the message at {end}"
+    pos += 2
+    while pos < end:
+        if end - pos < 4 or pos + 4 + int.from_bytes(m[pos + 2:pos + 4], "big") > end:
+            return f"extension length at offset {pos + 2} past the message's end"
+        pos += 4 + int.from_bytes(m[pos + 2:pos + 4], "big")
+    return None
+
+
 def tshark_fields(path: Path, display: str, fields: list[str]) -> list[list[str]]:
     """tshark -T fields rows (one per packet matching the display filter), each field
     split on ",", the separator tshark puts between repeated values."""

@@ -28,7 +28,7 @@ from counters cimport A_TRUNCATED
 from enums cimport EV_TLS, APP_HOLD
 from decode cimport PacketView
 from features cimport FlowRecord
-from app.base cimport AppCtx, APP_ERROR, K_TX, ctx_count
+from app.base cimport AppCtx, APP_ERROR, K_TX, K_PARSER, ctx_count
 from app.events cimport ev_begin, ev_commit
 from app.tls cimport (TlsClientHello, TlsServerHello, TlsCertificates, TlsWalk, TlsMessage,
                       tls_client_hello, tls_sslv2_hello, tls_server_hello, tls_certificate,
@@ -237,7 +237,9 @@ cdef inline uint16_t tls_keep(uint8_t* dst, uint32_t cap, const char* src, uint3
 
 cdef inline void tls_on_client_hello(AppCtx* c, TlsState* s, const uint8_t* m, uint32_t n,
                                      uint32_t full, bint sslv2) noexcept nogil:
-    """The ClientHello (whole, or its prefix when c.cut): the client's fields."""
+    """The ClientHello (whole, or its prefix when c.cut): the client's fields. A whole
+    one the parser refuses (vector lengths that contradict the message) gives no
+    fields and is counted (app_layer.error.tls.parser); the walk goes on."""
     cdef TlsClientHello ch
     cdef TlsEvent* e = &s.ev
     cdef TlsSummary* sm = <TlsSummary*>c.summary
@@ -250,6 +252,8 @@ cdef inline void tls_on_client_hello(AppCtx* c, TlsState* s, const uint8_t* m, u
         return
     rc = tls_sslv2_hello(m, n, full, &ch) if sslv2 else tls_client_hello(m, n, full, &ch)
     if rc < 0:
+        if not c.cut:
+            ctx_count(c, K_PARSER)
         return
     tls_head(c, s)
     e.status |= TE_CLIENT | (TE_SSLV2 if sslv2 else 0)
@@ -299,7 +303,8 @@ cdef inline void tls_on_client_hello(AppCtx* c, TlsState* s, const uint8_t* m, u
 cdef inline void tls_on_server_hello(AppCtx* c, TlsState* s, const uint8_t* m, uint32_t n,
                                      uint32_t full) noexcept nogil:
     """The ServerHello: the negotiated version, JA3S, the chosen ALPN. A
-    HelloRetryRequest is passed over (the real ServerHello follows)."""
+    HelloRetryRequest is passed over (the real ServerHello follows); a whole one the
+    parser refuses is counted (app_layer.error.tls.parser)."""
     cdef TlsServerHello sh
     cdef TlsEvent* e = &s.ev
     cdef char text[JA_CAP]
@@ -308,6 +313,8 @@ cdef inline void tls_on_server_hello(AppCtx* c, TlsState* s, const uint8_t* m, u
     if e.status & TE_SERVER:
         return
     rc = tls_server_hello(m, n, full, &sh)
+    if rc < 0 and not c.cut:
+        ctx_count(c, K_PARSER)
     if rc < 0 or sh.flags & TLS_F_HRR:
         return
     tls_head(c, s)

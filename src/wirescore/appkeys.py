@@ -47,6 +47,19 @@ Kerberos (event kind "krb5"), wired:
              dotted). pair_keys_before counts the distinct accounts this client asked
              the KDC to authenticate; key_others_before the other hosts that asked for
              the account.
+  krb5.sname every TGS-REQ naming a service other than krbtgt (a TGT's renewal or a
+             referral to another realm is no service ticket): client = the sender,
+             server = the KDC within one SNAME_WINDOW_S-second window of packet time
+             (a 16-byte stand-in hashed from the KDC's address and the window's
+             number; the alert names the KDC), key = the service principal,
+             lower-cased, without the realm. So pair_keys_before counts the distinct
+             services this client asked tickets for in the window (Kerberoasting asks
+             for every SPN of the directory at once), key_others_before the other
+             hosts that asked for the service. weak is 1 when the request listed its
+             etypes whole and every one is weak (msg_names.krb5_etype_weak: no AES,
+             RC4-HMAC / DES only), what a Kerberoast asks for to crack the ticket
+             offline; 0 else (a request offering AES, or more etypes than the event
+             keeps).
 
 HTTP (event kind "http": one event per header block, a response paired with its
 request by flow and tx_id, HttpObserver; kind "fileinfo"), wired:
@@ -74,8 +87,6 @@ Kinds expected of protocols not wired yet (one row each when their events are te
   dcerpc.if   client -> server, key = interface UUID (bind)
   smb.share   client -> server, key = tree-connect path
   smb.pipe    client -> server, key = named pipe opened
-  krb5.sname  client -> KDC, key = service principal asked (Kerberoasting: no labeled
-              capture to test it on yet)
   tls.ja4     client -> server, key = JA4 (key_hosts_before: hosts presenting it)
   tls.cert    server -> client roles swapped: the presenting host as client, key = the
               certificate's SHA-1 (hosts presenting it)
@@ -102,6 +113,13 @@ class ObsKind:
     event: str
     message: str
 
+
+#: krb5.sname's window: seconds of packet time over which a client's distinct service
+#: principals are counted (a logon asks for its handful within seconds, a Kerberoast
+#: for every SPN of the directory within seconds)
+SNAME_WINDOW_S = 60
+#: what an alert appends to a krb5.sname key asked with weak etypes only
+WEAK_TEXT = " (RC4/DES only)"
 
 KINDS = (
     ObsKind("dns.name", "dns",
@@ -135,6 +153,10 @@ KINDS = (
     ObsKind("http.exe", "fileinfo",
             "{client} received {key} from {server}, the first executable it got from "
             "{server}; {key_clients_before} other clients got this kind from it before"),
+    ObsKind("krb5.sname", "krb5",
+            "{count} distinct service tickets asked of KDC {server} by {client} within "
+            f"{SNAME_WINDOW_S} s (this one {{key}}); {{key_others_before}} other hosts "
+            "asked for it before"),
 )
 KIND_ID = {k.name: i + 1 for i, k in enumerate(KINDS)}
 BY_NAME = {k.name: k for k in KINDS}
@@ -144,11 +166,12 @@ OBS_DTYPE = np.dtype([("row", np.int64), ("kind", np.uint64), ("ts_us", np.int64
                       ("client", np.uint8, 16), ("server", np.uint8, 16),
                       ("key", np.uint64), ("key_len", np.int64),
                       ("key_entropy", np.float64), ("ip_version", np.uint8),
-                      ("swap", np.uint8), ("scope", np.uint64)])
+                      ("swap", np.uint8), ("scope", np.uint64), ("weak", np.uint8)])
 #: the answer and observation columns a profile of unit app may name as features
 COLUMNS = ("pair_new", "pair_count_before", "pair_keys_before", "key_clients_before",
            "server_clients_before", "key_hosts_before", "key_age_us",
-           "server_others_before", "key_others_before", "key_len", "key_entropy")
+           "server_others_before", "key_others_before", "key_len", "key_entropy",
+           "weak")
 
 #: characters of a key an alert message quotes
 KEY_TEXT = 64
@@ -179,13 +202,14 @@ class Observations:
         self._raw: list[tuple] = []
 
     def add(self, row, kind, ts, client, server, key, key_len, key_entropy, version, swap,
-            raw, scope: bytes = b"") -> None:
+            raw, scope: bytes = b"", weak=0) -> None:
         """One observation; raw: (client address, server address or name, key) as the
         event has them, for words(); scope: what makes two alerts of one client two
-        different things (suppression is per client and scope; b"": one thing)."""
+        different things (suppression is per client and scope; b"": one thing); weak:
+        the OBS_DTYPE column (0 or 1)."""
         self.rows.append((row, KIND_ID[kind], ts, np.frombuffer(client, np.uint8),
                           np.frombuffer(server, np.uint8), hash64(key), key_len,
-                          key_entropy, version, swap, hash64(scope) if scope else 0))
+                          key_entropy, version, swap, hash64(scope) if scope else 0, weak))
         self._raw.append((version, *raw))
 
     def array(self) -> np.ndarray:
@@ -303,21 +327,48 @@ def dcerpc_observations(records: np.ndarray) -> Observations:
 
 
 _KRB_AS_REQ = 10                   # RFC 4120 5.4.1: AS-REQ's APPLICATION tag
+_KRB_TGS_REQ = 12                  # RFC 4120 5.4.1: TGS-REQ's
+_KRBTGT = b"krbtgt/"               # RFC 4120 7.3: the ticket-granting service's name
+
+
+def _weak_only(records: np.ndarray, i: int) -> int:
+    """1 when request i listed its etypes whole and every one is weak (no AES)."""
+    from wirescore.msg_names import krb5_etype_weak
+
+    n, kept = int(records["n_etypes"][i]), records["etypes"].shape[1]
+    if n == 0 or n > kept:
+        return 0
+    return int(all(krb5_etype_weak(int(e)) for e in records["etypes"][i, :n]))
 
 
 def krb5_observations(records: np.ndarray) -> Observations:
     """The observations of Kerberos events (KRB5_EVENT_DTYPE records): one krb5.user
-    per AS-REQ with a client name (the module docstring says which fields)."""
+    per AS-REQ with a client name, one krb5.sname per TGS-REQ for a service other than
+    krbtgt (the module docstring says which fields)."""
     obs = Observations()
-    wanted = (records["msg_type"] == _KRB_AS_REQ) & (records["cname_len"] > 0)
+    msg_type = records["msg_type"]
     names, lens = records["cname"], records["cname_len"]
+    snames, slens = records["sname"], records["sname_len"]
     ts, version = records["ts_us"], records["ip_version"]
+    wanted = (((msg_type == _KRB_AS_REQ) & (lens > 0))
+              | ((msg_type == _KRB_TGS_REQ) & (slens > 0)))
     for i in np.flatnonzero(wanted).tolist():
-        name = names[i, :int(lens[i])].tobytes().lower()
         src = _Address(records["src_addr"][i].tobytes())
         dst = _Address(records["dest_addr"][i].tobytes())
-        obs.add(i, "krb5.user", int(ts[i]), src, dst, name, 0, 0.0, int(version[i]), 0,
-                (src, dst, name))
+        if msg_type[i] == _KRB_AS_REQ:
+            name = names[i, :int(lens[i])].tobytes().lower()
+            obs.add(i, "krb5.user", int(ts[i]), src, dst, name, 0, 0.0, int(version[i]),
+                    0, (src, dst, name))
+            continue
+        service = snames[i, :int(slens[i])].tobytes().lower().split(b"@")[0]
+        if service.startswith(_KRBTGT):
+            continue
+        window = int(ts[i]) // (SNAME_WINDOW_S * 1_000_000)
+        kdc = stand_in(b"krb5.sname:" + dst + window.to_bytes(8, "little", signed=True))
+        weak = _weak_only(records, i)
+        text = service.decode("utf-8", "backslashreplace") + (WEAK_TEXT if weak else "")
+        obs.add(i, "krb5.sname", int(ts[i]), src, kdc, service, 0, 0.0, int(version[i]), 0,
+                (src, dst, text), weak=weak)
     return obs
 
 
