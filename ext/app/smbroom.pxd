@@ -38,7 +38,7 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
 from libc.string cimport memcpy, memcmp, memset
 from counters cimport A_TRUNCATED
 from enums cimport EV_SMB
-from decode cimport PacketView
+from app.dns cimport DnsEvent, dns_head
 from features cimport FlowRecord
 from app.base cimport AppCtx, APP_ERROR, K_TX, K_PARSER, ctx_count
 from app.events cimport ev_begin, ev_commit
@@ -239,20 +239,9 @@ cdef inline int smb_probe(const uint8_t* p, uint32_t n, uint8_t udp, uint16_t sp
 
 
 cdef inline void smb_head(SmbEvent* e, const AppCtx* c) noexcept nogil:
-    """The event's identity: the flow, the time, the packet's endpoints."""
-    cdef const PacketView* v = c.v
-    e.flow_id = c.flow_id
-    e.ts_us = c.ts
-    memcpy(e.src_addr, v.src, 16)
-    memcpy(e.dest_addr, v.dst, 16)
-    e.src_port = v.sport
-    e.dest_port = v.dport
-    e.vlan0 = v.vlan0
-    e.vlan1 = v.vlan1
-    e.nvlan = v.nvlan
-    e.ip_version = v.ipver
-    e.proto = v.proto
-    e.direction = c.dir
+    """The event's identity (the flow, the time, the packet's endpoints) and its cut
+    flag."""
+    dns_head(<DnsEvent*>e, c)              # the identity prefix DnsEvent's has
     if c.cut:
         e.flags |= SB_CUT
 
