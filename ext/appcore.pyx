@@ -26,6 +26,7 @@ from app.dcerpc_room cimport DceEvent
 from app.http cimport HttpEvent, FileEvent
 from app.tlsroom cimport TlsEvent
 from app.sshroom cimport SshEvent
+from app.smbroom cimport SmbEvent
 from app.app cimport AppTable, AppRec, app_init, app_free, app_packet, app_flow_end
 from app.stream cimport StreamSlot
 
@@ -49,6 +50,8 @@ cdef TlsEvent _tls
 TLS_EVENT_DTYPE = np.asarray(<TlsEvent[:1]>(&_tls)).dtype
 cdef SshEvent _ssh
 SSH_EVENT_DTYPE = np.asarray(<SshEvent[:1]>(&_ssh)).dtype
+cdef SmbEvent _smb
+SMB_EVENT_DTYPE = np.asarray(<SmbEvent[:1]>(&_smb)).dtype
 #: the event dtype of each kind, in APP_EVENT_KINDS order
 EVENT_DTYPES = (DNS_EVENT_DTYPE,
                 KRB5_EVENT_DTYPE,
@@ -58,6 +61,7 @@ EVENT_DTYPES = (DNS_EVENT_DTYPE,
                 FILE_EVENT_DTYPE,
                 TLS_EVENT_DTYPE,
                 SSH_EVENT_DTYPE,
+                SMB_EVENT_DTYPE,
                 )
 cdef FlowRecord _record
 _RECORD_DTYPE = np.asarray(<FlowRecord[:1]>(&_record)).dtype

@@ -233,6 +233,16 @@ cdef struct FlowRecord:
     double app_tls_cert_age_days
     double app_ssh_banners
     double app_ssh_proto_version
+    double app_smb_commands
+    double app_smb_dialect
+    double app_smb_tree_connects
+    double app_smb_admin_shares
+    double app_smb_creates
+    double app_smb_pipes
+    double app_smb_auths
+    double app_smb_errors
+    double app_smb_encrypted
+    double app_smb_rpc_requests
 
 
 cdef inline uint32_t sat32(int64_t x) noexcept nogil:

@@ -9,9 +9,9 @@ opnum at its last fragment (where wirescore writes the request's event), joined 
 (sender, its port, receiver, its port, call_id, PDU type). Every difference is one of
 the explained classes below, or the test fails naming the capture and the PDU:
 
-- smb-pipe: tshark decodes DCE-RPC carried in SMB named pipes (a frame with an smb or
-  smb2 layer); wirescore's SMB room is not built yet, so only DCE-RPC straight over TCP
-  is compared.
+- smb-pipe: DCE-RPC carried in SMB named pipes (tshark: a frame with an smb or smb2
+  layer; wirescore: an event of a connection to port 445 or 139) is compared in
+  tests/test_app_smb_tshark.py; here only DCE-RPC straight over TCP.
 - cut: a PDU wirescore read from a prefix (the snap length, a lost segment, longer
   than the hold; its event flagged cut), or one tshark flags malformed or short (the
   public evaluation mix is cut at 256 bytes a packet): what both read agrees (one
@@ -180,8 +180,8 @@ def compare(path) -> tuple[Counter, list[str]]:
                                f"wirescore {m and m['value']}")
         else:
             classes[verdict] += 1
-    for rest in by_key.values():
-        classes["port"] += len(rest)
+    for key, rest in by_key.items():
+        classes["smb-pipe" if {key[1], key[3]} & {445, 139} else "port"] += len(rest)
     return classes, unexplained
 
 

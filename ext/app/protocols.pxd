@@ -44,6 +44,9 @@ from app.tlsroom cimport (TlsEvent, TlsSummary, TlsState, tls_probe, tls_parse, 
 from enums cimport AP_SSH, EV_SSH
 from app.sshroom cimport (SshEvent, SshSummary, SshState, sshr_probe, sshr_parse, sshr_gap,
                           sshr_finish, sshr_record, SSH_PORT)
+from enums cimport AP_SMB, EV_SMB
+from app.smbroom cimport (SmbEvent, SmbSummary, SmbState, smb_probe, smb_parse, smb_gap,
+                          smb_record, SMB_PORT, SMB_NB_PORT)
 
 ctypedef int (*probe_fn)(const uint8_t* p, uint32_t n, uint8_t udp, uint16_t sport,
                          uint16_t dport) noexcept nogil
@@ -144,6 +147,8 @@ cdef inline void app_protocols(AppProtos* t) noexcept nogil:
     app_register(t, AP_SSH, EV_SSH, sizeof(SshEvent), sizeof(SshSummary), sizeof(SshState),
                  SSH_PORT, 0, sshr_probe, sshr_parse, sshr_gap, NULL, sshr_record)
     t.row[t.n - 1].finish = sshr_finish
+    app_register(t, AP_SMB, EV_SMB, sizeof(SmbEvent), sizeof(SmbSummary), sizeof(SmbState),
+                 SMB_PORT, SMB_NB_PORT, smb_probe, smb_parse, smb_gap, NULL, smb_record)
 
 
 cdef inline const AppProto* app_row(const AppProtos* t, int proto) noexcept nogil:

@@ -73,6 +73,7 @@ cdef extern from "names.h":
         AP_HTTP "WS_AP_HTTP"
         AP_TLS "WS_AP_TLS"
         AP_SSH "WS_AP_SSH"
+        AP_SMB "WS_AP_SMB"
         N_APP_PROTOS "WS_N_APP_PROTOS"
         EV_DNS "WS_EV_DNS"
         EV_KRB5 "WS_EV_KRB5"
@@ -82,6 +83,7 @@ cdef extern from "names.h":
         EV_FILEINFO "WS_EV_FILEINFO"
         EV_TLS "WS_EV_TLS"
         EV_SSH "WS_EV_SSH"
+        EV_SMB "WS_EV_SMB"
         N_APP_EVENTS "WS_N_APP_EVENTS"
         # DNS RR types and RCODEs with an EVE name (ws_dns_rrtypes, ws_dns_rcodes)
         N_DNS_RRTYPES "WS_N_DNS_RRTYPES"

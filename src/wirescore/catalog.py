@@ -263,6 +263,24 @@ APP_FEATURES: tuple[Feature, ...] = tuple(
         ("app_ssh_banners", "banners", "SSH identification strings read (0, 1 or 2)"),
         ("app_ssh_proto_version", "version",
          "SSH protocol version of the server's banner (else the client's): 2.0, 1.99, 1.5"),
+        ("app_smb_commands", "messages", "SMB messages read (SMB2/3, each of a compound; SMB1)"),
+        ("app_smb_dialect", "dialect code",
+         "SMB2 dialect the NEGOTIATE response chose: 0x0202 (514) 2.02 ... 0x0311 (785) "
+         "3.1.1; 0 when none was read (SMB1 only, or the negotiate not captured)"),
+        ("app_smb_tree_connects", "requests", "SMB2 TREE_CONNECT requests"),
+        ("app_smb_admin_shares", "requests",
+         "TREE_CONNECT requests to an administrative share (a path ending in '$' other "
+         "than IPC$: ADMIN$, C$ ...)"),
+        ("app_smb_creates", "requests", "SMB2 CREATE requests (files, directories, pipes opened)"),
+        ("app_smb_pipes", "pipes", "named pipes opened (CREATE answered with success on IPC$)"),
+        ("app_smb_auths", "requests",
+         "SESSION_SETUP requests carrying an NTLMSSP AUTHENTICATE (authentication attempts)"),
+        ("app_smb_errors", "responses",
+         "SMB2 responses with an error status (not PENDING, MORE_PROCESSING_REQUIRED or "
+         "BUFFER_OVERFLOW)"),
+        ("app_smb_encrypted", "messages",
+         "encrypted or compressed SMB3 messages (the direction is not read past the first)"),
+        ("app_smb_rpc_requests", "calls", "DCE-RPC REQUEST calls over named pipes"),
     ))
 
 ALL_FEATURES: tuple[Feature, ...] = FLOW_FEATURES + CONTEXT_FEATURES + APP_FEATURES

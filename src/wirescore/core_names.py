@@ -226,6 +226,7 @@ APP_PROTOS = (
     ("AP_HTTP", "http"),
     ("AP_TLS", "tls"),
     ("AP_SSH", "ssh"),
+    ("AP_SMB", "smb"),
 )
 
 # The parsers, one row per protocol and transport: Suricata's name for the pair in its
@@ -246,6 +247,7 @@ APP_PARSERS = (
     ("AP_HTTP", "tcp", "http", ("flow", "tx", "parser", "gap"), 65536),
     ("AP_TLS", "tcp", "tls", ("flow", "tx", "parser", "gap"), 16384),
     ("AP_SSH", "tcp", "ssh", ("flow", "tx", "parser", "gap"), 4096),
+    ("AP_SMB", "tcp", "smb", ("flow", "tx", "parser", "gap"), 1048576),
 )
 APP_COUNTER_KINDS = ("flow", "tx", "parser", "gap")
 _APP_COUNTER_PATHS = ("app_layer.flow.{}", "app_layer.tx.{}", "app_layer.error.{}.parser",
@@ -266,6 +268,7 @@ APP_EVENTS = (
     ("EV_FILEINFO", "fileinfo"),
     ("EV_TLS", "tls"),
     ("EV_SSH", "ssh"),
+    ("EV_SMB", "smb"),
 )
 
 # sizes of the application layer that its documentation quotes
@@ -368,6 +371,23 @@ HTTP_EVENT_BITS = (
     ("FE_FNAME_TRUNC", 16),      # the file name is longer than kept
 )
 
+# the bits of an SMB event's flags (ext/app/smbroom.pxd SmbEvent)
+SMB_EVENT_BITS = (
+    ("SB_RESPONSE", 1),          # the response was read: status is set
+    ("SB_REQUEST", 2),           # the request was read (its fields are in the event)
+    ("SB_SHARE", 4),             # share: the tree's path (TREE_CONNECT; the file's tree)
+    ("SB_FILENAME", 8),          # filename: a CREATE's name (a file, or a pipe on IPC$)
+    ("SB_PIPE", 16),             # the file is a named pipe (its tree is IPC$)
+    ("SB_NTLM", 32),             # ntlmssp: user, domain, host of an AUTHENTICATE
+    ("SB_DISPOSITION", 64),      # disposition (CREATE request)
+    ("SB_DIALECT", 128),         # dialect (NEGOTIATE response: SMB2 revision)
+    ("SB_CUT", 256),             # a message of it was cut: fields after the cut are missing
+    ("SB_TRUNC", 512),           # a string is longer than its field: kept cut
+    ("SB_SMB1", 1024),           # an SMB1 message (command is SMB1's)
+    ("SB_DIALECTS", 2048),       # client_dialects (NEGOTIATE request)
+    ("SB_SHARE_TYPE", 4096),     # share_type (TREE_CONNECT response)
+)
+
 # sizes of the core that its documentation quotes (catalog.py, the fuzz target)
 SIZES = (
     ("SCAN_BITS", 128),      # scans.pxd: the item maps of the scan tables (linear counting)
@@ -416,6 +436,8 @@ HTTP_BITS = dict(HTTP_EVENT_BITS)
 #: TlsEvent and SshEvent flag bits by name
 TLS_BITS = dict(TLS_EVENT_BITS)
 SSH_BITS = dict(SSH_EVENT_BITS)
+#: SmbEvent flag bits by name
+SMB_BITS = dict(SMB_EVENT_BITS)
 
 #: the lists as rows of (C enum name, C value, name): what the compiled tables hold
 ROWS = {
@@ -475,6 +497,8 @@ def _app_header() -> list:
                + " };   /* TlsEvent bits */")
     out.append("enum { " + ", ".join(f"WS_{name} = {bit}" for name, bit in SSH_EVENT_BITS)
                + " };   /* SshEvent bits */")
+    out.append("enum { " + ", ".join(f"WS_{name} = {bit}" for name, bit in SMB_EVENT_BITS)
+               + " };   /* SmbEvent bits */")
     return out
 
 

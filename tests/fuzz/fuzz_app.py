@@ -8,7 +8,7 @@ One input:
               and one they are probed on by content only; the first operation's bits5-7,
               unused by it, add 4 x their value to the index while it is in PORTS, so
               PORTS can grow and older inputs keep their port: bank 0 DNS's, 1 Kerberos, LDAP,
-              DCE-RPC and HTTP's, 2 TLS's and SSH's); bits3-4: summary records
+              DCE-RPC and HTTP's, 2 TLS's and SSH's, 3 SMB's); bits3-4: summary records
               (1, 2, 4, 64); bits5-6: stream slots (1, 2, 4, 16); bit7: 64-byte budgets
     then      operations until the input ends, each one byte:
                 bits0-1 flow (4 flows), bit2 direction (0 client to server),
@@ -55,6 +55,7 @@ PORTS = (53, 5300, 5353, 137,
          135,
          80,
          443, 4433, 22, 2222,
+         445, 139, 4445, 1139,
          )
 RECORDS = (1, 2, 4, 64)
 SLOTS = (1, 2, 4, 16)

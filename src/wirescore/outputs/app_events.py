@@ -24,6 +24,7 @@ from wirescore.outputs.eve_dcerpc import DcerpcEventFormatter
 from wirescore.outputs.eve_http import FileEventFormatter, HttpEventFormatter
 from wirescore.outputs.eve_tls import TlsEventFormatter
 from wirescore.outputs.eve_ssh import SshEventFormatter
+from wirescore.outputs.eve_smb import SmbEventFormatter
 
 #: the EVE writer of each app-layer event kind
 FORMATTERS = {"dns": DnsEventFormatter,
@@ -34,6 +35,7 @@ FORMATTERS = {"dns": DnsEventFormatter,
               "fileinfo": FileEventFormatter,
               "tls": TlsEventFormatter,
               "ssh": SshEventFormatter,
+              "smb": SmbEventFormatter,
               }
 
 
