@@ -1,12 +1,13 @@
-"""EVE lines of the app-layer event kinds other than dns, in C (as evedns.pyx writes dns).
+"""EVE lines of app-layer event kinds other than dns, in C (as evedns.pyx writes dns).
 
-format_tls(records), format_http(records) and format_fileinfo(records) turn an array of
-TLS_EVENT_DTYPE, HTTP_EVENT_DTYPE or FILE_EVENT_DTYPE (appcore.pyx, from TlsEvent in
-app/tlsroom.pxd, HttpEvent and FileEvent in app/http.pxd) into the bytes of one EVE-JSON
-event per record, newline-terminated: the same bytes as json.dumps (separators ",", ":",
-ensure_ascii) of the event the kind's Python writer builds (outputs/eve_tls.py
-TlsEventFormatter, outputs/eve_http.py HttpEventFormatter and FileEventFormatter, the
-references, whose docstrings say what is written); tests/test_eve_app_c.py holds them
+format_tls(records), format_ssh(records), format_http(records) and
+format_fileinfo(records) turn an array of TLS_EVENT_DTYPE, SSH_EVENT_DTYPE,
+HTTP_EVENT_DTYPE or FILE_EVENT_DTYPE (appcore.pyx, from TlsEvent in app/tlsroom.pxd,
+SshEvent in app/sshroom.pxd, HttpEvent and FileEvent in app/http.pxd) into the bytes of
+one EVE-JSON event per record, newline-terminated: the same bytes as json.dumps
+(separators ",", ":", ensure_ascii) of the event the kind's Python writer builds
+(outputs/eve_tls.py, eve_ssh.py, eve_http.py: the references, whose docstrings say what
+is written); tests/test_eve_app_c.py holds them
 byte-identical. Strings are escaped as evefmt.pxd o_text() says.
 
 Every read of a record's text is clamped to the kept length and its field's size. A line
@@ -24,6 +25,7 @@ from app.x509 cimport X509_SERIAL_CAP
 from app.tlsroom cimport (TlsEvent, TLS_EV_SNI, TLS_EV_JA3, TLS_EV_JA3S, TLS_EV_NAME,
                           TLS_EV_ALPN, TLS_EV_SALPN, TE_SUBJECT, TE_ISSUER, TE_SERIAL,
                           TE_SHA1, TE_SNI, TE_VALIDITY, TE_JA3, TE_JA3S, TE_JA4)
+from app.sshroom cimport SshEvent, SSH_EV_PROTO, SSH_EV_SOFT, SE_CLIENT, SE_SERVER
 from app.http cimport (HttpEvent, FileEvent, HTTP_TEXT, HTTP_FNAME, HTTP_CTYPE, HF_METHOD,
                        HF_URI, HF_HOST, HF_UA, HF_REFERER, HF_CTYPE, HF_LOCATION, HF_N,
                        HE_RESPONSE, HE_HTTP10, HE_LENGTH, FE_CLOSED, FE_GAPS, FE_SIZE)
@@ -210,6 +212,32 @@ cdef void o_tls(Out* o, const uint8_t* rec, uint16_t seed, TsCache* tc) noexcept
     o_put(o, b"}}\n")
 
 
+# ---- ssh ----
+
+cdef void o_ssh(Out* o, const uint8_t* rec, uint16_t seed, TsCache* tc) noexcept nogil:
+    """One SshEvent's line (eve_ssh.ssh_object: a side whose banner was read)."""
+    cdef const SshEvent* e = <const SshEvent*>rec
+    cdef int d
+    cdef bint comma = False
+    o_head(o, tc, seed, e.flow_id, e.ts_us, e.nvlan, e.vlan0, e.vlan1, e.ip_version,
+           e.proto, e.src_addr, e.dest_addr, e.src_port, e.dest_port,
+           ws_proto_name(e.proto), b"ssh")
+    o_put(o, b",\"ssh\":{")
+    for d in range(2):
+        if not e.status & (SE_CLIENT if d == 0 else SE_SERVER):
+            continue
+        if comma:
+            o_put(o, b",")
+        comma = True
+        o_put(o, b"\"client\":{\"proto_version\":" if d == 0 else
+              b"\"server\":{\"proto_version\":")
+        o_text(o, e.proto_version[d], clamp(e.proto_len[d], SSH_EV_PROTO))
+        o_put(o, b",\"software_version\":")
+        o_text(o, e.software[d], clamp(e.soft_len[d], SSH_EV_SOFT))
+        o_put(o, b"}")
+    o_put(o, b"}}\n")
+
+
 # ---- http, fileinfo ----
 
 cdef inline void o_tx_head(Out* o, const uint8_t* sa, const uint8_t* da, uint64_t flow_id,
@@ -372,6 +400,13 @@ def format_tls(records, int seed=0, int fd=-1):
     from wirescore._core.appcore import TLS_EVENT_DTYPE
 
     return lines_of(records, TLS_EVENT_DTYPE, o_tls, seed, fd, "TLS")
+
+
+def format_ssh(records, int seed=0, int fd=-1):
+    """EVE ssh lines, one per SSH_EVENT_DTYPE record (as format_tls)."""
+    from wirescore._core.appcore import SSH_EVENT_DTYPE
+
+    return lines_of(records, SSH_EVENT_DTYPE, o_ssh, seed, fd, "SSH")
 
 
 def format_http(records, int seed=0, int fd=-1):

@@ -42,6 +42,7 @@ C_LINE_WRITERS = {"dns": ("wirescore._core.evedns", "format_dns"),
                   "tls": ("wirescore._core.eveapp", "format_tls"),
                   "http": ("wirescore._core.eveapp", "format_http"),
                   "fileinfo": ("wirescore._core.eveapp", "format_fileinfo"),
+                  "ssh": ("wirescore._core.eveapp", "format_ssh"),
                   }
 
 
