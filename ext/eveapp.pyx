@@ -17,7 +17,7 @@ is at most a few KiB; every write is still checked against the buffer's end
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
 
 from evefmt cimport (TsCache, Out, o_put, o_u64, o_i64, o_bool, o_text, o_head, clamp,
-                     lines_of, hex_digit, room)
+                     lines_of, hex_digit, room, floor_div, civil_from_days)
 from enums cimport ws_proto_name
 from tls_names cimport WS_N_TLS_VERSIONS, ws_tls_versions
 from app.ja cimport JA4_LEN
@@ -53,14 +53,6 @@ for _i in range(min(len(_MAGIC_KEEP), 256)):
 
 # ---- shared pieces ----
 
-cdef inline int64_t floor_div(int64_t a, int64_t b) noexcept nogil:
-    """a // b rounded down (b > 0), as Python divides."""
-    cdef int64_t q = a / b
-    if q * b > a:
-        q -= 1
-    return q
-
-
 cdef inline void o_2(Out* o, int64_t v) noexcept nogil:
     """0 <= v < 100 as two digits."""
     if room(o, 2):
@@ -73,22 +65,12 @@ cdef void o_time(Out* o, int64_t sec) noexcept nogil:
     """Unix seconds as eve_tls.tls_time writes them: "Y-MM-DDTHH:MM:SS" (UTC), the year
     unpadded and signed as glibc's %Y, "1970-01-01T00:00:00" where Python's gmtime()
     or strftime() fail (the year, or the year - 1900, does not fit a C int)."""
-    cdef int64_t days = floor_div(sec, 86400)
-    cdef int64_t rem = sec - days * 86400
-    cdef int64_t z = days + 719468
-    cdef int64_t era = floor_div(z, 146097)
-    cdef int64_t doe = z - era * 146097
-    cdef int64_t yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-    cdef int64_t y = yoe + era * 400
-    cdef int64_t doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    cdef int64_t mp = (5 * doy + 2) // 153
-    cdef int64_t d = doy - (153 * mp + 2) // 5 + 1
-    cdef int64_t mo = mp + 3 if mp < 10 else mp - 9
-    if mo <= 2:
-        y += 1
+    cdef int64_t days = floor_div(sec, 86400), rem, y, mo, d
+    civil_from_days(days, &y, &mo, &d)
     if y > INT_MAX or y - 1900 < INT_MIN:
         o_put(o, b"\"1970-01-01T00:00:00\"")
         return
+    rem = sec - days * 86400               # no overflow: |sec| < 2^56 here
     o_put(o, b"\"")
     o_i64(o, y)
     o_put(o, b"-")
@@ -240,6 +222,21 @@ cdef void o_ssh(Out* o, const uint8_t* rec, uint16_t seed, TsCache* tc) noexcept
 
 # ---- http, fileinfo ----
 
+# the http object's text fields after "hostname" and before "protocol", in
+# HttpEventFormatter._http's order, and each HF_* field's key
+cdef enum:
+    N_BEFORE = 5
+cdef int BEFORE[N_BEFORE]
+BEFORE[:] = [HF_URI, HF_UA, HF_CTYPE, HF_REFERER, HF_METHOD]
+cdef const char* HTTP_KEY[HF_N]
+for _i in range(HF_N):
+    HTTP_KEY[_i] = NULL
+HTTP_KEY[HF_URI] = b"\"url\":"
+HTTP_KEY[HF_UA] = b"\"http_user_agent\":"
+HTTP_KEY[HF_CTYPE] = b"\"http_content_type\":"
+HTTP_KEY[HF_REFERER] = b"\"http_refer\":"
+HTTP_KEY[HF_METHOD] = b"\"http_method\":"
+
 cdef inline void o_tx_head(Out* o, const uint8_t* sa, const uint8_t* da, uint64_t flow_id,
                            int64_t ts_us, uint8_t nvlan, uint16_t vlan0, uint16_t vlan1,
                            uint8_t ip_version, uint8_t proto, uint16_t sp, uint16_t dp,
@@ -319,7 +316,7 @@ cdef void o_http(Out* o, const uint8_t* rec, uint16_t seed, TsCache* tc) noexcep
     cdef bint response = e.flags & HE_RESPONSE != 0
     cdef size_t top = 0, start[HF_N], n[HF_N]
     cdef bint has[HF_N]
-    cdef int k
+    cdef int k, j
     for k in range(HF_N):
         top += e.field_len[k]
     top = clamp(top, HTTP_TEXT)
@@ -332,26 +329,12 @@ cdef void o_http(Out* o, const uint8_t* rec, uint16_t seed, TsCache* tc) noexcep
     o_put(o, b",\"http\":{")
     if has[HF_HOST]:
         o_host(o, e.text + start[HF_HOST], n[HF_HOST])
-    if has[HF_URI]:
-        o_put(o, b"\"url\":")
-        o_text(o, e.text + start[HF_URI], n[HF_URI])
-        o_put(o, b",")
-    if has[HF_UA]:
-        o_put(o, b"\"http_user_agent\":")
-        o_text(o, e.text + start[HF_UA], n[HF_UA])
-        o_put(o, b",")
-    if has[HF_CTYPE]:
-        o_put(o, b"\"http_content_type\":")
-        o_text(o, e.text + start[HF_CTYPE], n[HF_CTYPE])
-        o_put(o, b",")
-    if has[HF_REFERER]:
-        o_put(o, b"\"http_refer\":")
-        o_text(o, e.text + start[HF_REFERER], n[HF_REFERER])
-        o_put(o, b",")
-    if has[HF_METHOD]:
-        o_put(o, b"\"http_method\":")
-        o_text(o, e.text + start[HF_METHOD], n[HF_METHOD])
-        o_put(o, b",")
+    for j in range(N_BEFORE):
+        k = BEFORE[j]
+        if has[k]:
+            o_put(o, HTTP_KEY[k])
+            o_text(o, e.text + start[k], n[k])
+            o_put(o, b",")
     o_put(o, b"\"protocol\":\"HTTP/1.0\"" if e.flags & HE_HTTP10 else
           b"\"protocol\":\"HTTP/1.1\"")
     if response and e.status:

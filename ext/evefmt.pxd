@@ -69,21 +69,33 @@ cdef inline void put_2(char* p, int64_t v) noexcept nogil:
     p[1] = <char>(48 + v % 10)
 
 
-cdef inline void civil_prefix(int64_t sec, char* out) noexcept nogil:
-    """UTC date and time of sec >= 0 as YYYY-MM-DDTHH:MM:SS (H. Hinnant's
-    civil_from_days, exact for the proleptic Gregorian calendar)."""
-    cdef int64_t days = sec // 86400, rem = sec % 86400
+cdef inline int64_t floor_div(int64_t a, int64_t b) noexcept nogil:
+    """a // b rounded down (b > 0), as Python divides (the module's cdivision truncates)."""
+    cdef int64_t q = a / b
+    if q * b > a:
+        q -= 1
+    return q
+
+
+cdef inline void civil_from_days(int64_t days, int64_t* y, int64_t* mo,
+                                 int64_t* d) noexcept nogil:
+    """The proleptic Gregorian year, month (1-12) and day of days since 1970-01-01,
+    any sign (H. Hinnant's civil_from_days)."""
     cdef int64_t z = days + 719468
-    cdef int64_t era = z // 146097
+    cdef int64_t era = floor_div(z, 146097)
     cdef int64_t doe = z - era * 146097
     cdef int64_t yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-    cdef int64_t y = yoe + era * 400
     cdef int64_t doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
     cdef int64_t mp = (5 * doy + 2) // 153
-    cdef int64_t d = doy - (153 * mp + 2) // 5 + 1
-    cdef int64_t mo = mp + 3 if mp < 10 else mp - 9
-    if mo <= 2:
-        y += 1
+    d[0] = doy - (153 * mp + 2) // 5 + 1
+    mo[0] = mp + 3 if mp < 10 else mp - 9
+    y[0] = yoe + era * 400 + (1 if mo[0] <= 2 else 0)
+
+
+cdef inline void civil_prefix(int64_t sec, char* out) noexcept nogil:
+    """UTC date and time of sec >= 0 as YYYY-MM-DDTHH:MM:SS."""
+    cdef int64_t rem = sec % 86400, y, mo, d
+    civil_from_days(sec // 86400, &y, &mo, &d)
     put_2(out, (y // 100) % 100)
     put_2(out + 2, y % 100)
     out[4] = 45
