@@ -132,6 +132,16 @@ cdef void o_alpns(Out* o, const uint8_t* s, size_t n) noexcept nogil:
     o_put(o, b"]")
 
 
+cdef void o_ja3(Out* o, const char* key, const uint8_t* md5, const uint8_t* s,
+                size_t n) noexcept nogil:
+    """key (up to the hash's value), then {hash: the 32 hex digits, string: s[0:n]}."""
+    o_put(o, key)
+    o_text(o, md5, 32)
+    o_put(o, b",\"string\":")
+    o_text(o, s, n)
+    o_put(o, b"}")
+
+
 cdef void o_tls(Out* o, const uint8_t* rec, uint16_t seed, TsCache* tc) noexcept nogil:
     """One TlsEvent's line (eve_tls.tls_object: the fields before "version" each end in
     a comma, those after it start with one)."""
@@ -170,17 +180,10 @@ cdef void o_tls(Out* o, const uint8_t* rec, uint16_t seed, TsCache* tc) noexcept
         o_put(o, b",\"notafter\":")
         o_time(o, e.not_after)
     if st & TE_JA3:
-        o_put(o, b",\"ja3\":{\"hash\":")
-        o_text(o, e.ja3_md5, 32)
-        o_put(o, b",\"string\":")
-        o_text(o, e.ja3, clamp(e.ja3_len, TLS_EV_JA3))
-        o_put(o, b"}")
+        o_ja3(o, b",\"ja3\":{\"hash\":", e.ja3_md5, e.ja3, clamp(e.ja3_len, TLS_EV_JA3))
     if st & TE_JA3S:
-        o_put(o, b",\"ja3s\":{\"hash\":")
-        o_text(o, e.ja3s_md5, 32)
-        o_put(o, b",\"string\":")
-        o_text(o, e.ja3s, clamp(e.ja3s_len, TLS_EV_JA3S))
-        o_put(o, b"}")
+        o_ja3(o, b",\"ja3s\":{\"hash\":", e.ja3s_md5, e.ja3s,
+              clamp(e.ja3s_len, TLS_EV_JA3S))
     if st & TE_JA4:
         o_put(o, b",\"ja4\":")
         o_text(o, e.ja4, JA4_LEN)
