@@ -40,13 +40,19 @@ FORMATTERS = {"dns": DnsEventFormatter,
 
 
 #: kinds whose EVE lines are formatted in C: (module, function), f(records, fd=-1)
-C_LINE_WRITERS = {"dns": ("wirescore._core.evedns", "format_dns")}
+C_LINE_WRITERS = {"dns": ("wirescore._core.evedns", "format_dns"),
+                  "tls": ("wirescore._core.eveapp", "format_tls"),
+                  "http": ("wirescore._core.eveapp", "format_http"),
+                  "fileinfo": ("wirescore._core.eveapp", "format_fileinfo"),
+                  "ssh": ("wirescore._core.eveapp", "format_ssh"),
+                  }
 
 
 def line_writer(kind: str):
     """The kind's EVE lines: f(records, fd=-1) -> the lines as bytes, or with fd >= 0
     written there and their byte count. In C for the kinds of C_LINE_WRITERS (byte for
-    byte json of FORMATTERS[kind]'s events: tests/test_eve_dns_c.py), else the json of
+    byte json of FORMATTERS[kind]'s events: tests/test_eve_dns_c.py,
+    tests/test_eve_app_c.py), else the json of
     FORMATTERS[kind]'s events, compact and ASCII as every EVE line."""
     if kind in C_LINE_WRITERS:
         module, name = C_LINE_WRITERS[kind]

@@ -72,7 +72,7 @@ def host_port(host: str) -> tuple[str, int | None]:
     """A Host header's name and port ("example.com:8080" -> ("example.com", 8080)); an
     IPv6 literal keeps its brackets off."""
     name, sep, port = host.rpartition(":")
-    if sep and port.isdigit() and not name.endswith(":") and (
+    if sep and port.isascii() and port.isdigit() and not name.endswith(":") and (
             "]" not in port) and (name.endswith("]") or ":" not in name):
         return name.strip("[]"), int(port)
     return host.strip("[]") if host.startswith("[") else host, None
