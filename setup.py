@@ -104,7 +104,7 @@ extensions = [
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=cflags,
         depends=[*(header for _, header in NAMES), *glob.glob("ext/*.pxd"),
-                 *glob.glob("ext/app/*.pxd")],
+                 *glob.glob("ext/app/*.pxd"), *glob.glob("ext/includes/*.h")],
     )
     for name in MODULES
 ]
