@@ -332,14 +332,22 @@ BAD_ROWS = ((0xFFFFFFFF, 0), (0, 0xFFFFFFFF), (1, 0xFFFFFFFF), (0xFFFFFFF0, 0x20
 
 def check_dns_records(recs) -> None:
     """DNS event records (ext/app/dns.pxd DnsEvent) within their bounds: the name and
-    every kept answer's name and data inside the used text, counts within the header's."""
-    from wirescore.core_names import DNS_ANSWERS, DNS_NAME, DNS_TEXT
+    every kept answer's name and data inside the used text, counts within the header's.
+    The answers kept are records read whole, plus at most one last TXT or NULL record of a
+    message cut by the capture (DE_CUT), kept with the bytes there (DA_DATA_TRUNC) and not
+    counted in answers."""
+    from wirescore.core_names import DNS_ANSWERS, DNS_EVENT_BITS, DNS_NAME, DNS_TEXT
+    bits = dict(DNS_EVENT_BITS)
     for r in recs:
         used = int(r["text_len"])
         check(used <= DNS_TEXT and int(r["qname_len"]) <= min(DNS_NAME, used),
               f"dns name {int(r['qname_len'])} / text {used}")
-        check(int(r["n_answers"]) <= min(DNS_ANSWERS, int(r["answers"]))
-              and int(r["answers"]) <= int(r["ancount"]), "dns answer counts")
+        kept, whole = int(r["n_answers"]), int(r["answers"])
+        cut_last = (kept == whole + 1 and kept >= 1 and int(r["status"]) & bits["DE_CUT"]
+                    and int(r["an_flags"][kept - 1]) & bits["DA_DATA_TRUNC"]
+                    and int(r["an_type"][kept - 1]) in (16, 10))
+        check(kept <= DNS_ANSWERS and (kept <= whole or cut_last)
+              and whole + (1 if cut_last else 0) <= int(r["ancount"]), "dns answer counts")
         check(int(r["direction"]) in (0, 1) and int(r["proto"]) in (6, 17), "dns identity")
         for k in range(int(r["n_answers"])):
             for what in ("name", "data"):
