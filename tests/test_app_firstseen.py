@@ -128,7 +128,8 @@ def test_shipped_warmup_keeps_a_young_table_quiet(tmp_path):
 def test_key_spec_names():
     assert [k.name for k in KINDS] == ["dns.name", "dns.txt", "dns.nx", "dcerpc.op",
                                       "krb5.user", "http.fail", "http.input",
-                                      "http.turn", "http.exe", "krb5.sname"]
+                                      "http.turn", "http.exe", "krb5.sname",
+                                      "smb.comp"]
     for k in KINDS:                  # every message formats with the columns given
         k.message.format(count=1, calls=1, keys=1, client="a", server="b", key="c",
                          **{c: 0 for c in COLUMNS})

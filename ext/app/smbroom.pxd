@@ -18,6 +18,10 @@
 #   auth     the NTLMSSP AUTHENTICATE of the last SESSION_SETUP request (user, domain,
 #            host), written with that request's response
 #   dialect  the NEGOTIATE response's dialect
+#   comp     what the NEGOTIATE response agreed on compression: not seen, none, or the
+#            algorithms ([MS-SMB2] 3.3.5.4: the server answers the client's
+#            SMB2_COMPRESSION_CAPABILITIES with the common algorithms, NONE alone when
+#            there are none; no context at all when it does not compress)
 # Tables full: counted (SmbSummary.over), the entry not kept.
 #
 # Events (SmbEvent, EVE `smb`): one per response (SMB2: its request's fields joined by
@@ -30,13 +34,20 @@
 # and the rest of the unit skipped; a gap past a unit's end (or at a boundary) leaves
 # no length to go by: the next bytes must start an NBSS header with an SMB magic, else
 # the direction ends. An encrypted (0xFD) or compressed (0xFC) message is counted and
-# the rest of the direction skipped.
+# the rest of the direction skipped. A compressed one's transform header is read first
+# (smb_compressed): what it has wrong by [MS-SMB2] 2.2.42, or against the connection's
+# NEGOTIATE, is counted (wirescore.smb_compressed_*) and written as an event with
+# SB_COMPRESSED (comp_* fields; the EVE writer leaves it out: Suricata writes no smb
+# transaction for it), which the smb.comp observation reads (appkeys.py).
 #
 # Inline, used without the GIL; registered in protocols.pxd.
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
 from libc.string cimport memcpy, memcmp, memset
-from counters cimport A_TRUNCATED
+from counters cimport (A_TRUNCATED, A_SMB_COMPRESSED, A_SMB_COMP_UNNEGOTIATED,
+                      A_SMB_COMP_ALG_UNNEGOTIATED, A_SMB_COMP_OVERFLOW, A_SMB_COMP_TOO_BIG,
+                      A_SMB_COMP_OFFSET, A_SMB_COMP_ALGORITHM, A_SMB_COMP_FLAGS,
+                      A_SMB_COMP_CHAIN)
 from enums cimport EV_SMB
 from app.dns cimport DnsEvent, dns_head
 from features cimport FlowRecord
@@ -48,7 +59,10 @@ from nbss cimport (NbssHdr, nbss_header, smb_magic, NBSS_HDR, SMB_NONE, SMB_V1, 
 from smb2msg cimport (Smb2Msg, SMB2_HDR, SMB2_FLAGS_RESPONSE, SMB2_HAVE_HDR,
                       SMB2_HAVE_DIALECTS, SMB2_HAVE_NEGOTIATE, SMB2_HAVE_AUTH,
                       SMB2_HAVE_PATH, SMB2_HAVE_SHARE, SMB2_HAVE_CREATE, SMB2_HAVE_NAME,
-                      SMB2_HAVE_FILE_ID, SMB2_HAVE_DATA, SMB2_HAVE_IOCTL)
+                      SMB2_HAVE_FILE_ID, SMB2_HAVE_DATA, SMB2_HAVE_IOCTL,
+                      SMB2_HAVE_CONTEXTS, SMB2_HAVE_COMPRESSION, SMB2_MAX_ALGS,
+                      SMB2_COMP_OVERFLOW, SMB2_COMP_TOO_BIG, SMB2_COMP_OFFSET,
+                      SMB2_COMP_ALGORITHM, SMB2_COMP_FLAGS, SMB2_COMP_CHAIN)
 from smb2 cimport smb2_parse
 from smb1 cimport (Smb1Msg, smb1_parse, SMB1_HAVE_HDR, SMB1_HAVE_DIALECTS, SMB1_FLAGS_REPLY,
                   SMB1_MAX_DIALECTS)
@@ -59,7 +73,7 @@ from app.dcerpc_room cimport DceState, DceSummary, dce_pdu
 from win_names cimport (SMB2_NEGOTIATE, SMB2_SESSION_SETUP, SMB2_TREE_CONNECT,
                         SMB2_TREE_DISCONNECT, SMB2_CREATE, SMB2_CLOSE, SMB2_READ,
                         SMB2_WRITE, SMB2_IOCTL, SMB1_NEGOTIATE, NBSS_MESSAGE,
-                        FSCTL_PIPE_TRANSCEIVE)
+                        FSCTL_PIPE_TRANSCEIVE, SMB2_COMP_NONE, SMB2_COMP_LZ4)
 
 cdef extern from "names.h":
     enum:                          # SmbEvent.flags (core_names.py SMB_EVENT_BITS)
@@ -76,6 +90,16 @@ cdef extern from "names.h":
         SB_SMB1 "WS_SB_SMB1"
         SB_DIALECTS "WS_SB_DIALECTS"
         SB_SHARE_TYPE "WS_SB_SHARE_TYPE"
+        SB_COMPRESSED "WS_SB_COMPRESSED"
+    enum:                          # SmbEvent.comp_bad (core_names.py SMB_COMP_VIOLATIONS)
+        SC_OVERFLOW "WS_SC_OVERFLOW"
+        SC_TOO_BIG "WS_SC_TOO_BIG"
+        SC_OFFSET "WS_SC_OFFSET"
+        SC_ALGORITHM "WS_SC_ALGORITHM"
+        SC_FLAGS "WS_SC_FLAGS"
+        SC_CHAIN "WS_SC_CHAIN"
+        SC_UNNEGOTIATED "WS_SC_UNNEGOTIATED"
+        SC_ALG_UNNEGOTIATED "WS_SC_ALG_UNNEGOTIATED"
 
 cdef enum:
     SMB_PORT = 445
@@ -94,6 +118,9 @@ cdef enum:
                                    # bytes on (or the hold's worth, when fewer arrived)
     SMB_NO_PIPE = 0xFF
     SMB_SKIP_ALL = 0xFFFFFFFF      # the rest of a direction (after an encrypted message)
+    SMB_COMP_UNSEEN = 0            # SmbState.comp: no NEGOTIATE response read
+    SMB_COMP_NONE = 1              # read; it agreed on no compression algorithm
+    SMB_COMP_AGREED = 2            # read; comp_algs has the algorithms agreed
 
 
 cdef struct SmbSummary:            # the flow's, in its app record (40 bytes at most)
@@ -165,6 +192,8 @@ cdef struct SmbState:              # the connection's, in its stream slot
     uint16_t dialect
     uint8_t age
     uint8_t resync[2]              # per direction: the next bytes must start a unit
+    uint8_t comp                   # SMB_COMP_*: what the NEGOTIATE agreed on compression
+    uint8_t comp_algs              # SMB_COMP_AGREED: bit k set for algorithm id k agreed
 
 cdef struct SmbEvent:              # SMB_EVENT_DTYPE (appcore.pyx)
     uint64_t flow_id
@@ -201,6 +230,11 @@ cdef struct SmbEvent:              # SMB_EVENT_DTYPE (appcore.pyx)
     uint8_t user[SMB_NTLM_KEEP]    # SB_NTLM
     uint8_t domain[SMB_NTLM_KEEP]
     uint8_t host[SMB_NTLM_KEEP]
+    uint32_t comp_size             # SB_COMPRESSED: OriginalCompressedSegmentSize
+    uint32_t comp_offset           # SB_COMPRESSED: Offset (chained: the first Length)
+    uint16_t comp_alg              # SB_COMPRESSED: CompressionAlgorithm
+    uint16_t comp_flags            # SB_COMPRESSED: Flags
+    uint16_t comp_bad              # SB_COMPRESSED: SC_* bits (at least one)
 
 
 cdef inline int smb_probe(const uint8_t* p, uint32_t n, uint8_t udp, uint16_t sport,
@@ -524,6 +558,7 @@ cdef inline void smb2_response(AppCtx* c, SmbState* st, SmbSummary* s, const Smb
         e.flags |= SB_DIALECT
         st.dialect = m.dialect
         s.dialect = m.dialect
+        smb_comp_agreed(st, m)
     elif cmd == SMB2_SESSION_SETUP and st.auth.used and st.auth.message_id == m.message_id:
         e.flags |= SB_NTLM
         e.user_len = smb_copy(e.user, SMB_NTLM_KEEP, st.auth.user, st.auth.user_len, &e.flags)
@@ -610,6 +645,96 @@ cdef inline void smb1_message(AppCtx* c, SmbState* st, SmbSummary* s, const uint
     ctx_count(c, K_TX)
 
 
+cdef inline void smb_comp_agreed(SmbState* st, const Smb2Msg* m) noexcept nogil:
+    """What a NEGOTIATE response agreed on compression ([MS-SMB2] 2.2.4, 3.3.5.4): only
+    dialect 3.1.1 compresses, through an SMB2_COMPRESSION_CAPABILITIES context listing
+    the algorithms (NONE alone: none in common). A context list not read to its end
+    (cut) leaves it unseen."""
+    cdef int k
+    cdef uint16_t alg
+    st.comp = SMB_COMP_NONE
+    st.comp_algs = 0
+    if m.dialect != 0x0311:
+        return
+    if not (m.have & SMB2_HAVE_CONTEXTS):
+        st.comp = SMB_COMP_UNSEEN
+        return
+    for k in range(m.comp_count if m.comp_count < SMB2_MAX_ALGS else SMB2_MAX_ALGS):
+        alg = m.comps[k]
+        if alg != SMB2_COMP_NONE and alg <= SMB2_COMP_LZ4:
+            st.comp_algs |= <uint8_t>(1 << alg)
+    if st.comp_algs:
+        st.comp = SMB_COMP_AGREED
+
+
+cdef inline void smb_comp_count(AppCtx* c, uint16_t bad) noexcept nogil:
+    """The counters of a compression header's SC_* bits."""
+    if bad & SC_UNNEGOTIATED:
+        c.cnt[A_SMB_COMP_UNNEGOTIATED] += 1
+    if bad & SC_ALG_UNNEGOTIATED:
+        c.cnt[A_SMB_COMP_ALG_UNNEGOTIATED] += 1
+    if bad & SC_OVERFLOW:
+        c.cnt[A_SMB_COMP_OVERFLOW] += 1
+    if bad & SC_TOO_BIG:
+        c.cnt[A_SMB_COMP_TOO_BIG] += 1
+    if bad & SC_OFFSET:
+        c.cnt[A_SMB_COMP_OFFSET] += 1
+    if bad & SC_ALGORITHM:
+        c.cnt[A_SMB_COMP_ALGORITHM] += 1
+    if bad & SC_FLAGS:
+        c.cnt[A_SMB_COMP_FLAGS] += 1
+    if bad & SC_CHAIN:
+        c.cnt[A_SMB_COMP_CHAIN] += 1
+
+
+cdef inline void smb_compressed(AppCtx* c, SmbState* st, const uint8_t* p, uint32_t n,
+                                uint32_t full) noexcept nogil:
+    """A compression transform header (the unit p[0:n] of full bytes): counted, and
+    when it breaks [MS-SMB2] (the message parser's SMB2_COMP_* bits, or a compressed
+    message the connection's NEGOTIATE did not allow: no algorithm agreed, or not this
+    one) an SB_COMPRESSED event. A header cut before its 16 bytes is counted only."""
+    cdef Smb2Msg m
+    cdef SmbEvent* e
+    cdef uint16_t bad = 0
+    c.cnt[A_SMB_COMPRESSED] += 1
+    smb2_parse(p, n, full, &m)
+    if not (m.have & SMB2_HAVE_COMPRESSION):
+        return
+    if m.malformed & SMB2_COMP_OVERFLOW:
+        bad |= SC_OVERFLOW
+    if m.malformed & SMB2_COMP_TOO_BIG:
+        bad |= SC_TOO_BIG
+    if m.malformed & SMB2_COMP_OFFSET:
+        bad |= SC_OFFSET
+    if m.malformed & SMB2_COMP_ALGORITHM:
+        bad |= SC_ALGORITHM
+    if m.malformed & SMB2_COMP_FLAGS:
+        bad |= SC_FLAGS
+    if m.malformed & SMB2_COMP_CHAIN:
+        bad |= SC_CHAIN
+    if st.comp == SMB_COMP_NONE:
+        bad |= SC_UNNEGOTIATED
+    elif (st.comp == SMB_COMP_AGREED and SMB2_COMP_NONE < m.comp_alg <= SMB2_COMP_LZ4
+          and not (st.comp_algs & (1 << m.comp_alg))):
+        bad |= SC_ALG_UNNEGOTIATED
+    if not bad:
+        return
+    smb_comp_count(c, bad)
+    e = <SmbEvent*>ev_begin(c, EV_SMB)
+    smb_head(e, c)
+    e.flags |= SB_COMPRESSED | SB_REQUEST
+    if st.dialect:
+        e.dialect = st.dialect
+        e.flags |= SB_DIALECT
+    e.comp_size = m.orig_size
+    e.comp_offset = m.comp_offset
+    e.comp_alg = m.comp_alg
+    e.comp_flags = m.comp_flags
+    e.comp_bad = bad
+    e.tx_id = (<SmbSummary*>c.summary).tx
+    ev_commit(c, EV_SMB, <uint8_t*>e)
+
+
 cdef inline int smb_unit(AppCtx* c, SmbState* st, const uint8_t* p, uint32_t n,
                          uint32_t full) noexcept nogil:
     """One NBSS session message's payload, p[0:n] of its full bytes: each SMB2 message
@@ -630,6 +755,8 @@ cdef inline int smb_unit(AppCtx* c, SmbState* st, const uint8_t* p, uint32_t n,
     if kind == SMB_ENCRYPTED or kind == SMB_COMPRESSED:
         if s.encrypted < 65535:
             s.encrypted += 1
+        if kind == SMB_COMPRESSED:
+            smb_compressed(c, st, p, n, full)
         return 1
     if kind != SMB_V2:
         ctx_count(c, K_PARSER)

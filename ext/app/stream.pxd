@@ -22,7 +22,8 @@
 # wait in the hold for the probes (protocols.pxd); a match sets the flow's protocol and
 # the held bytes go to its parser; no match, too many bytes or a gap end the direction.
 # Budget: the bytes given to the parser per direction (skipped bytes are free); past it
-# the direction ends (wirescore.app_budget_exhausted). FIN ends a direction, RST both.
+# the direction ends (wirescore.app_budget_exhausted). A budget of 0 names the protocol
+# (the probe) and parses nothing. FIN ends a direction, RST both.
 #
 # Inline, used without the GIL.
 
@@ -133,6 +134,10 @@ cdef inline void sd_deliver(const AppProtos* t, StreamSlot* S, AppLink* L, AppCt
             n -= k
             if L.proto == AP_NONE:
                 continue
+            if t.budget[L.proto][0] == 0:  # the protocol named, its parser given nothing
+                c.cnt[A_BUDGET] += 1
+                sd_end(sd, L, c.dir)
+                return
             if sd_run_hold(app_row(t, L.proto), S, sd, L, c) < 0:
                 return
             continue

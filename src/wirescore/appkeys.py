@@ -83,6 +83,17 @@ request by flow and tx_id, HttpObserver; kind "fileinfo"), wired:
              = the kind; pair_new says the client never got one of this kind from the
              server before.
 
+SMB (event kind "smb"), wired:
+  smb.comp   every compression transform header that breaks [MS-SMB2] 2.2.42 or the
+             connection's NEGOTIATE (an SB_COMPRESSED event: core_names
+             SMB_COMP_VIOLATIONS; CVE-2020-0796, SMBGhost, sends one whose
+             OriginalCompressedSegmentSize + Offset wraps 32 bits): client = the
+             sender, server = the destination, key = the violation bits, key_len = the
+             number of violations. The alert quotes the header's sizes, the endpoints
+             with their ports and each violation: "OriginalCompressedSegmentSize
+             0xffffffff + offset 16 from 127.0.0.1:49955 to 127.0.0.1:445; compression
+             was not negotiated".
+
 Kinds expected of protocols not wired yet (one row each when their events are tested):
   dcerpc.if   client -> server, key = interface UUID (bind)
   smb.share   client -> server, key = tree-connect path
@@ -157,6 +168,7 @@ KINDS = (
             "{count} distinct service tickets asked of KDC {server} by {client} within "
             f"{SNAME_WINDOW_S} s (this one {{key}}); {{key_others_before}} other hosts "
             "asked for it before"),
+    ObsKind("smb.comp", "smb", "SMB compression header with {key}"),
 )
 KIND_ID = {k.name: i + 1 for i, k in enumerate(KINDS)}
 BY_NAME = {k.name: k for k in KINDS}
@@ -225,7 +237,13 @@ class Observations:
         c = _addr_text(client, version)
         s = _addr_text(server, version) if isinstance(server, _Address) else text_of(server)
         k = key if isinstance(key, str) else text_of(key)
-        return c, s, k if len(k) <= KEY_TEXT else k[:KEY_TEXT] + "..."
+        whole = isinstance(key, _Whole) or len(k) <= KEY_TEXT
+        return c, s, k if whole else k[:KEY_TEXT] + "..."
+
+
+class _Whole(str):
+    """A key's text that words() keeps whole: composed of numbers and fixed words (no
+    bytes from the wire), so bounded."""
 
 
 class _Address(bytes):
@@ -487,8 +505,33 @@ def fileinfo_observations(records: np.ndarray) -> Observations:
     return obs
 
 
+def _endpoint(addr: bytes, version: int, port: int) -> str:
+    text = _addr_text(addr, version)
+    return f"{text}:{port}" if version == 4 else f"[{text}]:{port}"
+
+
+def smb_observations(records: np.ndarray) -> Observations:
+    """The observations of SMB events (SMB_EVENT_DTYPE records): one smb.comp per
+    SB_COMPRESSED event (the module docstring)."""
+    from wirescore.core_names import SMB_BITS, SMB_COMP_VIOLATIONS
+
+    obs = Observations()
+    comp = (records["flags"] & SMB_BITS["SB_COMPRESSED"]).astype(bool)
+    for i in np.flatnonzero(comp).tolist():
+        r = records[i]
+        v, bad = int(r["ip_version"]), int(r["comp_bad"])
+        src, dst = _Address(r["src_addr"].tobytes()), _Address(r["dest_addr"].tobytes())
+        said = [words for _, bit, words in SMB_COMP_VIOLATIONS if bad & bit]
+        text = _Whole(f"OriginalCompressedSegmentSize 0x{int(r['comp_size']):x} + offset "
+                      f"{int(r['comp_offset'])} from {_endpoint(src, v, int(r['src_port']))}"
+                      f" to {_endpoint(dst, v, int(r['dest_port']))}; " + "; ".join(said))
+        obs.add(i, "smb.comp", int(r["ts_us"]), src, dst, bad.to_bytes(2, "little"),
+                len(said), 0.0, v, 0, (src, dst, text), scope=bad.to_bytes(2, "little"))
+    return obs
+
+
 #: the observations of each event kind wired so far; a class is a stateful extractor
 #: (the Detector makes one per run and calls it with each batch)
 EXTRACTORS = {"dns": dns_observations, "dcerpc": dcerpc_observations,
               "krb5": krb5_observations, "http": HttpObserver,
-              "fileinfo": fileinfo_observations}
+              "fileinfo": fileinfo_observations, "smb": smb_observations}

@@ -69,7 +69,8 @@ def _app_budgets() -> list[Setting]:
                     f"Bytes of each direction of a flow the {stem.replace('_', '/').upper()} "
                     "parser examines at most (bytes it is told to skip are free); past "
                     "them the direction is not parsed (counted: "
-                    "wirescore.app_budget_exhausted).", unit="bytes", minimum=0,
+                    "wirescore.app_budget_exhausted); 0: the protocol is named, not "
+                    "parsed.", unit="bytes", minimum=0,
                     maximum=(1 << 32) - 1)
             for stem, value in APP_BUDGETS.items()]
 

@@ -138,6 +138,18 @@ COUNTERS = (
     ("F_ARP_BINDING_CHANGES", "wirescore.arp_binding_changes"),
     ("F_ARP_SENDERS_REPLACED", "wirescore.arp_senders_replaced"),
     ("F_ARP_BINDINGS_REPLACED", "wirescore.arp_bindings_replaced"),
+    # SMB 3.1.1 compression transform headers ([MS-SMB2] 2.2.42; ext/app/smbroom.pxd
+    # smb_compressed): each one read, and each one by what it has wrong (one header may
+    # count in several)
+    ("A_SMB_COMPRESSED", "wirescore.smb_compressed"),
+    ("A_SMB_COMP_UNNEGOTIATED", "wirescore.smb_compressed_not_negotiated"),
+    ("A_SMB_COMP_ALG_UNNEGOTIATED", "wirescore.smb_compressed_algorithm_not_negotiated"),
+    ("A_SMB_COMP_OVERFLOW", "wirescore.smb_compressed_size_overflow"),
+    ("A_SMB_COMP_TOO_BIG", "wirescore.smb_compressed_size_too_big"),
+    ("A_SMB_COMP_OFFSET", "wirescore.smb_compressed_offset_past_end"),
+    ("A_SMB_COMP_ALGORITHM", "wirescore.smb_compressed_unknown_algorithm"),
+    ("A_SMB_COMP_FLAGS", "wirescore.smb_compressed_unknown_flags"),
+    ("A_SMB_COMP_CHAIN", "wirescore.smb_compressed_chain_past_end"),
 )
 
 # flow.reason: why a flow ended (Suricata's flow.reason; an active timeout is a "timeout"
@@ -386,6 +398,24 @@ SMB_EVENT_BITS = (
     ("SB_SMB1", 1024),           # an SMB1 message (command is SMB1's)
     ("SB_DIALECTS", 2048),       # client_dialects (NEGOTIATE request)
     ("SB_SHARE_TYPE", 4096),     # share_type (TREE_CONNECT response)
+    ("SB_COMPRESSED", 8192),     # a compression transform header that breaks [MS-SMB2]:
+                                 # comp_* fields, no EVE smb line (SMB_COMP_VIOLATIONS)
+)
+
+# what an SMB compression transform header ([MS-SMB2] 2.2.42) has wrong: SmbEvent.comp_bad
+# bits, with the words an alert uses (rules/README.md "SMB compression" says why each is
+# one). The first six are the message parser's (ext/app/smb2msg.pxd SMB2_COMP_*), the
+# last two the room's, which knows the connection's NEGOTIATE.
+SMB_COMP_VIOLATIONS = (
+    ("SC_OVERFLOW", 1, "OriginalCompressedSegmentSize + Offset wraps 32 bits"),
+    ("SC_TOO_BIG", 2, "the original message would be larger than a Direct TCP frame "
+                      "carries (0xffffff bytes)"),
+    ("SC_OFFSET", 4, "Offset runs past the message"),
+    ("SC_ALGORITHM", 8, "an algorithm MS-SMB2 does not define"),
+    ("SC_FLAGS", 16, "Flags neither NONE nor CHAINED"),
+    ("SC_CHAIN", 32, "a chained payload header runs past the message"),
+    ("SC_UNNEGOTIATED", 64, "compression was not negotiated"),
+    ("SC_ALG_UNNEGOTIATED", 128, "its algorithm was not negotiated"),
 )
 
 # sizes of the core that its documentation quotes (catalog.py, the fuzz target)
@@ -499,6 +529,8 @@ def _app_header() -> list:
                + " };   /* SshEvent bits */")
     out.append("enum { " + ", ".join(f"WS_{name} = {bit}" for name, bit in SMB_EVENT_BITS)
                + " };   /* SmbEvent bits */")
+    out.append("enum { " + ", ".join(f"WS_{name} = {bit}" for name, bit, _ in SMB_COMP_VIOLATIONS)
+               + " };   /* SmbEvent.comp_bad bits */")
     return out
 
 

@@ -61,12 +61,15 @@ def line_writer(kind: str):
 
 
 class _PythonLines:
-    """f(records, fd=-1) over a Python formatter: its events, one compact line each."""
+    """f(records, fd=-1) over a Python formatter: its events, one compact line each, of
+    the records its written() keeps when it has one (else all)."""
 
     def __init__(self, formatter):
         self._formatter = formatter
 
     def __call__(self, records, fd: int = -1):
+        if hasattr(self._formatter, "written"):
+            records = self._formatter.written(records)
         data = "".join(_dumps(e) + "\n" for e in self._formatter.events(records)).encode("ascii")
         if fd < 0:
             return data

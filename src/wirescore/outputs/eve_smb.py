@@ -16,7 +16,10 @@ path asked for, on a CREATE the path of the tree it names; a CREATE on IPC$ writ
 pipe's name as "named_pipe", any other its name as "filename". "dialect" is the
 connection's negotiated SMB2 revision once its NEGOTIATE response was read. A response
 without its request in the capture (or beyond the pending table) has only the header's
-fields. Strings are the UTF-8 of the UTF-16 names, as far as kept.
+fields. Strings are the UTF-8 of the UTF-16 names, as far as kept. A record flagged
+SB_COMPRESSED (a compression transform header that breaks [MS-SMB2], for the smb.comp
+observation) has an event (the head its alert copies) but writes no line (written()):
+Suricata writes no smb transaction for a compressed message.
 """
 from __future__ import annotations
 
@@ -98,6 +101,11 @@ class SmbEventFormatter:
             ev = self.head(row, src[i], dst[i], "smb")
             ev["smb"] = smb_object(row)
             yield ev
+
+    def written(self, records: np.ndarray) -> np.ndarray:
+        """The records that write an EVE line: all but SB_COMPRESSED ones (their event
+        serves the alert that names them)."""
+        return records[(records["flags"] & _B["SB_COMPRESSED"]) == 0]
 
     def event(self, rec) -> dict[str, Any]:
         """One record's event."""
