@@ -136,18 +136,16 @@ def _check_record(rec: dict) -> None:
     check(rec["app_dcerpc_faults"] <= rec["app_dcerpc_responses"], "more faults than answers")
     check(rec["app_dcerpc_ctx_over"] <= rec["app_dcerpc_binds"] * 8,
           "more contexts over the map than the binds offered")
+    check(0 <= rec["app_http_ua_share"] <= 1, "ua share beyond 0..1")
+    check(0 <= rec["app_http_body_magic"] < len(MAGIC_NAMES), "unknown body kind")
+    check(min(rec[k] for k in rec if k.startswith("app_http_")) >= 0, "negative http field")
+    _check_first_bytes(rec)
 
 
 def port_of(opt: int, first_op: int) -> int:
     """The server port of an input (module docstring)."""
     k = ((opt >> 1) & 3) + 4 * (first_op >> 5)
     return PORTS[k if k < len(PORTS) else (opt >> 1) & 3]
-
-
-    check(0 <= rec["app_http_ua_share"] <= 1, "ua share beyond 0..1")
-    check(0 <= rec["app_http_body_magic"] < len(MAGIC_NAMES), "unknown body kind")
-    check(min(rec[k] for k in rec if k.startswith("app_http_")) >= 0, "negative http field")
-    _check_first_bytes(rec)
 
 
 def _check_first_bytes(rec: dict) -> None:
