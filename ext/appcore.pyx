@@ -28,6 +28,7 @@ from app.tlsroom cimport TlsEvent
 from app.sshroom cimport SshEvent
 from app.smbroom cimport SmbEvent
 from app.app cimport AppTable, AppRec, app_init, app_free, app_packet, app_flow_end
+from app.first cimport FIRST_BYTES_MAX
 from app.stream cimport StreamSlot
 
 from wirescore.core_names import APP_BUDGETS, APP_EVENT_KINDS, APP_PARSERS, APP_PROTOS
@@ -139,7 +140,8 @@ cdef class AppDriver:
     cdef bint ready
 
     def __cinit__(self, int nflows=1, bint udp=False, int port=53, int app_flows=64,
-                  int app_streams=16, budgets=None, int event_capacity=4096):
+                  int app_streams=16, budgets=None, int event_capacity=4096,
+                  unsigned int first_bytes=512):
         cdef const uint32_t[::1] b = budget_array(budgets)
         if nflows < 1 or app_flows < 1 or app_streams < 1 or event_capacity < 1:
             raise ValueError("nflows, app_flows, app_streams and event_capacity must be >= 1")
@@ -151,6 +153,9 @@ cdef class AppDriver:
         if (self.links == NULL or self.cnt == NULL
                 or app_init(&self.T, app_flows, app_streams, &b[0], event_capacity, True) < 0):
             raise MemoryError()
+        if first_bytes > FIRST_BYTES_MAX:
+            raise ValueError(f"first_bytes must be 0..{FIRST_BYTES_MAX}")
+        self.T.protos.first_bytes = first_bytes
         self.ready = True
 
     def __dealloc__(self):

@@ -243,6 +243,14 @@ cdef struct FlowRecord:
     double app_smb_errors
     double app_smb_encrypted
     double app_smb_rpc_requests
+    double app_first_bytes_toserver
+    double app_first_bytes_toclient
+    double app_first_entropy_toserver
+    double app_first_entropy_toclient
+    double app_first_printable_toserver
+    double app_first_printable_toclient
+    double app_first_magic_toserver
+    double app_first_magic_toclient
 
 
 cdef inline uint32_t sat32(int64_t x) noexcept nogil:

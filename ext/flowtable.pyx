@@ -49,6 +49,7 @@ from ring cimport Ring, RingQuery, ring_init, ring_free, ring_add, ring_pick, ri
 from enums cimport N_APP_EVENTS, IPP_TCP, IPP_UDP, TH_FIN, TH_RST
 from decode cimport FRAG_LATER
 from app.app cimport AppTable, AppRec, app_init, app_free, app_packet, app_flow_end
+from app.first cimport FIRST_BYTES_MAX
 from app.stream cimport StreamSlot
 from app.events cimport evbuf_room, APP_EVENTS_PER_PACKET
 
@@ -202,6 +203,10 @@ cdef class FlowMeter:
         Keep app-layer events for drain_app(), which the caller must then call after
         every feed() (feed() stops early while an event buffer is nearly full); off
         (the default) the parsers still fill the records and drain_app() is empty.
+    app_first_bytes : int
+        First-bytes statistics (ext/app/first.pxd) of each direction no probe claims:
+        at most this many of its first payload bytes (0..65535; 0: none), in the
+        records' app_first_* fields.
     app_event_capacity : int
         Events of each kind buffered before feed() returns early so Python can
         drain_app() (at least 8 * CHUNK * APP_EVENTS_PER_PACKET).
@@ -241,7 +246,8 @@ cdef class FlowMeter:
                   unsigned int window_max_keys=WIN_KEYS, bint app=True,
                   unsigned int app_flows=1 << 18, unsigned int app_streams=4096,
                   app_budgets=None, bint app_events=False,
-                  unsigned int app_event_capacity=1024, unsigned int arp_hosts=0):
+                  unsigned int app_event_capacity=1024, unsigned int arp_hosts=0,
+                  unsigned int app_first_bytes=512):
         cdef double seconds[N_TC]
         cdef int kinds
         cdef const uint32_t[::1] budgets
@@ -297,6 +303,9 @@ cdef class FlowMeter:
             if app_init(&self.app, app_flows, app_streams, &budgets[0], app_event_capacity,
                         app_events) < 0:
                 raise MemoryError("cannot allocate the application layer's pools")
+            if app_first_bytes > FIRST_BYTES_MAX:
+                raise ValueError(f"app_first_bytes must be 0..{FIRST_BYTES_MAX}")
+            self.app.protos.first_bytes = app_first_bytes
 
     def __dealloc__(self):
         ft_free(&self.ft)

@@ -3,7 +3,9 @@
 # its end.
 #
 # A flow's record (AppRec: its protocol's summary, for the flow record's app_* fields)
-# is taken when a probe matches its payload (or, over TCP, may still match); a stream
+# is taken when a probe matches its payload (or, over TCP, may still match), or, free
+# ones only, to keep the first-bytes statistics of a flow no probe claims (first.pxd,
+# in its summary); a stream
 # slot (stream.pxd) while a TCP flow is parsed, given back once both directions are done.
 # Both pools are bounded (app.max_flows, app.streams): a full pool takes back the record
 # or slot of the flow seen longest ago among CLOCK_REACH candidates from a moving hand
@@ -17,7 +19,7 @@
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memset
-from counters cimport A_FLOWS_RECLAIMED, A_STREAMS_RECLAIMED, A_BUDGET
+from counters cimport A_FLOWS_RECLAIMED, A_STREAMS_RECLAIMED, A_BUDGET, A_FIRST_SKIPPED
 from enums cimport (AP_NONE, AP_FAILED, N_APP_EVENTS, N_APP_PROTOS, TH_SYN, TH_FIN, TH_RST,
                     IPP_TCP, IPP_UDP, APP_HOLD, CLOCK_REACH)
 from decode cimport PacketView, FRAG_FIRST
@@ -27,7 +29,8 @@ from app.base cimport (AppCtx, AppLink, EventBuf, K_FLOW, AL_PAYLOAD, AL_DONE, A
 from app.events cimport evbuf_init, evbuf_free
 from app.protocols cimport (AppProtos, AppProto, APP_SUMMARY_WORDS, app_protocols, app_row,
                             app_probe)
-from app.stream cimport StreamSlot, StreamDir, stream_segment, sd_end
+from app.stream cimport StreamSlot, StreamDir, stream_segment, sd_end, sd_first
+from app.first cimport FirstBytes, first_take, first_any, first_record
 
 cdef struct AppRec:
     int64_t last_ts                # its flow's last packet handled here
@@ -176,6 +179,8 @@ cdef inline StreamSlot* slot_take(AppTable* T, AppLink* L, int64_t ts,
     else:
         s = app_oldest(&T.slots[0].last_ts, sizeof(StreamSlot), T.nslots, &T.slot_hand)
         owner = T.slots[s].rec - 1
+        for d in range(2):
+            sd_first(&T.protos, &T.slots[s].d[d], T.recs[owner].owner, T.recs[owner].summary, d)
         T.recs[owner].owner.flags |= AL_DONE | (AL_DONE << 1)
         T.recs[owner].stream = 0
         cnt[A_STREAMS_RECLAIMED] += 1
@@ -188,6 +193,35 @@ cdef inline StreamSlot* slot_take(AppTable* T, AppLink* L, int64_t ts,
     S.last_ts = ts
     T.recs[L.rec - 1].stream = s + 1
     return S
+
+
+cdef inline void first_keep(AppTable* T, AppLink* L, const AppCtx* c, const uint8_t* p,
+                            uint32_t cap) noexcept nogil:
+    """Direction c.dir's first bytes p[0:cap] matched no probe: their statistics, in
+    the flow's record (a free one taken when it has none; none free: not kept,
+    counted)."""
+    if T.protos.first_bytes == 0:
+        return
+    if L.rec == 0:
+        if T.rec_free < 0 and T.rec_high >= T.nrecs:
+            c.cnt[A_FIRST_SKIPPED] += 1
+            return
+        rec_take(T, L, c.ts, c.cnt)
+    first_take(&(<FirstBytes*>T.recs[L.rec - 1].summary)[c.dir], p, cap, c.v.payload_len,
+               T.protos.first_bytes)
+
+
+cdef inline void rec_claim(AppTable* T, AppLink* L, int64_t ts, uint64_t* cnt) noexcept nogil:
+    """A record for the flow a probe just matched: its own, emptied of first-bytes
+    statistics, or a new one."""
+    cdef AppRec* R
+    if L.rec == 0:
+        rec_take(T, L, ts, cnt)
+        return
+    R = &T.recs[L.rec - 1]
+    memset(R.summary, 0, sizeof(R.summary))
+    R.examined[0] = 0
+    R.examined[1] = 0
 
 
 cdef inline void app_ctx(AppTable* T, AppCtx* c, const PacketView* v, int d, int64_t ts,
@@ -237,8 +271,9 @@ cdef inline void app_udp(AppTable* T, AppLink* L, AppCtx* c, const uint8_t* p,
         proto = app_probe(&T.protos, p, cap, 1, v.sport, v.dport, &more)
         if proto == AP_NONE:
             L.flags |= <uint8_t>(AL_NOPROBE << c.dir)
+            first_keep(T, L, c, p, cap)
             return
-        rec_take(T, L, c.ts, c.cnt)
+        rec_claim(T, L, c.ts, c.cnt)
         L.proto = <uint8_t>proto
         app_count(c.cnt, proto, 1, K_FLOW)
     if L.rec == 0 or L.flags & (AL_DONE << c.dir):
@@ -277,15 +312,17 @@ cdef inline void app_tcp(AppTable* T, AppLink* L, AppCtx* c, const uint8_t* p,
         L.flags |= AL_PAYLOAD
     if L.flags & AL_LOST:
         return
-    if L.rec == 0:
+    if L.rec == 0 or (L.proto == AP_NONE and T.recs[L.rec - 1].stream == 0):
         if v.payload_len == 0 or L.flags & (AL_DONE << c.dir):
             return
         if L.proto == AP_NONE:
             proto = app_probe(&T.protos, p, cap, 0, v.sport, v.dport, &more)
             if proto == AP_NONE and not more:
                 L.flags |= <uint8_t>((AL_NOPROBE | AL_DONE) << c.dir)
+                first_keep(T, L, c, p, cap)
                 return
-        rec_take(T, L, c.ts, c.cnt)
+        if L.rec == 0:
+            rec_take(T, L, c.ts, c.cnt)
     R = &T.recs[L.rec - 1]
     R.last_ts = c.ts
     if R.stream == 0:
@@ -301,15 +338,18 @@ cdef inline void app_tcp(AppTable* T, AppLink* L, AppCtx* c, const uint8_t* p,
         seq = v.tcp_seq + (1 if v.tcp_flags & TH_SYN else 0)
         stream_segment(&T.protos, S, L, c, seq, p, cap, v.payload_len)
     if v.tcp_flags & TH_RST:
+        sd_first(&T.protos, &S.d[0], L, R.summary, 0)
+        sd_first(&T.protos, &S.d[1], L, R.summary, 1)
         sd_end(&S.d[0], L, 0)
         sd_end(&S.d[1], L, 1)
     elif v.tcp_flags & TH_FIN:
+        sd_first(&T.protos, &S.d[c.dir], L, R.summary, c.dir)
         sd_end(&S.d[c.dir], L, c.dir)
     if S.d[0].done and S.d[1].done:
         stream_finish(T, L, S, c)
         slot_release(T, R.stream - 1)
         R.stream = 0
-        if L.proto == AP_NONE:
+        if L.proto == AP_NONE and not first_any(R.summary):
             rec_release(T, L)
 
 
@@ -329,18 +369,26 @@ cdef inline void app_packet(AppTable* T, AppLink* L, const PacketView* v,
 cdef inline void app_flow_end(AppTable* T, AppLink* L, uint8_t ipproto, FlowRecord* r,
                               uint64_t* cnt) noexcept nogil:
     """The flow ends: its record's app_proto and app_* fields; its record and slot go
-    back. A flow whose payload matched no protocol is "failed" (counted)."""
+    back. A flow whose payload matched no protocol is "failed" (counted) and gets the
+    first-bytes columns of its directions (first.pxd)."""
     cdef const AppProto* row
     cdef AppCtx c
+    cdef AppRec* R
+    cdef int d
     r.app_proto = L.proto
     if L.proto == AP_NONE and L.flags & AL_PAYLOAD:
         r.app_proto = AP_FAILED
         app_count(cnt, AP_FAILED, 1 if ipproto == IPP_UDP else 0, K_FLOW)
     if L.rec:
-        if T.recs[L.rec - 1].stream:
+        R = &T.recs[L.rec - 1]
+        if R.stream:
+            for d in range(2):
+                sd_first(&T.protos, &T.slots[R.stream - 1].d[d], L, R.summary, d)
             app_ctx(T, &c, NULL, 0, 0, 0, cnt)
-            stream_finish(T, L, &T.slots[T.recs[L.rec - 1].stream - 1], &c)
+            stream_finish(T, L, &T.slots[R.stream - 1], &c)
         row = app_row(&T.protos, L.proto)
         if row != NULL and row.record != NULL:
-            row.record(T.recs[L.rec - 1].summary, r)
+            row.record(R.summary, r)
+        if L.proto == AP_NONE:
+            first_record(R.summary, r)
         rec_release(T, L)

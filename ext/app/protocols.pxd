@@ -85,6 +85,7 @@ cdef struct AppProtos:
     int by_proto[N_APP_PROTOS]     # the row of each AP_*, or -1
     uint32_t budget[N_APP_PROTOS][2]   # bytes examined per direction: [AP_*][0 tcp, 1 udp]
     uint32_t event_size[N_APP_EVENTS]  # record bytes of each event kind (0: none written)
+    uint32_t first_bytes           # first-bytes statistics (first.pxd): bytes a direction at most
 
 
 cdef inline void app_register(AppProtos* t, uint8_t proto, uint8_t event,

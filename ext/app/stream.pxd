@@ -28,12 +28,14 @@
 # Inline, used without the GIL.
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
-from libc.string cimport memcpy, memmove
+from libc.string cimport memcpy, memmove, memset
 from counters cimport A_GAPS, A_GAP_ABORT, A_REORDERED, A_BUDGET
 from enums cimport AP_NONE, APP_HOLD, APP_PROBE
 from app.base cimport (AppCtx, AppLink, APP_ERROR, K_FLOW, K_PARSER, K_GAP, AL_DONE,
                        AL_NOPROBE, app_count, ctx_count)
-from app.protocols cimport AppProtos, AppProto, APP_STATE_WORDS, app_row, app_probe
+from app.protocols cimport (AppProtos, AppProto, APP_STATE_WORDS, APP_SUMMARY_BYTES, app_row,
+                            app_probe)
+from app.first cimport FirstBytes, first_take
 
 cdef struct StreamDir:
     uint32_t next_seq              # the sequence number expected next
@@ -63,6 +65,14 @@ cdef inline void sd_end(StreamDir* sd, AppLink* L, int d) noexcept nogil:
     L.flags |= <uint8_t>(AL_DONE << d)
 
 
+cdef inline void sd_first(const AppProtos* t, StreamDir* sd, const AppLink* L, void* summary,
+                          int d) noexcept nogil:
+    """Direction d, still being probed, stops: the first-bytes statistics of the bytes
+    it holds, into the flow's summary (first.pxd)."""
+    if L.proto == AP_NONE and not sd.done:
+        first_take(&(<FirstBytes*>summary)[d], sd.hold, sd.held, sd.held, t.first_bytes)
+
+
 cdef inline void sd_fail(StreamDir* sd, AppLink* L, AppCtx* c) noexcept nogil:
     """The parser refused the bytes (malformed, or not its protocol after all)."""
     ctx_count(c, K_PARSER)
@@ -85,9 +95,11 @@ cdef inline uint32_t sd_probe(const AppProtos* t, StreamDir* sd, AppLink* L, App
     if proto != AP_NONE:
         L.proto = <uint8_t>proto
         c.proto = <uint8_t>proto
+        memset(c.summary, 0, APP_SUMMARY_BYTES)   # the other direction's first bytes
         app_count(c.cnt, proto, 0, K_FLOW)
     elif not more or sd.held >= APP_PROBE:
         L.flags |= <uint8_t>(AL_NOPROBE << c.dir)
+        sd_first(t, sd, L, c.summary, c.dir)
         sd_end(sd, L, c.dir)
     return k
 
@@ -201,6 +213,7 @@ cdef inline void sd_gap(const AppProtos* t, StreamSlot* S, AppLink* L, AppCtx* c
     if row == NULL or row.gap == NULL:
         if L.proto == AP_NONE:
             L.flags |= <uint8_t>(AL_NOPROBE << c.dir)
+            sd_first(t, sd, L, c.summary, c.dir)
         c.cnt[A_GAP_ABORT] += 1
         sd_end(sd, L, c.dir)
         return

@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass
 
 from wirescore.core_names import SCAN_BITS, WINDOW_BITS
+from wirescore.msg_names import MAGIC_NAMES
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,35 @@ CONTEXT_FEATURES: tuple[Feature, ...] = tuple(
          "backscatter victim, a dead service clients still try)"),
     ))
 
+
+
+def _first_bytes_features() -> list[tuple[str, str, str]]:
+    """The app_first_* rows, one per direction: the first-bytes statistics of a
+    direction no protocol claimed (ext/app/first.pxd)."""
+    magic = ", ".join(f"{code} {name}" for code, name in enumerate(MAGIC_NAMES))
+    rows = []
+    for stat, unit, text in (
+            ("bytes", "bytes",
+             "first payload bytes of the {d} direction examined because no protocol claimed "
+             "the flow (UDP: its first datagram; TCP: its first segment, or the in-order "
+             "bytes joined while the probes looked, up to a gap, FIN or RST; at most "
+             "app.first_bytes); 0 when the flow's protocol was found, the direction carried "
+             "no payload, app.first_bytes is 0, or no summary record was free to keep them "
+             "(wirescore.app_first_bytes_skipped)"),
+            ("entropy", "bits/byte",
+             "Shannon entropy of those bytes' values, 0..8 (0 with no bytes; stored to "
+             "1/8191 bit)"),
+            ("printable", "ratio",
+             "share of those bytes that are printable ASCII (0x20..0x7e), tab, CR or LF; "
+             "0 with no bytes"),
+            ("magic", "code",
+             "kind of file those bytes start (msg_names.MAGIC row, ext/app/bytes.pxd rules: "
+             + magic + ")")):
+        for d in ("toserver", "toclient"):
+            rows.append((f"app_first_{stat}_{d}", unit, text.format(d=d)))
+    return rows
+
+
 # The application layer's summary of a flow (ext/app/; README "Application layer"): the
 # protocol's fields, 0 for a flow of another protocol, with app.enabled off, or when the
 # flow's summary was taken back for another flow (wirescore.app_flows_reclaimed). Counts
@@ -281,6 +311,7 @@ APP_FEATURES: tuple[Feature, ...] = tuple(
         ("app_smb_encrypted", "messages",
          "encrypted or compressed SMB3 messages (the direction is not read past the first)"),
         ("app_smb_rpc_requests", "calls", "DCE-RPC REQUEST calls over named pipes"),
+        *_first_bytes_features(),
     ))
 
 ALL_FEATURES: tuple[Feature, ...] = FLOW_FEATURES + CONTEXT_FEATURES + APP_FEATURES

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from wirescore.core_names import APP_BUDGETS, APP_HOLD, TIMEOUT_CLASSES, TIMEOUT_DEFAULTS
+from wirescore.core_names import (APP_BUDGETS, APP_HOLD, APP_PROBE, TIMEOUT_CLASSES,
+                                  TIMEOUT_DEFAULTS)
 from wirescore.errors import WirescoreError
 
 
@@ -164,6 +165,11 @@ SETTINGS: tuple[Setting, ...] = (
             "taken back and its parse ends (counted: wirescore.app_streams_reclaimed).",
             unit="flows", minimum=1, maximum=1 << 24),
     *_app_budgets(),
+    Setting("app.first_bytes", 512, int, "--app-first-bytes",
+            "First payload bytes of each direction no protocol claims whose entropy, "
+            "printable share and file magic are the app.first_* columns (UDP: the first "
+            "datagram; TCP: the first segment, or the bytes joined while the probes looked, "
+            f"at most {APP_PROBE}). 0: off.", unit="bytes", minimum=0, maximum=65535),
     Setting("outputs.eve.types", "all", str, "--eve-types",
             "EVE event types written to eve.json: 'all', or a comma-separated list of "
             "alert, flow, stats, dns (as Suricata's eve-log types; API callbacks get "

@@ -124,6 +124,7 @@ COUNTERS = (
     ("A_BUDGET", "wirescore.app_budget_exhausted"),
     ("A_TRUNCATED", "wirescore.app_truncated"),
     ("A_EVENTS_DROPPED", "wirescore.app_events_dropped"),
+    ("A_FIRST_SKIPPED", "wirescore.app_first_bytes_skipped"),
     # ARP (decode.pxd decode_arp, arp.pxd): every ARP frame is non-IP and counted in
     # decoder.arp; one for IPv4 over Ethernet as a request or a reply, any other by the
     # reason it is not read (Suricata's decoder.event.arp.* names)

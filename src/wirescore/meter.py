@@ -37,6 +37,7 @@ def meter_options(cfg, detector, records_read: bool = False, app_events: bool = 
     return dict(
         app=cfg["app.enabled"], app_flows=cfg["app.max_flows"], app_streams=cfg["app.streams"],
         app_budgets=cfg.app_budgets(), app_events=app_events,
+        app_first_bytes=cfg["app.first_bytes"],
         max_flows=cfg["flow.max_flows"], timeouts=cfg.timeouts(),
         active_timeout=cfg["flow.active_timeout"], tcp_close=cfg["flow.tcp_close"],
         out_capacity=OUT_CAPACITY,

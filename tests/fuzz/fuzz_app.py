@@ -49,6 +49,7 @@ from wirescore.outputs.app_events import FORMATTERS  # noqa: E402
 from wirescore.msg_names import MAGIC_NAMES  # noqa: E402
 
 HTTP_PEEK = 512      # ext/app/http.pxd: body bytes examined
+FIRST_BYTES = 512    # AppDriver's first_bytes (app.first_bytes' default)
 
 PORTS = (53, 5300, 5353, 137,
          88, 389,
@@ -135,6 +136,10 @@ def _check_record(rec: dict) -> None:
     check(rec["app_dcerpc_faults"] <= rec["app_dcerpc_responses"], "more faults than answers")
     check(rec["app_dcerpc_ctx_over"] <= rec["app_dcerpc_binds"] * 8,
           "more contexts over the map than the binds offered")
+    check(0 <= rec["app_http_ua_share"] <= 1, "ua share beyond 0..1")
+    check(0 <= rec["app_http_body_magic"] < len(MAGIC_NAMES), "unknown body kind")
+    check(min(rec[k] for k in rec if k.startswith("app_http_")) >= 0, "negative http field")
+    _check_first_bytes(rec)
 
 
 def port_of(opt: int, first_op: int) -> int:
@@ -143,9 +148,19 @@ def port_of(opt: int, first_op: int) -> int:
     return PORTS[k if k < len(PORTS) else (opt >> 1) & 3]
 
 
-    check(0 <= rec["app_http_ua_share"] <= 1, "ua share beyond 0..1")
-    check(0 <= rec["app_http_body_magic"] < len(MAGIC_NAMES), "unknown body kind")
-    check(min(rec[k] for k in rec if k.startswith("app_http_")) >= 0, "negative http field")
+def _check_first_bytes(rec: dict) -> None:
+    """The first-bytes columns (ext/app/first.pxd): within their units, and 0 for a
+    flow whose protocol was found."""
+    failed = rec["app_proto"] == APP_PROTO_NAMES.index("failed")
+    for d in ("toserver", "toclient"):
+        n = rec[f"app_first_bytes_{d}"]
+        check(0 <= n <= FIRST_BYTES, f"first bytes {n} beyond app.first_bytes")
+        check(0 <= rec[f"app_first_entropy_{d}"] <= 8, "first-bytes entropy beyond 0..8")
+        check(0 <= rec[f"app_first_printable_{d}"] <= 1, "printable share beyond 0..1")
+        check(0 <= rec[f"app_first_magic_{d}"] < len(MAGIC_NAMES), "unknown first-bytes kind")
+        check(failed or n == 0, "first-bytes columns on a flow whose protocol was found")
+        check(n or rec[f"app_first_entropy_{d}"] == rec[f"app_first_magic_{d}"] == 0,
+              "first-bytes statistics without bytes")
 
 
 def _check_http(kind: str, recs) -> None:
