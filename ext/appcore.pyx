@@ -17,6 +17,7 @@ from enums cimport N_APP_PROTOS, N_APP_EVENTS, EV_DNS, IPP_TCP, IPP_UDP
 from decode cimport PacketView, FRAG_NONE
 from features cimport FlowRecord
 from app.base cimport AppLink
+from app.events cimport EvHead
 from app.protocols cimport (AppProtos, AppProto, APP_SUMMARY_BYTES, APP_STATE_BYTES,
                             app_protocols)
 from app.dns cimport DnsEvent
@@ -71,9 +72,9 @@ APP_REC_BYTES = sizeof(AppRec)
 APP_SLOT_BYTES = sizeof(StreamSlot)
 
 
-#: the identity fields every event struct starts with, at DnsEvent's offsets
-_IDENTITY = ("flow_id", "ts_us", "src_addr", "dest_addr", "src_port", "dest_port", "vlan0",
-             "vlan1", "nvlan", "ip_version", "proto", "direction")
+cdef EvHead _head
+#: the fields every event struct starts with (events.pxd EvHead, written by ev_head)
+EVENT_HEAD_DTYPE = np.asarray(<EvHead[:1]>(&_head)).dtype
 
 
 cdef _check_table():
@@ -92,11 +93,11 @@ cdef _check_table():
         if EVENT_DTYPES[r.event].itemsize != r.event_size:
             raise ImportError(f"app protocol {APP_PROTOS[r.proto][1]}: its event struct is "
                               f"not EVENT_DTYPES[{r.event}]")
-    for dtype in EVENT_DTYPES:          # rooms write an event's identity with dns_head()
-        if any(dtype.fields[name][1] != DNS_EVENT_DTYPE.fields[name][1]
-               for name in _IDENTITY):
-            raise ImportError(f"app event {dtype}: its identity fields are not at "
-                              "DnsEvent's offsets (flow_id .. direction)")
+    for dtype in EVENT_DTYPES:          # rooms write an event's head with ev_head()
+        if any(dtype.fields.get(name) != EVENT_HEAD_DTYPE.fields[name]
+               for name in EVENT_HEAD_DTYPE.names):
+            raise ImportError(f"app event {dtype}: its head fields are not EvHead's "
+                              "(flow_id .. direction, same types and offsets)")
     for i in range(N_APP_EVENTS):
         if t.event_size[i] and EVENT_DTYPES[i].itemsize != t.event_size[i]:
             raise ImportError(f"app event kind {APP_EVENT_KINDS[i]}: its struct is not "

@@ -38,7 +38,7 @@ from decode cimport be16
 from context cimport ctx_hash16
 from scans cimport scan_set, linear_count
 from clock cimport (Clock, clock_init, clock_free, clock_head, clock_after, clock_pick,
-                    clock_evict, clock_link)
+                    clock_reuse)
 
 cdef enum:
     ARP_HALF_US = 30000000       # 2 x 30 s: a sender's targets over the last 30-60 s
@@ -165,14 +165,12 @@ cdef inline ArpSender* arp_sender(ArpTable* t, const uint8_t* mac, const uint8_t
         i = clock_pick(&t.sender_ix, <char*>&t.senders[0].t, sizeof(ArpSender),
                        ts - 2 * <int64_t>ARP_HALF_US, &took)
         e = &t.senders[i]
-        clock_evict(&t.sender_ix, took, arp_key_hash(e.mac, e.ip), i,
+        clock_reuse(&t.sender_ix, took, arp_key_hash(e.mac, e.ip), h, i, <char*>t.senders,
                     <char*>&t.senders[0].hnext, sizeof(ArpSender),
                     &cnt[F_ARP_SENDERS_REPLACED])
-        memset(e, 0, sizeof(ArpSender))
         memcpy(e.mac, mac, 6)
         memcpy(e.ip, ip, 4)
         e.half = half
-        clock_link(&t.sender_ix, h, i, <char*>&t.senders[0].hnext, sizeof(ArpSender))
     if half > e.half:
         if half == e.half + 1:
             memcpy(e.prev, e.cur, sizeof(e.cur))
@@ -216,12 +214,9 @@ cdef inline ArpBinding* arp_binding(ArpTable* t, const uint8_t* ip, int64_t now,
     i = clock_pick(&t.binding_ix, <char*>&t.bindings[0].t, sizeof(ArpBinding),
                    now - <int64_t>ARP_FRESH_US, &took)
     e = &t.bindings[i]
-    clock_evict(&t.binding_ix, took, arp_key_hash(NULL, e.ip), i,
-                <char*>&t.bindings[0].hnext, sizeof(ArpBinding),
-                &cnt[F_ARP_BINDINGS_REPLACED])
-    memset(e, 0, sizeof(ArpBinding))
+    clock_reuse(&t.binding_ix, took, arp_key_hash(NULL, e.ip), h, i, <char*>t.bindings,
+                <char*>&t.bindings[0].hnext, sizeof(ArpBinding), &cnt[F_ARP_BINDINGS_REPLACED])
     memcpy(e.ip, ip, 4)
-    clock_link(&t.binding_ix, h, i, <char*>&t.bindings[0].hnext, sizeof(ArpBinding))
     return e
 
 

@@ -21,6 +21,7 @@
 
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free
+from libc.string cimport memset
 
 from enums cimport CLOCK_REACH   # rows the hand looks at (core_names.py SIZES: 32)
 
@@ -121,3 +122,15 @@ cdef inline void clock_link(Clock* c, uint64_t h, int32_t row, char* next0,
     """Put `row` (its key hashing to h) at the head of its chain."""
     clock_next(next0, stride, row)[0] = c.heads[h & (c.n - 1)]
     c.heads[h & (c.n - 1)] = row + 1
+
+
+cdef inline void clock_reuse(Clock* c, int took, uint64_t old_h, uint64_t h, int32_t row,
+                             char* row0, char* next0, size_t stride,
+                             uint64_t* replaced) noexcept nogil:
+    """Give the row clock_pick() gave (`took`) to a new key hashing to h: its old key
+    (hashing to old_h) evicted and counted as clock_evict() does, the row zeroed (its
+    stride bytes from row0, row 0's start) and put at the head of h's chain; the caller
+    then writes the new key into it."""
+    clock_evict(c, took, old_h, row, next0, stride, replaced)
+    memset(row0 + <size_t>row * stride, 0, stride)
+    clock_link(c, h, row, next0, stride)

@@ -43,7 +43,7 @@ from counters cimport (F_CTX_HOST_REPLACED, F_CTX_PAIR_REPLACED, F_CTX_PORT_REPL
 from enums cimport IPP_ICMP, IPP_TCP, IPP_UDP, IPP_ICMPV6, IPP_SCTP
 from features cimport FlowRecord
 from clock cimport (Clock, clock_init, clock_free, clock_head, clock_after, clock_pick,
-                    clock_evict, clock_link)
+                    clock_reuse)
 
 cdef enum:
     CTX_HOSTS = 65536        # the default hosts (rows); pairs and ports get twice as many
@@ -190,13 +190,11 @@ cdef inline HostCtx* host_get(Context* c, const uint8_t* addr, uint8_t ipver, in
         i = clock_after(e.hnext)
     i = clock_pick(&c.host_ix, <char*>&c.hosts[0].t, sizeof(HostCtx), now - KNOWN_US, &took)
     e = &c.hosts[i]
-    clock_evict(&c.host_ix, took, ctx_hash16(e.addr, e.ipver), i, <char*>&c.hosts[0].hnext,
-                sizeof(HostCtx), replaced)
-    memset(e, 0, sizeof(HostCtx))
+    clock_reuse(&c.host_ix, took, ctx_hash16(e.addr, e.ipver), h, i, <char*>c.hosts,
+                <char*>&c.hosts[0].hnext, sizeof(HostCtx), replaced)
     memcpy(e.addr, addr, 16)
     e.ipver = ipver
     e.t = now if now > 0 else 1
-    clock_link(&c.host_ix, h, i, <char*>&c.hosts[0].hnext, sizeof(HostCtx))
     return e
 
 
@@ -232,16 +230,14 @@ cdef inline bint pair_touch(Context* c, const uint8_t* a, const uint8_t* b, uint
         return True
     i = clock_pick(&c.pair_ix, <char*>&c.pairs[0].t, sizeof(PairCtx), now - KNOWN_US, &took)
     p = &c.pairs[i]
-    clock_evict(&c.pair_ix, took, pair_hash(p.a, p.b, p.ipver), i, <char*>&c.pairs[0].hnext,
-                sizeof(PairCtx), replaced)
-    memset(p, 0, sizeof(PairCtx))
+    clock_reuse(&c.pair_ix, took, pair_hash(p.a, p.b, p.ipver), h, i, <char*>c.pairs,
+                <char*>&c.pairs[0].hnext, sizeof(PairCtx), replaced)
     memcpy(p.a, a, 16)
     memcpy(p.b, b, 16)
     p.ipver = ipver
     p.t = now if now > 0 else 1
     p.flows = 1
     flows[0] = 1
-    clock_link(&c.pair_ix, h, i, <char*>&c.pairs[0].hnext, sizeof(PairCtx))
     return True
 
 
@@ -277,9 +273,8 @@ cdef inline bint port_touch(Context* c, const uint8_t* a, uint8_t ipver, uint8_t
         return True
     i = clock_pick(&c.port_ix, <char*>&c.ports[0].t, sizeof(PortCtx), now - KNOWN_US, &took)
     p = &c.ports[i]
-    clock_evict(&c.port_ix, took, port_hash(p.a, p.ipver, p.proto, p.port), i,
-                <char*>&c.ports[0].hnext, sizeof(PortCtx), replaced)
-    memset(p, 0, sizeof(PortCtx))
+    clock_reuse(&c.port_ix, took, port_hash(p.a, p.ipver, p.proto, p.port), h, i,
+                <char*>c.ports, <char*>&c.ports[0].hnext, sizeof(PortCtx), replaced)
     memcpy(p.a, a, 16)
     p.ipver = ipver
     p.proto = proto
@@ -287,7 +282,6 @@ cdef inline bint port_touch(Context* c, const uint8_t* a, uint8_t ipver, uint8_t
     p.t = now if now > 0 else 1
     p.flows = 1
     flows[0] = 1
-    clock_link(&c.port_ix, h, i, <char*>&c.ports[0].hnext, sizeof(PortCtx))
     return True
 
 
@@ -311,13 +305,11 @@ cdef inline HostHist* hist_get(Context* c, const uint8_t* addr, uint8_t ipver, i
     i = clock_pick(&c.hist_ix, <char*>&c.hist[0].last, sizeof(HostHist), b - HIST_BUCKETS,
                    &took)
     e = &c.hist[i]
-    clock_evict(&c.hist_ix, took, ctx_hash16(e.addr, e.ipver ^ 0x51ED), i,
+    clock_reuse(&c.hist_ix, took, ctx_hash16(e.addr, e.ipver ^ 0x51ED), h, i, <char*>c.hist,
                 <char*>&c.hist[0].hnext, sizeof(HostHist), replaced)
-    memset(e, 0, sizeof(HostHist))
     memcpy(e.addr, addr, 16)
     e.ipver = ipver
     e.last = b
-    clock_link(&c.hist_ix, h, i, <char*>&c.hist[0].hnext, sizeof(HostHist))
     return e
 
 

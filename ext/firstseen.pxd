@@ -38,7 +38,7 @@ from libc.string cimport memcpy, memset
 
 from context cimport ctx_mix
 from clock cimport (Clock, clock_init, clock_free, clock_head, clock_after, clock_pick,
-                    clock_evict, clock_link)
+                    clock_reuse)
 
 cdef enum:
     FS_MIN_ROWS = 64
@@ -134,12 +134,11 @@ cdef inline FsRow* fs_get(FsTable* t, uint64_t key, int64_t now, bint* created) 
     # recent of the rows the hand looks at
     i = clock_pick(&t.ix, <char*>&t.rows[0].last, sizeof(FsRow), 0, &took)
     e = &t.rows[i]
-    clock_evict(&t.ix, took, e.key, i, <char*>&t.rows[0].hnext, sizeof(FsRow), &t.replaced)
-    memset(e, 0, sizeof(FsRow))
+    clock_reuse(&t.ix, took, e.key, key, i, <char*>t.rows, <char*>&t.rows[0].hnext,
+                sizeof(FsRow), &t.replaced)
     e.key = key
     e.first = now
     e.last = now
-    clock_link(&t.ix, key, i, <char*>&t.rows[0].hnext, sizeof(FsRow))
     created[0] = True
     return e
 

@@ -38,7 +38,7 @@ from features cimport FlowRecord
 from flowtable cimport FlowEntry
 from context cimport Context, ctx_hash16, ctx_mix, ctx_unanswered, CB_ATTEMPT
 from clock cimport (Clock, clock_init, clock_free, clock_head, clock_after, clock_pick,
-                    clock_evict, clock_link)
+                    clock_reuse)
 
 cdef enum:
     SCAN_HALF_US = 150000000 # 2 x 150 s: Zeek's 5-minute scan interval
@@ -124,15 +124,13 @@ cdef inline ScanCtx* scan_get(Scans* s, const uint8_t* a, const uint8_t* b, uint
         i = clock_pick(&s.ix, <char*>&s.table[0].t, sizeof(ScanCtx),
                        t - 2 * <int64_t>SCAN_HALF_US, &took)
         e = &s.table[i]
-        clock_evict(&s.ix, took, scan_hash(e.a, e.b, e.ipver, e.kind), i,
+        clock_reuse(&s.ix, took, scan_hash(e.a, e.b, e.ipver, e.kind), h, i, <char*>s.table,
                     <char*>&s.table[0].hnext, sizeof(ScanCtx), replaced)
-        memset(e, 0, sizeof(ScanCtx))
         memcpy(e.a, a, 16)
         memcpy(e.b, b, 16)
         e.ipver = ipver
         e.kind = kind
         e.half = half
-        clock_link(&s.ix, h, i, <char*>&s.table[0].hnext, sizeof(ScanCtx))
     if half > e.half:                    # a new half: the current one becomes the old
         if half == e.half + 1:
             memcpy(e.tried_prev, e.tried_cur, sizeof(e.tried_cur))

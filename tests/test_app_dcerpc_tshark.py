@@ -33,13 +33,13 @@ import subprocess
 import tempfile
 import uuid as _uuid
 from collections import Counter, defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 import pytest
 
 import winref
 from conftest import SHARED_DATA, shared_available, shared_captures
+from tshark_join import compare_all, unexplained_message
 from wirescore.config import Config
 from wirescore.core_names import DCERPC_BITS
 from wirescore.engine import Engine
@@ -189,13 +189,7 @@ def compare(path) -> tuple[Counter, list[str]]:
 def test_dcerpc_binds_and_opnums_equal_tshark_on_every_capture():
     mix = SHARED_DATA / "eval" / "mix-public.pcap"          # cut at 256 bytes a packet
     captures = shared_captures() + ([mix] if mix.is_file() else [])
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(compare, captures))
-    total: Counter = Counter()
-    problems = []
-    for path, (classes, unexplained) in zip(captures, results):
-        total += classes
-        problems += [f"{path.name}: {u}" for u in unexplained[:5]]
+    total, problems = compare_all(compare, captures)
     print("DCE-RPC parity with tshark:", dict(total))
     assert total["equal"] > 800, dict(total)
-    assert not problems, "unexplained differences from tshark:\n" + "\n".join(problems[:60])
+    assert not problems, unexplained_message(problems)

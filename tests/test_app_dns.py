@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from conftest import FIXTURES, need_shared
+from meter_feed import drain_to_end, feed_capture
 from wirescore._core.appcore import APP_REC_BYTES, APP_SLOT_BYTES, AppDriver
 from wirescore._core.decode import decode_one
 from wirescore._core.flowtable import COUNTER_NAMES
@@ -364,28 +365,18 @@ def test_no_app_leaves_the_application_layer_out(tmp_path):
 
 def _meter_run(path, drain_app: bool, **kw):
     """A capture through a FlowMeter directly (as test_core does): (records, events)."""
-    import pcapy
-
     from wirescore._core.flowtable import FlowMeter
 
-    reader = pcapy.open_offline(str(path))
-    meter = FlowMeter(reader.datalink(), **kw)
-    out, events = [], 0
-    while True:
-        data, meta = reader.next_batch(512)
-        if not meta:
-            break
-        rows = np.frombuffer(meta, dtype=np.uint32).reshape(-1, 4)
-        i = 0
-        while i < len(rows):
-            i = meter.feed(data, rows, i)
-            if drain_app:
-                events += len(meter.drain_app()["dns"])
-            out.append(meter.drain())
-    while meter.shutdown():
+    out, events = [], [0]
+
+    def after_feed(meter):
+        if drain_app:
+            events[0] += len(meter.drain_app()["dns"])
         out.append(meter.drain())
-    out.append(meter.drain())
-    return np.concatenate(out), events
+
+    meter = feed_capture(path, lambda dlt: FlowMeter(dlt, **kw), after_feed)
+    out += drain_to_end(meter)
+    return np.concatenate(out), events[0]
 
 
 def test_a_meter_that_does_not_drain_app_events_is_never_stalled():

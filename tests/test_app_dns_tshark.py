@@ -33,14 +33,13 @@ root as "<Root>".
 from __future__ import annotations
 
 import re
-import subprocess
 import tempfile
 from collections import Counter, defaultdict
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from conftest import SHARED_DATA, fixture_captures, shared_available, shared_captures
+from tshark_join import compare_all, tshark_rows, unexplained_message
 from wirescore.config import Config
 from wirescore.engine import Engine
 from wirescore.errors import WirescoreError
@@ -54,27 +53,19 @@ FIELDS = ("frame.number", "ip.src", "ipv6.src", "ip.dst", "ipv6.dst", "udp.srcpo
 PI_ERROR = 0x00800000        # tshark's expert severity of a malformed field
 NAME_REFUSED = "<Name too long>"     # tshark's text for a name it could not read
 OTHER_PROTOCOLS = {5353, 5355, 137}
-AGG = "\x1f"
 
 
 def tshark_messages(path) -> list[dict]:
     """tshark's DNS messages of a capture, one dict per message (a TCP frame may carry
     several), with the frame's facts the classes need."""
-    cmd = ["tshark", "-n", "-r", str(path), "-Y", "dns", "-T", "fields", "-E",
-           f"aggregator={AGG}", "-E", "separator=\t"]
-    for f in FIELDS:
-        cmd += ["-e", f]
-    out = subprocess.run(cmd, capture_output=True, text=True, errors="surrogateescape",
-                         timeout=600).stdout
     msgs = []
-    for line in out.splitlines():
-        row = dict(zip(FIELDS, (v.split(AGG) if v else [] for v in line.split("\t"))))
+    for row in tshark_rows(path, "dns", FIELDS):
         srcs, dsts = row["ip.src"] + row["ipv6.src"], row["ip.dst"] + row["ipv6.dst"]
         ports = (row["udp.srcport"] + row["tcp.srcport"], row["udp.dstport"] + row["tcp.dstport"])
         frame = dict(frame=row["frame.number"][0], tunnel=len(srcs) != 1 or len(ports[0]) != 1,
                      malformed=bool(row["_ws.malformed"])
                      or any(int(v) >= PI_ERROR for v in row["_ws.expert.severity"]),
-                     name_refused=NAME_REFUSED in line,
+                     name_refused=any(NAME_REFUSED in v for vs in row.values() for v in vs),
                      fragment=bool(row["ip.frag_offset"] and row["ip.frag_offset"] != ["0"])
                      or "1" in row["ip.flags.mf"] or "True" in row["ip.flags.mf"],
                      tcp=bool(row["tcp.srcport"]))
@@ -230,13 +221,7 @@ CAPTURES = fixture_captures() + shared_captures()
 
 @pytest.mark.skipif(not shared_available(), reason=f"shared captures not found at {SHARED_DATA}")
 def test_dns_messages_equal_tshark_on_every_capture():
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(compare, CAPTURES))
-    total: Counter = Counter()
-    problems = []
-    for path, (classes, unexplained) in zip(CAPTURES, results):
-        total += classes
-        problems += [f"{path.name}: {u}" for u in unexplained[:5]]
+    total, problems = compare_all(compare, CAPTURES)
     print("DNS parity with tshark:", dict(total))
     assert total["equal"] > 2000, dict(total)
-    assert not problems, "unexplained differences from tshark:\n" + "\n".join(problems[:60])
+    assert not problems, unexplained_message(problems)

@@ -50,14 +50,13 @@ whole header value, as wirescore keeps it up to its room).
 """
 from __future__ import annotations
 
-import subprocess
 import tempfile
 from collections import Counter, defaultdict
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from conftest import SHARED_DATA, fixture_captures, shared_available, shared_captures
+from tshark_join import compare_all, tshark_rows, unexplained_message
 from wirescore.config import Config
 from wirescore.core_names import HTTP_BITS
 from wirescore.engine import Engine
@@ -69,7 +68,6 @@ FIELDS = ("frame.number", "ip.src", "ipv6.src", "ip.dst", "ipv6.dst", "tcp.srcpo
           "tcp.dstport", "udp.srcport", "http.request.method", "http.request.uri",
           "http.host", "http.user_agent", "http.response.code", "http.content_type",
           "http.content_length_header", "_ws.malformed")
-AGG = "\x1f"
 AMBIGUOUS = "\x00?"      # a field of a frame of several messages, not one per message
 BASE = {"frame.number", "ip.src", "ipv6.src", "ip.dst", "ipv6.dst", "tcp.srcport",
         "tcp.dstport", "udp.srcport", "_ws.malformed"}
@@ -94,15 +92,8 @@ RESPONSE = (("http.response.code", "status"), ("http.content_type", "content_typ
 
 def tshark_messages(path) -> list[dict]:
     """tshark's HTTP messages of a capture (one per frame that ends one)."""
-    cmd = ["tshark", "-n", "-r", str(path), "-Y", "http.request or http.response", "-T",
-           "fields", "-E", f"aggregator={AGG}", "-E", "separator=\t"]
-    for f in FIELDS:
-        cmd += ["-e", f]
-    out = subprocess.run(cmd, capture_output=True, text=True, errors="surrogateescape",
-                         timeout=600).stdout
     msgs = []
-    for line in out.splitlines():
-        row = dict(zip(FIELDS, (v.split(AGG) if v else [] for v in line.split("\t"))))
+    for row in tshark_rows(path, "http.request or http.response", FIELDS):
         srcs, dsts = row["ip.src"] + row["ipv6.src"], row["ip.dst"] + row["ipv6.dst"]
         base = dict(frame=row["frame.number"][0], malformed=bool(row["_ws.malformed"]))
         if row["udp.srcport"]:
@@ -260,13 +251,7 @@ CAPTURES = fixture_captures() + shared_captures()
 
 @pytest.mark.skipif(not shared_available(), reason=f"shared captures not found at {SHARED_DATA}")
 def test_http_messages_equal_tshark_on_every_capture():
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(compare, CAPTURES))
-    total: Counter = Counter()
-    problems = []
-    for path, (classes, unexplained) in zip(CAPTURES, results):
-        total += classes
-        problems += [f"{path.name}: {u}" for u in unexplained[:5]]
+    total, problems = compare_all(compare, CAPTURES)
     print("HTTP parity with tshark:", dict(total))
     assert total["equal"] > 100, dict(total)
-    assert not problems, "unexplained differences from tshark:\n" + "\n".join(problems[:60])
+    assert not problems, unexplained_message(problems)

@@ -35,6 +35,7 @@ from collections import Counter, defaultdict
 import pytest
 
 from conftest import SHARED_DATA, shared_available, shared_captures
+from tshark_join import tshark_rows
 from wirescore._core import msg_krb5
 from wirescore.config import Config
 from wirescore.engine import Engine
@@ -45,7 +46,6 @@ FIELDS = ("frame.number", "ip.src", "ipv6.src", "ip.dst", "ipv6.dst", "udp.srcpo
           "kerberos.CNameString", "kerberos.realm", "kerberos.crealm",
           "kerberos.SNameString", "kerberos.error_code", "kerberos.ENCTYPE",
           "tcp.analysis.retransmission")
-AGG = "\x1f"
 EVENT_TYPES = {10, 11, 12, 13, 30}
 KE_CUT, KE_CNAME, KE_REALM, KE_SNAME = 1, 16, 32, 64
 
@@ -67,15 +67,8 @@ CAPTURES = kerberos_captures()
 
 
 def tshark_messages(path) -> list[dict]:
-    cmd = ["tshark", "-n", "-r", str(path), "-Y", "kerberos", "-T", "fields", "-E",
-           f"aggregator={AGG}", "-E", "separator=\t"]
-    for f in FIELDS:
-        cmd += ["-e", f]
-    out = subprocess.run(cmd, capture_output=True, text=True, errors="surrogateescape",
-                         timeout=600).stdout
     msgs = []
-    for line in out.splitlines():
-        row = dict(zip(FIELDS, (v.split(AGG) if v else [] for v in line.split("\t"))))
+    for row in tshark_rows(path, "kerberos", FIELDS):
         if not row["kerberos.msg_type"]:
             continue
         t = int(row["kerberos.msg_type"][0])

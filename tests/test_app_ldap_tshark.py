@@ -30,6 +30,7 @@ from collections import Counter, defaultdict
 import pytest
 
 from conftest import SHARED_DATA, shared_available, shared_captures
+from tshark_join import tshark_rows
 from wirescore.config import Config
 from wirescore.engine import Engine
 from wirescore.outputs.eve import ip_text
@@ -38,7 +39,6 @@ FIELDS = ("ip.src", "ipv6.src", "ip.dst", "ipv6.dst", "udp.srcport", "udp.dstpor
           "tcp.srcport", "tcp.dstport", "ldap.messageID", "ldap.protocolOp",
           "ldap.resultCode", "ldap.baseObject", "ldap.name", "ldap.objectName",
           "ldap.object")
-AGG = "\x1f"
 LD_RESULT, LE_CUT, LE_SASL = 1 << 6, 1, 128
 
 
@@ -58,15 +58,8 @@ CAPTURES = ldap_captures()
 
 
 def tshark_side(path) -> dict:
-    cmd = ["tshark", "-n", "-r", str(path), "-Y", "ldap || cldap", "-T", "fields", "-E",
-           f"aggregator={AGG}", "-E", "separator=\t"]
-    for f in FIELDS:
-        cmd += ["-e", f]
-    out = subprocess.run(cmd, capture_output=True, text=True, errors="surrogateescape",
-                         timeout=600).stdout
     by_key: dict = defaultdict(lambda: {"ops": [], "results": [], "dns": set()})
-    for line in out.splitlines():
-        row = dict(zip(FIELDS, (v.split(AGG) if v else [] for v in line.split("\t"))))
+    for row in tshark_rows(path, "ldap || cldap", FIELDS):
         if not row["ldap.protocolOp"]:
             continue
         key = ((row["ip.src"] + row["ipv6.src"])[-1],

@@ -36,12 +36,12 @@ import subprocess
 import tempfile
 import uuid as _uuid
 from collections import Counter, defaultdict
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 import winref
 from conftest import SHARED_DATA, shared_available, shared_captures
+from tshark_join import compare_all, unexplained_message
 from wirescore.config import Config
 from wirescore.core_names import DCERPC_BITS, SMB_BITS
 from wirescore.engine import Engine
@@ -224,17 +224,11 @@ def compare(path) -> tuple[Counter, list[str]]:
 def test_smb_trees_files_accounts_and_pipes_equal_tshark():
     mix = SHARED_DATA / "eval" / "mix-public.pcap"          # cut at 256 bytes a packet
     captures = shared_captures() + ([mix] if mix.is_file() else [])
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(compare, captures))
-    total: Counter = Counter()
-    problems = []
-    for path, (classes, unexplained) in zip(captures, results):
-        total += classes
-        problems += [f"{path.name}: {u}" for u in unexplained[:5]]
+    total, problems = compare_all(compare, captures)
     print("SMB parity with tshark:", dict(total))
     for kind in ("trees", "files", "accounts"):
         assert total[f"{kind}:equal"] > 0, dict(total)
     # no shared capture carries DCE-RPC in a named pipe (tshark finds none either): the
     # pipes are compared where there are some, and tests/test_app_smb.py
     # test_dcerpc_over_named_pipes checks real svcctl PDUs carried in a pipe
-    assert not problems, "unexplained differences from tshark:\n" + "\n".join(problems[:60])
+    assert not problems, unexplained_message(problems)

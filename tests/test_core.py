@@ -12,6 +12,7 @@ import pytest
 from conftest import FIXTURES as FIXTURES_DIR
 from conftest import fixture_captures, read_eve, run_wirescore, shared_captures
 from flowref import crafted_flags
+from meter_feed import drain_to_end, feed_capture
 from wirescore import catalog
 from wirescore._core import flowtable
 from wirescore._core.eve import format_flows
@@ -23,26 +24,10 @@ DLT_EN10MB = 1
 
 def meter_records(path, **kw):
     """Run a capture through a FlowMeter directly: (records, counters dict)."""
-    import pcapy
-
-    reader = pcapy.open_offline(str(path))
-    meter = FlowMeter(reader.datalink(), **kw)
     out = []
-    while True:
-        try:
-            data, meta = reader.next_batch(512)
-        except pcapy.PcapError:
-            break
-        if not meta:
-            break
-        rows = np.frombuffer(meta, dtype=np.uint32).reshape(-1, 4)
-        i = 0
-        while i < len(rows):
-            i = meter.feed(data, rows, i)
-            out.append(meter.drain())
-    while meter.shutdown():
-        out.append(meter.drain())
-    out.append(meter.drain())
+    meter = feed_capture(path, lambda dlt: FlowMeter(dlt, **kw),
+                         lambda m: out.append(m.drain()), stop_on_error=True)
+    out += drain_to_end(meter)
     return np.concatenate(out), dict(zip(COUNTER_NAMES, meter.counters.tolist()))
 
 
@@ -306,23 +291,16 @@ def test_format_flows_writes_to_a_file_descriptor(tmp_path):
 
 
 def window_records(path, seconds=1.0, keys=("all", "src", "dst"), **kw):
-    import pcapy
-
     from wirescore._core.flowtable import WINDOW_DTYPE
 
-    reader = pcapy.open_offline(str(path))
-    meter = FlowMeter(reader.datalink(), window_seconds=seconds, window_keys=keys, **kw)
     out = []
-    while True:
-        data, meta = reader.next_batch(512)
-        if not meta:
-            break
-        rows = np.frombuffer(meta, dtype=np.uint32).reshape(-1, 4)
-        i = 0
-        while i < len(rows):
-            i = meter.feed(data, rows, i)
-            meter.drain()
-            out.append(meter.drain_windows())
+
+    def after_feed(meter):
+        meter.drain()
+        out.append(meter.drain_windows())
+
+    meter = feed_capture(path, lambda dlt: FlowMeter(dlt, window_seconds=seconds,
+                                                     window_keys=keys, **kw), after_feed)
     meter.close_window()
     out.append(meter.drain_windows())
     return np.concatenate(out) if out else np.empty(0, WINDOW_DTYPE), meter

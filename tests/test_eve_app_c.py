@@ -289,3 +289,20 @@ def test_into_a_file_and_refusals(kind, tmp_path):
         fn(np.zeros(4, dtype)[::2])
     with pytest.raises(ValueError):
         fn(np.zeros(1, dtype), seed=65536)
+
+
+def test_every_event_struct_begins_with_the_event_head():
+    """ev_head() / ev_ident() write events.pxd EvHead's fields through any kind's record:
+    every event dtype (derived from its C struct) has them at EvHead's offsets and types,
+    and the EVE writers' shared head (eve_head.HEAD_FIELDS) reads only those."""
+    from wirescore._core.appcore import EVENT_DTYPES, EVENT_HEAD_DTYPE
+    from wirescore.outputs.eve_head import HEAD_FIELDS
+
+    assert EVENT_HEAD_DTYPE.names == ("flow_id", "ts_us", "src_addr", "dest_addr", "src_port",
+                                      "dest_port", "vlan0", "vlan1", "nvlan", "ip_version",
+                                      "proto", "direction")
+    assert EVENT_HEAD_DTYPE.fields["direction"][1] == 59      # 60 bytes of fields
+    for dtype in EVENT_DTYPES:
+        for name in EVENT_HEAD_DTYPE.names:
+            assert dtype.fields[name] == EVENT_HEAD_DTYPE.fields[name], (dtype, name)
+    assert set(HEAD_FIELDS) <= set(EVENT_HEAD_DTYPE.names)

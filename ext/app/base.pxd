@@ -12,6 +12,7 @@
 # Inline, used without the GIL.
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
+from libc.math cimport log
 from counters cimport ws_app_counters
 from decode cimport PacketView
 
@@ -74,3 +75,24 @@ cdef inline void app_count(uint64_t* cnt, int proto, int udp, int kind) noexcept
 
 cdef inline void ctx_count(const AppCtx* c, int kind) noexcept nogil:
     app_count(c.cnt, c.proto, c.udp, kind)
+
+
+cdef inline int gap_rest(AppCtx* c, uint32_t n, uint32_t missing, uint64_t unit) noexcept nogil:
+    """TCP, after a loss: a unit of `unit` bytes (header included) of which n were held
+    and `missing` then lost; c.skip takes the rest of it and 0 is returned. A loss that
+    runs past the unit's end leaves no length to find the next unit by: APP_ERROR
+    (c.skip untouched)."""
+    if <uint64_t>n + missing > unit:
+        return APP_ERROR
+    c.skip = <uint32_t>(unit - n - missing)
+    return 0
+
+
+cdef inline double lincount64(uint64_t bits) noexcept nogil:
+    """Distinct items hashed into the 64-bit map `bits`: linear counting (Whang et al.
+    1990); with every bit set it saturates at 64 ln 64 (266)."""
+    cdef uint32_t zeros = 0, i
+    for i in range(64):
+        if not (bits >> i) & 1:
+            zeros += 1
+    return 0.0 if zeros == 64 else -64.0 * log((zeros if zeros else 1) / 64.0)

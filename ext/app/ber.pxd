@@ -308,16 +308,47 @@ cdef inline int ber_uint32(const uint8_t* p, const BerTlv* t, uint32_t* v) noexc
     return BER_OK
 
 
+cdef inline int ber_explicit(const uint8_t* p, uint32_t n, const BerTlv* t, int der,
+                             uint32_t tag, BerTlv* i) noexcept nogil:
+    """The element inside an EXPLICIT [k] tag t into i, which must be of the universal
+    type `tag` (else BER_ERR); BER_CUT / BER_ERR from ber_inner as they come."""
+    cdef int rc = ber_inner(p, n, t, der, i)
+    if rc != BER_OK:
+        return rc
+    if i.cls != BER_UNIVERSAL or i.tag != tag:
+        return BER_ERR
+    return BER_OK
+
+
 cdef inline int ber_explicit_int(const uint8_t* p, uint32_t n, const BerTlv* t, int der,
                                  int64_t* v) noexcept nogil:
     """The INTEGER inside an EXPLICIT [k] tag t."""
     cdef BerTlv i
-    cdef int rc = ber_inner(p, n, t, der, &i)
+    cdef int rc = ber_explicit(p, n, t, der, BER_INTEGER, &i)
     if rc != BER_OK:
         return rc
-    if i.cls != BER_UNIVERSAL or i.tag != BER_INTEGER:
-        return BER_ERR
     return ber_int(p, &i, v)
+
+
+cdef inline int ber_after(int rc, int r2) noexcept nogil:
+    """A walk's outcome after a field read with outcome rc, the walk's next step having
+    returned r2: the walk's error, else cut when the field or the element holding it ran
+    past the bytes (nothing after it can be read), else BER_OK."""
+    if r2 == BER_ERR:
+        return BER_ERR
+    return BER_CUT if rc == BER_CUT or r2 == BER_CUT else BER_OK
+
+
+cdef inline void ber_mark(uint32_t* present, uint32_t* partial, uint32_t bit, int rc,
+                          bint stored) noexcept nogil:
+    """Record field `bit` of a message after its reader returned rc: present when read
+    whole, or cut with something stored (a string's first bytes, the first items of a
+    list); partial then."""
+    if rc == BER_OK:
+        present[0] |= bit
+    elif rc == BER_CUT and stored:
+        present[0] |= bit
+        partial[0] |= bit
 
 
 cdef inline int ber_string(const uint8_t* p, const BerTlv* t, FStr* f) noexcept nogil:

@@ -34,10 +34,9 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
 from libc.string cimport memcpy, memcmp, memset
 from counters cimport A_TRUNCATED
 from enums cimport EV_DCERPC
-from decode cimport PacketView
 from features cimport FlowRecord
-from app.base cimport AppCtx, APP_ERROR, K_TX, K_PARSER, ctx_count
-from app.events cimport ev_begin, ev_commit
+from app.base cimport AppCtx, APP_ERROR, K_TX, K_PARSER, ctx_count, gap_rest
+from app.events cimport ev_begin, ev_commit, ev_head, ev_tx_commit
 from msgio cimport MSG_OK, MSG_PREFIX
 from dcerpc cimport (DcePdu, DCE_HDR, DCE_MAX_CTX, PFC_FIRST_FRAG, PFC_LAST_FRAG,
                      DCE_HAVE_CTX, DCE_HAVE_RESULTS, DCE_HAVE_CALL, DCE_HAVE_STUB,
@@ -173,21 +172,8 @@ cdef inline int dce_probe(const uint8_t* p, uint32_t n, uint8_t udp, uint16_t sp
 
 
 cdef inline void dce_head(DceEvent* e, const AppCtx* c, const DcePdu* d) noexcept nogil:
-    """The event's identity (the flow, the time, the packet's endpoints) and the PDU's
-    header fields."""
-    cdef const PacketView* v = c.v
-    e.flow_id = c.flow_id
-    e.ts_us = c.ts
-    memcpy(e.src_addr, v.src, 16)
-    memcpy(e.dest_addr, v.dst, 16)
-    e.src_port = v.sport
-    e.dest_port = v.dport
-    e.vlan0 = v.vlan0
-    e.vlan1 = v.vlan1
-    e.nvlan = v.nvlan
-    e.ip_version = v.ipver
-    e.proto = v.proto
-    e.direction = c.dir
+    """The event's head (ev_head) and the PDU's header fields."""
+    ev_head(<uint8_t*>e, c)
     e.call_id = d.call_id
     e.ver = d.ver
     e.ver_minor = d.ver_minor
@@ -395,10 +381,7 @@ cdef inline void dce_pdu(AppCtx* c, DceState* st, const uint8_t* p, uint32_t n,
             emit = True
     if not emit:
         return
-    e.tx_id = s.tx
-    s.tx += 1
-    ev_commit(c, EV_DCERPC, <uint8_t*>e)
-    ctx_count(c, K_TX)
+    ev_tx_commit(c, EV_DCERPC, <uint8_t*>e, &e.tx_id, &s.tx)
 
 
 cdef inline int dce_parse(AppCtx* c, void* state, const uint8_t* p,
@@ -451,8 +434,7 @@ cdef inline int dce_gap(AppCtx* c, void* state, const uint8_t* held, uint32_t n,
         c.cut = 1
         dce_pdu(c, st, held, n, <uint32_t>fl)
         c.cut = 0
-        if <uint64_t>n + missing <= <uint64_t>fl:
-            c.skip = <uint32_t>fl - n - missing
+        if gap_rest(c, n, missing, <uint32_t>fl) == 0:
             return 0
     st.resync[c.dir] = 1
     return 0

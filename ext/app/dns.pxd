@@ -23,13 +23,13 @@
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
 from libc.string cimport memcpy
-from libc.math cimport log, log2
+from libc.math cimport log2
 from counters cimport A_TRUNCATED
 from enums cimport EV_DNS, DNS_NAME, DNS_ANSWERS, DNS_RDATA, DNS_TEXT
-from decode cimport PacketView, be16, be32
+from decode cimport be16, be32
 from features cimport FlowRecord
-from app.base cimport AppCtx, APP_ERROR, K_TX, K_PARSER, ctx_count
-from app.events cimport ev_begin, ev_commit
+from app.base cimport AppCtx, APP_ERROR, K_TX, K_PARSER, ctx_count, gap_rest, lincount64
+from app.events cimport ev_begin, ev_commit, ev_head, ev_tx_commit
 
 cdef extern from "names.h":
     enum:                          # RR types, RCODEs (core_names.py DNS_RRTYPES, DNS_RCODES)
@@ -232,23 +232,6 @@ cdef inline int dns_probe(const uint8_t* p, uint32_t n, uint8_t udp, uint16_t sp
         return 0
     qclass = be16(p + nm.end + 2) & 0x7FFF      # the top bit: mDNS's unicast-response bit
     return 1 if qclass == 1 or qclass == 3 or qclass == 4 or qclass == 254 or qclass == 255 else 0
-
-
-cdef inline void dns_head(DnsEvent* e, const AppCtx* c) noexcept nogil:
-    """The event's identity: the flow, the time, the packet's endpoints."""
-    cdef const PacketView* v = c.v
-    e.flow_id = c.flow_id
-    e.ts_us = c.ts
-    memcpy(e.src_addr, v.src, 16)
-    memcpy(e.dest_addr, v.dst, 16)
-    e.src_port = v.sport
-    e.dest_port = v.dport
-    e.vlan0 = v.vlan0
-    e.vlan1 = v.vlan1
-    e.nvlan = v.nvlan
-    e.ip_version = v.ipver
-    e.proto = v.proto
-    e.direction = c.dir
 
 
 cdef inline int dns_questions(const uint8_t* m, uint32_t n, uint32_t* pos,
@@ -463,7 +446,7 @@ cdef inline int dns_message(AppCtx* c, const uint8_t* m, uint32_t n,
             return 0
         return APP_ERROR
     e = <DnsEvent*>ev_begin(c, EV_DNS)
-    dns_head(e, c)
+    ev_head(<uint8_t*>e, c)
     e.size = size
     e.id = be16(m)
     e.flags = be16(m + 2)
@@ -482,10 +465,7 @@ cdef inline int dns_message(AppCtx* c, const uint8_t* m, uint32_t n,
         if not (e.status & DE_QUESTION):
             return 0
     dns_sum(<DnsSummary*>c.summary, e, odd)
-    e.tx_id = (<DnsSummary*>c.summary).tx
-    (<DnsSummary*>c.summary).tx += 1
-    ev_commit(c, EV_DNS, <uint8_t*>e)
-    ctx_count(c, K_TX)
+    ev_tx_commit(c, EV_DNS, <uint8_t*>e, &e.tx_id, &(<DnsSummary*>c.summary).tx)
     return 0
 
 
@@ -534,19 +514,12 @@ cdef inline int dns_gap(AppCtx* c, void* st, const uint8_t* held, uint32_t n,
     if dns_message(c, held + 2, n - 2, size) == APP_ERROR:
         ctx_count(c, K_PARSER)
     c.cut = 0
-    if <uint64_t>n + missing > 2 + <uint64_t>size:
-        return APP_ERROR
-    c.skip = 2 + size - n - missing
-    return 0
+    return gap_rest(c, n, missing, 2 + <uint64_t>size)
 
 
 cdef inline void dns_record(const void* summary, FlowRecord* r) noexcept nogil:
     """The flow record's app_dns_* fields from the summary."""
     cdef const DnsSummary* s = <const DnsSummary*>summary
-    cdef uint32_t zeros = 0, i
-    for i in range(64):
-        if not (s.names >> i) & 1:
-            zeros += 1
     r.app_dns_queries = s.queries
     r.app_dns_responses = s.responses
     r.app_dns_answers = s.answers
@@ -556,5 +529,4 @@ cdef inline void dns_record(const void* summary, FlowRecord* r) noexcept nogil:
     r.app_dns_qname_labels = s.qname_labels
     r.app_dns_qname_entropy = s.qname_entropy
     r.app_dns_odd_types = s.odd_types
-    # linear counting; with every bit set it saturates at 64 ln 64 (266)
-    r.app_dns_qnames = 0.0 if zeros == 64 else -64.0 * log((zeros if zeros else 1) / 64.0)
+    r.app_dns_qnames = lincount64(s.names)

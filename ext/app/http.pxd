@@ -38,10 +38,9 @@ from libc.stdint cimport UINT32_MAX, UINT64_MAX as TO_END   # TO_END: a body to 
 from libc.string cimport memcpy
 from counters cimport A_TRUNCATED
 from enums cimport EV_HTTP, EV_FILEINFO
-from decode cimport PacketView
 from features cimport FlowRecord
 from app.base cimport AppCtx, APP_ERROR, K_TX, K_PARSER, ctx_count
-from app.events cimport ev_begin, ev_commit
+from app.events cimport ev_begin, ev_commit, ev_head
 from app.bytes cimport (BytesStats, bytes_parse, MAGIC_NONE, MAGIC_PE, MAGIC_MZ, MAGIC_ELF,
                         MAGIC_MACHO, MAGIC_MACHO_FAT, MAGIC_SHEBANG, MAGIC_POWERSHELL,
                         MAGIC_VBSCRIPT, MAGIC_JSCRIPT)
@@ -251,25 +250,6 @@ cdef inline int http_probe(const uint8_t* p, uint32_t n, uint8_t udp, uint16_t s
     return 1 if n - i >= 8 else -1
 
 
-cdef inline void http_head(uint8_t* e, const AppCtx* c) noexcept nogil:
-    """An event's identity (HttpEvent and FileEvent begin alike): the flow, the time,
-    the packet's endpoints."""
-    cdef HttpEvent* h = <HttpEvent*>e
-    cdef const PacketView* v = c.v
-    h.flow_id = c.flow_id
-    h.ts_us = c.ts
-    memcpy(h.src_addr, v.src, 16)
-    memcpy(h.dest_addr, v.dst, 16)
-    h.src_port = v.sport
-    h.dest_port = v.dport
-    h.vlan0 = v.vlan0
-    h.vlan1 = v.vlan1
-    h.nvlan = v.nvlan
-    h.ip_version = v.ipver
-    h.proto = v.proto
-    h.direction = c.dir
-
-
 cdef inline void put(HttpEvent* e, int f, const uint8_t* s, uint32_t n, uint32_t room,
                      bint cut) noexcept nogil:
     """Field f's value s[0:n], kept up to room bytes (and what the text has left); cut:
@@ -449,7 +429,7 @@ cdef inline int header_block(AppCtx* c, HttpState* S, const uint8_t* p, uint32_t
     if kind < 0:
         return APP_ERROR
     e = <HttpEvent*>ev_begin(c, EV_HTTP)
-    http_head(<uint8_t*>e, c)
+    ev_head(<uint8_t*>e, c)
     D.flags = 0
     D.status = 0
     D.clen = 0
@@ -557,7 +537,7 @@ cdef inline void body_file(AppCtx* c, HttpState* S, const uint8_t* p, uint32_t n
     cdef HttpPend* q = &S.pend[tx % HTTP_PENDING]
     cdef BytesStats b
     cdef uint64_t full = D.body_left
-    http_head(<uint8_t*>f, c)
+    ev_head(<uint8_t*>f, c)
     if full > UINT32_MAX:
         full = UINT32_MAX
     bytes_parse(p, n, <uint32_t>(full if full > n else n), &b)

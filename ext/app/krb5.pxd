@@ -243,13 +243,8 @@ cdef inline int k5_encdata(const uint8_t* p, uint32_t n, const BerTlv* t,
 
 
 cdef inline void k5_mark(Krb5Msg* m, uint32_t bit, int rc, bint stored) noexcept nogil:
-    """Record field `bit` after its reader returned rc: present when read whole, or cut
-    with something stored (a string's first bytes, the first etypes); partial then."""
-    if rc == BER_OK:
-        m.present |= bit
-    elif rc == BER_CUT and stored:
-        m.present |= bit
-        m.partial |= bit
+    """Record field `bit` after its reader returned rc (ber_mark)."""
+    ber_mark(&m.present, &m.partial, bit, rc, stored)
 
 
 cdef inline int k5_str_field(const uint8_t* p, uint32_t n, const BerTlv* t, FStr* f,
@@ -308,23 +303,13 @@ cdef inline int k5_bits32(const uint8_t* p, uint32_t n, const BerTlv* t,
     return BER_OK
 
 
-cdef inline int k5_after(int rc, int r2) noexcept nogil:
-    """A walk's outcome after a field: the field's error, else cut when the field or the
-    element holding it ran past the bytes (nothing after it can be read), else OK."""
-    if r2 == BER_ERR:
-        return BER_ERR
-    return BER_CUT if rc == BER_CUT or r2 == BER_CUT else BER_OK
-
-
 cdef inline int k5_uint32(const uint8_t* p, uint32_t n, const BerTlv* t,
                           uint32_t* v) noexcept nogil:
     """The UInt32 inside EXPLICIT tag t."""
     cdef BerTlv i
-    cdef int rc = ber_inner(p, n, t, BER_DER, &i)
+    cdef int rc = ber_explicit(p, n, t, BER_DER, BER_INTEGER, &i)
     if rc != BER_OK:
         return rc
-    if i.cls != BER_UNIVERSAL or i.tag != BER_INTEGER:
-        return BER_ERR
     return ber_uint32(p, &i, v)
 
 
@@ -332,11 +317,9 @@ cdef inline int k5_time(const uint8_t* p, uint32_t n, const BerTlv* t,
                         int64_t* v) noexcept nogil:
     """The KerberosTime inside EXPLICIT tag t, seconds since the epoch."""
     cdef BerTlv i
-    cdef int rc = ber_inner(p, n, t, BER_DER, &i)
+    cdef int rc = ber_explicit(p, n, t, BER_DER, BER_GENERALIZED_TIME, &i)
     if rc != BER_OK:
         return rc
-    if i.cls != BER_UNIVERSAL or i.tag != BER_GENERALIZED_TIME:
-        return BER_ERR
     return ber_gentime(p, &i, v)
 
 
@@ -374,7 +357,7 @@ cdef inline int k5_pa_entry(const uint8_t* p, uint32_t n, const BerTlv* e,
             r2 = k5_tgs_ap_req(p, n, &c, m)
             if r2 == BER_ERR:
                 r2 = rc
-        rc = k5_after(rc, r2)
+        rc = ber_after(rc, r2)
         if rc != BER_OK:
             return rc
 
@@ -395,7 +378,7 @@ cdef inline int k5_padata(const uint8_t* p, uint32_t n, const BerTlv* seq,
             break
         if rc == BER_ERR or e.hdr_cut:
             break
-        rc = k5_after(rc, k5_pa_entry(p, n, &e, m))
+        rc = ber_after(rc, k5_pa_entry(p, n, &e, m))
         if rc != BER_OK:
             break
     k5_mark(m, K5_PADATA, rc, m.n_pa > 0)
@@ -454,7 +437,7 @@ cdef inline int k5_ticket(const uint8_t* p, uint32_t n, const BerTlv* t, Krb5Msg
         elif c.tag == 3:
             r2 = k5_encdata(p, n, &c, &m.ticket_etype)
             k5_mark(m, K5_TICKET_ETYPE, r2, False)
-        rc = k5_after(rc, r2)
+        rc = ber_after(rc, r2)
         if rc != BER_OK:
             return rc
 
@@ -493,7 +476,7 @@ cdef inline int k5_req_body(const uint8_t* p, uint32_t n, const BerTlv* t,
             k5_mark(m, K5_NONCE, r2, False)
         elif c.tag == 8:
             r2 = k5_etypes(p, n, &c, m)
-        rc = k5_after(rc, r2)
+        rc = ber_after(rc, r2)
     return rc
 
 
@@ -620,7 +603,7 @@ cdef inline int k5_message(const uint8_t* p, uint32_t n, const BerTlv* app, int 
             return rc
         if c.cls != BER_CONTEXT or not c.constructed or not k5_in_order(&c, &last):
             return BER_ERR
-        rc = k5_after(rc, k5_field(p, n, &c, kind, app.tag, m))
+        rc = ber_after(rc, k5_field(p, n, &c, kind, app.tag, m))
         if rc != BER_OK:
             return rc
 

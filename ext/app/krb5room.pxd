@@ -21,13 +21,12 @@
 # Inline, used without the GIL; registered in protocols.pxd.
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
-from libc.math cimport log
 from counters cimport A_TRUNCATED
 from enums cimport EV_KRB5
 from features cimport FlowRecord
-from app.base cimport AppCtx, APP_ERROR, K_TX, K_PARSER, ctx_count
-from app.events cimport ev_begin, ev_commit
-from app.dns cimport DnsEvent, dns_head, dns_name_bit, sat16
+from app.base cimport AppCtx, APP_ERROR, K_TX, K_PARSER, ctx_count, gap_rest, lincount64
+from app.events cimport ev_begin, ev_commit, ev_head
+from app.dns cimport dns_name_bit, sat16
 from fstr cimport fstr_copy
 from ber cimport BerTlv, ber_read, BER_DER, BER_ERR, BER_APPLICATION
 from krb5 cimport (Krb5Msg, krb5_parse, krb5_probe, krb5_tcp_frame, K5_MAX_ETYPES,
@@ -194,7 +193,7 @@ cdef inline int krb5_message(AppCtx* c, const uint8_t* p, uint32_t n,
     t = m.msg_type
     event = t == 10 or t == 11 or t == 12 or t == 13 or t == 30
     e = <Krb5Event*>ev_begin(c, EV_KRB5)
-    dns_head(<DnsEvent*>e, c)              # the identity prefix DnsEvent's has
+    ev_head(<uint8_t*>e, c)
     e.size = size
     e.msg_type = t
     e.present = m.present
@@ -270,19 +269,12 @@ cdef inline int krb5_gap(AppCtx* c, void* st, const uint8_t* held, uint32_t n,
     if krb5_message(c, held + 4, n - 4, size) == APP_ERROR:
         ctx_count(c, K_PARSER)
     c.cut = 0
-    if <uint64_t>n + missing > 4 + <uint64_t>size:
-        return APP_ERROR
-    c.skip = 4 + size - n - missing
-    return 0
+    return gap_rest(c, n, missing, 4 + <uint64_t>size)
 
 
 cdef inline void krb5_record(const void* summary, FlowRecord* r) noexcept nogil:
     """The flow record's app_krb5_* fields from the summary."""
     cdef const Krb5Summary* s = <const Krb5Summary*>summary
-    cdef uint32_t zeros = 0, i
-    for i in range(64):
-        if not (s.cnames >> i) & 1:
-            zeros += 1
     r.app_krb5_requests = s.requests
     r.app_krb5_replies = s.replies
     r.app_krb5_errors = s.errors
@@ -291,5 +283,4 @@ cdef inline void krb5_record(const void* summary, FlowRecord* r) noexcept nogil:
     r.app_krb5_unknown_client = s.unknown_client
     r.app_krb5_weak_requests = s.weak_requests
     r.app_krb5_weak_replies = s.weak_replies
-    # linear counting; with every bit set it saturates at 64 ln 64 (266)
-    r.app_krb5_cnames = 0.0 if zeros == 64 else -64.0 * log((zeros if zeros else 1) / 64.0)
+    r.app_krb5_cnames = lincount64(s.cnames)

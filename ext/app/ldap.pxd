@@ -113,12 +113,8 @@ cdef struct LdapSasl:
 
 
 cdef inline void ld_mark(LdapMsg* m, uint32_t bit, int rc, bint stored) noexcept nogil:
-    """Record field `bit` after its reader returned rc (as k5_mark)."""
-    if rc == BER_OK:
-        m.present |= bit
-    elif rc == BER_CUT and stored:
-        m.present |= bit
-        m.partial |= bit
+    """Record field `bit` after its reader returned rc (ber_mark)."""
+    ber_mark(&m.present, &m.partial, bit, rc, stored)
 
 
 cdef inline int ld_string(const uint8_t* p, uint32_t n, const BerTlv* t, FStr* f,
@@ -193,15 +189,6 @@ cdef inline int ld_attr(const uint8_t* p, uint32_t n, const BerTlv* t, LdapMsg* 
     return BER_OK
 
 
-cdef inline int ld_after(int rc, int r2) noexcept nogil:
-    """A walk's outcome after a field (as k5_after)."""
-    if r2 == BER_ERR:
-        return BER_ERR
-    if rc == BER_CUT or r2 == BER_CUT:
-        return BER_CUT
-    return BER_OK
-
-
 cdef inline int ld_rest(BerWalk* w, const uint8_t* p, uint32_t n) noexcept nogil:
     """Walk the remaining children unread: BER_OK at their end, BER_CUT, BER_ERR."""
     cdef BerTlv c
@@ -250,7 +237,7 @@ cdef inline int ld_filter(const uint8_t* p, uint32_t n, const BerTlv* t, LdapMsg
             if c.cls != BER_UNIVERSAL or c.tag != BER_OCTET_STRING:
                 return BER_ERR
             r2 = ld_attr(p, n, &c, m, True, &m.filter_attrs, &m.n_filter_attrs)
-        rc = ld_after(rc, r2)
+        rc = ber_after(rc, r2)
         if rc != BER_OK:
             return rc
 
@@ -278,7 +265,7 @@ cdef inline int ld_list(const uint8_t* p, uint32_t n, const BerTlv* t, LdapMsg* 
             r2 = rc
             if m.n_attributes < 0xFFFF:
                 m.n_attributes += 1
-        rc = ld_after(rc, r2)
+        rc = ber_after(rc, r2)
         if rc != BER_OK:
             break
     ld_mark(m, LD_ATTRIBUTES, rc, m.n_attributes > 0)
@@ -320,7 +307,7 @@ cdef inline int ld_search(const uint8_t* p, uint32_t n, const BerTlv* t,
             ld_mark(m, LD_FILTER, r2, True)
         elif w.items == 8:
             r2 = ld_list(p, n, &c, m, True)
-        rc = ld_after(rc, r2)
+        rc = ber_after(rc, r2)
         if rc != BER_OK:
             return rc
 
@@ -353,7 +340,7 @@ cdef inline int ld_bind(const uint8_t* p, uint32_t n, const BerTlv* t,
                 r2 = ber_inner(p, n, &c, 0, &mech)
                 if r2 != BER_ERR:
                     r2 = ld_string(p, n, &mech, &m.mechanism, m, LD_MECHANISM)
-        rc = ld_after(rc, r2)
+        rc = ber_after(rc, r2)
         if rc != BER_OK:
             return rc
 
@@ -383,7 +370,7 @@ cdef inline int ld_result(const uint8_t* p, uint32_t n, const BerTlv* t,
             r2 = ld_string(p, n, &c, &m.message, m, LD_MESSAGE)
         elif c.cls == BER_CONTEXT and c.tag == 10:
             r2 = ld_string(p, n, &c, &m.oid, m, LD_OID)
-        rc = ld_after(rc, r2)
+        rc = ber_after(rc, r2)
         if rc != BER_OK:
             return rc
 
@@ -407,13 +394,13 @@ cdef inline int ld_first(const uint8_t* p, uint32_t n, const BerTlv* t, LdapMsg*
             return rc
         return ld_string(p, n, &c, &m.oid, m, LD_OID)
     r2 = ld_string(p, n, &c, &m.dn, m, LD_DN)
-    rc = ld_after(rc, r2)
+    rc = ber_after(rc, r2)
     if rc != BER_OK or m.op != 4:
         return rc
     rc = ber_next(&w, p, n, &c)
     if rc == BER_END or rc == BER_ERR or c.hdr_cut:
         return BER_OK if rc == BER_END else rc
-    return ld_after(rc, ld_list(p, n, &c, m, False))
+    return ber_after(rc, ld_list(p, n, &c, m, False))
 
 
 cdef inline int ld_op(const uint8_t* p, uint32_t n, const BerTlv* t,
@@ -466,7 +453,7 @@ cdef inline int ldap_parse(const uint8_t* p, uint32_t n, uint32_t full,
     if rc == BER_OK or (rc == BER_CUT and not c.hdr_cut):
         if c.cls != BER_UNIVERSAL or c.tag != BER_INTEGER:
             return LD_NOT
-        rc = ld_after(rc, ber_uint32(p, &c, &m.message_id))
+        rc = ber_after(rc, ber_uint32(p, &c, &m.message_id))
         ld_mark(m, LD_MESSAGE_ID, rc, False)
     if rc == BER_OK:                         # protocolOp
         rc = ber_next(&w, p, n, &c)
@@ -475,7 +462,7 @@ cdef inline int ldap_parse(const uint8_t* p, uint32_t n, uint32_t full,
                 return LD_MALFORMED
             m.op = <int32_t>c.tag
             m.present |= LD_OP
-            rc = ld_after(rc, ld_op(p, n, &c, m))
+            rc = ber_after(rc, ld_op(p, n, &c, m))
     if rc == BER_OK:
         rc = ld_rest(&w, p, n)               # controls, unread
     if rc == BER_OK and not s.indefinite and s.end > n:

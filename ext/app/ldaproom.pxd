@@ -20,9 +20,9 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
 from counters cimport A_TRUNCATED
 from enums cimport EV_LDAP
 from features cimport FlowRecord
-from app.base cimport AppCtx, APP_ERROR, K_TX, K_PARSER, ctx_count
-from app.events cimport ev_begin, ev_commit
-from app.dns cimport DnsEvent, dns_head, sat16
+from app.base cimport AppCtx, APP_ERROR, K_TX, K_PARSER, ctx_count, gap_rest
+from app.events cimport ev_begin, ev_commit, ev_head, ev_tx_commit
+from app.dns cimport sat16
 from fstr cimport fstr_copy
 from ldap cimport (LdapMsg, LdapSasl, ldap_parse, ldap_frame, ldap_probe, ldap_sasl_parse,
                    SASL_CLEAR, SASL_SEALED, LD_SASL_MAX, LD_RESULT, LD_AUTH, LD_SCOPE)
@@ -176,7 +176,7 @@ cdef inline int ldap_message(AppCtx* c, const uint8_t* p, uint32_t n, uint32_t s
         if m.op < 0:
             return 0
     e = <LdapEvent*>ev_begin(c, EV_LDAP)
-    dns_head(<DnsEvent*>e, c)              # the identity prefix DnsEvent's has
+    ev_head(<uint8_t*>e, c)
     e.size = size
     e.message_id = m.message_id
     e.op = m.op
@@ -203,10 +203,7 @@ cdef inline int ldap_message(AppCtx* c, const uint8_t* p, uint32_t n, uint32_t s
                             LE_TRUNC)
     e.oid_len = fstr_copy(e.oid, LE_MECH, &m.oid, &e.status, 0, LE_TRUNC)
     ldap_sum(s, &m)
-    e.tx_id = s.tx
-    s.tx += 1
-    ev_commit(c, EV_LDAP, <uint8_t*>e)
-    ctx_count(c, K_TX)
+    ev_tx_commit(c, EV_LDAP, <uint8_t*>e, &e.tx_id, &s.tx)
     return 0
 
 
@@ -298,10 +295,7 @@ cdef inline int ldap_gap(AppCtx* c, void* st, const uint8_t* held, uint32_t n,
         if ldap_message(c, held, n, size, 0) == APP_ERROR:
             ctx_count(c, K_PARSER)
         c.cut = 0
-    if <uint64_t>n + missing > <uint64_t>size:
-        return APP_ERROR
-    c.skip = size - n - missing
-    return 0
+    return gap_rest(c, n, missing, size)
 
 
 cdef inline void ldap_record(const void* summary, FlowRecord* r) noexcept nogil:

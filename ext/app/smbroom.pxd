@@ -49,10 +49,9 @@ from counters cimport (A_TRUNCATED, A_SMB_COMPRESSED, A_SMB_COMP_UNNEGOTIATED,
                       A_SMB_COMP_OFFSET, A_SMB_COMP_ALGORITHM, A_SMB_COMP_FLAGS,
                       A_SMB_COMP_CHAIN)
 from enums cimport EV_SMB
-from app.dns cimport DnsEvent, dns_head
 from features cimport FlowRecord
-from app.base cimport AppCtx, APP_ERROR, K_TX, K_PARSER, ctx_count
-from app.events cimport ev_begin, ev_commit
+from app.base cimport AppCtx, APP_ERROR, K_TX, K_PARSER, ctx_count, gap_rest
+from app.events cimport ev_begin, ev_commit, ev_head, ev_tx_commit
 from msgio cimport MSG_OK, MSG_PREFIX, MsgStr
 from nbss cimport (NbssHdr, nbss_header, smb_magic, NBSS_HDR, SMB_NONE, SMB_V1, SMB_V2,
                    SMB_ENCRYPTED, SMB_COMPRESSED)
@@ -275,7 +274,7 @@ cdef inline int smb_probe(const uint8_t* p, uint32_t n, uint8_t udp, uint16_t sp
 cdef inline void smb_head(SmbEvent* e, const AppCtx* c) noexcept nogil:
     """The event's identity (the flow, the time, the packet's endpoints) and its cut
     flag."""
-    dns_head(<DnsEvent*>e, c)              # the identity prefix DnsEvent's has
+    ev_head(<uint8_t*>e, c)
     if c.cut:
         e.flags |= SB_CUT
 
@@ -592,10 +591,7 @@ cdef inline void smb2_response(AppCtx* c, SmbState* st, SmbSummary* s, const Smb
     if st.dialect:
         e.dialect = st.dialect
         e.flags |= SB_DIALECT
-    e.tx_id = s.tx
-    s.tx += 1
-    ev_commit(c, EV_SMB, <uint8_t*>e)
-    ctx_count(c, K_TX)
+    ev_tx_commit(c, EV_SMB, <uint8_t*>e, &e.tx_id, &s.tx)
 
 
 cdef inline void smb1_message(AppCtx* c, SmbState* st, SmbSummary* s, const uint8_t* p,
@@ -639,10 +635,7 @@ cdef inline void smb1_message(AppCtx* c, SmbState* st, SmbSummary* s, const uint
             at += len_ + 1
             e.n_dialects += 1
         e.name_len = <uint8_t>at
-    e.tx_id = s.tx
-    s.tx += 1
-    ev_commit(c, EV_SMB, <uint8_t*>e)
-    ctx_count(c, K_TX)
+    ev_tx_commit(c, EV_SMB, <uint8_t*>e, &e.tx_id, &s.tx)
 
 
 cdef inline void smb_comp_agreed(SmbState* st, const Smb2Msg* m) noexcept nogil:
@@ -854,8 +847,7 @@ cdef inline int smb_gap(AppCtx* c, void* state, const uint8_t* held, uint32_t n,
         if r:
             c.skip = SMB_SKIP_ALL
             return 0
-        if <uint64_t>n + missing <= <uint64_t>unit:
-            c.skip = unit - n - missing
+        if gap_rest(c, n, missing, unit) == 0:
             return 0
     st.resync[c.dir] = 1
     return 0

@@ -14,10 +14,9 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
 from libc.string cimport memcpy
 from counters cimport A_TRUNCATED
 from enums cimport EV_SSH
-from decode cimport PacketView
 from features cimport FlowRecord
 from app.base cimport AppCtx, APP_ERROR, K_TX, ctx_count
-from app.events cimport ev_begin, ev_commit
+from app.events cimport ev_begin, ev_commit, ev_ident
 from app.ssh cimport SshBanner, ssh_banner_parse, ssh_probe, SSH_NOT
 from fstr cimport FStr, FS_PRESENT, FS_CAPPED, FS_CUT
 
@@ -93,21 +92,11 @@ cdef inline uint16_t ssh_version_code(const FStr* f) noexcept nogil:
 cdef inline void ssh_take(AppCtx* c, SshState* s, const SshBanner* b, bint cut) noexcept nogil:
     """The direction's banner (whole, or its prefix when cut) into the event."""
     cdef SshEvent* e = &s.ev
-    cdef const PacketView* v = c.v
     cdef SshSummary* sm = <SshSummary*>c.summary
     cdef int d = c.dir
     cdef uint32_t k
     if not e.flow_id:
-        e.flow_id = c.flow_id
-        memcpy(e.src_addr, &v.src[0] if d == 0 else &v.dst[0], 16)
-        memcpy(e.dest_addr, &v.dst[0] if d == 0 else &v.src[0], 16)
-        e.src_port = v.sport if d == 0 else v.dport
-        e.dest_port = v.dport if d == 0 else v.sport
-        e.vlan0 = v.vlan0
-        e.vlan1 = v.vlan1
-        e.nvlan = v.nvlan
-        e.ip_version = v.ipver
-        e.proto = v.proto
+        ev_ident(<uint8_t*>e, c, d == 0)
     s.done[d] = 1
     if not (b.proto_version.flags & FS_PRESENT):
         return

@@ -26,10 +26,9 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
 from libc.string cimport memcpy, memset
 from counters cimport A_TRUNCATED
 from enums cimport EV_TLS, APP_HOLD
-from decode cimport PacketView
 from features cimport FlowRecord
 from app.base cimport AppCtx, APP_ERROR, K_TX, K_PARSER, ctx_count
-from app.events cimport ev_begin, ev_commit
+from app.events cimport ev_begin, ev_commit, ev_ident
 from app.tls cimport (TlsClientHello, TlsServerHello, TlsCertificates, TlsWalk, TlsMessage,
                       tls_client_hello, tls_sslv2_hello, tls_server_hello, tls_certificate,
                       tls_next_message, tls_record_header, tls_skip_record, TLS_MSG, TLS_MORE, TLS_END,
@@ -208,21 +207,8 @@ cdef inline bint tls_from_client(AppCtx* c, TlsState* s, bint client) noexcept n
 cdef inline void tls_head(AppCtx* c, TlsState* s) noexcept nogil:
     """The event's identity, from the first message read: the flow, its TLS client
     first."""
-    cdef const PacketView* v = c.v
-    cdef TlsEvent* e = &s.ev
-    cdef bint fwd = c.dir == s.client - 1
-    if e.flow_id:
-        return
-    e.flow_id = c.flow_id
-    memcpy(e.src_addr, &v.src[0] if fwd else &v.dst[0], 16)
-    memcpy(e.dest_addr, &v.dst[0] if fwd else &v.src[0], 16)
-    e.src_port = v.sport if fwd else v.dport
-    e.dest_port = v.dport if fwd else v.sport
-    e.vlan0 = v.vlan0
-    e.vlan1 = v.vlan1
-    e.nvlan = v.nvlan
-    e.ip_version = v.ipver
-    e.proto = v.proto
+    if not s.ev.flow_id:
+        ev_ident(<uint8_t*>&s.ev, c, c.dir == s.client - 1)
 
 
 cdef inline uint16_t tls_keep(uint8_t* dst, uint32_t cap, const char* src, uint32_t k,

@@ -30,8 +30,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from wirescore.core_names import DCERPC_BITS
-from wirescore.outputs.eve import Timestamps
-from wirescore.outputs.eve_dns import DnsEventFormatter
+from wirescore.outputs.eve_head import EventHead
 from wirescore.win_names import DCERPC_SERVICES, name_of
 
 _SCALARS = ("flow_id", "ts_us", "nvlan", "vlan0", "vlan1", "ip_version", "proto",
@@ -57,9 +56,7 @@ class DcerpcEventFormatter:
     kind = "dcerpc"
 
     def __init__(self, community_id_seed: int = 0):
-        self.ts = Timestamps()
-        # the tuple's text and Community ID, cached as the dns writer does
-        self._ids = DnsEventFormatter(community_id_seed)
+        self._head = EventHead(community_id_seed)
 
     def events(self, records: np.ndarray) -> Iterable[dict[str, Any]]:
         if not len(records):
@@ -78,13 +75,8 @@ class DcerpcEventFormatter:
         return next(iter(self.events(np.asarray(rec).reshape(1))))
 
     def _event(self, row, src_addr, dst_addr) -> dict[str, Any]:
-        src, dst, proto, cid = self._ids._identity_of(row, src_addr, dst_addr)
-        ev: dict[str, Any] = {"timestamp": self.ts(row["ts_us"]), "flow_id": row["flow_id"]}
-        if row["nvlan"]:
-            ev["vlan"] = [row["vlan0"], row["vlan1"]][:row["nvlan"]]
-        ev.update(src_ip=src, src_port=row["src_port"], dest_ip=dst,
-                  dest_port=row["dest_port"], proto=proto, community_id=cid,
-                  event_type="dcerpc", dcerpc=self._dcerpc(row))
+        ev = self._head(row, src_addr, dst_addr, self.kind)
+        ev["dcerpc"] = self._dcerpc(row)
         return ev
 
     def _dcerpc(self, row) -> dict[str, Any]:

@@ -28,8 +28,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from wirescore.core_names import DNS_BITS, DNS_RCODE_NAMES, DNS_RRTYPE_NAMES
-from wirescore.outputs.community_id import community_id
-from wirescore.outputs.eve import Timestamps, ip_text, proto_name
+from wirescore.outputs.eve_head import EventHead
 
 _RRTYPE = {name: number for number, name in DNS_RRTYPE_NAMES.items()}
 ADDRESS_TYPES = {_RRTYPE["A"], _RRTYPE["AAAA"]}
@@ -84,8 +83,6 @@ _SCALARS = ("flow_id", "ts_us", "nvlan", "vlan0", "vlan1", "ip_version", "proto"
             "qtype", "text_len", "n_answers")
 _ARRAYS = ("an_type", "an_ttl", "an_name_off", "an_name_len", "an_data_off", "an_data_len",
            "an_flags")
-#: tuples whose text (addresses, protocol) and Community ID are kept between batches
-_IDENTITY_CACHE = 4096
 
 
 class DnsEventFormatter:
@@ -96,9 +93,7 @@ class DnsEventFormatter:
     kind = "dns"
 
     def __init__(self, community_id_seed: int = 0):
-        self.seed = community_id_seed
-        self.ts = Timestamps()
-        self._identity: dict = {}
+        self._head = EventHead(community_id_seed)
 
     def events(self, records: np.ndarray) -> Iterable[dict[str, Any]]:
         if not len(records):
@@ -116,34 +111,10 @@ class DnsEventFormatter:
         """One record's event (a row of DNS_EVENT_DTYPE)."""
         return next(iter(self.events(np.asarray(rec).reshape(1))))
 
-    def _identity_of(self, row, src_addr, dst_addr) -> tuple:
-        """The tuple's text and Community ID, kept by the tuple itself (both directions
-        of a flow between equal ports have one flow_id and the same ports)."""
-        version = row["ip_version"]
-        alen = 4 if version == 4 else 16
-        src, dst = src_addr[:alen].tobytes(), dst_addr[:alen].tobytes()
-        proto, sport, dport = row["proto"], row["src_port"], row["dest_port"]
-        key = (version, proto, src, dst, sport, dport)
-        got = self._identity.get(key)
-        if got is None:
-            got = (ip_text(src, version), ip_text(dst, version), proto_name(proto),
-                   community_id(proto, src, dst, sport, dport, self.seed))
-            if len(self._identity) >= _IDENTITY_CACHE:
-                self._identity.clear()
-            self._identity[key] = got
-        return got
-
     def _envelope(self, row, src_addr, dst_addr) -> dict[str, Any]:
-        """An app-layer event's identity, in EVE's key order: timestamp, flow_id, vlan,
-        the tuple, community_id and event_type (self.kind); its kind's object follows."""
-        src, dst, proto, cid = self._identity_of(row, src_addr, dst_addr)
-        ev: dict[str, Any] = {"timestamp": self.ts(row["ts_us"]), "flow_id": row["flow_id"]}
-        if row["nvlan"]:
-            ev["vlan"] = [row["vlan0"], row["vlan1"]][:row["nvlan"]]
-        ev.update(src_ip=src, src_port=row["src_port"], dest_ip=dst,
-                  dest_port=row["dest_port"], proto=proto, community_id=cid,
-                  event_type=self.kind)
-        return ev
+        """An app-layer event's identity, in EVE's key order (eve_head.EventHead), up to
+        event_type (self.kind); its kind's object follows."""
+        return self._head(row, src_addr, dst_addr, self.kind)
 
     def _event(self, row, src_addr, dst_addr) -> dict[str, Any]:
         ev = self._envelope(row, src_addr, dst_addr)

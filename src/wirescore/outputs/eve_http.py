@@ -32,7 +32,8 @@ import numpy as np
 
 from wirescore.core_names import HTTP_BITS
 from wirescore.msg_names import MAGIC_NAMES
-from wirescore.outputs.eve_dns import DnsEventFormatter, text_of
+from wirescore.outputs.eve_dns import text_of
+from wirescore.outputs.eve_head import EventHead
 
 #: what libmagic (file 5.x) prints first for each kind of msg_names.MAGIC
 MAGIC_TEXT = {
@@ -78,22 +79,13 @@ def host_port(host: str) -> tuple[str, int | None]:
     return host.strip("[]") if host.startswith("[") else host, None
 
 
-class _Head:
-    """The identity every app event starts with (timestamp, flow_id, vlan, addresses,
-    ports, proto, community_id), made as eve_dns makes it."""
-
-    def __init__(self, community_id_seed: int = 0):
-        self._dns = DnsEventFormatter(community_id_seed)
+class _Head(EventHead):
+    """The identity every app event starts with (eve_head.EventHead), then the
+    transaction's tx_id."""
 
     def __call__(self, row, src_addr, dst_addr, event_type: str) -> dict[str, Any]:
-        src, dst, proto, cid = self._dns._identity_of(row, src_addr, dst_addr)
-        ev: dict[str, Any] = {"timestamp": self._dns.ts(row["ts_us"]),
-                              "flow_id": row["flow_id"]}
-        if row["nvlan"]:
-            ev["vlan"] = [row["vlan0"], row["vlan1"]][:row["nvlan"]]
-        ev.update(src_ip=src, src_port=row["src_port"], dest_ip=dst,
-                  dest_port=row["dest_port"], proto=proto, community_id=cid,
-                  event_type=event_type, tx_id=row["tx_id"])
+        ev = super().__call__(row, src_addr, dst_addr, event_type)
+        ev["tx_id"] = row["tx_id"]
         return ev
 
 
