@@ -106,7 +106,9 @@ cdef struct DnsEvent:              # one message; DNS_EVENT_DTYPE (appcore.pyx)
     uint16_t qname_len             # its name: text[0:qname_len]
     uint16_t text_len              # bytes of text used
     uint16_t answers               # answer records read whole (<= ancount)
-    uint8_t n_answers              # of them, kept below (<= DNS_ANSWERS)
+    uint8_t n_answers              # kept below (<= DNS_ANSWERS): records read whole, and a
+                                   # last TXT/NULL one cut by the capture (DE_CUT,
+                                   # DA_DATA_TRUNC), not counted in answers
     uint8_t qname_labels
     uint8_t status                 # DE_* bits
     uint8_t pad[3]
