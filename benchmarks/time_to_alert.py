@@ -303,7 +303,8 @@ def print_table(result: dict, baseline: dict | None) -> None:
                   f"{r['signature_id']} {c['capture']}")
     print("* handed out at the end of the capture (flows ended at shutdown)")
     for name, s in result["summary"].items():
-        was = (baseline or {}).get("summary", {}).get(name)
+        same = (baseline or {}).get("seeds") == result["seeds"]   # else not comparable
+        was = baseline["summary"].get(name) if baseline and same else None
         for k, label in (("emitted", "(b) emitted"), ("ts", "(a) timestamp")):
             x = s[k]
             line = (f"{name:<28} {label:<14} detected {x['detected']:>3} of {x['of']:>3}: "
