@@ -63,7 +63,6 @@ BASELINE = Path(__file__).resolve().parent / "baseline" / "time_to_alert.json"
 BATCH = 256                      # capture.batch_size: granularity of the (b) clock
 SLACK = 1.0                      # seconds an alert may precede the attack (its window)
 GOAL = ("scan", "sweep", "flood", "bruteforce")
-DLT_EN10MB = 1
 IPV4 = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d{1,3}){3})(?![\d/])")
 
 
@@ -114,9 +113,9 @@ def first_packet(frames: list, attackers: list, victims: list):
     return (min(times), max(times)) if times else (None, None)
 
 
-def mix_tail(mix: Path, train_end: float) -> list:
-    """The mix's benign frames (packets.csv label 0) at or after train_end."""
-    _, frames = read_frames(mix)
+def mix_tail(mix: Path, frames: list, train_end: float) -> list:
+    """The mix's benign frames (its packets.csv: label 0) at or after train_end, of the
+    mix's frames (read_frames)."""
     with open(mix.with_suffix(".packets.csv"), newline="") as fh:
         benign = [row["label"] == "0" for row in csv.DictReader(fh)]
     return [f for f, ok in zip(frames, benign) if ok and f[0] >= train_end]
@@ -148,9 +147,9 @@ def shared_case(row: dict, workdir: Path, link: int, background: list, tail: lis
 def shared_cases(workdir: Path, mix: Path, train_end: float, only: str = "") -> tuple:
     """([(Case, stream path)], [(capture, why left out)]) of the shared labeled captures
     (only: those whose file name contains it); writes each stream into workdir."""
-    link, background = read_frames(mix)
-    background = [f for f in background if f[0] < train_end]
-    tail = mix_tail(mix, train_end)
+    link, frames = read_frames(mix)
+    background = [f for f in frames if f[0] < train_end]
+    tail = mix_tail(mix, frames, train_end)
     cases, left = [], []
     with open(LABELED / "LABELS.csv", newline="") as fh:
         rows = [r for r in csv.DictReader(fh) if only in r["file"]]
