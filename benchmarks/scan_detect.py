@@ -39,23 +39,13 @@ from collections import Counter
 from pathlib import Path
 
 import eval_mix
+from replay import read_frames, write_after_training
 from shared_data import shared_or_exit, shared_path
 
 SHARED = shared_path("data")
 SCANS = SHARED / "pcaps" / "labeled"
 MIX = SHARED / "eval" / "mix-public.pcap"
 DLT_EN10MB = 1
-
-
-def read_frames(path: Path) -> tuple[int, list]:
-    """(link type, [(ts, frame)]) of a pcap or pcapng file, read with dpkt."""
-    import dpkt
-
-    with open(path, "rb") as fh:
-        magic = fh.read(4)
-        fh.seek(0)
-        reader = dpkt.pcapng.Reader(fh) if magic == b"\x0a\x0d\x0d\x0a" else dpkt.pcap.Reader(fh)
-        return reader.datalink(), [(float(ts), bytes(buf)) for ts, buf in reader]
 
 
 def scan_cases() -> list[tuple[str, str]]:
@@ -221,16 +211,8 @@ def scans(workdir: Path, rules: str | None, train_end: float) -> list[dict]:
             results.append({"capture": name, "skipped": "an ARP scan (wirescore sees IP "
                                                        "only), or not Ethernet"})
             continue
-        shift = train_end + 1 - frames[0][0]
         stream = workdir / (Path(name).stem + ".pcap")
-        import dpkt
-
-        with open(stream, "wb") as fh:
-            writer = dpkt.pcap.Writer(fh, snaplen=65535, linktype=link)
-            for ts, buf in background:
-                writer.writepkt(buf, ts)
-            for ts, buf in frames:
-                writer.writepkt(buf, ts + shift)
+        write_after_training(stream, link, background, frames, train_end)
         alerts = run(stream, workdir / (stream.stem + "-logs"), rules)
         on_scanner = [a for a in alerts if a.get("src_ip") == scanner]
         targets = _targets_of(frames, scanner)

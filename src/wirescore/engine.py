@@ -65,6 +65,7 @@ class Progress:
     flows: int = 0
     bytes_read: int = 0          # input bytes consumed (a live source: frame bytes)
     size_bytes: Optional[int] = None
+    packet_clock: Optional[float] = None   # latest packet time (s), None before the first
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -348,6 +349,7 @@ class _Run:
         p = self.progress
         p.packets, p.flows = self.packets_in, self.flows_out
         p.bytes_read += nbytes
+        p.packet_clock = self.meter.packet_clock
         if self.engine.on_progress is not None:
             try:
                 self.engine.on_progress(p)
