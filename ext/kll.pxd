@@ -31,7 +31,7 @@
 # retained values <= x over n.
 
 from libc.stdint cimport uint32_t, uint64_t
-from libc.stdlib cimport malloc, free, qsort
+from libc.stdlib cimport malloc, free
 from libc.string cimport memmove, memcpy
 from libc.math cimport isnan, ceil, NAN
 
@@ -60,7 +60,7 @@ cdef struct KLL:
     int level0_sorted
 
 cdef struct KLLPair:          # one retained value of a sorted view and its weight
-    double v                  # (cumulated by kll_view_build: weight of values <= v)
+    double v                  # (cumulated by kll_view_cumulate: the weight of values <= v)
     uint64_t w
 
 
@@ -428,14 +428,9 @@ cdef inline int kll_merge(KLL *s, const KLL *o, double *work, uint32_t *in_lv,
     return 0
 
 
-cdef inline int kll_cmp_pair(const void *a, const void *b) noexcept nogil:
-    cdef double x = (<const KLLPair *>a)[0].v, y = (<const KLLPair *>b)[0].v
-    return (x > y) - (x < y)
-
-
 cdef inline Py_ssize_t kll_view_add(const KLL *s, KLLPair *out, Py_ssize_t at) noexcept nogil:
-    """Append s's retained values with their weights (2**level) at out[at ...]; the new
-    count (the caller gives room for kll_retained(s) more)."""
+    """Append s's retained values with their weights (2**level) at out[at ...], lowest
+    level first; the new count (the caller gives room for kll_retained(s) more)."""
     cdef uint32_t lvl, i
     cdef uint64_t w = 1
     for lvl in range(s.num_levels):
@@ -447,10 +442,61 @@ cdef inline Py_ssize_t kll_view_add(const KLL *s, KLLPair *out, Py_ssize_t at) n
     return at
 
 
-cdef inline void kll_view_build(KLLPair *view, Py_ssize_t count) noexcept nogil:
-    """Sort the pairs by value and cumulate the weights (w becomes the weight <= v)."""
+cdef inline Py_ssize_t kll_merge_run(const KLLPair *a, Py_ssize_t na, const double *b,
+                                     uint32_t nb, uint64_t w, KLLPair *out) noexcept nogil:
+    """Merge sorted pairs a with the sorted run b (each value of weight w) into out."""
+    cdef Py_ssize_t i = 0, o = 0
+    cdef uint32_t j = 0
+    while i < na and j < nb:
+        if b[j] < a[i].v:
+            out[o].v = b[j]
+            out[o].w = w
+            j += 1
+        else:
+            out[o] = a[i]
+            i += 1
+        o += 1
+    while i < na:
+        out[o] = a[i]
+        i += 1
+        o += 1
+    while j < nb:
+        out[o].v = b[j]
+        out[o].w = w
+        j += 1
+        o += 1
+    return o
+
+
+cdef inline KLLPair *kll_view_collect(const KLL *s, KLLPair *view, Py_ssize_t *count,
+                                      KLLPair *spare, double *scratch) noexcept nogil:
+    """Merge s's retained values, level by level (each level is a sorted run; level 0 is
+    sorted in scratch, s is left as it is), into the sorted pairs view[0 .. count[0]).
+    view and spare each have room for all the pairs; returns the one now holding them (the
+    other is free); count[0] is updated. O(r log levels) against O(r log r) for a sort."""
+    cdef uint32_t lvl, pop
+    cdef uint64_t w = 1
+    cdef const double *run
+    cdef KLLPair *t
+    for lvl in range(s.num_levels):
+        pop = s.levels[lvl + 1] - s.levels[lvl]
+        if pop:
+            run = s.items + s.levels[lvl]
+            if lvl == 0 and not s.level0_sorted:
+                memcpy(scratch, run, pop * sizeof(double))
+                kll_sort(scratch, pop)
+                run = scratch
+            count[0] = kll_merge_run(view, count[0], run, pop, w, spare)
+            t = view
+            view = spare
+            spare = t
+        w <<= 1
+    return view
+
+
+cdef inline void kll_view_cumulate(KLLPair *view, Py_ssize_t count) noexcept nogil:
+    """Turn the sorted pairs' weights into cumulated ones (w = weight of values <= v)."""
     cdef Py_ssize_t i
-    qsort(view, count, sizeof(KLLPair), kll_cmp_pair)
     for i in range(1, count):
         view[i].w += view[i - 1].w
 
@@ -557,21 +603,26 @@ cdef inline uint64_t wkll_covered(const WKLL *w) noexcept nogil:
     return w.sk[0].n + w.sk[1].n if w.full else w.sk[w.cur].n
 
 
-cdef inline Py_ssize_t wkll_view(const WKLL *w, KLLPair *view, double *lo, double *hi) \
-        noexcept nogil:
-    """Build the view of the covered values (room for both sketches' retained values);
-    lo, hi: their exact min and max (NaN when none). The count of pairs."""
-    cdef Py_ssize_t count = 0
+cdef inline KLLPair *wkll_view(const WKLL *w, KLLPair *view, KLLPair *spare, double *scratch,
+                               Py_ssize_t *count, double *lo, double *hi) noexcept nogil:
+    """Build the view of the covered values (view and spare: room for both sketches'
+    retained values; scratch: one sketch's n_slots); returns the buffer holding it, its
+    pair count in count[0]; lo, hi: the covered values' exact min and max (NaN when none)."""
+    cdef KLLPair *res
     cdef int i
+    count[0] = 0
     lo[0] = NAN
     hi[0] = NAN
     for i in range(2):
         if w.sk[i].n == 0 or (i != w.cur and not w.full):
             continue
-        count = kll_view_add(&w.sk[i], view, count)
+        res = kll_view_collect(&w.sk[i], view, count, spare, scratch)
+        if res != view:
+            spare = view
+            view = res
         if not (w.sk[i].min_v >= lo[0]):
             lo[0] = w.sk[i].min_v
         if not (w.sk[i].max_v <= hi[0]):
             hi[0] = w.sk[i].max_v
-    kll_view_build(view, count)
-    return count
+    kll_view_cumulate(view, count[0])
+    return view

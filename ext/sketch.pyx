@@ -61,18 +61,30 @@ cdef double[::1] _as_doubles(values):
 
 
 cdef class _View:
-    """A sorted view's storage: room for `size` pairs, allocated once."""
-    cdef KLLPair *pairs
-    cdef Py_ssize_t size
+    """A sorted view's storage, allocated once: two buffers of `size` pairs (the view is
+    merged from one into the other, level by level) and `slots` doubles to sort level 0."""
+    cdef KLLPair *a
+    cdef KLLPair *b
+    cdef double *scratch
+    cdef KLLPair *pairs                  # a or b: the built view
+    cdef Py_ssize_t size, slots
 
-    def __cinit__(self, Py_ssize_t size):
-        self.pairs = <KLLPair *>malloc(max(size, 1) * sizeof(KLLPair))
-        if self.pairs == NULL:
+    def __cinit__(self, Py_ssize_t size, Py_ssize_t slots):
+        self.a = <KLLPair *>malloc(max(size, 1) * 2 * sizeof(KLLPair) + max(slots, 1) * sizeof(double))
+        if self.a == NULL:
             raise MemoryError()
+        self.b = self.a + max(size, 1)
+        self.scratch = <double *>(self.b + max(size, 1))
+        self.pairs = self.a
         self.size = size
+        self.slots = slots
 
     def __dealloc__(self):
-        free(self.pairs)
+        free(self.a)
+
+    @property
+    def nbytes(self):
+        return max(self.size, 1) * 2 * sizeof(KLLPair) + max(self.slots, 1) * sizeof(double)
 
 
 cdef object _quantiles(const KLLPair *view, Py_ssize_t count, uint64_t n, double lo,
@@ -119,7 +131,7 @@ cdef class KLLSketch:
         self.s.items = NULL
         if kll_init(&self.s, k, max_levels, seed) < 0:
             raise MemoryError()
-        self.view = _View(self.s.n_slots)
+        self.view = _View(self.s.n_slots, self.s.n_slots)
         self.view_ok = False
         self.seed = seed
 
@@ -171,9 +183,11 @@ cdef class KLLSketch:
 
     cdef void _build(self) noexcept:
         if not self.view_ok:
+            self.view_count = 0
             with nogil:
-                self.view_count = kll_view_add(&self.s, self.view.pairs, 0)
-                kll_view_build(self.view.pairs, self.view_count)
+                self.view.pairs = kll_view_collect(&self.s, self.view.a, &self.view_count,
+                                                   self.view.b, self.view.scratch)
+                kll_view_cumulate(self.view.pairs, self.view_count)
             self.view_ok = True
 
     def quantile(self, double q):
@@ -201,13 +215,13 @@ cdef class KLLSketch:
     def retained(self):
         """(values, weights): the retained values, lowest level first, and the stream
         values each stands for (2**level)."""
-        cdef Py_ssize_t i, c = kll_view_add(&self.s, self.view.pairs, 0)
+        cdef Py_ssize_t i, c = kll_view_add(&self.s, self.view.a, 0)
         self.view_ok = False
         v = np.empty(c, dtype=np.float64)
         w = np.empty(c, dtype=np.uint64)
         for i in range(c):
-            v[i] = self.view.pairs[i].v
-            w[i] = self.view.pairs[i].w
+            v[i] = self.view.a[i].v
+            w[i] = self.view.a[i].w
         return v, w
 
     @property
@@ -252,12 +266,12 @@ cdef class KLLSketch:
     @property
     def size_bytes(self):
         """Bytes of the sketch (struct and its block), fixed by k and max_levels; the sorted
-        view of queries adds 16 bytes a slot (view_bytes)."""
+        view of queries adds 40 bytes a slot (view_bytes)."""
         return kll_size_bytes(&self.s)
 
     @property
     def view_bytes(self):
-        return self.view.size * sizeof(KLLPair)
+        return self.view.nbytes
 
 
 cdef class WindowedKLL:
@@ -285,7 +299,7 @@ cdef class WindowedKLL:
         self.w.sk[1].items = NULL
         if wkll_init(&self.w, k, max_levels, epoch, seed) < 0:
             raise MemoryError()
-        self.view = _View(2 * self.w.sk[0].n_slots)
+        self.view = _View(2 * self.w.sk[0].n_slots, self.w.sk[0].n_slots)
         self.view_ok = False
 
     def __dealloc__(self):
@@ -316,7 +330,9 @@ cdef class WindowedKLL:
     cdef void _build(self) noexcept:
         if not self.view_ok:
             with nogil:
-                self.view_count = wkll_view(&self.w, self.view.pairs, &self.lo, &self.hi)
+                self.view.pairs = wkll_view(&self.w, self.view.a, self.view.b,
+                                            self.view.scratch, &self.view_count, &self.lo,
+                                            &self.hi)
             self.view_ok = True
 
     def quantile(self, double q):
@@ -350,4 +366,4 @@ cdef class WindowedKLL:
 
     @property
     def view_bytes(self):
-        return self.view.size * sizeof(KLLPair)
+        return self.view.nbytes

@@ -23,10 +23,15 @@ K = 200
 EPS = normalized_rank_error(K)
 SEEDS = 200                          # seeds per stream for the 99 % check
 QS = np.unique(np.concatenate([np.linspace(0.0, 1.0, 101), [0.001, 0.005, 0.995, 0.999]]))
-# captures whose packet lengths, gaps and flow features are the real value streams
+# real value streams: frame lengths and gaps of CAPTURES; flow features (`wirescore run
+# --export`) of the flows of EXPORTS, one stream a column, captures one after the other
 CAPTURES = ("pcaps/labeled/netml-cicids2017-demo/demo.pcap",
             "pcaps/peer-groundtruth/nfstream/pps.pcap",
             "pcaps/peer-groundtruth/nfstream/alexa-app.pcapng")
+EXPORTS = ("pcaps/labeled/netml-cicids2017-demo/demo.pcap",
+           "pcaps/labeled/ddos/stopddos-amp.TCP.reflection.SYNACK.pcap",
+           "pcaps/labeled/ddos/stopddos-pkt.TCP.DOMINATE.syn.ecn.cwr.pcapng")
+FLOW_COLUMNS = ("flow.bytes_toserver", "flow.bytes_toclient", "flow.pkts_toserver")
 
 
 def exact_higher(sorted_x: np.ndarray, qs: np.ndarray) -> np.ndarray:
@@ -195,12 +200,14 @@ def real_streams(tmp_path_factory):
     for rel in CAPTURES:
         for key, values in capture_streams(data / rel).items():
             streams[f"{rel.rsplit('/', 1)[1]}:{key}"] = values
-    out = tmp_path_factory.mktemp("kll") / "flows.csv"
-    run_wirescore("run", "-r", data / CAPTURES[0], "-l", out.parent / "logs", "--no-detect",
-                  "--export", out)
-    with open(out, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    for col in ("flow.bytes_toserver", "flow.bytes_toclient", "flow.pkts_toserver"):
+    rows = []
+    for i, rel in enumerate(EXPORTS):
+        out = tmp_path_factory.mktemp("kll") / f"flows{i}.csv"
+        run_wirescore("run", "-r", data / rel, "-l", out.parent / "logs", "--no-detect",
+                      "--export", out)
+        with open(out, newline="") as fh:
+            rows += list(csv.DictReader(fh))
+    for col in FLOW_COLUMNS:
         streams[f"flows:{col}"] = np.array([float(r[col]) for r in rows])
     return streams
 
