@@ -243,6 +243,21 @@ cdef inline void kll_merge_sorted(const double *a, uint32_t na, const double *b,
         o += 1
 
 
+cdef inline void kll_promote(double *buf, uint32_t adj_beg, uint32_t adj_pop,
+                             uint32_t pop_above, uint64_t *rng) noexcept nogil:
+    """The compaction of one level: half of its sorted even run buf[adj_beg ..
+    adj_beg+adj_pop) (every other value, random offset) joins the sorted level above,
+    which starts right after the run and holds pop_above values; the joined level then
+    starts at adj_beg + adj_pop / 2."""
+    cdef uint32_t half = adj_pop // 2
+    if pop_above == 0:
+        kll_halve_up(buf, adj_beg, adj_pop, rng)
+    else:
+        kll_halve_down(buf, adj_beg, adj_pop, rng)
+        kll_merge_sorted(buf + adj_beg, half, buf + adj_beg + adj_pop, pop_above,
+                         buf + adj_beg + half)
+
+
 cdef inline int kll_compress(KLL *s) noexcept nogil:
     """Free room in level 0 (it is full): compact the lowest level at or over its capacity
     (DataSketches' compressWhileUpdatingSketch). -1 when that is the top level and the
@@ -263,12 +278,7 @@ cdef inline int kll_compress(KLL *s) noexcept nogil:
     cdef uint32_t adj_beg = raw_beg + odd, adj_pop = raw_pop - odd, half = adj_pop // 2
     if level == 0 and not s.level0_sorted:
         kll_sort(s.items + adj_beg, adj_pop)
-    if pop_above == 0:
-        kll_halve_up(s.items, adj_beg, adj_pop, &s.rng)
-    else:
-        kll_halve_down(s.items, adj_beg, adj_pop, &s.rng)
-        kll_merge_sorted(s.items + adj_beg, half, s.items + raw_end, pop_above,
-                         s.items + adj_beg + half)
+    kll_promote(s.items, adj_beg, adj_pop, pop_above, &s.rng)
     s.levels[level + 1] -= half
     if odd:
         s.levels[level] = s.levels[level + 1] - 1
@@ -358,12 +368,7 @@ cdef inline int kll_general_compress(KLL *s, uint32_t num_levels, double *buf,
                 out_lv[lvl + 1] = out_lv[lvl]
             if lvl == 0:
                 kll_sort(buf + adj_beg, adj_pop)
-            if pop_above == 0:
-                kll_halve_up(buf, adj_beg, adj_pop, &s.rng)
-            else:
-                kll_halve_down(buf, adj_beg, adj_pop, &s.rng)
-                kll_merge_sorted(buf + adj_beg, half, buf + raw_end, pop_above,
-                                 buf + adj_beg + half)
+            kll_promote(buf, adj_beg, adj_pop, pop_above, &s.rng)
             cur -= half
             in_lv[lvl + 1] -= half
             if lvl == num_levels - 1:
