@@ -383,3 +383,36 @@ def test_windowed_exact_small_and_reset():
                                   np.quantile(np.arange(10.0, 25.0), QS, method="higher"))
     w.reset()
     assert w.covered == 0 and np.isnan(w.quantile(0.5))
+
+
+def test_queries_leave_the_sketch_as_it_is():
+    """The view sorts a copy of level 0: a sketch queried after every batch ends equal to
+    one never queried (same seed), so answers do not depend on when one asks."""
+    x = synthetic("uniform", 50_000)
+    quiet, asked = KLLSketch(seed=8), KLLSketch(seed=8)
+    quiet.update_many(x)
+    for chunk in np.array_split(x, 97):
+        asked.update_many(chunk)
+        asked.quantiles(QS)
+        asked.rank(0.5)
+    np.testing.assert_array_equal(quiet.retained()[0], asked.retained()[0])
+    np.testing.assert_array_equal(quiet.quantiles(QS), asked.quantiles(QS))
+
+
+def test_published_bounds():
+    """DataSketches' numbers for k = 200: 1.33 % single-sided, 1.65 % double-sided (pmf)."""
+    assert round(normalized_rank_error(200) * 100, 2) == 1.33
+    assert round(normalized_rank_error(200, pmf=True) * 100, 2) == 1.65
+    assert normalized_rank_error(400) < normalized_rank_error(200) < normalized_rank_error(100)
+
+
+def test_windowed_update_many_equals_update():
+    x = synthetic("pareto", 30_000)
+    # k = 1000: an epoch of 1000 values is never compacted, so the window is exact
+    a, b = WindowedKLL(1000, k=1000, seed=4), WindowedKLL(1000, k=1000, seed=4)
+    a.update_many(x)
+    for v in x:
+        b.update(v)
+    assert a.covered == b.covered == 1000
+    np.testing.assert_array_equal(a.quantiles(QS), b.quantiles(QS))
+    np.testing.assert_array_equal(a.quantiles(QS), np.quantile(x[-1000:], QS, method="higher"))
