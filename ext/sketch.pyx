@@ -22,6 +22,7 @@ thread-safe: one sketch per thread.
 
     >>> s = KLLSketch(k=200, seed=1)
     >>> s.update_many(np.arange(1000, dtype=np.float64))
+    1000
     >>> abs(s.rank(s.quantile(0.5)) - 0.5) <= normalized_rank_error(200)
     True
 """
@@ -306,6 +307,7 @@ cdef class WindowedKLL:
         wkll_free(&self.w)
 
     def update(self, double x):
+        """Add one value (NaN ignored); the epoch turns right after the value that fills it."""
         wkll_update(&self.w, x)
         self.view_ok = False
 
