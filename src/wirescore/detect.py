@@ -24,6 +24,13 @@ WindowProfileDetector):
 6. explanation: the `explain` features whose transformed value lies furthest from
    their running mean, in standard deviations (z), computed before the chunk.
 
+A flow profile with `evidence: attempt` also scores attempt records (one per connection
+attempt confirmed unanswered or answered, a grace after it: ext/pending.pxd) as they come,
+with the same model, threshold, allowlist and suppression state as its flows, and never
+learns from them (FlowProfileDetector.process_evidence): a scan is alerted at the
+attempt that crosses the floor, its flows' scores and the reference stay as they were,
+and the alert suppresses the same key's alert at the flow's end.
+
 ARP profiles (unit: arp, ArpProfileDetector) score ARP records (one per ARP frame, from
 the core's ARP tables) with the same steps; suppression counts by the sender's MAC.
 
@@ -211,16 +218,9 @@ class ProfileDetector(abc.ABC):
             if allowed[i]:
                 self.allowlisted += 1
                 continue
-            key = (p.id, self.key_address(rec)) + self._scope(X[i], rec, mean, std)
-            end = int(rec[self.time_field])
-            last = self.last_alert.get(key)
-            # flows end out of order (a batch is in end order per expiry path, not
-            # overall): what counts is the distance between the two ends either way
-            if last is not None and abs(end - last) < p.suppress_seconds * 1e6:
-                self.suppressed += 1
+            if self._suppressed(rec, X[i], mean, std, int(rec[self.time_field])):
                 quiet.append(j)
                 continue
-            self.last_alert[key] = end
             alerts.append(Alert(i, p, float(s[j]), thr, p.severity_for(float(s[j])),
                                 self._explain(X[i], rec, mean, std)))
         if p.learn == "all":
@@ -238,6 +238,21 @@ class ProfileDetector(abc.ABC):
         if p.threshold_fixed is None:
             self.history = np.concatenate([self.history, s])[-p.threshold_window:]
         return alerts
+
+    def _suppressed(self, rec, x, mean, std, when: int) -> bool:
+        """Whether an alert of the record at packet time `when` (µs) is suppressed by
+        an earlier one of its key (source address and scope); if not, the key's last
+        alert becomes `when`. Records come out of order (flows end in end order per
+        expiry path, not overall; an attempt's alert precedes its flow's end): what
+        counts is the distance between the two times either way."""
+        p = self.profile
+        key = (p.id, self.key_address(rec)) + self._scope(x, rec, mean, std)
+        last = self.last_alert.get(key)
+        if last is not None and abs(when - last) < p.suppress_seconds * 1e6:
+            self.suppressed += 1
+            return True
+        self.last_alert[key] = when
+        return False
 
     def _scope(self, x, rec, mean, std) -> tuple:
         """What the suppression key adds to the source address (`suppress.per`): the
@@ -303,6 +318,41 @@ class FlowProfileDetector(ProfileDetector):
         for a in alerts:
             a.index = int(idx[a.index])
         return scores, alerts
+
+    def process_evidence(self, records: np.ndarray) -> list[Alert]:
+        """Alerts over a batch of attempt records (ATTEMPT_DTYPE; evidence: attempt):
+        the unanswered ones that `where` admits are scored with the model as it stands
+        (scaled by the flows' running range; nothing learned), thresholded, allowlisted
+        and suppressed with the flows' own state (time: the confirmation's, ts_us)."""
+        p = self.profile
+        keep = records["answered"] == 0
+        for name, values in p.where:
+            keep &= np.isin(records[name], values)
+        idx = np.flatnonzero(keep)
+        if len(idx) == 0 or self.learned < p.warmup:
+            return []
+        recs = records[idx]
+        X = self.transform(recs)
+        Xs = X
+        if self.model.scaled:
+            span = np.where(self.stats.hi > self.stats.lo, self.stats.hi - self.stats.lo, 1.0)
+            Xs = np.clip((X - self.stats.lo) / span, 0.0, 1.0)
+        s = self.model.score(Xs)
+        thr = self.threshold()
+        allowed = self._allowlisted(recs)
+        mean, std = self.stats.mean, self.stats.std()
+        alerts: list[Alert] = []
+        for j in np.flatnonzero(s > thr).tolist():
+            rec = recs[j]
+            if allowed[j]:
+                self.allowlisted += 1
+                continue
+            if self._suppressed(rec, X[j], mean, std, int(rec["ts_us"])):
+                continue
+            alerts.append(Alert(int(idx[j]), p, float(s[j]), thr, p.severity_for(float(s[j])),
+                                self._explain(X[j], rec, mean, std)))
+        self.alerts += len(alerts)
+        return alerts
 
     def _allowlisted(self, recs: np.ndarray) -> np.ndarray:
         return allowlist_hits(self.profile.allowlist, recs,
@@ -440,6 +490,8 @@ class Detector:
     def __init__(self, profiles: Sequence[Profile], app_rows: int = 1 << 16):
         profiles = [p for p in profiles if p.enabled]     # enabled: false -> checked only
         self.detectors = [FlowProfileDetector(p) for p in profiles if p.unit == "flow"]
+        self.evidence_detectors = [d for d in self.detectors
+                                   if d.profile.evidence == "attempt"]
         self.app_detectors = [AppProfileDetector(p) for p in profiles if p.unit == "app"]
         self.arp_detectors = [ArpProfileDetector(p) for p in profiles if p.unit == "arp"]
         self.app_rows = app_rows
@@ -478,6 +530,15 @@ class Detector:
         for d in self.arp_detectors:
             _, alerts = d.process(records)
             out += [(a.index, a) for a in alerts]
+        out.sort(key=lambda pair: (pair[0], pair[1].profile.id))
+        return out
+
+    def process_attempts(self, records: np.ndarray) -> list[tuple[int, Alert]]:
+        """Alerts of the flow profiles with evidence: attempt over a batch of attempt
+        records, each with its record's index, in record order."""
+        out = []
+        for d in self.evidence_detectors:
+            out += [(a.index, a) for a in d.process_evidence(records)]
         out.sort(key=lambda pair: (pair[0], pair[1].profile.id))
         return out
 

@@ -325,6 +325,47 @@ def arp_alert_event(record, alert, ts: Timestamps) -> dict[str, Any]:
     return ev
 
 
+def attempt_alert_event(record, alert, ts: Timestamps) -> dict[str, Any]:
+    """The EVE alert of a flow profile at a connection attempt (evidence: attempt): the
+    attempt's flow identity (client as src), stamped at the packet time at which the
+    attempt was confirmed unanswered (ts_us); alert.metadata.wirescore_crossed says
+    what crossed: the quantity, its value, its reference (extreme: the floor or twice
+    the network's own quantile), and since when (the attempt's packet time); no flow
+    object (the flow event follows at the flow's end, with alerted set)."""
+    version, proto = int(record["ip_version"]), int(record["proto"])
+    alen = 4 if version == 4 else 16
+    src, dst = bytes(record["src_addr"][:alen]), bytes(record["dest_addr"][:alen])
+    ev: dict[str, Any] = {"timestamp": ts(int(record["ts_us"])),
+                          "flow_id": int(record["flow_id"]), "src_ip": ip_text(src, version)}
+    has_ports = proto in PORT_PROTOS
+    sport, dport = int(record["src_port"]), int(record["dest_port"])
+    if has_ports:
+        ev["src_port"] = sport
+    ev["dest_ip"] = ip_text(dst, version)
+    if has_ports:
+        ev["dest_port"] = dport
+    ev["proto"] = proto_name(proto)
+    ev["community_id"] = (community_id(proto, src, dst, sport, dport) if has_ports
+                          else community_id(proto, src, dst, None, None))
+    ev["event_type"] = "alert"
+    extra = {"wirescore_crossed": [_crossed(alert, ts(int(record["attempt_us"])))]}
+    if alert.explanation:
+        extra["wirescore_features"] = _features(alert)
+    ev["alert"] = _alert_object(alert, "attempt", extra)
+    return ev
+
+
+def _crossed(alert, since: str) -> str:
+    """'quantity=value > reference since TIME' of the explanation's first quantity
+    (the one that made the score); the extreme model's doublings d give the reference
+    r = (1 + value) / 2**d - 1; other models: the score over the threshold."""
+    if alert.explanation and alert.profile.model["name"] == "extreme":
+        name, value, d = alert.explanation[0]
+        ref = (1.0 + value) / 2.0 ** d - 1.0
+        return f"{name}={value:.6g} > {ref:.6g} since {since}"
+    return f"score={alert.score:.6g} > {alert.threshold:.6g} since {since}"
+
+
 def _alert_object(alert, unit: str, extra: dict) -> dict[str, Any]:
     """alert{...} of an EVE alert: the profile's identity, and the anomaly facts (score,
     threshold, model, unit, then `extra`) under metadata."""
