@@ -149,6 +149,7 @@ cdef inline void pending_add(Pending* p, Scans* s, const FlowEntry* e, uint64_t 
     `what` as scans.pxd keys it); a full FIFO first confirms its oldest entry early, or
     drops it when the record buffer is full too (counted)."""
     cdef PendingAttempt* a
+    cdef bint ac = e.f.a_is_client
     if p.n == p.cap:
         if p.out_n < p.out_cap:
             cnt[F_SCAN_PENDING_EARLY] += 1
@@ -164,13 +165,7 @@ cdef inline void pending_add(Pending* p, Scans* s, const FlowEntry* e, uint64_t 
     a.ipver = e.key.ipver
     a.proto = e.key.proto
     a.what = what
-    if e.f.a_is_client:
-        memcpy(a.client, e.key.addr_a, 16)
-        memcpy(a.server, e.key.addr_b, 16)
-        a.client_port = e.key.port_a
-        a.server_port = e.key.port_b
-    else:
-        memcpy(a.client, e.key.addr_b, 16)
-        memcpy(a.server, e.key.addr_a, 16)
-        a.client_port = e.key.port_b
-        a.server_port = e.key.port_a
+    memcpy(a.client, &e.key.addr_a[0] if ac else &e.key.addr_b[0], 16)
+    memcpy(a.server, &e.key.addr_b[0] if ac else &e.key.addr_a[0], 16)
+    a.client_port = e.key.port_a if ac else e.key.port_b
+    a.server_port = e.key.port_b if ac else e.key.port_a

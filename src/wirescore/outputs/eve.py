@@ -335,19 +335,16 @@ def attempt_alert_event(record, alert, ts: Timestamps) -> dict[str, Any]:
     version, proto = int(record["ip_version"]), int(record["proto"])
     alen = 4 if version == 4 else 16
     src, dst = bytes(record["src_addr"][:alen]), bytes(record["dest_addr"][:alen])
-    ev: dict[str, Any] = {"timestamp": ts(int(record["ts_us"])),
-                          "flow_id": int(record["flow_id"]), "src_ip": ip_text(src, version)}
-    has_ports = proto in PORT_PROTOS
-    sport, dport = int(record["src_port"]), int(record["dest_port"])
-    if has_ports:
-        ev["src_port"] = sport
-    ev["dest_ip"] = ip_text(dst, version)
-    if has_ports:
-        ev["dest_port"] = dport
-    ev["proto"] = proto_name(proto)
-    ev["community_id"] = (community_id(proto, src, dst, sport, dport) if has_ports
-                          else community_id(proto, src, dst, None, None))
-    ev["event_type"] = "alert"
+    # ports only for protocols that have them (ICMP's type is no port here)
+    sport, dport = ((int(record["src_port"]), int(record["dest_port"]))
+                    if proto in PORT_PROTOS else (None, None))
+    ev: dict[str, Any] = {
+        "timestamp": ts(int(record["ts_us"])), "flow_id": int(record["flow_id"]),
+        "src_ip": ip_text(src, version), "src_port": sport,
+        "dest_ip": ip_text(dst, version), "dest_port": dport, "proto": proto_name(proto),
+        "community_id": community_id(proto, src, dst, sport, dport), "event_type": "alert"}
+    if sport is None:
+        del ev["src_port"], ev["dest_port"]
     extra = {"wirescore_crossed": [_crossed(alert, ts(int(record["attempt_us"])))]}
     if alert.explanation:
         extra["wirescore_features"] = _features(alert)
