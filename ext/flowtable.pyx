@@ -223,9 +223,12 @@ cdef class FlowMeter:
     scan_pending : int
         Connection attempts awaiting confirmation (pending.pxd; needs context): each
         attempt still unanswered scan_grace after it is a confirmed failure, and one
-        AttemptRecord (ATTEMPT_DTYPE) for drain_attempts(), answered or not; 0 (the
-        default): off. When full, the oldest is confirmed early, or dropped when the
-        record buffer is full too (wirescore.scan_pending_early, _dropped).
+        AttemptRecord (ATTEMPT_DTYPE) for drain_attempts(), answered or not, which the
+        caller must then call after every feed(), expire() and shutdown() (they stop
+        early: feed() while its buffer is half full, the others when it is full); 0
+        (the default): off. When the FIFO is full its oldest entry is confirmed early,
+        or dropped when the record buffer is full too (wirescore.scan_pending_early,
+        wirescore.scan_pending_dropped).
     scan_grace : float, seconds
         Packet time after an attempt at which it is confirmed (> 0).
     """
