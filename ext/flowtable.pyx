@@ -178,7 +178,7 @@ cdef class FlowMeter:
         key and window, taken with drain_windows(); none when window_keys is empty.
     context_hosts : int
         Hosts the context tables hold (a power of two, 16 to 2**24; default 65,536,
-        about 33 MB, 506 bytes a host): twice as many pairs and (client or server,
+        about 33 MB, 510 bytes a host): twice as many pairs and (client or server,
         service) ports, a quarter as many 128 s histories, half as many scan keys. A
         table replaces live state only when it is (nearly) full of it (clock.pxd),
         counted (wirescore.ctx_*_replaced): a larger table would have kept it.

@@ -20,7 +20,7 @@
 # confirmation stops while it is full and resumes at a later packet, once drained.
 #
 # Inline, used by flowtable.pyx without the GIL. Memory: sizeof(PendingAttempt) (56
-# bytes) per FIFO entry (3.5 MiB for the default 65,536) and sizeof(AttemptRecord) (88
+# bytes) per FIFO entry (3.5 MiB for the default 65,536) and sizeof(AttemptRecord) (112
 # bytes) per buffered record; nothing when cap is 0 (off).
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
@@ -31,7 +31,8 @@ from counters cimport F_SCAN_PENDING_EARLY, F_SCAN_PENDING_DROPPED
 from context cimport ctx_hash16
 from flowtable cimport FlowEntry
 from scans cimport (Scans, ScanCtx, scan_get, scan_service, scan_answered, scan_fail,
-                    scan_failed, SCAN_BY_SERVICE, SCAN_BY_SERVER, SCAN_OF_SERVER)
+                    scan_failed, scan_since, SCAN_BY_SERVICE, SCAN_BY_SERVER,
+                    SCAN_OF_SERVER)
 
 cdef struct PendingAttempt:
     int64_t t                    # the attempt's packet time, µs
@@ -60,6 +61,10 @@ cdef struct AttemptRecord:
     double ctx_src_unanswered_hosts
     double ctx_src_unanswered_services
     double ctx_dst_unanswered_srcs
+    # each key's first confirmed failure still counted (scans.pxd scan_since), µs
+    int64_t since_hosts_us
+    int64_t since_services_us
+    int64_t since_srcs_us
 
 cdef struct Pending:
     PendingAttempt* q            # ring of cap entries; NULL: off
@@ -124,12 +129,15 @@ cdef inline void pending_confirm(Pending* p, Scans* s, int64_t now) noexcept nog
     r.ip_version = a.ipver
     r.proto = a.proto
     r.answered = scan_answered(by_service, h_server)
-    scan_fail(by_service, h_server)
-    scan_fail(by_server, h_svc)
-    scan_fail(of_server, h_client)
+    scan_fail(by_service, h_server, a.t)
+    scan_fail(by_server, h_svc, a.t)
+    scan_fail(of_server, h_client, a.t)
     r.ctx_src_unanswered_hosts = scan_failed(by_service)
     r.ctx_src_unanswered_services = scan_failed(by_server)
     r.ctx_dst_unanswered_srcs = scan_failed(of_server)
+    r.since_hosts_us = scan_since(by_service)
+    r.since_services_us = scan_since(by_server)
+    r.since_srcs_us = scan_since(of_server)
     p.out_n += 1
     p.head = (p.head + 1) % p.cap
     p.n -= 1

@@ -15,7 +15,7 @@
 # answered, counted by linear counting over SCAN_BITS (128) bits (exact for a few,
 # within ~10 % up to 200, saturating at 621): the count is read when a flow is reported,
 # so it includes the attempts made after the flow's own, up to its report (a timeout
-# later). Keys only come from attempts, in context_hosts / 2 rows of 152 bytes (4.9 MB
+# later). Keys only come from attempts, in context_hosts / 2 rows of 160 bytes (5.2 MB
 # by default) indexed as clock.pxd says: a new key replaces one with an attempt in the
 # last two halves only when the table is (nearly) full of them, counted
 # (wirescore.ctx_scan_replaced).
@@ -56,6 +56,8 @@ cdef struct ScanCtx:
     uint8_t b[16]            # the server's address, or the service (proto, port/type)
                              # (SCAN_OF_SERVER: zeros)
     int64_t t                # last attempt, packet time in µs (at least 1)
+    int64_t since            # attempt time of the first confirmed failure that set a
+                             # failed bit when none was set (scan_fail)
     int32_t half             # 1 + packet time // SCAN_HALF_US of the *_cur bits
     int32_t hnext            # hash chain: next row + 1 (clock.pxd)
     uint8_t ipver
@@ -208,11 +210,29 @@ cdef inline bint scan_answered(const ScanCtx* e, uint64_t h) noexcept nogil:
     return ((e.answered_cur[w] | e.answered_prev[w]) & bit) != 0
 
 
-cdef inline void scan_fail(ScanCtx* e, uint64_t h) noexcept nogil:
-    """A confirmed failure of the item of hash h: into e's failed bits, unless e saw it
-    answered (nothing for NULL: the key was replaced)."""
-    if e != NULL and not scan_answered(e, h):
-        scan_set(&e.failed_cur[0], h)
+cdef inline void scan_fail(ScanCtx* e, uint64_t h, int64_t attempt) noexcept nogil:
+    """A confirmed failure of the item of hash h, attempted at packet time `attempt`:
+    into e's failed bits, unless e saw it answered (nothing for NULL: the key was
+    replaced); the first failure since no failed bit was set starts `since`."""
+    cdef int i
+    cdef uint64_t any_failed = 0
+    if e == NULL or scan_answered(e, h):
+        return
+    for i in range(SCAN_WORDS):
+        any_failed |= e.failed_cur[i] | e.failed_prev[i]
+    if not any_failed:
+        e.since = attempt
+    scan_set(&e.failed_cur[0], h)
+
+
+cdef inline int64_t scan_since(const ScanCtx* e) noexcept nogil:
+    """Packet time (µs) of the key's first confirmed failure still in its two halves:
+    `since`, or the older half's start when that failure has been rotated out (0 for
+    NULL)."""
+    cdef int64_t older = (<int64_t>e.half - 2) * SCAN_HALF_US if e != NULL else 0
+    if e == NULL:
+        return 0
+    return e.since if e.since > older else older
 
 
 cdef inline bint unicast(const uint8_t* a, uint8_t ipver) noexcept nogil:

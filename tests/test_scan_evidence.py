@@ -161,7 +161,7 @@ def test_the_alert_comes_at_the_attempt_that_crosses_the_floor(tmp_path):
     The 9100003 alert is stamped at the confirmation of the attempt that made the
     scanner's count of unanswered ports reach the floor (14): no earlier than that
     attempt three probes before, no later than the first packet after its grace three
-    probes after; it names the scanner and the quantity that crossed."""
+    probes after; it names the scanner, the quantity that crossed and since when."""
     crossings = crossing_attempts(SYNSCAN, {"hosts": 24, "services": 14})
     assert crossings, "the capture holds a scan"
     t_cross, scanner, _ = crossings[0]
@@ -179,6 +179,8 @@ def test_the_alert_comes_at_the_attempt_that_crosses_the_floor(tmp_path):
     assert earliest <= _us(a["timestamp"]) <= latest
     crossed = a["alert"]["metadata"]["wirescore_crossed"][0]
     assert crossed.startswith("ctx.src_unanswered_services=") and "> 14 since" in crossed
+    # since: the scan key's first confirmed failure, the scanner's first unanswered probe
+    assert mine[0] <= _us(crossed.rsplit(" since ", 1)[1]) <= t_cross
     assert a["alert"]["metadata"]["wirescore_unit"] == ["attempt"]
     assert a["capture_file"].startswith("pcaps/")
     # the snippet holds the scanner's probes, not one flow's packets

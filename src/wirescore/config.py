@@ -128,7 +128,7 @@ SETTINGS: tuple[Setting, ...] = (
             "an on_flow callback of the Python API. "
             "--no-context leaves them 0 always."),
     Setting("flow.context_hosts", 1 << 16, int, "--context-hosts",
-            "Hosts the endpoint context keeps at most (a power of two; about 506 bytes "
+            "Hosts the endpoint context keeps at most (a power of two; about 510 bytes "
             "each, 33 MB by default). A host is pushed out while still active only when "
             "the table is (nearly) full of active hosts, and that is counted "
             "(wirescore.ctx_host_replaced, and _pair_, _port_, _hist_, _scan_replaced: "

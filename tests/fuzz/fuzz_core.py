@@ -413,6 +413,9 @@ def _drain_attempts(meter) -> int:
         "answered not 0/1": recs["answered"] > 1,
         "ip_version not 4 or 6": (recs["ip_version"] != 4) & (recs["ip_version"] != 6),
         "confirmed before its attempt": recs["ts_us"] < recs["attempt_us"],
+        "a key's first failure after the confirmation": (
+            (recs["since_hosts_us"] > recs["ts_us"]) | (recs["since_services_us"] > recs["ts_us"])
+            | (recs["since_srcs_us"] > recs["ts_us"])),
         "count out of range": ((counts < 0) | (counts > ARP_MAX_TARGETS + 1e-6)).any(axis=0),
         "IPv4 address bytes past 4": (recs["ip_version"] == 4)
         & ((recs["src_addr"][:, 4:] != 0).any(axis=1) | (recs["dest_addr"][:, 4:] != 0).any(axis=1)),
