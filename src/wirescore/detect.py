@@ -239,14 +239,15 @@ class ProfileDetector(abc.ABC):
             self.history = np.concatenate([self.history, s])[-p.threshold_window:]
         return alerts
 
-    def _suppressed(self, rec, x, mean, std, when: int) -> bool:
+    def _suppressed(self, rec, x, mean, std, when: int, top: str | None = None) -> bool:
         """Whether an alert of the record at packet time `when` (µs) is suppressed by
         an earlier one of its key (source address and scope); if not, the key's last
         alert becomes `when`. Records come out of order (flows end in end order per
         expiry path, not overall; an attempt's alert precedes its flow's end): what
-        counts is the distance between the two times either way."""
+        counts is the distance between the two times either way. top: the feature that
+        made the score when the caller knows it (_top)."""
         p = self.profile
-        key = (p.id, self.key_address(rec)) + self._scope(x, rec, mean, std)
+        key = (p.id, self.key_address(rec)) + self._scope(x, rec, mean, std, top)
         last = self.last_alert.get(key)
         if last is not None and abs(when - last) < p.suppress_seconds * 1e6:
             self.suppressed += 1
@@ -254,20 +255,24 @@ class ProfileDetector(abc.ABC):
         self.last_alert[key] = when
         return False
 
-    def _scope(self, x, rec, mean, std) -> tuple:
+    def _top(self, x, mean, std) -> str:
+        """The feature that made a sample's score: the model's most extreme quantity,
+        else the one furthest from its mean."""
+        contributions = getattr(self.model.model, "contributions", None)
+        if contributions is not None:
+            return contributions(x)[0][0]
+        z = np.abs(x - mean) / np.where(std > 0, std, 1)
+        return self.profile.features[int(np.argmax(z))]
+
+    def _scope(self, x, rec, mean, std, top: str | None = None) -> tuple:
         """What the suppression key adds to the source address (`suppress.per`): the
-        feature that made the score (the model's most extreme quantity, else the one
-        furthest from its mean) and, when it has a scope, those fields of the record;
-        () without `suppress.per`."""
+        feature that made the score (top, else _top's) and, when it has a scope, those
+        fields of the record; () without `suppress.per`."""
         per = self.profile.suppress_per
         if not per:
             return ()
-        contributions = getattr(self.model.model, "contributions", None)
-        if contributions is not None:
-            top = contributions(x)[0][0]
-        else:
-            z = np.abs(x - mean) / np.where(std > 0, std, 1)
-            top = self.profile.features[int(np.argmax(z))]
+        if top is None:
+            top = self._top(x, mean, std)
         for name, fields in per:
             if name == top:
                 return (name,) + tuple(bytes(rec[f]) if f.endswith("addr") else int(rec[f])
@@ -342,12 +347,17 @@ class FlowProfileDetector(ProfileDetector):
         allowed = self._allowlisted(recs)
         mean, std = self.stats.mean, self.stats.std()
         alerts: list[Alert] = []
+        # a scan's attempts repeat the same counts: each distinct row's top feature once
+        tops: dict[bytes, str] = {}
         for j in np.flatnonzero(s > thr).tolist():
             rec = recs[j]
             if allowed[j]:
                 self.allowlisted += 1
                 continue
-            if self._suppressed(rec, X[j], mean, std, int(rec["ts_us"])):
+            row = X[j].tobytes()
+            if p.suppress_per and row not in tops:
+                tops[row] = self._top(X[j], mean, std)
+            if self._suppressed(rec, X[j], mean, std, int(rec["ts_us"]), tops.get(row)):
                 continue
             alerts.append(Alert(int(idx[j]), p, float(s[j]), thr, p.severity_for(float(s[j])),
                                 self._explain(X[j], rec, mean, std)))
