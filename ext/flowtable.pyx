@@ -44,6 +44,8 @@ from windows cimport (Windows, WindowRecord, win_init, win_free, win_packet, win
 from context cimport (Context, ctx_init, ctx_free, ctx_flow_start, ctx_flow_end, CTX_HOSTS,
                       CTX_MIN_HOSTS)
 from scans cimport Scans, scans_init, scans_free, scan_first, scan_flow_end
+from pending cimport (Pending, AttemptRecord, pending_init, pending_free, pending_add,
+                      pending_due)
 from arp cimport ArpTable, ArpRecord, arp_init, arp_free, arp_frame
 from ring cimport Ring, RingQuery, ring_init, ring_free, ring_add, ring_pick, ring_copy
 from enums cimport N_APP_EVENTS, IPP_TCP, IPP_UDP, TH_FIN, TH_RST
@@ -68,6 +70,8 @@ cdef WindowRecord _dummy_window
 WINDOW_DTYPE = np.asarray(<WindowRecord[:1]>(&_dummy_window)).dtype
 cdef ArpRecord _dummy_arp
 ARP_DTYPE = np.asarray(<ArpRecord[:1]>(&_dummy_arp)).dtype
+cdef AttemptRecord _dummy_attempt
+ATTEMPT_DTYPE = np.asarray(<AttemptRecord[:1]>(&_dummy_attempt)).dtype
 ENTRY_BYTES = sizeof(FlowEntry)
 if sizeof(FlowKey) != 48:
     raise ImportError("FlowKey must be 48 bytes (hash_key reads 6 words)")
@@ -174,7 +178,7 @@ cdef class FlowMeter:
         key and window, taken with drain_windows(); none when window_keys is empty.
     context_hosts : int
         Hosts the context tables hold (a power of two, 16 to 2**24; default 65,536,
-        about 32 MB, 490 bytes a host): twice as many pairs and (client or server,
+        about 33 MB, 510 bytes a host): twice as many pairs and (client or server,
         service) ports, a quarter as many 128 s histories, half as many scan keys. A
         table replaces live state only when it is (nearly) full of it (clock.pxd),
         counted (wirescore.ctx_*_replaced): a larger table would have kept it.
@@ -216,6 +220,17 @@ cdef class FlowMeter:
         ARP frame for drain_arp(); 0 (the default): off (ARP frames are still decoded
         and counted). The ring, when on, keeps ARP frames too, under their sender's ARP
         id (ring_flow(record["flow_id"])).
+    scan_pending : int
+        Connection attempts awaiting confirmation (pending.pxd; needs context): each
+        attempt still unanswered scan_grace after it is a confirmed failure, and one
+        AttemptRecord (ATTEMPT_DTYPE) for drain_attempts(), answered or not, which the
+        caller must then call after every feed(), expire() and shutdown() (they stop
+        early: feed() while its buffer is half full, the others when it is full); 0
+        (the default): off. When the FIFO is full its oldest entry is confirmed early,
+        or dropped when the record buffer is full too (wirescore.scan_pending_early,
+        wirescore.scan_pending_dropped).
+    scan_grace : float, seconds
+        Packet time after an attempt at which it is confirmed (> 0).
     """
     cdef FlowTable ft
     cdef Defrag frag
@@ -227,6 +242,7 @@ cdef class FlowMeter:
     cdef bint app_on
     cdef ArpTable arp
     cdef bint arp_on
+    cdef Pending pend
     cdef FlowRecord* out
     cdef uint32_t out_cap, out_n, reserve
     cdef uint64_t* cnt
@@ -247,7 +263,8 @@ cdef class FlowMeter:
                   unsigned int app_flows=1 << 18, unsigned int app_streams=4096,
                   app_budgets=None, bint app_events=False,
                   unsigned int app_event_capacity=1024, unsigned int arp_hosts=0,
-                  unsigned int app_first_bytes=512):
+                  unsigned int app_first_bytes=512, unsigned int scan_pending=0,
+                  double scan_grace=0.5):
         cdef double seconds[N_TC]
         cdef int kinds
         cdef const uint32_t[::1] budgets
@@ -292,6 +309,13 @@ cdef class FlowMeter:
             if arp_init(&self.arp, arp_hosts, out_capacity) < 0:
                 raise MemoryError("cannot allocate the ARP tables")
             self.arp_on = True
+        if scan_pending and not context:
+            raise ValueError("scan_pending needs context (the scan tables)")
+        if scan_pending and not scan_grace > 0:
+            raise ValueError("scan_grace must be > 0")
+        if pending_init(&self.pend, scan_pending, <int64_t>(scan_grace * 1e6),
+                        out_capacity) < 0:
+            raise MemoryError("cannot allocate the pending attempts")
         self.app_on = app
         if app:
             if app_flows < 1 or app_streams < 1 or app_flows > (1 << 30) or app_streams > (1 << 24):
@@ -316,6 +340,7 @@ cdef class FlowMeter:
         ctx_free(&self.ctx)
         scans_free(&self.scans)
         arp_free(&self.arp)
+        pending_free(&self.pend)
         free(self.out)
         free(self.cnt)
         free(self.ethertypes)
@@ -370,6 +395,14 @@ cdef class FlowMeter:
         self.arp.out_n = 0
         return arr
 
+    def drain_attempts(self):
+        """Attempt records since the last drain (ATTEMPT_DTYPE array, a copy; empty when
+        scan_pending is 0), in confirmation order."""
+        cdef Py_ssize_t n = self.pend.out_n
+        arr = _copy_out(<const void*>self.pend.out, n, sizeof(AttemptRecord), ATTEMPT_DTYPE)
+        self.pend.out_n = 0
+        return arr
+
     def drain_app(self):
         """App-layer events since the last drain: {kind: array} for every kind of
         APP_EVENT_KINDS (EVENT_DTYPES, derived from the rooms' C structs; copies)."""
@@ -398,27 +431,34 @@ cdef class FlowMeter:
     def expire(self, double now):
         """Sweep idle flows against a live clock (seconds since the epoch).
 
-        Returns True when the sweep finished, False when the record buffer filled
-        (drain and call again)."""
+        Returns True when the sweep finished, False when the record buffer (flows or
+        attempts) filled (drain and call again)."""
         cdef int64_t t = <int64_t>(now * 1e6)
         cdef bint done
         with nogil:
             if t > self.now_us:
                 self.now_us = t
+            pending_due(&self.pend, &self.scans, self.now_us, False)
             done = self._sweep(self.now_us)
-        return bool(done)
+        return bool(done) and not self._attempts_due()
+
+    cdef bint _attempts_due(self) noexcept nogil:
+        """A pending attempt's grace has passed (it waits for room in the buffer)."""
+        return self.pend.n > 0 and self.pend.q[self.pend.head].t + self.pend.grace <= self.now_us
 
     def shutdown(self):
-        """End every live flow with reason "shutdown".
+        """Confirm every pending attempt at the packet clock, then end every live flow
+        with reason "shutdown".
 
-        Returns the number of flows still live: non-zero when the record buffer
-        filled up (drain and call again)."""
+        Returns the number of flows still live plus attempts still pending: non-zero
+        when a record buffer filled up (drain and call again)."""
         cdef int c
         with nogil:
+            pending_due(&self.pend, &self.scans, self.now_us, True)
             for c in range(N_TC):
                 while self.ft.heads[c] >= 0 and self.out_n < self.out_cap:
                     self._end(self.ft.heads[c], R_SHUTDOWN)
-        return self.ft.n_active
+        return self.ft.n_active + self.pend.n
 
     @property
     def counters(self):
@@ -570,6 +610,8 @@ cdef class FlowMeter:
                 return i
             if self.arp_on and self.arp.out_n + m > self.arp.out_cap:
                 return i
+            if self.pend.n and self.pend.out_n >= self.pend.out_cap // 2:
+                return i
             for j in range(m):
                 r = meta + 4 * (i + j)
                 stamps[j] = <int64_t>r[0] * 1000000 + r[1]
@@ -605,6 +647,8 @@ cdef class FlowMeter:
                 ts = stamps[j]
                 if ts > self.now_us:
                     self.now_us = ts
+                if self.pend.n:
+                    pending_due(&self.pend, &self.scans, self.now_us, False)
                 if ts >= self.next_sweep:
                     self.reserve = 2 * (m - j)
                     self._sweep(self.now_us)
@@ -665,6 +709,7 @@ cdef class FlowMeter:
         cdef bint src_is_a = key.pad[0]
         cdef int32_t idx
         cdef int reason, direction
+        cdef int32_t what
         cdef FlowEntry* e
         key.pad[0] = 0               # stored and compared keys keep their padding zero
         idx = ft_find(&self.ft, key, h)
@@ -678,7 +723,10 @@ cdef class FlowMeter:
         e = &self.ft.entries[idx]
         direction = 0 if (<uint8_t>src_is_a) == e.f.a_is_client else 1
         if acc_packet(&e.f, v, &ts, direction, self.tcp_close, self.cnt) and self.context:
-            scan_first(&self.scans, &self.ctx, e, v, direction, ts, self.cnt)
+            what = scan_first(&self.scans, &self.ctx, e, v, direction, ts, self.cnt)
+            if what >= 0 and self.pend.cap:
+                pending_add(&self.pend, &self.scans, e, flow_id(h, e.f.first_ts), ts,
+                            <uint16_t>what, self.cnt)
         # the application layer: packets with payload, and a TCP flow's FIN or RST while
         # it holds a record (no work for the others)
         if (self.app_on and (v.proto == IPP_TCP or v.proto == IPP_UDP) and v.has_ports

@@ -15,13 +15,18 @@
 # answered, counted by linear counting over SCAN_BITS (128) bits (exact for a few,
 # within ~10 % up to 200, saturating at 621): the count is read when a flow is reported,
 # so it includes the attempts made after the flow's own, up to its report (a timeout
-# later). Keys only come from attempts, in context_hosts / 2 rows of 120 bytes (3.9 MB
+# later). Keys only come from attempts, in context_hosts / 2 rows of 160 bytes (5.2 MB
 # by default) indexed as clock.pxd says: a new key replaces one with an attempt in the
 # last two halves only when the table is (nearly) full of them, counted
 # (wirescore.ctx_scan_replaced).
 #
 # scan_first() is what the meter calls at the first packet of each direction of a flow
 # (an attempt, or its answer), scan_flow_end() when a flow is reported.
+#
+# Confirmed failures (pending.pxd): an attempt still unanswered a grace after it sets
+# its item in the `failed` bits too (scan_fail), rotated with the halves like the
+# others; scan_failed() counts failed and not answered items, what an attempt record
+# reads at its confirmation (the flow record's counts stay tried and not answered).
 #
 # Inline, used by flowtable.pyx without the GIL.
 
@@ -51,6 +56,8 @@ cdef struct ScanCtx:
     uint8_t b[16]            # the server's address, or the service (proto, port/type)
                              # (SCAN_OF_SERVER: zeros)
     int64_t t                # last attempt, packet time in µs (at least 1)
+    int64_t since            # attempt time of the first confirmed failure that set a
+                             # failed bit when none was set (scan_fail)
     int32_t half             # 1 + packet time // SCAN_HALF_US of the *_cur bits
     int32_t hnext            # hash chain: next row + 1 (clock.pxd)
     uint8_t ipver
@@ -60,6 +67,8 @@ cdef struct ScanCtx:
     uint64_t tried_prev[SCAN_WORDS]      # ... the half before
     uint64_t answered_cur[SCAN_WORDS]
     uint64_t answered_prev[SCAN_WORDS]
+    uint64_t failed_cur[SCAN_WORDS]      # confirmed unanswered (pending.pxd), this half
+    uint64_t failed_prev[SCAN_WORDS]
 
 cdef struct Scans:
     ScanCtx* table
@@ -135,11 +144,14 @@ cdef inline ScanCtx* scan_get(Scans* s, const uint8_t* a, const uint8_t* b, uint
         if half == e.half + 1:
             memcpy(e.tried_prev, e.tried_cur, sizeof(e.tried_cur))
             memcpy(e.answered_prev, e.answered_cur, sizeof(e.answered_cur))
+            memcpy(e.failed_prev, e.failed_cur, sizeof(e.failed_cur))
         else:
             memset(e.tried_prev, 0, sizeof(e.tried_prev))
             memset(e.answered_prev, 0, sizeof(e.answered_prev))
+            memset(e.failed_prev, 0, sizeof(e.failed_prev))
         memset(e.tried_cur, 0, sizeof(e.tried_cur))
         memset(e.answered_cur, 0, sizeof(e.answered_cur))
+        memset(e.failed_cur, 0, sizeof(e.failed_cur))
         e.half = half
     if create and t > e.t:
         e.t = t
@@ -161,18 +173,66 @@ cdef inline double linear_count(int ones) noexcept nogil:
     return -<double>SCAN_BITS * log((<double>SCAN_BITS - ones) / <double>SCAN_BITS)
 
 
-cdef inline double scan_unanswered(const ScanCtx* e) noexcept nogil:
-    """Distinct items tried and never answered over both halves (0 for NULL)."""
+cdef inline double _unanswered_of(const uint64_t* cur, const uint64_t* prev,
+                                  const ScanCtx* e) noexcept nogil:
+    """Distinct items of the bit maps cur | prev that e never saw answered."""
     cdef uint64_t x
     cdef int i, ones = 0
-    if e == NULL:
-        return 0.0
     for i in range(SCAN_WORDS):
-        x = (e.tried_cur[i] | e.tried_prev[i]) & ~(e.answered_cur[i] | e.answered_prev[i])
+        x = (cur[i] | prev[i]) & ~(e.answered_cur[i] | e.answered_prev[i])
         while x:
             x &= x - 1
             ones += 1
     return linear_count(ones)
+
+
+cdef inline double scan_unanswered(const ScanCtx* e) noexcept nogil:
+    """Distinct items tried and never answered over both halves (0 for NULL)."""
+    if e == NULL:
+        return 0.0
+    return _unanswered_of(&e.tried_cur[0], &e.tried_prev[0], e)
+
+
+cdef inline double scan_failed(const ScanCtx* e) noexcept nogil:
+    """Distinct items confirmed unanswered (pending.pxd) and never answered since, over
+    both halves (0 for NULL)."""
+    if e == NULL:
+        return 0.0
+    return _unanswered_of(&e.failed_cur[0], &e.failed_prev[0], e)
+
+
+cdef inline bint scan_answered(const ScanCtx* e, uint64_t h) noexcept nogil:
+    """The item of hash h is answered in e over both halves (False for NULL)."""
+    cdef int w = (h >> 6) & (SCAN_WORDS - 1)
+    cdef uint64_t bit = (<uint64_t>1) << (h & 63)
+    if e == NULL:
+        return False
+    return ((e.answered_cur[w] | e.answered_prev[w]) & bit) != 0
+
+
+cdef inline void scan_fail(ScanCtx* e, uint64_t h, int64_t attempt) noexcept nogil:
+    """A confirmed failure of the item of hash h, attempted at packet time `attempt`:
+    into e's failed bits, unless e saw it answered (nothing for NULL: the key was
+    replaced); the first failure since no failed bit was set starts `since`."""
+    cdef int i
+    cdef uint64_t any_failed = 0
+    if e == NULL or scan_answered(e, h):
+        return
+    for i in range(SCAN_WORDS):
+        any_failed |= e.failed_cur[i] | e.failed_prev[i]
+    if not any_failed:
+        e.since = attempt
+    scan_set(&e.failed_cur[0], h)
+
+
+cdef inline int64_t scan_since(const ScanCtx* e) noexcept nogil:
+    """Packet time (µs) of the key's first confirmed failure still in its two halves:
+    `since`, or the older half's start when that failure has been rotated out (0 for
+    NULL)."""
+    cdef int64_t older = (<int64_t>e.half - 2) * SCAN_HALF_US if e != NULL else 0
+    if e == NULL:
+        return 0
+    return e.since if e.since > older else older
 
 
 cdef inline bint unicast(const uint8_t* a, uint8_t ipver) noexcept nogil:
@@ -236,11 +296,13 @@ cdef inline void scan_mark(Scans* s, const uint8_t* a, const uint8_t* b, uint8_t
         scan_set(&e.answered_cur[0] if answer else &e.tried_cur[0], item)
 
 
-cdef inline void scan_first(Scans* s, Context* c, FlowEntry* e, const PacketView* v,
-                            int direction, int64_t ts, uint64_t* cnt) noexcept nogil:
+cdef inline int32_t scan_first(Scans* s, Context* c, FlowEntry* e, const PacketView* v,
+                               int direction, int64_t ts, uint64_t* cnt) noexcept nogil:
     """The first packet of a flow (direction 0) may be a connection attempt, the
     server's first packet (direction 1) its answer: mark it in the three scan keys and
-    in the endpoints' history of unanswered attempts (context.pxd ctx_unanswered)."""
+    in the endpoints' history of unanswered attempts (context.pxd ctx_unanswered).
+    Returns the service of an attempt marked (the server port, or the ICMP request
+    type: what its keys hold), else -1."""
     cdef const uint8_t* client = &e.key.addr_a[0]
     cdef const uint8_t* server = &e.key.addr_b[0]
     cdef uint16_t what = e.key.port_b if e.f.a_is_client else e.key.port_a
@@ -254,10 +316,10 @@ cdef inline void scan_first(Scans* s, Context* c, FlowEntry* e, const PacketView
         server = &e.key.addr_a[0]
     if not answer:
         if not is_attempt(v, icmp, client, server, ipver):
-            return
+            return -1
         e.ctx_bits |= CB_ATTEMPT
     elif not (e.ctx_bits & CB_ATTEMPT) or not is_answer(v, icmp, ipver):
-        return
+        return -1
     ctx_unanswered(c, client, server, ipver, e.ctx_bits, e.f.first_ts, answer)
     if icmp:
         what = e.f.icmp_type[0] if answer else v.icmp_type
@@ -269,6 +331,7 @@ cdef inline void scan_first(Scans* s, Context* c, FlowEntry* e, const PacketView
               cnt)
     scan_mark(s, server, no_addr, ipver, SCAN_OF_SERVER, ts, answer,
               ctx_hash16(client, 0xC1), cnt)
+    return -1 if answer else what
 
 
 cdef inline void scan_flow_end(Scans* s, FlowRecord* r, int64_t now) noexcept nogil:

@@ -127,6 +127,8 @@ cdef extern from "names.h":
         A_SMB_COMP_ALGORITHM "WS_A_SMB_COMP_ALGORITHM"
         A_SMB_COMP_FLAGS "WS_A_SMB_COMP_FLAGS"
         A_SMB_COMP_CHAIN "WS_A_SMB_COMP_CHAIN"
+        F_SCAN_PENDING_EARLY "WS_F_SCAN_PENDING_EARLY"
+        F_SCAN_PENDING_DROPPED "WS_F_SCAN_PENDING_DROPPED"
         N_COUNTERS "WS_N_COUNTERS"
     const ws_slot ws_counter_slots[]
     # the slot of (app protocol, 0 tcp / 1 udp, APP_K_* kind), or -1 (names.h)

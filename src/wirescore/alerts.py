@@ -6,11 +6,13 @@ Detector (wirescore.detect), out as batches of EVE alert events for the sinks.
     batch = stage.windows(windows)     # WindowBatch, or None when nothing alerted
     batch = stage.app(app_batch)       # AppAlertBatch, or None when nothing alerted
     batch = stage.arp(arp_records)     # AppAlertBatch, or None when nothing alerted
+    batch = stage.attempts(records)    # AttemptAlertBatch, or None when nothing alerted
 
 A flow alert's event carries the flow's identity and flow object, stamped when the flow
 ended; a window alert's the window's key and bounds; an app alert's the event's flow
 identity (client as src), stamped at the event's packet; an ARP alert's the frame's sender
-and target, stamped at the frame (wirescore.outputs.eve).
+and target, stamped at the frame; an attempt alert's the attempt's flow identity, stamped at
+its confirmation (wirescore.outputs.eve).
 
 When a profile's model (or anything else inside the Detector) raises, the stage raises a
 StageFailure naming the profile whose code was running: "profile 9100002 (model tail):
@@ -25,7 +27,9 @@ import numpy as np
 
 from wirescore.errors import StageFailure
 from wirescore.outputs.eve import alert_event, app_alert_event, arp_alert_event, window_alert_event
-from wirescore.outputs.sinks import AlertEvent, AppAlertBatch, FlowBatch, WindowBatch
+from wirescore.outputs.eve import attempt_alert_event
+from wirescore.outputs.sinks import (AlertEvent, AppAlertBatch, AttemptAlertBatch, FlowBatch,
+                                     WindowBatch)
 
 
 def load_profiles(cfg) -> Optional[list]:
@@ -48,8 +52,8 @@ class AlertStage:
         self.detector = detector
         self.formatter = formatter
         self.ts = ts
-        # flows an app profile alerted on, until they end (their flow event then says
-        # "alerted": true); one id per alert, so as bounded as the alerts
+        # flows an app profile or an attempt alert is about, until they end (their flow
+        # event then says "alerted": true); one id per alert, so as bounded as the alerts
         self.app_alerted: set[int] = set()
 
     def flows(self, records: np.ndarray) -> FlowBatch:
@@ -98,6 +102,20 @@ class AlertStage:
             return None
         return AppAlertBatch([AlertEvent(arp_alert_event(records[i], a, self.ts),
                                          a.profile.id, records[i]) for i, a in found])
+
+    def attempts(self, records: np.ndarray) -> Optional[AttemptAlertBatch]:
+        """Alerts of the flow profiles with evidence: attempt over attempt records; each
+        AlertEvent's record is the attempt record (its client's packets in the ring are
+        the snippet)."""
+        try:
+            found = self.detector.process_attempts(records)
+        except Exception as exc:
+            raise StageFailure(culprit(exc), exc) from exc
+        if not found:
+            return None
+        self.app_alerted.update(int(records["flow_id"][i]) for i, _ in found)
+        return AttemptAlertBatch([AlertEvent(attempt_alert_event(records[i], a, self.ts),
+                                             a.profile.id, records[i]) for i, a in found])
 
     def app(self, batch) -> Optional[AppAlertBatch]:
         """Alerts of the app profiles over an AppBatch (events of one kind)."""

@@ -376,6 +376,18 @@ IDENTITY_FIELDS = (
 
 BY_NAME = {f.name: f for f in ALL_FEATURES}
 
+#: the flow features an attempt record (ext/pending.pxd, ATTEMPT_DTYPE) carries under the
+#: flow record's field names: the scan keys' counts of confirmed unanswered items at the
+#: attempt's confirmation (a profile with evidence: attempt scores only these)
+ATTEMPT_FEATURES = ("ctx.src_unanswered_hosts", "ctx.src_unanswered_services",
+                    "ctx.dst_unanswered_srcs")
+#: beside each, the attempt record's field with its key's first confirmed failure (µs)
+ATTEMPT_SINCE = dict(zip(ATTEMPT_FEATURES, ("since_hosts_us", "since_services_us",
+                                            "since_srcs_us")))
+#: the identity fields an attempt record shares with the flow record (suppress.per, where)
+ATTEMPT_FIELDS = ("src_addr", "dest_addr", "src_port", "dest_port", "proto", "ip_version",
+                  "flow_id")
+
 
 def describe() -> str:
     """A table of every feature column (for `wirescore features` and docs)."""

@@ -205,6 +205,8 @@ LIMITS = {
     "wirescore.firstseen_seen_replaced": "--firstseen-rows",
     "wirescore.firstseen_tally_replaced": "--firstseen-rows",
     "defrag.tracker_hard_reuse": None,
+    "wirescore.scan_pending_early": "--scan-pending",
+    "wirescore.scan_pending_dropped": "--scan-pending",
 }
 
 

@@ -128,8 +128,8 @@ SETTINGS: tuple[Setting, ...] = (
             "an on_flow callback of the Python API. "
             "--no-context leaves them 0 always."),
     Setting("flow.context_hosts", 1 << 16, int, "--context-hosts",
-            "Hosts the endpoint context keeps at most (a power of two; about 490 bytes "
-            "each, 32 MB by default). A host is pushed out while still active only when "
+            "Hosts the endpoint context keeps at most (a power of two; about 510 bytes "
+            "each, 33 MB by default). A host is pushed out while still active only when "
             "the table is (nearly) full of active hosts, and that is counted "
             "(wirescore.ctx_host_replaced, and _pair_, _port_, _hist_, _scan_replaced: "
             "logged at the end of a run, in the Python API's Summary.counters): a larger "
@@ -148,6 +148,19 @@ SETTINGS: tuple[Setting, ...] = (
             "are not summed and are counted (wirescore.window_keys_dropped: logged at "
             "the end of a run, in the Python API's Summary.counters).",
             unit="keys", minimum=16, maximum=1 << 24, power_of_two=True),
+    Setting("flow.scan_grace", 0.5, float, "--scan-grace",
+            "Packet time after a connection attempt at which, still unanswered, it is a "
+            "confirmed failure (scan profiles with evidence: attempt alert at it). A "
+            "SYN/ACK comes within one round trip, well under 0.5 s on any terrestrial "
+            "path, and TCP retransmits a first SYN after 1 s (RFC 6298): an attempt "
+            "unanswered after 0.5 s has failed its first try. An answer that comes later "
+            "still takes it back out of the counts.", unit="s", minimum=0.000001),
+    Setting("flow.scan_pending", 1 << 16, int, "--scan-pending",
+            "Connection attempts awaiting their grace at once (56 bytes each, only when "
+            "a profile asks for attempt evidence). When full, the oldest is confirmed "
+            "before its grace (wirescore.scan_pending_early), or dropped when the record "
+            "buffer is full too (wirescore.scan_pending_dropped).",
+            unit="attempts", minimum=16, maximum=1 << 26),
     *_timeouts(),
     Setting("app.enabled", True, bool, "--app/--no-app",
             "Parse the application layer (README: Application layer): protocol by "

@@ -151,6 +151,10 @@ COUNTERS = (
     ("A_SMB_COMP_ALGORITHM", "wirescore.smb_compressed_unknown_algorithm"),
     ("A_SMB_COMP_FLAGS", "wirescore.smb_compressed_unknown_flags"),
     ("A_SMB_COMP_CHAIN", "wirescore.smb_compressed_chain_past_end"),
+    # pending connection attempts (ext/pending.pxd): the FIFO was full, so its oldest
+    # entry was confirmed before its grace, or dropped (the record buffer full too)
+    ("F_SCAN_PENDING_EARLY", "wirescore.scan_pending_early"),
+    ("F_SCAN_PENDING_DROPPED", "wirescore.scan_pending_dropped"),
 )
 
 # flow.reason: why a flow ended (Suricata's flow.reason; an active timeout is a "timeout"

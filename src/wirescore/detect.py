@@ -24,6 +24,13 @@ WindowProfileDetector):
 6. explanation: the `explain` features whose transformed value lies furthest from
    their running mean, in standard deviations (z), computed before the chunk.
 
+A flow profile with `evidence: attempt` also scores attempt records (one per connection
+attempt confirmed unanswered or answered, a grace after it: ext/pending.pxd) as they come,
+with the same model, threshold, allowlist and suppression state as its flows, and never
+learns from them (FlowProfileDetector.process_evidence): a scan is alerted at the
+attempt that crosses the floor, its flows' scores and the reference stay as they were,
+and the alert suppresses the same key's alert at the flow's end.
+
 ARP profiles (unit: arp, ArpProfileDetector) score ARP records (one per ARP frame, from
 the core's ARP tables) with the same steps; suppression counts by the sender's MAC.
 
@@ -211,16 +218,9 @@ class ProfileDetector(abc.ABC):
             if allowed[i]:
                 self.allowlisted += 1
                 continue
-            key = (p.id, self.key_address(rec)) + self._scope(X[i], rec, mean, std)
-            end = int(rec[self.time_field])
-            last = self.last_alert.get(key)
-            # flows end out of order (a batch is in end order per expiry path, not
-            # overall): what counts is the distance between the two ends either way
-            if last is not None and abs(end - last) < p.suppress_seconds * 1e6:
-                self.suppressed += 1
+            if self._suppressed(rec, X[i], mean, std, int(rec[self.time_field])):
                 quiet.append(j)
                 continue
-            self.last_alert[key] = end
             alerts.append(Alert(i, p, float(s[j]), thr, p.severity_for(float(s[j])),
                                 self._explain(X[i], rec, mean, std)))
         if p.learn == "all":
@@ -239,20 +239,40 @@ class ProfileDetector(abc.ABC):
             self.history = np.concatenate([self.history, s])[-p.threshold_window:]
         return alerts
 
-    def _scope(self, x, rec, mean, std) -> tuple:
+    def _suppressed(self, rec, x, mean, std, when: int, top: str | None = None) -> bool:
+        """Whether an alert of the record at packet time `when` (µs) is suppressed by
+        an earlier one of its key (source address and scope); if not, the key's last
+        alert becomes `when`. Records come out of order (flows end in end order per
+        expiry path, not overall; an attempt's alert precedes its flow's end): what
+        counts is the distance between the two times either way. top: the feature that
+        made the score when the caller knows it (_top)."""
+        p = self.profile
+        key = (p.id, self.key_address(rec)) + self._scope(x, rec, mean, std, top)
+        last = self.last_alert.get(key)
+        if last is not None and abs(when - last) < p.suppress_seconds * 1e6:
+            self.suppressed += 1
+            return True
+        self.last_alert[key] = when
+        return False
+
+    def _top(self, x, mean, std) -> str:
+        """The feature that made a sample's score: the model's most extreme quantity,
+        else the one furthest from its mean."""
+        contributions = getattr(self.model.model, "contributions", None)
+        if contributions is not None:
+            return contributions(x)[0][0]
+        z = np.abs(x - mean) / np.where(std > 0, std, 1)
+        return self.profile.features[int(np.argmax(z))]
+
+    def _scope(self, x, rec, mean, std, top: str | None = None) -> tuple:
         """What the suppression key adds to the source address (`suppress.per`): the
-        feature that made the score (the model's most extreme quantity, else the one
-        furthest from its mean) and, when it has a scope, those fields of the record;
-        () without `suppress.per`."""
+        feature that made the score (top, else _top's) and, when it has a scope, those
+        fields of the record; () without `suppress.per`."""
         per = self.profile.suppress_per
         if not per:
             return ()
-        contributions = getattr(self.model.model, "contributions", None)
-        if contributions is not None:
-            top = contributions(x)[0][0]
-        else:
-            z = np.abs(x - mean) / np.where(std > 0, std, 1)
-            top = self.profile.features[int(np.argmax(z))]
+        if top is None:
+            top = self._top(x, mean, std)
         for name, fields in per:
             if name == top:
                 return (name,) + tuple(bytes(rec[f]) if f.endswith("addr") else int(rec[f])
@@ -303,6 +323,46 @@ class FlowProfileDetector(ProfileDetector):
         for a in alerts:
             a.index = int(idx[a.index])
         return scores, alerts
+
+    def process_evidence(self, records: np.ndarray) -> list[Alert]:
+        """Alerts over a batch of attempt records (ATTEMPT_DTYPE; evidence: attempt):
+        the unanswered ones that `where` admits are scored with the model as it stands
+        (scaled by the flows' running range; nothing learned), thresholded, allowlisted
+        and suppressed with the flows' own state (time: the confirmation's, ts_us)."""
+        p = self.profile
+        keep = records["answered"] == 0
+        for name, values in p.where:
+            keep &= np.isin(records[name], values)
+        idx = np.flatnonzero(keep)
+        if len(idx) == 0 or self.learned < p.warmup:
+            return []
+        recs = records[idx]
+        X = self.transform(recs)
+        Xs = X
+        if self.model.scaled:
+            span = np.where(self.stats.hi > self.stats.lo, self.stats.hi - self.stats.lo, 1.0)
+            Xs = np.clip((X - self.stats.lo) / span, 0.0, 1.0)
+        s = self.model.score(Xs)
+        thr = self.threshold()
+        allowed = self._allowlisted(recs)
+        mean, std = self.stats.mean, self.stats.std()
+        alerts: list[Alert] = []
+        # a scan's attempts repeat the same counts: each distinct row's top feature once
+        tops: dict[bytes, str] = {}
+        for j in np.flatnonzero(s > thr).tolist():
+            rec = recs[j]
+            if allowed[j]:
+                self.allowlisted += 1
+                continue
+            row = X[j].tobytes()
+            if p.suppress_per and row not in tops:
+                tops[row] = self._top(X[j], mean, std)
+            if self._suppressed(rec, X[j], mean, std, int(rec["ts_us"]), tops.get(row)):
+                continue
+            alerts.append(Alert(int(idx[j]), p, float(s[j]), thr, p.severity_for(float(s[j])),
+                                self._explain(X[j], rec, mean, std)))
+        self.alerts += len(alerts)
+        return alerts
 
     def _allowlisted(self, recs: np.ndarray) -> np.ndarray:
         return allowlist_hits(self.profile.allowlist, recs,
@@ -440,6 +500,8 @@ class Detector:
     def __init__(self, profiles: Sequence[Profile], app_rows: int = 1 << 16):
         profiles = [p for p in profiles if p.enabled]     # enabled: false -> checked only
         self.detectors = [FlowProfileDetector(p) for p in profiles if p.unit == "flow"]
+        self.evidence_detectors = [d for d in self.detectors
+                                   if d.profile.evidence == "attempt"]
         self.app_detectors = [AppProfileDetector(p) for p in profiles if p.unit == "app"]
         self.arp_detectors = [ArpProfileDetector(p) for p in profiles if p.unit == "arp"]
         self.app_rows = app_rows
@@ -478,6 +540,15 @@ class Detector:
         for d in self.arp_detectors:
             _, alerts = d.process(records)
             out += [(a.index, a) for a in alerts]
+        out.sort(key=lambda pair: (pair[0], pair[1].profile.id))
+        return out
+
+    def process_attempts(self, records: np.ndarray) -> list[tuple[int, Alert]]:
+        """Alerts of the flow profiles with evidence: attempt over a batch of attempt
+        records, each with its record's index, in record order."""
+        out = []
+        for d in self.evidence_detectors:
+            out += [(a.index, a) for a in d.process_evidence(records)]
         out.sort(key=lambda pair: (pair[0], pair[1].profile.id))
         return out
 

@@ -160,10 +160,11 @@ class Engine:
         try:
             for data, meta, linktype in source.batches():
                 run.took(meta)
-                run.meter.feed(data, meta, linktype, run.windows, run.flows, run.app, run.arp)
+                run.meter.feed(data, meta, linktype, run.windows, run.flows, run.app, run.arp,
+                               run.attempts)
                 clock = source.expiry_clock()
                 if clock is not None:            # a quiet source still ages its flows
-                    run.meter.expire(clock, run.flows, run.app)
+                    run.meter.expire(clock, run.flows, run.app, run.attempts)
                 run.after_batch(len(data))
                 if self._stop.is_set():
                     log.info("stop requested: ending flows and writing stats")
@@ -332,6 +333,21 @@ class _Run:
             self.alerts_out += len(batch.alerts)
         self._stop_if_failed()
 
+    def attempts(self, records) -> None:
+        """Attempt records: the alerts of the profiles with evidence: attempt to every
+        sink (the records themselves are not written)."""
+        if self.alerts is None:
+            return
+        try:
+            batch = self.alerts.attempts(records)
+        except StageFailure as exc:
+            self.alerts, batch = None, None
+            self.fail(exc)
+        if batch is not None:
+            self._send("attempt_alerts", batch)
+            self.alerts_out += len(batch.alerts)
+        self._stop_if_failed()
+
     def stats(self, now_us: int) -> None:
         counters = self.meter.stats_counters(self.source.stats(), self.clock.uptime(now_us),
                                              self.packets_in)
@@ -394,7 +410,8 @@ class _Run:
         """End every flow, write the final stats, close the sinks and the source."""
         self.finishing = True
         try:
-            self.meter.shutdown(self.windows, self.flows, self._flush, self.app)
+            self.meter.shutdown(self.windows, self.flows, self._flush, self.app,
+                                self.attempts)
             clock = self.meter.packet_clock
             # no packet at all: stamp the stats with the wall clock (nothing to replay)
             self.stats(int(clock * 1e6) if clock is not None else int(time.time() * 1e6))

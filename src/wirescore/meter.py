@@ -1,12 +1,15 @@
 """The flow core of a run: a FlowMeter built from the settings, fed batch by batch.
 
     meter = MeterStage(cfg, detector, source.linktype)
-    meter.feed(data, meta, linktype, windows=on_windows, flows=on_flows, app=on_app)
-    meter.expire(clock, flows=on_flows)           # a source's expiry clock (live, pipe)
-    meter.shutdown(on_windows, on_flows, flush)   # end of input: every flow ends
+    meter.feed(data, meta, linktype, windows=on_windows, flows=on_flows, app=on_app,
+               attempts=on_attempts)
+    meter.expire(clock, flows=on_flows, attempts=on_attempts)   # a source's expiry clock
+    meter.shutdown(on_windows, on_flows, flush, attempts=on_attempts)   # end of input
 
-Each drained batch of window records, of ARP records, of app-layer events (per kind) and of finished flow
-records goes to the callables given (the engine's stages), in that order; FlowMeter.feed
+Each drained batch of window records, of ARP records, of app-layer events (per kind), of
+attempt records and of finished flow records goes to the callables given (the engine's
+stages), in that order (an attempt's alert comes before the alert its flow's end would
+give, and suppresses it); FlowMeter.feed
 stops early when a record or event buffer is full, so a batch of packets can give several
 drains.
 
@@ -15,7 +18,8 @@ Endpoint context (about 32 MB by default, and a share of the core's time) is kep
 something reads ctx.* columns (a profile, --export, or an on_flow callback, which is
 handed the records: train and eval read them); the packet ring only when alerts
 can ask for snippets; traffic windows only for window profiles; the ARP tables only for
-ARP profiles; app-layer events only
+ARP profiles; pending attempts (scans.pxd, pending.pxd) only for a
+flow profile with evidence: attempt; app-layer events only
 when something writes or reads them (the application layer itself runs whenever
 app.enabled: the flow records' app_* fields need it).
 """
@@ -50,7 +54,15 @@ def meter_options(cfg, detector, records_read: bool = False, app_events: bool = 
         window_keys=detector.window_keys if detector is not None else (),
         arp_hosts=cfg["flow.arp_hosts"] if detector is not None and detector.arp_detectors
         else 0,
+        scan_pending=cfg["flow.scan_pending"] if attempts_wanted(cfg, detector) else 0,
+        scan_grace=cfg["flow.scan_grace"],
         ring_bytes=cfg["outputs.snippets.ring_bytes"] if snippets else 0)
+
+
+def attempts_wanted(cfg, detector) -> bool:
+    """Whether a profile scores attempt records (and the scan tables are kept)."""
+    return bool(cfg["flow.context"] and detector is not None
+                and detector.evidence_detectors)
 
 
 class MeterStage:
@@ -68,10 +80,10 @@ class MeterStage:
 
     def feed(self, data, meta: np.ndarray, linktype: int, windows: Callable,
              flows: Callable, app: Callable | None = None,
-             arp: Callable | None = None) -> None:
+             arp: Callable | None = None, attempts: Callable | None = None) -> None:
         """Every packet of one batch (all of link type `linktype`) into the core;
         app(kind, records) gets each kind's app-layer events, arp(records) the ARP
-        records (None: dropped)."""
+        records, attempts(records) the attempt records (None: dropped)."""
         core, i, n = self.core, 0, meta.shape[0]
         while i < n:
             # FlowMeter.feed's link type defaults to the one it was built with
@@ -82,7 +94,14 @@ class MeterStage:
             if arp is not None and len(records):
                 arp(records)
             self._app(app)
+            self._attempts(attempts)
             flows(core.drain())
+
+    def _attempts(self, attempts: Callable | None) -> None:
+        """Hand over the attempt records confirmed since the last drain (None: dropped)."""
+        records = self.core.drain_attempts()
+        if attempts is not None and len(records):
+            attempts(records)
 
     def _app(self, app: Callable | None) -> None:
         """Hand over each kind's app-layer events (None: dropped)."""
@@ -90,18 +109,23 @@ class MeterStage:
             if app is not None and len(records):
                 app(kind, records)
 
-    def expire(self, clock: float, flows: Callable, app: Callable | None = None) -> None:
-        """End the flows idle at `clock` (seconds since the epoch, packet clock); the
-        app-layer events their ends write (a TLS handshake cut short) go to app."""
+    def expire(self, clock: float, flows: Callable, app: Callable | None = None,
+               attempts: Callable | None = None) -> None:
+        """End the flows idle at `clock` (seconds since the epoch, packet clock) and
+        confirm the attempts due; the app-layer events their ends write (a TLS handshake
+        cut short) go to app, the attempt records to attempts."""
         while not self.core.expire(clock):
             self._app(app)
+            self._attempts(attempts)
             flows(self.core.drain())
         self._app(app)
+        self._attempts(attempts)
         flows(self.core.drain())
 
     def shutdown(self, windows: Callable, flows: Callable, flush: Callable,
-                 app: Callable | None = None) -> None:
-        """End the open window and every flow (reason shutdown; a closed TCP flow still
+                 app: Callable | None = None, attempts: Callable | None = None) -> None:
+        """End the open window, confirm every pending attempt (attempts gets their
+        records), end every flow (reason shutdown; a closed TCP flow still
         lingering keeps its reason). flush() is called after each drain: one batch in
         flight at a time, since a million flows ending at once would otherwise queue
         several batches and their lines (~50 MB)."""
@@ -109,9 +133,11 @@ class MeterStage:
         windows(self.core.drain_windows())
         while self.core.shutdown():
             self._app(app)
+            self._attempts(attempts)
             flows(self.core.drain())
             flush()
         self._app(app)
+        self._attempts(attempts)
         flows(self.core.drain())
 
     @property
@@ -142,6 +168,14 @@ class MeterStage:
     def flow_packets(self, flow_id: int):
         """(data, meta) of the flow's packets still in the ring."""
         return self.core.ring_flow(flow_id)
+
+    def host_packets(self, record, start_us: int, end_us: int):
+        """The packets whose source is the record's src_addr (of its ip_version) with
+        start_us <= time < end_us still in the ring (an attempt alert's evidence: the
+        client's packets before it)."""
+        version = int(record["ip_version"])
+        key = bytes(record["src_addr"][:4 if version == 4 else 16])
+        return self.core.ring_key(1, key, version, start_us / 1e6, end_us / 1e6)
 
     def window_packets(self, window):
         """The window's packets of its key (source or destination) still in the ring,

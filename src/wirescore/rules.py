@@ -30,6 +30,9 @@ from wirescore.errors import WirescoreError
 UNITS = ("flow", "window", "app", "arp")
 WINDOW_KEYS = WINDOW_KINDS
 LEARN_MODES = ("all", "unalerted")
+#: what a flow profile scores: finished flows ("flow"), and also attempt records as the
+#: core confirms them ("attempt": ext/pending.pxd)
+EVIDENCE = ("flow", "attempt")
 TRANSFORMS = ("log1p", "none")
 #: allowlist proto words: the core's protocol names in lower case, and "icmpv6" for 58
 PROTO_NUMBERS = {**{name.lower(): number for number, name in PROTO_NAMES.items()},
@@ -37,7 +40,7 @@ PROTO_NUMBERS = {**{name.lower(): number for number, name in PROTO_NAMES.items()
 #: the fields a profile file may hold (rules/README.md, "Fields")
 YAML_FIELDS = ("id", "rev", "name", "category", "unit", "window", "features", "transform",
                "model", "threshold", "warmup", "learn", "severity", "suppress",
-               "allowlist", "explain", "enabled", "where")
+               "allowlist", "explain", "enabled", "where", "evidence")
 
 log = logging.getLogger("wirescore.rules")
 
@@ -88,6 +91,7 @@ class Profile:
     explain: int = 3
     window_seconds: float = 1.0       # unit: window
     window_key: str = "src"           # unit: window: all | src | dst
+    evidence: str = "flow"            # unit: flow: flow | attempt (EVIDENCE)
     enabled: bool = True              # false: checked, but not run
     warnings: tuple[str, ...] = ()    # "FILE:LINE: field: problem" that does not stop a run
     model_object: Any = field(default=None, repr=False, compare=False)
@@ -403,6 +407,30 @@ def _where(doc: dict, chk: _Checker) -> dict:
     return {"where": tuple(out)}
 
 
+def _evidence(doc: dict, chk: _Checker) -> dict:
+    """`evidence: attempt`: a flow profile that also scores attempt records, whose
+    features, `where` and `suppress.per` fields must all be ones an attempt record has."""
+    from wirescore.catalog import ATTEMPT_FEATURES, ATTEMPT_FIELDS
+
+    if "evidence" not in doc:
+        return {}
+    evidence = doc["evidence"]
+    if evidence not in EVIDENCE:
+        chk.fail(("evidence",), f"must be one of {', '.join(EVIDENCE)}")
+    if evidence == "attempt":
+        if doc.get("unit", "flow") != "flow":
+            chk.fail(("evidence",), "only flow profiles take evidence: attempt")
+        for i, name in enumerate(doc.get("features") or []):
+            if name not in ATTEMPT_FEATURES:
+                chk.fail(("features", i), f"evidence: attempt scores only "
+                         f"{', '.join(ATTEMPT_FEATURES)} (an attempt record's columns)")
+        for name in (doc.get("where") or {}):
+            if name not in ATTEMPT_FIELDS:
+                chk.fail(("where", name), "evidence: attempt: an attempt record has no "
+                         "such field")
+    return {"evidence": evidence}
+
+
 def _allowlist(doc: dict, chk: _Checker) -> dict:
     allow: list[AllowRule] = []
     for i, rule in enumerate(doc.get("allowlist", []) or []):
@@ -486,7 +514,7 @@ def parse_profile(doc: Any, chk: _Checker) -> Profile:
     transform = values.get("transform", DEFAULTS["transform"])
     values.update(_model(doc, chk, values["features"], transform))
     for section in (_threshold, _learning, _severity, _suppress, _where, _allowlist,
-                    _switches):
+                    _switches, _evidence):
         values.update(section(doc, chk))
     profile = Profile(source=chk.path, **values)
     profile._loaded = (os.getpid(), profile.model_object)

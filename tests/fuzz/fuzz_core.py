@@ -17,7 +17,9 @@ core was built with it (tests/fuzz/run.py builds and launches that; see README.m
     byte 3      table sizes: bits0-2 max_flows, bits3-4 fragment slots and the window
                 key table (16..1024 keys, so that full tables and dropped keys happen);
                 bits 5 and 6 both set: endpoint context tables on (a quarter of inputs),
-                sized by bits0-1 (16..4096 hosts: tables fill and hosts get replaced);
+                sized by bits0-1 (16..4096 hosts: tables fill and hosts get replaced),
+                with bit4 pending attempts (16: the FIFO fills) confirmed after the grace
+                byte 2's bit6 picks (0.5 s, or 1 µs: at the next frame);
                 bit7 the packet ring at its smallest (64 KiB), and with flag bit5 the
                 frames are played often enough (up to 32 times) to wrap it
     then records, until the input ends:
@@ -162,6 +164,9 @@ except TypeError:
 HAS_ARP = hasattr(_ft, "ARP_DTYPE")   # ARP in the host context (ext/arp.pxd)
 ARP_HOSTS = (16, 1024)                # ARP table rows: tiny, so live rows get replaced
 ARP_MAX_TARGETS = 128 * np.log(128)   # linear counting over SCAN_BITS saturates here
+HAS_PENDING = hasattr(_ft, "ATTEMPT_DTYPE")   # pending attempts (ext/pending.pxd)
+SCAN_PENDING = (0, 16)                # FIFO entries: tiny, so early confirmation runs
+SCAN_GRACES = (0.5, 0.000001)         # the default, and shorter than any frame gap
 APP_FLOWS = (2, 64)                   # summary records: tiny, so the take-back runs
 APP_STREAMS = (1, 8)
 CONTEXT_HOSTS = (16, 64, 256, 4096)   # the default (65,536) costs 32 MB a meter
@@ -391,7 +396,34 @@ def _drain(meter, records: list, windows: list | None) -> int:
         arp = meter.drain_arp()
         _check_arp_records(arp)
         n += len(arp)
-    return n
+    return n + _drain_attempts(meter)
+
+
+def _drain_attempts(meter) -> int:
+    """drain_attempts() checked: its records within their units; how many came out."""
+    if not HAS_PENDING:
+        return 0
+    recs = meter.drain_attempts()
+    if not len(recs):
+        return 0
+    counts = np.stack([recs[f] for f in ("ctx_src_unanswered_hosts",
+                                         "ctx_src_unanswered_services",
+                                         "ctx_dst_unanswered_srcs")])
+    bad = {
+        "answered not 0/1": recs["answered"] > 1,
+        "ip_version not 4 or 6": (recs["ip_version"] != 4) & (recs["ip_version"] != 6),
+        "confirmed before its attempt": recs["ts_us"] < recs["attempt_us"],
+        "a key's first failure after the confirmation": (
+            (recs["since_hosts_us"] > recs["ts_us"]) | (recs["since_services_us"] > recs["ts_us"])
+            | (recs["since_srcs_us"] > recs["ts_us"])),
+        "count out of range": ((counts < 0) | (counts > ARP_MAX_TARGETS + 1e-6)).any(axis=0),
+        "IPv4 address bytes past 4": (recs["ip_version"] == 4)
+        & ((recs["src_addr"][:, 4:] != 0).any(axis=1) | (recs["dest_addr"][:, 4:] != 0).any(axis=1)),
+    }
+    for what, mask in bad.items():
+        if mask.any():
+            raise FuzzFailure(f"attempt record {int(np.flatnonzero(mask)[0])}: {what}")
+    return len(recs)
 
 
 def _check_arp_records(recs) -> None:
@@ -462,6 +494,9 @@ def _plan(data: bytes):
                    frag_slots=FRAG_SLOTS[(msel >> 3) & 3])
     if HAS_CONTEXT:
         options["context"] = (msel & 0x60) == 0x60
+        if HAS_PENDING and options["context"]:
+            options.update(scan_pending=SCAN_PENDING[(msel >> 4) & 1],
+                           scan_grace=SCAN_GRACES[(tsel >> 6) & 1])
     if HAS_TABLE_SIZES:
         options["context_hosts"] = CONTEXT_HOSTS[msel & 3]
         options["window_max_keys"] = WINDOW_MAX_KEYS[(msel >> 3) & 3]
@@ -502,6 +537,7 @@ def _feed_batches(meter, fed_frames: Fed, flags: int, records: list,
         if flags & 4 and part.shape[0]:
             while not meter.expire(float(part[-1, 0]) + 1.0):
                 records.append(meter.drain())
+                _drain_attempts(meter)
             records.append(meter.drain())
     return fed
 
@@ -514,7 +550,9 @@ def _finish(meter, records: list, windows: list | None, fed: int, decoded, flags
     None)."""
     while meter.shutdown():
         records.append(meter.drain())
+        _drain_attempts(meter)
     records.append(meter.drain())
+    _drain_attempts(meter)
     if windows is not None:
         meter.close_window()
         windows.append(meter.drain_windows())
@@ -558,6 +596,7 @@ def run_one(data: bytes, diff: bool = False) -> dict:
             if flags & 4:
                 check(meter.expire(sec + usec / 1e6) in (True, False), "expire() result")
                 records.append(meter.drain())
+                _drain_attempts(meter)
     else:
         fed = _feed_batches(meter, fed_frames, flags, records, windows)
     recs, cnt, ip, w = _finish(meter, records, windows, fed, decoded, flags, fed_frames,

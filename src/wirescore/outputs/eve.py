@@ -325,6 +325,50 @@ def arp_alert_event(record, alert, ts: Timestamps) -> dict[str, Any]:
     return ev
 
 
+def attempt_alert_event(record, alert, ts: Timestamps) -> dict[str, Any]:
+    """The EVE alert of a flow profile at a connection attempt (evidence: attempt): the
+    attempt's flow identity (client as src), stamped at the packet time at which the
+    attempt was confirmed unanswered (ts_us); alert.metadata.wirescore_crossed says
+    what crossed: the quantity, its value, its reference (extreme: the floor or twice
+    the network's own quantile), and since when (its key's first confirmed failure
+    still counted); no flow
+    object (the flow event follows at the flow's end, with alerted set)."""
+    version, proto = int(record["ip_version"]), int(record["proto"])
+    alen = 4 if version == 4 else 16
+    src, dst = bytes(record["src_addr"][:alen]), bytes(record["dest_addr"][:alen])
+    # ports only for protocols that have them (ICMP's type is no port here)
+    sport, dport = ((int(record["src_port"]), int(record["dest_port"]))
+                    if proto in PORT_PROTOS else (None, None))
+    ev: dict[str, Any] = {
+        "timestamp": ts(int(record["ts_us"])), "flow_id": int(record["flow_id"]),
+        "src_ip": ip_text(src, version), "src_port": sport,
+        "dest_ip": ip_text(dst, version), "dest_port": dport, "proto": proto_name(proto),
+        "community_id": community_id(proto, src, dst, sport, dport), "event_type": "alert"}
+    if sport is None:
+        del ev["src_port"], ev["dest_port"]
+    extra = {"wirescore_crossed": [_crossed(alert, record, ts)]}
+    if alert.explanation:
+        extra["wirescore_features"] = _features(alert)
+    ev["alert"] = _alert_object(alert, "attempt", extra)
+    return ev
+
+
+def _crossed(alert, record, ts: Timestamps) -> str:
+    """'quantity=value > reference since TIME' of the explanation's first quantity
+    (the one that made the score), TIME its scan key's first confirmed failure; the
+    extreme model's doublings d give the reference r = (1 + value) / 2**d - 1; other
+    models: the score over the threshold, since the attempt."""
+    from wirescore.catalog import ATTEMPT_SINCE
+
+    if alert.explanation and alert.profile.model["name"] == "extreme":
+        name, value, d = alert.explanation[0]
+        ref = (1.0 + value) / 2.0 ** d - 1.0
+        since = ts(int(record[ATTEMPT_SINCE[name]]))
+        return f"{name}={value:.6g} > {ref:.6g} since {since}"
+    return (f"score={alert.score:.6g} > {alert.threshold:.6g} "
+            f"since {ts(int(record['attempt_us']))}")
+
+
 def _alert_object(alert, unit: str, extra: dict) -> dict[str, Any]:
     """alert{...} of an EVE alert: the profile's identity, and the anomaly facts (score,
     threshold, model, unit, then `extra`) under metadata."""

@@ -6,6 +6,7 @@ A sink takes batches, never single packets or flows:
     windows(batch: WindowBatch)  the alerts of a batch of traffic windows
     app(batch: AppBatch)         app-layer events of one kind (outputs/app_events.py)
     app_alerts(batch: AppAlertBatch)  the app profiles' alerts over such a batch
+    attempt_alerts(batch: AttemptAlertBatch)  alerts at connection attempts
     stats(event: dict)           an EVE stats event
     close()                      once, at the end of the run
 
@@ -90,6 +91,18 @@ class AppAlertBatch:
     alerts: list
 
 
+@dataclass
+class AttemptAlertBatch:
+    """The alerts of the flow profiles with evidence: attempt over attempt records."""
+
+    alerts: list
+
+
+#: an attempt alert's snippet: the client's packets from this long before the attempt
+#: up to the alert (µs of packet time)
+ATTEMPT_SNIPPET_BEFORE_US = 10_000_000
+
+
 class Sink:
     """The sink interface (see the module docstring); every method does nothing here."""
 
@@ -106,6 +119,9 @@ class Sink:
 
     def app_alerts(self, batch: AppAlertBatch) -> None:
         """App profiles' alerts."""
+
+    def attempt_alerts(self, batch: AttemptAlertBatch) -> None:
+        """Alerts at connection attempts."""
 
     def stats(self, event: dict) -> None:
         """An EVE stats event."""
@@ -141,6 +157,9 @@ class EveSink(Sink):
         self._alert_lines(batch.alerts)
 
     def app_alerts(self, batch: AppAlertBatch) -> None:
+        self._alert_lines(batch.alerts)
+
+    def attempt_alerts(self, batch: AttemptAlertBatch) -> None:
         self._alert_lines(batch.alerts)
 
     def app(self, batch) -> None:
@@ -204,6 +223,15 @@ class SnippetSink(Sink):
             flow_id = int(a.record["flow_id"])
             self._keep(a, flow_id, *self.ring.flow_packets(flow_id))
 
+    def attempt_alerts(self, batch: AttemptAlertBatch) -> None:
+        """The client's packets in the ring from ATTEMPT_SNIPPET_BEFORE_US before the
+        attempt up to the alert (its probes, not one flow's packets)."""
+        for a in batch.alerts:
+            r = a.record
+            start = int(r["attempt_us"]) - ATTEMPT_SNIPPET_BEFORE_US
+            self._keep(a, int(r["flow_id"]),
+                       *self.ring.host_packets(r, start, int(r["ts_us"]) + 1))
+
     def _keep(self, alert: AlertEvent, tag: int, data, meta) -> None:
         path = self.store.name_for(alert.signature_id, tag)
         self.writer.submit(self.store.write, path, data, meta, owner=self)
@@ -239,6 +267,9 @@ class CallbackSink(Sink):
         self._alerts(batch.alerts)
 
     def app_alerts(self, batch: AppAlertBatch) -> None:
+        self._alerts(batch.alerts)
+
+    def attempt_alerts(self, batch: AttemptAlertBatch) -> None:
         self._alerts(batch.alerts)
 
     def app(self, batch) -> None:
