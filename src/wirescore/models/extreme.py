@@ -46,7 +46,17 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["ExtremeCounts"]
+__all__ = ["ExtremeCounts", "higher_quantile"]
+
+
+def higher_quantile(rows: np.ndarray, q: float) -> np.ndarray:
+    """The q-quantile of each row of `rows` (k, n), n >= 1, no NaN: the order statistic
+    at index ceil(q * (n - 1)) (0-based, ascending), which is what
+    ``np.quantile(rows, q, axis=1, method="higher")`` returns, found by one partial
+    sort along the contiguous rows instead of numpy's copy across the columns."""
+    n = rows.shape[1]
+    at = int(np.ceil((n - 1) * np.float64(q)))     # numpy's index for method="higher"
+    return np.partition(rows, at, axis=1)[:, at]
 
 
 class ExtremeCounts:
@@ -112,7 +122,9 @@ class ExtremeCounts:
         self.margin = float(margin)
         self.memory = int(memory)
         self.refresh = int(refresh)
-        self._ring = np.zeros((self.memory, len(self.names)))
+        # learnt quantities, one contiguous row per quantity (the order statistic is
+        # taken along a row)
+        self._ring = np.zeros((len(self.names), self.memory))
         self._filled = 0          # rows of the ring in use
         self._next = 0            # next row to write
         self._since = 0           # samples learnt since the last refresh
@@ -134,18 +146,33 @@ class ExtremeCounts:
             for c in cols[1:]:
                 q *= X[:, c]
             out[:, j] = q
-        return np.nan_to_num(np.maximum(out, 0.0), nan=0.0, posinf=1e300)
+        np.maximum(out, 0.0, out=out)
+        return np.nan_to_num(out, copy=False, nan=0.0, posinf=1e300)
 
     def _score_q(self, Q: np.ndarray) -> np.ndarray:
         return np.log2((1.0 + Q) / (1.0 + self.reference)).max(axis=1)
 
+    def doublings(self, Q: np.ndarray) -> np.ndarray:
+        """(n, quantities): how many doublings each quantity of each row lies beyond
+        its reference (negative below it)."""
+        return np.log2((1.0 + Q) / (1.0 + self.reference))
+
     def contributions(self, x: Sequence[float]) -> list[tuple[str, float, float]]:
         """(quantity, value, doublings beyond its reference) of one sample, most
-        extreme first."""
+        extreme first (ties in the order of `floors`)."""
         q = self.quantities(np.asarray([x], dtype=np.float64))[0]
-        d = np.log2((1.0 + q) / (1.0 + self.reference))
+        d = self.doublings(q)
         order = np.argsort(-d, kind="stable")
         return [(self.names[j], float(q[j]), float(d[j])) for j in order.tolist()]
+
+    def top_many(self, X: np.ndarray) -> list[str]:
+        """The most extreme quantity of each row of X (n, features): for every row,
+        contributions(row)[0][0], computed for all rows at once (the first of equal
+        quantities in the order of `floors`)."""
+        if len(X) == 0:
+            return []
+        top = np.argmax(self.doublings(self.quantities(X)), axis=1)
+        return [self.names[j] for j in top.tolist()]
 
     # ------------------------------------------------------------ learning
 
@@ -157,7 +184,7 @@ class ExtremeCounts:
             take = min(len(Q) - i, self.refresh - self._since,
                        self.memory - self._learnt % self.memory)
             block = np.minimum(Q[i:i + take], self._cap)           # winsorised
-            self._ring[(self._next + np.arange(take)) % self.memory] = block
+            self._ring[:, (self._next + np.arange(take)) % self.memory] = block.T
             self._next = (self._next + take) % self.memory
             self._filled = min(self.memory, self._filled + take)
             self._since += take
@@ -166,8 +193,7 @@ class ExtremeCounts:
             turned = self._learnt % self.memory == 0
             if self._since >= self.refresh or turned:
                 self._since = 0
-                high = np.quantile(self._ring[:self._filled], self.quantile, axis=0,
-                                   method="higher")
+                high = higher_quantile(self._ring[:, :self._filled], self.quantile)
                 self.reference = np.maximum(self.floors, self.margin * high)
             if turned:
                 self._cap = self.reference.copy()

@@ -1,0 +1,175 @@
+"""Detection's batched paths give exactly what the row-by-row definitions give: the
+`extreme` model's order statistic over its column-major ring equals
+np.quantile(method="higher"), its reference after learning a real stream equals the
+one a row-major ring and np.quantile give, and the most extreme quantity (feature) of
+every candidate row found at once (`top_many`, what suppression scopes by) equals
+`contributions(row)[0][0]`, for the extreme and the tail models, on real records.
+
+Captures: tests/data/pcaps always; the public evaluation mix (../shared/data/eval)
+when present, else those cases skip saying so.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import FIXTURES, SHARED_DATA, need_shared
+from meter_feed import feed_capture
+from wirescore.models.extreme import ExtremeCounts, higher_quantile
+from wirescore.models.tail import TailModel
+from wirescore.rules import default_rules_dir, load_file
+
+QUANTILES = (0.999, 0.99, 0.9, 0.5, 0.25, 0.001, 1 / 3)
+
+
+def window_records(path) -> np.ndarray:
+    """The 1-second window records of every key of a capture, as the core emits them."""
+    from wirescore._core.flowtable import WINDOW_DTYPE, FlowMeter
+
+    out = []
+
+    def after_feed(meter):
+        meter.drain()
+        out.append(meter.drain_windows())
+
+    meter = feed_capture(path, lambda dlt: FlowMeter(dlt, window_seconds=1.0,
+                                                     window_keys=("src", "dst")), after_feed)
+    meter.close_window()
+    out.append(meter.drain_windows())
+    return np.concatenate(out) if out else np.empty(0, WINDOW_DTYPE)
+
+
+def capture(which: str):
+    if which == "synscan":
+        return FIXTURES / "ndpi-synscan.pcap"
+    return need_shared() / "eval" / "mix-public.pcap"
+
+
+def profile_features(rec: np.ndarray, name: str):
+    """(features matrix, model) of a shipped profile over records of its unit."""
+    from wirescore.catalog import WINDOW_BY_NAME
+
+    (profile,) = load_file(default_rules_dir() / name)
+    X = np.column_stack([rec[WINDOW_BY_NAME[f].field].astype(np.float64)
+                         for f in profile.features])
+    return X, profile.take_model()
+
+
+class RowMajorExtreme(ExtremeCounts):
+    """The reference: the ring one learnt sample per row, np.quantile across it."""
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self._rows = np.zeros((self.memory, len(self.names)))
+
+    def _learn_q(self, Q):
+        i = 0
+        while i < len(Q):
+            take = min(len(Q) - i, self.refresh - self._since,
+                       self.memory - self._learnt % self.memory)
+            block = np.minimum(Q[i:i + take], self._cap)
+            self._rows[(self._next + np.arange(take)) % self.memory] = block
+            self._next = (self._next + take) % self.memory
+            self._filled = min(self.memory, self._filled + take)
+            self._since += take
+            self._learnt += take
+            i += take
+            turned = self._learnt % self.memory == 0
+            if self._since >= self.refresh or turned:
+                self._since = 0
+                high = np.quantile(self._rows[:self._filled], self.quantile, axis=0,
+                                   method="higher")
+                self.reference = np.maximum(self.floors, self.margin * high)
+            if turned:
+                self._cap = self.reference.copy()
+
+
+# ------------------------------------------------------------------ order statistic
+
+@pytest.mark.parametrize("q", QUANTILES)
+def test_higher_quantile_is_numpys_higher_method_for_every_length(q):
+    rng = np.random.default_rng(11)
+    for n in list(range(1, 400)) + [999, 1000, 1001, 19999, 20000]:
+        # small integers: many ties, as counts have
+        rows = rng.integers(0, 5, size=(3, n)).astype(np.float64)
+        rows[2] = rng.standard_normal(n)                       # no ties
+        want = np.quantile(rows, q, axis=1, method="higher")
+        assert np.array_equal(higher_quantile(rows, q), want), (q, n)
+        # a slice of a wider ring (what the model passes while it fills)
+        wide = np.zeros((3, n + 17))
+        wide[:, :n] = rows
+        assert np.array_equal(higher_quantile(wide[:, :n], q), want), (q, n)
+
+
+@pytest.mark.parametrize("which", ["synscan", "mix"])
+def test_higher_quantile_on_real_window_counts(which):
+    rec = window_records(capture(which))
+    X, model = profile_features(rec, "window-source-extreme.yaml")
+    Q = model.quantities(X).T.copy()
+    for q in QUANTILES:
+        for n in (1, 2, 255, 256, len(rec) // 2, len(rec)):
+            if 0 < n <= Q.shape[1]:
+                assert np.array_equal(higher_quantile(Q[:, :n], q),
+                                      np.quantile(Q[:, :n], q, axis=1, method="higher"))
+
+
+@pytest.mark.parametrize("which", ["synscan", "mix"])
+@pytest.mark.parametrize("name", ["window-source-extreme.yaml", "window-dest-extreme.yaml"])
+def test_extreme_reference_equals_the_row_major_reference_on_a_real_stream(which, name):
+    rec = window_records(capture(which))
+    X, shipped = profile_features(rec, name)
+    floors = dict(zip(shipped.names, shipped.floors.tolist()))
+    kw = dict(quantile=shipped.quantile, margin=1.5, memory=300, refresh=32)
+    fast = ExtremeCounts(shipped.features, floors, **kw)
+    ref = RowMajorExtreme(shipped.features, floors, **kw)
+    # low floors, so the network's quantile (not the floor) makes the reference
+    fast.floors = ref.floors = np.full(len(floors), 0.5)
+    fast.reference, ref.reference = fast.floors.copy(), ref.floors.copy()
+    fast._cap, ref._cap = fast.floors.copy(), ref.floors.copy()
+    moved = 0
+    for start in range(0, len(X), 97):              # uneven batches, many turns
+        part = X[start:start + 97]
+        assert np.array_equal(fast.score_learn_many(part), ref.score_learn_many(part))
+        assert np.array_equal(fast.reference, ref.reference)
+        moved += bool((fast.reference > fast.floors).any())
+    assert moved, "the stream never lifted the reference above the floors"
+
+
+# ------------------------------------------------------------------ top quantity
+
+def _same_tops(model, X):
+    tops = model.top_many(X)
+    assert tops == [model.contributions(x)[0][0] for x in X]
+    return tops
+
+
+@pytest.mark.parametrize("which", ["synscan", "mix"])
+def test_extreme_top_many_is_each_rows_first_contribution(which):
+    rec = window_records(capture(which))
+    X, model = profile_features(rec, "window-source-extreme.yaml")
+    half = len(X) // 2
+    _same_tops(model, X[:half])                     # the floors as reference
+    model.learn_many(X[:half])
+    tops = _same_tops(model, X[half:])              # a learnt reference
+    assert len(set(tops)) > 1
+
+
+def test_extreme_top_many_breaks_ties_in_the_order_of_the_floors():
+    model = ExtremeCounts(("a", "b"), floors={"a": 15, "b": 15, "a*b": 225})
+    X = np.array([[15.0, 15.0], [31.0, 31.0], [0.0, 31.0], [0.0, 0.0], [np.nan, 3.0],
+                  [np.inf, 1.0]])
+    assert _same_tops(model, X)[:3] == ["a", "a*b", "b"]
+    assert model.top_many(np.empty((0, 2))) == []
+
+
+@pytest.mark.parametrize("which", ["synscan", "mix"])
+def test_tail_top_many_is_each_rows_first_contribution(which):
+    rec = window_records(capture(which))
+    X, _ = profile_features(rec, "window-source-extreme.yaml")
+    names = ("packets", "dsts", "ports", "bursts")
+    X = np.column_stack([X[:, 0], X[:, 4], X[:, 5], X[:, 0]])
+    model = TailModel(names, window=50, weight_by={"dsts": "bursts"}, unscored=["bursts"])
+    half = len(X) // 2
+    model.learn_many(X[:half])
+    tops = _same_tops(model, X[half:])
+    assert "bursts" not in tops
