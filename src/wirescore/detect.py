@@ -127,6 +127,7 @@ class ProfileDetector(abc.ABC):
 
     catalog: dict = {}
     time_field = "end_us"         # a record's packet time (µs), for suppression
+    key_field = "src_addr"        # the address suppression counts a record's alerts by
 
     def __init__(self, profile: Profile):
         self.profile = profile
@@ -141,9 +142,9 @@ class ProfileDetector(abc.ABC):
         self.allowlisted = 0
         self.suppressed = 0
 
-    @abc.abstractmethod
     def key_address(self, rec) -> bytes:
-        """The address suppression counts a record's alerts by."""
+        """The address suppression counts a record's alerts by (its `key_field`)."""
+        return bytes(rec[self.key_field])
 
     @abc.abstractmethod
     def _allowlisted(self, recs: np.ndarray) -> np.ndarray:
@@ -204,34 +205,37 @@ class ProfileDetector(abc.ABC):
         candidates = np.flatnonzero(s > thr)
         candidates = candidates[self.learned + candidates >= p.warmup]
         alerts: list[Alert] = []
-        quiet: list[int] = []           # over the threshold, kept quiet by suppression
-        for j in candidates.tolist():
-            i = start + j
-            rec = records[i]
-            if allowed[i]:
-                self.allowlisted += 1
-                continue
-            key = (p.id, self.key_address(rec)) + self._scope(X[i], rec, mean, std)
-            end = int(rec[self.time_field])
-            last = self.last_alert.get(key)
-            # flows end out of order (a batch is in end order per expiry path, not
-            # overall): what counts is the distance between the two ends either way
-            if last is not None and abs(end - last) < p.suppress_seconds * 1e6:
-                self.suppressed += 1
-                quiet.append(j)
-                continue
-            self.last_alert[key] = end
-            alerts.append(Alert(i, p, float(s[j]), thr, p.severity_for(float(s[j])),
-                                self._explain(X[i], rec, mean, std)))
+        # learn: unalerted learns neither what alerted nor what would have but for
+        # suppression (the rest of a scan's burst must not teach the model the scan);
+        # allowlisted rows are learned (chatter is normal)
+        keep = np.ones(len(part), dtype=bool)
+        rows = start + candidates
+        listed = allowed[rows]
+        if listed.any():
+            self.allowlisted += int(listed.sum())
+            candidates, rows = candidates[~listed], rows[~listed]
+        if len(rows):
+            tops = self._tops(X[rows], mean, std)
+            keys = [a.tobytes() for a in records[self.key_field][rows]]
+            ends = records[self.time_field][rows].tolist()
+            window_us = p.suppress_seconds * 1e6
+            for n, (j, i) in enumerate(zip(candidates.tolist(), rows.tolist())):
+                key = (p.id, keys[n]) + self._scope(tops and tops[n], records, i)
+                end = ends[n]
+                last = self.last_alert.get(key)
+                # flows end out of order (a batch is in end order per expiry path, not
+                # overall): what counts is the distance between the two ends either way
+                if last is not None and abs(end - last) < window_us:
+                    self.suppressed += 1
+                    keep[j] = False
+                    continue
+                self.last_alert[key] = end
+                keep[j] = False
+                alerts.append(Alert(i, p, float(s[j]), thr, p.severity_for(float(s[j])),
+                                    self._explain(X[i], records[i], mean, std)))
         if p.learn == "all":
             self.learned += len(part)
         else:
-            # what alerted, and what would have but for suppression (the rest of a
-            # scan's burst must not teach the model the scan); allowlisted rows are
-            # learned (chatter is normal)
-            keep = np.ones(len(part), dtype=bool)
-            keep[[a.index - start for a in alerts]] = False
-            keep[quiet] = False
             self.model.learn(part[keep])
             self.learned += int(keep.sum())
         self.stats.update(X[start:stop])
@@ -239,22 +243,30 @@ class ProfileDetector(abc.ABC):
             self.history = np.concatenate([self.history, s])[-p.threshold_window:]
         return alerts
 
-    def _scope(self, x, rec, mean, std) -> tuple:
-        """What the suppression key adds to the source address (`suppress.per`): the
-        feature that made the score (the model's most extreme quantity, else the one
-        furthest from its mean) and, when it has a scope, those fields of the record;
-        () without `suppress.per`."""
-        per = self.profile.suppress_per
-        if not per:
-            return ()
-        contributions = getattr(self.model.model, "contributions", None)
+    def _tops(self, Xc: np.ndarray, mean, std) -> list | None:
+        """The feature that made the score of each candidate row of Xc (transformed
+        features): the model's most extreme quantity (its `top_many`, else its
+        `contributions` row by row), else the one furthest from its mean in standard
+        deviations as of the chunk start; None without `suppress.per` (not needed)."""
+        if not self.profile.suppress_per:
+            return None
+        model = self.model.model
+        top_many = getattr(model, "top_many", None)
+        if top_many is not None:
+            return top_many(Xc)
+        contributions = getattr(model, "contributions", None)
         if contributions is not None:
-            top = contributions(x)[0][0]
-        else:
-            z = np.abs(x - mean) / np.where(std > 0, std, 1)
-            top = self.profile.features[int(np.argmax(z))]
-        for name, fields in per:
+            return [contributions(x)[0][0] for x in Xc]
+        z = np.abs(Xc - mean) / np.where(std > 0, std, 1)
+        return [self.profile.features[j] for j in np.argmax(z, axis=1).tolist()]
+
+    def _scope(self, top: str | None, records: np.ndarray, i: int) -> tuple:
+        """What the suppression key adds to the source address (`suppress.per`): the
+        feature that made record i's score (`top`, from _tops) and, when it has a
+        scope, those fields of the record; () without `suppress.per`."""
+        for name, fields in self.profile.suppress_per or ():
             if name == top:
+                rec = records[i]
                 return (name,) + tuple(bytes(rec[f]) if f.endswith("addr") else int(rec[f])
                                        for f in fields)
         return ()
@@ -281,9 +293,6 @@ class FlowProfileDetector(ProfileDetector):
     protocol."""
 
     catalog = BY_NAME
-
-    def key_address(self, rec) -> bytes:
-        return bytes(rec["src_addr"])
 
     def process(self, records: np.ndarray) -> tuple[np.ndarray, list[Alert]]:
         """As ProfileDetector.process, over the records `where` admits (all without
@@ -318,8 +327,7 @@ class WindowProfileDetector(ProfileDetector):
 
     catalog = WINDOW_BY_NAME
 
-    def key_address(self, rec) -> bytes:
-        return bytes(rec["addr"])
+    key_field = "addr"
 
     def _allowlisted(self, recs: np.ndarray) -> np.ndarray:
         return allowlist_hits(self.profile.allowlist, recs, [_words(recs["addr"])])
@@ -334,8 +342,7 @@ class ArpProfileDetector(ProfileDetector):
     catalog = ARP_BY_NAME
     time_field = "ts_us"
 
-    def key_address(self, rec) -> bytes:
-        return bytes(rec["sender_mac"])
+    key_field = "sender_mac"
 
     def _allowlisted(self, recs: np.ndarray) -> np.ndarray:
         return allowlist_hits(self.profile.allowlist, recs,
