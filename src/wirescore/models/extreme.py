@@ -52,11 +52,12 @@ __all__ = ["ExtremeCounts", "higher_quantile"]
 def higher_quantile(rows: np.ndarray, q: float) -> np.ndarray:
     """The q-quantile of each row of `rows` (k, n), n >= 1, no NaN: the order statistic
     at index ceil(q * (n - 1)) (0-based, ascending), which is what
-    ``np.quantile(rows, q, axis=1, method="higher")`` returns, found by one partial
-    sort along the contiguous rows instead of numpy's copy across the columns."""
+    ``np.quantile(rows, q, axis=1, method="higher")`` returns. Found by sorting the
+    contiguous rows: numpy's SIMD sort beats its partial sort (introselect) several
+    times over on counts, which are mostly ties."""
     n = rows.shape[1]
     at = int(np.ceil((n - 1) * np.float64(q)))     # numpy's index for method="higher"
-    return np.partition(rows, at, axis=1)[:, at]
+    return np.sort(rows, axis=1)[:, at]
 
 
 class ExtremeCounts:
