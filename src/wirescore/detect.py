@@ -215,13 +215,13 @@ class ProfileDetector(abc.ABC):
             self.allowlisted += int(listed.sum())
             candidates, rows = candidates[~listed], rows[~listed]
         if len(rows):
-            tops = self._tops(X[rows], mean, std)
-            keys = [a.tobytes() for a in records[self.key_field][rows]]
+            keys = [(p.id, a.tobytes()) for a in records[self.key_field][rows]]
+            if p.suppress_per:
+                scopes = self._scopes(self._tops(X[rows], mean, std), records[rows])
+                keys = [k + scope for k, scope in zip(keys, scopes)]
             ends = records[self.time_field][rows].tolist()
             window_us = p.suppress_seconds * 1e6
-            for n, (j, i) in enumerate(zip(candidates.tolist(), rows.tolist())):
-                key = (p.id, keys[n]) + self._scope(tops and tops[n], records, i)
-                end = ends[n]
+            for key, end, j, i in zip(keys, ends, candidates.tolist(), rows.tolist()):
                 last = self.last_alert.get(key)
                 # flows end out of order (a batch is in end order per expiry path, not
                 # overall): what counts is the distance between the two ends either way
@@ -243,13 +243,11 @@ class ProfileDetector(abc.ABC):
             self.history = np.concatenate([self.history, s])[-p.threshold_window:]
         return alerts
 
-    def _tops(self, Xc: np.ndarray, mean, std) -> list | None:
+    def _tops(self, Xc: np.ndarray, mean, std) -> list[str]:
         """The feature that made the score of each candidate row of Xc (transformed
         features): the model's most extreme quantity (its `top_many`, else its
         `contributions` row by row), else the one furthest from its mean in standard
-        deviations as of the chunk start; None without `suppress.per` (not needed)."""
-        if not self.profile.suppress_per:
-            return None
+        deviations as of the chunk start."""
         model = self.model.model
         top_many = getattr(model, "top_many", None)
         if top_many is not None:
@@ -260,16 +258,22 @@ class ProfileDetector(abc.ABC):
         z = np.abs(Xc - mean) / np.where(std > 0, std, 1)
         return [self.profile.features[j] for j in np.argmax(z, axis=1).tolist()]
 
-    def _scope(self, top: str | None, records: np.ndarray, i: int) -> tuple:
-        """What the suppression key adds to the source address (`suppress.per`): the
-        feature that made record i's score (`top`, from _tops) and, when it has a
-        scope, those fields of the record; () without `suppress.per`."""
-        for name, fields in self.profile.suppress_per or ():
-            if name == top:
-                rec = records[i]
-                return (name,) + tuple(bytes(rec[f]) if f.endswith("addr") else int(rec[f])
-                                       for f in fields)
-        return ()
+    def _scopes(self, tops: list[str], recs: np.ndarray) -> list[tuple]:
+        """What the suppression key adds to the source address (`suppress.per`) for
+        each candidate record: the feature that made its score (`tops`, from _tops)
+        and, when it has a scope, those fields of the record (addresses as bytes,
+        the others as int); () for a record whose feature has none."""
+        out: list[tuple] = [()] * len(recs)
+        names = np.array(tops, dtype=object)
+        for name, fields in self.profile.suppress_per:
+            at = np.flatnonzero(names == name)
+            if len(at) == 0:
+                continue
+            cols = [[a.tobytes() for a in recs[f][at]] if f.endswith("addr")
+                    else [int(v) for v in recs[f][at].tolist()] for f in fields]
+            for n, values in zip(at.tolist(), zip(*cols) if cols else [()] * len(at)):
+                out[n] = (name,) + tuple(values)
+        return out
 
     def _explain(self, x, rec, mean, std) -> list[tuple[str, float, float]]:
         k = self.profile.explain
