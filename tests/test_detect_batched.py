@@ -62,26 +62,11 @@ class RowMajorExtreme(ExtremeCounts):
         super().__init__(*args, **kw)
         self._rows = np.zeros((self.memory, len(self.names)))
 
-    def _learn_q(self, Q):
-        i = 0
-        while i < len(Q):
-            take = min(len(Q) - i, self.refresh - self._since,
-                       self.memory - self._learnt % self.memory)
-            block = np.minimum(Q[i:i + take], self._cap)
-            self._rows[(self._next + np.arange(take)) % self.memory] = block
-            self._next = (self._next + take) % self.memory
-            self._filled = min(self.memory, self._filled + take)
-            self._since += take
-            self._learnt += take
-            i += take
-            turned = self._learnt % self.memory == 0
-            if self._since >= self.refresh or turned:
-                self._since = 0
-                high = np.quantile(self._rows[:self._filled], self.quantile, axis=0,
-                                   method="higher")
-                self.reference = np.maximum(self.floors, self.margin * high)
-            if turned:
-                self._cap = self.reference.copy()
+    def _store(self, slots, block):
+        self._rows[slots] = block
+
+    def _high(self):
+        return np.quantile(self._rows[:self._filled], self.quantile, axis=0, method="higher")
 
 
 # ------------------------------------------------------------------ order statistic

@@ -185,7 +185,7 @@ class ExtremeCounts:
             take = min(len(Q) - i, self.refresh - self._since,
                        self.memory - self._learnt % self.memory)
             block = np.minimum(Q[i:i + take], self._cap)           # winsorised
-            self._ring[:, (self._next + np.arange(take)) % self.memory] = block.T
+            self._store((self._next + np.arange(take)) % self.memory, block)
             self._next = (self._next + take) % self.memory
             self._filled = min(self.memory, self._filled + take)
             self._since += take
@@ -194,10 +194,17 @@ class ExtremeCounts:
             turned = self._learnt % self.memory == 0
             if self._since >= self.refresh or turned:
                 self._since = 0
-                high = higher_quantile(self._ring[:, :self._filled], self.quantile)
-                self.reference = np.maximum(self.floors, self.margin * high)
+                self.reference = np.maximum(self.floors, self.margin * self._high())
             if turned:
                 self._cap = self.reference.copy()
+
+    def _store(self, slots: np.ndarray, block: np.ndarray) -> None:
+        """Rows of winsorised quantities (take, quantities) into ring slots."""
+        self._ring[:, slots] = block.T
+
+    def _high(self) -> np.ndarray:
+        """The `quantile` of each quantity over the samples the ring holds."""
+        return higher_quantile(self._ring[:, :self._filled], self.quantile)
 
     # ------------------------------------------------------------ batches
 
