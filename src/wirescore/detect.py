@@ -135,6 +135,11 @@ class ProfileDetector(abc.ABC):
         self.model = ModelAdapter(profile.take_model(), profile.features,
                                   profile.model["name"])
         self.stats = RunningStats(len(self.fields))
+        # the running statistics serve the min-max scaling and the z-scores that explain
+        # and scope an alert of a model without contributions: a model that is not
+        # scaled and explains itself never reads them, and they are not kept for it
+        self._tracks_stats = (self.model.scaled
+                              or getattr(self.model.model, "contributions", None) is None)
         self.learned = 0
         self.history = np.empty(0)
         self.last_alert: dict[tuple[int, bytes], int] = {}
@@ -192,7 +197,9 @@ class ProfileDetector(abc.ABC):
     def _chunk(self, records, X, Xs, scores, allowed, start, stop,
                pre=None) -> list[Alert]:
         p = self.profile
-        mean, std = self.stats.mean.copy(), self.stats.std()
+        mean = std = None
+        if self._tracks_stats:
+            mean, std = self.stats.mean.copy(), self.stats.std()
         thr = self.threshold()
         part = Xs[start:stop]
         if pre is not None:
@@ -238,7 +245,8 @@ class ProfileDetector(abc.ABC):
         else:
             self.model.learn(part[keep])
             self.learned += int(keep.sum())
-        self.stats.update(X[start:stop])
+        if self._tracks_stats:
+            self.stats.update(X[start:stop])
         if p.threshold_fixed is None:
             self.history = np.concatenate([self.history, s])[-p.threshold_window:]
         return alerts
