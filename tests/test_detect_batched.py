@@ -15,7 +15,7 @@ import pytest
 
 from conftest import FIXTURES, SHARED_DATA, need_shared
 from meter_feed import feed_capture
-from wirescore.models.extreme import ExtremeCounts, higher_quantile
+from wirescore.models.extreme import ExtremeCounts, higher_quantile, higher_quantile_above
 from wirescore.models.tail import TailModel
 from wirescore.rules import default_rules_dir, load_file
 
@@ -158,3 +158,38 @@ def test_tail_top_many_is_each_rows_first_contribution(which):
     model.learn_many(X[:half])
     tops = _same_tops(model, X[half:])
     assert "bursts" not in tops
+
+
+@pytest.mark.parametrize("which", ["synthetic", "synscan", "mix"])
+def test_higher_quantile_above_a_hint_is_the_higher_quantile_whatever_the_hint(which):
+    """The model's streaming use (refresh samples replaced between two calls, the hint
+    each call returns given to the next) and arbitrary hints (too high, too low, none)
+    give np.quantile's answer; the returned hints let most calls sort part of a row."""
+    rng = np.random.default_rng(5)
+    if which == "synthetic":
+        Q = np.minimum(rng.geometric(0.6, size=(6000, 4)) - 1.0, 40.0)
+        Q[:, 2] = rng.standard_normal(len(Q)) ** 2
+        Q[:, 3] = 0.0
+    else:
+        rec = window_records(capture(which))
+        X, model = profile_features(rec, "window-source-extreme.yaml")
+        Q = model.quantities(X)
+    memory, refresh, q = 2000, 64, 0.99
+    ring = np.zeros((Q.shape[1], memory))
+    hint = np.full(Q.shape[1], -np.inf)
+    partial = calls = 0
+    for start in range(0, len(Q), refresh):
+        block = Q[start:start + refresh]
+        ring[:, (start + np.arange(len(block))) % memory] = block.T
+        held = ring[:, :min(memory, start + len(block))]
+        want = np.quantile(held, q, axis=1, method="higher")
+        got, hint = higher_quantile_above(held, q, hint, 2 * refresh)
+        assert np.array_equal(got, want), start
+        for wild in (rng.uniform(0, 2 * held.max() + 1, size=len(hint)),
+                     np.full(len(hint), -np.inf), np.full(len(hint), np.inf)):
+            assert np.array_equal(higher_quantile_above(held, q, wild, 2 * refresh)[0], want)
+        calls += len(hint)
+        partial += int(np.isfinite(hint).sum())
+    assert calls
+    if len(Q) >= 2 * memory:        # a stream long enough to turn the ring over
+        assert partial > calls // 2

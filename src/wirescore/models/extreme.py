@@ -46,7 +46,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["ExtremeCounts", "higher_quantile"]
+__all__ = ["ExtremeCounts", "higher_quantile", "higher_quantile_above"]
 
 
 def higher_quantile(rows: np.ndarray, q: float) -> np.ndarray:
@@ -58,6 +58,41 @@ def higher_quantile(rows: np.ndarray, q: float) -> np.ndarray:
     n = rows.shape[1]
     at = int(np.ceil((n - 1) * np.float64(q)))     # numpy's index for method="higher"
     return np.sort(rows, axis=1)[:, at]
+
+
+def higher_quantile_above(rows: np.ndarray, q: float, hint: np.ndarray,
+                          spare: int) -> tuple[np.ndarray, np.ndarray]:
+    """higher_quantile(rows, q), sorting of each row only its values >= hint (one per
+    row) when at least the n - ceil(q * (n - 1)) largest values are among them and
+    they are at most a quarter of the row; any other row is sorted whole. The answer
+    is the same whatever the hint (-inf: none).
+
+    Also returns the next hint, per row: the value `spare` places below the answer
+    in the row's sorted order, or the least value sorted when that one is higher, as
+    long as it lies at least spare // 2 places below the answer (-inf otherwise). After
+    at most spare // 2 values of a row are replaced or added, at most that many more
+    values lie below it, so it cannot lie above the new answer: with spare twice the
+    values changed between two calls, each call sorts about spare + n - at values."""
+    k, n = rows.shape
+    at = int(np.ceil((n - 1) * np.float64(q)))     # numpy's index for method="higher"
+    need = n - at                                  # the answer is the need-th largest
+    above = rows >= np.asarray(hint, dtype=np.float64)[:, None]
+    counts = np.count_nonzero(above, axis=1)
+    partial = (counts >= need) & (counts <= n // 4)
+    out = np.empty(k)
+    nxt = np.full(k, -np.inf)
+    for j in range(k):
+        if partial[j]:
+            top = np.sort(rows[j][above[j]])
+            base = n - len(top)                    # the index of top[0] in the row
+        else:
+            top = np.sort(rows[j])
+            base = 0
+        out[j] = top[at - base]
+        below = max(base, at - spare)
+        if below <= at - spare // 2:
+            nxt[j] = top[below - base]
+    return out, nxt
 
 
 class ExtremeCounts:
@@ -132,6 +167,8 @@ class ExtremeCounts:
         self._learnt = 0          # samples learnt in all
         self.reference = self.floors.copy()
         self._cap = self.floors.copy()   # winsorising level: reference at the last turn
+        # per quantity, a value the next quantile cannot lie below (higher_quantile_above)
+        self._hint = np.full(len(self.names), -np.inf)
 
     # ------------------------------------------------------------ quantities
 
@@ -203,8 +240,12 @@ class ExtremeCounts:
         self._ring[:, slots] = block.T
 
     def _high(self) -> np.ndarray:
-        """The `quantile` of each quantity over the samples the ring holds."""
-        return higher_quantile(self._ring[:, :self._filled], self.quantile)
+        """The `quantile` of each quantity over the samples the ring holds (at most
+        `refresh` samples learnt since the last call)."""
+        high, self._hint = higher_quantile_above(self._ring[:, :self._filled],
+                                                 self.quantile, self._hint,
+                                                 2 * self.refresh)
+        return high
 
     # ------------------------------------------------------------ batches
 
