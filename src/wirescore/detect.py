@@ -134,6 +134,7 @@ class ProfileDetector(abc.ABC):
 
     catalog: dict = {}
     time_field = "end_us"         # a record's packet time (µs), for suppression
+    key_field = "src_addr"        # the address suppression counts a record's alerts by
 
     def __init__(self, profile: Profile):
         self.profile = profile
@@ -141,6 +142,11 @@ class ProfileDetector(abc.ABC):
         self.model = ModelAdapter(profile.take_model(), profile.features,
                                   profile.model["name"])
         self.stats = RunningStats(len(self.fields))
+        # the running statistics serve the min-max scaling and the z-scores that explain
+        # and scope an alert of a model without contributions: a model that is not
+        # scaled and explains itself never reads them, and they are not kept for it
+        self._tracks_stats = (self.model.scaled
+                              or getattr(self.model.model, "contributions", None) is None)
         self.learned = 0
         self.history = np.empty(0)
         self.last_alert: dict[tuple[int, bytes], int] = {}
@@ -148,9 +154,9 @@ class ProfileDetector(abc.ABC):
         self.allowlisted = 0
         self.suppressed = 0
 
-    @abc.abstractmethod
     def key_address(self, rec) -> bytes:
-        """The address suppression counts a record's alerts by."""
+        """The address suppression counts a record's alerts by (its `key_field`)."""
+        return bytes(rec[self.key_field])
 
     @abc.abstractmethod
     def _allowlisted(self, recs: np.ndarray) -> np.ndarray:
@@ -198,7 +204,9 @@ class ProfileDetector(abc.ABC):
     def _chunk(self, records, X, Xs, scores, allowed, start, stop,
                pre=None) -> list[Alert]:
         p = self.profile
-        mean, std = self.stats.mean.copy(), self.stats.std()
+        mean = std = None
+        if self._tracks_stats:
+            mean, std = self.stats.mean.copy(), self.stats.std()
         thr = self.threshold()
         part = Xs[start:stop]
         if pre is not None:
@@ -210,74 +218,93 @@ class ProfileDetector(abc.ABC):
         scores[start:stop] = s
         candidates = np.flatnonzero(s > thr)
         candidates = candidates[self.learned + candidates >= p.warmup]
-        alerts: list[Alert] = []
-        quiet: list[int] = []           # over the threshold, kept quiet by suppression
-        for j in candidates.tolist():
-            i = start + j
-            rec = records[i]
-            if allowed[i]:
-                self.allowlisted += 1
-                continue
-            if self._suppressed(rec, X[i], mean, std, int(rec[self.time_field])):
-                quiet.append(j)
-                continue
-            alerts.append(Alert(i, p, float(s[j]), thr, p.severity_for(float(s[j])),
-                                self._explain(X[i], rec, mean, std)))
+        # learn: unalerted learns neither what alerted nor what would have but for
+        # suppression (the rest of a scan's burst must not teach the model the scan);
+        # allowlisted rows are learned (chatter is normal)
+        keep = np.ones(len(part), dtype=bool)
+        alerts, decided = self._decide(records, X, start + candidates, s[candidates], thr,
+                                       allowed, mean, std, self.time_field)
+        keep[candidates[decided]] = False
         if p.learn == "all":
             self.learned += len(part)
         else:
-            # what alerted, and what would have but for suppression (the rest of a
-            # scan's burst must not teach the model the scan); allowlisted rows are
-            # learned (chatter is normal)
-            keep = np.ones(len(part), dtype=bool)
-            keep[[a.index - start for a in alerts]] = False
-            keep[quiet] = False
             self.model.learn(part[keep])
             self.learned += int(keep.sum())
-        self.stats.update(X[start:stop])
+        if self._tracks_stats:
+            self.stats.update(X[start:stop])
         if p.threshold_fixed is None:
             self.history = np.concatenate([self.history, s])[-p.threshold_window:]
         return alerts
 
-    def _suppressed(self, rec, x, mean, std, when: int, top: str | None = None) -> bool:
-        """Whether an alert of the record at packet time `when` (µs) is suppressed by
-        an earlier one of its key (source address and scope); if not, the key's last
-        alert becomes `when`. Records come out of order (flows end in end order per
-        expiry path, not overall; an attempt's alert precedes its flow's end): what
-        counts is the distance between the two times either way. top: the feature that
-        made the score when the caller knows it (_top)."""
+    def _decide(self, records, X, rows, s, thr, allowed, mean, std,
+                time_field) -> tuple[list[Alert], np.ndarray]:
+        """Alerts among the rows (indices into records and X) whose scores s passed the
+        threshold thr: an allowlisted row is counted, never alerted; the others'
+        suppression keys (the key address, and with `suppress.per` the feature that
+        made the score and its scope) are checked in row order against each key's last
+        alert, at packet time records[time_field] (µs). Rows come out of order (flows end
+        in end order per expiry path, not overall; an attempt's alert precedes its flow's
+        end): what counts is the distance between the two times either way. Returns the
+        alerts (index: the row) and, per row, whether it alerted or was suppressed."""
         p = self.profile
-        key = (p.id, self.key_address(rec)) + self._scope(x, rec, mean, std, top)
-        last = self.last_alert.get(key)
-        if last is not None and abs(when - last) < p.suppress_seconds * 1e6:
-            self.suppressed += 1
-            return True
-        self.last_alert[key] = when
-        return False
+        decided = np.zeros(len(rows), dtype=bool)
+        alerts: list[Alert] = []
+        listed = allowed[rows]
+        if listed.any():
+            self.allowlisted += int(listed.sum())
+        at = np.flatnonzero(~listed)
+        if len(at) == 0:
+            return alerts, decided
+        live = rows[at]
+        keys = [(p.id, a.tobytes()) for a in records[self.key_field][live]]
+        if p.suppress_per:
+            scopes = self._scopes(self._tops(X[live], mean, std), records[live])
+            keys = [k + scope for k, scope in zip(keys, scopes)]
+        times = records[time_field][live].tolist()
+        window_us = p.suppress_seconds * 1e6
+        for key, when, n, i in zip(keys, times, at.tolist(), live.tolist()):
+            decided[n] = True
+            last = self.last_alert.get(key)
+            if last is not None and abs(when - last) < window_us:
+                self.suppressed += 1
+                continue
+            self.last_alert[key] = when
+            score = float(s[n])
+            alerts.append(Alert(i, p, score, thr, p.severity_for(score),
+                                self._explain(X[i], records[i], mean, std)))
+        return alerts, decided
 
-    def _top(self, x, mean, std) -> str:
-        """The feature that made a sample's score: the model's most extreme quantity,
-        else the one furthest from its mean."""
-        contributions = getattr(self.model.model, "contributions", None)
+    def _tops(self, Xc: np.ndarray, mean, std) -> list[str]:
+        """The feature that made the score of each candidate row of Xc (transformed
+        features): the model's most extreme quantity (its `top_many`, else its
+        `contributions` row by row), else the one furthest from its mean in standard
+        deviations as of the chunk start."""
+        model = self.model.model
+        top_many = getattr(model, "top_many", None)
+        if top_many is not None:
+            return top_many(Xc)
+        contributions = getattr(model, "contributions", None)
         if contributions is not None:
-            return contributions(x)[0][0]
-        z = np.abs(x - mean) / np.where(std > 0, std, 1)
-        return self.profile.features[int(np.argmax(z))]
+            return [contributions(x)[0][0] for x in Xc]
+        z = np.abs(Xc - mean) / np.where(std > 0, std, 1)
+        return [self.profile.features[j] for j in np.argmax(z, axis=1).tolist()]
 
-    def _scope(self, x, rec, mean, std, top: str | None = None) -> tuple:
-        """What the suppression key adds to the source address (`suppress.per`): the
-        feature that made the score (top, else _top's) and, when it has a scope, those
-        fields of the record; () without `suppress.per`."""
-        per = self.profile.suppress_per
-        if not per:
-            return ()
-        if top is None:
-            top = self._top(x, mean, std)
-        for name, fields in per:
-            if name == top:
-                return (name,) + tuple(bytes(rec[f]) if f.endswith("addr") else int(rec[f])
-                                       for f in fields)
-        return ()
+    def _scopes(self, tops: list[str], recs: np.ndarray) -> list[tuple]:
+        """What the suppression key adds to the source address (`suppress.per`) for
+        each candidate record: the feature that made its score (`tops`, from _tops)
+        and, when it has a scope, those fields of the record (addresses as bytes,
+        the others as int); () for a record whose feature has none."""
+        out: list[tuple] = [()] * len(recs)
+        names = np.array(tops, dtype=object)
+        for name, fields in self.profile.suppress_per:
+            at = np.flatnonzero(names == name)
+            if len(at) == 0:
+                continue
+            cols = [[a.tobytes() for a in recs[f][at]] if f.endswith("addr")
+                    else [int(v) for v in recs[f][at].tolist()] for f in fields]
+            for n, values in zip(at.tolist(), zip(*cols) if cols else [()] * len(at)):
+                out[n] = (name,) + tuple(values)
+        return out
 
     def _explain(self, x, rec, mean, std) -> list[tuple[str, float, float]]:
         k = self.profile.explain
@@ -301,9 +328,6 @@ class FlowProfileDetector(ProfileDetector):
     protocol."""
 
     catalog = BY_NAME
-
-    def key_address(self, rec) -> bytes:
-        return bytes(rec["src_addr"])
 
     def process(self, records: np.ndarray) -> tuple[np.ndarray, list[Alert]]:
         """As ProfileDetector.process, over the records `where` admits (all without
@@ -346,21 +370,10 @@ class FlowProfileDetector(ProfileDetector):
         thr = self.threshold()
         allowed = self._allowlisted(recs)
         mean, std = self.stats.mean, self.stats.std()
-        alerts: list[Alert] = []
-        # a scan's attempts repeat the same counts: each distinct row's top feature once
-        tops: dict[bytes, str] = {}
-        for j in np.flatnonzero(s > thr).tolist():
-            rec = recs[j]
-            if allowed[j]:
-                self.allowlisted += 1
-                continue
-            row = X[j].tobytes()
-            if p.suppress_per and row not in tops:
-                tops[row] = self._top(X[j], mean, std)
-            if self._suppressed(rec, X[j], mean, std, int(rec["ts_us"]), tops.get(row)):
-                continue
-            alerts.append(Alert(int(idx[j]), p, float(s[j]), thr, p.severity_for(float(s[j])),
-                                self._explain(X[j], rec, mean, std)))
+        over = np.flatnonzero(s > thr)
+        alerts, _ = self._decide(recs, X, over, s[over], thr, allowed, mean, std, "ts_us")
+        for a in alerts:
+            a.index = int(idx[a.index])
         self.alerts += len(alerts)
         return alerts
 
@@ -378,8 +391,7 @@ class WindowProfileDetector(ProfileDetector):
 
     catalog = WINDOW_BY_NAME
 
-    def key_address(self, rec) -> bytes:
-        return bytes(rec["addr"])
+    key_field = "addr"
 
     def _allowlisted(self, recs: np.ndarray) -> np.ndarray:
         return allowlist_hits(self.profile.allowlist, recs, [_words(recs["addr"])])
@@ -394,8 +406,7 @@ class ArpProfileDetector(ProfileDetector):
     catalog = ARP_BY_NAME
     time_field = "ts_us"
 
-    def key_address(self, rec) -> bytes:
-        return bytes(rec["sender_mac"])
+    key_field = "sender_mac"
 
     def _allowlisted(self, recs: np.ndarray) -> np.ndarray:
         return allowlist_hits(self.profile.allowlist, recs,

@@ -182,6 +182,17 @@ class TailModel:
         order = cols[np.argsort(-s[cols], kind="stable")]
         return [(self.features[j], float(x[0, j]), float(s[j])) for j in order.tolist()]
 
+    def top_many(self, X: np.ndarray) -> list[str]:
+        """The most extreme scored feature of each row of X (n x features): for every
+        row, contributions(row)[0][0], computed for all rows at once (the first of
+        equal scores in feature order)."""
+        X = np.asarray(X, dtype=np.float64)
+        if len(X) == 0:
+            return []
+        cols = np.flatnonzero(self._scored)
+        top = cols[np.argmax(self._column_scores(X)[:, cols], axis=1)]
+        return [self.features[j] for j in top.tolist()]
+
     def _column_scores(self, X: np.ndarray) -> np.ndarray:
         """(n, features) score of each row in each column, log(1 / p_j) / log(1 + window)
         capped at 1; 0 in unscored columns and columns with an empty reference."""
