@@ -106,11 +106,12 @@ Kinds expected of protocols not wired yet (one row each when their events are te
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from wirescore.dnsnames import NO_DOMAIN, entropy_bits, split_name
+from wirescore.dnsnames import NO_DOMAIN, split_name
 
 
 @dataclass(frozen=True)
@@ -210,8 +211,18 @@ class Observations:
     (words(i))."""
 
     def __init__(self):
-        self.rows: list[tuple] = []
+        self.rows: list[tuple] | _BlockRows = []
         self._raw: list[tuple] = []
+        self._block: np.ndarray | None = None
+
+    @classmethod
+    def of_block(cls, block: np.ndarray, raw) -> Observations:
+        """The observations of an extractor that makes them whole (vectorised): block,
+        OBS_DTYPE records; raw[i], observation i's raw parts (version, client, server,
+        key), as add() keeps them for words()."""
+        obs = cls()
+        obs.rows, obs._raw, obs._block = _BlockRows(block), raw, block
+        return obs
 
     def add(self, row, kind, ts, client, server, key, key_len, key_entropy, version, swap,
             raw, scope: bytes = b"", weak=0) -> None:
@@ -225,6 +236,8 @@ class Observations:
         self._raw.append((version, *raw))
 
     def array(self) -> np.ndarray:
+        if self._block is not None:
+            return self._block
         return np.array(self.rows, dtype=OBS_DTYPE)
 
     def words(self, i: int) -> tuple[str, str, str]:
@@ -239,6 +252,19 @@ class Observations:
         k = key if isinstance(key, str) else text_of(key)
         whole = isinstance(key, _Whole) or len(k) <= KEY_TEXT
         return c, s, k if whole else k[:KEY_TEXT] + "..."
+
+
+class _BlockRows(Sequence):
+    """Observations.rows of a block: its records, one a row."""
+
+    def __init__(self, block: np.ndarray):
+        self.block = block
+
+    def __len__(self) -> int:
+        return len(self.block)
+
+    def __getitem__(self, i):
+        return self.block[i]
 
 
 class _Whole(str):
@@ -258,48 +284,157 @@ def _addr_text(raw: bytes, version: int) -> str:
 
 def dns_observations(records: np.ndarray) -> Observations:
     """The observations of DNS events (DNS_EVENT_DTYPE records; the module docstring
-    says which). Names are lower-cased; a cut name is keyed as it was kept."""
+    says which). Names are lower-cased; a cut name is keyed as it was kept.
+
+    Vectorised over the batch: each distinct question name is split, hashed and measured
+    once (_DnsNames), the entropies in the core (wirescore._core.entropy); the only
+    Python work per event is hashing a TXT/NULL payload. Observations come in event
+    order, an answer's dns.nx before its dns.txt."""
     from wirescore.core_names import DNS_BITS
 
-    obs = Observations()
-    has_q = DNS_BITS["DE_QUESTION"]
-    flags, status = records["flags"], records["status"]
-    qlen, ts, version = records["qname_len"], records["ts_us"], records["ip_version"]
-    text, n_answers = records["text"], records["n_answers"]
-    src_addr, dst_addr = records["src_addr"], records["dest_addr"]
-    ports = (records["src_port"], records["dest_port"])
-    wanted = (status & has_q).astype(bool)
+    wanted = (records["status"] & DNS_BITS["DE_QUESTION"]).astype(bool)
     for p in _LINK_LOCAL_PORTS:
-        wanted &= (ports[0] != p) & (ports[1] != p)
-    for i in np.flatnonzero(wanted).tolist():
-        f = int(flags[i])
-        name = text[i, :int(qlen[i])].tobytes().rstrip(b".").lower()
-        domain, under = split_name(name)
-        v, t = int(version[i]), int(ts[i])
-        src, dst = _Address(src_addr[i].tobytes()), _Address(dst_addr[i].tobytes())
-        if not f & _QR:
+        wanted &= (records["src_port"] != p) & (records["dest_port"] != p)
+    ev = np.flatnonzero(wanted)
+    if len(ev) == 0:
+        return Observations()
+    names = _DnsNames(records, ev)
+    answer = (records["flags"][ev] & _QR).astype(bool)
+    nx = answer & ((records["flags"][ev] & 15) == _RCODE_NXDOMAIN) & names.nx_ok[names.of]
+    txt, off, size = _first_payloads(records, ev, answer)
+    parts = [_dns_part(records, ev, ~answer, names, "dns.name"),
+             _dns_part(records, ev, nx, names, "dns.nx"),
+             _dns_part(records, ev, txt, names, "dns.txt", off, size)]
+    block = np.concatenate([b for b, _ in parts])
+    if len(block) == 0:
+        return Observations()
+    # event order; within an event, dns.nx (sub 0) before dns.txt (sub 1)
+    sub = np.concatenate([np.full(len(b), s) for (b, _), s in zip(parts, (0, 0, 1))])
+    order = np.argsort(block["row"] * 2 + sub, kind="stable")
+    block = block[order]
+    which = np.concatenate([np.full(len(b), k) for k, (b, _) in enumerate(parts)])[order]
+    at = np.concatenate([at for _, at in parts])[order]
+    return Observations.of_block(
+        block, _DnsRaw(records, names, which, block["row"], names.of[at]))
+
+
+class _DnsNames:
+    """The distinct question names of DNS events ev (records' rows): for each, its name
+    (trailing dots stripped, lower case), registered domain (dnsnames.split_name), the
+    domain's stand-in address, the name's key hash, the length and entropy of the data
+    under the domain (0 for a reverse name), and whether an NXDOMAIN for it names a
+    domain (nx_ok). of[j] is the distinct name of event ev[j]."""
+
+    def __init__(self, records: np.ndarray, ev: np.ndarray):
+        from wirescore._core.entropy import entropy_rows
+
+        text = records["text"]
+        qlen = np.minimum(records["qname_len"][ev].astype(np.int64), text.shape[1])
+        width = int(qlen.max())
+        # a name's identity: its kept length (2 bytes) and bytes, zeros past the length
+        keys = np.zeros((len(ev), width + 2), np.uint8)
+        keys[:, 0], keys[:, 1] = qlen & 0xFF, qlen >> 8
+        body = text[ev, :width]
+        body[np.arange(width) >= qlen[:, None]] = 0
+        keys[:, 2:] = body
+        _, first, of = np.unique(keys.view(np.dtype((np.void, width + 2))).ravel(),
+                                 return_index=True, return_inverse=True)
+        self.of = of.ravel()
+        lens = qlen[first].tolist()
+        blob = body[first].tobytes()
+        self.names, self.domains, data_len, servers, nx_ok = [], [], [], [], []
+        stand_ins: dict[bytes, bytes] = {}
+        for k, n in enumerate(lens):
+            name = blob[k * width:k * width + n].rstrip(b".").lower()
+            domain, under = split_name(name)
+            self.names.append(name)
+            self.domains.append(domain)
             # a reverse name's labels are an address, not data: measured as empty
-            data = b"" if domain in _REVERSE_ZONES else under
-            obs.add(i, "dns.name", t, src, stand_in(domain), name, len(data),
-                    entropy_bits(data), v, 0, (src, domain, name))
-            continue
-        if (f & 15) == _RCODE_NXDOMAIN and b"." in domain and domain != NO_DOMAIN:
-            obs.add(i, "dns.nx", t, dst, src, domain, 0, 0.0, v, 1, (dst, src, domain))
-        payload = _first_payload(records, i) if n_answers[i] else None
-        if payload is not None:
-            obs.add(i, "dns.txt", t, dst, stand_in(domain), payload, len(payload),
-                    entropy_bits(payload), v, 1, (dst, domain, name))
-    return obs
+            data_len.append(0 if domain in _REVERSE_ZONES else len(under))
+            server = stand_ins.get(domain)
+            if server is None:
+                server = stand_ins[domain] = stand_in(domain)
+            servers.append(server)
+            nx_ok.append(b"." in domain and domain != NO_DOMAIN)
+        self.key = np.array([hash64(name) for name in self.names], dtype=np.uint64)
+        self.server = np.frombuffer(b"".join(servers), np.uint8).reshape(-1, 16)
+        self.data_len = np.array(data_len, dtype=np.int64)
+        self.nx_ok = np.array(nx_ok, dtype=bool)
+        # the data under the domain is the name's first data_len bytes, lower-cased
+        self.entropy = entropy_rows(body[first], np.arange(len(first)),
+                                    np.zeros(len(first), np.int64), self.data_len, fold=True)
+
+    def domain_keys(self, u: np.ndarray) -> np.ndarray:
+        """The key hashes of the domains of distinct names u."""
+        return np.array([hash64(self.domains[k]) for k in u.tolist()], dtype=np.uint64)
 
 
-def _first_payload(records: np.ndarray, i: int) -> bytes | None:
-    """The data of event i's first TXT or NULL answer kept, or None."""
-    types = records["an_type"][i]
-    for k in range(min(int(records["n_answers"][i]), len(types))):
-        if int(types[k]) in _TXT_TYPES:
-            off, n = int(records["an_data_off"][i, k]), int(records["an_data_len"][i, k])
-            return records["text"][i, off:off + n].tobytes()
-    return None
+def _first_payloads(records: np.ndarray, ev: np.ndarray, answer: np.ndarray):
+    """(has, off, size) over events ev: whether the event is an answer keeping a TXT or
+    NULL record, and that first such record's data as text[off:off + size] (cut at the
+    text's end)."""
+    types = records["an_type"][ev]
+    kept = np.minimum(records["n_answers"][ev].astype(np.int64), types.shape[1])
+    hit = ((types == _TXT_TYPES[0]) | (types == _TXT_TYPES[1])) \
+        & (np.arange(types.shape[1]) < kept[:, None])
+    has = answer & hit.any(axis=1)
+    k = hit.argmax(axis=1)
+    width = records["text"].shape[1]
+    start = records["an_data_off"][ev, k].astype(np.int64)
+    end = np.minimum(start + records["an_data_len"][ev, k], width)
+    return has, np.minimum(start, width), np.maximum(end - start, 0)
+
+
+def _dns_part(records, ev, mask, names: _DnsNames, kind: str, off=None, size=None):
+    """(OBS_DTYPE block, positions in ev) of the observations of kind over events
+    ev[mask] (the module docstring says which fields)."""
+    at = np.flatnonzero(mask)
+    rows, u = ev[at], names.of[at]
+    block = np.zeros(len(at), dtype=OBS_DTYPE)
+    block["row"], block["kind"] = rows, KIND_ID[kind]
+    block["ts_us"], block["ip_version"] = records["ts_us"][rows], records["ip_version"][rows]
+    asker = records["src_addr" if kind == "dns.name" else "dest_addr"][rows]
+    block["client"] = asker
+    if kind == "dns.name":
+        block["server"], block["key"] = names.server[u], names.key[u]
+        block["key_len"], block["key_entropy"] = names.data_len[u], names.entropy[u]
+    elif kind == "dns.nx":
+        block["server"], block["key"], block["swap"] = records["src_addr"][rows], \
+            names.domain_keys(u), 1
+    elif len(at):
+        from wirescore._core.entropy import entropy_rows
+
+        text = records["text"]
+        o, n = off[at], size[at]
+        block["server"], block["swap"], block["key_len"] = names.server[u], 1, n
+        block["key"] = np.array([hash64(text[r, a:a + b].tobytes())
+                                 for r, a, b in zip(rows.tolist(), o.tolist(), n.tolist())],
+                                dtype=np.uint64)
+        block["key_entropy"] = entropy_rows(text, rows, o, n)
+    return block, at
+
+
+class _DnsRaw:
+    """The raw parts of DNS observations (Observations.words), made only when asked:
+    observation i is of kind which[i] (0 dns.name, 1 dns.nx, 2 dns.txt) over event row
+    rows[i], whose question is distinct name u[i]."""
+
+    def __init__(self, records: np.ndarray, names: _DnsNames, which, rows, u):
+        self.records, self.names = records, names
+        self.which, self.rows, self.u = which, rows, u
+
+    def __getitem__(self, i: int) -> tuple:
+        r, u, which = int(self.rows[i]), int(self.u[i]), int(self.which[i])
+        rec = self.records
+        v = int(rec["ip_version"][r])
+        src = _Address(rec["src_addr"][r].tobytes())
+        dst = _Address(rec["dest_addr"][r].tobytes())
+        name, domain = self.names.names[u], self.names.domains[u]
+        if which == 0:
+            return v, src, domain, name
+        if which == 1:
+            return v, dst, src, domain
+        return v, dst, domain, name
 
 
 #: DCE-RPC packet type REQUEST (C706 12.6.4.9); a request's event has no response type
