@@ -534,6 +534,10 @@ TURN_SECONDS = 5.0
 #: bounded; the oldest entry goes first, counted in dropped)
 HTTP_PENDING_MAX = 1 << 14
 HTTP_SERVED_MAX = 1 << 14
+#: request URIs and header values whose measured inputs an HttpObserver keeps (a
+#: cache: a network's requests repeat a few URIs, agents and referers; the oldest goes
+#: first, and forgetting one costs its measuring again, never an answer)
+HTTP_MEMO_MAX = 1 << 12
 _ERROR_STATUS = (400, 599)
 
 
@@ -549,60 +553,75 @@ class HttpObserver:
         self.pending: dict[tuple[int, int], tuple[bytes, bytes]] = {}
         self.served: dict[bytes, tuple[int, bytes]] = {}
         self.dropped = 0
+        self._memo: dict[tuple[bytes, bytes], tuple] = {}
 
     def __call__(self, records: np.ndarray) -> Observations:
         from wirescore.core_names import HTTP_BITS
-        from wirescore.httpinput import decode, escapes, path_of, query_inputs
+        from wirescore.httpinput import path_of
 
         obs = Observations()
-        resp = (records["flags"] & HTTP_BITS["HE_RESPONSE"]).astype(bool)
-        offs, lens, text = records["field_off"], records["field_len"], records["text"]
-        ts, version, status = records["ts_us"], records["ip_version"], records["status"]
+        resp = (records["flags"] & HTTP_BITS["HE_RESPONSE"]).tolist()
+        offs, lens, text = records["field_off"].tolist(), records["field_len"].tolist(), \
+            records["text"]
+        ts, version = records["ts_us"].tolist(), records["ip_version"].tolist()
+        status, port = records["status"].tolist(), records["dest_port"].tolist()
         flow, tx = records["flow_id"].tolist(), records["tx_id"].tolist()
+        srcs, dsts = records["src_addr"].tobytes(), records["dest_addr"].tobytes()
         turn_us = int(TURN_SECONDS * 1e6)
         for i in range(len(records)):
-            src = _Address(records["src_addr"][i].tobytes())
-            dst = _Address(records["dest_addr"][i].tobytes())
-            v, t = int(version[i]), int(ts[i])
+            src, dst = _Address(srcs[16 * i:16 * i + 16]), _Address(dsts[16 * i:16 * i + 16])
+            v, t = version[i], ts[i]
             if resp[i]:
                 req = self.pending.pop((flow[i], tx[i]), None)
-                code = int(status[i])
+                code = status[i]
                 if req is not None and _ERROR_STATUS[0] <= code <= _ERROR_STATUS[1]:
                     op = req[0] + b" " + path_of(req[1])
                     obs.add(i, "http.fail", t, dst, src, op, code, 0.0, v, 1,
                             (dst, src, f"{text_of_bytes(op)} ({code})"))
                 continue
-            row = text[i]
-
-            def field(k):
-                o, n = int(offs[i, k]), int(lens[i, k])
-                return row[o:o + n].tobytes()
-
-            method, uri = field(0), field(1)
+            row, off, n = text[i], offs[i], lens[i]
+            method, uri, agent, referer = (row[off[k]:off[k] + n[k]].tobytes()
+                                           for k in (0, 1, 3, 4))
             self._remember(self.pending, (flow[i], tx[i]), (method, uri), HTTP_PENDING_MAX)
             path = path_of(uri)
-            inputs = [(b"(path)", decode(path, plus=False)), *query_inputs(uri),
-                      (b"User-Agent", decode(field(3), plus=False)),
-                      (b"Referer", decode(field(4), plus=False))]
-            for name, value in inputs:
-                found = escapes(value)
-                if found:
-                    key = method + b" " + path + b" " + name
-                    words = (f"{'+'.join(found)} in {text_of_bytes(name)} of "
-                             f"{text_of_bytes(method)} {text_of_bytes(path)}: "
-                             f"{text_of_bytes(value)}")
-                    obs.add(i, "http.input", t, src, dst, key, len(found), 0.0, v, 0,
-                            (src, dst, words), scope="+".join(found).encode())
-            port = int(records["dest_port"][i])
+            for name, value, found in (self._flagged(b"", uri)
+                                       + self._flagged(b"User-Agent", agent)
+                                       + self._flagged(b"Referer", referer)):
+                key = method + b" " + path + b" " + name
+                words = (f"{'+'.join(found)} in {text_of_bytes(name)} of "
+                         f"{text_of_bytes(method)} {text_of_bytes(path)}: "
+                         f"{text_of_bytes(value)}")
+                obs.add(i, "http.input", t, src, dst, key, len(found), 0.0, v, 0,
+                        (src, dst, words), scope="+".join(found).encode())
             was = self.served.get(src)
             if was is not None and t - was[0] <= turn_us and was[1] != dst:
                 words = (f"{_addr_text(was[1], v)} ({(t - was[0]) / 1e6:.1f} s before: "
                          f"{text_of_bytes(method)} {text_of_bytes(path)})")
-                obs.add(i, "http.turn", t, src, dst, dst + port.to_bytes(2, "little"), 0,
+                obs.add(i, "http.turn", t, src, dst, dst + port[i].to_bytes(2, "little"), 0,
                         0.0, v, 0, (src, dst, words))
             self.served.pop(dst, None)
             self._remember(self.served, dst, (t, src), HTTP_SERVED_MAX)
         return obs
+
+    def _flagged(self, header: bytes, raw: bytes) -> tuple:
+        """The inputs of one part of a request that leave the data grammar, ((name,
+        decoded value, escapes), ...) in input order: header b"" is the URI (its path,
+        then each query parameter), else the header of that name. Kept in a bounded
+        cache (HTTP_MEMO_MAX)."""
+        got = self._memo.get((header, raw))
+        if got is None:
+            from wirescore.httpinput import decode, escapes, path_of, query_inputs
+
+            if header:
+                inputs = [(header, decode(raw, plus=False))]
+            else:
+                inputs = [(b"(path)", decode(path_of(raw), plus=False)), *query_inputs(raw)]
+            got = tuple((name, value, found) for name, value in inputs
+                        if (found := escapes(value)))
+            self._memo[(header, raw)] = got
+            if len(self._memo) > HTTP_MEMO_MAX:
+                del self._memo[next(iter(self._memo))]
+        return got
 
     def _remember(self, table: dict, key, value, limit: int) -> None:
         """table[key] = value, the oldest entry dropped (and counted) past limit."""
