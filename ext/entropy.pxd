@@ -11,7 +11,8 @@ from libc.stdint cimport uint8_t, uint32_t
 from libc.string cimport memset
 
 
-cdef inline double entropy_bits(const uint8_t* data, Py_ssize_t n, bint fold) noexcept nogil:
+cdef inline double entropy_bits(const uint8_t* data, Py_ssize_t n,
+                                bint fold) noexcept nogil:
     """The entropy of data[0:n] (module comment); data is read only when n > 0."""
     cdef uint32_t count[256]
     cdef uint8_t order[256]

@@ -45,7 +45,8 @@ def entropy_rows(data, rows, offs, lens, bint fold=False):
         if (r[j] < 0 or r[j] >= height or o[j] < 0 or n[j] < 0
                 or o[j] + n[j] > width):
             raise ValueError(f"entropy_rows: string {j} (row {r[j]}, bytes {o[j]} + "
-                             f"{n[j]}) is not inside a row of {width} bytes of {height} rows")
+                             f"{n[j]}) is not inside a row of {width} bytes of "
+                             f"{height} rows")
     out = np.zeros(m, dtype=np.float64)
     cdef double[::1] bits = out
     with nogil:

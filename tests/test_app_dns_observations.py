@@ -1,4 +1,5 @@
-"""The DNS observations (wirescore.appkeys.dns_observations, vectorised over a batch) and
+"""The DNS observations (wirescore.appkeys.dns_observations, vectorised over a batch, and
+DnsObserver, which caches measured names across batches) and
 the entropy they measure (wirescore._core.entropy) equal their one-event-at-a-time
 definition, bit for bit: on the DNS events of every shared capture, on edge-case names
 (empty, 255 bytes, non-ASCII, upper case, trailing dots, reverse, single-label, no public
@@ -14,7 +15,9 @@ import pytest
 from conftest import FIXTURES, list_captures, need_shared
 from test_app_firstseen import nxdomain_records
 from wirescore._core.entropy import entropy_one, entropy_rows
-from wirescore.appkeys import KIND_ID, OBS_DTYPE, dns_observations, hash64, stand_in
+from wirescore import appkeys
+from wirescore.appkeys import (KIND_ID, OBS_DTYPE, DnsObserver, dns_observations, hash64,
+                               stand_in)
 from wirescore.config import Config
 from wirescore.core_names import DNS_BITS
 from wirescore.dnsnames import NO_DOMAIN, entropy_bits, split_name
@@ -69,11 +72,11 @@ def reference_observations(records: np.ndarray) -> tuple[np.ndarray, list[tuple]
     return np.array(rows, dtype=OBS_DTYPE), raws
 
 
-def assert_same(records: np.ndarray) -> int:
-    """dns_observations(records) equals the reference, bytes and raw parts; returns
-    the number of observations."""
+def assert_same(records: np.ndarray, extract=dns_observations) -> int:
+    """extract(records) equals the reference, bytes and raw parts; returns the number
+    of observations."""
     want, raws = reference_observations(records)
-    obs = dns_observations(records)
+    obs = extract(records)
     got = obs.array()
     assert got.dtype == OBS_DTYPE and len(obs.rows) == len(want)
     assert got.tobytes() == want.tobytes()          # every column, floats bit for bit
@@ -87,7 +90,7 @@ def test_every_shared_capture_as_one_event_at_a_time(tmp_path):
     captures = list_captures(need_shared() / "pcaps") + list_captures(FIXTURES)
     seen = batches = 0
     for pcap in captures:
-        got = []
+        got, observer = [], DnsObserver()      # its cache lives across the batches
         try:
             Engine(Config.load(overrides={"detect.enabled": False}), tmp_path,
                    on_app=lambda kind, r, e: got.append(r.copy()) if kind == "dns"
@@ -96,6 +99,7 @@ def test_every_shared_capture_as_one_event_at_a_time(tmp_path):
             pass
         for records in got:
             seen += assert_same(records)
+            assert assert_same(records, observer) == assert_same(records)
             batches += 1
     assert batches >= 50 and seen >= 2000             # 56 batches, 2457 observations
 
@@ -118,6 +122,20 @@ def test_edge_case_names(tmp_path, qr):
     recs["flags"] = qr
     recs["status"] |= DNS_BITS["DE_QUESTION"]
     assert assert_same(recs) >= (len(EDGE_NAMES) if not qr else 10)
+
+
+@pytest.mark.parametrize("memo", [0, 3, 1 << 13])
+def test_the_name_cache_changes_no_answer(tmp_path, monkeypatch, memo):
+    """A DnsObserver answers each batch as the one-batch function, whatever its cache
+    holds: none, a few names (forgetting all the time) or every one."""
+    monkeypatch.setattr(appkeys, "DNS_MEMO_MAX", memo)
+    recs = nxdomain_records(tmp_path, EDGE_NAMES * 3)
+    recs["flags"][::2] = 0
+    recs["flags"][1::2] = 0x8003
+    recs["status"] |= DNS_BITS["DE_QUESTION"]
+    observer = DnsObserver()
+    seen = sum(assert_same(recs[i:i + 5], observer) for i in range(0, len(recs), 5))
+    assert seen > len(EDGE_NAMES) and len(observer._memo) <= memo
 
 
 def test_txt_payloads_cut_at_the_text_end(tmp_path):

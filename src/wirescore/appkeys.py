@@ -111,6 +111,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from wirescore.dnsbatch import distinct_names, first_payloads
 from wirescore.dnsnames import NO_DOMAIN, split_name
 
 
@@ -190,11 +191,8 @@ COLUMNS = ("pair_new", "pair_count_before", "pair_keys_before", "key_clients_bef
 KEY_TEXT = 64
 _QR = 0x8000
 _RCODE_NXDOMAIN = 3
-_TXT_TYPES = (16, 10)          # TXT, NULL (RFC 1035 3.2.2)
 _LINK_LOCAL_PORTS = (5353, 5355)   # mDNS (RFC 6762), LLMNR (RFC 4795)
 _REVERSE_ZONES = (b"in-addr.arpa", b"ip6.arpa")
-
-
 def hash64(data: bytes) -> int:
     """A key's 64-bit hash (BLAKE2b: the same in every process and run)."""
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
@@ -282,14 +280,26 @@ def _addr_text(raw: bytes, version: int) -> str:
     return str(ipaddress.ip_address(raw[:4] if version == 4 else raw))
 
 
-def dns_observations(records: np.ndarray) -> Observations:
+class DnsObserver:
+    """dns_observations with a cache of the names it measured that lives across
+    batches (DNS_MEMO_MAX names), so one per Detector."""
+
+    def __init__(self):
+        self._memo: dict[bytes, tuple] = {}
+
+    def __call__(self, records: np.ndarray) -> Observations:
+        return dns_observations(records, self._memo)
+
+
+def dns_observations(records: np.ndarray, memo: dict | None = None) -> Observations:
     """The observations of DNS events (DNS_EVENT_DTYPE records; the module docstring
     says which). Names are lower-cased; a cut name is keyed as it was kept.
 
     Vectorised over the batch: each distinct question name is split, hashed and measured
-    once (_DnsNames), the entropies in the core (wirescore._core.entropy); the only
-    Python work per event is hashing a TXT/NULL payload. Observations come in event
-    order, an answer's dns.nx before its dns.txt."""
+    once (_DnsNames; not at all when memo, DnsObserver's cache, has it), the entropies
+    in the core (wirescore._core.entropy); the only Python work per event is hashing a
+    TXT/NULL payload. Observations come in event order, an answer's dns.nx before its
+    dns.txt."""
     from wirescore.core_names import DNS_BITS
 
     wanted = (records["status"] & DNS_BITS["DE_QUESTION"]).astype(bool)
@@ -298,10 +308,10 @@ def dns_observations(records: np.ndarray) -> Observations:
     ev = np.flatnonzero(wanted)
     if len(ev) == 0:
         return Observations()
-    names = _DnsNames(records, ev)
+    names = _DnsNames(records, ev, {} if memo is None else memo)
     answer = (records["flags"][ev] & _QR).astype(bool)
     nx = answer & ((records["flags"][ev] & 15) == _RCODE_NXDOMAIN) & names.nx_ok[names.of]
-    txt, off, size = _first_payloads(records, ev, answer)
+    txt, off, size = first_payloads(records, ev, answer)
     parts = [_dns_part(records, ev, ~answer, names, "dns.name"),
              _dns_part(records, ev, nx, names, "dns.nx"),
              _dns_part(records, ev, txt, names, "dns.txt", off, size)]
@@ -318,71 +328,55 @@ def dns_observations(records: np.ndarray) -> Observations:
         block, _DnsRaw(records, names, which, block["row"], names.of[at]))
 
 
+#: distinct question names whose split, hashes and entropy a DnsObserver keeps (a
+#: cache: a network asks the same names over and over; the oldest goes first, and
+#: forgetting one costs its measuring again, never an answer)
+DNS_MEMO_MAX = 1 << 13
+
+
 class _DnsNames:
     """The distinct question names of DNS events ev (records' rows): for each, its name
     (trailing dots stripped, lower case), registered domain (dnsnames.split_name), the
-    domain's stand-in address, the name's key hash, the length and entropy of the data
-    under the domain (0 for a reverse name), and whether an NXDOMAIN for it names a
-    domain (nx_ok). of[j] is the distinct name of event ev[j]."""
+    domain's stand-in address, the key hashes of the name and of the domain, the length
+    and entropy of the data under the domain (0 for a reverse name), and whether an
+    NXDOMAIN for it names a domain (nx_ok). of[j] is the distinct name of event ev[j].
+    memo: the kept name bytes -> that tuple, filled here (at most DNS_MEMO_MAX)."""
 
-    def __init__(self, records: np.ndarray, ev: np.ndarray):
+    def __init__(self, records: np.ndarray, ev: np.ndarray, memo: dict):
         from wirescore._core.entropy import entropy_rows
 
-        text = records["text"]
-        qlen = np.minimum(records["qname_len"][ev].astype(np.int64), text.shape[1])
-        width = int(qlen.max())
-        # a name's identity: its kept length (2 bytes) and bytes, zeros past the length
-        keys = np.zeros((len(ev), width + 2), np.uint8)
-        keys[:, 0], keys[:, 1] = qlen & 0xFF, qlen >> 8
-        body = text[ev, :width]
-        body[np.arange(width) >= qlen[:, None]] = 0
-        keys[:, 2:] = body
-        _, first, of = np.unique(keys.view(np.dtype((np.void, width + 2))).ravel(),
-                                 return_index=True, return_inverse=True)
-        self.of = of.ravel()
-        lens = qlen[first].tolist()
-        blob = body[first].tobytes()
-        self.names, self.domains, data_len, servers, nx_ok = [], [], [], [], []
-        stand_ins: dict[bytes, bytes] = {}
-        for k, n in enumerate(lens):
-            name = blob[k * width:k * width + n].rstrip(b".").lower()
-            domain, under = split_name(name)
-            self.names.append(name)
-            self.domains.append(domain)
-            # a reverse name's labels are an address, not data: measured as empty
-            data_len.append(0 if domain in _REVERSE_ZONES else len(under))
-            server = stand_ins.get(domain)
-            if server is None:
-                server = stand_ins[domain] = stand_in(domain)
-            servers.append(server)
-            nx_ok.append(b"." in domain and domain != NO_DOMAIN)
-        self.key = np.array([hash64(name) for name in self.names], dtype=np.uint64)
-        self.server = np.frombuffer(b"".join(servers), np.uint8).reshape(-1, 16)
+        self.of, raws, kept = distinct_names(records, ev)
+        got = [memo.get(raw) for raw in raws]
+        new = [k for k, g in enumerate(got) if g is None]
+        if new:
+            measured = [self._measure(raws[k]) for k in new]
+            # the data under the domain is the name's first data_len bytes, lower-cased
+            bits = entropy_rows(kept[new], np.arange(len(new)),
+                                np.zeros(len(new), np.int64), [m[4] for m in measured],
+                                fold=True).tolist()
+            for k, m, b in zip(new, measured, bits):
+                got[k] = memo[raws[k]] = (*m, b)
+            while len(memo) > DNS_MEMO_MAX:
+                del memo[next(iter(memo))]
+        (self.names, self.domains, key, domain_key, data_len, server, nx_ok,
+         entropy) = zip(*got)
+        self.key = np.array(key, dtype=np.uint64)
+        self.domain_key = np.array(domain_key, dtype=np.uint64)
         self.data_len = np.array(data_len, dtype=np.int64)
+        self.server = np.frombuffer(b"".join(server), np.uint8).reshape(-1, 16)
         self.nx_ok = np.array(nx_ok, dtype=bool)
-        # the data under the domain is the name's first data_len bytes, lower-cased
-        self.entropy = entropy_rows(body[first], np.arange(len(first)),
-                                    np.zeros(len(first), np.int64), self.data_len, fold=True)
+        self.entropy = np.array(entropy, dtype=np.float64)
 
-    def domain_keys(self, u: np.ndarray) -> np.ndarray:
-        """The key hashes of the domains of distinct names u."""
-        return np.array([hash64(self.domains[k]) for k in u.tolist()], dtype=np.uint64)
-
-
-def _first_payloads(records: np.ndarray, ev: np.ndarray, answer: np.ndarray):
-    """(has, off, size) over events ev: whether the event is an answer keeping a TXT or
-    NULL record, and that first such record's data as text[off:off + size] (cut at the
-    text's end)."""
-    types = records["an_type"][ev]
-    kept = np.minimum(records["n_answers"][ev].astype(np.int64), types.shape[1])
-    hit = ((types == _TXT_TYPES[0]) | (types == _TXT_TYPES[1])) \
-        & (np.arange(types.shape[1]) < kept[:, None])
-    has = answer & hit.any(axis=1)
-    k = hit.argmax(axis=1)
-    width = records["text"].shape[1]
-    start = records["an_data_off"][ev, k].astype(np.int64)
-    end = np.minimum(start + records["an_data_len"][ev, k], width)
-    return has, np.minimum(start, width), np.maximum(end - start, 0)
+    @staticmethod
+    def _measure(raw: bytes) -> tuple:
+        """(name, domain, key, domain key, data length, stand-in, nx_ok) of a kept
+        question name."""
+        name = raw.rstrip(b".").lower()
+        domain, under = split_name(name)
+        # a reverse name's labels are an address, not data: measured as empty
+        data_len = 0 if domain in _REVERSE_ZONES else len(under)
+        return (name, domain, hash64(name), hash64(domain), data_len, stand_in(domain),
+                b"." in domain and domain != NO_DOMAIN)
 
 
 def _dns_part(records, ev, mask, names: _DnsNames, kind: str, off=None, size=None):
@@ -392,7 +386,8 @@ def _dns_part(records, ev, mask, names: _DnsNames, kind: str, off=None, size=Non
     rows, u = ev[at], names.of[at]
     block = np.zeros(len(at), dtype=OBS_DTYPE)
     block["row"], block["kind"] = rows, KIND_ID[kind]
-    block["ts_us"], block["ip_version"] = records["ts_us"][rows], records["ip_version"][rows]
+    block["ts_us"] = records["ts_us"][rows]
+    block["ip_version"] = records["ip_version"][rows]
     asker = records["src_addr" if kind == "dns.name" else "dest_addr"][rows]
     block["client"] = asker
     if kind == "dns.name":
@@ -400,7 +395,7 @@ def _dns_part(records, ev, mask, names: _DnsNames, kind: str, off=None, size=Non
         block["key_len"], block["key_entropy"] = names.data_len[u], names.entropy[u]
     elif kind == "dns.nx":
         block["server"], block["key"], block["swap"] = records["src_addr"][rows], \
-            names.domain_keys(u), 1
+            names.domain_key[u], 1
     elif len(at):
         from wirescore._core.entropy import entropy_rows
 
@@ -569,7 +564,8 @@ class HttpObserver:
         srcs, dsts = records["src_addr"].tobytes(), records["dest_addr"].tobytes()
         turn_us = int(TURN_SECONDS * 1e6)
         for i in range(len(records)):
-            src, dst = _Address(srcs[16 * i:16 * i + 16]), _Address(dsts[16 * i:16 * i + 16])
+            src = _Address(srcs[16 * i:16 * i + 16])
+            dst = _Address(dsts[16 * i:16 * i + 16])
             v, t = version[i], ts[i]
             if resp[i]:
                 req = self.pending.pop((flow[i], tx[i]), None)
@@ -686,6 +682,6 @@ def smb_observations(records: np.ndarray) -> Observations:
 
 #: the observations of each event kind wired so far; a class is a stateful extractor
 #: (the Detector makes one per run and calls it with each batch)
-EXTRACTORS = {"dns": dns_observations, "dcerpc": dcerpc_observations,
+EXTRACTORS = {"dns": DnsObserver, "dcerpc": dcerpc_observations,
               "krb5": krb5_observations, "http": HttpObserver,
               "fileinfo": fileinfo_observations, "smb": smb_observations}
