@@ -644,7 +644,9 @@ def fileinfo_observations(records: np.ndarray) -> Observations:
     from wirescore.msg_names import MAGIC_NAMES
 
     obs = Observations()
-    exe = np.isin(records["magic"], [MAGIC_NAMES.index(m) for m in EXE_MAGIC])
+    code = np.zeros(256, bool)                   # the magic column is a uint8 kind
+    code[[MAGIC_NAMES.index(m) for m in EXE_MAGIC]] = True
+    exe = code[records["magic"].astype(np.uint8)]
     ts, version = records["ts_us"], records["ip_version"]
     for i in np.flatnonzero(exe).tolist():
         kind = MAGIC_NAMES[int(records["magic"][i])]
