@@ -60,7 +60,8 @@ MODULES = ["ctables", "decode", "appcore", "flowtable", "eve", "evedns", "hst", 
            "app/msg_ber", "app/msg_krb5", "app/msg_ldap", "app/msg_ssh", "app/msg_bytes",
            "firstseen",
            "eveapp",
-           "sketch"]
+           "sketch",
+           "entropy"]
 
 if os.environ.get("WIRESCORE_MODULES"):
     _only = os.environ["WIRESCORE_MODULES"].split(",")

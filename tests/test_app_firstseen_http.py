@@ -302,3 +302,21 @@ def test_observations_of_hostile_records(tmp_path):
     got = fileinfo_observations(files)
     for i in range(len(got.rows)):
         got.words(i)
+
+
+@pytest.mark.parametrize("pcap", ["web-attacks/ndpi-log4j-webapp-exploit.pcap",
+                                  "scans/esnet-nmap_80_all.pcap"])
+def test_the_measured_inputs_cache_changes_no_answer(tmp_path, monkeypatch, pcap):
+    """No cache (each request measured afresh), a cache of two entries and a roomy one
+    give the same observations and words, batch after batch."""
+    recs = app_records(labeled(pcap), tmp_path / "run", "http")
+    runs = []
+    for memo in (0, 2, 1 << 12):
+        monkeypatch.setattr(appkeys, "HTTP_MEMO_MAX", memo)
+        obs = HttpObserver()
+        batches = [obs(recs[i:i + 16]) for i in range(0, len(recs), 16)]
+        assert len(obs._memo) <= memo
+        runs.append([(b.array().tobytes(), [b.words(i) for i in range(len(b.rows))])
+                     for b in batches])
+    assert runs[0] == runs[1] == runs[2]
+    assert sum(len(words) for _, words in runs[0]) > 0

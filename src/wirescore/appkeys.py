@@ -106,11 +106,13 @@ Kinds expected of protocols not wired yet (one row each when their events are te
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from wirescore.dnsnames import NO_DOMAIN, entropy_bits, split_name
+from wirescore.dnsbatch import distinct_names, first_payloads
+from wirescore.dnsnames import NO_DOMAIN, split_name
 
 
 @dataclass(frozen=True)
@@ -189,11 +191,8 @@ COLUMNS = ("pair_new", "pair_count_before", "pair_keys_before", "key_clients_bef
 KEY_TEXT = 64
 _QR = 0x8000
 _RCODE_NXDOMAIN = 3
-_TXT_TYPES = (16, 10)          # TXT, NULL (RFC 1035 3.2.2)
 _LINK_LOCAL_PORTS = (5353, 5355)   # mDNS (RFC 6762), LLMNR (RFC 4795)
 _REVERSE_ZONES = (b"in-addr.arpa", b"ip6.arpa")
-
-
 def hash64(data: bytes) -> int:
     """A key's 64-bit hash (BLAKE2b: the same in every process and run)."""
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
@@ -210,8 +209,18 @@ class Observations:
     (words(i))."""
 
     def __init__(self):
-        self.rows: list[tuple] = []
+        self.rows: list[tuple] | _BlockRows = []
         self._raw: list[tuple] = []
+        self._block: np.ndarray | None = None
+
+    @classmethod
+    def of_block(cls, block: np.ndarray, raw) -> Observations:
+        """The observations of an extractor that makes them whole (vectorised): block,
+        OBS_DTYPE records; raw[i], observation i's raw parts (version, client, server,
+        key), as add() keeps them for words()."""
+        obs = cls()
+        obs.rows, obs._raw, obs._block = _BlockRows(block), raw, block
+        return obs
 
     def add(self, row, kind, ts, client, server, key, key_len, key_entropy, version, swap,
             raw, scope: bytes = b"", weak=0) -> None:
@@ -225,6 +234,8 @@ class Observations:
         self._raw.append((version, *raw))
 
     def array(self) -> np.ndarray:
+        if self._block is not None:
+            return self._block
         return np.array(self.rows, dtype=OBS_DTYPE)
 
     def words(self, i: int) -> tuple[str, str, str]:
@@ -239,6 +250,19 @@ class Observations:
         k = key if isinstance(key, str) else text_of(key)
         whole = isinstance(key, _Whole) or len(k) <= KEY_TEXT
         return c, s, k if whole else k[:KEY_TEXT] + "..."
+
+
+class _BlockRows(Sequence):
+    """Observations.rows of a block: its records, one a row."""
+
+    def __init__(self, block: np.ndarray):
+        self.block = block
+
+    def __len__(self) -> int:
+        return len(self.block)
+
+    def __getitem__(self, i):
+        return self.block[i]
 
 
 class _Whole(str):
@@ -256,50 +280,156 @@ def _addr_text(raw: bytes, version: int) -> str:
     return str(ipaddress.ip_address(raw[:4] if version == 4 else raw))
 
 
-def dns_observations(records: np.ndarray) -> Observations:
+class DnsObserver:
+    """dns_observations with a cache of the names it measured that lives across
+    batches (DNS_MEMO_MAX names), so one per Detector."""
+
+    def __init__(self):
+        self._memo: dict[bytes, tuple] = {}
+
+    def __call__(self, records: np.ndarray) -> Observations:
+        return dns_observations(records, self._memo)
+
+
+def dns_observations(records: np.ndarray, memo: dict | None = None) -> Observations:
     """The observations of DNS events (DNS_EVENT_DTYPE records; the module docstring
-    says which). Names are lower-cased; a cut name is keyed as it was kept."""
+    says which). Names are lower-cased; a cut name is keyed as it was kept.
+
+    Vectorised over the batch: each distinct question name is split, hashed and measured
+    once (_DnsNames; not at all when memo, DnsObserver's cache, has it), the entropies
+    in the core (wirescore._core.entropy); the only Python work per event is hashing a
+    TXT/NULL payload. Observations come in event order, an answer's dns.nx before its
+    dns.txt."""
     from wirescore.core_names import DNS_BITS
 
-    obs = Observations()
-    has_q = DNS_BITS["DE_QUESTION"]
-    flags, status = records["flags"], records["status"]
-    qlen, ts, version = records["qname_len"], records["ts_us"], records["ip_version"]
-    text, n_answers = records["text"], records["n_answers"]
-    src_addr, dst_addr = records["src_addr"], records["dest_addr"]
-    ports = (records["src_port"], records["dest_port"])
-    wanted = (status & has_q).astype(bool)
+    wanted = (records["status"] & DNS_BITS["DE_QUESTION"]).astype(bool)
     for p in _LINK_LOCAL_PORTS:
-        wanted &= (ports[0] != p) & (ports[1] != p)
-    for i in np.flatnonzero(wanted).tolist():
-        f = int(flags[i])
-        name = text[i, :int(qlen[i])].tobytes().rstrip(b".").lower()
+        wanted &= (records["src_port"] != p) & (records["dest_port"] != p)
+    ev = np.flatnonzero(wanted)
+    if len(ev) == 0:
+        return Observations()
+    names = _DnsNames(records, ev, {} if memo is None else memo)
+    answer = (records["flags"][ev] & _QR).astype(bool)
+    nx = answer & ((records["flags"][ev] & 15) == _RCODE_NXDOMAIN) & names.nx_ok[names.of]
+    txt, off, size = first_payloads(records, ev, answer)
+    parts = [_dns_part(records, ev, ~answer, names, "dns.name"),
+             _dns_part(records, ev, nx, names, "dns.nx"),
+             _dns_part(records, ev, txt, names, "dns.txt", off, size)]
+    block = np.concatenate([b for b, _ in parts])
+    if len(block) == 0:
+        return Observations()
+    # event order; within an event, dns.nx (sub 0) before dns.txt (sub 1)
+    sub = np.concatenate([np.full(len(b), s) for (b, _), s in zip(parts, (0, 0, 1))])
+    order = np.argsort(block["row"] * 2 + sub, kind="stable")
+    block = block[order]
+    which = np.concatenate([np.full(len(b), k) for k, (b, _) in enumerate(parts)])[order]
+    at = np.concatenate([at for _, at in parts])[order]
+    return Observations.of_block(
+        block, _DnsRaw(records, names, which, block["row"], names.of[at]))
+
+
+#: distinct question names whose split, hashes and entropy a DnsObserver keeps (a
+#: cache: a network asks the same names over and over; the oldest goes first, and
+#: forgetting one costs its measuring again, never an answer)
+DNS_MEMO_MAX = 1 << 13
+
+
+class _DnsNames:
+    """The distinct question names of DNS events ev (records' rows): for each, its name
+    (trailing dots stripped, lower case), registered domain (dnsnames.split_name), the
+    domain's stand-in address, the key hashes of the name and of the domain, the length
+    and entropy of the data under the domain (0 for a reverse name), and whether an
+    NXDOMAIN for it names a domain (nx_ok). of[j] is the distinct name of event ev[j].
+    memo: the kept name bytes -> that tuple, filled here (at most DNS_MEMO_MAX)."""
+
+    def __init__(self, records: np.ndarray, ev: np.ndarray, memo: dict):
+        from wirescore._core.entropy import entropy_rows
+
+        self.of, raws, kept = distinct_names(records, ev)
+        got = [memo.get(raw) for raw in raws]
+        new = [k for k, g in enumerate(got) if g is None]
+        if new:
+            measured = [self._measure(raws[k]) for k in new]
+            # the data under the domain is the name's first data_len bytes, lower-cased
+            bits = entropy_rows(kept[new], np.arange(len(new)),
+                                np.zeros(len(new), np.int64), [m[4] for m in measured],
+                                fold=True).tolist()
+            for k, m, b in zip(new, measured, bits):
+                got[k] = memo[raws[k]] = (*m, b)
+            while len(memo) > DNS_MEMO_MAX:
+                del memo[next(iter(memo))]
+        (self.names, self.domains, key, domain_key, data_len, server, nx_ok,
+         entropy) = zip(*got)
+        self.key = np.array(key, dtype=np.uint64)
+        self.domain_key = np.array(domain_key, dtype=np.uint64)
+        self.data_len = np.array(data_len, dtype=np.int64)
+        self.server = np.frombuffer(b"".join(server), np.uint8).reshape(-1, 16)
+        self.nx_ok = np.array(nx_ok, dtype=bool)
+        self.entropy = np.array(entropy, dtype=np.float64)
+
+    @staticmethod
+    def _measure(raw: bytes) -> tuple:
+        """(name, domain, key, domain key, data length, stand-in, nx_ok) of a kept
+        question name."""
+        name = raw.rstrip(b".").lower()
         domain, under = split_name(name)
-        v, t = int(version[i]), int(ts[i])
-        src, dst = _Address(src_addr[i].tobytes()), _Address(dst_addr[i].tobytes())
-        if not f & _QR:
-            # a reverse name's labels are an address, not data: measured as empty
-            data = b"" if domain in _REVERSE_ZONES else under
-            obs.add(i, "dns.name", t, src, stand_in(domain), name, len(data),
-                    entropy_bits(data), v, 0, (src, domain, name))
-            continue
-        if (f & 15) == _RCODE_NXDOMAIN and b"." in domain and domain != NO_DOMAIN:
-            obs.add(i, "dns.nx", t, dst, src, domain, 0, 0.0, v, 1, (dst, src, domain))
-        payload = _first_payload(records, i) if n_answers[i] else None
-        if payload is not None:
-            obs.add(i, "dns.txt", t, dst, stand_in(domain), payload, len(payload),
-                    entropy_bits(payload), v, 1, (dst, domain, name))
-    return obs
+        # a reverse name's labels are an address, not data: measured as empty
+        data_len = 0 if domain in _REVERSE_ZONES else len(under)
+        return (name, domain, hash64(name), hash64(domain), data_len, stand_in(domain),
+                b"." in domain and domain != NO_DOMAIN)
 
 
-def _first_payload(records: np.ndarray, i: int) -> bytes | None:
-    """The data of event i's first TXT or NULL answer kept, or None."""
-    types = records["an_type"][i]
-    for k in range(min(int(records["n_answers"][i]), len(types))):
-        if int(types[k]) in _TXT_TYPES:
-            off, n = int(records["an_data_off"][i, k]), int(records["an_data_len"][i, k])
-            return records["text"][i, off:off + n].tobytes()
-    return None
+def _dns_part(records, ev, mask, names: _DnsNames, kind: str, off=None, size=None):
+    """(OBS_DTYPE block, positions in ev) of the observations of kind over events
+    ev[mask] (the module docstring says which fields)."""
+    at = np.flatnonzero(mask)
+    rows, u = ev[at], names.of[at]
+    block = np.zeros(len(at), dtype=OBS_DTYPE)
+    block["row"], block["kind"] = rows, KIND_ID[kind]
+    block["ts_us"] = records["ts_us"][rows]
+    block["ip_version"] = records["ip_version"][rows]
+    asker = records["src_addr" if kind == "dns.name" else "dest_addr"][rows]
+    block["client"] = asker
+    if kind == "dns.name":
+        block["server"], block["key"] = names.server[u], names.key[u]
+        block["key_len"], block["key_entropy"] = names.data_len[u], names.entropy[u]
+    elif kind == "dns.nx":
+        block["server"], block["key"], block["swap"] = records["src_addr"][rows], \
+            names.domain_key[u], 1
+    elif len(at):
+        from wirescore._core.entropy import entropy_rows
+
+        text = records["text"]
+        o, n = off[at], size[at]
+        block["server"], block["swap"], block["key_len"] = names.server[u], 1, n
+        block["key"] = np.array([hash64(text[r, a:a + b].tobytes())
+                                 for r, a, b in zip(rows.tolist(), o.tolist(), n.tolist())],
+                                dtype=np.uint64)
+        block["key_entropy"] = entropy_rows(text, rows, o, n)
+    return block, at
+
+
+class _DnsRaw:
+    """The raw parts of DNS observations (Observations.words), made only when asked:
+    observation i is of kind which[i] (0 dns.name, 1 dns.nx, 2 dns.txt) over event row
+    rows[i], whose question is distinct name u[i]."""
+
+    def __init__(self, records: np.ndarray, names: _DnsNames, which, rows, u):
+        self.records, self.names = records, names
+        self.which, self.rows, self.u = which, rows, u
+
+    def __getitem__(self, i: int) -> tuple:
+        r, u, which = int(self.rows[i]), int(self.u[i]), int(self.which[i])
+        rec = self.records
+        v = int(rec["ip_version"][r])
+        src = _Address(rec["src_addr"][r].tobytes())
+        dst = _Address(rec["dest_addr"][r].tobytes())
+        name, domain = self.names.names[u], self.names.domains[u]
+        if which == 0:
+            return v, src, domain, name
+        if which == 1:
+            return v, dst, src, domain
+        return v, dst, domain, name
 
 
 #: DCE-RPC packet type REQUEST (C706 12.6.4.9); a request's event has no response type
@@ -399,6 +529,10 @@ TURN_SECONDS = 5.0
 #: bounded; the oldest entry goes first, counted in dropped)
 HTTP_PENDING_MAX = 1 << 14
 HTTP_SERVED_MAX = 1 << 14
+#: request URIs and header values whose measured inputs an HttpObserver keeps (a
+#: cache: a network's requests repeat a few URIs, agents and referers; the oldest goes
+#: first, and forgetting one costs its measuring again, never an answer)
+HTTP_MEMO_MAX = 1 << 12
 _ERROR_STATUS = (400, 599)
 
 
@@ -414,60 +548,76 @@ class HttpObserver:
         self.pending: dict[tuple[int, int], tuple[bytes, bytes]] = {}
         self.served: dict[bytes, tuple[int, bytes]] = {}
         self.dropped = 0
+        self._memo: dict[tuple[bytes, bytes], tuple] = {}
 
     def __call__(self, records: np.ndarray) -> Observations:
         from wirescore.core_names import HTTP_BITS
-        from wirescore.httpinput import decode, escapes, path_of, query_inputs
+        from wirescore.httpinput import path_of
 
         obs = Observations()
-        resp = (records["flags"] & HTTP_BITS["HE_RESPONSE"]).astype(bool)
-        offs, lens, text = records["field_off"], records["field_len"], records["text"]
-        ts, version, status = records["ts_us"], records["ip_version"], records["status"]
+        resp = (records["flags"] & HTTP_BITS["HE_RESPONSE"]).tolist()
+        offs, lens, text = records["field_off"].tolist(), records["field_len"].tolist(), \
+            records["text"]
+        ts, version = records["ts_us"].tolist(), records["ip_version"].tolist()
+        status, port = records["status"].tolist(), records["dest_port"].tolist()
         flow, tx = records["flow_id"].tolist(), records["tx_id"].tolist()
+        srcs, dsts = records["src_addr"].tobytes(), records["dest_addr"].tobytes()
         turn_us = int(TURN_SECONDS * 1e6)
         for i in range(len(records)):
-            src = _Address(records["src_addr"][i].tobytes())
-            dst = _Address(records["dest_addr"][i].tobytes())
-            v, t = int(version[i]), int(ts[i])
+            src = _Address(srcs[16 * i:16 * i + 16])
+            dst = _Address(dsts[16 * i:16 * i + 16])
+            v, t = version[i], ts[i]
             if resp[i]:
                 req = self.pending.pop((flow[i], tx[i]), None)
-                code = int(status[i])
+                code = status[i]
                 if req is not None and _ERROR_STATUS[0] <= code <= _ERROR_STATUS[1]:
                     op = req[0] + b" " + path_of(req[1])
                     obs.add(i, "http.fail", t, dst, src, op, code, 0.0, v, 1,
                             (dst, src, f"{text_of_bytes(op)} ({code})"))
                 continue
-            row = text[i]
-
-            def field(k):
-                o, n = int(offs[i, k]), int(lens[i, k])
-                return row[o:o + n].tobytes()
-
-            method, uri = field(0), field(1)
+            row, off, n = text[i], offs[i], lens[i]
+            method, uri, agent, referer = (row[off[k]:off[k] + n[k]].tobytes()
+                                           for k in (0, 1, 3, 4))
             self._remember(self.pending, (flow[i], tx[i]), (method, uri), HTTP_PENDING_MAX)
             path = path_of(uri)
-            inputs = [(b"(path)", decode(path, plus=False)), *query_inputs(uri),
-                      (b"User-Agent", decode(field(3), plus=False)),
-                      (b"Referer", decode(field(4), plus=False))]
-            for name, value in inputs:
-                found = escapes(value)
-                if found:
-                    key = method + b" " + path + b" " + name
-                    words = (f"{'+'.join(found)} in {text_of_bytes(name)} of "
-                             f"{text_of_bytes(method)} {text_of_bytes(path)}: "
-                             f"{text_of_bytes(value)}")
-                    obs.add(i, "http.input", t, src, dst, key, len(found), 0.0, v, 0,
-                            (src, dst, words), scope="+".join(found).encode())
-            port = int(records["dest_port"][i])
+            for name, value, found in (self._flagged(b"", uri)
+                                       + self._flagged(b"User-Agent", agent)
+                                       + self._flagged(b"Referer", referer)):
+                key = method + b" " + path + b" " + name
+                words = (f"{'+'.join(found)} in {text_of_bytes(name)} of "
+                         f"{text_of_bytes(method)} {text_of_bytes(path)}: "
+                         f"{text_of_bytes(value)}")
+                obs.add(i, "http.input", t, src, dst, key, len(found), 0.0, v, 0,
+                        (src, dst, words), scope="+".join(found).encode())
             was = self.served.get(src)
             if was is not None and t - was[0] <= turn_us and was[1] != dst:
                 words = (f"{_addr_text(was[1], v)} ({(t - was[0]) / 1e6:.1f} s before: "
                          f"{text_of_bytes(method)} {text_of_bytes(path)})")
-                obs.add(i, "http.turn", t, src, dst, dst + port.to_bytes(2, "little"), 0,
+                obs.add(i, "http.turn", t, src, dst, dst + port[i].to_bytes(2, "little"), 0,
                         0.0, v, 0, (src, dst, words))
             self.served.pop(dst, None)
             self._remember(self.served, dst, (t, src), HTTP_SERVED_MAX)
         return obs
+
+    def _flagged(self, header: bytes, raw: bytes) -> tuple:
+        """The inputs of one part of a request that leave the data grammar, ((name,
+        decoded value, escapes), ...) in input order: header b"" is the URI (its path,
+        then each query parameter), else the header of that name. Kept in a bounded
+        cache (HTTP_MEMO_MAX)."""
+        got = self._memo.get((header, raw))
+        if got is None:
+            from wirescore.httpinput import decode, escapes, path_of, query_inputs
+
+            if header:
+                inputs = [(header, decode(raw, plus=False))]
+            else:
+                inputs = [(b"(path)", decode(path_of(raw), plus=False)), *query_inputs(raw)]
+            got = tuple((name, value, found) for name, value in inputs
+                        if (found := escapes(value)))
+            self._memo[(header, raw)] = got
+            if len(self._memo) > HTTP_MEMO_MAX:
+                del self._memo[next(iter(self._memo))]
+        return got
 
     def _remember(self, table: dict, key, value, limit: int) -> None:
         """table[key] = value, the oldest entry dropped (and counted) past limit."""
@@ -494,7 +644,9 @@ def fileinfo_observations(records: np.ndarray) -> Observations:
     from wirescore.msg_names import MAGIC_NAMES
 
     obs = Observations()
-    exe = np.isin(records["magic"], [MAGIC_NAMES.index(m) for m in EXE_MAGIC])
+    code = np.zeros(256, bool)                   # the magic column is a uint8 kind
+    code[[MAGIC_NAMES.index(m) for m in EXE_MAGIC]] = True
+    exe = code[records["magic"].astype(np.uint8)]
     ts, version = records["ts_us"], records["ip_version"]
     for i in np.flatnonzero(exe).tolist():
         kind = MAGIC_NAMES[int(records["magic"][i])]
@@ -532,6 +684,6 @@ def smb_observations(records: np.ndarray) -> Observations:
 
 #: the observations of each event kind wired so far; a class is a stateful extractor
 #: (the Detector makes one per run and calls it with each batch)
-EXTRACTORS = {"dns": dns_observations, "dcerpc": dcerpc_observations,
+EXTRACTORS = {"dns": DnsObserver, "dcerpc": dcerpc_observations,
               "krb5": krb5_observations, "http": HttpObserver,
               "fileinfo": fileinfo_observations, "smb": smb_observations}

@@ -13,9 +13,6 @@ being a domain of its own. A single-label name ("isatap", "wpad") is its own dom
 """
 from __future__ import annotations
 
-import math
-from collections import Counter
-
 #: the domain of names with no public top-level domain
 NO_DOMAIN = b"(no public suffix)"
 
@@ -56,8 +53,9 @@ def split_name(name: bytes) -> tuple[bytes, bytes]:
 
 
 def entropy_bits(data: bytes) -> float:
-    """Shannon entropy of the bytes' distribution, bits per byte (0 for b"")."""
-    if not data:
-        return 0.0
-    n = len(data)
-    return -sum(c / n * math.log2(c / n) for c in Counter(data).values())
+    """Shannon entropy of the bytes' distribution, bits per byte (0 for b""):
+    -sum(p * log2(p)) over the distinct bytes, summed in the order each first occurs
+    (computed in the core, wirescore._core.entropy, which also measures whole batches)."""
+    from wirescore._core.entropy import entropy_one
+
+    return entropy_one(data)
