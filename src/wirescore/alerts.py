@@ -56,11 +56,16 @@ class AlertStage:
         # event then says "alerted": true); one id per alert, so as bounded as the alerts
         self.app_alerted: set[int] = set()
 
-    def flows(self, records: np.ndarray) -> FlowBatch:
+    def _detect(self, method, *args):
+        """method(*args) of the Detector; what it raises becomes a StageFailure naming
+        the profile at fault (culprit)."""
         try:
-            scores, found = self.detector.process(records)
+            return method(*args)
         except Exception as exc:
             raise StageFailure(culprit(exc), exc) from exc
+
+    def flows(self, records: np.ndarray) -> FlowBatch:
+        scores, found = self._detect(self.detector.process, records)
         alerts, alerted = [], None
         by_app = None
         if self.app_alerted:
@@ -81,10 +86,7 @@ class AlertStage:
     def windows(self, windows: np.ndarray) -> Optional[WindowBatch]:
         if len(windows) == 0:
             return None
-        try:
-            found = self.detector.process_windows(windows)
-        except Exception as exc:
-            raise StageFailure(culprit(exc), exc) from exc
+        found = self._detect(self.detector.process_windows, windows)
         if not found:
             return None
         return WindowBatch([AlertEvent(window_alert_event(w, a, self.ts), a.profile.id, w)
@@ -94,10 +96,7 @@ class AlertStage:
     def arp(self, records: np.ndarray) -> Optional[AppAlertBatch]:
         """Alerts of the ARP profiles over ARP records; each AlertEvent's record is the
         ARP record, whose flow_id finds the sender's ARP frames in the ring."""
-        try:
-            found = self.detector.process_arp(records)
-        except Exception as exc:
-            raise StageFailure(culprit(exc), exc) from exc
+        found = self._detect(self.detector.process_arp, records)
         if not found:
             return None
         return AppAlertBatch([AlertEvent(arp_alert_event(records[i], a, self.ts),
@@ -107,10 +106,7 @@ class AlertStage:
         """Alerts of the flow profiles with evidence: attempt over attempt records; each
         AlertEvent's record is the attempt record (its client's packets in the ring are
         the snippet)."""
-        try:
-            found = self.detector.process_attempts(records)
-        except Exception as exc:
-            raise StageFailure(culprit(exc), exc) from exc
+        found = self._detect(self.detector.process_attempts, records)
         if not found:
             return None
         self.app_alerted.update(int(records["flow_id"][i]) for i, _ in found)
@@ -119,10 +115,7 @@ class AlertStage:
 
     def app(self, batch) -> Optional[AppAlertBatch]:
         """Alerts of the app profiles over an AppBatch (events of one kind)."""
-        try:
-            found = self.detector.process_app(batch.kind, batch.records)
-        except Exception as exc:
-            raise StageFailure(culprit(exc), exc) from exc
+        found = self._detect(self.detector.process_app, batch.kind, batch.records)
         if not found:
             return None
         self.app_alerted.update(int(batch.records["flow_id"][a.index]) for a in found)
