@@ -29,7 +29,7 @@
 # gives N host rows, twice as many pair and port rows and a quarter as many histories;
 # the default (CTX_HOSTS, 65,536 hosts) is about 28 MB (32 MB with the scan tables),
 # touched lazily. ctx_flow_start() and ctx_flow_end() are what the meter calls: a flow
-# starts, a flow is reported.
+# starts, a flow is reported; ctx_flow_peek() reads an open flow's context for an update.
 #
 # Everything here is inline and used by flowtable.pyx without the GIL.
 
@@ -174,20 +174,29 @@ cdef inline void host_decay(HostCtx* h, int64_t now) noexcept nogil:
     h.t = now
 
 
+cdef inline HostCtx* host_find(Context* c, const uint8_t* addr, uint8_t ipver) noexcept nogil:
+    """The host's context as it stands (not decayed), or NULL."""
+    cdef int32_t i = clock_head(&c.host_ix, ctx_hash16(addr, ipver))
+    cdef HostCtx* e
+    while i >= 0:
+        e = &c.hosts[i]
+        if e.ipver == ipver and memcmp(e.addr, addr, 16) == 0:
+            return e
+        i = clock_after(e.hnext)
+    return NULL
+
+
 cdef inline HostCtx* host_get(Context* c, const uint8_t* addr, uint8_t ipver, int64_t now,
                               uint64_t* replaced) noexcept nogil:
     """The host's context, brought to time now; created (in the row clock.pxd picks,
     counted in replaced when it held a host touched in the last KNOWN_US) if absent."""
     cdef uint64_t h = ctx_hash16(addr, ipver)
-    cdef int32_t i = clock_head(&c.host_ix, h)
+    cdef int32_t i
     cdef int took
-    cdef HostCtx* e
-    while i >= 0:
-        e = &c.hosts[i]
-        if e.ipver == ipver and memcmp(e.addr, addr, 16) == 0:
-            host_decay(e, now)
-            return e
-        i = clock_after(e.hnext)
+    cdef HostCtx* e = host_find(c, addr, ipver)
+    if e != NULL:
+        host_decay(e, now)
+        return e
     i = clock_pick(&c.host_ix, <char*>&c.hosts[0].t, sizeof(HostCtx), now - KNOWN_US, &took)
     e = &c.hosts[i]
     clock_reuse(&c.host_ix, took, ctx_hash16(e.addr, e.ipver), h, i, <char*>c.hosts,
@@ -202,6 +211,19 @@ cdef inline uint64_t pair_hash(const uint8_t* a, const uint8_t* b, uint8_t ipver
     return ctx_mix(ctx_hash16(a, ipver) ^ ctx_hash16(b, 0x9E37))
 
 
+cdef inline PairCtx* pair_find(Context* c, const uint8_t* a, const uint8_t* b,
+                               uint8_t ipver) noexcept nogil:
+    """The pair's row as it stands (not decayed), or NULL."""
+    cdef int32_t i = clock_head(&c.pair_ix, pair_hash(a, b, ipver))
+    cdef PairCtx* p
+    while i >= 0:
+        p = &c.pairs[i]
+        if p.ipver == ipver and memcmp(p.a, a, 16) == 0 and memcmp(p.b, b, 16) == 0:
+            return p
+        i = clock_after(p.hnext)
+    return NULL
+
+
 cdef inline bint pair_touch(Context* c, const uint8_t* a, const uint8_t* b, uint8_t ipver,
                             int64_t now, double add, double* flows,
                             uint64_t* replaced) noexcept nogil:
@@ -210,21 +232,18 @@ cdef inline bint pair_touch(Context* c, const uint8_t* a, const uint8_t* b, uint
     A new pair takes the row clock.pxd picks (counted in replaced when it held a pair
     touched in the last KNOWN_US)."""
     cdef uint64_t h = pair_hash(a, b, ipver)
-    cdef int32_t i = clock_head(&c.pair_ix, h)
+    cdef int32_t i
     cdef int took
-    cdef PairCtx* p
+    cdef PairCtx* p = pair_find(c, a, b, ipver)
     cdef bint new
-    while i >= 0:
-        p = &c.pairs[i]
-        if p.ipver == ipver and memcmp(p.a, a, 16) == 0 and memcmp(p.b, b, 16) == 0:
-            new = now - p.t > KNOWN_US
-            if now > p.t:
-                p.flows = p.flows * exp(-(now - p.t) / <double>TAU_LONG_US)
-                p.t = now
-            p.flows += add
-            flows[0] = p.flows
-            return new
-        i = clock_after(p.hnext)
+    if p != NULL:
+        new = now - p.t > KNOWN_US
+        if now > p.t:
+            p.flows = p.flows * exp(-(now - p.t) / <double>TAU_LONG_US)
+            p.t = now
+        p.flows += add
+        flows[0] = p.flows
+        return new
     flows[0] = 0
     if add == 0:
         return True
@@ -246,28 +265,38 @@ cdef inline uint64_t port_hash(const uint8_t* a, uint8_t ipver, uint8_t proto,
     return ctx_mix(ctx_hash16(a, ipver) ^ ((<uint64_t>proto << 16) | port))
 
 
+cdef inline PortCtx* port_find(Context* c, const uint8_t* a, uint8_t ipver, uint8_t proto,
+                               uint16_t port) noexcept nogil:
+    """The (client, protocol, port) row as it stands (not decayed), or NULL."""
+    cdef int32_t i = clock_head(&c.port_ix, port_hash(a, ipver, proto, port))
+    cdef PortCtx* p
+    while i >= 0:
+        p = &c.ports[i]
+        if (p.ipver == ipver and p.proto == proto and p.port == port
+                and memcmp(p.a, a, 16) == 0):
+            return p
+        i = clock_after(p.hnext)
+    return NULL
+
+
 cdef inline bint port_touch(Context* c, const uint8_t* a, uint8_t ipver, uint8_t proto,
                             uint16_t port, int64_t now, double add, double* flows,
                             uint64_t* replaced) noexcept nogil:
     """Count `add` flows from a to (proto, port) on any server (0: only look); True
     when it was not known (a new one as pair_touch)."""
     cdef uint64_t h = port_hash(a, ipver, proto, port)
-    cdef int32_t i = clock_head(&c.port_ix, h)
+    cdef int32_t i
     cdef int took
-    cdef PortCtx* p
+    cdef PortCtx* p = port_find(c, a, ipver, proto, port)
     cdef bint new
-    while i >= 0:
-        p = &c.ports[i]
-        if (p.ipver == ipver and p.proto == proto and p.port == port
-                and memcmp(p.a, a, 16) == 0):
-            new = now - p.t > KNOWN_US
-            if now > p.t:
-                p.flows = p.flows * exp(-(now - p.t) / <double>TAU_LONG_US)
-                p.t = now
-            p.flows += add
-            flows[0] = p.flows
-            return new
-        i = clock_after(p.hnext)
+    if p != NULL:
+        new = now - p.t > KNOWN_US
+        if now > p.t:
+            p.flows = p.flows * exp(-(now - p.t) / <double>TAU_LONG_US)
+            p.t = now
+        p.flows += add
+        flows[0] = p.flows
+        return new
     flows[0] = 0
     if add == 0:
         return True
@@ -478,6 +507,42 @@ cdef inline void ctx_unanswered(Context* c, const uint8_t* client, const uint8_t
         hist_count(hh, start, H_UNANS_NEW_SVC, answer)
 
 
+cdef inline void ctx_read_src(const HostCtx* h, FlowRecord* r) noexcept nogil:
+    """The client's decayed counts into the record's ctx_src_* fields."""
+    r.ctx_src_flows_60s = h.out_flows[0]
+    r.ctx_src_flows_600s = h.out_flows[1]
+    r.ctx_src_new_dsts_60s = h.new_dsts[0]
+    r.ctx_src_new_dsts_600s = h.new_dsts[1]
+    r.ctx_src_new_ports_60s = h.new_ports[0]
+    r.ctx_src_new_ports_600s = h.new_ports[1]
+    r.ctx_src_fail_ratio = h.out_failed / h.out_ended if h.out_ended > 0 else 0.0
+    r.ctx_src_mean_pkts = h.out_pkts / h.out_ended if h.out_ended > 0 else 0.0
+    r.ctx_src_unreach = h.unreach_in
+
+
+cdef inline void ctx_read_dst(const HostCtx* h, FlowRecord* r) noexcept nogil:
+    """The server's decayed counts into the record's ctx_dst_* fields."""
+    r.ctx_dst_flows_60s = h.in_flows[0]
+    r.ctx_dst_flows_600s = h.in_flows[1]
+    r.ctx_dst_fail_ratio = h.in_failed / h.in_ended if h.in_ended > 0 else 0.0
+
+
+cdef inline void ctx_read_around(Context* c, FlowRecord* r, int64_t lo, int64_t hi) noexcept nogil:
+    """The endpoints' bucket history over [lo, hi] (µs of packet time) into the
+    record's ctx_*_around fields (zeros for a host without a history)."""
+    cdef double around[H_FIELDS]
+    hist_sums(hist_get(c, r.src_addr, r.ip_version, hi, False, NULL), lo, hi, around)
+    r.ctx_src_flows_around = around[H_OUT]
+    r.ctx_src_new_dsts_around = around[H_NEW_DST]
+    r.ctx_src_new_ports_around = around[H_NEW_PORT]
+    r.ctx_src_unanswered_new_dsts_around = around[H_UNANS_NEW_DST]
+    r.ctx_src_unanswered_new_ports_around = around[H_UNANS_NEW_PORT]
+    hist_sums(hist_get(c, r.dest_addr, r.ip_version, hi, False, NULL), lo, hi, around)
+    r.ctx_dst_flows_around = around[H_IN]
+    r.ctx_dst_new_srcs_around = around[H_NEW_SRC]
+    r.ctx_dst_unanswered_new_ports_around = around[H_UNANS_NEW_SVC]
+
+
 cdef inline void ctx_record_hosts(Context* c, FlowRecord* r, int64_t now,
                                   uint64_t* cnt) noexcept nogil:
     """Count how the reported flow went in both endpoints' decayed counts (an ICMP
@@ -494,31 +559,20 @@ cdef inline void ctx_record_hosts(Context* c, FlowRecord* r, int64_t now,
         h.out_ended += 1
         h.out_failed += failed
         h.out_pkts += <double>(r.pkts_toserver + r.pkts_toclient)
-    r.ctx_src_flows_60s = h.out_flows[0]
-    r.ctx_src_flows_600s = h.out_flows[1]
-    r.ctx_src_new_dsts_60s = h.new_dsts[0]
-    r.ctx_src_new_dsts_600s = h.new_dsts[1]
-    r.ctx_src_new_ports_60s = h.new_ports[0]
-    r.ctx_src_new_ports_600s = h.new_ports[1]
-    r.ctx_src_fail_ratio = h.out_failed / h.out_ended if h.out_ended > 0 else 0.0
-    r.ctx_src_mean_pkts = h.out_pkts / h.out_ended if h.out_ended > 0 else 0.0
-    r.ctx_src_unreach = h.unreach_in
+    ctx_read_src(h, r)
     h = host_get(c, r.dest_addr, r.ip_version, now, &cnt[F_CTX_HOST_REPLACED])
     if icmp_error:
         h.unreach_in += 1
     else:
         h.in_ended += 1
         h.in_failed += failed
-    r.ctx_dst_flows_60s = h.in_flows[0]
-    r.ctx_dst_flows_600s = h.in_flows[1]
-    r.ctx_dst_fail_ratio = h.in_failed / h.in_ended if h.in_ended > 0 else 0.0
+    ctx_read_dst(h, r)
 
 
 cdef inline void ctx_flow_end(Context* c, FlowRecord* r, int64_t now, uint64_t* cnt) noexcept nogil:
     """A flow is reported at packet time now: count how it went, then read both
     endpoints' context (as of now) into the record's ctx_* fields (the scan tables'
     three: scans.pxd)."""
-    cdef double around[H_FIELDS]
     cdef double flows
     ctx_record_hosts(c, r, now, cnt)
     pair_touch(c, r.src_addr, r.dest_addr, r.ip_version, now, 0, &flows,
@@ -531,15 +585,39 @@ cdef inline void ctx_flow_end(Context* c, FlowRecord* r, int64_t now, uint64_t* 
     r.ctx_src_service_flows = flows
     # around the flow: from its packets' time, not the report's (which comes a
     # timeout later, when a burst the flow was part of has long ended)
-    hist_sums(hist_get(c, r.src_addr, r.ip_version, now, False, NULL),
-              r.start_us - AROUND_US, r.end_us + AROUND_US, around)
-    r.ctx_src_flows_around = around[H_OUT]
-    r.ctx_src_new_dsts_around = around[H_NEW_DST]
-    r.ctx_src_new_ports_around = around[H_NEW_PORT]
-    r.ctx_src_unanswered_new_dsts_around = around[H_UNANS_NEW_DST]
-    r.ctx_src_unanswered_new_ports_around = around[H_UNANS_NEW_PORT]
-    hist_sums(hist_get(c, r.dest_addr, r.ip_version, now, False, NULL),
-              r.start_us - AROUND_US, r.end_us + AROUND_US, around)
-    r.ctx_dst_flows_around = around[H_IN]
-    r.ctx_dst_new_srcs_around = around[H_NEW_SRC]
-    r.ctx_dst_unanswered_new_ports_around = around[H_UNANS_NEW_SVC]
+    ctx_read_around(c, r, r.start_us - AROUND_US, r.end_us + AROUND_US)
+
+
+cdef inline double ctx_decayed(double flows, int64_t t, int64_t now) noexcept nogil:
+    """A pair's or service's flow count last touched at t, decayed to now."""
+    return flows * exp(-(now - t) / <double>TAU_LONG_US) if now > t else flows
+
+
+cdef inline void ctx_flow_peek(Context* c, FlowRecord* r, int64_t now) noexcept nogil:
+    """An open flow's update at packet time now: both endpoints' context as of now into
+    the record's ctx_* fields, changing nothing (the rows are read, decayed in a copy,
+    never created): the flow itself is not yet counted in the ended / failed / packet
+    means (its end will count it), and the around window is [start - AROUND_US, now],
+    what is known at the update. A host, pair or service without a row reads 0."""
+    cdef HostCtx h
+    cdef const HostCtx* row
+    cdef PairCtx* p
+    cdef PortCtx* q
+    row = host_find(c, r.src_addr, r.ip_version)
+    if row != NULL:
+        h = row[0]
+        host_decay(&h, now)
+        ctx_read_src(&h, r)
+    row = host_find(c, r.dest_addr, r.ip_version)
+    if row != NULL:
+        h = row[0]
+        host_decay(&h, now)
+        ctx_read_dst(&h, r)
+    p = pair_find(c, r.src_addr, r.dest_addr, r.ip_version)
+    r.ctx_pair_flows = ctx_decayed(p.flows, p.t, now) if p != NULL else 0.0
+    r.ctx_src_service_flows = 0.0
+    if has_ports(r.proto):
+        q = port_find(c, r.src_addr, r.ip_version, r.proto, r.dest_port)
+        if q != NULL:
+            r.ctx_src_service_flows = ctx_decayed(q.flows, q.t, now)
+    ctx_read_around(c, r, r.start_us - AROUND_US, now)

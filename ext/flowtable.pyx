@@ -34,15 +34,16 @@ from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memset, memcpy
 
 from counters cimport *
-from enums cimport R_NONE, R_FORCED, R_SHUTDOWN, N_TC, WIN_KINDS
+from enums cimport R_NONE, R_FORCED, R_SHUTDOWN, N_TC, WIN_KINDS, T_ESTABLISHED
 from decode cimport PacketView, decode_frame, linktype_supported, RES_IP, RES_ARP, FRAG_NONE
-from features cimport (FlowRecord, acc_packet, acc_end_reason, acc_record, count_end)
+from features cimport (FlowRecord, acc_packet, acc_end_reason, acc_record, count_end,
+                       acc_last_seen)
 from flowtable cimport *
 from defrag cimport Defrag, defrag_init, defrag_free, defrag_packet
 from windows cimport (Windows, WindowRecord, win_init, win_free, win_packet, win_close,
                       WIN_KEYS, WIN_PROBE)
 from context cimport (Context, ctx_init, ctx_free, ctx_flow_start, ctx_flow_end, CTX_HOSTS,
-                      CTX_MIN_HOSTS)
+                      CTX_MIN_HOSTS, ctx_flow_peek)
 from scans cimport Scans, scans_init, scans_free, scan_first, scan_flow_end
 from pending cimport (Pending, AttemptRecord, pending_init, pending_free, pending_add,
                       pending_due)
@@ -231,6 +232,15 @@ cdef class FlowMeter:
         wirescore.scan_pending_dropped).
     scan_grace : float, seconds
         Packet time after an attempt at which it is confirmed (> 0).
+    update_interval : float, seconds
+        Flow updates: a FlowRecord of an open flow (reason "none", what it holds after
+        the packet that wrote it) for drain_updates(), written at its 4th packet, at the
+        packet that completes a TCP handshake, and at its first packet after each
+        update_interval of packet time since its start (at most one per packet). Its
+        context is read without changing any (ctx_flow_peek: the around window is
+        [start - 10 s, now]); its app_* fields are zero (the application layer reports
+        at the end). The buffer holds out_capacity updates: one more is skipped
+        (wirescore.flow_updates_skipped) until drain_updates(). 0 (the default): off.
     """
     cdef FlowTable ft
     cdef Defrag frag
@@ -245,6 +255,9 @@ cdef class FlowMeter:
     cdef Pending pend
     cdef FlowRecord* out
     cdef uint32_t out_cap, out_n, reserve
+    cdef FlowRecord* upd
+    cdef uint32_t upd_n
+    cdef int64_t upd_every
     cdef uint64_t* cnt
     cdef uint64_t* ethertypes
     cdef bint context
@@ -264,7 +277,7 @@ cdef class FlowMeter:
                   app_budgets=None, bint app_events=False,
                   unsigned int app_event_capacity=1024, unsigned int arp_hosts=0,
                   unsigned int app_first_bytes=512, unsigned int scan_pending=0,
-                  double scan_grace=0.5):
+                  double scan_grace=0.5, double update_interval=0.0):
         cdef double seconds[N_TC]
         cdef int kinds
         cdef const uint32_t[::1] budgets
@@ -316,6 +329,13 @@ cdef class FlowMeter:
         if pending_init(&self.pend, scan_pending, <int64_t>(scan_grace * 1e6),
                         out_capacity) < 0:
             raise MemoryError("cannot allocate the pending attempts")
+        if update_interval < 0 or (update_interval and update_interval * 1e6 < 1):
+            raise ValueError("update_interval must be 0 (off) or at least 1 µs")
+        self.upd_every = <int64_t>(update_interval * 1e6)
+        if self.upd_every:
+            self.upd = <FlowRecord*>calloc(out_capacity, sizeof(FlowRecord))
+            if self.upd == NULL:
+                raise MemoryError("cannot allocate the flow update buffer")
         self.app_on = app
         if app:
             if app_flows < 1 or app_streams < 1 or app_flows > (1 << 30) or app_streams > (1 << 24):
@@ -342,6 +362,7 @@ cdef class FlowMeter:
         arp_free(&self.arp)
         pending_free(&self.pend)
         free(self.out)
+        free(self.upd)
         free(self.cnt)
         free(self.ethertypes)
 
@@ -401,6 +422,14 @@ cdef class FlowMeter:
         cdef Py_ssize_t n = self.pend.out_n
         arr = _copy_out(<const void*>self.pend.out, n, sizeof(AttemptRecord), ATTEMPT_DTYPE)
         self.pend.out_n = 0
+        return arr
+
+    def drain_updates(self):
+        """Flow updates since the last drain (RECORD_DTYPE array, a copy, reason "none";
+        empty when update_interval is 0), in packet order."""
+        cdef Py_ssize_t n = self.upd_n
+        arr = _copy_out(<const void*>self.upd, n, sizeof(FlowRecord), RECORD_DTYPE)
+        self.upd_n = 0
         return arr
 
     def drain_app(self):
@@ -711,6 +740,8 @@ cdef class FlowMeter:
         cdef int reason, direction
         cdef int32_t what
         cdef FlowEntry* e
+        cdef int64_t prev_last = 0
+        cdef uint8_t prev_tcp = 0
         key.pad[0] = 0               # stored and compared keys keep their padding zero
         idx = ft_find(&self.ft, key, h)
         if idx >= 0:
@@ -722,6 +753,9 @@ cdef class FlowMeter:
             idx = self._start(key, h, ts, src_is_a)
         e = &self.ft.entries[idx]
         direction = 0 if (<uint8_t>src_is_a) == e.f.a_is_client else 1
+        if self.upd_every:
+            prev_last = acc_last_seen(&e.f)
+            prev_tcp = e.f.tcp_state
         if acc_packet(&e.f, v, &ts, direction, self.tcp_close, self.cnt) and self.context:
             what = scan_first(&self.scans, &self.ctx, e, v, direction, ts, self.cnt)
             if what >= 0 and self.pend.cap:
@@ -734,6 +768,8 @@ cdef class FlowMeter:
                 and (v.payload_len or (e.app.rec and v.tcp_flags & (TH_FIN | TH_RST)))):
             app_packet(&self.app, &e.app, v, frame, direction, ts,
                        flow_id(h, e.f.first_ts), self.cnt)
+        if self.upd_every and self._update_due(&e.f, prev_last, prev_tcp, ts):
+            self._update(e, h)
         ft_touch(&self.ft, idx)
         return idx
 
@@ -756,6 +792,35 @@ cdef class FlowMeter:
                 e.ctx_bits = ctx_flow_start(&self.ctx, key.addr_b, key.addr_a, key.port_a,
                                             key.ipver, key.proto, ts, self.cnt)
         return idx
+
+    cdef bint _update_due(self, const FlowAcc* f, int64_t prev_last, uint8_t prev_tcp,
+                          int64_t ts) noexcept nogil:
+        """Whether the packet just added (at ts, after the flow's last packet prev_last
+        and TCP state prev_tcp) writes an update: the 4th packet, the TCP handshake's
+        completion, the first packet in a new update_interval since the flow's start."""
+        cdef uint64_t n = <uint64_t>f.d[0].pkts + f.d[1].pkts
+        if n == 4:
+            return True
+        if f.tcp_state == T_ESTABLISHED and prev_tcp != T_ESTABLISHED and n > 1:
+            return True
+        return (n > 1 and (ts - f.first_ts) // self.upd_every
+                > (prev_last - f.first_ts) // self.upd_every)
+
+    cdef void _update(self, const FlowEntry* e, uint64_t h) noexcept nogil:
+        """The open flow's update record (see update_interval), or a skip counted when
+        the update buffer is full."""
+        cdef FlowRecord* r
+        if self.upd_n >= self.out_cap:
+            self.cnt[F_FLOW_UPDATES_SKIPPED] += 1
+            return
+        r = &self.upd[self.upd_n]
+        self.upd_n += 1
+        memset(r, 0, sizeof(FlowRecord))
+        ft_identity(e, h, r)
+        acc_record(&e.f, R_NONE, r)
+        if self.context:
+            ctx_flow_peek(&self.ctx, r, self.now_us)
+            scan_flow_end(&self.scans, r, self.now_us)
 
     cdef void _end(self, int32_t idx, int reason) noexcept nogil:
         """End a flow: its record, with its endpoints' context as of the packet clock,

@@ -7,12 +7,14 @@ Detector (wirescore.detect), out as batches of EVE alert events for the sinks.
     batch = stage.app(app_batch)       # AppAlertBatch, or None when nothing alerted
     batch = stage.arp(arp_records)     # AppAlertBatch, or None when nothing alerted
     batch = stage.attempts(records)    # AttemptAlertBatch, or None when nothing alerted
+    batch = stage.updates(records)     # UpdateAlertBatch, or None when nothing alerted
 
 A flow alert's event carries the flow's identity and flow object, stamped when the flow
 ended; a window alert's the window's key and bounds; an app alert's the event's flow
 identity (client as src), stamped at the event's packet; an ARP alert's the frame's sender
 and target, stamped at the frame; an attempt alert's the attempt's flow identity, stamped at
-its confirmation (wirescore.outputs.eve).
+its confirmation; an update alert's the open flow's identity, stamped at the update's
+packet (wirescore.outputs.eve).
 
 When a profile's model (or anything else inside the Detector) raises, the stage raises a
 StageFailure naming the profile whose code was running: "profile 9100002 (model tail):
@@ -27,9 +29,9 @@ import numpy as np
 
 from wirescore.errors import StageFailure
 from wirescore.outputs.eve import alert_event, app_alert_event, arp_alert_event, window_alert_event
-from wirescore.outputs.eve import attempt_alert_event
+from wirescore.outputs.eve import attempt_alert_event, update_alert_event
 from wirescore.outputs.sinks import (AlertEvent, AppAlertBatch, AttemptAlertBatch, FlowBatch,
-                                     WindowBatch)
+                                     UpdateAlertBatch, WindowBatch)
 
 
 def load_profiles(cfg) -> Optional[list]:
@@ -112,6 +114,17 @@ class AlertStage:
         self.app_alerted.update(int(records["flow_id"][i]) for i, _ in found)
         return AttemptAlertBatch([AlertEvent(attempt_alert_event(records[i], a, self.ts),
                                              a.profile.id, records[i]) for i, a in found])
+
+    def updates(self, records: np.ndarray) -> Optional[UpdateAlertBatch]:
+        """Alerts of the flow profiles with evidence: update over flow update records;
+        each AlertEvent's record is the update record (the flow's packets in the ring up
+        to it are the snippet)."""
+        found = self._detect(self.detector.process_updates, records)
+        if not found:
+            return None
+        self.app_alerted.update(int(records["flow_id"][i]) for i, _ in found)
+        return UpdateAlertBatch([AlertEvent(update_alert_event(records[i], a, self.ts),
+                                            a.profile.id, records[i]) for i, a in found])
 
     def app(self, batch) -> Optional[AppAlertBatch]:
         """Alerts of the app profiles over an AppBatch (events of one kind)."""

@@ -207,6 +207,7 @@ LIMITS = {
     "defrag.tracker_hard_reuse": None,
     "wirescore.scan_pending_early": "--scan-pending",
     "wirescore.scan_pending_dropped": "--scan-pending",
+    "wirescore.flow_updates_skipped": None,
 }
 
 

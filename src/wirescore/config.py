@@ -236,6 +236,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("run.group", None, str, "--group",
             "Group to drop to (name or gid). Default with --user: that user's primary "
             "group; --group alone keeps the current user."),
+    Setting("flow.update_interval", 5.0, float, "--update-interval",
+            "Packet time between updates of an open flow (only when a profile asks for "
+            "evidence: update): a flow is scored at its 4th packet, when its TCP "
+            "handshake completes, then at its first packet in each further interval "
+            "since its start, so a long flow is alerted while it lasts, not when it "
+            "ends. Updates the core cannot buffer are skipped and counted "
+            "(wirescore.flow_updates_skipped).", unit="s", minimum=0.001),
 )
 
 BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}

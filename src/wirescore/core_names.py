@@ -155,6 +155,8 @@ COUNTERS = (
     # entry was confirmed before its grace, or dropped (the record buffer full too)
     ("F_SCAN_PENDING_EARLY", "wirescore.scan_pending_early"),
     ("F_SCAN_PENDING_DROPPED", "wirescore.scan_pending_dropped"),
+    # flow updates (records of open flows): the update buffer was full, so one was skipped
+    ("F_FLOW_UPDATES_SKIPPED", "wirescore.flow_updates_skipped"),
 )
 
 # flow.reason: why a flow ended (Suricata's flow.reason; an active timeout is a "timeout"

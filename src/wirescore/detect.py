@@ -29,7 +29,10 @@ attempt confirmed unanswered or answered, a grace after it: ext/pending.pxd) as 
 with the same model, threshold, allowlist and suppression state as its flows, and never
 learns from them (FlowProfileDetector.process_evidence): a scan is alerted at the
 attempt that crosses the floor, its flows' scores and the reference stay as they were,
-and the alert suppresses the same key's alert at the flow's end.
+and the alert suppresses the same key's alert at the flow's end. One with `evidence:
+update` scores the core's updates of open flows (flow records of a flow still open: at
+its 4th packet, its TCP handshake's completion, then every flow.update_interval) the
+same way, time the update's packet (end_us): a flow is alerted as it grows.
 
 ARP profiles (unit: arp, ArpProfileDetector) score ARP records (one per ARP frame, from
 the core's ARP tables) with the same steps; suppression counts by the sender's MAC.
@@ -349,12 +352,16 @@ class FlowProfileDetector(ProfileDetector):
         return scores, alerts
 
     def process_evidence(self, records: np.ndarray) -> list[Alert]:
-        """Alerts over a batch of attempt records (ATTEMPT_DTYPE; evidence: attempt):
-        the unanswered ones that `where` admits are scored with the model as it stands
-        (scaled by the flows' running range; nothing learned), thresholded, allowlisted
-        and suppressed with the flows' own state (time: the confirmation's, ts_us)."""
+        """Alerts over a batch of attempt records (ATTEMPT_DTYPE; evidence: attempt) or
+        of flow update records (RECORD_DTYPE, reason none; evidence: update): the
+        attempts unanswered and the updates that `where` admits are scored with the
+        model as it stands (scaled by the flows' running range; nothing learned),
+        thresholded, allowlisted and suppressed with the flows' own state (time: the
+        confirmation's, ts_us, or the update's packet, end_us)."""
         p = self.profile
-        keep = records["answered"] == 0
+        attempts = p.evidence == "attempt"
+        keep = (records["answered"] == 0 if attempts
+                else np.ones(len(records), dtype=bool))
         for name, values in p.where:
             keep &= np.isin(records[name], values)
         idx = np.flatnonzero(keep)
@@ -371,7 +378,8 @@ class FlowProfileDetector(ProfileDetector):
         allowed = self._allowlisted(recs)
         mean, std = self.stats.mean, self.stats.std()
         over = np.flatnonzero(s > thr)
-        alerts, _ = self._decide(recs, X, over, s[over], thr, allowed, mean, std, "ts_us")
+        alerts, _ = self._decide(recs, X, over, s[over], thr, allowed, mean, std,
+                                 "ts_us" if attempts else "end_us")
         for a in alerts:
             a.index = int(idx[a.index])
         self.alerts += len(alerts)
@@ -513,6 +521,8 @@ class Detector:
         self.detectors = [FlowProfileDetector(p) for p in profiles if p.unit == "flow"]
         self.evidence_detectors = [d for d in self.detectors
                                    if d.profile.evidence == "attempt"]
+        self.update_detectors = [d for d in self.detectors
+                                 if d.profile.evidence == "update"]
         self.app_detectors = [AppProfileDetector(p) for p in profiles if p.unit == "app"]
         self.arp_detectors = [ArpProfileDetector(p) for p in profiles if p.unit == "arp"]
         self.app_rows = app_rows
@@ -559,6 +569,15 @@ class Detector:
         records, each with its record's index, in record order."""
         out = []
         for d in self.evidence_detectors:
+            out += [(a.index, a) for a in d.process_evidence(records)]
+        out.sort(key=lambda pair: (pair[0], pair[1].profile.id))
+        return out
+
+    def process_updates(self, records: np.ndarray) -> list[tuple[int, Alert]]:
+        """Alerts of the flow profiles with evidence: update over a batch of flow update
+        records, each with its record's index, in record order."""
+        out = []
+        for d in self.update_detectors:
             out += [(a.index, a) for a in d.process_evidence(records)]
         out.sort(key=lambda pair: (pair[0], pair[1].profile.id))
         return out

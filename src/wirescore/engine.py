@@ -161,7 +161,7 @@ class Engine:
             for data, meta, linktype in source.batches():
                 run.took(meta)
                 run.meter.feed(data, meta, linktype, run.windows, run.flows, run.app, run.arp,
-                               run.attempts)
+                               run.attempts, run.updates)
                 clock = source.expiry_clock()
                 if clock is not None:            # a quiet source still ages its flows
                     run.meter.expire(clock, run.flows, run.app, run.attempts)
@@ -336,15 +336,25 @@ class _Run:
     def attempts(self, records) -> None:
         """Attempt records: the alerts of the profiles with evidence: attempt to every
         sink (the records themselves are not written)."""
+        self._evidence(records, "attempts", "attempt_alerts")
+
+    def updates(self, records) -> None:
+        """Flow update records: the alerts of the profiles with evidence: update to every
+        sink (the records themselves are not written)."""
+        self._evidence(records, "updates", "update_alerts")
+
+    def _evidence(self, records, stage: str, sink_method: str) -> None:
+        """Records of open flows through the alert stage's method `stage`, their alerts
+        to every sink's `sink_method`."""
         if self.alerts is None:
             return
         try:
-            batch = self.alerts.attempts(records)
+            batch = getattr(self.alerts, stage)(records)
         except StageFailure as exc:
             self.alerts, batch = None, None
             self.fail(exc)
         if batch is not None:
-            self._send("attempt_alerts", batch)
+            self._send(sink_method, batch)
             self.alerts_out += len(batch.alerts)
         self._stop_if_failed()
 

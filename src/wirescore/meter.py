@@ -2,14 +2,14 @@
 
     meter = MeterStage(cfg, detector, source.linktype)
     meter.feed(data, meta, linktype, windows=on_windows, flows=on_flows, app=on_app,
-               attempts=on_attempts)
+               attempts=on_attempts, updates=on_updates)
     meter.expire(clock, flows=on_flows, attempts=on_attempts)   # a source's expiry clock
     meter.shutdown(on_windows, on_flows, flush, attempts=on_attempts)   # end of input
 
 Each drained batch of window records, of ARP records, of app-layer events (per kind), of
-attempt records and of finished flow records goes to the callables given (the engine's
-stages), in that order (an attempt's alert comes before the alert its flow's end would
-give, and suppresses it); FlowMeter.feed
+attempt records, of flow update records and of finished flow records goes to the
+callables given (the engine's stages), in that order (an attempt's or an update's alert
+comes before the alert its flow's end would give, and suppresses it); FlowMeter.feed
 stops early when a record or event buffer is full, so a batch of packets can give several
 drains.
 
@@ -19,7 +19,8 @@ something reads ctx.* columns (a profile, --export, or an on_flow callback, whic
 handed the records: train and eval read them); the packet ring only when alerts
 can ask for snippets; traffic windows only for window profiles; the ARP tables only for
 ARP profiles; pending attempts (scans.pxd, pending.pxd) only for a
-flow profile with evidence: attempt; app-layer events only
+flow profile with evidence: attempt; flow updates only for one with evidence: update;
+app-layer events only
 when something writes or reads them (the application layer itself runs whenever
 app.enabled: the flow records' app_* fields need it).
 """
@@ -56,6 +57,7 @@ def meter_options(cfg, detector, records_read: bool = False, app_events: bool = 
         else 0,
         scan_pending=cfg["flow.scan_pending"] if attempts_wanted(cfg, detector) else 0,
         scan_grace=cfg["flow.scan_grace"],
+        update_interval=cfg["flow.update_interval"] if updates_wanted(detector) else 0.0,
         ring_bytes=cfg["outputs.snippets.ring_bytes"] if snippets else 0)
 
 
@@ -63,6 +65,11 @@ def attempts_wanted(cfg, detector) -> bool:
     """Whether a profile scores attempt records (and the scan tables are kept)."""
     return bool(cfg["flow.context"] and detector is not None
                 and detector.evidence_detectors)
+
+
+def updates_wanted(detector) -> bool:
+    """Whether a profile scores flow update records (and the core writes them)."""
+    return detector is not None and bool(detector.update_detectors)
 
 
 class MeterStage:
@@ -80,10 +87,12 @@ class MeterStage:
 
     def feed(self, data, meta: np.ndarray, linktype: int, windows: Callable,
              flows: Callable, app: Callable | None = None,
-             arp: Callable | None = None, attempts: Callable | None = None) -> None:
+             arp: Callable | None = None, attempts: Callable | None = None,
+             updates: Callable | None = None) -> None:
         """Every packet of one batch (all of link type `linktype`) into the core;
         app(kind, records) gets each kind's app-layer events, arp(records) the ARP
-        records, attempts(records) the attempt records (None: dropped)."""
+        records, attempts(records) the attempt records, updates(records) the flow update
+        records (None: dropped)."""
         core, i, n = self.core, 0, meta.shape[0]
         while i < n:
             # FlowMeter.feed's link type defaults to the one it was built with
@@ -95,6 +104,9 @@ class MeterStage:
                 arp(records)
             self._app(app)
             self._attempts(attempts)
+            records = core.drain_updates()
+            if updates is not None and len(records):
+                updates(records)
             flows(core.drain())
 
     def _attempts(self, attempts: Callable | None) -> None:
@@ -168,6 +180,19 @@ class MeterStage:
     def flow_packets(self, flow_id: int):
         """(data, meta) of the flow's packets still in the ring."""
         return self.core.ring_flow(flow_id)
+
+    def flow_packets_until(self, flow_id: int, end_us: int):
+        """(data, meta) of the flow's packets still in the ring up to end_us (µs of
+        packet time, inclusive): an update alert's evidence, without the packets the
+        core took after the update."""
+        data, meta = self.core.ring_flow(flow_id)
+        keep = meta[:, 0].astype(np.int64) * 1_000_000 + meta[:, 1] <= end_us
+        if keep.all():
+            return data, meta
+        ends = np.cumsum(meta[:, 2], dtype=np.int64)
+        starts = ends - meta[:, 2]
+        return (b"".join(data[a:b] for a, b in zip(starts[keep].tolist(), ends[keep].tolist())),
+                meta[keep])
 
     def host_packets(self, record, start_us: int, end_us: int):
         """The packets whose source is the record's src_addr (of its ip_version) with

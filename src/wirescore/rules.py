@@ -31,8 +31,9 @@ UNITS = ("flow", "window", "app", "arp")
 WINDOW_KEYS = WINDOW_KINDS
 LEARN_MODES = ("all", "unalerted")
 #: what a flow profile scores: finished flows ("flow"), and also attempt records as the
-#: core confirms them ("attempt": ext/pending.pxd)
-EVIDENCE = ("flow", "attempt")
+#: core confirms them ("attempt": ext/pending.pxd), or updates of open flows as they
+#: grow ("update": FlowMeter update_interval)
+EVIDENCE = ("flow", "attempt", "update")
 TRANSFORMS = ("log1p", "none")
 #: allowlist proto words: the core's protocol names in lower case, and "icmpv6" for 58
 PROTO_NUMBERS = {**{name.lower(): number for number, name in PROTO_NAMES.items()},
@@ -91,7 +92,7 @@ class Profile:
     explain: int = 3
     window_seconds: float = 1.0       # unit: window
     window_key: str = "src"           # unit: window: all | src | dst
-    evidence: str = "flow"            # unit: flow: flow | attempt (EVIDENCE)
+    evidence: str = "flow"            # unit: flow: flow | attempt | update (EVIDENCE)
     enabled: bool = True              # false: checked, but not run
     warnings: tuple[str, ...] = ()    # "FILE:LINE: field: problem" that does not stop a run
     model_object: Any = field(default=None, repr=False, compare=False)
@@ -409,7 +410,9 @@ def _where(doc: dict, chk: _Checker) -> dict:
 
 def _evidence(doc: dict, chk: _Checker) -> dict:
     """`evidence: attempt`: a flow profile that also scores attempt records, whose
-    features, `where` and `suppress.per` fields must all be ones an attempt record has."""
+    features, `where` and `suppress.per` fields must all be ones an attempt record has;
+    `evidence: update`: one that also scores updates of open flows (no app.* features:
+    an update's app fields are zero)."""
     from wirescore.catalog import ATTEMPT_FEATURES, ATTEMPT_FIELDS
 
     if "evidence" not in doc:
@@ -417,9 +420,14 @@ def _evidence(doc: dict, chk: _Checker) -> dict:
     evidence = doc["evidence"]
     if evidence not in EVIDENCE:
         chk.fail(("evidence",), f"must be one of {', '.join(EVIDENCE)}")
+    if evidence in ("attempt", "update") and doc.get("unit", "flow") != "flow":
+        chk.fail(("evidence",), f"only flow profiles take evidence: {evidence}")
+    if evidence == "update":
+        for i, name in enumerate(doc.get("features") or []):
+            if str(name).startswith("app."):
+                chk.fail(("features", i), "evidence: update: an open flow's record has "
+                         "no app.* columns yet (the application layer reports at the end)")
     if evidence == "attempt":
-        if doc.get("unit", "flow") != "flow":
-            chk.fail(("evidence",), "only flow profiles take evidence: attempt")
         for i, name in enumerate(doc.get("features") or []):
             if name not in ATTEMPT_FEATURES:
                 chk.fail(("features", i), f"evidence: attempt scores only "

@@ -333,6 +333,32 @@ def attempt_alert_event(record, alert, ts: Timestamps) -> dict[str, Any]:
     the network's own quantile), and since when (its key's first confirmed failure
     still counted); no flow
     object (the flow event follows at the flow's end, with alerted set)."""
+    ev = _open_flow_head(record, int(record["ts_us"]), ts)
+    extra = {"wirescore_crossed": [_crossed(alert, record, ts)]}
+    if alert.explanation:
+        extra["wirescore_features"] = _features(alert)
+    ev["alert"] = _alert_object(alert, "attempt", extra)
+    return ev
+
+
+def update_alert_event(record, alert, ts: Timestamps) -> dict[str, Any]:
+    """The EVE alert of a flow profile at an update of an open flow (evidence: update):
+    the flow's identity (client as src), stamped at the update's packet (end_us: the
+    flow's last packet so far); alert.metadata.wirescore_crossed says what crossed, as
+    an attempt alert's does, since the flow's first packet; no flow object (the flow
+    event follows at the flow's end, with alerted set)."""
+    ev = _open_flow_head(record, int(record["end_us"]), ts)
+    extra = {"wirescore_crossed": [_crossed_since(alert, int(record["start_us"]), ts)]}
+    if alert.explanation:
+        extra["wirescore_features"] = _features(alert)
+    ev["alert"] = _alert_object(alert, "update", extra)
+    return ev
+
+
+def _open_flow_head(record, stamp_us: int, ts: Timestamps) -> dict[str, Any]:
+    """An alert event's head for a flow still open (an attempt's or an update's
+    record): timestamp stamp_us, flow_id, endpoints (ports only for protocols that
+    have them), proto, community_id, event_type."""
     version, proto = int(record["ip_version"]), int(record["proto"])
     alen = 4 if version == 4 else 16
     src, dst = bytes(record["src_addr"][:alen]), bytes(record["dest_addr"][:alen])
@@ -340,16 +366,12 @@ def attempt_alert_event(record, alert, ts: Timestamps) -> dict[str, Any]:
     sport, dport = ((int(record["src_port"]), int(record["dest_port"]))
                     if proto in PORT_PROTOS else (None, None))
     ev: dict[str, Any] = {
-        "timestamp": ts(int(record["ts_us"])), "flow_id": int(record["flow_id"]),
+        "timestamp": ts(stamp_us), "flow_id": int(record["flow_id"]),
         "src_ip": ip_text(src, version), "src_port": sport,
         "dest_ip": ip_text(dst, version), "dest_port": dport, "proto": proto_name(proto),
         "community_id": community_id(proto, src, dst, sport, dport), "event_type": "alert"}
     if sport is None:
         del ev["src_port"], ev["dest_port"]
-    extra = {"wirescore_crossed": [_crossed(alert, record, ts)]}
-    if alert.explanation:
-        extra["wirescore_features"] = _features(alert)
-    ev["alert"] = _alert_object(alert, "attempt", extra)
     return ev
 
 
@@ -361,12 +383,20 @@ def _crossed(alert, record, ts: Timestamps) -> str:
     from wirescore.catalog import ATTEMPT_SINCE
 
     if alert.explanation and alert.profile.model["name"] == "extreme":
+        name = alert.explanation[0][0]
+        return _crossed_since(alert, int(record[ATTEMPT_SINCE[name]]), ts)
+    return _crossed_since(alert, int(record["attempt_us"]), ts)
+
+
+def _crossed_since(alert, since_us: int, ts: Timestamps) -> str:
+    """'quantity=value > reference since TIME' of the explanation's first quantity
+    (extreme models: the reference r = (1 + value) / 2**d - 1 of its doublings d), else
+    'score=S > threshold since TIME'."""
+    if alert.explanation and alert.profile.model["name"] == "extreme":
         name, value, d = alert.explanation[0]
         ref = (1.0 + value) / 2.0 ** d - 1.0
-        since = ts(int(record[ATTEMPT_SINCE[name]]))
-        return f"{name}={value:.6g} > {ref:.6g} since {since}"
-    return (f"score={alert.score:.6g} > {alert.threshold:.6g} "
-            f"since {ts(int(record['attempt_us']))}")
+        return f"{name}={value:.6g} > {ref:.6g} since {ts(since_us)}"
+    return f"score={alert.score:.6g} > {alert.threshold:.6g} since {ts(since_us)}"
 
 
 def _alert_object(alert, unit: str, extra: dict) -> dict[str, Any]:

@@ -7,6 +7,7 @@ A sink takes batches, never single packets or flows:
     app(batch: AppBatch)         app-layer events of one kind (outputs/app_events.py)
     app_alerts(batch: AppAlertBatch)  the app profiles' alerts over such a batch
     attempt_alerts(batch: AttemptAlertBatch)  alerts at connection attempts
+    update_alerts(batch: UpdateAlertBatch)    alerts at updates of open flows
     stats(event: dict)           an EVE stats event
     close()                      once, at the end of the run
 
@@ -98,6 +99,13 @@ class AttemptAlertBatch:
     alerts: list
 
 
+@dataclass
+class UpdateAlertBatch:
+    """The alerts of the flow profiles with evidence: update over flow update records."""
+
+    alerts: list
+
+
 #: an attempt alert's snippet: the client's packets from this long before the attempt
 #: up to the alert (µs of packet time)
 ATTEMPT_SNIPPET_BEFORE_US = 10_000_000
@@ -122,6 +130,9 @@ class Sink:
 
     def attempt_alerts(self, batch: AttemptAlertBatch) -> None:
         """Alerts at connection attempts."""
+
+    def update_alerts(self, batch: UpdateAlertBatch) -> None:
+        """Alerts at updates of open flows."""
 
     def stats(self, event: dict) -> None:
         """An EVE stats event."""
@@ -160,6 +171,9 @@ class EveSink(Sink):
         self._alert_lines(batch.alerts)
 
     def attempt_alerts(self, batch: AttemptAlertBatch) -> None:
+        self._alert_lines(batch.alerts)
+
+    def update_alerts(self, batch: UpdateAlertBatch) -> None:
         self._alert_lines(batch.alerts)
 
     def app(self, batch) -> None:
@@ -232,6 +246,13 @@ class SnippetSink(Sink):
             self._keep(a, int(r["flow_id"]),
                        *self.ring.host_packets(r, start, int(r["ts_us"]) + 1))
 
+    def update_alerts(self, batch: UpdateAlertBatch) -> None:
+        """The flow's packets in the ring up to the update's packet (end_us)."""
+        for a in batch.alerts:
+            flow_id = int(a.record["flow_id"])
+            self._keep(a, flow_id,
+                       *self.ring.flow_packets_until(flow_id, int(a.record["end_us"])))
+
     def _keep(self, alert: AlertEvent, tag: int, data, meta) -> None:
         path = self.store.name_for(alert.signature_id, tag)
         self.writer.submit(self.store.write, path, data, meta, owner=self)
@@ -270,6 +291,9 @@ class CallbackSink(Sink):
         self._alerts(batch.alerts)
 
     def attempt_alerts(self, batch: AttemptAlertBatch) -> None:
+        self._alerts(batch.alerts)
+
+    def update_alerts(self, batch: UpdateAlertBatch) -> None:
         self._alerts(batch.alerts)
 
     def app(self, batch) -> None:
