@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, fixture_captures, need_shared, shared_captures
+from engine_clock import decided_alerts
 from flowref import Packet, decode_packets, read_capture
 from meter_feed import drain_to_end, feed_capture
 from wirescore._core.flowtable import COUNTER_NAMES, FlowMeter
@@ -221,15 +222,18 @@ def test_flow_records_are_the_same_with_updates_on(path):
 
 
 def test_updates_are_off_unless_a_profile_asks():
-    """meter_options: update_interval 0 with the shipped profiles' evidence unless
-    one asks for updates, the setting's value when one does."""
+    """meter_options: update_interval 0 unless a profile asks for updates (none: no
+    detection; flow-around-tail.yaml: evidence flow), the setting's value when one does
+    (flow-icmp-tunnel.yaml)."""
     from wirescore.config import Config
     from wirescore.detect import Detector
     from wirescore.meter import meter_options
     from wirescore.rules import load_paths
 
     cfg = Config.load()
-    plain = load_paths([str(RULES[9100004])])
+    assert meter_options(cfg, Detector(load_paths([str(RULES[9100004])])))[
+        "update_interval"] == 5.0
+    plain = load_paths([str(RULES[9100002])])
     assert meter_options(cfg, Detector(plain))["update_interval"] == 0.0
     assert meter_options(cfg, None)["update_interval"] == 0.0
     for p in plain:
@@ -238,34 +242,10 @@ def test_updates_are_off_unless_a_profile_asks():
 
 
 def _alerts(path, rules: list[Path], tmp_path):
-    """The alert events of a run, each with "decided_us": the packet clock when the
-    engine handed it to the sinks (a flow-end alert's comes when its flow ends)."""
-    from wirescore import engine
-    from wirescore.config import Config
-    from wirescore.rules import load_paths
-
-    events = []
-    cfg = Config.load(overrides={"outputs.snippets.enabled": True})
-    run = engine.Engine(cfg, tmp_path, profiles=load_paths([str(r) for r in rules]),
-                        on_alert=events.append)
-    stages = {name: getattr(engine._Run, name) for name in ("flows", "updates")}
-
-    def clocked(stage):
-        def call(self, records):
-            n = len(events)
-            stage(self, records)
-            for e in events[n:]:
-                e["decided_us"] = int(round(self.meter.packet_clock * 1e6))
-        return call
-
-    try:
-        for name, stage in stages.items():
-            setattr(engine._Run, name, clocked(stage))
-        run.run(str(path))
-    finally:
-        for name, stage in stages.items():
-            setattr(engine._Run, name, stage)
-    return events
+    """The alert events of a run, each with "decided_us" (engine_clock: a flow-end
+    alert's comes when its flow ends)."""
+    return decided_alerts(path, rules, tmp_path, ("flows", "updates"),
+                          {"outputs.snippets.enabled": True})
 
 
 def _us(stamp: str) -> int:
@@ -317,3 +297,22 @@ def test_update_alerts_come_once_per_key_and_never_later(tmp_path):
         if ev["event_type"] == "flow":
             flows[ev["flow_id"]] = ev
     assert all(flows[e["flow_id"]]["flow"]["alerted"] for e in at_update)
+
+
+def test_a_long_tunnel_alerts_once_at_its_first_crossing(tmp_path):
+    """The ICMP tunnel capture: one echo flow of 19 minutes, all in one batch of
+    updates. With update evidence it alerts once (not once per suppression window),
+    at an update (decided when its packet is read, stamped at it) long before the flow
+    ends; without it, once, at the end."""
+    path = ICMP_TUNNEL or pytest.skip("needs ../shared")
+    rule = [RULES[9100004]]
+    end = [p for p in _with_evidence(tmp_path, False) if p.name == rule[0].name]
+    before = _alerts(path, end, tmp_path / "before")
+    after = _alerts(path, rule, tmp_path / "after")
+    assert len(before) == 1 and len(after) == 1
+    b, a = before[0], after[0]
+    assert b["alert"]["metadata"]["wirescore_unit"] == ["flow"]
+    assert a["alert"]["metadata"]["wirescore_unit"] == ["update"]
+    assert a["flow_id"] == b["flow_id"]
+    assert _us(a["timestamp"]) < b["decided_us"] - 300_000_000
+    assert a["decided_us"] <= b["decided_us"]

@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, fixture_captures, need_shared, shared_captures
+from engine_clock import decided_alerts
 from flowref import decode_packets, read_capture
 from meter_feed import drain_to_end, feed_capture
 from wirescore._core.flowtable import COUNTER_NAMES, FlowMeter
@@ -119,34 +120,10 @@ def crossing_attempts(path, floors):
 
 
 def _alerts(path, rules, tmp_path):
-    """The 9100003 alert events of a run, each with "decided_us": the packet clock when
-    the engine handed it to the sinks, read after each batch of one packet (a flow-end
-    alert's timestamp is the flow's last packet, not when its report came)."""
-    from wirescore import engine
-    from wirescore.config import Config
-    from wirescore.rules import load_paths
-
-    events = []
-    cfg = Config.load(overrides={"outputs.snippets.enabled": True, "capture.batch_size": 1})
-    run = engine.Engine(cfg, tmp_path, profiles=load_paths([str(rules)]),
-                        on_alert=events.append)
-    stages = {name: getattr(engine._Run, name) for name in ("flows", "attempts")}
-
-    def clocked(stage):
-        def call(self, records):
-            n = len(events)
-            stage(self, records)
-            for e in events[n:]:
-                e["decided_us"] = int(round(self.meter.packet_clock * 1e6))
-        return call
-
-    try:
-        for name, stage in stages.items():
-            setattr(engine._Run, name, clocked(stage))
-        run.run(str(path))
-    finally:
-        for name, stage in stages.items():
-            setattr(engine._Run, name, stage)
+    """The 9100003 alert events of a run, each with "decided_us" (engine_clock), read
+    after each batch of one packet."""
+    events = decided_alerts(path, [rules], tmp_path, ("flows", "attempts"),
+                            {"outputs.snippets.enabled": True, "capture.batch_size": 1})
     return [e for e in events if e["alert"]["signature_id"] == 9100003]
 
 

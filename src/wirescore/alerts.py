@@ -54,7 +54,7 @@ class AlertStage:
         self.detector = detector
         self.formatter = formatter
         self.ts = ts
-        # flows an app profile or an attempt alert is about, until they end (their flow
+        # flows an app profile, an attempt or an update alert is about, until they end (their flow
         # event then says "alerted": true); one id per alert, so as bounded as the alerts
         self.app_alerted: set[int] = set()
 
@@ -108,23 +108,26 @@ class AlertStage:
         """Alerts of the flow profiles with evidence: attempt over attempt records; each
         AlertEvent's record is the attempt record (its client's packets in the ring are
         the snippet)."""
-        found = self._detect(self.detector.process_attempts, records)
-        if not found:
-            return None
-        self.app_alerted.update(int(records["flow_id"][i]) for i, _ in found)
-        return AttemptAlertBatch([AlertEvent(attempt_alert_event(records[i], a, self.ts),
-                                             a.profile.id, records[i]) for i, a in found])
+        return self._open_flow_alerts(self.detector.process_attempts, records,
+                                      attempt_alert_event, AttemptAlertBatch)
 
     def updates(self, records: np.ndarray) -> Optional[UpdateAlertBatch]:
         """Alerts of the flow profiles with evidence: update over flow update records;
         each AlertEvent's record is the update record (the flow's packets in the ring up
         to it are the snippet)."""
-        found = self._detect(self.detector.process_updates, records)
+        return self._open_flow_alerts(self.detector.process_updates, records,
+                                      update_alert_event, UpdateAlertBatch)
+
+    def _open_flow_alerts(self, method, records: np.ndarray, event, batch_type):
+        """batch_type of the alerts method(records) finds about open flows (attempts,
+        updates), each event(record, alert, ts); None when nothing alerted. Their flows
+        are marked alerted until they end."""
+        found = self._detect(method, records)
         if not found:
             return None
         self.app_alerted.update(int(records["flow_id"][i]) for i, _ in found)
-        return UpdateAlertBatch([AlertEvent(update_alert_event(records[i], a, self.ts),
-                                            a.profile.id, records[i]) for i, a in found])
+        return batch_type([AlertEvent(event(records[i], a, self.ts), a.profile.id,
+                                      records[i]) for i, a in found])
 
     def app(self, batch) -> Optional[AppAlertBatch]:
         """Alerts of the app profiles over an AppBatch (events of one kind)."""

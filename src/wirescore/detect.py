@@ -240,15 +240,17 @@ class ProfileDetector(abc.ABC):
         return alerts
 
     def _decide(self, records, X, rows, s, thr, allowed, mean, std,
-                time_field) -> tuple[list[Alert], np.ndarray]:
+                time_field, once: set | None = None) -> tuple[list[Alert], np.ndarray]:
         """Alerts among the rows (indices into records and X) whose scores s passed the
         threshold thr: an allowlisted row is counted, never alerted; the others'
         suppression keys (the key address, and with `suppress.per` the feature that
         made the score and its scope) are checked in row order against each key's last
         alert, at packet time records[time_field] (µs). Rows come out of order (flows end
         in end order per expiry path, not overall; an attempt's alert precedes its flow's
-        end): what counts is the distance between the two times either way. Returns the
-        alerts (index: the row) and, per row, whether it alerted or was suppressed."""
+        end): what counts is the distance between the two times either way. once: flow
+        ids that alert at most once (an open flow's updates): a row of one already in it
+        is passed over, one that alerts is added. Returns the alerts (index: the row)
+        and, per row, whether it alerted or was suppressed."""
         p = self.profile
         decided = np.zeros(len(rows), dtype=bool)
         alerts: list[Alert] = []
@@ -265,13 +267,18 @@ class ProfileDetector(abc.ABC):
             keys = [k + scope for k, scope in zip(keys, scopes)]
         times = records[time_field][live].tolist()
         window_us = p.suppress_seconds * 1e6
-        for key, when, n, i in zip(keys, times, at.tolist(), live.tolist()):
+        flows = records["flow_id"][live].tolist() if once is not None else None
+        for j, (key, when, n, i) in enumerate(zip(keys, times, at.tolist(), live.tolist())):
             decided[n] = True
+            if flows is not None and flows[j] in once:
+                continue
             last = self.last_alert.get(key)
             if last is not None and abs(when - last) < window_us:
                 self.suppressed += 1
                 continue
             self.last_alert[key] = when
+            if flows is not None:
+                once.add(flows[j])
             score = float(s[n])
             alerts.append(Alert(i, p, score, thr, p.severity_for(score),
                                 self._explain(X[i], records[i], mean, std)))
@@ -332,9 +339,29 @@ class FlowProfileDetector(ProfileDetector):
 
     catalog = BY_NAME
 
+    def __init__(self, profile: Profile):
+        super().__init__(profile)
+        # flows alerted at an update, until they end: their later updates are not
+        # scored and their end gives no second alert (one alert a flow, as without
+        # updates); one id per alert, so as bounded as the alerts
+        self.open_alerted: set[int] = set()
+
     def process(self, records: np.ndarray) -> tuple[np.ndarray, list[Alert]]:
         """As ProfileDetector.process, over the records `where` admits (all without
-        one); the others are neither scored (NaN) nor learned."""
+        one); the others are neither scored (NaN) nor learned. A flow alerted at an
+        update is scored, suppressed and learned as any, but not alerted again."""
+        scores, alerts = self._process_where(records)
+        if self.open_alerted and len(records):
+            ids = records["flow_id"]
+            ended = np.isin(ids, np.fromiter(self.open_alerted, np.uint64))
+            if ended.any():
+                again = [a for a in alerts if ended[a.index]]
+                alerts = [a for a in alerts if not ended[a.index]]
+                self.alerts -= len(again)
+                self.open_alerted.difference_update(ids[ended].tolist())
+        return scores, alerts
+
+    def _process_where(self, records: np.ndarray) -> tuple[np.ndarray, list[Alert]]:
         where = self.profile.where
         if not where or len(records) == 0:
             return super().process(records)
@@ -361,7 +388,7 @@ class FlowProfileDetector(ProfileDetector):
         p = self.profile
         attempts = p.evidence == "attempt"
         keep = (records["answered"] == 0 if attempts
-                else np.ones(len(records), dtype=bool))
+                else ~np.isin(records["flow_id"], np.fromiter(self.open_alerted, np.uint64)))
         for name, values in p.where:
             keep &= np.isin(records[name], values)
         idx = np.flatnonzero(keep)
@@ -379,7 +406,8 @@ class FlowProfileDetector(ProfileDetector):
         mean, std = self.stats.mean, self.stats.std()
         over = np.flatnonzero(s > thr)
         alerts, _ = self._decide(recs, X, over, s[over], thr, allowed, mean, std,
-                                 "ts_us" if attempts else "end_us")
+                                 "ts_us" if attempts else "end_us",
+                                 None if attempts else self.open_alerted)
         for a in alerts:
             a.index = int(idx[a.index])
         self.alerts += len(alerts)
@@ -419,6 +447,16 @@ class ArpProfileDetector(ProfileDetector):
     def _allowlisted(self, recs: np.ndarray) -> np.ndarray:
         return allowlist_hits(self.profile.allowlist, recs,
                               [_words(recs["sender_ip"]), _words(recs["target_ip"])])
+
+
+def _evidence_alerts(detectors, records: np.ndarray) -> list[tuple[int, Alert]]:
+    """The alerts of flow profiles over evidence records (attempts or updates: their
+    process_evidence), each with its record's index, in record order."""
+    out = []
+    for d in detectors:
+        out += [(a.index, a) for a in d.process_evidence(records)]
+    out.sort(key=lambda pair: (pair[0], pair[1].profile.id))
+    return out
 
 
 def allowlist_hits(rules, recs: np.ndarray, addrs: list, ports=None, proto=None) -> np.ndarray:
@@ -567,20 +605,12 @@ class Detector:
     def process_attempts(self, records: np.ndarray) -> list[tuple[int, Alert]]:
         """Alerts of the flow profiles with evidence: attempt over a batch of attempt
         records, each with its record's index, in record order."""
-        out = []
-        for d in self.evidence_detectors:
-            out += [(a.index, a) for a in d.process_evidence(records)]
-        out.sort(key=lambda pair: (pair[0], pair[1].profile.id))
-        return out
+        return _evidence_alerts(self.evidence_detectors, records)
 
     def process_updates(self, records: np.ndarray) -> list[tuple[int, Alert]]:
         """Alerts of the flow profiles with evidence: update over a batch of flow update
         records, each with its record's index, in record order."""
-        out = []
-        for d in self.update_detectors:
-            out += [(a.index, a) for a in d.process_evidence(records)]
-        out.sort(key=lambda pair: (pair[0], pair[1].profile.id))
-        return out
+        return _evidence_alerts(self.update_detectors, records)
 
     @property
     def firstseen(self):
