@@ -239,6 +239,8 @@ def test_updates_are_off_unless_a_profile_asks():
     for p in plain:
         p.evidence = "update"
     assert meter_options(cfg, Detector(plain))["update_interval"] == 5.0
+    fast = Config.load(overrides={"flow.update_interval": 0.5})
+    assert meter_options(fast, Detector(plain))["update_interval"] == 0.5
 
 
 def _alerts(path, rules: list[Path], tmp_path):

@@ -161,6 +161,13 @@ SETTINGS: tuple[Setting, ...] = (
             "before its grace (wirescore.scan_pending_early), or dropped when the record "
             "buffer is full too (wirescore.scan_pending_dropped).",
             unit="attempts", minimum=16, maximum=1 << 26),
+    Setting("flow.update_interval", 5.0, float, "--update-interval",
+            "Packet time between updates of an open flow (only when a profile asks for "
+            "evidence: update): a flow is scored at its 4th packet, when its TCP "
+            "handshake completes, then at its first packet in each further interval "
+            "since its start, so a long flow is alerted while it lasts, not when it "
+            "ends. Updates the core cannot buffer are skipped and counted "
+            "(wirescore.flow_updates_skipped).", unit="s", minimum=0.001),
     *_timeouts(),
     Setting("app.enabled", True, bool, "--app/--no-app",
             "Parse the application layer (README: Application layer): protocol by "
@@ -236,13 +243,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("run.group", None, str, "--group",
             "Group to drop to (name or gid). Default with --user: that user's primary "
             "group; --group alone keeps the current user."),
-    Setting("flow.update_interval", 5.0, float, "--update-interval",
-            "Packet time between updates of an open flow (only when a profile asks for "
-            "evidence: update): a flow is scored at its 4th packet, when its TCP "
-            "handshake completes, then at its first packet in each further interval "
-            "since its start, so a long flow is alerted while it lasts, not when it "
-            "ends. Updates the core cannot buffer are skipped and counted "
-            "(wirescore.flow_updates_skipped).", unit="s", minimum=0.001),
 )
 
 BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
