@@ -167,6 +167,8 @@ ARP_MAX_TARGETS = 128 * np.log(128)   # linear counting over SCAN_BITS saturates
 HAS_PENDING = hasattr(_ft, "ATTEMPT_DTYPE")   # pending attempts (ext/pending.pxd)
 SCAN_PENDING = (0, 16)                # FIFO entries: tiny, so early confirmation runs
 SCAN_GRACES = (0.5, 0.000001)         # the default, and shorter than any frame gap
+HAS_UPDATES = hasattr(_ft.FlowMeter, "drain_updates")   # updates of open flows
+UPDATE_INTERVALS = (5.0, 0.001)       # the default, and shorter than most frame gaps
 APP_FLOWS = (2, 64)                   # summary records: tiny, so the take-back runs
 APP_STREAMS = (1, 8)
 CONTEXT_HOSTS = (16, 64, 256, 4096)   # the default (65,536) costs 32 MB a meter
@@ -396,7 +398,29 @@ def _drain(meter, records: list, windows: list | None) -> int:
         arp = meter.drain_arp()
         _check_arp_records(arp)
         n += len(arp)
-    return n + _drain_attempts(meter)
+    return n + _drain_attempts(meter) + _drain_updates(meter)
+
+
+def _drain_updates(meter) -> int:
+    """drain_updates() checked: records of open flows (reason none), each within its
+    flow's time and with at least one packet; how many came out."""
+    if not HAS_UPDATES:
+        return 0
+    recs = meter.drain_updates()
+    if not len(recs):
+        return 0
+    bad = {
+        "reason not none": recs["reason"] != 0,
+        "no packet": (recs["pkts_toserver"] + recs["pkts_toclient"]) < 1,
+        "ends before it starts": recs["end_us"] < recs["start_us"],
+        "app fields set": recs["app_proto"] != 0,
+        "IPv4 address bytes past 4": (recs["ip_version"] == 4)
+        & ((recs["src_addr"][:, 4:] != 0).any(axis=1) | (recs["dest_addr"][:, 4:] != 0).any(axis=1)),
+    }
+    for what, mask in bad.items():
+        if mask.any():
+            raise FuzzFailure(f"update record {int(np.flatnonzero(mask)[0])}: {what}")
+    return len(recs)
 
 
 def _drain_attempts(meter) -> int:
@@ -497,6 +521,8 @@ def _plan(data: bytes):
         if HAS_PENDING and options["context"]:
             options.update(scan_pending=SCAN_PENDING[(msel >> 4) & 1],
                            scan_grace=SCAN_GRACES[(tsel >> 6) & 1])
+    if HAS_UPDATES:                   # with context or without (then no ctx_* read)
+        options["update_interval"] = UPDATE_INTERVALS[(tsel >> 6) & 1]
     if HAS_TABLE_SIZES:
         options["context_hosts"] = CONTEXT_HOSTS[msel & 3]
         options["window_max_keys"] = WINDOW_MAX_KEYS[(msel >> 3) & 3]
