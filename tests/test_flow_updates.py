@@ -223,8 +223,8 @@ def test_flow_records_are_the_same_with_updates_on(path):
 
 def test_updates_are_off_unless_a_profile_asks():
     """meter_options: update_interval 0 unless a profile asks for updates (none: no
-    detection; flow-around-tail.yaml: evidence flow), the setting's value when one does
-    (flow-icmp-tunnel.yaml)."""
+    detection; flow-around-tail.yaml set to evidence flow), the setting's value when one
+    does (flow-icmp-tunnel.yaml, flow-around-tail.yaml as shipped)."""
     from wirescore.config import Config
     from wirescore.detect import Detector
     from wirescore.meter import meter_options
@@ -234,6 +234,9 @@ def test_updates_are_off_unless_a_profile_asks():
     assert meter_options(cfg, Detector(load_paths([str(RULES[9100004])])))[
         "update_interval"] == 5.0
     plain = load_paths([str(RULES[9100002])])
+    assert meter_options(cfg, Detector(plain))["update_interval"] == 5.0
+    for p in plain:
+        p.evidence = "flow"
     assert meter_options(cfg, Detector(plain))["update_interval"] == 0.0
     assert meter_options(cfg, None)["update_interval"] == 0.0
     for p in plain:
