@@ -82,7 +82,8 @@ class AlertStage:
             for a in found:
                 flow = next(iter(self.formatter.events(records[a.index:a.index + 1], [True])))
                 alerts.append(AlertEvent(alert_event(flow, a, flow["flow"]["end"]),
-                                         a.profile.id, records[a.index]))
+                                         a.profile.id, records[a.index],
+                                         int(records["end_us"][a.index])))
         return FlowBatch(records, self.formatter, scores, alerts, alerted)
 
     def windows(self, windows: np.ndarray) -> Optional[WindowBatch]:
@@ -91,8 +92,8 @@ class AlertStage:
         found = self._detect(self.detector.process_windows, windows)
         if not found:
             return None
-        return WindowBatch([AlertEvent(window_alert_event(w, a, self.ts), a.profile.id, w)
-                            for w, a in found])
+        return WindowBatch([AlertEvent(window_alert_event(w, a, self.ts), a.profile.id, w,
+                                       int(w["end_us"])) for w, a in found])
 
 
     def arp(self, records: np.ndarray) -> Optional[AppAlertBatch]:
@@ -102,32 +103,34 @@ class AlertStage:
         if not found:
             return None
         return AppAlertBatch([AlertEvent(arp_alert_event(records[i], a, self.ts),
-                                         a.profile.id, records[i]) for i, a in found])
+                                         a.profile.id, records[i], int(records["ts_us"][i]))
+                              for i, a in found])
 
     def attempts(self, records: np.ndarray) -> Optional[AttemptAlertBatch]:
         """Alerts of the flow profiles with evidence: attempt over attempt records; each
         AlertEvent's record is the attempt record (its client's packets in the ring are
         the snippet)."""
         return self._open_flow_alerts(self.detector.process_attempts, records,
-                                      attempt_alert_event, AttemptAlertBatch)
+                                      attempt_alert_event, AttemptAlertBatch, "ts_us")
 
     def updates(self, records: np.ndarray) -> Optional[UpdateAlertBatch]:
         """Alerts of the flow profiles with evidence: update over flow update records;
         each AlertEvent's record is the update record (the flow's packets in the ring up
         to it are the snippet)."""
         return self._open_flow_alerts(self.detector.process_updates, records,
-                                      update_alert_event, UpdateAlertBatch)
+                                      update_alert_event, UpdateAlertBatch, "end_us")
 
-    def _open_flow_alerts(self, method, records: np.ndarray, event, batch_type):
+    def _open_flow_alerts(self, method, records: np.ndarray, event, batch_type,
+                          stamp: str):
         """batch_type of the alerts method(records) finds about open flows (attempts,
-        updates), each event(record, alert, ts); None when nothing alerted. Their flows
-        are marked alerted until they end."""
+        updates), each event(record, alert, ts), stamped at the record's field `stamp`
+        (µs); None when nothing alerted. Their flows are marked alerted until they end."""
         found = self._detect(method, records)
         if not found:
             return None
         self.app_alerted.update(int(records["flow_id"][i]) for i, _ in found)
         return batch_type([AlertEvent(event(records[i], a, self.ts), a.profile.id,
-                                      records[i]) for i, a in found])
+                                      records[i], int(records[stamp][i])) for i, a in found])
 
     def app(self, batch) -> Optional[AppAlertBatch]:
         """Alerts of the app profiles over an AppBatch (events of one kind)."""
@@ -136,7 +139,8 @@ class AlertStage:
             return None
         self.app_alerted.update(int(batch.records["flow_id"][a.index]) for a in found)
         return AppAlertBatch([AlertEvent(app_alert_event(batch.events[a.index], a, self.ts),
-                                         a.profile.id, batch.records[a.index])
+                                         a.profile.id, batch.records[a.index],
+                                         int(a.observation["ts_us"]))
                               for a in found])
 
 

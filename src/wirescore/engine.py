@@ -3,8 +3,11 @@
     source.batches() -> MeterStage (the core) -> AlertStage (detection) -> sinks:
     snippets (LOGDIR/pcaps/), eve.json, --export, callbacks
 
-Stats events every outputs.stats.interval seconds of packet time and at the end. This is
-also the embedding API, and the command line is a thin layer over it:
+eve.json follows packet time: the lines of one batch (a feed of the core and everything
+it drains, expiry included; each drain of the shutdown) are written at the batch's end,
+ordered by timestamp (outputs/eve_order.py). Stats events every outputs.stats.interval
+seconds of packet time, after their batch, and at the end. This is also the embedding
+API, and the command line is a thin layer over it:
 
     from wirescore.config import Config
     from wirescore.engine import Engine
@@ -13,7 +16,8 @@ also the embedding API, and the command line is a thin layer over it:
 
 Callbacks (each optional) receive batches, never single packets:
     on_flow(records: ndarray[RECORD_DTYPE], events: list[dict])   finished flows
-    on_alert(event: dict)          each EVE alert event, once it is written
+    on_alert(event: dict)          each EVE alert event, as its stage decides it (stage
+                                   order; eve.json writes a batch's lines by timestamp)
     on_app(kind: str, records: ndarray, events: list[dict])   app-layer events of one
                                    kind ("dns": DNS_EVENT_DTYPE records and their EVE
                                    dns events), a flow's before its on_flow
@@ -364,7 +368,9 @@ class _Run:
         self._send("stats", stats_event(counters, now_us, self.ts))
 
     def after_batch(self, nbytes: int) -> None:
-        """Stats when due, a requested reopen, progress."""
+        """The batch's EVE lines (in packet-time order), stats when due, a requested
+        reopen, progress."""
+        self._send("end_batch")
         now_us = self.clock.due(self.meter.packet_clock)
         if now_us is not None:
             self.stats(now_us)
@@ -384,10 +390,10 @@ class _Run:
 
     # ------------------------------------------------------------------ failures
 
-    def _send(self, kind: str, item) -> None:
+    def _send(self, kind: str, *items) -> None:
         for sink in list(self.sinks):
             try:
-                getattr(sink, kind)(item)
+                getattr(sink, kind)(*items)
             except Exception as exc:
                 self._lose(sink, exc)
         self._writer_failures()
@@ -417,15 +423,19 @@ class _Run:
     # ------------------------------------------------------------------ the end
 
     def finish(self) -> None:
-        """End every flow, write the final stats, close the sinks and the source."""
+        """End every flow, write the final stats, close the sinks and the source. Each
+        drain of the shutdown is a batch (the first one also holds what the batch at hand
+        of a run that stopped early decided)."""
         self.finishing = True
         try:
-            self.meter.shutdown(self.windows, self.flows, self._flush, self.app,
+            self.meter.shutdown(self.windows, self.flows, self._end_batch, self.app,
                                 self.attempts)
+            self._send("end_batch")
             clock = self.meter.packet_clock
             # no packet at all: stamp the stats with the wall clock (nothing to replay)
             self.stats(int(clock * 1e6) if clock is not None else int(time.time() * 1e6))
         finally:
+            self._send("end_batch")
             self._flush()
             self.writer.close()
             for sink in list(self.sinks):
@@ -438,6 +448,11 @@ class _Run:
     def _flush(self) -> None:
         self.writer.wait()
         self._writer_failures()
+
+    def _end_batch(self) -> None:
+        """A batch of the shutdown is over: its lines out, written before the next."""
+        self._send("end_batch")
+        self._flush()
 
     def summary(self) -> Summary:
         """The run's Summary; raises RunFault (carrying it) when the run stopped early."""

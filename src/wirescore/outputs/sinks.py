@@ -9,6 +9,8 @@ A sink takes batches, never single packets or flows:
     attempt_alerts(batch: AttemptAlertBatch)  alerts at connection attempts
     update_alerts(batch: UpdateAlertBatch)    alerts at updates of open flows
     stats(event: dict)           an EVE stats event
+    end_batch()                  a batch is over (the meter's feed and everything it
+                                 drained, or the shutdown's last flows), before its stats
     close()                      once, at the end of the run
 
 and has a name that says what it writes, for the one line that reports its failure
@@ -23,7 +25,8 @@ go on (wirescore.engine says what the run does then).
 
 EVE lines and snippet files are written on the run's BackgroundWriter thread, in
 submission order (each job owned by its sink); the export and the callbacks run in the
-engine's thread.
+engine's thread. The EVE sink formats a batch's lines as they come and writes them at
+end_batch(), ordered by their timestamp (outputs/eve_order.py).
 """
 from __future__ import annotations
 
@@ -38,6 +41,7 @@ import numpy as np
 from wirescore.errors import StageFailure, WirescoreError
 from wirescore.outputs.app_events import EVE_TYPES, line_writer
 from wirescore.outputs.eve import EveWriter, _dumps
+from wirescore.outputs.eve_order import BatchLines
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +49,13 @@ log = logging.getLogger(__name__)
 @dataclass
 class AlertEvent:
     """One alert on its way out: its EVE event (capture_file is added by the snippet
-    sink), the profile's signature id, and the flow or window record it is about."""
+    sink), the profile's signature id, the flow or window record it is about, and the
+    packet time of its timestamp (µs since the epoch: the EVE lines' sort key)."""
 
     event: dict
     signature_id: int
     record: np.void
+    ts_us: int
 
 
 class FlowBatch:
@@ -137,15 +143,21 @@ class Sink:
     def stats(self, event: dict) -> None:
         """An EVE stats event."""
 
+    def end_batch(self) -> None:
+        """The batch is over: write what was held back for it."""
+
     def close(self) -> None:
         """The run is over (after the writer thread has written everything)."""
 
 
 class EveSink(Sink):
-    """LOGDIR/<eve file>: alert lines, then the batch's flow lines and app-layer event
-    lines (both formatted in C), stats events unless with_stats is False (a worker whose
-    parent writes the summed stats); only the event types in `types` (outputs.eve.types,
-    default all). reopen() starts a new file by name (SIGHUP, after logrotate)."""
+    """LOGDIR/<eve file>: a batch's alert, flow and app-layer event lines (flow and
+    most app lines formatted in C), written at end_batch() in the order of their
+    timestamps (equal ones in the order they came: alerts of a stage before its
+    events); stats events after the batch unless with_stats is False (a worker whose
+    parent writes the summed stats); only the event types in `types`
+    (outputs.eve.types, default all). reopen() starts a new file by name (SIGHUP,
+    after logrotate)."""
 
     def __init__(self, path: Path, writer, with_stats: bool = True, types=EVE_TYPES):
         self.name = f"EVE file {path}"
@@ -156,12 +168,13 @@ class EveSink(Sink):
             self.eve = EveWriter(path)
         except OSError as exc:
             raise WirescoreError(f"{path}: cannot open for writing: {exc.strerror}") from None
+        self.lines = BatchLines(self.eve)      # touched on the writer thread only
 
     def flows(self, batch: FlowBatch) -> None:
         if batch.alerts:
             self._alert_lines(batch.alerts)
         if "flow" in self.types:
-            self.writer.submit(self.eve.write_records, batch.records, batch.alerted,
+            self.writer.submit(self.lines.add_flows, batch.records, batch.alerted,
                                owner=self)
 
     def windows(self, batch: WindowBatch) -> None:
@@ -178,14 +191,17 @@ class EveSink(Sink):
 
     def app(self, batch) -> None:
         if batch.kind in self.types:
-            self.writer.submit(self.eve.write_formatted, line_writer(batch.kind),
-                               batch.records, owner=self)
+            self.writer.submit(self.lines.add_app, batch.kind, batch.records, owner=self)
 
     def _alert_lines(self, alerts: list) -> None:
         if "alert" not in self.types:
             return
         lines = [_dumps(a.event) for a in alerts]     # now: later changes are not written
-        self.writer.submit(self.eve.write_lines, lines, owner=self)
+        stamps = np.fromiter((a.ts_us for a in alerts), np.int64, len(alerts))
+        self.writer.submit(self.lines.add_lines, stamps, lines, owner=self)
+
+    def end_batch(self) -> None:
+        self.writer.submit(self.lines.write, owner=self)
 
     def stats(self, event: dict) -> None:
         if self.with_stats:
@@ -195,7 +211,12 @@ class EveSink(Sink):
         self.writer.submit(self.eve.reopen, owner=self)
 
     def close(self) -> None:
-        self.eve.close()
+        """Lines of a batch not ended yet are written (a run that stopped early), then
+        the file closed."""
+        try:
+            self.lines.write()
+        finally:
+            self.eve.close()
 
 
 class ExportSink(Sink):

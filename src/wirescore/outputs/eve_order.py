@@ -1,0 +1,91 @@
+"""One batch's EVE lines, held until the batch is over and written in packet-time order.
+
+The stages of a batch hand their lines over one after another (window alerts, attempt
+and update alerts, app-layer events and their alerts, finished flows and their alerts),
+so unordered an alert at 5.0 s could follow a DNS event at 5.3 s. BatchLines keeps each
+stage's lines as one block of bytes beside their timestamps in µs (from the records:
+an alert's ts_us, a flow's start_us, an app-layer event's ts_us; never parsed back from
+the text) and write() puts them in the file ordered by timestamp, stably: lines with
+equal timestamps keep the order they came in. A batch already in order (one block, or
+timestamps non-decreasing) is written as it came, without splitting into lines.
+
+Cost: one argsort of the batch's timestamps and, only when the order changes, one
+Python bytes object per line (a flow, an event or an alert; never a packet). Memory: the
+lines of one batch (the shutdown's batch holds every flow still open).
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from wirescore.outputs.app_events import FORMATTERS, line_writer
+
+
+class BatchLines:
+    """The lines of the batch at hand for an EveWriter `eve`; used by one thread (the
+    run's BackgroundWriter). A failure while formatting writes what was collected before
+    it, then raises (whatever fails, everything decided before it is still written)."""
+
+    def __init__(self, eve):
+        self.eve = eve
+        self._stamps: list[np.ndarray] = []
+        self._blocks: list[bytes] = []
+        # kinds whose formatter writes a line for some records only (written())
+        self._written = {kind: f().written for kind, f in FORMATTERS.items()
+                         if hasattr(f, "written")}
+
+    def add_flows(self, records: np.ndarray, alerted: Optional[np.ndarray]) -> None:
+        """Flow events of RECORD_DTYPE records (alerted: None or one bool each), stamped
+        at each flow's start."""
+        from wirescore._core.eve import format_flows
+
+        self._add(lambda: format_flows(records, alerted), records["start_us"])
+
+    def add_app(self, kind: str, records: np.ndarray) -> None:
+        """App-layer events of one kind, each stamped at its record's ts_us."""
+        written = self._written.get(kind)
+        stamps = (written(records) if written else records)["ts_us"]
+        self._add(lambda: line_writer(kind)(records), stamps)
+
+    def add_lines(self, stamps: np.ndarray, lines: list[str]) -> None:
+        """Lines made already (alert events), one stamp (µs) each."""
+        self._add(lambda: "".join(line + "\n" for line in lines).encode("ascii"), stamps)
+
+    def _add(self, make, stamps: np.ndarray) -> None:
+        try:
+            block = make()
+            nlines = block.count(b"\n")
+            if nlines != len(stamps):
+                raise ValueError(f"{nlines} EVE lines for {len(stamps)} timestamps")
+        except BaseException:
+            self.write()
+            raise
+        if block:
+            self._stamps.append(np.asarray(stamps, dtype=np.int64))
+            self._blocks.append(block)
+
+    def write(self) -> None:
+        """Write the batch's lines ordered by timestamp (stable) and start a new batch."""
+        if not self._blocks:
+            return
+        blocks, stamps = self._blocks, self._stamps
+        self._blocks, self._stamps = [], []
+        try:
+            self.eve.write_bytes(ordered(blocks, stamps))
+        except OSError as exc:                 # as the C line writers say it
+            raise OSError(exc.errno, "cannot write EVE lines") from exc
+
+
+def ordered(blocks: list[bytes], stamps: list[np.ndarray]) -> bytes:
+    """The lines of `blocks` (each ending in a newline, one stamp a line in `stamps`)
+    as one block, stably sorted by stamp."""
+    joined = b"".join(blocks)
+    if len(blocks) == 1 and len(stamps[0]) < 2:
+        return joined
+    keys = np.concatenate(stamps)
+    if not (keys[1:] < keys[:-1]).any():
+        return joined
+    lines = joined.split(b"\n")
+    lines.pop()                                    # after the last newline: empty
+    return b"\n".join([lines[i] for i in np.argsort(keys, kind="stable").tolist()]) + b"\n"
