@@ -33,6 +33,9 @@ and the alert suppresses the same key's alert at the flow's end. One with `evide
 update` scores the core's updates of open flows (flow records of a flow still open: at
 its 4th packet, its TCP handshake's completion, then every flow.update_interval) the
 same way, time the update's packet (end_us): a flow is alerted as it grows.
+A window profile with `evidence: early` scores early records of open windows (a key's
+counts at its m-th, 2m-th, 4m-th ... packet in it) the same way, time that packet: a burst
+is alerted once per key and window as it crosses, its closed window not again.
 
 ARP profiles (unit: arp, ArpProfileDetector) score ARP records (one per ARP frame, from
 the core's ARP tables) with the same steps; suppression counts by the sender's MAC.
@@ -56,25 +59,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from wirescore.allowlist import address_words, allowlist_hits
 from wirescore.catalog import ARP_BY_NAME, BY_NAME, WINDOW_BY_NAME
 from wirescore.models.adapters import ModelAdapter
 from wirescore.rules import Profile
-
-
-def _words(addrs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(n, 16) address bytes as two big-endian uint64 words (an IPv4 address in the top
-    32 bits of the first: records keep it in the first 4 bytes)."""
-    w = np.ascontiguousarray(addrs, dtype=np.uint8).view(">u8").reshape(-1, 2)
-    return w[:, 0].astype(np.uint64), w[:, 1].astype(np.uint64)
-
-
-def _in_cidr(hi: np.ndarray, lo: np.ndarray, net) -> np.ndarray:
-    """Whether each address (as from _words) lies in net (versions compared apart)."""
-    value = int(net.network_address) << (128 - net.max_prefixlen)   # left-aligned
-    mask = ((1 << net.prefixlen) - 1) << (128 - net.prefixlen)
-    m64 = (1 << 64) - 1
-    return (((hi & np.uint64(mask >> 64)) == np.uint64(value >> 64))
-            & ((lo & np.uint64(mask & m64)) == np.uint64(value & m64)))
 
 
 CHUNK = 256      # rows scored between two threshold / statistics updates
@@ -267,7 +255,7 @@ class ProfileDetector(abc.ABC):
             keys = [k + scope for k, scope in zip(keys, scopes)]
         times = records[time_field][live].tolist()
         window_us = p.suppress_seconds * 1e6
-        flows = records["flow_id"][live].tolist() if once is not None else None
+        flows = self._once_ids(records[live]) if once is not None else None
         for j, (key, when, n, i) in enumerate(zip(keys, times, at.tolist(), live.tolist())):
             decided[n] = True
             if flows is not None and flows[j] in once:
@@ -283,6 +271,40 @@ class ProfileDetector(abc.ABC):
             alerts.append(Alert(i, p, score, thr, p.severity_for(score),
                                 self._explain(X[i], records[i], mean, std)))
         return alerts, decided
+
+    def _once_ids(self, recs: np.ndarray) -> list:
+        """What makes two records the same thing to alert once about: the flow id."""
+        return recs["flow_id"].tolist()
+
+    def _once_more(self, records: np.ndarray, alerts: list[Alert], once: set) -> list[Alert]:
+        """The alerts of a batch of ended records (flows, closed windows) less those of
+        records already alerted while open (their ids in once, _once_ids), whose ids
+        leave once: they have ended."""
+        if not once or len(records) == 0:
+            return alerts
+        ids = self._once_ids(records)
+        ended = [i in once for i in ids]
+        if any(ended):
+            kept = [a for a in alerts if not ended[a.index]]
+            self.alerts -= len(alerts) - len(kept)
+            alerts = kept
+            once.difference_update(i for i, e in zip(ids, ended) if e)
+        return alerts
+
+    def _as_evidence(self, recs: np.ndarray, time_field: str, once: set | None) -> list[Alert]:
+        """Alerts over evidence records (attempts, updates, early windows): scored with
+        the model as it stands (scaled by the running range; nothing learned), the
+        threshold as it stands, allowlist, suppression (time: recs[time_field]), once."""
+        X = Xs = self.transform(recs)
+        if self.model.scaled:
+            span = np.where(self.stats.hi > self.stats.lo, self.stats.hi - self.stats.lo, 1.0)
+            Xs = np.clip((X - self.stats.lo) / span, 0.0, 1.0)
+        s = self.model.score(Xs)
+        thr = self.threshold()
+        over = np.flatnonzero(s > thr)
+        alerts, _ = self._decide(recs, X, over, s[over], thr, self._allowlisted(recs),
+                                 self.stats.mean, self.stats.std(), time_field, once)
+        return alerts
 
     def _tops(self, Xc: np.ndarray, mean, std) -> list[str]:
         """The feature that made the score of each candidate row of Xc (transformed
@@ -351,15 +373,7 @@ class FlowProfileDetector(ProfileDetector):
         one); the others are neither scored (NaN) nor learned. A flow alerted at an
         update is scored, suppressed and learned as any, but not alerted again."""
         scores, alerts = self._process_where(records)
-        if self.open_alerted and len(records):
-            ids = records["flow_id"]
-            ended = np.isin(ids, np.fromiter(self.open_alerted, np.uint64))
-            if ended.any():
-                again = [a for a in alerts if ended[a.index]]
-                alerts = [a for a in alerts if not ended[a.index]]
-                self.alerts -= len(again)
-                self.open_alerted.difference_update(ids[ended].tolist())
-        return scores, alerts
+        return scores, self._once_more(records, alerts, self.open_alerted)
 
     def _process_where(self, records: np.ndarray) -> tuple[np.ndarray, list[Alert]]:
         where = self.profile.where
@@ -395,19 +409,8 @@ class FlowProfileDetector(ProfileDetector):
         if len(idx) == 0 or self.learned < p.warmup:
             return []
         recs = records[idx]
-        X = self.transform(recs)
-        Xs = X
-        if self.model.scaled:
-            span = np.where(self.stats.hi > self.stats.lo, self.stats.hi - self.stats.lo, 1.0)
-            Xs = np.clip((X - self.stats.lo) / span, 0.0, 1.0)
-        s = self.model.score(Xs)
-        thr = self.threshold()
-        allowed = self._allowlisted(recs)
-        mean, std = self.stats.mean, self.stats.std()
-        over = np.flatnonzero(s > thr)
-        alerts, _ = self._decide(recs, X, over, s[over], thr, allowed, mean, std,
-                                 "ts_us" if attempts else "end_us",
-                                 None if attempts else self.open_alerted)
+        alerts = self._as_evidence(recs, "ts_us" if attempts else "end_us",
+                                   None if attempts else self.open_alerted)
         for a in alerts:
             a.index = int(idx[a.index])
         self.alerts += len(alerts)
@@ -415,9 +418,10 @@ class FlowProfileDetector(ProfileDetector):
 
     def _allowlisted(self, recs: np.ndarray) -> np.ndarray:
         return allowlist_hits(self.profile.allowlist, recs,
-                            [_words(recs["src_addr"]), _words(recs["dest_addr"])],
-                            ports=(recs["src_port"], recs["dest_port"]),
-                            proto=recs["proto"])
+                              [address_words(recs["src_addr"]),
+                               address_words(recs["dest_addr"])],
+                              ports=(recs["src_port"], recs["dest_port"]),
+                              proto=recs["proto"])
 
 
 class WindowProfileDetector(ProfileDetector):
@@ -429,8 +433,37 @@ class WindowProfileDetector(ProfileDetector):
 
     key_field = "addr"
 
+    def __init__(self, profile: Profile):
+        super().__init__(profile)
+        # (key address, window start) of windows alerted at an early record, until the
+        # window closes: their later early records are not scored and their closed
+        # record gives no second alert; one entry per alert, so as bounded as the alerts
+        self.early_alerted: set[tuple[bytes, int]] = set()
+
+    def _once_ids(self, recs: np.ndarray) -> list:
+        """An open window's key: its address and the window's start."""
+        return list(zip((a.tobytes() for a in recs["addr"]), recs["start_us"].tolist()))
+
+    def process(self, records: np.ndarray) -> tuple[np.ndarray, list[Alert]]:
+        """As ProfileDetector.process over closed windows; a window alerted at an early
+        record is scored, suppressed and learned as any, but not alerted again."""
+        scores, alerts = super().process(records)
+        return scores, self._once_more(records, alerts, self.early_alerted)
+
+    def process_early(self, records: np.ndarray) -> list[Alert]:
+        """Alerts over a batch of early records of this profile's key (evidence: early):
+        scored with the model as it stands (nothing learned), thresholded, allowlisted
+        and suppressed with the closed windows' own state, time the checkpoint packet
+        (end_us); the first crossing of a (key, window) alerts, its later records are
+        passed over."""
+        if len(records) == 0 or self.learned < self.profile.warmup:
+            return []
+        alerts = self._as_evidence(records, "end_us", self.early_alerted)
+        self.alerts += len(alerts)
+        return alerts
+
     def _allowlisted(self, recs: np.ndarray) -> np.ndarray:
-        return allowlist_hits(self.profile.allowlist, recs, [_words(recs["addr"])])
+        return allowlist_hits(self.profile.allowlist, recs, [address_words(recs["addr"])])
 
 
 class ArpProfileDetector(ProfileDetector):
@@ -446,7 +479,8 @@ class ArpProfileDetector(ProfileDetector):
 
     def _allowlisted(self, recs: np.ndarray) -> np.ndarray:
         return allowlist_hits(self.profile.allowlist, recs,
-                              [_words(recs["sender_ip"]), _words(recs["target_ip"])])
+                              [address_words(recs["sender_ip"]),
+                               address_words(recs["target_ip"])])
 
 
 def _evidence_alerts(detectors, records: np.ndarray) -> list[tuple[int, Alert]]:
@@ -457,31 +491,6 @@ def _evidence_alerts(detectors, records: np.ndarray) -> list[tuple[int, Alert]]:
         out += [(a.index, a) for a in d.process_evidence(records)]
     out.sort(key=lambda pair: (pair[0], pair[1].profile.id))
     return out
-
-
-def allowlist_hits(rules, recs: np.ndarray, addrs: list, ports=None, proto=None) -> np.ndarray:
-    """Which records match an allowlist rule: all of a rule's fields, a cidr holding
-    either address (addrs: each address column as _words gives it, of the record's IP
-    version), a port either port, a proto the protocol; every record of a batch checked
-    at once. Records without ports or protocol (ports, proto None) match no rule that
-    names one."""
-    hit = np.zeros(len(recs), dtype=bool)
-    if not rules:
-        return hit
-    version = recs["ip_version"]
-    for rule in rules:
-        m = np.ones(len(recs), dtype=bool)
-        if rule.cidr is not None:
-            inside = np.zeros(len(recs), dtype=bool)
-            for hi, lo in addrs:
-                inside |= _in_cidr(hi, lo, rule.cidr)
-            m &= inside & (version == rule.cidr.version)
-        if rule.port is not None:
-            m &= False if ports is None else (ports[0] == rule.port) | (ports[1] == rule.port)
-        if rule.proto is not None:
-            m &= False if proto is None else proto == rule.proto
-        hit |= m
-    return hit
 
 
 @dataclass
@@ -569,6 +578,8 @@ class Detector:
         self._extractors: dict = {}        # event kind -> its extractor (appkeys)
         self.window_detectors = [WindowProfileDetector(p) for p in profiles
                                  if p.unit == "window"]
+        self.early_detectors = [d for d in self.window_detectors
+                                if d.profile.evidence == "early"]
         lengths = {p.window_seconds for p in profiles if p.unit == "window"}
         if len(lengths) > 1:
             from wirescore.errors import WirescoreError
@@ -580,12 +591,20 @@ class Detector:
                                          if p.unit == "window"}))
 
     def process_windows(self, windows: np.ndarray) -> list[tuple[np.ndarray, Alert]]:
-        """Alerts of the window profiles, each with the window record it is about."""
+        """Alerts of the window profiles, each with the window record it is about. Early
+        records (early 1) are scored by the profiles with evidence: early, before the
+        closed windows of the same batch (an open window's alert precedes its close),
+        with the model as of the batch's start; the others ignore them."""
         from wirescore._core.flowtable import WINDOW_KINDS
 
         out = []
+        early = windows["early"] == 1
         for d in self.window_detectors:
-            mine = windows[windows["kind"] == WINDOW_KINDS.index(d.profile.window_key)]
+            of_key = windows["kind"] == WINDOW_KINDS.index(d.profile.window_key)
+            if d.profile.evidence == "early":
+                mine = windows[of_key & early]
+                out += [(mine[a.index], a) for a in d.process_early(mine)]
+            mine = windows[of_key & ~early]
             if len(mine) == 0:
                 continue
             _, alerts = d.process(mine)
