@@ -215,16 +215,12 @@ def _alerts(path, rules, log_dir):
                           {"outputs.snippets.enabled": True})
 
 
-def test_flood_is_alerted_at_its_checkpoint(tmp_path):
-    """StopDDoS ECN SYN flood: with early evidence the destination alert is stamped at
-    a checkpoint packet well inside its window (closed: at the window's end, handed out
-    when a later packet closes it), handed out in the batch holding that packet; the same keys alert, once each, each stamped and decided no later; the
-    snippet holds the key's packets of the window up to the checkpoint."""
-    if ECN is None:
-        need_shared()
-        pytest.skip("stopddos-pkt.TCP.DOMINATE.syn.ecn.cwr.pcapng not in the shared data")
-    before = _alerts(ECN, _with_evidence(tmp_path, False), tmp_path / "before")
-    after = _alerts(ECN, _with_evidence(tmp_path, True), tmp_path / "after")
+def _before_after(path, tmp_path):
+    """(alerts without early evidence, alerts with it, and each as sorted (signature,
+    src, dest, stamp µs, decided µs)), having checked that the same keys alert as
+    often, each stamped and decided no later with early evidence."""
+    before = _alerts(path, _with_evidence(tmp_path, False), tmp_path / "before")
+    after = _alerts(path, _with_evidence(tmp_path, True), tmp_path / "after")
 
     def keyed(alerts):
         return sorted((a["alert"]["signature_id"], a.get("src_ip"), a.get("dest_ip"),
@@ -232,8 +228,31 @@ def test_flood_is_alerted_at_its_checkpoint(tmp_path):
 
     b, a = keyed(before), keyed(after)
     assert [k[:3] for k in a] == [k[:3] for k in b]
-    assert any(k[0] == 9100103 for k in a)
     assert all(x[3] <= y[3] and x[4] <= y[4] for x, y in zip(a, b))
+    return before, after, b, a
+
+
+@pytest.mark.parametrize("path", CAPTURES, ids=lambda p: p.name)
+def test_early_evidence_alerts_the_same_keys_never_later(path, tmp_path):
+    """The two window profiles with early evidence alert about the same keys as often as
+    without it, each stamped and handed out no later (ndpi-synscan: a window that crosses
+    only when it closes still alerts before the next window's early crossing), and at
+    least one sooner."""
+    _, _, b, a = _before_after(path, tmp_path)
+    assert len(a) > 0
+    assert any(x[3] < y[3] for x, y in zip(a, b))
+
+
+def test_flood_is_alerted_at_its_checkpoint(tmp_path):
+    """StopDDoS ECN SYN flood: with early evidence the destination alert is stamped at
+    a checkpoint packet well inside its window (closed: at the window's end, handed out
+    when a later packet closes it), handed out in the batch holding that packet; the
+    same keys alert, once each, each stamped and decided no later; the snippet holds the key's packets of the window up to the checkpoint."""
+    if ECN is None:
+        need_shared()
+        pytest.skip("stopddos-pkt.TCP.DOMINATE.syn.ecn.cwr.pcapng not in the shared data")
+    before, after, _, a = _before_after(ECN, tmp_path)
+    assert any(k[0] == 9100103 for k in a)
     flood = next(e for e in after if e["alert"]["signature_id"] == 9100103)
     stamp = _us(flood["timestamp"])
     window = flood["alert"]["metadata"]["wirescore_window"][0].split()

@@ -60,6 +60,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from wirescore.allowlist import address_words, allowlist_hits
+from wirescore.detect_app import AppAlert, AppProfileDetector
 from wirescore.catalog import ARP_BY_NAME, BY_NAME, WINDOW_BY_NAME
 from wirescore.models.adapters import ModelAdapter
 from wirescore.rules import Profile
@@ -291,15 +292,19 @@ class ProfileDetector(abc.ABC):
             once.difference_update(i for i, e in zip(ids, ended) if e)
         return alerts
 
+    def _scaled(self, X: np.ndarray) -> np.ndarray:
+        """X scaled by the running range as it stands (X itself for an unscaled model)."""
+        if not self.model.scaled:
+            return X
+        span = np.where(self.stats.hi > self.stats.lo, self.stats.hi - self.stats.lo, 1.0)
+        return np.clip((X - self.stats.lo) / span, 0.0, 1.0)
+
     def _as_evidence(self, recs: np.ndarray, time_field: str, once: set | None) -> list[Alert]:
         """Alerts over evidence records (attempts, updates, early windows): scored with
         the model as it stands (scaled by the running range; nothing learned), the
         threshold as it stands, allowlist, suppression (time: recs[time_field]), once."""
-        X = Xs = self.transform(recs)
-        if self.model.scaled:
-            span = np.where(self.stats.hi > self.stats.lo, self.stats.hi - self.stats.lo, 1.0)
-            Xs = np.clip((X - self.stats.lo) / span, 0.0, 1.0)
-        s = self.model.score(Xs)
+        X = self.transform(recs)
+        s = self.model.score(self._scaled(X))
         thr = self.threshold()
         over = np.flatnonzero(s > thr)
         alerts, _ = self._decide(recs, X, over, s[over], thr, self._allowlisted(recs),
@@ -450,17 +455,35 @@ class WindowProfileDetector(ProfileDetector):
         scores, alerts = super().process(records)
         return scores, self._once_more(records, alerts, self.early_alerted)
 
-    def process_early(self, records: np.ndarray) -> list[Alert]:
-        """Alerts over a batch of early records of this profile's key (evidence: early):
-        scored with the model as it stands (nothing learned), thresholded, allowlisted
-        and suppressed with the closed windows' own state, time the checkpoint packet
-        (end_us); the first crossing of a (key, window) alerts, its later records are
-        passed over."""
-        if len(records) == 0 or self.learned < self.profile.warmup:
-            return []
-        alerts = self._as_evidence(records, "end_us", self.early_alerted)
-        self.alerts += len(alerts)
-        return alerts
+    def process_with_early(self, closed: np.ndarray, early: np.ndarray) -> list[tuple]:
+        """(record, alert) pairs over a batch of closed windows and early records of
+        this profile's key (evidence: early), in packet-time order: an early record is
+        decided after the windows that closed before its window opened, before its own
+        window's close. Early records are scored with the model as it stands (nothing
+        learned), thresholded, allowlisted and suppressed with the closed windows' own
+        state, time the checkpoint packet (end_us); the first crossing of a (key,
+        window) alerts, its later records are passed over. The closed windows are
+        processed in one call, as without early records, unless an early record of a
+        window they precede crosses the threshold: then they are split at its window."""
+        out: list[tuple] = []
+        starts: list = []
+        if len(early) and self.learned >= self.profile.warmup:
+            s = self.model.score(self._scaled(self.transform(early)))
+            starts = sorted(set(early["start_us"][s > self.threshold()].tolist()))
+        done = 0
+        for start in starts + [None]:
+            stop = (len(closed) if start is None
+                    else int(np.searchsorted(closed["start_us"], start, side="left")))
+            if stop > done:
+                _, alerts = self.process(closed[done:stop])
+                out += [(closed[done + a.index], a) for a in alerts]
+                done = stop
+            if start is not None:
+                mine = early[early["start_us"] == start]
+                alerts = self._as_evidence(mine, "end_us", self.early_alerted)
+                self.alerts += len(alerts)
+                out += [(mine[a.index], a) for a in alerts]
+        return out
 
     def _allowlisted(self, recs: np.ndarray) -> np.ndarray:
         return allowlist_hits(self.profile.allowlist, recs, [address_words(recs["addr"])])
@@ -491,70 +514,6 @@ def _evidence_alerts(detectors, records: np.ndarray) -> list[tuple[int, Alert]]:
         out += [(a.index, a) for a in d.process_evidence(records)]
     out.sort(key=lambda pair: (pair[0], pair[1].profile.id))
     return out
-
-
-@dataclass
-class AppAlert:
-    """One alert of an app profile: the event's index in its batch, the observation
-    (an appkeys.OBS_DTYPE record, its columns and the first-seen answer), and what was
-    new, in words."""
-
-    index: int
-    profile: Profile
-    score: float
-    threshold: float
-    severity: int
-    observation: dict
-    message: str
-
-
-class AppProfileDetector:
-    """An app profile (unit: app, model firstseen) over the observations of its kind."""
-
-    def __init__(self, profile: Profile):
-        from wirescore.appkeys import BY_NAME, KIND_ID
-
-        self.profile = profile
-        self.model = profile.take_model()
-        self.kind_id = KIND_ID[self.model.kind]
-        self.message = BY_NAME[self.model.kind].message
-        self.last_alert: dict[tuple[bytes, int], int] = {}    # (client, scope)
-        self.alerts = self.suppressed = 0
-
-    def process(self, cols: dict, words, since_us: int) -> list[AppAlert]:
-        """Alerts over one batch's observations (cols: every column, answers included,
-        one entry per observation; words(i): (client, server, key) of observation i as
-        text); since_us: the table's first observation (packet time)."""
-        p = self.profile
-        mine = np.flatnonzero(cols["kind"] == self.kind_id)
-        if len(mine) == 0:
-            return []
-        part = {name: col[mine] for name, col in cols.items()}
-        scores, counts = self.model.score(part), self.model.counted(part)
-        thr = p.threshold_fixed if p.threshold_fixed is not None else 0.0
-        hits = np.flatnonzero((scores > thr)
-                              & (part["ts_us"] - since_us >= self.model.warmup_us))
-        out = []
-        for j in hits.tolist():
-            ts = int(part["ts_us"][j])
-            client = (part["client"][j].tobytes(), int(part["scope"][j]))
-            last = self.last_alert.get(client)
-            if last is not None and abs(ts - last) < p.suppress_seconds * 1e6:
-                self.suppressed += 1
-                continue
-            self.last_alert[client] = ts
-            i = int(mine[j])
-            row = {name: col[j].item() for name, col in part.items() if col.ndim == 1}
-            row["count"] = int(counts[j])
-            row["calls"] = row["pair_count_before"] + 1
-            row["keys"] = row["pair_keys_before"] + row["pair_new"]
-            c, s, k = words(i)
-            row.update(client=c, server=s, key=k)
-            score = float(scores[j])
-            out.append(AppAlert(int(part["row"][j]), p, score, thr, p.severity_for(score),
-                                row, self.message.format(**row)))
-        self.alerts += len(out)
-        return out
 
 
 class Detector:
@@ -592,23 +551,20 @@ class Detector:
 
     def process_windows(self, windows: np.ndarray) -> list[tuple[np.ndarray, Alert]]:
         """Alerts of the window profiles, each with the window record it is about. Early
-        records (early 1) are scored by the profiles with evidence: early, before the
-        closed windows of the same batch (an open window's alert precedes its close),
-        with the model as of the batch's start; the others ignore them."""
+        records (early 1) are scored by the profiles with evidence: early
+        (WindowProfileDetector.process_with_early); the others ignore them."""
         from wirescore._core.flowtable import WINDOW_KINDS
 
         out = []
         early = windows["early"] == 1
         for d in self.window_detectors:
             of_key = windows["kind"] == WINDOW_KINDS.index(d.profile.window_key)
-            if d.profile.evidence == "early":
-                mine = windows[of_key & early]
-                out += [(mine[a.index], a) for a in d.process_early(mine)]
             mine = windows[of_key & ~early]
-            if len(mine) == 0:
-                continue
-            _, alerts = d.process(mine)
-            out += [(mine[a.index], a) for a in alerts]
+            if d.profile.evidence == "early":
+                out += d.process_with_early(mine, windows[of_key & early])
+            elif len(mine):
+                _, alerts = d.process(mine)
+                out += [(mine[a.index], a) for a in alerts]
         return out
 
     def process_arp(self, records: np.ndarray) -> list[tuple[int, Alert]]:
