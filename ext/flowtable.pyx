@@ -41,7 +41,7 @@ from features cimport (FlowRecord, acc_packet, acc_end_reason, acc_record, count
 from flowtable cimport *
 from defrag cimport Defrag, defrag_init, defrag_free, defrag_packet
 from windows cimport (Windows, WindowRecord, win_init, win_free, win_packet, win_close,
-                      WIN_KEYS, WIN_PROBE)
+                      WIN_KEYS, WIN_PROBE, win_early_init)
 from context cimport (Context, ctx_init, ctx_free, ctx_flow_start, ctx_flow_end, CTX_HOSTS,
                       CTX_MIN_HOSTS, ctx_flow_peek)
 from scans cimport Scans, scans_init, scans_free, scan_first, scan_flow_end
@@ -241,6 +241,15 @@ cdef class FlowMeter:
         [start - 10 s, now]); its app_* fields are zero (the application layer reports
         at the end). The buffer holds out_capacity updates: one more is skipped
         (wirescore.flow_updates_skipped) until drain_updates(). 0 (the default): off.
+    window_early : int, packets
+        Early window records (windows.pxd) for drain_window_updates(): while a window is
+        open, the packet that brings a key's count in it to window_early, 2x, 4x, 8x,
+        ... that many writes a WindowRecord of the key (early 1, end_us the packet's
+        time, the window's counts up to and including it). 0 (the default) or no
+        window keys: off.
+    window_early_capacity : int
+        Early records buffered (>= 1); one more is skipped
+        (wirescore.window_early_skipped) until drain_window_updates().
     """
     cdef FlowTable ft
     cdef Defrag frag
@@ -277,7 +286,8 @@ cdef class FlowMeter:
                   app_budgets=None, bint app_events=False,
                   unsigned int app_event_capacity=1024, unsigned int arp_hosts=0,
                   unsigned int app_first_bytes=512, unsigned int scan_pending=0,
-                  double scan_grace=0.5, double update_interval=0.0):
+                  double scan_grace=0.5, double update_interval=0.0,
+                  unsigned int window_early=0, unsigned int window_early_capacity=65536):
         cdef double seconds[N_TC]
         cdef int kinds
         cdef const uint32_t[::1] budgets
@@ -307,6 +317,11 @@ cdef class FlowMeter:
         # plus one new key per packet and kind
         if win_init(&self.win, kinds, window_seconds, window_max_keys, CHUNK * WIN_KINDS) < 0:
             raise MemoryError("cannot allocate the window tables")
+        if window_early and window_early_capacity < 1:
+            raise ValueError("window_early_capacity must be at least 1")
+        if kinds and window_early and win_early_init(&self.win, window_early,
+                                                     window_early_capacity) < 0:
+            raise MemoryError("cannot allocate the early window records")
         if ring_bytes:
             if ring_bytes < 65536 or ring_bytes > (1 << 32) - 1:
                 raise ValueError("ring_bytes must be between 64 KiB and 4 GiB")
@@ -530,6 +545,14 @@ cdef class FlowMeter:
         cdef Py_ssize_t n = self.win.out_n
         arr = _copy_out(<const void*>self.win.out, n, sizeof(WindowRecord), WINDOW_DTYPE)
         self.win.out_n = 0
+        return arr
+
+    def drain_window_updates(self):
+        """Early window records since the last drain (WINDOW_DTYPE array, a copy, early
+        1; empty when window_early is 0), in packet order."""
+        cdef Py_ssize_t n = self.win.early_n
+        arr = _copy_out(<const void*>self.win.early, n, sizeof(WindowRecord), WINDOW_DTYPE)
+        self.win.early_n = 0
         return arr
 
     def ring_flow(self, flow_id):

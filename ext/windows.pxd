@@ -18,6 +18,13 @@
 # window it falls in (windows without a packet write nothing). FlowMeter feeds it the
 # packets and hands the records to Python (drain_windows()).
 #
+# Early records (off unless win_early_init is called with m > 0): while a window is
+# open, the packet that brings a key's count to a checkpoint m, 2m, 4m, 8m, ... writes a
+# snapshot of that key (a WindowRecord with early 1, end_us the packet's time: what the
+# window holds up to and including it) to a separate buffer, at most log2 records per
+# key and window. When that buffer is full the snapshot is skipped and counted
+# (wirescore.window_early_skipped) until the caller drains it.
+#
 # Inline, used by flowtable.pyx without the GIL.
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
@@ -25,7 +32,7 @@ from libc.stdlib cimport calloc, free
 from libc.string cimport memcmp, memcpy, memset
 from libc.math cimport log
 
-from counters cimport W_WINDOWS, W_KEYS_DROPPED
+from counters cimport W_WINDOWS, W_KEYS_DROPPED, W_EARLY_SKIPPED
 from enums cimport WIN_KIND_ALL, WIN_KIND_SRC, WIN_KIND_DST, WIN_KINDS
 from enums cimport WIN_BITS, WIN_WORDS    # the distinct-count maps' bits (core_names.py SIZES)
 from decode cimport PacketView, tcp_flags_bad
@@ -61,7 +68,8 @@ cdef struct WindowRecord:
     uint8_t addr[16]          # the key (zero for "all")
     uint8_t kind              # WIN_KIND_* (enums.h): all, src, dst
     uint8_t ip_version        # 0 for "all"
-    uint8_t pad[6]
+    uint8_t early             # 1: a snapshot of an open window at a checkpoint packet
+    uint8_t pad[5]
     double packets
     double bytes
     double mean_size
@@ -92,6 +100,10 @@ cdef struct Windows:
     uint32_t out_n
     uint32_t out_cap
     uint32_t room             # keys of one full set of tables (every kind on)
+    uint32_t early_m          # early records' first checkpoint (packets; 0: off)
+    WindowRecord* early       # early records, until drained
+    uint32_t early_n
+    uint32_t early_cap
 
 
 cdef inline uint64_t win_mix(uint64_t h) noexcept nogil:
@@ -250,6 +262,38 @@ cdef inline int win_init(Windows* w, int kinds, double seconds, uint32_t keys,
     return -1 if w.out == NULL else 0
 
 
+cdef inline int win_early_init(Windows* w, uint32_t m, uint32_t cap) noexcept nogil:
+    """Early records at checkpoints m, 2m, 4m, ... packets of a key (m > 0), `cap` of
+    them buffered; -1 when out of memory (win_free() releases it)."""
+    w.early_m = m
+    w.early_cap = cap
+    w.early = <WindowRecord*>calloc(cap if cap else 1, sizeof(WindowRecord))
+    return -1 if w.early == NULL else 0
+
+
+cdef inline bint win_checkpoint(uint32_t packets, uint32_t m) noexcept nogil:
+    """Whether a count of `packets` is a checkpoint m * 2**k (k >= 0; m > 0)."""
+    cdef uint32_t q
+    if packets < m or packets % m:
+        return False
+    q = packets // m
+    return (q & (q - 1)) == 0
+
+
+cdef inline void win_early(Windows* w, const WinAcc* a, int kind, int64_t now,
+                           uint64_t* cnt) noexcept nogil:
+    """The key's early record at packet time now, or a skip counted when the early
+    buffer is full."""
+    cdef WindowRecord* r
+    if w.early_n >= w.early_cap:
+        cnt[W_EARLY_SKIPPED] += 1
+        return
+    r = &w.early[w.early_n]
+    w.early_n += 1
+    win_record(a, r, <uint8_t>kind, w.start, now)
+    r.early = 1
+
+
 cdef inline void win_free(Windows* w) noexcept nogil:
     cdef int i
     for i in range(WIN_KINDS):
@@ -259,6 +303,8 @@ cdef inline void win_free(Windows* w) noexcept nogil:
         w.used[i] = NULL
     free(w.out)
     w.out = NULL
+    free(w.early)
+    w.early = NULL
 
 
 cdef inline void win_close(Windows* w, uint64_t* cnt) noexcept nogil:
@@ -308,3 +354,5 @@ cdef inline void win_packet(Windows* w, const PacketView* v, int64_t now,
             continue
         win_add(a, v.src, v.dst, v.ipver, v.proto, v.dport, v.has_ports, v.tcp_flags,
                 v.icmp_type, v.wire_len)
+        if w.early_m and win_checkpoint(a.packets, w.early_m):
+            win_early(w, a, k, now, cnt)

@@ -130,6 +130,7 @@ cdef extern from "names.h":
         F_SCAN_PENDING_EARLY "WS_F_SCAN_PENDING_EARLY"
         F_SCAN_PENDING_DROPPED "WS_F_SCAN_PENDING_DROPPED"
         F_FLOW_UPDATES_SKIPPED "WS_F_FLOW_UPDATES_SKIPPED"
+        W_EARLY_SKIPPED "WS_W_EARLY_SKIPPED"
         N_COUNTERS "WS_N_COUNTERS"
     const ws_slot ws_counter_slots[]
     # the slot of (app protocol, 0 tcp / 1 udp, APP_K_* kind), or -1 (names.h)

@@ -95,7 +95,6 @@ class AlertStage:
         return WindowBatch([AlertEvent(window_alert_event(w, a, self.ts), a.profile.id, w,
                                        int(w["end_us"])) for w, a in found])
 
-
     def arp(self, records: np.ndarray) -> Optional[AppAlertBatch]:
         """Alerts of the ARP profiles over ARP records; each AlertEvent's record is the
         ARP record, whose flow_id finds the sender's ARP frames in the ring."""

@@ -208,6 +208,7 @@ LIMITS = {
     "wirescore.scan_pending_early": "--scan-pending",
     "wirescore.scan_pending_dropped": "--scan-pending",
     "wirescore.flow_updates_skipped": None,
+    "wirescore.window_early_skipped": None,
 }
 
 

@@ -243,6 +243,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("run.group", None, str, "--group",
             "Group to drop to (name or gid). Default with --user: that user's primary "
             "group; --group alone keeps the current user."),
+    Setting("window.early_packets", 16, int, "--window-early",
+            "Early window records (only when a window profile asks for evidence: "
+            "early): while a window is open, a key is scored when its packets in it "
+            "reach this many, then twice, four, eight times as many (at most log2 "
+            "records per key and window), so a burst is alerted at the packet that "
+            "makes it anomalous, not when a later packet closes its window. Records the "
+            "core cannot buffer are skipped and counted (wirescore.window_early_skipped).",
+            unit="packets", minimum=1, maximum=1 << 24),
 )
 
 BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}

@@ -157,6 +157,9 @@ COUNTERS = (
     ("F_SCAN_PENDING_DROPPED", "wirescore.scan_pending_dropped"),
     # flow updates (records of open flows): the update buffer was full, so one was skipped
     ("F_FLOW_UPDATES_SKIPPED", "wirescore.flow_updates_skipped"),
+    # early window records (snapshots of an open window at a checkpoint packet): the
+    # early buffer was full, so one was skipped
+    ("W_EARLY_SKIPPED", "wirescore.window_early_skipped"),
 )
 
 # flow.reason: why a flow ended (Suricata's flow.reason; an active timeout is a "timeout"

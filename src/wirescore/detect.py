@@ -33,6 +33,9 @@ and the alert suppresses the same key's alert at the flow's end. One with `evide
 update` scores the core's updates of open flows (flow records of a flow still open: at
 its 4th packet, its TCP handshake's completion, then every flow.update_interval) the
 same way, time the update's packet (end_us): a flow is alerted as it grows.
+A window profile with `evidence: early` scores early records of open windows (a key's
+counts at its m-th, 2m-th, 4m-th ... packet in it) the same way, time that packet: a burst
+is alerted once per key and window as it crosses, its closed window not again.
 
 ARP profiles (unit: arp, ArpProfileDetector) score ARP records (one per ARP frame, from
 the core's ARP tables) with the same steps; suppression counts by the sender's MAC.
@@ -56,25 +59,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from wirescore.allowlist import address_words, allowlist_hits
+from wirescore.detect_app import AppAlert, AppProfileDetector
 from wirescore.catalog import ARP_BY_NAME, BY_NAME, WINDOW_BY_NAME
 from wirescore.models.adapters import ModelAdapter
 from wirescore.rules import Profile
-
-
-def _words(addrs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(n, 16) address bytes as two big-endian uint64 words (an IPv4 address in the top
-    32 bits of the first: records keep it in the first 4 bytes)."""
-    w = np.ascontiguousarray(addrs, dtype=np.uint8).view(">u8").reshape(-1, 2)
-    return w[:, 0].astype(np.uint64), w[:, 1].astype(np.uint64)
-
-
-def _in_cidr(hi: np.ndarray, lo: np.ndarray, net) -> np.ndarray:
-    """Whether each address (as from _words) lies in net (versions compared apart)."""
-    value = int(net.network_address) << (128 - net.max_prefixlen)   # left-aligned
-    mask = ((1 << net.prefixlen) - 1) << (128 - net.prefixlen)
-    m64 = (1 << 64) - 1
-    return (((hi & np.uint64(mask >> 64)) == np.uint64(value >> 64))
-            & ((lo & np.uint64(mask & m64)) == np.uint64(value & m64)))
 
 
 CHUNK = 256      # rows scored between two threshold / statistics updates
@@ -267,7 +256,7 @@ class ProfileDetector(abc.ABC):
             keys = [k + scope for k, scope in zip(keys, scopes)]
         times = records[time_field][live].tolist()
         window_us = p.suppress_seconds * 1e6
-        flows = records["flow_id"][live].tolist() if once is not None else None
+        flows = self._once_ids(records[live]) if once is not None else None
         for j, (key, when, n, i) in enumerate(zip(keys, times, at.tolist(), live.tolist())):
             decided[n] = True
             if flows is not None and flows[j] in once:
@@ -283,6 +272,44 @@ class ProfileDetector(abc.ABC):
             alerts.append(Alert(i, p, score, thr, p.severity_for(score),
                                 self._explain(X[i], records[i], mean, std)))
         return alerts, decided
+
+    def _once_ids(self, recs: np.ndarray) -> list:
+        """What makes two records the same thing to alert once about: the flow id."""
+        return recs["flow_id"].tolist()
+
+    def _once_more(self, records: np.ndarray, alerts: list[Alert], once: set) -> list[Alert]:
+        """The alerts of a batch of ended records (flows, closed windows) less those of
+        records already alerted while open (their ids in once, _once_ids), whose ids
+        leave once: they have ended."""
+        if not once or len(records) == 0:
+            return alerts
+        ids = self._once_ids(records)
+        ended = [i in once for i in ids]
+        if any(ended):
+            kept = [a for a in alerts if not ended[a.index]]
+            self.alerts -= len(alerts) - len(kept)
+            alerts = kept
+            once.difference_update(i for i, e in zip(ids, ended) if e)
+        return alerts
+
+    def _scaled(self, X: np.ndarray) -> np.ndarray:
+        """X scaled by the running range as it stands (X itself for an unscaled model)."""
+        if not self.model.scaled:
+            return X
+        span = np.where(self.stats.hi > self.stats.lo, self.stats.hi - self.stats.lo, 1.0)
+        return np.clip((X - self.stats.lo) / span, 0.0, 1.0)
+
+    def _as_evidence(self, recs: np.ndarray, time_field: str, once: set | None) -> list[Alert]:
+        """Alerts over evidence records (attempts, updates, early windows): scored with
+        the model as it stands (scaled by the running range; nothing learned), the
+        threshold as it stands, allowlist, suppression (time: recs[time_field]), once."""
+        X = self.transform(recs)
+        s = self.model.score(self._scaled(X))
+        thr = self.threshold()
+        over = np.flatnonzero(s > thr)
+        alerts, _ = self._decide(recs, X, over, s[over], thr, self._allowlisted(recs),
+                                 self.stats.mean, self.stats.std(), time_field, once)
+        return alerts
 
     def _tops(self, Xc: np.ndarray, mean, std) -> list[str]:
         """The feature that made the score of each candidate row of Xc (transformed
@@ -351,15 +378,7 @@ class FlowProfileDetector(ProfileDetector):
         one); the others are neither scored (NaN) nor learned. A flow alerted at an
         update is scored, suppressed and learned as any, but not alerted again."""
         scores, alerts = self._process_where(records)
-        if self.open_alerted and len(records):
-            ids = records["flow_id"]
-            ended = np.isin(ids, np.fromiter(self.open_alerted, np.uint64))
-            if ended.any():
-                again = [a for a in alerts if ended[a.index]]
-                alerts = [a for a in alerts if not ended[a.index]]
-                self.alerts -= len(again)
-                self.open_alerted.difference_update(ids[ended].tolist())
-        return scores, alerts
+        return scores, self._once_more(records, alerts, self.open_alerted)
 
     def _process_where(self, records: np.ndarray) -> tuple[np.ndarray, list[Alert]]:
         where = self.profile.where
@@ -395,19 +414,8 @@ class FlowProfileDetector(ProfileDetector):
         if len(idx) == 0 or self.learned < p.warmup:
             return []
         recs = records[idx]
-        X = self.transform(recs)
-        Xs = X
-        if self.model.scaled:
-            span = np.where(self.stats.hi > self.stats.lo, self.stats.hi - self.stats.lo, 1.0)
-            Xs = np.clip((X - self.stats.lo) / span, 0.0, 1.0)
-        s = self.model.score(Xs)
-        thr = self.threshold()
-        allowed = self._allowlisted(recs)
-        mean, std = self.stats.mean, self.stats.std()
-        over = np.flatnonzero(s > thr)
-        alerts, _ = self._decide(recs, X, over, s[over], thr, allowed, mean, std,
-                                 "ts_us" if attempts else "end_us",
-                                 None if attempts else self.open_alerted)
+        alerts = self._as_evidence(recs, "ts_us" if attempts else "end_us",
+                                   None if attempts else self.open_alerted)
         for a in alerts:
             a.index = int(idx[a.index])
         self.alerts += len(alerts)
@@ -415,9 +423,10 @@ class FlowProfileDetector(ProfileDetector):
 
     def _allowlisted(self, recs: np.ndarray) -> np.ndarray:
         return allowlist_hits(self.profile.allowlist, recs,
-                            [_words(recs["src_addr"]), _words(recs["dest_addr"])],
-                            ports=(recs["src_port"], recs["dest_port"]),
-                            proto=recs["proto"])
+                              [address_words(recs["src_addr"]),
+                               address_words(recs["dest_addr"])],
+                              ports=(recs["src_port"], recs["dest_port"]),
+                              proto=recs["proto"])
 
 
 class WindowProfileDetector(ProfileDetector):
@@ -429,8 +438,55 @@ class WindowProfileDetector(ProfileDetector):
 
     key_field = "addr"
 
+    def __init__(self, profile: Profile):
+        super().__init__(profile)
+        # (key address, window start) of windows alerted at an early record, until the
+        # window closes: their later early records are not scored and their closed
+        # record gives no second alert; one entry per alert, so as bounded as the alerts
+        self.early_alerted: set[tuple[bytes, int]] = set()
+
+    def _once_ids(self, recs: np.ndarray) -> list:
+        """An open window's key: its address and the window's start."""
+        return list(zip((a.tobytes() for a in recs["addr"]), recs["start_us"].tolist()))
+
+    def process(self, records: np.ndarray) -> tuple[np.ndarray, list[Alert]]:
+        """As ProfileDetector.process over closed windows; a window alerted at an early
+        record is scored, suppressed and learned as any, but not alerted again."""
+        scores, alerts = super().process(records)
+        return scores, self._once_more(records, alerts, self.early_alerted)
+
+    def process_with_early(self, closed: np.ndarray, early: np.ndarray) -> list[tuple]:
+        """(record, alert) pairs over a batch of closed windows and early records of
+        this profile's key (evidence: early), in packet-time order: an early record is
+        decided after the windows that closed before its window opened, before its own
+        window's close. Early records are scored with the model as it stands (nothing
+        learned), thresholded, allowlisted and suppressed with the closed windows' own
+        state, time the checkpoint packet (end_us); the first crossing of a (key,
+        window) alerts, its later records are passed over. The closed windows are
+        processed in one call, as without early records, unless an early record of a
+        window they precede crosses the threshold: then they are split at its window."""
+        out: list[tuple] = []
+        starts: list = []
+        if len(early) and self.learned >= self.profile.warmup:
+            s = self.model.score(self._scaled(self.transform(early)))
+            starts = sorted(set(early["start_us"][s > self.threshold()].tolist()))
+        done = 0
+        for start in starts + [None]:
+            stop = (len(closed) if start is None
+                    else int(np.searchsorted(closed["start_us"], start, side="left")))
+            if stop > done:
+                _, alerts = self.process(closed[done:stop])
+                out += [(closed[done + a.index], a) for a in alerts]
+                done = stop
+            if start is not None:
+                mine = early[early["start_us"] == start]
+                alerts = self._as_evidence(mine, "end_us", self.early_alerted)
+                self.alerts += len(alerts)
+                out += [(mine[a.index], a) for a in alerts]
+        return out
+
     def _allowlisted(self, recs: np.ndarray) -> np.ndarray:
-        return allowlist_hits(self.profile.allowlist, recs, [_words(recs["addr"])])
+        return allowlist_hits(self.profile.allowlist, recs, [address_words(recs["addr"])])
 
 
 class ArpProfileDetector(ProfileDetector):
@@ -446,7 +502,8 @@ class ArpProfileDetector(ProfileDetector):
 
     def _allowlisted(self, recs: np.ndarray) -> np.ndarray:
         return allowlist_hits(self.profile.allowlist, recs,
-                              [_words(recs["sender_ip"]), _words(recs["target_ip"])])
+                              [address_words(recs["sender_ip"]),
+                               address_words(recs["target_ip"])])
 
 
 def _evidence_alerts(detectors, records: np.ndarray) -> list[tuple[int, Alert]]:
@@ -457,95 +514,6 @@ def _evidence_alerts(detectors, records: np.ndarray) -> list[tuple[int, Alert]]:
         out += [(a.index, a) for a in d.process_evidence(records)]
     out.sort(key=lambda pair: (pair[0], pair[1].profile.id))
     return out
-
-
-def allowlist_hits(rules, recs: np.ndarray, addrs: list, ports=None, proto=None) -> np.ndarray:
-    """Which records match an allowlist rule: all of a rule's fields, a cidr holding
-    either address (addrs: each address column as _words gives it, of the record's IP
-    version), a port either port, a proto the protocol; every record of a batch checked
-    at once. Records without ports or protocol (ports, proto None) match no rule that
-    names one."""
-    hit = np.zeros(len(recs), dtype=bool)
-    if not rules:
-        return hit
-    version = recs["ip_version"]
-    for rule in rules:
-        m = np.ones(len(recs), dtype=bool)
-        if rule.cidr is not None:
-            inside = np.zeros(len(recs), dtype=bool)
-            for hi, lo in addrs:
-                inside |= _in_cidr(hi, lo, rule.cidr)
-            m &= inside & (version == rule.cidr.version)
-        if rule.port is not None:
-            m &= False if ports is None else (ports[0] == rule.port) | (ports[1] == rule.port)
-        if rule.proto is not None:
-            m &= False if proto is None else proto == rule.proto
-        hit |= m
-    return hit
-
-
-@dataclass
-class AppAlert:
-    """One alert of an app profile: the event's index in its batch, the observation
-    (an appkeys.OBS_DTYPE record, its columns and the first-seen answer), and what was
-    new, in words."""
-
-    index: int
-    profile: Profile
-    score: float
-    threshold: float
-    severity: int
-    observation: dict
-    message: str
-
-
-class AppProfileDetector:
-    """An app profile (unit: app, model firstseen) over the observations of its kind."""
-
-    def __init__(self, profile: Profile):
-        from wirescore.appkeys import BY_NAME, KIND_ID
-
-        self.profile = profile
-        self.model = profile.take_model()
-        self.kind_id = KIND_ID[self.model.kind]
-        self.message = BY_NAME[self.model.kind].message
-        self.last_alert: dict[tuple[bytes, int], int] = {}    # (client, scope)
-        self.alerts = self.suppressed = 0
-
-    def process(self, cols: dict, words, since_us: int) -> list[AppAlert]:
-        """Alerts over one batch's observations (cols: every column, answers included,
-        one entry per observation; words(i): (client, server, key) of observation i as
-        text); since_us: the table's first observation (packet time)."""
-        p = self.profile
-        mine = np.flatnonzero(cols["kind"] == self.kind_id)
-        if len(mine) == 0:
-            return []
-        part = {name: col[mine] for name, col in cols.items()}
-        scores, counts = self.model.score(part), self.model.counted(part)
-        thr = p.threshold_fixed if p.threshold_fixed is not None else 0.0
-        hits = np.flatnonzero((scores > thr)
-                              & (part["ts_us"] - since_us >= self.model.warmup_us))
-        out = []
-        for j in hits.tolist():
-            ts = int(part["ts_us"][j])
-            client = (part["client"][j].tobytes(), int(part["scope"][j]))
-            last = self.last_alert.get(client)
-            if last is not None and abs(ts - last) < p.suppress_seconds * 1e6:
-                self.suppressed += 1
-                continue
-            self.last_alert[client] = ts
-            i = int(mine[j])
-            row = {name: col[j].item() for name, col in part.items() if col.ndim == 1}
-            row["count"] = int(counts[j])
-            row["calls"] = row["pair_count_before"] + 1
-            row["keys"] = row["pair_keys_before"] + row["pair_new"]
-            c, s, k = words(i)
-            row.update(client=c, server=s, key=k)
-            score = float(scores[j])
-            out.append(AppAlert(int(part["row"][j]), p, score, thr, p.severity_for(score),
-                                row, self.message.format(**row)))
-        self.alerts += len(out)
-        return out
 
 
 class Detector:
@@ -569,6 +537,8 @@ class Detector:
         self._extractors: dict = {}        # event kind -> its extractor (appkeys)
         self.window_detectors = [WindowProfileDetector(p) for p in profiles
                                  if p.unit == "window"]
+        self.early_detectors = [d for d in self.window_detectors
+                                if d.profile.evidence == "early"]
         lengths = {p.window_seconds for p in profiles if p.unit == "window"}
         if len(lengths) > 1:
             from wirescore.errors import WirescoreError
@@ -580,16 +550,21 @@ class Detector:
                                          if p.unit == "window"}))
 
     def process_windows(self, windows: np.ndarray) -> list[tuple[np.ndarray, Alert]]:
-        """Alerts of the window profiles, each with the window record it is about."""
+        """Alerts of the window profiles, each with the window record it is about. Early
+        records (early 1) are scored by the profiles with evidence: early
+        (WindowProfileDetector.process_with_early); the others ignore them."""
         from wirescore._core.flowtable import WINDOW_KINDS
 
         out = []
+        early = windows["early"] == 1
         for d in self.window_detectors:
-            mine = windows[windows["kind"] == WINDOW_KINDS.index(d.profile.window_key)]
-            if len(mine) == 0:
-                continue
-            _, alerts = d.process(mine)
-            out += [(mine[a.index], a) for a in alerts]
+            of_key = windows["kind"] == WINDOW_KINDS.index(d.profile.window_key)
+            mine = windows[of_key & ~early]
+            if d.profile.evidence == "early":
+                out += d.process_with_early(mine, windows[of_key & early])
+            elif len(mine):
+                _, alerts = d.process(mine)
+                out += [(mine[a.index], a) for a in alerts]
         return out
 
     def process_arp(self, records: np.ndarray) -> list[tuple[int, Alert]]:

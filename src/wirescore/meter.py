@@ -6,7 +6,8 @@
     meter.expire(clock, flows=on_flows, attempts=on_attempts)   # a source's expiry clock
     meter.shutdown(on_windows, on_flows, flush, attempts=on_attempts)   # end of input
 
-Each drained batch of window records, of ARP records, of app-layer events (per kind), of
+Each drained batch of window records (closed windows, then the early records of open
+ones), of ARP records, of app-layer events (per kind), of
 attempt records, of flow update records and of finished flow records goes to the
 callables given (the engine's stages), in that order (an attempt's or an update's alert
 comes before the alert its flow's end would give, and suppresses it); FlowMeter.feed
@@ -20,7 +21,7 @@ handed the records: train and eval read them); the packet ring only when alerts
 can ask for snippets; traffic windows only for window profiles; the ARP tables only for
 ARP profiles; pending attempts (scans.pxd, pending.pxd) only for a
 flow profile with evidence: attempt; flow updates only for one with evidence: update;
-app-layer events only
+early window records only for a window profile with evidence: early; app-layer events only
 when something writes or reads them (the application layer itself runs whenever
 app.enabled: the flow records' app_* fields need it).
 """
@@ -58,6 +59,7 @@ def meter_options(cfg, detector, records_read: bool = False, app_events: bool = 
         scan_pending=cfg["flow.scan_pending"] if attempts_wanted(cfg, detector) else 0,
         scan_grace=cfg["flow.scan_grace"],
         update_interval=cfg["flow.update_interval"] if updates_wanted(detector) else 0.0,
+        window_early=cfg["window.early_packets"] if early_wanted(detector) else 0,
         ring_bytes=cfg["outputs.snippets.ring_bytes"] if snippets else 0)
 
 
@@ -70,6 +72,11 @@ def attempts_wanted(cfg, detector) -> bool:
 def updates_wanted(detector) -> bool:
     """Whether a profile scores flow update records (and the core writes them)."""
     return detector is not None and bool(detector.update_detectors)
+
+
+def early_wanted(detector) -> bool:
+    """Whether a window profile scores early window records (and the core writes them)."""
+    return detector is not None and bool(detector.early_detectors)
 
 
 class MeterStage:
@@ -98,7 +105,7 @@ class MeterStage:
             # FlowMeter.feed's link type defaults to the one it was built with
             i = (core.feed(data, meta, i) if linktype == self.linktype
                  else core.feed(data, meta, i, linktype))
-            windows(core.drain_windows())
+            windows(self._windows())
             records = core.drain_arp()
             if arp is not None and len(records):
                 arp(records)
@@ -108,6 +115,13 @@ class MeterStage:
             if updates is not None and len(records):
                 updates(records)
             flows(core.drain())
+
+    def _windows(self) -> np.ndarray:
+        """The window records closed since the last drain, then the early records
+        (early 1) written since then, in one array."""
+        records = self.core.drain_windows()
+        early = self.core.drain_window_updates()
+        return np.concatenate([records, early]) if len(early) else records
 
     def _attempts(self, attempts: Callable | None) -> None:
         """Hand over the attempt records confirmed since the last drain (None: dropped)."""
@@ -206,7 +220,9 @@ class MeterStage:
         """The window's packets of its key (source or destination) still in the ring,
         selected in the core (no Python object per packet); every packet of the window
         for a window without a key."""
-        start, end = window["start_us"] / 1e6, window["end_us"] / 1e6
+        # an early record's end is its checkpoint packet, which belongs to it
+        end_us = int(window["end_us"]) + (1 if window["early"] else 0)
+        start, end = window["start_us"] / 1e6, end_us / 1e6
         kind = int(window["kind"])
         if kind == 0:
             return self.core.ring_between(start, end)

@@ -32,8 +32,9 @@ WINDOW_KEYS = WINDOW_KINDS
 LEARN_MODES = ("all", "unalerted")
 #: what a flow profile scores: finished flows ("flow"), and also attempt records as the
 #: core confirms them ("attempt": ext/pending.pxd), or updates of open flows as they
-#: grow ("update": FlowMeter update_interval)
-EVIDENCE = ("flow", "attempt", "update")
+#: grow ("update": FlowMeter update_interval); a window profile: closed windows ("flow"),
+#: and also early records of open windows at checkpoint packets ("early": windows.pxd)
+EVIDENCE = ("flow", "attempt", "update", "early")
 TRANSFORMS = ("log1p", "none")
 #: allowlist proto words: the core's protocol names in lower case, and "icmpv6" for 58
 PROTO_NUMBERS = {**{name.lower(): number for number, name in PROTO_NAMES.items()},
@@ -92,7 +93,7 @@ class Profile:
     explain: int = 3
     window_seconds: float = 1.0       # unit: window
     window_key: str = "src"           # unit: window: all | src | dst
-    evidence: str = "flow"            # unit: flow: flow | attempt | update (EVIDENCE)
+    evidence: str = "flow"            # flow | attempt | update; window: early (EVIDENCE)
     enabled: bool = True              # false: checked, but not run
     warnings: tuple[str, ...] = ()    # "FILE:LINE: field: problem" that does not stop a run
     model_object: Any = field(default=None, repr=False, compare=False)
@@ -412,7 +413,8 @@ def _evidence(doc: dict, chk: _Checker) -> dict:
     """`evidence: attempt`: a flow profile that also scores attempt records, whose
     features, `where` and `suppress.per` fields must all be ones an attempt record has;
     `evidence: update`: one that also scores updates of open flows (no app.* features:
-    an update's app fields are zero)."""
+    an update's app fields are zero); `evidence: early`: a window profile that also
+    scores early records of open windows."""
     from wirescore.catalog import ATTEMPT_FEATURES, ATTEMPT_FIELDS
 
     if "evidence" not in doc:
@@ -422,6 +424,8 @@ def _evidence(doc: dict, chk: _Checker) -> dict:
         chk.fail(("evidence",), f"must be one of {', '.join(EVIDENCE)}")
     if evidence in ("attempt", "update") and doc.get("unit", "flow") != "flow":
         chk.fail(("evidence",), f"only flow profiles take evidence: {evidence}")
+    if evidence == "early" and doc.get("unit", "flow") != "window":
+        chk.fail(("evidence",), "only window profiles take evidence: early")
     if evidence == "update":
         for i, name in enumerate(doc.get("features") or []):
             if str(name).startswith("app."):

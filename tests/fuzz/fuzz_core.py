@@ -169,6 +169,8 @@ SCAN_PENDING = (0, 16)                # FIFO entries: tiny, so early confirmatio
 SCAN_GRACES = (0.5, 0.000001)         # the default, and shorter than any frame gap
 HAS_UPDATES = hasattr(_ft.FlowMeter, "drain_updates")   # updates of open flows
 UPDATE_INTERVALS = (5.0, 0.001)       # the default, and shorter than most frame gaps
+HAS_EARLY = hasattr(_ft.FlowMeter, "drain_window_updates")   # early window records
+WINDOW_EARLY = (16, 1)                # the default, and every power of two
 APP_FLOWS = (2, 64)                   # summary records: tiny, so the take-back runs
 APP_STREAMS = (1, 8)
 CONTEXT_HOSTS = (16, 64, 256, 4096)   # the default (65,536) costs 32 MB a meter
@@ -398,7 +400,27 @@ def _drain(meter, records: list, windows: list | None) -> int:
         arp = meter.drain_arp()
         _check_arp_records(arp)
         n += len(arp)
-    return n + _drain_attempts(meter) + _drain_updates(meter)
+    return n + _drain_attempts(meter) + _drain_updates(meter) + _drain_early(meter)
+
+
+def _drain_early(meter) -> int:
+    """drain_window_updates() checked: snapshots of open windows (early 1), each with a
+    packet, its checkpoint within its window, IPv4 keys within 4 bytes; how many."""
+    if not HAS_EARLY:
+        return 0
+    recs = meter.drain_window_updates()
+    if not len(recs):
+        return 0
+    bad = {
+        "early not set": recs["early"] != 1,
+        "no packet": recs["packets"] < 1,
+        "ends before it starts": recs["end_us"] < recs["start_us"],
+        "IPv4 key bytes past 4": (recs["ip_version"] == 4) & (recs["addr"][:, 4:] != 0).any(axis=1),
+    }
+    for what, mask in bad.items():
+        if mask.any():
+            raise FuzzFailure(f"early window record {int(np.flatnonzero(mask)[0])}: {what}")
+    return len(recs)
 
 
 def _drain_updates(meter) -> int:
@@ -530,6 +552,9 @@ def _plan(data: bytes):
     if win_seconds:
         options["window_seconds"] = win_seconds
         options["window_keys"] = WINDOW_KEYS[tsel >> 6]
+        if HAS_EARLY:                 # a tiny buffer with tiny record buffers: skips run
+            options.update(window_early=WINDOW_EARLY[(msel >> 1) & 1],
+                           window_early_capacity=4 if flags & 0x10 else 65536)
     if ring:
         options["ring_bytes"] = RING_BYTES
     elif HAS_ARP:                     # the ring checks count IP frames only

@@ -252,7 +252,10 @@ def _features(alert) -> list[str]:
 
 def window_alert_event(window, alert, ts: Timestamps) -> dict[str, Any]:
     """The EVE alert for one window: the key as src_ip (key src) or dest_ip (key dst),
-    the window's bounds and figures under alert.metadata; no flow."""
+    the window's bounds and figures under alert.metadata; no flow. An early record's
+    (an open window's, at its checkpoint packet) is stamped at that packet, its bounds
+    end there, and alert.metadata.wirescore_crossed says what crossed since the
+    window's start."""
     p = alert.profile
     ev: dict[str, Any] = {"timestamp": ts(int(window["end_us"]))}
     version = int(window["ip_version"])
@@ -262,6 +265,8 @@ def window_alert_event(window, alert, ts: Timestamps) -> dict[str, Any]:
     ev["event_type"] = "alert"
     extra = {"wirescore_window": [f"{p.window_key} {ts(int(window['start_us']))} "
                                   f"{ts(int(window['end_us']))}"]}
+    if window["early"]:
+        extra["wirescore_crossed"] = [_crossed_since(alert, int(window["start_us"]), ts)]
     if alert.explanation:
         extra["wirescore_features"] = _features(alert)
     ev["alert"] = _alert_object(alert, "window", extra)
