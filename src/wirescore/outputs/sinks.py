@@ -220,43 +220,19 @@ class EveSink(Sink):
 
 
 class ExportSink(Sink):
-    """--export: one row per finished flow (wirescore.outputs.export), in eve.json's
-    order: a batch's flows are held until end_batch() and written ordered by their
-    start (stable: flows that started together keep the order they ended), as the EVE
-    sink orders their flow events."""
+    """--export: one row per finished flow (wirescore.outputs.export)."""
 
     def __init__(self, path: str | os.PathLike, score_columns=()):
         from wirescore.outputs.export import FlowExporter
 
         self.name = f"export {path}"
         self.exporter = FlowExporter(path, score_columns)
-        self.held: list[FlowBatch] = []
 
     def flows(self, batch: FlowBatch) -> None:
-        if len(batch):
-            self.held.append(batch)
-
-    def end_batch(self) -> None:
-        held, self.held = self.held, []
-        if not held:
-            return
-        records = np.concatenate([b.records for b in held])
-        events = [e for b in held for e in b.events]
-        columns = {c for b in held for c in b.scores}
-        scores = {c: np.concatenate([np.asarray(b.scores.get(c, np.full(len(b), np.nan)),
-                                                dtype=np.float64) for b in held])
-                  for c in columns}
-        order = np.argsort(records["start_us"], kind="stable")
-        self.exporter.write(records[order], [events[i] for i in order],
-                            {c: v[order] for c, v in scores.items()})
+        self.exporter.write(batch.records, batch.events, batch.scores)
 
     def close(self) -> None:
-        """Flows of a batch not ended yet are written (a run that stopped early), then
-        the file closed."""
-        try:
-            self.end_batch()
-        finally:
-            self.exporter.close()
+        self.exporter.close()
 
 
 class SnippetSink(Sink):
