@@ -161,7 +161,8 @@ cdef inline void pending_add(Pending* p, Scans* s, const FlowEntry* e, uint64_t 
     if p.n == p.cap:
         if p.out_n < p.out_cap:
             cnt[F_SCAN_PENDING_EARLY] += 1
-            pending_confirm(p, s, ts)
+            # never before the attempt it confirms (a capture's time can step back)
+            pending_confirm(p, s, ts if ts > p.q[p.head].t else p.q[p.head].t)
         else:
             cnt[F_SCAN_PENDING_DROPPED] += 1
             p.head = (p.head + 1) % p.cap
