@@ -25,12 +25,16 @@ hosts and its timestamp lies in [first attack packet - 1 s, last attack packet +
 Two clocks, both in packet-time seconds:
   (a) `timestamp`: the alert line's timestamp (today a flow alert carries its flow's last
       packet, though it is decided only when the flow ends);
-  (b) `emitted`: the run's packet clock when the engine handed the alert out (the honest
-      one). Runs go through wirescore.engine.Engine in this process with
-      capture.batch_size = BATCH (256 packets): an alert decided in a batch is stamped with
-      the latest packet time of that batch (Progress.packet_clock after it), so (b) is
-      late by at most one batch of packets. Alerts handed out at the end of the capture
-      (flows ended at shutdown) get the last packet's time and are marked "at end".
+  (b) `emitted`: the packet time at which the engine handed the alert out (the honest
+      one). Runs go through wirescore.engine.Engine in this process, with the capture's
+      batches cut as a live capture cuts them (LiveCut): a batch is handed over when it
+      holds capture.batch_size packets (4096) or capture.timeout_ms (100 ms) of packet
+      time after its first packet, whichever comes first. An alert decided in a batch is
+      stamped with that batch's handover time (the packet time of its last packet when
+      it filled up, else its first packet's + timeout_ms), so (b) includes the wait for
+      the batch, as on a live link (processing time aside). Alerts handed out at the end
+      of the capture (flows ended at shutdown) get the last packet's time and are marked
+      "at end".
 First alert for a clock: the earliest of the instance's alerts on that clock; delta =
 first alert - first attack packet. The profile named is the first one by (b).
 Summary: median and max of each delta over the detected scan, sweep, flood and
@@ -54,13 +58,14 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 import eval_mix
 from replay import read_frames, write_after_training
 from shared_data import shared_or_exit, shared_path
 
 LABELED = shared_path("data", "pcaps", "labeled")
 BASELINE = Path(__file__).resolve().parent / "baseline" / "time_to_alert.json"
-BATCH = 256                      # capture.batch_size: granularity of the (b) clock
 SLACK = 1.0                      # seconds an alert may precede the attack (its window)
 GOAL = ("scan", "sweep", "flood", "bruteforce")
 IPV4 = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d{1,3}){3})(?![\d/])")
@@ -183,10 +188,47 @@ def mix_cases(eval_dir: Path, source: str) -> list:
     return out
 
 
+class LiveCut:
+    """Wraps a FileSource: its batches re-cut as a live capture cuts them (module doc,
+    clock (b)). handover: the packet time (s) at which the latest batch yielded was
+    handed over."""
+
+    def __init__(self, source, batch_size: int, timeout_ms: int):
+        self.source, self.size, self.timeout = source, batch_size, timeout_ms / 1000.0
+        self.handover: float | None = None
+
+    def __getattr__(self, name):
+        return getattr(self.source, name)
+
+    def batches(self, *args, **kwargs):
+        for data, meta, linktype in self.source.batches(*args, **kwargs):
+            yield from self._cut(data, meta, linktype)
+
+    def _cut(self, data, meta, linktype):
+        """Sub-batches of one read batch. Their meta rows keep their offsets into data, so
+        each carries the whole span (the run's byte count is then not meaningful)."""
+        n = len(meta)
+        if n == 0:
+            yield data, meta, linktype
+            return
+        ts = meta[:, 0].astype(np.float64) + meta[:, 1] / 1e6
+        a = 0
+        while a < n:
+            deadline = ts[a] + self.timeout
+            end = min(a + self.size, n)
+            late = np.flatnonzero(ts[a + 1:end] >= deadline)
+            b = a + 1 + int(late[0]) if len(late) else end
+            # filled up: handed over at its last packet; else when the timeout ran out
+            self.handover = float(ts[b - 1]) if b - a == self.size else float(deadline)
+            yield data, meta[a:b], linktype
+            a = b
+
+
 def run_alerts(pcap: Path, logdir: Path, rules: str | None) -> list:
     """Run the profiles over pcap in this process (eve.json into logdir): every alert
-    event in the order handed out, each as (event, emitted: packet clock (s) after its
-    batch, at_end: handed out after the last batch)."""
+    event in the order handed out, each as (event, emitted: the handover time (s) of
+    the batch it was decided in (LiveCut), at_end: handed out after the last batch)."""
+    from wirescore import engine as engine_mod
     from wirescore.config import Config
     from wirescore.engine import Engine
     from wirescore.rules import default_rules_dir, load_paths
@@ -194,18 +236,32 @@ def run_alerts(pcap: Path, logdir: Path, rules: str | None) -> list:
     profiles = load_paths(rules.split(",") if rules else [default_rules_dir()])
     pending: list = []
     done: list = []
-    clock = [None]                           # the latest batch's packet clock
+    clock = [None]                           # the latest packet time seen
+    cfg = Config.load(overrides={"outputs.snippets.enabled": False})
+    cut: list = []
+    real_open = engine_mod.open_source
+
+    def live_source(*args, **kwargs):
+        # read in large batches, so that LiveCut alone decides where batches end
+        kwargs["batch_size"] = 1_000_000
+        cut.append(LiveCut(real_open(*args, **kwargs),
+                           cfg["capture.batch_size"], cfg["capture.timeout_ms"]))
+        return cut[-1]
 
     def progress(p) -> None:
         clock[0] = p.packet_clock
-        done.extend((ev, p.packet_clock, False) for ev in pending)
+        handover = cut[-1].handover if cut and cut[-1].handover is not None \
+            else p.packet_clock
+        done.extend((ev, handover, False) for ev in pending)
         pending.clear()
 
-    cfg = Config.load(overrides={"capture.batch_size": BATCH,
-                                 "outputs.snippets.enabled": False})
     engine = Engine(cfg, logdir, profiles=profiles, on_alert=pending.append,
                     on_progress=progress)
-    engine.run(str(pcap))
+    engine_mod.open_source = live_source
+    try:
+        engine.run(str(pcap))
+    finally:
+        engine_mod.open_source = real_open
     done.extend((ev, clock[0], True) for ev in pending)
     return done
 
@@ -270,7 +326,8 @@ def evaluate(rules: str | None, seeds: list, workdir: Path) -> dict:
         more = mix_cases(folder, f"mix-seed-{seed}")
         run_cases(more, folder / "mix-public.pcap", folder / "logs", rules)
         cases += more
-    return {"batch_size": BATCH, "seeds": seeds, "left_out": left,
+    return {"batches": "cut as live (capture.batch_size, capture.timeout_ms)",
+            "seeds": seeds, "left_out": left,
             "cases": [asdict(c) for c in cases], "summary": summarize(cases)}
 
 

@@ -21,7 +21,7 @@ from conftest import REPO, need_shared
 from wirescore.config import Config
 from wirescore.engine import Engine, RunFault
 from wirescore.outputs import eve_order, sinks
-from wirescore.outputs.eve import _dumps
+from wirescore.outputs.eve import EveWriter, _dumps
 
 sys.path.insert(0, str(REPO / "tests" / "golden"))
 import make_golden  # noqa: E402
@@ -73,7 +73,8 @@ def test_each_batch_is_written_in_timestamp_order_and_no_line_changes(mix, tmp_p
     assert len(batches) > 10
     assert out_of_order(batches) == []
     # stage order (before this rule): the same run with each batch written as it came
-    monkeypatch.setattr(eve_order, "ordered", lambda blocks, stamps: b"".join(blocks))
+    monkeypatch.setattr(eve_order, "write_ordered",
+                        lambda eve, blocks, stamps: eve.write_bytes(b"".join(blocks)))
     staged = batched_run(mix, tmp_path / "staged", monkeypatch)
     wrong = out_of_order(staged)
     assert len({n for n, *_ in wrong}) > 1, "the stages of the mix never interleave"
@@ -108,10 +109,59 @@ def test_a_run_stopped_by_a_callback_still_writes_the_batch_at_hand(mix, tmp_pat
     assert last and all(_dumps(e).encode() in lines for e in last)
 
 
-def test_ordered_is_stable_and_keeps_sorted_blocks_as_they_are():
+def written(tmp_path, blocks, stamps) -> bytes:
+    """What write_ordered puts in a new EVE file."""
+    path = tmp_path / "eve.json"
+    path.unlink(missing_ok=True)
+    eve = EveWriter(path)
+    try:
+        eve_order.write_ordered(eve, blocks, stamps)
+    finally:
+        eve.close()
+    return path.read_bytes()
+
+
+def test_write_ordered_is_stable_and_keeps_sorted_blocks_as_they_are(tmp_path):
     blocks = [b"a5\nb7\n", b"c5\nd1\nE5\n", b"f7\n"]
     stamps = [np.array([5, 7]), np.array([5, 1, 5]), np.array([7])]
-    assert eve_order.ordered(blocks, stamps) == b"d1\na5\nc5\nE5\nb7\nf7\n"
+    assert written(tmp_path, blocks, stamps) == b"d1\na5\nc5\nE5\nb7\nf7\n"
     calm = [b"x1\ny1\n", b"z2\n"]
-    assert eve_order.ordered(calm, [np.array([1, 1]), np.array([2])]) == b"x1\ny1\nz2\n"
-    assert eve_order.ordered([b"q9\n"], [np.array([9])]) == b"q9\n"
+    assert written(tmp_path, calm, [np.array([1, 1]), np.array([2])]) == b"x1\ny1\nz2\n"
+    assert written(tmp_path, [b"q9\n"], [np.array([9])]) == b"q9\n"
+    assert written(tmp_path, [b"", b"r1\n"], [np.array([], int), np.array([1])]) == b"r1\n"
+
+
+def test_write_ordered_matches_a_stable_sort_over_many_writev_batches(tmp_path):
+    # 20,000 lines of varying length in 7 blocks, keys with many ties: far more pieces
+    # than one writev() takes (IOV_BATCH), runs of neighbours merged into one piece
+    rng = np.random.default_rng(7)
+    keys = rng.integers(0, 300, 20_000)
+    keys[5_000:9_000].sort()                        # a long run already in order
+    lines = [b"%d:%d:%s\n" % (k, i, b"x" * int(rng.integers(0, 90)))
+             for i, k in enumerate(keys)]
+    cuts = [0, 1, 4_000, 4_001, 9_000, 15_000, 19_999, 20_000]
+    blocks = [b"".join(lines[a:b]) for a, b in zip(cuts, cuts[1:])]
+    stamps = [keys[a:b] for a, b in zip(cuts, cuts[1:])]
+    want = b"".join(lines[i] for i in sorted(range(len(lines)), key=lambda i: keys[i]))
+    assert written(tmp_path, blocks, stamps) == want
+
+
+def test_write_ordered_refuses_lines_that_disagree_with_their_stamps(tmp_path):
+    with pytest.raises(ValueError, match="disagree"):
+        written(tmp_path, [b"a1\nb2\n"], [np.array([1, 2, 3])])
+    with pytest.raises(ValueError, match="disagree"):
+        written(tmp_path, [b"a1\nb2\n", b"c3\n"], [np.array([3, 1])])
+    with pytest.raises(ValueError, match="newline"):
+        written(tmp_path, [b"a1\nb2"], [np.array([1, 2])])
+    assert (tmp_path / "eve.json").read_bytes() == b""      # nothing half written
+
+
+def test_write_ordered_names_a_failed_write(tmp_path):
+    eve = EveWriter(tmp_path / "eve.json")
+    eve.close()
+    eve._fd = os.open(tmp_path / "eve.json", os.O_RDONLY)  # write() fails: EBADF
+    try:
+        with pytest.raises(OSError, match="cannot write EVE lines"):
+            eve_order.write_ordered(eve, [b"b2\na1\n"], [np.array([2, 1])])
+    finally:
+        eve.close()

@@ -196,6 +196,13 @@ class EveWriter:
         while view:
             view = view[os.write(self._fd, view):]
 
+    def write_ordered(self, blocks: list[bytes], keys) -> None:
+        """Write the newline-terminated lines of `blocks` stably sorted by `keys` (one
+        int64 a line, e.g. µs), in C by writev() without copying them."""
+        from wirescore._core.eve import write_ordered
+
+        write_ordered(self._fd, blocks, keys)
+
     def write_event(self, event: Mapping[str, Any]) -> None:
         self.write_lines([_dumps(event)])
 
