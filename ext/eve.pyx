@@ -20,11 +20,10 @@ cimport numpy as cnp
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memchr
-from libc.errno cimport errno, EINTR
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 
 from evefmt cimport (TsCache, put, put_u64, put_ts, put_ip, put_hex2, put_cid,
-                     write_all)
+                     write_all, writev_all, iovec)
 
 from features cimport FlowRecord
 from enums cimport (N_REASONS, N_STATES, N_TCP_STATES, N_TCP_FLAGS, IPP_ICMP, IPP_TCP,
@@ -228,35 +227,8 @@ def format_flows(cnp.ndarray records, alerted=None, int seed=0, int fd=-1):
 
 
 
-cdef extern from "<sys/uio.h>" nogil:
-    struct iovec:
-        void* iov_base
-        size_t iov_len
-    ssize_t writev(int fd, const iovec* iov, int iovcnt)
-
-
 cdef enum:
     IOV_BATCH = 1024       # iovecs per writev() (POSIX guarantees IOV_MAX >= 16, Linux 1024)
-
-
-cdef int writev_all(int fd, iovec* iov, int cnt) noexcept nogil:
-    """writev() until every byte of iov[0:cnt] is written (iov is consumed); 0, or the
-    errno of the failure."""
-    cdef ssize_t w
-    while cnt > 0:
-        w = writev(fd, iov, cnt)
-        if w < 0:
-            if errno == EINTR:
-                continue
-            return errno
-        while cnt > 0 and <size_t>w >= iov[0].iov_len:
-            w -= iov[0].iov_len
-            iov += 1
-            cnt -= 1
-        if cnt > 0:
-            iov[0].iov_base = <char*>iov[0].iov_base + w
-            iov[0].iov_len -= w
-    return 0
 
 
 def write_ordered(int fd, list blocks, const int64_t[::1] keys):

@@ -19,8 +19,11 @@ cdef extern from "sha1.h" nogil:
 cdef extern from "<arpa/inet.h>" nogil:
     const char* inet_ntop(int af, const void* src, char* dst, unsigned int size)
 
-cdef extern from "<unistd.h>" nogil:
-    ssize_t write(int fd, const void* buf, size_t count)
+cdef extern from "<sys/uio.h>" nogil:
+    struct iovec:
+        void* iov_base
+        size_t iov_len
+    ssize_t writev(int fd, const iovec* iov, int iovcnt)
 
 cdef extern from "<errno.h>" nogil:
     int errno
@@ -206,18 +209,32 @@ cdef inline char* put_cid(char* p, uint16_t seed, uint8_t proto, int alen,
     return p + 1
 
 
-cdef inline int write_all(int fd, const char* p, size_t n) noexcept nogil:
-    """write() until done; 0, or the errno of the failure."""
+cdef inline int writev_all(int fd, iovec* iov, int cnt) noexcept nogil:
+    """writev() until every byte of iov[0:cnt] is written (iov is consumed: a partial
+    write moves its bases on); 0, or the errno of the failure."""
     cdef ssize_t w
-    while n > 0:
-        w = write(fd, p, n)
+    while cnt > 0:
+        w = writev(fd, iov, cnt)
         if w < 0:
             if errno == EINTR:
                 continue
             return errno
-        p += w
-        n -= w
+        while cnt > 0 and <size_t>w >= iov[0].iov_len:
+            w -= iov[0].iov_len
+            iov += 1
+            cnt -= 1
+        if cnt > 0:
+            iov[0].iov_base = <char*>iov[0].iov_base + w
+            iov[0].iov_len -= w
     return 0
+
+
+cdef inline int write_all(int fd, const char* p, size_t n) noexcept nogil:
+    """write() until done; 0, or the errno of the failure."""
+    cdef iovec one
+    one.iov_base = <void*>p
+    one.iov_len = n
+    return writev_all(fd, &one, 1)
 
 
 cdef inline char hex_digit(unsigned int v) noexcept nogil:
