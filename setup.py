@@ -61,6 +61,7 @@ MODULES = ["ctables", "decode", "appcore", "flowtable", "eve", "evedns", "hst", 
            "firstseen",
            "eveapp",
            "sketch",
+           "extreme",
            "entropy"]
 
 if os.environ.get("WIRESCORE_MODULES"):

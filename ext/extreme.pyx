@@ -1,0 +1,280 @@
+"""The extreme-counts model's arithmetic in C (wirescore/models/extreme.py says what it
+computes and why): quantities from feature rows, scores against the reference, and
+winsorised learning into a ring with the reference refreshed from an order statistic,
+over a whole batch without the GIL.
+
+ExtremeCore gives the same numbers as the numpy formulation it replaces (kept in
+tests/extreme_reference.py and compared there on real window records): the same
+products in the same order, the same order statistic (numpy's method="higher": index
+ceil(q * (n - 1)) of the sorted ring row), found by selection instead of a sort, and
+the same hint rule (only values >= the hint are looked at when that provably holds the
+answer). Scores are log2 of the same ratio; libm's log2 may differ from numpy's in the
+last place, never in sign (the fixed threshold 0 decides on the ratio against 1).
+
+Memory: the ring, quantities x memory doubles, and a scratch row of `memory` doubles.
+"""
+import numpy as np
+cimport numpy as cnp
+
+from libc.math cimport log2, ceil, INFINITY
+from libc.stdint cimport int32_t
+
+cnp.import_array()
+
+cdef double POSINF_AS = 1e300       # +inf quantities count as this (numpy nan_to_num)
+
+
+cdef inline void swap(double* a, Py_ssize_t i, Py_ssize_t j) noexcept nogil:
+    cdef double t = a[i]
+    a[i] = a[j]
+    a[j] = t
+
+
+cdef void select_kth(double* a, Py_ssize_t n, Py_ssize_t k) noexcept nogil:
+    """Rearrange a[0:n] so that a[k] holds the value a sort would put there, every value
+    before it <= a[k] and every value after it >= a[k] (0 <= k < n, no NaN).
+    Quickselect with a median-of-three pivot and a three-way partition, so runs of equal
+    values (counts are mostly ties) end in one step."""
+    cdef Py_ssize_t lo = 0, hi = n - 1, lt, gt, i, mid
+    cdef double pivot
+    while hi > lo:
+        mid = lo + (hi - lo) // 2
+        if a[mid] < a[lo]:
+            swap(a, mid, lo)
+        if a[hi] < a[lo]:
+            swap(a, hi, lo)
+        if a[hi] < a[mid]:
+            swap(a, hi, mid)
+        pivot = a[mid]
+        # a[lo:lt] < pivot, a[lt:i] == pivot, a[gt+1:hi+1] > pivot
+        lt, i, gt = lo, lo, hi
+        while i <= gt:
+            if a[i] < pivot:
+                swap(a, lt, i)
+                lt += 1
+                i += 1
+            elif a[i] > pivot:
+                swap(a, i, gt)
+                gt -= 1
+            else:
+                i += 1
+        if k < lt:
+            hi = lt - 1
+        elif k > gt:
+            lo = gt + 1
+        else:
+            return
+
+
+cdef class ExtremeCore:
+    """The state of one ExtremeCounts model (see extreme.py for the parameters).
+
+    terms: (quantities, T) int32 feature indices of each quantity's product, -1 after
+    its last term; floors: one per quantity (> 0). Attributes reference and cap are
+    numpy views of the model's state (read them, never write them)."""
+
+    cdef readonly Py_ssize_t k, nfeat, memory, refresh, filled, next, since, learnt
+    cdef readonly double quantile, margin
+    cdef int32_t[:, ::1] terms
+    cdef double[::1] floors, ref, cap, hint
+    cdef double[:, ::1] ring
+    cdef double[::1] scratch
+    cdef object _ref_array, _cap_array
+
+    def __init__(self, terms, floors, Py_ssize_t nfeat, double quantile, double margin,
+                 Py_ssize_t memory, Py_ssize_t refresh):
+        self.terms = np.ascontiguousarray(terms, dtype=np.int32)
+        self.k = self.terms.shape[0]
+        if self.k < 1 or np.asarray(floors).shape != (self.k,):
+            raise ValueError("one floor per quantity, at least one quantity")
+        t = np.asarray(self.terms)
+        if t.shape[1] < 1 or (t[:, 0] < 0).any() or t.max() >= nfeat or t.min() < -1:
+            raise ValueError("terms must name features 0..nfeat-1, -1 after the last")
+        if not 0 < refresh <= memory:
+            raise ValueError("refresh must lie in 1..memory")
+        self.nfeat, self.quantile, self.margin = nfeat, quantile, margin
+        self.memory, self.refresh = memory, refresh
+        self.floors = np.array(floors, dtype=np.float64)
+        self._ref_array = np.array(floors, dtype=np.float64)
+        self._cap_array = np.array(floors, dtype=np.float64)
+        self.ref = self._ref_array
+        self.cap = self._cap_array
+        self.hint = np.full(self.k, -np.inf)
+        self.ring = np.zeros((self.k, memory))
+        self.scratch = np.empty(memory)
+        self.filled = self.next = self.since = self.learnt = 0
+
+    def __reduce__(self):
+        state = (np.asarray(self.ring).copy(), np.asarray(self.hint).copy(),
+                 self._ref_array.copy(), self._cap_array.copy(),
+                 self.filled, self.next, self.since, self.learnt)
+        return (_rebuild, (np.asarray(self.terms).copy(), np.asarray(self.floors).copy(),
+                           self.nfeat, self.quantile, self.margin, self.memory,
+                           self.refresh, state))
+
+    def _restore(self, state):
+        ring, hint, ref, cap, self.filled, self.next, self.since, self.learnt = state
+        np.asarray(self.ring)[...] = ring
+        np.asarray(self.hint)[...] = hint
+        np.asarray(self.ref)[...] = ref
+        np.asarray(self.cap)[...] = cap
+
+    @property
+    def reference(self):
+        """R_q per quantity (a read-only view)."""
+        view = self._ref_array.view()
+        view.flags.writeable = False
+        return view
+
+    def quantities(self, X):
+        """(n, quantities) from (n, features) float64: each quantity the product of its
+        features in order, then negatives and NaN as 0 and +inf as 1e300."""
+        cdef const double[:, ::1] x = self._rows(X)
+        out = np.empty((x.shape[0], self.k))
+        cdef double[:, ::1] q = out
+        with nogil:
+            self._quantities(x, q)
+        return out
+
+    def score(self, Q):
+        """max over quantities of log2((1 + Q) / (1 + R)) per row of Q (n, quantities)."""
+        cdef const double[:, ::1] q = self._quantity_rows(Q)
+        out = np.empty(q.shape[0])
+        cdef double[::1] s = out
+        with nogil:
+            self._score(q, 0, q.shape[0], s)
+        return out
+
+    def learn(self, Q):
+        """Learn the rows of Q (n, quantities) in order."""
+        cdef const double[:, ::1] q = self._quantity_rows(Q)
+        with nogil:
+            self._learn(q, 0, q.shape[0])
+
+    def score_learn(self, X):
+        """Scores of the rows of X (n, features), each row scored with the reference as
+        it stood at the start of its block (rows up to the next refresh), then learnt."""
+        cdef const double[:, ::1] x = self._rows(X)
+        cdef Py_ssize_t n = x.shape[0], i = 0, take
+        Q = np.empty((n, self.k))
+        out = np.empty(n)
+        cdef double[:, ::1] q = Q
+        cdef double[::1] s = out
+        with nogil:
+            self._quantities(x, q)
+            while i < n:
+                take = self.refresh - self.since
+                if take > n - i:
+                    take = n - i
+                self._score(q, i, i + take, s)
+                self._learn(q, i, i + take)
+                i += take
+        return out
+
+    def _quantity_rows(self, Q):
+        q = np.ascontiguousarray(Q, dtype=np.float64)
+        if q.ndim != 2 or q.shape[1] != self.k:
+            raise ValueError(f"Q must have {self.k} columns")
+        return q
+
+    def _rows(self, X):
+        x = np.ascontiguousarray(X, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.nfeat:
+            raise ValueError(f"X must have {self.nfeat} columns")
+        return x
+
+    # ------------------------------------------------------------ in C
+
+    cdef void _quantities(self, const double[:, ::1] x, double[:, ::1] q) noexcept nogil:
+        cdef Py_ssize_t i, j, t, T = self.terms.shape[1]
+        cdef double v
+        for i in range(x.shape[0]):
+            for j in range(self.k):
+                v = x[i, self.terms[j, 0]]
+                for t in range(1, T):
+                    if self.terms[j, t] < 0:
+                        break
+                    v = v * x[i, self.terms[j, t]]
+                if not v > 0.0:              # negative, zero or NaN
+                    v = 0.0
+                elif v == INFINITY:
+                    v = POSINF_AS
+                q[i, j] = v
+
+    cdef void _score(self, const double[:, ::1] q, Py_ssize_t a, Py_ssize_t b,
+                     double[::1] out) noexcept nogil:
+        cdef Py_ssize_t i, j
+        cdef double best, d
+        for i in range(a, b):
+            best = -INFINITY
+            for j in range(self.k):
+                d = log2((1.0 + q[i, j]) / (1.0 + self.ref[j]))
+                if d > best:
+                    best = d
+            out[i] = best
+
+    cdef void _learn(self, const double[:, ::1] q, Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+        cdef Py_ssize_t i, j
+        cdef double v
+        cdef bint turned
+        for i in range(a, b):
+            for j in range(self.k):
+                v = q[i, j]
+                self.ring[j, self.next] = v if v < self.cap[j] else self.cap[j]
+            self.next = (self.next + 1) % self.memory
+            if self.filled < self.memory:
+                self.filled += 1
+            self.since += 1
+            self.learnt += 1
+            turned = self.learnt % self.memory == 0
+            if self.since >= self.refresh or turned:
+                self.since = 0
+                for j in range(self.k):
+                    v = self.margin * self._high(j)
+                    self.ref[j] = v if v > self.floors[j] else self.floors[j]
+            if turned:
+                for j in range(self.k):
+                    self.cap[j] = self.ref[j]
+
+    cdef double _high(self, Py_ssize_t j) noexcept nogil:
+        """The `quantile` (numpy's "higher") of ring row j's filled part; sets the row's
+        next hint: the value 2 * refresh places below the answer in sorted order, or the
+        least value looked at when that one is higher, as long as it lies at least
+        refresh places below the answer (-inf otherwise). See extreme.py
+        higher_quantile_above for why the hint stays valid."""
+        cdef Py_ssize_t n = self.filled, at, need, m = 0, i, base, below
+        cdef Py_ssize_t spare = 2 * self.refresh
+        cdef double h = self.hint[j], answer
+        cdef double* row = &self.ring[j, 0]
+        cdef double* s = &self.scratch[0]
+        at = <Py_ssize_t>ceil((n - 1) * self.quantile)
+        need = n - at
+        for i in range(n):
+            if row[i] >= h:
+                s[m] = row[i]
+                m += 1
+        if m >= need and m <= n // 4:
+            base = n - m                    # the index of s's least value in the row
+        else:
+            for i in range(n):
+                s[i] = row[i]
+            m, base = n, 0
+        select_kth(s, m, at - base)
+        answer = s[at - base]
+        below = at - spare
+        if below < base:
+            below = base
+        if below <= at - spare // 2:
+            if below < at:
+                select_kth(s, at - base, below - base)
+            self.hint[j] = s[below - base]
+        else:
+            self.hint[j] = -INFINITY
+        return answer
+
+
+def _rebuild(terms, floors, nfeat, quantile, margin, memory, refresh, state):
+    """An ExtremeCore from its pickled parameters and state."""
+    core = ExtremeCore(terms, floors, nfeat, quantile, margin, memory, refresh)
+    core._restore(state)
+    return core
