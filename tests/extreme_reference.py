@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from wirescore.models.extreme import ExtremeCounts
+
 def higher_quantile(rows: np.ndarray, q: float) -> np.ndarray:
     """The q-quantile of each row of `rows` (k, n), n >= 1, no NaN: the order statistic
     at index ceil(q * (n - 1)) (0-based, ascending), which is what
@@ -55,68 +57,15 @@ def higher_quantile_above(rows: np.ndarray, q: float, hint: np.ndarray,
     return out, nxt
 
 
-class ExtremeReference:
-    """See the module docstring. Parameters:
+class ExtremeReference(ExtremeCounts):
+    """ExtremeCounts (its parameters, checks and explanations) with the numpy
+    arithmetic: quantities, scores, learning and the reference's order statistic."""
 
-    features : the profile's feature names, in column order.
-    floors : mapping quantity -> floor (> 0); a quantity is a feature name or a
-        product of feature names joined by ``*``.
-    quantile : the network's high quantile, in (0, 1) (default 0.999).
-    margin : how many times that quantile a value must exceed (>= 1, default 2).
-    memory : samples kept for the quantile (>= 100, default 20000).
-    refresh : samples learnt between two refreshes of the reference (default 256).
+    reference = None        # an array here, set by learning (a property of the parent)
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> model = ExtremeReference(["ports"], floors={"ports": 15})
-    >>> model.score_many(np.array([[3.0], [15.0], [63.0]]))     # nothing learnt yet
-    array([-2.,  0.,  2.])
-
-    3 ports lie two doublings below the floor, 15 at it, 63 two doublings beyond it:
-    log2((1 + x) / (1 + 15)).
-    """
-
-    batched = True          # the protocol's traits (wirescore.models)
-    scaled = False          # counts against floors in their own units
-    learns = True
-
-    def __init__(self, features: Sequence[str], floors: Mapping[str, float],
-                 quantile: float = 0.999, margin: float = 2.0, memory: int = 20000,
-                 refresh: int = 256):
-        self.features = tuple(features)
-        index = {name: i for i, name in enumerate(self.features)}
-        if not isinstance(floors, Mapping) or not floors:
-            raise ValueError("floors: give at least one quantity: floor")
-        self.names: list[str] = []
-        self.terms: list[list[int]] = []
-        floor_values = []
-        for name, value in floors.items():
-            parts = [p.strip() for p in str(name).split("*")]
-            missing = [p for p in parts if p not in index]
-            if missing:
-                raise ValueError(f"floors: {name!r}: {missing[0]!r} is not one of the "
-                                 "profile's features")
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise ValueError(f"floors: {name!r}: the floor must be a number > 0")
-            self.names.append(str(name))
-            self.terms.append([index[p] for p in parts])
-            floor_values.append(float(value))
-        self.floors = np.array(floor_values)
-        if isinstance(quantile, bool) or not isinstance(quantile, (int, float)) \
-                or not 0 < quantile < 1:
-            raise ValueError("quantile must be a number between 0 and 1")
-        if isinstance(margin, bool) or not isinstance(margin, (int, float)) or margin < 1:
-            raise ValueError("margin must be a number >= 1")
-        for label, value, least in (("memory", memory, 100), ("refresh", refresh, 1)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
-                raise ValueError(f"{label} must be an integer >= {least}")
-        if refresh > memory:
-            raise ValueError("refresh must not exceed memory")
-        self.quantile = float(quantile)
-        self.margin = float(margin)
-        self.memory = int(memory)
-        self.refresh = int(refresh)
+    def __init__(self, features: Sequence[str], floors: Mapping[str, float], **params):
+        super().__init__(features, floors, **params)
+        del self._core
         # learnt quantities, one contiguous row per quantity (the order statistic is
         # taken along a row)
         self._ring = np.zeros((len(self.names), self.memory))
@@ -128,8 +77,6 @@ class ExtremeReference:
         self._cap = self.floors.copy()   # winsorising level: reference at the last turn
         # per quantity, a value the next quantile cannot lie below (higher_quantile_above)
         self._hint = np.full(len(self.names), -np.inf)
-
-    # ------------------------------------------------------------ quantities
 
     def quantities(self, X: np.ndarray) -> np.ndarray:
         """(n, quantities) from (n, features): products of the named columns."""
@@ -148,28 +95,6 @@ class ExtremeReference:
 
     def _score_q(self, Q: np.ndarray) -> np.ndarray:
         return np.log2((1.0 + Q) / (1.0 + self.reference)).max(axis=1)
-
-    def doublings(self, Q: np.ndarray) -> np.ndarray:
-        """(n, quantities): how many doublings each quantity of each row lies beyond
-        its reference (negative below it)."""
-        return np.log2((1.0 + Q) / (1.0 + self.reference))
-
-    def contributions(self, x: Sequence[float]) -> list[tuple[str, float, float]]:
-        """(quantity, value, doublings beyond its reference) of one sample, most
-        extreme first (ties in the order of `floors`)."""
-        q = self.quantities(np.asarray([x], dtype=np.float64))[0]
-        d = self.doublings(q)
-        order = np.argsort(-d, kind="stable")
-        return [(self.names[j], float(q[j]), float(d[j])) for j in order.tolist()]
-
-    def top_many(self, X: np.ndarray) -> list[str]:
-        """The most extreme quantity of each row of X (n, features): for every row,
-        contributions(row)[0][0], computed for all rows at once (the first of equal
-        quantities in the order of `floors`)."""
-        if len(X) == 0:
-            return []
-        top = np.argmax(self.doublings(self.quantities(X)), axis=1)
-        return [self.names[j] for j in top.tolist()]
 
     # ------------------------------------------------------------ learning
 
@@ -226,14 +151,3 @@ class ExtremeReference:
             self._learn_q(Q[i:i + take])
             i += take
         return out
-
-    # ------------------------------------------------------------ River's protocol
-
-    def _row(self, x: Mapping) -> np.ndarray:
-        return np.array([[float(x.get(name, 0.0)) for name in self.features]])
-
-    def score_one(self, x: Mapping) -> float:
-        return float(self.score_many(self._row(x))[0])
-
-    def learn_one(self, x: Mapping) -> None:
-        self.learn_many(self._row(x))
