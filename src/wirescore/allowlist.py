@@ -12,13 +12,25 @@ def address_words(addrs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return w[:, 0].astype(np.uint64), w[:, 1].astype(np.uint64)
 
 
-def _in_cidr(hi: np.ndarray, lo: np.ndarray, net) -> np.ndarray:
-    """Whether each address (as from address_words) lies in net (versions compared apart)."""
+def cidr_words(net) -> tuple:
+    """(mask_hi, value_hi, mask_lo, value_lo): an ipaddress network as the two uint64
+    words address_words gives, masked (an IPv4 network in the top 32 bits of the
+    first word). Made once per allowlist rule (AllowRule.words)."""
     value = int(net.network_address) << (128 - net.max_prefixlen)   # left-aligned
     mask = ((1 << net.prefixlen) - 1) << (128 - net.prefixlen)
     m64 = (1 << 64) - 1
-    return (((hi & np.uint64(mask >> 64)) == np.uint64(value >> 64))
-            & ((lo & np.uint64(mask & m64)) == np.uint64(value & m64)))
+    return (np.uint64(mask >> 64), np.uint64(value >> 64), np.uint64(mask & m64),
+            np.uint64(value & m64))
+
+
+def _in_cidr(hi: np.ndarray, lo: np.ndarray, words: tuple) -> np.ndarray:
+    """Whether each address (as from address_words) lies in the network of `words`
+    (cidr_words; versions compared apart)."""
+    mask_hi, value_hi, mask_lo, value_lo = words
+    inside = (hi & mask_hi) == value_hi
+    if mask_lo:                                  # a prefix longer than 64 bits
+        inside &= (lo & mask_lo) == value_lo
+    return inside
 
 
 def allowlist_hits(rules, recs: np.ndarray, addrs: list, ports=None, proto=None) -> np.ndarray:
@@ -36,7 +48,7 @@ def allowlist_hits(rules, recs: np.ndarray, addrs: list, ports=None, proto=None)
         if rule.cidr is not None:
             inside = np.zeros(len(recs), dtype=bool)
             for hi, lo in addrs:
-                inside |= _in_cidr(hi, lo, rule.cidr)
+                inside |= _in_cidr(hi, lo, rule.words)
             m &= inside & (version == rule.cidr.version)
         if rule.port is not None:
             m &= False if ports is None else (ports[0] == rule.port) | (ports[1] == rule.port)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable
 
+from wirescore.allowlist import cidr_words
 from wirescore.core_names import PROTO_NAMES, WINDOW_KINDS
 from wirescore.errors import WirescoreError
 
@@ -57,6 +58,12 @@ class AllowRule:
     cidr: ipaddress._BaseNetwork | None = None
     port: int | None = None
     proto: int | None = None
+    # cidr as the masked address words the batch check compares (allowlist.cidr_words)
+    words: tuple | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        if self.cidr is not None:
+            object.__setattr__(self, "words", cidr_words(self.cidr))
 
 
 @dataclass(frozen=True)
