@@ -6,18 +6,29 @@ over a whole batch without the GIL.
 ExtremeCore gives the same numbers as the numpy formulation it replaces (kept in
 tests/extreme_reference.py and compared there on real window records): the same
 products in the same order, the same order statistic (numpy's method="higher": index
-ceil(q * (n - 1)) of the sorted ring row), found by selection instead of a sort, and
-the same hint rule (only values >= the hint are looked at when that provably holds the
-answer). Scores are log2 of the same ratio; libm's log2 may differ from numpy's in the
-last place, never in sign (the fixed threshold 0 decides on the ratio against 1).
+ceil(q * (n - 1)) of the sorted ring row), found by selection instead of a sort. Scores
+are log2 of the same ratio; libm's log2 may differ from numpy's in the last place, never
+in sign (the fixed threshold 0 decides on the ratio against 1).
 
-Memory: the ring, quantities x memory doubles, and a scratch row of `memory` doubles.
+The order statistic lies among a row's largest values, so each quantity keeps the set
+of its ring slots whose value is > a level tau, and how many filled slots hold a value >
+tau (gt) and == tau (eq), up to date as values come and go (a few comparisons a value
+learnt). The answer is the need-th largest value (need = n - at): a refresh selects it
+among the set when gt >= need (every value outside the set is smaller); it is tau itself
+when gt < need <= gt + eq (counts are mostly ties: this is the common case, and costs
+nothing); else it searches the whole row and builds the set again. After a selection
+tau may rise to the value 2 * refresh places below the answer (so the set stays about
+that size); it never falls except by a rebuild. A refresh then costs the set's size at
+most, not the ring's.
+
+Memory: the ring (quantities x memory doubles), the sets (quantities x memory int32
+slots and flags) and a scratch row of `memory` doubles.
 """
 import numpy as np
 cimport numpy as cnp
 
 from libc.math cimport log2, ceil, INFINITY
-from libc.stdint cimport int32_t
+from libc.stdint cimport int32_t, uint8_t
 
 cnp.import_array()
 
@@ -74,10 +85,19 @@ cdef class ExtremeCore:
     numpy views of the model's state (read them, never write them)."""
 
     cdef readonly Py_ssize_t k, nfeat, memory, refresh, filled, next, since, learnt
+    cdef readonly Py_ssize_t whole_searches   # refreshes that searched a whole row
     cdef readonly double quantile, margin
     cdef int32_t[:, ::1] terms
-    cdef double[::1] floors, ref, cap, hint
+    cdef double[::1] floors, ref, cap
     cdef double[:, ::1] ring
+    # per quantity: the level tau, the slots of the ring once > tau (stale ones are
+    # dropped at the next selection), a flag per slot listed, how many filled slots
+    # hold a value > tau and == tau now, and whether the set must be built again
+    cdef double[::1] tau
+    cdef int32_t[:, ::1] slots
+    cdef uint8_t[:, ::1] listed
+    cdef Py_ssize_t[::1] nslots, gt, eq
+    cdef uint8_t[::1] rebuild
     cdef double[::1] scratch
     cdef object _ref_array, _cap_array
 
@@ -99,23 +119,28 @@ cdef class ExtremeCore:
         self._cap_array = np.array(floors, dtype=np.float64)
         self.ref = self._ref_array
         self.cap = self._cap_array
-        self.hint = np.full(self.k, -np.inf)
         self.ring = np.zeros((self.k, memory))
+        self.tau = np.full(self.k, -np.inf)
+        self.slots = np.zeros((self.k, memory), dtype=np.int32)
+        self.listed = np.zeros((self.k, memory), dtype=np.uint8)
+        self.nslots = np.zeros(self.k, dtype=np.intp)
+        self.gt = np.zeros(self.k, dtype=np.intp)
+        self.eq = np.zeros(self.k, dtype=np.intp)
+        self.rebuild = np.zeros(self.k, dtype=np.uint8)
         self.scratch = np.empty(memory)
-        self.filled = self.next = self.since = self.learnt = 0
+        self.filled = self.next = self.since = self.learnt = self.whole_searches = 0
 
     def __reduce__(self):
-        state = (np.asarray(self.ring).copy(), np.asarray(self.hint).copy(),
-                 self._ref_array.copy(), self._cap_array.copy(),
+        state = (np.asarray(self.ring).copy(), self._ref_array.copy(), self._cap_array.copy(),
                  self.filled, self.next, self.since, self.learnt)
         return (_rebuild, (np.asarray(self.terms).copy(), np.asarray(self.floors).copy(),
                            self.nfeat, self.quantile, self.margin, self.memory,
                            self.refresh, state))
 
     def _restore(self, state):
-        ring, hint, ref, cap, self.filled, self.next, self.since, self.learnt = state
+        ring, ref, cap, self.filled, self.next, self.since, self.learnt = state
         np.asarray(self.ring)[...] = ring
-        np.asarray(self.hint)[...] = hint
+        np.asarray(self.rebuild)[...] = 1           # the sets: built at the next refresh
         np.asarray(self.ref)[...] = ref
         np.asarray(self.cap)[...] = cap
 
@@ -214,13 +239,31 @@ cdef class ExtremeCore:
             out[i] = best
 
     cdef void _learn(self, const double[:, ::1] q, Py_ssize_t a, Py_ssize_t b) noexcept nogil:
-        cdef Py_ssize_t i, j
+        cdef Py_ssize_t i, j, slot
         cdef double v
-        cdef bint turned
+        cdef bint turned, was_filled
         for i in range(a, b):
+            slot = self.next
+            was_filled = self.filled == self.memory or slot < self.filled
             for j in range(self.k):
                 v = q[i, j]
-                self.ring[j, self.next] = v if v < self.cap[j] else self.cap[j]
+                if v > self.cap[j]:
+                    v = self.cap[j]
+                if not self.rebuild[j]:
+                    if was_filled:
+                        if self.ring[j, slot] > self.tau[j]:
+                            self.gt[j] -= 1
+                        elif self.ring[j, slot] == self.tau[j]:
+                            self.eq[j] -= 1
+                    if v > self.tau[j]:
+                        self.gt[j] += 1
+                        if not self.listed[j, slot]:
+                            self.listed[j, slot] = 1
+                            self.slots[j, self.nslots[j]] = <int32_t>slot
+                            self.nslots[j] += 1
+                    elif v == self.tau[j]:
+                        self.eq[j] += 1
+                self.ring[j, slot] = v
             self.next = (self.next + 1) % self.memory
             if self.filled < self.memory:
                 self.filled += 1
@@ -236,29 +279,86 @@ cdef class ExtremeCore:
                 for j in range(self.k):
                     self.cap[j] = self.ref[j]
 
+    cdef void _build(self, Py_ssize_t j, double level) noexcept nogil:
+        """Row j's set made again from the ring: the filled slots holding > level."""
+        cdef Py_ssize_t i, m = 0, ties = 0
+        cdef double* row = &self.ring[j, 0]
+        for i in range(self.memory):
+            self.listed[j, i] = 0
+        for i in range(self.filled):
+            if row[i] > level:
+                self.slots[j, m] = <int32_t>i
+                self.listed[j, i] = 1
+                m += 1
+            elif row[i] == level:
+                ties += 1
+        self.tau[j] = level
+        self.nslots[j] = m
+        self.gt[j] = m
+        self.eq[j] = ties
+        self.rebuild[j] = 0
+
+    cdef Py_ssize_t _gather(self, Py_ssize_t j, double* out) noexcept nogil:
+        """The values of row j's set (> tau) into out, stale slots dropped; returns how
+        many (gt)."""
+        cdef Py_ssize_t i, m = 0, slot
+        cdef double v, level = self.tau[j]
+        for i in range(self.nslots[j]):
+            slot = self.slots[j, i]
+            v = self.ring[j, slot]
+            if v > level:
+                self.slots[j, m] = <int32_t>slot
+                out[m] = v
+                m += 1
+            else:
+                self.listed[j, slot] = 0
+        self.nslots[j] = m
+        return m
+
+    cdef void _raise(self, Py_ssize_t j, double level) noexcept nogil:
+        """tau of row j up to level (> tau): the set's values <= level leave it, those
+        == level are counted as ties (every value > the old tau is in the set)."""
+        cdef Py_ssize_t i, m = 0, ties = 0, slot
+        cdef double v
+        for i in range(self.nslots[j]):
+            slot = self.slots[j, i]
+            v = self.ring[j, slot]
+            if v > level:
+                self.slots[j, m] = <int32_t>slot
+                m += 1
+            else:
+                self.listed[j, slot] = 0
+                if v == level:
+                    ties += 1
+        self.tau[j] = level
+        self.nslots[j] = m
+        self.gt[j] = m
+        self.eq[j] = ties
+
     cdef double _high(self, Py_ssize_t j) noexcept nogil:
-        """The `quantile` (numpy's "higher") of ring row j's filled part; sets the row's
-        next hint: the value 2 * refresh places below the answer in sorted order, or the
-        least value looked at when that one is higher, as long as it lies at least
-        refresh places below the answer (-inf otherwise). See extreme.py
-        higher_quantile_above for why the hint stays valid."""
-        cdef Py_ssize_t n = self.filled, at, need, m = 0, i, base, below
+        """The `quantile` (numpy's "higher") of ring row j's filled part (module
+        docstring): tau itself when the ties at tau hold it, else selected among the
+        set when it holds enough values, else among the whole row (the set then built
+        again); after a selection tau rises to the value 2 * refresh places below the
+        answer when that lies at least refresh places below it."""
+        cdef Py_ssize_t n = self.filled, at, need, m, i, base, below
         cdef Py_ssize_t spare = 2 * self.refresh
-        cdef double h = self.hint[j], answer
+        cdef double answer, level = -INFINITY
         cdef double* row = &self.ring[j, 0]
         cdef double* s = &self.scratch[0]
         at = <Py_ssize_t>ceil((n - 1) * self.quantile)
         need = n - at
-        for i in range(n):
-            if row[i] >= h:
-                s[m] = row[i]
-                m += 1
-        if m >= need and m <= n // 4:
+        if not self.rebuild[j] and self.gt[j] < need <= self.gt[j] + self.eq[j]:
+            return self.tau[j]
+        if not self.rebuild[j] and self.gt[j] >= need:
+            m = self._gather(j, s)
             base = n - m                    # the index of s's least value in the row
         else:
             for i in range(n):
                 s[i] = row[i]
             m, base = n, 0
+            self.rebuild[j] = 1
+            self.whole_searches += 1
         select_kth(s, m, at - base)
         answer = s[at - base]
         below = at - spare
@@ -267,11 +367,12 @@ cdef class ExtremeCore:
         if below <= at - spare // 2:
             if below < at:
                 select_kth(s, at - base, below - base)
-            self.hint[j] = s[below - base]
-        else:
-            self.hint[j] = -INFINITY
+            level = s[below - base]
+        if self.rebuild[j]:
+            self._build(j, level)
+        elif level > self.tau[j]:
+            self._raise(j, level)
         return answer
-
 
 def _rebuild(terms, floors, nfeat, quantile, margin, memory, refresh, state):
     """An ExtremeCore from its pickled parameters and state."""
