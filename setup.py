@@ -62,6 +62,7 @@ MODULES = ["ctables", "decode", "appcore", "flowtable", "eve", "evedns", "hst", 
            "eveapp",
            "sketch",
            "extreme",
+           "tail",
            "entropy"]
 
 if os.environ.get("WIRESCORE_MODULES"):

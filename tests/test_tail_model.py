@@ -6,6 +6,16 @@ from model_contract import ModelCase, check_batched_equals_row_by_row
 from wirescore.models.tail import UNIT, TailModel
 
 
+def distinct(model: TailModel, j: int):
+    """(values, weights, counts) of column j's reference (the C core's state)."""
+    return model._core.distinct(j)
+
+
+def total(model: TailModel, j: int) -> int:
+    """W_j in 1 / UNIT."""
+    return model._core.held(j)[1]
+
+
 def brute_scores(ref: np.ndarray, X: np.ndarray, window: int) -> np.ndarray:
     """The documented formula, computed directly from the reference rows."""
     n = len(ref)
@@ -31,9 +41,9 @@ def test_scores_match_the_formula_over_the_sliding_window(chunks):
         model.learn_many(X)
         seen = np.vstack([seen, X])
         for j in range(3):   # the reference holds exactly the last `window` rows
-            held = np.repeat(model._u[j], model._c[j])
-            np.testing.assert_array_equal(held, np.sort(seen[-window:, j]))
-            np.testing.assert_array_equal(model._w[j], model._c[j] * UNIT)   # 1 each
+            u, w, c = distinct(model, j)
+            np.testing.assert_array_equal(np.repeat(u, c), np.sort(seen[-window:, j]))
+            np.testing.assert_array_equal(w, c * UNIT)   # 1 each
 
 
 def test_score_learn_many_is_row_by_row_streaming():
@@ -108,8 +118,8 @@ def test_weighted_scores_match_the_formula(chunks):
     model = TailModel(("burst", "new", "other"), window=window, max_samples=cap,
                       weight_by={"burst": "burst", "new": "burst"})
     seen = stream_checked(model, {0: 0, 1: 0}, chunks, 11, 12, window, cap)
-    assert model._total[2] == min(len(seen), window) * UNIT   # unweighted: window rows
-    assert model._total[0] <= window * UNIT
+    assert total(model, 2) == min(len(seen), window) * UNIT   # unweighted: window rows
+    assert total(model, 0) <= window * UNIT
 
 
 def test_weighted_a_busy_host_counts_once():
@@ -128,7 +138,7 @@ def test_weighted_a_busy_host_counts_once():
     # (weights are rounded to 1 / UNIT: 1/200 is 5243 / 2**20)
     assert burst_once.score_many(scan)[0] == pytest.approx(np.log(502 / 2) / np.log(1001),
                                                            abs=1e-5)
-    assert burst_once._total[0] / UNIT == pytest.approx(501.0, abs=1e-3)
+    assert total(burst_once, 0) / UNIT == pytest.approx(501.0, abs=1e-3)
 
 
 def test_weight_by_is_checked():
@@ -155,9 +165,9 @@ def test_learning_in_batches_is_learning_row_by_row():
             break
     cut.learn_many(X[i:])
     for j in range(2):
-        for a, b in ((rows._u, cut._u), (rows._w, cut._w), (rows._c, cut._c)):
-            np.testing.assert_array_equal(a[j], b[j])
-    np.testing.assert_array_equal(rows._first, cut._first)
+        for a, b in zip(distinct(rows, j), distinct(cut, j)):
+            np.testing.assert_array_equal(a, b)
+        assert rows._core.held(j) == cut._core.held(j)
     probe = rng.integers(0, 50, size=(100, 2)).astype(float)
     np.testing.assert_array_equal(rows.score_many(probe), cut.score_many(probe))
 
@@ -172,7 +182,7 @@ def test_an_unscored_weight_column_weighs_and_is_not_scored(chunks):
     model = TailModel(("burst", "new", "other"), window=window, max_samples=cap,
                       weight_by={"new": "burst"}, unscored=["burst"])
     stream_checked(model, {1: 0}, chunks, 13, 40, window, cap, scored=(1, 2))
-    assert len(model._u[0]) == 0 and model._total[0] == 0
+    assert len(distinct(model, 0)[0]) == 0 and total(model, 0) == 0
     assert model.score_many(np.array([[1e9, -1.0, -1.0]]))[0] == 0.0
 
 

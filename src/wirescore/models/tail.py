@@ -58,7 +58,9 @@ The score is invariant to any increasing transform of a scored feature (log1p, m
 scaling), so the profile's transform and the detector's scaling do not change it.
 Memory: the ring of learned samples (max_samples x features float64, twice with
 weights) and, per feature, the distinct values held with their total weight and count
-(at most one entry per sample; a few hundred for counts).
+(room for max_samples entries; a few hundred in use for counts). The reference is kept
+in C (ext/tail.pyx, TailCore); the numpy formulation it replaces is kept in
+tests/tail_reference.py and a test requires the two to agree on real flow records.
 """
 from __future__ import annotations
 
@@ -152,16 +154,10 @@ class TailModel:
         if isinstance(max_samples, bool) or int(max_samples) < self.window:
             raise ValueError("max_samples must be at least window")
         self.max_samples = int(max_samples)
-        self._vals = np.empty((self.max_samples, k))     # ring of learned samples
-        self._wts = np.empty((self.max_samples, k), dtype=np.int64)   # weights, in 1/UNIT
-        self._seq = 0                    # samples ever learned; ring slot = seq % size
-        self._first = np.zeros(k, dtype=np.int64)   # per column: oldest sample held
-        self._total = np.zeros(k, dtype=np.int64)   # per column: W_j, in 1/UNIT
-        # per column: the distinct values held (sorted), their summed weight and count
-        self._u = [np.empty(0) for _ in range(k)]
-        self._w = [np.empty(0, dtype=np.int64) for _ in range(k)]
-        self._c = [np.empty(0, dtype=np.int64) for _ in range(k)]
-        self._limit = self.window * UNIT
+        from wirescore._core.tail import TailCore
+
+        # the reference (ring, per column the distinct values held), in C
+        self._core = TailCore(self._by, self._scored, self.window, self.max_samples)
         self._norm = np.log1p(self.window)
 
     # ------------------------------------------------------------------ batched
@@ -196,16 +192,10 @@ class TailModel:
     def _column_scores(self, X: np.ndarray) -> np.ndarray:
         """(n, features) score of each row in each column, log(1 / p_j) / log(1 + window)
         capped at 1; 0 in unscored columns and columns with an empty reference."""
-        out = np.zeros(X.shape)
-        for j in np.flatnonzero(self._scored).tolist():
-            u, w = self._u[j], self._w[j]
-            if len(u) == 0:
-                continue
-            # weight of the reference values >= x: a suffix sum from the first such value
-            suffix = np.concatenate([np.cumsum(w[::-1])[::-1], [0]])
-            ge = suffix[np.searchsorted(u, X[:, j], side="left")]
-            p = (UNIT + ge) / float(UNIT + self._total[j])
-            out[:, j] = np.minimum(-np.log(p) / self._norm, 1.0)
+        p = self._core.p_values(X)
+        empty = np.isnan(p)
+        out = np.minimum(-np.log(p) / self._norm, 1.0)
+        out[empty] = 0.0
         return out
 
     def learn_many(self, X: np.ndarray) -> None:
@@ -215,22 +205,11 @@ class TailModel:
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != len(self.features):
             raise ValueError(f"expected rows of {len(self.features)} features")
-        m = len(X)
-        if m == 0:
-            return
-        weights = np.full(X.shape, UNIT, dtype=np.int64)
-        for j in np.flatnonzero(self._by >= 0):
-            burst = np.maximum(1.0, X[:, self._by[j]])
-            weights[:, j] = np.maximum(1, np.rint(UNIT / burst)).astype(np.int64)
-        size = self.max_samples
-        seq0, seq1 = self._seq, self._seq + m
-        low = max(0, seq1 - size)                  # the ring keeps the last `size` samples
-        for j in np.flatnonzero(self._scored).tolist():
-            self._learn_column(j, X[:, j], weights[:, j], seq0, seq1, low)
-        rows = np.arange(max(seq0, low), seq1)
-        self._vals[rows % size] = X[rows - seq0]
-        self._wts[rows % size] = weights[rows - seq0]
-        self._seq = seq1
+        self._learn(X)
+
+    def _learn(self, X: np.ndarray) -> None:
+        """learn_many's work on checked rows."""
+        self._core.learn(X)
 
     def score_learn_many(self, X: np.ndarray) -> np.ndarray:
         """Score each row, then learn it, row after row (exact streaming)."""
@@ -248,65 +227,3 @@ class TailModel:
 
     def learn_one(self, x: dict) -> None:
         self.learn_many(np.array([[x[f] for f in self.features]]))
-
-    # ------------------------------------------------------------------ internals
-
-    def _learn_column(self, j: int, values: np.ndarray, weights: np.ndarray,
-                      seq0: int, seq1: int, low: int) -> None:
-        """Column j after samples seq0..seq1-1 (values, weights) are learned: it keeps
-        the longest run of the newest samples, none older than `low` (the ring), whose
-        weights add up to at most the limit (at least the newest sample). Adding the
-        samples one by one and dropping the oldest while the total is over the limit
-        keeps the same run: totals only grow as samples are added, so the run's start
-        only moves forward. Only the oldest samples that leave are read (in blocks)."""
-        size = self.max_samples
-        first = int(self._first[j])
-        total = int(self._total[j])
-        # samples the ring no longer holds leave first
-        cut = min(max(first, low), seq0)
-        if cut > first:
-            total -= int(self._wts[np.arange(first, cut) % size, j].sum())
-        new_from = max(seq0, low)
-        total += int(weights[new_from - seq0:].sum())
-        # then the oldest, while the total is over the limit (the newest sample alone
-        # weighs at most UNIT <= the limit, so this ends before reaching it)
-        start = max(first, low)
-        block = max(1024, 4 * (seq1 - seq0))
-        while total > self._limit:
-            idx = np.arange(start, min(start + block, seq1 - 1))
-            w = np.where(idx < seq0, self._wts[idx % size, j],
-                         weights[np.maximum(idx - seq0, 0)])
-            cum = np.cumsum(w)
-            k = min(int(np.searchsorted(cum, total - self._limit, side="left")),
-                    len(cum) - 1)              # the first k + 1 samples leave
-            total -= int(cum[k])
-            start += k + 1
-        gone = np.arange(first, min(start, seq0))
-        if len(gone):
-            self._remove(j, self._vals[gone % size, j], self._wts[gone % size, j])
-        kept_new = slice(max(start, seq0) - seq0, seq1 - seq0)
-        self._insert(j, values[kept_new], weights[kept_new])
-        self._first[j] = start
-        self._total[j] = total
-
-    def _insert(self, j: int, values: np.ndarray, weights: np.ndarray) -> None:
-        if len(values) == 0:
-            return
-        allv = np.concatenate([self._u[j], values])
-        uniq, inv = np.unique(allv, return_inverse=True)
-        w = np.concatenate([self._w[j], weights])
-        c = np.concatenate([self._c[j], np.ones(len(values), dtype=np.int64)])
-        # sums of integers below 2**53: exact in float64
-        self._w[j] = np.rint(np.bincount(inv, weights=w, minlength=len(uniq))).astype(np.int64)
-        self._c[j] = np.rint(np.bincount(inv, weights=c, minlength=len(uniq))).astype(np.int64)
-        self._u[j] = uniq
-
-    def _remove(self, j: int, values: np.ndarray, weights: np.ndarray) -> None:
-        uniq, inv = np.unique(values, return_inverse=True)
-        idx = np.searchsorted(self._u[j], uniq, side="left")
-        self._w[j][idx] -= np.rint(np.bincount(inv, weights=weights)).astype(np.int64)
-        self._c[j][idx] -= np.bincount(inv).astype(np.int64)
-        keep = self._c[j] > 0
-        if not keep.all():
-            self._u[j], self._w[j], self._c[j] = (self._u[j][keep], self._w[j][keep],
-                                                  self._c[j][keep])
