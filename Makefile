@@ -68,6 +68,7 @@ fuzz-smoke: $(PY)
 	$(PY) tests/fuzz/run.py --sanitizer $(FUZZ_SANITIZER) --target msg_tls smoke --seconds $(FUZZ_SMOKE_SECONDS)
 	$(PY) tests/fuzz/run.py --sanitizer $(FUZZ_SANITIZER) --target msg_win smoke --seconds $(FUZZ_SMOKE_SECONDS)
 	$(PY) tests/fuzz/run.py --sanitizer $(FUZZ_SANITIZER) --target msg_krb smoke --seconds $(FUZZ_SMOKE_SECONDS)
+	$(PY) tests/fuzz/run.py --sanitizer $(FUZZ_SANITIZER) --target models smoke --seconds $(FUZZ_SMOKE_SECONDS)
 
 clean:
 	rm -rf build $(DEMO_LOGS) .pytest_cache src/*.egg-info ext/*.c ext/app/*.c ext/includes/names.h ext/includes/tls_names.h ext/includes/win_names.h ext/includes/msg_names.h src/wirescore/_core/*.so

@@ -13,6 +13,7 @@
     python tests/fuzz/run.py --target msg_tls smoke   # ... and the TLS message parsers
     python tests/fuzz/run.py --target msg_krb smoke   # ... and the Kerberos/LDAP/SSH/BER parsers
     python tests/fuzz/run.py --target app smoke    # ... and the application layer's
+    python tests/fuzz/run.py --target models smoke # ... and the native models against numpy
 
 Builds go to build/fuzz/<variant>/ (build/fuzz/<variant>@<ref> with --source REF) from a
 copy of ext/, setup.py and the core's name lists (src/wirescore/core_names.py), so the
@@ -91,6 +92,8 @@ TARGETS = {
                        "app/msg_bytes")),
     "app": Target(HERE / "fuzz_app.py", HERE / "seeds-app", HERE / "fuzz-app.dict",
                   REGRESSIONS / "app", "-app"),
+    "models": Target(HERE / "fuzz_models.py", HERE / "seeds-models", HERE / "fuzz-models.dict",
+                     REGRESSIONS / "models", "-models", ("extreme", "tail", "eve")),
 }
 MAX_LEN = 8192
 CLANGS = ("clang", "clang-19", "clang-18", "clang-17", "clang-16", "clang-15", "clang-14")
