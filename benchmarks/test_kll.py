@@ -8,8 +8,8 @@ flow bytes (fast to make, no cache). Benchmarks (group "kll"):
 - test_kll_quantile: one value added (so the sorted view is rebuilt, as after every
   batch a model learns) then quantile(0.99) on a sketch holding all values: us per query.
 - test_reservoir_partition: np.quantile(method="higher") (np.partition) of a
-  RESERVOIR-sample ring for q = 0.99, as ExtremeCounts._learn_q does per quantity: us per
-  query.
+  RESERVOIR-sample ring for q = 0.99, as the extreme model did per quantity before its
+  C core: us per query.
 - test_model_path_kll / test_model_path_reservoir: the models' loop over all values:
   every CHUNK values learnt, then the q = 0.99 quantile of about the last RESERVOIR values
   recomputed: WindowedKLL(epoch=RESERVOIR // 2: it covers the last 10,000 to 19,999

@@ -6,9 +6,10 @@ over a whole batch without the GIL.
 ExtremeCore gives the same numbers as the numpy formulation it replaces (kept in
 tests/extreme_reference.py and compared there on real window records): the same
 products in the same order, the same order statistic (numpy's method="higher": index
-ceil(q * (n - 1)) of the sorted ring row), found by selection instead of a sort. Scores
-are log2 of the same ratio; libm's log2 may differ from numpy's in the last place, never
-in sign (the fixed threshold 0 decides on the ratio against 1).
+ceil(q * (n - 1)) of the sorted ring row), found by selection instead of a sort. A score
+is numpy's log2 of the row's largest ratio (1 + x) / (1 + R) (the C loop finds the
+ratio; log2 is increasing, so this is the largest of the logarithms numpy took), so
+scores are bit for bit what they were.
 
 The order statistic lies among a row's largest values, so each quantity keeps the set
 of its ring slots whose value is > a level tau, and how many filled slots hold a value >
@@ -27,7 +28,7 @@ slots and flags) and a scratch row of `memory` doubles.
 import numpy as np
 cimport numpy as cnp
 
-from libc.math cimport log2, ceil, INFINITY
+from libc.math cimport ceil, INFINITY
 from libc.stdint cimport int32_t, uint8_t
 
 cnp.import_array()
@@ -167,8 +168,8 @@ cdef class ExtremeCore:
         out = np.empty(q.shape[0])
         cdef double[::1] s = out
         with nogil:
-            self._score(q, 0, q.shape[0], s)
-        return out
+            self._ratio(q, 0, q.shape[0], s)
+        return np.log2(out, out=out)
 
     def learn(self, Q):
         """Learn the rows of Q (n, quantities) in order."""
@@ -191,10 +192,10 @@ cdef class ExtremeCore:
                 take = self.refresh - self.since
                 if take > n - i:
                     take = n - i
-                self._score(q, i, i + take, s)
+                self._ratio(q, i, i + take, s)
                 self._learn(q, i, i + take)
                 i += take
-        return out
+        return np.log2(out, out=out)
 
     def _quantity_rows(self, Q):
         q = np.ascontiguousarray(Q, dtype=np.float64)
@@ -226,14 +227,15 @@ cdef class ExtremeCore:
                     v = POSINF_AS
                 q[i, j] = v
 
-    cdef void _score(self, const double[:, ::1] q, Py_ssize_t a, Py_ssize_t b,
+    cdef void _ratio(self, const double[:, ::1] q, Py_ssize_t a, Py_ssize_t b,
                      double[::1] out) noexcept nogil:
+        """Per row of q[a:b], the largest (1 + x) / (1 + R) over its quantities."""
         cdef Py_ssize_t i, j
         cdef double best, d
         for i in range(a, b):
-            best = -INFINITY
+            best = 0.0
             for j in range(self.k):
-                d = log2((1.0 + q[i, j]) / (1.0 + self.ref[j]))
+                d = (1.0 + q[i, j]) / (1.0 + self.ref[j])
                 if d > best:
                     best = d
             out[i] = best

@@ -15,7 +15,8 @@ import pytest
 
 from conftest import FIXTURES, SHARED_DATA, need_shared
 from meter_feed import feed_capture
-from wirescore.models.extreme import ExtremeCounts, higher_quantile, higher_quantile_above
+from extreme_reference import ExtremeReference, higher_quantile, higher_quantile_above
+from wirescore.models.extreme import ExtremeCounts
 from wirescore.models.tail import TailModel
 from wirescore.rules import default_rules_dir, load_file
 
@@ -55,8 +56,9 @@ def profile_features(rec: np.ndarray, name: str):
     return X, profile.take_model()
 
 
-class RowMajorExtreme(ExtremeCounts):
-    """The reference: the ring one learnt sample per row, np.quantile across it."""
+class RowMajorExtreme(ExtremeReference):
+    """The reference: the numpy model with its ring one learnt sample per row,
+    np.quantile across it."""
 
     def __init__(self, *args, **kw):
         super().__init__(*args, **kw)
@@ -103,14 +105,11 @@ def test_higher_quantile_on_real_window_counts(which):
 def test_extreme_reference_equals_the_row_major_reference_on_a_real_stream(which, name):
     rec = window_records(capture(which))
     X, shipped = profile_features(rec, name)
-    floors = dict(zip(shipped.names, shipped.floors.tolist()))
-    kw = dict(quantile=shipped.quantile, margin=1.5, memory=300, refresh=32)
-    fast = ExtremeCounts(shipped.features, floors, **kw)
-    ref = RowMajorExtreme(shipped.features, floors, **kw)
     # low floors, so the network's quantile (not the floor) makes the reference
-    fast.floors = ref.floors = np.full(len(floors), 0.5)
-    fast.reference, ref.reference = fast.floors.copy(), ref.floors.copy()
-    fast._cap, ref._cap = fast.floors.copy(), ref.floors.copy()
+    floors = {name: 0.5 for name in shipped.names}
+    kw = dict(quantile=shipped.quantile, margin=1.5, memory=300, refresh=32)
+    fast = ExtremeCounts(shipped.features, floors, **kw)          # the C core
+    ref = RowMajorExtreme(shipped.features, floors, **kw)
     moved = 0
     for start in range(0, len(X), 97):              # uneven batches, many turns
         part = X[start:start + 97]
