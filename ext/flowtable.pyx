@@ -234,8 +234,10 @@ cdef class FlowMeter:
         Packet time after an attempt at which it is confirmed (> 0).
     update_interval : float, seconds
         Flow updates: a FlowRecord of an open flow (reason "none", what it holds after
-        the packet that wrote it) for drain_updates(), written at its 4th packet, at the
-        packet that completes a TCP handshake, and at its first packet after each
+        the packet that wrote it) for drain_updates(), written at its first packet (a
+        flow of one packet, a flood's or a sweep's, is scored before its timeout), at
+        its 4th packet, at the packet that completes a TCP handshake, and at its first
+        packet after each
         update_interval of packet time since its start (at most one per packet). Its
         context is read without changing any (ctx_flow_peek: the around window is
         [start - 10 s, now]); its app_* fields are zero (the application layer reports
@@ -819,10 +821,11 @@ cdef class FlowMeter:
     cdef bint _update_due(self, const FlowAcc* f, int64_t prev_last, uint8_t prev_tcp,
                           int64_t ts) noexcept nogil:
         """Whether the packet just added (at ts, after the flow's last packet prev_last
-        and TCP state prev_tcp) writes an update: the 4th packet, the TCP handshake's
-        completion, the first packet in a new update_interval since the flow's start."""
+        and TCP state prev_tcp) writes an update: the first and the 4th packet, the TCP
+        handshake's completion, the first packet in a new update_interval since the
+        flow's start."""
         cdef uint64_t n = <uint64_t>f.d[0].pkts + f.d[1].pkts
-        if n == 4:
+        if n == 1 or n == 4:
             return True
         if f.tcp_state == T_ESTABLISHED and prev_tcp != T_ESTABLISHED and n > 1:
             return True

@@ -256,6 +256,66 @@ def test_suppression_per_feature_scope(tmp_path):
     assert [a.index for a in alerts] == [6, 8]       # 7 and 9 suppressed (same port)
 
 
+def _reference_decide(det, records, X, rows, allowed, mean, std, last: dict) -> tuple:
+    """The rule of detect.py's docstring, row by row in row order, with tuple keys:
+    (alerted rows, suppressed count); last: key -> time of its last alert, updated."""
+    p, window_us = det.profile, det.profile.suppress_seconds * 1e6
+    alerted, suppressed = [], 0
+    tops = det._tops(X[rows], mean, std)
+    scopes = dict(p.suppress_per)
+    for i, top in zip(rows.tolist(), tops):
+        if allowed[i]:
+            continue
+        key = (bytes(records["src_addr"][i]),)
+        if top in scopes:
+            key += (top,) + tuple(bytes(records[f][i]) if f.endswith("addr")
+                                  else int(records[f][i]) for f in scopes[top])
+        when = int(records["end_us"][i])
+        if key in last and abs(when - last[key]) < window_us:
+            suppressed += 1
+            continue
+        last[key] = when
+        alerted.append(i)
+    return alerted, suppressed
+
+
+def test_suppression_decides_as_a_row_by_row_loop(tmp_path):
+    """Random candidates of a few sources, ports and servers, out of time order and
+    over several calls, two features each with its own scope: the alerts and the count
+    suppressed are those of the row-by-row rule (_reference_decide), call after call
+    (keys decided group by group must not change what a loop in row order decides)."""
+    text = GOOD.replace("features: [flow.bytes_toserver, flow.duration, ctx.src_flows_60s]",
+                        "features: [flow.pkts_toserver, flow.pkts_toclient]")
+    det = FlowProfileDetector(load_file(write(tmp_path, text + (
+        "suppress: {seconds: 60, per: {flow.pkts_toserver: [dest_port], "
+        "flow.pkts_toclient: [dest_addr, proto]}}\n")))[0])
+    rng = np.random.default_rng(7)
+    last: dict = {}
+    mean, std = np.zeros(2), np.ones(2)
+    total_alerts = total_suppressed = 0
+    for call in range(20):
+        n = int(rng.integers(1, 400))
+        rec = fake_records(n, start_s=1000.0 + 40 * call)
+        rec["src_addr"][:, 3] = rng.integers(1, 5, n)
+        rec["dest_addr"][:, 3] = rng.integers(1, 4, n)
+        rec["dest_port"] = rng.choice([22, 80, 443], n)
+        rec["proto"] = rng.choice([6, 17], n)
+        rec["end_us"] = rec["start_us"] + rng.integers(-60, 60, n) * 1_000_000
+        X = rng.random((n, 2))
+        rows = np.flatnonzero(rng.random(n) < 0.7)
+        allowed = rng.random(n) < 0.05
+        before = det.suppressed
+        alerts, decided = det._decide(rec, X, rows, np.ones(len(rows)), 0.5, allowed,
+                                      mean, std, "end_us")
+        want, suppressed = _reference_decide(det, rec, X, rows, allowed, mean, std, last)
+        assert [a.index for a in alerts] == want
+        assert det.suppressed - before == suppressed
+        assert decided.tolist() == (~allowed[rows]).tolist()
+        total_alerts += len(want)
+        total_suppressed += suppressed
+    assert total_alerts > 500 and total_suppressed > 500
+
+
 def test_where_keeps_other_flows_unscored_and_unlearned(tmp_path):
     det = detector_for(tmp_path, "learn: all\nwhere: {proto: [1], icmp_type_ts: [8]}\n")
     rec = fake_records(10)

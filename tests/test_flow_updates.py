@@ -5,9 +5,9 @@ with `evidence: update`).
   it: the identity of the flow's finished record, and its packet and byte counts per
   direction and its times those of the flow's first n packets, n found independently
   from the capture (tests/flowref.py, dpkt);
-- the schedule: an update at the 4th packet, at the packet completing a TCP handshake
-  (or a TCP flow picked up mid-stream seeing its second direction), and at the first
-  packet of each further update_interval since the flow's start; nowhere else;
+- the schedule: an update at the first and the 4th packet, at the packet completing a
+  TCP handshake (or a TCP flow picked up mid-stream seeing its second direction), and at
+  the first packet of each further update_interval since the flow's start; nowhere else;
 - the bound: updates beyond the buffer are skipped and counted, none lost unaccounted;
 - the finished flow records are byte for byte the same with updates on as off (their
   context is read, never changed);
@@ -98,10 +98,10 @@ def flow_rows(packets: list, rec) -> list | None:
 
 def expected_updates(rows, interval_us: int = INTERVAL_US) -> list[int]:
     """The packet counts n at which the core writes an update of a flow of `rows`
-    (reference_flows): the 4th packet; the packet at which the TCP state becomes
-    established (SYN toserver, SYN/ACK toclient, then an ACK toserver; or, without a
-    SYN, a packet of each direction: picked up mid-stream), before any RST or second
-    FIN; the first packet in each further interval since the first packet."""
+    (reference_flows): the first and the 4th packet; the packet at which the TCP state
+    becomes established (SYN toserver, SYN/ACK toclient, then an ACK toserver; or,
+    without a SYN, a packet of each direction: picked up mid-stream), before any RST or
+    second FIN; the first packet in each further interval since the first packet."""
     out = []
     state = "none"              # none, syn_sent, syn_recv, established, closed
     fins = set()
@@ -125,7 +125,7 @@ def expected_updates(rows, interval_us: int = INTERVAL_US) -> list[int]:
                 fins.add(d)
                 if fins == {0, 1}:
                     state = "closed"
-        due = (n == 4 or (state == "established" and prev != "established" and n > 1)
+        due = (n in (1, 4) or (state == "established" and prev != "established" and n > 1)
                or (n > 1 and (t - start) // interval_us > (rows[n - 2][0] - start) // interval_us))
         if due:
             out.append(n)
@@ -321,3 +321,45 @@ def test_a_long_tunnel_alerts_once_at_its_first_crossing(tmp_path):
     assert a["flow_id"] == b["flow_id"]
     assert _us(a["timestamp"]) < b["decided_us"] - 300_000_000
     assert a["decided_us"] <= b["decided_us"]
+
+
+def _instance_flows(attack: str) -> tuple[set, int]:
+    """The public mix's flows of one attack type (mix-public.labels.csv): their
+    (client, client port, server, server port) both ways round, and the first packet's
+    time (µs)."""
+    import csv
+
+    labels = need_shared() / "eval" / "mix-public.labels.csv"
+    tuples, first = set(), None
+    with open(labels, newline="") as fh:
+        for row in csv.DictReader(fh):
+            if row["attack"] != attack:
+                continue
+            a, b = row["endpoint_a"].rsplit(":", 1), row["endpoint_b"].rsplit(":", 1)
+            tuples.add((a[0], int(a[1]), b[0], int(b[1])))
+            tuples.add((b[0], int(b[1]), a[0], int(a[1])))
+            t = int(round(float(row["first_ts"]) * 1e6))
+            first = t if first is None else min(first, t)
+    return tuples, first
+
+
+def test_a_flood_of_one_packet_flows_is_alerted_at_its_packets(tmp_path):
+    """The public mix's SYN-ACK reflection: 50 flows to one victim within a millisecond,
+    49 of them of one packet, which end only at their timeout (60 s). An update at each flow's first
+    packet lets flow-around-tail alert one of them at an update, decided within a second
+    of the reflection's first packet (without first-packet updates: 61 s, when the
+    flows time out), stamped at that flow's only packet."""
+    mix = need_shared() / "eval" / "mix-public.pcap"
+    tuples, start_us = _instance_flows("ddos-tcp-synack-reflection")
+    assert len(tuples) == 2 * 50
+    # batches of 64 packets: an alert is decided at most 64 packets after its update
+    alerts = decided_alerts(mix, [RULES[9100002]], tmp_path, ("flows", "updates"),
+                            {"capture.batch_size": 64})
+    mine = [a for a in alerts
+            if (a.get("src_ip"), a.get("src_port"), a.get("dest_ip"), a.get("dest_port"))
+            in tuples]
+    assert mine, "the reflection was not alerted"
+    first = min(mine, key=lambda a: a["decided_us"])
+    assert first["alert"]["metadata"]["wirescore_unit"] == ["update"]
+    assert first["decided_us"] - start_us < 1_000_000
+    assert start_us <= _us(first["timestamp"]) <= first["decided_us"]

@@ -163,8 +163,8 @@ SETTINGS: tuple[Setting, ...] = (
             unit="attempts", minimum=16, maximum=1 << 26),
     Setting("flow.update_interval", 5.0, float, "--update-interval",
             "Packet time between updates of an open flow (only when a profile asks for "
-            "evidence: update): a flow is scored at its 4th packet, when its TCP "
-            "handshake completes, then at its first packet in each further interval "
+            "evidence: update): a flow is scored at its first and 4th packets, when "
+            "its TCP handshake completes, then at its first packet in each further interval "
             "since its start, so a long flow is alerted while it lasts, not when it "
             "ends. Updates the core cannot buffer are skipped and counted "
             "(wirescore.flow_updates_skipped).", unit="s", minimum=0.001),

@@ -31,8 +31,9 @@ learns from them (FlowProfileDetector.process_evidence): a scan is alerted at th
 attempt that crosses the floor, its flows' scores and the reference stay as they were,
 and the alert suppresses the same key's alert at the flow's end. One with `evidence:
 update` scores the core's updates of open flows (flow records of a flow still open: at
-its 4th packet, its TCP handshake's completion, then every flow.update_interval) the
-same way, time the update's packet (end_us): a flow is alerted as it grows.
+its first and 4th packets, its TCP handshake's completion, then every
+flow.update_interval) the same way, time the update's packet (end_us): a flow is
+alerted as it grows, and a flow of one packet at that packet, not at its timeout.
 A window profile with `evidence: early` scores early records of open windows (a key's
 counts at its m-th, 2m-th, 4m-th ... packet in it) the same way, time that packet: a burst
 is alerted once per key and window as it crosses, its closed window not again.
@@ -230,16 +231,21 @@ class ProfileDetector(abc.ABC):
 
     def _decide(self, records, X, rows, s, thr, allowed, mean, std,
                 time_field, once: set | None = None) -> tuple[list[Alert], np.ndarray]:
-        """Alerts among the rows (indices into records and X) whose scores s passed the
-        threshold thr: an allowlisted row is counted, never alerted; the others'
-        suppression keys (the key address, and with `suppress.per` the feature that
-        made the score and its scope) are checked in row order against each key's last
-        alert, at packet time records[time_field] (µs). Rows come out of order (flows end
-        in end order per expiry path, not overall; an attempt's alert precedes its flow's
-        end): what counts is the distance between the two times either way. once: flow
-        ids that alert at most once (an open flow's updates): a row of one already in it
-        is passed over, one that alerts is added. Returns the alerts (index: the row)
-        and, per row, whether it alerted or was suppressed."""
+        """Alerts among the rows (indices into records and X, ascending) whose scores s
+        passed the threshold thr: an allowlisted row is counted, never alerted; the
+        others' suppression keys (_suppress_keys) are checked in row order against each
+        key's last alert, at packet time records[time_field] (µs). Rows come out of
+        time order (flows end in end order per expiry path, not overall; an attempt's
+        alert precedes its flow's end): what counts is the distance between the two
+        times either way. once: flow ids that alert at most once (an open flow's
+        updates): a row of one already in it is passed over, one that alerts is added.
+        Returns the alerts (index: the row, in row order) and, per row, whether it
+        alerted or was suppressed.
+
+        Keys do not interact, so each key's rows are decided on their own, in row
+        order; a key whose every row lies within suppress.seconds of its last alert is
+        suppressed whole, with no Python work per row (a scanner's thousands of
+        attempts over the floor)."""
         p = self.profile
         decided = np.zeros(len(rows), dtype=bool)
         alerts: list[Alert] = []
@@ -250,28 +256,103 @@ class ProfileDetector(abc.ABC):
         if len(at) == 0:
             return alerts, decided
         live = rows[at]
-        keys = [(p.id, a.tobytes()) for a in records[self.key_field][live]]
-        if p.suppress_per:
-            scopes = self._scopes(self._tops(X[live], mean, std), records[live])
-            keys = [k + scope for k, scope in zip(keys, scopes)]
-        times = records[time_field][live].tolist()
+        keys = self._suppress_keys(records, X, live, mean, std)
+        times = records[time_field][live].astype(np.int64)
         window_us = p.suppress_seconds * 1e6
-        flows = self._once_ids(records[live]) if once is not None else None
-        for j, (key, when, n, i) in enumerate(zip(keys, times, at.tolist(), live.tolist())):
-            decided[n] = True
-            if flows is not None and flows[j] in once:
+        if once is None:
+            decided[at] = True
+            found = self._unsuppressed(keys, times, window_us)
+        else:
+            found = self._unsuppressed_once(keys, times, window_us, records, live, once,
+                                            decided, at)
+        for j in found:
+            n, i = int(at[j]), int(live[j])
+            score = float(s[n])
+            alerts.append(Alert(i, p, score, thr, p.severity_for(score),
+                                self._explain(X[i], records[i], mean, std)))
+        return alerts, decided
+
+    def _unsuppressed(self, keys: np.ndarray, times: np.ndarray, window_us: float) -> list:
+        """The positions (ascending) of the rows that alert, of rows with suppression
+        keys `keys` at `times` (µs); updates the last-alert table and the count of the
+        suppressed."""
+        uniq, inverse = np.unique(keys, return_inverse=True)
+        order = np.argsort(inverse, kind="stable")
+        groups = np.split(order, np.flatnonzero(np.diff(inverse[order])) + 1)
+        found: list[int] = []
+        pid = self.profile.id
+        for key_bytes, members in zip(uniq, groups):
+            key = (pid, key_bytes.tobytes())
+            last = self.last_alert.get(key)
+            if last is not None and bool((np.abs(times[members] - last) < window_us).all()):
+                self.suppressed += len(members)
                 continue
+            for j in members.tolist():
+                when = int(times[j])
+                if last is not None and abs(when - last) < window_us:
+                    self.suppressed += 1
+                    continue
+                last = when
+                found.append(j)
+            self.last_alert[key] = last
+        found.sort()
+        return found
+
+    def _unsuppressed_once(self, keys, times, window_us, records, live, once, decided,
+                           at) -> list:
+        """As _unsuppressed, row by row in row order, passing over the rows of flows
+        already in once (and adding those that alert)."""
+        flows = self._once_ids(records[live])
+        found: list[int] = []
+        pid = self.profile.id
+        for j, (key_bytes, n) in enumerate(zip(keys, at.tolist())):
+            decided[n] = True
+            if flows[j] in once:
+                continue
+            key = (pid, key_bytes.tobytes())
+            when = int(times[j])
             last = self.last_alert.get(key)
             if last is not None and abs(when - last) < window_us:
                 self.suppressed += 1
                 continue
             self.last_alert[key] = when
-            if flows is not None:
-                once.add(flows[j])
-            score = float(s[n])
-            alerts.append(Alert(i, p, score, thr, p.severity_for(score),
-                                self._explain(X[i], records[i], mean, std)))
-        return alerts, decided
+            once.add(flows[j])
+            found.append(j)
+        return found
+
+    def _suppress_keys(self, records, X, live, mean, std) -> np.ndarray:
+        """One fixed-width byte string (numpy void) per row of live: the key address
+        (`key_field`), then with `suppress.per` a tag (0: no scope; k: the k-th entry,
+        whose feature made the score, _tops) and that entry's fields of the record
+        (addresses as their bytes, the others as int64), zero-padded. Two rows have the
+        same key exactly when their bytes are equal."""
+        n = len(live)
+        addr = np.ascontiguousarray(records[self.key_field][live])
+        parts = [addr.view(np.uint8).reshape(n, -1)]
+        per = self.profile.suppress_per
+        if per:
+            tops = np.array(self._tops(X[live], mean, std), dtype=object)
+            width = max(sum(16 if f.endswith("addr") else 8 for f in fields)
+                        for _, fields in per)
+            tag = np.zeros((n, 1), dtype=np.uint8)
+            body = np.zeros((n, width), dtype=np.uint8)
+            for k, (name, fields) in enumerate(per, 1):
+                hit = np.flatnonzero(tops == name)
+                if len(hit) == 0:
+                    continue
+                tag[hit, 0] = k
+                col = 0
+                for f in fields:
+                    values = records[f][live[hit]]
+                    if f.endswith("addr"):
+                        b = np.ascontiguousarray(values).view(np.uint8).reshape(len(hit), -1)
+                    else:
+                        b = values.astype("<i8").view(np.uint8).reshape(len(hit), 8)
+                    body[hit, col:col + b.shape[1]] = b
+                    col += b.shape[1]
+            parts += [tag, body]
+        mat = np.ascontiguousarray(np.hstack(parts)) if len(parts) > 1 else parts[0]
+        return mat.view(f"V{mat.shape[1]}").ravel()
 
     def _once_ids(self, recs: np.ndarray) -> list:
         """What makes two records the same thing to alert once about: the flow id."""
@@ -307,7 +388,12 @@ class ProfileDetector(abc.ABC):
         s = self.model.score(self._scaled(X))
         thr = self.threshold()
         over = np.flatnonzero(s > thr)
-        alerts, _ = self._decide(recs, X, over, s[over], thr, self._allowlisted(recs),
+        if len(over) == 0:
+            return []
+        # the allowlist is asked only about the rows that crossed (nothing is learned)
+        allowed = np.zeros(len(recs), dtype=bool)
+        allowed[over] = self._allowlisted(recs[over])
+        alerts, _ = self._decide(recs, X, over, s[over], thr, allowed,
                                  self.stats.mean, self.stats.std(), time_field, once)
         return alerts
 
@@ -325,23 +411,6 @@ class ProfileDetector(abc.ABC):
             return [contributions(x)[0][0] for x in Xc]
         z = np.abs(Xc - mean) / np.where(std > 0, std, 1)
         return [self.profile.features[j] for j in np.argmax(z, axis=1).tolist()]
-
-    def _scopes(self, tops: list[str], recs: np.ndarray) -> list[tuple]:
-        """What the suppression key adds to the source address (`suppress.per`) for
-        each candidate record: the feature that made its score (`tops`, from _tops)
-        and, when it has a scope, those fields of the record (addresses as bytes,
-        the others as int); () for a record whose feature has none."""
-        out: list[tuple] = [()] * len(recs)
-        names = np.array(tops, dtype=object)
-        for name, fields in self.profile.suppress_per:
-            at = np.flatnonzero(names == name)
-            if len(at) == 0:
-                continue
-            cols = [[a.tobytes() for a in recs[f][at]] if f.endswith("addr")
-                    else [int(v) for v in recs[f][at].tolist()] for f in fields]
-            for n, values in zip(at.tolist(), zip(*cols) if cols else [()] * len(at)):
-                out[n] = (name,) + tuple(values)
-        return out
 
     def _explain(self, x, rec, mean, std) -> list[tuple[str, float, float]]:
         k = self.profile.explain
@@ -405,19 +474,26 @@ class FlowProfileDetector(ProfileDetector):
         thresholded, allowlisted and suppressed with the flows' own state (time: the
         confirmation's, ts_us, or the update's packet, end_us)."""
         p = self.profile
+        if self.learned < p.warmup or len(records) == 0:
+            return []
         attempts = p.evidence == "attempt"
-        keep = (records["answered"] == 0 if attempts
-                else ~np.isin(records["flow_id"], np.fromiter(self.open_alerted, np.uint64)))
+        if attempts:
+            keep = records["answered"] == 0
+        elif self.open_alerted:
+            keep = ~np.isin(records["flow_id"], np.fromiter(self.open_alerted, np.uint64))
+        else:
+            keep = np.ones(len(records), dtype=bool)
         for name, values in p.where:
             keep &= np.isin(records[name], values)
-        idx = np.flatnonzero(keep)
-        if len(idx) == 0 or self.learned < p.warmup:
+        if not keep.any():
             return []
-        recs = records[idx]
+        idx = None if keep.all() else np.flatnonzero(keep)
+        recs = records if idx is None else records[idx]
         alerts = self._as_evidence(recs, "ts_us" if attempts else "end_us",
                                    None if attempts else self.open_alerted)
-        for a in alerts:
-            a.index = int(idx[a.index])
+        if idx is not None:
+            for a in alerts:
+                a.index = int(idx[a.index])
         self.alerts += len(alerts)
         return alerts
 
