@@ -40,7 +40,7 @@ sys.path.insert(0, str(TESTS))
 
 import numpy as np  # noqa: E402
 from fuzz_core import (check, check_dns_lines, check_dns_records,  # noqa: E402  (the fuzz
-                       count_input)                                # build first)
+                       entry)  # build first)
 from fuzz_core import main as fuzz_core_main  # noqa: E402
 
 from wirescore._core.appcore import AppDriver  # noqa: E402
@@ -369,9 +369,7 @@ def _tls_seeds() -> dict[str, bytes]:
 
 # ---- libFuzzer entry point ------------------------------------------------------------------
 
-def TestOneInput(data: bytes) -> None:  # noqa: N802 (atheris' name)
-    count_input()
-    run_one(data)
+TestOneInput = entry(run_one)  # noqa: N816 (atheris' name)
 
 
 if __name__ == "__main__":

@@ -1234,6 +1234,15 @@ def count_input() -> None:
         Path(_RUNS["file"]).write_text(str(_RUNS["n"]))
 
 
+def entry(run_one):
+    """atheris' TestOneInput for a target whose input is one call of run_one(data): the
+    input counted (count_input), then run."""
+    def test_one_input(data: bytes) -> None:
+        count_input()
+        run_one(data)
+    return test_one_input
+
+
 def TestOneInput(data: bytes) -> None:  # noqa: N802 (atheris' name)
     count_input()
     if LEAN:

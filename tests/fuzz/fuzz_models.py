@@ -33,7 +33,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(TESTS))
 
 import numpy as np  # noqa: E402
-from fuzz_core import FuzzFailure, check, count_input  # noqa: E402  (loads the fuzz build)
+from fuzz_core import FuzzFailure, check, entry  # noqa: E402  (loads the fuzz build)
 from fuzz_core import main as fuzz_core_main  # noqa: E402
 
 from extreme_reference import ExtremeReference  # noqa: E402
@@ -165,9 +165,7 @@ def seeds() -> dict[str, bytes]:
     return out
 
 
-def TestOneInput(data: bytes) -> None:  # noqa: N802 (atheris' name)
-    count_input()
-    run_one(data)
+TestOneInput = entry(run_one)  # noqa: N816 (atheris' name)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(TESTS))
 
 import numpy as np  # noqa: E402
-from fuzz_core import check, count_input  # noqa: E402  (loads the fuzz build first)
+from fuzz_core import check, entry  # noqa: E402  (loads the fuzz build first)
 from fuzz_core import main as fuzz_core_main  # noqa: E402
 
 from wirescore._core import msg_tls  # noqa: E402
@@ -161,9 +161,7 @@ def seeds() -> dict[str, bytes]:
 
 # ---- libFuzzer entry point ------------------------------------------------------------------
 
-def TestOneInput(data: bytes) -> None:  # noqa: N802 (atheris' name)
-    count_input()
-    run_one(data)
+TestOneInput = entry(run_one)  # noqa: N816 (atheris' name)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ TESTS = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(TESTS))
 
-from fuzz_core import FuzzFailure, check, count_input  # noqa: E402,F401 (loads the fuzz build)
+from fuzz_core import FuzzFailure, check, entry  # noqa: E402,F401 (loads the fuzz build)
 from fuzz_core import main as fuzz_core_main  # noqa: E402
 
 from wirescore._core import msg_dcerpc, msg_ntlmssp, msg_smb  # noqa: E402
@@ -156,9 +156,7 @@ def seeds() -> dict[str, bytes]:
 
 # ---- libFuzzer entry point ------------------------------------------------------------------
 
-def TestOneInput(data: bytes) -> None:  # noqa: N802 (atheris' name)
-    count_input()
-    run_one(data)
+TestOneInput = entry(run_one)  # noqa: N816 (atheris' name)
 
 
 if __name__ == "__main__":

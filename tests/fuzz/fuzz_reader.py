@@ -44,7 +44,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(TESTS))
 
 import numpy as np  # noqa: E402
-from fuzz_core import FuzzFailure, check, count_input  # noqa: E402  (loads the fuzz build first)
+from fuzz_core import FuzzFailure, check, entry  # noqa: E402  (loads the fuzz build first)
 from fuzz_core import main as fuzz_core_main  # noqa: E402
 
 import flowref  # noqa: E402
@@ -450,9 +450,7 @@ def _ng_crafted(frame: bytes, order: str = "<") -> bytes:
 
 # ---- libFuzzer entry point ------------------------------------------------------------------
 
-def TestOneInput(data: bytes) -> None:  # noqa: N802 (atheris' name)
-    count_input()
-    run_one(data)
+TestOneInput = entry(run_one)  # noqa: N816 (atheris' name)
 
 
 if __name__ == "__main__":
