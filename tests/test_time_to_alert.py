@@ -145,3 +145,24 @@ def test_categories_and_hosts_of_labels():
     assert tta.label_hosts("scanner 10.0.0.128 -> 10.0.0.0/24") == (["10.0.0.128"], [])
     assert tta.label_hosts("172.16.66.1 <-> DC 172.16.66.36") == (
         ["172.16.66.1"], ["172.16.66.36"])
+
+
+def test_flow_profile_alerts_are_told_by_how_they_were_decided(tmp_path):
+    """The scan played after training, run as the benchmark runs it: every alert of a
+    flow profile is counted once under how it was decided (its wirescore_unit), and a
+    flow-end alert's wait is its handover time minus its timestamp (never negative)."""
+    case, stream, _ = _stream(tmp_path)
+    alerts = tta.run_cases([case], stream, tmp_path / "logs", None)
+    units = [ev["alert"]["metadata"].get("wirescore_unit", [""])[0] for ev, _, _ in alerts]
+    got = tta.flow_profile_alerts([alerts, alerts])
+    assert got["at_flow_end"] == 2 * units.count("flow")
+    assert got["at_update"] == 2 * units.count("update")
+    assert got["at_attempt"] == 2 * units.count("attempt")
+    assert got["at_attempt"] > 0                     # the scan is alerted at its attempts
+    waits = [emitted - tta.eval_mix.eve_time(ev["timestamp"])
+             for (ev, emitted, at_end), unit in zip(alerts, units)
+             if unit == "flow" and not at_end]
+    want = {"median": None, "max": None} if not waits else {
+        "median": round(float(np.median(waits)), 3), "max": round(max(waits), 3)}
+    assert got["flow_end_wait"] == want
+    assert all(w >= 0 for w in waits)
