@@ -65,6 +65,7 @@ from wirescore.detect_app import AppAlert, AppProfileDetector
 from wirescore.catalog import ARP_BY_NAME, BY_NAME, WINDOW_BY_NAME
 from wirescore.models.adapters import ModelAdapter
 from wirescore.rules import Profile
+from wirescore.suppression import first_alerts, first_alerts_once, suppress_keys
 
 
 CHUNK = 256      # rows scored between two threshold / statistics updates
@@ -233,19 +234,11 @@ class ProfileDetector(abc.ABC):
                 time_field, once: set | None = None) -> tuple[list[Alert], np.ndarray]:
         """Alerts among the rows (indices into records and X, ascending) whose scores s
         passed the threshold thr: an allowlisted row is counted, never alerted; the
-        others' suppression keys (_suppress_keys) are checked in row order against each
-        key's last alert, at packet time records[time_field] (µs). Rows come out of
-        time order (flows end in end order per expiry path, not overall; an attempt's
-        alert precedes its flow's end): what counts is the distance between the two
-        times either way. once: flow ids that alert at most once (an open flow's
-        updates): a row of one already in it is passed over, one that alerts is added.
-        Returns the alerts (index: the row, in row order) and, per row, whether it
-        alerted or was suppressed.
-
-        Keys do not interact, so each key's rows are decided on their own, in row
-        order; a key whose every row lies within suppress.seconds of its last alert is
-        suppressed whole, with no Python work per row (a scanner's thousands of
-        attempts over the floor)."""
+        others are suppressed per key (wirescore.suppression) at packet time
+        records[time_field] (µs). once: flow ids that alert at most once (an open
+        flow's updates): a row of one already in it is passed over, one that alerts is
+        added. Returns the alerts (index: the row, in row order) and, per row, whether
+        it alerted or was suppressed (or passed over)."""
         p = self.profile
         decided = np.zeros(len(rows), dtype=bool)
         alerts: list[Alert] = []
@@ -256,103 +249,23 @@ class ProfileDetector(abc.ABC):
         if len(at) == 0:
             return alerts, decided
         live = rows[at]
-        keys = self._suppress_keys(records, X, live, mean, std)
+        decided[at] = True
+        tops = self._tops(X[live], mean, std) if p.suppress_per else None
+        keys = suppress_keys(records, self.key_field, live, p.suppress_per, tops)
         times = records[time_field][live].astype(np.int64)
         window_us = p.suppress_seconds * 1e6
         if once is None:
-            decided[at] = True
-            found = self._unsuppressed(keys, times, window_us)
+            found, quiet = first_alerts(self.last_alert, p.id, keys, times, window_us)
         else:
-            found = self._unsuppressed_once(keys, times, window_us, records, live, once,
-                                            decided, at)
+            found, quiet = first_alerts_once(self.last_alert, p.id, keys, times, window_us,
+                                             self._once_ids(records[live]), once)
+        self.suppressed += quiet
         for j in found:
             n, i = int(at[j]), int(live[j])
             score = float(s[n])
             alerts.append(Alert(i, p, score, thr, p.severity_for(score),
                                 self._explain(X[i], records[i], mean, std)))
         return alerts, decided
-
-    def _unsuppressed(self, keys: np.ndarray, times: np.ndarray, window_us: float) -> list:
-        """The positions (ascending) of the rows that alert, of rows with suppression
-        keys `keys` at `times` (µs); updates the last-alert table and the count of the
-        suppressed."""
-        uniq, inverse = np.unique(keys, return_inverse=True)
-        order = np.argsort(inverse, kind="stable")
-        groups = np.split(order, np.flatnonzero(np.diff(inverse[order])) + 1)
-        found: list[int] = []
-        pid = self.profile.id
-        for key_bytes, members in zip(uniq, groups):
-            key = (pid, key_bytes.tobytes())
-            last = self.last_alert.get(key)
-            if last is not None and bool((np.abs(times[members] - last) < window_us).all()):
-                self.suppressed += len(members)
-                continue
-            for j in members.tolist():
-                when = int(times[j])
-                if last is not None and abs(when - last) < window_us:
-                    self.suppressed += 1
-                    continue
-                last = when
-                found.append(j)
-            self.last_alert[key] = last
-        found.sort()
-        return found
-
-    def _unsuppressed_once(self, keys, times, window_us, records, live, once, decided,
-                           at) -> list:
-        """As _unsuppressed, row by row in row order, passing over the rows of flows
-        already in once (and adding those that alert)."""
-        flows = self._once_ids(records[live])
-        found: list[int] = []
-        pid = self.profile.id
-        for j, (key_bytes, n) in enumerate(zip(keys, at.tolist())):
-            decided[n] = True
-            if flows[j] in once:
-                continue
-            key = (pid, key_bytes.tobytes())
-            when = int(times[j])
-            last = self.last_alert.get(key)
-            if last is not None and abs(when - last) < window_us:
-                self.suppressed += 1
-                continue
-            self.last_alert[key] = when
-            once.add(flows[j])
-            found.append(j)
-        return found
-
-    def _suppress_keys(self, records, X, live, mean, std) -> np.ndarray:
-        """One fixed-width byte string (numpy void) per row of live: the key address
-        (`key_field`), then with `suppress.per` a tag (0: no scope; k: the k-th entry,
-        whose feature made the score, _tops) and that entry's fields of the record
-        (addresses as their bytes, the others as int64), zero-padded. Two rows have the
-        same key exactly when their bytes are equal."""
-        n = len(live)
-        addr = np.ascontiguousarray(records[self.key_field][live])
-        parts = [addr.view(np.uint8).reshape(n, -1)]
-        per = self.profile.suppress_per
-        if per:
-            tops = np.array(self._tops(X[live], mean, std), dtype=object)
-            width = max(sum(16 if f.endswith("addr") else 8 for f in fields)
-                        for _, fields in per)
-            tag = np.zeros((n, 1), dtype=np.uint8)
-            body = np.zeros((n, width), dtype=np.uint8)
-            for k, (name, fields) in enumerate(per, 1):
-                hit = np.flatnonzero(tops == name)
-                if len(hit) == 0:
-                    continue
-                tag[hit, 0] = k
-                col = 0
-                for f in fields:
-                    values = records[f][live[hit]]
-                    if f.endswith("addr"):
-                        b = np.ascontiguousarray(values).view(np.uint8).reshape(len(hit), -1)
-                    else:
-                        b = values.astype("<i8").view(np.uint8).reshape(len(hit), 8)
-                    body[hit, col:col + b.shape[1]] = b
-                    col += b.shape[1]
-            parts += [tag, body]
-        mat = np.ascontiguousarray(np.hstack(parts)) if len(parts) > 1 else parts[0]
-        return mat.view(f"V{mat.shape[1]}").ravel()
 
     def _once_ids(self, recs: np.ndarray) -> list:
         """What makes two records the same thing to alert once about: the flow id."""
