@@ -11,12 +11,13 @@ import signal
 import pytest
 
 from wirescore import signals
+from wirescore.outputs.eve import EveWriter
 from wirescore.workers import stats
 from wirescore.workers.relay import EveRelay, pipe_name
 
 
 def test_relay_writes_whole_lines_only_and_counts_what_a_dead_worker_left(tmp_path):
-    relay = EveRelay(tmp_path, tmp_path / "eve.json", 2)
+    relay = EveRelay(tmp_path, EveWriter(tmp_path / "eve.json"), 2)
     names = sorted(p.name for p in tmp_path.iterdir() if p.name != "eve.json")
     assert names == [pipe_name(os.getpid(), 1), pipe_name(os.getpid(), 2)]
     one, two = relay.pipes

@@ -58,6 +58,9 @@ def _setting_options(func):
         help_text = f"{s.help}{unit}{default} YAML: {s.key}"
         if s.type is bool:
             opt = click.option(s.flag, s.dest, default=None, help=help_text)
+        elif s.type is list:
+            help_text = f"{s.help} YAML: {s.key}"
+            opt = click.option(s.flag, s.dest, multiple=True, help=help_text)
         else:
             ctype = {int: click.INT, float: click.FLOAT, str: click.STRING}[s.type]
             metavar = s.unit.upper() if s.unit in ("s",) else None
@@ -68,7 +71,8 @@ def _setting_options(func):
 
 
 def _overrides(kwargs: dict) -> dict:
-    return {s.key: kwargs.get(s.dest) for s in SETTINGS if kwargs.get(s.dest) is not None}
+    return {s.key: kwargs.get(s.dest) for s in SETTINGS
+            if kwargs.get(s.dest) is not None and kwargs.get(s.dest) != ()}
 
 
 def _load_config(config_path, kwargs) -> Config:

@@ -194,9 +194,66 @@ SETTINGS: tuple[Setting, ...] = (
             "EVE event types written to eve.json: 'all', or a comma-separated list of "
             "alert, flow, stats, dns (as Suricata's eve-log types; API callbacks get "
             "every type whatever this says)."),
+    Setting("outputs.eve.filetype", "regular", str, "--eve-filetype",
+            "Where EVE lines go, as Suricata's eve-log filetype: regular (a file), "
+            "unix_stream or unix_dgram (a unix socket another program listens on, e.g. "
+            "an event router), redis (a Redis list, channel or stream), syslog, or stdout. "
+            "Sockets, Redis and syslog are written through a bounded buffer that never "
+            "blocks capture: a peer that goes away is reconnected every second, and lines "
+            "the buffer cannot hold are dropped and counted."),
     Setting("outputs.eve.filename", "eve.json", str, "--eve-filename",
-            "Name of the EVE-JSON file inside the log directory (appended to, as "
-            "Suricata does)."),
+            "regular: the EVE-JSON file, a name inside the log directory or an absolute "
+            "path (appended to, as Suricata does); unix_stream/unix_dgram: the socket's "
+            "path (a name is taken inside the log directory)."),
+    Setting("outputs.eve.redis.server", "127.0.0.1", str, "--eve-redis-server",
+            "filetype redis: the server's host name or address."),
+    Setting("outputs.eve.redis.port", 6379, int, "--eve-redis-port",
+            "filetype redis: the server's port.", minimum=1, maximum=65535),
+    Setting("outputs.eve.redis.mode", "list", str, "--eve-redis-mode",
+            "filetype redis, as Suricata's: list or lpush (LPUSH onto the key), rpush, "
+            "channel or publish (PUBLISH to the key as a channel), stream (XADD key "
+            "MAXLEN ~ 100000 * eve LINE). Needs the redis package: pip install "
+            "'wirescore[redis]'."),
+    Setting("outputs.eve.redis.key", "suricata", str, "--eve-redis-key",
+            "filetype redis: the list, channel or stream name (Suricata's default)."),
+    Setting("outputs.eve.syslog.address", "/dev/log", str, "--eve-syslog-address",
+            "filetype syslog: the local syslog socket, or HOST:PORT of a syslog server "
+            "(UDP). Each line is one message with an RFC 3164 header, as syslog(3) "
+            "writes."),
+    Setting("outputs.eve.syslog.facility", "local5", str, "--eve-syslog-facility",
+            "filetype syslog: the facility (kern, user, daemon, auth, local0..local7, ...; "
+            "Suricata's default)."),
+    Setting("outputs.eve.syslog.level", "info", str, "--eve-syslog-level",
+            "filetype syslog: the severity of every message (emerg .. debug)."),
+    Setting("outputs.eve.syslog.identity", "wirescore", str, "--eve-syslog-identity",
+            "filetype syslog: the program name in each message (set 'suricata' for a "
+            "consumer that filters on Suricata's)."),
+    Setting("outputs.eve.buffer_mb", 64, int, "--eve-buffer",
+            "Sockets, Redis and syslog: EVE lines kept while the peer is away or slow; "
+            "beyond this the newest are dropped and counted "
+            "(wirescore.output.<label>.dropped, logged at the end of the run).",
+            unit="MiB", minimum=1, maximum=1 << 16),
+    Setting("outputs.eve.rotate_interval", 0.0, float, "--eve-rotate-interval",
+            "Regular files: start a new file every this many seconds of packet time "
+            "(aligned: 3600 turns at each full hour; Suricata's rotate-interval). With "
+            "strftime fields in the file name (eve-%Y%m%d-%H%M.json) each file is named "
+            "for its interval; without, the old one becomes eve.json.1, .2, ... "
+            "0: never.", unit="s", minimum=0, maximum=1e9),
+    Setting("outputs.eve.rotate_bytes", 0, int, "--eve-rotate-size",
+            "Regular files: when the file reaches this size it becomes eve.json.1 (the "
+            "older ones .2, .3, ...) and a new one starts; lines stay whole (a file may "
+            "pass the size by one batch). 0: never.", unit="bytes", minimum=0),
+    Setting("outputs.eve.rotate_keep", 20, int, "--eve-rotate-keep",
+            "Numbered rotated files kept (eve.json.1 .. eve.json.N); the oldest beyond "
+            "are deleted.", unit="files", minimum=1, maximum=100000),
+    Setting("outputs.eve.also", (), list, "--eve-also",
+            "More EVE outputs beside the main one, each with its own event types; "
+            "repeat the flag (YAML: a list). Each is FILETYPE[:WHERE][?KEY=VALUE&...], "
+            "e.g. 'redis:127.0.0.1:6379?mode=rpush&key=alerts&types=alert', "
+            "'unix_stream:/run/router.sock', 'regular:alerts.json?types=alert', "
+            "'syslog?facility=local5&types=alert', 'stdout?types=alert'. KEYs: types, "
+            "buffer_mb, mode and key (redis), facility, level and identity (syslog), "
+            "rotate_interval, rotate_bytes and rotate_keep (regular)."),
     Setting("outputs.eve.per_worker", False, bool, "--eve-per-worker/--eve-merged",
             "With --workers N: each worker writes its own eve.<n>.json (Suricata's threaded "
             "EVE output) instead of one merged eve.json written by the parent."),
@@ -287,6 +344,13 @@ def _coerce(setting: Setting, value: Any, source: str) -> Any:
             result = float(value)
             if result != result:
                 raise ValueError
+        elif want is list:
+            if isinstance(value, str):
+                value = [value]
+            if not isinstance(value, (list, tuple)) or not all(isinstance(v, str)
+                                                               for v in value):
+                raise TypeError
+            return tuple(value)
         else:
             if not isinstance(value, (str, int, float)) or isinstance(value, bool):
                 raise TypeError
@@ -411,6 +475,8 @@ def _yaml_scalar(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return repr(value)
+    if isinstance(value, tuple):
+        return json.dumps(list(value))
     return json.dumps(value)
 
 

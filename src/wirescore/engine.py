@@ -53,6 +53,7 @@ from wirescore.meter import MeterStage
 from wirescore.outputs.app_events import FORMATTERS, AppBatch, eve_types
 from wirescore.outputs.background import BackgroundWriter
 from wirescore.outputs.eve import FlowEventFormatter, Timestamps, stats_event
+from wirescore.outputs.eve_targets import also_outputs, main_output, open_output
 from wirescore.outputs.paths import SNIPPETS_DIR, eve_filename, make_log_dir
 from wirescore.outputs.sinks import (CallbackSink, EveSink, ExportSink, FlowBatch,
                                      SnippetSink)
@@ -213,7 +214,9 @@ class _Run:
     def __init__(self, engine: Engine, source):
         cfg = engine.config
         self.engine, self.source = engine, source
-        eve_path = engine.log_dir / eve_filename(cfg)
+        self.outputs = [main_output(cfg), *also_outputs(cfg)]
+        eve_path = (engine.log_dir / eve_filename(cfg) if self.outputs[0].filetype == "regular"
+                    else self.outputs[0].describe())
         make_log_dir(engine.log_dir)
         detector = None
         if cfg["detect.enabled"]:
@@ -223,7 +226,7 @@ class _Run:
             detector = Detector(load_profiles(cfg) if profiles is None else profiles,
                                 app_rows=cfg["detect.firstseen_rows"])
         self.detector = detector
-        self.eve_types = eve_types(cfg["outputs.eve.types"])
+        self.eve_types = frozenset().union(*(eve_types(o.types) for o in self.outputs))
         self.meter = MeterStage(cfg, detector, source.linktype,
                                 records_read=engine.callbacks["on_flow"] is not None,
                                 app_events=engine.callbacks["on_app"] is not None
@@ -234,7 +237,7 @@ class _Run:
         self.alerts = AlertStage(detector, self.formatter, self.ts) if detector else None
         self.writer = BackgroundWriter()
         try:
-            self.sinks = self._open_sinks(cfg, eve_path, detector)
+            self.sinks = self._open_sinks(cfg, detector)
         except BaseException:
             self.writer.close()
             raise
@@ -245,10 +248,25 @@ class _Run:
         self.ended: Optional[WirescoreError] = None      # what stopped the run early
         self.finishing = False
 
-    def _open_sinks(self, cfg, eve_path: Path, detector) -> list:
+    def _open_eves(self) -> list:
+        """One EveSink per EVE output (the main one first); one that cannot open closes
+        those opened before it."""
+        eves: list = []
+        try:
+            for out in self.outputs:
+                eves.append(EveSink(open_output(out, self.engine.log_dir), out.describe(),
+                                    self.writer, self.engine.eve_stats, eve_types(out.types)))
+        except BaseException:
+            for sink in eves:
+                sink.close()
+            raise
+        return eves
+
+    def _open_sinks(self, cfg, detector) -> list:
         engine = self.engine
-        self.eve = EveSink(eve_path, self.writer, engine.eve_stats, self.eve_types)
-        sinks = [self.eve]
+        self.eves = self._open_eves()
+        self.eve = self.eves[0]
+        sinks = list(self.eves)
         try:
             if detector is not None and cfg["outputs.snippets.enabled"]:
                 from wirescore.outputs.snippets import SnippetStore
@@ -261,7 +279,8 @@ class _Run:
                 sinks.append(ExportSink(cfg["outputs.export"],
                                         detector.score_columns if detector else ()))
         except BaseException:
-            self.eve.close()
+            for sink in self.eves:
+                sink.close()
             raise
         if any(engine.callbacks.values()):
             sinks.append(CallbackSink(**engine.callbacks))
@@ -376,8 +395,9 @@ class _Run:
             self.stats(now_us)
         if self.engine._reopen.is_set():
             self.engine._reopen.clear()
-            if self.eve in self.sinks:
-                self.eve.reopen()
+            for eve in self.eves:
+                if eve in self.sinks:
+                    eve.reopen()
         p = self.progress
         p.packets, p.flows = self.packets_in, self.flows_out
         p.bytes_read += nbytes
@@ -459,6 +479,8 @@ class _Run:
         counters = self.meter.counters()
         if self.detector is not None:
             counters.update(self.detector.counters())
+        for eve in self.eves:
+            counters.update(eve.counters())
         summary = Summary(
             source=self.source.name, packets=counters["decoder.pkts"], flows=self.flows_out,
             alerts=self.alerts_out, decode_errors=counters["decoder.invalid"],

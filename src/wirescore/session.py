@@ -32,6 +32,7 @@ from typing import Callable, Optional
 
 from wirescore import privileges, signals
 from wirescore.alerts import load_profiles
+from wirescore.errors import WirescoreError
 from wirescore.outputs import paths
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 #: what a run imports on first use, imported before dropping privileges
 LAZY_IMPORTS = ("wirescore.engine", "wirescore.detect", "wirescore.rules",
                 "wirescore.outputs.export", "wirescore.outputs.snippets",
+                "wirescore.outputs.eve_sockets",
                 "wirescore._core.eve", "wirescore._core.flowtable", "wirescore._core.decode")
 
 
@@ -149,6 +151,11 @@ def run_live(cfg, iface: str, log_dir):
     workers, per_worker = cfg["capture.workers"], cfg["outputs.eve.per_worker"]
     if workers > 1 or per_worker:
         from wirescore.workers.pool import WorkerPool
+
+        if cfg["outputs.eve.filetype"] != "regular" or cfg["outputs.eve.also"]:
+            raise WirescoreError("--workers writes EVE to files only: outputs.eve.filetype "
+                                 f"{cfg['outputs.eve.filetype']!r} and outputs.eve.also "
+                                 "need one worker (--workers 1)")
 
         session = Session.start(cfg, log_dir, workers, per_worker)
         return WorkerPool(session, iface, workers=workers, per_worker_files=per_worker,

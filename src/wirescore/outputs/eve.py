@@ -175,18 +175,6 @@ class EveWriter:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
                            FILE_MODE)
 
-    def write_records(self, records, alerted=None) -> None:
-        """Flow events for RECORD_DTYPE records, formatted and written in C; alerted:
-        None or one bool per record (flow.alerted)."""
-        from wirescore._core.eve import format_flows
-
-        format_flows(records, alerted, fd=self._fd)
-
-    def write_formatted(self, formatter, records) -> None:
-        """Lines a C formatter writes to the file itself: formatter(records, fd=...)
-        (an app-layer kind's, outputs/app_events.py line_writer)."""
-        formatter(records, fd=self._fd)
-
     def write_lines(self, lines: Iterable[str]) -> None:
         """Write whole lines (each one JSON object, no newline inside)."""
         self.write_bytes("".join(line + "\n" for line in lines).encode("ascii"))
@@ -215,6 +203,24 @@ class EveWriter:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+    def counters(self) -> dict:
+        """A file has no counters of its own (a failed write ends the run)."""
+        return {}
+
+
+class StdoutWriter(EveWriter):
+    """EVE lines to standard output (filetype stdout): a copy of descriptor 1, so that
+    close() leaves the process's stdout open; reopen() does nothing."""
+
+    def __init__(self):
+        super().__init__("<stdout>")
+
+    def _open(self) -> None:
+        self._fd = os.dup(1)
+
+    def reopen(self) -> None:
+        pass
 
 
 def stats_event(counters: Mapping[str, int], ts_us: int, ts: Timestamps | None = None

@@ -1,7 +1,8 @@
 """Where a run writes, and the check that it can, before the first packet.
 
 A run writes into the log directory (-l): the EVE file (outputs.eve.filename, a plain
-name inside it; with --eve-per-worker one eve.<n>.json per worker) and, with detection
+name inside it or an absolute path; with --eve-per-worker one eve.<n>.json per worker;
+none when the main EVE output is not a file, outputs/eve_targets.py) and, with detection
 and snippets on, the snippets directory pcaps/; and the export (--export, anywhere; with
 workers one <name>.<n>.<ext> per worker). check() looks at each before anything is read
 (and before privileges are dropped: the writes happen after) and refuses the first that
@@ -34,12 +35,11 @@ class Output:
 
 def eve_filename(cfg) -> str:
     """outputs.eve.filename, refused in one line unless a plain name (no /, no NUL,
-    not . or ..): the file stays inside the log directory."""
+    not . or ..: a file inside the log directory) or an absolute path."""
+    from wirescore.outputs.eve_targets import check_path_name
+
     name = cfg["outputs.eve.filename"]
-    if (not name or name in (".", "..") or "/" in name or "\0" in name
-            or os.sep in name):
-        raise WirescoreError(f"outputs.eve.filename {name!r}: must be a plain file name "
-                             "inside the log directory (no /, no NUL, not . or ..)")
+    check_path_name(name, "outputs.eve.filename")
     return name
 
 
@@ -54,14 +54,18 @@ def run_outputs(cfg, log_dir: str | os.PathLike, workers: int = 0,
     """Every path a run with these settings writes. workers: 0 for a run in this
     process, else the number of worker processes (their exports get a .<n> suffix, and
     with per_worker_files their EVE files too)."""
+    from wirescore.outputs.eve_targets import also_outputs
+
     log_dir = Path(log_dir)
     eve = eve_filename(cfg)
     out = [Output(log_dir, "log directory", is_dir=True)]
     if workers and per_worker_files:
         out += [Output(log_dir / per_worker_name(eve, i), "EVE file")
                 for i in range(1, workers + 1)]
-    else:
+    elif cfg["outputs.eve.filetype"] == "regular":
         out.append(Output(log_dir / eve, "EVE file"))
+    out += [Output(log_dir / o.where, "EVE file") for o in also_outputs(cfg)
+            if o.filetype == "regular"]
     export = cfg["outputs.export"]
     if export:
         names = ([per_worker_name(export, i) for i in range(1, workers + 1)] if workers

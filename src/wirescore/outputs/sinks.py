@@ -38,9 +38,9 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from wirescore.errors import StageFailure, WirescoreError
+from wirescore.errors import StageFailure
 from wirescore.outputs.app_events import EVE_TYPES, line_writer
-from wirescore.outputs.eve import EveWriter, _dumps
+from wirescore.outputs.eve import _dumps
 from wirescore.outputs.eve_order import BatchLines
 
 log = logging.getLogger(__name__)
@@ -149,6 +149,11 @@ class Sink:
     def close(self) -> None:
         """The run is over (after the writer thread has written everything)."""
 
+    def counters(self) -> dict:
+        """Counters of the sink's own for the run's summary (dotted names); read after
+        close()."""
+        return {}
+
 
 class EveSink(Sink):
     """LOGDIR/<eve file>: a batch's alert, flow and app-layer event lines (flow and
@@ -159,15 +164,14 @@ class EveSink(Sink):
     (outputs.eve.types, default all). reopen() starts a new file by name (SIGHUP,
     after logrotate)."""
 
-    def __init__(self, path: Path, writer, with_stats: bool = True, types=EVE_TYPES):
-        self.name = f"EVE file {path}"
+    def __init__(self, eve, name: str, writer, with_stats: bool = True, types=EVE_TYPES):
+        """eve: where the lines go (outputs/eve_targets.py open_output: an EveWriter or
+        a buffered peer output); name: what messages call it."""
+        self.name = name
         self.writer = writer
         self.types = frozenset(types)
         self.with_stats = with_stats and "stats" in self.types
-        try:
-            self.eve = EveWriter(path)
-        except OSError as exc:
-            raise WirescoreError(f"{path}: cannot open for writing: {exc.strerror}") from None
+        self.eve = eve
         self.lines = BatchLines(self.eve)      # touched on the writer thread only
 
     def flows(self, batch: FlowBatch) -> None:
@@ -217,6 +221,11 @@ class EveSink(Sink):
             self.lines.write()
         finally:
             self.eve.close()
+
+    def counters(self) -> dict:
+        """The output's own counters (a peer output's lines sent, dropped, reconnects),
+        read after close()."""
+        return self.eve.counters()
 
 
 class ExportSink(Sink):

@@ -43,6 +43,7 @@ from typing import Optional
 from wirescore import signals
 from wirescore.errors import WirescoreError
 from wirescore.outputs.eve import _dumps
+from wirescore.outputs.eve_targets import main_output, open_output
 from wirescore.outputs.paths import eve_filename, make_log_dir, per_worker_name
 from wirescore.workers import stats
 from wirescore.workers.body import worker_main
@@ -136,7 +137,9 @@ class WorkerPool:
             session.prepare()
             make_log_dir(self.log_dir)
             if not self.per_worker_files:
-                self._relay = EveRelay(self.log_dir, eve_path, self.n, session.target)
+                self._relay = EveRelay(self.log_dir, open_output(main_output(self.cfg),
+                                                                 self.log_dir),
+                                       self.n, session.target)
             self._start_up()
             try:
                 self._supervise()
@@ -183,6 +186,9 @@ class WorkerPool:
             values["outputs.eve.filename"] = (
                 per_worker_name(base["outputs.eve.filename"], w.index) if self.per_worker_files
                 else pipe_name(os.getpid(), w.index))
+            if not self.per_worker_files:           # the parent rotates the merged file
+                values["outputs.eve.rotate_interval"] = 0.0
+                values["outputs.eve.rotate_bytes"] = 0
             if base.get("outputs.export"):
                 values["outputs.export"] = per_worker_name(base["outputs.export"], w.index)
             recv, send = ctx.Pipe(duplex=False)

@@ -18,7 +18,6 @@ import stat
 from pathlib import Path
 
 from wirescore.errors import WirescoreError
-from wirescore.outputs.eve import EveWriter
 
 PIPE_PREFIX, PIPE_SUFFIX = ".wirescore-", ".pipe"
 F_SETPIPE_SZ = 1031                  # fcntl.h (Linux)
@@ -99,16 +98,15 @@ class WorkerPipe:
 
 
 class EveRelay:
-    """eve.json (opened here) and one pipe per worker (made here, after removing stale
+    """eve.json (opened by the caller) and one pipe per worker (made here, after removing stale
     ones; given to target when running as root, so that a worker can open it after
     dropping privileges)."""
 
-    def __init__(self, log_dir: Path, eve_path: Path, workers: int, target=None):
+    def __init__(self, log_dir: Path, eve, workers: int, target=None):
+        """eve: the EveWriter of the merged file (outputs/eve_targets.py open_output:
+        rotated when the settings ask)."""
         self.log_dir = Path(log_dir)
-        try:
-            self.eve = EveWriter(eve_path)
-        except OSError as exc:
-            raise WirescoreError(f"{eve_path}: cannot open for writing: {exc.strerror}") from None
+        self.eve = eve
         self.pipes: list[WorkerPipe] = []
         self.lines_relayed = 0           # workers' lines appended to eve.json
         remove_stale_pipes(self.log_dir)
@@ -140,7 +138,8 @@ class EveRelay:
     def fds(self) -> list[int]:
         """Descriptors a forked worker must close (the read ends, eve.json): a worker
         whose parent died must fail on its pipe, not block on a full one."""
-        return [p.fd for p in self.pipes if p.fd >= 0] + [self.eve._fd]
+        return [p.fd for p in self.pipes if p.fd >= 0] + [fd for fd in (self.eve._fd,)
+                                                          if fd >= 0]
 
     def drain(self, pipe: WorkerPipe, final: bool = False) -> bool:
         """Append the pipe's complete lines to eve.json; False once it has ended."""
