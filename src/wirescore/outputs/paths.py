@@ -1,8 +1,10 @@
 """Where a run writes, and the check that it can, before the first packet.
 
 A run writes into the log directory (-l): the EVE file (outputs.eve.filename, a plain
-name inside it; with --eve-per-worker one eve.<n>.json per worker) and, with detection
-and snippets on, the snippets directory pcaps/; and the export (--export, anywhere; with
+name inside it; with --eve-per-worker one eve.<n>.json per worker), the alert logs when
+on (outputs.cef.filename, outputs.notice.filename: plain names too; with workers one
+<name>.<n>.<ext> per worker) and, with detection and snippets on, the snippets
+directory pcaps/; and the export (--export, anywhere; with
 workers one <name>.<n>.<ext> per worker). check() looks at each before anything is read
 (and before privileges are dropped: the writes happen after) and refuses the first that
 cannot be written in one line: '<path>: cannot write the <what> here: <why>'. It creates
@@ -32,15 +34,25 @@ class Output:
     is_dir: bool = False
 
 
-def eve_filename(cfg) -> str:
-    """outputs.eve.filename, refused in one line unless a plain name (no /, no NUL,
-    not . or ..): the file stays inside the log directory."""
-    name = cfg["outputs.eve.filename"]
+#: the alert logs (outputs/alert_logs.py): setting prefix, what (for messages)
+ALERT_LOGS = (("outputs.cef", "CEF log"), ("outputs.notice", "notice log"))
+
+
+def log_filename(cfg, key: str) -> str:
+    """The setting `key` (a file name inside the log directory), refused in one line
+    unless a plain name (no /, no NUL, not . or ..): the file stays inside the log
+    directory."""
+    name = cfg[key]
     if (not name or name in (".", "..") or "/" in name or "\0" in name
             or os.sep in name):
-        raise WirescoreError(f"outputs.eve.filename {name!r}: must be a plain file name "
+        raise WirescoreError(f"{key} {name!r}: must be a plain file name "
                              "inside the log directory (no /, no NUL, not . or ..)")
     return name
+
+
+def eve_filename(cfg) -> str:
+    """outputs.eve.filename, checked by log_filename()."""
+    return log_filename(cfg, "outputs.eve.filename")
 
 
 def per_worker_name(filename: str, index: int) -> str:
@@ -62,6 +74,12 @@ def run_outputs(cfg, log_dir: str | os.PathLike, workers: int = 0,
                 for i in range(1, workers + 1)]
     else:
         out.append(Output(log_dir / eve, "EVE file"))
+    for prefix, what in ALERT_LOGS:
+        if cfg[f"{prefix}.enabled"]:
+            name = log_filename(cfg, f"{prefix}.filename")
+            names = ([per_worker_name(name, i) for i in range(1, workers + 1)] if workers
+                     else [name])
+            out += [Output(log_dir / n, what) for n in names]
     export = cfg["outputs.export"]
     if export:
         names = ([per_worker_name(export, i) for i in range(1, workers + 1)] if workers

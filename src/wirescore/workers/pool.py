@@ -183,6 +183,8 @@ class WorkerPool:
             values["outputs.eve.filename"] = (
                 per_worker_name(base["outputs.eve.filename"], w.index) if self.per_worker_files
                 else pipe_name(os.getpid(), w.index))
+            for key in ("outputs.cef.filename", "outputs.notice.filename"):
+                values[key] = per_worker_name(base[key], w.index)   # one writer a file
             if base.get("outputs.export"):
                 values["outputs.export"] = per_worker_name(base["outputs.export"], w.index)
             recv, send = ctx.Pipe(duplex=False)
