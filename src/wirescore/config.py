@@ -257,6 +257,22 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("outputs.eve.per_worker", False, bool, "--eve-per-worker/--eve-merged",
             "With --workers N: each worker writes its own eve.<n>.json (Suricata's threaded "
             "EVE output) instead of one merged eve.json written by the parent."),
+    Setting("outputs.cef.enabled", False, bool, "--cef/--no-cef",
+            "Also write every alert as one CEF line (ArcSight Common Event Format) to "
+            "LOGDIR/<outputs.cef.filename>, for a SIEM that reads CEF rather than EVE "
+            "(ArcSight, QRadar, a syslog forwarder tailing the file). Fields as in "
+            "README's 'Alert logs for SIEMs' (community_id in cs1, score in cfp1)."),
+    Setting("outputs.cef.filename", "alerts.cef", str, "--cef-filename",
+            "Name of the CEF alert log inside the log directory (appended to; with "
+            "--workers N one <name>.<n>.cef per worker)."),
+    Setting("outputs.notice.enabled", False, bool, "--notice-log/--no-notice-log",
+            "Also write every alert as a Zeek-style notice (JSON, Zeek's notice.log "
+            "field names: ts, uid, id.orig_h, ..., note, msg, sub, community_id) to "
+            "LOGDIR/<outputs.notice.filename>, for a Zeek shop: load it beside "
+            "notice.log and join it to conn.log on community_id."),
+    Setting("outputs.notice.filename", "notice.json", str, "--notice-filename",
+            "Name of the notice log inside the log directory (appended to; with "
+            "--workers N one <name>.<n>.json per worker)."),
     Setting("outputs.stats.interval", 60.0, float, "--stats-interval",
             "Seconds of packet time between two stats events; 0 writes stats only at "
             "the end. Packet time keeps replays deterministic.", unit="s", minimum=0,

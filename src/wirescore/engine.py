@@ -50,6 +50,7 @@ from wirescore.capture import CaptureFault, open_source
 from wirescore.config import Config
 from wirescore.errors import StageFailure, WirescoreError
 from wirescore.meter import MeterStage
+from wirescore.outputs.alert_logs import open_alert_logs
 from wirescore.outputs.app_events import FORMATTERS, AppBatch, eve_types
 from wirescore.outputs.background import BackgroundWriter
 from wirescore.outputs.eve import FlowEventFormatter, Timestamps, stats_event
@@ -142,8 +143,8 @@ class Engine:
         self._stop.set()
 
     def reopen_outputs(self) -> None:
-        """Reopen eve.json after the batch at hand (SIGHUP, after logrotate); thread-
-        and signal-safe."""
+        """Reopen eve.json and the alert logs after the batch at hand (SIGHUP, after
+        logrotate); thread- and signal-safe."""
         self._reopen.set()
 
     def run(self, path: str) -> Summary:
@@ -254,7 +255,8 @@ class _Run:
         eves: list = []
         try:
             for out in self.outputs:
-                eves.append(EveSink(open_output(out, self.engine.log_dir), out.describe(),
+                eves.append(EveSink(open_output(out, self.engine.log_dir),
+                                    out.describe(self.engine.log_dir),
                                     self.writer, self.engine.eve_stats, eve_types(out.types)))
         except BaseException:
             for sink in eves:
@@ -275,11 +277,16 @@ class _Run:
                                      cfg["outputs.snippets.max_files"],
                                      cfg["outputs.snippets.max_bytes"])
                 sinks.insert(0, SnippetSink(store, self.meter, self.writer, engine.log_dir))
+            # the alert logs right after the EVE sink: the snippet sink (first) has
+            # named each alert's capture_file by then, and the callbacks (last) cannot
+            # change what they write
+            after_eve = sinks.index(self.eve) + 1
+            sinks[after_eve:after_eve] = open_alert_logs(cfg, engine.log_dir)
             if cfg["outputs.export"]:
                 sinks.append(ExportSink(cfg["outputs.export"],
                                         detector.score_columns if detector else ()))
         except BaseException:
-            for sink in self.eves:
+            for sink in sinks:
                 sink.close()
             raise
         if any(engine.callbacks.values()):
@@ -395,9 +402,7 @@ class _Run:
             self.stats(now_us)
         if self.engine._reopen.is_set():
             self.engine._reopen.clear()
-            for eve in self.eves:
-                if eve in self.sinks:
-                    eve.reopen()
+            self._reopen()
         p = self.progress
         p.packets, p.flows = self.packets_in, self.flows_out
         p.bytes_read += nbytes
@@ -407,6 +412,16 @@ class _Run:
                 self.engine.on_progress(p)
             except Exception as exc:
                 raise StageFailure("callback on_progress", exc) from exc
+
+    def _reopen(self) -> None:
+        """Every sink with a file by name (eve.json, the alert logs) starts a new one
+        (SIGHUP, after logrotate); one that cannot is lost as a failed write would be."""
+        for sink in list(self.sinks):
+            if hasattr(sink, "reopen"):
+                try:
+                    sink.reopen()
+                except Exception as exc:
+                    self._lose(sink, exc)
 
     # ------------------------------------------------------------------ failures
 

@@ -34,6 +34,7 @@ from wirescore import privileges, signals
 from wirescore.alerts import load_profiles
 from wirescore.errors import WirescoreError
 from wirescore.outputs import paths
+from wirescore.outputs.eve_targets import regular_files
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +59,15 @@ class Session:
         """Step 1 (see the module docstring). workers: 0 for a run in this process,
         else the number of worker processes (their file names)."""
         target = privileges.resolve(cfg["run.user"], cfg["run.group"])
-        outputs = paths.run_outputs(cfg, log_dir, workers, per_worker_files)
+        outputs = paths.run_outputs(cfg, log_dir, workers, per_worker_files,
+                                    regular_files(cfg))
         paths.check(outputs)
         return cls(cfg, log_dir, target, preload(cfg), outputs)
 
     def for_worker(self, cfg) -> "Session":
         """The same run for one worker process: its own settings (file names)."""
         return Session(cfg, self.log_dir, self.target, self.profiles,
-                       paths.run_outputs(cfg, self.log_dir))
+                       paths.run_outputs(cfg, self.log_dir, more_eve=regular_files(cfg)))
 
     def prepare(self) -> None:
         """Before step 3: create the log directory and the output files for the target

@@ -33,6 +33,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl
 
 from wirescore.errors import WirescoreError
+from wirescore.outputs.paths import check_path_name
 
 FILETYPES = ("regular", "unix_stream", "unix_dgram", "redis", "syslog", "stdout")
 REDIS_MODES = ("list", "lpush", "rpush", "channel", "publish", "stream")
@@ -67,10 +68,11 @@ class EveOutput:
     rotate_bytes: int = 0
     rotate_keep: int = 20
 
-    def describe(self) -> str:
-        """How messages name this output: 'EVE unix_stream /run/x.sock'."""
+    def describe(self, log_dir: Path | None = None) -> str:
+        """How messages name this output: 'EVE file LOGDIR/eve.json', 'EVE unix_stream
+        /run/x.sock'."""
         if self.filetype == "regular":
-            return f"EVE file {self.where}"
+            return f"EVE file {Path(log_dir or '') / self.where}"
         return f"EVE {self.filetype} {self.where}".rstrip()
 
 
@@ -99,6 +101,12 @@ def also_outputs(cfg) -> list[EveOutput]:
         n = seen[spec.filetype]
         out.append(replace(spec, label=spec.filetype + (f"_{n}" if n > 1 else "")))
     return out
+
+
+def regular_files(cfg) -> tuple[str, ...]:
+    """The file names of the regular outputs of outputs.eve.also (checked before a run
+    like eve.json: outputs/paths.py run_outputs)."""
+    return tuple(o.where for o in also_outputs(cfg) if o.filetype == "regular")
 
 
 def parse_output(text: str, cfg) -> EveOutput:
@@ -179,15 +187,6 @@ def _checked(out: EveOutput, where_s: str) -> EveOutput:
     return out
 
 
-def check_path_name(name: str, what: str) -> None:
-    """A file or socket name inside the log directory (no /) or an absolute path; never
-    empty, '.', '..' or with a NUL."""
-    if (not name or name in (".", "..") or "\0" in name
-            or ("/" in name and not name.startswith("/"))):
-        raise WirescoreError(f"{what} {name!r}: must be a plain name inside the log "
-                             "directory or an absolute path (no NUL, not . or ..)")
-
-
 def host_port(text: str, where_s: str) -> tuple[str, int]:
     """'HOST:PORT' (or HOST alone for Redis' 6379) as (host, port)."""
     host, _, port = text.rpartition(":") if ":" in text else (text, "", "6379")
@@ -209,7 +208,7 @@ def open_output(out: EveOutput, log_dir: Path):
     from wirescore.outputs.rotation import RotatingWriter
 
     buffer_bytes = out.buffer_mb << 20
-    name = out.describe()
+    name = out.describe(log_dir)
     if out.filetype in ("regular", "stdout"):
         path = log_dir / out.where if out.filetype == "regular" else None
         try:

@@ -2,8 +2,10 @@
 
 A run writes into the log directory (-l): the EVE file (outputs.eve.filename, a plain
 name inside it or an absolute path; with --eve-per-worker one eve.<n>.json per worker;
-none when the main EVE output is not a file, outputs/eve_targets.py) and, with detection
-and snippets on, the snippets directory pcaps/; and the export (--export, anywhere; with
+none when the main EVE output is not a file, outputs/eve_targets.py), the alert logs when
+on (outputs.cef.filename, outputs.notice.filename: plain names; with workers one
+<name>.<n>.<ext> per worker) and, with detection and snippets on, the snippets
+directory pcaps/; and the export (--export, anywhere; with
 workers one <name>.<n>.<ext> per worker). check() looks at each before anything is read
 (and before privileges are dropped: the writes happen after) and refuses the first that
 cannot be written in one line: '<path>: cannot write the <what> here: <why>'. It creates
@@ -36,10 +38,24 @@ class Output:
 def eve_filename(cfg) -> str:
     """outputs.eve.filename, refused in one line unless a plain name (no /, no NUL,
     not . or ..: a file inside the log directory) or an absolute path."""
-    from wirescore.outputs.eve_targets import check_path_name
-
     name = cfg["outputs.eve.filename"]
     check_path_name(name, "outputs.eve.filename")
+    return name
+
+
+#: the alert logs (outputs/alert_logs.py): setting prefix, what (for messages)
+ALERT_LOGS = (("outputs.cef", "CEF log"), ("outputs.notice", "notice log"))
+
+
+def log_filename(cfg, key: str) -> str:
+    """The setting `key` (a file name inside the log directory), refused in one line
+    unless a plain name (no /, no NUL, not . or ..): the file stays inside the log
+    directory."""
+    name = cfg[key]
+    if (not name or name in (".", "..") or "/" in name or "\0" in name
+            or os.sep in name):
+        raise WirescoreError(f"{key} {name!r}: must be a plain file name "
+                             "inside the log directory (no /, no NUL, not . or ..)")
     return name
 
 
@@ -49,13 +65,21 @@ def per_worker_name(filename: str, index: int) -> str:
     return str(p.with_name(f"{p.stem}.{index}{p.suffix}"))
 
 
+def check_path_name(name: str, what: str) -> None:
+    """A file or socket name inside the log directory (no /) or an absolute path; never
+    empty, '.', '..' or with a NUL."""
+    if (not name or name in (".", "..") or "\0" in name
+            or ("/" in name and not name.startswith("/"))):
+        raise WirescoreError(f"{what} {name!r}: must be a plain name inside the log "
+                             "directory or an absolute path (no NUL, not . or ..)")
+
+
 def run_outputs(cfg, log_dir: str | os.PathLike, workers: int = 0,
-                per_worker_files: bool = False) -> list[Output]:
+                per_worker_files: bool = False, more_eve: tuple = ()) -> list[Output]:
     """Every path a run with these settings writes. workers: 0 for a run in this
     process, else the number of worker processes (their exports get a .<n> suffix, and
-    with per_worker_files their EVE files too)."""
-    from wirescore.outputs.eve_targets import also_outputs
-
+    with per_worker_files their EVE files too); more_eve: the file names of the regular
+    outputs.eve.also outputs (outputs/eve_targets.py regular_files)."""
     log_dir = Path(log_dir)
     eve = eve_filename(cfg)
     out = [Output(log_dir, "log directory", is_dir=True)]
@@ -64,8 +88,13 @@ def run_outputs(cfg, log_dir: str | os.PathLike, workers: int = 0,
                 for i in range(1, workers + 1)]
     elif cfg["outputs.eve.filetype"] == "regular":
         out.append(Output(log_dir / eve, "EVE file"))
-    out += [Output(log_dir / o.where, "EVE file") for o in also_outputs(cfg)
-            if o.filetype == "regular"]
+    out += [Output(log_dir / name, "EVE file") for name in more_eve]
+    for prefix, what in ALERT_LOGS:
+        if cfg[f"{prefix}.enabled"]:
+            name = log_filename(cfg, f"{prefix}.filename")
+            names = ([per_worker_name(name, i) for i in range(1, workers + 1)] if workers
+                     else [name])
+            out += [Output(log_dir / n, what) for n in names]
     export = cfg["outputs.export"]
     if export:
         names = ([per_worker_name(export, i) for i in range(1, workers + 1)] if workers

@@ -17,8 +17,9 @@ and has a name that says what it writes, for the one line that reports its failu
 ("export flows.csv: No space left on device"). Every method may be left as the base
 class has it (nothing to do).
 
-Order: the engine calls its sinks in the order SnippetSink, EveSink, ExportSink,
-CallbackSink for every batch. The snippet sink comes first because it names the file an
+Order: the engine calls its sinks in the order SnippetSink, EveSink, the alert logs
+(AlertLogSink, outputs/alert_logs.py: CEF, notice), ExportSink, CallbackSink for every
+batch. The snippet sink comes first because it names the file an
 alert event cites (capture_file); the callbacks come last, so what they do with an event
 cannot change what was written. A sink that raises is left out from then on; the others
 go on (wirescore.engine says what the run does then).

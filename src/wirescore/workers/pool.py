@@ -189,6 +189,8 @@ class WorkerPool:
             if not self.per_worker_files:           # the parent rotates the merged file
                 values["outputs.eve.rotate_interval"] = 0.0
                 values["outputs.eve.rotate_bytes"] = 0
+            for key in ("outputs.cef.filename", "outputs.notice.filename"):
+                values[key] = per_worker_name(base[key], w.index)   # one writer a file
             if base.get("outputs.export"):
                 values["outputs.export"] = per_worker_name(base["outputs.export"], w.index)
             recv, send = ctx.Pipe(duplex=False)
