@@ -647,6 +647,7 @@ cdef class FlowMeter:
         cdef const uint8_t* frames[CHUNK]
         cdef uint32_t caplens[CHUNK]
         cdef int32_t idx
+        cdef uint64_t fid
         cdef Py_ssize_t i = start, m, j
         cdef const uint32_t* r
         cdef int64_t ts
@@ -715,15 +716,16 @@ cdef class FlowMeter:
                         ring_add(&self.ring, frames[j], caplens[j], caplens[j], ts, linktype,
                                  arec.flow_id)
                     continue
-                if self.win.kinds:
-                    win_packet(&self.win, &views[j], self.now_us, self.cnt)
                 if state[j] == 2:
                     defrag_packet(&self.frag, &views[j], ts, self.cnt)
                     hashes[j] = make_key(&views[j], &keys[j])
                 idx = self._packet(&views[j], &keys[j], hashes[j], ts, frames[j])
+                fid = flow_id(hashes[j], self.ft.entries[idx].f.first_ts)
+                if self.win.kinds:
+                    win_packet(&self.win, &views[j], fid, self.now_us, self.cnt)
                 if self.ring.arena != NULL:
                     ring_add(&self.ring, frames[j], caplens[j], views[j].wire_len, ts, linktype,
-                             flow_id(hashes[j], self.ft.entries[idx].f.first_ts))
+                             fid)
             i += m
         return n
 

@@ -61,6 +61,16 @@ cdef struct WinAcc:
     uint64_t bm_dport[WIN_WORDS]
     uint64_t bm_src[WIN_WORDS]
     uint16_t dport_hist[32]
+    # the key's latest packet (its representative): its flow and tuple as it was sent
+    uint64_t rep_flow
+    uint8_t rep_src[16]
+    uint8_t rep_dst[16]
+    uint16_t rep_sport
+    uint16_t rep_dport
+    uint8_t rep_proto
+    uint8_t rep_ports         # 1: the packet had ports (TCP, UDP, SCTP)
+    uint8_t rep_ipver
+    uint8_t pad2[1]
 
 cdef struct WindowRecord:
     int64_t start_us
@@ -86,6 +96,15 @@ cdef struct WindowRecord:
     double distinct_srcs
     double dport_entropy
     double bad_flags
+    uint64_t flow_id          # the representative flow: of the key's latest packet in the
+    uint8_t src[16]           # window (an early record: the checkpoint packet), with that
+    uint8_t dst[16]           # packet's addresses, ports and protocol as it was sent (so
+    uint16_t src_port         # a src key is its src, a dst key its dst)
+    uint16_t dest_port
+    uint8_t proto
+    uint8_t has_ports
+    uint8_t rep_version       # 4 or 6: of src and dst (a window of key "all" has none)
+    uint8_t pad2[1]
 
 cdef struct Windows:
     int kinds                 # bit k: key kind k is on (0: no windows)
@@ -169,11 +188,23 @@ cdef inline WinAcc* win_slot(WinAcc* table, uint32_t keys, const uint8_t* addr, 
     return NULL
 
 
-cdef inline void win_add(WinAcc* a, const uint8_t* src, const uint8_t* dst, uint8_t ipver,
-                         uint8_t proto, uint16_t dport, bint has_ports, uint8_t flags,
-                         uint8_t icmp_type, uint32_t wire_len) noexcept nogil:
+cdef inline void win_add(WinAcc* a, const PacketView* v, uint64_t flow) noexcept nogil:
+    """Count packet v, of the flow whose EVE flow_id is flow, in the key's vector."""
+    cdef const uint8_t* src = v.src
+    cdef const uint8_t* dst = v.dst
+    cdef uint8_t ipver = v.ipver, proto = v.proto, flags = v.tcp_flags
+    cdef uint16_t dport = v.dport
+    cdef bint has_ports = v.has_ports
     a.packets += 1
-    a.bytes += wire_len
+    a.rep_flow = flow
+    memcpy(a.rep_src, src, 16)
+    memcpy(a.rep_dst, dst, 16)
+    a.rep_sport = v.sport
+    a.rep_dport = dport
+    a.rep_proto = proto
+    a.rep_ports = has_ports
+    a.rep_ipver = ipver
+    a.bytes += v.wire_len
     bm_set(a.bm_dst, win_hash_addr(dst, ipver))
     bm_set(a.bm_src, win_hash_addr(src, ipver))
     if proto == 6:
@@ -192,7 +223,7 @@ cdef inline void win_add(WinAcc* a, const uint8_t* src, const uint8_t* dst, uint
         a.udp += 1
     elif (proto == 1 and ipver == 4) or (proto == 58 and ipver == 6):
         a.icmp += 1
-        if (proto == 1 and icmp_type == 3) or (proto == 58 and icmp_type == 1):
+        if (proto == 1 and v.icmp_type == 3) or (proto == 58 and v.icmp_type == 1):
             a.unreach += 1
     if has_ports:
         bm_set(a.bm_dport, win_mix(dport ^ (<uint64_t>proto << 16)))
@@ -235,6 +266,14 @@ cdef inline void win_record(const WinAcc* a, WindowRecord* r, uint8_t kind,
                 ent -= p * log(p) / log(2.0)
     r.dport_entropy = ent
     r.bad_flags = a.bad_flags
+    r.flow_id = a.rep_flow
+    memcpy(r.src, a.rep_src, 16)
+    memcpy(r.dst, a.rep_dst, 16)
+    r.src_port = a.rep_sport
+    r.dest_port = a.rep_dport
+    r.proto = a.rep_proto
+    r.has_ports = a.rep_ports
+    r.rep_version = a.rep_ipver
 
 
 cdef inline int win_init(Windows* w, int kinds, double seconds, uint32_t keys,
@@ -324,10 +363,11 @@ cdef inline void win_close(Windows* w, uint64_t* cnt) noexcept nogil:
     cnt[W_WINDOWS] += 1
 
 
-cdef inline void win_packet(Windows* w, const PacketView* v, int64_t now,
+cdef inline void win_packet(Windows* w, const PacketView* v, uint64_t flow, int64_t now,
                             uint64_t* cnt) noexcept nogil:
-    """Add a packet at packet time now (the meter's clock) to the current window of
-    every key kind, closing the window first when now is past its end."""
+    """Add a packet of the flow whose EVE flow_id is flow at packet time now (the
+    meter's clock) to the current window of every key kind, closing the window first
+    when now is past its end."""
     cdef uint8_t zero[16]
     cdef WinAcc* a
     cdef int k
@@ -352,7 +392,6 @@ cdef inline void win_packet(Windows* w, const PacketView* v, int64_t now,
         if a == NULL:
             cnt[W_KEYS_DROPPED] += 1
             continue
-        win_add(a, v.src, v.dst, v.ipver, v.proto, v.dport, v.has_ports, v.tcp_flags,
-                v.icmp_type, v.wire_len)
+        win_add(a, v, flow)
         if w.early_m and win_checkpoint(a.packets, w.early_m):
             win_early(w, a, k, now, cnt)

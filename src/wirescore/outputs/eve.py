@@ -264,17 +264,36 @@ def _features(alert) -> list[str]:
 
 
 def window_alert_event(window, alert, ts: Timestamps) -> dict[str, Any]:
-    """The EVE alert for one window: the key as src_ip (key src) or dest_ip (key dst),
-    the window's bounds and figures under alert.metadata; no flow. An early record's
-    (an open window's, at its checkpoint packet) is stamped at that packet, its bounds
-    end there, and alert.metadata.wirescore_crossed says what crossed since the
-    window's start."""
+    """The EVE alert for one window: flow_id and tuple of a representative flow (the
+    flow of the key's latest packet in the window, its addresses and ports as that
+    packet was sent, so the key is src_ip for key src and dest_ip for key dst, and a
+    query on either finds it), the window's bounds and figures under alert.metadata.
+    An early record's (an open window's, at its checkpoint packet: the representative
+    is that packet's flow) is stamped at that packet, its bounds end there, and
+    alert.metadata.wirescore_crossed says what crossed since the window's start. Joins
+    its flow event on flow_id."""
     p = alert.profile
     ev: dict[str, Any] = {"timestamp": ts(int(window["end_us"]))}
-    version = int(window["ip_version"])
-    if version:
-        addr = ip_text(bytes(window["addr"]), version)
-        ev["src_ip" if p.window_key == "src" else "dest_ip"] = addr
+    rep = int(window["rep_version"])
+    if rep:
+        ev["flow_id"] = int(window["flow_id"])
+        ev["src_ip"] = ip_text(bytes(window["src"]), rep)
+        if window["has_ports"]:
+            ev["src_port"] = int(window["src_port"])
+        ev["dest_ip"] = ip_text(bytes(window["dst"]), rep)
+        if window["has_ports"]:
+            ev["dest_port"] = int(window["dest_port"])
+        ev["proto"] = proto_name(int(window["proto"]))
+        if window["has_ports"]:
+            size = 4 if rep == 4 else 16
+            ev["community_id"] = community_id(
+                int(window["proto"]), bytes(window["src"])[:size], bytes(window["dst"])[:size],
+                int(window["src_port"]), int(window["dest_port"]))
+    else:
+        version = int(window["ip_version"])
+        if version:
+            addr = ip_text(bytes(window["addr"]), version)
+            ev["src_ip" if p.window_key == "src" else "dest_ip"] = addr
     ev["event_type"] = "alert"
     extra = {"wirescore_window": [f"{p.window_key} {ts(int(window['start_us']))} "
                                   f"{ts(int(window['end_us']))}"]}
