@@ -88,6 +88,7 @@ cdef struct PacketView:
     uint8_t icmp_type
     uint8_t icmp_code
     uint8_t frag           # FRAG_NONE / FRAG_FIRST / FRAG_LATER
+    uint16_t error         # RES_ERROR: the fault's counter slot (E_*), else 0
 
 
 cdef inline uint16_t be16(const uint8_t* p) noexcept nogil:
@@ -102,7 +103,9 @@ cdef inline uint32_t le32(const uint8_t* p) noexcept nogil:
     return (<uint32_t>p[3] << 24) | (<uint32_t>p[2] << 16) | (<uint32_t>p[1] << 8) | p[0]
 
 
-cdef inline int fail(uint64_t* cnt, int reason) noexcept nogil:
+cdef inline int fail(PacketView* v, uint64_t* cnt, int reason) noexcept nogil:
+    """Refuse the frame: count the fault (reason: its E_* slot) and keep it in v.error."""
+    v.error = <uint16_t>reason
     cnt[reason] += 1
     cnt[C_INVALID] += 1
     return RES_ERROR
@@ -132,12 +135,12 @@ cdef inline int decode_l4(const uint8_t* p, uint32_t off, uint32_t avail, uint32
     cdef uint8_t proto = v.proto
     if proto == 6:
         if avail < 20 or l4len < 20:
-            return fail(cnt, E_TCP_SMALL)
+            return fail(v, cnt, E_TCP_SMALL)
         doff = (p[12] >> 4) * 4
         if doff < 20:
-            return fail(cnt, E_TCP_HLEN_SMALL)
+            return fail(v, cnt, E_TCP_HLEN_SMALL)
         if doff > l4len:
-            return fail(cnt, E_TCP_INVALID_OPTLEN)
+            return fail(v, cnt, E_TCP_INVALID_OPTLEN)
         v.sport = be16(p)
         v.dport = be16(p + 2)
         v.tcp_seq = be32(p + 4)
@@ -149,7 +152,7 @@ cdef inline int decode_l4(const uint8_t* p, uint32_t off, uint32_t avail, uint32
         cnt[C_TCP] += 1
     elif proto == 17:
         if avail < 8 or l4len < 8:
-            return fail(cnt, E_UDP_SMALL)
+            return fail(v, cnt, E_UDP_SMALL)
         v.sport = be16(p)
         v.dport = be16(p + 2)
         v.has_ports = 1
@@ -158,7 +161,7 @@ cdef inline int decode_l4(const uint8_t* p, uint32_t off, uint32_t avail, uint32
         cnt[C_UDP] += 1
     elif proto == 132:
         if avail < 12 or l4len < 12:
-            return fail(cnt, E_SCTP_SMALL)
+            return fail(v, cnt, E_SCTP_SMALL)
         v.sport = be16(p)
         v.dport = be16(p + 2)
         v.has_ports = 1
@@ -166,7 +169,7 @@ cdef inline int decode_l4(const uint8_t* p, uint32_t off, uint32_t avail, uint32
         cnt[C_SCTP] += 1
     elif (proto == 1 and v.ipver == 4) or (proto == 58 and v.ipver == 6):
         if avail < 4 or l4len < 4:
-            return fail(cnt, E_ICMPV4_SMALL if proto == 1 else E_ICMPV6_SMALL)
+            return fail(v, cnt, E_ICMPV4_SMALL if proto == 1 else E_ICMPV6_SMALL)
         v.icmp_type = p[0]
         v.icmp_code = p[1]
         v.payload_len = l4len - 8 if l4len > 8 else 0
@@ -183,18 +186,18 @@ cdef inline int decode_ipv4(const uint8_t* pkt, uint32_t caplen, uint32_t off,
     cdef const uint8_t* ip
     cdef uint32_t hlen, tot, cap_l4, l4len, fragword
     if caplen < off or caplen - off < 20:
-        return fail(cnt, E_IPV4_SMALL)
+        return fail(v, cnt, E_IPV4_SMALL)
     ip = pkt + off
     if (ip[0] >> 4) != 4:
-        return fail(cnt, E_IPV4_WRONG_VER)
+        return fail(v, cnt, E_IPV4_WRONG_VER)
     hlen = (ip[0] & 0x0F) * 4
     if hlen < 20:
-        return fail(cnt, E_IPV4_HLEN_SMALL)
+        return fail(v, cnt, E_IPV4_HLEN_SMALL)
     tot = be16(ip + 2)
     if tot < hlen:
-        return fail(cnt, E_IPV4_IPLEN_LT_HLEN)
+        return fail(v, cnt, E_IPV4_IPLEN_LT_HLEN)
     if caplen - off < hlen:
-        return fail(cnt, E_IPV4_TRUNC)
+        return fail(v, cnt, E_IPV4_TRUNC)
     cnt[C_IPV4] += 1
     v.ipver = 4
     memcpy(v.src, ip + 12, 4)
@@ -234,10 +237,10 @@ cdef inline int decode_ipv6(const uint8_t* pkt, uint32_t caplen, uint32_t off,
     cdef uint32_t plen, cap, avail, pos, hl, fragword, l4len
     cdef uint8_t nh
     if caplen < off or caplen - off < 40:
-        return fail(cnt, E_IPV6_SMALL)
+        return fail(v, cnt, E_IPV6_SMALL)
     ip = pkt + off
     if (ip[0] >> 4) != 6:
-        return fail(cnt, E_IPV6_WRONG_VER)
+        return fail(v, cnt, E_IPV6_WRONG_VER)
     cap = caplen - off - 40
     plen = be16(ip + 4)
     nh = ip[6]
@@ -256,18 +259,18 @@ cdef inline int decode_ipv6(const uint8_t* pkt, uint32_t caplen, uint32_t off,
     while True:
         if nh == 0 or nh == 43 or nh == 60 or nh == 135 or nh == 51:
             if pos > cap or cap - pos < 2:
-                return fail(cnt, E_IPV6_TRUNC_EXTHDR)
+                return fail(v, cnt, E_IPV6_TRUNC_EXTHDR)
             if nh == 51:
                 hl = (<uint32_t>ip[pos + 1] + 2) * 4
             else:
                 hl = (<uint32_t>ip[pos + 1] + 1) * 8
             if cap - pos < hl:
-                return fail(cnt, E_IPV6_TRUNC_EXTHDR)
+                return fail(v, cnt, E_IPV6_TRUNC_EXTHDR)
             nh = ip[pos]
             pos += hl
         elif nh == 44:
             if pos > cap or cap - pos < 8:
-                return fail(cnt, E_IPV6_TRUNC_EXTHDR)
+                return fail(v, cnt, E_IPV6_TRUNC_EXTHDR)
             fragword = be16(ip + pos + 2)
             v.ip_id = be32(ip + pos + 4)
             nh = ip[pos]
@@ -346,9 +349,9 @@ cdef inline int decode_ethertype(const uint8_t* pkt, uint32_t caplen, uint32_t o
             return decode_ipv6(pkt, caplen, off, v, cnt)
         if etype == 0x8100 or etype == 0x88A8 or etype == 0x9100:
             if caplen < off or caplen - off < 4:
-                return fail(cnt, E_VLAN_SMALL)
+                return fail(v, cnt, E_VLAN_SMALL)
             if v.nvlan == 2:
-                return fail(cnt, E_VLAN_TOO_MANY)
+                return fail(v, cnt, E_VLAN_TOO_MANY)
             if v.nvlan == 0:
                 v.vlan0 = be16(pkt + off) & 0x0FFF
                 cnt[C_VLAN] += 1
@@ -363,21 +366,21 @@ cdef inline int decode_ethertype(const uint8_t* pkt, uint32_t caplen, uint32_t o
             cnt[C_MPLS] += 1
             while True:
                 if caplen < off or caplen - off < 4:
-                    return fail(cnt, E_MPLS_SMALL)
+                    return fail(v, cnt, E_MPLS_SMALL)
                 off += 4
                 if pkt[off - 2] & 0x01:
                     break
             if caplen <= off:
-                return fail(cnt, E_MPLS_SMALL)
+                return fail(v, cnt, E_MPLS_SMALL)
             nib = pkt[off] >> 4
             if nib == 4:
                 return decode_ipv4(pkt, caplen, off, v, cnt)
             if nib == 6:
                 return decode_ipv6(pkt, caplen, off, v, cnt)
-            return fail(cnt, E_MPLS_UNKNOWN)
+            return fail(v, cnt, E_MPLS_UNKNOWN)
         if etype == 0x8864:
             if caplen < off or caplen - off < 8:
-                return fail(cnt, E_PPPOE_SMALL)
+                return fail(v, cnt, E_PPPOE_SMALL)
             cnt[C_PPPOE] += 1
             ppp = be16(pkt + off + 6)
             off += 8
@@ -398,13 +401,13 @@ cdef inline int decode_nflog(const uint8_t* pkt, uint32_t caplen, PacketView* v,
     cdef uint32_t off = 4, tlen, ttype
     cdef uint8_t family
     if caplen < 4:
-        return fail(cnt, E_NFLOG_SMALL)
+        return fail(v, cnt, E_NFLOG_SMALL)
     family = pkt[0]
     while caplen - off >= 4:
         tlen = pkt[off] | (<uint32_t>pkt[off + 1] << 8)
         ttype = (pkt[off + 2] | (<uint32_t>pkt[off + 3] << 8)) & 0x7FFF
         if tlen < 4 or tlen > caplen - off:
-            return fail(cnt, E_NFLOG_BAD_TLV)
+            return fail(v, cnt, E_NFLOG_BAD_TLV)
         if ttype == 9:            # NFULA_PAYLOAD
             off += 4
             if family == 2:
@@ -434,13 +437,13 @@ cdef inline int decode_ppp(const uint8_t* pkt, uint32_t caplen, PacketView* v,
     if caplen >= 2 and pkt[0] == 0xFF and pkt[1] == 0x03:
         off = 2
     if caplen < off + 1:
-        return fail(cnt, E_PPP_SMALL)
+        return fail(v, cnt, E_PPP_SMALL)
     if pkt[off] & 0x01:           # protocol field compressed to one byte (RFC 1661 6.5)
         proto = pkt[off]
         off += 1
     else:
         if caplen < off + 2:
-            return fail(cnt, E_PPP_SMALL)
+            return fail(v, cnt, E_PPP_SMALL)
         proto = be16(pkt + off)
         off += 2
     if proto == 0x0021:
@@ -461,28 +464,28 @@ cdef inline int decode_frame(const uint8_t* pkt, uint32_t caplen, int linktype,
     if linktype == DLT_EN10MB_:
         cnt[C_ETHERNET] += 1
         if caplen < 14:
-            return fail(cnt, E_ETH_SMALL)
+            return fail(v, cnt, E_ETH_SMALL)
         return decode_ethertype(pkt, caplen, 14, be16(pkt + 12), v, cnt, ethertypes)
     if linktype == DLT_LINUX_SLL_:
         cnt[C_SLL] += 1
         if caplen < 16:
-            return fail(cnt, E_SLL_SMALL)
+            return fail(v, cnt, E_SLL_SMALL)
         return decode_ethertype(pkt, caplen, 16, be16(pkt + 14), v, cnt, ethertypes)
     if linktype == DLT_LINUX_SLL2_:
         cnt[C_SLL2] += 1
         if caplen < 20:
-            return fail(cnt, E_SLL2_SMALL)
+            return fail(v, cnt, E_SLL2_SMALL)
         return decode_ethertype(pkt, caplen, 20, be16(pkt), v, cnt, ethertypes)
     if linktype == DLT_RAW_ or linktype == DLT_RAW_OPENBSD_ or linktype == DLT_LINKTYPE_RAW_:
         cnt[C_RAW] += 1
         if caplen < 1:
-            return fail(cnt, E_RAW_BAD_VERSION)
+            return fail(v, cnt, E_RAW_BAD_VERSION)
         nib = pkt[0] >> 4
         if nib == 4:
             return decode_ipv4(pkt, caplen, 0, v, cnt)
         if nib == 6:
             return decode_ipv6(pkt, caplen, 0, v, cnt)
-        return fail(cnt, E_RAW_BAD_VERSION)
+        return fail(v, cnt, E_RAW_BAD_VERSION)
     if linktype == DLT_IPV4_:
         cnt[C_RAW] += 1
         return decode_ipv4(pkt, caplen, 0, v, cnt)
@@ -492,7 +495,7 @@ cdef inline int decode_frame(const uint8_t* pkt, uint32_t caplen, int linktype,
     if linktype == DLT_NULL_ or linktype == DLT_LOOP_:
         cnt[C_NULL] += 1
         if caplen < 4:
-            return fail(cnt, E_NULL_SMALL)
+            return fail(v, cnt, E_NULL_SMALL)
         if linktype == DLT_LOOP_:
             af = be32(pkt)
         else:
@@ -513,7 +516,7 @@ cdef inline int decode_frame(const uint8_t* pkt, uint32_t caplen, int linktype,
         # Cisco HDLC (RFC 1547 style): address, control, then an ethertype
         cnt[C_CHDLC] += 1
         if caplen < 4:
-            return fail(cnt, E_CHDLC_SMALL)
+            return fail(v, cnt, E_CHDLC_SMALL)
         return decode_ethertype(pkt, caplen, 4, be16(pkt + 2), v, cnt, ethertypes)
     # the caller refuses unsupported link types before the first packet
     return nonip(cnt, C_UNKNOWN_ETHERTYPE)

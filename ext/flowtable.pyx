@@ -35,7 +35,8 @@ from libc.string cimport memset, memcpy
 
 from counters cimport *
 from enums cimport R_NONE, R_FORCED, R_SHUTDOWN, N_TC, WIN_KINDS, T_ESTABLISHED
-from decode cimport PacketView, decode_frame, linktype_supported, RES_IP, RES_ARP, FRAG_NONE
+from decode cimport (PacketView, decode_frame, linktype_supported, RES_IP, RES_ARP, RES_ERROR,
+                    FRAG_NONE)
 from features cimport (FlowRecord, acc_packet, acc_end_reason, acc_record, count_end,
                        acc_last_seen)
 from flowtable cimport *
@@ -48,6 +49,7 @@ from scans cimport Scans, scans_init, scans_free, scan_first, scan_flow_end
 from pending cimport (Pending, AttemptRecord, pending_init, pending_free, pending_add,
                       pending_due)
 from arp cimport ArpTable, ArpRecord, arp_init, arp_free, arp_frame
+from anomaly cimport Anomalies, AnomalyRecord, anomaly_init, anomaly_free, anomaly_add
 from ring cimport Ring, RingQuery, ring_init, ring_free, ring_add, ring_pick, ring_copy
 from enums cimport N_APP_EVENTS, IPP_TCP, IPP_UDP, TH_FIN, TH_RST
 from decode cimport FRAG_LATER
@@ -72,6 +74,8 @@ WINDOW_DTYPE = np.asarray(<WindowRecord[:1]>(&_dummy_window)).dtype
 cdef ArpRecord _dummy_arp
 ARP_DTYPE = np.asarray(<ArpRecord[:1]>(&_dummy_arp)).dtype
 cdef AttemptRecord _dummy_attempt
+cdef AnomalyRecord _dummy_anomaly
+ANOMALY_DTYPE = np.asarray(<AnomalyRecord[:1]>(&_dummy_anomaly)).dtype
 ATTEMPT_DTYPE = np.asarray(<AttemptRecord[:1]>(&_dummy_attempt)).dtype
 ENTRY_BYTES = sizeof(FlowEntry)
 if sizeof(FlowKey) != 48:
@@ -88,6 +92,7 @@ cdef extern from *:
 
 cdef enum:
     CHUNK = 16          # packets decoded ahead of the table lookups (see _feed)
+    ANOMALY_CAP = 4096  # anomaly records buffered between drains (a default batch's)
 
 
 cdef uint8_t _EMPTY[1]          # the base address of an empty batch (FlowMeter.feed)
@@ -221,6 +226,11 @@ cdef class FlowMeter:
         ARP frame for drain_arp(); 0 (the default): off (ARP frames are still decoded
         and counted). The ring, when on, keeps ARP frames too, under their sender's ARP
         id (ring_flow(record["flow_id"])).
+    anomalies : bool
+        Keep one AnomalyRecord (ANOMALY_DTYPE) per frame the decoder refuses, for
+        drain_anomalies(), which the caller must then call after every feed() (feed()
+        stops early while the buffer could not take a chunk's); off (the default) the
+        faults are only counted.
     scan_pending : int
         Connection attempts awaiting confirmation (pending.pxd; needs context): each
         attempt still unanswered scan_grace after it is a confirmed failure, and one
@@ -263,6 +273,7 @@ cdef class FlowMeter:
     cdef bint app_on
     cdef ArpTable arp
     cdef bint arp_on
+    cdef Anomalies anom
     cdef Pending pend
     cdef FlowRecord* out
     cdef uint32_t out_cap, out_n, reserve
@@ -289,7 +300,8 @@ cdef class FlowMeter:
                   unsigned int app_event_capacity=1024, unsigned int arp_hosts=0,
                   unsigned int app_first_bytes=512, unsigned int scan_pending=0,
                   double scan_grace=0.5, double update_interval=0.0,
-                  unsigned int window_early=0, unsigned int window_early_capacity=65536):
+                  unsigned int window_early=0, unsigned int window_early_capacity=65536,
+                  bint anomalies=False):
         cdef double seconds[N_TC]
         cdef int kinds
         cdef const uint32_t[::1] budgets
@@ -339,6 +351,8 @@ cdef class FlowMeter:
             if arp_init(&self.arp, arp_hosts, out_capacity) < 0:
                 raise MemoryError("cannot allocate the ARP tables")
             self.arp_on = True
+        if anomalies and anomaly_init(&self.anom, ANOMALY_CAP) < 0:
+            raise MemoryError("cannot allocate the anomaly records")
         if scan_pending and not context:
             raise ValueError("scan_pending needs context (the scan tables)")
         if scan_pending and not scan_grace > 0:
@@ -377,6 +391,7 @@ cdef class FlowMeter:
         ctx_free(&self.ctx)
         scans_free(&self.scans)
         arp_free(&self.arp)
+        anomaly_free(&self.anom)
         pending_free(&self.pend)
         free(self.out)
         free(self.upd)
@@ -431,6 +446,14 @@ cdef class FlowMeter:
         cdef Py_ssize_t n = self.arp.out_n
         arr = _copy_out(<const void*>self.arp.out, n, sizeof(ArpRecord), ARP_DTYPE)
         self.arp.out_n = 0
+        return arr
+
+    def drain_anomalies(self):
+        """Decoder faults since the last drain (ANOMALY_DTYPE array, a copy, in packet
+        order; empty unless anomalies=True): anomaly.pxd."""
+        cdef Py_ssize_t n = self.anom.n
+        arr = _copy_out(<const void*>self.anom.out, n, sizeof(AnomalyRecord), ANOMALY_DTYPE)
+        self.anom.n = 0
         return arr
 
     def drain_attempts(self):
@@ -665,6 +688,8 @@ cdef class FlowMeter:
                 return i
             if self.arp_on and self.arp.out_n + m > self.arp.out_cap:
                 return i
+            if self.anom.cap and self.anom.n + m > self.anom.cap:
+                return i
             if self.pend.n and self.pend.out_n >= self.pend.out_cap // 2:
                 return i
             for j in range(m):
@@ -684,6 +709,8 @@ cdef class FlowMeter:
                                    self.ethertypes)
                 if res != RES_IP:
                     self.cnt[C_BYTES] += caplen
+                    if res == RES_ERROR and self.anom.cap:
+                        anomaly_add(&self.anom, &views[j], stamps[j])
                     if res == RES_ARP and self.arp_on:
                         state[j] = 3
                     continue

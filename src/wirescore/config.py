@@ -194,6 +194,13 @@ SETTINGS: tuple[Setting, ...] = (
             "EVE event types written to eve.json: 'all', or a comma-separated list of "
             "alert, flow, stats, dns (as Suricata's eve-log types; API callbacks get "
             "every type whatever this says)."),
+    Setting("outputs.eve.decode_anomalies", False, bool,
+            "--eve-decode-anomalies/--no-eve-decode-anomalies",
+            "Write each frame the decoder refuses as an EVE anomaly event (Suricata's "
+            "type decode, with its event names, e.g. decoder.ipv4.trunc_pkt, and the "
+            "frame's addresses when its IP header was read). Off by default, as in "
+            "Suricata's suricata.yaml: a damaged or hostile link can make one a packet; "
+            "the counts are always in the stats events (decoder.event.*)."),
     Setting("outputs.eve.filetype", "regular", str, "--eve-filetype",
             "Where EVE lines go, as Suricata's eve-log filetype: regular (a file), "
             "unix_stream or unix_dgram (a unix socket another program listens on, e.g. "

@@ -167,7 +167,7 @@ class Engine:
             for data, meta, linktype in source.batches():
                 run.took(meta)
                 run.meter.feed(data, meta, linktype, run.windows, run.flows, run.app, run.arp,
-                               run.attempts, run.updates)
+                               run.attempts, run.updates, run.anomalies)
                 clock = source.expiry_clock()
                 if clock is not None:            # a quiet source still ages its flows
                     run.meter.expire(clock, run.flows, run.app, run.attempts)
@@ -361,6 +361,11 @@ class _Run:
         if batch is not None:
             self._send("app_alerts", batch)
             self.alerts_out += len(batch.alerts)
+        self._stop_if_failed()
+
+    def anomalies(self, records) -> None:
+        """Decoder faults (outputs.eve.decode_anomalies): anomaly events to every sink."""
+        self._send("anomalies", records)
         self._stop_if_failed()
 
     def attempts(self, records) -> None:

@@ -60,7 +60,8 @@ def meter_options(cfg, detector, records_read: bool = False, app_events: bool = 
         scan_grace=cfg["flow.scan_grace"],
         update_interval=cfg["flow.update_interval"] if updates_wanted(detector) else 0.0,
         window_early=cfg["window.early_packets"] if early_wanted(detector) else 0,
-        ring_bytes=cfg["outputs.snippets.ring_bytes"] if snippets else 0)
+        ring_bytes=cfg["outputs.snippets.ring_bytes"] if snippets else 0,
+        anomalies=cfg["outputs.eve.decode_anomalies"])
 
 
 def attempts_wanted(cfg, detector) -> bool:
@@ -95,16 +96,19 @@ class MeterStage:
     def feed(self, data, meta: np.ndarray, linktype: int, windows: Callable,
              flows: Callable, app: Callable | None = None,
              arp: Callable | None = None, attempts: Callable | None = None,
-             updates: Callable | None = None) -> None:
+             updates: Callable | None = None, anomalies: Callable | None = None) -> None:
         """Every packet of one batch (all of link type `linktype`) into the core;
         app(kind, records) gets each kind's app-layer events, arp(records) the ARP
         records, attempts(records) the attempt records, updates(records) the flow update
-        records (None: dropped)."""
+        records, anomalies(records) the decoder faults (None: dropped)."""
         core, i, n = self.core, 0, meta.shape[0]
         while i < n:
             # FlowMeter.feed's link type defaults to the one it was built with
             i = (core.feed(data, meta, i) if linktype == self.linktype
                  else core.feed(data, meta, i, linktype))
+            records = core.drain_anomalies()
+            if anomalies is not None and len(records):
+                anomalies(records)
             windows(self._windows())
             records = core.drain_arp()
             if arp is not None and len(records):

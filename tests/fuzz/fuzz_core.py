@@ -170,6 +170,7 @@ SCAN_GRACES = (0.5, 0.000001)         # the default, and shorter than any frame 
 HAS_UPDATES = hasattr(_ft.FlowMeter, "drain_updates")   # updates of open flows
 UPDATE_INTERVALS = (5.0, 0.001)       # the default, and shorter than most frame gaps
 HAS_EARLY = hasattr(_ft.FlowMeter, "drain_window_updates")   # early window records
+HAS_ANOMALY = hasattr(_ft, "ANOMALY_DTYPE")                  # decoder faults as records
 WINDOW_EARLY = (16, 1)                # the default, and every power of two
 APP_FLOWS = (2, 64)                   # summary records: tiny, so the take-back runs
 APP_STREAMS = (1, 8)
@@ -400,7 +401,25 @@ def _drain(meter, records: list, windows: list | None) -> int:
         arp = meter.drain_arp()
         _check_arp_records(arp)
         n += len(arp)
-    return n + _drain_attempts(meter) + _drain_updates(meter) + _drain_early(meter)
+    return (n + _drain_attempts(meter) + _drain_updates(meter) + _drain_early(meter)
+            + _drain_anomalies(meter))
+
+
+def _drain_anomalies(meter) -> int:
+    """drain_anomalies() checked: each record's fault a decoder counter slot, its IP
+    version 0, 4 or 6, IPv4 addresses within 4 bytes; how many."""
+    if not HAS_ANOMALY:
+        return 0
+    recs = meter.drain_anomalies()
+    for r in recs:
+        name = _ft.COUNTER_NAMES[int(r["event"])]
+        if not name.startswith(("decoder.event.", "wirescore.")):
+            raise FuzzFailure(f"anomaly record with counter slot {int(r['event'])} ({name})")
+        version = int(r["ip_version"])
+        if version not in (0, 4, 6) or (version == 4 and (any(bytes(r["src"])[4:])
+                                                         or any(bytes(r["dst"])[4:]))):
+            raise FuzzFailure(f"anomaly record with bad addresses: {r}")
+    return len(recs)
 
 
 def _drain_early(meter) -> int:
@@ -559,6 +578,8 @@ def _plan(data: bytes):
         options["ring_bytes"] = RING_BYTES
     elif HAS_ARP:                     # the ring checks count IP frames only
         options["arp_hosts"] = ARP_HOSTS[msel & 1]
+    if HAS_ANOMALY:
+        options["anomalies"] = bool(msel & 0x80)
     if HAS_APP:
         options.update(app_flows=APP_FLOWS[(msel >> 2) & 1],
                        app_streams=APP_STREAMS[(msel >> 5) & 1],

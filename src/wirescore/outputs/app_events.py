@@ -80,7 +80,7 @@ class _PythonLines:
 
 
 #: every EVE event type a run can write
-EVE_TYPES = ("alert", "flow", "stats", *APP_EVENT_KINDS)
+EVE_TYPES = ("alert", "flow", "stats", "anomaly", *APP_EVENT_KINDS)
 
 
 def eve_types(value: Optional[str]) -> frozenset:

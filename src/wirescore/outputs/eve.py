@@ -305,6 +305,35 @@ def window_alert_event(window, alert, ts: Timestamps) -> dict[str, Any]:
     return ev
 
 
+def anomaly_events(records, ts: Timestamps) -> list[dict[str, Any]]:
+    """Suricata's decode anomaly event for each AnomalyRecord (ext/anomaly.pxd): the
+    frame's time, its addresses once an IP header was read (and its protocol once known),
+    and anomaly{type: decode, event: the decoder event's name as Suricata writes it,
+    e.g. decoder.ipv4.trunc_pkt (its stats counter is decoder.event.ipv4.trunc_pkt); a
+    fault Suricata has no event for keeps wirescore's counter name, e.g.
+    wirescore.nflog_bad_tlv}."""
+    from wirescore.core_names import COUNTER_NAMES
+
+    out = []
+    for r in records:
+        ev: dict[str, Any] = {"timestamp": ts(int(r["ts_us"]))}
+        version = int(r["ip_version"])
+        if version:
+            ev["src_ip"] = ip_text(bytes(r["src"]), version)
+            if r["has_ports"]:
+                ev["src_port"] = int(r["sport"])
+            ev["dest_ip"] = ip_text(bytes(r["dst"]), version)
+            if r["has_ports"]:
+                ev["dest_port"] = int(r["dport"])
+            if r["proto"]:
+                ev["proto"] = proto_name(int(r["proto"]))
+        ev["event_type"] = "anomaly"
+        name = COUNTER_NAMES[int(r["event"])].replace("decoder.event.", "decoder.", 1)
+        ev["anomaly"] = {"type": "decode", "event": name}
+        out.append(ev)
+    return out
+
+
 def app_alert_event(app_event: Mapping[str, Any], alert, ts: Timestamps) -> dict[str, Any]:
     """The EVE alert of an app profile: the flow identity of the app-layer event it is
     about (flow_id, tuple, community_id), turned so that src is the observation's

@@ -49,6 +49,14 @@ class BatchLines:
         stamps = (written(records) if written else records)["ts_us"]
         self._add(lambda: line_writer(kind)(records), stamps)
 
+    def add_anomalies(self, records: np.ndarray) -> None:
+        """Decode anomaly events (outputs/eve.py anomaly_events), each at its frame's
+        time."""
+        from wirescore.outputs.eve import Timestamps, _dumps, anomaly_events
+
+        self._add(lambda: "".join(_dumps(e) + "\n" for e in anomaly_events(
+            records, Timestamps())).encode("ascii"), records["ts_us"])
+
     def add_lines(self, stamps: np.ndarray, lines: list[str]) -> None:
         """Lines made already (alert events), one stamp (µs) each."""
         self._add(lambda: "".join(line + "\n" for line in lines).encode("ascii"), stamps)

@@ -141,6 +141,9 @@ class Sink:
     def update_alerts(self, batch: UpdateAlertBatch) -> None:
         """Alerts at updates of open flows."""
 
+    def anomalies(self, records) -> None:
+        """Decoder faults (ANOMALY_DTYPE records, outputs.eve.decode_anomalies)."""
+
     def stats(self, event: dict) -> None:
         """An EVE stats event."""
 
@@ -193,6 +196,10 @@ class EveSink(Sink):
 
     def update_alerts(self, batch: UpdateAlertBatch) -> None:
         self._alert_lines(batch.alerts)
+
+    def anomalies(self, records) -> None:
+        if "anomaly" in self.types:
+            self.writer.submit(self.lines.add_anomalies, records, owner=self)
 
     def app(self, batch) -> None:
         if batch.kind in self.types:
