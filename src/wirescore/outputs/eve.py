@@ -180,6 +180,9 @@ class EveWriter:
         self.write_bytes("".join(line + "\n" for line in lines).encode("ascii"))
 
     def write_bytes(self, data: bytes) -> None:
+        self._whole(self._write_all, data)
+
+    def _write_all(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
             view = view[os.write(self._fd, view):]
@@ -189,7 +192,43 @@ class EveWriter:
         int64 a line, e.g. µs), in C by writev() without copying them."""
         from wirescore._core.eve import write_ordered
 
-        write_ordered(self._fd, blocks, keys)
+        self._whole(write_ordered, self._fd, blocks, keys)
+
+    def _whole(self, write, *args) -> None:
+        """Run one write; when it fails part-way (the disk filled up, an I/O error), keep
+        the whole lines it wrote and take back the rest (truncate after the last newline),
+        so that the file always ends with a whole line and the next run appends to a
+        clean file; then raise. A pipe or a device cannot be taken back: written as it
+        is."""
+        try:
+            start = os.lseek(self._fd, 0, os.SEEK_END)
+        except OSError:                  # a pipe (a worker's), standard output
+            start = None
+        try:
+            write(*args)
+        except OSError:
+            if start is not None:
+                self._cut_after_last_line(start)
+            raise
+
+    def _cut_after_last_line(self, start: int) -> None:
+        """Truncate what a failed write left after `start` to its whole lines (read back
+        by path: the descriptor is write-only); to `start` when that cannot be read."""
+        keep = start
+        try:
+            end = os.lseek(self._fd, 0, os.SEEK_END)
+            if end > start:
+                fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    keep = start + os.pread(fd, end - start, start).rfind(b"\n") + 1
+                finally:
+                    os.close(fd)
+            os.ftruncate(self._fd, keep)
+        except OSError:                  # a device (/dev/full), a file moved away
+            try:
+                os.ftruncate(self._fd, start)
+            except OSError:
+                pass
 
     def write_event(self, event: Mapping[str, Any]) -> None:
         self.write_lines([_dumps(event)])
