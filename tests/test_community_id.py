@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from conftest import need_shared, read_eve, run_wirescore
+from wirescore.core_names import PROTO_NUMBERS
 from wirescore.outputs.community_id import community_id, community_ids, icmp_port_equivalents
 
 
@@ -183,7 +184,7 @@ def test_baseline_json(fname, opts):
 
 # ---- end to end: wirescore's EVE community_id against published values ----------------------
 
-PROTO_NUM = {"TCP": 6, "UDP": 17, "ICMP": 1, "IPv6-ICMP": 58, "SCTP": 132}
+PROTO_NUM = PROTO_NUMBERS   # Suricata's proto names (spellings: test_proto_names.py)
 PORT_PROTOS = (6, 17, 132)
 
 
