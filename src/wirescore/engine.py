@@ -363,8 +363,12 @@ class _Run:
         self._stop_if_failed()
 
     def stats(self, now_us: int) -> None:
+        """A stats event at packet time now_us: the meter's counters, and detect.alert,
+        Suricata's count of alerts raised so far (every alert sent to the sinks, whether
+        or not outputs.eve.types writes alert lines; 0 without detection)."""
         counters = self.meter.stats_counters(self.source.stats(), self.clock.uptime(now_us),
                                              self.packets_in)
+        counters["detect.alert"] = self.alerts_out
         self._send("stats", stats_event(counters, now_us, self.ts))
 
     def after_batch(self, nbytes: int) -> None:
