@@ -1,5 +1,6 @@
-"""The details a Suricata user expects in eve.json (issue 19, part 4): stats.detect.alert;
-each checked on real captures against Suricata's EVE schema and an independent count."""
+"""The details a Suricata user expects in eve.json (issue 19, part 4): stats.detect.alert,
+the Community ID seed; each checked on real captures against Suricata's EVE schema and
+an independent count or reference (the Community ID spec's hash of the line's tuple)."""
 from __future__ import annotations
 
 import json
@@ -7,6 +8,8 @@ import json
 import pytest
 
 from conftest import FIXTURES, SHARED_DATA, read_eve, run_wirescore, shared_available
+from wirescore.config import Config
+from wirescore.outputs.community_id import community_id
 from wirescore.workers.stats import StatsMerge
 
 MIXED = FIXTURES / "zeek-wikipedia.pcap"
@@ -69,3 +72,58 @@ def test_workers_detect_alert_is_summed():
                              "stats": {"uptime": 5, "detect": {"alert": alerts}}})
     assert merge.summed()["stats"]["detect"] == {"alert": 7}
 
+
+def _tuple_cid(ev: dict, seed: int) -> str:
+    """The Community ID of a flow line's own tuple (the spec's, hashed with seed)."""
+    import ipaddress
+
+    proto = {"TCP": 6, "UDP": 17, "ICMP": 1, "IPv6-ICMP": 58}[ev["proto"]]
+    sp, dp = ev.get("src_port"), ev.get("dest_port")
+    if proto in (1, 58):
+        sp, dp = ev["icmp_type"], ev["icmp_code"]
+    return community_id(proto, ipaddress.ip_address(ev["src_ip"]).packed,
+                        ipaddress.ip_address(ev["dest_ip"]).packed, sp, dp, seed=seed)
+
+
+def test_community_id_seed_reaches_every_line(tmp_path, validator):
+    """With a seed, flow lines hash their tuple with it, and every alert and app-layer
+    line (dns, http: formatted in C) carries its flow's ID."""
+    seed = 4242
+    events = _run(tmp_path, "s", "--community-id-seed", str(seed))
+    flows = {e["flow_id"]: e for e in events if e["event_type"] == "flow"}
+    for ev in flows.values():
+        assert ev["community_id"] == _tuple_cid(ev, seed) != _tuple_cid(ev, 0), ev
+    kinds = set()
+    for ev in events:
+        if ev["event_type"] not in ("flow", "stats"):
+            assert ev["community_id"] == flows[ev["flow_id"]]["community_id"], ev
+            kinds.add(ev["event_type"])
+            errors = list(validator.iter_errors(ev))
+            assert not errors, errors[0].message
+    assert kinds >= {"alert", "dns", "http"}, kinds
+
+
+@pytest.mark.parametrize("value", ["-1", "65536"])
+def test_community_id_seed_is_a_16_bit_number(tmp_path, value):
+    proc = run_wirescore("run", "-r", MIXED, "-l", tmp_path, "--no-detect",
+                         "--community-id-seed", value, check=False)
+    assert proc.returncode != 0 and "community" in proc.stderr.lower(), proc.stderr
+    assert Config.load()["outputs.eve.community_id_seed"] == 0
+
+
+def test_attempt_alerts_hash_with_the_seed(tmp_path):
+    """An attempt alert (made in Python from the open flow's record) carries the seeded
+    ID its flow's line (made in C) carries."""
+    seed = 7
+    logdir = tmp_path / "scan"
+    run_wirescore("run", "-r", FIXTURES / "ndpi-synscan.pcap", "-l", logdir, "--rules",
+                  FIXTURES.parent.parent.parent / "rules" / "flow-scan.yaml",
+                  "--community-id-seed", str(seed))
+    events = read_eve(logdir)
+    flows = {e["flow_id"]: e for e in events if e["event_type"] == "flow"}
+    attempts = [e for e in events if e["event_type"] == "alert"
+                and e["alert"]["metadata"]["wirescore_unit"] == ["attempt"]]
+    assert attempts, "the scan profile alerts at an attempt on this capture"
+    for ev in attempts:
+        flow = flows[ev["flow_id"]]
+        assert ev["community_id"] == flow["community_id"] == _tuple_cid(flow, seed)

@@ -128,7 +128,8 @@ class AlertStage:
         if not found:
             return None
         self.app_alerted.update(int(records["flow_id"][i]) for i, _ in found)
-        return batch_type([AlertEvent(event(records[i], a, self.ts), a.profile.id,
+        seed = self.formatter.seed          # the flow lines' Community ID seed
+        return batch_type([AlertEvent(event(records[i], a, self.ts, seed), a.profile.id,
                                       records[i], int(records[stamp][i])) for i, a in found])
 
     def app(self, batch) -> Optional[AppAlertBatch]:

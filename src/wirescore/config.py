@@ -197,6 +197,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("outputs.eve.filename", "eve.json", str, "--eve-filename",
             "Name of the EVE-JSON file inside the log directory (appended to, as "
             "Suricata does)."),
+    Setting("outputs.eve.community_id_seed", 0, int, "--community-id-seed",
+            "Seed of every Community ID written (flow, alert and app-layer lines, the "
+            "export), as Suricata's community-id-seed: sensors that hash with the same "
+            "seed give the same flow the same ID; a different seed keeps IDs from being "
+            "matched across sites. The Community ID spec's default is 0.",
+            minimum=0, maximum=65535),
     Setting("outputs.eve.per_worker", False, bool, "--eve-per-worker/--eve-merged",
             "With --workers N: each worker writes its own eve.<n>.json (Suricata's threaded "
             "EVE output) instead of one merged eve.json written by the parent."),

@@ -229,8 +229,9 @@ class _Run:
                                 app_events=engine.callbacks["on_app"] is not None
                                 or bool(self.eve_types & set(FORMATTERS))
                                 or bool(detector is not None and detector.app_detectors))
-        self.formatter, self.ts = FlowEventFormatter(), Timestamps()
-        self.app_formatters = {kind: f() for kind, f in FORMATTERS.items()}
+        seed = cfg["outputs.eve.community_id_seed"]
+        self.formatter, self.ts = FlowEventFormatter(seed), Timestamps()
+        self.app_formatters = {kind: f(seed) for kind, f in FORMATTERS.items()}
         self.alerts = AlertStage(detector, self.formatter, self.ts) if detector else None
         self.writer = BackgroundWriter()
         try:
@@ -247,7 +248,8 @@ class _Run:
 
     def _open_sinks(self, cfg, eve_path: Path, detector) -> list:
         engine = self.engine
-        self.eve = EveSink(eve_path, self.writer, engine.eve_stats, self.eve_types)
+        self.eve = EveSink(eve_path, self.writer, engine.eve_stats, self.eve_types,
+                           cfg["outputs.eve.community_id_seed"])
         sinks = [self.eve]
         try:
             if detector is not None and cfg["outputs.snippets.enabled"]:

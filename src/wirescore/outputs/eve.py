@@ -31,7 +31,8 @@ _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
 
 
 def proto_name(proto: int) -> str:
-    """Suricata's proto string: a name for common protocols, else the number."""
+    """Suricata's proto string: its name of the IP protocol (core_names.IP_PROTO_NAMES,
+    0..143), else the number as digits."""
     return PROTO_NAMES.get(proto, str(proto))
 
 
@@ -337,7 +338,7 @@ def arp_alert_event(record, alert, ts: Timestamps) -> dict[str, Any]:
     return ev
 
 
-def attempt_alert_event(record, alert, ts: Timestamps) -> dict[str, Any]:
+def attempt_alert_event(record, alert, ts: Timestamps, seed: int = 0) -> dict[str, Any]:
     """The EVE alert of a flow profile at a connection attempt (evidence: attempt): the
     attempt's flow identity (client as src), stamped at the packet time at which the
     attempt was confirmed unanswered (ts_us); alert.metadata.wirescore_crossed says
@@ -345,7 +346,7 @@ def attempt_alert_event(record, alert, ts: Timestamps) -> dict[str, Any]:
     the network's own quantile), and since when (its key's first confirmed failure
     still counted); no flow
     object (the flow event follows at the flow's end, with alerted set)."""
-    ev = _open_flow_head(record, int(record["ts_us"]), ts)
+    ev = _open_flow_head(record, int(record["ts_us"]), ts, seed)
     extra = {"wirescore_crossed": [_crossed(alert, record, ts)]}
     if alert.explanation:
         extra["wirescore_features"] = _features(alert)
@@ -353,13 +354,13 @@ def attempt_alert_event(record, alert, ts: Timestamps) -> dict[str, Any]:
     return ev
 
 
-def update_alert_event(record, alert, ts: Timestamps) -> dict[str, Any]:
+def update_alert_event(record, alert, ts: Timestamps, seed: int = 0) -> dict[str, Any]:
     """The EVE alert of a flow profile at an update of an open flow (evidence: update):
     the flow's identity (client as src), stamped at the update's packet (end_us: the
     flow's last packet so far); alert.metadata.wirescore_crossed says what crossed, as
     an attempt alert's does, since the flow's first packet; no flow object (the flow
     event follows at the flow's end, with alerted set)."""
-    ev = _open_flow_head(record, int(record["end_us"]), ts)
+    ev = _open_flow_head(record, int(record["end_us"]), ts, seed)
     extra = {"wirescore_crossed": [_crossed_since(alert, int(record["start_us"]), ts)]}
     if alert.explanation:
         extra["wirescore_features"] = _features(alert)
@@ -367,10 +368,12 @@ def update_alert_event(record, alert, ts: Timestamps) -> dict[str, Any]:
     return ev
 
 
-def _open_flow_head(record, stamp_us: int, ts: Timestamps) -> dict[str, Any]:
+def _open_flow_head(record, stamp_us: int, ts: Timestamps, seed: int = 0
+                    ) -> dict[str, Any]:
     """An alert event's head for a flow still open (an attempt's or an update's
     record): timestamp stamp_us, flow_id, endpoints (ports only for protocols that
-    have them), proto, community_id, event_type."""
+    have them), proto, community_id (hashed with seed, outputs.eve.community_id_seed),
+    event_type."""
     version, proto = int(record["ip_version"]), int(record["proto"])
     alen = 4 if version == 4 else 16
     src, dst = bytes(record["src_addr"][:alen]), bytes(record["dest_addr"][:alen])
@@ -381,7 +384,8 @@ def _open_flow_head(record, stamp_us: int, ts: Timestamps) -> dict[str, Any]:
         "timestamp": ts(stamp_us), "flow_id": int(record["flow_id"]),
         "src_ip": ip_text(src, version), "src_port": sport,
         "dest_ip": ip_text(dst, version), "dest_port": dport, "proto": proto_name(proto),
-        "community_id": community_id(proto, src, dst, sport, dport), "event_type": "alert"}
+        "community_id": community_id(proto, src, dst, sport, dport, seed),
+        "event_type": "alert"}
     if sport is None:
         del ev["src_port"], ev["dest_port"]
     return ev

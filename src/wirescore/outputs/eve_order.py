@@ -28,8 +28,9 @@ class BatchLines:
     run's BackgroundWriter). A failure while formatting writes what was collected before
     it, then raises (whatever fails, everything decided before it is still written)."""
 
-    def __init__(self, eve):
+    def __init__(self, eve, community_id_seed: int = 0):
         self.eve = eve
+        self.seed = community_id_seed          # of every line's community_id, 0..65535
         self._stamps: list[np.ndarray] = []
         self._blocks: list[bytes] = []
         # kinds whose formatter writes a line for some records only (written())
@@ -41,13 +42,13 @@ class BatchLines:
         at each flow's start."""
         from wirescore._core.eve import format_flows
 
-        self._add(lambda: format_flows(records, alerted), records["start_us"])
+        self._add(lambda: format_flows(records, alerted, self.seed), records["start_us"])
 
     def add_app(self, kind: str, records: np.ndarray) -> None:
         """App-layer events of one kind, each stamped at its record's ts_us."""
         written = self._written.get(kind)
         stamps = (written(records) if written else records)["ts_us"]
-        self._add(lambda: line_writer(kind)(records), stamps)
+        self._add(lambda: line_writer(kind, self.seed)(records), stamps)
 
     def add_lines(self, stamps: np.ndarray, lines: list[str]) -> None:
         """Lines made already (alert events), one stamp (µs) each."""

@@ -156,10 +156,13 @@ class EveSink(Sink):
     timestamps (equal ones in the order they came: alerts of a stage before its
     events); stats events after the batch unless with_stats is False (a worker whose
     parent writes the summed stats); only the event types in `types`
-    (outputs.eve.types, default all). reopen() starts a new file by name (SIGHUP,
-    after logrotate)."""
+    (outputs.eve.types, default all); the lines formatted here (flows, app-layer
+    events) hash their community_id with community_id_seed (0..65535; alert lines come
+    made, by the run's FlowEventFormatter of the same seed). reopen() starts a new file
+    by name (SIGHUP, after logrotate)."""
 
-    def __init__(self, path: Path, writer, with_stats: bool = True, types=EVE_TYPES):
+    def __init__(self, path: Path, writer, with_stats: bool = True, types=EVE_TYPES,
+                 community_id_seed: int = 0):
         self.name = f"EVE file {path}"
         self.writer = writer
         self.types = frozenset(types)
@@ -168,7 +171,7 @@ class EveSink(Sink):
             self.eve = EveWriter(path)
         except OSError as exc:
             raise WirescoreError(f"{path}: cannot open for writing: {exc.strerror}") from None
-        self.lines = BatchLines(self.eve)      # touched on the writer thread only
+        self.lines = BatchLines(self.eve, community_id_seed)  # the writer thread's only
 
     def flows(self, batch: FlowBatch) -> None:
         if batch.alerts:
