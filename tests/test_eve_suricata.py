@@ -1,6 +1,7 @@
 """The details a Suricata user expects in eve.json (issue 19, part 4): stats.detect.alert,
-the Community ID seed; each checked on real captures against Suricata's EVE schema and
-an independent count or reference (the Community ID spec's hash of the line's tuple)."""
+the Community ID seed, each alert's score and threshold as numbers (alert.context.wirescore);
+each checked on real captures against Suricata's EVE schema and an independent count or
+reference (the Community ID spec's hash of the line's tuple, the metadata's strings)."""
 from __future__ import annotations
 
 import json
@@ -127,3 +128,35 @@ def test_attempt_alerts_hash_with_the_seed(tmp_path):
     for ev in attempts:
         flow = flows[ev["flow_id"]]
         assert ev["community_id"] == flow["community_id"] == _tuple_cid(flow, seed)
+
+
+# shipped profiles' alerts of every kind: (capture, the alert units it gives)
+ALERT_KINDS = (
+    ("labeled/scans/ndpi-synscan.pcap", {"attempt", "window"}),
+    ("labeled/cicids2017-web-sqli/WebattackSQLinj.pcap", {"app"}),
+    ("labeled/ddos/stopddos-amp.TCP.reflection.SYNACK.pcap", {"flow", "window"}),
+    ("labeled/scans/sgr-hs-arpScan.pcap", {"arp"}),
+    ("labeled/tunnels-exfil/ndpi-icmp-tunnel.pcap", {"update"}),
+)
+
+
+@pytest.mark.parametrize("rel,units", ALERT_KINDS, ids=[u for u, _ in ALERT_KINDS])
+def test_every_alert_kind_has_its_score_as_a_number(rel, units, tmp_path, validator):
+    """alert.context.wirescore.score and .threshold are numbers, the values metadata
+    writes as strings (6 decimals), the score above the threshold; the line validates."""
+    pcap = SHARED_DATA / "pcaps" / rel
+    logdir = tmp_path / "logs"
+    run_wirescore("run", "-r", pcap, "-l", logdir, "--no-snippets")
+    alerts = [e for e in read_eve(logdir) if e["event_type"] == "alert"]
+    seen = set()
+    for ev in alerts:
+        meta, nums = ev["alert"]["metadata"], ev["alert"]["context"]["wirescore"]
+        assert set(nums) == {"score", "threshold"}, nums
+        assert all(type(v) is float for v in nums.values()), nums
+        assert f"{nums['score']:.6f}" == meta["wirescore_score"][0]
+        assert f"{nums['threshold']:.6f}" == meta["wirescore_threshold"][0]
+        assert nums["score"] >= nums["threshold"], nums
+        errors = list(validator.iter_errors(ev))
+        assert not errors, errors[0].message
+        seen.add(meta["wirescore_unit"][0])
+    assert seen == units, seen

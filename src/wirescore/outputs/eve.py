@@ -11,6 +11,7 @@ written whole, and reopen() (SIGHUP) starts a new file for logrotate.
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import time
@@ -416,8 +417,10 @@ def _crossed_since(alert, since_us: int, ts: Timestamps) -> str:
 
 
 def _alert_object(alert, unit: str, extra: dict) -> dict[str, Any]:
-    """alert{...} of an EVE alert: the profile's identity, and the anomaly facts (score,
-    threshold, model, unit, then `extra`) under metadata."""
+    """alert{...} of an EVE alert: the profile's identity, the anomaly facts (score,
+    threshold, model, unit, then `extra`) under metadata as string arrays (the rules'
+    metadata convention, which pipelines index as keywords), and the score and its
+    threshold again as numbers under context.wirescore (_numbers)."""
     p = alert.profile
     metadata = {
         "wirescore_score": [f"{alert.score:.6f}"],
@@ -428,4 +431,18 @@ def _alert_object(alert, unit: str, extra: dict) -> dict[str, Any]:
     }
     return {"action": "allowed", "gid": 1, "signature_id": p.id, "rev": p.rev,
             "signature": p.name, "category": p.category, "severity": alert.severity,
-            "metadata": metadata}
+            "metadata": metadata, "context": {"wirescore": _numbers(alert)}}
+
+
+def _numbers(alert) -> dict[str, float]:
+    """alert.context.wirescore: the score and the threshold it crossed as JSON numbers,
+    for range queries and sorting without parsing metadata's strings (same values, full
+    precision; both in the profile's score units: a model's score, or the extreme
+    model's doublings). alert.context is where Suricata puts an alert's JSON objects (its
+    schema: any object). A value that is not finite is left out: JSON has no NaN."""
+    out = {}
+    for key, value in (("score", alert.score), ("threshold", alert.threshold)):
+        value = float(value)
+        if math.isfinite(value):
+            out[key] = value
+    return out
