@@ -1,5 +1,6 @@
 """The details a Suricata user expects in eve.json (issue 19, part 4): stats.detect.alert,
-the Community ID seed, each alert's score and threshold as numbers (alert.context.wirescore);
+the Community ID seed, each alert's score and threshold as numbers (alert.context.wirescore),
+host and pcap_filename on every line;
 each checked on real captures against Suricata's EVE schema and an independent count or
 reference (the Community ID spec's hash of the line's tuple, the metadata's strings)."""
 from __future__ import annotations
@@ -160,3 +161,57 @@ def test_every_alert_kind_has_its_score_as_a_number(rel, units, tmp_path, valida
         assert not errors, errors[0].message
         seen.add(meta["wirescore_unit"][0])
     assert seen == units, seen
+
+
+def _without(ev: dict, *keys) -> dict:
+    return {k: v for k, v in ev.items() if k not in keys}
+
+
+def test_host_and_pcap_filename_on_every_line(tmp_path, validator):
+    """--sensor-name and --pcap-filename put host and pcap_filename into every line
+    (alert, flow, dns, http, stats), which are otherwise the lines of a run without
+    them, field for field; they validate; a run without them writes neither."""
+    name = 'tap "east" \u00e9'                # a quote and a non-ASCII letter to escape
+    plain = _run(tmp_path, "plain")
+    tagged = _run(tmp_path, "tagged", "--sensor-name", name, "--pcap-filename")
+    assert not any("host" in e or "pcap_filename" in e for e in plain)
+    assert len(tagged) == len(plain)
+    kinds = set()
+    for a, b in zip(plain, tagged):
+        assert b["host"] == name and b["pcap_filename"] == str(MIXED), b
+        assert _without(b, "host", "pcap_filename") == a
+        kinds.add(b["event_type"])
+        errors = list(validator.iter_errors(b))
+        assert not errors, errors[0].message
+    assert kinds >= {"alert", "flow", "dns", "http", "stats"}, kinds
+    raw = (tmp_path / "tagged" / "eve.json").read_bytes()
+    assert raw.isascii() and raw.count(b'"host":') == len(tagged)
+
+
+def test_pcap_filename_alone_and_not_for_standard_input(tmp_path):
+    logdir = tmp_path / "file"
+    run_wirescore("run", "-r", MIXED, "-l", logdir, "--no-detect", "--pcap-filename")
+    events = read_eve(logdir)
+    assert all(e["pcap_filename"] == str(MIXED) and "host" not in e for e in events)
+    logdir = tmp_path / "stdin"
+    with open(MIXED, "rb") as fh:
+        run_wirescore("run", "-r", "-", "-l", logdir, "--no-detect", "--pcap-filename",
+                      stdin=fh)
+    events = read_eve(logdir)
+    assert events and not any("pcap_filename" in e for e in events)
+
+
+def test_splice_fields_puts_the_fragment_before_each_closing_brace():
+    from wirescore._core.eve import splice_fields
+    from wirescore.outputs.eve import common_fields
+
+    frag = common_fields("s1", None)
+    assert frag == b',"host":"s1"' and common_fields(None, "") == b""
+    block = b'{"a":1}\n{"b":{"c":[1,{}]}}\n'
+    out = splice_fields(block, frag)
+    assert [json.loads(line) for line in out.splitlines()] == [
+        {"a": 1, "host": "s1"}, {"b": {"c": [1, {}]}, "host": "s1"}]
+    assert splice_fields(block, b"") is block and splice_fields(b"", frag) == b""
+    for bad in (b'{"a":1}', b'{"a":1}\n\n', b'{"a":1}\n[1]\n', b"{}\n", b"}\n"):
+        with pytest.raises(ValueError):
+            splice_fields(bad, frag)

@@ -52,7 +52,7 @@ from wirescore.errors import StageFailure, WirescoreError
 from wirescore.meter import MeterStage
 from wirescore.outputs.app_events import FORMATTERS, AppBatch, eve_types
 from wirescore.outputs.background import BackgroundWriter
-from wirescore.outputs.eve import FlowEventFormatter, Timestamps, stats_event
+from wirescore.outputs.eve import FlowEventFormatter, Timestamps, common_fields, stats_event
 from wirescore.outputs.paths import SNIPPETS_DIR, eve_filename, make_log_dir
 from wirescore.outputs.sinks import (CallbackSink, EveSink, ExportSink, FlowBatch,
                                      SnippetSink)
@@ -206,6 +206,16 @@ class _StatsClock:
         return (now_us - (self.first_us or now_us)) / 1e6
 
 
+def eve_common(cfg, source) -> bytes:
+    """The fields of every EVE line of a run over `source` (outputs/eve.py
+    common_fields): host from outputs.eve.sensor_name; pcap_filename, with
+    outputs.eve.pcap_filename on, the path of a capture file as given (a live source
+    or standard input, "-", has none)."""
+    path = getattr(source, "path", None)
+    keep = cfg["outputs.eve.pcap_filename"] and path not in (None, "-")
+    return common_fields(cfg["outputs.eve.sensor_name"], path if keep else None)
+
+
 class _Run:
     """One run of Engine.run_source: its stages, sinks and running totals. Everything
     is opened here, before the first packet."""
@@ -249,7 +259,7 @@ class _Run:
     def _open_sinks(self, cfg, eve_path: Path, detector) -> list:
         engine = self.engine
         self.eve = EveSink(eve_path, self.writer, engine.eve_stats, self.eve_types,
-                           cfg["outputs.eve.community_id_seed"])
+                           cfg["outputs.eve.community_id_seed"], eve_common(cfg, self.source))
         sinks = [self.eve]
         try:
             if detector is not None and cfg["outputs.snippets.enabled"]:

@@ -15,7 +15,7 @@ import math
 import os
 import socket
 import time
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Optional
 
 import numpy as np
 
@@ -217,6 +217,18 @@ class EveWriter:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+
+def common_fields(sensor_name: Optional[str] = None, pcap_filename: Optional[str] = None
+                  ) -> bytes:
+    """The fields Suricata adds to every EVE line of a run, as the JSON fragment that
+    eve.pyx splice_fields puts before each line's closing brace: ',"host":NAME'
+    (sensor-name) and ',"pcap_filename":PATH' (pcap-file: yes, reading a file), JSON
+    strings (escaped, ASCII); None or "" leaves a field out (Suricata writes no host
+    without a sensor-name). b"" when neither: then no line is touched."""
+    fields = {"host": sensor_name, "pcap_filename": pcap_filename}
+    return "".join(f",{_dumps(k)}:{_dumps(v)}" for k, v in fields.items() if v
+                   ).encode("ascii")
 
 
 def stats_event(counters: Mapping[str, int], ts_us: int, ts: Timestamps | None = None

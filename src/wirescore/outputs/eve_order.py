@@ -21,6 +21,7 @@ from typing import Optional
 import numpy as np
 
 from wirescore.outputs.app_events import FORMATTERS, line_writer
+from wirescore.outputs.eve import _dumps
 
 
 class BatchLines:
@@ -28,9 +29,11 @@ class BatchLines:
     run's BackgroundWriter). A failure while formatting writes what was collected before
     it, then raises (whatever fails, everything decided before it is still written)."""
 
-    def __init__(self, eve, community_id_seed: int = 0):
+    def __init__(self, eve, community_id_seed: int = 0, common: bytes = b""):
         self.eve = eve
         self.seed = community_id_seed          # of every line's community_id, 0..65535
+        # the run's fixed fields (outputs/eve.py common_fields), spliced into every line
+        self.common = common
         self._stamps: list[np.ndarray] = []
         self._blocks: list[bytes] = []
         # kinds whose formatter writes a line for some records only (written())
@@ -63,9 +66,20 @@ class BatchLines:
         except BaseException:
             self.write()
             raise
+        if block and self.common:
+            from wirescore._core.eve import splice_fields
+
+            block = splice_fields(block, self.common)
         if block:
             self._stamps.append(np.asarray(stamps, dtype=np.int64))
             self._blocks.append(block)
+
+    def write_stats(self, event: dict) -> None:
+        """A stats event, written at once (after its batch), with the common fields."""
+        from wirescore._core.eve import splice_fields
+
+        self.eve.write_bytes(splice_fields((_dumps(event) + "\n").encode("ascii"),
+                                           self.common))
 
     def write(self) -> None:
         """Write the batch's lines ordered by timestamp (stable) and start a new batch."""

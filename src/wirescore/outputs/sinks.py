@@ -158,11 +158,12 @@ class EveSink(Sink):
     parent writes the summed stats); only the event types in `types`
     (outputs.eve.types, default all); the lines formatted here (flows, app-layer
     events) hash their community_id with community_id_seed (0..65535; alert lines come
-    made, by the run's FlowEventFormatter of the same seed). reopen() starts a new file
-    by name (SIGHUP, after logrotate)."""
+    made, by the run's FlowEventFormatter of the same seed); every line, stats too, gets
+    the run's `common` fields (host, pcap_filename: outputs/eve.py common_fields).
+    reopen() starts a new file by name (SIGHUP, after logrotate)."""
 
     def __init__(self, path: Path, writer, with_stats: bool = True, types=EVE_TYPES,
-                 community_id_seed: int = 0):
+                 community_id_seed: int = 0, common: bytes = b""):
         self.name = f"EVE file {path}"
         self.writer = writer
         self.types = frozenset(types)
@@ -171,7 +172,8 @@ class EveSink(Sink):
             self.eve = EveWriter(path)
         except OSError as exc:
             raise WirescoreError(f"{path}: cannot open for writing: {exc.strerror}") from None
-        self.lines = BatchLines(self.eve, community_id_seed)  # the writer thread's only
+        # touched on the writer thread only
+        self.lines = BatchLines(self.eve, community_id_seed, common)
 
     def flows(self, batch: FlowBatch) -> None:
         if batch.alerts:
@@ -208,7 +210,7 @@ class EveSink(Sink):
 
     def stats(self, event: dict) -> None:
         if self.with_stats:
-            self.writer.submit(self.eve.write_event, event, owner=self)
+            self.writer.submit(self.lines.write_stats, event, owner=self)
 
     def reopen(self) -> None:
         self.writer.submit(self.eve.reopen, owner=self)
