@@ -8,7 +8,7 @@ from counters cimport N_COUNTERS, ws_counter_slots, ws_app_counters
 from enums cimport (N_REASONS, N_STATES, N_TCP_STATES, N_TC, WIN_KINDS, N_TCP_FLAGS,
                     N_PROTOS, N_APP_PROTOS, N_APP_EVENTS, N_DNS_RRTYPES, N_DNS_RCODES, ws_reasons, ws_states,
                     ws_tcp_states, ws_timeout_classes, ws_timeout_defaults, ws_window_kinds,
-                    ws_tcp_flags, ws_protos, ws_proto_ports, ws_app_protos, ws_app_events,
+                    ws_tcp_flags, ws_protos, ws_proto_ports, ws_proto_name, ws_app_protos, ws_app_events,
                     ws_dns_rrtypes, ws_dns_rcodes,
                     SCAN_BITS as _SCAN_BITS, WIN_BITS as _WIN_BITS,
                     CLOCK_REACH as _CLOCK_REACH, APP_HOLD, APP_PROBE, DNS_NAME, DNS_ANSWERS,
@@ -39,6 +39,8 @@ ROWS = {
 #: the timeout classes' defaults (seconds) and which protocols have ports, as in C
 TIMEOUT_DEFAULTS = tuple(ws_timeout_defaults[i] for i in range(N_TC))
 PORT_PROTOS = tuple(ws_protos[i].value for i in range(N_PROTOS) if ws_proto_ports[i])
+#: EVE's proto name of each IP protocol number that has one, as the formatters write it
+PROTO_NAMES = {p: ws_proto_name(p).decode() for p in range(256) if ws_proto_name(p) != NULL}
 #: the sizes the documentation quotes, as the rooms use them
 SCAN_BITS = _SCAN_BITS
 WINDOW_BITS = _WIN_BITS

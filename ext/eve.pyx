@@ -9,6 +9,9 @@ agree byte for byte on real captures.
 Every field is bounded (addresses, integers, fixed names), so a line never exceeds
 LINE_MAX bytes and the output buffer is sized up front.
 
+splice_fields(block, fragment) puts a run's fixed fields (host, pcap_filename) into
+every line of a block, before its closing brace.
+
 write_ordered(fd, blocks, keys) writes the lines of one batch in the order of their
 timestamps (outputs/eve_order.py): line offsets found with memchr, one stable argsort
 of the keys, the lines handed to writev() where they lie; no copy, no Python object per
@@ -19,7 +22,7 @@ cimport numpy as cnp
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
 from libc.stdlib cimport malloc, free
-from libc.string cimport memchr
+from libc.string cimport memchr, memcpy
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 
 from evefmt cimport (TsCache, put, put_u64, put_ts, put_ip, put_hex2, put_cid,
@@ -309,3 +312,46 @@ def write_ordered(int fd, list blocks, const int64_t[::1] keys):
         free(start)
         free(length)
         free(iov)
+
+
+def splice_fields(bytes block, bytes fragment):
+    """The lines of block (EVE lines, each ending in '}' and a newline) with fragment
+    (a run's fixed fields, e.g. b',"host":"s1"') inserted before each closing '}': the
+    fields Suricata adds to every event (host, pcap_filename), added in one pass over
+    the block, no Python object per line. An empty fragment returns block itself; an
+    empty block returns b"". ValueError when a line does not end in '}' and a newline
+    (a last line without its newline included) or is "{}": nothing is spliced into a
+    line that is not a whole JSON object with a field."""
+    cdef Py_ssize_t n = len(block), flen = len(fragment), lines = 0, i, start, end
+    cdef const char* src = block
+    cdef const char* frag = fragment
+    cdef const char* nl
+    cdef char* dst
+    if flen == 0 or n == 0:
+        return block
+    if src[n - 1] != b'\n':
+        raise ValueError("EVE block does not end with a newline")
+    start = 0
+    while start < n:
+        nl = <const char*>memchr(src + start, b'\n', n - start)
+        end = nl - src                      # nl is found: the block ends with one
+        # an empty object ("{}") has no field for the fragment's comma to follow
+        if end - start < 2 or src[end - 1] != b'}' or src[end - 2] == b'{':
+            raise ValueError(f"EVE line at byte {start} is not an object ending in '}}'")
+        lines += 1
+        start = end + 1
+    out = PyBytes_FromStringAndSize(NULL, n + lines * flen)
+    dst = PyBytes_AS_STRING(out)
+    with nogil:
+        start = 0
+        while start < n:
+            end = <const char*>memchr(src + start, b'\n', n - start) - src
+            memcpy(dst, src + start, end - 1 - start)        # up to the closing '}'
+            dst += end - 1 - start
+            memcpy(dst, frag, flen)
+            dst += flen
+            dst[0] = b'}'
+            dst[1] = b'\n'
+            dst += 2
+            start = end + 1
+    return out

@@ -273,6 +273,7 @@ cdef class FlowMeter:
     cdef bint app_on
     cdef ArpTable arp
     cdef bint arp_on
+    cdef bint eth_frames     # the batch at hand is Ethernet: flows keep their MACs
     cdef Anomalies anom
     cdef Pending pend
     cdef FlowRecord* out
@@ -415,6 +416,7 @@ cdef class FlowMeter:
             linktype = self.linktype
         elif not linktype_supported(linktype):
             raise ValueError(f"unsupported link type {linktype}")
+        self.eth_frames = linktype == 1          # DLT_EN10MB
         if start < 0:
             raise ValueError(f"start {start} is negative")
         if start >= meta.shape[0]:
@@ -805,6 +807,9 @@ cdef class FlowMeter:
                 idx = -1
         if idx < 0:
             idx = self._start(key, h, ts, src_is_a)
+            if self.eth_frames:      # an Ethernet frame: 6 bytes destination, 6 source
+                memcpy(self.ft.entries[idx].f.mac, frame + 6, 6)
+                memcpy(&self.ft.entries[idx].f.mac[6], frame, 6)
         e = &self.ft.entries[idx]
         direction = 0 if (<uint8_t>src_is_a) == e.f.a_is_client else 1
         if self.upd_every:

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from conftest import need_shared, read_eve, run_wirescore
+from wirescore.core_names import PROTO_NUMBERS
 from wirescore.outputs.community_id import community_id, community_ids, icmp_port_equivalents
 
 
@@ -183,7 +184,7 @@ def test_baseline_json(fname, opts):
 
 # ---- end to end: wirescore's EVE community_id against published values ----------------------
 
-PROTO_NUM = {"TCP": 6, "UDP": 17, "ICMP": 1, "IPv6-ICMP": 58, "SCTP": 132}
+PROTO_NUM = PROTO_NUMBERS   # Suricata's proto names (spellings: test_proto_names.py)
 PORT_PROTOS = (6, 17, 132)
 
 
@@ -201,8 +202,10 @@ def eve_flows(logdir: Path) -> list[dict]:
     return [e for e in read_eve(logdir) if e.get("event_type") == "flow"]
 
 
-def check_against_published(flows: list[dict], published: list[dict], what: str):
-    """published: dicts with proto, saddr, daddr, sport, dport, communityid (seed 0, base64)."""
+def check_against_published(flows: list[dict], published: list[dict], what: str,
+                            seed: int = 0):
+    """published: dicts with proto, saddr, daddr, sport, dport, communityid (base64,
+    hashed with seed, as the flows were)."""
     by_key: dict = {}
     for r in published:
         by_key.setdefault(flow_key(r["proto"], r["saddr"], r["sport"], r["daddr"], r["dport"]),
@@ -225,7 +228,8 @@ def check_against_published(flows: list[dict], published: list[dict], what: str)
             sp, dp = f["icmp_type"], f["icmp_code"]
         else:
             sp, dp = f.get("src_port"), f.get("dest_port")
-        assert cid == community_id(proto, ip(f["src_ip"]), ip(f["dest_ip"]), sp, dp), (what, f)
+        assert cid == community_id(proto, ip(f["src_ip"]), ip(f["dest_ip"]), sp, dp,
+                                   seed=seed), (what, f)
     missing = set(by_key) - seen
     assert not missing, f"{what}: no wirescore flow for published tuples {sorted(map(str, missing))}"
 
@@ -254,6 +258,24 @@ def test_e2e_corelight_combined_pcap(run_logs, tmp_path_factory):
     flows = eve_flows(run_logs(pcap))
     assert flows, "no flow events for combined.pcap"
     check_against_published(flows, published, "combined.pcap")
+
+
+def test_e2e_corelight_combined_pcap_seed1(tmp_path):
+    """--community-id-seed 1 against the baseline hashed with seed 1 (as Suricata's
+    community-id-seed: 1); no flow keeps its seed-0 ID."""
+    data = need_shared()
+    pcap = tmp_path / "combined.pcap"
+    with gzip.open(data / "community-id" / "combined.pcap.gz") as src, open(pcap, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    run_wirescore("run", "-r", pcap, "-l", tmp_path / "logs", "--no-detect",
+                  "--community-id-seed", "1")
+    published = json.loads((data / "community-id" / "baseline_seed1.json").read_text())
+    flows = eve_flows(tmp_path / "logs")
+    assert flows, "no flow events for combined.pcap"
+    check_against_published(flows, published, "combined.pcap seed 1", seed=1)
+    seed0 = {r["communityid"] for r in
+             json.loads((data / "community-id" / "baseline_deflt.json").read_text())}
+    assert not seed0 & {f["community_id"] for f in flows}
 
 
 ZEEK_LINE = re.compile(r"\[orig_h=(?P<oh>[^,]+), orig_p=(?P<op>\d+)/(?P<ot>\w+), resp_h=(?P<rh>[^,]+), "

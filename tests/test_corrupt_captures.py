@@ -42,10 +42,11 @@ import pytest
 
 from conftest import FIXTURES, SHARED_DATA, fixture_captures, shared_available
 from flowref import SUPPORTED_LINKTYPES, Capture, account, flow_key, read_capture
+from wirescore.core_names import PROTO_NUMBERS as CORE_PROTO_NUMBERS
 
 FULL = os.environ.get("WIRESCORE_CORRUPT_FULL", "") not in ("", "0")
 PARALLEL = 2
-PROTO_NUMBERS = {"TCP": 6, "UDP": 17, "ICMP": 1, "IPv6-ICMP": 58, "SCTP": 132}
+PROTO_NUMBERS = CORE_PROTO_NUMBERS   # EVE proto names (Suricata spellings: test_proto_names.py)
 
 
 # ---- the layout of a capture: where headers and packet data are ---------------------------

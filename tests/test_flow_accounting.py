@@ -36,8 +36,9 @@ import pytest
 from conftest import FIXTURES, SHARED_DATA, fixture_captures, read_eve, shared_available
 from flowref import (PORT_PROTOS, SUPPORTED_LINKTYPES, file_kind, flow_key, read_capture,
                      reference_flows)
+from wirescore.core_names import PROTO_NUMBERS as CORE_PROTO_NUMBERS
 
-PROTO_NUMBERS = {"TCP": 6, "UDP": 17, "ICMP": 1, "IPv6-ICMP": 58, "SCTP": 132}
+PROTO_NUMBERS = CORE_PROTO_NUMBERS   # EVE proto names (Suricata spellings: test_proto_names.py)
 LINKTYPE_NAMES = {9: "PPP", 104: "Cisco HDLC", 105: "IEEE 802.11", 127: "802.11 radiotap",
                   192: "PPI", 281: "Broadcom tag", 284: "DSA tag"}
 MAX_LINES = 12          # mismatch lines shown per capture

@@ -837,6 +837,22 @@ def test_merged_stream_equals_file_and_sighup_reopens(wire, tmp_path):
 
 @live
 @pytest.mark.live
+def test_merged_lines_carry_host_and_no_pcap_filename(wire, tmp_path):
+    """--sensor-name with two workers and one eve.json: the workers' relayed lines and
+    the parent's summed stats all carry host; a live run has no pcap_filename."""
+    logdir = tmp_path / "host"
+    run = WorkersProcess(wire, logdir, "--sensor-name", "s1", "--pcap-filename")
+    run.wait_ready()
+    wire.replay(FIXTURES / "zeek-wikipedia.pcap")
+    time.sleep(GRACE_S)
+    assert run.terminate() == 0, run.stderr
+    events = read_lines(logdir / "eve.json")
+    assert {e["event_type"] for e in events} >= {"flow", "stats"}
+    assert all(e["host"] == "s1" and "pcap_filename" not in e for e in events)
+
+
+@live
+@pytest.mark.live
 @pytest.mark.parametrize("workers", [1, 2])
 def test_workers_drop_to_user(wire, tmp_path, open_dir, workers):
     nobody = pwd.getpwnam("nobody")

@@ -28,10 +28,11 @@ import dpkt
 import pytest
 
 from conftest import FIXTURES, SHARED_DATA, run_wirescore, shared_available, shared_captures
+from wirescore.core_names import PROTO_NUMBERS as CORE_PROTO_NUMBERS
 
 MAX_CAPLEN = 262144
 PORT_PROTOS = (6, 17, 132)
-PROTO_NUM = {"TCP": 6, "UDP": 17, "ICMP": 1, "IPv6-ICMP": 58, "SCTP": 132}
+PROTO_NUM = CORE_PROTO_NUMBERS   # EVE proto names (Suricata spellings: test_proto_names.py)
 
 
 class DecodeError(Exception):

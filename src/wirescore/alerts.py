@@ -92,7 +92,8 @@ class AlertStage:
         found = self._detect(self.detector.process_windows, windows)
         if not found:
             return None
-        return WindowBatch([AlertEvent(window_alert_event(w, a, self.ts), a.profile.id, w,
+        return WindowBatch([AlertEvent(window_alert_event(w, a, self.ts, self.formatter.seed),
+                                       a.profile.id, w,
                                        int(w["end_us"])) for w, a in found])
 
     def arp(self, records: np.ndarray) -> Optional[AppAlertBatch]:
@@ -128,7 +129,8 @@ class AlertStage:
         if not found:
             return None
         self.app_alerted.update(int(records["flow_id"][i]) for i, _ in found)
-        return batch_type([AlertEvent(event(records[i], a, self.ts), a.profile.id,
+        seed = self.formatter.seed          # the flow lines' Community ID seed
+        return batch_type([AlertEvent(event(records[i], a, self.ts, seed), a.profile.id,
                                       records[i], int(records[stamp][i])) for i, a in found])
 
     def app(self, batch) -> Optional[AppAlertBatch]:

@@ -261,6 +261,20 @@ SETTINGS: tuple[Setting, ...] = (
             "'syslog?facility=local5&types=alert', 'stdout?types=alert'. KEYs: types, "
             "buffer_mb, mode and key (redis), facility, level and identity (syslog), "
             "rotate_interval, rotate_bytes and rotate_keep (regular)."),
+    Setting("outputs.eve.community_id_seed", 0, int, "--community-id-seed",
+            "Seed of every Community ID written (flow, alert and app-layer lines, the "
+            "export), as Suricata's community-id-seed: sensors that hash with the same "
+            "seed give the same flow the same ID; a different seed keeps IDs from being "
+            "matched across sites. The Community ID spec's default is 0.",
+            minimum=0, maximum=65535),
+    Setting("outputs.eve.sensor_name", None, str, "--sensor-name",
+            "Name of this sensor, written as \"host\" in every EVE line (alert, flow, "
+            "app-layer, stats), as Suricata's sensor-name: tells apart the lines of several "
+            "sensors feeding one pipeline. Unset: no host field, as in Suricata."),
+    Setting("outputs.eve.pcap_filename", False, bool, "--pcap-filename/--no-pcap-filename",
+            "Reading a capture file (-r FILE): write its path, as given, as "
+            "\"pcap_filename\" in every EVE line, as Suricata's eve-log option pcap-file: "
+            "yes (standard input and live capture have no file name: no field)."),
     Setting("outputs.eve.per_worker", False, bool, "--eve-per-worker/--eve-merged",
             "With --workers N: each worker writes its own eve.<n>.json (Suricata's threaded "
             "EVE output) instead of one merged eve.json written by the parent."),

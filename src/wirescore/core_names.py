@@ -225,14 +225,38 @@ TCP_FLAGS = (
     ("TH_CWR", 0x80, "cwr"),
 )
 
-# IP protocols with an EVE proto name (any other is written as its number), and whether
-# their flows are keyed and written with ports
+# The IP protocols the core handles by number (a C enum each), and whether their flows are
+# keyed and written with ports; their EVE names are IP_PROTO_NAMES' below
 PROTOS = (
     ("IPP_ICMP", 1, "ICMP", False),
     ("IPP_TCP", 6, "TCP", True),
     ("IPP_UDP", 17, "UDP", True),
     ("IPP_ICMPV6", 58, "IPv6-ICMP", False),
     ("IPP_SCTP", 132, "SCTP", True),
+)
+
+# EVE's proto name of IP protocols 0..143, by number: the IANA keywords as Suricata (7 and
+# 8, src/util-proto-name.c known_proto[]) spells them, its oddities kept ("IPv6-ICMP",
+# "IP-in-IP", "Any" for the five numbers IANA assigns to "any ... protocol"), so that
+# wirescore's flow and alert lines match Suricata's for the same packets. Protocols
+# 144..255 have no name there: EVE writes the number ("200").
+IP_PROTO_NAMES = (
+    "HOPOPT", "ICMP", "IGMP", "GGP", "IP-in-IP", "ST", "TCP", "CBT", "EGP", "IGP",
+    "BBN-RCC-MON", "NVP-II", "PUP", "ARGUS", "EMCON", "XNET", "CHAOS", "UDP", "MUX",
+    "DCN-MEAS", "HMP", "PRM", "XNS-IDP", "TRUNK-1", "TRUNK-2", "LEAF-1", "LEAF-2", "RDP",
+    "IRTP", "ISO-TP4", "NETBLT", "MFE-NSP", "MERIT-INP", "DCCP", "3PC", "IDPR", "XTP",
+    "DDP", "IDPR-CMTP", "TP++", "IL", "IPv6", "SDRP", "IPv6-Route", "IPv6-Frag", "IDRP",
+    "RSVP", "GRE", "DSR", "BNA", "ESP", "AH", "I-NLSP", "SwIPe", "NARP", "MOBILE", "TLSP",
+    "SKIP", "IPv6-ICMP", "IPv6-NoNxt", "IPv6-Opts", "Any", "CFTP", "Any", "SAT-EXPAK",
+    "KRYPTOLAN", "RVD", "IPPC", "Any", "SAT-MON", "VISA", "IPCU", "CPNX", "CPHB", "WSN",
+    "PVP", "BR-SAT-MON", "SUN-ND", "WB-MON", "WB-EXPAK", "ISO-IP", "VMTP", "SECURE-VMTP",
+    "VINES", "TTP", "NSFNET-IGP", "DGP", "TCF", "EIGRP", "OSPF", "Sprite-RPC", "LARP",
+    "MTP", "AX.25", "OS", "MICP", "SCC-SP", "ETHERIP", "ENCAP", "Any", "GMTP", "IFMP",
+    "PNNI", "PIM", "ARIS", "SCPS", "QNX", "A/N", "IPComp", "SNP", "Compaq-Peer",
+    "IPX-in-IP", "VRRP", "PGM", "Any", "L2TP", "DDX", "IATP", "STP", "SRP", "UTI", "SMP",
+    "SM", "PTP", "IS-IS", "FIRE", "CRTP", "CRUDP", "SSCOPMCE", "IPLT", "SPS", "PIPE",
+    "SCTP", "FC", "RSVP-E2E-IGNORE", "Mobility", "UDPLite", "MPLS-in-IP", "manet", "HIP",
+    "Shim6", "WESP", "ROHC", "Ethernet",
 )
 
 # Application-layer protocols (ext/app/): FlowRecord.app_proto and EVE's app_proto
@@ -451,8 +475,11 @@ TIMEOUT_DEFAULTS = tuple(float(seconds) for _, _, seconds in TIMEOUTS)
 WINDOW_KINDS = tuple(name for _, name in WINDOW_KEYS)
 #: (bit, EVE name) of each TCP flag, lowest bit first
 TCP_FLAG_NAMES = tuple((bit, name) for _, bit, name in TCP_FLAGS)
-#: EVE proto name by IP protocol number
-PROTO_NAMES = {number: name for _, number, name, _ in PROTOS}
+#: EVE proto name by IP protocol number (numbers without one are written as digits)
+PROTO_NAMES = dict(enumerate(IP_PROTO_NAMES))
+#: IP protocol number by EVE proto name, for the names only one number has ("Any" has 5)
+PROTO_NUMBERS = {name: number for number, name in PROTO_NAMES.items()
+                 if IP_PROTO_NAMES.count(name) == 1}
 #: IP protocols whose flows have ports
 PORT_PROTOS = tuple(number for _, number, _, ports in PROTOS if ports)
 SCAN_BITS, WINDOW_BITS, CLOCK_REACH = (value for _, value in SIZES)
@@ -568,6 +595,9 @@ def c_header() -> str:
                                      for ident, value in SIZES if ident.endswith("_BITS"))
                + " };   /* the bit maps' 64-bit words */")
     out += _app_header()
+    out.append("/* EVE's name of each IP protocol (NULL: none, its number is written) */")
+    out.append(f"static const char* const ws_ip_proto_names[256] = {{"
+               + ", ".join(f'"{name}"' for name in IP_PROTO_NAMES) + "};")
     out += ["", "/* the row of IP protocol p in ws_protos, or -1 */",
             "static inline int ws_proto_row(unsigned int p) {",
             "    int i;",
@@ -578,8 +608,7 @@ def c_header() -> str:
             "}", "",
             "/* the EVE name of IP protocol p, or NULL (then its number is written) */",
             "static inline const char* ws_proto_name(unsigned int p) {",
-            "    int i = ws_proto_row(p);",
-            "    return i < 0 ? 0 : ws_protos[i].name;",
+            "    return p < 256 ? ws_ip_proto_names[p] : 0;",
             "}", "",
             "/* whether flows of IP protocol p are keyed and written with ports */",
             "static inline int ws_has_ports(unsigned int p) {",

@@ -53,7 +53,7 @@ from wirescore.meter import MeterStage
 from wirescore.outputs.alert_logs import open_alert_logs
 from wirescore.outputs.app_events import FORMATTERS, AppBatch, eve_types
 from wirescore.outputs.background import BackgroundWriter
-from wirescore.outputs.eve import FlowEventFormatter, Timestamps, stats_event
+from wirescore.outputs.eve import FlowEventFormatter, Timestamps, common_fields, stats_event
 from wirescore.outputs.eve_targets import also_outputs, main_output, open_output
 from wirescore.outputs.paths import SNIPPETS_DIR, eve_filename, make_log_dir
 from wirescore.outputs.sinks import (CallbackSink, EveSink, ExportSink, FlowBatch,
@@ -208,6 +208,16 @@ class _StatsClock:
         return (now_us - (self.first_us or now_us)) / 1e6
 
 
+def eve_common(cfg, source) -> bytes:
+    """The fields of every EVE line of a run over `source` (outputs/eve.py
+    common_fields): host from outputs.eve.sensor_name; pcap_filename, with
+    outputs.eve.pcap_filename on, the path of a capture file as given (a live source
+    or standard input, "-", has none)."""
+    path = getattr(source, "path", None)
+    keep = cfg["outputs.eve.pcap_filename"] and path not in (None, "-")
+    return common_fields(cfg["outputs.eve.sensor_name"], path if keep else None)
+
+
 class _Run:
     """One run of Engine.run_source: its stages, sinks and running totals. Everything
     is opened here, before the first packet."""
@@ -233,8 +243,9 @@ class _Run:
                                 app_events=engine.callbacks["on_app"] is not None
                                 or bool(self.eve_types & set(FORMATTERS))
                                 or bool(detector is not None and detector.app_detectors))
-        self.formatter, self.ts = FlowEventFormatter(), Timestamps()
-        self.app_formatters = {kind: f() for kind, f in FORMATTERS.items()}
+        seed = cfg["outputs.eve.community_id_seed"]
+        self.formatter, self.ts = FlowEventFormatter(seed), Timestamps()
+        self.app_formatters = {kind: f(seed) for kind, f in FORMATTERS.items()}
         self.alerts = AlertStage(detector, self.formatter, self.ts) if detector else None
         self.writer = BackgroundWriter()
         try:
@@ -249,15 +260,17 @@ class _Run:
         self.ended: Optional[WirescoreError] = None      # what stopped the run early
         self.finishing = False
 
-    def _open_eves(self) -> list:
+    def _open_eves(self, cfg) -> list:
         """One EveSink per EVE output (the main one first); one that cannot open closes
         those opened before it."""
+        common = eve_common(cfg, self.source)
         eves: list = []
         try:
             for out in self.outputs:
                 eves.append(EveSink(open_output(out, self.engine.log_dir),
                                     out.describe(self.engine.log_dir),
-                                    self.writer, self.engine.eve_stats, eve_types(out.types)))
+                                    self.writer, self.engine.eve_stats, eve_types(out.types),
+                                    cfg["outputs.eve.community_id_seed"], common))
         except BaseException:
             for sink in eves:
                 sink.close()
@@ -266,7 +279,7 @@ class _Run:
 
     def _open_sinks(self, cfg, detector) -> list:
         engine = self.engine
-        self.eves = self._open_eves()
+        self.eves = self._open_eves(cfg)
         self.eve = self.eves[0]
         sinks = list(self.eves)
         try:
@@ -394,8 +407,12 @@ class _Run:
         self._stop_if_failed()
 
     def stats(self, now_us: int) -> None:
+        """A stats event at packet time now_us: the meter's counters, and detect.alert,
+        Suricata's count of alerts raised so far (every alert sent to the sinks, whether
+        or not outputs.eve.types writes alert lines; 0 without detection)."""
         counters = self.meter.stats_counters(self.source.stats(), self.clock.uptime(now_us),
                                              self.packets_in)
+        counters["detect.alert"] = self.alerts_out
         self._send("stats", stats_event(counters, now_us, self.ts))
 
     def after_batch(self, nbytes: int) -> None:

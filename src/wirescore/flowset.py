@@ -27,12 +27,11 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from wirescore.core_names import PROTO_NAMES
+from wirescore.core_names import PROTO_NUMBERS
 from wirescore.errors import WirescoreError
 
 log = logging.getLogger(__name__)
 
-PROTO_NUMBERS = {name: number for number, name in PROTO_NAMES.items()}  # EVE proto names
 IDENTITY = ("flow_id", "src_ip", "src_port", "dest_ip", "dest_port", "proto",
             "community_id", "start", "end")
 _ISO = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:?\d\d)?$")
@@ -129,6 +128,8 @@ class FlowSet:
 
 
 def _proto_number(text: str) -> int:
+    """The IP protocol of an EVE or export proto field (Suricata's name, or the number of
+    a protocol without one); -1 for "Any" (IANA's keyword of five numbers) or garbage."""
     if text in PROTO_NUMBERS:
         return PROTO_NUMBERS[text]
     try:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from wirescore.allowlist import cidr_words
-from wirescore.core_names import PROTO_NAMES, WINDOW_KINDS
+from wirescore.core_names import PROTO_NUMBERS as _EVE_PROTOS, WINDOW_KINDS
 from wirescore.errors import WirescoreError
 
 UNITS = ("flow", "window", "app", "arp")
@@ -37,8 +37,9 @@ LEARN_MODES = ("all", "unalerted")
 #: and also early records of open windows at checkpoint packets ("early": windows.pxd)
 EVIDENCE = ("flow", "attempt", "update", "early")
 TRANSFORMS = ("log1p", "none")
-#: allowlist proto words: the core's protocol names in lower case, and "icmpv6" for 58
-PROTO_NUMBERS = {**{name.lower(): number for number, name in PROTO_NAMES.items()},
+#: allowlist proto words: EVE's protocol names in lower case (tcp, udp, icmp, ipv6-icmp,
+#: gre, ...; not "any", which names five numbers), and "icmpv6" for 58
+PROTO_NUMBERS = {**{name.lower(): number for name, number in _EVE_PROTOS.items()},
                  "icmpv6": 58}
 #: the fields a profile file may hold (rules/README.md, "Fields")
 YAML_FIELDS = ("id", "rev", "name", "category", "unit", "window", "features", "transform",
@@ -465,7 +466,8 @@ def _allowlist(doc: dict, chk: _Checker) -> dict:
         proto = rule.get("proto")
         if proto is not None:
             if str(proto).lower() not in PROTO_NUMBERS:
-                chk.fail(("allowlist", i, "proto"), f"one of {', '.join(PROTO_NUMBERS)}")
+                chk.fail(("allowlist", i, "proto"),
+                         "an IP protocol name as EVE writes it (tcp, udp, icmp, icmpv6, gre, ...)")
             proto = PROTO_NUMBERS[str(proto).lower()]
         allow.append(AllowRule(net, port, proto))
     return {"allowlist": tuple(allow)} if allow else {}

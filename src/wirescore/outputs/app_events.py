@@ -8,6 +8,7 @@ records of the kind's dtype (wirescore._core.appcore.EVENT_DTYPES).
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 from typing import Optional
@@ -48,16 +49,18 @@ C_LINE_WRITERS = {"dns": ("wirescore._core.evedns", "format_dns"),
                   }
 
 
-def line_writer(kind: str):
+def line_writer(kind: str, community_id_seed: int = 0):
     """The kind's EVE lines: f(records, fd=-1) -> the lines as bytes, or with fd >= 0
-    written there and their byte count. In C for the kinds of C_LINE_WRITERS (byte for
+    written there and their byte count; each community_id hashed with community_id_seed
+    (0..65535). In C for the kinds of C_LINE_WRITERS (byte for
     byte json of FORMATTERS[kind]'s events: tests/test_eve_dns_c.py,
     tests/test_eve_app_c.py), else the json of
     FORMATTERS[kind]'s events, compact and ASCII as every EVE line."""
     if kind in C_LINE_WRITERS:
         module, name = C_LINE_WRITERS[kind]
-        return getattr(importlib.import_module(module), name)
-    return _PythonLines(FORMATTERS[kind]())
+        fn = getattr(importlib.import_module(module), name)
+        return functools.partial(fn, seed=community_id_seed) if community_id_seed else fn
+    return _PythonLines(FORMATTERS[kind](community_id_seed))
 
 
 class _PythonLines:

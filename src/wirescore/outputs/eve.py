@@ -11,10 +11,11 @@ written whole, and reopen() (SIGHUP) starts a new file for logrotate.
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import time
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Optional
 
 import numpy as np
 
@@ -31,7 +32,8 @@ _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
 
 
 def proto_name(proto: int) -> str:
-    """Suricata's proto string: a name for common protocols, else the number."""
+    """Suricata's proto string: its name of the IP protocol (core_names.IP_PROTO_NAMES,
+    0..143), else the number as digits."""
     return PROTO_NAMES.get(proto, str(proto))
 
 
@@ -233,6 +235,11 @@ class EveWriter:
     def write_event(self, event: Mapping[str, Any]) -> None:
         self.write_lines([_dumps(event)])
 
+    def write_event_bytes(self, event: Mapping[str, Any], data: bytes) -> None:
+        """The line `data` made of `event` (its timestamp says which file, when files
+        turn by time: outputs/rotation.py)."""
+        self.write_bytes(data)
+
     def reopen(self) -> None:
         """Close and reopen the file by name (after logrotate moved it)."""
         self.close()
@@ -260,6 +267,18 @@ class StdoutWriter(EveWriter):
 
     def reopen(self) -> None:
         pass
+
+
+def common_fields(sensor_name: Optional[str] = None, pcap_filename: Optional[str] = None
+                  ) -> bytes:
+    """The fields Suricata adds to every EVE line of a run, as the JSON fragment that
+    eve.pyx splice_fields puts before each line's closing brace: ',"host":NAME'
+    (sensor-name) and ',"pcap_filename":PATH' (pcap-file: yes, reading a file), JSON
+    strings (escaped, ASCII); None or "" leaves a field out (Suricata writes no host
+    without a sensor-name). b"" when neither: then no line is touched."""
+    fields = {"host": sensor_name, "pcap_filename": pcap_filename}
+    return "".join(f",{_dumps(k)}:{_dumps(v)}" for k, v in fields.items() if v
+                   ).encode("ascii")
 
 
 def stats_event(counters: Mapping[str, int], ts_us: int, ts: Timestamps | None = None
@@ -302,7 +321,7 @@ def _features(alert) -> list[str]:
     return [f"{name}={value:.6g} ({label}={z:+.2f})" for name, value, z in alert.explanation]
 
 
-def window_alert_event(window, alert, ts: Timestamps) -> dict[str, Any]:
+def window_alert_event(window, alert, ts: Timestamps, seed: int = 0) -> dict[str, Any]:
     """The EVE alert for one window: flow_id and tuple of a representative flow (the
     flow of the key's latest packet in the window, its addresses and ports as that
     packet was sent, so the key is src_ip for key src and dest_ip for key dst, and a
@@ -327,7 +346,7 @@ def window_alert_event(window, alert, ts: Timestamps) -> dict[str, Any]:
             size = 4 if rep == 4 else 16
             ev["community_id"] = community_id(
                 int(window["proto"]), bytes(window["src"])[:size], bytes(window["dst"])[:size],
-                int(window["src_port"]), int(window["dest_port"]))
+                int(window["src_port"]), int(window["dest_port"]), seed)
     else:
         version = int(window["ip_version"])
         if version:
@@ -430,7 +449,7 @@ def arp_alert_event(record, alert, ts: Timestamps) -> dict[str, Any]:
     return ev
 
 
-def attempt_alert_event(record, alert, ts: Timestamps) -> dict[str, Any]:
+def attempt_alert_event(record, alert, ts: Timestamps, seed: int = 0) -> dict[str, Any]:
     """The EVE alert of a flow profile at a connection attempt (evidence: attempt): the
     attempt's flow identity (client as src), stamped at the packet time at which the
     attempt was confirmed unanswered (ts_us); alert.metadata.wirescore_crossed says
@@ -438,7 +457,7 @@ def attempt_alert_event(record, alert, ts: Timestamps) -> dict[str, Any]:
     the network's own quantile), and since when (its key's first confirmed failure
     still counted); no flow
     object (the flow event follows at the flow's end, with alerted set)."""
-    ev = _open_flow_head(record, int(record["ts_us"]), ts)
+    ev = _open_flow_head(record, int(record["ts_us"]), ts, seed)
     extra = {"wirescore_crossed": [_crossed(alert, record, ts)]}
     if alert.explanation:
         extra["wirescore_features"] = _features(alert)
@@ -446,13 +465,13 @@ def attempt_alert_event(record, alert, ts: Timestamps) -> dict[str, Any]:
     return ev
 
 
-def update_alert_event(record, alert, ts: Timestamps) -> dict[str, Any]:
+def update_alert_event(record, alert, ts: Timestamps, seed: int = 0) -> dict[str, Any]:
     """The EVE alert of a flow profile at an update of an open flow (evidence: update):
     the flow's identity (client as src), stamped at the update's packet (end_us: the
     flow's last packet so far); alert.metadata.wirescore_crossed says what crossed, as
     an attempt alert's does, since the flow's first packet; no flow object (the flow
     event follows at the flow's end, with alerted set)."""
-    ev = _open_flow_head(record, int(record["end_us"]), ts)
+    ev = _open_flow_head(record, int(record["end_us"]), ts, seed)
     extra = {"wirescore_crossed": [_crossed_since(alert, int(record["start_us"]), ts)]}
     if alert.explanation:
         extra["wirescore_features"] = _features(alert)
@@ -460,10 +479,12 @@ def update_alert_event(record, alert, ts: Timestamps) -> dict[str, Any]:
     return ev
 
 
-def _open_flow_head(record, stamp_us: int, ts: Timestamps) -> dict[str, Any]:
+def _open_flow_head(record, stamp_us: int, ts: Timestamps, seed: int = 0
+                    ) -> dict[str, Any]:
     """An alert event's head for a flow still open (an attempt's or an update's
     record): timestamp stamp_us, flow_id, endpoints (ports only for protocols that
-    have them), proto, community_id, event_type."""
+    have them), proto, community_id (hashed with seed, outputs.eve.community_id_seed),
+    event_type."""
     version, proto = int(record["ip_version"]), int(record["proto"])
     alen = 4 if version == 4 else 16
     src, dst = bytes(record["src_addr"][:alen]), bytes(record["dest_addr"][:alen])
@@ -474,7 +495,8 @@ def _open_flow_head(record, stamp_us: int, ts: Timestamps) -> dict[str, Any]:
         "timestamp": ts(stamp_us), "flow_id": int(record["flow_id"]),
         "src_ip": ip_text(src, version), "src_port": sport,
         "dest_ip": ip_text(dst, version), "dest_port": dport, "proto": proto_name(proto),
-        "community_id": community_id(proto, src, dst, sport, dport), "event_type": "alert"}
+        "community_id": community_id(proto, src, dst, sport, dport, seed),
+        "event_type": "alert"}
     if sport is None:
         del ev["src_port"], ev["dest_port"]
     return ev
@@ -505,8 +527,10 @@ def _crossed_since(alert, since_us: int, ts: Timestamps) -> str:
 
 
 def _alert_object(alert, unit: str, extra: dict) -> dict[str, Any]:
-    """alert{...} of an EVE alert: the profile's identity, and the anomaly facts (score,
-    threshold, model, unit, then `extra`) under metadata."""
+    """alert{...} of an EVE alert: the profile's identity, the anomaly facts (score,
+    threshold, model, unit, then `extra`) under metadata as string arrays (the rules'
+    metadata convention, which pipelines index as keywords), and the score and its
+    threshold again as numbers under context.wirescore (_numbers)."""
     p = alert.profile
     metadata = {
         "wirescore_score": [f"{alert.score:.6f}"],
@@ -517,4 +541,18 @@ def _alert_object(alert, unit: str, extra: dict) -> dict[str, Any]:
     }
     return {"action": "allowed", "gid": 1, "signature_id": p.id, "rev": p.rev,
             "signature": p.name, "category": p.category, "severity": alert.severity,
-            "metadata": metadata}
+            "metadata": metadata, "context": {"wirescore": _numbers(alert)}}
+
+
+def _numbers(alert) -> dict[str, float]:
+    """alert.context.wirescore: the score and the threshold it crossed as JSON numbers,
+    for range queries and sorting without parsing metadata's strings (same values, full
+    precision; both in the profile's score units: a model's score, or the extreme
+    model's doublings). alert.context is where Suricata puts an alert's JSON objects (its
+    schema: any object). A value that is not finite is left out: JSON has no NaN."""
+    out = {}
+    for key, value in (("score", alert.score), ("threshold", alert.threshold)):
+        value = float(value)
+        if math.isfinite(value):
+            out[key] = value
+    return out

@@ -21,6 +21,7 @@ from typing import Optional
 import numpy as np
 
 from wirescore.outputs.app_events import FORMATTERS, line_writer
+from wirescore.outputs.eve import _dumps
 
 
 class BatchLines:
@@ -28,8 +29,11 @@ class BatchLines:
     run's BackgroundWriter). A failure while formatting writes what was collected before
     it, then raises (whatever fails, everything decided before it is still written)."""
 
-    def __init__(self, eve):
+    def __init__(self, eve, community_id_seed: int = 0, common: bytes = b""):
         self.eve = eve
+        self.seed = community_id_seed          # of every line's community_id, 0..65535
+        # the run's fixed fields (outputs/eve.py common_fields), spliced into every line
+        self.common = common
         self._stamps: list[np.ndarray] = []
         self._blocks: list[bytes] = []
         # kinds whose formatter writes a line for some records only (written())
@@ -41,13 +45,13 @@ class BatchLines:
         at each flow's start."""
         from wirescore._core.eve import format_flows
 
-        self._add(lambda: format_flows(records, alerted), records["start_us"])
+        self._add(lambda: format_flows(records, alerted, self.seed), records["start_us"])
 
     def add_app(self, kind: str, records: np.ndarray) -> None:
         """App-layer events of one kind, each stamped at its record's ts_us."""
         written = self._written.get(kind)
         stamps = (written(records) if written else records)["ts_us"]
-        self._add(lambda: line_writer(kind)(records), stamps)
+        self._add(lambda: line_writer(kind, self.seed)(records), stamps)
 
     def add_anomalies(self, records: np.ndarray) -> None:
         """Decode anomaly events (outputs/eve.py anomaly_events), each at its frame's
@@ -70,9 +74,20 @@ class BatchLines:
         except BaseException:
             self.write()
             raise
+        if block and self.common:
+            from wirescore._core.eve import splice_fields
+
+            block = splice_fields(block, self.common)
         if block:
             self._stamps.append(np.asarray(stamps, dtype=np.int64))
             self._blocks.append(block)
+
+    def write_stats(self, event: dict) -> None:
+        """A stats event, written at once (after its batch), with the common fields."""
+        from wirescore._core.eve import splice_fields
+
+        self.eve.write_event_bytes(event, splice_fields(
+            (_dumps(event) + "\n").encode("ascii"), self.common))
 
     def write(self) -> None:
         """Write the batch's lines ordered by timestamp (stable) and start a new batch."""

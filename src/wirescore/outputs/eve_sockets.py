@@ -91,6 +91,9 @@ class BufferedOutput:
 
         self.write_lines([_dumps(event)])
 
+    def write_event_bytes(self, event, data: bytes) -> None:
+        self.write_bytes(data)
+
     def write_bytes(self, data: bytes) -> None:
         """Queue whole lines (data ends with a newline) and send what the peer takes."""
         if data:

@@ -115,8 +115,12 @@ class RotatingWriter(EveWriter):
 
     def write_event(self, event) -> None:
         """One event (stats), in the file of its timestamp."""
+        self.write_event_bytes(event, (_dumps(event) + "\n").encode("ascii"))
+
+    def write_event_bytes(self, event, data: bytes) -> None:
+        """The line `data` made of `event`, in the file of the event's timestamp."""
         self._before(_stamp_us(event.get("timestamp")))
-        self.write_lines([_dumps(event)])
+        self.write_bytes(data)
 
     def _write_sized(self, data: bytes) -> None:
         """Write whole lines, turning to a new file where the next line would take this

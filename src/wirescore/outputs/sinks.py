@@ -165,10 +165,14 @@ class EveSink(Sink):
     timestamps (equal ones in the order they came: alerts of a stage before its
     events); stats events after the batch unless with_stats is False (a worker whose
     parent writes the summed stats); only the event types in `types`
-    (outputs.eve.types, default all). reopen() starts a new file by name (SIGHUP,
-    after logrotate)."""
+    (outputs.eve.types, default all); the lines formatted here (flows, app-layer
+    events) hash their community_id with community_id_seed (0..65535; alert lines come
+    made, by the run's FlowEventFormatter of the same seed); every line, stats too, gets
+    the run's `common` fields (host, pcap_filename: outputs/eve.py common_fields).
+    reopen() starts a new file by name (SIGHUP, after logrotate)."""
 
-    def __init__(self, eve, name: str, writer, with_stats: bool = True, types=EVE_TYPES):
+    def __init__(self, eve, name: str, writer, with_stats: bool = True, types=EVE_TYPES,
+                 community_id_seed: int = 0, common: bytes = b""):
         """eve: where the lines go (outputs/eve_targets.py open_output: an EveWriter or
         a buffered peer output); name: what messages call it."""
         self.name = name
@@ -176,7 +180,8 @@ class EveSink(Sink):
         self.types = frozenset(types)
         self.with_stats = with_stats and "stats" in self.types
         self.eve = eve
-        self.lines = BatchLines(self.eve)      # touched on the writer thread only
+        # touched on the writer thread only
+        self.lines = BatchLines(self.eve, community_id_seed, common)
 
     def flows(self, batch: FlowBatch) -> None:
         if batch.alerts:
@@ -217,7 +222,7 @@ class EveSink(Sink):
 
     def stats(self, event: dict) -> None:
         if self.with_stats:
-            self.writer.submit(self.eve.write_event, event, owner=self)
+            self.writer.submit(self.lines.write_stats, event, owner=self)
 
     def reopen(self) -> None:
         self.writer.submit(self.eve.reopen, owner=self)

@@ -44,6 +44,8 @@ from wirescore import signals
 from wirescore.errors import WirescoreError
 from wirescore.outputs.eve import _dumps
 from wirescore.outputs.eve_targets import main_output, open_output
+from wirescore._core.eve import splice_fields
+from wirescore.outputs.eve import _dumps, common_fields
 from wirescore.outputs.paths import eve_filename, make_log_dir, per_worker_name
 from wirescore.workers import stats
 from wirescore.workers.body import worker_main
@@ -313,7 +315,9 @@ class WorkerPool:
 
     def _write_stats(self, event: Optional[dict]) -> None:
         if event is not None and self._relay is not None:
-            self._relay.write((_dumps(event) + "\n").encode("ascii"))
+            # the workers' lines carry host already (their engines splice it in)
+            common = common_fields(self.cfg["outputs.eve.sensor_name"])
+            self._relay.write(splice_fields((_dumps(event) + "\n").encode("ascii"), common))
             self._lines_at_stats = self._relay.lines_relayed
 
     def _lines_since_stats(self) -> bool:
