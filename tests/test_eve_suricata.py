@@ -142,15 +142,22 @@ ALERT_KINDS = (
 
 
 @pytest.mark.parametrize("rel,units", ALERT_KINDS, ids=[u for u, _ in ALERT_KINDS])
-def test_every_alert_kind_has_its_score_as_a_number(rel, units, tmp_path, validator):
+def test_every_alert_kind_has_its_score_as_a_number_and_its_flows_id(rel, units, tmp_path, validator):
     """alert.context.wirescore.score and .threshold are numbers, the values metadata
     writes as strings (6 decimals), the score above the threshold; the line validates."""
     pcap = SHARED_DATA / "pcaps" / rel
     logdir = tmp_path / "logs"
-    run_wirescore("run", "-r", pcap, "-l", logdir, "--no-snippets")
-    alerts = [e for e in read_eve(logdir) if e["event_type"] == "alert"]
+    run_wirescore("run", "-r", pcap, "-l", logdir, "--no-snippets", "--community-id-seed", "3")
+    events = read_eve(logdir)
+    flows = {e["flow_id"]: e for e in events if e["event_type"] == "flow"}
+    alerts = [e for e in events if e["event_type"] == "alert"]
     seen = set()
     for ev in alerts:
+        # an alert about a flow carries its flow's Community ID (seeded alike); known
+        # gap: an ICMP attempt's record lacks the type and code its flow line hashes
+        unit = ev["alert"]["metadata"]["wirescore_unit"][0]
+        if ev.get("flow_id") in flows and not (unit == "attempt" and "ICMP" in ev["proto"]):
+            assert ev["community_id"] == flows[ev["flow_id"]]["community_id"], (unit, ev)
         meta, nums = ev["alert"]["metadata"], ev["alert"]["context"]["wirescore"]
         assert set(nums) == {"score", "threshold"}, nums
         assert all(type(v) is float for v in nums.values()), nums

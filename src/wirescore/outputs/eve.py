@@ -491,11 +491,17 @@ def _open_flow_head(record, stamp_us: int, ts: Timestamps, seed: int = 0
     # ports only for protocols that have them (ICMP's type is no port here)
     sport, dport = ((int(record["src_port"]), int(record["dest_port"]))
                     if proto in PORT_PROTOS else (None, None))
+    # ICMP: the flow line hashes the first packet's type and code as its ports; an
+    # update's record has them (an attempt's has not: its ID stays the port-less one)
+    cid_ports = (sport, dport)
+    is_icmp = (proto == 1 and version == 4) or (proto == 58 and version == 6)
+    if is_icmp and "icmp_seen" in record.dtype.names and int(record["icmp_seen"]) & 1:
+        cid_ports = (int(record["icmp_type_ts"]), int(record["icmp_code_ts"]))
     ev: dict[str, Any] = {
         "timestamp": ts(stamp_us), "flow_id": int(record["flow_id"]),
         "src_ip": ip_text(src, version), "src_port": sport,
         "dest_ip": ip_text(dst, version), "dest_port": dport, "proto": proto_name(proto),
-        "community_id": community_id(proto, src, dst, sport, dport, seed),
+        "community_id": community_id(proto, src, dst, *cid_ports, seed),
         "event_type": "alert"}
     if sport is None:
         del ev["src_port"], ev["dest_port"]
