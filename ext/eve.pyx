@@ -25,7 +25,7 @@ from libc.stdlib cimport malloc, free
 from libc.string cimport memchr, memcpy
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 
-from evefmt cimport (TsCache, put, put_u64, put_ts, put_ip, put_hex2, put_cid,
+from evefmt cimport (TsCache, put, put_u64, put_ts, put_ip, put_mac, put_hex2, put_cid,
                      write_all, writev_all, iovec)
 
 from features cimport FlowRecord
@@ -98,8 +98,16 @@ cdef char* put_tcp(char* p, const FlowRecord* r) noexcept nogil:
     return p
 
 
+cdef bint has_mac(const FlowRecord* r) noexcept nogil:
+    cdef int i
+    for i in range(6):
+        if r.src_mac[i] or r.dest_mac[i]:
+            return True
+    return False
+
+
 cdef char* put_flow(char* p, const FlowRecord* r, uint16_t seed, bint alerted,
-                    TsCache* tc) noexcept nogil:
+                    TsCache* tc, bint ether) noexcept nogil:
     cdef bint ports = ws_has_ports(r.proto)
     cdef bint icmp = ((r.proto == IPP_ICMP and r.ip_version == 4)
                       or (r.proto == IPP_ICMPV6 and r.ip_version == 6))
@@ -149,6 +157,12 @@ cdef char* put_flow(char* p, const FlowRecord* r, uint16_t seed, bint alerted,
         p = put(p, b",\"app_proto\":\"")
         p = put(p, ws_app_protos[r.app_proto].name)
         p = put(p, b"\"")
+    if ether and has_mac(r):
+        p = put(p, b",\"ether\":{\"src_macs\":[")
+        p = put_mac(p, r.src_mac)
+        p = put(p, b"],\"dest_macs\":[")
+        p = put_mac(p, r.dest_mac)
+        p = put(p, b"]}")
     p = put(p, b",\"flow\":{\"pkts_toserver\":")
     p = put_u64(p, r.pkts_toserver)
     p = put(p, b",\"pkts_toclient\":")
@@ -175,11 +189,14 @@ cdef char* put_flow(char* p, const FlowRecord* r, uint16_t seed, bint alerted,
     return p
 
 
-def format_flows(cnp.ndarray records, alerted=None, int seed=0, int fd=-1):
+def format_flows(cnp.ndarray records, alerted=None, int seed=0, int fd=-1,
+                 bint ether=False):
     """EVE flow lines, one per record, newline-terminated.
 
     records: a C-contiguous RECORD_DTYPE array; alerted: None or a bool array of the
-    same length (flow.alerted); seed: Community ID seed, 0..65535. With fd >= 0 the
+    same length (flow.alerted); seed: Community ID seed, 0..65535; ether: write
+    ether{src_macs, dest_macs} (the first packet's MACs) for flows that have them
+    (Ethernet), as Suricata's eve-log ethernet: yes. With fd >= 0 the
     lines are written to that file descriptor (one write() per LINE_BLOCK lines, no
     copy into Python) and the byte count is returned; otherwise the bytes are.
     An OSError is raised when write() fails.
@@ -215,7 +232,7 @@ def format_flows(cnp.ndarray records, alerted=None, int seed=0, int fd=-1):
                 p = buf
                 for i in range(done, done + block if done + block < n else n):
                     p = put_flow(p, &recs[i], <uint16_t>seed,
-                                 have_alerted and al[i] != 0, &tc)
+                                 have_alerted and al[i] != 0, &tc, ether)
                 done = done + block if done + block < n else n
                 if fd >= 0:
                     err = write_all(fd, buf, p - buf)

@@ -130,6 +130,18 @@ cdef inline char* put_ts(char* p, int64_t us, TsCache* c) noexcept nogil:
     return p + 31
 
 
+cdef inline char* put_mac(char* p, const uint8_t* mac) noexcept nogil:
+    """The quoted MAC address, lower-case hex pairs joined by colons (as Suricata)."""
+    cdef const char* hexd = b"0123456789abcdef"
+    cdef int i
+    p[0] = 34
+    for i in range(6):
+        p[1 + 3 * i] = hexd[mac[i] >> 4]
+        p[2 + 3 * i] = hexd[mac[i] & 15]
+        p[3 + 3 * i] = 58 if i < 5 else 34      # ':' between, '"' after the last
+    return p + 19
+
+
 cdef inline char* put_ip(char* p, const uint8_t* addr, int version) noexcept nogil:
     """The quoted address; IPv4 written here (glibc's inet_ntop formats each octet with
     sprintf, a tenth of the writer's time), IPv6 by inet_ntop (zero-run compression)."""

@@ -347,6 +347,8 @@ def test_live_flows_equal_file_flows(wire, pcap, tmp_path):
     assert directional_totals(events) == expected
     final = [e for e in events if e["event_type"] == "stats"][-1]["stats"]["capture"]
     assert final["kernel_packets"] == frames and final["kernel_drops"] == 0
+    assert all(e.get("in_iface") == (None if e["event_type"] == "stats" else CAP_IF)
+               for e in events)
 
 
 @live
@@ -849,6 +851,9 @@ def test_merged_lines_carry_host_and_no_pcap_filename(wire, tmp_path):
     events = read_lines(logdir / "eve.json")
     assert {e["event_type"] for e in events} >= {"flow", "stats"}
     assert all(e["host"] == "s1" and "pcap_filename" not in e for e in events)
+    # Suricata's in_iface on every line of a live capture but the stats
+    assert all(e.get("in_iface") == (None if e["event_type"] == "stats" else CAP_IF)
+               for e in events)
 
 
 @live

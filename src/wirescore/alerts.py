@@ -29,7 +29,7 @@ import numpy as np
 
 from wirescore.errors import StageFailure
 from wirescore.outputs.eve import alert_event, app_alert_event, arp_alert_event, window_alert_event
-from wirescore.outputs.eve import attempt_alert_event, update_alert_event
+from wirescore.outputs.eve import add_ether, attempt_alert_event, update_alert_event
 from wirescore.outputs.sinks import (AlertEvent, AppAlertBatch, AttemptAlertBatch, FlowBatch,
                                      UpdateAlertBatch, WindowBatch)
 
@@ -130,8 +130,13 @@ class AlertStage:
             return None
         self.app_alerted.update(int(records["flow_id"][i]) for i, _ in found)
         seed = self.formatter.seed          # the flow lines' Community ID seed
-        return batch_type([AlertEvent(event(records[i], a, self.ts, seed), a.profile.id,
-                                      records[i], int(records[stamp][i])) for i, a in found])
+        out = []
+        for i, a in found:
+            ev = event(records[i], a, self.ts, seed)
+            if self.formatter.ether:
+                add_ether(ev, records[i])
+            out.append(AlertEvent(ev, a.profile.id, records[i], int(records[stamp][i])))
+        return batch_type(out)
 
     def app(self, batch) -> Optional[AppAlertBatch]:
         """Alerts of the app profiles over an AppBatch (events of one kind)."""

@@ -271,6 +271,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Name of this sensor, written as \"host\" in every EVE line (alert, flow, "
             "app-layer, stats), as Suricata's sensor-name: tells apart the lines of several "
             "sensors feeding one pipeline. Unset: no host field, as in Suricata."),
+    Setting("outputs.eve.ethernet", False, bool, "--eve-ethernet/--no-eve-ethernet",
+            "Ethernet captures: flow lines carry ether{src_macs, dest_macs} and alerts "
+            "about a flow ether{src_mac, dest_mac}: the MACs of the flow's first frame "
+            "(source: the client's side), as Suricata's eve-log ethernet: yes."),
     Setting("outputs.eve.pcap_filename", False, bool, "--pcap-filename/--no-pcap-filename",
             "Reading a capture file (-r FILE): write its path, as given, as "
             "\"pcap_filename\" in every EVE line, as Suricata's eve-log option pcap-file: "

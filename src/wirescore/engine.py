@@ -208,14 +208,16 @@ class _StatsClock:
         return (now_us - (self.first_us or now_us)) / 1e6
 
 
-def eve_common(cfg, source) -> bytes:
+def eve_common(cfg, source, stats: bool = False) -> bytes:
     """The fields of every EVE line of a run over `source` (outputs/eve.py
     common_fields): host from outputs.eve.sensor_name; pcap_filename, with
     outputs.eve.pcap_filename on, the path of a capture file as given (a live source
-    or standard input, "-", has none)."""
+    or standard input, "-", has none); in_iface, a live source's interface (not on
+    stats lines: stats=True)."""
     path = getattr(source, "path", None)
     keep = cfg["outputs.eve.pcap_filename"] and path not in (None, "-")
-    return common_fields(cfg["outputs.eve.sensor_name"], path if keep else None)
+    iface = None if stats else getattr(source, "iface", None)
+    return common_fields(cfg["outputs.eve.sensor_name"], path if keep else None, iface)
 
 
 class _Run:
@@ -244,7 +246,8 @@ class _Run:
                                 or bool(self.eve_types & set(FORMATTERS))
                                 or bool(detector is not None and detector.app_detectors))
         seed = cfg["outputs.eve.community_id_seed"]
-        self.formatter, self.ts = FlowEventFormatter(seed), Timestamps()
+        self.formatter = FlowEventFormatter(seed, cfg["outputs.eve.ethernet"])
+        self.ts = Timestamps()
         self.app_formatters = {kind: f(seed) for kind, f in FORMATTERS.items()}
         self.alerts = AlertStage(detector, self.formatter, self.ts) if detector else None
         self.writer = BackgroundWriter()
@@ -263,14 +266,15 @@ class _Run:
     def _open_eves(self, cfg) -> list:
         """One EveSink per EVE output (the main one first); one that cannot open closes
         those opened before it."""
-        common = eve_common(cfg, self.source)
+        common, stats_common = eve_common(cfg, self.source), eve_common(cfg, self.source, True)
         eves: list = []
         try:
             for out in self.outputs:
                 eves.append(EveSink(open_output(out, self.engine.log_dir),
                                     out.describe(self.engine.log_dir),
                                     self.writer, self.engine.eve_stats, eve_types(out.types),
-                                    cfg["outputs.eve.community_id_seed"], common))
+                                    cfg["outputs.eve.community_id_seed"], common,
+                                    stats_common, cfg["outputs.eve.ethernet"]))
         except BaseException:
             for sink in eves:
                 sink.close()

@@ -61,6 +61,21 @@ def ip_text(addr: bytes, version: int) -> str:
     return socket.inet_ntop(socket.AF_INET6, addr[:16])
 
 
+def add_ether(ev: dict, record) -> None:
+    """ev["ether"] = {src_mac, dest_mac} of a record's flow when it has MACs (a flow or
+    update record of an Ethernet capture; an attempt record has none)."""
+    if "src_mac" not in record.dtype.names:
+        return
+    src, dst = bytes(record["src_mac"]), bytes(record["dest_mac"])
+    if any(src) or any(dst):
+        ev["ether"] = {"src_mac": mac_text(src), "dest_mac": mac_text(dst)}
+
+
+def mac_text(mac: bytes) -> str:
+    """aa:bb:cc:dd:ee:ff, lower case (as Suricata)."""
+    return ":".join(f"{b:02x}" for b in mac[:6])
+
+
 def tcp_flags_hex(flags: int) -> str:
     return format(flags, "02x")
 
@@ -69,8 +84,11 @@ class FlowEventFormatter:
     """Turns RECORD_DTYPE arrays into EVE flow event dicts (what --export and the
     on_flow callback get; eve.json's flow lines are formatted in C, _core.eve)."""
 
-    def __init__(self, community_id_seed: int = 0):
+    def __init__(self, community_id_seed: int = 0, ether: bool = False):
+        """ether: events carry ether{src_macs, dest_macs} (the first packet's MACs) for
+        flows that have them, as the C lines with outputs.eve.ethernet."""
         self.seed = community_id_seed
+        self.ether = ether
         self.ts = Timestamps()
 
     def events(self, records: np.ndarray, alerted: Iterable[bool] | None = None
@@ -122,6 +140,11 @@ class FlowEventFormatter:
         app_proto = APP_PROTO_NAMES[row[ix["app_proto"]]]
         if app_proto:
             ev["app_proto"] = app_proto
+        if self.ether:
+            macs = bytes(row[ix["src_mac"]]), bytes(row[ix["dest_mac"]])
+            if any(macs[0]) or any(macs[1]):
+                ev["ether"] = {"src_macs": [mac_text(macs[0])],
+                               "dest_macs": [mac_text(macs[1])]}
         state = row[ix["state"]]
         ev["flow"] = {
             "pkts_toserver": row[ix["pkts_toserver"]],
@@ -269,14 +292,15 @@ class StdoutWriter(EveWriter):
         pass
 
 
-def common_fields(sensor_name: Optional[str] = None, pcap_filename: Optional[str] = None
-                  ) -> bytes:
+def common_fields(sensor_name: Optional[str] = None, pcap_filename: Optional[str] = None,
+                  in_iface: Optional[str] = None) -> bytes:
     """The fields Suricata adds to every EVE line of a run, as the JSON fragment that
     eve.pyx splice_fields puts before each line's closing brace: ',"host":NAME'
-    (sensor-name) and ',"pcap_filename":PATH' (pcap-file: yes, reading a file), JSON
-    strings (escaped, ASCII); None or "" leaves a field out (Suricata writes no host
-    without a sensor-name). b"" when neither: then no line is touched."""
-    fields = {"host": sensor_name, "pcap_filename": pcap_filename}
+    (sensor-name), ',"pcap_filename":PATH' (pcap-file: yes, reading a file) and
+    ',"in_iface":IFACE' (live capture: the interface; not on stats lines, as
+    Suricata's), JSON strings (escaped, ASCII); None or "" leaves a field out (Suricata
+    writes no host without a sensor-name). b"" when none: then no line is touched."""
+    fields = {"in_iface": in_iface, "host": sensor_name, "pcap_filename": pcap_filename}
     return "".join(f",{_dumps(k)}:{_dumps(v)}" for k, v in fields.items() if v
                    ).encode("ascii")
 
@@ -299,6 +323,9 @@ def alert_event(flow_event: Mapping[str, Any], alert, end_ts: str) -> dict[str, 
         if key in flow_event:
             ev[key] = flow_event[key]
     ev["event_type"] = "alert"
+    if "ether" in flow_event:      # a packet's MACs, as Suricata's alerts: the first one's
+        ether = flow_event["ether"]
+        ev["ether"] = {"src_mac": ether["src_macs"][0], "dest_mac": ether["dest_macs"][0]}
     extra = {"wirescore_features": _features(alert)} if alert.explanation else {}
     ev["alert"] = _alert_object(alert, alert.profile.unit, extra)
     flow = dict(flow_event["flow"])

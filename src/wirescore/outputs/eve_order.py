@@ -29,11 +29,15 @@ class BatchLines:
     run's BackgroundWriter). A failure while formatting writes what was collected before
     it, then raises (whatever fails, everything decided before it is still written)."""
 
-    def __init__(self, eve, community_id_seed: int = 0, common: bytes = b""):
+    def __init__(self, eve, community_id_seed: int = 0, common: bytes = b"",
+                 stats_common: Optional[bytes] = None, ether: bool = False):
         self.eve = eve
+        self.ether = ether                     # flow lines carry ether{} (eve.pyx)
         self.seed = community_id_seed          # of every line's community_id, 0..65535
-        # the run's fixed fields (outputs/eve.py common_fields), spliced into every line
+        # the run's fixed fields (outputs/eve.py common_fields), spliced into every line;
+        # stats lines get stats_common (no in_iface, as Suricata's)
         self.common = common
+        self.stats_common = common if stats_common is None else stats_common
         self._stamps: list[np.ndarray] = []
         self._blocks: list[bytes] = []
         # kinds whose formatter writes a line for some records only (written())
@@ -45,7 +49,8 @@ class BatchLines:
         at each flow's start."""
         from wirescore._core.eve import format_flows
 
-        self._add(lambda: format_flows(records, alerted, self.seed), records["start_us"])
+        self._add(lambda: format_flows(records, alerted, self.seed, ether=self.ether),
+                  records["start_us"])
 
     def add_app(self, kind: str, records: np.ndarray) -> None:
         """App-layer events of one kind, each stamped at its record's ts_us."""
@@ -86,8 +91,9 @@ class BatchLines:
         """A stats event, written at once (after its batch), with the common fields."""
         from wirescore._core.eve import splice_fields
 
-        self.eve.write_event_bytes(event, splice_fields(
-            (_dumps(event) + "\n").encode("ascii"), self.common))
+        line = (_dumps(event) + "\n").encode("ascii")
+        self.eve.write_event_bytes(event, splice_fields(line, self.stats_common)
+                                   if self.stats_common else line)
 
     def write(self) -> None:
         """Write the batch's lines ordered by timestamp (stable) and start a new batch."""

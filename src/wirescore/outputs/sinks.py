@@ -168,11 +168,13 @@ class EveSink(Sink):
     (outputs.eve.types, default all); the lines formatted here (flows, app-layer
     events) hash their community_id with community_id_seed (0..65535; alert lines come
     made, by the run's FlowEventFormatter of the same seed); every line, stats too, gets
-    the run's `common` fields (host, pcap_filename: outputs/eve.py common_fields).
+    the run's `common` fields (in_iface, host, pcap_filename: outputs/eve.py
+    common_fields), stats lines `stats_common` (default: the same).
     reopen() starts a new file by name (SIGHUP, after logrotate)."""
 
     def __init__(self, eve, name: str, writer, with_stats: bool = True, types=EVE_TYPES,
-                 community_id_seed: int = 0, common: bytes = b""):
+                 community_id_seed: int = 0, common: bytes = b"",
+                 stats_common: Optional[bytes] = None, ether: bool = False):
         """eve: where the lines go (outputs/eve_targets.py open_output: an EveWriter or
         a buffered peer output); name: what messages call it."""
         self.name = name
@@ -181,7 +183,7 @@ class EveSink(Sink):
         self.with_stats = with_stats and "stats" in self.types
         self.eve = eve
         # touched on the writer thread only
-        self.lines = BatchLines(self.eve, community_id_seed, common)
+        self.lines = BatchLines(self.eve, community_id_seed, common, stats_common, ether)
 
     def flows(self, batch: FlowBatch) -> None:
         if batch.alerts:
