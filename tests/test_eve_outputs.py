@@ -430,3 +430,46 @@ def test_rsyslog_writes_the_eve_file_again_from_the_syslog_output(tmp_path, refe
         proc.terminate()                 # rsyslogd writes out its queue as it stops
         _, err = proc.communicate(timeout=30)
     assert (tmp_path / "eve.json").read_bytes() == reference, err.decode()[-2000:]
+
+
+def test_a_redis_that_fails_is_tried_once_a_second_not_retried_inside(tmp_path):
+    """A server that accepts and hangs up (a Redis that is restarting): each write tries
+    one connection at most, none while RETRY_S has not passed (redis-py's own retries,
+    which back off for seconds on the writer thread, are off), and the lines wait."""
+    pytest.importorskip("redis", reason="the redis package (wirescore[redis])")
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    server.settimeout(0.05)
+    accepted = []
+
+    def accept_and_close():
+        while True:
+            try:
+                conn, _ = server.accept()
+            except socket.timeout:
+                continue
+            except OSError:                     # the test closed the server
+                return
+            accepted.append(conn)
+            conn.close()
+
+    now = [0.0]
+    out = eve_sockets.RedisOutput("EVE redis test", "r", "127.0.0.1",
+                                  server.getsockname()[1], "rpush", "k", 1 << 20,
+                                  clock=lambda: now[0])
+    thread = threading.Thread(target=accept_and_close, daemon=True)
+    thread.start()
+    try:
+        for i in range(5):                      # no time passes: one try in all
+            out.write_bytes(f'{{"n":{i}}}\n'.encode())
+        time.sleep(0.2)
+        assert len(accepted) == 1
+        now[0] += eve_sockets.RETRY_S
+        out.write_bytes(b'{"n":5}\n')
+        time.sleep(0.2)
+        assert len(accepted) == 2
+        assert (out.lines_sent, out.dropped) == (0, 0) and out._buffered == 6 * 8
+    finally:
+        server.close()
+        thread.join(timeout=5)

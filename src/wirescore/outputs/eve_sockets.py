@@ -2,8 +2,9 @@
 
 Each of these outputs keeps the lines its peer has not taken yet in a bounded buffer
 (outputs.eve.buffer_mb) and sends from it whenever it is written to (every batch, so
-about every --read-timeout on a quiet live link) without ever waiting on the peer:
-sockets are non-blocking, and Redis calls have short timeouts. A peer that is down, not
+about every --read-timeout on a quiet live link) without waiting on the peer: sockets
+are non-blocking; a Redis call waits at most RedisOutput.TIMEOUT_S (a server that
+accepts and then hangs costs that once per try, a try a second). A peer that is down, not
 there yet, or too slow leaves the lines in the buffer; a peer that is down is tried again
 at most once a second (RETRY_S). What the buffer cannot hold is dropped, newest first (the
 buffer keeps the lines from the start of the outage, in order), and counted
@@ -309,6 +310,7 @@ class RedisOutput(BufferedOutput):
 
     split_lines = True
     PIPELINE = 1000
+    TIMEOUT_S = 0.5          # connect, and each round trip: a hung server costs this
     STREAM_MAXLEN = 100_000                       # as Suricata's stream default
 
     def __init__(self, name: str, label: str, server: str, port: int, mode: str, key: str,
@@ -326,8 +328,16 @@ class RedisOutput(BufferedOutput):
         self._client = None
 
     def _connect(self) -> None:
-        client = self._redis.Redis(host=self.server, port=self.port, socket_timeout=2.0,
-                                   socket_connect_timeout=0.5)
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        # no retries inside redis-py (its default backs off for seconds): a failure hangs
+        # up here and the next try comes RETRY_S later, so the writer thread waits at
+        # most the timeouts below per try
+        client = self._redis.Redis(host=self.server, port=self.port,
+                                   socket_timeout=self.TIMEOUT_S,
+                                   socket_connect_timeout=self.TIMEOUT_S,
+                                   retry=Retry(NoBackoff(), 0))
         try:
             client.ping()
         except self._redis.RedisError as exc:
