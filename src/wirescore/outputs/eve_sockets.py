@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import errno
 import logging
+from abc import ABC, abstractmethod
 import os
 import select
 import socket
@@ -56,7 +57,7 @@ def ordered_bytes(blocks: list[bytes], keys: np.ndarray) -> bytes:
     return b"\n".join([lines[i] for i in order]) + b"\n"
 
 
-class BufferedOutput:
+class BufferedOutput(ABC):
     """The buffer, the retries and the counters every peer output shares; a subclass
     says how to connect (_connect), send (_send_some) and hang up (_disconnect).
 
@@ -239,15 +240,17 @@ class BufferedOutput:
 
     # ---------------------------------------------------------- per transport
 
+    @abstractmethod
     def _connect(self) -> None:
-        raise NotImplementedError
+        """Connect to the peer; raises OSError when it is not there."""
 
+    @abstractmethod
     def _send_some(self, chunk: bytes) -> int:
         """Send (part of) chunk; return the bytes taken. Raises OSError."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _disconnect(self) -> None:
-        raise NotImplementedError
+        """Hang up (the connection is known to be open)."""
 
 
 class SocketOutput(BufferedOutput):
@@ -344,6 +347,14 @@ class RedisOutput(BufferedOutput):
             client.close()
             raise OSError(errno.ECONNREFUSED, f"Redis {self.server}:{self.port}: {exc}")
         self._client = client
+
+    def _send_some(self, chunk: bytes) -> int:
+        """One line (pump sends PIPELINE lines a round trip; this is the one-line case)."""
+        try:
+            self._push([chunk.rstrip(b"\n")])
+        except self._redis.RedisError as exc:
+            raise OSError(errno.ECONNRESET, f"Redis {self.server}:{self.port}: {exc}")
+        return len(chunk)
 
     def pump(self) -> None:
         """Like BufferedOutput.pump, PIPELINE lines per round trip."""
