@@ -70,9 +70,6 @@ cdef struct FlowAcc:
     uint16_t bad_flags[2]    # per direction: TCP packets with flags no stack sends
                              # (decode.pxd tcp_flags_bad), saturating at 65535
     uint8_t pad[2]
-    uint8_t mac[12]          # Ethernet: the first packet's source, then destination MAC
-                             # (zero: not Ethernet)
-    uint8_t pad2[4]
     DirStats d[2]            # 0 = toserver, 1 = toclient
 
 cdef struct FlowRecord:
@@ -101,8 +98,8 @@ cdef struct FlowRecord:
     uint8_t icmp_code_tc
     uint8_t app_proto        # AP_* (core_names.py APP_PROTOS): EVE's app_proto
     uint8_t pad[2]
-    uint8_t src_mac[6]       # Ethernet: the MACs of the first packet (zero: not Ethernet)
-    uint8_t dest_mac[6]
+    uint8_t src_mac[6]       # Ethernet, FlowMeter(macs=True): the MACs of the first packet
+    uint8_t dest_mac[6]      # (zero otherwise)
     uint8_t pad2[4]
     # features: documented one by one in wirescore/catalog.py
     double duration

@@ -363,8 +363,6 @@ cdef inline void ft_identity(const FlowEntry* e, uint64_t h, FlowRecord* r) noex
         memcpy(r.dest_addr, e.key.addr_a, 16)
         r.src_port = e.key.port_b
         r.dest_port = e.key.port_a
-    memcpy(r.src_mac, e.f.mac, 6)
-    memcpy(r.dest_mac, &e.f.mac[6], 6)
     r.vlan0 = e.key.vlan0
     r.vlan1 = e.key.vlan1
     r.nvlan = e.key.nvlan

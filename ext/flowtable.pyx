@@ -226,6 +226,10 @@ cdef class FlowMeter:
         ARP frame for drain_arp(); 0 (the default): off (ARP frames are still decoded
         and counted). The ring, when on, keeps ARP frames too, under their sender's ARP
         id (ring_flow(record["flow_id"])).
+    macs : bool
+        Keep each flow's first Ethernet frame's source and destination MAC (12 bytes a
+        flow-table entry, in a table of their own: the entries stay small) for the
+        records' src_mac/dest_mac (EVE ether); off (the default) they are zero.
     anomalies : bool
         Keep one AnomalyRecord (ANOMALY_DTYPE) per frame the decoder refuses, for
         drain_anomalies(), which the caller must then call after every feed() (feed()
@@ -273,7 +277,9 @@ cdef class FlowMeter:
     cdef bint app_on
     cdef ArpTable arp
     cdef bint arp_on
-    cdef bint eth_frames     # the batch at hand is Ethernet: flows keep their MACs
+    cdef bint eth_frames     # the batch at hand is Ethernet
+    cdef uint8_t* macs       # macs=True: 12 bytes an entry, its first frame's source and
+                             # destination MAC (zero: not Ethernet); NULL: off
     cdef Anomalies anom
     cdef Pending pend
     cdef FlowRecord* out
@@ -302,7 +308,7 @@ cdef class FlowMeter:
                   unsigned int app_first_bytes=512, unsigned int scan_pending=0,
                   double scan_grace=0.5, double update_interval=0.0,
                   unsigned int window_early=0, unsigned int window_early_capacity=65536,
-                  bint anomalies=False):
+                  bint anomalies=False, bint macs=False):
         cdef double seconds[N_TC]
         cdef int kinds
         cdef const uint32_t[::1] budgets
@@ -352,6 +358,10 @@ cdef class FlowMeter:
             if arp_init(&self.arp, arp_hosts, out_capacity) < 0:
                 raise MemoryError("cannot allocate the ARP tables")
             self.arp_on = True
+        if macs:
+            self.macs = <uint8_t*>calloc(max_flows, 12)
+            if self.macs == NULL:
+                raise MemoryError("cannot allocate the MAC table")
         if anomalies and anomaly_init(&self.anom, ANOMALY_CAP) < 0:
             raise MemoryError("cannot allocate the anomaly records")
         if scan_pending and not context:
@@ -393,6 +403,7 @@ cdef class FlowMeter:
         scans_free(&self.scans)
         arp_free(&self.arp)
         anomaly_free(&self.anom)
+        free(self.macs)
         pending_free(&self.pend)
         free(self.out)
         free(self.upd)
@@ -807,9 +818,8 @@ cdef class FlowMeter:
                 idx = -1
         if idx < 0:
             idx = self._start(key, h, ts, src_is_a)
-            if self.eth_frames:      # an Ethernet frame: 6 bytes destination, 6 source
-                memcpy(self.ft.entries[idx].f.mac, frame + 6, 6)
-                memcpy(&self.ft.entries[idx].f.mac[6], frame, 6)
+            if self.macs != NULL:
+                self._keep_macs(idx, frame)
         e = &self.ft.entries[idx]
         direction = 0 if (<uint8_t>src_is_a) == e.f.a_is_client else 1
         if self.upd_every:
@@ -866,6 +876,21 @@ cdef class FlowMeter:
         return (n > 1 and (ts - f.first_ts) // self.upd_every
                 > (prev_last - f.first_ts) // self.upd_every)
 
+    cdef void _keep_macs(self, int32_t idx, const uint8_t* frame) noexcept nogil:
+        """A new flow's MACs, from its first frame (Ethernet: 6 bytes destination, then 6
+        source); zero for other link types (the entry may have held another flow)."""
+        cdef uint8_t* m = &self.macs[<size_t>idx * 12]
+        if self.eth_frames:
+            memcpy(m, frame + 6, 6)
+            memcpy(m + 6, frame, 6)
+        else:
+            memset(m, 0, 12)
+
+    cdef void _put_macs(self, int32_t idx, FlowRecord* r) noexcept nogil:
+        if self.macs != NULL:
+            memcpy(r.src_mac, &self.macs[<size_t>idx * 12], 6)
+            memcpy(r.dest_mac, &self.macs[<size_t>idx * 12 + 6], 6)
+
     cdef void _update(self, const FlowEntry* e, uint64_t h) noexcept nogil:
         """The open flow's update record (see update_interval), or a skip counted when
         the update buffer is full."""
@@ -877,6 +902,7 @@ cdef class FlowMeter:
         self.upd_n += 1
         memset(r, 0, sizeof(FlowRecord))
         ft_identity(e, h, r)
+        self._put_macs(<int32_t>(e - self.ft.entries), r)
         acc_record(&e.f, R_NONE, r)
         if self.context:
             ctx_flow_peek(&self.ctx, r, self.now_us)
@@ -895,6 +921,7 @@ cdef class FlowMeter:
         self.out_n += 1
         memset(r, 0, sizeof(FlowRecord))
         ft_identity(e, h, r)
+        self._put_macs(idx, r)
         acc_record(&e.f, reason, r)
         if self.app_on:
             app_flow_end(&self.app, &e.app, e.key.proto, r, self.cnt)

@@ -61,7 +61,7 @@ def meter_options(cfg, detector, records_read: bool = False, app_events: bool = 
         update_interval=cfg["flow.update_interval"] if updates_wanted(detector) else 0.0,
         window_early=cfg["window.early_packets"] if early_wanted(detector) else 0,
         ring_bytes=cfg["outputs.snippets.ring_bytes"] if snippets else 0,
-        anomalies=cfg["outputs.eve.decode_anomalies"])
+        anomalies=cfg["outputs.eve.decode_anomalies"], macs=cfg["outputs.eve.ethernet"])
 
 
 def attempts_wanted(cfg, detector) -> bool:
