@@ -366,7 +366,8 @@ def test_several_outputs_each_with_its_own_types(tmp_path, reference):
     (["--eve-also", "unix_stream"], "unix_stream needs a path"),
     (["--eve-also", "stdout?colour=1"], "unknown key 'colour'"),
     (["--eve-also", "syslog?facility=local9"], "syslog facility 'local9'"),
-    (["--eve-also", "regular:a/b.json"], "must be a plain name inside the log directory"),
+    (["--eve-also", "regular:a/b.json"], "must be a plain file name inside the log"),
+    (["--eve-also", "regular:/tmp/elsewhere.json"], "must be a plain file name inside the log"),
     (["--eve-also", "regular:x.json?types=alerts"], "unknown event type 'alerts'"),
 ])
 def test_a_bad_output_is_refused_in_one_line(tmp_path, args, message):

@@ -209,9 +209,10 @@ SETTINGS: tuple[Setting, ...] = (
             "blocks capture: a peer that goes away is reconnected every second, and lines "
             "the buffer cannot hold are dropped and counted."),
     Setting("outputs.eve.filename", "eve.json", str, "--eve-filename",
-            "regular: the EVE-JSON file, a name inside the log directory or an absolute "
-            "path (appended to, as Suricata does); unix_stream/unix_dgram: the socket's "
-            "path (a name is taken inside the log directory)."),
+            "regular: the EVE-JSON file, a name inside the log directory (appended to, "
+            "as Suricata does; files wirescore writes never leave -l); "
+            "unix_stream/unix_dgram: the socket's path, absolute or a name inside the "
+            "log directory."),
     Setting("outputs.eve.redis.server", "127.0.0.1", str, "--eve-redis-server",
             "filetype redis: the server's host name or address."),
     Setting("outputs.eve.redis.port", 6379, int, "--eve-redis-port",

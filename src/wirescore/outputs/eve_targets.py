@@ -6,7 +6,7 @@ types); outputs.eve.also adds more, each one text:
 
     FILETYPE[:WHERE][?KEY=VALUE&...]
 
-    regular:alerts.json?types=alert            a file (inside -l, or an absolute path)
+    regular:alerts.json?types=alert            a file (a name inside -l)
     unix_stream:/run/evebox.sock               a unix stream socket (Suricata's
                                                unix_stream: one connection, lines)
     unix_dgram:/run/eve.sock?types=alert,dns   a unix datagram socket: a line a datagram
@@ -170,7 +170,8 @@ def _checked(out: EveOutput, where_s: str) -> EveOutput:
             raise WirescoreError(f"{where_s}: syslog level {out.level!r} is not one of "
                                  f"{', '.join(LEVELS)}")
     if out.filetype in ("regular", "unix_stream", "unix_dgram"):
-        check_path_name(out.where, f"{where_s} filename")
+        check_path_name(out.where, f"{where_s} filename",
+                        absolute=out.filetype != "regular")
     if out.filetype == "redis" or (out.filetype == "syslog" and not out.where.startswith("/")):
         host_port(out.where, where_s)
     if out.buffer_mb < 1:

@@ -1,7 +1,7 @@
 """Where a run writes, and the check that it can, before the first packet.
 
 A run writes into the log directory (-l): the EVE file (outputs.eve.filename, a plain
-name inside it or an absolute path; with --eve-per-worker one eve.<n>.json per worker;
+name inside it; with --eve-per-worker one eve.<n>.json per worker;
 none when the main EVE output is not a file, outputs/eve_targets.py), the alert logs when
 on (outputs.cef.filename, outputs.notice.filename: plain names; with workers one
 <name>.<n>.<ext> per worker) and, with detection and snippets on, the snippets
@@ -37,9 +37,11 @@ class Output:
 
 def eve_filename(cfg) -> str:
     """outputs.eve.filename, refused in one line unless a plain name (no /, no NUL,
-    not . or ..: a file inside the log directory) or an absolute path."""
+    not . or ..: a file inside the log directory), or for a unix socket an absolute
+    path."""
     name = cfg["outputs.eve.filename"]
-    check_path_name(name, "outputs.eve.filename")
+    check_path_name(name, "outputs.eve.filename",
+                    absolute=cfg["outputs.eve.filetype"] in ("unix_stream", "unix_dgram"))
     return name
 
 
@@ -65,13 +67,16 @@ def per_worker_name(filename: str, index: int) -> str:
     return str(p.with_name(f"{p.stem}.{index}{p.suffix}"))
 
 
-def check_path_name(name: str, what: str) -> None:
-    """A file or socket name inside the log directory (no /) or an absolute path; never
-    empty, '.', '..' or with a NUL."""
+def check_path_name(name: str, what: str, absolute: bool = False) -> None:
+    """A name inside the log directory (no /), or with absolute=True (a socket another
+    program made) also an absolute path; never empty, '.', '..' or with a NUL. A file
+    wirescore writes stays inside the log directory whatever the settings say."""
     if (not name or name in (".", "..") or "\0" in name
-            or ("/" in name and not name.startswith("/"))):
-        raise WirescoreError(f"{what} {name!r}: must be a plain name inside the log "
-                             "directory or an absolute path (no NUL, not . or ..)")
+            or ("/" in name and not (absolute and name.startswith("/")))):
+        where = ("a plain name inside the log directory or an absolute path (no NUL, "
+                 "not . or ..)" if absolute else
+                 "a plain file name inside the log directory (no /, no NUL, not . or ..)")
+        raise WirescoreError(f"{what} {name!r}: must be {where}")
 
 
 def run_outputs(cfg, log_dir: str | os.PathLike, workers: int = 0,
