@@ -398,11 +398,13 @@ def test_bpf_applies_live(wire, tmp_path):
 @live
 @pytest.mark.live
 def test_interface_going_down_is_a_fault_after_everything_read(wire, tmp_path):
+    """--exit-on-link-loss: the run ends at the link loss (the default waits for the
+    link: test_link_loss.py)."""
     from wirescore.engine import RunFault
 
     pcap = FIXTURES / "zeek-wikipedia.pcap"
     expected_events, _ = file_run(pcap, tmp_path)
-    run = LiveRun(wire, tmp_path / "down")
+    run = LiveRun(wire, tmp_path / "down", resume_on_link_loss=False)
     try:
         with run:
             wire.replay(pcap)

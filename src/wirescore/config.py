@@ -100,11 +100,22 @@ SETTINGS: tuple[Setting, ...] = (
             "handed over on a quiet link (a quiet pipe then also ages flows on the wall "
             "clock), and how soon a stop is noticed.", unit="ms", minimum=1,
             maximum=10000),
+    Setting("capture.exit_on_link_loss", False, bool,
+            "--exit-on-link-loss/--resume-on-link-loss",
+            "Live capture (-i): end the run when the interface goes down, disappears or is "
+            "re-created. Default: log it, write an EVE engine event, keep flows and host "
+            "state, and resume on the interface when it is back (same BPF, same fanout "
+            "group; retried every second; counted in stats capture.errors)."),
     Setting("capture.workers", 1, int, "--workers",
             "Live capture (-i): worker processes sharing the interface through the kernel's "
             "PACKET_FANOUT (flow hash: both directions of a flow reach one worker), each "
             "with its own flow table and detection. One eve.json unless --eve-per-worker.",
             unit="processes", minimum=1, maximum=64),
+    Setting("capture.worker_restarts", 5, int, "--worker-restarts",
+            "Live capture with --workers: a worker that dies (killed, crashed, failed) is "
+            "restarted, at most this many times in any minute; its flows in progress are "
+            "lost (counted), the summed counters go on. 0: a dead worker stops the run.",
+            unit="per minute", minimum=0, maximum=1000),
     Setting("capture.fanout_group", None, int, "--fanout-group",
             "Live capture with --workers: PACKET_FANOUT group id (0..65535). Default: "
             "derived from the process id. Two wirescore runs on one interface need two "

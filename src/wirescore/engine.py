@@ -53,7 +53,8 @@ from wirescore.meter import MeterStage
 from wirescore.outputs.alert_logs import open_alert_logs
 from wirescore.outputs.app_events import FORMATTERS, AppBatch, eve_types
 from wirescore.outputs.background import BackgroundWriter
-from wirescore.outputs.eve import FlowEventFormatter, Timestamps, common_fields, stats_event
+from wirescore.outputs.eve import (FlowEventFormatter, Timestamps, common_fields, engine_event,
+                                   stats_event)
 from wirescore.outputs.eve_targets import also_outputs, main_output, open_output
 from wirescore.outputs.paths import SNIPPETS_DIR, eve_filename, make_log_dir
 from wirescore.outputs.sinks import (CallbackSink, EveSink, ExportSink, FlowBatch,
@@ -422,6 +423,7 @@ class _Run:
     def after_batch(self, nbytes: int) -> None:
         """The batch's EVE lines (in packet-time order), stats when due, a requested
         reopen, progress."""
+        self._capture_events()
         self._send("end_batch")
         now_us = self.clock.due(self.meter.packet_clock)
         if now_us is not None:
@@ -438,6 +440,17 @@ class _Run:
                 self.engine.on_progress(p)
             except Exception as exc:
                 raise StageFailure("callback on_progress", exc) from exc
+
+    def _capture_events(self) -> None:
+        """What the source reported about itself (a live link lost, back) as EVE engine
+        events of this batch."""
+        take = getattr(self.source, "take_events", None)
+        events = take() if take is not None else None
+        if events:
+            self._send("engine", [{"timestamp_us": e["timestamp_us"],
+                                   "event": engine_event(e["timestamp_us"], e["log_level"],
+                                                         e["module"], e["message"], self.ts)}
+                                  for e in events])
 
     def _reopen(self) -> None:
         """Every sink with a file by name (eve.json, the alert logs) starts a new one
@@ -522,6 +535,11 @@ class _Run:
             counters.update(self.detector.counters())
         for eve in self.eves:
             counters.update(eve.counters())
+        link_downs = getattr(self.source, "link_downs", 0)
+        if link_downs:
+            counters["wirescore.capture.link_down"] = link_downs
+            counters["wirescore.capture.link_down_ms"] = int(
+                self.source.seconds_without_capture() * 1000)
         summary = Summary(
             source=self.source.name, packets=counters["decoder.pkts"], flows=self.flows_out,
             alerts=self.alerts_out, decode_errors=counters["decoder.invalid"],

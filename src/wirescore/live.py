@@ -33,6 +33,17 @@ fragments of a UDP datagram would land on another worker than its flow). Packets
 reached this socket before it joined the group were also seen by the other sockets:
 they are discarded (by timestamp) and counted in discarded_at_start.
 
+Link loss: an interface that goes down, disappears or is re-created during the capture
+ends the handle, not the run (unless resume_on_link_loss is False: then it is a
+CaptureFault, as before any packet). The source logs it, closes the handle, keeps
+yielding empty batches every timeout_ms (the engine keeps its flows and host state and
+ages them on the wall clock) and tries to open the interface again every
+LINK_RETRY_S, with the same BPF and fanout group; when it is back, capture resumes on
+the new handle. Each episode is counted (capture.errors in stats; link_downs and
+link_down_s here) and reported twice as an EVE `engine` event (take_events()): when the
+link went and when it came back, with the seconds without capture. Kernel counters of
+the closed handles are kept and added to the new one's.
+
 Cost: one poll() and one next_batch() per batch; no Python object per packet.
 """
 from __future__ import annotations
@@ -43,7 +54,9 @@ import os
 import select
 import socket
 import sys
+import threading
 import time
+from collections import deque
 from typing import Iterator
 
 import numpy as np
@@ -70,6 +83,15 @@ WIFI_DLTS = {105, 119, 127, 163, 192}
 
 _EMPTY_META = np.empty((0, 4), dtype=np.uint32)
 _EMPTY_META.flags.writeable = False
+
+#: seconds between two attempts to open an interface that went away
+LINK_RETRY_S = 1.0
+#: capture events (take_events) kept at most between two drains
+MAX_EVENTS = 256
+
+
+class LinkLost(CaptureFault):
+    """The interface went down, disappeared or was re-created under the handle."""
 
 
 def capabilities_hint() -> str:
@@ -103,16 +125,16 @@ class LiveSource:
     poll interval, ms: upper bound on packet latency and on the time to notice stop());
     batch_size (packets per next_batch call at most); fanout_group (None, or a
     PACKET_FANOUT group id 0..65535 shared by every worker on this interface);
-    prefetch (batches read ahead by a reader thread, 0 = read in the caller's thread).
+    prefetch (batches read ahead by a reader thread, 0 = read in the caller's thread);
+    resume_on_link_loss (wait for an interface that went away and resume on it; False:
+    a CaptureFault ends the run).
     """
 
     def __init__(self, iface: str, bpf: str | None = None, snaplen: int = 65535,
                  promisc: bool = True, buffer_mb: int = 64, timeout_ms: int = 100,
                  batch_size: int = 4096, fanout_group: int | None = None,
-                 prefetch: int = 4):
+                 prefetch: int = 4, resume_on_link_loss: bool = True):
         import pcapy  # lazy: start-up time
-
-        from wirescore._core.decode import is_supported_linktype
 
         self._pcapy = pcapy
         self.iface = self.name = str(iface)
@@ -124,10 +146,19 @@ class LiveSource:
         self.batch_size = max(1, int(batch_size))
         self.fanout_group = fanout_group
         self.prefetch = int(prefetch)
+        self.resume_on_link_loss = bool(resume_on_link_loss)
         self.size_bytes = None
         self.packets_read = 0
         self.discarded_at_start = 0
+        self.link_downs = 0              # episodes of link loss
+        self.link_down_s = 0.0           # seconds without a capture handle, in all
+        self.state = "running"           # or "link_down"
+        self._down_since: float | None = None
         self._last_stats = {"kernel_packets": 0, "kernel_drops": 0, "kernel_ifdrops": 0}
+        self._closed_stats = dict(self._last_stats)     # of handles closed on link loss
+        self._events: deque = deque(maxlen=MAX_EVENTS)
+        self._lock = threading.Lock()    # the handle: the reader thread vs close()
+        self._closed = False
         self._start_us = 0
         if not self.iface or len(self.iface.encode()) > 15 or "/" in self.iface:
             raise WirescoreError(f"{self.iface!r}: not an interface name")
@@ -141,29 +172,36 @@ class LiveSource:
                                  "(0..65535)")
         self._reader = self._open()
         try:
-            self.linktype = int(self._reader.datalink())
-            if self.linktype in WIFI_DLTS:
-                raise WirescoreError(
-                    f"{self.iface}: Wi-Fi monitor mode (link type {dlt_name(self.linktype)}) "
-                    "is not supported: wirescore decodes Ethernet frames; capture on the "
-                    f"interface in managed mode (iw dev {self.iface} set type managed) or on "
-                    "a wired port or mirror")
-            if not is_supported_linktype(self.linktype):
-                raise WirescoreError(f"{self.iface}: unsupported link type "
-                                     f"{dlt_name(self.linktype)}; wirescore reads {SUPPORTED}")
-            if bpf:
-                try:
-                    self._reader.setfilter(bpf)
-                except Exception as exc:  # PcapError or BPFError
-                    raise WirescoreError(f"--bpf {bpf!r}: {_first_line(exc)}") from None
-            self._reader.setnonblock(1)
-            self._fd = int(self._reader.getfd())
-            if fanout_group is not None:
-                self._join_fanout(int(fanout_group))
+            self._set_up(self._reader)
             self._warn_if_quiet()
         except BaseException:
             self.close()
             raise
+
+    def _set_up(self, reader) -> None:
+        """Link type checks, BPF, non-blocking mode and fanout on a new handle."""
+        from wirescore._core.decode import is_supported_linktype
+
+        bpf, fanout_group = self.bpf, self.fanout_group
+        self.linktype = int(reader.datalink())
+        if self.linktype in WIFI_DLTS:
+            raise WirescoreError(
+                f"{self.iface}: Wi-Fi monitor mode (link type {dlt_name(self.linktype)}) "
+                "is not supported: wirescore decodes Ethernet frames; capture on the "
+                f"interface in managed mode (iw dev {self.iface} set type managed) or on "
+                "a wired port or mirror")
+        if not is_supported_linktype(self.linktype):
+            raise WirescoreError(f"{self.iface}: unsupported link type "
+                                 f"{dlt_name(self.linktype)}; wirescore reads {SUPPORTED}")
+        if bpf:
+            try:
+                reader.setfilter(bpf)
+            except Exception as exc:  # PcapError or BPFError
+                raise WirescoreError(f"--bpf {bpf!r}: {_first_line(exc)}") from None
+        reader.setnonblock(1)
+        self._fd = int(reader.getfd())
+        if fanout_group is not None:
+            self._join_fanout(reader, int(fanout_group))
 
     # ------------------------------------------------------------------ opening
 
@@ -228,10 +266,10 @@ class LiveSource:
                 pass
         return f"{name}: unable to activate the capture: {detail}"
 
-    def _join_fanout(self, group: int) -> None:
+    def _join_fanout(self, reader, group: int) -> None:
         mode = self._pcapy.PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG
         try:
-            self._reader.set_fanout(group, mode)
+            reader.set_fanout(group, mode)
         except self._pcapy.PcapError as exc:
             code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
             if code == errno.EINVAL:
@@ -267,6 +305,16 @@ class LiveSource:
         yield from _prefetched(self._read_batches, self.prefetch, self.name)
 
     def _read_batches(self) -> Iterator[tuple[bytes, np.ndarray, int]]:
+        while True:
+            try:
+                yield from self._read_handle()
+            except LinkLost as exc:
+                if not self.resume_on_link_loss:
+                    raise
+                yield from self._wait_for_link(str(exc))
+
+    def _read_handle(self) -> Iterator[tuple[bytes, np.ndarray, int]]:
+        """Batches from the open handle until it fails (LinkLost, CaptureFault)."""
         poller = select.poll()
         poller.register(self._fd, select.POLLIN | select.POLLERR)
         reader, pcap_error = self._reader, self._pcapy.PcapError
@@ -275,7 +323,8 @@ class LiveSource:
             try:
                 data, meta = reader.next_batch(n_max)
             except pcap_error as exc:
-                raise CaptureFault(f"{self.iface}: capture failed: {_first_line(exc)}") from None
+                self._raise_socket_error()
+                raise _fault_from_pcap(self.iface, _first_line(exc)) from None
             if not meta:
                 try:
                     events = poller.poll(timeout)
@@ -287,6 +336,9 @@ class LiveSource:
                 for _, ev in events:
                     if ev & (select.POLLERR | select.POLLHUP | select.POLLNVAL):
                         self._raise_socket_error()
+                        if ev & (select.POLLHUP | select.POLLNVAL):
+                            raise LinkLost(f"{self.iface}: the capture socket was closed "
+                                           "(the interface disappeared)")
                 continue
             rows = np.frombuffer(meta, dtype=np.uint32).reshape(-1, 4)
             if self._start_us:
@@ -295,6 +347,82 @@ class LiveSource:
                     continue
             self.packets_read += rows.shape[0]
             yield data, rows, linktype
+
+    def _wait_for_link(self, why: str) -> Iterator[tuple[bytes, np.ndarray, int]]:
+        """The handle is lost: close it, report, yield empty batches every timeout_ms
+        while trying to open the interface again every LINK_RETRY_S; return once
+        capturing again (the caller reads the new handle)."""
+        self._drop_handle()
+        self.link_downs += 1
+        self.state = "link_down"
+        self._down_since = time.monotonic()
+        log.warning("%s; capture resumes when it is back (retrying every %.0f s)", why,
+                    LINK_RETRY_S)
+        self._event("Warning", f"{why}; waiting for it")
+        next_try = self._down_since + LINK_RETRY_S
+        empty = (b"", _EMPTY_META, self.linktype)
+        while True:
+            yield empty
+            now = time.monotonic()
+            if now < next_try:
+                time.sleep(min(self.timeout_ms / 1000.0, next_try - now))
+                continue
+            next_try = now + LINK_RETRY_S
+            if self._try_reopen():
+                break
+        gap = time.monotonic() - self._down_since
+        self.link_down_s += gap
+        self._down_since = None
+        self.state = "running"
+        log.warning("%s: the interface is back after %.1f s without capture; capturing "
+                    "again", self.iface, gap)
+        self._event("Info", f"{self.iface}: capturing again after {gap:.1f} s without "
+                            f"capture (link loss {self.link_downs})")
+
+    def _try_reopen(self) -> bool:
+        """Open, set up and install a new handle; False (logged at debug) while the
+        interface is not there or not up."""
+        try:
+            reader = self._open()
+        except WirescoreError as exc:
+            log.debug("%s: not back yet: %s", self.iface, exc)
+            return False
+        try:
+            self._set_up(reader)
+        except WirescoreError as exc:
+            log.debug("%s: not back yet: %s", self.iface, exc)
+            _close_quietly(reader)
+            return False
+        with self._lock:
+            if self._closed:                 # close() came first: not ours to keep
+                _close_quietly(reader)
+                return False
+            self._reader = reader
+        return True
+
+    def _drop_handle(self) -> None:
+        """Close the failed handle, keeping its kernel counters."""
+        with self._lock:
+            reader, self._reader = self._reader, None
+        if reader is None:
+            return
+        last = self._handle_stats(reader)
+        self._closed_stats = {k: self._closed_stats[k] + last[k] for k in self._closed_stats}
+        self._last_stats = dict(self._closed_stats)
+        _close_quietly(reader)
+
+    def _event(self, level: str, message: str) -> None:
+        self._events.append({"timestamp_us": int(time.time() * 1e6), "log_level": level,
+                             "module": "capture", "message": message})
+
+    def take_events(self) -> list[dict]:
+        """Capture events since the last call (oldest first; at most MAX_EVENTS kept):
+        dicts of timestamp_us (wall clock, µs), log_level ("Warning", "Info"), module,
+        message. The engine writes them as EVE `engine` events."""
+        out = []
+        while self._events:
+            out.append(self._events.popleft())
+        return out
 
     def _drop_before_start(self, rows: np.ndarray):
         """Discard leading packets stamped before the fanout join; None if all were."""
@@ -317,9 +445,9 @@ class LiveSource:
         except OSError:
             err = 0
         if err == errno.ENETDOWN:
-            raise CaptureFault(f"{self.iface}: the interface went down during the capture")
+            raise LinkLost(f"{self.iface}: the interface went down during the capture")
         if err == errno.ENODEV or err == errno.ENXIO:
-            raise CaptureFault(f"{self.iface}: the interface disappeared during the capture")
+            raise LinkLost(f"{self.iface}: the interface disappeared during the capture")
         if err:
             raise CaptureFault(f"{self.iface}: capture failed: {os.strerror(err)}")
 
@@ -334,33 +462,64 @@ class LiveSource:
         """Kernel counters of this capture since it was opened (capture.* in stats):
         kernel_packets = packets that passed the filter (including those dropped),
         kernel_drops = dropped because the ring buffer was full, kernel_ifdrops =
-        dropped by the interface/driver (0 where unknown)."""
-        reader = getattr(self, "_reader", None)
+        dropped by the interface/driver (0 where unknown), summed over the handles
+        of the run (a new one after each link loss); errors = link losses."""
+        reader = self._reader
         if reader is not None:
-            try:
-                recv, drop, ifdrop = reader.stats()
-            except Exception:  # a closed or failed handle: the last values
-                return dict(self._last_stats)
-            self._last_stats = {"kernel_packets": int(recv), "kernel_drops": int(drop),
-                                "kernel_ifdrops": int(ifdrop)}
-        return dict(self._last_stats)
+            current = self._handle_stats(reader)
+            if current is not None:
+                self._last_stats = {k: self._closed_stats[k] + current[k]
+                                    for k in self._closed_stats}
+        return dict(self._last_stats, errors=self.link_downs)
+
+    @staticmethod
+    def _handle_stats(reader) -> dict | None:
+        try:
+            recv, drop, ifdrop = reader.stats()
+        except Exception:  # a closed or failed handle
+            return None
+        return {"kernel_packets": int(recv), "kernel_drops": int(drop),
+                "kernel_ifdrops": int(ifdrop)}
+
+    def seconds_without_capture(self) -> float:
+        """Seconds the capture had no handle (link losses), the running episode included."""
+        since = self._down_since
+        return self.link_down_s + (time.monotonic() - since if since is not None else 0.0)
 
     def close(self) -> None:
-        reader = getattr(self, "_reader", None)
+        with self._lock:
+            self._closed = True
+            reader = getattr(self, "_reader", None)
         if reader is None:
             return
         self.stats()
-        self._reader = None
-        try:
-            reader.close()
-        except Exception:  # closing is best effort
-            pass
+        with self._lock:
+            self._reader = None
+        _close_quietly(reader)
 
     def __enter__(self) -> "LiveSource":
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _close_quietly(reader) -> None:
+    try:
+        reader.close()
+    except Exception:  # closing is best effort
+        pass
+
+
+def _fault_from_pcap(iface: str, text: str) -> CaptureFault:
+    """libpcap's read error as a fault: its texts for an interface that went down or
+    away (pcap-linux.c) are link losses."""
+    lowered = text.lower()
+    if "went down" in lowered or "disappeared" in lowered or "no such device" in lowered:
+        return LinkLost(f"{iface}: the interface went down during the capture"
+                        if "went down" in lowered else
+                        f"{iface}: the interface disappeared during the capture")
+    return CaptureFault(f"{iface}: capture failed: {text}")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -381,4 +540,6 @@ SOURCE_SETTINGS = {"bpf": "capture.bpf", "snaplen": "capture.snaplen",
 
 def options_from_config(cfg) -> dict:
     """LiveSource keyword arguments from the capture.* settings of a Config."""
-    return {arg: cfg[key] for arg, key in SOURCE_SETTINGS.items()}
+    options = {arg: cfg[key] for arg, key in SOURCE_SETTINGS.items()}
+    options["resume_on_link_loss"] = not cfg["capture.exit_on_link_loss"]
+    return options

@@ -185,12 +185,17 @@ class MeterStage:
 
     def stats_counters(self, source_stats: dict, uptime_s: float, packets_in: int) -> dict:
         """Counters for the EVE stats event: only names Suricata's schema knows.
-        packets_in: packets handed to the core so far (capture.kernel_packets)."""
+        packets_in: packets handed to the core so far (capture.kernel_packets);
+        capture.errors: records the core could not read plus the source's own errors
+        (a live link lost)."""
         out = {"uptime": int(uptime_s), "capture.kernel_packets": int(packets_in)}
-        out.update({f"capture.{k}": int(v) for k, v in source_stats.items()})
+        source = {k: int(v) for k, v in source_stats.items()}
+        source_errors = source.pop("errors", 0)
+        out.update({f"capture.{k}": v for k, v in source.items()})
         for name, value in zip(self._names, self.core.counters.tolist()):
             if not name.startswith("wirescore."):
                 out[name] = int(value)
+        out["capture.errors"] = out.get("capture.errors", 0) + source_errors
         out["flow.active"] = int(self.core.active_flows)
         out["flow.memuse"] = int(self.core.memuse)
         return out

@@ -83,7 +83,7 @@ class _PythonLines:
 
 
 #: every EVE event type a run can write
-EVE_TYPES = ("alert", "flow", "stats", "anomaly", *APP_EVENT_KINDS)
+EVE_TYPES = ("alert", "flow", "stats", "anomaly", "engine", *APP_EVENT_KINDS)
 
 
 def eve_types(value: Optional[str]) -> frozenset:

@@ -312,6 +312,15 @@ def stats_event(counters: Mapping[str, int], ts_us: int, ts: Timestamps | None =
     return {"timestamp": ts(ts_us), "event_type": "stats", "stats": nest(counters)}
 
 
+def engine_event(ts_us: int, level: str, module: str, message: str,
+                 ts: Timestamps | None = None) -> dict[str, Any]:
+    """An EVE engine event (Suricata's engine log line in EVE): log_level is
+    "Warning", "Info"..., module the part of wirescore that speaks."""
+    stamp = (ts or Timestamps())(ts_us)
+    return {"timestamp": stamp, "event_type": "engine", "log_level": level,
+            "engine": {"module": module, "message": message}}
+
+
 def alert_event(flow_event: Mapping[str, Any], alert, end_ts: str) -> dict[str, Any]:
     """The EVE alert for one alerted flow: the flow's identity and flow object, and
     alert{...} with the anomaly facts under alert.metadata (string arrays, as

@@ -147,6 +147,10 @@ class Sink:
     def stats(self, event: dict) -> None:
         """An EVE stats event."""
 
+    def engine(self, events: list) -> None:
+        """EVE engine events (what happened to the capture: a link lost, back), each a
+        dict with its timestamp_us."""
+
     def end_batch(self) -> None:
         """The batch is over: write what was held back for it."""
 
@@ -217,6 +221,13 @@ class EveSink(Sink):
             return
         lines = [_dumps(a.event) for a in alerts]     # now: later changes are not written
         stamps = np.fromiter((a.ts_us for a in alerts), np.int64, len(alerts))
+        self.writer.submit(self.lines.add_lines, stamps, lines, owner=self)
+
+    def engine(self, events: list) -> None:
+        if "engine" not in self.types:
+            return
+        stamps = np.fromiter((e["timestamp_us"] for e in events), np.int64, len(events))
+        lines = [_dumps(e["event"]) for e in events]
         self.writer.submit(self.lines.add_lines, stamps, lines, owner=self)
 
     def end_batch(self) -> None:

@@ -25,8 +25,18 @@ Signals (parent): SIGTERM and SIGINT ask every worker to stop (each ends its flo
 reason shutdown and writes its final stats), the parent writes what they wrote and its
 final stats, then returns; a second SIGTERM/SIGINT more than 10 s after the first kills
 workers that are still busy. SIGHUP reopens eve.json (one stream) or is passed to the
-workers (one file each), for logrotate. A worker that fails stops the others and the
-run reports the failure (one line).
+workers (one file each), for logrotate.
+
+Supervision: a worker that dies after it started capturing (SIGKILL from the OOM
+killer, a crash, a failure it reports) is restarted in its place: a new process, a new
+EVE pipe, a new capture handle in the same fanout group (until it joins, the kernel
+hands the dead socket's share of the flows to the others). What its table held is lost
+(its flows in progress: counted from its last stats report, wirescore.workers.flows_lost;
+the unfinished line in its pipe: counted in bytes); its counters stay in the summed
+stats, which never go back. At most capture.worker_restarts restarts in any minute:
+beyond that, or with 0, a dead worker stops the others and the run reports the
+failure (one line). A restart that cannot capture (privileges dropped with --user
+cannot open a new handle) is logged and the run goes on with the others.
 """
 from __future__ import annotations
 
@@ -36,6 +46,7 @@ import os
 import selectors
 import signal
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -55,6 +66,7 @@ log = logging.getLogger("wirescore.workers")
 
 READY_TIMEOUT_S = 60.0
 KILL_AFTER_S = 10.0
+RESTART_WINDOW_S = 60.0              # capture.worker_restarts counts restarts in this window
 
 
 @dataclass
@@ -66,6 +78,8 @@ class _Worker:
     ready: bool = False
     done: Optional[dict] = None
     error: Optional[str] = None
+    restarted: int = 0                  # times this slot was given a new process
+    abandoned: bool = False             # its restart could not capture: run without it
 
 
 class WorkerPool:
@@ -98,6 +112,13 @@ class WorkerPool:
         self._stop_requested = self._hup_requested = self._kill = False
         self._lines_at_stats = 0         # relay.lines_relayed when stats were last written
         self._stop_sent_at: float | None = None
+        self.max_restarts = int(self.cfg["capture.worker_restarts"])
+        self._restart_times: deque = deque()
+        self.restarts = 0                # workers restarted in this run
+        self.flows_lost = 0              # flows in the tables of dead workers
+        self._retired: list[dict] = []   # done reports (or what stats said) of dead workers
+        self._selector = None            # the supervision loop's, while it runs
+        self._to_restart: list[_Worker] = []
         self._wake_r, self._wake_w = os.pipe()
         for fd in (self._wake_r, self._wake_w):
             os.set_blocking(fd, False)
@@ -177,37 +198,41 @@ class WorkerPool:
                 self._send_stop()
 
     def _start_workers(self) -> None:
+        pipes = self._relay.pipes if self._relay is not None else [None] * self.n
+        self._workers = [_Worker(index=i, pipe=p) for i, p in enumerate(pipes, 1)]
+        for w in self._workers:
+            self._fork(w)
+
+    def _fork(self, w: _Worker) -> None:
+        """Start worker w's process (its settings: the run's with its own file names)."""
         import multiprocessing
 
         ctx = multiprocessing.get_context("fork")
         base = dict(self.cfg.items())
-        pipes = self._relay.pipes if self._relay is not None else [None] * self.n
-        self._workers = [_Worker(index=i, pipe=p) for i, p in enumerate(pipes, 1)]
-        for w in self._workers:
-            values = dict(base)
-            values["outputs.eve.filename"] = (
-                per_worker_name(base["outputs.eve.filename"], w.index) if self.per_worker_files
-                else pipe_name(os.getpid(), w.index))
-            if not self.per_worker_files:           # the parent rotates the merged file
-                values["outputs.eve.rotate_interval"] = 0.0
-                values["outputs.eve.rotate_bytes"] = 0
-            for key in ("outputs.cef.filename", "outputs.notice.filename"):
-                values[key] = per_worker_name(base[key], w.index)   # one writer a file
-            if base.get("outputs.export"):
-                values["outputs.export"] = per_worker_name(base["outputs.export"], w.index)
-            recv, send = ctx.Pipe(duplex=False)
-            # descriptors of the parent the worker must not hold: the relay's, the other
-            # status pipes, the wake-up pipe
-            close_fds = self._relay.fds() if self._relay is not None else []
-            close_fds += [x.conn.fileno() for x in self._workers if x.conn is not None]
-            close_fds += [self._wake_r, self._wake_w, recv.fileno()]
-            args = (w.index, self.session, values, send, self.iface, self.source_options,
-                    self.fanout_group, self.per_worker_files, close_fds, os.getpid())
-            w.process = ctx.Process(target=worker_main, args=args,
-                                    name=f"wirescore-worker-{w.index}", daemon=False)
-            w.process.start()
-            send.close()
-            w.conn = recv
+        values = dict(base)
+        values["outputs.eve.filename"] = (
+            per_worker_name(base["outputs.eve.filename"], w.index) if self.per_worker_files
+            else pipe_name(os.getpid(), w.index))
+        if not self.per_worker_files:           # the parent rotates the merged file
+            values["outputs.eve.rotate_interval"] = 0.0
+            values["outputs.eve.rotate_bytes"] = 0
+        for key in ("outputs.cef.filename", "outputs.notice.filename"):
+            values[key] = per_worker_name(base[key], w.index)   # one writer a file
+        if base.get("outputs.export"):
+            values["outputs.export"] = per_worker_name(base["outputs.export"], w.index)
+        recv, send = ctx.Pipe(duplex=False)
+        # descriptors of the parent the worker must not hold: the relay's, the other
+        # status pipes, the wake-up pipe
+        close_fds = self._relay.fds() if self._relay is not None else []
+        close_fds += [x.conn.fileno() for x in self._workers if x.conn is not None]
+        close_fds += [self._wake_r, self._wake_w, recv.fileno()]
+        args = (w.index, self.session, values, send, self.iface, self.source_options,
+                self.fanout_group, self.per_worker_files, close_fds, os.getpid())
+        w.process = ctx.Process(target=worker_main, args=args,
+                                name=f"wirescore-worker-{w.index}", daemon=False)
+        w.process.start()
+        send.close()
+        w.conn = recv
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_S
@@ -239,6 +264,9 @@ class WorkerPool:
             return
         if kind == "ready":
             w.ready = True
+            if w.restarted:
+                log.warning("%s worker %d restarted: capturing again (pid %s)", self.iface,
+                            w.index, payload)
         elif kind == "stats":
             self.stats.report(w.index, payload)
         elif kind == "error":
@@ -255,6 +283,7 @@ class WorkerPool:
                 sel.register(w.pipe.fd, selectors.EVENT_READ, ("pipe", w))
             if w.conn is not None:
                 sel.register(w.conn.fileno(), selectors.EVENT_READ, ("conn", w))
+        self._selector = sel
         try:
             while not all(w.conn is None and (w.pipe is None or w.pipe.eof)
                           for w in self._workers):
@@ -263,14 +292,19 @@ class WorkerPool:
                     if key.data is None:
                         self._drain_wake()
                     elif key.data[0] == "pipe":
+                        if key.data[1].pipe.fd != key.fd:
+                            continue             # closed earlier in this round
                         if not self._relay.drain(key.data[1].pipe):
                             sel.unregister(key.fd)
                     else:
                         self._on_status(sel, key)
+                while self._to_restart:          # after the round: its keys are stale
+                    self._restart(self._to_restart.pop(0))
                 if self._relay is not None and self.stats.due(
                         w.index for w in self._workers if not w.pipe.eof):
                     self._write_stats(self.stats.summed())
         finally:
+            self._selector = None
             sel.close()
         for w in self._workers:
             w.process.join()
@@ -286,9 +320,55 @@ class WorkerPool:
                 sel.unregister(w.pipe.fd)
                 self._relay.drain(w.pipe, final=True)
                 w.pipe.close()
-        if w.error and not self._stop_requested:
-            log.error("%s worker %d: %s; stopping the others", self.iface, w.index, w.error)
-            self.stop()
+        if not w.error or self._stop_requested or w.abandoned:
+            return
+        if w.restarted and not w.ready and w.conn is None:
+            # a restart that never captured: retrying would fail the same way
+            log.error("%s worker %d could not be restarted: %s; going on with the others",
+                      self.iface, w.index, w.error)
+            w.abandoned = True
+            if all(x.abandoned or x.conn is None for x in self._workers):
+                self.stop()
+            return
+        if w.ready and self._may_restart():
+            if w.conn is None:               # exited: whatever it wrote is relayed
+                self._to_restart.append(w)
+            return                           # reported its failure: restart at its exit
+        log.error("%s worker %d: %s; stopping the others%s", self.iface, w.index, w.error,
+                  f" ({len(self._restart_times)} restarts in the last minute)"
+                  if self.max_restarts else "")
+        self.stop()
+
+    def _may_restart(self) -> bool:
+        """Whether a dead worker may be restarted now (capture.worker_restarts a minute)."""
+        now = time.monotonic()
+        while self._restart_times and now - self._restart_times[0] > RESTART_WINDOW_S:
+            self._restart_times.popleft()
+        return len(self._restart_times) < self.max_restarts
+
+    def _restart(self, w: _Worker) -> None:
+        """Give worker w's slot a new process (module docstring: Supervision)."""
+        last = self.stats.retire(w.index)
+        lost = stats.leaf(last, "flow.active")
+        self.flows_lost += lost
+        self._retired.append(w.done or {"packets": stats.leaf(last, "decoder.pkts"),
+                                        "alerts": stats.leaf(last, "detect.alert")})
+        self._restart_times.append(time.monotonic())
+        self.restarts += 1
+        log.error("%s worker %d %s; restarting it (restart %d of the run; about %d flows "
+                  "in progress lost with its table)", self.iface, w.index, w.error,
+                  self.restarts, lost)
+        w.process.join(timeout=5)
+        if self._relay is not None:
+            w.pipe = self._relay.renew(w.index)
+        w.ready, w.done, w.error = False, None, None
+        w.restarted += 1
+        self._fork(w)
+        sel = self._selector
+        if sel is not None:
+            if w.pipe is not None:
+                sel.register(w.pipe.fd, selectors.EVENT_READ, ("pipe", w))
+            sel.register(w.conn.fileno(), selectors.EVENT_READ, ("conn", w))
 
     def _act_on_requests(self) -> None:
         if self._stop_requested and self._stop_sent_at is None:
@@ -367,7 +447,7 @@ class WorkerPool:
             os.close(fd)
 
     def _summary(self, started: float, eve_path: Path):
-        failed = [w for w in self._workers if w.error]
+        failed = [w for w in self._workers if w.error and not w.abandoned]
         for w in self._workers:
             d, kernel = w.done or {}, (w.done or {}).get("kernel", {})
             log.info("%s worker %d: %d packets, %d flows; kernel %d packets, %d dropped",
@@ -377,9 +457,16 @@ class WorkerPool:
         if lost:
             log.warning("%d bytes of unfinished EVE lines from failed workers were dropped",
                         lost)
-        summary = stats.summary(self.iface, self.n, [w.done or {} for w in self._workers],
+        if self.restarts:
+            log.warning("%s: %d worker restarts; about %d flows in progress lost with the "
+                        "dead workers' tables", self.iface, self.restarts, self.flows_lost)
+        summary = stats.summary(self.iface, self.n,
+                                [w.done or {} for w in self._workers] + self._retired,
                                 time.monotonic() - started,
                                 failed[0].error if failed else None, str(eve_path))
+        if self.restarts:
+            summary.counters["wirescore.workers.restarts"] = self.restarts
+            summary.counters["wirescore.workers.flows_lost"] = self.flows_lost
         if failed:
             raise WirescoreError(f"{self.iface}: worker {failed[0].index}: {failed[0].error}")
         return summary

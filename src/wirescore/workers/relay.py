@@ -109,6 +109,8 @@ class EveRelay:
         self.eve = eve
         self.pipes: list[WorkerPipe] = []
         self.lines_relayed = 0           # workers' lines appended to eve.json
+        self._lost_before = 0            # partial bytes of pipes replaced by renew()
+        self._target = target
         remove_stale_pipes(self.log_dir)
         try:
             for i in range(1, workers + 1):
@@ -135,6 +137,15 @@ class EveRelay:
             pass
         return WorkerPipe(index, path, fd)
 
+    def renew(self, index: int) -> WorkerPipe:
+        """A new pipe for worker index (its predecessor died): the old one is closed
+        and removed, its unfinished line counted in partial_lost."""
+        old = self.pipes[index - 1]
+        old.close()
+        self._lost_before += old.partial_lost
+        self.pipes[index - 1] = self._make_pipe(index, self._target)
+        return self.pipes[index - 1]
+
     def fds(self) -> list[int]:
         """Descriptors a forked worker must close (the read ends, eve.json): a worker
         whose parent died must fail on its pipe, not block on a full one."""
@@ -156,7 +167,7 @@ class EveRelay:
 
     @property
     def partial_lost(self) -> int:
-        return sum(p.partial_lost for p in self.pipes)
+        return self._lost_before + sum(p.partial_lost for p in self.pipes)
 
     def reopen(self) -> None:
         try:

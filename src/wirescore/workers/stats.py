@@ -22,6 +22,33 @@ from wirescore.engine import Summary
 log = logging.getLogger("wirescore.workers")
 
 
+def is_gauge(key: str) -> bool:
+    """Whether a stats leaf is a level (uptime, flow.active, *.memuse), not a count:
+    a dead worker's levels are not carried over to its successor."""
+    return key in ("uptime", "active") or key.endswith("memuse")
+
+
+def counts_only(event_stats: dict) -> dict:
+    """A stats mapping (nested) without its gauges."""
+    out = {}
+    for key, value in event_stats.items():
+        if isinstance(value, dict):
+            out[key] = counts_only(value)
+        elif not is_gauge(key):
+            out[key] = value
+    return out
+
+
+def leaf(event_stats: dict, dotted: str, default: int = 0) -> int:
+    """The value at a dotted path of a nested stats mapping."""
+    node = event_stats
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return default
+        node = node[part]
+    return node if isinstance(node, int) else default
+
+
 def sum_stats(a: dict, b: dict) -> dict:
     """Add two stats mappings (nested or flat) leaf by leaf (uptime: the larger)."""
     out = dict(a)
@@ -41,6 +68,7 @@ class StatsMerge:
     def __init__(self, iface: str, interval_s: float):
         self.iface, self.interval_s = iface, float(interval_s)
         self.latest: dict[int, dict] = {}       # worker index -> its last stats event
+        self.retired: dict = {}                 # counts of dead workers, summed
         self.fresh: set[int] = set()            # reported since the last sum
         self.round_start: Optional[float] = None
         self.written = 0
@@ -51,6 +79,17 @@ class StatsMerge:
         if index not in self.fresh and self.round_start is None:
             self.round_start = time.monotonic()
         self.fresh.add(index)
+
+    def retire(self, index: int) -> dict:
+        """Worker index died: keep its counts (not its gauges) in every later sum, so
+        the summed counters never go back when its successor starts from zero; returns
+        its last stats mapping ({} if it never reported)."""
+        event = self.latest.pop(index, None)
+        self.fresh.discard(index)
+        if event is None:
+            return {}
+        self.retired = sum_stats(self.retired, counts_only(event.get("stats", {})))
+        return event.get("stats", {})
 
     def due(self, running: Iterable[int]) -> bool:
         """Whether the summed event is due, given the indexes of the running workers."""
@@ -66,7 +105,7 @@ class StatsMerge:
         if not self.latest:
             return None
         reports = sorted(self.latest.items())
-        total: dict = {}
+        total: dict = dict(self.retired)
         for _, event in reports:
             total = sum_stats(total, event.get("stats", {}))
         stamp = max(event.get("timestamp", "") for _, event in reports)
