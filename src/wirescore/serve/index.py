@@ -100,7 +100,8 @@ def explanation(event: dict) -> list[str]:
 
 
 def _score(event: dict, alert: dict) -> Optional[float]:
-    ctx = ((event.get("context") or {}).get("wirescore") or {}).get("score")
+    ctx = ((alert.get("context") or event.get("context") or {}).get("wirescore")
+           or {}).get("score")
     if isinstance(ctx, (int, float)):
         return float(ctx)
     try:
