@@ -87,9 +87,11 @@ class ServerThread:
     def __init__(self, app, host: str = "127.0.0.1"):
         import uvicorn
 
+        from wirescore.serve.server import ws_protocol
+
         self.host, self.port = host, free_port()
         config = uvicorn.Config(app, host=host, port=self.port, log_level="warning",
-                                lifespan="on", ws="websockets", access_log=False)
+                                lifespan="on", ws=ws_protocol(), access_log=False)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

@@ -96,22 +96,28 @@ def start_serving(spec: str, token_file, log_dir, eve_name: str):
         child = server.start_child(args)
     except WirescoreError as exc:
         raise CliError(str(exc)) from None
-    log.info("dashboard on %s (a child process, pid %d)", args.url, child.pid)
+    log.debug("dashboard: child process %d", child.pid)
     return child
 
 
 def stop_serving(child, keep: bool) -> None:
-    """After a run: with keep (a file was read), wait for Ctrl-C while the page stays
-    up; then end the child (SIGTERM) and wait for it."""
+    """After a run: with keep (a file was read), the page stays up until SIGINT (Ctrl-C)
+    or SIGTERM; then the child is ended (SIGTERM) and waited for."""
     if child is None:
         return
+    import threading
+
+    from wirescore import signals
+
+    stop = threading.Event()
+    restore = signals.install(on_stop=stop.set)
     try:
         if keep and child.poll() is None:
             log.info("run done; the dashboard stays up until Ctrl-C")
-            child.wait()
-    except KeyboardInterrupt:
-        pass
+            while child.poll() is None and not stop.wait(0.2):
+                pass
     finally:
+        restore()
         if child.poll() is None:
             child.terminate()
         try:

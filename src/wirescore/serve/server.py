@@ -13,7 +13,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import logging
-import os
+import signal
 import socket
 import subprocess
 import sys
@@ -142,9 +142,29 @@ def serve(args: ServeArgs, sock: Optional[socket.socket] = None) -> None:
     log.info("dashboard on %s following %s (index: newest %d alerts, %d flow events)%s",
              args.url, Path(args.log_dir) / args.eve_name, s.max_alerts, s.max_flows,
              "; token required on /api and /ws" if args.token else "")
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", ws="websockets",
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", ws=ws_protocol(),
                             access_log=False)
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def _end_with_parent() -> None:
+    """In the child before exec (Linux): SIGTERM when the run's process dies, however it
+    dies, so that no server outlives its run."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").prctl(1, signal.SIGTERM)
+    except (OSError, AttributeError):       # PR_SET_PDEATHSIG: 1; other systems: no-op
+        pass
+
+
+def ws_protocol() -> str:
+    """uvicorn's WebSocket implementation over the websockets package: the sans-I/O one
+    where this uvicorn has it (the older one is deprecated there)."""
+    from uvicorn.config import WS_PROTOCOLS
+
+    return "websockets-sansio" if "websockets-sansio" in WS_PROTOCOLS else "websockets"
 
 
 def start_child(args: ServeArgs) -> subprocess.Popen:
@@ -159,6 +179,6 @@ def start_child(args: ServeArgs) -> subprocess.Popen:
         cmd += ["--token-file", args.token_file]
     try:
         return subprocess.Popen(cmd, pass_fds=[sock.fileno()], stdin=subprocess.DEVNULL,
-                                env={**os.environ})
+                                preexec_fn=_end_with_parent)
     finally:
         sock.close()
