@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 import time
 from pathlib import Path
 
@@ -152,7 +151,6 @@ def test_filters_on_the_page(tmp_path, browser):
         browser.find_element(By.ID, "f-severity").send_keys("1")
         browser.find_element(By.CSS_SELECTOR, "#filters button[type=submit]").click()
         wait_for(lambda: not rows(browser), "severity 1: none")
-        assert shutil.which  # the page filtered without errors:
         assert browser.find_element(By.ID, "f-error").text == ""
 
 

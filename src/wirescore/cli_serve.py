@@ -26,11 +26,12 @@ Examples:
   wirescore serve -l logs/ --host 0.0.0.0 --token-file /etc/wirescore/token
 
 \b
-The page follows LOGDIR/eve.json as it grows, across rotation (a new file at the name,
-or a file that shrank) and SIGHUP reopen. Memory is bounded: the index keeps the newest
-{_DEFAULTS.max_alerts:,} alerts (--max-alerts; about 2.5 KB each) and {_DEFAULTS.max_flows:,}
-flow events (--max-flows; about 0.7 KB each); counters, top talkers and charts count every
-alert read. REST API under /api (OpenAPI: /api/openapi.json), live feed on /ws.
+The page follows LOGDIR/eve.json as it grows, across rotation (a new file at the
+name, or a file that shrank) and SIGHUP reopen. Memory is bounded: the index keeps
+the newest {_DEFAULTS.max_alerts:,} alerts (--max-alerts; about 2.5 KB each) and the newest
+{_DEFAULTS.max_flows:,} flow events (--max-flows; about 0.7 KB each); counters, top talkers
+and charts count every alert read. REST API under /api (OpenAPI document:
+/api/openapi.json); live feed on /ws.
 \b
 Safe by default: listens on 127.0.0.1; any other address needs a token (--token or
 --token-file), sent as `Authorization: Bearer TOKEN` or ?token=TOKEN (open the page as
