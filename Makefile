@@ -6,8 +6,9 @@ VENV   ?= $(ROOT)/.venv
 PY     := $(VENV)/bin/python
 DEMO_PCAP := tests/data/pcaps/ndpi-synscan.pcap
 DEMO_LOGS := demo-logs
+SERVE_PORT ?= 8080
 
-.PHONY: all install demo test bench bench-short bench-baseline fuzz-smoke clean
+.PHONY: all install demo serve-demo test bench bench-short bench-baseline fuzz-smoke clean
 
 all: demo
 
@@ -17,7 +18,7 @@ $(PY):
 
 # editable install: builds the Cython core (ext/) into src/wirescore/_core
 install: $(PY)
-	cd $(ROOT) && $(PY) -m pip install --quiet -e '.[test,train]'
+	cd $(ROOT) && $(PY) -m pip install --quiet -e '.[test,train,serve]'
 
 demo: install
 	rm -rf $(DEMO_LOGS)
@@ -30,6 +31,11 @@ demo: install
 	al=[e for e in ev if e['event_type']=='alert']; \
 	[print('alert', a['alert']['signature_id'], a.get('src_ip') and 'src_ip='+a['src_ip'] or 'dest_ip='+a.get('dest_ip',''), \
 	'-', a['alert']['signature'], '|', '; '.join(a['alert']['metadata'].get('wirescore_features', []))) for a in al]"
+	@echo "--- see it in a browser: make serve-demo (wirescore serve -l $(DEMO_LOGS), http://127.0.0.1:$(SERVE_PORT)/)"
+
+# the demo's logs on the live dashboard (wirescore serve; Ctrl-C ends it)
+serve-demo: demo
+	$(VENV)/bin/wirescore serve -l $(DEMO_LOGS) --port $(SERVE_PORT)
 
 test: install
 	cd $(ROOT) && $(PY) -m pytest -q tests

@@ -15,6 +15,7 @@ import click
 
 from wirescore import __version__
 from wirescore.cli_error import CliError
+from wirescore.cli_serve import serve_cmd, start_serving, stop_serving
 from wirescore.config import SETTINGS, Config
 from wirescore.errors import WirescoreError, describe
 
@@ -143,9 +144,15 @@ def _limit_malloc_arenas() -> None:
 @click.option("-c", "--config", "config_path", type=click.Path(exists=True, dir_okay=False),
               help="YAML file with settings (keys as `wirescore config` prints them); "
                    "flags override it.")
+@click.option("--serve", "serve_at", metavar="[HOST:]PORT", default=None,
+              help="Also serve the live dashboard (`wirescore serve`) on HOST:PORT (host "
+                   "127.0.0.1 unless given), in a child process that reads eve.json; "
+                   "after a file is read it stays up until Ctrl-C. Needs the serve extra.")
+@click.option("--serve-token-file", type=click.Path(dir_okay=False), default=None,
+              help="With --serve beyond loopback: file whose first line is the token.")
 @_setting_options
 @click.pass_context
-def run(ctx, read_path, iface, log_dir, config_path, **kwargs):
+def run(ctx, read_path, iface, log_dir, config_path, serve_at, serve_token_file, **kwargs):
     """Read a capture file, a pipe or a live interface; write flows and alerts as EVE-JSON.
 
     Give exactly one source: -r PATH (a file, or - for standard input) or -i IFACE.
@@ -155,9 +162,6 @@ def run(ctx, read_path, iface, log_dir, config_path, **kwargs):
     For files, timeouts run on packet time, so a replay is deterministic. A summary
     line (packets, flows, alerts, decode errors, packets/s) ends every run.
     """
-    from wirescore import session
-    from wirescore.engine import RunFault
-
     if (read_path is None) == (iface is None):
         raise click.UsageError("give exactly one source: -r PATH (file or -) or -i IFACE")
     cfg = _load_config(config_path, kwargs)
@@ -165,7 +169,21 @@ def run(ctx, read_path, iface, log_dir, config_path, **kwargs):
         raise click.UsageError("--workers applies to live capture (-i IFACE); a file is "
                                "read by one process")
     show_progress = (iface is None and sys.stderr.isatty() and not ctx.obj.get("quiet")
-                     and read_path != "-")
+                     and read_path != "-" and serve_at is None)
+    server = start_serving(serve_at, serve_token_file, log_dir, cfg["outputs.eve.filename"])
+    try:
+        _run(ctx, cfg, read_path, iface, log_dir, show_progress)
+    except BaseException:
+        stop_serving(server, keep=False)
+        raise
+    stop_serving(server, keep=iface is None)
+
+
+def _run(ctx, cfg, read_path, iface, log_dir, show_progress) -> None:
+    """The run itself, its errors as one line, its summary."""
+    from wirescore import session
+    from wirescore.engine import RunFault
+
     try:
         if iface is not None:
             summary = session.run_live(cfg, iface, log_dir)
@@ -330,3 +348,4 @@ from wirescore.cli_models import eval_cmd, train_cmd  # noqa: E402
 
 main.add_command(train_cmd)
 main.add_command(eval_cmd)
+main.add_command(serve_cmd)
