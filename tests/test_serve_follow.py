@@ -92,3 +92,52 @@ def test_wirescore_size_rotation_loses_no_line(tmp_path):
     assert follower.rotations == len(files)
     assert len(seen) == len(read_eve(logdir)) + sum(
         len(p.read_bytes().splitlines()) for p in files)
+
+
+def test_file_set_follows_every_worker_file_and_time_rotated_names(tmp_path):
+    """One run's EVE output in several files: eve.1.json, eve.2.json (--eve-per-worker)
+    and names with strftime fields (--eve-rotate-interval), new ones as they appear;
+    not the size-rotated eve.json.1 (read through the renamed file's descriptor)."""
+    import wirescore.serve.follow as follow
+    from wirescore.serve.follow import EveFileSet
+
+    events = real_run(tmp_path / "run")
+    lines = (tmp_path / "run" / "eve.json").read_bytes().splitlines(keepends=True)
+    half = len(lines) // 2
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "eve.1.json").write_bytes(b"".join(lines[:half]))
+    (logs / "eve.2.json").write_bytes(b"".join(lines[half:]))
+    (logs / "eve.json.1").write_bytes(lines[0])           # not ours to read again
+    follow.RESCAN_S = 0.0
+    files = EveFileSet(logs, "eve.json", read_bytes=64 << 10)
+    got = drain(files)
+    assert sorted(got) == sorted(x.rstrip(b"\n") for x in lines)
+    assert files.files == ["eve.1.json", "eve.2.json"]
+    append(logs / "eve.2.json", lines[0])
+    assert files.poll() == [lines[0].rstrip(b"\n")]
+    assert len(events) == len(lines)
+
+    timed = EveFileSet(logs, "eve-%Y%m%d-%H%M.json")
+    assert timed.poll() == []
+    (logs / "eve-20261207-0500.json").write_bytes(b"".join(lines[:3]))
+    assert drain(timed) == [x.rstrip(b"\n") for x in lines[:3]]
+    (logs / "eve-20261207-0600.json").write_bytes(lines[3])
+    assert drain(timed) == [lines[3].rstrip(b"\n")]
+    assert timed.files == ["eve-20261207-0500.json", "eve-20261207-0600.json"]
+
+
+def test_file_set_bounds_its_open_files(tmp_path, monkeypatch):
+    import wirescore.serve.follow as follow
+    from wirescore.serve.follow import EveFileSet
+
+    monkeypatch.setattr(follow, "RESCAN_S", 0.0)
+    monkeypatch.setattr(follow, "MAX_OPEN", 3)
+    for hour in range(6):
+        (tmp_path / f"eve-202612070{hour}00.json").write_bytes(
+            json.dumps({"event_type": "stats", "hour": hour}).encode() + b"\n")
+    files = EveFileSet(tmp_path, "eve-%Y%m%d%H%M.json")
+    got = drain(files)
+    assert sorted(json.loads(x)["hour"] for x in got) == list(range(6))
+    assert len(files.files) <= 3
+    assert drain(files) == []                  # closed files are not read again

@@ -77,6 +77,7 @@ async def status(request: Request):
                          "lines_read": s.feed.lines_read, "last_read": s.feed.last_read,
                          "rotations": s.feed.follower.rotations,
                          "truncations": s.feed.follower.truncations,
+                         "files": getattr(s.feed.follower, "files", [s.eve_name]),
                          "clients": len(s.feed.clients)})
 
 

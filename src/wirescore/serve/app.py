@@ -24,7 +24,7 @@ from wirescore.errors import WirescoreError
 from wirescore.outputs.paths import SNIPPETS_DIR
 from wirescore.serve import api
 from wirescore.serve.auth import TokenGuard
-from wirescore.serve.follow import EveFollower
+from wirescore.serve.follow import EveFileSet
 from wirescore.serve.index import EventIndex
 from wirescore.serve.live import LiveFeed
 from wirescore.serve.settings import DEFAULT_EVE, ServeSettings
@@ -55,7 +55,7 @@ def build_app(log_dir, eve_name: str = DEFAULT_EVE,
     ASGI app; the file is followed while the app runs (from its lifespan start)."""
     log_dir = Path(log_dir)
     index = EventIndex(settings)
-    feed = LiveFeed(EveFollower(log_dir / eve_name, settings.read_bytes), index, settings)
+    feed = LiveFeed(EveFileSet(log_dir, eve_name, settings.read_bytes), index, settings)
     state = api.State(log_dir, eve_name, log_dir / SNIPPETS_DIR, index, feed, settings)
     plotly_path = plotly_js()
 

@@ -9,11 +9,18 @@ Three things happen to a followed file, and each is handled:
 - it is truncated in place (logrotate's copytruncate) or replaced by a shorter file with
   the same inode: reading starts again at 0 (a shrunk file).
 A path that does not exist yet is waited for (a run that has not written yet).
+
+EveFileSet follows every file of one run's EVE output at once: the name itself, one file
+per worker (`--eve-per-worker`: eve.1.json, eve.2.json ...) and, for a name with strftime
+fields (`--eve-rotate-interval` with eve-%Y%m%d-%H%M.json), each file the pattern names,
+new ones picked up as they appear; each file through its own EveFollower.
 """
 from __future__ import annotations
 
 import logging
 import os
+import re
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -108,3 +115,102 @@ class EveFollower:
             return []
         self._partial = data[cut + 1:]
         return [line for line in data[:cut].split(b"\n") if line.strip()]
+
+
+#: seconds between two looks for new files of an EveFileSet
+RESCAN_S = 1.0
+#: files an EveFileSet keeps open at most: beyond, the oldest read to their end are
+#: closed and not read again (time-rotated files of months of hourly rotation)
+MAX_OPEN = 64
+
+
+def name_pattern(eve_name: str) -> re.Pattern:
+    """The file names of one EVE output: the name, its per-worker names (stem.N.ext),
+    and when the name has strftime fields (%Y, %m ...) any text in their place."""
+    stem, dot, ext = eve_name.rpartition(".")
+    if not dot:
+        stem, ext = eve_name, ""
+
+    def fields(text: str) -> str:
+        return "".join(".+?" if part.startswith("%") and len(part) == 2 else re.escape(part)
+                       for part in re.split(r"(%.)", text) if part)
+
+    tail = re.escape("." + ext) if ext else ""
+    return re.compile(f"{fields(stem)}(\\.[0-9]+)?{tail}")
+
+
+class EveFileSet:
+    """The whole lines appended to every file of one EVE output in `log_dir` (module
+    docstring); the same interface as EveFollower (poll, behind, close, path and the
+    counters summed over the files). Files are taken in name order; within a file,
+    in order."""
+
+    def __init__(self, log_dir: str | os.PathLike, eve_name: str, read_bytes: int = 1 << 20):
+        self.log_dir = Path(log_dir)
+        self.path = self.log_dir / eve_name
+        self.read_bytes = read_bytes
+        self._pattern = name_pattern(eve_name)
+        self._files: dict[str, EveFollower] = {}
+        self._done: set[str] = set()         # read to their end and closed (MAX_OPEN)
+        self._next_scan = 0.0
+
+    def _scan(self) -> None:
+        now = time.monotonic()
+        if now < self._next_scan:
+            return
+        self._next_scan = now + RESCAN_S
+        try:
+            names = sorted(e.name for e in os.scandir(self.log_dir)
+                           if self._pattern.fullmatch(e.name))
+        except OSError:
+            return
+        for name in names:
+            if name not in self._files and name not in self._done:
+                if self._files:
+                    log.info("%s: following %s too", self.log_dir, name)
+                self._files[name] = EveFollower(self.log_dir / name, self.read_bytes)
+
+    def poll(self) -> list[bytes]:
+        self._scan()
+        if not self._files and "%" not in self.path.name:   # waits for the file
+            self._files[self.path.name] = EveFollower(self.path, self.read_bytes)
+        out: list[bytes] = []
+        for follower in self._files.values():
+            out += follower.poll()
+            if len(out) > 0 and follower.behind:
+                break                          # the rest next time: bounded per poll
+        if len(self._files) > MAX_OPEN:
+            self._retire()
+        return out
+
+    def _retire(self) -> None:
+        for name in sorted(self._files)[:len(self._files) - MAX_OPEN]:
+            follower = self._files[name]
+            if not follower.behind:
+                follower.close()
+                del self._files[name]
+                self._done.add(name)
+
+    @property
+    def behind(self) -> bool:
+        return any(f.behind for f in self._files.values())
+
+    @property
+    def files(self) -> list[str]:
+        return list(self._files)
+
+    @property
+    def rotations(self) -> int:
+        return sum(f.rotations for f in self._files.values())
+
+    @property
+    def truncations(self) -> int:
+        return sum(f.truncations for f in self._files.values())
+
+    @property
+    def bytes_read(self) -> int:
+        return sum(f.bytes_read for f in self._files.values())
+
+    def close(self) -> None:
+        for follower in self._files.values():
+            follower.close()

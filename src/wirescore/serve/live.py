@@ -22,7 +22,7 @@ import logging
 import time
 from typing import Optional
 
-from wirescore.serve.follow import EveFollower
+from wirescore.serve.follow import EveFileSet, EveFollower
 from wirescore.serve.index import Alert, EventIndex
 from wirescore.serve.query import AlertQuery, QueryError
 from wirescore.serve.settings import ServeSettings
@@ -66,7 +66,7 @@ class Client:
 class LiveFeed:
     """Follows `follower` into `index` and fans new alerts out to the clients."""
 
-    def __init__(self, follower: EveFollower, index: EventIndex,
+    def __init__(self, follower: EveFollower | EveFileSet, index: EventIndex,
                  settings: ServeSettings = ServeSettings()):
         self.follower, self.index, self.settings = follower, index, settings
         self.clients: set[Client] = set()
