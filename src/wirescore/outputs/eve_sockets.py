@@ -28,10 +28,11 @@ import os
 import select
 import socket
 import time
-from collections import deque
 from typing import Callable, Optional
 
 import numpy as np
+
+from wirescore.outputs.spill import LineQueue
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +62,9 @@ class BufferedOutput(ABC):
     """The buffer, the retries and the counters every peer output shares; a subclass
     says how to connect (_connect), send (_send_some) and hang up (_disconnect).
 
-    The buffer holds chunks of whole lines, oldest first; a datagram-like output
-    (one message per line) gets one line per chunk (split_lines=True)."""
+    The buffer (outputs/spill.py LineQueue, shared with the files of a live run) holds
+    chunks of whole lines, oldest first; a datagram-like output (one message per line)
+    gets one line per chunk (split_lines=True)."""
 
     split_lines = False
 
@@ -71,14 +73,31 @@ class BufferedOutput(ABC):
         self.name, self.label = name, label
         self.limit = int(buffer_bytes)
         self.clock = clock
-        self._chunks: deque = deque()
-        self._buffered = 0                       # bytes in _chunks
+        self._waiting = LineQueue(name, self.limit)
+        self._chunks = self._waiting.chunks       # the same deque
         self._connected = False
         self._next_try = 0.0
         self._outage: Optional[str] = None       # why the peer is down (logged once)
-        self._dropping = False
-        self.lines_sent = self.dropped = self.reconnects = 0
+        self.lines_sent = self.reconnects = 0
         self._ever_connected = False
+
+    @property
+    def dropped(self) -> int:
+        """Lines dropped so far (buffer full, cut by a broken connection, left at the
+        end)."""
+        return self._waiting.dropped
+
+    @dropped.setter
+    def dropped(self, value: int) -> None:
+        self._waiting.dropped = value
+
+    @property
+    def _buffered(self) -> int:                  # bytes in _chunks
+        return self._waiting.size
+
+    @_buffered.setter
+    def _buffered(self, value: int) -> None:
+        self._waiting.size = value
 
     # ---------------------------------------------------------- what EveSink calls
 
@@ -115,11 +134,7 @@ class BufferedOutput(ABC):
             self.pump()
             if self._chunks:
                 self._wait(min(0.2, max(0.0, deadline - self.clock())))
-        left = sum(c.count(b"\n") for c in self._chunks)
-        if left:
-            self.dropped += left
-            self._chunks.clear()
-            self._buffered = 0
+        self._waiting.drop_all()
         if self.dropped:
             log.warning("%s: %d EVE lines were dropped (peer away and buffer full, or "
                         "still buffered at the end)", self.name, self.dropped)
@@ -134,25 +149,7 @@ class BufferedOutput(ABC):
     # ---------------------------------------------------------- the buffer
 
     def _queue(self, data: bytes) -> None:
-        chunks = data.splitlines(keepends=True) if self.split_lines else [data]
-        for chunk in chunks:
-            if self._buffered + len(chunk) <= self.limit:
-                self._chunks.append(chunk)
-                self._buffered += len(chunk)
-                continue
-            # does not fit whole: keep the lines that do, drop the rest (newest)
-            lines = chunk.splitlines(keepends=True) if not self.split_lines else [chunk]
-            for line in lines:
-                if self._buffered + len(line) <= self.limit:
-                    self._chunks.append(line)
-                    self._buffered += len(line)
-                else:
-                    self.dropped += 1
-                    if not self._dropping:
-                        self._dropping = True
-                        log.warning("%s: buffer full (%d bytes): dropping new EVE lines "
-                                    "until the peer takes some (counted)", self.name,
-                                    self.limit)
+        self._waiting.put(data, self.split_lines)
 
     def pump(self) -> None:
         """Send buffered chunks until the buffer is empty or the peer stops taking them;
@@ -176,7 +173,7 @@ class BufferedOutput(ABC):
             else:
                 self._partly_sent(chunk, sent)
                 return
-        self._dropping = False
+        self._waiting.drained()
 
     def _partly_sent(self, chunk: bytes, sent: int) -> None:
         """A stream took the first `sent` bytes of the first chunk: keep the rest first
@@ -372,7 +369,7 @@ class RedisOutput(BufferedOutput):
             for _ in range(n):
                 self._buffered -= len(self._chunks.popleft())
             self.lines_sent += n
-        self._dropping = False
+        self._waiting.drained()
 
     def _push(self, lines: list[bytes]) -> None:
         mode, key = self.mode, self.key
