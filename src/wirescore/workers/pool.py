@@ -140,7 +140,7 @@ class WorkerPool:
             make_log_dir(self.log_dir)
             if not self.per_worker_files:
                 self._relay = EveRelay(self.log_dir, open_output(main_output(self.cfg),
-                                                                 self.log_dir),
+                                                                 self.log_dir, live=True),
                                        self.n, session.target)
             self._start_up()
             try:
