@@ -251,7 +251,7 @@ class EveWriter:
         """Write whole lines (bytes, or a memoryview of them)."""
         if isinstance(data, memoryview):
             data = bytes(data)
-        self._whole(lambda: data, self._write_all, data)
+        self._whole(lambda: data, lambda: data.count(b"\n"), self._write_all, data)
 
     def _write_all(self, data: bytes) -> None:
         view = memoryview(data)
@@ -263,20 +263,22 @@ class EveWriter:
         int64 a line, e.g. µs), in C by writev() without copying them."""
         from wirescore._core.eve import write_ordered
 
-        self._whole(lambda: ordered_lines(blocks, keys), write_ordered, self._fd, blocks,
-                    keys)
+        self._whole(lambda: ordered_lines(blocks, keys), lambda: len(keys), write_ordered,
+                    self._fd, blocks, keys)
 
-    def _whole(self, lines: Callable[[], bytes], write, *args) -> None:
+    def _whole(self, lines: Callable[[], bytes], count: Callable[[], int], write, *args
+               ) -> None:
         """Run one write of the bytes lines() makes (made only when needed: a live run
-        that queues them); when it fails part-way (the disk filled up, an I/O error),
+        that queues them; count(): how many lines, counted on a live run); when it fails part-way (the disk filled up, an I/O error),
         keep the whole lines it wrote and take back the rest (truncate after the last
         newline), so that the file always ends with a whole line and the next run
         appends to a clean file; then raise, or on a live run queue what was not written
         (class docstring). A pipe or a device cannot be taken back: written as it is."""
         if self._waiting is not None and (self._waiting or self._fd < 0):
-            self._waiting.put(lines())               # behind the lines already waiting
-            self.pump()
-            return
+            self.pump()                              # the waiting lines first, when due
+            if self._waiting or self._fd < 0:
+                self._waiting.put(lines())           # behind them
+                return
         try:
             start = os.lseek(self._fd, 0, os.SEEK_END)
         except OSError:                  # a pipe (a worker's), standard output
@@ -295,13 +297,12 @@ class EveWriter:
             self._failed(exc)
             return
         if self._waiting is not None:
-            self.lines += len(args[-1]) if write is not self._write_all else \
-                args[0].count(b"\n")
+            self.lines += count()
 
     def pump(self) -> None:
         """A live run: write the waiting lines when a try is due (nothing to do
         otherwise); never raises an OSError."""
-        if not self._waiting or not self._retry.due():
+        if (not self._waiting and self._fd >= 0) or not self._retry.due():
             return
         try:
             if self._fd < 0:
