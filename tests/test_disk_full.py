@@ -185,7 +185,7 @@ def test_a_live_run_counts_a_snippet_it_cannot_write(small_disk, caplog):
     files = sorted(p.stat().st_size for p in (small_disk / "pcaps").glob("*.pcap"))
     assert len(files) == live.written and set(files) == {files[0]}   # no cut file left
     assert sum("No space left on device" in r.getMessage() for r in caplog.records) == 1
-    assert live.health()["state"] == "waiting"
+    assert live.health()["state"] == "failing"
     os.unlink(filler)
     live.write(live.name_for(1, 99), data, meta)
     assert live.counters() == {"wirescore.output.snippets.files": live.written,

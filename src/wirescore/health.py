@@ -8,8 +8,12 @@ runs but no longer sees or writes anything.
      "last_packet": "2026-...+0000", the newest packet's time (absent before the first)
      "kernel_drops": 0,              packets the kernel dropped (capture.kernel_drops)
      "outputs": {"eve": {"state": "writing", "queued_bytes": 0, "dropped": 0}}}
-                                     a live run's files: writing, or waiting (the disk
-                                     is full...), bytes kept, lines dropped so far
+                                     a live run's files (eve and other EVE files,
+                                     snippets, export): writing; waiting (lines kept in
+                                     memory: the disk is full...); failing (snippets:
+                                     the last one could not be written; a Parquet
+                                     export: failed, stopped); bytes kept; lines (or
+                                     snippets, rows) dropped so far
 
 uptime: wall-clock seconds since the run started on a live capture; on a file read the
 packet time since its first packet (as stats.uptime), so that a replay writes the same
@@ -82,8 +86,8 @@ def merge(healths: Iterable[Optional[dict]]) -> Optional[dict]:
         for label, figures in h.get("outputs", {}).items():
             into = outputs.setdefault(label, {"state": "writing", "queued_bytes": 0,
                                               "dropped": 0})
-            if figures.get("state") == "waiting":
-                into["state"] = "waiting"
+            if figures.get("state", "writing") != "writing":
+                into["state"] = figures["state"]
             into["queued_bytes"] += figures.get("queued_bytes", 0)
             into["dropped"] += figures.get("dropped", 0)
     if outputs:

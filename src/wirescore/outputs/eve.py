@@ -334,7 +334,7 @@ class EveWriter:
         """A live run's write or open failed: try again later; log the first failure of
         an episode (and a change of cause)."""
         self._retry.failed()
-        why = exc.strerror or str(exc)
+        why = failure_cause(exc)
         if self._outage != why:
             self._outage = why
             log.warning("%s: cannot write: %s; capture and detection go on, keeping up "
@@ -423,6 +423,14 @@ class EveWriter:
             return {}
         return {"state": "waiting" if self._outage else "writing",
                 "queued_bytes": self._waiting.size, "dropped": self._waiting.dropped}
+
+
+def failure_cause(exc: OSError) -> str:
+    """What a failed write says: the system's text for its errno ("No space left on
+    device"; the core's OSError carries its own text), else the exception's."""
+    if exc.errno:
+        return os.strerror(exc.errno)
+    return exc.strerror or str(exc)
 
 
 def ordered_lines(blocks: list[bytes], keys) -> bytes:

@@ -28,7 +28,7 @@ import numpy as np
 
 from wirescore.catalog import ALL_FEATURES
 from wirescore.errors import WirescoreError
-from wirescore.outputs.eve import EveWriter
+from wirescore.outputs.eve import EveWriter, failure_cause
 from wirescore.outputs.paths import FILE_MODE
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,7 @@ class FlowExporter:
             except OSError as exc:
                 if not self.live:
                     raise
-                self._parquet_failed = exc.strerror or str(exc)
+                self._parquet_failed = failure_cause(exc)
                 self.dropped += len(records)
                 log.warning("export %s: cannot write: %s; the export stops here (counted), "
                             "capture and detection go on", self.path, self._parquet_failed)
@@ -184,5 +184,5 @@ class FlowExporter:
             return {}
         if self._lines is not None:
             return self._lines.health()
-        return {"state": "failed" if self._parquet_failed else "writing",
+        return {"state": "failing" if self._parquet_failed else "writing",
                 "queued_bytes": 0, "dropped": self.dropped}

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from wirescore.errors import WirescoreError
+from wirescore.outputs.eve import failure_cause
 from wirescore.outputs.paths import DIR_MODE, FILE_MODE
 
 log = logging.getLogger(__name__)
@@ -116,7 +117,7 @@ class SnippetStore:
         except OSError:
             pass
         self.dropped += 1
-        why = exc.strerror or str(exc)
+        why = failure_cause(exc)
         if self._outage != why:
             self._outage = why
             log.warning("snippets %s: cannot write %s: %s; alerts go on without their "
@@ -135,7 +136,7 @@ class SnippetStore:
         """For the stats event's health object (a live run's; {} for a file read)."""
         if not self.live:
             return {}
-        return {"state": "waiting" if self._outage else "writing", "queued_bytes": 0,
+        return {"state": "failing" if self._outage else "writing", "queued_bytes": 0,
                 "dropped": self.dropped}
 
     def name_for(self, signature_id: int, tag: int) -> Path:
