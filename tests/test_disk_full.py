@@ -89,7 +89,7 @@ def test_a_live_writer_keeps_lines_while_full_and_resumes(small_disk, caplog):
     """live=True: a full disk raises nothing; the unwritten lines wait (bounded), the
     newest beyond the bound are dropped and counted, one warning names the cause, and
     once there is room the waiting lines follow the written ones in order."""
-    from wirescore.outputs import eve
+    from wirescore.outputs import eve_file as eve
 
     clock = FakeClock()
     path = small_disk / "eve.json"
@@ -135,7 +135,7 @@ def test_a_live_writer_keeps_lines_while_full_and_resumes(small_disk, caplog):
 def test_sighup_retries_at_once_and_a_vanished_directory_waits(small_disk):
     """reopen() (SIGHUP) tries the waiting lines without waiting for the back-off; a log
     directory that is gone is an outage too, not an end."""
-    from wirescore.outputs import eve
+    from wirescore.outputs import eve_file as eve
 
     clock = FakeClock()
     logdir = small_disk / "logs"
@@ -156,7 +156,7 @@ def test_sighup_retries_at_once_and_a_vanished_directory_waits(small_disk):
 
 
 def test_a_file_read_writer_still_raises(small_disk):
-    from wirescore.outputs import eve
+    from wirescore.outputs import eve_file as eve
 
     writer = eve.EveWriter(small_disk / "eve.json")
     fill(small_disk, leave=8 << 10)

@@ -32,6 +32,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from wirescore.outputs.eve_file import _dumps, ordered_bytes  # noqa: F401 (rotation's)
 from wirescore.outputs.spill import LineQueue
 
 log = logging.getLogger(__name__)
@@ -44,18 +45,6 @@ PEER_GONE = (errno.ECONNREFUSED, errno.ENOENT, errno.EPIPE, errno.ECONNRESET,
              errno.ETIMEDOUT, errno.EDESTADDRREQ)
 #: errors that mean the peer is there but busy: keep the lines, send later
 PEER_BUSY = (errno.EAGAIN, errno.EWOULDBLOCK, errno.ENOBUFS, errno.EINTR)
-
-
-def ordered_bytes(blocks: list[bytes], keys: np.ndarray) -> bytes:
-    """The newline-terminated lines of `blocks`, stably sorted by `keys` (one int64 per
-    line), as one bytes object. Blocks already in order are joined without splitting."""
-    data = blocks[0] if len(blocks) == 1 else b"".join(blocks)
-    if len(keys) < 2 or bool(np.all(keys[1:] >= keys[:-1])):
-        return data
-    lines = data.split(b"\n")
-    lines.pop()                                  # after the last newline: empty
-    order = np.argsort(keys, kind="stable").tolist()
-    return b"\n".join([lines[i] for i in order]) + b"\n"
 
 
 class BufferedOutput(ABC):
@@ -108,8 +97,6 @@ class BufferedOutput(ABC):
         self.write_bytes("".join(line + "\n" for line in lines).encode("ascii"))
 
     def write_event(self, event) -> None:
-        from wirescore.outputs.eve import _dumps
-
         self.write_lines([_dumps(event)])
 
     def write_event_bytes(self, event, data: bytes) -> None:

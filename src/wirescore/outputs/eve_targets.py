@@ -209,7 +209,7 @@ def open_output(out: EveOutput, log_dir: Path, live: bool = False):
     captures live, so a file that cannot be written keeps its lines (up to buffer_mb)
     and is tried again instead of ending the run (outputs/eve.py EveWriter)."""
     from wirescore.outputs import eve_sockets as peers
-    from wirescore.outputs.eve import EveWriter, StdoutWriter
+    from wirescore.outputs.eve_file import EveWriter, StdoutWriter
     from wirescore.outputs.rotation import RotatingWriter
 
     buffer_bytes = out.buffer_mb << 20

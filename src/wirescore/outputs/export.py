@@ -28,7 +28,7 @@ import numpy as np
 
 from wirescore.catalog import ALL_FEATURES
 from wirescore.errors import WirescoreError
-from wirescore.outputs.eve import EveWriter, failure_cause
+from wirescore.outputs.eve_file import EveWriter, failure_cause
 from wirescore.outputs.paths import FILE_MODE
 
 log = logging.getLogger(__name__)

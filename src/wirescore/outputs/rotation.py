@@ -22,8 +22,7 @@ from typing import Optional
 
 import numpy as np
 
-from wirescore.outputs.eve import EveWriter, _dumps
-from wirescore.outputs.eve_sockets import ordered_bytes
+from wirescore.outputs.eve_file import EveWriter, _dumps, ordered_bytes
 
 
 class RotatingWriter(EveWriter):

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from wirescore.errors import WirescoreError
-from wirescore.outputs.eve import failure_cause
+from wirescore.outputs.eve_file import failure_cause
 from wirescore.outputs.paths import DIR_MODE, FILE_MODE
 
 log = logging.getLogger(__name__)
