@@ -226,3 +226,27 @@ def test_a_live_export_keeps_whole_rows(tmp_path, small_disk):
     assert c["wirescore.output.export.lines"] == len(rows)
     assert len(rows) - 1 + c["wirescore.output.export.dropped"] == sum(len(r) for r, _ in got)
     assert rows.count(rows[0]) == 1 and rows[0].startswith(b"flow_id,")
+
+
+def test_a_live_alert_log_waits_too(small_disk):
+    """The CEF and notice logs write through the same EveWriter: on a live run a full
+    disk raises nothing and leaves whole lines; counted under their label."""
+    from wirescore.outputs.alert_logs import AlertLogSink
+    from wirescore.outputs.sinks import AlertEvent, WindowBatch
+
+    sink = AlertLogSink(small_disk / "alerts.cef", lambda e: "CEF:0|" + e["pad"], "CEF log",
+                        "cef", live=True, buffer_bytes=1 << 20)
+    filler = fill(small_disk, leave=16 << 10)
+    for n in range(40):
+        sink.windows(WindowBatch([AlertEvent({"pad": f"{n}:" + "x" * 1000}, 1, None, n)]))
+        sink.end_batch()
+    data = (small_disk / "alerts.cef").read_bytes()
+    assert data.endswith(b"\n") and len(data.splitlines()) < 40
+    assert sink.health()["state"] == "waiting"
+    os.unlink(filler)
+    sink.close()
+    lines = (small_disk / "alerts.cef").read_bytes().splitlines()
+    assert [int(line[6:].split(b":")[0]) for line in lines] == list(range(40))
+    assert sink.counters() == {"wirescore.output.cef.lines": 40,
+                               "wirescore.output.cef.dropped": 0,
+                               "wirescore.output.cef.reconnects": 1}

@@ -318,7 +318,7 @@ class _Run:
             # named each alert's capture_file by then, and the callbacks (last) cannot
             # change what they write
             after_eve = sinks.index(self.eve) + 1
-            sinks[after_eve:after_eve] = open_alert_logs(cfg, engine.log_dir)
+            sinks[after_eve:after_eve] = open_alert_logs(cfg, engine.log_dir, self.live)
             if cfg["outputs.export"]:
                 sinks.append(ExportSink(cfg["outputs.export"],
                                         detector.score_columns if detector else (),
@@ -460,7 +460,7 @@ class _Run:
         outputs = {getattr(sink.eve, "label", sink.name): _output_health(sink.eve)
                    for sink in self.eves}
         for sink in self.sinks:
-            if isinstance(sink, (SnippetSink, ExportSink)):
+            if sink not in self.eves and callable(getattr(sink, "health", None)):
                 outputs[sink.label] = sink.health()
         return health.build(uptime, state, last, source_stats.get("kernel_drops", 0),
                             outputs)
@@ -567,8 +567,7 @@ class _Run:
         counters = self.meter.counters()
         if self.detector is not None:
             counters.update(self.detector.counters())
-        for sink in self.eves + [s for s in self.all_sinks
-                                 if isinstance(s, (SnippetSink, ExportSink))]:
+        for sink in self.all_sinks:
             counters.update(sink.counters())
         summary = Summary(
             source=self.source.name, packets=counters["decoder.pkts"], flows=self.flows_out,
