@@ -84,3 +84,13 @@ def test_the_workers_summed_event_carries_the_merged_health():
     assert summed["stats"]["capture"]["kernel_drops"] == 7
     assert health.get(summed) == {"uptime": 5, "capture_state": "running",
                                   "kernel_drops": 7}
+
+
+def test_the_parent_puts_its_own_eve_file_in():
+    event = health.put({"event_type": "stats"}, health.build(1, "running", None, 0, {}))
+    health.put_output(event, "eve", {"state": "waiting", "queued_bytes": 5, "dropped": 0})
+    assert health.get(event)["outputs"] == {"eve": {"state": "waiting", "queued_bytes": 5,
+                                                    "dropped": 0}}
+    bare = {"event_type": "stats"}
+    health.put_output(bare, "eve", {"state": "writing"})
+    assert bare == {"event_type": "stats"}

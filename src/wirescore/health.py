@@ -53,6 +53,14 @@ def get(event: dict) -> Optional[dict]:
     return node
 
 
+def put_output(event: dict, label: str, figures: dict) -> None:
+    """Set one output's figures in a stats event's health object (the parent of
+    --workers: the merged eve.json is its own); nothing when either is missing."""
+    found = get(event)
+    if found is not None and figures:
+        found.setdefault("outputs", {})[label] = figures
+
+
 def build(uptime_s: float, capture_state: str, last_packet: Optional[str],
           kernel_drops: int, outputs: dict) -> dict:
     """The health object (module docstring); outputs: {label: the output's health()},

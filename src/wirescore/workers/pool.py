@@ -47,6 +47,7 @@ from wirescore.outputs.eve_targets import main_output, open_output
 from wirescore._core.eve import splice_fields
 from wirescore.outputs.eve import _dumps, common_fields
 from wirescore.outputs.paths import eve_filename, make_log_dir, per_worker_name
+from wirescore import health
 from wirescore.workers import stats
 from wirescore.workers.body import worker_main
 from wirescore.workers.relay import EveRelay, WorkerPipe, pipe_name
@@ -315,6 +316,7 @@ class WorkerPool:
 
     def _write_stats(self, event: Optional[dict]) -> None:
         if event is not None and self._relay is not None:
+            health.put_output(event, "eve", self._relay.eve.health())   # the merged file's
             # the workers' lines carry host already (their engines splice it in)
             common = common_fields(self.cfg["outputs.eve.sensor_name"])
             self._relay.write(splice_fields((_dumps(event) + "\n").encode("ascii"), common))
@@ -380,6 +382,8 @@ class WorkerPool:
         summary = stats.summary(self.iface, self.n, [w.done or {} for w in self._workers],
                                 time.monotonic() - started,
                                 failed[0].error if failed else None, str(eve_path))
+        if self._relay is not None:
+            summary.counters.update(self._relay.eve.counters())
         if failed:
             raise WirescoreError(f"{self.iface}: worker {failed[0].index}: {failed[0].error}")
         return summary
