@@ -19,7 +19,9 @@ the last newline and is never consumed. After the run every line parses, the las
 event's health object counts the dropped lines, and its decoder.pkts counts the packets
 of the replays sent while the disk was full (capture and detection went on).
 
-Needs root, `ip netns` and tcpreplay (skipped otherwise, as tests/test_live.py).
+With 1 worker (in the process) and 2 (the parent writes eve.json; the workers' lines
+come through pipes). Needs root, `ip netns` and tcpreplay (skipped otherwise, as
+tests/test_live.py).
 """
 from __future__ import annotations
 
@@ -142,7 +144,8 @@ class Stderr:
         return sum(text in line for line in self.lines)
 
 
-def test_a_live_run_survives_a_full_disk(wire, disk):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_live_run_survives_a_full_disk(wire, disk, workers):
     logdir = disk / "logs"
     logdir.mkdir()
     filler = disk / "filler"
@@ -153,7 +156,7 @@ def test_a_live_run_survives_a_full_disk(wire, disk):
         wire.ns_cmd(sys.executable, "-m", "wirescore", "run", "-i", CAP_IF, "-l", str(logdir),
                     "--stats-interval", "1", "--eve-buffer", "1",
                     "--flow-timeout-tcp-new", "1", "--flow-timeout-tcp-closed", "1",
-                    "--flow-timeout-tcp-established", "1"),
+                    "--flow-timeout-tcp-established", "1", "--workers", str(workers)),
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
     err = Stderr(proc.stderr)
     tail = Tail(logdir / "eve.json").start()
