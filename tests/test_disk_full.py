@@ -250,3 +250,19 @@ def test_a_live_alert_log_waits_too(small_disk):
     assert sink.counters() == {"wirescore.output.cef.lines": 40,
                                "wirescore.output.cef.dropped": 0,
                                "wirescore.output.cef.reconnects": 1}
+
+
+def test_a_live_writer_recreates_a_removed_file(tmp_path):
+    from wirescore.outputs import eve_file as eve
+
+    path = tmp_path / "eve.json"
+    writer = eve.EveWriter(path, live=True)
+    writer.write_lines(make_lines(0, 3))
+    path.unlink()
+    writer.write_lines(make_lines(3, 3))
+    assert numbers(path) == [3, 4, 5]
+    plain = eve.EveWriter(tmp_path / "plain.json")            # -r: as before
+    (tmp_path / "plain.json").unlink()
+    plain.write_lines(make_lines(0, 1))
+    assert not (tmp_path / "plain.json").exists()
+    writer.close(), plain.close()

@@ -42,7 +42,8 @@ class EveWriter:
       dropped and counted), later lines queue behind them (order kept), and the file is
       tried again after RETRY_FIRST_S, doubling to RETRY_MAX_S, at every write or
       pump() (each batch); reopen() (SIGHUP) tries at once, and a file that cannot be
-      opened (the log directory vanished) is an outage too. One warning names the cause
+      opened (the log directory vanished) is an outage too; a file removed under it is
+      created again by name. One warning names the cause
       when an episode starts, one line when writing resumes; counters() gives
       wirescore.output.<label>.{lines,dropped,reconnects} (reconnects: episodes
       survived). What is still queued at close() gets one last try, then is dropped and
@@ -102,11 +103,14 @@ class EveWriter:
     def _whole(self, lines: Callable[[], bytes], count: Callable[[], int], write, *args
                ) -> None:
         """Run one write of the bytes lines() makes (made only when needed: a live run
-        that queues them; count(): how many lines, counted on a live run); when it fails part-way (the disk filled up, an I/O error),
-        keep the whole lines it wrote and take back the rest (truncate after the last
-        newline), so that the file always ends with a whole line and the next run
-        appends to a clean file; then raise, or on a live run queue what was not written
-        (class docstring). A pipe or a device cannot be taken back: written as it is."""
+        that queues them; count(): how many lines, counted on a live run); when it
+        fails part-way (the disk filled up, an I/O error), keep the whole lines it wrote
+        and take back the rest (truncate after the last newline), so that the file
+        always ends with a whole line and the next run appends to a clean file; then
+        raise, or on a live run queue what was not written (class docstring). A pipe or
+        a device cannot be taken back: written as it is."""
+        if self._waiting is not None and self._fd >= 0:
+            self._reopen_if_removed()
         if self._waiting is not None and (self._waiting or self._fd < 0):
             self.pump()                              # the waiting lines first, when due
             if self._waiting or self._fd < 0:
@@ -131,6 +135,17 @@ class EveWriter:
             return
         if self._waiting is not None:
             self.lines += count()
+
+    def _reopen_if_removed(self) -> None:
+        """A live run: a file removed under it (rm, not logrotate's move) would swallow
+        every later line; start a new one by name instead (one fstat a write)."""
+        try:
+            if os.fstat(self._fd).st_nlink > 0:
+                return
+        except OSError:
+            return
+        log.warning("%s: the file was removed; writing to a new one", self.name)
+        self.reopen()
 
     def pump(self) -> None:
         """A live run: write the waiting lines when a try is due (nothing to do
