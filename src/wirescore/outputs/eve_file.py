@@ -43,11 +43,11 @@ class EveWriter:
       tried again after RETRY_FIRST_S, doubling to RETRY_MAX_S, at every write or
       pump() (each batch); reopen() (SIGHUP) tries at once, and a file that cannot be
       opened (the log directory vanished) is an outage too; a file removed under it is
-      created again by name. One warning names the cause
-      when an episode starts, one line when writing resumes; counters() gives
+      created again by name. One warning names the cause when an episode starts, one
+      line when writing resumes; counters() gives
       wirescore.output.<label>.{lines,dropped,reconnects} (reconnects: episodes
       survived). What is still queued at close() gets one last try, then is dropped and
-      counted.
+      counted. Memory: at most buffer_bytes of waiting lines.
     """
 
     def __init__(self, path: str | os.PathLike, live: bool = False,
