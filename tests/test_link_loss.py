@@ -65,9 +65,13 @@ def _check_lines(events: list, handles: int) -> None:
     assert all(e["engine"]["module"] == "capture" and CAP_IF in e["engine"]["message"]
                for e in engine)
     assert all("capturing again after" in e["engine"]["message"] for e in back)
-    final = [e for e in events if e["event_type"] == "stats"][-1]["stats"]
+    last = [e for e in events if e["event_type"] == "stats"][-1]
+    final = last["stats"]
     assert final["capture"]["errors"] == handles
     assert final["capture"]["kernel_drops"] == 0
+    health = last["metadata"]["flowints"]["wirescore_health"]
+    assert health["link_losses"] == handles
+    assert health["seconds_without_capture"] > 0
 
 
 @live
@@ -79,11 +83,11 @@ def test_link_down_and_back_one_handle(wire, tmp_path, down_s):
         wire.replay(FIRST)
         time.sleep(GRACE_S)
         _link(wire, "down")
-        _wait(lambda: run.source.state == "link_down", "the link loss noticed")
+        _wait(lambda: run.source.capture_state == "link_down", "the link loss noticed")
         assert run.thread.is_alive()
         time.sleep(down_s)
         _link(wire, "up")
-        _wait(lambda: run.source.state == "running", "capture resumed")
+        _wait(lambda: run.source.capture_state == "running", "capture resumed")
         wire.replay(SECOND)
         time.sleep(GRACE_S)
         run.stop()
@@ -104,7 +108,7 @@ def test_interface_recreated_one_handle(wire, tmp_path):
         wire.replay(FIRST)
         time.sleep(GRACE_S)
         _recreate(wire)
-        _wait(lambda: run.source.link_downs == 1 and run.source.state == "running",
+        _wait(lambda: run.source.link_downs == 1 and run.source.capture_state == "running",
               "capture on the re-created interface")
         wire.replay(SECOND)
         time.sleep(GRACE_S)

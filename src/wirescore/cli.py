@@ -18,6 +18,7 @@ from wirescore.cli_error import CliError
 from wirescore.cli_serve import serve_cmd, start_serving, stop_serving
 from wirescore.config import SETTINGS, Config
 from wirescore.errors import WirescoreError, describe
+from wirescore.pidfile import PidFile
 
 log = logging.getLogger("wirescore")
 
@@ -29,6 +30,7 @@ Examples:
   wirescore run -r capture.pcapng -l logs/ --no-detect --export flows.csv
   wirescore run -r capture.pcap -c wirescore.yaml --flow-timeout-udp-new 10
   wirescore run -i eth0 -l /var/log/wirescore --user wirescore
+  wirescore run -i eth0 -l /var/log/wirescore --pidfile /run/wirescore/wirescore.pid
   wirescore run -i eth1 -l logs/ --workers 4 --buffer-size 256 --bpf 'not port 22'
 
 \b
@@ -39,7 +41,10 @@ Output (in the log directory, like Suricata's -l):
   pcaps/     the packets behind each alert (named in the alert's capture_file).
 \b
 Live capture (-i): runs until SIGTERM or Ctrl-C, then ends every flow (reason
-shutdown) and writes everything out. SIGHUP reopens eve.json (logrotate).
+shutdown) and writes everything out. SIGHUP reopens eve.json (logrotate). A full
+or failing log disk does not stop it: lines wait in memory (--eve-buffer), then are
+dropped and counted, and writing resumes when there is room. Every stats event
+carries a health object (metadata.flowints.wirescore_health).
 `wirescore interfaces` lists what can be captured. Capturing needs root, or
 CAP_NET_RAW and CAP_NET_ADMIN; --user drops privileges once the capture is open.
 \b
@@ -180,11 +185,14 @@ def run(ctx, read_path, iface, log_dir, config_path, serve_at, serve_token_file,
 
 
 def _run(ctx, cfg, read_path, iface, log_dir, show_progress) -> None:
-    """The run itself, its errors as one line, its summary."""
+    """The run itself (holding --pidfile), its errors as one line, its summary."""
     from wirescore import session
     from wirescore.engine import RunFault
 
+    pidfile = PidFile(cfg["run.pidfile"]) if cfg["run.pidfile"] else None
     try:
+        if pidfile is not None:
+            pidfile.acquire()
         if iface is not None:
             summary = session.run_live(cfg, iface, log_dir)
         else:
@@ -204,6 +212,9 @@ def _run(ctx, cfg, read_path, iface, log_dir, show_progress) -> None:
         _traceback_if_asked(ctx, exc)
         raise CliError(f"internal error: {describe(exc)} (`wirescore --debug run ...` "
                        "prints the traceback)") from None
+    finally:
+        if pidfile is not None:
+            pidfile.release()
     _report(summary, show_progress)
 
 

@@ -353,6 +353,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("run.group", None, str, "--group",
             "Group to drop to (name or gid). Default with --user: that user's primary "
             "group; --group alone keeps the current user."),
+    Setting("run.pidfile", None, str, "--pidfile",
+            "Write the process id to this file at start (created 0644) and remove it at "
+            "the end, as a service manager expects; refused in one line while another "
+            "running wirescore holds it (a lock), a stale one is replaced."),
     Setting("window.early_packets", 16, int, "--window-early",
             "Early window records (only when a window profile asks for evidence: "
             "early): while a window is open, a key is scored when its packets in it "

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
+from wirescore import health
 from wirescore.alerts import AlertStage, load_profiles
 from wirescore.capture import CaptureFault, open_source
 from wirescore.config import Config
@@ -209,6 +210,14 @@ class _StatsClock:
         return (now_us - (self.first_us or now_us)) / 1e6
 
 
+def is_live(source) -> bool:
+    """Whether `source` captures live (-i: it has an interface): then a file output that
+    cannot be written keeps its lines and retries instead of ending the run, and a
+    snippet or export write that fails is counted, not fatal. A file or standard input
+    (-r) is not live: a write failure ends the run, with whole lines."""
+    return getattr(source, "iface", None) is not None
+
+
 def eve_common(cfg, source, stats: bool = False) -> bytes:
     """The fields of every EVE line of a run over `source` (outputs/eve.py
     common_fields): host from outputs.eve.sensor_name; pcap_filename, with
@@ -221,6 +230,13 @@ def eve_common(cfg, source, stats: bool = False) -> bytes:
     return common_fields(cfg["outputs.eve.sensor_name"], path if keep else None, iface)
 
 
+def _output_health(eve) -> dict:
+    """An EVE output's health() ({} for one that has none: a peer output, standard
+    output)."""
+    figures = getattr(eve, "health", None)
+    return figures() if callable(figures) else {}
+
+
 class _Run:
     """One run of Engine.run_source: its stages, sinks and running totals. Everything
     is opened here, before the first packet."""
@@ -228,6 +244,9 @@ class _Run:
     def __init__(self, engine: Engine, source):
         cfg = engine.config
         self.engine, self.source = engine, source
+        self.live = is_live(source)
+        self.started = time.monotonic()
+        self.last_packet_us: Optional[int] = None
         self.outputs = [main_output(cfg), *also_outputs(cfg)]
         eve_path = (engine.log_dir / eve_filename(cfg) if self.outputs[0].filetype == "regular"
                     else self.outputs[0].describe())
@@ -257,6 +276,7 @@ class _Run:
         except BaseException:
             self.writer.close()
             raise
+        self.all_sinks = list(self.sinks)        # self.sinks loses those that fail
         self.eve_path = eve_path
         self.clock = _StatsClock(cfg["outputs.stats.interval"])
         self.progress = Progress(source.name, size_bytes=source.size_bytes)
@@ -271,7 +291,7 @@ class _Run:
         eves: list = []
         try:
             for out in self.outputs:
-                eves.append(EveSink(open_output(out, self.engine.log_dir),
+                eves.append(EveSink(open_output(out, self.engine.log_dir, self.live),
                                     out.describe(self.engine.log_dir),
                                     self.writer, self.engine.eve_stats, eve_types(out.types),
                                     cfg["outputs.eve.community_id_seed"], common,
@@ -293,16 +313,18 @@ class _Run:
 
                 store = SnippetStore(engine.log_dir / SNIPPETS_DIR, self.source.linktype,
                                      cfg["outputs.snippets.max_files"],
-                                     cfg["outputs.snippets.max_bytes"])
+                                     cfg["outputs.snippets.max_bytes"], live=self.live)
                 sinks.insert(0, SnippetSink(store, self.meter, self.writer, engine.log_dir))
             # the alert logs right after the EVE sink: the snippet sink (first) has
             # named each alert's capture_file by then, and the callbacks (last) cannot
             # change what they write
             after_eve = sinks.index(self.eve) + 1
-            sinks[after_eve:after_eve] = open_alert_logs(cfg, engine.log_dir)
+            sinks[after_eve:after_eve] = open_alert_logs(cfg, engine.log_dir, self.live)
             if cfg["outputs.export"]:
                 sinks.append(ExportSink(cfg["outputs.export"],
-                                        detector.score_columns if detector else ()))
+                                        detector.score_columns if detector else (),
+                                        live=self.live,
+                                        buffer_bytes=cfg["outputs.eve.buffer_mb"] << 20))
         except BaseException:
             for sink in sinks:
                 sink.close()
@@ -316,6 +338,8 @@ class _Run:
     def took(self, meta) -> None:
         self.clock.start(meta)
         self.packets_in += meta.shape[0]
+        if meta.shape[0]:
+            self.last_packet_us = int(meta[-1, 0]) * 1_000_000 + int(meta[-1, 1])
 
     def flows(self, records) -> None:
         """Finished flows: detection, then every sink."""
@@ -411,14 +435,40 @@ class _Run:
             self.alerts_out += len(batch.alerts)
         self._stop_if_failed()
 
-    def stats(self, now_us: int) -> None:
+    def stats(self, now_us: int, final: bool = False) -> None:
         """A stats event at packet time now_us: the meter's counters, and detect.alert,
         Suricata's count of alerts raised so far (every alert sent to the sinks, whether
-        or not outputs.eve.types writes alert lines; 0 without detection)."""
-        counters = self.meter.stats_counters(self.source.stats(), self.clock.uptime(now_us),
+        or not outputs.eve.types writes alert lines; 0 without detection), with the
+        run's health object (wirescore/health.py; final: the run's last event)."""
+        source_stats = self.source.stats()
+        counters = self.meter.stats_counters(source_stats, self.clock.uptime(now_us),
                                              self.packets_in)
         counters["detect.alert"] = self.alerts_out
-        self._send("stats", stats_event(counters, now_us, self.ts))
+        event = stats_event(counters, now_us, self.ts)
+        health.put(event, self.health(now_us, source_stats, final))
+        self._send("stats", event)
+
+    def health(self, now_us: int, source_stats: dict, final: bool) -> dict:
+        """The health object of a stats event (wirescore/health.py)."""
+        if final:
+            state = ("failed" if self.ended is not None else
+                     "stopped" if self.engine._stop.is_set() else "finished")
+        else:
+            state = getattr(self.source, "capture_state", None) or "running"
+        uptime = (time.monotonic() - self.started if self.live
+                  else self.clock.uptime(now_us))
+        last = None if self.last_packet_us is None else self.ts(self.last_packet_us)
+        outputs = {getattr(sink.eve, "label", sink.name): _output_health(sink.eve)
+                   for sink in self.eves}
+        for sink in self.sinks:
+            if sink not in self.eves and callable(getattr(sink, "health", None)):
+                outputs[sink.label] = sink.health()
+        out = health.build(uptime, state, last, source_stats.get("kernel_drops", 0),
+                           outputs)
+        if hasattr(self.source, "link_downs"):         # a live interface
+            health.put_link(out, self.source.link_downs,
+                            self.source.seconds_without_capture())
+        return out
 
     def after_batch(self, nbytes: int) -> None:
         """The batch's EVE lines (in packet-time order), stats when due, a requested
@@ -507,7 +557,8 @@ class _Run:
             self._send("end_batch")
             clock = self.meter.packet_clock
             # no packet at all: stamp the stats with the wall clock (nothing to replay)
-            self.stats(int(clock * 1e6) if clock is not None else int(time.time() * 1e6))
+            self.stats(int(clock * 1e6) if clock is not None else int(time.time() * 1e6),
+                       final=True)
         finally:
             self._send("end_batch")
             self._flush()
@@ -533,8 +584,8 @@ class _Run:
         counters = self.meter.counters()
         if self.detector is not None:
             counters.update(self.detector.counters())
-        for eve in self.eves:
-            counters.update(eve.counters())
+        for sink in self.all_sinks:
+            counters.update(sink.counters())
         link_downs = getattr(self.source, "link_downs", 0)
         if link_downs:
             counters["wirescore.capture.link_down"] = link_downs

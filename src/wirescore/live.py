@@ -152,7 +152,7 @@ class LiveSource:
         self.discarded_at_start = 0
         self.link_downs = 0              # episodes of link loss
         self.link_down_s = 0.0           # seconds without a capture handle, in all
-        self.state = "running"           # or "link_down"
+        self.capture_state = "running"   # or "link_down" (the health object of stats)
         self._down_since: float | None = None
         self._last_stats = {"kernel_packets": 0, "kernel_drops": 0, "kernel_ifdrops": 0}
         self._closed_stats = dict(self._last_stats)     # of handles closed on link loss
@@ -354,7 +354,7 @@ class LiveSource:
         capturing again (the caller reads the new handle)."""
         self._drop_handle()
         self.link_downs += 1
-        self.state = "link_down"
+        self.capture_state = "link_down"
         self._down_since = time.monotonic()
         log.warning("%s; capture resumes when it is back (retrying every %.0f s)", why,
                     LINK_RETRY_S)
@@ -373,7 +373,7 @@ class LiveSource:
         gap = time.monotonic() - self._down_since
         self.link_down_s += gap
         self._down_since = None
-        self.state = "running"
+        self.capture_state = "running"
         log.warning("%s: the interface is back after %.1f s without capture; capturing "
                     "again", self.iface, gap)
         self._event("Info", f"{self.iface}: capturing again after {gap:.1f} s without "

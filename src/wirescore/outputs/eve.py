@@ -4,15 +4,14 @@ flow events: one per finished flow (timestamp = flow start, as Suricata's flow l
 stats events: decoder / flow / capture counters, nested like Suricata's stats.
 
 Times are UTC with microseconds and a "+0000" offset (deterministic: a replay gives
-byte-identical lines on any machine). The file is opened for appending, as Suricata
-does, created with mode 0640 (it describes other people's traffic); every line is
-written whole, and reopen() (SIGHUP) starts a new file for logrotate.
+byte-identical lines on any machine). The file (outputs/eve_file.py EveWriter) is
+opened for appending, as Suricata does, created with mode 0640 (it describes other
+people's traffic); every line is written whole, and reopen() (SIGHUP) starts a new file
+for logrotate.
 """
 from __future__ import annotations
 
-import json
 import math
-import os
 import socket
 import time
 from typing import Any, Iterable, Mapping, Optional
@@ -26,9 +25,9 @@ from wirescore.core_names import STATE_NAMES as STATES
 from wirescore.core_names import TCP_FLAG_NAMES as _FLAG_NAMES
 from wirescore.core_names import TCP_STATE_NAMES as TCP_STATES
 from wirescore.outputs.community_id import community_id
-from wirescore.outputs.paths import FILE_MODE
+# the file writers live in eve_file.py; named here too, where callers have found them
+from wirescore.outputs.eve_file import EveWriter, StdoutWriter, _dumps  # noqa: F401
 
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
 
 
 def proto_name(proto: int) -> str:
@@ -181,115 +180,6 @@ def nest(flat: Mapping[str, int]) -> dict[str, Any]:
             node = node.setdefault(part, {})
         node[parts[-1]] = value
     return out
-
-
-class EveWriter:
-    """Appends EVE lines to LOGDIR/<filename>; reopen() for logrotate.
-
-    Unbuffered: each call is one or a few large write()s of whole lines to a file
-    opened with O_APPEND, so a reader (or a crash) never sees half a line short of
-    the disk filling up. Flow and app-layer event lines are formatted and written by the
-    core in C."""
-
-    def __init__(self, path: str | os.PathLike):
-        self.path = os.fspath(path)
-        self._fd = -1
-        self._open()
-
-    def _open(self) -> None:
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
-                           FILE_MODE)
-
-    def write_lines(self, lines: Iterable[str]) -> None:
-        """Write whole lines (each one JSON object, no newline inside)."""
-        self.write_bytes("".join(line + "\n" for line in lines).encode("ascii"))
-
-    def write_bytes(self, data: bytes) -> None:
-        self._whole(self._write_all, data)
-
-    def _write_all(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view):]
-
-    def write_ordered(self, blocks: list[bytes], keys) -> None:
-        """Write the newline-terminated lines of `blocks` stably sorted by `keys` (one
-        int64 a line, e.g. µs), in C by writev() without copying them."""
-        from wirescore._core.eve import write_ordered
-
-        self._whole(write_ordered, self._fd, blocks, keys)
-
-    def _whole(self, write, *args) -> None:
-        """Run one write; when it fails part-way (the disk filled up, an I/O error), keep
-        the whole lines it wrote and take back the rest (truncate after the last newline),
-        so that the file always ends with a whole line and the next run appends to a
-        clean file; then raise. A pipe or a device cannot be taken back: written as it
-        is."""
-        try:
-            start = os.lseek(self._fd, 0, os.SEEK_END)
-        except OSError:                  # a pipe (a worker's), standard output
-            start = None
-        try:
-            write(*args)
-        except OSError:
-            if start is not None:
-                self._cut_after_last_line(start)
-            raise
-
-    def _cut_after_last_line(self, start: int) -> None:
-        """Truncate what a failed write left after `start` to its whole lines (read back
-        by path: the descriptor is write-only); to `start` when that cannot be read."""
-        keep = start
-        try:
-            end = os.lseek(self._fd, 0, os.SEEK_END)
-            if end > start:
-                fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
-                try:
-                    keep = start + os.pread(fd, end - start, start).rfind(b"\n") + 1
-                finally:
-                    os.close(fd)
-            os.ftruncate(self._fd, keep)
-        except OSError:                  # a device (/dev/full), a file moved away
-            try:
-                os.ftruncate(self._fd, start)
-            except OSError:
-                pass
-
-    def write_event(self, event: Mapping[str, Any]) -> None:
-        self.write_lines([_dumps(event)])
-
-    def write_event_bytes(self, event: Mapping[str, Any], data: bytes) -> None:
-        """The line `data` made of `event` (its timestamp says which file, when files
-        turn by time: outputs/rotation.py)."""
-        self.write_bytes(data)
-
-    def reopen(self) -> None:
-        """Close and reopen the file by name (after logrotate moved it)."""
-        self.close()
-        self._open()
-
-    def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-
-    def counters(self) -> dict:
-        """A file has no counters of its own (a failed write ends the run)."""
-        return {}
-
-
-class StdoutWriter(EveWriter):
-    """EVE lines to standard output (filetype stdout): a copy of descriptor 1, so that
-    close() leaves the process's stdout open; reopen() does nothing."""
-
-    def __init__(self):
-        super().__init__("<stdout>")
-
-    def _open(self) -> None:
-        self._fd = os.dup(1)
-
-    def reopen(self) -> None:
-        pass
 
 
 def common_fields(sensor_name: Optional[str] = None, pcap_filename: Optional[str] = None,

@@ -96,8 +96,11 @@ class BatchLines:
                                    if self.stats_common else line)
 
     def write(self) -> None:
-        """Write the batch's lines ordered by timestamp (stable) and start a new batch."""
+        """Write the batch's lines ordered by timestamp (stable) and start a new batch;
+        a batch without lines lets the output retry what waits (pump: a live run's file
+        that could not be written, a peer that was away)."""
         if not self._blocks:
+            self.eve.pump()
             return
         blocks, stamps = self._blocks, self._stamps
         self._blocks, self._stamps = [], []

@@ -28,10 +28,12 @@ import os
 import select
 import socket
 import time
-from collections import deque
 from typing import Callable, Optional
 
 import numpy as np
+
+from wirescore.outputs.eve_file import _dumps, ordered_bytes  # noqa: F401 (rotation's)
+from wirescore.outputs.spill import LineQueue
 
 log = logging.getLogger(__name__)
 
@@ -45,24 +47,13 @@ PEER_GONE = (errno.ECONNREFUSED, errno.ENOENT, errno.EPIPE, errno.ECONNRESET,
 PEER_BUSY = (errno.EAGAIN, errno.EWOULDBLOCK, errno.ENOBUFS, errno.EINTR)
 
 
-def ordered_bytes(blocks: list[bytes], keys: np.ndarray) -> bytes:
-    """The newline-terminated lines of `blocks`, stably sorted by `keys` (one int64 per
-    line), as one bytes object. Blocks already in order are joined without splitting."""
-    data = blocks[0] if len(blocks) == 1 else b"".join(blocks)
-    if len(keys) < 2 or bool(np.all(keys[1:] >= keys[:-1])):
-        return data
-    lines = data.split(b"\n")
-    lines.pop()                                  # after the last newline: empty
-    order = np.argsort(keys, kind="stable").tolist()
-    return b"\n".join([lines[i] for i in order]) + b"\n"
-
-
 class BufferedOutput(ABC):
     """The buffer, the retries and the counters every peer output shares; a subclass
     says how to connect (_connect), send (_send_some) and hang up (_disconnect).
 
-    The buffer holds chunks of whole lines, oldest first; a datagram-like output
-    (one message per line) gets one line per chunk (split_lines=True)."""
+    The buffer (outputs/spill.py LineQueue, shared with the files of a live run) holds
+    chunks of whole lines, oldest first; a datagram-like output (one message per line)
+    gets one line per chunk (split_lines=True)."""
 
     split_lines = False
 
@@ -71,14 +62,31 @@ class BufferedOutput(ABC):
         self.name, self.label = name, label
         self.limit = int(buffer_bytes)
         self.clock = clock
-        self._chunks: deque = deque()
-        self._buffered = 0                       # bytes in _chunks
+        self._waiting = LineQueue(name, self.limit)
+        self._chunks = self._waiting.chunks       # the same deque
         self._connected = False
         self._next_try = 0.0
         self._outage: Optional[str] = None       # why the peer is down (logged once)
-        self._dropping = False
-        self.lines_sent = self.dropped = self.reconnects = 0
+        self.lines_sent = self.reconnects = 0
         self._ever_connected = False
+
+    @property
+    def dropped(self) -> int:
+        """Lines dropped so far (buffer full, cut by a broken connection, left at the
+        end)."""
+        return self._waiting.dropped
+
+    @dropped.setter
+    def dropped(self, value: int) -> None:
+        self._waiting.dropped = value
+
+    @property
+    def _buffered(self) -> int:                  # bytes in _chunks
+        return self._waiting.size
+
+    @_buffered.setter
+    def _buffered(self, value: int) -> None:
+        self._waiting.size = value
 
     # ---------------------------------------------------------- what EveSink calls
 
@@ -89,8 +97,6 @@ class BufferedOutput(ABC):
         self.write_bytes("".join(line + "\n" for line in lines).encode("ascii"))
 
     def write_event(self, event) -> None:
-        from wirescore.outputs.eve import _dumps
-
         self.write_lines([_dumps(event)])
 
     def write_event_bytes(self, event, data: bytes) -> None:
@@ -115,11 +121,7 @@ class BufferedOutput(ABC):
             self.pump()
             if self._chunks:
                 self._wait(min(0.2, max(0.0, deadline - self.clock())))
-        left = sum(c.count(b"\n") for c in self._chunks)
-        if left:
-            self.dropped += left
-            self._chunks.clear()
-            self._buffered = 0
+        self._waiting.drop_all()
         if self.dropped:
             log.warning("%s: %d EVE lines were dropped (peer away and buffer full, or "
                         "still buffered at the end)", self.name, self.dropped)
@@ -134,25 +136,7 @@ class BufferedOutput(ABC):
     # ---------------------------------------------------------- the buffer
 
     def _queue(self, data: bytes) -> None:
-        chunks = data.splitlines(keepends=True) if self.split_lines else [data]
-        for chunk in chunks:
-            if self._buffered + len(chunk) <= self.limit:
-                self._chunks.append(chunk)
-                self._buffered += len(chunk)
-                continue
-            # does not fit whole: keep the lines that do, drop the rest (newest)
-            lines = chunk.splitlines(keepends=True) if not self.split_lines else [chunk]
-            for line in lines:
-                if self._buffered + len(line) <= self.limit:
-                    self._chunks.append(line)
-                    self._buffered += len(line)
-                else:
-                    self.dropped += 1
-                    if not self._dropping:
-                        self._dropping = True
-                        log.warning("%s: buffer full (%d bytes): dropping new EVE lines "
-                                    "until the peer takes some (counted)", self.name,
-                                    self.limit)
+        self._waiting.put(data, self.split_lines)
 
     def pump(self) -> None:
         """Send buffered chunks until the buffer is empty or the peer stops taking them;
@@ -176,7 +160,7 @@ class BufferedOutput(ABC):
             else:
                 self._partly_sent(chunk, sent)
                 return
-        self._dropping = False
+        self._waiting.drained()
 
     def _partly_sent(self, chunk: bytes, sent: int) -> None:
         """A stream took the first `sent` bytes of the first chunk: keep the rest first
@@ -372,7 +356,7 @@ class RedisOutput(BufferedOutput):
             for _ in range(n):
                 self._buffered -= len(self._chunks.popleft())
             self.lines_sent += n
-        self._dropping = False
+        self._waiting.drained()
 
     def _push(self, lines: list[bytes]) -> None:
         mode, key = self.mode, self.key

@@ -21,8 +21,10 @@ types); outputs.eve.also adds more, each one text:
 KEYs: types (comma-separated event types, default all), buffer_mb, and per filetype
 mode and key (redis), facility, level and identity (syslog), rotate_interval,
 rotate_bytes and rotate_keep (regular: outputs/rotation.py). Files and standard output
-are written as the main eve.json is (outputs/eve.py EveWriter: whole lines, blocking);
-the others through a bounded buffer that never blocks capture (outputs/eve_sockets.py).
+are written as the main eve.json is (outputs/eve.py EveWriter: whole lines, blocking; on
+a live run a file that cannot be written keeps up to buffer_mb of lines and is tried
+again); the others through a bounded buffer that never blocks capture
+(outputs/eve_sockets.py).
 """
 from __future__ import annotations
 
@@ -200,12 +202,14 @@ def host_port(text: str, where_s: str) -> tuple[str, int]:
     return host, number
 
 
-def open_output(out: EveOutput, log_dir: Path):
+def open_output(out: EveOutput, log_dir: Path, live: bool = False):
     """The writer of one output: an EveWriter for regular and stdout (whole lines,
     blocking), a buffered peer output for the others (outputs/eve_sockets.py). Raises
-    WirescoreError naming the output when a file cannot be opened."""
+    WirescoreError naming the output when a file cannot be opened. live: the run
+    captures live, so a file that cannot be written keeps its lines (up to buffer_mb)
+    and is tried again instead of ending the run (outputs/eve.py EveWriter)."""
     from wirescore.outputs import eve_sockets as peers
-    from wirescore.outputs.eve import EveWriter, StdoutWriter
+    from wirescore.outputs.eve_file import EveWriter, StdoutWriter
     from wirescore.outputs.rotation import RotatingWriter
 
     buffer_bytes = out.buffer_mb << 20
@@ -217,8 +221,8 @@ def open_output(out: EveOutput, log_dir: Path):
                 return StdoutWriter()
             if out.rotate_interval or out.rotate_bytes or "%" in out.where:
                 return RotatingWriter(path, out.rotate_interval, out.rotate_bytes,
-                                      out.rotate_keep)
-            return EveWriter(path)
+                                      out.rotate_keep, live, buffer_bytes, out.label)
+            return EveWriter(path, live, buffer_bytes, out.label)
         except OSError as exc:
             raise WirescoreError(f"{path}: cannot open for writing: {exc.strerror}") from None
     if out.filetype in ("unix_stream", "unix_dgram"):

@@ -7,10 +7,19 @@ wirescore.catalog in catalogue order, then one score column per flow-level profi
 compared with, empty (NaN in Parquet) for a flow the profile's allowlist keeps from
 alerting (it is learned, never alerted). Ports are empty for port-less
 protocols. Rows come in the order flows end, which is deterministic for a file.
+
+Writing: CSV rows go out as whole lines through an EveWriter (outputs/eve.py: a failed
+write never leaves a cut row); on a live capture (live=True) rows that cannot be written
+wait (up to buffer_bytes) and are tried again, the rest dropped and counted, as eve.json's
+lines. Parquet on a live capture: a failed write is logged and counted, and the export
+stops there (a Parquet file cannot be resumed after a failed write); capture goes on.
+A file read (-r) ends on a failed write either way.
 """
 from __future__ import annotations
 
 import csv
+import io
+import logging
 import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -19,7 +28,10 @@ import numpy as np
 
 from wirescore.catalog import ALL_FEATURES
 from wirescore.errors import WirescoreError
+from wirescore.outputs.eve_file import EveWriter, failure_cause
 from wirescore.outputs.paths import FILE_MODE
+
+log = logging.getLogger(__name__)
 
 IDENTITY_COLUMNS = ("flow_id", "src_ip", "src_port", "dest_ip", "dest_port", "proto",
                     "community_id", "start", "end")
@@ -28,8 +40,13 @@ IDENTITY_COLUMNS = ("flow_id", "src_ip", "src_port", "dest_ip", "dest_port", "pr
 class FlowExporter:
     """Write flow rows to path; the format follows the extension (.csv / .parquet)."""
 
-    def __init__(self, path: str | os.PathLike, score_columns: Sequence[str] = ()):
+    def __init__(self, path: str | os.PathLike, score_columns: Sequence[str] = (),
+                 live: bool = False, buffer_bytes: int = 64 << 20):
+        """live, buffer_bytes: see the module docstring."""
         self.path = Path(path)
+        self.live = live
+        self.dropped = 0                     # Parquet rows not written (a live run)
+        self._parquet_failed: str | None = None
         suffix = self.path.suffix.lower()
         if suffix not in (".csv", ".parquet"):
             raise WirescoreError(f"{self.path}: --export needs a .csv or .parquet file name")
@@ -57,12 +74,26 @@ class FlowExporter:
                                  f"{exc.strerror}") from None
         self._writer = None
         self._closed = False
-        if self.kind == "parquet":
-            os.close(fd)                    # pyarrow writes the path itself
-        else:
-            self._fh = os.fdopen(fd, "w", newline="", encoding="utf-8")
-            self._csv = csv.writer(self._fh, lineterminator="\n")
-            self._csv.writerow(self.columns)
+        os.close(fd)                        # emptied; written by name from here
+        self._lines = None
+        if self.kind == "csv":
+            self._lines = EveWriter(self.path, live, buffer_bytes, "export",
+                                    name=f"export {self.path}")
+        self._header_due = self.kind == "csv"    # written with the first rows
+
+    def _header(self) -> bytes:
+        """The header line the first time, then b""."""
+        if not self._header_due:
+            return b""
+        self._header_due = False
+        return self._csv_text([self.columns])
+
+    @staticmethod
+    def _csv_text(rows) -> bytes:
+        """Rows as CSV lines (no value holds a newline: addresses, numbers, times)."""
+        text = io.StringIO()
+        csv.writer(text, lineterminator="\n").writerows(rows)
+        return text.getvalue().encode("utf-8")
 
     def write(self, records: np.ndarray, events: Sequence[Mapping[str, Any]],
               scores: Mapping[str, np.ndarray] | None = None) -> None:
@@ -86,9 +117,20 @@ class FlowExporter:
         if self.kind == "csv":
             cols = [ident[c] for c in IDENTITY_COLUMNS] + [f.tolist() for f in feats] + \
                    [x.tolist() for x in extra]
-            self._csv.writerows(["" if v is None else v for v in row] for row in zip(*cols))
+            rows = (["" if v is None else v for v in row] for row in zip(*cols))
+            self._lines.write_bytes(self._header() + self._csv_text(rows))
+        elif self._parquet_failed is not None:
+            self.dropped += len(records)
         else:
-            self._write_parquet(ident, feats, extra)
+            try:
+                self._write_parquet(ident, feats, extra)
+            except OSError as exc:
+                if not self.live:
+                    raise
+                self._parquet_failed = failure_cause(exc)
+                self.dropped += len(records)
+                log.warning("export %s: cannot write: %s; the export stops here (counted), "
+                            "capture and detection go on", self.path, self._parquet_failed)
 
     def _write_parquet(self, ident, feats, extra) -> None:
         import pyarrow as pa
@@ -107,10 +149,18 @@ class FlowExporter:
             return
         self._closed = True
         if self.kind == "csv":
-            self._fh.close()
+            try:
+                if self._header_due:             # no flow at all: the columns still
+                    self._lines.write_bytes(self._header())
+            finally:
+                self._lines.close()
         elif self._writer is not None:
-            self._writer.close()
-            self._writer = None
+            writer, self._writer = self._writer, None
+            try:
+                writer.close()
+            except OSError:
+                if not self.live:
+                    raise
         else:
             # no flow at all: still leave a valid, empty file with the columns
             import pyarrow as pa
@@ -118,3 +168,21 @@ class FlowExporter:
 
             pq.write_table(pa.table({c: pa.array([], pa.null()) for c in self.columns}),
                            self.path)
+
+    def counters(self) -> dict:
+        """A live run's wirescore.output.export.{lines,dropped,reconnects} (CSV: as
+        eve.json's; Parquet: rows dropped); none for a file read."""
+        if not self.live:
+            return {}
+        if self._lines is not None:
+            return self._lines.counters()
+        return {"wirescore.output.export.dropped": self.dropped}
+
+    def health(self) -> dict:
+        """For the stats event's health object (a live run's; {} for a file read)."""
+        if not self.live:
+            return {}
+        if self._lines is not None:
+            return self._lines.health()
+        return {"state": "failing" if self._parquet_failed else "writing",
+                "queued_bytes": 0, "dropped": self.dropped}

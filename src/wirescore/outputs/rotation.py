@@ -22,8 +22,7 @@ from typing import Optional
 
 import numpy as np
 
-from wirescore.outputs.eve import EveWriter, _dumps
-from wirescore.outputs.eve_sockets import ordered_bytes
+from wirescore.outputs.eve_file import EveWriter, _dumps, ordered_bytes
 
 
 class RotatingWriter(EveWriter):
@@ -33,7 +32,11 @@ class RotatingWriter(EveWriter):
     lines); before any line (a run without packets) the wall clock names it."""
 
     def __init__(self, template: str | os.PathLike, interval_s: float = 0.0,
-                 max_bytes: int = 0, keep: int = 20):
+                 max_bytes: int = 0, keep: int = 20, live: bool = False,
+                 buffer_bytes: int = 64 << 20, label: str = "eve"):
+        """live, buffer_bytes, label: as EveWriter's (a live run keeps what it cannot
+        write and tries again; the waiting lines go to the file open when the disk has
+        room again, which rotate_bytes may then overshoot by their size)."""
         self.template = os.fspath(template)
         self.timed_name = "%" in os.path.basename(self.template)
         self.interval_us = int(interval_s * 1e6)
@@ -41,6 +44,7 @@ class RotatingWriter(EveWriter):
         self._period: Optional[int] = None       # interval index of the open file
         self.rotations = 0
         self.path, self._fd = self.template, -1
+        self._setup(live, buffer_bytes, label, time.monotonic)
         if not self.timed_name:
             self._open()
 
@@ -68,13 +72,18 @@ class RotatingWriter(EveWriter):
                 self._turn(us)
         if self._fd < 0:
             self.path = self._name_at(us)
-            self._open()
+            try:
+                self._open()
+            except OSError as exc:
+                if self._waiting is None:
+                    raise
+                self._failed(exc)              # a live run: lines wait (EveWriter)
 
     def _turn(self, us: int) -> None:
         """Start the next file: a timed name opens its next name; a plain one shifts."""
         self.rotations += 1
         if self.timed_name:
-            self.close()
+            self.close_fd()
             self.path = self._name_at(us)
             self._open()
         else:
@@ -83,7 +92,7 @@ class RotatingWriter(EveWriter):
     def _shift(self) -> None:
         """eve.json -> eve.json.1 -> ... -> eve.json.<keep>, dropping the oldest, and a
         new empty eve.json."""
-        self.close()
+        self.close_fd()
         oldest = f"{self.path}.{self.keep}"
         if os.path.exists(oldest):
             os.unlink(oldest)
@@ -147,8 +156,6 @@ class RotatingWriter(EveWriter):
         if self._fd >= 0:
             super().reopen()
 
-    def counters(self) -> dict:
-        return {}
 
 
 def _stamp_us(text) -> Optional[int]:

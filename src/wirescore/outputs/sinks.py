@@ -255,13 +255,18 @@ class EveSink(Sink):
 
 
 class ExportSink(Sink):
-    """--export: one row per finished flow (wirescore.outputs.export)."""
+    """--export: one row per finished flow (wirescore.outputs.export); live, buffer_bytes:
+    FlowExporter's (a live run's failed write is counted, not fatal)."""
 
-    def __init__(self, path: str | os.PathLike, score_columns=()):
+    label = "export"
+
+    def __init__(self, path: str | os.PathLike, score_columns=(), live: bool = False,
+                 buffer_bytes: int = 64 << 20):
         from wirescore.outputs.export import FlowExporter
 
         self.name = f"export {path}"
-        self.exporter = FlowExporter(path, score_columns)
+        self.exporter = FlowExporter(path, score_columns, live=live,
+                                     buffer_bytes=buffer_bytes)
 
     def flows(self, batch: FlowBatch) -> None:
         self.exporter.write(batch.records, batch.events, batch.scores)
@@ -269,11 +274,19 @@ class ExportSink(Sink):
     def close(self) -> None:
         self.exporter.close()
 
+    def counters(self) -> dict:
+        return self.exporter.counters()
+
+    def health(self) -> dict:
+        return self.exporter.health()
+
 
 class SnippetSink(Sink):
     """The packets behind each alert, still in the core's ring (ring: the run's
     MeterStage), as a pcap in LOGDIR/pcaps/ (wirescore.outputs.snippets); the alert
     event names it in capture_file, relative to the log directory."""
+
+    label = "snippets"
 
     def __init__(self, store, ring, writer, log_dir: Path):
         self.name = f"snippets {store.folder}"
@@ -313,6 +326,12 @@ class SnippetSink(Sink):
         path = self.store.name_for(alert.signature_id, tag)
         self.writer.submit(self.store.write, path, data, meta, owner=self)
         alert.event["capture_file"] = str(path.relative_to(self.log_dir))
+
+    def counters(self) -> dict:
+        return self.store.counters()
+
+    def health(self) -> dict:
+        return self.store.health()
 
     def close(self) -> None:
         store = self.store

@@ -10,9 +10,16 @@ type (still named .pcap: readers go by its content). Names are built from number
 text, and stay inside the folder. Disk use is bounded by max_files and max_bytes:
 the oldest snippets (by creation, including those of earlier runs) are deleted first,
 and counted.
+
+A snippet that cannot be written (the disk is full, an I/O error) ends a file read (-r)
+as any failed output does; on a live capture (live=True) the part written is removed,
+the snippet is counted as dropped (its alert line still names it), the first failure of
+an episode is logged with its cause and the first success after it too, and capture and
+detection go on.
 """
 from __future__ import annotations
 
+import logging
 import os
 import struct
 from collections import deque
@@ -21,7 +28,10 @@ from pathlib import Path
 import numpy as np
 
 from wirescore.errors import WirescoreError
+from wirescore.outputs.eve_file import failure_cause
 from wirescore.outputs.paths import DIR_MODE, FILE_MODE
+
+log = logging.getLogger(__name__)
 
 PCAP_MAGIC = 0xA1B2C3D4
 SNAPLEN = 262144
@@ -68,10 +78,11 @@ class SnippetStore:
     """Writes snippets into folder, keeping at most max_files files / max_bytes bytes."""
 
     def __init__(self, folder: str | os.PathLike, linktype: int, max_files: int = 1000,
-                 max_bytes: int = 1 << 30):
+                 max_bytes: int = 1 << 30, live: bool = False):
         """Creates folder when missing (a one-line WirescoreError when it cannot).
         written / deleted count this store's files written, and the files removed to
-        stay within the bounds."""
+        stay within the bounds; live: a failed write is counted in dropped, not raised
+        (module docstring); reconnects: failure episodes that ended."""
         self.folder = Path(folder)
         try:
             self.folder.mkdir(mode=DIR_MODE, exist_ok=True)
@@ -85,9 +96,48 @@ class SnippetStore:
         self.max_bytes = max_bytes
         self.written = 0
         self.deleted = 0
+        self.live = live
+        self.dropped = self.reconnects = 0
+        self._outage = None              # why writing fails, during an episode
         self._files = deque((p, p.stat().st_size) for p in old)
         self._bytes = sum(size for _, size in self._files)
         self._seq = 0
+
+    @staticmethod
+    def _write_file(path: Path, blob: bytes) -> None:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(blob)
+
+    def _failed(self, path: Path, exc: OSError) -> None:
+        """A live run's snippet could not be written: no part of it stays, counted;
+        logged once an episode (and when the cause changes)."""
+        try:
+            path.unlink()
+        except OSError:
+            pass
+        self.dropped += 1
+        why = failure_cause(exc)
+        if self._outage != why:
+            self._outage = why
+            log.warning("snippets %s: cannot write %s: %s; alerts go on without their "
+                        "snippet (counted) until there is room", self.folder, path.name, why)
+
+    def counters(self) -> dict:
+        """wirescore.output.snippets.{files,dropped,reconnects} (a live run's; none for a
+        file read, where a failed write ends the run)."""
+        if not self.live:
+            return {}
+        return {"wirescore.output.snippets.files": self.written,
+                "wirescore.output.snippets.dropped": self.dropped,
+                "wirescore.output.snippets.reconnects": self.reconnects}
+
+    def health(self) -> dict:
+        """For the stats event's health object (a live run's; {} for a file read)."""
+        if not self.live:
+            return {}
+        return {"state": "failing" if self._outage else "writing", "queued_bytes": 0,
+                "dropped": self.dropped}
 
     def name_for(self, signature_id: int, tag: int) -> Path:
         """The next file name: numbers only, inside the folder."""
@@ -97,9 +147,18 @@ class SnippetStore:
     def write(self, path: Path, data: bytes, meta: np.ndarray) -> None:
         """Write one snippet (called on the writer thread), then enforce the bounds."""
         blob = pcap_bytes(self.linktype, data, meta)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(blob)
+        try:
+            self._write_file(path, blob)
+        except OSError as exc:
+            if not self.live:
+                raise
+            self._failed(path, exc)
+            return
+        if self._outage is not None:
+            log.warning("snippets %s: writing again (%d snippets dropped so far)",
+                        self.folder, self.dropped)
+            self._outage = None
+            self.reconnects += 1
         self.written += 1
         self._files.append((path, len(blob)))
         self._bytes += len(blob)

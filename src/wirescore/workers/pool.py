@@ -58,6 +58,7 @@ from wirescore.outputs.eve_targets import main_output, open_output
 from wirescore._core.eve import splice_fields
 from wirescore.outputs.eve import _dumps, common_fields
 from wirescore.outputs.paths import eve_filename, make_log_dir, per_worker_name
+from wirescore import health
 from wirescore.workers import stats
 from wirescore.workers.body import worker_main
 from wirescore.workers.relay import EveRelay, WorkerPipe, pipe_name
@@ -161,7 +162,7 @@ class WorkerPool:
             make_log_dir(self.log_dir)
             if not self.per_worker_files:
                 self._relay = EveRelay(self.log_dir, open_output(main_output(self.cfg),
-                                                                 self.log_dir),
+                                                                 self.log_dir, live=True),
                                        self.n, session.target)
             self._start_up()
             try:
@@ -395,6 +396,7 @@ class WorkerPool:
 
     def _write_stats(self, event: Optional[dict]) -> None:
         if event is not None and self._relay is not None:
+            health.put_output(event, "eve", self._relay.eve.health())   # the merged file's
             # the workers' lines carry host already (their engines splice it in)
             common = common_fields(self.cfg["outputs.eve.sensor_name"])
             self._relay.write(splice_fields((_dumps(event) + "\n").encode("ascii"), common))
@@ -467,6 +469,8 @@ class WorkerPool:
         if self.restarts:
             summary.counters["wirescore.workers.restarts"] = self.restarts
             summary.counters["wirescore.workers.flows_lost"] = self.flows_lost
+        if self._relay is not None:
+            summary.counters.update(self._relay.eve.counters())
         if failed:
             raise WirescoreError(f"{self.iface}: worker {failed[0].index}: {failed[0].error}")
         return summary

@@ -17,6 +17,7 @@ import logging
 import time
 from typing import Iterable, Optional
 
+from wirescore import health
 from wirescore.engine import Summary
 
 log = logging.getLogger("wirescore.workers")
@@ -118,7 +119,9 @@ class StatsMerge:
         self.round_start = None
         self.written += 1
         log.info("%s kernel counters: %s", self.iface, "; ".join(parts))
-        return {"timestamp": stamp, "event_type": "stats", "stats": total}
+        event = {"timestamp": stamp, "event_type": "stats", "stats": total}
+        merged = health.merge(health.get(e) for _, e in reports)
+        return health.put(event, merged) if merged else event
 
     def final(self, lines_since_last: bool = False) -> Optional[dict]:
         """The closing summed event: None when no worker reported, or when the latest
