@@ -236,6 +236,11 @@ def summarise(samples: list, duration: float, logdir: Path, stderr: str) -> dict
     stats = [e["stats"] for e in events if e.get("event_type") == "stats"]
     final = stats[-1] if stats else {}
     engine = [e for e in events if e.get("event_type") == "engine"]
+    healths = [e.get("metadata", {}).get("flowints", {}).get("wirescore_health", {})
+               for e in events if e.get("event_type") == "stats"]
+    eve_health = [h.get("outputs", {}).get("eve", {}) for h in healths]
+    waiting = sum(1 for h in eve_health if h.get("state") == "waiting")
+    eve_dropped = max((h.get("dropped", 0) for h in eve_health), default=0)
     restarts = len(re.findall(r"restarting it", stderr))
     lost = [int(n) for n in re.findall(r"about (\d+) flows in progress lost", stderr)]
     dropped = re.findall(r"(\d+) EVE lines? .*dropped|dropped (\d+) ", stderr)
@@ -253,12 +258,16 @@ def summarise(samples: list, duration: float, logdir: Path, stderr: str) -> dict
         "worker_restarts": restarts,
         "flows_lost": sum(lost[:1]) if lost else 0,
         "dropped_mentions": dropped[:5],
+        "stats_events_while_eve_waiting": waiting,
+        "eve_lines_dropped": eve_dropped,
+        "last_health": healths[-1] if healths else None,
         "stderr_tail": stderr.strip().splitlines()[-8:],
     }
     out["ok"] = {
         "whole_lines": not bad,
         "link_flap_seen": bool(out["capture_errors"]) and len(engine) >= 2,
         "worker_restarted": restarts >= 1,
+        "disk_full_survived": eve_dropped > 0 or waiting > 0,
         "rss_bounded": out["rss_growth"] is not None and out["rss_growth"] <= 0.25,
     }
     return out
