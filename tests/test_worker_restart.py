@@ -85,21 +85,27 @@ def test_killed_worker_is_restarted_and_the_run_ends_normally(wire, tmp_path):
     assert pkts == sorted(pkts), pkts
 
 
+def _kills_until_exit(run, kills: int) -> int:
+    """SIGKILL a worker `kills` times (each after the restart of the one before); the
+    run's exit status."""
+    try:
+        run.wait_ready()
+        for n in range(kills):
+            if n:
+                _wait_for(run, "restarted: capturing again", count=n)
+            os.kill(run.children()[0], signal.SIGKILL)
+        return run.proc.wait(60)
+    finally:
+        if run.proc.poll() is None:
+            run.terminate()
+
+
 @live
 @pytest.mark.live
 def test_restarts_beyond_the_budget_stop_the_run(wire, tmp_path):
     logdir = tmp_path / "budget"
     run = WorkersProcess(wire, logdir, "--worker-restarts", "1")
-    try:
-        run.wait_ready()
-        os.kill(run.children()[0], signal.SIGKILL)
-        _wait_for(run, "restarted: capturing again")
-        os.kill(run.children()[0], signal.SIGKILL)
-        rc = run.proc.wait(60)
-    finally:
-        if run.proc.poll() is None:
-            run.terminate()
-    assert rc == 1, run.stderr
+    assert _kills_until_exit(run, 2) == 1, run.stderr
     assert "stopping the others (1 restarts in the last minute)" in run.stderr
     last = run.stderr.strip().splitlines()[-1]
     assert "exited unexpectedly" in last, last
@@ -111,13 +117,6 @@ def test_restarts_beyond_the_budget_stop_the_run(wire, tmp_path):
 def test_no_restarts_keeps_the_old_rule(wire, tmp_path):
     logdir = tmp_path / "norestart"
     run = WorkersProcess(wire, logdir, "--worker-restarts", "0")
-    try:
-        run.wait_ready()
-        os.kill(run.children()[0], signal.SIGKILL)
-        rc = run.proc.wait(60)
-    finally:
-        if run.proc.poll() is None:
-            run.terminate()
-    assert rc == 1, run.stderr
+    assert _kills_until_exit(run, 1) == 1, run.stderr
     assert "restarting" not in run.stderr and "stopping the others" in run.stderr
     read_lines(logdir / "eve.json")
