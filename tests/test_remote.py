@@ -111,7 +111,8 @@ def test_ssh_command_never_prompts_and_quotes_the_remote_command():
 
     remote = shlex.split(argv[-1])
     assert remote == ["exec", "sudo", "-n", "/usr/sbin/tcpdump", "-i", "eth1", "-U", "-w",
-                      "-", "-s", "1500", "--immediate-mode", "not port 22 and host 'a'"]
+                      "-", "-s", "1500", "-B", "65536", "--immediate-mode",
+                      "not port 22 and host 'a'"]
     assert not any("pass" in a.lower() for a in argv)
     with pytest.raises(WirescoreError, match="expected KEY=VALUE"):
         ssh_command(t, ssh_options=("-oProxyCommand=x",))
@@ -193,7 +194,7 @@ class Sshd:
             f"  IdentityFile {self.dir / key}\n  IdentitiesOnly yes\n"
             f"  UserKnownHostsFile {self.dir / 'known_hosts'}\n"
             "  GlobalKnownHostsFile /dev/null\n  StrictHostKeyChecking yes\n"
-            "  IdentityAgent none\n  LogLevel ERROR\n")
+            "  IdentityAgent none\n")
         return path
 
     def url(self, iface: str = CAP_IF, port: int | None = None) -> str:
@@ -283,13 +284,15 @@ def sshd(wire, tmp_path_factory):
     server.stop()
 
 
-def _wait(predicate, what: str, timeout: float = WAIT_S) -> None:
+def _wait(predicate, what, timeout: float = WAIT_S) -> None:
+    """Poll predicate until true; what (a text, or a function giving one) says what
+    was awaited when it does not come."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return
         time.sleep(0.05)
-    raise AssertionError(f"not within {timeout:.0f} s: {what}")
+    raise AssertionError(f"not within {timeout:.0f} s: {what() if callable(what) else what}")
 
 
 # ---------------------------------------------------------------------- runs
@@ -330,6 +333,13 @@ class RemoteRun:
         if self.error:
             raise self.error
         return self
+
+    def describe(self) -> str:
+        """What the run has seen so far, for a failure's message."""
+        session = self.source._session
+        return (f"got {self.source.packets} packets, ssh stderr {list(session.stderr)}, "
+                f"status {self.kinds()}, error {self.error!r}, server processes "
+                f"{self.server.descendants()}")
 
     def kinds(self) -> list[str]:
         return [e.kind for e in self.status]
@@ -398,3 +408,159 @@ def test_cli_remote_flows_equal_file_flows(wire, sshd, tmp_path):
                for e in events)
     _wait(lambda: not sshd.remote_tcpdumps(), "the remote tcpdump ends after the run",
           timeout=10)
+
+
+def _kill(sshd: Sshd, how: str) -> None:
+    if how == "tcpdump":
+        sshd.kill_remote_tcpdump()
+    else:
+        sshd.kill_session()
+
+
+@needs_sshd
+@pytest.mark.live
+@pytest.mark.parametrize("how", ["tcpdump", "session"])
+def test_dropped_connection_ends_the_run_after_everything_read(wire, sshd, tmp_path, how):
+    """Without --reconnect: every flow read before the drop is written, then one line."""
+    from wirescore.engine import RunFault
+
+    expected_events, _ = file_run(FIRST, tmp_path)
+    frames = _packets(FIRST, tmp_path)
+    run = RemoteRun(wire, sshd, tmp_path / "remote")
+    with run:
+        wire.replay(FIRST)
+        _wait(lambda: run.source.packets >= frames,
+              lambda: f"{frames} packets over ssh ({run.describe()})")
+        _kill(sshd, how)
+        run.thread.join(WAIT_S)
+        assert not run.thread.is_alive(), "the run did not notice the dropped connection"
+    assert isinstance(run.error, RunFault), repr(run.error)
+    text = str(run.error)
+    assert text.startswith(f"{sshd.url()}: connection lost after packet {frames}: ")
+    assert text.endswith("(--reconnect resumes)") and "\n" not in text, text
+    if how == "tcpdump":
+        assert "killed" in text or "exit status" in text, text
+    assert run.error.summary.packets == frames
+    got, want = directional_totals(run.events), directional_totals(expected_events)
+    assert got == want, diff(want, got)
+    assert run.kinds() == ["source_opened", "start", "stop"]
+    assert [(e.kind, e.fatal, e.where) for e in run.errors] == [("capture", True, sshd.url())]
+    assert run.errors[0].message == text and run.status[-1].details["fault"] == text
+    _check_lines(tmp_path / "remote" / "eve.json")
+
+
+@needs_sshd
+@pytest.mark.live
+@pytest.mark.parametrize("how", ["tcpdump", "session"])
+def test_reconnect_resumes_and_counts_the_gap(wire, sshd, tmp_path, how):
+    """--reconnect: a new session captures what is replayed after the drop; flows and
+    host state survive; the gap is counted, logged and reported."""
+    want = directional_totals(file_run(FIRST, tmp_path)[0] + file_run(SECOND, tmp_path)[0])
+    first, second = _packets(FIRST, tmp_path), _packets(SECOND, tmp_path)
+    run = RemoteRun(wire, sshd, tmp_path / "remote", reconnect=True)
+    with run:
+        wire.replay(FIRST)
+        _wait(lambda: run.source.packets >= first,
+              lambda: f"{first} packets over ssh ({run.describe()})")
+        before = set(sshd.remote_tcpdumps())
+        _kill(sshd, how)
+        _wait(lambda: "link_back" in run.kinds(), "capturing again")
+        assert set(sshd.remote_tcpdumps()) - before, "no new remote tcpdump"
+        time.sleep(GRACE_S)
+        wire.replay(SECOND)
+        _wait(lambda: run.source.packets == first + second, "the second replay over ssh")
+        run.stop()
+    summary = run.summary
+    assert summary.packets == first + second
+    got = directional_totals(run.events)
+    assert got == want, diff(want, got)
+    counters = summary.counters
+    assert counters["wirescore.capture.link_down"] == 1
+    assert counters["wirescore.capture.reconnects"] == 1
+    assert counters["wirescore.capture.link_down_ms"] >= 900       # the first retry: 1 s
+    # status and error events: the drop survived, then the way back
+    assert run.kinds() == ["source_opened", "start", "link_lost", "link_back", "stopping",
+                           "stop"], run.kinds()
+    lost, back = run.status[2], run.status[3]
+    assert lost.message.startswith(f"{sshd.url()}: connection lost after packet {first}: ")
+    assert lost.details["packets"] == first if "packets" in lost.details else True
+    assert back.details["seconds"] * 1000 == pytest.approx(
+        counters["wirescore.capture.link_down_ms"], abs=50)
+    assert back.details["reconnect"] == 1 if "reconnect" in back.details else True
+    assert [(e.kind, e.fatal) for e in run.errors] == [("connection", False)]
+    assert all(e.source == sshd.url() and e.mode == "remote" for e in run.status)
+    # eve.json: engine events when it went and when it came back; stats count the loss
+    events = _check_lines(tmp_path / "remote" / "eve.json")
+    engine = [e for e in events if e["event_type"] == "engine"]
+    assert [e["log_level"] for e in engine] == ["Warning", "Info"], engine
+    assert "capturing again after" in engine[1]["engine"]["message"]
+    final = [e for e in events if e["event_type"] == "stats"][-1]["stats"]["capture"]
+    assert final["errors"] == 1
+    assert directional_totals(events) == want
+
+
+@needs_sshd
+@pytest.mark.live
+def test_reconnect_waits_for_the_server_and_reports_failed_attempts(wire, sshd, tmp_path):
+    """The server down for a while: each failed attempt is a non-fatal error event (and
+    an EVE engine event); the source reconnects once the server is back."""
+    first = _packets(FIRST, tmp_path)
+    run = RemoteRun(wire, sshd, tmp_path / "remote", reconnect=True)
+    try:
+        with run:
+            wire.replay(FIRST)
+            _wait(lambda: run.source.packets >= first,
+              lambda: f"{first} packets over ssh ({run.describe()})")
+            sessions = [pid for pid, cmd in sshd.descendants() if cmd.startswith("sshd")]
+            sshd.stop()             # the listener first: no way back until it returns
+            for pid in sessions:
+                os.kill(pid, signal.SIGKILL)
+            _wait(lambda: len(run.errors) >= 2, "a failed reconnection attempt")
+            sshd.start()
+            _wait(lambda: "link_back" in run.kinds(), "capturing again")
+            run.stop()
+    finally:
+        if sshd.proc.poll() is not None:
+            sshd.start()
+    failed = run.errors[1:]
+    assert failed and all(e.kind == "connection" and not e.fatal for e in failed)
+    assert all("Connection refused" in e.message and "(attempt " in e.message
+               for e in failed), [e.message for e in failed]
+    assert run.summary.counters["wirescore.capture.reconnects"] == 1
+
+
+def _one_line_error(proc) -> str:
+    assert proc.returncode == 1, (proc.returncode, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("wirescore: error: "), proc.stderr
+    return lines[0][len("wirescore: error: "):]
+
+
+@needs_sshd
+@pytest.mark.live
+def test_cli_errors_are_one_line(wire, sshd, tmp_path):
+    """Nothing listening, a key the server refuses, no tcpdump there, no such interface:
+    one line each, naming the source, before any output is written."""
+    common = ("--ssh-config", str(sshd.client_config), "-l", str(tmp_path / "logs"))
+    closed = _free_port()
+    text = _one_line_error(_cli("-r", sshd.url(port=closed), *common, ns=wire.cap_ns))
+    assert text == (f"{sshd.url(port=closed)}: ssh failed: ssh: connect to host 127.0.0.1 "
+                    f"port {closed}: Connection refused"), text
+
+    refused = ("--ssh-config", str(sshd.client("other_key")), "-l", str(tmp_path / "logs"))
+    text = _one_line_error(_cli("-r", sshd.url(), *refused, ns=wire.cap_ns))
+    assert text == f"{sshd.url()}: ssh failed: root@127.0.0.1: Permission denied (publickey).", \
+        text
+
+    text = _one_line_error(_cli("-r", sshd.url(), *common, "--remote-tcpdump",
+                                "no-such-tcpdump", ns=wire.cap_ns))
+    assert text.startswith(f"{sshd.url()}: remote tcpdump not found (") and \
+        "no-such-tcpdump" in text and text.endswith(
+            "install it on the host, or name it with --remote-tcpdump "
+            "(e.g. /usr/sbin/tcpdump)"), text
+
+    text = _one_line_error(_cli("-r", sshd.url(iface="ws-nope"), *common, ns=wire.cap_ns))
+    assert text.startswith(f"{sshd.url(iface='ws-nope')}: remote tcpdump failed: tcpdump: "
+                           "ws-nope: "), text
+    assert not (tmp_path / "logs" / "eve.json").exists() or \
+        not (tmp_path / "logs" / "eve.json").read_text()

@@ -93,8 +93,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Live capture (-i): promiscuous mode, to see traffic not addressed to this host "
             "(a tap or a mirror port needs it)."),
     Setting("capture.buffer_mb", 64, int, "--buffer-size",
-            "Live capture (-i): kernel ring buffer of each capture handle: what absorbs "
-            "bursts while the engine is busy. Raise it when stats show capture.kernel_drops.",
+            "Live capture (-i, and the remote tcpdump of -r ssh://): kernel ring buffer of "
+            "each capture handle: what absorbs bursts while the engine is busy. Raise it when stats show capture.kernel_drops.",
             unit="MiB", minimum=1, maximum=65536),
     Setting("capture.timeout_ms", 100, int, "--read-timeout",
             "Live capture (-i) and pipes (-r -): the most a packet waits before it is "

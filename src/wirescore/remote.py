@@ -6,10 +6,13 @@
 The system's ssh client runs tcpdump on the host,
 
     ssh -o BatchMode=yes [-o OPTION ...] [-F CONFIG] [-p PORT] [-l USER] HOST \\
-        exec tcpdump -i IFACE -U -w - -s SNAPLEN --immediate-mode [EXPR]
+        exec tcpdump -i IFACE -U -w - -s SNAPLEN -B KIB --immediate-mode [EXPR]
 
 (pcap on standard output, flushed after every packet, delivered as soon as the kernel has
-it), and its output is read as a pipe is (capture.FileSource over the ssh process's
+it; the kernel buffer as large as a live capture's, capture.buffer_mb: in immediate
+mode libpcap gives each packet a slot of the snap length, so the 2 MiB default holds
+about 30 full-size frames, and a burst while tcpdump waits for ssh would be dropped),
+and its output is read as a pipe is (capture.FileSource over the ssh process's
 standard output: the same batches, read timeouts on a quiet stream and expiry on the
 wall clock; see capture.py). BatchMode means ssh never prompts: keys, the agent,
 known_hosts and ~/.ssh/config are used as the user has them, a password never. ssh
@@ -46,6 +49,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import select
 import shlex
 import shutil
@@ -151,10 +155,11 @@ def parse_url(url: str) -> RemoteTarget:
     return RemoteTarget(user, host, port, iface, bpf or None)
 
 
-def ssh_command(target: RemoteTarget, *, snaplen: int = 65535,
+def ssh_command(target: RemoteTarget, *, snaplen: int = 65535, buffer_mb: int = 64,
                 ssh_config: Optional[str] = None, ssh_options=(),
                 tcpdump: str = "tcpdump", ssh: str = "ssh") -> list[str]:
-    """The argv that captures target's interface (module docstring). ssh_options: KEY=VALUE
+    """The argv that captures target's interface (module docstring). snaplen: bytes
+    kept per packet; buffer_mb: the remote kernel buffer (MiB); ssh_options: KEY=VALUE
     strings (ssh -o); tcpdump: the remote command, split as a shell would (may hold
     sudo); the remote command line is quoted for the remote shell."""
     argv = [ssh, "-T", "-o", "BatchMode=yes"]
@@ -179,21 +184,27 @@ def ssh_command(target: RemoteTarget, *, snaplen: int = 65535,
     if not prog:
         raise WirescoreError("--remote-tcpdump: empty command")
     remote = [*prog, "-i", target.iface, "-U", "-w", "-", "-s", str(int(snaplen)),
-              "--immediate-mode"]
+              "-B", str(int(buffer_mb) * 1024), "--immediate-mode"]
     if target.bpf:
         remote.append(target.bpf)
     argv += ["--", target.host, "exec " + " ".join(shlex.quote(a) for a in remote)]
     return argv
 
 
+#: what tcpdump says on standard error when all is well: not a reason
+_CHATTER = re.compile(r"^tcpdump: listening on |^tcpdump: verbose output suppressed|"
+                      r"^\d+ packets? (captured|received by filter|dropped by )")
+
+
 def why_session_failed(returncode: Optional[int], stderr_lines: list[str]) -> str:
     """One line: why an ssh session ended, from ssh's exit status and
     the last lines of its standard error (ssh's own, or the remote tcpdump's)."""
-    lines = [line for line in stderr_lines if line.strip()]
+    lines = [line for line in stderr_lines if line.strip() and not _CHATTER.search(line)]
     last = lines[-1].strip() if lines else ""
     text = "\n".join(lines).lower()
     if returncode == 255:
-        return f"ssh failed: {last or 'exit status 255'}"
+        return f"ssh failed: {last}" if last else ("ssh exit status 255 without a message "
+                                                   "(the remote tcpdump killed by a signal?)")
     if returncode == 127 or "command not found" in text:
         return (f"remote tcpdump not found ({last or 'exit status 127'}); install "
                 "it on the host, or name it with --remote-tcpdump (e.g. /usr/sbin/tcpdump)")
@@ -303,7 +314,7 @@ class RemoteSource:
     Parameters: url (ssh://[user@]host[:port]/IFACE[?bpf=EXPR]); bpf (a filter applied
     here, as --bpf on a pipe; None); batch_size, timeout_ms (as FileSource: packets per
     batch, ms a batch waits on a quiet stream); snaplen (bytes the remote tcpdump keeps
-    per packet, 64..262144); ssh_config (a file for ssh -F, or None for ~/.ssh/config);
+    per packet, 64..262144); buffer_mb (its kernel buffer, MiB); ssh_config (a file for ssh -F, or None for ~/.ssh/config);
     ssh_options (KEY=VALUE strings for ssh -o); tcpdump (the remote command); reconnect
     (open a new session when one ends, rather than ending the run); prefetch (batches
     read ahead by a reader thread, 0 = in the caller's thread); ssh (the client).
@@ -315,7 +326,7 @@ class RemoteSource:
     mode = "remote"
 
     def __init__(self, url: str, *, bpf: Optional[str] = None, batch_size: int = 4096,
-                 timeout_ms: int = 100, snaplen: int = 65535,
+                 timeout_ms: int = 100, snaplen: int = 65535, buffer_mb: int = 64,
                  ssh_config: Optional[str] = None, ssh_options=(),
                  tcpdump: str = "tcpdump", reconnect: bool = False, prefetch: int = 4,
                  ssh: str = "ssh"):
@@ -336,7 +347,8 @@ class RemoteSource:
         if client is None:
             raise WirescoreError(f"{self.name}: no ssh client ({ssh!r} not found); install "
                                  "OpenSSH's (apt-get install openssh-client)")
-        self.argv = ssh_command(self.target, snaplen=snaplen, ssh_config=ssh_config,
+        self.argv = ssh_command(self.target, snaplen=snaplen, buffer_mb=buffer_mb,
+                                ssh_config=ssh_config,
                                 ssh_options=ssh_options, tcpdump=tcpdump, ssh=client)
         self.packets = 0
         self.link_downs = 0              # sessions lost during the run
@@ -527,6 +539,7 @@ def open_remote(url: str, cfg, prefetch: int = 4) -> RemoteSource:
     """A RemoteSource with the capture.* settings of a Config."""
     return RemoteSource(url, bpf=cfg["capture.bpf"], batch_size=cfg["capture.batch_size"],
                         timeout_ms=cfg["capture.timeout_ms"], snaplen=cfg["capture.snaplen"],
+                        buffer_mb=cfg["capture.buffer_mb"],
                         ssh_config=cfg["capture.ssh_config"],
                         ssh_options=cfg["capture.ssh_options"],
                         tcpdump=cfg["capture.remote_tcpdump"],
