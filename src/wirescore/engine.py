@@ -519,7 +519,9 @@ class _Run:
         logged. Each goes to on_error (fatal); an on_error that raises then is logged."""
         if self.ended is None:
             self.ended = exc
-        elif exc is not self.ended:
+        elif exc is self.ended:          # raised again to leave the loop: known already
+            return
+        else:
             log.error("also: %s", exc)
         if self._reporting_failure:
             return
