@@ -109,10 +109,12 @@ def test_ssh_command_never_prompts_and_quotes_the_remote_command():
     assert argv[-3:-1] == ["--", "sensor"]
     import shlex
 
-    remote = shlex.split(argv[-1])
-    assert remote == ["exec", "sudo", "-n", "/usr/sbin/tcpdump", "-i", "eth1", "-U", "-w",
-                      "-", "-s", "1500", "-B", "65536", "--immediate-mode",
-                      "not port 22 and host 'a'"]
+    sh, dash_c, script = shlex.split(argv[-1])
+    assert (sh, dash_c) == ("sh", "-c")
+    tcpdump = shlex.split(script.split(" 3<&- &")[0].split("; ", 1)[1])
+    assert tcpdump == ["sudo", "-n", "/usr/sbin/tcpdump", "-i", "eth1", "-U", "-w",
+                       "-", "-s", "1500", "-B", "65536", "--immediate-mode",
+                       "not port 22 and host 'a'"]
     assert not any("pass" in a.lower() for a in argv)
     with pytest.raises(WirescoreError, match="expected KEY=VALUE"):
         ssh_command(t, ssh_options=("-oProxyCommand=x",))
@@ -130,6 +132,7 @@ def test_ssh_command_never_prompts_and_quotes_the_remote_command():
     (1, ["tcpdump: ws-x: No such device exists"],
      "remote tcpdump failed: tcpdump: ws-x: No such device exists"),
     (-9, [], "ssh was killed by signal 9"),
+    (137, [], "the remote tcpdump was killed by signal 9"),
 ])
 def test_why_a_session_ended_is_one_line(code, lines, want):
     text = why_session_failed(code, lines)
@@ -388,6 +391,7 @@ def test_cli_remote_flows_equal_file_flows(wire, sshd, tmp_path):
         _wait(lambda: sshd.remote_tcpdumps() or proc.poll() is not None,
               "the remote tcpdump runs")
         assert proc.poll() is None, proc.stderr.read()
+        remote_pid = sshd.remote_tcpdumps()[0]
         time.sleep(GRACE_S)     # tcpdump is listening once its pcap header reached us
         sent = wire.replay(FIRST)
         time.sleep(2 * GRACE_S)
@@ -406,8 +410,8 @@ def test_cli_remote_flows_equal_file_flows(wire, sshd, tmp_path):
     assert expected and got == expected, diff(expected, got)
     assert all(e.get("in_iface") == (None if e["event_type"] == "stats" else CAP_IF)
                for e in events)
-    _wait(lambda: not sshd.remote_tcpdumps(), "the remote tcpdump ends after the run",
-          timeout=10)
+    _wait(lambda: not Path(f"/proc/{remote_pid}").exists(),
+          "the remote tcpdump ends with the run", timeout=10)
 
 
 def _kill(sshd: Sshd, how: str) -> None:
@@ -431,9 +435,13 @@ def test_dropped_connection_ends_the_run_after_everything_read(wire, sshd, tmp_p
         wire.replay(FIRST)
         _wait(lambda: run.source.packets >= frames,
               lambda: f"{frames} packets over ssh ({run.describe()})")
+        remote_pid = sshd.remote_tcpdumps()[0]
         _kill(sshd, how)
         run.thread.join(WAIT_S)
         assert not run.thread.is_alive(), "the run did not notice the dropped connection"
+        # the session gone, no tcpdump is left capturing on the host
+        _wait(lambda: not Path(f"/proc/{remote_pid}").exists(), "the remote tcpdump ends",
+              timeout=10)
     assert isinstance(run.error, RunFault), repr(run.error)
     text = str(run.error)
     assert text.startswith(f"{sshd.url()}: connection lost after packet {frames}: ")

@@ -6,7 +6,7 @@
 The system's ssh client runs tcpdump on the host,
 
     ssh -o BatchMode=yes [-o OPTION ...] [-F CONFIG] [-p PORT] [-l USER] HOST \\
-        exec tcpdump -i IFACE -U -w - -s SNAPLEN -B KIB --immediate-mode [EXPR]
+        sh -c '... tcpdump -i IFACE -U -w - -s SNAPLEN -B KIB --immediate-mode [EXPR] ...'
 
 (pcap on standard output, flushed after every packet, delivered as soon as the kernel has
 it; the kernel buffer as large as a live capture's, capture.buffer_mb: in immediate
@@ -42,8 +42,10 @@ EVE `engine` events and run status events (wirescore.status): when it went, each
 attempt, and when capture resumed with the seconds without capture. Packets the
 interface saw while no session was open are not captured.
 
-Closing the source (the run's end, a stop) terminates ssh; the remote tcpdump ends at
-its next write (SIGPIPE), as a piped `ssh host tcpdump` does.
+Closing the source (the run's end, a stop) closes ssh's standard input and terminates
+ssh; on the host, a watcher beside tcpdump sees its standard input close (as it does
+when the connection is lost) and ends tcpdump, so none is left behind on a quiet link
+(a bare `ssh host tcpdump` would keep running until its next write fails).
 """
 from __future__ import annotations
 
@@ -187,8 +189,21 @@ def ssh_command(target: RemoteTarget, *, snaplen: int = 65535, buffer_mb: int = 
               "-B", str(int(buffer_mb) * 1024), "--immediate-mode"]
     if target.bpf:
         remote.append(target.bpf)
-    argv += ["--", target.host, "exec " + " ".join(shlex.quote(a) for a in remote)]
+    argv += ["--", target.host, remote_command(remote)]
     return argv
+
+
+def remote_command(tcpdump_argv: list[str]) -> str:
+    """The command line ssh runs on the host: tcpdump, and a watcher that ends it when
+    the session's standard input closes (wirescore closed it, or the connection went):
+    without it, a tcpdump on a quiet link would outlive the session until its next
+    write. The script runs under sh whatever the login shell; its exit status is
+    tcpdump's (127: not found; 128 + N: killed by signal N)."""
+    script = ("exec 3<&0 </dev/null; "
+              + " ".join(shlex.quote(a) for a in tcpdump_argv) + " 3<&- & p=$!; "
+              "{ cat <&3; kill $p; } >/dev/null 2>&1 & "
+              "exec 3<&-; wait $p")
+    return "sh -c " + shlex.quote(script)
 
 
 #: what tcpdump says on standard error when all is well: not a reason
@@ -221,6 +236,8 @@ def why_session_failed(returncode: Optional[int], stderr_lines: list[str]) -> st
         return f"the ssh session's output ended{': ' + last if last else ''}"
     if returncode < 0:
         return f"ssh was killed by signal {-returncode}"
+    if 128 < returncode < 160:
+        return f"the remote tcpdump was killed by signal {returncode - 128}"
     return f"the remote side ended (exit status {returncode})" + \
         (f": {last}" if last else "")
 
@@ -235,7 +252,9 @@ class _Session:
         try:
             # its own session: a Ctrl-C at the terminal stops the engine, which then
             # closes ssh, rather than killing ssh first (which would look like a drop)
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+            # standard input stays open, unused, for the session's life: the remote
+            # watcher (remote_command) ends tcpdump when it closes
+            self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE,
                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                          start_new_session=True, close_fds=True)
         except OSError as exc:
@@ -289,7 +308,12 @@ class _Session:
         return code
 
     def close(self) -> None:
-        """Terminate ssh (then kill it if it lingers) and close the reader."""
+        """Close ssh's standard input (the remote tcpdump ends), terminate ssh (then
+        kill it if it lingers) and close the reader."""
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -298,7 +322,7 @@ class _Session:
                 self.proc.kill()
                 self.proc.wait()
         self._errors.join(1.0)
-        for stream in (self.proc.stdout, self.proc.stderr):
+        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             try:
                 stream.close()
             except OSError:
