@@ -219,7 +219,7 @@ def why_session_failed(returncode: Optional[int], stderr_lines: list[str]) -> st
     text = "\n".join(lines).lower()
     if returncode == 255:
         return f"ssh failed: {last}" if last else ("ssh exit status 255 without a message "
-                                                   "(the remote tcpdump killed by a signal?)")
+                                                   "(the connection closed?)")
     if returncode == 127 or "command not found" in text:
         return (f"remote tcpdump not found ({last or 'exit status 127'}); install "
                 "it on the host, or name it with --remote-tcpdump (e.g. /usr/sbin/tcpdump)")
@@ -251,9 +251,9 @@ class _Session:
         self.reader: Optional[FileSource] = None
         try:
             # its own session: a Ctrl-C at the terminal stops the engine, which then
-            # closes ssh, rather than killing ssh first (which would look like a drop)
-            # standard input stays open, unused, for the session's life: the remote
-            # watcher (remote_command) ends tcpdump when it closes
+            # closes ssh, rather than killing ssh first (which would look like a drop).
+            # Standard input stays open, unused, for the session's life: the remote
+            # watcher (remote_command) ends tcpdump when it closes.
             self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE,
                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                          start_new_session=True, close_fds=True)
