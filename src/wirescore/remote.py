@@ -446,7 +446,7 @@ class RemoteSource:
         self._down_since = time.monotonic()
         lost = f"{self.name}: connection lost after packet {self.packets}: {why}"
         log.warning("%s; reconnecting in %.0f s", lost, RETRY_FIRST_S)
-        self._event("Warning", "link_lost", f"{lost}; reconnecting")
+        self._event("Warning", "link_lost", f"{lost}; reconnecting", packets=self.packets)
         delay, next_try = RETRY_FIRST_S, self._down_since + RETRY_FIRST_S
         timeout_s = self.timeout_ms / 1000.0
         pending: Optional[_Session] = None
@@ -499,7 +499,8 @@ class RemoteSource:
         message = (f"{self.name}: capturing again after {gap:.1f} s without capture "
                    f"(reconnect {self.reconnects}, attempt {attempts})")
         log.warning("%s", message)
-        self._event("Info", "link_back", message, seconds=round(gap, 3))
+        self._event("Info", "link_back", message, seconds=round(gap, 3),
+                    reconnect=self.reconnects, attempts=attempts)
 
     def _try_open(self, session: _Session) -> Optional[str]:
         """None when the session delivered its pcap header, else why not."""
