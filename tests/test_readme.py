@@ -79,3 +79,30 @@ def test_layout_section_names_every_module_and_only_those():
     assert named, "no src/wirescore/ entry found in the Layout section"
     assert not on_disk - named, f"modules the README's Layout does not name: {on_disk - named}"
     assert not named - on_disk, f"the README's Layout names missing files: {named - on_disk}"
+
+
+def test_status_example_runs_as_documented(tmp_path):
+    """The second ```python block of Embedding: on_status and on_error of two runs, the
+    second cut inside a record."""
+    blocks = re.findall(r"```python\n(.*?)```", section("Embedding"), re.S)
+    assert len(blocks) >= 2, "no on_status/on_error example"
+    code = blocks[1]
+    for name in ("on_status", "on_error", "RunFault"):
+        assert name in code, f"the example does not show {name}"
+    (tmp_path / "tests" / "data" / "pcaps").mkdir(parents=True)
+    (tmp_path / "tests" / "data" / "pcaps" / "ndpi-synscan.pcap").symlink_to(
+        FIXTURES / "ndpi-synscan.pcap")
+    (tmp_path / "example.py").write_text(code)
+    proc = subprocess.run([sys.executable, "example.py"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout.splitlines()
+    pcap = "tests/data/pcaps/ndpi-synscan.pcap"
+    assert [line.split(" - ")[0] for line in out[:-1]] == [
+        "status source_opened file", "status start file", "status stop file",
+        "status source_opened file", "status start file", "error capture fatal cut.pcap",
+        "status stop file"], out
+    assert out[0] == f"status source_opened file - {pcap}: opened (file)"
+    assert out[2].startswith(f"status stop file - {pcap}: stopped after 2011 packets, ")
+    assert out[-1].startswith("stopped early: cut.pcap: capture damaged after packet ")
+    assert out[-2].endswith(out[-1][len("stopped early: "):]), out[-2]

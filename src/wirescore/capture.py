@@ -87,12 +87,16 @@ class FileSource:
     Parameters: path; bpf (filter expression or None); batch_size (packets per batch at
     most, >= 1); timeout_ms (pipes: the most a batch waits for more packets, and how
     often a quiet pipe yields an empty batch; ms, >= 1); chunk_bytes (bytes read at once;
-    memory is a few of these, touched only as far as bytes arrive).
+    memory is a few of these, touched only as far as bytes arrive); fd (an open file
+    descriptor to read instead of path, which then only names the input in messages:
+    the source owns it and closes it, also when the constructor raises).
+
+    mode is "file" for a regular file, "pipe" for anything else (wirescore.status).
     """
 
     def __init__(self, path: str | os.PathLike, bpf: str | None = None,
                  batch_size: int = 4096, timeout_ms: int = 100,
-                 chunk_bytes: int = CHUNK_BYTES):
+                 chunk_bytes: int = CHUNK_BYTES, fd: int | None = None):
         from wirescore._core.decode import is_supported_linktype
         from wirescore._core.pcapfile import PcapReader
 
@@ -102,10 +106,11 @@ class FileSource:
         self.batch_size = max(1, int(batch_size))
         self.timeout = max(1, int(timeout_ms)) / 1000.0
         self._chunk = max(1 << 16, int(chunk_bytes))
-        self._fd = self._open()
+        self._fd = self._open() if fd is None else fd
         try:
             info = os.fstat(self._fd)
             self._regular = stat.S_ISREG(info.st_mode)
+            self.mode = "file" if self._regular else "pipe"
             self._poll = select.poll()
             self._poll.register(self._fd, select.POLLIN)
             self.size_bytes = info.st_size if self._regular else None
@@ -373,3 +378,4 @@ def open_source(path: str, bpf: str | None = None, batch_size: int = 4096,
                 timeout_ms: int = 100) -> FileSource:
     """Open a capture file, or standard input for "-"."""
     return FileSource(path, bpf=bpf, batch_size=batch_size, timeout_ms=timeout_ms)
+

@@ -26,7 +26,7 @@ EPILOG_RUN = """\b
 Examples:
   wirescore run -r capture.pcap -l logs/
   tcpdump -i eth0 -U -w - | wirescore run -r - -l logs/
-  ssh sensor tcpdump -i eth0 -U -w - 'not port 22' | wirescore run -r - -l logs/
+  wirescore run -r 'ssh://root@sensor/eth0?bpf=not port 22' -l logs/ --reconnect
   wirescore run -r capture.pcapng -l logs/ --no-detect --export flows.csv
   wirescore run -r capture.pcap -c wirescore.yaml --flow-timeout-udp-new 10
   wirescore run -i eth0 -l /var/log/wirescore --user wirescore
@@ -138,8 +138,9 @@ def _limit_malloc_arenas() -> None:
 
 @main.command(epilog=EPILOG_RUN)
 @click.option("-r", "--read", "read_path", metavar="PATH",
-              help="Capture to read: a pcap or pcapng file, or - for standard input "
-                   "(e.g. piped from tcpdump -U -w -).")
+              help="Capture to read: a pcap or pcapng file, - for standard input "
+                   "(e.g. piped from tcpdump -U -w -), or ssh://[user@]host[:port]/IFACE"
+                   "[?bpf=EXPR] for tcpdump on a remote host over ssh.")
 @click.option("-i", "--interface", "iface", metavar="IFACE",
               help="Network interface to capture from live (see `wirescore interfaces`); "
                    "runs until SIGTERM/SIGINT.")

@@ -85,15 +85,16 @@ SETTINGS: tuple[Setting, ...] = (
             "memory and latency, smaller ones throughput.", unit="packets", minimum=1,
             maximum=1_000_000),
     Setting("capture.snaplen", 65535, int, "--snaplen",
-            "Live capture (-i): bytes kept of each packet. 65535 keeps whole frames; "
-            "less saves ring space but cuts payloads (wire lengths stay right: they come "
-            "from the IP header).", unit="bytes", minimum=64, maximum=262144),
+            "Live capture (-i, and the remote tcpdump of -r ssh://): bytes kept of each "
+            "packet. 65535 keeps whole frames; less saves ring space but cuts payloads "
+            "(wire lengths stay right: they come from the IP header).", unit="bytes",
+            minimum=64, maximum=262144),
     Setting("capture.promisc", True, bool, "--promisc/--no-promisc",
             "Live capture (-i): promiscuous mode, to see traffic not addressed to this host "
             "(a tap or a mirror port needs it)."),
     Setting("capture.buffer_mb", 64, int, "--buffer-size",
-            "Live capture (-i): kernel ring buffer of each capture handle: what absorbs "
-            "bursts while the engine is busy. Raise it when stats show capture.kernel_drops.",
+            "Live capture (-i, and the remote tcpdump of -r ssh://): kernel ring buffer of "
+            "each capture handle: what absorbs bursts while the engine is busy. Raise it when stats show capture.kernel_drops.",
             unit="MiB", minimum=1, maximum=65536),
     Setting("capture.timeout_ms", 100, int, "--read-timeout",
             "Live capture (-i) and pipes (-r -): the most a packet waits before it is "
@@ -106,6 +107,24 @@ SETTINGS: tuple[Setting, ...] = (
             "re-created. Default: log it, write an EVE engine event, keep flows and host "
             "state, and resume on the interface when it is back (same BPF, same fanout "
             "group; retried every second; counted in stats capture.errors)."),
+    Setting("capture.reconnect", False, bool, "--reconnect/--no-reconnect",
+            "Remote capture (-r ssh://...): when the connection drops or the remote "
+            "tcpdump ends, keep flows and host state and open a new ssh session with the "
+            "same command (retried after 1 s, then twice as long each time up to 30 s); "
+            "the gap is counted (capture.errors, wirescore.capture.link_down_ms). Default: "
+            "a dropped connection ends the run (exit status 1)."),
+    Setting("capture.ssh_config", None, str, "--ssh-config",
+            "Remote capture (-r ssh://...): ssh client configuration file given to ssh -F "
+            "instead of ~/.ssh/config (identities, known_hosts, jump hosts)."),
+    Setting("capture.ssh_options", (), list, "--ssh-option",
+            "Remote capture (-r ssh://...): an ssh -o option KEY=VALUE, e.g. "
+            "'IdentityFile=~/.ssh/sensor' or 'UserKnownHostsFile=/etc/wirescore/known_hosts'; "
+            "repeat the flag (YAML: a list). ssh always runs with BatchMode=yes: it never "
+            "asks for a password or a host key confirmation."),
+    Setting("capture.remote_tcpdump", "tcpdump", str, "--remote-tcpdump",
+            "Remote capture (-r ssh://...): the command that runs tcpdump on the remote "
+            "host, e.g. '/usr/sbin/tcpdump' or 'sudo -n tcpdump' for a user that may "
+            "capture through sudo (tcpdump 4.7 or later: --immediate-mode)."),
     Setting("capture.workers", 1, int, "--workers",
             "Live capture (-i): worker processes sharing the interface through the kernel's "
             "PACKET_FANOUT (flow hash: both directions of a flow reach one worker), each "

@@ -23,6 +23,10 @@ Callbacks (each optional) receive batches, never single packets:
                                    dns events), a flow's before its on_flow
     on_stats(event: dict)          each EVE stats event
     on_progress(progress: Progress) after every batch
+    on_status(event: StatusEvent)  the run's state: source opened, start, link lost and
+                                   back (a live interface, a remote source's ssh
+                                   session), stopping, stop (wirescore.status)
+    on_error(event: ErrorEvent)    what failed, where, and whether the run goes on
 stop() may be called from another thread or a signal handler: the engine finishes the
 batch at hand, ends every flow (reason shutdown), writes stats and returns.
 
@@ -47,7 +51,7 @@ from typing import Callable, Optional
 
 from wirescore import health
 from wirescore.alerts import AlertStage, load_profiles
-from wirescore.capture import CaptureFault, open_source
+from wirescore.capture import CaptureFault
 from wirescore.config import Config
 from wirescore.errors import StageFailure, WirescoreError
 from wirescore.meter import MeterStage
@@ -60,6 +64,7 @@ from wirescore.outputs.eve_targets import also_outputs, main_output, open_output
 from wirescore.outputs.paths import SNIPPETS_DIR, eve_filename, make_log_dir
 from wirescore.outputs.sinks import (CallbackSink, EveSink, ExportSink, FlowBatch,
                                      SnippetSink)
+from wirescore.status import Reporter
 
 log = logging.getLogger(__name__)
 
@@ -125,17 +130,19 @@ class Engine:
                  profiles=None, on_flow: Callable | None = None,
                  on_alert: Callable | None = None, on_stats: Callable | None = None,
                  on_progress: Callable | None = None, eve_stats: bool = True,
-                 on_app: Callable | None = None):
+                 on_app: Callable | None = None, on_status: Callable | None = None,
+                 on_error: Callable | None = None):
         """profiles: a list of wirescore.rules.Profile (default: the rules that the
         detect.rules setting names, or the shipped ones). eve_stats=False leaves stats
         events out of eve.json (on_stats still gets them: a worker's parent writes
-        the stats summed over its workers)."""
+        the stats summed over its workers). on_status, on_error: wirescore.status."""
         self.config = config
         self.log_dir = Path(log_dir)
         self.profiles = profiles
         self.callbacks = {"on_flow": on_flow, "on_alert": on_alert, "on_stats": on_stats,
                           "on_app": on_app}
         self.on_progress = on_progress
+        self.on_status, self.on_error = on_status, on_error
         self.eve_stats = eve_stats
         self._stop = threading.Event()
         self._reopen = threading.Event()
@@ -150,22 +157,28 @@ class Engine:
         self._reopen.set()
 
     def run(self, path: str) -> Summary:
-        """Process one capture file (or "-" for standard input) to the end."""
-        cfg = self.config
-        source = open_source(path, bpf=cfg["capture.bpf"], batch_size=cfg["capture.batch_size"],
-                             timeout_ms=cfg["capture.timeout_ms"])
-        return self.run_source(source)
+        """Process one capture file ("-" for standard input, ssh://host/IFACE for a
+        remote interface: wirescore.sources) to the end."""
+        from wirescore.sources import open_input
+
+        return self.run_source(open_input(path, self.config))
 
     def run_source(self, source) -> Summary:
         """Process any packet source to its end (or until stop()); the source is closed
         after. The source protocol (name, size_bytes, linktype, batches() yielding (data,
         meta, linktype), expiry_clock(), stats(), close()) is wirescore.capture's."""
+        reporter = Reporter(source, self.on_status, self.on_error)
         try:
-            run = _Run(self, source)
-        except BaseException:
+            reporter.status("source_opened", f"{source.name}: opened ({reporter.mode})",
+                            linktype=source.linktype, size_bytes=source.size_bytes,
+                            iface=getattr(source, "iface", None))
+            run = _Run(self, source, reporter)
+        except BaseException as exc:
             source.close()
+            _report_quietly(reporter, exc)
             raise
         try:
+            run.started()
             for data, meta, linktype in source.batches():
                 run.took(meta)
                 run.meter.feed(data, meta, linktype, run.windows, run.flows, run.app, run.arp,
@@ -176,12 +189,27 @@ class Engine:
                 run.after_batch(len(data))
                 if self._stop.is_set():
                     log.info("stop requested: ending flows and writing stats")
+                    run.report("status", "stopping", f"{source.name}: stop requested: "
+                               "ending flows and writing stats")
                     break
         except (CaptureFault, StageFailure) as exc:
             run.fail(exc)
+        except BaseException as exc:         # a bug, or KeyboardInterrupt: reported, raised
+            _report_quietly(reporter, exc)
+            raise
         finally:
             run.finish()
         return run.summary()
+
+
+def _report_quietly(reporter: Reporter, exc: BaseException) -> None:
+    """An error that ends run_source by an exception, to on_error (whose own failure is
+    only logged: the exception at hand is the one to raise)."""
+    if isinstance(exc, Exception):
+        try:
+            reporter.failure(exc)
+        except StageFailure as also:
+            log.error("also: %s", also)
 
 
 class _StatsClock:
@@ -241,9 +269,9 @@ class _Run:
     """One run of Engine.run_source: its stages, sinks and running totals. Everything
     is opened here, before the first packet."""
 
-    def __init__(self, engine: Engine, source):
+    def __init__(self, engine: Engine, source, reporter: Reporter):
         cfg = engine.config
-        self.engine, self.source = engine, source
+        self.engine, self.source, self.reporter = engine, source, reporter
         self.live = is_live(source)
         self.started = time.monotonic()
         self.last_packet_us: Optional[int] = None
@@ -283,6 +311,7 @@ class _Run:
         self.packets_in = self.flows_out = self.alerts_out = 0
         self.ended: Optional[WirescoreError] = None      # what stopped the run early
         self.finishing = False
+        self._reporting_failure = False
 
     def _open_eves(self, cfg) -> list:
         """One EveSink per EVE output (the main one first); one that cannot open closes
@@ -501,6 +530,9 @@ class _Run:
                                    "event": engine_event(e["timestamp_us"], e["log_level"],
                                                          e["module"], e["message"], self.ts)}
                                   for e in events])
+            for e in events:
+                self.report("source_event", e)
+            self._stop_if_failed()
 
     def _reopen(self) -> None:
         """Every sink with a file by name (eve.json, the alert logs) starts a new one
@@ -534,11 +566,37 @@ class _Run:
 
     def fail(self, exc: WirescoreError) -> None:
         """Record what stops the run: the first failure is the run's; later ones are
-        logged."""
+        logged. Each goes to on_error (fatal); an on_error that raises then is logged."""
         if self.ended is None:
             self.ended = exc
-        elif exc is not self.ended:
+        elif exc is self.ended:          # raised again to leave the loop: known already
+            return
+        else:
             log.error("also: %s", exc)
+        if self._reporting_failure:
+            return
+        self._reporting_failure = True
+        try:
+            self.reporter.failure(exc)
+        except StageFailure as also:
+            log.error("also: %s", also)
+        finally:
+            self._reporting_failure = False
+
+    def report(self, method: str, *args, **details) -> None:
+        """A status or error event through the Reporter; a callback that raises fails
+        the run as any callback does."""
+        try:
+            getattr(self.reporter, method)(*args, **details)
+        except StageFailure as exc:
+            self.fail(exc)
+
+    def started(self) -> None:
+        """The start event: outputs open, the first batch next."""
+        self.report("status", "start", f"{self.source.name}: running ({self.reporter.mode}), "
+                    f"EVE to {self.eve_path}", log_dir=str(self.engine.log_dir),
+                    eve=str(self.eve_path), detection=self.detector is not None)
+        self._stop_if_failed()
 
     def _stop_if_failed(self) -> None:
         if self.ended is not None and not self.finishing:
@@ -569,6 +627,15 @@ class _Run:
                 except Exception as exc:
                     self._lose(sink, exc)
             self.source.close()
+            self._report_stop()
+
+    def _report_stop(self) -> None:
+        self.report("status", "stop", f"{self.source.name}: stopped after "
+                    f"{self.packets_in} packets, {self.flows_out} flows, {self.alerts_out} "
+                    "alerts" + (f"; {self.ended}" if self.ended else ""),
+                    packets=self.packets_in, flows=self.flows_out, alerts=self.alerts_out,
+                    elapsed_s=round(self.progress.elapsed, 3),
+                    fault=str(self.ended) if self.ended else None)
 
     def _flush(self) -> None:
         self.writer.wait()
@@ -591,6 +658,9 @@ class _Run:
             counters["wirescore.capture.link_down"] = link_downs
             counters["wirescore.capture.link_down_ms"] = int(
                 self.source.seconds_without_capture() * 1000)
+        more = getattr(self.source, "summary_counters", None)
+        if more is not None:
+            counters.update(more())
         summary = Summary(
             source=self.source.name, packets=counters["decoder.pkts"], flows=self.flows_out,
             alerts=self.alerts_out, decode_errors=counters["decoder.invalid"],

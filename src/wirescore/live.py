@@ -130,6 +130,8 @@ class LiveSource:
     a CaptureFault ends the run).
     """
 
+    mode = "live"
+
     def __init__(self, iface: str, bpf: str | None = None, snaplen: int = 65535,
                  promisc: bool = True, buffer_mb: int = 64, timeout_ms: int = 100,
                  batch_size: int = 4096, fanout_group: int | None = None,
@@ -358,7 +360,8 @@ class LiveSource:
         self._down_since = time.monotonic()
         log.warning("%s; capture resumes when it is back (retrying every %.0f s)", why,
                     LINK_RETRY_S)
-        self._event("Warning", f"{why}; waiting for it")
+        self._event("Warning", f"{why}; waiting for it", "link_lost",
+                    packets=self.packets_read)
         next_try = self._down_since + LINK_RETRY_S
         empty = (b"", _EMPTY_META, self.linktype)
         while True:
@@ -377,7 +380,8 @@ class LiveSource:
         log.warning("%s: the interface is back after %.1f s without capture; capturing "
                     "again", self.iface, gap)
         self._event("Info", f"{self.iface}: capturing again after {gap:.1f} s without "
-                            f"capture (link loss {self.link_downs})")
+                            f"capture (link loss {self.link_downs})", "link_back",
+                    seconds=round(gap, 3))
 
     def _try_reopen(self) -> bool:
         """Open, set up and install a new handle; False (logged at debug) while the
@@ -411,14 +415,16 @@ class LiveSource:
         self._last_stats = dict(self._closed_stats)
         _close_quietly(reader)
 
-    def _event(self, level: str, message: str) -> None:
+    def _event(self, level: str, message: str, kind: str, **details) -> None:
         self._events.append({"timestamp_us": int(time.time() * 1e6), "log_level": level,
-                             "module": "capture", "message": message})
+                             "module": "capture", "message": message, "kind": kind,
+                             "details": details})
 
     def take_events(self) -> list[dict]:
         """Capture events since the last call (oldest first; at most MAX_EVENTS kept):
         dicts of timestamp_us (wall clock, µs), log_level ("Warning", "Info"), module,
-        message. The engine writes them as EVE `engine` events."""
+        message, kind ("link_lost", "link_back") and details. The engine writes them as
+        EVE `engine` events and reports them as status events (wirescore.status)."""
         out = []
         while self._events:
             out.append(self._events.popleft())

@@ -30,7 +30,7 @@ import os
 from pathlib import Path
 from typing import Callable, Optional
 
-from wirescore import privileges, signals
+from wirescore import privileges, signals, status
 from wirescore.alerts import load_profiles
 from wirescore.errors import WirescoreError
 from wirescore.outputs import paths
@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 #: what a run imports on first use, imported before dropping privileges
 LAZY_IMPORTS = ("wirescore.engine", "wirescore.detect", "wirescore.rules",
-                "wirescore.outputs.export", "wirescore.outputs.snippets",
+                "wirescore.sources", "wirescore.outputs.export", "wirescore.outputs.snippets",
                 "wirescore.outputs.eve_sockets",
                 "wirescore._core.eve", "wirescore._core.flowtable", "wirescore._core.decode")
 
@@ -101,6 +101,9 @@ class Session:
         except BaseException:
             source.close()
             raise
+        # the command line logs what a run reports of itself (-v shows it)
+        engine_options.setdefault("on_status", status.log_status)
+        engine_options.setdefault("on_error", status.log_error)
         engine = Engine(self.cfg, self.log_dir, profiles=self.profiles, **engine_options)
         restore = None
         if switch is None:
@@ -135,14 +138,12 @@ def preload(cfg) -> Optional[list]:
 
 
 def run_file(cfg, path: str, log_dir, on_progress: Optional[Callable] = None):
-    """-r PATH: one process reads a capture file or standard input ("-")."""
-    from wirescore.capture import open_source
+    """-r PATH: one process reads a capture file, standard input ("-") or a remote
+    interface (ssh://..., wirescore.sources)."""
+    from wirescore.sources import open_input
 
     session = Session.start(cfg, log_dir)
-    return session.run(lambda: open_source(path, bpf=cfg["capture.bpf"],
-                                           batch_size=cfg["capture.batch_size"],
-                                           timeout_ms=cfg["capture.timeout_ms"]),
-                       on_progress=on_progress)
+    return session.run(lambda: open_input(path, cfg), on_progress=on_progress)
 
 
 def run_live(cfg, iface: str, log_dir):
