@@ -273,7 +273,7 @@ class _Run:
         cfg = engine.config
         self.engine, self.source, self.reporter = engine, source, reporter
         self.live = is_live(source)
-        self.started = time.monotonic()
+        self.started_at = time.monotonic()   # for the health object's uptime
         self.last_packet_us: Optional[int] = None
         self.outputs = [main_output(cfg), *also_outputs(cfg)]
         eve_path = (engine.log_dir / eve_filename(cfg) if self.outputs[0].filetype == "regular"
@@ -484,7 +484,7 @@ class _Run:
                      "stopped" if self.engine._stop.is_set() else "finished")
         else:
             state = getattr(self.source, "capture_state", None) or "running"
-        uptime = (time.monotonic() - self.started if self.live
+        uptime = (time.monotonic() - self.started_at if self.live
                   else self.clock.uptime(now_us))
         last = None if self.last_packet_us is None else self.ts(self.last_packet_us)
         outputs = {getattr(sink.eve, "label", sink.name): _output_health(sink.eve)
