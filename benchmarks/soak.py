@@ -10,20 +10,27 @@ What it does, on this machine only (root: network namespaces, a tmpfs):
 - tcpreplay of a capture (default: the public evaluation mix) in a loop at a steady
   packet rate, with --unique-ip (each loop's addresses shifted: new hosts and flows all
   the time, so flow table and host context are kept busy, not replayed identically);
-- three faults, at fixed fractions of the run: the link goes down for 5 s (at 25 %),
-  the log file system is filled to the last byte for 60 s (at 45 %), one worker is
-  killed with SIGKILL (at 65 %);
+- three faults, at fixed fractions of the run: the link goes down for 5 s (at 20 %),
+  the log file system is filled to the last byte for 60 s (at 35 %), one worker is
+  killed with SIGKILL (at 85 %);
 - the resident memory of the sensor (parent and workers, summed from /proc) sampled
   every 5 s.
 At the end the sensor is stopped with SIGTERM, and the report (JSON, and one summary
-line on stderr) gives: exit status, RSS after warm-up (at 20 % of the run) and its
-maximum after that, packets sent and captured, kernel drops, the faults as the sensor
-counted them (capture.errors, engine events, dropped EVE lines, worker restarts and
-flows lost), and whether every line of every eve.json file parses.
+line on stderr) gives: exit status, RSS after warm-up and its maximum after that until
+the worker kill, packets sent and captured, kernel drops, the faults as the sensor
+counted them (capture.errors and the health object's link losses, the EVE and snippet
+outputs' episodes from the log, worker restarts and flows lost), and whether every line
+of every eve.json file parses.
+
+Warm-up: with --unique-ip every loop brings new flows and hosts, so the flow tables fill
+until flows leave as fast as they come, which takes the longest idle timeout of the
+traffic (established TCP: 600 s) plus the loop; the bounded host tables fill on the same
+time scale. Warm-up is therefore the first half of the run (15 minutes of 30), and the
+RSS is judged from there to the worker kill (a restarted worker starts empty).
 
 The pass conditions a reader checks (printed as `ok` fields): exit status 0, every line
-whole, each fault visible in the output, RSS bounded (maximum after warm-up within
-25 % of the warm-up value). Not a pytest benchmark: 30 minutes is a soak, not a
+whole, each fault visible in the output, RSS bounded (maximum between warm-up and the
+kill within 10 % of the value at the end of warm-up). Not a pytest benchmark: 30 minutes is a soak, not a
 measurement to repeat per change; its numbers go into the closing note of the work.
 """
 from __future__ import annotations
@@ -47,6 +54,8 @@ log = logging.getLogger("soak")
 CAP_IF, GEN_IF = "soak-a", "soak-b"
 TMPFS_MB = 96
 SAMPLE_S = 5.0
+WARMUP_AT = 0.5          # fraction of the run: flow and host tables full (docstring)
+KILL_AT = 0.85
 
 
 def ip(*args: str, check: bool = True) -> None:
@@ -130,9 +139,15 @@ def fill(mount: Path) -> Path:
 
 
 def read_all_lines(logdir: Path) -> tuple[list[dict], list[str]]:
-    """Every EVE line of eve.json and its rotated files; the files with a bad line."""
+    """Every EVE line of eve.json and its rotated files, oldest first (eve.json.N ...
+    eve.json.1, eve.json); the files with a bad line."""
     events, bad = [], []
-    for path in sorted(logdir.glob("eve.json*")):
+
+    def age(path: Path) -> int:
+        suffix = path.name[len("eve.json"):].lstrip(".")
+        return -int(suffix) if suffix.isdigit() else 0
+
+    for path in sorted(logdir.glob("eve.json*"), key=age):
         data = path.read_bytes()
         if data and not data.endswith(b"\n"):
             bad.append(f"{path.name}: ends in the middle of a line")
@@ -175,7 +190,7 @@ def run(args) -> dict:
                                    "--unique-ip", str(args.pcap)],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         start = time.monotonic()
-        faults = [(0.25, "link_flap"), (0.45, "disk_full"), (0.65, "worker_kill")]
+        faults = [(0.20, "link_flap"), (0.35, "disk_full"), (KILL_AT, "worker_kill")]
         samples, done = [], []
         filler = None
         while (now := time.monotonic() - start) < duration:
@@ -204,7 +219,7 @@ def run(args) -> dict:
                     kids = children(sensor.pid)
                     if kids:
                         os.kill(kids[0], signal.SIGKILL)
-            if filler is not None and now > 0.45 * duration + 60:
+            if filler is not None and now > report["disk_full_at_s"] + 60:
                 filler.unlink()
                 filler = None
             time.sleep(SAMPLE_S)
@@ -214,7 +229,8 @@ def run(args) -> dict:
         sensor.send_signal(signal.SIGTERM)
         report["exit_status"] = sensor.wait(120)
         err.close()
-        report.update(summarise(samples, duration, logdir, Path(err.name).read_text()))
+        report.update(summarise(samples, duration, logdir, Path(err.name).read_text(),
+                                args.workers))
     finally:
         for proc in (replay, sensor):
             if proc is not None and proc.poll() is None:
@@ -228,22 +244,23 @@ def run(args) -> dict:
     return report
 
 
-def summarise(samples: list, duration: float, logdir: Path, stderr: str) -> dict:
-    warm = [kb for t, kb in samples if t >= 0.2 * duration]
+def summarise(samples: list, duration: float, logdir: Path, stderr: str,
+              workers: int) -> dict:
+    warm = [kb for t, kb in samples if WARMUP_AT * duration <= t < KILL_AT * duration]
     rss_warm = warm[0] if warm else 0
     rss_max = max(warm) if warm else 0
     events, bad = read_all_lines(logdir)
-    stats = [e["stats"] for e in events if e.get("event_type") == "stats"]
-    final = stats[-1] if stats else {}
+    stats = [e for e in events if e.get("event_type") == "stats"]
+    final = stats[-1]["stats"] if stats else {}
+    last_health = (stats[-1].get("metadata", {}).get("flowints", {})
+                   .get("wirescore_health") if stats else None) or {}
     engine = [e for e in events if e.get("event_type") == "engine"]
-    healths = [e.get("metadata", {}).get("flowints", {}).get("wirescore_health", {})
-               for e in events if e.get("event_type") == "stats"]
-    eve_health = [h.get("outputs", {}).get("eve", {}) for h in healths]
-    waiting = sum(1 for h in eve_health if h.get("state") == "waiting")
-    eve_dropped = max((h.get("dropped", 0) for h in eve_health), default=0)
     restarts = len(re.findall(r"restarting it", stderr))
     lost = [int(n) for n in re.findall(r"about (\d+) flows in progress lost", stderr)]
-    dropped = re.findall(r"(\d+) EVE lines? .*dropped|dropped (\d+) ", stderr)
+    eve_full = len(re.findall(r"EVE file .*: cannot write: No space left on device", stderr))
+    eve_back = re.findall(r"EVE file .*: writing again \((\d+) lines dropped so far\)", stderr)
+    snip_full = len(re.findall(r"snippets .*: cannot write .*No space left on device", stderr))
+    snip_back = re.findall(r"snippets .*: writing again \((\d+) snippets dropped", stderr)
     out = {
         "rss_kb_after_warmup": rss_warm,
         "rss_kb_max_after_warmup": rss_max,
@@ -254,21 +271,26 @@ def summarise(samples: list, duration: float, logdir: Path, stderr: str) -> dict
         "captured_packets": final.get("decoder", {}).get("pkts"),
         "kernel_drops": final.get("capture", {}).get("kernel_drops"),
         "capture_errors": final.get("capture", {}).get("errors"),
-        "engine_events": [e["engine"]["message"] for e in engine],
+        "engine_events_kept": [e["engine"]["message"] for e in engine],
+        "link_back_logged": stderr.count("the interface is back after"),
+        "eve_full_episodes": eve_full,
+        "eve_resumed": len(eve_back),
+        "eve_lines_dropped": int(eve_back[-1]) if eve_back else None,
+        "snippet_full_logged": snip_full,
+        "snippets_dropped": sum(int(n) for n in snip_back),
         "worker_restarts": restarts,
-        "flows_lost": sum(lost[:1]) if lost else 0,
-        "dropped_mentions": dropped[:5],
-        "stats_events_while_eve_waiting": waiting,
-        "eve_lines_dropped": eve_dropped,
-        "last_health": healths[-1] if healths else None,
+        "flows_lost": sum(lost),
+        "last_health": last_health,
         "stderr_tail": stderr.strip().splitlines()[-8:],
     }
     out["ok"] = {
         "whole_lines": not bad,
-        "link_flap_seen": bool(out["capture_errors"]) and len(engine) >= 2,
+        "link_flap_seen": (out["capture_errors"] or 0) >= workers
+        and last_health.get("link_losses", 0) >= workers
+        and out["link_back_logged"] >= workers,
+        "disk_full_survived": eve_full >= 1 and len(eve_back) >= 1,
         "worker_restarted": restarts >= 1,
-        "disk_full_survived": eve_dropped > 0 or waiting > 0,
-        "rss_bounded": out["rss_growth"] is not None and out["rss_growth"] <= 0.25,
+        "rss_bounded": out["rss_growth"] is not None and out["rss_growth"] <= 0.10,
     }
     return out
 

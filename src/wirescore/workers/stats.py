@@ -70,6 +70,7 @@ class StatsMerge:
         self.iface, self.interval_s = iface, float(interval_s)
         self.latest: dict[int, dict] = {}       # worker index -> its last stats event
         self.retired: dict = {}                 # counts of dead workers, summed
+        self.retired_health: dict = {}          # their kernel drops, link losses, gaps
         self.fresh: set[int] = set()            # reported since the last sum
         self.round_start: Optional[float] = None
         self.written = 0
@@ -90,6 +91,10 @@ class StatsMerge:
         if event is None:
             return {}
         self.retired = sum_stats(self.retired, counts_only(event.get("stats", {})))
+        dead = health.get(event) or {}
+        for key in ("kernel_drops", "link_losses", "seconds_without_capture"):
+            if key in dead:
+                self.retired_health[key] = self.retired_health.get(key, 0) + dead[key]
         return event.get("stats", {})
 
     def due(self, running: Iterable[int]) -> bool:
@@ -121,6 +126,14 @@ class StatsMerge:
         log.info("%s kernel counters: %s", self.iface, "; ".join(parts))
         event = {"timestamp": stamp, "event_type": "stats", "stats": total}
         merged = health.merge(health.get(e) for _, e in reports)
+        if merged and self.retired_health:           # what dead workers counted counts
+            merged["kernel_drops"] = (merged.get("kernel_drops", 0)
+                                      + self.retired_health.get("kernel_drops", 0))
+        if merged and "link_losses" in self.retired_health:
+            health.put_link(merged, merged.get("link_losses", 0)
+                            + self.retired_health.get("link_losses", 0),
+                            merged.get("seconds_without_capture", 0.0)
+                            + self.retired_health.get("seconds_without_capture", 0.0))
         return health.put(event, merged) if merged else event
 
     def final(self, lines_since_last: bool = False) -> Optional[dict]:
