@@ -18,6 +18,19 @@ README = (REPO / "README.md").read_text()
 PACKAGE = REPO / "src" / "wirescore"
 
 
+def run_example(code: str, folder) -> list[str]:
+    """Run `code` as example.py in `folder` (which gets tests/data/pcaps/ndpi-synscan.pcap,
+    as the repository's root has it); the lines it printed. Fails on a non-zero exit."""
+    (folder / "tests" / "data" / "pcaps").mkdir(parents=True)
+    (folder / "tests" / "data" / "pcaps" / "ndpi-synscan.pcap").symlink_to(
+        FIXTURES / "ndpi-synscan.pcap")
+    (folder / "example.py").write_text(code)
+    proc = subprocess.run([sys.executable, "example.py"], cwd=folder, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.splitlines()
+
+
 def section(title: str) -> str:
     start = README.index(f"\n## {title}\n")
     end = README.find("\n## ", start + 1)
@@ -28,14 +41,7 @@ def test_embedding_example_runs_as_documented(tmp_path):
     code = re.search(r"```python\n(.*?)```", section("Embedding"), re.S).group(1)
     for name in ("on_flow", "on_alert", "on_stats", "on_progress", "engine.stop()"):
         assert name in code, f"the example does not show {name}"
-    (tmp_path / "tests" / "data" / "pcaps").mkdir(parents=True)
-    (tmp_path / "tests" / "data" / "pcaps" / "ndpi-synscan.pcap").symlink_to(
-        FIXTURES / "ndpi-synscan.pcap")
-    (tmp_path / "example.py").write_text(code)
-    proc = subprocess.run([sys.executable, "example.py"], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    out = proc.stdout.splitlines()
+    out = run_example(code, tmp_path)
     events = [json.loads(line) for line in (tmp_path / "logs" / "eve.json").read_text()
               .splitlines()]
     flows = [e for e in events if e["event_type"] == "flow"]
@@ -89,14 +95,7 @@ def test_status_example_runs_as_documented(tmp_path):
     code = blocks[1]
     for name in ("on_status", "on_error", "RunFault"):
         assert name in code, f"the example does not show {name}"
-    (tmp_path / "tests" / "data" / "pcaps").mkdir(parents=True)
-    (tmp_path / "tests" / "data" / "pcaps" / "ndpi-synscan.pcap").symlink_to(
-        FIXTURES / "ndpi-synscan.pcap")
-    (tmp_path / "example.py").write_text(code)
-    proc = subprocess.run([sys.executable, "example.py"], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    out = proc.stdout.splitlines()
+    out = run_example(code, tmp_path)
     pcap = "tests/data/pcaps/ndpi-synscan.pcap"
     assert [line.split(" - ")[0] for line in out[:-1]] == [
         "status source_opened file", "status start file", "status stop file",
