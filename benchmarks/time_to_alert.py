@@ -231,7 +231,7 @@ def run_alerts(pcap: Path, logdir: Path, rules: str | None) -> list:
     """Run the profiles over pcap in this process (eve.json into logdir): every alert
     event in the order handed out, each as (event, emitted: the handover time (s) of
     the batch it was decided in (LiveCut), at_end: handed out after the last batch)."""
-    from wirescore import engine as engine_mod
+    from wirescore import sources as sources_mod      # Engine.run opens its input there
     from wirescore.config import Config
     from wirescore.engine import Engine
     from wirescore.rules import default_rules_dir, load_paths
@@ -242,7 +242,7 @@ def run_alerts(pcap: Path, logdir: Path, rules: str | None) -> list:
     clock = [None]                           # the latest packet time seen
     cfg = Config.load(overrides={"outputs.snippets.enabled": False})
     cut: list = []
-    real_open = engine_mod.open_source
+    real_open = sources_mod.open_source
 
     def live_source(*args, **kwargs):
         # read in large batches, so that LiveCut alone decides where batches end
@@ -260,11 +260,11 @@ def run_alerts(pcap: Path, logdir: Path, rules: str | None) -> list:
 
     engine = Engine(cfg, logdir, profiles=profiles, on_alert=pending.append,
                     on_progress=progress)
-    engine_mod.open_source = live_source
+    sources_mod.open_source = live_source
     try:
         engine.run(str(pcap))
     finally:
-        engine_mod.open_source = real_open
+        sources_mod.open_source = real_open
     done.extend((ev, clock[0], True) for ev in pending)
     return done
 
