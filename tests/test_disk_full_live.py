@@ -35,7 +35,7 @@ import time
 
 import pytest
 from conftest import FIXTURES, REPO
-from test_live import CAP_IF, WHY_NOT, Wire
+from test_live import CAP_IF, WHY_NOT, wire_up
 
 SYNSCAN = FIXTURES / "ndpi-synscan.pcap"        # 2011 packets, ~1.1 MB of EVE lines
 PACKETS = 2011
@@ -57,12 +57,7 @@ def disk(tmp_path):
 
 @pytest.fixture
 def wire():
-    w = Wire(f"df{os.getpid()}")
-    try:
-        w.up()
-    except RuntimeError as exc:
-        w.down()
-        pytest.skip(f"cannot build the veth pair in network namespaces: {exc}")
+    w = wire_up(f"df{os.getpid()}")
     yield w
     w.down()
 

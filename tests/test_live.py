@@ -199,16 +199,23 @@ def open_dir():
     shutil.rmtree(path, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def wire():
+def wire_up(tag: str) -> Wire:
+    """A built veth wire with namespaces named by tag; skips the test, with the reason,
+    when live capture cannot be tested here or the pair cannot be built."""
     if WHY_NOT:
         pytest.skip(WHY_NOT)
-    w = Wire(str(os.getpid()))
+    w = Wire(tag)
     try:
         w.up()
     except RuntimeError as exc:
         w.down()
         pytest.skip(f"cannot build the veth pair in network namespaces: {exc}")
+    return w
+
+
+@pytest.fixture(scope="module")
+def wire():
+    w = wire_up(str(os.getpid()))
     yield w
     w.down()
 

@@ -178,19 +178,11 @@ def test_the_command_line_logs_the_events(tmp_path):
 
 def test_a_live_link_lost_and_back(tmp_path):
     """On the veth wire (root): the capture interface down, then up again."""
-    from test_live import CAP_IF, WHY_NOT, Wire, _ip
-
-    if WHY_NOT:
-        pytest.skip(WHY_NOT)
     from test_link_loss import _wait
+    from test_live import CAP_IF, _ip, wire_up
     from wirescore.live import LiveSource
 
-    wire = Wire(f"st{os.getpid()}")
-    try:
-        wire.up()
-    except RuntimeError as exc:
-        wire.down()
-        pytest.skip(f"cannot build the veth pair in network namespaces: {exc}")
+    wire = wire_up(f"st{os.getpid()}")
     run, status, errors = engine(tmp_path)
     box: dict = {}
 
