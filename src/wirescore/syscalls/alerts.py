@@ -37,7 +37,7 @@ class ProcessProfileDetector(ProfileDetector):
     def _allowlisted(self, recs: np.ndarray) -> np.ndarray:
         return np.zeros(len(recs), dtype=bool)
 
-    def alerts(self, records: np.ndarray) -> list[tuple[np.void, object]]:
+    def decide(self, records: np.ndarray) -> list[tuple[np.void, object]]:
         """(record, alert) of the records of this profile's key in one closed window."""
         mine = records[records["kind"] == self.kind]
         if len(mine) == 0:
@@ -71,7 +71,7 @@ def alert_events(detectors, records: np.ndarray, ts: Timestamps,
     EVE and callback sinks take), in profile order."""
     out = []
     for d in detectors:
-        for record, alert in d.alerts(records):
+        for record, alert in d.decide(records):
             out.append(AlertEvent(process_alert_event(record, alert, ts, host),
                                   alert.profile.id, record, int(record["end_us"])))
     return out
