@@ -125,6 +125,20 @@ SETTINGS: tuple[Setting, ...] = (
             "Remote capture (-r ssh://...): the command that runs tcpdump on the remote "
             "host, e.g. '/usr/sbin/tcpdump' or 'sudo -n tcpdump' for a user that may "
             "capture through sudo (tcpdump 4.7 or later: --immediate-mode)."),
+    Setting("capture.workers", 1, int, "--workers",
+            "Live capture (-i): worker processes sharing the interface through the kernel's "
+            "PACKET_FANOUT (flow hash: both directions of a flow reach one worker), each "
+            "with its own flow table and detection. One eve.json unless --eve-per-worker.",
+            unit="processes", minimum=1, maximum=64),
+    Setting("capture.worker_restarts", 5, int, "--worker-restarts",
+            "Live capture with --workers: a worker that dies (killed, crashed, failed) is "
+            "restarted, at most this many times in any minute; its flows in progress are "
+            "lost (counted), the summed counters go on. 0: a dead worker stops the run.",
+            unit="per minute", minimum=0, maximum=1000),
+    Setting("capture.fanout_group", None, int, "--fanout-group",
+            "Live capture with --workers: PACKET_FANOUT group id (0..65535). Default: "
+            "derived from the process id. Two wirescore runs on one interface need two "
+            "ids.", minimum=0, maximum=65535),
     Setting("syscalls.bpftrace", "bpftrace", str, "--syscalls-bpftrace",
             "--syscalls: the command that runs bpftrace here (0.17 or later; root, or "
             "CAP_BPF and CAP_PERFMON, and tracefs mounted)."),
@@ -142,20 +156,6 @@ SETTINGS: tuple[Setting, ...] = (
             "server comms, comms that executed a shell); when full the oldest is "
             "forgotten and counted (wirescore.syscalls.names_replaced).",
             unit="entries", minimum=16, maximum=1 << 24),
-    Setting("capture.workers", 1, int, "--workers",
-            "Live capture (-i): worker processes sharing the interface through the kernel's "
-            "PACKET_FANOUT (flow hash: both directions of a flow reach one worker), each "
-            "with its own flow table and detection. One eve.json unless --eve-per-worker.",
-            unit="processes", minimum=1, maximum=64),
-    Setting("capture.worker_restarts", 5, int, "--worker-restarts",
-            "Live capture with --workers: a worker that dies (killed, crashed, failed) is "
-            "restarted, at most this many times in any minute; its flows in progress are "
-            "lost (counted), the summed counters go on. 0: a dead worker stops the run.",
-            unit="per minute", minimum=0, maximum=1000),
-    Setting("capture.fanout_group", None, int, "--fanout-group",
-            "Live capture with --workers: PACKET_FANOUT group id (0..65535). Default: "
-            "derived from the process id. Two wirescore runs on one interface need two "
-            "ids.", minimum=0, maximum=65535),
     Setting("flow.max_flows", 1 << 20, int, "--max-flows",
             "Live flows kept at most (about 344 bytes each, used lazily). When full, "
             "the least recently seen flow is evicted with reason 'forced' and counted "
