@@ -28,7 +28,6 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import syscall_activity
@@ -356,7 +355,7 @@ def test_ssh_trace_replays_and_a_drop_is_one_line(sshd, tmp_path):
                 "--syscalls-remote-bpftrace", str(fake))
     assert proc.returncode == 1
     [line] = proc.stderr.strip().splitlines()[-1:]
-    assert line.startswith(f"wirescore: error: ssh://root@127.0.0.1: the trace ended: ")
+    assert line.startswith("wirescore: error: ssh://root@127.0.0.1: the trace ended: ")
     assert "exit status 3" in line
     lines = _eve(tmp_path)            # everything read before the drop is written
     assert _alerted(lines) == WANT
@@ -390,3 +389,42 @@ def test_ssh_trace_reconnects_and_counts_the_gap(sshd, tmp_path):
     assert summary.counters["wirescore.syscalls.gaps"] >= 1
     assert summary.counters["wirescore.syscalls.gap_ms"] >= 900      # retried after 1 s
     assert summary.alerts >= 3
+
+
+def test_ssh_that_cannot_connect_is_one_line(tmp_path):
+    if not shutil.which("ssh"):
+        pytest.skip("needs the ssh client")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]                 # nothing listens there once closed
+    proc = _cli("run", "--syscalls", f"ssh://root@127.0.0.1:{port}", "-l", str(tmp_path),
+                "--ssh-option", "UserKnownHostsFile=/dev/null")
+    assert proc.returncode == 1
+    [line] = proc.stderr.strip().splitlines()
+    assert line.startswith("wirescore: error: ssh://root@127.0.0.1: the remote trace did "
+                           "not start: ssh: connect to host 127.0.0.1 port "), line
+    assert "Connection refused" in line
+
+
+def test_not_a_remote_trace_url_is_one_line(tmp_path):
+    proc = _cli("run", "--syscalls", "ssh://root@host/eth0", "-l", str(tmp_path))
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == ("wirescore: error: ssh://root@host/eth0: not a remote "
+                                   "trace (expected ssh://[user@]host[:port])")
+
+
+def test_unparsable_lines_are_counted_and_the_first_logged(tmp_path):
+    lines = RECORDING.read_text().splitlines(keepends=True)
+    junk = [f"junk {i}\n" for i in range(8)]
+    damaged = tmp_path / "damaged.txt"
+    damaged.write_text("".join(lines[:10] + junk + lines[10:]))
+    proc = _cli("run", "--syscalls-file", str(damaged), "-l", str(tmp_path / "logs"),
+                "--syscalls-learn", "2")
+    assert proc.returncode == 0, proc.stderr
+    warned = [ln for ln in proc.stderr.splitlines() if "does not parse" in ln]
+    assert len(warned) == 5 and "line 11 does not parse" in warned[0]
+    assert warned[-1].endswith("; further bad lines are only counted")
+    assert "8 bad lines" in proc.stderr
+    stats = [e for e in _eve(tmp_path / "logs") if e["event_type"] == "stats"][-1]
+    assert stats["metadata"]["flowints"]["wirescore_syscalls"]["bad_lines"] == 8
+    assert _alerted(_eve(tmp_path / "logs")) == WANT          # the run went on

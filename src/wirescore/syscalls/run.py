@@ -171,8 +171,10 @@ class _Run:
             raise StageFailure(self.eve.name, exc)
 
     def loop(self) -> None:
-        for number, line in enumerate(self.source.lines(), 1):
+        number = 0
+        for line in self.source.lines():
             if line is not None:
+                number += 1
                 self._line(number, line)
             for event in self.source.take_events():
                 self.reporter.source_event(event)
@@ -236,6 +238,10 @@ class _Run:
                 end = self.windows.end_us
                 self.stats(end if end is not None else int(time.time() * 1e6))
             self._send("end_batch")
+        except StageFailure as exc:      # an output that failed: the run's error first
+            if self.ended is None:
+                raise
+            log.error("also: %s", exc)
         finally:
             self.writer.wait()
             self.writer.close()

@@ -190,7 +190,8 @@ class TraceSource:
                 break
         why = proc.why_ended()
         proc.close()
-        raise WirescoreError(f"{self.name}: bpftrace failed: {why}")
+        what = "the remote trace did not start" if self.mode == "remote" else "bpftrace failed"
+        raise WirescoreError(f"{self.name}: {what}: {why}")
 
     def lines(self) -> Iterator[Optional[str]]:
         while True:
