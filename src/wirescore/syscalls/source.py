@@ -172,7 +172,7 @@ class TraceSource:
         self.name, self.argv, self.mode, self.reconnect = name, argv, mode, reconnect
         self.stop = threading.Event()
         self.events: list[dict] = []
-        self.gaps, self.gap_seconds, self.lines_read = 0, 0.0, 0
+        self.gaps, self.gap_seconds = 0, 0.0
         self.proc = self._start()
 
     def _start(self) -> _Process:
@@ -197,10 +197,7 @@ class TraceSource:
         while True:
             yield from self._pending
             self._pending = []
-            for line in self.proc.lines(self.stop):
-                if line is not None:
-                    self.lines_read += 1
-                yield line
+            yield from self.proc.lines(self.stop)
             if self.stop.is_set():
                 return
             why = self.proc.why_ended()
@@ -251,8 +248,6 @@ class TraceSource:
 
 class RecordingSource:
     """Lines of a recorded trace (a file, or "-" for standard input: a pipe)."""
-
-    mode = "file"
 
     def __init__(self, path: str):
         self.name = path
