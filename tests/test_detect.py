@@ -36,7 +36,7 @@ def write(tmp_path, text, name="p.yaml"):
 
 def test_shipped_rules_load_and_check():
     profiles = load_paths([default_rules_dir()])
-    assert {p.unit for p in profiles} == {"flow", "window", "app", "arp"}
+    assert {p.unit for p in profiles} == {"flow", "window", "app", "arp", "process"}
     out = run_wirescore("rules", "check").stdout
     assert out.startswith("ok ") and "9100001" in out
 

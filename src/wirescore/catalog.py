@@ -366,6 +366,35 @@ ARP_FEATURES: tuple[Feature, ...] = tuple(
     ))
 ARP_BY_NAME = {f.name: f for f in ARP_FEATURES}
 
+# Process features (src/wirescore/syscalls/windows.py): one vector per process (comm,
+# pid, uid) and per host, and second of the syscall trace (wirescore run --syscalls);
+# used by profiles with unit: process. A host's vector sums its processes' (its distinct
+# counts are over the union).
+PROCESS_FEATURES: tuple[Feature, ...] = tuple(
+    Feature("proc." + field, field, unit, text) for field, unit, text in (
+        ("syscalls", "calls", "system calls entered (raw_syscalls:sys_enter)"),
+        ("sockets", "calls", "socket() calls: sockets opened"),
+        ("connects", "calls", "connect() calls to an IPv4 or IPv6 address"),
+        ("connect_dsts", "endpoints", "distinct (address, port) those connects went to"),
+        ("connect_hosts", "hosts", "distinct addresses those connects went to"),
+        ("server_calls", "calls", "listen(), accept() and accept4() calls"),
+        ("forks", "processes", "processes forked (sched_process_fork, as the parent)"),
+        ("execs", "programs", "programs its children executed (execve, as the parent)"),
+        ("shell_execs", "programs", "of those, shells (sh, bash, dash, zsh, ksh, ...)"),
+        ("new_server_shell", "programs",
+         "shells it executed as a server (its comm has called listen() or accept()) "
+         "whose comm had never executed a shell before, past the learning period "
+         "(syscalls.learn_seconds): who did what for the first time"),
+        ("new_exec_pairs", "programs",
+         "programs executed whose (parent comm, program) pair is new past the "
+         "learning period"),
+        ("opens", "calls", "openat() calls, for reading or writing"),
+        ("write_opens", "calls", "openat() calls for writing (O_WRONLY, O_RDWR, O_CREAT "
+         "or O_TRUNC)"),
+        ("write_dirs", "directories", "distinct directories opened into for writing"),
+    ))
+PROCESS_BY_NAME = {f.name: f for f in PROCESS_FEATURES}
+
 #: FlowRecord fields that identify a flow rather than describe it (not features)
 IDENTITY_FIELDS = (
     "flow_id", "start_us", "end_us", "src_addr", "dest_addr", "src_port", "dest_port",
@@ -391,6 +420,6 @@ ATTEMPT_FIELDS = ("src_addr", "dest_addr", "src_port", "dest_port", "proto", "ip
 
 def describe() -> str:
     """A table of every feature column (for `wirescore features` and docs)."""
-    every = ALL_FEATURES + WINDOW_FEATURES + ARP_FEATURES
+    every = ALL_FEATURES + WINDOW_FEATURES + ARP_FEATURES + PROCESS_FEATURES
     width = max(len(f.name) for f in every)
     return "\n".join(f"{f.name:<{width}}  {f.unit:<8}  {f.definition}" for f in every)

@@ -32,6 +32,8 @@ Examples:
   wirescore run -i eth0 -l /var/log/wirescore --user wirescore
   wirescore run -i eth0 -l /var/log/wirescore --pidfile /run/wirescore/wirescore.pid
   wirescore run -i eth1 -l logs/ --workers 4 --buffer-size 256 --bpf 'not port 22'
+  wirescore run --syscalls -l logs/          (root: bpftrace, the shipped script)
+  wirescore run --syscalls-file trace.txt -l logs/
 
 \b
 Output (in the log directory, like Suricata's -l):
@@ -144,6 +146,15 @@ def _limit_malloc_arenas() -> None:
 @click.option("-i", "--interface", "iface", metavar="IFACE",
               help="Network interface to capture from live (see `wirescore interfaces`); "
                    "runs until SIGTERM/SIGINT.")
+@click.option("--syscalls", "syscalls", metavar="[SCRIPT|ssh://HOST]", is_flag=False,
+              flag_value="", default=None,
+              help="Instead of packets: trace system calls with bpftrace (the shipped "
+                   "script, or SCRIPT; root and tracefs needed), or on ssh://[user@]host"
+                   "[:port] over ssh, into process windows and the unit: process "
+                   "profiles; alerts as EVE alert events.")
+@click.option("--syscalls-file", "syscalls_file", metavar="FILE",
+              help="Instead of packets: replay recorded bpftrace output of the syscall "
+                   "script (- for standard input): no root needed.")
 @click.option("-l", "--log-dir", "log_dir", default=".", show_default=True,
               type=click.Path(file_okay=False, writable=True),
               help="Directory for eve.json (created if missing).")
@@ -158,7 +169,8 @@ def _limit_malloc_arenas() -> None:
               help="With --serve beyond loopback: file whose first line is the token.")
 @_setting_options
 @click.pass_context
-def run(ctx, read_path, iface, log_dir, config_path, serve_at, serve_token_file, **kwargs):
+def run(ctx, read_path, iface, syscalls, syscalls_file, log_dir, config_path, serve_at,
+        serve_token_file, **kwargs):
     """Read a capture file, a pipe or a live interface; write flows and alerts as EVE-JSON.
 
     Give exactly one source: -r PATH (a file, or - for standard input) or -i IFACE.
@@ -168,9 +180,14 @@ def run(ctx, read_path, iface, log_dir, config_path, serve_at, serve_token_file,
     For files, timeouts run on packet time, so a replay is deterministic. A summary
     line (packets, flows, alerts, decode errors, packets/s) ends every run.
     """
-    if (read_path is None) == (iface is None):
-        raise click.UsageError("give exactly one source: -r PATH (file or -) or -i IFACE")
+    given = [x for x in (read_path, iface, syscalls, syscalls_file) if x is not None]
+    if len(given) != 1:
+        raise click.UsageError("give exactly one source: -r PATH (file or -), -i IFACE, "
+                               "--syscalls [SCRIPT|ssh://HOST] or --syscalls-file FILE")
     cfg = _load_config(config_path, kwargs)
+    if syscalls is not None or syscalls_file is not None:
+        _run_syscalls(ctx, cfg, syscalls, syscalls_file, log_dir)
+        return
     if iface is None and cfg["capture.workers"] > 1:
         raise click.UsageError("--workers applies to live capture (-i IFACE); a file is "
                                "read by one process")
@@ -217,6 +234,30 @@ def _run(ctx, cfg, read_path, iface, log_dir, show_progress) -> None:
         if pidfile is not None:
             pidfile.release()
     _report(summary, show_progress)
+
+
+def _run_syscalls(ctx, cfg, syscalls, syscalls_file, log_dir) -> None:
+    """--syscalls / --syscalls-file: a syscall run (wirescore.syscalls), its errors as
+    one line, its summary."""
+    from wirescore import signals, status
+    from wirescore.syscalls.run import SyscallEngine
+    from wirescore.syscalls.source import open_syscalls
+
+    remote = syscalls if syscalls and syscalls.lower().startswith("ssh://") else None
+    script = syscalls if syscalls and remote is None else None
+    try:
+        source = open_syscalls(cfg, script=script, remote=remote, recording=syscalls_file)
+        engine = SyscallEngine(cfg, log_dir, on_status=status.log_status,
+                               on_error=status.log_error)
+        restore = signals.install(engine.stop, engine.reopen_outputs)
+        try:
+            summary = engine.run_source(source)
+        finally:
+            restore()
+    except WirescoreError as exc:
+        _traceback_if_asked(ctx, exc)
+        raise CliError(str(exc)) from None
+    log.info("%s", summary.line())
 
 
 def _traceback_if_asked(ctx, exc: BaseException) -> None:

@@ -108,16 +108,16 @@ SETTINGS: tuple[Setting, ...] = (
             "state, and resume on the interface when it is back (same BPF, same fanout "
             "group; retried every second; counted in stats capture.errors)."),
     Setting("capture.reconnect", False, bool, "--reconnect/--no-reconnect",
-            "Remote capture (-r ssh://...): when the connection drops or the remote "
-            "tcpdump ends, keep flows and host state and open a new ssh session with the "
+            "Remote capture (-r ssh://..., --syscalls ssh://...): when the connection "
+            "drops or the remote tcpdump (bpftrace) ends, keep flows and host state and open a new ssh session with the "
             "same command (retried after 1 s, then twice as long each time up to 30 s); "
             "the gap is counted (capture.errors, wirescore.capture.link_down_ms). Default: "
             "a dropped connection ends the run (exit status 1)."),
     Setting("capture.ssh_config", None, str, "--ssh-config",
-            "Remote capture (-r ssh://...): ssh client configuration file given to ssh -F "
+            "Remote capture (-r ssh://..., --syscalls ssh://...): ssh client configuration file given to ssh -F "
             "instead of ~/.ssh/config (identities, known_hosts, jump hosts)."),
     Setting("capture.ssh_options", (), list, "--ssh-option",
-            "Remote capture (-r ssh://...): an ssh -o option KEY=VALUE, e.g. "
+            "Remote capture (-r ssh://..., --syscalls ssh://...): an ssh -o option KEY=VALUE, e.g. "
             "'IdentityFile=~/.ssh/sensor' or 'UserKnownHostsFile=/etc/wirescore/known_hosts'; "
             "repeat the flag (YAML: a list). ssh always runs with BatchMode=yes: it never "
             "asks for a password or a host key confirmation."),
@@ -139,6 +139,23 @@ SETTINGS: tuple[Setting, ...] = (
             "Live capture with --workers: PACKET_FANOUT group id (0..65535). Default: "
             "derived from the process id. Two wirescore runs on one interface need two "
             "ids.", minimum=0, maximum=65535),
+    Setting("syscalls.bpftrace", "bpftrace", str, "--syscalls-bpftrace",
+            "--syscalls: the command that runs bpftrace here (0.17 or later; root, or "
+            "CAP_BPF and CAP_PERFMON, and tracefs mounted)."),
+    Setting("syscalls.remote_bpftrace", "bpftrace", str, "--syscalls-remote-bpftrace",
+            "--syscalls ssh://...: the command that runs bpftrace on the remote host, "
+            "e.g. 'sudo -n bpftrace' (it gets -B line -e SCRIPT); ssh options, "
+            "--ssh-config and --reconnect as for -r ssh://."),
+    Setting("syscalls.learn_seconds", 60.0, float, "--syscalls-learn",
+            "--syscalls: seconds of the trace (from its first event) in which who "
+            "executed what is learned, never new (the proc.new_* columns): on a running "
+            "host every (parent, program) pair would otherwise be new at first.",
+            unit="s", minimum=0.0),
+    Setting("syscalls.max_names", 1 << 16, int, "--syscalls-max-names",
+            "--syscalls: entries of each novelty table ((parent, program) pairs, "
+            "server comms, comms that executed a shell); when full the oldest is "
+            "forgotten and counted (wirescore.syscalls.names_replaced).",
+            unit="entries", minimum=16, maximum=1 << 24),
     Setting("flow.max_flows", 1 << 20, int, "--max-flows",
             "Live flows kept at most (about 344 bytes each, used lazily). When full, "
             "the least recently seen flow is evicted with reason 'forced' and counted "

@@ -164,6 +164,27 @@ def ssh_command(target: RemoteTarget, *, snaplen: int = 65535, buffer_mb: int = 
     kept per packet; buffer_mb: the remote kernel buffer (MiB); ssh_options: KEY=VALUE
     strings (ssh -o); tcpdump: the remote command, split as a shell would (may hold
     sudo); the remote command line is quoted for the remote shell."""
+    argv = ssh_prefix(target.host, target.user, target.port, ssh_config=ssh_config,
+                      ssh_options=ssh_options, ssh=ssh)
+    try:
+        prog = shlex.split(tcpdump)
+    except ValueError as exc:
+        raise WirescoreError(f"--remote-tcpdump {tcpdump!r}: {exc}") from None
+    if not prog:
+        raise WirescoreError("--remote-tcpdump: empty command")
+    remote = [*prog, "-i", target.iface, "-U", "-w", "-", "-s", str(int(snaplen)),
+              "-B", str(int(buffer_mb) * 1024), "--immediate-mode"]
+    if target.bpf:
+        remote.append(target.bpf)
+    return argv + [target.host, remote_command(remote)]
+
+
+def ssh_prefix(host: str, user: Optional[str], port: Optional[int], *,
+               ssh_config: Optional[str] = None, ssh_options=(), ssh: str = "ssh"
+               ) -> list[str]:
+    """ssh's argv up to the host (which comes next, then the remote command): never
+    prompts (BatchMode), ssh_options (KEY=VALUE, ssh -o) before the defaults
+    (DEFAULT_SSH_OPTIONS), -F ssh_config, -p port, -l user, and "--"."""
     argv = [ssh, "-T", "-o", "BatchMode=yes"]
     for option in ssh_options:
         option = str(option).strip()
@@ -175,22 +196,11 @@ def ssh_command(target: RemoteTarget, *, snaplen: int = 65535, buffer_mb: int = 
         argv += ["-o", option]
     if ssh_config:
         argv += ["-F", str(ssh_config)]
-    if target.port:
-        argv += ["-p", str(target.port)]
-    if target.user:
-        argv += ["-l", target.user]
-    try:
-        prog = shlex.split(tcpdump)
-    except ValueError as exc:
-        raise WirescoreError(f"--remote-tcpdump {tcpdump!r}: {exc}") from None
-    if not prog:
-        raise WirescoreError("--remote-tcpdump: empty command")
-    remote = [*prog, "-i", target.iface, "-U", "-w", "-", "-s", str(int(snaplen)),
-              "-B", str(int(buffer_mb) * 1024), "--immediate-mode"]
-    if target.bpf:
-        remote.append(target.bpf)
-    argv += ["--", target.host, remote_command(remote)]
-    return argv
+    if port:
+        argv += ["-p", str(port)]
+    if user:
+        argv += ["-l", user]
+    return argv + ["--"]
 
 
 def remote_command(tcpdump_argv: list[str]) -> str:

@@ -28,7 +28,9 @@ from wirescore.allowlist import cidr_words
 from wirescore.core_names import PROTO_NUMBERS as _EVE_PROTOS, WINDOW_KINDS
 from wirescore.errors import WirescoreError
 
-UNITS = ("flow", "window", "app", "arp")
+UNITS = ("flow", "window", "app", "arp", "process")
+#: what a process window (unit: process, wirescore.syscalls) is a vector of
+PROCESS_KEYS = ("process", "host")
 WINDOW_KEYS = WINDOW_KINDS
 LEARN_MODES = ("all", "unalerted")
 #: what a flow profile scores: finished flows ("flow"), and also attempt records as the
@@ -100,7 +102,7 @@ class Profile:
     allowlist: tuple[AllowRule, ...] = ()
     explain: int = 3
     window_seconds: float = 1.0       # unit: window
-    window_key: str = "src"           # unit: window: all | src | dst
+    window_key: str = "src"           # unit: window: all | src | dst; process: process | host
     evidence: str = "flow"            # flow | attempt | update; window: early (EVIDENCE)
     enabled: bool = True              # false: checked, but not run
     warnings: tuple[str, ...] = ()    # "FILE:LINE: field: problem" that does not stop a run
@@ -223,6 +225,8 @@ def _unit(doc: dict, chk: _Checker) -> dict:
     if unit not in UNITS:
         chk.fail(("unit",), f"must be one of {', '.join(UNITS)}")
     out = {"unit": unit}
+    if unit == "process":
+        return {**out, **_process_window(doc, chk)}
     if unit != "window":
         if "window" in doc:
             chk.fail(("window",), "only for unit: window")
@@ -241,14 +245,29 @@ def _unit(doc: dict, chk: _Checker) -> dict:
     return out
 
 
+def _process_window(doc: dict, chk: _Checker) -> dict:
+    """unit: process: `window: {seconds: 1, key: process|host}` (the script flushes
+    once a second: that is the only length)."""
+    win = doc.get("window", {})
+    if not isinstance(win, dict) or set(win) - {"seconds", "key"}:
+        chk.fail(("window",), "must be {seconds: 1, key: process|host}")
+    if win.get("seconds", 1) != 1:
+        chk.fail(("window", "seconds"), "a process window is the syscall script's flush: 1")
+    key = win.get("key", "process")
+    if key not in PROCESS_KEYS:
+        chk.fail(("window", "key"), f"must be one of {', '.join(PROCESS_KEYS)}")
+    return {"window_key": key}
+
+
 def _features(doc: dict, chk: _Checker, unit: str) -> dict:
     from wirescore.appkeys import COLUMNS as APP_COLUMNS
-    from wirescore.catalog import ARP_BY_NAME, BY_NAME, WINDOW_BY_NAME
+    from wirescore.catalog import ARP_BY_NAME, BY_NAME, PROCESS_BY_NAME, WINDOW_BY_NAME
 
     features = _need(doc, "features", list, chk)
     if not features:
         chk.fail(("features",), "needs at least one feature column")
-    known = {"window": WINDOW_BY_NAME, "app": APP_COLUMNS, "arp": ARP_BY_NAME}.get(unit, BY_NAME)
+    known = {"window": WINDOW_BY_NAME, "app": APP_COLUMNS, "arp": ARP_BY_NAME,
+             "process": PROCESS_BY_NAME}.get(unit, BY_NAME)
     for i, name in enumerate(features):
         if name not in known:
             chk.fail(("features", i), _unknown_feature(name, unit, known))
