@@ -147,27 +147,37 @@ def test_run_outputs_name_every_file(tmp_path, workers, per_worker, eve):
 def test_stats_of_a_dead_worker_stay_in_the_sum():
     """StatsMerge.retire: a restarted worker starts from zero, the summed counts never go
     back; its gauges (flow.active, memuse, uptime) leave with it; its kernel drops and
-    link losses stay in the merged health object; the final state is the live ones'."""
+    link losses and its outputs' dropped lines stay in the merged health object (an
+    output only it reported too); the final state is the live ones'."""
     from wirescore import health
     from wirescore.workers.stats import StatsMerge
 
-    def event(pkts, drops, losses, state="running"):
-        h = health.build(10, state, None, drops, {})
+    def event(pkts, drops, losses, state="running", outputs=None):
+        h = health.build(10, state, None, drops, outputs or {})
         health.put_link(h, losses, 5.0)
         return health.put({"timestamp": "t", "event_type": "stats",
                            "stats": {"decoder": {"pkts": pkts}, "uptime": 10,
                                      "flow": {"active": 5, "memuse": 100}}}, h)
 
     merge = StatsMerge("eth0", 1.0)
-    merge.report(1, event(100, 3, 1))
-    merge.report(2, event(50, 0, 1))
+    spilled = {"state": "waiting", "queued_bytes": 4096, "dropped": 7}
+    merge.report(1, event(100, 3, 1, outputs={"eve": spilled, "export": spilled}))
+    merge.report(2, event(50, 0, 1, outputs={"eve": {"state": "writing", "queued_bytes": 0,
+                                                      "dropped": 2}}))
     assert merge.summed()["stats"]["decoder"]["pkts"] == 150
     merge.retire(1)
     merge.report(1, event(10, 0, 0, "stopped"))
-    merge.report(2, event(60, 0, 1, "stopped"))
+    merge.report(2, event(60, 0, 1, "stopped",
+                          outputs={"eve": {"state": "writing", "queued_bytes": 0,
+                                           "dropped": 2}}))
     out = merge.summed()
     assert out["stats"] == {"decoder": {"pkts": 170}, "uptime": 10,
                             "flow": {"active": 10, "memuse": 200}}
     got = health.get(out)
     assert (got["capture_state"], got["kernel_drops"], got["link_losses"],
             got["seconds_without_capture"]) == ("stopped", 3, 2, 15.0)
+    # worker 2 is still at 2 dropped eve lines; the dead worker's 7 and 7 stay counted,
+    # its queue left with it
+    assert got["outputs"] == {"eve": {"state": "writing", "queued_bytes": 0, "dropped": 9},
+                              "export": {"state": "writing", "queued_bytes": 0,
+                                         "dropped": 7}}

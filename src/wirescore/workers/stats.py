@@ -71,6 +71,7 @@ class StatsMerge:
         self.latest: dict[int, dict] = {}       # worker index -> its last stats event
         self.retired: dict = {}                 # counts of dead workers, summed
         self.retired_health: dict = {}          # their kernel drops, link losses, gaps
+        self.retired_dropped: dict = {}         # their outputs' dropped lines, by label
         self.fresh: set[int] = set()            # reported since the last sum
         self.round_start: Optional[float] = None
         self.written = 0
@@ -95,6 +96,10 @@ class StatsMerge:
         for key in ("kernel_drops", "link_losses", "seconds_without_capture"):
             if key in dead:
                 self.retired_health[key] = self.retired_health.get(key, 0) + dead[key]
+        for label, figures in dead.get("outputs", {}).items():
+            if figures.get("dropped"):
+                self.retired_dropped[label] = (self.retired_dropped.get(label, 0)
+                                               + figures["dropped"])
         return event.get("stats", {})
 
     def due(self, running: Iterable[int]) -> bool:
@@ -134,6 +139,11 @@ class StatsMerge:
                             + self.retired_health.get("link_losses", 0),
                             merged.get("seconds_without_capture", 0.0)
                             + self.retired_health.get("seconds_without_capture", 0.0))
+        if merged:
+            for label, dropped in self.retired_dropped.items():
+                into = merged.setdefault("outputs", {}).setdefault(
+                    label, {"state": "writing", "queued_bytes": 0, "dropped": 0})
+                into["dropped"] = into.get("dropped", 0) + dropped
         return health.put(event, merged) if merged else event
 
     def final(self, lines_since_last: bool = False) -> Optional[dict]:
