@@ -674,6 +674,31 @@ def test_snippet_disk_bound_deletes_oldest(tmp_path):
     assert ((tmp_path / "pcaps" / paths[-1].name).stat().st_mode & 0o777) == 0o640
 
 
+def test_snippet_names_never_reuse_an_earlier_runs_or_another_workers(tmp_path):
+    """A second run into the same log directory numbers on after the snippets it finds
+    (the first run's alert lines still name theirs); each --workers process names its
+    own (w<n>-), so two workers alerting on one flow write two files; a fresh folder
+    starts at 1, so a replay writes the same names every time."""
+    from wirescore.outputs.snippets import SnippetStore
+
+    meta = np.array([[1, 2, 4, 60]], dtype=np.uint32)
+    folder = tmp_path / "pcaps"
+    first = SnippetStore(folder, 1)
+    names = [first.name_for(9100102, 77) for _ in range(3)]
+    for p in names:
+        first.write(p, b"abcd", meta)
+    assert [p.name for p in names] == [f"9100102-77-{n}.pcap" for n in (1, 2, 3)]
+    again = SnippetStore(folder, 1)
+    assert again.name_for(9100102, 77).name == "9100102-77-4.pcap"
+    w1, w2 = SnippetStore(folder, 1, worker=1), SnippetStore(folder, 1, worker=2)
+    a, b = w1.name_for(9100102, 77), w2.name_for(9100102, 77)
+    assert (a.name, b.name) == ("w1-9100102-77-1.pcap", "w2-9100102-77-1.pcap")
+    w1.write(a, b"abcd", meta)
+    assert SnippetStore(folder, 1, worker=1).name_for(5, 6).name == "w1-5-6-2.pcap"
+    assert SnippetStore(folder, 1).name_for(5, 6).name == "5-6-4.pcap"
+    assert SnippetStore(tmp_path / "fresh", 1).name_for(5, 6).name == "5-6-1.pcap"
+
+
 def test_ring_keeps_only_the_newest_packets():
     import pcapy
 

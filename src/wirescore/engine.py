@@ -131,11 +131,13 @@ class Engine:
                  on_alert: Callable | None = None, on_stats: Callable | None = None,
                  on_progress: Callable | None = None, eve_stats: bool = True,
                  on_app: Callable | None = None, on_status: Callable | None = None,
-                 on_error: Callable | None = None):
+                 on_error: Callable | None = None, worker: int = 0):
         """profiles: a list of wirescore.rules.Profile (default: the rules that the
         detect.rules setting names, or the shipped ones). eve_stats=False leaves stats
         events out of eve.json (on_stats still gets them: a worker's parent writes
-        the stats summed over its workers). on_status, on_error: wirescore.status."""
+        the stats summed over its workers). on_status, on_error: wirescore.status.
+        worker: the --workers process number this engine runs in (1..N; 0: the run's
+        only process), which its snippet names carry."""
         self.config = config
         self.log_dir = Path(log_dir)
         self.profiles = profiles
@@ -144,6 +146,7 @@ class Engine:
         self.on_progress = on_progress
         self.on_status, self.on_error = on_status, on_error
         self.eve_stats = eve_stats
+        self.worker = worker
         self._stop = threading.Event()
         self._reopen = threading.Event()
 
@@ -342,7 +345,8 @@ class _Run:
 
                 store = SnippetStore(engine.log_dir / SNIPPETS_DIR, self.source.linktype,
                                      cfg["outputs.snippets.max_files"],
-                                     cfg["outputs.snippets.max_bytes"], live=self.live)
+                                     cfg["outputs.snippets.max_bytes"], live=self.live,
+                                     worker=engine.worker)
                 sinks.insert(0, SnippetSink(store, self.meter, self.writer, engine.log_dir))
             # the alert logs right after the EVE sink: the snippet sink (first) has
             # named each alert's capture_file by then, and the callbacks (last) cannot

@@ -6,8 +6,11 @@ type, microsecond timestamps, captured bytes and original lengths, so Wireshark 
 tshark open them as they are; when a snippet's frames have different link types (a
 pcapng merged from several interfaces) the file is a pcapng with one interface per link
 type (still named .pcap: readers go by its content). Names are built from numbers only
-(<signature_id>-<flow_id or window start>-<n>.pcap), never from packet or profile
-text, and stay inside the folder. Disk use is bounded by max_files and max_bytes:
+(<signature_id>-<flow_id or window start>-<n>.pcap; with --workers, w<worker>- first),
+never from packet or profile text, and stay inside the folder. n counts on from the
+largest n of the folder's files of the same form, so a run into a log directory that
+holds an earlier run's snippets never writes over them (their alert lines still name
+them), and a replay into a fresh folder writes the same names every time. Disk use is bounded by max_files and max_bytes:
 the oldest snippets (by creation, including those of earlier runs) are deleted first,
 and counted.
 
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import struct
 from collections import deque
 from pathlib import Path
@@ -78,11 +82,13 @@ class SnippetStore:
     """Writes snippets into folder, keeping at most max_files files / max_bytes bytes."""
 
     def __init__(self, folder: str | os.PathLike, linktype: int, max_files: int = 1000,
-                 max_bytes: int = 1 << 30, live: bool = False):
+                 max_bytes: int = 1 << 30, live: bool = False, worker: int = 0):
         """Creates folder when missing (a one-line WirescoreError when it cannot).
         written / deleted count this store's files written, and the files removed to
         stay within the bounds; live: a failed write is counted in dropped, not raised
-        (module docstring); reconnects: failure episodes that ended."""
+        (module docstring); reconnects: failure episodes that ended; worker: the
+        --workers process number (1..N) whose snippets these are, 0 for a run's only
+        process (names: module docstring)."""
         self.folder = Path(folder)
         try:
             self.folder.mkdir(mode=DIR_MODE, exist_ok=True)
@@ -101,7 +107,10 @@ class SnippetStore:
         self._outage = None              # why writing fails, during an episode
         self._files = deque((p, p.stat().st_size) for p in old)
         self._bytes = sum(size for _, size in self._files)
-        self._seq = 0
+        self._prefix = f"w{int(worker)}-" if worker else ""
+        form = re.compile(rf"{self._prefix}\d+-\d+-(\d+)\.pcap")
+        self._seq = max((int(m.group(1)) for m in (form.fullmatch(p.name) for p, _ in
+                                                   self._files) if m), default=0)
 
     @staticmethod
     def _write_file(path: Path, blob: bytes) -> None:
@@ -142,7 +151,7 @@ class SnippetStore:
     def name_for(self, signature_id: int, tag: int) -> Path:
         """The next file name: numbers only, inside the folder."""
         self._seq += 1
-        return self.folder / f"{int(signature_id)}-{int(tag)}-{self._seq}.pcap"
+        return self.folder / f"{self._prefix}{int(signature_id)}-{int(tag)}-{self._seq}.pcap"
 
     def write(self, path: Path, data: bytes, meta: np.ndarray) -> None:
         """Write one snippet (called on the writer thread), then enforce the bounds."""

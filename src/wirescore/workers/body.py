@@ -48,7 +48,7 @@ def worker_main(index: int, session, values: dict, conn, iface: str, source_opti
     try:
         status = _run(session.for_worker(Config.load(overrides=values)), conn, iface,
                       dict(source_options, fanout_group=fanout_group), per_worker_files,
-                      switch)
+                      switch, index)
     except BaseException as exc:  # reported to the parent, never a traceback per worker
         send(conn, ("error", describe(exc)))
     finally:
@@ -58,7 +58,7 @@ def worker_main(index: int, session, values: dict, conn, iface: str, source_opti
 
 
 def _run(session, conn, iface: str, source_options: dict, per_worker_files: bool,
-         switch) -> int:
+         switch, index: int) -> int:
     from wirescore.engine import RunFault
     from wirescore.live import LiveSource
 
@@ -74,7 +74,7 @@ def _run(session, conn, iface: str, source_options: dict, per_worker_files: bool
             open_capture, switch=switch,
             on_ready=lambda engine: send(conn, ("ready", os.getpid())),
             on_stats=None if per_worker_files else lambda event: send(conn, ("stats", event)),
-            eve_stats=per_worker_files)
+            eve_stats=per_worker_files, worker=index)
     except RunFault as exc:
         summary, fault = exc.summary, str(exc)
     send(conn, ("done", {"packets": summary.packets, "flows": summary.flows,
