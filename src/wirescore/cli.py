@@ -301,11 +301,28 @@ def config_cmd(config_path, no_comments, **kwargs):
 
 
 @main.command("features")
-def features_cmd():
-    """List every feature column: name, unit, definition."""
+@click.option("--set", "set_name", is_flag=False, flag_value="", default=None,
+              metavar="NAME",
+              help="A named feature set's columns (e.g. unsw-nb15) instead of the "
+                   "catalogue's; --set alone lists the sets.")
+def features_cmd(set_name):
+    """List every feature column: name, unit, definition.
+
+    With --set NAME, a dataset's columns as computed from packets (`wirescore run
+    --export F --feature-set NAME` writes them); columns the core cannot give are
+    marked "not computed".
+    """
     from wirescore.catalog import describe
 
-    click.echo(describe())
+    if set_name is None:
+        click.echo(describe())
+        return
+    from wirescore import featuresets
+
+    try:
+        click.echo(featuresets.describe(set_name) if set_name else featuresets.listing())
+    except WirescoreError as exc:
+        raise CliError(str(exc)) from None
 
 
 @main.command("interfaces")

@@ -1,0 +1,113 @@
+"""Named feature sets: the columns of a public dataset's CSV, computed from packets.
+
+A research model trained on a dataset's own CSV (UNSW-NB15's, ...) needs the same
+columns on live traffic. Each set is a module here that writes its column list once,
+beside each column's unit and definition (and where a packet-derived value cannot
+match the dataset's tools), and a computer that turns batches of the core's flow
+records (RECORD_DTYPE, in the order flows end) into those columns, vectorised:
+
+    fs = get("unsw-nb15")
+    compute = fs.computer()             # keeps state between batches (ct_* windows)
+    cols = compute(records)             # {column name: numpy array}, one value a record
+
+Values a set cannot compute from what the core keeps are NaN (numeric) or "" (text),
+and their column's definition says so; they are never made up.
+
+`wirescore features --set NAME` prints a set (describe()); `wirescore run --export F
+--feature-set NAME` writes it (outputs/export.py); `wirescore train --csv` trains on it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from wirescore.errors import WirescoreError
+
+#: column kinds: numeric (float), categorical (a string from a fixed vocabulary),
+#: id (a row number), label (a dataset's ground truth: never computed from packets)
+KINDS = ("numeric", "categorical", "id", "label")
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str            # the dataset's own column name
+    unit: str
+    definition: str      # one line: what the dataset means, and how it is computed here
+    kind: str = "numeric"
+    computed: bool = True   # False: the core does not give it; always NaN / "" (see text)
+    vocabulary: tuple[str, ...] = ()   # categorical: the values, in code order
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    name: str
+    title: str
+    columns: tuple[Column, ...]
+    computer: Callable[..., Callable[[np.ndarray], dict]]   # (link_bytes=...) -> compute
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def model_columns(self) -> list[Column]:
+        """The columns a model may take as input (not the row id or the labels)."""
+        return [c for c in self.columns if c.kind in ("numeric", "categorical")]
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise WirescoreError(f"feature set {self.name}: no column {name!r} "
+                             f"(columns: {', '.join(self.names)})")
+
+
+#: bytes of link header a packet, by pcap link type (DLT), for IP byte counts: Ethernet
+#: 14 (a VLAN tag adds 4 more, not taken off), Linux cooked 16 / 20, BSD loopback and
+#: PPP / C-HDLC 4, raw IP 0; another link type is taken as Ethernet
+LINK_BYTES = {1: 14, 113: 16, 276: 20, 0: 4, 108: 4, 9: 4, 50: 4, 104: 4, 12: 0, 14: 0,
+              101: 0, 228: 0, 229: 0}
+
+
+def link_header_bytes(linktype: int) -> int:
+    """The link header bytes of a packet of this pcap link type (LINK_BYTES)."""
+    return LINK_BYTES.get(int(linktype), 14)
+
+
+def _registry() -> dict[str, FeatureSet]:
+    from wirescore.featuresets import unsw_nb15
+
+    return {s.name: s for s in (unsw_nb15.SET,)}
+
+
+def names() -> list[str]:
+    """The sets' names."""
+    return sorted(_registry())
+
+
+def get(name: str) -> FeatureSet:
+    """The set called name; an error naming the known sets otherwise."""
+    sets = _registry()
+    if name not in sets:
+        raise WirescoreError(f"no feature set {name!r} (sets: {', '.join(sorted(sets))})")
+    return sets[name]
+
+
+def describe(name: str) -> str:
+    """One line a column: name, unit, definition (marked when not computed)."""
+    fs = get(name)
+    width = max(len(c.name) for c in fs.columns)
+    lines = [f"# {fs.name}: {fs.title}"]
+    for c in fs.columns:
+        note = "" if c.computed else "[not computed: NaN] "
+        lines.append(f"{c.name:<{width}}  {c.unit:<8}  {note}{c.definition}")
+    return "\n".join(lines)
+
+
+def listing() -> str:
+    """One line a set: name, columns, title."""
+    sets = _registry()
+    return "\n".join(f"{n:<12} {len(sets[n].columns):>3} columns  {sets[n].title}"
+                     for n in sorted(sets))
