@@ -214,7 +214,11 @@ def _volumes(r: np.ndarray, link_bytes: int) -> dict:
         cols[f"{side}mean"] = np.floor(mean + 0.5)
         cols[f"{side}load"] = _per_second((ip_bytes - mean) * 8.0, dur)
         cols[f"{side}inpkt"] = np.where(pkts >= 2, r[f"iat_mean_{d}"] / 1000.0, 0.0)
-        cols[f"{side}jit"] = np.where(pkts >= 3, r[f"iat_std_{d}"] / 1000.0, 0.0)
+        # the core's iat_std divides by the gaps (ext/features.pxd): made the sample one
+        gaps = np.maximum(pkts - 1, 1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            bessel = np.sqrt(gaps / np.maximum(gaps - 1, 1))
+        cols[f"{side}jit"] = np.where(pkts >= 3, r[f"iat_std_{d}"] * bessel / 1000.0, 0.0)
         cols[f"{side}ttl"] = np.where(pkts > 0, r[f"ttl_first_{d}"], 0.0)
         cols[f"{side}win"] = np.where(r["proto"] == 6, r[f"win_first_{d}"], 0.0)
     cols["rate"] = _per_second(cols["spkts"] + cols["dpkts"] - 1, dur)
