@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import logging
 
+from pathlib import Path
+
 import click
 
 from wirescore.cli_error import CliError
@@ -145,9 +147,19 @@ def _params(pairs) -> dict:
               help="Settings YAML (`wirescore config`) for the flow core when reading a "
                    "capture: use the same as the runs that will score with the model.")
 @click.option("--force", is_flag=True, help="Overwrite existing PREFIX.* files.")
+@click.option("--csv", "csv_path", metavar="FILE", type=click.Path(exists=True, dir_okay=False),
+              help="A public dataset's CSV in its own layout (e.g. UNSW_NB15_training-set."
+                   "csv) instead of a capture: needs --feature-set and --label-column; the "
+                   "profile written computes the same columns from packets.")
+@click.option("--feature-set", "feature_set", metavar="NAME",
+              help="With --csv: the feature set the CSV's columns are (`wirescore features "
+                   "--set`), e.g. unsw-nb15.")
+@click.option("--label-column", metavar="COLUMN",
+              help="With --csv: the label column (0 / normal / benign = benign).")
 def train_cmd(read_path, flows_path, out_prefix, labels_path, kind, like_path, features_text,
               since, until, validation, threshold_quantile, threshold, profile_id, name, seed,
-              param_pairs, max_rows, config_path, force):
+              param_pairs, max_rows, config_path, force, csv_path=None, feature_set=None,
+              label_column=None):
     """Fit a model on flows and write it as ONNX, with a sidecar and a profile.
 
     Unsupervised (iforest, ocsvm): learns what the given traffic looks like and
@@ -157,6 +169,11 @@ def train_cmd(read_path, flows_path, out_prefix, labels_path, kind, like_path, f
     validation is by time. The written profile runs with `wirescore run --rules`.
     """
     try:
+        if csv_path:
+            _report(_train_csv(csv_path, feature_set, label_column, out_prefix, kind,
+                               validation, threshold, profile_id, name, seed, param_pairs,
+                               force))
+            return
         _train(read_path, flows_path, out_prefix, labels_path, kind, like_path, features_text,
                since, until, validation, threshold_quantile, threshold, profile_id, name, seed,
                param_pairs, max_rows, config_path, force)
@@ -206,6 +223,35 @@ def _train(read_path, flows_path, out_prefix, labels_path, kind, like_path, feat
                    threshold=threshold, profile_id=profile_id, name=name, seed=seed,
                    params=params, max_rows=max_rows, like=like,
                    source_sha256=sha256_file(source), force=force)
+    _report(result)
+
+
+def _train_csv(csv_path, feature_set, label_column, out_prefix, kind, validation, threshold,
+               profile_id, name, seed, param_pairs, force):
+    """train --csv: a dataset CSV's set columns (wirescore.csvtrain), supervised."""
+    if not feature_set or not label_column:
+        raise WirescoreError(f"{csv_path}: --csv needs --feature-set NAME and "
+                             "--label-column COLUMN")
+    if kind in ("iforest", "ocsvm"):
+        raise WirescoreError(f"--model {kind}: --csv trains a classifier (rf or gbt)")
+    from wirescore.csvtrain import read_dataset_csv
+    from wirescore.rules import default_rules_dir, load_file
+    from wirescore.train import need_training_libraries, train
+
+    need_training_libraries()
+    flows, labels, features = read_dataset_csv(csv_path, feature_set, label_column)
+    like = next((p for p in load_file(default_rules_dir() / "flow-context-hst.yaml")
+                 if p.unit == "flow"), None)
+    return train(flows, features, out_prefix, kind=kind or "rf", labels=labels,
+                 transform="none", validation=validation, threshold=threshold,
+                 profile_id=profile_id, seed=seed, params=_params(param_pairs),
+                 name=name or f"WIRESCORE {kind or 'rf'} model trained on "
+                              f"{Path(csv_path).name} ({feature_set})",
+                 like=like, source_sha256=labels.sha256, force=force)
+
+
+def _report(result) -> None:
+    """What train wrote and measured, on stdout."""
     s = result.sidecar
     t, v = s["training"], s["validation"]
     click.echo(f"fitted {s['estimator']['class']} on {t['fit_rows']} flows "

@@ -111,3 +111,40 @@ def listing() -> str:
     sets = _registry()
     return "\n".join(f"{n:<12} {len(sets[n].columns):>3} columns  {sets[n].title}"
                      for n in sorted(sets))
+
+
+def split_name(name: str) -> tuple[FeatureSet, Column] | None:
+    """("unsw-nb15.sbytes" ->) the set and column a profile's feature name means, None
+    for a name without a set's prefix; an error for a known set without that column."""
+    prefix, dot, column = str(name).partition(".")
+    if not dot or prefix not in _registry():
+        return None
+    fset = get(prefix)
+    return fset, fset.column(column)
+
+
+def encode(column: Column, values: np.ndarray) -> np.ndarray:
+    """A column's values as float64: a categorical's value is its index in the column's
+    vocabulary (-1: a value outside it); numbers as they are (NaN stays NaN)."""
+    if column.kind != "categorical":
+        return np.asarray(values, dtype=np.float64)
+    index = {v: float(i) for i, v in enumerate(column.vocabulary)}
+    return np.array([index.get(str(v), -1.0) for v in values], dtype=np.float64)
+
+
+class SetMatrix:
+    """A profile's feature-set columns ("set.column" names, all of one set) as a
+    matrix over batches of flow records, computed over every flow of the batch (the
+    ct_* windows see all flows); link_bytes: see the set's computer."""
+
+    def __init__(self, features, link_bytes: int = 14):
+        parts = [split_name(f) for f in features]
+        if any(p is None for p in parts) or len({p[0].name for p in parts}) != 1:
+            raise WirescoreError(f"features {list(features)}: not all of one feature set")
+        self.set = parts[0][0]
+        self.columns = [p[1] for p in parts]
+        self._compute = self.set.computer(link_bytes=link_bytes)
+
+    def __call__(self, records: np.ndarray) -> np.ndarray:
+        cols = self._compute(records)
+        return np.column_stack([encode(c, cols[c.name]) for c in self.columns])
