@@ -40,7 +40,7 @@ from __future__ import annotations
 import numpy as np
 
 from wirescore.core_names import APP_PROTO_NAMES
-from wirescore.featuresets import Column, FeatureSet
+from wirescore.featuresets.base import Column, FeatureSet
 from wirescore.featuresets.recent import RecentCounter
 
 #: Argus's names of IP protocols (IANA keywords, lower case) for the numbers seen in
