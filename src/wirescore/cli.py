@@ -378,3 +378,8 @@ from wirescore.cli_models import eval_cmd, train_cmd  # noqa: E402
 main.add_command(train_cmd)
 main.add_command(eval_cmd)
 main.add_command(serve_cmd)
+
+# model compare (src/wirescore/cli_research.py)
+from wirescore.cli_research import model_group  # noqa: E402
+
+main.add_command(model_group)
