@@ -1,5 +1,5 @@
-"""`wirescore model ...`: research commands over trained models (compare; heavy imports
-happen inside the commands)."""
+"""`wirescore model ...`: research commands over trained models (compare, export; heavy
+imports happen inside the commands)."""
 from __future__ import annotations
 
 import click
@@ -72,3 +72,42 @@ def compare_cmd(csv_path, capture, labels_path, feature_set, label_column, featu
     click.echo(report["table"])
     click.echo(f"best by F1: {report['best']}; wrote {out_dir}/ (compare.json, "
                f"{', '.join(report.get('plots', []))}, {report['profile']})")
+
+
+@model_group.command("export")
+@click.argument("model_path", metavar="PIPELINE", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--out", "out_prefix", required=True, metavar="PREFIX",
+              help="Write PREFIX.onnx and PREFIX.yaml (a profile running it).")
+@click.option("--sample", "sample_path", required=True, metavar="CSV",
+              type=click.Path(exists=True, dir_okay=False),
+              help="Rows to check the ONNX model on: a CSV naming the feature columns.")
+@click.option("--feature-set", metavar="NAME",
+              help="The pipeline's columns are this set's model columns, in order.")
+@click.option("--features", "features_text", metavar="A,B,...",
+              help="Or catalogue columns, in the pipeline's order.")
+@click.option("--id", "profile_id", type=click.IntRange(1, 2**31 - 1), default=9200201,
+              show_default=True, help="The profile's id.")
+@click.option("--threshold", type=float, default=0.5, show_default=True,
+              help="Alert at this attack probability.")
+@click.option("--force", is_flag=True, help="Overwrite existing PREFIX.* files.")
+def export_cmd(model_path, out_prefix, sample_path, feature_set, features_text, profile_id,
+               threshold, force):
+    """Export a fitted scikit-learn Pipeline (joblib/pickle) to ONNX, preprocessing inside.
+
+    Imputer, scaler, one-hot encoder, PCA and the classifier go into one graph, checked
+    against the original's predict_proba on the sample rows (1e-5). Loading a pickle
+    runs code from it: export only pipelines you trust.
+    """
+    from wirescore.pipeline_export import export_pipeline
+    from wirescore.train import need_training_libraries
+
+    features = [f.strip() for f in (features_text or "").split(",") if f.strip()]
+    try:
+        need_training_libraries()
+        got = export_pipeline(model_path, out_prefix, sample_path, feature_set, features,
+                              profile_id, threshold, force)
+    except WirescoreError as exc:
+        raise CliError(str(exc)) from None
+    click.echo(f"{' -> '.join(got['steps'])}: checked on {got['rows']} rows, max |onnx - "
+               f"original| = {got['max_abs_diff']:.3g}")
+    click.echo(f"wrote {got['onnx']}\nwrote {got['profile']}")
