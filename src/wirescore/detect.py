@@ -90,6 +90,7 @@ class Alert:
     threshold: float
     severity: int
     explanation: list[tuple[str, float, float]]   # (feature, raw value, z)
+    attribution: dict | None = None    # SHAP / LIME (profile.explainer; wirescore.explain)
 
 
 class RunningStats:
@@ -147,6 +148,9 @@ class ProfileDetector(abc.ABC):
         self.alerts = 0
         self.allowlisted = 0
         self.suppressed = 0
+        self.explainer = profile.explainer
+        if self.explainer is not None:
+            self.explainer.bind(self.model.score, self.model.model)
 
     def key_address(self, rec) -> bytes:
         """The address suppression counts a record's alerts by (its `key_field`)."""
@@ -193,6 +197,9 @@ class ProfileDetector(abc.ABC):
             alerts += self._chunk(records, X, Xs, scores, allowed, start, stop, pre)
         self.alerts += len(alerts)
         scores[allowed] = np.nan
+        if self.explainer is not None:
+            for a in alerts:                 # within the explainer's time budget
+                a.attribution = self.explainer.explain(Xs[a.index])
         return scores, alerts
 
     def _chunk(self, records, X, Xs, scores, allowed, start, stop,

@@ -105,6 +105,8 @@ class Profile:
     enabled: bool = True              # false: checked, but not run
     warnings: tuple[str, ...] = ()    # "FILE:LINE: field: problem" that does not stop a run
     model_object: Any = field(default=None, repr=False, compare=False)
+    # an AlertExplainer (wirescore.explain) handed in through the API: SHAP / LIME per alert
+    explainer: Any = field(default=None, repr=False, compare=False)
     # (process id, model) of the model the loader built, and whether a run took it
     _loaded: tuple | None = field(default=None, init=False, repr=False, compare=False)
     _taken: bool = field(default=False, init=False, repr=False, compare=False)
