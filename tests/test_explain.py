@@ -177,3 +177,39 @@ def test_explained_alert_validates_against_suricata_schema(trained, tmp_path):
     validator = jsonschema.Draft202012Validator(json.loads(schema_path.read_text()))
     for event in alerts[:50]:
         validator.validate(json.loads(json.dumps(event)))
+
+
+def test_profile_yaml_explainer_in_a_cli_run(trained, tmp_path):
+    """An ONNX profile with `explainer:` (kernel SHAP, background from the training CSV)
+    explains the alerts of `wirescore run`; a wrong key is one line naming file:line."""
+    import yaml
+
+    names, X, y, _, onnx_yaml = trained
+    doc = yaml.safe_load(onnx_yaml.read_text())
+    doc["suppress"] = {"seconds": 0}
+    doc["explainer"] = {"method": "shap-kernel", "background": "background.csv",
+                        "rows": 30, "samples": 200, "budget_ms": 1e9}
+    folder = onnx_yaml.parent
+    with open(folder / "background.csv", "w") as fh:
+        short = [n.split(".", 1)[1] for n in names]
+        fh.write(",".join(short) + "\n")
+        for row in X[y == 0][:60]:
+            fh.write(",".join(repr(float(v)) for v in row) + "\n")
+    profile = folder / "explained.yaml"
+    profile.write_text(yaml.safe_dump(doc, sort_keys=False))
+    run_wirescore("run", "-r", need_shared() / SCAN, "-l", tmp_path / "logs", "--rules",
+                  profile)
+    events = [json.loads(x) for x in (tmp_path / "logs/eve.json").read_text().splitlines()]
+    alerts = [e for e in events if e["event_type"] == "alert"]
+    assert alerts
+    for e in alerts[:50]:
+        ctx = e["alert"]["context"]["wirescore"]
+        exp = ctx["explanation"]
+        assert exp["method"] == "shap-kernel"
+        assert exp["expected_value"] + sum(exp["values"].values()) == \
+            pytest.approx(ctx["score"], abs=1e-5)
+    doc["explainer"]["budget"] = 5
+    profile.write_text(yaml.safe_dump(doc, sort_keys=False))
+    proc = run_wirescore("rules", "check", profile, check=False)
+    assert proc.returncode == 1 and f"{profile}:" in proc.stderr
+    assert "explainer.budget: unknown key" in proc.stderr

@@ -49,7 +49,7 @@ def test_exported_pipeline_runs_and_equals_the_original(tmp_path, kind):
     from sklearn.linear_model import LogisticRegression
 
     from wirescore.csvtrain import read_dataset_csv
-    from wirescore.pipeline_export import sample_rows
+    from wirescore.featuresets.csvrows import read_rows
 
     shared = need_shared()
     path, _, _ = make_slice(tmp_path, shared)
@@ -68,7 +68,7 @@ def test_exported_pipeline_runs_and_equals_the_original(tmp_path, kind):
     run_wirescore("run", "-r", scan, "-l", tmp_path / "logs", "--rules",
                   prefix.with_suffix(".yaml"), "--export", export,
                   "--feature-set", "unsw-nb15")
-    X = sample_rows(export, names, max_rows=10 ** 6)
+    X = read_rows(export, names, max_rows=10 ** 6)
     with open(export, newline="") as fh:
         scores = np.array([float(r["score.9200201"]) for r in csv.DictReader(fh)])
     assert len(scores) == len(X) > 0

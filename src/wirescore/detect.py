@@ -150,7 +150,8 @@ class ProfileDetector(abc.ABC):
         self.suppressed = 0
         self.explainer = profile.explainer
         if self.explainer is not None:
-            self.explainer.bind(self.model.score, self.model.model)
+            self.explainer.bind(self.model.score, self.model.model,
+                                lambda B: transform_matrix(B, profile.transform))
 
     def key_address(self, rec) -> bytes:
         """The address suppression counts a record's alerts by (its `key_field`)."""

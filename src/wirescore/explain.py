@@ -18,7 +18,8 @@ Methods:
   depend on the alerts before it).
 
 Background: rows of the training data (float, the profile's features after its
-transform), at most `background_rows` kept (a seeded sample).
+transform; raw_background: before it, transformed at bind), at most `background_rows`
+kept (a seeded sample).
 
 Budget: explanations run inline in the detection stage, never queued: each alert adds
 `budget_ms` to a bucket (holding at most `burst` alerts' worth); an alert is explained
@@ -60,6 +61,7 @@ class AlertExplainer:
     def __init__(self, method: str, background: np.ndarray, features: Sequence[str], *,
                  budget_ms: float = 20.0, burst: int = 10, samples: int = 200,
                  top: int = 5, seed: int = 0, background_rows: int = 50,
+                 raw_background: bool = False,
                  clock: Callable[[], float] = time.perf_counter):
         if method not in METHODS:
             raise WirescoreError(f"explainer method {method!r}: one of {', '.join(METHODS)}")
@@ -74,15 +76,21 @@ class AlertExplainer:
         self.method, self.background, self.features = method, background, list(features)
         self.budget_ms, self.burst, self.samples, self.top = budget_ms, burst, samples, top
         self.seed, self.clock = seed, clock
+        self.raw_background = raw_background   # rows before the profile's transform
         self.bucket_ms = budget_ms * burst
         self._costs: list[float] = []
         self.explained = self.skipped = 0
         self.spent_ms = 0.0
         self._impl = None
 
-    def bind(self, score: Callable[[np.ndarray], np.ndarray], model=None) -> None:
-        """Attach the profile's scorer (X float64 -> scores) and its model object."""
+    def bind(self, score: Callable[[np.ndarray], np.ndarray], model=None,
+             transform: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
+        """Attach the profile's scorer (X float64 -> scores), its model object and
+        its transform (applied once to raw background rows)."""
         self._score = score
+        if self.raw_background and transform is not None:
+            self.background = transform(self.background)
+            self.raw_background = False
         if self.method == "shap-tree":
             shap = _need("shap")
             estimator = getattr(model, "estimator", None)

@@ -23,7 +23,6 @@ sensor itself never unpickles (models/onnx.py); this command runs offline.
 """
 from __future__ import annotations
 
-import csv
 import pickle
 from pathlib import Path
 from typing import Sequence
@@ -32,6 +31,7 @@ import numpy as np
 
 from wirescore.compare import TOLERANCE
 from wirescore.errors import WirescoreError
+from wirescore.featuresets.csvrows import read_rows
 
 EXPORT_ID = 9200201
 
@@ -69,33 +69,6 @@ def feature_names(feature_set: str | None, features: Sequence[str]) -> list[str]
     return list(features)
 
 
-def sample_rows(path: str | Path, names: Sequence[str], max_rows: int = 1000) -> np.ndarray:
-    """float32 (rows, len(names)) from a CSV whose header names the columns (a set's
-    columns by their own name or as SET.column)."""
-    from wirescore.featuresets import encode, split_name
-
-    path = Path(path)
-    with open(path, newline="") as fh:
-        reader = csv.DictReader(fh)
-        rows = [r for _, r in zip(range(max_rows), reader)]
-        header = reader.fieldnames or []
-    cols = []
-    for name in names:
-        found = split_name(name)
-        short = found[1].name if found else name
-        key = name if name in header else short
-        if key not in header:
-            raise WirescoreError(f"{path}: no column {short!r} for feature {name}")
-        values = np.array([r[key] for r in rows], dtype=object)
-        try:
-            cols.append(encode(found[1], values) if found else values.astype(np.float64))
-        except ValueError:
-            raise WirescoreError(f"{path}: column {key}: a value is not a number") from None
-    if not rows:
-        raise WirescoreError(f"{path}: no sample rows")
-    return np.column_stack(cols).astype(np.float32)
-
-
 def export_pipeline(model_path, out_prefix, sample_path, feature_set=None,
                     features: Sequence[str] = (), profile_id: int = EXPORT_ID,
                     threshold: float = 0.5, force: bool = False) -> dict:
@@ -107,7 +80,7 @@ def export_pipeline(model_path, out_prefix, sample_path, feature_set=None,
 
     model = load_pipeline(model_path)
     names = feature_names(feature_set, features)
-    X = sample_rows(sample_path, names)
+    X = read_rows(sample_path, names)
     width = getattr(model, "n_features_in_", len(names))
     if width != len(names):
         raise WirescoreError(f"{model_path}: the model takes {width} columns, the features "

@@ -44,7 +44,7 @@ PROTO_NUMBERS = {**{name.lower(): number for name, number in _EVE_PROTOS.items()
 #: the fields a profile file may hold (rules/README.md, "Fields")
 YAML_FIELDS = ("id", "rev", "name", "category", "unit", "window", "features", "transform",
                "model", "threshold", "warmup", "learn", "severity", "suppress",
-               "allowlist", "explain", "enabled", "where", "evidence")
+               "allowlist", "explain", "enabled", "where", "evidence", "explainer")
 
 log = logging.getLogger("wirescore.rules")
 
@@ -572,6 +572,9 @@ def parse_profile(doc: Any, chk: _Checker) -> Profile:
     for section in (_threshold, _learning, _severity, _suppress, _where, _allowlist,
                     _switches, _evidence):
         values.update(section(doc, chk))
+    from wirescore.rules_explainer import parse_explainer
+
+    values.update(parse_explainer(doc, chk, values["features"]))
     profile = Profile(source=chk.path, **values)
     profile._loaded = (os.getpid(), profile.model_object)
     warning = _warmup_warning(profile, chk)
