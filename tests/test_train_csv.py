@@ -63,3 +63,19 @@ def test_train_csv_errors(tmp_path):
     proc = run_wirescore("train", "--csv", short, "--feature-set", "nope",
                          "--label-column", "label", "-o", tmp_path / "m", check=False)
     assert proc.returncode == 1 and "no feature set 'nope'" in proc.stderr
+
+
+def test_train_from_a_capture_on_a_feature_set(tmp_path):
+    """train -r CAPTURE --labels FILE --feature-set unsw-nb15: the set's columns computed
+    from the evaluation mix's packets; the sidecar names them, ONNX matches."""
+    eval_dir = need_shared() / "eval"
+    prefix = tmp_path / "mix"
+    run_wirescore("train", "-r", eval_dir / "mix-public.pcap", "--labels",
+                  eval_dir / "mix-public.labels.csv", "--feature-set", "unsw-nb15",
+                  "--model", "rf", "-o", prefix)
+    side = json.loads(prefix.with_suffix(".json").read_text())
+    from wirescore.csvtrain import model_features
+
+    assert side["features"] == model_features("unsw-nb15")
+    assert side["onnx_check"]["max_abs_diff"] <= 1e-5
+    assert side["training"]["rows"] > 8000

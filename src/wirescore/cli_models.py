@@ -152,8 +152,9 @@ def _params(pairs) -> dict:
                    "csv) instead of a capture: needs --feature-set and --label-column; the "
                    "profile written computes the same columns from packets.")
 @click.option("--feature-set", "feature_set", metavar="NAME",
-              help="With --csv: the feature set the CSV's columns are (`wirescore features "
-                   "--set`), e.g. unsw-nb15.")
+              help="The feature set to train on (`wirescore features --set`), e.g. "
+                   "unsw-nb15: the CSV's columns with --csv; computed from the packets "
+                   "with -r.")
 @click.option("--label-column", metavar="COLUMN",
               help="With --csv: the label column (0 / normal / benign = benign).")
 def train_cmd(read_path, flows_path, out_prefix, labels_path, kind, like_path, features_text,
@@ -176,14 +177,14 @@ def train_cmd(read_path, flows_path, out_prefix, labels_path, kind, like_path, f
             return
         _train(read_path, flows_path, out_prefix, labels_path, kind, like_path, features_text,
                since, until, validation, threshold_quantile, threshold, profile_id, name, seed,
-               param_pairs, max_rows, config_path, force)
+               param_pairs, max_rows, config_path, force, feature_set)
     except WirescoreError as exc:
         raise _fail(exc) from None
 
 
 def _train(read_path, flows_path, out_prefix, labels_path, kind, like_path, features_text,
            since, until, validation, threshold_quantile, threshold, profile_id, name, seed,
-           param_pairs, max_rows, config_path, force):
+           param_pairs, max_rows, config_path, force, feature_set=None):
     from wirescore.flowset import flows_from_capture, parse_time, read_export
     from wirescore.rules import default_rules_dir, load_file
 
@@ -202,7 +203,14 @@ def _train(read_path, flows_path, out_prefix, labels_path, kind, like_path, feat
     features = _split_list(features_text) or list(like.features)
     from wirescore.catalog import BY_NAME
 
-    unknown = [f for f in features if f not in BY_NAME]
+    transform = like.transform
+    if feature_set:                      # the set's columns, computed from the packets
+        from wirescore.csvtrain import model_features
+
+        if not read_path:
+            raise WirescoreError("--feature-set trains from a capture (-r) or a CSV (--csv)")
+        features, transform = model_features(feature_set), "none"
+    unknown = [f for f in features if f not in BY_NAME and not feature_set]
     if unknown:
         raise WirescoreError(f"--features: unknown flow feature column {unknown[0]!r} "
                              "(see `wirescore features`)")
@@ -213,12 +221,14 @@ def _train(read_path, flows_path, out_prefix, labels_path, kind, like_path, feat
         labels = Labels(labels_path)
     source = read_path or flows_path
     if read_path:
-        flows, summary = flows_from_capture(read_path, config_path, columns=features)
+        flows, summary = flows_from_capture(read_path, config_path,
+                                            columns=None if feature_set else features,
+                                            feature_set=feature_set)
         log.info("%s", summary.line())
     else:
         flows = read_export(flows_path)
     result = train(flows, features, out_prefix, kind=kind or ("rf" if labels else "iforest"),
-                   labels=labels, transform=like.transform, since=t_since, until=t_until,
+                   labels=labels, transform=transform, since=t_since, until=t_until,
                    validation=validation, threshold_quantile=threshold_quantile,
                    threshold=threshold, profile_id=profile_id, name=name, seed=seed,
                    params=params, max_rows=max_rows, like=like,
