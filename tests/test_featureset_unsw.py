@@ -90,3 +90,25 @@ def test_recent_counter_across_batches():
         got += counter.count(part).tolist()
         start += size
     assert got == ct_counts(keys)
+
+
+def test_features_set_listing_and_errors(tmp_path):
+    """`features --set` lists the sets; `--set unsw-nb15` one line a column with its unit,
+    the columns not computed from packets marked; unknown sets and --feature-set
+    without --export are one-line errors."""
+    from wirescore.featuresets.unsw_nb15 import COLUMNS
+
+    listing = run_wirescore("features", "--set").stdout
+    assert listing.split()[0] == "unsw-nb15" and "45 columns" in listing
+    lines = run_wirescore("features", "--set", "unsw-nb15").stdout.splitlines()[1:]
+    assert [ln.split()[0] for ln in lines] == [c.name for c in COLUMNS]
+    assert [ln.split()[1] for ln in lines] == [c.unit for c in COLUMNS]
+    marked = {ln.split()[0] for ln in lines if "[not computed: NaN]" in ln}
+    assert marked == {"sloss", "dloss", "stcpb", "dtcpb", "response_body_len",
+                      "ct_state_ttl", "is_ftp_login", "ct_ftp_cmd", "attack_cat", "label"}
+    proc = run_wirescore("features", "--set", "nope", check=False)
+    assert proc.returncode == 1 and "no feature set 'nope' (sets: unsw-nb15)" in proc.stderr
+    pcap = need_shared() / "pcaps" / CAPTURES[0]
+    proc = run_wirescore("run", "-r", pcap, "-l", tmp_path / "l", "--feature-set",
+                         "unsw-nb15", check=False)
+    assert proc.returncode == 1 and "needs --export FILE" in proc.stderr
