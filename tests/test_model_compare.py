@@ -95,3 +95,26 @@ def test_unknown_classifier_and_missing_labels(tmp_path):
 
     with pytest.raises(WirescoreError, match="unknown classifier 'svm'"):
         make("svm", 0)
+
+
+def test_compare_on_a_unsw_csv_then_the_best_runs_on_packets(tmp_path):
+    """--csv in UNSW-NB15's layout: the benchmark's best.yaml computes the set's columns
+    from a scan capture's packets and scores its flows as attacks."""
+    import csv
+
+    from unsw_slice import make_slice
+
+    shared = need_shared()
+    path, _, _ = make_slice(tmp_path, shared)
+    out = tmp_path / "bench"
+    run_wirescore("model", "compare", "--csv", path, "--feature-set", "unsw-nb15",
+                  "--label-column", "label", "-o", out, "--no-plots")
+    report = json.loads((out / "compare.json").read_text())
+    assert [r["model"] for r in report["results"]] == SEVEN and "plots" not in report
+    export = tmp_path / "scored.csv"
+    scan = shared / "pcaps/labeled/scans/esnet-masscan-tcp_0_1000_20190821.pcap"
+    run_wirescore("run", "-r", scan, "-l", tmp_path / "logs", "--rules", out / "best.yaml",
+                  "--export", export)
+    with open(export, newline="") as fh:
+        scores = [float(r["score.9200101"]) for r in csv.DictReader(fh)]
+    assert len(scores) > 900 and sum(s >= 0.5 for s in scores) >= 0.5 * len(scores)
