@@ -1,6 +1,7 @@
-"""Independent reference for the unsw-nb15 feature set, built on dpkt (never imports
-wirescore): the columns of each flow of an Ethernet/IPv4 capture, from the packets, as
-the set documents them (featuresets/unsw_nb15.py), for flows of one 5-tuple each.
+"""Independent reference for the unsw-nb15 and cicflowmeter feature sets, built on dpkt
+(never imports wirescore): the columns of each flow of an Ethernet/IPv4 capture, from
+the packets, as the sets document them (featuresets/unsw_nb15.py, cicflowmeter.py), for
+flows of one 5-tuple each.
 
 Times: integer microseconds (as the core keeps them). Flows: canonical 5-tuple; the client is the first packet's sender. Bytes: per packet
 max(frame length, 14 + IP total length) - 14 (the set's IP bytes over the core's wire
@@ -29,6 +30,7 @@ class Side:
     rst: int = 0
     payload: int = 0
     requests: int = 0
+    flags: dict = field(default_factory=dict)    # TCP flag name -> packets with it
 
 
 @dataclass
@@ -114,6 +116,9 @@ def reference(path: Path) -> dict[tuple, RefFlow]:
         side.payload += len(payload)
         if ip.p == 6:
             f = l4.flags
+            for name, bit in (("fin", 1), ("syn", 2), ("rst", 4), ("psh", 8), ("ack", 16),
+                              ("urg", 32), ("ece", 64), ("cwr", 128)):
+                side.flags[name] = side.flags.get(name, 0) + bool(f & bit)
             side.syn += bool(f & dpkt.tcp.TH_SYN)
             side.fin += bool(f & dpkt.tcp.TH_FIN)
             side.rst += bool(f & dpkt.tcp.TH_RST)
@@ -134,3 +139,43 @@ def ct_counts(keys: list, window: int = 100) -> list[int]:
     """For each position, same keys among the window rows ending there (itself included)."""
     return [sum(1 for k in keys[max(0, i - window + 1):i + 1] if k == key)
             for i, key in enumerate(keys)]
+
+
+def cic_columns(flow: RefFlow) -> dict:
+    """The cicflowmeter set's computed columns of a reference flow (microseconds,
+    payload bytes, forward = the first packet's direction)."""
+    s, d = flow.sides
+    times = sorted(s.times + d.times)
+    dur_us = times[-1] - times[0]
+    n = len(times)
+    out = {"Destination Port": flow.server[1], "Flow Duration": dur_us,
+           "Total Fwd Packets": len(s.times), "Total Backward Packets": len(d.times),
+           "Total Length of Fwd Packets": s.payload, "Total Length of Bwd Packets": d.payload,
+           "Flow IAT Mean": dur_us / (n - 1) if n > 1 else 0.0,
+           "Packet Length Mean": (s.payload + d.payload) / n,
+           "Down/Up Ratio": len(d.times) // len(s.times)}
+    out.update({"Average Packet Size": out["Packet Length Mean"],
+                "Subflow Fwd Packets": len(s.times), "Subflow Fwd Bytes": s.payload,
+                "Subflow Bwd Packets": len(d.times), "Subflow Bwd Bytes": d.payload,
+                "Avg Fwd Segment Size": s.payload / len(s.times),
+                "Avg Bwd Segment Size": d.payload / len(d.times) if d.times else 0.0})
+    rate = (lambda v: v / (dur_us / 1e6)) if dur_us > 0 else (lambda v: 0.0)
+    out["Flow Bytes/s"] = rate(s.payload + d.payload)
+    out["Flow Packets/s"] = rate(n)
+    for name, side in (("Fwd", s), ("Bwd", d)):
+        gaps = [b - a for a, b in zip(side.times, side.times[1:])]
+        out[f"{name} Packet Length Mean"] = side.payload / len(side.times) if side.times else 0.0
+        out[f"{name} Packets/s"] = rate(len(side.times))
+        out[f"{name} IAT Total"] = sum(gaps)
+        out[f"{name} IAT Mean"] = sum(gaps) / len(gaps) if gaps else 0.0
+        out[f"{name} IAT Std"] = statistics.stdev(gaps) if len(gaps) >= 2 else 0.0
+        out[f"{name} IAT Max"] = max(gaps) if gaps else 0
+        out[f"{name} IAT Min"] = min(gaps) if gaps else 0
+        out[f"{name} PSH Flags"] = side.flags.get("psh", 0)
+        out[f"{name} URG Flags"] = side.flags.get("urg", 0)
+    out["Init_Win_bytes_forward"] = s.win if flow.proto == 6 else -1
+    out["Init_Win_bytes_backward"] = d.win if flow.proto == 6 and d.times else -1
+    for name, flag in (("FIN", "fin"), ("SYN", "syn"), ("RST", "rst"), ("PSH", "psh"),
+                       ("ACK", "ack"), ("URG", "urg"), ("CWE", "cwr"), ("ECE", "ece")):
+        out[f"{name} Flag Count"] = s.flags.get(flag, 0) + d.flags.get(flag, 0)
+    return out

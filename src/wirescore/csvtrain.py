@@ -14,7 +14,8 @@ an attack otherwise; its attack type is the `attack_cat` column when the CSV has
 the last rows (wirescore.train), so a CSV sorted by time validates on its later part.
 
 Errors name the file and what is wrong: no header, no label column, a set column
-missing, a value that is not a number.
+missing, a value that is not a finite number (unless the set's column says what a
+dataset's Infinity / NaN stands for: CICFlowMeter's rates over a zero duration, 0).
 """
 from __future__ import annotations
 
@@ -79,11 +80,19 @@ def read_dataset_csv(path: str | Path, set_name: str, label_column: str):
         values = [r[where[col.name]].strip() if len(r) > where[col.name] else ""
                   for r in rows]
         try:
-            columns[feat] = encode(col, np.array(values, dtype=object))
+            got = encode(col, np.array(values, dtype=object))
         except ValueError:
             bad = next(i for i, v in enumerate(values) if not _is_number(v))
             raise WirescoreError(f"{path}: row {bad + 2}: column {col.name}: "
                                  f"{values[bad]!r} is not a number") from None
+        odd = ~np.isfinite(got)
+        if odd.any() and col.csv_nonfinite is not None:
+            got[odd] = col.csv_nonfinite
+        elif odd.any():
+            bad = int(np.flatnonzero(odd)[0])
+            raise WirescoreError(f"{path}: row {bad + 2}: column {col.name}: "
+                                 f"{values[bad]!r} is not a finite number")
+        columns[feat] = got
     cat = where.get("attack_cat")
     attacks = []
     for r in rows:

@@ -37,9 +37,9 @@ def link_header_bytes(linktype: int) -> int:
 
 
 def _registry() -> dict[str, FeatureSet]:
-    from wirescore.featuresets import unsw_nb15
+    from wirescore.featuresets import cicflowmeter, unsw_nb15
 
-    return {s.name: s for s in (unsw_nb15.SET,)}
+    return {s.name: s for s in (unsw_nb15.SET, cicflowmeter.SET)}
 
 
 def names() -> list[str]:

@@ -22,6 +22,9 @@ class Column:
     kind: str = "numeric"
     computed: bool = True   # False: the core does not give it; always NaN / "" (see text)
     vocabulary: tuple[str, ...] = ()   # categorical: the values, in code order
+    # a dataset CSV's non-finite values (Infinity, NaN) stand for this value (the one the
+    # set computes: CICFlowMeter's rates over a zero duration are 0 here); None: refused
+    csv_nonfinite: float | None = None
 
 
 @dataclass(frozen=True)
