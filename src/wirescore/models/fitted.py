@@ -39,6 +39,13 @@ class FittedModel:
             return np.asarray(self.estimator.predict_proba(X), dtype=np.float64)[:, self.column]
         return -np.asarray(self.estimator.decision_function(X), dtype=np.float64)
 
+    def score_one(self, x: dict) -> float:
+        """River's protocol: one row as {feature: value}, in the profile's order."""
+        return float(self.score_many(np.array([list(x.values())], dtype=np.float64))[0])
+
+    def learn_one(self, x: dict) -> None:
+        """Nothing: the model is fixed."""
+
     def learn_many(self, X: np.ndarray) -> None:
         """Nothing: the model is fixed."""
 
