@@ -108,7 +108,8 @@ def test_features_set_listing_and_errors(tmp_path):
     assert marked == {"sloss", "dloss", "stcpb", "dtcpb", "response_body_len",
                       "ct_state_ttl", "is_ftp_login", "ct_ftp_cmd", "attack_cat", "label"}
     proc = run_wirescore("features", "--set", "nope", check=False)
-    assert proc.returncode == 1 and "no feature set 'nope' (sets: cicflowmeter, unsw-nb15)" in proc.stderr
+    assert proc.returncode == 1
+    assert "no feature set 'nope' (sets: cicflowmeter, unsw-nb15)" in proc.stderr
     pcap = need_shared() / "pcaps" / CAPTURES[0]
     proc = run_wirescore("run", "-r", pcap, "-l", tmp_path / "l", "--feature-set",
                          "unsw-nb15", check=False)

@@ -3,9 +3,11 @@
 the packets, as the sets document them (featuresets/unsw_nb15.py, cicflowmeter.py), for
 flows of one 5-tuple each.
 
-Times: integer microseconds (as the core keeps them). Flows: canonical 5-tuple; the client is the first packet's sender. Bytes: per packet
-max(frame length, 14 + IP total length) - 14 (the set's IP bytes over the core's wire
-length). Only IPv4 over Ethernet (no VLAN), TCP and UDP; other frames are ignored.
+Times: integer microseconds (as the core keeps them). Flows: canonical 5-tuple; the
+client is the first packet's sender. Bytes: per packet max(frame length, 14 + IP total
+length) - 14 (the set's IP bytes over the core's wire length); payload: dpkt's L4 data
+(cut at the IP total length). Only IPv4 over Ethernet (no VLAN), TCP and UDP; other
+frames are ignored (VLAN-tagged captures are not used here).
 """
 from __future__ import annotations
 

@@ -33,8 +33,6 @@ import pickle
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
-
 from wirescore.compare import TOLERANCE
 from wirescore.errors import WirescoreError
 from wirescore.featuresets.csvrows import read_rows

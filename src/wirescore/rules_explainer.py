@@ -12,7 +12,8 @@ alert, built into a wirescore.explain.AlertExplainer when the profile loads.
       seed: 0
 
 The background path is relative to the profile's file; its rows go through the
-profile's transform when the detector binds the explainer (raw_background). shap and lime are imported when a run starts (the research extra).
+profile's transform when the detector binds the explainer (raw_background). shap and
+lime are imported when a run starts (the research extra).
 """
 from __future__ import annotations
 
@@ -45,7 +46,8 @@ def parse_explainer(doc: dict, chk, features) -> dict:
     try:
         rows = read_rows(path, features, max_rows=100_000)
         explainer = AlertExplainer(
-            spec["method"], rows, features, raw_background=True, budget_ms=float(spec.get("budget_ms", 20)),
+            spec["method"], rows, features, raw_background=True,
+            budget_ms=float(spec.get("budget_ms", 20)),
             burst=spec.get("burst", 10), samples=spec.get("samples", 200),
             top=spec.get("top", 5), seed=spec.get("seed", 0),
             background_rows=spec.get("rows", 50))

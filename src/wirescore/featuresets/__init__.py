@@ -22,7 +22,7 @@ import numpy as np
 
 from wirescore.errors import WirescoreError
 
-from wirescore.featuresets.base import KINDS, Column, FeatureSet  # noqa: F401
+from wirescore.featuresets.base import KINDS, Column, FeatureSet  # noqa: F401 (re-exported)
 
 #: bytes of link header a packet, by pcap link type (DLT), for IP byte counts: Ethernet
 #: 14 (a VLAN tag adds 4 more, not taken off), Linux cooked 16 / 20, BSD loopback and
