@@ -18,7 +18,7 @@ $(PY):
 
 # editable install: builds the Cython core (ext/) into src/wirescore/_core
 install: $(PY)
-	cd $(ROOT) && $(PY) -m pip install --quiet -e '.[test,train,serve]'
+	cd $(ROOT) && $(PY) -m pip install --quiet -e '.[test,train,serve,research]'
 
 demo: install
 	rm -rf $(DEMO_LOGS)

@@ -96,6 +96,19 @@ def test_onnx_model_contract(forest_onnx):
                           [60.0] * len(COUNTS), pickles=False, tolerance=1e-6))
 
 
+def test_fitted_model_contract():
+    """A fitted scikit-learn model handed in through the API (models.fitted)."""
+    pytest.importorskip("sklearn", reason="needs the training extra (scikit-learn)")
+    from sklearn.ensemble import IsolationForest
+
+    from wirescore.models.fitted import FittedModel
+
+    X = count_sample(np.random.default_rng(9), 2000).astype(np.float32)
+    forest = IsolationForest(n_estimators=30, random_state=1).fit(X)
+    check_model(ModelCase("fitted", lambda: FittedModel(forest), COUNTS, count_sample,
+                          [60.0] * len(COUNTS)))
+
+
 MODULES = sorted(m.name for m in pkgutil.iter_modules(wirescore.models.__path__,
                                                       "wirescore.models."))
 

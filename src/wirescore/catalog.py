@@ -45,7 +45,9 @@ def _per_direction() -> list[Feature]:
             ("iat_min", "us", f"smallest gap between consecutive packets {who}"),
             ("iat_max", "us", f"largest gap between consecutive packets {who}"),
             ("iat_mean", "us", f"mean gap between consecutive packets {who}"),
-            ("iat_std", "us", f"sample standard deviation of the gaps {who}"),
+            ("iat_std", "us",
+             f"population standard deviation of the gaps {who} (the squared deviations "
+             f"over the number of gaps, ext/features.pxd)"),
             ("fin", "packets", f"TCP packets with FIN {who}"),
             ("syn", "packets", f"TCP packets with SYN {who}"),
             ("rst", "packets", f"TCP packets with RST {who}"),

@@ -342,11 +342,28 @@ def config_cmd(config_path, no_comments, **kwargs):
 
 
 @main.command("features")
-def features_cmd():
-    """List every feature column: name, unit, definition."""
+@click.option("--set", "set_name", is_flag=False, flag_value="", default=None,
+              metavar="NAME",
+              help="A named feature set's columns (e.g. unsw-nb15) instead of the "
+                   "catalogue's; --set alone lists the sets.")
+def features_cmd(set_name):
+    """List every feature column: name, unit, definition.
+
+    With --set NAME, a dataset's columns as computed from packets (`wirescore run
+    --export F --feature-set NAME` writes them); columns the core cannot give are
+    marked "not computed".
+    """
     from wirescore.catalog import describe
 
-    click.echo(describe())
+    if set_name is None:
+        click.echo(describe())
+        return
+    from wirescore import featuresets
+
+    try:
+        click.echo(featuresets.describe(set_name) if set_name else featuresets.listing())
+    except WirescoreError as exc:
+        raise CliError(str(exc)) from None
 
 
 @main.command("interfaces")
@@ -402,3 +419,8 @@ from wirescore.cli_models import eval_cmd, train_cmd  # noqa: E402
 main.add_command(train_cmd)
 main.add_command(eval_cmd)
 main.add_command(serve_cmd)
+
+# model compare (src/wirescore/cli_research.py)
+from wirescore.cli_research import model_group  # noqa: E402
+
+main.add_command(model_group)

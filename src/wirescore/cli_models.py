@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import logging
 
+from pathlib import Path
+
 import click
 
 from wirescore.cli_error import CliError
@@ -145,9 +147,20 @@ def _params(pairs) -> dict:
               help="Settings YAML (`wirescore config`) for the flow core when reading a "
                    "capture: use the same as the runs that will score with the model.")
 @click.option("--force", is_flag=True, help="Overwrite existing PREFIX.* files.")
+@click.option("--csv", "csv_path", metavar="FILE", type=click.Path(exists=True, dir_okay=False),
+              help="A public dataset's CSV in its own layout (e.g. UNSW_NB15_training-set."
+                   "csv) instead of a capture: needs --feature-set and --label-column; the "
+                   "profile written computes the same columns from packets.")
+@click.option("--feature-set", "feature_set", metavar="NAME",
+              help="The feature set to train on (`wirescore features --set`), e.g. "
+                   "unsw-nb15: the CSV's columns with --csv; computed from the packets "
+                   "with -r.")
+@click.option("--label-column", metavar="COLUMN",
+              help="With --csv: the label column (0 / normal / benign = benign).")
 def train_cmd(read_path, flows_path, out_prefix, labels_path, kind, like_path, features_text,
               since, until, validation, threshold_quantile, threshold, profile_id, name, seed,
-              param_pairs, max_rows, config_path, force):
+              param_pairs, max_rows, config_path, force, csv_path=None, feature_set=None,
+              label_column=None):
     """Fit a model on flows and write it as ONNX, with a sidecar and a profile.
 
     Unsupervised (iforest, ocsvm): learns what the given traffic looks like and
@@ -157,16 +170,21 @@ def train_cmd(read_path, flows_path, out_prefix, labels_path, kind, like_path, f
     validation is by time. The written profile runs with `wirescore run --rules`.
     """
     try:
+        if csv_path:
+            _report(_train_csv(csv_path, feature_set, label_column, out_prefix, kind,
+                               validation, threshold, profile_id, name, seed, param_pairs,
+                               force))
+            return
         _train(read_path, flows_path, out_prefix, labels_path, kind, like_path, features_text,
                since, until, validation, threshold_quantile, threshold, profile_id, name, seed,
-               param_pairs, max_rows, config_path, force)
+               param_pairs, max_rows, config_path, force, feature_set)
     except WirescoreError as exc:
         raise _fail(exc) from None
 
 
 def _train(read_path, flows_path, out_prefix, labels_path, kind, like_path, features_text,
            since, until, validation, threshold_quantile, threshold, profile_id, name, seed,
-           param_pairs, max_rows, config_path, force):
+           param_pairs, max_rows, config_path, force, feature_set=None):
     from wirescore.flowset import flows_from_capture, parse_time, read_export
     from wirescore.rules import default_rules_dir, load_file
 
@@ -185,7 +203,14 @@ def _train(read_path, flows_path, out_prefix, labels_path, kind, like_path, feat
     features = _split_list(features_text) or list(like.features)
     from wirescore.catalog import BY_NAME
 
-    unknown = [f for f in features if f not in BY_NAME]
+    transform = like.transform
+    if feature_set:                      # the set's columns, computed from the packets
+        from wirescore.csvtrain import model_features
+
+        if not read_path:
+            raise WirescoreError("--feature-set trains from a capture (-r) or a CSV (--csv)")
+        features, transform = model_features(feature_set), "none"
+    unknown = [f for f in features if f not in BY_NAME and not feature_set]
     if unknown:
         raise WirescoreError(f"--features: unknown flow feature column {unknown[0]!r} "
                              "(see `wirescore features`)")
@@ -196,16 +221,47 @@ def _train(read_path, flows_path, out_prefix, labels_path, kind, like_path, feat
         labels = Labels(labels_path)
     source = read_path or flows_path
     if read_path:
-        flows, summary = flows_from_capture(read_path, config_path, columns=features)
+        flows, summary = flows_from_capture(read_path, config_path,
+                                            columns=None if feature_set else features,
+                                            feature_set=feature_set)
         log.info("%s", summary.line())
     else:
         flows = read_export(flows_path)
     result = train(flows, features, out_prefix, kind=kind or ("rf" if labels else "iforest"),
-                   labels=labels, transform=like.transform, since=t_since, until=t_until,
+                   labels=labels, transform=transform, since=t_since, until=t_until,
                    validation=validation, threshold_quantile=threshold_quantile,
                    threshold=threshold, profile_id=profile_id, name=name, seed=seed,
                    params=params, max_rows=max_rows, like=like,
                    source_sha256=sha256_file(source), force=force)
+    _report(result)
+
+
+def _train_csv(csv_path, feature_set, label_column, out_prefix, kind, validation, threshold,
+               profile_id, name, seed, param_pairs, force):
+    """train --csv: a dataset CSV's set columns (wirescore.csvtrain), supervised."""
+    if not feature_set or not label_column:
+        raise WirescoreError(f"{csv_path}: --csv needs --feature-set NAME and "
+                             "--label-column COLUMN")
+    if kind in ("iforest", "ocsvm"):
+        raise WirescoreError(f"--model {kind}: --csv trains a classifier (rf or gbt)")
+    from wirescore.csvtrain import read_dataset_csv
+    from wirescore.rules import default_rules_dir, load_file
+    from wirescore.train import need_training_libraries, train
+
+    need_training_libraries()
+    flows, labels, features = read_dataset_csv(csv_path, feature_set, label_column)
+    like = next((p for p in load_file(default_rules_dir() / "flow-context-hst.yaml")
+                 if p.unit == "flow"), None)
+    return train(flows, features, out_prefix, kind=kind or "rf", labels=labels,
+                 transform="none", validation=validation, threshold=threshold,
+                 profile_id=profile_id, seed=seed, params=_params(param_pairs),
+                 name=name or f"WIRESCORE {kind or 'rf'} model trained on "
+                              f"{Path(csv_path).name} ({feature_set})",
+                 like=like, source_sha256=labels.sha256, force=force)
+
+
+def _report(result) -> None:
+    """What train wrote and measured, on stdout."""
     s = result.sidecar
     t, v = s["training"], s["validation"]
     click.echo(f"fitted {s['estimator']['class']} on {t['fit_rows']} flows "

@@ -367,6 +367,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("outputs.export", None, str, "--export",
             "Also write one row per finished flow (identity columns, then every "
             "feature column) to this file: .csv, or .parquet (needs pyarrow)."),
+    Setting("outputs.export_feature_set", None, str, "--feature-set",
+            "With --export: write a named feature set's columns (`wirescore features "
+            "--set` lists them, e.g. unsw-nb15) instead of the catalogue's."),
     Setting("detect.rules", None, str, "--rules",
             "Detection profiles: YAML files or folders, comma-separated. Default: the "
             "profiles shipped in wirescore's rules/ (see rules/README.md)."),

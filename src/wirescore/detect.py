@@ -90,6 +90,7 @@ class Alert:
     threshold: float
     severity: int
     explanation: list[tuple[str, float, float]]   # (feature, raw value, z)
+    attribution: dict | None = None    # SHAP / LIME (profile.explainer; wirescore.explain)
 
 
 class RunningStats:
@@ -147,6 +148,10 @@ class ProfileDetector(abc.ABC):
         self.alerts = 0
         self.allowlisted = 0
         self.suppressed = 0
+        self.explainer = profile.explainer
+        if self.explainer is not None:
+            self.explainer.bind(self.model.score, self.model.model,
+                                lambda B: transform_matrix(B, profile.transform))
 
     def key_address(self, rec) -> bytes:
         """The address suppression counts a record's alerts by (its `key_field`)."""
@@ -193,6 +198,9 @@ class ProfileDetector(abc.ABC):
             alerts += self._chunk(records, X, Xs, scores, allowed, start, stop, pre)
         self.alerts += len(alerts)
         scores[allowed] = np.nan
+        if self.explainer is not None:
+            for a in alerts:                 # within the explainer's time budget
+                a.attribution = self.explainer.explain(Xs[a.index])
         return scores, alerts
 
     def _chunk(self, records, X, Xs, scores, allowed, start, stop,
@@ -337,8 +345,17 @@ class ProfileDetector(abc.ABC):
             return []
         z = np.where(std > 0, (x - mean) / np.where(std > 0, std, 1), 0.0)
         top = np.argsort(-np.abs(z), kind="stable")[:k]
-        return [(self.profile.features[j], float(rec[self.fields[j]]), float(z[j]))
+        names = rec.dtype.names
+        return [(self.profile.features[j],
+                 float(rec[self.fields[j]] if self.fields[j] in names else x[j]), float(z[j]))
                 for j in top.tolist()]
+
+
+class _SetField:
+    """A feature-set column in place of a catalogue Feature (its field: its name)."""
+
+    def __init__(self, name: str):
+        self.field = name
 
 
 class FlowProfileDetector(ProfileDetector):
@@ -349,11 +366,25 @@ class FlowProfileDetector(ProfileDetector):
     catalog = BY_NAME
 
     def __init__(self, profile: Profile):
+        # a profile of a named feature set's columns (wirescore.featuresets: no `where`,
+        # no evidence, rules.py checks) computes them from each whole batch
+        self._set = None
+        if profile.features and "." in profile.features[0] and \
+                profile.features[0].split(".")[0] not in ("flow", "ctx", "app"):
+            from wirescore.featuresets import SetMatrix
+
+            self._set = SetMatrix(profile.features)
+            self.catalog = {n: _SetField(n) for n in profile.features}
         super().__init__(profile)
         # flows alerted at an update, until they end: their later updates are not
         # scored and their end gives no second alert (one alert a flow, as without
         # updates); one id per alert, so as bounded as the alerts
         self.open_alerted: set[int] = set()
+
+    def transform(self, records: np.ndarray) -> np.ndarray:
+        if self._set is None:
+            return super().transform(records)
+        return transform_matrix(self._set(records), self.profile.transform)
 
     def process(self, records: np.ndarray) -> tuple[np.ndarray, list[Alert]]:
         """As ProfileDetector.process, over the records `where` admits (all without

@@ -357,7 +357,9 @@ class _Run:
                 sinks.append(ExportSink(cfg["outputs.export"],
                                         detector.score_columns if detector else (),
                                         live=self.live,
-                                        buffer_bytes=cfg["outputs.eve.buffer_mb"] << 20))
+                                        buffer_bytes=cfg["outputs.eve.buffer_mb"] << 20,
+                                        feature_set=cfg["outputs.export_feature_set"],
+                                        linktype=self.source.linktype))
         except BaseException:
             for sink in sinks:
                 sink.close()

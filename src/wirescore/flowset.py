@@ -211,11 +211,24 @@ class FlowCollector:
     wirescore.detect.Detector of flow profiles run over the same batches, in the same
     order, as the engine's own detector: its scores become ``score.<id>`` columns."""
 
-    def __init__(self, columns: Iterable[str] | None = None, scorer=None):
+    def __init__(self, columns: Iterable[str] | None = None, scorer=None,
+                 feature_set: str | None = None):
+        """feature_set: keep that named set's model columns ("SET.column", encoded as
+        a profile reads them: wirescore.featuresets.SetMatrix) instead of columns."""
         from wirescore.catalog import ALL_FEATURES, BY_NAME
 
-        names = [f.name for f in ALL_FEATURES] if columns is None else list(columns)
-        self._fields = {name: BY_NAME[name].field for name in names}
+        self._set = None
+        if feature_set:
+            from wirescore.featuresets import SetMatrix, get
+
+            fset = get(feature_set)
+            names = [f"{fset.name}.{c.name}" for c in fset.model_columns if c.computed]
+            self._set = SetMatrix(names)
+            self._fields = {}
+        else:
+            names = [f.name for f in ALL_FEATURES] if columns is None else list(columns)
+            self._fields = {name: BY_NAME[name].field for name in names}
+        self._set_names = names if feature_set else []
         self._scorer = scorer
         self._ident: dict[str, list] = {c: [] for c in IDENTITY}
         self._parts: dict[str, list] = {name: [] for name in names}
@@ -225,6 +238,10 @@ class FlowCollector:
     def __call__(self, records: np.ndarray, events: Sequence[dict]) -> None:
         for name, fld in self._fields.items():
             self._parts[name].append(records[fld].astype(np.float64))
+        if self._set is not None:
+            X = self._set(records)
+            for j, name in enumerate(self._set_names):
+                self._parts[name].append(X[:, j])
         if self._scorer is not None:
             scores, _ = self._scorer.process(records)
             for name, values in scores.items():
@@ -259,7 +276,8 @@ class FlowCollector:
 def flows_from_capture(path: str | Path, config_path: str | Path | None = None,
                        profiles: list | None = None, log_dir: str | Path | None = None,
                        on_alert: Callable | None = None,
-                       columns: Iterable[str] | None = None):
+                       columns: Iterable[str] | None = None,
+                       feature_set: str | None = None):
     """Run the pipeline over a capture and return (FlowSet, Summary).
 
     profiles: detection profiles to run, as `wirescore run` runs them (alerts, window
@@ -268,7 +286,8 @@ def flows_from_capture(path: str | Path, config_path: str | Path | None = None,
     (default: every one, as --export writes them). log_dir: where eve.json goes
     (default: a temporary folder, deleted afterwards). config_path: a `wirescore
     config` YAML file for flow settings. on_alert(event) sees every EVE alert.
-    Snippets are not written.
+    Snippets are not written. feature_set: keep a named set's columns instead
+    (FlowCollector).
     """
     from wirescore.config import Config
     from wirescore.engine import Engine
@@ -278,7 +297,7 @@ def flows_from_capture(path: str | Path, config_path: str | Path | None = None,
         from wirescore.detect import Detector
 
         scorer = Detector([p for p in profiles if p.unit == "flow"])
-    collect = FlowCollector(columns, scorer)
+    collect = FlowCollector(columns, scorer, feature_set)
     with tempfile.TemporaryDirectory(prefix="wirescore-") as tmp:
         overrides = {"detect.enabled": profiles is not None,
                      "outputs.snippets.enabled": False, "outputs.export": ""}

@@ -46,7 +46,7 @@ PROTO_NUMBERS = {**{name.lower(): number for name, number in _EVE_PROTOS.items()
 #: the fields a profile file may hold (rules/README.md, "Fields")
 YAML_FIELDS = ("id", "rev", "name", "category", "unit", "window", "features", "transform",
                "model", "threshold", "warmup", "learn", "severity", "suppress",
-               "allowlist", "explain", "enabled", "where", "evidence")
+               "allowlist", "explain", "enabled", "where", "evidence", "explainer")
 
 log = logging.getLogger("wirescore.rules")
 
@@ -107,6 +107,8 @@ class Profile:
     enabled: bool = True              # false: checked, but not run
     warnings: tuple[str, ...] = ()    # "FILE:LINE: field: problem" that does not stop a run
     model_object: Any = field(default=None, repr=False, compare=False)
+    # an AlertExplainer (wirescore.explain) handed in through the API: SHAP / LIME per alert
+    explainer: Any = field(default=None, repr=False, compare=False)
     # (process id, model) of the model the loader built, and whether a run took it
     _loaded: tuple | None = field(default=None, init=False, repr=False, compare=False)
     _taken: bool = field(default=False, init=False, repr=False, compare=False)
@@ -268,12 +270,45 @@ def _features(doc: dict, chk: _Checker, unit: str) -> dict:
         chk.fail(("features",), "needs at least one feature column")
     known = {"window": WINDOW_BY_NAME, "app": APP_COLUMNS, "arp": ARP_BY_NAME,
              "process": PROCESS_BY_NAME}.get(unit, BY_NAME)
+    if unit == "flow" and any(_set_column(name, i, chk) for i, name in enumerate(features)):
+        _set_profile(doc, chk, features)
+        return {"features": tuple(features)}
     for i, name in enumerate(features):
         if name not in known:
             chk.fail(("features", i), _unknown_feature(name, unit, known))
     if len(set(features)) != len(features):
         chk.fail(("features",), "lists a feature twice")
     return {"features": tuple(features)}
+
+
+def _set_column(name, i: int, chk: _Checker) -> bool:
+    """Whether a flow profile's feature names a feature set's column (set.column)."""
+    from wirescore import featuresets
+
+    try:
+        found = featuresets.split_name(name)
+    except WirescoreError as exc:
+        chk.fail(("features", i), str(exc))
+    if found is None:
+        return False
+    if not found[1].computed or found[1].kind not in ("numeric", "categorical"):
+        chk.fail(("features", i), f"{name!r} is not computed from packets (see "
+                 f"`wirescore features --set {found[0].name}`)")
+    return True
+
+
+def _set_profile(doc: dict, chk: _Checker, features: list) -> None:
+    """A profile of feature-set columns: all of one set, no `where`, no evidence (the
+    set's ct_* windows count every flow of each batch once)."""
+    from wirescore import featuresets
+
+    found = [featuresets.split_name(f) for f in features]
+    if any(f is None for f in found) or len({f[0].name for f in found}) != 1:
+        chk.fail(("features",), "a profile takes one feature set's columns (set.column) "
+                 "or catalogue columns, not both")
+    for key in ("where", "evidence"):
+        if doc.get(key):
+            chk.fail((key,), "not for a profile of feature-set columns")
 
 
 def _unknown_feature(name, unit: str, known) -> str:
@@ -556,6 +591,9 @@ def parse_profile(doc: Any, chk: _Checker) -> Profile:
     for section in (_threshold, _learning, _severity, _suppress, _where, _allowlist,
                     _switches, _evidence):
         values.update(section(doc, chk))
+    from wirescore.rules_explainer import parse_explainer
+
+    values.update(parse_explainer(doc, chk, values["features"]))
     profile = Profile(source=chk.path, **values)
     profile._loaded = (os.getpid(), profile.model_object)
     warning = _warmup_warning(profile, chk)

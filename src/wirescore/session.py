@@ -126,6 +126,15 @@ def preload(cfg) -> Optional[list]:
     for module in LAZY_IMPORTS:
         importlib.import_module(module)
     export = cfg["outputs.export"]
+    feature_set = cfg["outputs.export_feature_set"]
+    if feature_set:                 # refused before the first packet, in one line
+        from wirescore.errors import WirescoreError
+        from wirescore.featuresets import get
+
+        if not export:
+            raise WirescoreError(f"--feature-set {feature_set}: needs --export FILE (it "
+                                 "names the export's columns)")
+        get(feature_set)
     if export and str(export).endswith(".parquet"):
         try:
             import pyarrow.parquet  # noqa: F401

@@ -481,10 +481,14 @@ def _numbers(alert) -> dict[str, float]:
     for range queries and sorting without parsing metadata's strings (same values, full
     precision; both in the profile's score units: a model's score, or the extreme
     model's doublings). alert.context is where Suricata puts an alert's JSON objects (its
-    schema: any object). A value that is not finite is left out: JSON has no NaN."""
-    out = {}
+    schema: any object). A value that is not finite is left out: JSON has no NaN.
+    A profile with an explainer adds its SHAP / LIME explanation (wirescore.explain)."""
+    out: dict = {}
     for key, value in (("score", alert.score), ("threshold", alert.threshold)):
         value = float(value)
         if math.isfinite(value):
             out[key] = value
+    attribution = getattr(alert, "attribution", None)
+    if attribution is not None:
+        out["explanation"] = attribution
     return out

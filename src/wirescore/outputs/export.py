@@ -7,6 +7,9 @@ wirescore.catalog in catalogue order, then one score column per flow-level profi
 compared with, empty (NaN in Parquet) for a flow the profile's allowlist keeps from
 alerting (it is learned, never alerted). Ports are empty for port-less
 protocols. Rows come in the order flows end, which is deterministic for a file.
+With feature_set (--feature-set NAME, wirescore.featuresets), the feature columns are
+that set's, in its order and under its names, computed from the same records; an
+identity column whose name the set uses too (UNSW-NB15's proto) is written "eve_" + name.
 
 Writing: CSV rows go out as whole lines through an EveWriter (outputs/eve.py: a failed
 write never leaves a cut row); on a live capture (live=True) rows that cannot be written
@@ -41,8 +44,10 @@ class FlowExporter:
     """Write flow rows to path; the format follows the extension (.csv / .parquet)."""
 
     def __init__(self, path: str | os.PathLike, score_columns: Sequence[str] = (),
-                 live: bool = False, buffer_bytes: int = 64 << 20):
-        """live, buffer_bytes: see the module docstring."""
+                 live: bool = False, buffer_bytes: int = 64 << 20,
+                 feature_set: str | None = None, linktype: int = 1):
+        """live, buffer_bytes, feature_set: see the module docstring; linktype: the
+        capture's (a feature set's IP byte counts take its link header off)."""
         self.path = Path(path)
         self.live = live
         self.dropped = 0                     # Parquet rows not written (a live run)
@@ -51,7 +56,17 @@ class FlowExporter:
         if suffix not in (".csv", ".parquet"):
             raise WirescoreError(f"{self.path}: --export needs a .csv or .parquet file name")
         self.kind = suffix[1:]
-        self.columns = [*IDENTITY_COLUMNS, *(f.name for f in ALL_FEATURES), *score_columns]
+        self._compute = None
+        if feature_set:
+            from wirescore.featuresets import get, link_header_bytes
+
+            fset = get(feature_set)
+            self._compute = fset.computer(link_bytes=link_header_bytes(linktype))
+            names = fset.names
+        else:
+            names = [f.name for f in ALL_FEATURES]
+        ident = [f"eve_{c}" if c in names else c for c in IDENTITY_COLUMNS]
+        self.columns = [*ident, *names, *score_columns]
         self._fields = [f.field for f in ALL_FEATURES]
         self._scores = list(score_columns)
         if self.path.parent and not self.path.parent.exists():
@@ -111,7 +126,10 @@ class FlowExporter:
             "start": [e["flow"]["start"] for e in events],
             "end": [e["flow"]["end"] for e in events],
         }
-        feats = [records[f] for f in self._fields]
+        if self._compute is not None:
+            feats = list(self._compute(records).values())
+        else:
+            feats = [records[f] for f in self._fields]
         extra = [np.asarray((scores or {}).get(c, np.full(len(records), np.nan)))
                  for c in self._scores]
         if self.kind == "csv":

@@ -261,12 +261,14 @@ class ExportSink(Sink):
     label = "export"
 
     def __init__(self, path: str | os.PathLike, score_columns=(), live: bool = False,
-                 buffer_bytes: int = 64 << 20):
+                 buffer_bytes: int = 64 << 20, feature_set: str | None = None,
+                 linktype: int = 1):
         from wirescore.outputs.export import FlowExporter
 
         self.name = f"export {path}"
         self.exporter = FlowExporter(path, score_columns, live=live,
-                                     buffer_bytes=buffer_bytes)
+                                     buffer_bytes=buffer_bytes, feature_set=feature_set,
+                                     linktype=linktype)
 
     def flows(self, batch: FlowBatch) -> None:
         self.exporter.write(batch.records, batch.events, batch.scores)
