@@ -51,6 +51,7 @@ from pending cimport (Pending, AttemptRecord, pending_init, pending_free, pendin
 from arp cimport ArpTable, ArpRecord, arp_init, arp_free, arp_frame
 from anomaly cimport Anomalies, AnomalyRecord, anomaly_init, anomaly_free, anomaly_add
 from ring cimport Ring, RingQuery, ring_init, ring_free, ring_add, ring_pick, ring_copy
+from splt cimport Splt, SPLT_MAX, splt_init, splt_free, splt_start, splt_packet, splt_end
 from enums cimport N_APP_EVENTS, IPP_TCP, IPP_UDP, TH_FIN, TH_RST
 from decode cimport FRAG_LATER
 from app.app cimport AppTable, AppRec, app_init, app_free, app_packet, app_flow_end
@@ -230,6 +231,11 @@ cdef class FlowMeter:
         Keep each flow's first Ethernet frame's source and destination MAC (12 bytes a
         flow-table entry, in a table of their own: the entries stay small) for the
         records' src_mac/dest_mac (EVE ether); off (the default) they are zero.
+    splt : int, packets
+        Keep the first splt (1..255) packets of each flow: direction, wire length, gap
+        (splt.pxd; NFStream's early-flow sequence), handed out by drain_splt() for the
+        records of the last drain(); (1 + 7 splt) bytes per flow-table entry, in a table
+        of their own. 0 (the default): off.
     anomalies : bool
         Keep one AnomalyRecord (ANOMALY_DTYPE) per frame the decoder refuses, for
         drain_anomalies(), which the caller must then call after every feed() (feed()
@@ -282,6 +288,8 @@ cdef class FlowMeter:
                              # destination MAC (zero: not Ethernet); NULL: off
     cdef Anomalies anom
     cdef Pending pend
+    cdef Splt splt
+    cdef object splt_drained  # drain_splt()'s rows: those of the last drain()
     cdef FlowRecord* out
     cdef uint32_t out_cap, out_n, reserve
     cdef FlowRecord* upd
@@ -308,7 +316,7 @@ cdef class FlowMeter:
                   unsigned int app_first_bytes=512, unsigned int scan_pending=0,
                   double scan_grace=0.5, double update_interval=0.0,
                   unsigned int window_early=0, unsigned int window_early_capacity=65536,
-                  bint anomalies=False, bint macs=False):
+                  bint anomalies=False, bint macs=False, unsigned int splt=0):
         cdef double seconds[N_TC]
         cdef int kinds
         cdef const uint32_t[::1] budgets
@@ -362,6 +370,11 @@ cdef class FlowMeter:
             self.macs = <uint8_t*>calloc(max_flows, 12)
             if self.macs == NULL:
                 raise MemoryError("cannot allocate the MAC table")
+        if splt > SPLT_MAX:
+            raise ValueError(f"splt must be 0 (off) .. {SPLT_MAX} packets, not {splt}")
+        if splt and splt_init(&self.splt, splt, max_flows, out_capacity) < 0:
+            raise MemoryError("cannot allocate the SPLT table")
+        self.splt_drained = None
         if anomalies and anomaly_init(&self.anom, ANOMALY_CAP) < 0:
             raise MemoryError("cannot allocate the anomaly records")
         if scan_pending and not context:
@@ -404,6 +417,7 @@ cdef class FlowMeter:
         arp_free(&self.arp)
         anomaly_free(&self.anom)
         free(self.macs)
+        splt_free(&self.splt)
         pending_free(&self.pend)
         free(self.out)
         free(self.upd)
@@ -450,8 +464,39 @@ cdef class FlowMeter:
         """Finished flows since the last drain, as an array of RECORD_DTYPE (a copy)."""
         cdef Py_ssize_t n = self.out_n
         arr = _copy_out(<const void*>self.out, n, sizeof(FlowRecord), RECORD_DTYPE)
+        if self.splt.n:
+            self.splt_drained = self._splt_rows(n)
         self.out_n = 0
         return arr
+
+    def drain_splt(self):
+        """The SPLT rows (see splt) of the records the last drain() returned, in their
+        order, as a dict of arrays: "count" (uint8 [m], packets kept), "direction" (int8
+        [m, splt]: 0 toserver, 1 toclient), "size" (int32 [m, splt], wire bytes),
+        "gap_us" (int64 [m, splt], microseconds since the flow's previous packet, 0 for
+        its first); a flow's entries past its count are -1. None when splt is off."""
+        if not self.splt.n:
+            return None
+        if self.splt_drained is None:
+            return self._splt_rows(0)
+        return self.splt_drained
+
+    cdef dict _splt_rows(self, Py_ssize_t m):
+        cdef Py_ssize_t n = self.splt.n
+        count = np.empty(m, dtype=np.uint8)
+        direction = np.empty((m, n), dtype=np.int8)
+        size = np.empty((m, n), dtype=np.int32)
+        gap = np.empty((m, n), dtype=np.int64)
+        if m:
+            count[:] = np.asarray(<uint8_t[:m]>self.splt.out.count)
+            direction[:] = np.asarray(<uint8_t[:m * n]>self.splt.out.dirs).reshape(m, n)
+            size[:] = np.asarray(<uint16_t[:m * n]>self.splt.out.sizes).reshape(m, n)
+            gap[:] = np.asarray(<uint32_t[:m * n]>self.splt.out.gaps).reshape(m, n)
+            past = np.arange(n)[None, :] >= count[:, None]
+            direction[past] = -1
+            size[past] = -1
+            gap[past] = -1
+        return {"count": count, "direction": direction, "size": size, "gap_us": gap}
 
     def drain_arp(self):
         """ARP records since the last drain (ARP_DTYPE array, a copy; empty when
@@ -809,6 +854,7 @@ cdef class FlowMeter:
         cdef FlowEntry* e
         cdef int64_t prev_last = 0
         cdef uint8_t prev_tcp = 0
+        cdef bint first
         key.pad[0] = 0               # stored and compared keys keep their padding zero
         idx = ft_find(&self.ft, key, h)
         if idx >= 0:
@@ -822,10 +868,13 @@ cdef class FlowMeter:
                 self._keep_macs(idx, frame)
         e = &self.ft.entries[idx]
         direction = 0 if (<uint8_t>src_is_a) == e.f.a_is_client else 1
-        if self.upd_every:
+        if self.upd_every or self.splt.n:
             prev_last = acc_last_seen(&e.f)
             prev_tcp = e.f.tcp_state
-        if acc_packet(&e.f, v, &ts, direction, self.tcp_close, self.cnt) and self.context:
+        first = acc_packet(&e.f, v, &ts, direction, self.tcp_close, self.cnt)
+        if self.splt.n:
+            splt_packet(&self.splt, <size_t>idx, direction, v.wire_len, ts - prev_last)
+        if first and self.context:
             what = scan_first(&self.scans, &self.ctx, e, v, direction, ts, self.cnt)
             if what >= 0 and self.pend.cap:
                 pending_add(&self.pend, &self.scans, e, flow_id(h, e.f.first_ts), ts,
@@ -852,6 +901,8 @@ cdef class FlowMeter:
             if idx >= 0:
                 self._end(idx, R_FORCED)
         idx = ft_insert(&self.ft, key, h, ts, src_is_a, self.cnt)
+        if self.splt.n:
+            splt_start(&self.splt, <size_t>idx)
         if self.context:
             e = &self.ft.entries[idx]
             if src_is_a:
@@ -922,6 +973,8 @@ cdef class FlowMeter:
         memset(r, 0, sizeof(FlowRecord))
         ft_identity(e, h, r)
         self._put_macs(idx, r)
+        if self.splt.n:
+            splt_end(&self.splt, <size_t>idx, <size_t>(r - self.out))
         acc_record(&e.f, reason, r)
         if self.app_on:
             app_flow_end(&self.app, &e.app, e.key.proto, r, self.cnt)

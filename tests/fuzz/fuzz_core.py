@@ -170,6 +170,8 @@ SCAN_GRACES = (0.5, 0.000001)         # the default, and shorter than any frame 
 HAS_UPDATES = hasattr(_ft.FlowMeter, "drain_updates")   # updates of open flows
 UPDATE_INTERVALS = (5.0, 0.001)       # the default, and shorter than most frame gaps
 HAS_EARLY = hasattr(_ft.FlowMeter, "drain_window_updates")   # early window records
+HAS_SPLT = hasattr(_ft.FlowMeter, "drain_splt")      # first packets of each flow (splt.pxd)
+SPLT_PACKETS = (0, 3)                 # off, and fewer than most flows' packets
 HAS_ANOMALY = hasattr(_ft, "ANOMALY_DTYPE")                  # decoder faults as records
 WINDOW_EARLY = (16, 1)                # the default, and every power of two
 APP_FLOWS = (2, 64)                   # summary records: tiny, so the take-back runs
@@ -198,6 +200,39 @@ class FuzzFailure(AssertionError):
 def check(cond: bool, what: str) -> None:
     if not cond:
         raise FuzzFailure(what)
+
+
+def _drain_records(meter, records: list) -> None:
+    """meter.drain() into records, and with splt on, its SPLT rows checked against the
+    records they go with: one row per record; as many packets kept as the flow had, up
+    to splt; the first toserver with gap 0; no more of a direction than the record
+    counts; past the count -1; a flow kept whole adds up to its bytes and duration."""
+    recs = meter.drain()
+    records.append(recs)
+    rows = meter.drain_splt() if HAS_SPLT else None
+    if rows is None:
+        return
+    n = rows["direction"].shape[1]
+    check(len(rows["count"]) == len(recs), f"{len(rows['count'])} SPLT rows, {len(recs)} records")
+    if not len(recs):
+        return
+    total = recs["pkts_toserver"] + recs["pkts_toclient"]
+    count = rows["count"].astype(np.int64)
+    check((count == np.minimum(total, n)).all(), "SPLT count != min(packets, splt)")
+    kept = np.arange(n)[None, :] < count[:, None]
+    d, size, gap = rows["direction"], rows["size"], rows["gap_us"]
+    check(((d[:, 0] == 0) & (gap[:, 0] == 0))[count > 0].all(), "SPLT first packet")
+    check((((d == 0) | (d == 1)) == kept).all() and ((size > 0) == kept).all()
+          and ((gap >= 0) == kept).all(), "SPLT rows past their count not -1")
+    check(((d == 0) & kept).sum(1).astype(np.int64).__le__(recs["pkts_toserver"]).all()
+          and ((d == 1) & kept).sum(1).astype(np.int64).__le__(recs["pkts_toclient"]).all(),
+          "SPLT has more packets of a direction than the record")
+    whole = (count == total) & (size.max(1, initial=0) < 65535)
+    nbytes = recs["bytes_toserver"] + recs["bytes_toclient"]
+    check((np.where(kept, size, 0).sum(1) == nbytes)[whole].all(), "SPLT sizes != bytes")
+    span = recs["end_us"] - recs["start_us"]
+    check((np.where(kept, gap, 0).sum(1) == span)[whole & (span < 1 << 32)].all(),
+          "SPLT gaps != duration")
 
 
 # ---- the input format ----------------------------------------------------------------------
@@ -384,9 +419,8 @@ def check_dns_lines(recs) -> None:
 
 def _drain(meter, records: list, windows: list | None) -> int:
     """drain() (and drain_windows(), drain_app()); returns how many records came out."""
-    got = meter.drain()
-    records.append(got)
-    n = len(got)
+    _drain_records(meter, records)
+    n = len(records[-1])
     if HAS_APP:
         for kind, evs in meter.drain_app().items():
             n += len(evs)
@@ -564,6 +598,8 @@ def _plan(data: bytes):
                            scan_grace=SCAN_GRACES[(tsel >> 6) & 1])
     if HAS_UPDATES:                   # with context or without (then no ctx_* read)
         options["update_interval"] = UPDATE_INTERVALS[(tsel >> 6) & 1]
+    if HAS_SPLT:
+        options["splt"] = SPLT_PACKETS[(tsel >> 5) & 1]
     if HAS_TABLE_SIZES:
         options["context_hosts"] = CONTEXT_HOSTS[msel & 3]
         options["window_max_keys"] = WINDOW_MAX_KEYS[(msel >> 3) & 3]
@@ -608,9 +644,9 @@ def _feed_batches(meter, fed_frames: Fed, flags: int, records: list,
         fed += part.shape[0]
         if flags & 4 and part.shape[0]:
             while not meter.expire(float(part[-1, 0]) + 1.0):
-                records.append(meter.drain())
+                _drain_records(meter, records)
                 _drain_attempts(meter)
-            records.append(meter.drain())
+            _drain_records(meter, records)
     return fed
 
 
@@ -621,9 +657,9 @@ def _finish(meter, records: list, windows: list | None, fed: int, decoded, flags
     None), records, windows. Returns (records, counters, decoded IP packets, windows or
     None)."""
     while meter.shutdown():
-        records.append(meter.drain())
+        _drain_records(meter, records)
         _drain_attempts(meter)
-    records.append(meter.drain())
+    _drain_records(meter, records)
     _drain_attempts(meter)
     if windows is not None:
         meter.close_window()
@@ -667,7 +703,7 @@ def run_one(data: bytes, diff: bool = False) -> dict:
             fed += 1
             if flags & 4:
                 check(meter.expire(sec + usec / 1e6) in (True, False), "expire() result")
-                records.append(meter.drain())
+                _drain_records(meter, records)
                 _drain_attempts(meter)
     else:
         fed = _feed_batches(meter, fed_frames, flags, records, windows)
