@@ -556,7 +556,9 @@ cdef class FlowMeter:
         return total
 
     def expire(self, double now):
-        """Sweep idle flows against a live clock (seconds since the epoch).
+        """Sweep idle flows against a live clock (seconds since the epoch), and close the
+        traffic window when the clock has passed its end (a quiet link's last window is
+        reported then, not at the next packet; drain_windows() has its records).
 
         Returns True when the sweep finished, False when the record buffer (flows or
         attempts) filled (drain and call again)."""
@@ -565,6 +567,10 @@ cdef class FlowMeter:
         with nogil:
             if t > self.now_us:
                 self.now_us = t
+            if (self.win.kinds and self.win.end >= 0 and self.now_us >= self.win.end
+                    and self.win.out_n <= self.win.room):
+                win_close(&self.win, self.cnt)
+                self.win.end = -1
             pending_due(&self.pend, &self.scans, self.now_us, False)
             done = self._sweep(self.now_us)
         return bool(done) and not self._attempts_due()
