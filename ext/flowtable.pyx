@@ -37,7 +37,7 @@ from counters cimport *
 from enums cimport R_NONE, R_FORCED, R_SHUTDOWN, N_TC, WIN_KINDS, T_ESTABLISHED
 from decode cimport (PacketView, decode_frame, linktype_supported, RES_IP, RES_ARP, RES_ERROR,
                     FRAG_NONE)
-from features cimport (FlowRecord, acc_packet, acc_end_reason, acc_record, count_end,
+from features cimport (FlowRecord, SPLT_MAX, acc_packet, acc_end_reason, acc_record, count_end,
                        acc_last_seen)
 from flowtable cimport *
 from defrag cimport Defrag, defrag_init, defrag_free, defrag_packet
@@ -51,7 +51,7 @@ from pending cimport (Pending, AttemptRecord, pending_init, pending_free, pendin
 from arp cimport ArpTable, ArpRecord, arp_init, arp_free, arp_frame
 from anomaly cimport Anomalies, AnomalyRecord, anomaly_init, anomaly_free, anomaly_add
 from ring cimport Ring, RingQuery, ring_init, ring_free, ring_add, ring_pick, ring_copy
-from splt cimport Splt, SPLT_MAX, splt_init, splt_free, splt_start, splt_packet, splt_end
+from splt cimport Splt, splt_init, splt_free, splt_start, splt_packet, splt_record
 from enums cimport N_APP_EVENTS, IPP_TCP, IPP_UDP, TH_FIN, TH_RST
 from decode cimport FRAG_LATER
 from app.app cimport AppTable, AppRec, app_init, app_free, app_packet, app_flow_end
@@ -70,6 +70,8 @@ N_COUNTER_SLOTS = N_COUNTERS
 
 cdef FlowRecord _dummy_record
 RECORD_DTYPE = np.asarray(<FlowRecord[:1]>(&_dummy_record)).dtype
+#: FlowMeter(splt=n): n at most this (the records' splt_* arrays)
+SPLT_PACKETS_MAX = SPLT_MAX
 cdef WindowRecord _dummy_window
 WINDOW_DTYPE = np.asarray(<WindowRecord[:1]>(&_dummy_window)).dtype
 cdef ArpRecord _dummy_arp
@@ -232,10 +234,10 @@ cdef class FlowMeter:
         flow-table entry, in a table of their own: the entries stay small) for the
         records' src_mac/dest_mac (EVE ether); off (the default) they are zero.
     splt : int, packets
-        Keep the first splt (1..255) packets of each flow: direction, wire length, gap
-        (splt.pxd; NFStream's early-flow sequence), handed out by drain_splt() for the
-        records of the last drain(); (1 + 7 splt) bytes per flow-table entry, in a table
-        of their own. 0 (the default): off.
+        Keep the first splt (1..SPLT_MAX, 32) packets of each flow: direction, wire
+        length, gap (splt.pxd; NFStream's early-flow sequence), in the records' splt_*
+        fields; (1 + 7 splt) bytes per flow-table entry, in a table of their own. 0 (the
+        default): off, the fields are zero.
     anomalies : bool
         Keep one AnomalyRecord (ANOMALY_DTYPE) per frame the decoder refuses, for
         drain_anomalies(), which the caller must then call after every feed() (feed()
@@ -289,7 +291,6 @@ cdef class FlowMeter:
     cdef Anomalies anom
     cdef Pending pend
     cdef Splt splt
-    cdef object splt_drained  # drain_splt()'s rows: those of the last drain()
     cdef FlowRecord* out
     cdef uint32_t out_cap, out_n, reserve
     cdef FlowRecord* upd
@@ -372,9 +373,8 @@ cdef class FlowMeter:
                 raise MemoryError("cannot allocate the MAC table")
         if splt > SPLT_MAX:
             raise ValueError(f"splt must be 0 (off) .. {SPLT_MAX} packets, not {splt}")
-        if splt and splt_init(&self.splt, splt, max_flows, out_capacity) < 0:
+        if splt and splt_init(&self.splt, splt, max_flows) < 0:
             raise MemoryError("cannot allocate the SPLT table")
-        self.splt_drained = None
         if anomalies and anomaly_init(&self.anom, ANOMALY_CAP) < 0:
             raise MemoryError("cannot allocate the anomaly records")
         if scan_pending and not context:
@@ -460,43 +460,17 @@ cdef class FlowMeter:
             i = self._feed(base, dlen, &meta[0, 0], n, start, linktype)
         return i
 
+    @property
+    def splt_packets(self):
+        """Packets each record's splt_* fields hold at most (the splt option; 0: off)."""
+        return self.splt.n
+
     def drain(self):
         """Finished flows since the last drain, as an array of RECORD_DTYPE (a copy)."""
         cdef Py_ssize_t n = self.out_n
         arr = _copy_out(<const void*>self.out, n, sizeof(FlowRecord), RECORD_DTYPE)
-        if self.splt.n:
-            self.splt_drained = self._splt_rows(n)
         self.out_n = 0
         return arr
-
-    def drain_splt(self):
-        """The SPLT rows (see splt) of the records the last drain() returned, in their
-        order, as a dict of arrays: "count" (uint8 [m], packets kept), "direction" (int8
-        [m, splt]: 0 toserver, 1 toclient), "size" (int32 [m, splt], wire bytes),
-        "gap_us" (int64 [m, splt], microseconds since the flow's previous packet, 0 for
-        its first); a flow's entries past its count are -1. None when splt is off."""
-        if not self.splt.n:
-            return None
-        if self.splt_drained is None:
-            return self._splt_rows(0)
-        return self.splt_drained
-
-    cdef dict _splt_rows(self, Py_ssize_t m):
-        cdef Py_ssize_t n = self.splt.n
-        count = np.empty(m, dtype=np.uint8)
-        direction = np.empty((m, n), dtype=np.int8)
-        size = np.empty((m, n), dtype=np.int32)
-        gap = np.empty((m, n), dtype=np.int64)
-        if m:
-            count[:] = np.asarray(<uint8_t[:m]>self.splt.out.count)
-            direction[:] = np.asarray(<uint8_t[:m * n]>self.splt.out.dirs).reshape(m, n)
-            size[:] = np.asarray(<uint16_t[:m * n]>self.splt.out.sizes).reshape(m, n)
-            gap[:] = np.asarray(<uint32_t[:m * n]>self.splt.out.gaps).reshape(m, n)
-            past = np.arange(n)[None, :] >= count[:, None]
-            direction[past] = -1
-            size[past] = -1
-            gap[past] = -1
-        return {"count": count, "direction": direction, "size": size, "gap_us": gap}
 
     def drain_arp(self):
         """ARP records since the last drain (ARP_DTYPE array, a copy; empty when
@@ -960,6 +934,8 @@ cdef class FlowMeter:
         memset(r, 0, sizeof(FlowRecord))
         ft_identity(e, h, r)
         self._put_macs(<int32_t>(e - self.ft.entries), r)
+        if self.splt.n:
+            splt_record(&self.splt, <size_t>(e - self.ft.entries), r)
         acc_record(&e.f, R_NONE, r)
         if self.context:
             ctx_flow_peek(&self.ctx, r, self.now_us)
@@ -980,7 +956,7 @@ cdef class FlowMeter:
         ft_identity(e, h, r)
         self._put_macs(idx, r)
         if self.splt.n:
-            splt_end(&self.splt, <size_t>idx, <size_t>(r - self.out))
+            splt_record(&self.splt, <size_t>idx, r)
         acc_record(&e.f, reason, r)
         if self.app_on:
             app_flow_end(&self.app, &e.app, e.key.proto, r, self.cnt)

@@ -1,17 +1,17 @@
 # SPLT: the first n packets of every flow (NFStream's early-flow "sequence of packet
-# lengths and times"), kept only when asked for (FlowMeter(splt=n), n = 1..255).
+# lengths and times"), kept only when asked for (FlowMeter(splt=n), n = 1..SPLT_MAX).
 #
 # Per flow table entry: how many packets are kept so far, and for each of the first n
 # packets its direction (0 = toserver, the direction of the flow's first packet; 1 =
 # toclient), its wire length in bytes (saturating at 65535) and its gap in microseconds
 # since the flow's previous packet in either direction (0 for the first packet;
 # saturating at 2**32 - 1; a packet older than the flow's last is taken at the last, as
-# features.pxd does, so gaps are never negative). When a flow ends its rows are copied
-# to the output slot of its record (the same index as FlowMeter.out), so drain() can
-# hand them out beside the records.
+# features.pxd does, so gaps are never negative). When the flow ends they go into its
+# record's splt_* fields (features.pxd FlowRecord), so they travel with the record.
 #
-# Memory: (1 + 7 n) bytes per flow table entry and per output slot, allocated when the
-# table is made (calloc: pages are touched only as entries are used).
+# Memory: 7 n + 1 bytes per flow table entry, in arrays of their own (the entries stay
+# small), allocated when the table is made (calloc: pages are touched only as entries
+# are used).
 #
 # Inline, used by flowtable.pyx without the GIL.
 
@@ -19,81 +19,66 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, int64_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy
 
-cdef enum:
-    SPLT_MAX = 255           # NFStream's splt_analysis bound
-
-cdef struct SpltRows:
-    uint8_t* count           # per slot: packets kept (0 .. n)
-    uint8_t* dirs            # per slot x n
-    uint16_t* sizes          # per slot x n, bytes
-    uint32_t* gaps           # per slot x n, microseconds
+from features cimport FlowRecord, SPLT_MAX
 
 cdef struct Splt:
     uint32_t n               # packets kept per flow; 0: off
-    SpltRows live            # one slot per flow table entry
-    SpltRows out             # one slot per output record
+    uint8_t* count           # per entry: packets kept (0 .. n)
+    uint8_t* dirs            # per entry x n
+    uint16_t* sizes          # per entry x n, bytes
+    uint32_t* gaps           # per entry x n, microseconds
 
 
-cdef inline int splt_rows_init(SpltRows* r, size_t slots, uint32_t n) noexcept nogil:
-    r.count = <uint8_t*>calloc(slots, 1)
-    r.dirs = <uint8_t*>calloc(slots * n, 1)
-    r.sizes = <uint16_t*>calloc(slots * n, sizeof(uint16_t))
-    r.gaps = <uint32_t*>calloc(slots * n, sizeof(uint32_t))
-    if r.count == NULL or r.dirs == NULL or r.sizes == NULL or r.gaps == NULL:
-        return -1
-    return 0
-
-
-cdef inline void splt_rows_free(SpltRows* r) noexcept nogil:
-    free(r.count)
-    free(r.dirs)
-    free(r.sizes)
-    free(r.gaps)
-    r.count = NULL
-    r.dirs = NULL
-    r.sizes = NULL
-    r.gaps = NULL
-
-
-cdef inline int splt_init(Splt* s, uint32_t n, size_t entries, size_t out_slots) noexcept nogil:
+cdef inline int splt_init(Splt* s, uint32_t n, size_t entries) noexcept nogil:
     """Keep the first n (1..SPLT_MAX) packets of each of `entries` flows; -1 when out of
     memory (the caller frees with splt_free)."""
     s.n = n
-    if splt_rows_init(&s.live, entries, n) < 0 or splt_rows_init(&s.out, out_slots, n) < 0:
+    s.count = <uint8_t*>calloc(entries, 1)
+    s.dirs = <uint8_t*>calloc(entries * n, 1)
+    s.sizes = <uint16_t*>calloc(entries * n, sizeof(uint16_t))
+    s.gaps = <uint32_t*>calloc(entries * n, sizeof(uint32_t))
+    if s.count == NULL or s.dirs == NULL or s.sizes == NULL or s.gaps == NULL:
         return -1
     return 0
 
 
 cdef inline void splt_free(Splt* s) noexcept nogil:
-    splt_rows_free(&s.live)
-    splt_rows_free(&s.out)
+    free(s.count)
+    free(s.dirs)
+    free(s.sizes)
+    free(s.gaps)
+    s.count = NULL
+    s.dirs = NULL
+    s.sizes = NULL
+    s.gaps = NULL
     s.n = 0
 
 
 cdef inline void splt_start(Splt* s, size_t idx) noexcept nogil:
     """Entry idx holds a new flow: nothing kept yet."""
-    s.live.count[idx] = 0
+    s.count[idx] = 0
 
 
 cdef inline void splt_packet(Splt* s, size_t idx, int direction, uint32_t wire_len,
                              int64_t gap_us) noexcept nogil:
     """One more packet of the flow in entry idx (ignored past the first n)."""
-    cdef size_t k = s.live.count[idx]
+    cdef size_t k = s.count[idx]
     if k >= s.n:
         return
     k += idx * s.n
-    s.live.dirs[k] = <uint8_t>direction
-    s.live.sizes[k] = <uint16_t>(wire_len if wire_len < 65535 else 65535)
+    s.dirs[k] = <uint8_t>direction
+    s.sizes[k] = <uint16_t>(wire_len if wire_len < 65535 else 65535)
     if gap_us < 0:
         gap_us = 0
-    s.live.gaps[k] = <uint32_t>(gap_us if gap_us < <int64_t>0xFFFFFFFFU else 0xFFFFFFFFU)
-    s.live.count[idx] += 1
+    s.gaps[k] = <uint32_t>(gap_us if gap_us < <int64_t>0xFFFFFFFFU else 0xFFFFFFFFU)
+    s.count[idx] += 1
 
 
-cdef inline void splt_end(Splt* s, size_t idx, size_t slot) noexcept nogil:
-    """The flow in entry idx ends as output record `slot`: its rows go with it."""
-    cdef size_t n = s.n
-    s.out.count[slot] = s.live.count[idx]
-    memcpy(&s.out.dirs[slot * n], &s.live.dirs[idx * n], n)
-    memcpy(&s.out.sizes[slot * n], &s.live.sizes[idx * n], n * sizeof(uint16_t))
-    memcpy(&s.out.gaps[slot * n], &s.live.gaps[idx * n], n * sizeof(uint32_t))
+cdef inline void splt_record(const Splt* s, size_t idx, FlowRecord* r) noexcept nogil:
+    """The first packets of the flow in entry idx into its record (zeroed by the
+    caller: the slots past the count stay zero)."""
+    cdef size_t n = s.count[idx]
+    r.splt_count = <uint8_t>n
+    memcpy(r.splt_direction, &s.dirs[idx * s.n], n)
+    memcpy(r.splt_size, &s.sizes[idx * s.n], n * sizeof(uint16_t))
+    memcpy(r.splt_gap_us, &s.gaps[idx * s.n], n * sizeof(uint32_t))

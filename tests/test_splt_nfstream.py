@@ -82,7 +82,7 @@ def ours(path: Path) -> collections.Counter:
 
     def drain():
         recs = meter.drain()
-        cols = splt_columns(recs, meter.drain_splt())
+        cols = splt_columns(recs, PACKETS)
         for i in range(len(recs)):
             v = int(recs["ip_version"][i])
 

@@ -170,7 +170,7 @@ SCAN_GRACES = (0.5, 0.000001)         # the default, and shorter than any frame 
 HAS_UPDATES = hasattr(_ft.FlowMeter, "drain_updates")   # updates of open flows
 UPDATE_INTERVALS = (5.0, 0.001)       # the default, and shorter than most frame gaps
 HAS_EARLY = hasattr(_ft.FlowMeter, "drain_window_updates")   # early window records
-HAS_SPLT = hasattr(_ft.FlowMeter, "drain_splt")      # first packets of each flow (splt.pxd)
+HAS_SPLT = hasattr(_ft, "SPLT_PACKETS_MAX")          # first packets of each flow (splt.pxd)
 SPLT_PACKETS = (0, 3)                 # off, and fewer than most flows' packets
 HAS_ANOMALY = hasattr(_ft, "ANOMALY_DTYPE")                  # decoder faults as records
 WINDOW_EARLY = (16, 1)                # the default, and every power of two
@@ -203,39 +203,34 @@ def check(cond: bool, what: str) -> None:
 
 
 def _drain_records(meter, records: list) -> None:
-    """meter.drain() into records, and with splt on, its SPLT rows checked against the
-    records they go with: one row per record; as many packets kept as the flow had, up
-    to splt; the first toserver with gap 0; no more of a direction than the record
-    counts; past the count -1; a flow kept whole adds up to its bytes and duration."""
+    """meter.drain() into records; each record's SPLT fields (splt.pxd) checked against
+    the rest of it: as many packets kept as the flow had, up to the meter's splt (0 when
+    off); the first toserver with gap 0; no more of a direction than the record counts;
+    the slots past the count zero; a flow kept whole adds up to its bytes and duration."""
     recs = meter.drain()
     records.append(recs)
-    rows = meter.drain_splt() if HAS_SPLT else None
-    if rows is None:
+    if not HAS_SPLT or not len(recs):
         return
-    n = rows["direction"].shape[1]
-    check(len(rows["count"]) == len(recs), f"{len(rows['count'])} SPLT rows, {len(recs)} records")
-    if not len(recs):
-        return
+    n = meter.splt_packets
     total = recs["pkts_toserver"] + recs["pkts_toclient"]
-    count = rows["count"].astype(np.int64)
-    check((count == np.minimum(total, n)).all(), "SPLT count != min(packets, splt)")
-    kept = np.arange(n)[None, :] < count[:, None]
-    d, size, gap = rows["direction"], rows["size"], rows["gap_us"]
+    count = recs["splt_count"].astype(np.int64)
+    check((count == np.minimum(total, n)).all(), "splt_count != min(packets, splt)")
+    kept = np.arange(recs["splt_size"].shape[1])[None, :] < count[:, None]
+    d, size, gap = recs["splt_direction"], recs["splt_size"], recs["splt_gap_us"]
     check(((d[:, 0] == 0) & (gap[:, 0] == 0))[count > 0].all(), "SPLT first packet")
-    check((((d == 0) | (d == 1)) == kept).all() and ((size > 0) == kept).all()
-          and ((gap >= 0) == kept).all(), "SPLT rows past their count not -1")
-    check(((d == 0) & kept).sum(1).astype(np.int64).__le__(recs["pkts_toserver"]).all()
-          and ((d == 1) & kept).sum(1).astype(np.int64).__le__(recs["pkts_toclient"]).all(),
+    check(((d <= 1) | ~kept).all() and ((size > 0) == kept).all()
+          and (d[~kept] == 0).all() and (gap[~kept] == 0).all(),
+          "SPLT slots past the count not zero, or a kept size 0")
+    check((((d == 0) & kept).sum(1) <= recs["pkts_toserver"]).all()
+          and (((d == 1) & kept).sum(1) <= recs["pkts_toclient"]).all(),
           "SPLT has more packets of a direction than the record")
     whole = (count == total) & (size.max(1, initial=0) < 65535)
     nbytes = recs["bytes_toserver"] + recs["bytes_toclient"]
     check((np.where(kept, size, 0).sum(1) == nbytes)[whole].all(), "SPLT sizes != bytes")
-    span = recs["end_us"] - recs["start_us"]
-    check((np.where(kept, gap, 0).sum(1) == span)[whole & (span < 1 << 32)].all(),
+    span = (recs["end_us"] - recs["start_us"]).astype(np.int64)
+    spent = np.where(kept, gap, 0).astype(np.int64).sum(1)
+    check((spent == span)[whole & (gap.max(1, initial=0) < 0xFFFFFFFF)].all(),
           "SPLT gaps != duration")
-
-
-# ---- the input format ----------------------------------------------------------------------
 
 def _step(code: int, sec: int, usec: int) -> tuple[int, int]:
     """Next (sec, usec) after a time-step code; usec may be >= 1e6 (code 250) as a

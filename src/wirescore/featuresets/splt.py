@@ -8,8 +8,9 @@ flow's previous packet in either direction, 0 for the first), each -1 past the f
 last packet. Here they are the columns splt_direction_1 .. _N, splt_ps_1 .. _N,
 splt_piat_ms_1 .. _N, in that order: a model takes fixed columns, not arrays.
 
-The packets are kept by the core (ext/splt.pxd, FlowMeter(splt=N): direction, wire
-length, gap in µs) and turned into NFStream's values here:
+The packets are kept by the core (ext/splt.pxd, FlowMeter(splt=N), N up to 32: each
+flow record's splt_count, splt_direction, splt_size and splt_gap_us) and turned into
+NFStream's values here:
 - piat_ms: NFStream keeps packet times in whole milliseconds (truncated) and subtracts
   them, so a gap is the difference of the two packets' truncated times, not the gap
   truncated (two packets 0.6 ms apart across a millisecond boundary are 1 ms apart);
@@ -62,15 +63,17 @@ def piat_ms(start_us: np.ndarray, gap_us: np.ndarray) -> np.ndarray:
     return out
 
 
-def splt_columns(records: np.ndarray, rows: dict) -> dict[str, np.ndarray]:
-    """The set's columns (name -> int64 array, one value a record) for flow records
-    (RECORD_DTYPE) and the core's SPLT rows of the same records (FlowMeter.drain_splt())."""
-    direction = np.asarray(rows["direction"], dtype=np.int64)
-    size = np.asarray(rows["size"], dtype=np.int64)
-    piat = piat_ms(records["start_us"], rows["gap_us"])
-    n = direction.shape[1]
+def splt_columns(records: np.ndarray, packets: int = DEFAULT_PACKETS) -> dict[str, np.ndarray]:
+    """The set's columns for `packets` packets a flow (name -> int64 array, one value a
+    record) from flow records (RECORD_DTYPE) of a FlowMeter(splt=packets or more)."""
+    count = records["splt_count"].astype(np.int64)
+    past = np.arange(packets)[None, :] >= count[:, None]
+    direction = np.where(past, -1, records["splt_direction"][:, :packets].astype(np.int64))
+    size = np.where(past, -1, records["splt_size"][:, :packets].astype(np.int64))
+    gap = np.where(past, -1, records["splt_gap_us"][:, :packets].astype(np.int64))
+    piat = piat_ms(records["start_us"], gap)
     out: dict[str, np.ndarray] = {}
     for (prefix, _u, _d), values in zip(FAMILIES, (direction, size, piat)):
-        for k in range(n):
+        for k in range(packets):
             out[f"{prefix}_{k + 1}"] = values[:, k]
     return out
