@@ -193,8 +193,10 @@ def mix_cases(eval_dir: Path, source: str) -> list:
 
 class LiveCut:
     """Wraps a FileSource: its batches re-cut as a live capture cuts them (module doc,
-    clock (b)). handover: the packet time (s) at which the latest batch yielded was
-    handed over."""
+    clock (b)), with the empty batches a quiet link gives: while no packet comes, one
+    every timeout_ms of packet time, after which the engine ages flows and closes
+    windows on expiry_clock() (the handover time), as on a live link. handover: the
+    packet time (s) at which the latest batch yielded was handed over."""
 
     def __init__(self, source, batch_size: int, timeout_ms: int):
         self.source, self.size, self.timeout = source, batch_size, timeout_ms / 1000.0
@@ -203,9 +205,24 @@ class LiveCut:
     def __getattr__(self, name):
         return getattr(self.source, name)
 
+    def expiry_clock(self) -> float | None:
+        """A live source's clock after the latest batch: its handover time."""
+        return self.handover
+
     def batches(self, *args, **kwargs):
         for data, meta, linktype in self.source.batches(*args, **kwargs):
             yield from self._cut(data, meta, linktype)
+
+    def _quiet(self, data, meta, linktype, until: float):
+        """The empty batches of the quiet time from the last handover to `until` (the
+        next packet's time): one every timeout."""
+        if self.handover is None:
+            return
+        tick = self.handover + self.timeout
+        while tick < until:
+            self.handover = tick
+            yield data, meta[:0], linktype
+            tick += self.timeout
 
     def _cut(self, data, meta, linktype):
         """Sub-batches of one read batch. Their meta rows keep their offsets into data, so
@@ -217,6 +234,7 @@ class LiveCut:
         ts = meta[:, 0].astype(np.float64) + meta[:, 1] / 1e6
         a = 0
         while a < n:
+            yield from self._quiet(data, meta, linktype, float(ts[a]))
             deadline = ts[a] + self.timeout
             end = min(a + self.size, n)
             late = np.flatnonzero(ts[a + 1:end] >= deadline)

@@ -36,6 +36,9 @@ cdef extern from *:
     """
     const uint32_t UNSEEN32 "WS_UNSEEN32"
 
+cdef enum:
+    SPLT_MAX = 32            # packets a record's splt_* arrays hold (splt.pxd)
+
 cdef struct DirStats:
     uint64_t bytes
     uint64_t payload
@@ -254,6 +257,14 @@ cdef struct FlowRecord:
     double app_first_printable_toclient
     double app_first_magic_toserver
     double app_first_magic_toclient
+    # the flow's first packets (splt.pxd; FlowMeter(splt=n), all zero when off): the
+    # first splt_count of them, each its gap since the flow's previous packet (µs,
+    # saturating), wire length (bytes, saturating) and direction (0 toserver)
+    uint32_t splt_gap_us[SPLT_MAX]
+    uint16_t splt_size[SPLT_MAX]
+    uint8_t splt_direction[SPLT_MAX]
+    uint8_t splt_count
+    uint8_t pad3[7]
 
 
 cdef inline uint32_t sat32(int64_t x) noexcept nogil:

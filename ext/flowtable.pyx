@@ -37,7 +37,7 @@ from counters cimport *
 from enums cimport R_NONE, R_FORCED, R_SHUTDOWN, N_TC, WIN_KINDS, T_ESTABLISHED
 from decode cimport (PacketView, decode_frame, linktype_supported, RES_IP, RES_ARP, RES_ERROR,
                     FRAG_NONE)
-from features cimport (FlowRecord, acc_packet, acc_end_reason, acc_record, count_end,
+from features cimport (FlowRecord, SPLT_MAX, acc_packet, acc_end_reason, acc_record, count_end,
                        acc_last_seen)
 from flowtable cimport *
 from defrag cimport Defrag, defrag_init, defrag_free, defrag_packet
@@ -51,6 +51,7 @@ from pending cimport (Pending, AttemptRecord, pending_init, pending_free, pendin
 from arp cimport ArpTable, ArpRecord, arp_init, arp_free, arp_frame
 from anomaly cimport Anomalies, AnomalyRecord, anomaly_init, anomaly_free, anomaly_add
 from ring cimport Ring, RingQuery, ring_init, ring_free, ring_add, ring_pick, ring_copy
+from splt cimport Splt, splt_init, splt_free, splt_start, splt_packet, splt_record
 from enums cimport N_APP_EVENTS, IPP_TCP, IPP_UDP, TH_FIN, TH_RST
 from decode cimport FRAG_LATER
 from app.app cimport AppTable, AppRec, app_init, app_free, app_packet, app_flow_end
@@ -69,6 +70,8 @@ N_COUNTER_SLOTS = N_COUNTERS
 
 cdef FlowRecord _dummy_record
 RECORD_DTYPE = np.asarray(<FlowRecord[:1]>(&_dummy_record)).dtype
+#: FlowMeter(splt=n): n at most this (the records' splt_* arrays)
+SPLT_PACKETS_MAX = SPLT_MAX
 cdef WindowRecord _dummy_window
 WINDOW_DTYPE = np.asarray(<WindowRecord[:1]>(&_dummy_window)).dtype
 cdef ArpRecord _dummy_arp
@@ -230,6 +233,11 @@ cdef class FlowMeter:
         Keep each flow's first Ethernet frame's source and destination MAC (12 bytes a
         flow-table entry, in a table of their own: the entries stay small) for the
         records' src_mac/dest_mac (EVE ether); off (the default) they are zero.
+    splt : int, packets
+        Keep the first splt (1..SPLT_MAX, 32) packets of each flow: direction, wire
+        length, gap (splt.pxd; NFStream's early-flow sequence), in the records' splt_*
+        fields; (1 + 7 splt) bytes per flow-table entry, in a table of their own. 0 (the
+        default): off, the fields are zero.
     anomalies : bool
         Keep one AnomalyRecord (ANOMALY_DTYPE) per frame the decoder refuses, for
         drain_anomalies(), which the caller must then call after every feed() (feed()
@@ -282,6 +290,7 @@ cdef class FlowMeter:
                              # destination MAC (zero: not Ethernet); NULL: off
     cdef Anomalies anom
     cdef Pending pend
+    cdef Splt splt
     cdef FlowRecord* out
     cdef uint32_t out_cap, out_n, reserve
     cdef FlowRecord* upd
@@ -308,7 +317,7 @@ cdef class FlowMeter:
                   unsigned int app_first_bytes=512, unsigned int scan_pending=0,
                   double scan_grace=0.5, double update_interval=0.0,
                   unsigned int window_early=0, unsigned int window_early_capacity=65536,
-                  bint anomalies=False, bint macs=False):
+                  bint anomalies=False, bint macs=False, unsigned int splt=0):
         cdef double seconds[N_TC]
         cdef int kinds
         cdef const uint32_t[::1] budgets
@@ -362,6 +371,10 @@ cdef class FlowMeter:
             self.macs = <uint8_t*>calloc(max_flows, 12)
             if self.macs == NULL:
                 raise MemoryError("cannot allocate the MAC table")
+        if splt > SPLT_MAX:
+            raise ValueError(f"splt must be 0 (off) .. {SPLT_MAX} packets, not {splt}")
+        if splt and splt_init(&self.splt, splt, max_flows) < 0:
+            raise MemoryError("cannot allocate the SPLT table")
         if anomalies and anomaly_init(&self.anom, ANOMALY_CAP) < 0:
             raise MemoryError("cannot allocate the anomaly records")
         if scan_pending and not context:
@@ -404,6 +417,7 @@ cdef class FlowMeter:
         arp_free(&self.arp)
         anomaly_free(&self.anom)
         free(self.macs)
+        splt_free(&self.splt)
         pending_free(&self.pend)
         free(self.out)
         free(self.upd)
@@ -445,6 +459,11 @@ cdef class FlowMeter:
         with nogil:
             i = self._feed(base, dlen, &meta[0, 0], n, start, linktype)
         return i
+
+    @property
+    def splt_packets(self):
+        """Packets each record's splt_* fields hold at most (the splt option; 0: off)."""
+        return self.splt.n
 
     def drain(self):
         """Finished flows since the last drain, as an array of RECORD_DTYPE (a copy)."""
@@ -511,7 +530,9 @@ cdef class FlowMeter:
         return total
 
     def expire(self, double now):
-        """Sweep idle flows against a live clock (seconds since the epoch).
+        """Sweep idle flows against a live clock (seconds since the epoch), and close the
+        traffic window when the clock has passed its end (a quiet link's last window is
+        reported then, not at the next packet; drain_windows() has its records).
 
         Returns True when the sweep finished, False when the record buffer (flows or
         attempts) filled (drain and call again)."""
@@ -520,6 +541,10 @@ cdef class FlowMeter:
         with nogil:
             if t > self.now_us:
                 self.now_us = t
+            if (self.win.kinds and self.win.end >= 0 and self.now_us >= self.win.end
+                    and self.win.out_n <= self.win.room):
+                win_close(&self.win, self.cnt)
+                self.win.end = -1
             pending_due(&self.pend, &self.scans, self.now_us, False)
             done = self._sweep(self.now_us)
         return bool(done) and not self._attempts_due()
@@ -809,6 +834,7 @@ cdef class FlowMeter:
         cdef FlowEntry* e
         cdef int64_t prev_last = 0
         cdef uint8_t prev_tcp = 0
+        cdef bint first
         key.pad[0] = 0               # stored and compared keys keep their padding zero
         idx = ft_find(&self.ft, key, h)
         if idx >= 0:
@@ -822,10 +848,13 @@ cdef class FlowMeter:
                 self._keep_macs(idx, frame)
         e = &self.ft.entries[idx]
         direction = 0 if (<uint8_t>src_is_a) == e.f.a_is_client else 1
-        if self.upd_every:
+        if self.upd_every or self.splt.n:
             prev_last = acc_last_seen(&e.f)
             prev_tcp = e.f.tcp_state
-        if acc_packet(&e.f, v, &ts, direction, self.tcp_close, self.cnt) and self.context:
+        first = acc_packet(&e.f, v, &ts, direction, self.tcp_close, self.cnt)
+        if self.splt.n:
+            splt_packet(&self.splt, <size_t>idx, direction, v.wire_len, ts - prev_last)
+        if first and self.context:
             what = scan_first(&self.scans, &self.ctx, e, v, direction, ts, self.cnt)
             if what >= 0 and self.pend.cap:
                 pending_add(&self.pend, &self.scans, e, flow_id(h, e.f.first_ts), ts,
@@ -852,6 +881,8 @@ cdef class FlowMeter:
             if idx >= 0:
                 self._end(idx, R_FORCED)
         idx = ft_insert(&self.ft, key, h, ts, src_is_a, self.cnt)
+        if self.splt.n:
+            splt_start(&self.splt, <size_t>idx)
         if self.context:
             e = &self.ft.entries[idx]
             if src_is_a:
@@ -903,6 +934,8 @@ cdef class FlowMeter:
         memset(r, 0, sizeof(FlowRecord))
         ft_identity(e, h, r)
         self._put_macs(<int32_t>(e - self.ft.entries), r)
+        if self.splt.n:
+            splt_record(&self.splt, <size_t>(e - self.ft.entries), r)
         acc_record(&e.f, R_NONE, r)
         if self.context:
             ctx_flow_peek(&self.ctx, r, self.now_us)
@@ -922,6 +955,8 @@ cdef class FlowMeter:
         memset(r, 0, sizeof(FlowRecord))
         ft_identity(e, h, r)
         self._put_macs(idx, r)
+        if self.splt.n:
+            splt_record(&self.splt, <size_t>idx, r)
         acc_record(&e.f, reason, r)
         if self.app_on:
             app_flow_end(&self.app, &e.app, e.key.proto, r, self.cnt)

@@ -63,8 +63,11 @@ def test_catalog_matches_record_dtype():
     fields = set(RECORD_DTYPE.names)
     feature_fields = [f.field for f in catalog.ALL_FEATURES]
     assert len(set(feature_fields)) == len(feature_fields)
-    assert set(feature_fields) | set(catalog.IDENTITY_FIELDS) == fields
+    assert (set(feature_fields) | set(catalog.IDENTITY_FIELDS)
+            | set(catalog.SEQUENCE_FIELDS)) == fields
     assert not set(feature_fields) & set(catalog.IDENTITY_FIELDS)
+    assert not (set(feature_fields) | set(catalog.IDENTITY_FIELDS)) & set(
+        catalog.SEQUENCE_FIELDS)
     for f in catalog.FLOW_FEATURES:
         assert f.name == "flow." + f.field and f.unit and f.definition
     for f in catalog.CONTEXT_FEATURES:

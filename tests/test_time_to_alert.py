@@ -80,7 +80,9 @@ def test_batches_are_cut_as_a_live_capture_cuts_them(tmp_path):
     """LiveCut on the scan's stream (training traffic, then the scan): every packet once,
     in order; a batch ends at batch_size packets or before the first packet at or past
     its first packet's time + timeout; its handover is its last packet's time when it
-    filled up, else that deadline."""
+    filled up, else that deadline; between two batches, one empty batch per timeout of
+    quiet time (handed over a timeout after the one before, before the next packet), and
+    expiry_clock() is the latest handover, as a live source's clock."""
     from wirescore.capture import open_source
 
     _, stream, _ = _stream(tmp_path)
@@ -91,19 +93,35 @@ def test_batches_are_cut_as_a_live_capture_cuts_them(tmp_path):
     for _, meta, _ in cut.batches():
         batches.append(meta.copy())
         handovers.append(cut.handover)
-    ts = [m[:, 0] + m[:, 1] / 1e6 for m in batches]
+        assert cut.expiry_clock() == cut.handover
     # the same packets in the same order (offsets count from each read's start: left out)
     assert np.array_equal(np.concatenate(batches)[:, [0, 1, 3]], whole[:, [0, 1, 3]])
-    full = [len(m) == size for m in batches]
-    assert 10 < sum(full) < len(batches) - 10, "both rules cut somewhere"
+    quiet = [len(m) == 0 for m in batches]
+    assert sum(quiet) > 10, "the stream has quiet times"
+    for i, m in enumerate(batches):
+        if quiet[i]:
+            assert i > 0 and handovers[i] == pytest.approx(handovers[i - 1] + 0.1, abs=1e-6)
+            nxt = next(b for b in batches[i + 1:] if len(b))
+            assert handovers[i] < nxt[0, 0] + nxt[0, 1] / 1e6
+    packets = [m for m in batches if len(m)]
+    hand = [h for h, m in zip(handovers, batches) if len(m)]
+    ts = [m[:, 0] + m[:, 1] / 1e6 for m in packets]
+    full = [len(m) == size for m in packets]
+    assert 10 < sum(full) < len(packets) - 10, "both rules cut somewhere"
     for i, (t, filled) in enumerate(zip(ts, full)):
         assert len(t) <= size and (t[1:] < t[0] + 0.1).all()
         if filled:
-            assert handovers[i] == pytest.approx(t[-1], abs=1e-6)
+            assert hand[i] == pytest.approx(t[-1], abs=1e-6)
         else:
-            assert handovers[i] == pytest.approx(t[0] + 0.1, abs=1e-6)
+            assert hand[i] == pytest.approx(t[0] + 0.1, abs=1e-6)
             if i + 1 < len(ts):
                 assert ts[i + 1][0] >= t[0] + 0.1 - 1e-6
+    for k in range(1, len(batches)):
+        # no quiet batch is missing: a batch's first packet comes within a timeout of
+        # the handover before it
+        if len(batches[k]):
+            first = batches[k][0, 0] + batches[k][0, 1] / 1e6
+            assert first - handovers[k - 1] <= 0.1 + 1e-6
 
 
 def test_an_instance_no_profile_can_alert_on_is_not_detected(tmp_path):

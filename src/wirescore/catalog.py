@@ -404,6 +404,9 @@ IDENTITY_FIELDS = (
     "tcp_flags_ts", "tcp_flags_tc", "icmp_seen", "icmp_type_ts", "icmp_code_ts",
     "icmp_type_tc", "icmp_code_tc", "app_proto", "pad", "src_mac", "dest_mac", "pad2",
 )
+#: FlowRecord fields that hold a flow's first packets as arrays (FlowMeter(splt=n); the
+#: splt feature set, wirescore.featuresets.splt, makes columns of them)
+SEQUENCE_FIELDS = ("splt_gap_us", "splt_size", "splt_direction", "splt_count", "pad3")
 
 BY_NAME = {f.name: f for f in ALL_FEATURES}
 

@@ -3,7 +3,8 @@
     meter = MeterStage(cfg, detector, source.linktype)
     meter.feed(data, meta, linktype, windows=on_windows, flows=on_flows, app=on_app,
                attempts=on_attempts, updates=on_updates)
-    meter.expire(clock, flows=on_flows, attempts=on_attempts)   # a source's expiry clock
+    meter.expire(clock, flows=on_flows, attempts=on_attempts,   # a source's expiry clock
+                 windows=on_windows)
     meter.shutdown(on_windows, on_flows, flush, attempts=on_attempts)   # end of input
 
 Each drained batch of window records (closed windows, then the early records of open
@@ -140,17 +141,22 @@ class MeterStage:
                 app(kind, records)
 
     def expire(self, clock: float, flows: Callable, app: Callable | None = None,
-               attempts: Callable | None = None) -> None:
-        """End the flows idle at `clock` (seconds since the epoch, packet clock) and
-        confirm the attempts due; the app-layer events their ends write (a TLS handshake
-        cut short) go to app, the attempt records to attempts."""
-        while not self.core.expire(clock):
+               attempts: Callable | None = None, windows: Callable | None = None) -> None:
+        """End the flows idle at `clock` (seconds since the epoch, packet clock), confirm
+        the attempts due and close the traffic window when `clock` is past its end; the
+        app-layer events the flows' ends write (a TLS handshake cut short) go to app,
+        the attempt records to attempts, the window's records to windows (None:
+        they wait for the next feed's drain)."""
+        done = False
+        while not done:
+            done = self.core.expire(clock)
+            if windows is not None:
+                records = self._windows()
+                if len(records):
+                    windows(records)
             self._app(app)
             self._attempts(attempts)
             flows(self.core.drain())
-        self._app(app)
-        self._attempts(attempts)
-        flows(self.core.drain())
 
     def shutdown(self, windows: Callable, flows: Callable, flush: Callable,
                  app: Callable | None = None, attempts: Callable | None = None) -> None:

@@ -170,6 +170,8 @@ SCAN_GRACES = (0.5, 0.000001)         # the default, and shorter than any frame 
 HAS_UPDATES = hasattr(_ft.FlowMeter, "drain_updates")   # updates of open flows
 UPDATE_INTERVALS = (5.0, 0.001)       # the default, and shorter than most frame gaps
 HAS_EARLY = hasattr(_ft.FlowMeter, "drain_window_updates")   # early window records
+HAS_SPLT = hasattr(_ft, "SPLT_PACKETS_MAX")          # first packets of each flow (splt.pxd)
+SPLT_PACKETS = (0, 3)                 # off, and fewer than most flows' packets
 HAS_ANOMALY = hasattr(_ft, "ANOMALY_DTYPE")                  # decoder faults as records
 WINDOW_EARLY = (16, 1)                # the default, and every power of two
 APP_FLOWS = (2, 64)                   # summary records: tiny, so the take-back runs
@@ -200,7 +202,35 @@ def check(cond: bool, what: str) -> None:
         raise FuzzFailure(what)
 
 
-# ---- the input format ----------------------------------------------------------------------
+def _drain_records(meter, records: list) -> None:
+    """meter.drain() into records; each record's SPLT fields (splt.pxd) checked against
+    the rest of it: as many packets kept as the flow had, up to the meter's splt (0 when
+    off); the first toserver with gap 0; no more of a direction than the record counts;
+    the slots past the count zero; a flow kept whole adds up to its bytes and duration."""
+    recs = meter.drain()
+    records.append(recs)
+    if not HAS_SPLT or not len(recs):
+        return
+    n = meter.splt_packets
+    total = recs["pkts_toserver"] + recs["pkts_toclient"]
+    count = recs["splt_count"].astype(np.int64)
+    check((count == np.minimum(total, n)).all(), "splt_count != min(packets, splt)")
+    kept = np.arange(recs["splt_size"].shape[1])[None, :] < count[:, None]
+    d, size, gap = recs["splt_direction"], recs["splt_size"], recs["splt_gap_us"]
+    check(((d[:, 0] == 0) & (gap[:, 0] == 0))[count > 0].all(), "SPLT first packet")
+    check(((d <= 1) | ~kept).all() and ((size > 0) == kept).all()
+          and (d[~kept] == 0).all() and (gap[~kept] == 0).all(),
+          "SPLT slots past the count not zero, or a kept size 0")
+    check((((d == 0) & kept).sum(1) <= recs["pkts_toserver"]).all()
+          and (((d == 1) & kept).sum(1) <= recs["pkts_toclient"]).all(),
+          "SPLT has more packets of a direction than the record")
+    whole = (count == total) & (size.max(1, initial=0) < 65535)
+    nbytes = recs["bytes_toserver"] + recs["bytes_toclient"]
+    check((np.where(kept, size, 0).sum(1) == nbytes)[whole].all(), "SPLT sizes != bytes")
+    span = (recs["end_us"] - recs["start_us"]).astype(np.int64)
+    spent = np.where(kept, gap, 0).astype(np.int64).sum(1)
+    check((spent == span)[whole & (gap.max(1, initial=0) < 0xFFFFFFFF)].all(),
+          "SPLT gaps != duration")
 
 def _step(code: int, sec: int, usec: int) -> tuple[int, int]:
     """Next (sec, usec) after a time-step code; usec may be >= 1e6 (code 250) as a
@@ -384,9 +414,8 @@ def check_dns_lines(recs) -> None:
 
 def _drain(meter, records: list, windows: list | None) -> int:
     """drain() (and drain_windows(), drain_app()); returns how many records came out."""
-    got = meter.drain()
-    records.append(got)
-    n = len(got)
+    _drain_records(meter, records)
+    n = len(records[-1])
     if HAS_APP:
         for kind, evs in meter.drain_app().items():
             n += len(evs)
@@ -564,6 +593,8 @@ def _plan(data: bytes):
                            scan_grace=SCAN_GRACES[(tsel >> 6) & 1])
     if HAS_UPDATES:                   # with context or without (then no ctx_* read)
         options["update_interval"] = UPDATE_INTERVALS[(tsel >> 6) & 1]
+    if HAS_SPLT:
+        options["splt"] = SPLT_PACKETS[(tsel >> 5) & 1]
     if HAS_TABLE_SIZES:
         options["context_hosts"] = CONTEXT_HOSTS[msel & 3]
         options["window_max_keys"] = WINDOW_MAX_KEYS[(msel >> 3) & 3]
@@ -608,9 +639,9 @@ def _feed_batches(meter, fed_frames: Fed, flags: int, records: list,
         fed += part.shape[0]
         if flags & 4 and part.shape[0]:
             while not meter.expire(float(part[-1, 0]) + 1.0):
-                records.append(meter.drain())
+                _drain_records(meter, records)
                 _drain_attempts(meter)
-            records.append(meter.drain())
+            _drain_records(meter, records)
     return fed
 
 
@@ -621,9 +652,9 @@ def _finish(meter, records: list, windows: list | None, fed: int, decoded, flags
     None), records, windows. Returns (records, counters, decoded IP packets, windows or
     None)."""
     while meter.shutdown():
-        records.append(meter.drain())
+        _drain_records(meter, records)
         _drain_attempts(meter)
-    records.append(meter.drain())
+    _drain_records(meter, records)
     _drain_attempts(meter)
     if windows is not None:
         meter.close_window()
@@ -667,7 +698,7 @@ def run_one(data: bytes, diff: bool = False) -> dict:
             fed += 1
             if flags & 4:
                 check(meter.expire(sec + usec / 1e6) in (True, False), "expire() result")
-                records.append(meter.drain())
+                _drain_records(meter, records)
                 _drain_attempts(meter)
     else:
         fed = _feed_batches(meter, fed_frames, flags, records, windows)
