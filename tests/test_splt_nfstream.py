@@ -144,6 +144,36 @@ def test_splt_equals_nfstream(path: Path):
                     f"{next(iter(only_ours), None)} / {next(iter(only_theirs), None)}")
 
 
+NFSTREAM_FLOWS = [f"--flow-timeout-{c}" for c in (
+    "tcp-new", "tcp-established", "tcp-closed", "udp-new", "udp-established", "icmp-new",
+    "icmp-established", "other-new", "other-established")]
+
+
+@pytest.mark.parametrize("name", ["iphone.pcap", "youtubeupload.pcap", "teamspeak3.pcap"])
+def test_export_of_the_splt_set_equals_nfstream(tmp_path, name):
+    """`wirescore run --export F.csv --feature-set splt` with NFStream's flow definition
+    given as flags: every exported row's 60 columns are NFStream's, flow for flow."""
+    import csv
+    import subprocess
+    import sys
+
+    path = NFDIR / name
+    out = tmp_path / "splt.csv"
+    flags = [x for c in NFSTREAM_FLOWS for x in (c, "120")]
+    subprocess.run([sys.executable, "-m", "wirescore", "-q", "run", "-r", str(path), "-l",
+                    str(tmp_path / "logs"), "--no-detect", "--no-tcp-close", *flags,
+                    "--export", str(out), "--feature-set", "splt"], check=True)
+    names = column_names(PACKETS)
+    got: collections.Counter = collections.Counter()
+    with open(out, newline="") as fh:
+        for row in csv.DictReader(fh):
+            key = (row["src_ip"], int(row["src_port"] or 0), row["dest_ip"],
+                   int(row["dest_port"] or 0))
+            got[(key, tuple(int(row[c]) for c in names))] += 1
+    want = collections.Counter({(k[:4], s): n for (k, s), n in theirs(path).items()})
+    assert sum(got.values()) > 0 and got == want
+
+
 def test_piat_truncates_times_not_gaps():
     """Two packets 0.6 ms apart across a millisecond boundary are 1 ms apart, as
     NFStream counts (times truncated to ms, then subtracted); -1 past the end."""

@@ -167,6 +167,11 @@ SETTINGS: tuple[Setting, ...] = (
             "End TCP flows on FIN in both directions or RST (after the closed "
             "linger); with --no-tcp-close they end on idle timeout only (NFStream's "
             "behaviour)."),
+    Setting("flow.splt_packets", 0, int, "--splt-packets",
+            "Keep each flow's first N packets (direction, wire length, gap) in its record "
+            "(the splt_* fields; the splt feature set's columns, NFStream's SPLT), up to "
+            "32. 0: only as many as a feature set in use reads (splt: 20).",
+            unit="packets", minimum=0, maximum=32),
     Setting("flow.context", True, bool, "--context/--no-context",
             "Keep endpoint context (flows opened, new destinations and services, failure "
             "ratios per host, decayed over 60 s and 600 s, and what each host did around "

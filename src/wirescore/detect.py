@@ -654,6 +654,11 @@ class Detector:
         return alerts
 
     @property
+    def feature_sets(self) -> list[str]:
+        """The named feature sets the flow profiles read (wirescore.featuresets)."""
+        return [d._set.set.name for d in self.detectors if getattr(d, "_set", None)]
+
+    @property
     def uses_context(self) -> bool:
         """Whether a flow profile reads endpoint context (a ctx.* feature column)."""
         return any(f.startswith("ctx.") for d in self.detectors for f in d.profile.features)

@@ -302,6 +302,12 @@ def flows_from_capture(path: str | Path, config_path: str | Path | None = None,
         overrides = {"detect.enabled": profiles is not None,
                      "outputs.snippets.enabled": False, "outputs.export": ""}
         cfg = Config.load(config_path, overrides)
+        if feature_set:                  # the records keep the packets the set reads
+            from wirescore.featuresets import get
+
+            needs = get(feature_set).splt_packets
+            if needs > cfg["flow.splt_packets"]:
+                cfg = Config.load(config_path, dict(overrides, **{"flow.splt_packets": needs}))
         engine = Engine(cfg, log_dir if log_dir is not None else Path(tmp) / "logs",
                         profiles=profiles, on_flow=collect, on_alert=on_alert)
         log.info("%s: running the pipeline%s", path,

@@ -62,7 +62,19 @@ def meter_options(cfg, detector, records_read: bool = False, app_events: bool = 
         update_interval=cfg["flow.update_interval"] if updates_wanted(detector) else 0.0,
         window_early=cfg["window.early_packets"] if early_wanted(detector) else 0,
         ring_bytes=cfg["outputs.snippets.ring_bytes"] if snippets else 0,
-        anomalies=cfg["outputs.eve.decode_anomalies"], macs=cfg["outputs.eve.ethernet"])
+        anomalies=cfg["outputs.eve.decode_anomalies"], macs=cfg["outputs.eve.ethernet"],
+        splt=splt_wanted(cfg, detector))
+
+
+def splt_wanted(cfg, detector) -> int:
+    """First packets per flow the records keep: flow.splt_packets, or more when the
+    exported feature set or a profile's reads more (wirescore.featuresets)."""
+    from wirescore.featuresets import splt_packets
+
+    sets = [cfg["outputs.export_feature_set"]]
+    if detector is not None:
+        sets += detector.feature_sets
+    return max(cfg["flow.splt_packets"], splt_packets(sets))
 
 
 def attempts_wanted(cfg, detector) -> bool:

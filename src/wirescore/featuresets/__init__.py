@@ -37,9 +37,15 @@ def link_header_bytes(linktype: int) -> int:
 
 
 def _registry() -> dict[str, FeatureSet]:
-    from wirescore.featuresets import cicflowmeter, unsw_nb15
+    from wirescore.featuresets import cicflowmeter, splt, unsw_nb15
 
-    return {s.name: s for s in (unsw_nb15.SET, cicflowmeter.SET)}
+    return {s.name: s for s in (unsw_nb15.SET, cicflowmeter.SET, splt.SET)}
+
+
+def splt_packets(set_names) -> int:
+    """The first packets per flow the core must keep in its records for these sets
+    (names; None and "" are skipped): the largest any of them reads."""
+    return max((get(n).splt_packets for n in set_names if n), default=0)
 
 
 def names() -> list[str]:

@@ -33,6 +33,9 @@ class FeatureSet:
     title: str
     columns: tuple[Column, ...]
     computer: Callable[..., Callable[[np.ndarray], dict]]   # (link_bytes=...) -> compute
+    # the flow records' packets the set reads: FlowMeter(splt=n) keeps each flow's first
+    # n packets in its record (ext/splt.pxd); 0: the set reads the summary fields only
+    splt_packets: int = 0
 
     @property
     def names(self) -> list[str]:

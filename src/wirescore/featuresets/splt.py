@@ -27,7 +27,10 @@ from __future__ import annotations
 
 import numpy as np
 
-#: packets kept per flow when a run asks for the set (NFStream's splt_analysis)
+from wirescore.featuresets.base import Column, FeatureSet
+
+#: packets a flow the set's columns describe (NFStream's splt_analysis); the core keeps
+#: up to 32 (FlowMeter(splt=n))
 DEFAULT_PACKETS = 20
 #: the column families, in order: (prefix, unit, definition)
 FAMILIES = (
@@ -77,3 +80,24 @@ def splt_columns(records: np.ndarray, packets: int = DEFAULT_PACKETS) -> dict[st
         for k in range(packets):
             out[f"{prefix}_{k + 1}"] = values[:, k]
     return out
+
+
+def _columns(packets: int = DEFAULT_PACKETS) -> tuple[Column, ...]:
+    return tuple(Column(f"{prefix}_{k}", unit, f"{definition} (k = {k})")
+                 for prefix, unit, definition in FAMILIES for k in range(1, packets + 1))
+
+
+class SpltComputer:
+    """The set's columns of each batch of flow records (stateless: a flow's sequence is
+    in its own record); link_bytes is not used (sizes are wire lengths, as NFStream's)."""
+
+    def __init__(self, link_bytes: int = 14):
+        self.link_bytes = link_bytes
+
+    def __call__(self, records: np.ndarray) -> dict[str, np.ndarray]:
+        return splt_columns(records, DEFAULT_PACKETS)
+
+
+SET = FeatureSet("splt", f"NFStream's early-flow sequence (splt_analysis={DEFAULT_PACKETS}): "
+                 "direction, size and gap of each flow's first packets", _columns(),
+                 SpltComputer, splt_packets=DEFAULT_PACKETS)
