@@ -962,7 +962,8 @@ def test_run_needs_exactly_one_source(tmp_path):
     for extra in ([], ["-r", str(FIXTURES / "ndpi-synscan.pcap"), "-i", "lo"]):
         proc = subprocess.run(base + extra, capture_output=True, text=True, timeout=60)
         assert proc.returncode == 2
-        assert "give exactly one source: -r PATH (file or -) or -i IFACE" in proc.stderr
+        assert ("give exactly one source: -r PATH (file or -), -i IFACE, --syscalls "
+                "[SCRIPT|ssh://HOST] or --syscalls-file FILE") in proc.stderr
     proc = subprocess.run(base + ["-r", str(FIXTURES / "ndpi-synscan.pcap"), "--workers", "2"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "--workers applies to live capture" in proc.stderr

@@ -252,6 +252,22 @@ def why_session_failed(returncode: Optional[int], stderr_lines: list[str]) -> st
         (f": {last}" if last else "")
 
 
+def keep_stderr(proc, into: deque, name: str) -> threading.Thread:
+    """Start a daemon thread that reads proc's standard error to its end, keeping each
+    non-empty line (decoded, trailing space off) in `into` (a bounded deque) and logging
+    it at debug level under `name`; returns the thread."""
+    def read() -> None:
+        for raw in iter(proc.stderr.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip()
+            if line:
+                into.append(line)
+                log.debug("%s: %s", name, line)
+
+    thread = threading.Thread(target=read, daemon=True, name=f"wirescore-stderr {name}")
+    thread.start()
+    return thread
+
+
 class _Session:
     """One ssh process and, once its output starts, the FileSource reading it."""
 
@@ -269,16 +285,7 @@ class _Session:
                                          start_new_session=True, close_fds=True)
         except OSError as exc:
             raise WirescoreError(f"{name}: cannot run ssh: {exc.strerror}") from None
-        self._errors = threading.Thread(target=self._read_stderr, daemon=True,
-                                        name=f"wirescore-ssh-stderr {name}")
-        self._errors.start()
-
-    def _read_stderr(self) -> None:
-        for raw in iter(self.proc.stderr.readline, b""):
-            line = raw.decode("utf-8", "replace").rstrip()
-            if line:
-                self.stderr.append(line)
-                log.debug("%s: %s", self.name, line)
+        self._errors = keep_stderr(self.proc, self.stderr, name)
 
     def output_ready(self, timeout_s: float) -> bool:
         """True once ssh's standard output has bytes or is closed (then opening reads

@@ -39,6 +39,7 @@ from typing import Iterator, Optional
 from urllib.parse import urlsplit
 
 from wirescore.errors import WirescoreError
+from wirescore.remote import keep_stderr
 
 log = logging.getLogger(__name__)
 
@@ -107,17 +108,9 @@ class _Process:
                                          close_fds=True)
         except OSError as exc:
             raise WirescoreError(f"{name}: cannot run {argv[0]}: {exc.strerror}") from None
-        self._errors = threading.Thread(target=self._read_stderr, daemon=True)
-        self._errors.start()
+        self._errors = keep_stderr(self.proc, self.stderr, name)
         self.buffer = b""
         self.queue: deque = deque()
-
-    def _read_stderr(self) -> None:
-        for raw in iter(self.proc.stderr.readline, b""):
-            line = raw.decode("utf-8", "replace").rstrip()
-            if line:
-                self.stderr.append(line)
-                log.debug("%s: %s", self.name, line)
 
     def lines(self, stop: threading.Event) -> Iterator[Optional[str]]:
         """Lines of standard output; None after IDLE_S without one; ends at its end."""
