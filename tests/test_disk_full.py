@@ -266,3 +266,53 @@ def test_a_live_writer_recreates_a_removed_file(tmp_path):
     plain.write_lines(make_lines(0, 1))
     assert not (tmp_path / "plain.json").exists()
     writer.close(), plain.close()
+
+
+def test_a_live_writer_never_waits_for_a_fifo_reader(tmp_path):
+    """A --workers relay pipe whose parent died: the worker's live writer must not wait
+    for ever in open() for a reader (SIGTERM could then never end the worker). Opening
+    with no reader fails at once (ENXIO); with a reader lines go through; after the
+    reader goes, lines wait and a reopen fails at once again; a file read's writer keeps
+    the plain open. Each call runs on a thread joined with a timeout: a wait fails the
+    test instead of hanging it."""
+    import errno
+    import threading
+
+    from wirescore.outputs.eve_file import EveWriter
+
+    fifo = tmp_path / "relay.pipe"
+    os.mkfifo(fifo)
+
+    def returns(fn, seconds=5.0):
+        box = {}
+
+        def run():
+            try:
+                box["value"] = fn()
+            except OSError as exc:
+                box["error"] = exc
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        t.join(seconds)
+        assert not t.is_alive(), "waited for a reader"
+        return box
+
+    got = returns(lambda: EveWriter(fifo, live=True))
+    assert got["error"].errno == errno.ENXIO
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    writer = returns(lambda: EveWriter(fifo, live=True))["value"]
+    writer.write_lines(['{"a":1}'])
+    assert os.read(reader, 100) == b'{"a":1}\n'
+    os.close(reader)
+    # the reader is gone: a write to the pipe fails at once (the worker's run ends) ...
+    assert returns(lambda: writer.write_lines(['{"a":2}']))["error"].errno == errno.EPIPE
+    # ... and reopening it by name (the path removed and made again, as a new run's
+    # pipes are) fails at once too, counted, instead of waiting for a reader
+    assert "error" not in returns(writer.reopen)
+    assert writer._fd < 0 and writer.health()["state"] != "writing"
+    returns(writer.close)
+    plain = threading.Thread(target=lambda: EveWriter(fifo), daemon=True)
+    plain.start()
+    plain.join(0.5)
+    assert plain.is_alive()                               # a file read: waits, as before
+    os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))  # lets it go

@@ -74,8 +74,17 @@ class EveWriter:
         self._outage: Optional[str] = None          # the cause, while writing fails
 
     def _open(self) -> None:
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
-                           FILE_MODE)
+        """Open (create) the file for appending. A live run opens without waiting: a
+        FIFO no one reads (a --workers relay pipe whose parent died) is ENXIO at once,
+        a failed open like any other, where a plain open would wait for a reader for
+        ever, and a stop (SIGTERM) could never end the run."""
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+        if self.live:
+            flags |= os.O_NONBLOCK
+        fd = os.open(self.path, flags, FILE_MODE)
+        if self.live:                                 # writes block as before
+            os.set_blocking(fd, True)
+        self._fd = fd
 
     def write_lines(self, lines: Iterable[str]) -> None:
         """Write whole lines (each one JSON object, no newline inside)."""
