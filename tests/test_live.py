@@ -848,6 +848,65 @@ def test_merged_stream_equals_file_and_sighup_reopens(wire, tmp_path):
 
 @live
 @pytest.mark.live
+def test_workers_write_redis_and_an_alerts_file_each_its_types(wire, tmp_path):
+    """--workers 2 with the main EVE output in a real redis-server (started in the
+    capture namespace, on its loopback) and an alerts-only file beside it: the parent
+    writes both from the workers' lines. Redis gets every flow (equal to a file run),
+    the alerts and the summed stats, whose health names both outputs; the file gets
+    exactly Redis's alert lines and nothing else."""
+    exe = shutil.which("redis-server")
+    cli = shutil.which("redis-cli")
+    if exe is None or cli is None:
+        pytest.skip("redis-server / redis-cli not installed (Debian package redis-server)")
+    port = "6391"
+    _ip("-n", wire.cap_ns, "link", "set", "lo", "up")
+    server = subprocess.Popen(wire.ns_cmd(exe, "--port", port, "--bind", "127.0.0.1",
+                                          "--save", "", "--appendonly", "no",
+                                          "--dir", str(tmp_path)),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def redis(*args: str) -> str:
+        return subprocess.run(wire.ns_cmd(cli, "-p", port, *args), capture_output=True,
+                              text=True, timeout=30).stdout
+
+    try:
+        deadline = time.monotonic() + 10
+        while redis("PING").strip() != "PONG":
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+        pcap = FIXTURES / "ndpi-synscan.pcap"
+        expected_events, _ = file_run(pcap, tmp_path)
+        logdir = tmp_path / "redis"
+        run = WorkersProcess(wire, logdir, "--eve-filetype", "redis", "--eve-redis-server",
+                             "127.0.0.1", "--eve-redis-port", port, "--eve-redis-mode",
+                             "rpush", "--eve-redis-key", "ws",
+                             "--eve-also", "regular:alerts.json?types=alert",
+                             detect=True)
+        run.wait_ready()
+        wire.replay(pcap)
+        time.sleep(GRACE_S)
+        assert run.terminate() == 0, run.stderr
+        lines = [x for x in redis("--raw", "LRANGE", "ws", "0", "-1").splitlines() if x]
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    events = [json.loads(x) for x in lines]
+    assert not (logdir / "eve.json").exists()
+    flows = [e for e in events if e["event_type"] == "flow"]
+    assert directional_totals(flows) == directional_totals(expected_events), \
+        diff(directional_totals(expected_events), directional_totals(flows))
+    alerts = [x for x, e in zip(lines, events) if e["event_type"] == "alert"]
+    assert alerts, "the scan gave no alert"
+    assert (logdir / "alerts.json").read_text().splitlines() == alerts
+    stats = [e for e in events if e["event_type"] == "stats"]
+    assert stats and events[-1]["event_type"] == "stats"
+    from wirescore import health
+
+    assert set(health.get(stats[-1])["outputs"]) >= {"regular"}     # the alerts file's
+
+
+@live
+@pytest.mark.live
 def test_merged_lines_carry_host_and_no_pcap_filename(wire, tmp_path):
     """--sensor-name with two workers and one eve.json: the workers' relayed lines and
     the parent's summed stats all carry host; a live run has no pcap_filename."""
@@ -968,6 +1027,21 @@ def test_run_needs_exactly_one_source(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "--workers applies to live capture" in proc.stderr
     assert not (tmp_path / "eve.json").exists()
+
+
+def test_per_worker_eve_files_take_regular_files_only(tmp_path):
+    """--eve-per-worker is Suricata's threaded EVE: one file per worker; another filetype
+    is one line naming the way out (one stream, which any filetype may be)."""
+    proc = subprocess.run([sys.executable, "-m", "wirescore", "run", "-i", "lo", "-l",
+                           str(tmp_path / "logs"), "--workers", "2", "--eve-per-worker",
+                           "--eve-filetype", "unix_dgram"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        "wirescore: error: --eve-per-worker writes one EVE file per worker: "
+        "outputs.eve.filetype 'unix_dgram' and outputs.eve.also need one EVE stream "
+        "(leave out --eve-per-worker)"]
+    assert not (tmp_path / "logs").exists()
 
 
 @root_only

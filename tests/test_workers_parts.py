@@ -13,11 +13,16 @@ import pytest
 from wirescore import signals
 from wirescore.outputs.eve import EveWriter
 from wirescore.workers import stats
-from wirescore.workers.relay import EveRelay, pipe_name
+from wirescore.workers.relay import (EveRelay, RelayTarget, event_type, pipe_name,
+                                     relay_types, select_types)
+
+
+def file_target(path) -> RelayTarget:
+    return RelayTarget(EveWriter(path), "eve", f"EVE file {path}")
 
 
 def test_relay_writes_whole_lines_only_and_counts_what_a_dead_worker_left(tmp_path):
-    relay = EveRelay(tmp_path, EveWriter(tmp_path / "eve.json"), 2)
+    relay = EveRelay(tmp_path, [file_target(tmp_path / "eve.json")], 2)
     names = sorted(p.name for p in tmp_path.iterdir() if p.name != "eve.json")
     assert names == [pipe_name(os.getpid(), 1), pipe_name(os.getpid(), 2)]
     one, two = relay.pipes
@@ -35,6 +40,83 @@ def test_relay_writes_whole_lines_only_and_counts_what_a_dead_worker_left(tmp_pa
     assert relay.partial_lost == len(b'{"unfinished":') and relay.lines_relayed == 3
     relay.close()
     assert [p.name for p in tmp_path.iterdir()] == ["eve.json"]
+
+
+def test_event_type_and_select_types_read_the_line_bytes():
+    lines = [b'{"timestamp":"t","event_type":"alert","alert":{"signature":"x"}}\n',
+             b'{"timestamp":"t","event_type":"flow","flow":{}}\n',
+             b'{"timestamp":"t","flow":{"event_type":"alert"}}\n',      # a nested key only
+             b'{"no":"type"}\n',
+             b'{"timestamp":"t","event_type":"dns","dns":{}}\n']
+    assert [event_type(x) for x in lines] == [b"alert", b"flow", b"alert", b"", b"dns"]
+    block = b"".join(lines)
+    # a line naming no type is kept; the others by their type
+    assert select_types(block, frozenset({b"alert"})) == lines[0] + lines[2] + lines[3]
+    assert select_types(block, frozenset({b"flow", b"dns"})) == \
+        lines[1] + lines[3] + lines[4]
+    assert select_types(b"", frozenset({b"flow"})) == b""
+
+
+def test_relay_types_are_the_union_of_the_outputs():
+    from wirescore.outputs.eve_targets import EveOutput
+
+    def out(types):
+        return EveOutput("x", "regular", "x.json", types)
+
+    assert relay_types([out("all")]) == "all"
+    assert relay_types([out("alert"), out("flow,alert")]) == "alert,flow"
+    assert relay_types([out("alert"), out("all")]) == "all"
+    with pytest.raises(Exception, match="unknown event type 'nope'"):
+        relay_types([out("nope")])
+
+
+def test_relay_gives_each_output_its_types_and_a_datagram_peer_whole_lines(tmp_path):
+    """--workers N with one stream and more outputs: the main file gets every line, an
+    alerts-only file the alerts, a unix datagram peer (a real socket) one datagram a
+    line; the parent's stats lines go only where stats are taken; a peer that is away
+    keeps its lines until pump() finds it there."""
+    import socket as socket_mod
+
+    from wirescore.outputs.eve_sockets import SocketOutput
+
+    sock_path = str(tmp_path / "peer.sock")
+    peer_out = SocketOutput(f"EVE unix_dgram {sock_path}", "unix_dgram", sock_path,
+                            socket_mod.SOCK_DGRAM, 1 << 20)
+    targets = [file_target(tmp_path / "eve.json"),
+               RelayTarget(EveWriter(tmp_path / "alerts.json"), "regular",
+                           "EVE file alerts.json", frozenset({b"alert"})),
+               RelayTarget(peer_out, "unix_dgram", peer_out.name,
+                           frozenset({b"flow", b"stats"}))]
+    relay = EveRelay(tmp_path, targets, 1)
+    (pipe,) = relay.pipes
+    w = os.open(pipe.path, os.O_WRONLY)
+    alert = b'{"timestamp":"1","event_type":"alert","alert":{}}\n'
+    flow = b'{"timestamp":"2","event_type":"flow","flow":{}}\n'
+    os.write(w, alert + flow)
+    assert relay.drain(pipe)                    # the peer is not there yet: kept
+    assert peer_out.counters()["wirescore.output.unix_dgram.lines"] == 0
+    listener = socket_mod.socket(socket_mod.AF_UNIX, socket_mod.SOCK_DGRAM)
+    listener.bind(sock_path)
+    listener.settimeout(5)
+    try:
+        peer_out._next_try = 0.0                # the retry second need not pass here
+        relay.pump()
+        assert listener.recv(65536) == flow
+        stats_line = b'{"timestamp":"3","event_type":"stats","stats":{}}\n'
+        relay.write(stats_line)
+        assert listener.recv(65536) == stats_line
+        os.write(w, alert)
+        os.close(w)
+        assert relay.drain(pipe)                # the line; the end of file next time
+        assert not relay.drain(pipe)
+        relay.close()
+    finally:
+        listener.close()
+    assert (tmp_path / "eve.json").read_bytes() == alert + flow + stats_line + alert
+    assert (tmp_path / "alerts.json").read_bytes() == alert + alert
+    assert peer_out.counters() == {"wirescore.output.unix_dgram.lines": 2,
+                                   "wirescore.output.unix_dgram.dropped": 0,
+                                   "wirescore.output.unix_dgram.reconnects": 0}
 
 
 def stats_event(ts: str, uptime: int, packets: int, drops: int, tcp: int) -> dict:

@@ -334,7 +334,8 @@ SETTINGS: tuple[Setting, ...] = (
             "yes (standard input and live capture have no file name: no field)."),
     Setting("outputs.eve.per_worker", False, bool, "--eve-per-worker/--eve-merged",
             "With --workers N: each worker writes its own eve.<n>.json (Suricata's threaded "
-            "EVE output) instead of one merged eve.json written by the parent."),
+            "EVE output; regular files only) instead of one merged stream the parent "
+            "writes to every EVE output (eve.json or another filetype, and --eve-also)."),
     Setting("outputs.cef.enabled", False, bool, "--cef/--no-cef",
             "Also write every alert as one CEF line (ArcSight Common Event Format) to "
             "LOGDIR/<outputs.cef.filename>, for a SIEM that reads CEF rather than EVE "

@@ -164,10 +164,12 @@ def run_live(cfg, iface: str, log_dir):
     if workers > 1 or per_worker:
         from wirescore.workers.pool import WorkerPool
 
-        if cfg["outputs.eve.filetype"] != "regular" or cfg["outputs.eve.also"]:
-            raise WirescoreError("--workers writes EVE to files only: outputs.eve.filetype "
-                                 f"{cfg['outputs.eve.filetype']!r} and outputs.eve.also "
-                                 "need one worker (--workers 1)")
+        if per_worker and (cfg["outputs.eve.filetype"] != "regular"
+                           or cfg["outputs.eve.also"]):
+            raise WirescoreError("--eve-per-worker writes one EVE file per worker: "
+                                 f"outputs.eve.filetype {cfg['outputs.eve.filetype']!r} "
+                                 "and outputs.eve.also need one EVE stream (leave out "
+                                 "--eve-per-worker)")
 
         session = Session.start(cfg, log_dir, workers, per_worker)
         return WorkerPool(session, iface, workers=workers, per_worker_files=per_worker,

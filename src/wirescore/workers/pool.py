@@ -15,9 +15,9 @@ are dropped; a spawned interpreter would import everything again, N times, which
 costs about half a second each) and inherits its pipes. The parent forks before it
 starts any thread.
 
-Output: with one eve.json (default) the parent is its only writer
-(wirescore.workers.relay) and writes the stats summed over the workers
-(wirescore.workers.stats); with per_worker_files (Suricata's threaded EVE) worker n
+Output: with one EVE stream (default) the parent is the only writer of every EVE output
+(eve.json or another filetype, and outputs.eve.also's: wirescore.workers.relay) and
+writes the stats summed over the workers (wirescore.workers.stats); with per_worker_files (Suricata's threaded EVE) worker n
 writes LOGDIR/eve.<n>.json itself (n from 1), stats events included. --export gets the
 same .<n> suffix in both modes.
 
@@ -53,15 +53,16 @@ from typing import Optional
 
 from wirescore import signals
 from wirescore.errors import WirescoreError
-from wirescore.outputs.eve import _dumps
-from wirescore.outputs.eve_targets import main_output, open_output
+from wirescore.outputs.app_events import eve_types
+from wirescore.outputs.eve_targets import also_outputs, main_output, open_output
 from wirescore._core.eve import splice_fields
 from wirescore.outputs.eve import _dumps, common_fields
 from wirescore.outputs.paths import eve_filename, make_log_dir, per_worker_name
 from wirescore import health
 from wirescore.workers import stats
 from wirescore.workers.body import worker_main
-from wirescore.workers.relay import EveRelay, WorkerPipe, pipe_name
+from wirescore.workers.relay import (EveRelay, RelayTarget, WorkerPipe, pipe_name,
+                                     relay_types)
 
 log = logging.getLogger("wirescore.workers")
 
@@ -155,19 +156,20 @@ class WorkerPool:
         Raises WirescoreError when a worker could not start or failed."""
         started = time.monotonic()
         session = self.session
-        eve_path = self.log_dir / eve_filename(self.cfg)
+        main = main_output(self.cfg)
+        eve_path = (self.log_dir / eve_filename(self.cfg) if main.filetype == "regular"
+                    else main.describe())
         restore = signals.install(self.stop, self.reopen)
         try:
             session.prepare()
             make_log_dir(self.log_dir)
             if not self.per_worker_files:
-                self._relay = EveRelay(self.log_dir, open_output(main_output(self.cfg),
-                                                                 self.log_dir, live=True),
-                                       self.n, session.target)
+                self._relay = EveRelay(self.log_dir, self._open_outputs(), self.n,
+                                       session.target)
             self._start_up()
             try:
                 self._supervise()
-            except OSError as exc:          # writing eve.json failed (disk full...)
+            except OSError as exc:          # writing an EVE file failed (disk full...)
                 self._abort(drain=False)
                 raise WirescoreError(f"{eve_path}: cannot write: {exc.strerror}") from None
             except BaseException:
@@ -182,6 +184,25 @@ class WorkerPool:
                 self._cleanup()
                 restore()
         return self._summary(started, eve_path)
+
+    def _open_outputs(self) -> list[RelayTarget]:
+        """The run's EVE outputs (the main one, then outputs.eve.also's), opened here: the
+        parent is their only writer. One that cannot open closes those opened before."""
+        outputs = [main_output(self.cfg), *also_outputs(self.cfg)]
+        every = eve_types(relay_types(outputs))
+        opened: list[RelayTarget] = []
+        try:
+            for out in outputs:
+                types = eve_types(out.types)
+                opened.append(RelayTarget(
+                    open_output(out, self.log_dir, live=True), out.label,
+                    out.describe(self.log_dir),
+                    None if types >= every else frozenset(t.encode() for t in types)))
+        except BaseException:
+            for t in opened:
+                t.writer.close()
+            raise
+        return opened
 
     def _start_up(self) -> None:
         """Fork the workers, wait until each captures, then drop privileges here too."""
@@ -214,7 +235,13 @@ class WorkerPool:
         values["outputs.eve.filename"] = (
             per_worker_name(base["outputs.eve.filename"], w.index) if self.per_worker_files
             else pipe_name(os.getpid(), w.index))
-        if not self.per_worker_files:           # the parent rotates the merged file
+        if not self.per_worker_files:
+            # the worker writes its pipe; the parent rotates the files and writes every
+            # output, each its own types
+            values["outputs.eve.filetype"] = "regular"
+            values["outputs.eve.also"] = ()
+            values["outputs.eve.types"] = relay_types(
+                [main_output(self.cfg), *also_outputs(self.cfg)])
             values["outputs.eve.rotate_interval"] = 0.0
             values["outputs.eve.rotate_bytes"] = 0
         for key in ("outputs.cef.filename", "outputs.notice.filename"):
@@ -301,6 +328,8 @@ class WorkerPool:
                         self._on_status(sel, key)
                 while self._to_restart:          # after the round: its keys are stale
                     self._restart(self._to_restart.pop(0))
+                if self._relay is not None:
+                    self._relay.pump()
                 if self._relay is not None and self.stats.due(
                         w.index for w in self._workers if not w.pipe.eof):
                     self._write_stats(self.stats.summed())
@@ -396,7 +425,9 @@ class WorkerPool:
 
     def _write_stats(self, event: Optional[dict]) -> None:
         if event is not None and self._relay is not None:
-            health.put_output(event, "eve", self._relay.eve.health())   # the merged file's
+            for t in self._relay.outputs:                # the merged outputs'
+                figures = getattr(t.writer, "health", None)
+                health.put_output(event, t.label, figures() if callable(figures) else {})
             # the workers' lines carry host already (their engines splice it in)
             common = common_fields(self.cfg["outputs.eve.sensor_name"])
             self._relay.write(splice_fields((_dumps(event) + "\n").encode("ascii"), common))
@@ -435,7 +466,8 @@ class WorkerPool:
                 try:
                     self._relay.drain(w.pipe, final=True)
                 except OSError as exc:
-                    log.error("%s: cannot write: %s", self._relay.eve.path, exc.strerror)
+                    log.error("%s: cannot write: %s", self._relay.outputs[0].name,
+                              exc.strerror)
                     break
 
     def _cleanup(self) -> None:
@@ -470,7 +502,8 @@ class WorkerPool:
             summary.counters["wirescore.workers.restarts"] = self.restarts
             summary.counters["wirescore.workers.flows_lost"] = self.flows_lost
         if self._relay is not None:
-            summary.counters.update(self._relay.eve.counters())
+            for t in self._relay.outputs:
+                summary.counters.update(t.writer.counters())
         if failed:
             raise WirescoreError(f"{self.iface}: worker {failed[0].index}: {failed[0].error}")
         return summary
