@@ -37,9 +37,9 @@ def link_header_bytes(linktype: int) -> int:
 
 
 def _registry() -> dict[str, FeatureSet]:
-    from wirescore.featuresets import cicflowmeter, splt, unsw_nb15
+    from wirescore.featuresets import cicflowmeter, netml, splt, unsw_nb15
 
-    return {s.name: s for s in (unsw_nb15.SET, cicflowmeter.SET, splt.SET)}
+    return {s.name: s for s in (unsw_nb15.SET, cicflowmeter.SET, splt.SET, netml.SET)}
 
 
 def splt_packets(set_names) -> int:
@@ -108,6 +108,7 @@ class SetMatrix:
         if any(p is None for p in parts) or len({p[0].name for p in parts}) != 1:
             raise WirescoreError(f"features {list(features)}: not all of one feature set")
         self.set = parts[0][0]
+        self.set.require_records()
         self.columns = [p[1] for p in parts]
         self._compute = self.set.computer(link_bytes=link_bytes)
 
