@@ -73,9 +73,11 @@ def describe(name: str) -> str:
 
 
 def listing() -> str:
-    """One line a set: name, columns, title."""
+    """One line a set: name, columns (a per-capture set's column templates: "kinds"),
+    title."""
     sets = _registry()
-    return "\n".join(f"{n:<12} {len(sets[n].columns):>3} columns  {sets[n].title}"
+    return "\n".join(f"{n:<12} {len(sets[n].columns):>3} "
+                     f"{'kinds  ' if sets[n].needs_capture else 'columns'}  {sets[n].title}"
                      for n in sorted(sets))
 
 
