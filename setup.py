@@ -63,7 +63,8 @@ MODULES = ["ctables", "decode", "appcore", "flowtable", "eve", "evedns", "hst", 
            "sketch",
            "extreme",
            "tail",
-           "entropy"]
+           "entropy",
+           "pktrows", "netmlseq"]
 
 if os.environ.get("WIRESCORE_MODULES"):
     _only = os.environ["WIRESCORE_MODULES"].split(",")

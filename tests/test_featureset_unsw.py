@@ -100,7 +100,7 @@ def test_features_set_listing_and_errors(tmp_path):
 
     listing = run_wirescore("features", "--set").stdout
     sets = {ln.split()[0]: ln.split()[1] for ln in listing.splitlines()}
-    assert sets == {"cicflowmeter": "79", "splt": "60", "unsw-nb15": "45"}
+    assert sets == {"cicflowmeter": "79", "netml": "23", "splt": "60", "unsw-nb15": "45"}
     lines = run_wirescore("features", "--set", "unsw-nb15").stdout.splitlines()[1:]
     assert [ln.split()[0] for ln in lines] == [c.name for c in COLUMNS]
     assert [ln.split()[1] for ln in lines] == [c.unit for c in COLUMNS]
@@ -109,7 +109,7 @@ def test_features_set_listing_and_errors(tmp_path):
                       "ct_state_ttl", "is_ftp_login", "ct_ftp_cmd", "attack_cat", "label"}
     proc = run_wirescore("features", "--set", "nope", check=False)
     assert proc.returncode == 1
-    assert "no feature set 'nope' (sets: cicflowmeter, splt, unsw-nb15)" in proc.stderr
+    assert "no feature set 'nope' (sets: cicflowmeter, netml, splt, unsw-nb15)" in proc.stderr
     pcap = need_shared() / "pcaps" / CAPTURES[0]
     proc = run_wirescore("run", "-r", pcap, "-l", tmp_path / "l", "--feature-set",
                          "unsw-nb15", check=False)

@@ -346,15 +346,35 @@ def config_cmd(config_path, no_comments, **kwargs):
               metavar="NAME",
               help="A named feature set's columns (e.g. unsw-nb15) instead of the "
                    "catalogue's; --set alone lists the sets.")
-def features_cmd(set_name):
+@click.option("-r", "--read", "read_path", type=click.Path(dir_okay=False),
+              help="With --set netml: the capture to compute it from (per capture).")
+@click.option("--export", "export_path", type=click.Path(dir_okay=False),
+              help="With -r: the CSV file to write (one row a netml subflow).")
+@click.option("--type", "feat_types", multiple=True, metavar="TYPE",
+              help="With -r: netml's feature types (IAT, SIZE, IAT_SIZE, STATS, SAMP_NUM, "
+                   "SAMP_SIZE, FFT-IAT, ...); repeatable; default IAT.")
+@click.option("--header", is_flag=True, help="With -r: netml's header block (TCP flag "
+                                             "counts and TTLs) before each type's columns.")
+@click.option("--param", "param_pairs", multiple=True, metavar="KEY=VALUE",
+              help="With -r: a netml parameter (q_interval, interval, dim, sampling_rate, "
+                   "flow_pkts_thres, tcp_timeout, udp_timeout, ipv6, max_packets).")
+def features_cmd(set_name, read_path, export_path, feat_types, header, param_pairs):
     """List every feature column: name, unit, definition.
 
     With --set NAME, a dataset's columns as computed from packets (`wirescore run
     --export F --feature-set NAME` writes them); columns the core cannot give are
-    marked "not computed".
+    marked "not computed". A set computed per capture (netml) is written with
+    `--set netml -r CAPTURE --export F.csv`.
     """
     from wirescore.catalog import describe
 
+    if read_path or export_path:
+        try:
+            _features_of_capture(set_name, read_path, export_path, feat_types, header,
+                                 param_pairs)
+        except WirescoreError as exc:
+            raise CliError(str(exc)) from None
+        return
     if set_name is None:
         click.echo(describe())
         return
@@ -364,6 +384,30 @@ def features_cmd(set_name):
         click.echo(featuresets.describe(set_name) if set_name else featuresets.listing())
     except WirescoreError as exc:
         raise CliError(str(exc)) from None
+
+
+def _features_of_capture(set_name, read_path, export_path, feat_types, header, param_pairs):
+    """`features --set netml -r CAPTURE --export F.csv`."""
+    from wirescore.cli_models import _params
+    from wirescore.featuresets import get
+
+    if not (set_name and read_path and export_path):
+        raise WirescoreError("-r CAPTURE and --export FILE.csv go together, with --set "
+                             "netml (a set computed per capture)")
+    if not get(set_name).needs_capture:
+        raise WirescoreError(f"feature set {set_name} is computed from flow records: "
+                             f"write it with `wirescore run -r CAPTURE --export FILE "
+                             f"--feature-set {set_name}`")
+    if not str(export_path).endswith(".csv"):
+        raise WirescoreError(f"{export_path}: --export here writes CSV (a .csv name)")
+    from wirescore.featuresets import netml
+
+    params = netml.params_from(_params(param_pairs))
+    table = netml.from_capture(read_path, feat_types or ("IAT",), header, params)
+    rows = netml.write_csv(table, export_path)
+    log.info("%s: %d netml subflows, %d feature columns (interval %.6g s, dim %d, "
+             "sampling rate %.6g s)", export_path, rows, len(table.names), table.interval,
+             table.dim, table.sampling_rate)
 
 
 @main.command("interfaces")

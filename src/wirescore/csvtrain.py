@@ -51,6 +51,7 @@ class CsvLabels:
 def model_features(set_name: str) -> list[str]:
     """The profile feature names ("SET.column") a model of this set takes."""
     fset = get(set_name)
+    fset.require_records()          # a profile scores flow records: not a per-capture set
     return [f"{fset.name}.{c.name}" for c in fset.model_columns if c.computed]
 
 

@@ -134,7 +134,7 @@ def preload(cfg) -> Optional[list]:
         if not export:
             raise WirescoreError(f"--feature-set {feature_set}: needs --export FILE (it "
                                  "names the export's columns)")
-        get(feature_set)
+        get(feature_set).require_records()
     if export and str(export).endswith(".parquet"):
         try:
             import pyarrow.parquet  # noqa: F401

@@ -37,9 +37,9 @@ def link_header_bytes(linktype: int) -> int:
 
 
 def _registry() -> dict[str, FeatureSet]:
-    from wirescore.featuresets import cicflowmeter, splt, unsw_nb15
+    from wirescore.featuresets import cicflowmeter, netml, splt, unsw_nb15
 
-    return {s.name: s for s in (unsw_nb15.SET, cicflowmeter.SET, splt.SET)}
+    return {s.name: s for s in (unsw_nb15.SET, cicflowmeter.SET, splt.SET, netml.SET)}
 
 
 def splt_packets(set_names) -> int:
@@ -73,9 +73,11 @@ def describe(name: str) -> str:
 
 
 def listing() -> str:
-    """One line a set: name, columns, title."""
+    """One line a set: name, columns (a per-capture set's column templates: "kinds"),
+    title."""
     sets = _registry()
-    return "\n".join(f"{n:<12} {len(sets[n].columns):>3} columns  {sets[n].title}"
+    return "\n".join(f"{n:<12} {len(sets[n].columns):>3} "
+                     f"{'kinds  ' if sets[n].needs_capture else 'columns'}  {sets[n].title}"
                      for n in sorted(sets))
 
 
@@ -108,6 +110,7 @@ class SetMatrix:
         if any(p is None for p in parts) or len({p[0].name for p in parts}) != 1:
             raise WirescoreError(f"features {list(features)}: not all of one feature set")
         self.set = parts[0][0]
+        self.set.require_records()
         self.columns = [p[1] for p in parts]
         self._compute = self.set.computer(link_bytes=link_bytes)
 

@@ -36,6 +36,9 @@ class FeatureSet:
     # the flow records' packets the set reads: FlowMeter(splt=n) keeps each flow's first
     # n packets in its record (ext/splt.pxd); 0: the set reads the summary fields only
     splt_packets: int = 0
+    # not computed from flow records: why, and what to use instead (one line); such a
+    # set's columns are templates ("iat_k") and its computer refuses (require_records)
+    needs_capture: str = ""
 
     @property
     def names(self) -> list[str]:
@@ -45,6 +48,12 @@ class FeatureSet:
     def model_columns(self) -> list[Column]:
         """The columns a model may take as input (not the row id or the labels)."""
         return [c for c in self.columns if c.kind in ("numeric", "categorical")]
+
+    def require_records(self) -> None:
+        """An error (one line: why, and what to use instead) for a set that is not
+        computed from the core's flow records (--export, profiles, train)."""
+        if self.needs_capture:
+            raise WirescoreError(f"feature set {self.name}: {self.needs_capture}")
 
     def column(self, name: str) -> Column:
         for c in self.columns:
