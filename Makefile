@@ -26,7 +26,7 @@ install: $(PY)
 # where its configuration points (a wheel directory or PyTorch's CPU index: pyproject's
 # torch extra); where none offers it, this says so and the torch tests skip.
 TORCH_CPU ?= torch==2.13.0+cpu
-install-torch: install
+install-torch: $(PY)
 	@$(PY) -c 'import torch' 2>/dev/null \
 	  || $(PY) -m pip install --quiet --only-binary=:all: '$(TORCH_CPU)' \
 	  || echo "install-torch: no $(TORCH_CPU) wheel reachable; the torch export tests will skip"
