@@ -8,7 +8,7 @@ DEMO_PCAP := tests/data/pcaps/ndpi-synscan.pcap
 DEMO_LOGS := demo-logs
 SERVE_PORT ?= 8080
 
-.PHONY: all install demo serve-demo test bench bench-short bench-baseline fuzz-smoke clean
+.PHONY: all install install-torch demo serve-demo test bench bench-short bench-baseline fuzz-smoke clean
 
 all: demo
 
@@ -19,6 +19,17 @@ $(PY):
 # editable install: builds the Cython core (ext/) into src/wirescore/_core
 install: $(PY)
 	cd $(ROOT) && $(PY) -m pip install --quiet -e '.[test,train,serve,research]'
+
+# PyTorch's CPU-only build, for `wirescore model export` of a torch model and its tests
+# (tests/test_torch_export.py, which skip without it): only an exact "+cpu" build, so it
+# can never pull the CUDA wheel and its several GB of nvidia-* packages. pip finds it
+# where its configuration points (a wheel directory or PyTorch's CPU index: pyproject's
+# torch extra); where none offers it, this says so and the torch tests skip.
+TORCH_CPU ?= torch==2.13.0+cpu
+install-torch: $(PY)
+	@$(PY) -c 'import torch' 2>/dev/null \
+	  || $(PY) -m pip install --quiet --only-binary=:all: '$(TORCH_CPU)' \
+	  || echo "install-torch: no $(TORCH_CPU) wheel reachable; the torch export tests will skip"
 
 demo: install
 	rm -rf $(DEMO_LOGS)
