@@ -858,7 +858,7 @@ cdef class FlowMeter:
             what = scan_first(&self.scans, &self.ctx, e, v, direction, ts, self.cnt)
             if what >= 0 and self.pend.cap:
                 pending_add(&self.pend, &self.scans, e, flow_id(h, e.f.first_ts), ts,
-                            <uint16_t>what, self.cnt)
+                            <uint16_t>what, v.icmp_type, v.icmp_code, self.cnt)
         # the application layer: packets with payload, and a TCP flow's FIN or RST while
         # it holds a record (no work for the others)
         if (self.app_on and (v.proto == IPP_TCP or v.proto == IPP_UDP) and v.has_ports

@@ -19,8 +19,8 @@
 # Records go to a buffer of out_cap records that the meter drains (drain_attempts());
 # confirmation stops while it is full and resumes at a later packet, once drained.
 #
-# Inline, used by flowtable.pyx without the GIL. Memory: sizeof(PendingAttempt) (56
-# bytes) per FIFO entry (3.5 MiB for the default 65,536) and sizeof(AttemptRecord) (112
+# Inline, used by flowtable.pyx without the GIL. Memory: sizeof(PendingAttempt) (64
+# bytes) per FIFO entry (4 MiB for the default 65,536) and sizeof(AttemptRecord) (120
 # bytes) per buffered record; nothing when cap is 0 (off).
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
@@ -44,6 +44,8 @@ cdef struct PendingAttempt:
     uint16_t what                # the service: server port, or the ICMP request type
     uint8_t ipver
     uint8_t proto
+    uint8_t icmp_type            # ICMP: the request's type and code, which the flow's
+    uint8_t icmp_code            # Community ID takes as its ports; 0 for the others
 
 cdef struct AttemptRecord:
     int64_t ts_us                # the confirmation's packet time (the alert's time)
@@ -56,7 +58,9 @@ cdef struct AttemptRecord:
     uint8_t ip_version
     uint8_t proto
     uint8_t answered             # 1: an answer came before the confirmation
-    uint8_t pad
+    uint8_t icmp_type            # ICMP: the request's type and code (the Community ID's
+    uint8_t icmp_code            # ports, as the flow line hashes them); 0 otherwise
+    uint8_t pad[7]
     # confirmed unanswered items of the three scan keys (scans.pxd), flow records' names
     double ctx_src_unanswered_hosts
     double ctx_src_unanswered_services
@@ -128,6 +132,8 @@ cdef inline void pending_confirm(Pending* p, Scans* s, int64_t now) noexcept nog
     r.dest_port = a.server_port
     r.ip_version = a.ipver
     r.proto = a.proto
+    r.icmp_type = a.icmp_type
+    r.icmp_code = a.icmp_code
     r.answered = scan_answered(by_service, h_server)
     scan_fail(by_service, h_server, a.t)
     scan_fail(by_server, h_svc, a.t)
@@ -152,10 +158,12 @@ cdef inline void pending_due(Pending* p, Scans* s, int64_t now, bint every) noex
 
 
 cdef inline void pending_add(Pending* p, Scans* s, const FlowEntry* e, uint64_t fid,
-                             int64_t ts, uint16_t what, uint64_t* cnt) noexcept nogil:
+                             int64_t ts, uint16_t what, uint8_t icmp_type,
+                             uint8_t icmp_code, uint64_t* cnt) noexcept nogil:
     """Append the attempt that starts flow e (flow id fid, at packet time ts, service
-    `what` as scans.pxd keys it); a full FIFO first confirms its oldest entry early, or
-    drops it when the record buffer is full too (counted)."""
+    `what` as scans.pxd keys it; an ICMP request's type and code, else 0); a full FIFO
+    first confirms its oldest entry early, or drops it when the record buffer is full
+    too (counted)."""
     cdef PendingAttempt* a
     cdef bint ac = e.f.a_is_client
     if p.n == p.cap:
@@ -174,6 +182,8 @@ cdef inline void pending_add(Pending* p, Scans* s, const FlowEntry* e, uint64_t 
     a.ipver = e.key.ipver
     a.proto = e.key.proto
     a.what = what
+    a.icmp_type = icmp_type
+    a.icmp_code = icmp_code
     memcpy(a.client, &e.key.addr_a[0] if ac else &e.key.addr_b[0], 16)
     memcpy(a.server, &e.key.addr_b[0] if ac else &e.key.addr_a[0], 16)
     a.client_port = e.key.port_a if ac else e.key.port_b

@@ -65,8 +65,8 @@ cdef struct WinAcc:
     uint64_t rep_flow
     uint8_t rep_src[16]
     uint8_t rep_dst[16]
-    uint16_t rep_sport
-    uint16_t rep_dport
+    uint16_t rep_sport        # ports; an ICMP packet's type and code (the Community
+    uint16_t rep_dport        # ID's ports for ICMP)
     uint8_t rep_proto
     uint8_t rep_ports         # 1: the packet had ports (TCP, UDP, SCTP)
     uint8_t rep_ipver
@@ -99,8 +99,8 @@ cdef struct WindowRecord:
     uint64_t flow_id          # the representative flow: of the key's latest packet in the
     uint8_t src[16]           # window (an early record: the checkpoint packet), with that
     uint8_t dst[16]           # packet's addresses, ports and protocol as it was sent (so
-    uint16_t src_port         # a src key is its src, a dst key its dst)
-    uint16_t dest_port
+    uint16_t src_port         # a src key is its src, a dst key its dst; an ICMP
+    uint16_t dest_port        # packet's type and code in the ports, has_ports 0)
     uint8_t proto
     uint8_t has_ports
     uint8_t rep_version       # 4 or 6: of src and dst (a window of key "all" has none)
@@ -199,8 +199,8 @@ cdef inline void win_add(WinAcc* a, const PacketView* v, uint64_t flow) noexcept
     a.rep_flow = flow
     memcpy(a.rep_src, src, 16)
     memcpy(a.rep_dst, dst, 16)
-    a.rep_sport = v.sport
-    a.rep_dport = dport
+    a.rep_sport = v.sport if has_ports else v.icmp_type      # 0 but for ICMP
+    a.rep_dport = dport if has_ports else v.icmp_code
     a.rep_proto = proto
     a.rep_ports = has_ports
     a.rep_ipver = ipver

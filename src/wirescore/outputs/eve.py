@@ -267,11 +267,15 @@ def window_alert_event(window, alert, ts: Timestamps, seed: int = 0) -> dict[str
         ev["dest_ip"] = ip_text(bytes(window["dst"]), rep)
         if window["has_ports"]:
             ev["dest_port"] = int(window["dest_port"])
-        ev["proto"] = proto_name(int(window["proto"]))
-        if window["has_ports"]:
+        proto = int(window["proto"])
+        ev["proto"] = proto_name(proto)
+        # ports, or an ICMP packet's type and code (in the port fields): the Community
+        # ID of the representative's flow when that flow began with this packet's type
+        # or its pair's (echo request and reply hash alike); other protocols have none
+        if window["has_ports"] or (proto == 1 and rep == 4) or (proto == 58 and rep == 6):
             size = 4 if rep == 4 else 16
             ev["community_id"] = community_id(
-                int(window["proto"]), bytes(window["src"])[:size], bytes(window["dst"])[:size],
+                proto, bytes(window["src"])[:size], bytes(window["dst"])[:size],
                 int(window["src_port"]), int(window["dest_port"]), seed)
     else:
         version = int(window["ip_version"])
@@ -418,11 +422,14 @@ def _open_flow_head(record, stamp_us: int, ts: Timestamps, seed: int = 0
     sport, dport = ((int(record["src_port"]), int(record["dest_port"]))
                     if proto in PORT_PROTOS else (None, None))
     # ICMP: the flow line hashes the first packet's type and code as its ports; an
-    # update's record has them (an attempt's has not: its ID stays the port-less one)
+    # update's record has them as the flow's, an attempt's as the request's
     cid_ports = (sport, dport)
     is_icmp = (proto == 1 and version == 4) or (proto == 58 and version == 6)
-    if is_icmp and "icmp_seen" in record.dtype.names and int(record["icmp_seen"]) & 1:
+    names = record.dtype.names
+    if is_icmp and "icmp_seen" in names and int(record["icmp_seen"]) & 1:
         cid_ports = (int(record["icmp_type_ts"]), int(record["icmp_code_ts"]))
+    elif is_icmp and "icmp_code" in names:
+        cid_ports = (int(record["icmp_type"]), int(record["icmp_code"]))
     ev: dict[str, Any] = {
         "timestamp": ts(stamp_us), "flow_id": int(record["flow_id"]),
         "src_ip": ip_text(src, version), "src_port": sport,
