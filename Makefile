@@ -8,7 +8,7 @@ DEMO_PCAP := tests/data/pcaps/ndpi-synscan.pcap
 DEMO_LOGS := demo-logs
 SERVE_PORT ?= 8080
 
-.PHONY: all install install-torch demo serve-demo test bench bench-short bench-baseline fuzz-smoke clean
+.PHONY: all install install-torch install-netml demo serve-demo test bench bench-short bench-baseline fuzz-smoke clean
 
 all: demo
 
@@ -31,6 +31,15 @@ install-torch: $(PY)
 	  || $(PY) -m pip install --quiet --only-binary=:all: '$(TORCH_CPU)' \
 	  || echo "install-torch: no $(TORCH_CPU) wheel reachable; the torch export tests will skip"
 
+# netml 0.7.1, the netml feature set's reference (tests/test_featureset_netml.py): its
+# parser alone, which needs scapy and netaddr; without its pins (numpy 2.0, pandas 2.2,
+# scikit-learn 1.5, pyod), which would downgrade the venv
+NETML ?= netml==0.7.1 scapy~=2.5.0 netaddr~=1.3.0
+install-netml: $(PY)
+	@$(PY) -c 'import netml.pparser.parser' 2>/dev/null \
+	  || $(PY) -m pip install --quiet --no-deps $(foreach p,$(NETML),'$(p)') \
+	  || echo "install-netml: netml not reachable; the netml parity tests will skip"
+
 demo: install
 	rm -rf $(DEMO_LOGS)
 	$(VENV)/bin/wirescore run -r $(DEMO_PCAP) -l $(DEMO_LOGS)
@@ -48,7 +57,8 @@ demo: install
 serve-demo: demo
 	$(VENV)/bin/wirescore serve -l $(DEMO_LOGS) --port $(SERVE_PORT)
 
-test: install
+# the suite and its references that are no extra: PyTorch's CPU build, netml's parser
+test: install install-torch install-netml
 	cd $(ROOT) && $(PY) -m pytest -q tests
 
 # throughput suite (benchmarks/README.md): saved, then compared with the baseline;
