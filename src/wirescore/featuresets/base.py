@@ -36,6 +36,9 @@ class FeatureSet:
     # the flow records' packets the set reads: FlowMeter(splt=n) keeps each flow's first
     # n packets in its record (ext/splt.pxd); 0: the set reads the summary fields only
     splt_packets: int = 0
+    # the set reads the records' per-packet statistics (pkt_* fields: FlowMeter(pktstats=
+    # True), ext/pktstats.pxd)
+    packet_stats: bool = False
 
     @property
     def names(self) -> list[str]:
