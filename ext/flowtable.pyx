@@ -487,6 +487,11 @@ cdef class FlowMeter:
         """Whether the records' pkt_* fields are kept (the pktstats option)."""
         return self.pks.s != NULL
 
+    @property
+    def activity_timeout(self):
+        """With pktstats: the activity timeout, seconds (0.0 when off)."""
+        return self.pks.activity_us / 1e6 if self.pks.s != NULL else 0.0
+
     def drain(self):
         """Finished flows since the last drain, as an array of RECORD_DTYPE (a copy)."""
         cdef Py_ssize_t n = self.out_n
