@@ -88,6 +88,9 @@ cdef struct PacketView:
     uint8_t icmp_type
     uint8_t icmp_code
     uint8_t frag           # FRAG_NONE / FRAG_FIRST / FRAG_LATER
+    uint8_t l4_hdr         # L4 header bytes per the headers: TCP's data offset (options
+                           # included), UDP 8, SCTP 12, ICMP up to 8; 0 otherwise and for
+                           # later fragments (l4_hdr + payload_len: the IP payload)
     uint16_t error         # RES_ERROR: the fault's counter slot (E_*), else 0
 
 
@@ -148,6 +151,7 @@ cdef inline int decode_l4(const uint8_t* p, uint32_t off, uint32_t avail, uint32
         v.tcp_win = be16(p + 14)
         v.has_ports = 1
         v.payload_len = l4len - doff
+        v.l4_hdr = <uint8_t>doff
         set_payload(v, off, avail, l4len, doff)
         cnt[C_TCP] += 1
     elif proto == 17:
@@ -157,6 +161,7 @@ cdef inline int decode_l4(const uint8_t* p, uint32_t off, uint32_t avail, uint32
         v.dport = be16(p + 2)
         v.has_ports = 1
         v.payload_len = l4len - 8
+        v.l4_hdr = 8
         set_payload(v, off, avail, l4len, 8)
         cnt[C_UDP] += 1
     elif proto == 132:
@@ -166,6 +171,7 @@ cdef inline int decode_l4(const uint8_t* p, uint32_t off, uint32_t avail, uint32
         v.dport = be16(p + 2)
         v.has_ports = 1
         v.payload_len = l4len - 12
+        v.l4_hdr = 12
         cnt[C_SCTP] += 1
     elif (proto == 1 and v.ipver == 4) or (proto == 58 and v.ipver == 6):
         if avail < 4 or l4len < 4:
@@ -173,6 +179,7 @@ cdef inline int decode_l4(const uint8_t* p, uint32_t off, uint32_t avail, uint32
         v.icmp_type = p[0]
         v.icmp_code = p[1]
         v.payload_len = l4len - 8 if l4len > 8 else 0
+        v.l4_hdr = <uint8_t>(l4len - v.payload_len)
         cnt[C_ICMPV4 if proto == 1 else C_ICMPV6] += 1
     else:
         v.payload_len = l4len

@@ -265,6 +265,40 @@ cdef struct FlowRecord:
     uint8_t splt_direction[SPLT_MAX]
     uint8_t splt_count
     uint8_t pad3[7]
+    # per-packet statistics (pktstats.pxd; FlowMeter(pktstats=True), all zero when off,
+    # pkt_stats 1 when on): L4 payload lengths (bytes) per direction and merged, L4
+    # header bytes, packets with payload, gaps of both directions merged (µs), activity
+    # periods (µs; count, mean, population std, min, max); wirescore/catalog.py
+    double pkt_payload_min_toserver
+    double pkt_payload_max_toserver
+    double pkt_payload_std_toserver
+    double pkt_payload_min_toclient
+    double pkt_payload_max_toclient
+    double pkt_payload_std_toclient
+    double pkt_payload_min
+    double pkt_payload_max
+    double pkt_payload_std
+    double pkt_header_bytes_toserver
+    double pkt_header_bytes_toclient
+    double pkt_header_min_toserver
+    double pkt_header_min_toclient
+    double pkt_data_toserver
+    double pkt_data_toclient
+    double pkt_iat_min
+    double pkt_iat_max
+    double pkt_iat_std
+    double pkt_active_count
+    double pkt_active_mean
+    double pkt_active_std
+    double pkt_active_min
+    double pkt_active_max
+    double pkt_idle_count
+    double pkt_idle_mean
+    double pkt_idle_std
+    double pkt_idle_min
+    double pkt_idle_max
+    uint8_t pkt_stats
+    uint8_t pad4[7]
 
 
 cdef inline uint32_t sat32(int64_t x) noexcept nogil:

@@ -52,6 +52,7 @@ from arp cimport ArpTable, ArpRecord, arp_init, arp_free, arp_frame
 from anomaly cimport Anomalies, AnomalyRecord, anomaly_init, anomaly_free, anomaly_add
 from ring cimport Ring, RingQuery, ring_init, ring_free, ring_add, ring_pick, ring_copy
 from splt cimport Splt, splt_init, splt_free, splt_start, splt_packet, splt_record
+from pktstats cimport PktStatsTable, pks_init, pks_free, pks_start, pks_packet, pks_record
 from enums cimport N_APP_EVENTS, IPP_TCP, IPP_UDP, TH_FIN, TH_RST
 from decode cimport FRAG_LATER
 from app.app cimport AppTable, AppRec, app_init, app_free, app_packet, app_flow_end
@@ -238,6 +239,14 @@ cdef class FlowMeter:
         length, gap (splt.pxd; NFStream's early-flow sequence), in the records' splt_*
         fields; (1 + 7 splt) bytes per flow-table entry, in a table of their own. 0 (the
         default): off, the fields are zero.
+    pktstats : bool
+        Keep per-packet statistics of each flow (pktstats.pxd: L4 payload lengths per
+        direction and merged, L4 header bytes, packets with payload, merged gaps, activity
+        periods) in the records' pkt_* fields (pkt_stats 1); 176 bytes per flow-table
+        entry, in a table of their own. Off (the default): the fields are zero.
+    activity_timeout : float, seconds
+        With pktstats: a gap between packets of a flow longer than this ends an activity
+        period and is an idle period (CICFlowMeter's activity timeout, 5 s).
     anomalies : bool
         Keep one AnomalyRecord (ANOMALY_DTYPE) per frame the decoder refuses, for
         drain_anomalies(), which the caller must then call after every feed() (feed()
@@ -291,6 +300,7 @@ cdef class FlowMeter:
     cdef Anomalies anom
     cdef Pending pend
     cdef Splt splt
+    cdef PktStatsTable pks
     cdef FlowRecord* out
     cdef uint32_t out_cap, out_n, reserve
     cdef FlowRecord* upd
@@ -317,7 +327,8 @@ cdef class FlowMeter:
                   unsigned int app_first_bytes=512, unsigned int scan_pending=0,
                   double scan_grace=0.5, double update_interval=0.0,
                   unsigned int window_early=0, unsigned int window_early_capacity=65536,
-                  bint anomalies=False, bint macs=False, unsigned int splt=0):
+                  bint anomalies=False, bint macs=False, unsigned int splt=0,
+                  bint pktstats=False, double activity_timeout=5.0):
         cdef double seconds[N_TC]
         cdef int kinds
         cdef const uint32_t[::1] budgets
@@ -375,6 +386,11 @@ cdef class FlowMeter:
             raise ValueError(f"splt must be 0 (off) .. {SPLT_MAX} packets, not {splt}")
         if splt and splt_init(&self.splt, splt, max_flows) < 0:
             raise MemoryError("cannot allocate the SPLT table")
+        if pktstats:
+            if not activity_timeout > 0:
+                raise ValueError("activity_timeout must be > 0")
+            if pks_init(&self.pks, max_flows, <int64_t>(activity_timeout * 1e6)) < 0:
+                raise MemoryError("cannot allocate the packet statistics table")
         if anomalies and anomaly_init(&self.anom, ANOMALY_CAP) < 0:
             raise MemoryError("cannot allocate the anomaly records")
         if scan_pending and not context:
@@ -418,6 +434,7 @@ cdef class FlowMeter:
         anomaly_free(&self.anom)
         free(self.macs)
         splt_free(&self.splt)
+        pks_free(&self.pks)
         pending_free(&self.pend)
         free(self.out)
         free(self.upd)
@@ -464,6 +481,16 @@ cdef class FlowMeter:
     def splt_packets(self):
         """Packets each record's splt_* fields hold at most (the splt option; 0: off)."""
         return self.splt.n
+
+    @property
+    def pktstats(self):
+        """Whether the records' pkt_* fields are kept (the pktstats option)."""
+        return self.pks.s != NULL
+
+    @property
+    def activity_timeout(self):
+        """With pktstats: the activity timeout, seconds (0.0 when off)."""
+        return self.pks.activity_us / 1e6 if self.pks.s != NULL else 0.0
 
     def drain(self):
         """Finished flows since the last drain, as an array of RECORD_DTYPE (a copy)."""
@@ -848,12 +875,15 @@ cdef class FlowMeter:
                 self._keep_macs(idx, frame)
         e = &self.ft.entries[idx]
         direction = 0 if (<uint8_t>src_is_a) == e.f.a_is_client else 1
-        if self.upd_every or self.splt.n:
+        if self.upd_every or self.splt.n or self.pks.s != NULL:
             prev_last = acc_last_seen(&e.f)
             prev_tcp = e.f.tcp_state
         first = acc_packet(&e.f, v, &ts, direction, self.tcp_close, self.cnt)
         if self.splt.n:
             splt_packet(&self.splt, <size_t>idx, direction, v.wire_len, ts - prev_last)
+        if self.pks.s != NULL:
+            pks_packet(&self.pks, <size_t>idx, v, direction, ts, prev_last,
+                       <uint64_t>e.f.d[0].pkts + e.f.d[1].pkts)
         if first and self.context:
             what = scan_first(&self.scans, &self.ctx, e, v, direction, ts, self.cnt)
             if what >= 0 and self.pend.cap:
@@ -883,6 +913,8 @@ cdef class FlowMeter:
         idx = ft_insert(&self.ft, key, h, ts, src_is_a, self.cnt)
         if self.splt.n:
             splt_start(&self.splt, <size_t>idx)
+        if self.pks.s != NULL:
+            pks_start(&self.pks, <size_t>idx, ts)
         if self.context:
             e = &self.ft.entries[idx]
             if src_is_a:
@@ -936,6 +968,8 @@ cdef class FlowMeter:
         self._put_macs(<int32_t>(e - self.ft.entries), r)
         if self.splt.n:
             splt_record(&self.splt, <size_t>(e - self.ft.entries), r)
+        if self.pks.s != NULL:
+            pks_record(&self.pks, <size_t>(e - self.ft.entries), &e.f, r)
         acc_record(&e.f, R_NONE, r)
         if self.context:
             ctx_flow_peek(&self.ctx, r, self.now_us)
@@ -957,6 +991,8 @@ cdef class FlowMeter:
         self._put_macs(idx, r)
         if self.splt.n:
             splt_record(&self.splt, <size_t>idx, r)
+        if self.pks.s != NULL:
+            pks_record(&self.pks, <size_t>idx, &e.f, r)
         acc_record(&e.f, reason, r)
         if self.app_on:
             app_flow_end(&self.app, &e.app, e.key.proto, r, self.cnt)

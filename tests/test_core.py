@@ -63,11 +63,12 @@ def test_catalog_matches_record_dtype():
     fields = set(RECORD_DTYPE.names)
     feature_fields = [f.field for f in catalog.ALL_FEATURES]
     assert len(set(feature_fields)) == len(feature_fields)
-    assert (set(feature_fields) | set(catalog.IDENTITY_FIELDS)
-            | set(catalog.SEQUENCE_FIELDS)) == fields
-    assert not set(feature_fields) & set(catalog.IDENTITY_FIELDS)
-    assert not (set(feature_fields) | set(catalog.IDENTITY_FIELDS)) & set(
-        catalog.SEQUENCE_FIELDS)
+    groups = [set(feature_fields), set(catalog.IDENTITY_FIELDS),
+              set(catalog.SEQUENCE_FIELDS), set(catalog.PACKET_STAT_FIELDS)]
+    assert set().union(*groups) == fields
+    assert sum(len(g) for g in groups) == len(fields)        # no field in two groups
+    for f in catalog.PACKET_STAT_FEATURES:
+        assert f.name == f.field and f.unit and f.definition
     for f in catalog.FLOW_FEATURES:
         assert f.name == "flow." + f.field and f.unit and f.definition
     for f in catalog.CONTEXT_FEATURES:

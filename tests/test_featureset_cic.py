@@ -72,7 +72,7 @@ def test_train_on_cicflowmeter_csv_runs_on_its_capture(tmp_path):
     run_wirescore("train", "--csv", demo / "demo.csv", "--feature-set", "cicflowmeter",
                   "--label-column", "Label", "-o", prefix)
     side = json.loads(prefix.with_suffix(".json").read_text())
-    assert len(side["features"]) == 52 and side["onnx_check"]["max_abs_diff"] <= 1e-5
+    assert len(side["features"]) == 78 and side["onnx_check"]["max_abs_diff"] <= 1e-5
     out = tmp_path / "scored.csv"
     run_wirescore("run", "-r", demo / "demo.pcap", "-l", tmp_path / "logs", "--rules",
                   prefix.with_suffix(".yaml"), "--export", out)

@@ -33,6 +33,8 @@ class Side:
     payload: int = 0
     requests: int = 0
     flags: dict = field(default_factory=dict)    # TCP flag name -> packets with it
+    payloads: list = field(default_factory=list)  # per packet: L4 payload bytes
+    headers: list = field(default_factory=list)   # per packet: L4 header bytes
 
 
 @dataclass
@@ -44,6 +46,7 @@ class RefFlow:
     syn_ts: float | None = None
     synack_ts: float | None = None
     ack_ts: float | None = None
+    times: list = field(default_factory=list)    # both directions, in capture order
 
     def columns(self) -> dict:
         s, d = self.sides
@@ -113,9 +116,12 @@ def reference(path: Path) -> dict[tuple, RefFlow]:
             side.ttl = ip.ttl
             side.win = l4.win if ip.p == 6 else 0
         side.times.append(ts)
+        flow.times.append(ts)
         side.sizes.append(max(len(buf), 14 + ip.len) - 14)
         payload = bytes(l4.data)
         side.payload += len(payload)
+        side.payloads.append(len(payload))
+        side.headers.append(l4.off * 4 if ip.p == 6 else 8)
         if ip.p == 6:
             f = l4.flags
             for name, bit in (("fin", 1), ("syn", 2), ("rst", 4), ("psh", 8), ("ack", 16),
@@ -180,4 +186,53 @@ def cic_columns(flow: RefFlow) -> dict:
     for name, flag in (("FIN", "fin"), ("SYN", "syn"), ("RST", "rst"), ("PSH", "psh"),
                        ("ACK", "ack"), ("URG", "urg"), ("CWE", "cwr"), ("ECE", "ece")):
         out[f"{name} Flag Count"] = s.flags.get(flag, 0) + d.flags.get(flag, 0)
+    out.update(cic_packet_columns(flow))
+    return out
+
+
+def _stdev(values: list) -> float:
+    return statistics.stdev(values) if len(values) >= 2 else 0.0
+
+
+def cic_packet_columns(flow: RefFlow, activity_us: int = 5_000_000) -> dict:
+    """The cicflowmeter set's per-packet columns of a reference flow: payload lengths,
+    header lengths, merged gaps, activity periods (CICFlowMeter's updateActiveIdleTime
+    with every packet after the first; the period open at the end not counted)."""
+    s, d = flow.sides
+    out = {}
+    for name, side in (("Fwd", s), ("Bwd", d)):
+        out[f"{name} Packet Length Max"] = max(side.payloads, default=0)
+        out[f"{name} Packet Length Min"] = min(side.payloads, default=0)
+        out[f"{name} Packet Length Std"] = _stdev(side.payloads)
+        out[f"{name} Header Length"] = sum(side.headers)
+    out["Fwd Header Length.1"] = out["Fwd Header Length"]
+    every = s.payloads + d.payloads
+    out["Min Packet Length"] = min(every)
+    out["Max Packet Length"] = max(every)
+    out["Packet Length Std"] = _stdev(every)
+    out["Packet Length Variance"] = out["Packet Length Std"] ** 2
+    out["act_data_pkt_fwd"] = sum(1 for p in s.payloads if p >= 1)
+    out["min_seg_size_forward"] = min(s.headers, default=0)
+    times, last = [], -math.inf          # a packet older than the flow's last is at the last
+    for t in flow.times:
+        last = max(last, t)
+        times.append(last)
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    out["Flow IAT Std"] = _stdev(gaps)
+    out["Flow IAT Max"] = max(gaps, default=0)
+    out["Flow IAT Min"] = min(gaps, default=0)
+    active, idle = [], []
+    start = end = times[0]
+    for t in times[1:]:
+        if t - end > activity_us:
+            if end - start > 0:
+                active.append(end - start)
+            idle.append(t - end)
+            start = t
+        end = t
+    for kind, periods in (("Active", active), ("Idle", idle)):
+        out[f"{kind} Mean"] = statistics.fmean(periods) if periods else 0.0
+        out[f"{kind} Std"] = _stdev(periods)
+        out[f"{kind} Max"] = max(periods, default=0)
+        out[f"{kind} Min"] = min(periods, default=0)
     return out

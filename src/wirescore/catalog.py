@@ -408,6 +408,64 @@ IDENTITY_FIELDS = (
 #: splt feature set, wirescore.featuresets.splt, makes columns of them)
 SEQUENCE_FIELDS = ("splt_gap_us", "splt_size", "splt_direction", "splt_count", "pad3")
 
+
+def _packet_stats() -> list[Feature]:
+    out = []
+    for d, who in (("_toserver", " client to server"), ("_toclient", " server to client"),
+                   ("", " both ways")):
+        out += [
+            Feature(f"pkt_payload_min{d}", f"pkt_payload_min{d}", "bytes",
+                    f"smallest L4 payload{who} (payload_bytes' per-packet values)"),
+            Feature(f"pkt_payload_max{d}", f"pkt_payload_max{d}", "bytes",
+                    f"largest L4 payload{who}"),
+            Feature(f"pkt_payload_std{d}", f"pkt_payload_std{d}", "bytes",
+                    f"population standard deviation of the L4 payloads{who} (exact: from "
+                    f"integer sums)"),
+        ]
+    for d, who in (("_toserver", "client to server"), ("_toclient", "server to client")):
+        out += [
+            Feature(f"pkt_header_bytes{d}", f"pkt_header_bytes{d}", "bytes",
+                    f"L4 header bytes {who}: TCP's data offset (options included), UDP "
+                    f"8, SCTP 12, ICMP up to 8, 0 for other protocols and later fragments"),
+            Feature(f"pkt_header_min{d}", f"pkt_header_min{d}", "bytes",
+                    f"smallest L4 header {who}, as above"),
+            Feature(f"pkt_data{d}", f"pkt_data{d}", "packets",
+                    f"packets {who} with at least one L4 payload byte"),
+        ]
+    out += [
+        Feature("pkt_iat_min", "pkt_iat_min", "us",
+                "smallest gap between consecutive packets of the flow, either direction"),
+        Feature("pkt_iat_max", "pkt_iat_max", "us", "largest such gap"),
+        Feature("pkt_iat_std", "pkt_iat_std", "us",
+                "population standard deviation of those gaps (their mean: duration over "
+                "packets - 1)"),
+    ]
+    for kind, text in (("active", "activity periods: from a packet that follows a gap "
+                        "longer than the activity timeout (or the flow's first) to the last "
+                        "packet before the next such gap, counted when that gap comes and "
+                        "longer than 0 (the period open at the flow's end is not: "
+                        "CICFlowMeter's rule)"),
+                       ("idle", "idle periods: the gaps longer than the activity timeout "
+                        "(FlowMeter(activity_timeout=5 s), CICFlowMeter's)")):
+        out += [
+            Feature(f"pkt_{kind}_count", f"pkt_{kind}_count", "periods", text),
+            Feature(f"pkt_{kind}_mean", f"pkt_{kind}_mean", "us", f"mean of the {kind} "
+                    f"periods"),
+            Feature(f"pkt_{kind}_std", f"pkt_{kind}_std", "us", f"population standard "
+                    f"deviation of the {kind} periods"),
+            Feature(f"pkt_{kind}_min", f"pkt_{kind}_min", "us", f"shortest {kind} period"),
+            Feature(f"pkt_{kind}_max", f"pkt_{kind}_max", "us", f"longest {kind} period"),
+        ]
+    return out
+
+
+#: FlowRecord fields of per-packet statistics (ext/pktstats.pxd), kept only with
+#: FlowMeter(pktstats=True) (pkt_stats 1; all 0 otherwise): read by feature sets (the
+#: cicflowmeter set turns them on), not profile columns. A statistic of a direction
+#: without packets is 0; gap statistics under two packets are 0.
+PACKET_STAT_FEATURES: tuple[Feature, ...] = tuple(_packet_stats())
+PACKET_STAT_FIELDS = (*(f.field for f in PACKET_STAT_FEATURES), "pkt_stats", "pad4")
+
 BY_NAME = {f.name: f for f in ALL_FEATURES}
 
 #: the flow features an attempt record (ext/pending.pxd, ATTEMPT_DTYPE) carries under the

@@ -172,6 +172,16 @@ SETTINGS: tuple[Setting, ...] = (
             "(the splt_* fields; the splt feature set's columns, NFStream's SPLT), up to "
             "32. 0: only as many as a feature set in use reads (splt: 20).",
             unit="packets", minimum=0, maximum=32),
+    Setting("flow.packet_stats", False, bool, "--packet-stats/--no-packet-stats",
+            "Keep per-packet statistics of each flow in its record (the pkt_* fields: L4 "
+            "payload and header lengths, merged gaps, activity periods; 176 bytes a "
+            "flow-table entry and a few operations a packet). Off: only when a feature "
+            "set in use reads them (cicflowmeter)."),
+    Setting("flow.activity_timeout", 5.0, float, "--activity-timeout",
+            "With per-packet statistics (kept when a feature set reads them: "
+            "cicflowmeter), a gap between two packets of a flow longer than this ends an "
+            "activity period and is an idle period (CICFlowMeter's activity timeout).",
+            unit="s", minimum=0.000001),
     Setting("flow.context", True, bool, "--context/--no-context",
             "Keep endpoint context (flows opened, new destinations and services, failure "
             "ratios per host, decayed over 60 s and 600 s, and what each host did around "

@@ -305,9 +305,14 @@ def flows_from_capture(path: str | Path, config_path: str | Path | None = None,
         if feature_set:                  # the records keep the packets the set reads
             from wirescore.featuresets import get
 
-            needs = get(feature_set).splt_packets
-            if needs > cfg["flow.splt_packets"]:
-                cfg = Config.load(config_path, dict(overrides, **{"flow.splt_packets": needs}))
+            fset = get(feature_set)
+            more = {}
+            if fset.splt_packets > cfg["flow.splt_packets"]:
+                more["flow.splt_packets"] = fset.splt_packets
+            if fset.packet_stats and not cfg["flow.packet_stats"]:
+                more["flow.packet_stats"] = True
+            if more:
+                cfg = Config.load(config_path, dict(overrides, **more))
         engine = Engine(cfg, log_dir if log_dir is not None else Path(tmp) / "logs",
                         profiles=profiles, on_flow=collect, on_alert=on_alert)
         log.info("%s: running the pipeline%s", path,

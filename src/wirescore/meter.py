@@ -63,7 +63,8 @@ def meter_options(cfg, detector, records_read: bool = False, app_events: bool = 
         window_early=cfg["window.early_packets"] if early_wanted(detector) else 0,
         ring_bytes=cfg["outputs.snippets.ring_bytes"] if snippets else 0,
         anomalies=cfg["outputs.eve.decode_anomalies"], macs=cfg["outputs.eve.ethernet"],
-        splt=splt_wanted(cfg, detector))
+        splt=splt_wanted(cfg, detector), pktstats=pktstats_wanted(cfg, detector),
+        activity_timeout=cfg["flow.activity_timeout"])
 
 
 def splt_wanted(cfg, detector) -> int:
@@ -75,6 +76,18 @@ def splt_wanted(cfg, detector) -> int:
     if detector is not None:
         sets += detector.feature_sets
     return max(cfg["flow.splt_packets"], splt_packets(sets))
+
+
+def pktstats_wanted(cfg, detector) -> bool:
+    """Whether the records keep per-packet statistics (ext/pktstats.pxd): when the
+    exported feature set or a profile's reads them (the cicflowmeter set), or
+    flow.packet_stats."""
+    from wirescore.featuresets import packet_stats
+
+    sets = [cfg["outputs.export_feature_set"]]
+    if detector is not None:
+        sets += detector.feature_sets
+    return cfg["flow.packet_stats"] or packet_stats(sets)
 
 
 def attempts_wanted(cfg, detector) -> bool:

@@ -172,6 +172,8 @@ UPDATE_INTERVALS = (5.0, 0.001)       # the default, and shorter than most frame
 HAS_EARLY = hasattr(_ft.FlowMeter, "drain_window_updates")   # early window records
 HAS_SPLT = hasattr(_ft, "SPLT_PACKETS_MAX")          # first packets of each flow (splt.pxd)
 SPLT_PACKETS = (0, 3)                 # off, and fewer than most flows' packets
+HAS_PKTSTATS = "pkt_stats" in _ft.RECORD_DTYPE.names   # per-packet statistics (pktstats.pxd)
+ACTIVITY_TIMEOUTS = (5.0, 0.0005)     # CICFlowMeter's, and shorter than most frame gaps
 HAS_ANOMALY = hasattr(_ft, "ANOMALY_DTYPE")                  # decoder faults as records
 WINDOW_EARLY = (16, 1)                # the default, and every power of two
 APP_FLOWS = (2, 64)                   # summary records: tiny, so the take-back runs
@@ -206,9 +208,12 @@ def _drain_records(meter, records: list) -> None:
     """meter.drain() into records; each record's SPLT fields (splt.pxd) checked against
     the rest of it: as many packets kept as the flow had, up to the meter's splt (0 when
     off); the first toserver with gap 0; no more of a direction than the record counts;
-    the slots past the count zero; a flow kept whole adds up to its bytes and duration."""
+    the slots past the count zero; a flow kept whole adds up to its bytes and duration.
+    Its per-packet statistics too (check_pktstats)."""
     recs = meter.drain()
     records.append(recs)
+    if HAS_PKTSTATS and len(recs):
+        check_pktstats(recs, meter.activity_timeout if meter.pktstats else None)
     if not HAS_SPLT or not len(recs):
         return
     n = meter.splt_packets
@@ -231,6 +236,63 @@ def _drain_records(meter, records: list) -> None:
     spent = np.where(kept, gap, 0).astype(np.int64).sum(1)
     check((spent == span)[whole & (gap.max(1, initial=0) < 0xFFFFFFFF)].all(),
           "SPLT gaps != duration")
+
+def check_pktstats(recs, activity_s) -> None:
+    """The records' pkt_* fields (pktstats.pxd) against the rest of each record: off
+    (activity_s None) all zero; on, per direction the payload mean (payload bytes over
+    packets) between the min and the max, the std at most half their range, packets
+    with payload at most the packets (none when the max is 0), the header bytes at least
+    the smallest header times the packets; merged min / max those of the directions; the
+    merged gaps' mean (duration over packets - 1) between their min and max, the max at
+    most the duration; idle periods each longer than the activity timeout, at most one
+    per gap, the active and idle periods within the duration."""
+    names = [n for n in recs.dtype.names if n.startswith("pkt_") and n != "pkt_stats"]
+    if activity_s is None:
+        check((recs["pkt_stats"] == 0).all() and all((recs[n] == 0).all() for n in names),
+              "pkt_* fields set with pktstats off")
+        return
+    check((recs["pkt_stats"] == 1).all(), "pkt_stats not 1 with pktstats on")
+    eps = 1e-6
+    total = (recs["pkts_toserver"] + recs["pkts_toclient"]).astype(np.float64)
+    for side in ("toserver", "toclient"):
+        k = recs[f"pkts_{side}"].astype(np.float64)
+        lo, hi = recs[f"pkt_payload_min_{side}"], recs[f"pkt_payload_max_{side}"]
+        std, data = recs[f"pkt_payload_std_{side}"], recs[f"pkt_data_{side}"]
+        mean = np.where(k > 0, recs[f"payload_bytes_{side}"] / np.maximum(k, 1), 0.0)
+        seen = k > 0
+        check(((lo <= mean + eps) & (mean <= hi + eps))[seen].all()
+              and ((lo == 0) & (hi == 0) & (std == 0) & (data == 0))[~seen].all(),
+              f"pkt_payload {side}: mean outside [min, max], or values without packets")
+        check((std <= (hi - lo) / 2 + eps).all() and (std >= 0).all(),
+              f"pkt_payload_std_{side} beyond half the range")
+        check((data <= k).all() and ((data == 0) == (hi == 0))[seen].all(),
+              f"pkt_data_{side} inconsistent with the packets or payloads")
+        hmin, hbytes = recs[f"pkt_header_min_{side}"], recs[f"pkt_header_bytes_{side}"]
+        check((hbytes >= hmin * k).all() and (hmin <= 60).all(),
+              f"pkt_header_bytes_{side} under min x packets")
+    ts, tc = recs["pkts_toserver"] > 0, recs["pkts_toclient"] > 0
+    for f, pick in (("pkt_payload_min", np.minimum), ("pkt_payload_max", np.maximum)):
+        a, b = recs[f + "_toserver"], recs[f + "_toclient"]
+        want = np.where(ts & tc, pick(a, b), np.where(ts, a, b))
+        check((recs[f] == want).all(), f"{f} not the directions'")
+    span = (recs["end_us"] - recs["start_us"]).astype(np.float64)
+    two = total >= 2
+    gap_mean = np.where(two, span / np.maximum(total - 1, 1), 0.0)
+    lo, hi = recs["pkt_iat_min"], recs["pkt_iat_max"]
+    check(((lo <= gap_mean + eps) & (gap_mean <= hi + eps) & (hi <= span))[two].all()
+          and ((lo == 0) & (hi == 0) & (recs["pkt_iat_std"] == 0))[~two].all(),
+          "merged gaps: mean outside [min, max], max over the duration")
+    check((recs["pkt_iat_std"] <= (hi - lo) / 2 + eps).all(), "pkt_iat_std beyond range")
+    n_idle, n_act = recs["pkt_idle_count"], recs["pkt_active_count"]
+    timeout_us = activity_s * 1e6
+    check((n_idle <= np.maximum(total - 1, 0)).all() and (n_act <= n_idle).all()
+          and (recs["pkt_idle_min"] > timeout_us - eps)[n_idle > 0].all()
+          and (recs["pkt_active_min"] > 0)[n_act > 0].all(),
+          "activity periods: more than the gaps, or an idle period under the timeout")
+    spent = recs["pkt_idle_mean"] * n_idle + recs["pkt_active_mean"] * n_act
+    check((spent <= span + 1e-3 * (1 + n_idle + n_act)).all(),
+          "activity and idle periods longer than the flow")
+
 
 def _step(code: int, sec: int, usec: int) -> tuple[int, int]:
     """Next (sec, usec) after a time-step code; usec may be >= 1e6 (code 250) as a
@@ -595,6 +657,8 @@ def _plan(data: bytes):
         options["update_interval"] = UPDATE_INTERVALS[(tsel >> 6) & 1]
     if HAS_SPLT:
         options["splt"] = SPLT_PACKETS[(tsel >> 5) & 1]
+    if HAS_PKTSTATS and (tsel >> 5) & 1:
+        options.update(pktstats=True, activity_timeout=ACTIVITY_TIMEOUTS[(tsel >> 4) & 1])
     if HAS_TABLE_SIZES:
         options["context_hosts"] = CONTEXT_HOSTS[msel & 3]
         options["window_max_keys"] = WINDOW_MAX_KEYS[(msel >> 3) & 3]

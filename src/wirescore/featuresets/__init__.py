@@ -48,6 +48,12 @@ def splt_packets(set_names) -> int:
     return max((get(n).splt_packets for n in set_names if n), default=0)
 
 
+def packet_stats(set_names) -> bool:
+    """Whether the core must keep per-packet statistics in its records for these sets
+    (names; None and "" are skipped)."""
+    return any(get(n).packet_stats for n in set_names if n)
+
+
 def names() -> list[str]:
     """The sets' names."""
     return sorted(_registry())

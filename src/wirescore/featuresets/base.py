@@ -39,6 +39,9 @@ class FeatureSet:
     # not computed from flow records: why, and what to use instead (one line); such a
     # set's columns are templates ("iat_k") and its computer refuses (require_records)
     needs_capture: str = ""
+    # the set reads the records' per-packet statistics (pkt_* fields: FlowMeter(pktstats=
+    # True), ext/pktstats.pxd)
+    packet_stats: bool = False
 
     @property
     def names(self) -> list[str]:

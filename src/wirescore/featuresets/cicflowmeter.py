@@ -20,12 +20,25 @@ definition says where CICFlowMeter's own (flaw-compatible) value differs:
   the dataset (CICFlowMeter-V3 never filled them), not a bulk measure;
 - Subflow columns: the flow totals, as the dataset's (CICFlowMeter's subflow split
   never triggered);
-- not computed (NaN; the core keeps no per-packet payload lengths, header lengths or
-  activity periods): Fwd/Bwd Packet Length Max/Min/Std, Flow IAT Std/Max/Min (gaps of
-  both directions merged), Fwd/Bwd Header Length, Fwd Header Length.1, Min/Max Packet
-  Length, Packet Length Std/Variance, act_data_pkt_fwd, min_seg_size_forward,
-  Active/Idle Mean/Std/Max/Min;
+- Packet Length Std / Variance: over the flow's packets once each (CICFlowMeter counts
+  the first packet's payload twice in them; Engelen et al.'s tool no longer does);
+- act_data_pkt_fwd: every forward packet with payload (CICFlowMeter skips the first);
 - Label: ground truth, empty.
+
+The per-packet columns (payload lengths' min, max and std, merged gaps, header lengths,
+act_data_pkt_fwd, min_seg_size_forward, Active/Idle) come from the records' per-packet
+statistics (ext/pktstats.pxd, FlowMeter(pktstats=True)), which the core keeps when this
+set is in use (FeatureSet.packet_stats); records without them (pkt_stats 0) give NaN
+there. Standard deviations and the variance are the sample ones (n - 1: Apache Commons'
+SummaryStatistics, CICFlowMeter's), 0 under two values. "Header" is the L4 header as
+CICFlowMeter's jnetpcap reads it: TCP's data offset (options included), UDP's 8 bytes
+(ICMP 8, SCTP 12, other protocols 0: CICFlowMeter reads only TCP and UDP). Activity
+periods use CICFlowMeter's activity timeout, 5 s (FlowGenerator's activityTimeout,
+5,000,000 µs; flow.activity_timeout): a gap longer than it is an idle period and ends
+the active period before it (from the packet after the previous such gap, or the
+flow's first, to the packet before this gap; counted when longer than 0); the period
+still open when the flow ends is not counted (CICFlowMeter never calls its
+endActiveIdleTime, nor does Engelen et al.'s tool).
 """
 from __future__ import annotations
 
@@ -42,13 +55,13 @@ def _c(name, unit, text, computed=True, kind="numeric", nonfinite=None):
 
 def _dir_columns(side: str, who: str) -> list[Column]:
     return [
-        _c(f"{side} Packet Length Max", "bytes", f"largest payload {who}: per-packet payload "
-           "lengths are not kept", computed=False),
-        _c(f"{side} Packet Length Min", "bytes", f"smallest payload {who}", computed=False),
+        _c(f"{side} Packet Length Max", "bytes", f"largest payload {who}; 0 without packets"),
+        _c(f"{side} Packet Length Min", "bytes", f"smallest payload {who}; 0 without "
+           "packets"),
         _c(f"{side} Packet Length Mean", "bytes", f"mean payload {who}: payload bytes over "
            "packets; 0 without packets"),
-        _c(f"{side} Packet Length Std", "bytes", f"standard deviation of the payloads {who}",
-           computed=False),
+        _c(f"{side} Packet Length Std", "bytes", f"sample standard deviation of the "
+           f"payloads {who}; 0 under 2 packets"),
     ]
 
 
@@ -83,26 +96,28 @@ COLUMNS: tuple[Column, ...] = (
        "duration (CICFlowMeter: Infinity, read as 0 from a CSV)", nonfinite=0.0),
     _c("Flow IAT Mean", "us", "duration over (packets - 1): the mean gap of both "
        "directions merged; 0 under 2 packets"),
-    _c("Flow IAT Std", "us", "gaps of both directions merged: not kept", computed=False),
-    _c("Flow IAT Max", "us", "largest merged gap: not kept", computed=False),
-    _c("Flow IAT Min", "us", "smallest merged gap: not kept", computed=False),
+    _c("Flow IAT Std", "us", "sample standard deviation of the gaps between consecutive "
+       "packets, both directions merged; 0 under 3 packets"),
+    _c("Flow IAT Max", "us", "largest merged gap; 0 under 2 packets"),
+    _c("Flow IAT Min", "us", "smallest merged gap; 0 under 2 packets"),
     *_iat_columns("Fwd", "forward"), *_iat_columns("Bwd", "backward"),
     _c("Fwd PSH Flags", "packets", "forward packets with PSH"),
     _c("Bwd PSH Flags", "packets", "backward packets with PSH (CICFlowMeter: always 0)"),
     _c("Fwd URG Flags", "packets", "forward packets with URG"),
     _c("Bwd URG Flags", "packets", "backward packets with URG (CICFlowMeter: always 0)"),
-    _c("Fwd Header Length", "bytes", "header bytes forward: not kept", computed=False),
-    _c("Bwd Header Length", "bytes", "header bytes backward: not kept", computed=False),
+    _c("Fwd Header Length", "bytes", "L4 header bytes forward (TCP with options, UDP 8), "
+       "summed over the packets; not the IP header"),
+    _c("Bwd Header Length", "bytes", "the same backward"),
     _c("Fwd Packets/s", "packets/s", "forward packets over the duration; 0 for zero"),
     _c("Bwd Packets/s", "packets/s", "backward packets over the duration; 0 for zero"),
-    _c("Min Packet Length", "bytes", "smallest payload either way: not kept",
-       computed=False),
-    _c("Max Packet Length", "bytes", "largest payload either way: not kept",
-       computed=False),
-    _c("Packet Length Mean", "bytes", "payload bytes both ways over packets"),
-    _c("Packet Length Std", "bytes", "payload standard deviation: not kept",
-       computed=False),
-    _c("Packet Length Variance", "bytes^2", "payload variance: not kept", computed=False),
+    _c("Min Packet Length", "bytes", "smallest payload either way"),
+    _c("Max Packet Length", "bytes", "largest payload either way"),
+    _c("Packet Length Mean", "bytes", "payload bytes both ways over packets (CICFlowMeter: "
+       "the first packet's payload counted twice, over packets + 1)"),
+    _c("Packet Length Std", "bytes", "sample standard deviation of the payloads both ways; "
+       "0 under 2 packets (CICFlowMeter: the first packet's counted twice)"),
+    _c("Packet Length Variance", "bytes^2", "its square, the sample variance (CICFlowMeter: "
+       "the first packet's counted twice)"),
     *(_c(f"{name} Flag Count", "packets", f"packets with {flag.upper()} both ways"
          + (" (the dataset's CWE is CWR)" if name == "CWE" else "")) for name, flag in FLAGS),
     _c("Down/Up Ratio", "ratio", "backward over forward packets, rounded down as "
@@ -110,8 +125,7 @@ COLUMNS: tuple[Column, ...] = (
     _c("Average Packet Size", "bytes", "payload bytes both ways over packets"),
     _c("Avg Fwd Segment Size", "bytes", "payload bytes forward over forward packets"),
     _c("Avg Bwd Segment Size", "bytes", "payload bytes backward over backward packets"),
-    _c("Fwd Header Length.1", "bytes", "CICFlowMeter's repeat of Fwd Header Length: not "
-       "kept", computed=False),
+    _c("Fwd Header Length.1", "bytes", "CICFlowMeter's repeat of Fwd Header Length"),
     *(_c(name, "bytes" if "Bytes" in name else "packets" if "Packets" in name
          else "bytes/s", "0, as every row of the dataset (CICFlowMeter-V3 never fills the "
          "bulk columns)") for name in BULK),
@@ -123,12 +137,17 @@ COLUMNS: tuple[Column, ...] = (
     _c("Init_Win_bytes_forward", "bytes", "TCP window (unscaled) of the first forward "
        "packet; -1 without a TCP packet that way (as CICFlowMeter)"),
     _c("Init_Win_bytes_backward", "bytes", "the same backward"),
-    _c("act_data_pkt_fwd", "packets", "forward packets with payload: not kept",
-       computed=False),
-    _c("min_seg_size_forward", "bytes", "smallest forward header: not kept",
-       computed=False),
-    *(_c(f"{kind} {stat}", "us", f"{kind.lower()} periods' {stat.lower()}: activity "
-         "periods are not kept", computed=False)
+    _c("act_data_pkt_fwd", "packets", "forward packets with at least 1 payload byte "
+       "(CICFlowMeter's firstPacket() does not count the flow's first packet: 1 less when "
+       "it carries payload)"),
+    _c("min_seg_size_forward", "bytes", "smallest L4 header of a forward packet (TCP with "
+       "options, UDP 8): what CICFlowMeter and Engelen et al.'s tool write under this name "
+       "(a header length, not a segment's payload size); 0 without forward packets"),
+    *(_c(f"{kind} {stat}", "us", f"{kind.lower()} periods' {stat.lower()}"
+         + (" (sample)" if stat == "Std" else "") + ", activity timeout 5 s (see the "
+         "module); 0 without a period" + (" (CICFlowMeter's later releases add one idle "
+         "period of the first packet's absolute time, which Engelen et al. fixed)"
+                                          if kind == "Idle" and stat == "Max" else ""))
       for kind in ("Active", "Idle") for stat in ("Mean", "Std", "Max", "Min")),
     _c("Label", "name", "BENIGN or the attack: ground truth, empty", computed=False,
        kind="label"),
@@ -138,6 +157,43 @@ COLUMNS: tuple[Column, ...] = (
 def _per(value: np.ndarray, divisor: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(divisor > 0, value / np.where(divisor > 0, divisor, 1), 0.0)
+
+
+def _sample_std(pop_std: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """A sample standard deviation (n - 1) from a population one of n values; 0 under 2."""
+    return np.where(n >= 2, pop_std * np.sqrt(_per(n, n - 1)), 0.0)
+
+
+def _packet_stat_columns(r: np.ndarray, f) -> dict[str, np.ndarray]:
+    """The columns of the records' per-packet statistics (pkt_* fields); NaN for a
+    record without them (pkt_stats 0)."""
+    fwd, bwd = f("pkts_toserver"), f("pkts_toclient")
+    n = fwd + bwd
+    cols: dict[str, np.ndarray] = {}
+    for side, d, k in (("Fwd", "_toserver", fwd), ("Bwd", "_toclient", bwd)):
+        cols[f"{side} Packet Length Max"] = f(f"pkt_payload_max{d}")
+        cols[f"{side} Packet Length Min"] = f(f"pkt_payload_min{d}")
+        cols[f"{side} Packet Length Std"] = _sample_std(f(f"pkt_payload_std{d}"), k)
+        cols[f"{side} Header Length"] = f(f"pkt_header_bytes{d}")
+    cols["Fwd Header Length.1"] = cols["Fwd Header Length"]
+    cols["Min Packet Length"] = f("pkt_payload_min")
+    cols["Max Packet Length"] = f("pkt_payload_max")
+    cols["Packet Length Std"] = _sample_std(f("pkt_payload_std"), n)
+    cols["Packet Length Variance"] = cols["Packet Length Std"] ** 2
+    cols["Flow IAT Std"] = _sample_std(f("pkt_iat_std"), n - 1)
+    cols["Flow IAT Max"] = f("pkt_iat_max")
+    cols["Flow IAT Min"] = f("pkt_iat_min")
+    cols["act_data_pkt_fwd"] = f("pkt_data_toserver")
+    cols["min_seg_size_forward"] = f("pkt_header_min_toserver")
+    for kind in ("Active", "Idle"):
+        k = kind.lower()
+        count = f(f"pkt_{k}_count")
+        cols[f"{kind} Mean"] = f(f"pkt_{k}_mean")
+        cols[f"{kind} Std"] = _sample_std(f(f"pkt_{k}_std"), count)
+        cols[f"{kind} Max"] = f(f"pkt_{k}_max")
+        cols[f"{kind} Min"] = f(f"pkt_{k}_min")
+    off = r["pkt_stats"] == 0
+    return {name: np.where(off, NAN, v) for name, v in cols.items()}
 
 
 def compute(r: np.ndarray) -> dict[str, np.ndarray]:
@@ -182,6 +238,7 @@ def compute(r: np.ndarray) -> dict[str, np.ndarray]:
         cols[f"{name} Flag Count"] = f(f"{flag}_toserver") + f(f"{flag}_toclient")
     for name in BULK:
         cols[name] = np.zeros(n)
+    cols.update(_packet_stat_columns(r, f))
     for c in COLUMNS:
         if not c.computed:
             cols[c.name] = np.full(n, "", dtype=object) if c.kind == "label" else np.full(n, NAN)
@@ -194,4 +251,5 @@ def _computer(link_bytes: int = 14):
 
 
 SET = FeatureSet("cicflowmeter", "CIC-IDS2017 MachineLearningCSV columns (CICFlowMeter-"
-                 "V3), from packets, Engelen et al.'s fixes", COLUMNS, _computer)
+                 "V3), from packets, Engelen et al.'s fixes", COLUMNS, _computer,
+                 packet_stats=True)
