@@ -12,7 +12,6 @@ check(onnx_bytes, model, X) runs onnxruntime on X (float32) and returns the larg
 """
 from __future__ import annotations
 
-import json
 from typing import Sequence
 
 import numpy as np
@@ -61,7 +60,7 @@ def to_onnx(model, n_features: int, features: Sequence[str] | None = None,
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType
 
-    from wirescore.models.onnx import META_FEATURES, META_TRANSFORM
+    from wirescore.models.onnx import stamp_metadata
 
     _register(_final(model))
     options = {id(_final(model)): {"zipmap": False}}
@@ -73,10 +72,7 @@ def to_onnx(model, n_features: int, features: Sequence[str] | None = None,
         raise WirescoreError(f"cannot convert {type(model).__name__} to ONNX: "
                              f"{str(exc).splitlines()[0] if str(exc) else exc!r}") from None
     if features is not None:
-        for key, value in ((META_FEATURES, json.dumps(list(features))),
-                           (META_TRANSFORM, transform)):
-            prop = onx.metadata_props.add()
-            prop.key, prop.value = key, value
+        stamp_metadata(onx, features, transform)
     return onx.SerializeToString()
 
 

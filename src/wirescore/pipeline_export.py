@@ -73,6 +73,17 @@ def feature_names(feature_set: str | None, features: Sequence[str]) -> list[str]
     return list(features)
 
 
+def export_paths(out_prefix, force: bool = False) -> tuple[Path, Path]:
+    """PREFIX.onnx and PREFIX.yaml, the two files an export writes; an error naming the
+    first that exists unless force."""
+    prefix = Path(out_prefix)
+    paths = (prefix.with_name(prefix.name + ".onnx"), prefix.with_name(prefix.name + ".yaml"))
+    for p in paths:
+        if p.exists() and not force:
+            raise WirescoreError(f"{p}: already exists (use --force to overwrite)")
+    return paths
+
+
 def export_pipeline(model_path, out_prefix, sample_path, feature_set=None,
                     features: Sequence[str] = (), profile_id: int = EXPORT_ID,
                     threshold: float = 0.5, force: bool = False) -> dict:
@@ -89,18 +100,13 @@ def export_pipeline(model_path, out_prefix, sample_path, feature_set=None,
     if width != len(names):
         raise WirescoreError(f"{model_path}: the model takes {width} columns, the features "
                              f"are {len(names)}")
-    prefix = Path(out_prefix)
-    onnx_path = prefix.with_name(prefix.name + ".onnx")
-    yaml_path = prefix.with_name(prefix.name + ".yaml")
-    for p in (onnx_path, yaml_path):
-        if p.exists() and not force:
-            raise WirescoreError(f"{p}: already exists (use --force to overwrite)")
+    onnx_path, yaml_path = export_paths(out_prefix, force)
     onnx_bytes = to_onnx(model, len(names), names)
     diff = check(onnx_bytes, model, X)
     if not diff <= TOLERANCE:
         raise WirescoreError(f"{model_path}: ONNX differs from the original by {diff:.3g} "
                              f"(> {TOLERANCE}) on the sample rows of {sample_path}")
-    prefix.parent.mkdir(parents=True, exist_ok=True)
+    onnx_path.parent.mkdir(parents=True, exist_ok=True)
     onnx_path.write_bytes(onnx_bytes)
     doc = {"id": profile_id, "rev": 1,
            "name": f"WIRESCORE exported {type(model).__name__} ({Path(model_path).name})",

@@ -382,7 +382,7 @@ def _to_onnx_bytes(wrapped, n_features: int, names: Sequence[str]) -> bytes:
     import onnx
     import torch
 
-    from wirescore.models.onnx import META_FEATURES, META_TRANSFORM
+    from wirescore.models.onnx import stamp_metadata
 
     example = torch.zeros(2, n_features)
     buf = io.BytesIO()
@@ -411,9 +411,7 @@ def _to_onnx_bytes(wrapped, n_features: int, names: Sequence[str]) -> bytes:
             raise WirescoreError(f"cannot export to ONNX: {_first_line(legacy_exc)} "
                                  f"(torch.export: {_first_line(exc)})") from None
     model = onnx.load_from_string(buf.getvalue())
-    for key, value in ((META_FEATURES, json.dumps(list(names))), (META_TRANSFORM, "none")):
-        prop = model.metadata_props.add()
-        prop.key, prop.value = key, value
+    stamp_metadata(model, names)
     return model.SerializeToString()
 
 
@@ -449,7 +447,7 @@ def export_torch(model: Any, out_prefix, sample_path, feature_set: str | None = 
     import yaml
 
     from wirescore.featuresets.csvrows import read_rows
-    from wirescore.pipeline_export import feature_names
+    from wirescore.pipeline_export import export_paths, feature_names
     from wirescore.rules import load_file
 
     torch = need_torch()
@@ -472,12 +470,7 @@ def export_torch(model: Any, out_prefix, sample_path, feature_set: str | None = 
         mean, std = (_in_order(v, names, key) for v, key in ((mean, "mean"), (std, "std")))
     wrapped = score_module(module, len(names), mean, std, activation, column, what=source)
     X = read_rows(sample_path, names)
-    prefix = Path(out_prefix)
-    onnx_path = prefix.with_name(prefix.name + ".onnx")
-    yaml_path = prefix.with_name(prefix.name + ".yaml")
-    for p in (onnx_path, yaml_path):
-        if p.exists() and not force:
-            raise WirescoreError(f"{p}: already exists (use --force to overwrite)")
+    onnx_path, yaml_path = export_paths(out_prefix, force)
     onnx_bytes = _to_onnx_bytes(wrapped, len(names), names)
     reference = torch_scores(wrapped, X)
     if not np.all(np.isfinite(reference)):
@@ -492,7 +485,7 @@ def export_torch(model: Any, out_prefix, sample_path, feature_set: str | None = 
         raise WirescoreError(f"{source}: ONNX differs from torch by {diff:.3g} "
                              f"(> {TOLERANCE}{' relative' if worst != diff else ''}) on the "
                              f"sample rows of {sample_path}")
-    prefix.parent.mkdir(parents=True, exist_ok=True)
+    onnx_path.parent.mkdir(parents=True, exist_ok=True)
     onnx_path.write_bytes(onnx_bytes)
     kind = getattr(module, "original_name", None) or type(module).__name__
     doc = {"id": profile_id, "rev": 1,

@@ -50,6 +50,15 @@ PARAM_TYPES = {"path": str, "output": str, "column": (int, str), "negate": bool,
 __all__ = ["OnnxModel", "META_FEATURES", "META_TRANSFORM", "PARAM_TYPES"]
 
 
+def stamp_metadata(model, features: Sequence[str], transform: str = "none") -> None:
+    """Write the feature column names (META_FEATURES, JSON) and the transform
+    (META_TRANSFORM) into an onnx ModelProto's metadata, as OnnxModel reads them."""
+    for key, value in ((META_FEATURES, json.dumps(list(features))),
+                       (META_TRANSFORM, transform)):
+        prop = model.metadata_props.add()
+        prop.key, prop.value = key, value
+
+
 def _first_line(exc: BaseException, limit: int = 200) -> str:
     text = str(exc).strip().splitlines()
     line = text[0] if text else type(exc).__name__
