@@ -105,6 +105,7 @@ import numpy as np  # noqa: E402
 from wirescore._core import decode as _decode  # noqa: E402
 from wirescore._core import eve as _eve  # noqa: E402
 from wirescore._core import flowtable as _ft  # noqa: E402
+from wirescore._core import pktrows as _pktrows  # noqa: E402
 
 # the link types of the contract (README "Decoding"), plus 14 (RAW, OpenBSD)
 LINKTYPES = (1, 113, 276, 12, 101, 228, 229, 0, 108, 239, 9, 50, 104, 14)
@@ -423,9 +424,35 @@ def _decode_frames(linktype, frames, diff: bool):
             if not fields["has_ports"]:
                 check(fields["sport"] == 0 and fields["dport"] == 0,
                       f"frame {n}: ports without has_ports")
+        _check_pktrow(linktype, frame, result, fields, n)
         if diff:
             _differential(linktype, frame, result, fields, n)
     return totals
+
+
+def _check_pktrow(linktype, frame: bytes, result: str, fields: dict, n: int) -> None:
+    """The netml set's per-packet row (ext/pktrows.pyx) of one frame in an exact-size
+    buffer: the decoder's view, as decode_one() gives it; zero beyond the result for a
+    frame that is not IP."""
+    meta = np.array([[7, 9, 0, len(frame)]], dtype=np.uint32)
+    rows = _pktrows.PacketRows().rows(_exact(frame), meta, linktype)
+    check(len(rows) == 1, f"frame {n}: {len(rows)} packet rows")
+    r = rows[0]
+    check(_decode.RESULT_NAMES[int(r["result"])] == result,
+          f"frame {n}: packet row result {int(r['result'])}, decode_one {result}")
+    check(int(r["ts_us"]) == 7_000_009 and int(r["caplen"]) == len(frame),
+          f"frame {n}: packet row time/caplen {int(r['ts_us'])}/{int(r['caplen'])}")
+    if result != "ip":
+        check(int(r["ipver"]) == 0 and int(r["wire_len"]) == 0 and not r["src"].any(),
+              f"frame {n}: a {result} frame's packet row has IP fields")
+        return
+    alen = 4 if fields["ipver"] == 4 else 16
+    got = {k: int(r[k]) for k in ("ipver", "proto", "sport", "dport", "has_ports",
+                                  "tcp_flags", "ttl", "wire_len", "frag")}
+    want = {k: int(fields[k]) for k in got}
+    check(got == want, f"frame {n}: packet row {got} != decode_one {want}")
+    check(bytes(r["src"][:alen]) == fields["src"] and bytes(r["dst"][:alen]) == fields["dst"],
+          f"frame {n}: packet row addresses differ from decode_one's")
 
 
 BAD_ROWS = ((0xFFFFFFFF, 0), (0, 0xFFFFFFFF), (1, 0xFFFFFFFF), (0xFFFFFFF0, 0x20),
