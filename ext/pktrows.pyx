@@ -31,7 +31,10 @@ cdef class PacketRows:
     cdef uint64_t[::1] _ethertypes
     cdef object _counters
 
-    def __cinit__(self):
+    # __init__, not a no-argument __cinit__: Cython's vectorcall wrapper of the latter
+    # offsets a NULL argument array (undefined behaviour UBSan reports; found by the core
+    # fuzz target); the buffers here are Python objects, so __init__ is soon enough
+    def __init__(self):
         self._counters = np.zeros(N_COUNTERS, dtype=np.uint64)
         self._cnt = self._counters
         self._ethertypes = np.zeros(65536, dtype=np.uint64)
