@@ -385,6 +385,10 @@ cdef inline int gss_parse(const uint8_t* p, uint32_t n, uint32_t full,
     if p[0] == 0x4E:                                           # bare NTLMSSP
         if not ntlm_signature(p, n):
             return MSG_NOT
+        if n < 8 and n < full:
+            # only the whole signature ("NTLMSSP\0") tells a bare token from a blob
+            # that is none ("NT LM 0.12"): a prefix says nothing yet
+            return MSG_PREFIX
         rc = _gss_token(out, p, n, 0, full)
     elif p[0] == 0x60 or p[0] == 0xA0 or p[0] == 0xA1:
         if p[0] == 0x60:
