@@ -806,7 +806,7 @@ cdef class FlowMeter:
                                     views[j].vlan0, ts, self.cnt)
                     if self.ring.arena != NULL:
                         ring_add(&self.ring, frames[j], caplens[j], caplens[j], ts, linktype,
-                                 arec.flow_id)
+                                 arec.flow_id, NULL)
                     continue
                 if state[j] == 2:
                     defrag_packet(&self.frag, &views[j], ts, self.cnt)
@@ -817,7 +817,7 @@ cdef class FlowMeter:
                     win_packet(&self.win, &views[j], fid, self.now_us, self.cnt)
                 if self.ring.arena != NULL:
                     ring_add(&self.ring, frames[j], caplens[j], views[j].wire_len, ts, linktype,
-                             fid)
+                             fid, &views[j] if state[j] == 1 else NULL)
             i += m
         return n
 

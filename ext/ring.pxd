@@ -5,12 +5,16 @@
 # older ones drops them (oldest first). An index of N / 64 RingRec slots (a circular
 # queue, oldest first) gives each frame's time, flow id, place and lengths; when the
 # index is full the oldest frame goes too. ring_pick() selects frames by flow id, or by
-# time and an address (each frame decoded again: the decoder's counters go to scratch
-# arrays, never the meter's); ring_copy() copies the picked frames out.
+# time and an address; ring_copy() copies the picked frames out. A frame the meter
+# decoded to unfragmented IP carries tags of its two addresses (ring_tag: an IPv4
+# address itself, an IPv6 address folded to 32 bits), so an address query passes over
+# the frames whose tag differs without decoding them; a frame whose tag matches an IPv6
+# address, and a frame without tags, is decoded again to be sure (the decoder's
+# counters go to scratch arrays, never the meter's).
 #
 # Inline, used by flowtable.pyx without the GIL.
 
-from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcmp, memcpy
 
@@ -22,7 +26,12 @@ cdef struct RingRec:
     uint32_t off             # where the frame's bytes start in the arena
     uint32_t caplen
     uint32_t wire_len
-    uint32_t linktype        # the frame's libpcap DLT (a capture may mix link types)
+    uint16_t linktype        # the frame's libpcap DLT (a capture may mix link types)
+    uint8_t ipver            # 4 / 6: the tags are those of this version's addresses;
+                             # 0: no tags (not IP, a fragment): an address query decodes
+    uint8_t pad
+    uint32_t src_tag         # ring_tag() of the source and destination addresses
+    uint32_t dst_tag
 
 cdef struct Ring:
     uint8_t* arena           # NULL: no ring
@@ -63,17 +72,31 @@ cdef inline void ring_free(Ring* g) noexcept nogil:
     g.recs = NULL
 
 
+cdef inline uint32_t ring_tag(const uint8_t* addr, int version) noexcept nogil:
+    """The tag of an address: IPv4's 4 bytes as they are (equal tags, equal
+    addresses), IPv6's 16 folded by XOR of their 32-bit words (equal addresses, equal
+    tags; the converse is checked by decoding)."""
+    cdef uint32_t w[4]
+    if version == 4:
+        memcpy(&w[0], addr, 4)
+        return w[0]
+    memcpy(&w[0], addr, 16)
+    return w[0] ^ w[1] ^ w[2] ^ w[3]
+
+
 cdef inline void ring_pop(Ring* g) noexcept nogil:
     g.first = (g.first + 1) % g.slots
     g.count -= 1
 
 
 cdef inline void ring_add(Ring* g, const uint8_t* frame, uint32_t caplen, uint32_t wire_len,
-                          int64_t ts, int linktype, uint64_t flow_id) noexcept nogil:
+                          int64_t ts, int linktype, uint64_t flow_id,
+                          const PacketView* v) noexcept nogil:
     """Append a frame, dropping the oldest frames whose bytes it overwrites. The arena is
     written in order and wraps to 0 when a frame does not fit at the end; the frames left
     beyond the wrap point are the oldest, and go first. An empty frame, or one larger
-    than the arena, is not kept."""
+    than the arena, is not kept. v: what decode_frame() made of this very frame when
+    it is unfragmented IP (its addresses become the tags), else NULL."""
     cdef uint64_t at = g.head
     cdef RingRec* r
     cdef uint32_t slot
@@ -99,7 +122,13 @@ cdef inline void ring_add(Ring* g, const uint8_t* frame, uint32_t caplen, uint32
     r.off = <uint32_t>at
     r.caplen = caplen
     r.wire_len = wire_len
-    r.linktype = <uint32_t>linktype
+    r.linktype = <uint16_t>linktype
+    if v != NULL and (v.ipver == 4 or v.ipver == 6):
+        r.ipver = v.ipver
+        r.src_tag = ring_tag(&v.src[0], v.ipver)
+        r.dst_tag = ring_tag(&v.dst[0], v.ipver)
+    else:
+        r.ipver = 0
     g.count += 1
     g.head = at + caplen
 
@@ -116,6 +145,19 @@ cdef inline bint ring_has_addr(const Ring* g, const RingRec* r, const RingQuery*
     return memcmp(got, q.addr, q.alen) == 0
 
 
+cdef inline bint ring_tag_says(const RingRec* r, const RingQuery* q, uint32_t tag,
+                               bint* sure) noexcept nogil:
+    """False when frame r's tags rule out the query's address (tag: ring_tag() of it);
+    else True, with sure set when they prove it (an IPv4 tag is the address)."""
+    sure[0] = False
+    if r.ipver == 0:
+        return True
+    if r.ipver != q.version or (r.src_tag if q.side == 1 else r.dst_tag) != tag:
+        return False
+    sure[0] = q.version == 4
+    return True
+
+
 cdef inline uint32_t ring_pick(const Ring* g, const RingQuery* q, uint32_t* picked,
                                uint64_t* total) noexcept nogil:
     """The slots of the frames the query selects, oldest first, into picked (room for
@@ -130,6 +172,8 @@ cdef inline uint32_t ring_pick(const Ring* g, const RingQuery* q, uint32_t* pick
     cdef uint64_t flow_id = q.flow_id
     cdef int64_t start_us = q.start_us, end_us = q.end_us
     cdef int side = q.side
+    cdef uint32_t tag = ring_tag(q.addr, q.version) if side else 0
+    cdef bint sure
     for k in range(count):
         slot = (first + k) % slots
         r = &recs[slot]
@@ -138,7 +182,8 @@ cdef inline uint32_t ring_pick(const Ring* g, const RingQuery* q, uint32_t* pick
                 continue
         elif not (start_us <= r.ts_us < end_us):
             continue
-        elif side and not ring_has_addr(g, r, q):
+        elif side and not (ring_tag_says(r, q, tag, &sure)
+                           and (sure or ring_has_addr(g, r, q))):
             continue
         picked[n] = slot
         n += 1
