@@ -7,12 +7,16 @@ WindowProfileDetector):
 1. features: the profile's columns from the records; `transform: log1p` maps
    x -> log(1 + max(x, 0)) (counts, bytes and times are heavy-tailed);
 2. scaling to [0, 1] with running per-column minimum and maximum (what Half-Space
-   Trees assume), the range widened by each batch before it is scored; a pre-trained
-   (ONNX) model gets the transformed values unscaled, its own scaling is in its graph,
-   and scores the whole batch in one call (it does not learn);
-3. score with the model, then learn, in chunks of CHUNK rows: with `learn: all` each
-   row is scored then learned before the next (exact streaming); with
-   `learn: unalerted` a chunk is scored, then its rows that did not alert are learned;
+   Trees assume): a row by the range as of its chunk's start widened by the chunk's
+   rows up to and including itself; a pre-trained (ONNX) model gets the transformed
+   values unscaled, its own scaling is in its graph, and scores the whole batch in one
+   call (it does not learn);
+3. score with the model, then learn, in chunks of CHUNK rows of the profile's stream
+   (not of a batch: a chunk may span batches, and its rows are scored with the state
+   as of its start, whichever batch they come in): with `learn: all` each row is
+   scored then learned before the next (exact streaming); with `learn: unalerted` a
+   chunk is scored, then, once its last row has come, its rows that did not alert are
+   learned;
 4. threshold: a fixed score, or the running quantile of the scores of the last
    `window` samples (computed from the scores before the chunk) but never below
    `min`; no alert before `warmup` samples were learned;
@@ -50,7 +54,11 @@ the profile for the same client and scope (what the observation's kind says make
 alerts different things: an HTTP input's escapes; one scope for the other kinds) in the
 last `suppress.seconds`.
 
-Same input, same profiles and seeds -> the same scores and alerts.
+Same input, same profiles and seeds -> the same scores and alerts, and a profile's
+flow and window records give the same scores and alerts however they are cut into
+batches (tests/test_detect_stream_chunks.py). Evidence records (attempts, updates,
+early windows) are scored with the model as it stands when their batch comes, so with
+other batch cuts the chunks learned before one can differ.
 """
 from __future__ import annotations
 
@@ -121,6 +129,40 @@ class RunningStats:
         return np.sqrt(self.m2 / self.n) if self.n else np.zeros_like(self.mean)
 
 
+class _OpenChunk:
+    """The rows of a profile's open chunk (fewer than CHUNK) and the state they are
+    scored with: the model, threshold, warm-up count and statistics as of its start."""
+
+    def __init__(self, det: "ProfileDetector"):
+        self.rows = 0
+        self.learned = det.learned
+        self.thr = det.threshold()
+        self.mean = self.std = None
+        if det._tracks_stats:
+            self.mean, self.std = det.stats.mean.copy(), det.stats.std()
+        self._lo, self._hi = det.stats.lo.copy(), det.stats.hi.copy()
+        self._parts: list[tuple] = []
+
+    def scale(self, X: np.ndarray) -> np.ndarray:
+        """Rows of X scaled to [0, 1] by the range as of the chunk's start widened by
+        the chunk's rows up to and including each row."""
+        lo = np.minimum(np.minimum.accumulate(X, axis=0), self._lo)
+        hi = np.maximum(np.maximum.accumulate(X, axis=0), self._hi)
+        self._lo, self._hi = lo[-1], hi[-1]
+        span = np.where(hi > lo, hi - lo, 1.0)
+        return np.clip((X - lo) / span, 0.0, 1.0)
+
+    def add(self, X, part, keep, s) -> None:
+        self._parts.append((X, part, keep, s))
+        self.rows += len(X)
+
+    def joined(self) -> tuple:
+        """(X, scaled rows, keep, scores) of the whole chunk, in order."""
+        if len(self._parts) == 1:
+            return self._parts[0]
+        return tuple(np.concatenate(col) for col in zip(*self._parts))
+
+
 class ProfileDetector(abc.ABC):
     """Scores the records of one profile and decides which alert (the steps of the
     module docstring). A subclass says what a record of its unit is: which catalogue
@@ -144,6 +186,7 @@ class ProfileDetector(abc.ABC):
                               or getattr(self.model.model, "contributions", None) is None)
         self.learned = 0
         self.history = np.empty(0)
+        self._open: _OpenChunk | None = None     # the chunk whose last row has not come
         self.last_alert: dict[tuple[int, bytes], int] = {}
         self.alerts = 0
         self.allowlisted = 0
@@ -174,28 +217,31 @@ class ProfileDetector(abc.ABC):
         return max(float(np.quantile(self.history, p.threshold_quantile)), p.threshold_min)
 
     def process(self, records: np.ndarray) -> tuple[np.ndarray, list[Alert]]:
-        """Scores (one per record) and alerts for a batch of flows, in chunks of CHUNK
-        rows: a threshold and the explanations' statistics are as of the chunk start.
-        A record the allowlist keeps from alerting (learned, never alerted) has no score:
-        NaN (what --export writes for it: empty)."""
+        """Scores (one per record) and alerts for a batch of records, in chunks of CHUNK
+        rows of the profile's whole stream (not of the batch): every row of a chunk is
+        scored with the model, threshold and statistics as of the chunk's start, and
+        the chunk is learned when its last row has come, so however the stream is cut
+        into batches the scores and alerts are the same. A model that does not learn
+        scores each batch at once (one batched call). A record the allowlist keeps from
+        alerting (learned, never alerted) has no score: NaN (what --export writes for
+        it: empty)."""
         if len(records) == 0:
             return np.empty(0), []
         X = self.transform(records)
-        if self.model.scaled:
-            lo = np.minimum(self.stats.lo, X.min(axis=0))
-            hi = np.maximum(self.stats.hi, X.max(axis=0))
-            span = np.where(hi > lo, hi - lo, 1.0)
-            Xs = np.clip((X - lo) / span, 0.0, 1.0)
-        else:
-            Xs = X
-        # a model that does not learn scores the batch at once (one batched call)
-        pre = None if self.model.learns_online else self.model.score(Xs)
+        # a scaled model's rows are scaled chunk by chunk (_OpenChunk.scale)
+        Xs = np.empty_like(X) if self.model.scaled else X
+        pre = (self.model.score(X) if not (self.model.learns_online or self.model.scaled)
+               else None)
         scores = np.empty(len(X))
         allowed = self._allowlisted(records)
         alerts: list[Alert] = []
-        for start in range(0, len(X), CHUNK):
-            stop = min(start + CHUNK, len(X))
+        start = 0
+        while start < len(X):
+            if self._open is None:
+                self._open = _OpenChunk(self)
+            stop = min(start + CHUNK - self._open.rows, len(X))
             alerts += self._chunk(records, X, Xs, scores, allowed, start, stop, pre)
+            start = stop
         self.alerts += len(alerts)
         scores[allowed] = np.nan
         if self.explainer is not None:
@@ -205,38 +251,51 @@ class ProfileDetector(abc.ABC):
 
     def _chunk(self, records, X, Xs, scores, allowed, start, stop,
                pre=None) -> list[Alert]:
+        """Rows start..stop of the batch, all in the open chunk: scored with the state
+        as of its start, decided; learned when the chunk is complete."""
         p = self.profile
-        mean = std = None
-        if self._tracks_stats:
-            mean, std = self.stats.mean.copy(), self.stats.std()
-        thr = self.threshold()
+        c = self._open
+        if self.model.scaled:
+            Xs[start:stop] = c.scale(X[start:stop])
         part = Xs[start:stop]
         if pre is not None:
             s = pre[start:stop]
+        elif not self.model.learns_online:
+            s = self.model.score(part)
         elif p.learn == "all":
             s = self.model.score_learn(part)           # exact score-then-learn per row
         else:
             s = self.model.score(part)
         scores[start:stop] = s
-        candidates = np.flatnonzero(s > thr)
-        candidates = candidates[self.learned + candidates >= p.warmup]
+        candidates = np.flatnonzero(s > c.thr)
+        candidates = candidates[c.learned + c.rows + candidates >= p.warmup]
         # learn: unalerted learns neither what alerted nor what would have but for
         # suppression (the rest of a scan's burst must not teach the model the scan);
         # allowlisted rows are learned (chatter is normal)
         keep = np.ones(len(part), dtype=bool)
-        alerts, decided = self._decide(records, X, start + candidates, s[candidates], thr,
-                                       allowed, mean, std, self.time_field)
+        alerts, decided = self._decide(records, X, start + candidates, s[candidates], c.thr,
+                                       allowed, c.mean, c.std, self.time_field)
         keep[candidates[decided]] = False
+        c.add(X[start:stop], part, keep, s)
+        if c.rows == CHUNK:
+            self._close_chunk()
+        return alerts
+
+    def _close_chunk(self) -> None:
+        """Learn the open chunk (its rows that did not alert, with learn: unalerted) and
+        fold it into the statistics and the threshold's history."""
+        c, p = self._open, self.profile
+        self._open = None
+        X, part, keep, s = c.joined()
         if p.learn == "all":
             self.learned += len(part)
         else:
             self.model.learn(part[keep])
             self.learned += int(keep.sum())
         if self._tracks_stats:
-            self.stats.update(X[start:stop])
+            self.stats.update(X)
         if p.threshold_fixed is None:
             self.history = np.concatenate([self.history, s])[-p.threshold_window:]
-        return alerts
 
     def _decide(self, records, X, rows, s, thr, allowed, mean, std,
                 time_field, once: set | None = None) -> tuple[list[Alert], np.ndarray]:
