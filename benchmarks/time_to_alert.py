@@ -28,7 +28,7 @@ Two clocks, both in packet-time seconds:
   (b) `emitted`: the packet time at which the engine handed the alert out (the honest
       one). Runs go through wirescore.engine.Engine in this process, with the capture's
       batches cut as a live capture cuts them (LiveCut): a batch is handed over when it
-      holds capture.batch_size packets (4096) or capture.timeout_ms (100 ms) of packet
+      holds capture.batch_size packets (16384) or capture.timeout_ms (100 ms) of packet
       time after its first packet, whichever comes first. An alert decided in a batch is
       stamped with that batch's handover time (the packet time of its last packet when
       it filled up, else its first packet's + timeout_ms), so (b) includes the wait for

@@ -80,10 +80,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("capture.bpf", None, str, "--bpf",
             "BPF filter applied by libpcap before decoding (pcap-filter(7) syntax), "
             "e.g. 'tcp or udp', 'not port 53'. Default: every packet."),
-    Setting("capture.batch_size", 4096, int, "--batch-size",
-            "Packets read per call into the capture library; larger batches cost "
-            "memory and latency, smaller ones throughput.", unit="packets", minimum=1,
-            maximum=1_000_000),
+    Setting("capture.batch_size", 16384, int, "--batch-size",
+            "Packets handed to the core and detection at once, at most: a live "
+            "interface or a pipe hands over what it has after --read-timeout, so a "
+            "full batch comes only from a backlog or a file. Each batch pays a fixed "
+            "cost per profile (on the 2M-packet benchmark capture 16384 runs the "
+            "shipped profiles ~25 % faster than 4096, for ~100 MiB more memory); "
+            "alerts do not depend on it (profiles score in chunks of their own "
+            "stream).", unit="packets", minimum=1, maximum=1_000_000),
     Setting("capture.snaplen", 65535, int, "--snaplen",
             "Live capture (-i, and the remote tcpdump of -r ssh://): bytes kept of each "
             "packet. 65535 keeps whole frames; less saves ring space but cuts payloads "
