@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from conftest import FIXTURES, need_shared
-from meter_feed import feed_capture
+from meter_feed import drain_to_end, feed_capture
 from wirescore.detect import CHUNK, FlowProfileDetector, WindowProfileDetector
 from wirescore.rules import default_rules_dir, load_file
 
@@ -37,10 +37,7 @@ def records_of(path):
                                                      window_keys=("src", "dst")), after_feed)
     meter.close_window()
     windows.append(meter.drain_windows())
-    while meter.shutdown():
-        flows.append(meter.drain())
-    flows.append(meter.drain())
-    return np.concatenate(flows), np.concatenate(windows)
+    return np.concatenate(flows + drain_to_end(meter)), np.concatenate(windows)
 
 
 def capture(which: str):
