@@ -11,6 +11,7 @@ import pytest
 from conftest import FIXTURES, SHARED_DATA, read_eve, run_wirescore, shared_available
 from wirescore.config import Config
 from wirescore.detect import FlowProfileDetector
+from wirescore.detect_chunk import CHUNK
 from wirescore.engine import Engine
 from wirescore.errors import WirescoreError
 from wirescore.rules import load_file, load_paths, default_rules_dir
@@ -192,16 +193,20 @@ def test_warmup_threshold_and_learning(tmp_path):
 
 def test_suppression_per_source_and_unalerted_learning(tmp_path):
     det = detector_for(tmp_path, "learn: unalerted\nsuppress: {seconds: 100}\n")
-    rec = fake_records(12)
-    rec["pkts_toserver"] = [0] * 6 + [9, 9, 9, 0, 0, 9]
+    rec = fake_records(CHUNK)
+    rec["pkts_toserver"][:12] = [0] * 6 + [9, 9, 9, 0, 0, 9]
     rec["src_addr"][8, 3] = 7                        # another source
-    scores, alerts = det.process(rec)
+    scores, alerts = det.process(rec[:12])
     assert [a.index for a in alerts] == [6, 8]       # 7 and 11 suppressed (same source)
     assert det.suppressed == 2
+    # the chunk is learned when its last row has come
+    assert det.profile.model_object.learned == []
+    _, later = det.process(rec[12:])
+    assert later == []
     # neither the alerts nor the rows suppression kept quiet are learned: the rest of a
     # burst must not teach the model the burst
     learned = det.profile.model_object.learned
-    assert len(learned) == 8 and all(x == {"flow.pkts_toserver": 0.0} for x in learned)
+    assert len(learned) == CHUNK - 4 and all(x == {"flow.pkts_toserver": 0.0} for x in learned)
 
 
 def _sweeps_capture(path: Path) -> None:
@@ -359,11 +364,11 @@ def test_suppression_measures_the_distance_between_ends_either_way(tmp_path, sec
 @pytest.mark.parametrize("learn", ["all", "unalerted"])
 def test_allowlist_still_learns(tmp_path, learn):
     det = detector_for(tmp_path, f"learn: {learn}\nallowlist:\n  - {{cidr: 10.0.0.200/32}}\n")
-    rec = fake_records(10)
+    rec = fake_records(CHUNK)                # a whole chunk: learned once it is complete
     rec["pkts_toserver"][7] = 9
     _, alerts = det.process(rec)
     assert alerts == [] and det.allowlisted == 1
-    assert len(det.profile.model_object.learned) == 10
+    assert len(det.profile.model_object.learned) == CHUNK
 
 
 def test_export_scores_are_empty_where_the_allowlist_keeps_a_flow_quiet(tmp_path):
@@ -389,12 +394,20 @@ def test_export_scores_are_empty_where_the_allowlist_keeps_a_flow_quiet(tmp_path
 
 def test_quantile_threshold_follows_recent_scores(tmp_path):
     det = detector_for(tmp_path)
-    det.profile.threshold_fixed, det.profile.threshold_quantile = None, 0.9
+    # 0.8: 33 of the first chunk's 256 scores are 1 (the rows that hold the range's top)
+    det.profile.threshold_fixed, det.profile.threshold_quantile = None, 0.8
     rec = fake_records(300)
-    rec["pkts_toserver"] = np.arange(300) % 10          # scores 0, 1/9, ..., 1
-    _, first = det.process(rec[:256])
+    rec["pkts_toserver"] = np.arange(300) % 10
+    scores, first = det.process(rec[:256])
     assert first == []                                  # no history before the first chunk
-    assert det.threshold() == pytest.approx(np.quantile((np.arange(256) % 10) / 9, 0.9))
+    # each row scaled by the range of the rows up to itself (the model scores the largest
+    # feature): 0, then 1 for each new maximum, then v / 9
+    v = (np.arange(256) % 10).astype(float)
+    lo, hi = np.minimum.accumulate(v), np.maximum.accumulate(v)
+    want = (v - lo) / np.where(hi > lo, hi - lo, 1.0)
+    np.testing.assert_array_equal(scores, want)
+    assert want[:10].tolist() == [0] + [1] * 9 and want[10:20].tolist() == (v[10:20] / 9).tolist()
+    assert det.threshold() == pytest.approx(np.quantile(want, 0.8)) == pytest.approx(8 / 9)
     rec2 = fake_records(20, start_s=5000)
     rec2["pkts_toserver"] = [0] * 19 + [9]
     _, alerts = det.process(rec2)
@@ -408,13 +421,14 @@ def test_explanation_names_the_outlying_feature(tmp_path):
     profile = load_file(write(tmp_path, text))[0]
     profile.model_object = ScriptedModel()
     det = FlowProfileDetector(profile)
-    rec = fake_records(40)
-    rec["bytes_toserver"] = 100 + (np.arange(40) % 3)
+    n = CHUNK + 10                     # explanations use the statistics of whole chunks
+    rec = fake_records(n)
+    rec["bytes_toserver"] = 100 + (np.arange(n) % 3)
     rec["pkts_toserver"] = 3
-    det.process(rec[:30])
-    rec["pkts_toserver"][35] = 500
-    rec["bytes_toserver"][35] = 101
-    _, alerts = det.process(rec[30:])
+    det.process(rec[:CHUNK])
+    rec["pkts_toserver"][CHUNK + 5] = 500
+    rec["bytes_toserver"][CHUNK + 5] = 101
+    _, alerts = det.process(rec[CHUNK:])
     alerted = {a.index: a for a in alerts}
     assert 5 in alerted
     assert alerted[5].explanation[0][0] == "flow.pkts_toserver"
@@ -437,14 +451,15 @@ def test_tail_explanation_is_each_scored_features_own_tail_score(tmp_path):
                      "[flow.pkts_toclient]}}"))
     text += "suppress: {seconds: 0}\nlearn: unalerted\n"
     det = FlowProfileDetector(load_file(write(tmp_path, text))[0])
-    rec = fake_records(80)
-    rec["pkts_toserver"] = 2 + np.arange(80) % 4
-    rec["bytes_toserver"] = 100 + np.arange(80) % 7
+    n = CHUNK + 20                     # the reference holds whole chunks
+    rec = fake_records(n)
+    rec["pkts_toserver"] = 2 + np.arange(n) % 4
+    rec["bytes_toserver"] = 100 + np.arange(n) % 7
     rec["pkts_toclient"] = 1
-    det.process(rec[:60])
-    rec["pkts_toserver"][70] = 400
-    rec["pkts_toclient"][70] = 10_000               # a weight: never an explanation
-    scores, alerts = det.process(rec[60:])
+    det.process(rec[:CHUNK])
+    rec["pkts_toserver"][CHUNK + 10] = 400
+    rec["pkts_toclient"][CHUNK + 10] = 10_000       # a weight: never an explanation
+    scores, alerts = det.process(rec[CHUNK:])
     alerted = {a.index: a for a in alerts}
     assert set(alerted) == {10}
     names = [name for name, _, _ in alerted[10].explanation]

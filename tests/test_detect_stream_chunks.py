@@ -18,7 +18,8 @@ import pytest
 
 from conftest import FIXTURES, need_shared
 from meter_feed import drain_to_end, feed_capture
-from wirescore.detect import CHUNK, FlowProfileDetector, WindowProfileDetector
+from wirescore.detect import FlowProfileDetector, WindowProfileDetector
+from wirescore.detect_chunk import CHUNK
 from wirescore.rules import default_rules_dir, load_file
 
 

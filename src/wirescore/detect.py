@@ -70,13 +70,11 @@ import numpy as np
 
 from wirescore.allowlist import address_words, allowlist_hits
 from wirescore.detect_app import AppAlert, AppProfileDetector
+from wirescore.detect_chunk import CHUNK, OpenChunk, RunningStats
 from wirescore.catalog import ARP_BY_NAME, BY_NAME, WINDOW_BY_NAME
 from wirescore.models.adapters import ModelAdapter
 from wirescore.rules import Profile
 from wirescore.suppression import first_alerts, first_alerts_once, suppress_keys
-
-
-CHUNK = 256      # rows scored between two threshold / statistics updates
 
 
 def transform_matrix(X: np.ndarray, transform: str) -> np.ndarray:
@@ -99,68 +97,6 @@ class Alert:
     severity: int
     explanation: list[tuple[str, float, float]]   # (feature, raw value, z)
     attribution: dict | None = None    # SHAP / LIME (profile.explainer; wirescore.explain)
-
-
-class RunningStats:
-    """Per-column count, mean and variance (Chan's parallel update), and min/max."""
-
-    def __init__(self, width: int):
-        self.n = 0
-        self.mean = np.zeros(width)
-        self.m2 = np.zeros(width)
-        self.lo = np.full(width, np.inf)
-        self.hi = np.full(width, -np.inf)
-
-    def update(self, X: np.ndarray) -> None:
-        if len(X) == 0:
-            return
-        nb = len(X)
-        mb = X.mean(axis=0)
-        m2b = ((X - mb) ** 2).sum(axis=0)
-        delta = mb - self.mean
-        total = self.n + nb
-        self.mean = self.mean + delta * nb / total
-        self.m2 = self.m2 + m2b + delta ** 2 * self.n * nb / total
-        self.n = total
-        self.lo = np.minimum(self.lo, X.min(axis=0))
-        self.hi = np.maximum(self.hi, X.max(axis=0))
-
-    def std(self) -> np.ndarray:
-        return np.sqrt(self.m2 / self.n) if self.n else np.zeros_like(self.mean)
-
-
-class _OpenChunk:
-    """The rows of a profile's open chunk (fewer than CHUNK) and the state they are
-    scored with: the model, threshold, warm-up count and statistics as of its start."""
-
-    def __init__(self, det: "ProfileDetector"):
-        self.rows = 0
-        self.learned = det.learned
-        self.thr = det.threshold()
-        self.mean = self.std = None
-        if det._tracks_stats:
-            self.mean, self.std = det.stats.mean.copy(), det.stats.std()
-        self._lo, self._hi = det.stats.lo.copy(), det.stats.hi.copy()
-        self._parts: list[tuple] = []
-
-    def scale(self, X: np.ndarray) -> np.ndarray:
-        """Rows of X scaled to [0, 1] by the range as of the chunk's start widened by
-        the chunk's rows up to and including each row."""
-        lo = np.minimum(np.minimum.accumulate(X, axis=0), self._lo)
-        hi = np.maximum(np.maximum.accumulate(X, axis=0), self._hi)
-        self._lo, self._hi = lo[-1], hi[-1]
-        span = np.where(hi > lo, hi - lo, 1.0)
-        return np.clip((X - lo) / span, 0.0, 1.0)
-
-    def add(self, X, part, keep, s) -> None:
-        self._parts.append((X, part, keep, s))
-        self.rows += len(X)
-
-    def joined(self) -> tuple:
-        """(X, scaled rows, keep, scores) of the whole chunk, in order."""
-        if len(self._parts) == 1:
-            return self._parts[0]
-        return tuple(np.concatenate(col) for col in zip(*self._parts))
 
 
 class ProfileDetector(abc.ABC):
@@ -186,7 +122,7 @@ class ProfileDetector(abc.ABC):
                               or getattr(self.model.model, "contributions", None) is None)
         self.learned = 0
         self.history = np.empty(0)
-        self._open: _OpenChunk | None = None     # the chunk whose last row has not come
+        self._open: OpenChunk | None = None     # the chunk whose last row has not come
         self.last_alert: dict[tuple[int, bytes], int] = {}
         self.alerts = 0
         self.allowlisted = 0
@@ -228,7 +164,7 @@ class ProfileDetector(abc.ABC):
         if len(records) == 0:
             return np.empty(0), []
         X = self.transform(records)
-        # a scaled model's rows are scaled chunk by chunk (_OpenChunk.scale)
+        # a scaled model's rows are scaled chunk by chunk (OpenChunk.scale)
         Xs = np.empty_like(X) if self.model.scaled else X
         pre = (self.model.score(X) if not (self.model.learns_online or self.model.scaled)
                else None)
@@ -238,7 +174,8 @@ class ProfileDetector(abc.ABC):
         start = 0
         while start < len(X):
             if self._open is None:
-                self._open = _OpenChunk(self)
+                self._open = OpenChunk(self.learned, self.threshold(), self.stats,
+                                       self._tracks_stats)
             stop = min(start + CHUNK - self._open.rows, len(X))
             alerts += self._chunk(records, X, Xs, scores, allowed, start, stop, pre)
             start = stop
