@@ -396,6 +396,36 @@ def executed(log_text: str) -> int:
     return int(status[-1]) if status else 0
 
 
+def finding_digest(log_text: str, frames: int = 12, max_input: int = 4096) -> str:
+    """What a finding's log says, in lines short enough to survive a CI log cut to its
+    tail: the sanitizer's or the harness's error line, the first `frames` frames of
+    its first stack, its SUMMARY line, and the crashing input (libFuzzer's "Test unit
+    written to" file) in base64 when it has at most `max_input` bytes, to replay with
+    `run.py repro` after `base64 -d`. Empty when the log names none of these."""
+    import base64
+
+    lines = log_text.splitlines()
+    out = []
+    start = next((i for i, ln in enumerate(lines)
+                  if re.search(r"ERROR: (Address|Undefined|Leak)Sanitizer|runtime error:|"
+                               r"Uncaught Python exception|deadly signal", ln)), None)
+    if start is not None:
+        out.append(lines[start])
+        stack = [ln for ln in lines[start + 1:] if re.match(r"\s+#\d+ ", ln)]
+        out += stack[:frames]
+    out += [ln for ln in lines if ln.startswith("SUMMARY:")][:1]
+    unit = re.findall(r"Test unit written to (\S+)", log_text)
+    if unit:
+        path = Path(unit[-1])
+        data = path.read_bytes() if path.is_file() else b""
+        out.append(f"input: {path} ({len(data)} bytes)")
+        if data and len(data) <= max_input:
+            out.append("input base64: " + base64.b64encode(data).decode())
+    if not out:
+        return ""
+    return "\n--- finding digest ---\n" + "\n".join(out) + "\n"
+
+
 def cmd_smoke(a) -> int:
     variant = choose(a.sanitizer)
     lib = build(variant, a.source, modules=a.target.modules)
@@ -415,6 +445,7 @@ def cmd_smoke(a) -> int:
     n = executed(text)
     if rc != 0:
         sys.stderr.write(text[-8000:])
+        sys.stderr.write(finding_digest(text))
         log(f"smoke ({variant}): FAILED after {n} inputs (exit {rc}); full log {out}")
         return 1
     log(f"smoke ({variant}): {n} inputs in {a.seconds} s, no finding (log {out})")
