@@ -80,6 +80,9 @@ cdef struct FlowRecord:
     uint64_t flow_id
     int64_t start_us
     int64_t end_us
+    int64_t report_us        # the packet clock (µs) when the core wrote the record: the
+                             # packet that ended the flow, the sweep's or shutdown's
+                             # clock, an update's packet; never decreasing in a run
     uint8_t src_addr[16]
     uint8_t dest_addr[16]
     uint16_t src_port

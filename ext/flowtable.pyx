@@ -971,6 +971,7 @@ cdef class FlowMeter:
         if self.pks.s != NULL:
             pks_record(&self.pks, <size_t>(e - self.ft.entries), &e.f, r)
         acc_record(&e.f, R_NONE, r)
+        r.report_us = self.now_us
         if self.context:
             ctx_flow_peek(&self.ctx, r, self.now_us)
             scan_flow_end(&self.scans, r, self.now_us)
@@ -994,6 +995,7 @@ cdef class FlowMeter:
         if self.pks.s != NULL:
             pks_record(&self.pks, <size_t>idx, &e.f, r)
         acc_record(&e.f, reason, r)
+        r.report_us = self.now_us
         if self.app_on:
             app_flow_end(&self.app, &e.app, e.key.proto, r, self.cnt)
         if self.context:

@@ -399,7 +399,7 @@ PROCESS_BY_NAME = {f.name: f for f in PROCESS_FEATURES}
 
 #: FlowRecord fields that identify a flow rather than describe it (not features)
 IDENTITY_FIELDS = (
-    "flow_id", "start_us", "end_us", "src_addr", "dest_addr", "src_port", "dest_port",
+    "flow_id", "start_us", "end_us", "report_us", "src_addr", "dest_addr", "src_port", "dest_port",
     "vlan0", "vlan1", "nvlan", "ip_version", "proto", "reason", "state", "tcp_state",
     "tcp_flags_ts", "tcp_flags_tc", "icmp_seen", "icmp_type_ts", "icmp_code_ts",
     "icmp_type_tc", "icmp_code_tc", "app_proto", "pad", "src_mac", "dest_mac", "pad2",

@@ -572,6 +572,9 @@ def _drain_updates(meter) -> int:
         "reason not none": recs["reason"] != 0,
         "no packet": (recs["pkts_toserver"] + recs["pkts_toclient"]) < 1,
         "ends before it starts": recs["end_us"] < recs["start_us"],
+        "reported before its packet": (recs["report_us"] < recs["end_us"]
+                                       if "report_us" in recs.dtype.names
+                                       else np.zeros(len(recs), dtype=bool)),
         "app fields set": recs["app_proto"] != 0,
         "IPv4 address bytes past 4": (recs["ip_version"] == 4)
         & ((recs["src_addr"][:, 4:] != 0).any(axis=1) | (recs["dest_addr"][:, 4:] != 0).any(axis=1)),
@@ -884,6 +887,12 @@ def _check_records(recs) -> None:
                                         (recs["bytes_toclient"] < 20 * recs["pkts_toclient"]),
         "negative duration": recs["duration"] < 0,
     }
+    if "report_us" in (recs.dtype.names or ()):
+        # the packet clock when written: never before the flow's last packet, and never
+        # back in time from one record to the next (detection orders evidence by it)
+        bad["reported before its last packet"] = recs["report_us"] < recs["end_us"]
+        bad["reported earlier than the record before"] = np.concatenate(
+            [[False], np.diff(recs["report_us"]) < 0])
     if "ctx_src_unanswered_hosts" in (recs.dtype.names or ()):   # core 0019099 on
         for name in ("ctx_src_unanswered_hosts", "ctx_src_unanswered_services"):
             # linear counting over 128 bits: 0 .. 128 ln 128 (621.06)
