@@ -2,12 +2,19 @@
 Detector (wirescore.detect), out as batches of EVE alert events for the sinks.
 
     stage = AlertStage(Detector(load_profiles(cfg)), FlowEventFormatter(), Timestamps())
-    batch = stage.flows(records)       # FlowBatch: records, scores, alerts, alerted
+    stage.hold_attempts(records)       # attempt records, decided with the next flows
+    stage.hold_updates(records)        # flow update records, likewise
+    out = stage.flows(records)         # FlowOutput: the AttemptAlertBatch and the
+                                       # UpdateAlertBatch (None when nothing alerted),
+                                       # then the FlowBatch (records, scores, alerts)
     batch = stage.windows(windows)     # WindowBatch, or None when nothing alerted
     batch = stage.app(app_batch)       # AppAlertBatch, or None when nothing alerted
     batch = stage.arp(arp_records)     # AppAlertBatch, or None when nothing alerted
-    batch = stage.attempts(records)    # AttemptAlertBatch, or None when nothing alerted
-    batch = stage.updates(records)     # UpdateAlertBatch, or None when nothing alerted
+
+The core hands over a batch's attempt and update records before its finished flows;
+they are held until the flows come and decided with them in the order the core wrote
+them (wirescore.detect.Detector.process_with_evidence), so alerts do not depend on
+where batches were cut.
 
 A flow alert's event carries the flow's identity and flow object, stamped when the flow
 ended; a window alert's the window's key and bounds; an app alert's the event's flow
@@ -23,7 +30,7 @@ whose `self.profile` is a rules.Profile); "detection: ..." when no such frame ex
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import numpy as np
 
@@ -32,6 +39,14 @@ from wirescore.outputs.eve import alert_event, app_alert_event, arp_alert_event,
 from wirescore.outputs.eve import add_ether, attempt_alert_event, update_alert_event
 from wirescore.outputs.sinks import (AlertEvent, AppAlertBatch, AttemptAlertBatch, FlowBatch,
                                      UpdateAlertBatch, WindowBatch)
+
+
+class FlowOutput(NamedTuple):
+    """What AlertStage.flows decides over one batch of the core's flow output."""
+
+    attempts: Optional[AttemptAlertBatch]     # alerts at confirmed attempts (or None)
+    updates: Optional[UpdateAlertBatch]       # alerts at updates of open flows (or None)
+    flows: FlowBatch
 
 
 def load_profiles(cfg) -> Optional[list]:
@@ -57,6 +72,7 @@ class AlertStage:
         # flows an app profile, an attempt or an update alert is about, until they end (their flow
         # event then says "alerted": true); one id per alert, so as bounded as the alerts
         self.app_alerted: set[int] = set()
+        self._held: dict[str, list[np.ndarray]] = {"attempts": [], "updates": []}
 
     def _detect(self, method, *args):
         """method(*args) of the Detector; what it raises becomes a StageFailure naming
@@ -66,11 +82,42 @@ class AlertStage:
         except Exception as exc:
             raise StageFailure(culprit(exc), exc) from exc
 
-    def flows(self, records: np.ndarray) -> FlowBatch:
-        scores, found = self._detect(self.detector.process, records)
+    def hold_attempts(self, records: np.ndarray) -> None:
+        """Attempt records, held until the next flows() (see the module docstring)."""
+        if len(records):
+            self._held["attempts"].append(records)
+
+    def hold_updates(self, records: np.ndarray) -> None:
+        """Flow update records, held until the next flows()."""
+        if len(records):
+            self._held["updates"].append(records)
+
+    @property
+    def holding(self) -> bool:
+        """Whether evidence records wait for flows()."""
+        return bool(self._held["attempts"] or self._held["updates"])
+
+    def _take(self, kind: str) -> Optional[np.ndarray]:
+        held, self._held[kind] = self._held[kind], []
+        if not held:
+            return None
+        return held[0] if len(held) == 1 else np.concatenate(held)
+
+    def flows(self, records: np.ndarray) -> FlowOutput:
+        """Finished flows with the attempt and update records held since the last call:
+        the alerts of the profiles over each, and the flows' batch (scores, alerted)."""
+        attempts, updates = self._take("attempts"), self._take("updates")
+        scores, found, at_attempts, at_updates = self._detect(
+            self.detector.process_with_evidence, records, attempts, updates)
+        # first the open flows' alerts: a flow alerted at an update that ends in this
+        # batch is marked alerted in its flow event
+        att = self._open_flow_alerts(at_attempts, attempts, attempt_alert_event,
+                                     AttemptAlertBatch, "ts_us")
+        upd = self._open_flow_alerts(at_updates, updates, update_alert_event,
+                                     UpdateAlertBatch, "end_us")
         alerts, alerted = [], None
         by_app = None
-        if self.app_alerted:
+        if self.app_alerted and len(records):
             ids = records["flow_id"]
             by_app = np.isin(ids, np.fromiter(self.app_alerted, np.uint64))
             self.app_alerted.difference_update(ids[by_app].tolist())
@@ -84,7 +131,8 @@ class AlertStage:
                 alerts.append(AlertEvent(alert_event(flow, a, flow["flow"]["end"]),
                                          a.profile.id, records[a.index],
                                          int(records["end_us"][a.index])))
-        return FlowBatch(records, self.formatter, scores, alerts, alerted)
+        return FlowOutput(att, upd, FlowBatch(records, self.formatter, scores, alerts,
+                                              alerted))
 
     def windows(self, windows: np.ndarray) -> Optional[WindowBatch]:
         if len(windows) == 0:
@@ -106,26 +154,23 @@ class AlertStage:
                                          a.profile.id, records[i], int(records["ts_us"][i]))
                               for i, a in found])
 
-    def attempts(self, records: np.ndarray) -> Optional[AttemptAlertBatch]:
-        """Alerts of the flow profiles with evidence: attempt over attempt records; each
-        AlertEvent's record is the attempt record (its client's packets in the ring are
-        the snippet)."""
-        return self._open_flow_alerts(self.detector.process_attempts, records,
-                                      attempt_alert_event, AttemptAlertBatch, "ts_us")
+    def app(self, batch) -> Optional[AppAlertBatch]:
+        """Alerts of the app profiles over an AppBatch (events of one kind)."""
+        found = self._detect(self.detector.process_app, batch.kind, batch.records)
+        if not found:
+            return None
+        self.app_alerted.update(int(batch.records["flow_id"][a.index]) for a in found)
+        return AppAlertBatch([AlertEvent(app_alert_event(batch.events[a.index], a, self.ts),
+                                         a.profile.id, batch.records[a.index],
+                                         int(a.observation["ts_us"]))
+                              for a in found])
 
-    def updates(self, records: np.ndarray) -> Optional[UpdateAlertBatch]:
-        """Alerts of the flow profiles with evidence: update over flow update records;
-        each AlertEvent's record is the update record (the flow's packets in the ring up
-        to it are the snippet)."""
-        return self._open_flow_alerts(self.detector.process_updates, records,
-                                      update_alert_event, UpdateAlertBatch, "end_us")
-
-    def _open_flow_alerts(self, method, records: np.ndarray, event, batch_type,
-                          stamp: str):
-        """batch_type of the alerts method(records) finds about open flows (attempts,
-        updates), each event(record, alert, ts), stamped at the record's field `stamp`
-        (µs); None when nothing alerted. Their flows are marked alerted until they end."""
-        found = self._detect(method, records)
+    def _open_flow_alerts(self, found: list, records: Optional[np.ndarray], event,
+                          batch_type, stamp: str):
+        """batch_type of the alerts found ((record index, alert) pairs) about open
+        flows (attempts, updates), each event(record, alert, ts), stamped at the
+        record's field `stamp` (µs); None when nothing alerted. Their flows are marked
+        alerted until they end."""
         if not found:
             return None
         self.app_alerted.update(int(records["flow_id"][i]) for i, _ in found)
@@ -137,17 +182,6 @@ class AlertStage:
                 add_ether(ev, records[i])
             out.append(AlertEvent(ev, a.profile.id, records[i], int(records[stamp][i])))
         return batch_type(out)
-
-    def app(self, batch) -> Optional[AppAlertBatch]:
-        """Alerts of the app profiles over an AppBatch (events of one kind)."""
-        found = self._detect(self.detector.process_app, batch.kind, batch.records)
-        if not found:
-            return None
-        self.app_alerted.update(int(batch.records["flow_id"][a.index]) for a in found)
-        return AppAlertBatch([AlertEvent(app_alert_event(batch.events[a.index], a, self.ts),
-                                         a.profile.id, batch.records[a.index],
-                                         int(a.observation["ts_us"]))
-                              for a in found])
 
 
 def culprit(exc: BaseException) -> str:

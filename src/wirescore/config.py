@@ -86,9 +86,10 @@ SETTINGS: tuple[Setting, ...] = (
             "full batch comes only from a backlog or a file. Each batch pays a fixed "
             "cost per profile (on the 2M-packet benchmark capture 16384 runs the "
             "shipped profiles ~25 % faster than 4096, for ~100 MiB more memory); "
-            "a profile's flow and window scores do not depend on it (profiles score "
-            "in chunks of their own stream), its scores of attempts and open flows "
-            "may: they use the model as it stands when their batch comes.",
+            "what alerts does not depend on it: profiles score in chunks of their "
+            "own stream, and an attempt, an update of an open flow or an early "
+            "window is decided between the records the core wrote before and after "
+            "it, whichever batch they come in.",
             unit="packets", minimum=1, maximum=1_000_000),
     Setting("capture.snaplen", 65535, int, "--snaplen",
             "Live capture (-i, and the remote tcpdump of -r ssh://): bytes kept of each "

@@ -31,7 +31,7 @@ WindowProfileDetector):
 A flow profile with `evidence: attempt` also scores attempt records (one per connection
 attempt confirmed unanswered or answered, a grace after it: ext/pending.pxd) as they come,
 with the same model, threshold, allowlist and suppression state as its flows, and never
-learns from them (FlowProfileDetector.process_evidence): a scan is alerted at the
+learns from them (FlowProfileDetector.process_with_evidence): a scan is alerted at the
 attempt that crosses the floor, its flows' scores and the reference stay as they were,
 and the alert suppresses the same key's alert at the flow's end. One with `evidence:
 update` scores the core's updates of open flows (flow records of a flow still open: at
@@ -54,11 +54,19 @@ the profile for the same client and scope (what the observation's kind says make
 alerts different things: an HTTP input's escapes; one scope for the other kinds) in the
 last `suppress.seconds`.
 
-Same input, same profiles and seeds -> the same scores and alerts, and a profile's
-flow and window records give the same scores and alerts however they are cut into
-batches (tests/test_detect_stream_chunks.py). Evidence records (attempts, updates,
-early windows) are scored with the model as it stands when their batch comes, so with
-other batch cuts the chunks learned before one can differ.
+Evidence records (attempts, updates, early windows) are decided where they stand in the
+profile's stream (ProfileDetector._interleave): an attempt or update after the flows the
+core reported at or before its packet time (a flow record's report_us), an early record
+after the windows that closed before its window opened; each is scored with the state
+as of the chunks those records completed and suppressed after their alerts.
+
+Same input, same profiles and seeds -> the same scores and alerts, and the same
+alerts however the records are cut into batches: a profile's flow and window records
+(tests/test_detect_stream_chunks.py) and a whole run's alerts, evidence included
+(tests/test_detect_batch_cut.py). One exception: of two packets with the same
+microsecond timestamp, the first confirming an attempt or updating a flow and the second
+ending flows, the flows are put first when both are in one batch (equal times: flows
+first) and second when a batch ends between the two.
 """
 from __future__ import annotations
 
@@ -297,22 +305,72 @@ class ProfileDetector(abc.ABC):
         span = np.where(self.stats.hi > self.stats.lo, self.stats.hi - self.stats.lo, 1.0)
         return np.clip((X - self.stats.lo) / span, 0.0, 1.0)
 
-    def _as_evidence(self, recs: np.ndarray, time_field: str, once: set | None) -> list[Alert]:
-        """Alerts over evidence records (attempts, updates, early windows): scored with
-        the model as it stands (scaled by the running range; nothing learned), the
-        threshold as it stands, allowlist, suppression (time: recs[time_field]), once."""
-        X = self.transform(recs)
-        s = self.model.score(self._scaled(X))
-        thr = self.threshold()
-        over = np.flatnonzero(s > thr)
-        if len(over) == 0:
-            return []
-        # the allowlist is asked only about the rows that crossed (nothing is learned)
-        allowed = np.zeros(len(recs), dtype=bool)
-        allowed[over] = self._allowlisted(recs[over])
-        alerts, _ = self._decide(recs, X, over, s[over], thr, allowed,
-                                 self.stats.mean, self.stats.std(), time_field, once)
-        return alerts
+    def _rows_until_change(self) -> int:
+        """How many more admitted records can come before the state evidence is scored
+        with changes: the open chunk's rows left (the model, threshold, statistics and
+        warm-up count move when a chunk is learned), or 1 for a model that learns row
+        by row (learn: all)."""
+        if self.profile.learn == "all" and self.model.learns_online:
+            return 1
+        return CHUNK - (self._open.rows if self._open is not None else 0)
+
+    def _interleave(self, records: np.ndarray, admitted: np.ndarray, ev: np.ndarray,
+                    pos: np.ndarray, process, time_field: str,
+                    once: set | None) -> tuple[np.ndarray, list[Alert], list[Alert]]:
+        """Records (finished flows, closed windows) and evidence records (attempts,
+        updates, early windows) of one batch, decided in their order in the stream:
+        pos[k] records precede evidence record k (non-decreasing in k). Records go
+        through process(a, b) (scores and alerts of records[a:b], indices from a); only
+        the `admitted` ones count towards chunks. An evidence record is scored with the
+        state as of the chunks completed by the records before it, and decided
+        (allowlist, suppression: time ev[time_field], once) after those records were,
+        so what alerts does not depend on where batches were cut. Returns the records'
+        scores, their alerts and the evidence's alerts (indices into ev)."""
+        p = self.profile
+        scores = np.full(len(records), np.nan)
+        alerts: list[Alert] = []
+        found: list[Alert] = []
+        before = np.concatenate([[0], np.cumsum(admitted, dtype=np.int64)])
+        done = 0
+
+        def run_to(b: int) -> None:
+            nonlocal done
+            if b > done:
+                part, got = process(done, b)
+                scores[done:b] = part
+                for a in got:
+                    a.index += done
+                alerts.extend(got)
+                done = b
+
+        i = 0
+        while i < len(ev):
+            run_to(int(pos[i]))
+            # the evidence whose preceding records leave the state as it is now
+            j = i + int(np.searchsorted(before[pos[i:]] - before[done],
+                                        self._rows_until_change(), side="left"))
+            if self.learned >= p.warmup:
+                group = ev[i:j]
+                X = self.transform(group)
+                s = self.model.score(self._scaled(X))
+                thr = self.threshold()
+                over = np.flatnonzero(s > thr)
+                at = pos[i:j][over]
+                for b in np.unique(at).tolist():
+                    rows = over[at == b]
+                    run_to(b)
+                    allowed = np.zeros(len(group), dtype=bool)
+                    allowed[rows] = self._allowlisted(group[rows])
+                    got, _ = self._decide(group, X, rows, s[rows], thr, allowed,
+                                          self.stats.mean, self.stats.std(), time_field,
+                                          once)
+                    for a in got:
+                        a.index += i
+                    found += got
+            i = j
+        run_to(len(records))
+        self.alerts += len(found)
+        return scores, alerts, found
 
     def _tops(self, Xc: np.ndarray, mean, std) -> list[str]:
         """The feature that made the score of each candidate row of Xc (transformed
@@ -406,36 +464,43 @@ class FlowProfileDetector(ProfileDetector):
             a.index = int(idx[a.index])
         return scores, alerts
 
-    def process_evidence(self, records: np.ndarray) -> list[Alert]:
-        """Alerts over a batch of attempt records (ATTEMPT_DTYPE; evidence: attempt) or
-        of flow update records (RECORD_DTYPE, reason none; evidence: update): the
-        attempts unanswered and the updates that `where` admits are scored with the
-        model as it stands (scaled by the flows' running range; nothing learned),
-        thresholded, allowlisted and suppressed with the flows' own state (time: the
-        confirmation's, ts_us, or the update's packet, end_us)."""
+    def process_with_evidence(self, records: np.ndarray, evidence: np.ndarray
+                              ) -> tuple[np.ndarray, list[Alert], list[Alert]]:
+        """Scores and alerts of a batch of finished flows (as process) and the alerts
+        over the batch's evidence records: attempt records (ATTEMPT_DTYPE; evidence:
+        attempt) or flow update records (RECORD_DTYPE, reason none; evidence: update).
+        The attempts unanswered and the updates that `where` admits are scored with the
+        model as of the flows the core reported before them (report_us of the flows
+        <= the attempt's ts_us or the update's report_us; ProfileDetector._interleave),
+        never learned, and thresholded, allowlisted and suppressed with the flows' own
+        state (time: the confirmation's, ts_us, or the update's packet, end_us).
+        Evidence alert indices are into `evidence`."""
         p = self.profile
-        if self.learned < p.warmup or len(records) == 0:
-            return []
         attempts = p.evidence == "attempt"
+        if len(evidence) == 0:
+            scores, alerts = self.process(records)
+            return scores, alerts, []
         if attempts:
-            keep = records["answered"] == 0
+            keep = evidence["answered"] == 0
         elif self.open_alerted:
-            keep = ~np.isin(records["flow_id"], np.fromiter(self.open_alerted, np.uint64))
+            keep = ~np.isin(evidence["flow_id"], np.fromiter(self.open_alerted, np.uint64))
         else:
-            keep = np.ones(len(records), dtype=bool)
+            keep = np.ones(len(evidence), dtype=bool)
         for name, values in p.where:
-            keep &= np.isin(records[name], values)
-        if not keep.any():
-            return []
-        idx = None if keep.all() else np.flatnonzero(keep)
-        recs = records if idx is None else records[idx]
-        alerts = self._as_evidence(recs, "ts_us" if attempts else "end_us",
-                                   None if attempts else self.open_alerted)
-        if idx is not None:
-            for a in alerts:
-                a.index = int(idx[a.index])
-        self.alerts += len(alerts)
-        return alerts
+            keep &= np.isin(evidence[name], values)
+        idx = np.flatnonzero(keep)
+        ev = evidence[idx]
+        admitted = np.ones(len(records), dtype=bool)
+        for name, values in p.where:
+            admitted &= np.isin(records[name], values)
+        pos = np.searchsorted(records["report_us"],
+                              ev["ts_us"] if attempts else ev["report_us"], side="right")
+        scores, alerts, found = self._interleave(
+            records, admitted, ev, pos, lambda a, b: self.process(records[a:b]),
+            "ts_us" if attempts else "end_us", None if attempts else self.open_alerted)
+        for a in found:
+            a.index = int(idx[a.index])
+        return scores, alerts, found
 
     def _allowlisted(self, recs: np.ndarray) -> np.ndarray:
         return allowlist_hits(self.profile.allowlist, recs,
@@ -475,30 +540,20 @@ class WindowProfileDetector(ProfileDetector):
         """(record, alert) pairs over a batch of closed windows and early records of
         this profile's key (evidence: early), in packet-time order: an early record is
         decided after the windows that closed before its window opened, before its own
-        window's close. Early records are scored with the model as it stands (nothing
-        learned), thresholded, allowlisted and suppressed with the closed windows' own
-        state, time the checkpoint packet (end_us); the first crossing of a (key,
-        window) alerts, its later records are passed over. The closed windows are
-        processed in one call, as without early records, unless an early record of a
-        window they precede crosses the threshold: then they are split at its window."""
-        out: list[tuple] = []
-        starts: list = []
-        if len(early) and self.learned >= self.profile.warmup:
-            s = self.model.score(self._scaled(self.transform(early)))
-            starts = sorted(set(early["start_us"][s > self.threshold()].tolist()))
-        done = 0
-        for start in starts + [None]:
-            stop = (len(closed) if start is None
-                    else int(np.searchsorted(closed["start_us"], start, side="left")))
-            if stop > done:
-                _, alerts = self.process(closed[done:stop])
-                out += [(closed[done + a.index], a) for a in alerts]
-                done = stop
-            if start is not None:
-                mine = early[early["start_us"] == start]
-                alerts = self._as_evidence(mine, "end_us", self.early_alerted)
-                self.alerts += len(alerts)
-                out += [(mine[a.index], a) for a in alerts]
+        window's close, with the state as of the chunks those windows completed
+        (ProfileDetector._interleave). Early records are never learned; they are
+        thresholded, allowlisted and suppressed with the closed windows' own state, time
+        the checkpoint packet (end_us); the first crossing of a (key, window) alerts,
+        its later records are passed over."""
+        if len(early) == 0:
+            _, alerts = self.process(closed)
+            return [(closed[a.index], a) for a in alerts]
+        pos = np.searchsorted(closed["start_us"], early["start_us"], side="left")
+        _, alerts, found = self._interleave(
+            closed, np.ones(len(closed), dtype=bool), early, pos,
+            lambda a, b: self.process(closed[a:b]), "end_us", self.early_alerted)
+        out = [(closed[a.index], a) for a in alerts] + [(early[a.index], a) for a in found]
+        out.sort(key=lambda pair: int(pair[0]["end_us"]))
         return out
 
     def _allowlisted(self, recs: np.ndarray) -> np.ndarray:
@@ -520,16 +575,6 @@ class ArpProfileDetector(ProfileDetector):
         return allowlist_hits(self.profile.allowlist, recs,
                               [address_words(recs["sender_ip"]),
                                address_words(recs["target_ip"])])
-
-
-def _evidence_alerts(detectors, records: np.ndarray) -> list[tuple[int, Alert]]:
-    """The alerts of flow profiles over evidence records (attempts or updates: their
-    process_evidence), each with its record's index, in record order."""
-    out = []
-    for d in detectors:
-        out += [(a.index, a) for a in d.process_evidence(records)]
-    out.sort(key=lambda pair: (pair[0], pair[1].profile.id))
-    return out
 
 
 class Detector:
@@ -593,16 +638,6 @@ class Detector:
         out.sort(key=lambda pair: (pair[0], pair[1].profile.id))
         return out
 
-    def process_attempts(self, records: np.ndarray) -> list[tuple[int, Alert]]:
-        """Alerts of the flow profiles with evidence: attempt over a batch of attempt
-        records, each with its record's index, in record order."""
-        return _evidence_alerts(self.evidence_detectors, records)
-
-    def process_updates(self, records: np.ndarray) -> list[tuple[int, Alert]]:
-        """Alerts of the flow profiles with evidence: update over a batch of flow update
-        records, each with its record's index, in record order."""
-        return _evidence_alerts(self.update_detectors, records)
-
     @property
     def firstseen(self):
         """The first-seen table (made on first use), or None without app profiles."""
@@ -663,14 +698,36 @@ class Detector:
     def score_columns(self) -> list[str]:
         return [f"score.{d.profile.id}" for d in self.detectors]
 
-    def process(self, records: np.ndarray) -> tuple[dict[str, np.ndarray], list[Alert]]:
+    def process(self, records: np.ndarray, attempts: np.ndarray | None = None,
+                updates: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], list[Alert]]:
         """Scores of every flow profile ({"score.<id>": one per record}) and their
-        alerts, in record order."""
+        alerts, in record order, over a batch of finished flows; with the batch's
+        attempt and update records, see process_with_evidence (their alerts dropped)."""
+        scores, alerts, _, _ = self.process_with_evidence(records, attempts, updates)
+        return scores, alerts
+
+    def process_with_evidence(self, records: np.ndarray, attempts: np.ndarray | None,
+                              updates: np.ndarray | None) -> tuple:
+        """One batch of the core's flow output: finished flows (records), attempt
+        records and flow update records, each in the order the core wrote them (None:
+        none). Returns the flow profiles' scores ({"score.<id>": one per record}), their
+        alerts over the flows (in record order) and over the attempts and the updates
+        ((record index, alert) pairs, in record order). A profile with evidence: attempt
+        or update decides its evidence between the flows the core reported before and
+        after it (FlowProfileDetector.process_with_evidence)."""
         scores: dict[str, np.ndarray] = {}
         alerts: list[Alert] = []
+        found: dict[str, list[tuple[int, Alert]]] = {"attempt": [], "update": []}
         for d in self.detectors:
-            s, a = d.process(records)
+            ev = {"attempt": attempts, "update": updates}.get(d.profile.evidence)
+            if ev is None:
+                s, a = d.process(records)
+            else:
+                s, a, e = d.process_with_evidence(records, ev)
+                found[d.profile.evidence] += [(x.index, x) for x in e]
             scores[f"score.{d.profile.id}"] = s
             alerts += a
         alerts.sort(key=lambda a: (a.index, a.profile.id))
-        return scores, alerts
+        for pairs in found.values():
+            pairs.sort(key=lambda pair: (pair[0], pair[1].profile.id))
+        return scores, alerts, found["attempt"], found["update"]

@@ -377,19 +377,27 @@ class _Run:
             self.last_packet_us = int(meta[-1, 0]) * 1_000_000 + int(meta[-1, 1])
 
     def flows(self, records) -> None:
-        """Finished flows: detection, then every sink."""
-        if len(records) == 0:
+        """Finished flows, with the attempt and update records held since the last
+        call: detection, then the alerts at attempts and updates and the flows to
+        every sink."""
+        if len(records) == 0 and not (self.alerts is not None and self.alerts.holding):
             return
-        batch = None
+        out = None
         if self.alerts is not None:
             try:
-                batch = self.alerts.flows(records)
+                out = self.alerts.flows(records)
             except StageFailure as exc:
                 self.alerts = None               # this batch and the rest undecided
                 self.fail(exc)
-        if batch is None:
-            batch = FlowBatch(records, self.formatter)
-        self._send("flows", batch)
+        batch = out.flows if out is not None else FlowBatch(records, self.formatter)
+        if out is not None:
+            for sink_method, found in (("attempt_alerts", out.attempts),
+                                       ("update_alerts", out.updates)):
+                if found is not None:
+                    self._send(sink_method, found)
+                    self.alerts_out += len(found.alerts)
+        if len(records):
+            self._send("flows", batch)
         self.flows_out += len(records)
         self.alerts_out += len(batch.alerts)
         self._stop_if_failed()
@@ -446,29 +454,15 @@ class _Run:
         self._stop_if_failed()
 
     def attempts(self, records) -> None:
-        """Attempt records: the alerts of the profiles with evidence: attempt to every
-        sink (the records themselves are not written)."""
-        self._evidence(records, "attempts", "attempt_alerts")
+        """Attempt records: held by the alert stage until the flows of the same drain
+        (flows()), which decides them with those flows (the records are not written)."""
+        if self.alerts is not None:
+            self.alerts.hold_attempts(records)
 
     def updates(self, records) -> None:
-        """Flow update records: the alerts of the profiles with evidence: update to every
-        sink (the records themselves are not written)."""
-        self._evidence(records, "updates", "update_alerts")
-
-    def _evidence(self, records, stage: str, sink_method: str) -> None:
-        """Records of open flows through the alert stage's method `stage`, their alerts
-        to every sink's `sink_method`."""
-        if self.alerts is None:
-            return
-        try:
-            batch = getattr(self.alerts, stage)(records)
-        except StageFailure as exc:
-            self.alerts, batch = None, None
-            self.fail(exc)
-        if batch is not None:
-            self._send(sink_method, batch)
-            self.alerts_out += len(batch.alerts)
-        self._stop_if_failed()
+        """Flow update records: held like attempts()."""
+        if self.alerts is not None:
+            self.alerts.hold_updates(records)
 
     def stats(self, now_us: int, final: bool = False) -> None:
         """A stats event at packet time now_us: the meter's counters, and detect.alert,
