@@ -54,19 +54,12 @@ the profile for the same client and scope (what the observation's kind says make
 alerts different things: an HTTP input's escapes; one scope for the other kinds) in the
 last `suppress.seconds`.
 
-Evidence records (attempts, updates, early windows) are decided where they stand in the
-profile's stream (ProfileDetector._interleave): an attempt or update after the flows the
-core reported at or before its packet time (a flow record's report_us), an early record
-after the windows that closed before its window opened; each is scored with the state
-as of the chunks those records completed and suppressed after their alerts.
-
-Same input, same profiles and seeds -> the same scores and alerts, and the same
-alerts however the records are cut into batches: a profile's flow and window records
+Evidence records are decided where they stand in the profile's stream, among its flows
+or closed windows (wirescore.detect_evidence). Same input, same profiles and seeds ->
+the same scores and alerts, however the records are cut into batches (with the
+exception detect_evidence states): a profile's flow and window records
 (tests/test_detect_stream_chunks.py) and a whole run's alerts, evidence included
-(tests/test_detect_batch_cut.py). One exception: of two packets with the same
-microsecond timestamp, the first confirming an attempt or updating a flow and the second
-ending flows, the flows are put first when both are in one batch (equal times: flows
-first) and second when a batch ends between the two.
+(tests/test_detect_batch_cut.py).
 """
 from __future__ import annotations
 
@@ -78,7 +71,8 @@ import numpy as np
 
 from wirescore.allowlist import address_words, allowlist_hits
 from wirescore.detect_app import AppAlert, AppProfileDetector
-from wirescore.detect_chunk import CHUNK, OpenChunk, RunningStats
+from wirescore.detect_chunk import CHUNK, Batch, OpenChunk, RunningStats
+from wirescore.detect_evidence import EvidenceOrder
 from wirescore.catalog import ARP_BY_NAME, BY_NAME, WINDOW_BY_NAME
 from wirescore.models.adapters import ModelAdapter
 from wirescore.rules import Profile
@@ -107,7 +101,7 @@ class Alert:
     attribution: dict | None = None    # SHAP / LIME (profile.explainer; wirescore.explain)
 
 
-class ProfileDetector(abc.ABC):
+class ProfileDetector(EvidenceOrder, abc.ABC):
     """Scores the records of one profile and decides which alert (the steps of the
     module docstring). A subclass says what a record of its unit is: which catalogue
     its features come from, which address suppression counts alerts by, and which of
@@ -171,28 +165,48 @@ class ProfileDetector(abc.ABC):
         it: empty)."""
         if len(records) == 0:
             return np.empty(0), []
-        X = self.transform(records)
+        batch = self._begin(records)
+        self._advance(batch, len(records))
+        return self._finish(batch)
+
+    def _begin(self, records: np.ndarray) -> Batch:
+        """A batch of records to process in steps (_advance), what every step shares
+        computed once: features, the allowlist, a model's batched scores."""
+        b = Batch()
+        b.records = records
+        b.X = self.transform(records)
         # a scaled model's rows are scaled chunk by chunk (OpenChunk.scale)
-        Xs = np.empty_like(X) if self.model.scaled else X
-        pre = (self.model.score(X) if not (self.model.learns_online or self.model.scaled)
-               else None)
-        scores = np.empty(len(X))
-        allowed = self._allowlisted(records)
-        alerts: list[Alert] = []
-        start = 0
-        while start < len(X):
+        b.Xs = np.empty_like(b.X) if self.model.scaled else b.X
+        b.pre = (self.model.score(b.X)
+                 if not (self.model.learns_online or self.model.scaled) else None)
+        b.scores = np.empty(len(b.X))
+        b.allowed = self._allowlisted(records)
+        b.alerts = []
+        b.done = 0
+        return b
+
+    def _advance(self, b: Batch, stop: int) -> None:
+        """Score, decide and (chunk by chunk) learn the batch's rows up to `stop`."""
+        start = b.done
+        while start < stop:
             if self._open is None:
                 self._open = OpenChunk(self.learned, self.threshold(), self.stats,
                                        self._tracks_stats)
-            stop = min(start + CHUNK - self._open.rows, len(X))
-            alerts += self._chunk(records, X, Xs, scores, allowed, start, stop, pre)
-            start = stop
-        self.alerts += len(alerts)
-        scores[allowed] = np.nan
+            end = min(start + CHUNK - self._open.rows, stop)
+            b.alerts += self._chunk(b.records, b.X, b.Xs, b.scores, b.allowed, start, end,
+                                    b.pre)
+            start = end
+        b.done = max(b.done, stop)
+
+    def _finish(self, b: Batch) -> tuple[np.ndarray, list[Alert]]:
+        """The batch's scores (NaN where allowlisted) and alerts, once every row went
+        through _advance."""
+        self.alerts += len(b.alerts)
+        b.scores[b.allowed] = np.nan
         if self.explainer is not None:
-            for a in alerts:                 # within the explainer's time budget
-                a.attribution = self.explainer.explain(Xs[a.index])
-        return scores, alerts
+            for a in b.alerts:               # within the explainer's time budget
+                a.attribution = self.explainer.explain(b.Xs[a.index])
+        return b.scores, b.alerts
 
     def _chunk(self, records, X, Xs, scores, allowed, start, stop,
                pre=None) -> list[Alert]:
@@ -304,73 +318,6 @@ class ProfileDetector(abc.ABC):
             return X
         span = np.where(self.stats.hi > self.stats.lo, self.stats.hi - self.stats.lo, 1.0)
         return np.clip((X - self.stats.lo) / span, 0.0, 1.0)
-
-    def _rows_until_change(self) -> int:
-        """How many more admitted records can come before the state evidence is scored
-        with changes: the open chunk's rows left (the model, threshold, statistics and
-        warm-up count move when a chunk is learned), or 1 for a model that learns row
-        by row (learn: all)."""
-        if self.profile.learn == "all" and self.model.learns_online:
-            return 1
-        return CHUNK - (self._open.rows if self._open is not None else 0)
-
-    def _interleave(self, records: np.ndarray, admitted: np.ndarray, ev: np.ndarray,
-                    pos: np.ndarray, process, time_field: str,
-                    once: set | None) -> tuple[np.ndarray, list[Alert], list[Alert]]:
-        """Records (finished flows, closed windows) and evidence records (attempts,
-        updates, early windows) of one batch, decided in their order in the stream:
-        pos[k] records precede evidence record k (non-decreasing in k). Records go
-        through process(a, b) (scores and alerts of records[a:b], indices from a); only
-        the `admitted` ones count towards chunks. An evidence record is scored with the
-        state as of the chunks completed by the records before it, and decided
-        (allowlist, suppression: time ev[time_field], once) after those records were,
-        so what alerts does not depend on where batches were cut. Returns the records'
-        scores, their alerts and the evidence's alerts (indices into ev)."""
-        p = self.profile
-        scores = np.full(len(records), np.nan)
-        alerts: list[Alert] = []
-        found: list[Alert] = []
-        before = np.concatenate([[0], np.cumsum(admitted, dtype=np.int64)])
-        done = 0
-
-        def run_to(b: int) -> None:
-            nonlocal done
-            if b > done:
-                part, got = process(done, b)
-                scores[done:b] = part
-                for a in got:
-                    a.index += done
-                alerts.extend(got)
-                done = b
-
-        i = 0
-        while i < len(ev):
-            run_to(int(pos[i]))
-            # the evidence whose preceding records leave the state as it is now
-            j = i + int(np.searchsorted(before[pos[i:]] - before[done],
-                                        self._rows_until_change(), side="left"))
-            if self.learned >= p.warmup:
-                group = ev[i:j]
-                X = self.transform(group)
-                s = self.model.score(self._scaled(X))
-                thr = self.threshold()
-                over = np.flatnonzero(s > thr)
-                at = pos[i:j][over]
-                for b in np.unique(at).tolist():
-                    rows = over[at == b]
-                    run_to(b)
-                    allowed = np.zeros(len(group), dtype=bool)
-                    allowed[rows] = self._allowlisted(group[rows])
-                    got, _ = self._decide(group, X, rows, s[rows], thr, allowed,
-                                          self.stats.mean, self.stats.std(), time_field,
-                                          once)
-                    for a in got:
-                        a.index += i
-                    found += got
-            i = j
-        run_to(len(records))
-        self.alerts += len(found)
-        return scores, alerts, found
 
     def _tops(self, Xc: np.ndarray, mean, std) -> list[str]:
         """The feature that made the score of each candidate row of Xc (transformed
@@ -488,19 +435,32 @@ class FlowProfileDetector(ProfileDetector):
             keep = np.ones(len(evidence), dtype=bool)
         for name, values in p.where:
             keep &= np.isin(evidence[name], values)
-        idx = np.flatnonzero(keep)
-        ev = evidence[idx]
+        idx = None if keep.all() else np.flatnonzero(keep)
+        ev = evidence if idx is None else evidence[idx]     # records of 1.7 kB: no copy
         admitted = np.ones(len(records), dtype=bool)
         for name, values in p.where:
             admitted &= np.isin(records[name], values)
+        mine = np.flatnonzero(admitted)
+        batch = (self._begin(records if len(mine) == len(records) else records[mine])
+                 if len(mine) else None)
+        before = np.concatenate([[0], np.cumsum(admitted, dtype=np.int64)])
         pos = np.searchsorted(records["report_us"],
                               ev["ts_us"] if attempts else ev["report_us"], side="right")
-        scores, alerts, found = self._interleave(
-            records, admitted, ev, pos, lambda a, b: self.process(records[a:b]),
+        found = self._interleave(
+            ev, pos, before, (lambda c: self._advance(batch, c)) if batch else (lambda c: None),
             "ts_us" if attempts else "end_us", None if attempts else self.open_alerted)
-        for a in found:
-            a.index = int(idx[a.index])
-        return scores, alerts, found
+        if idx is not None:
+            for a in found:
+                a.index = int(idx[a.index])
+        scores = np.full(len(records), np.nan)
+        alerts: list[Alert] = []
+        if batch is not None:
+            self._advance(batch, len(mine))
+            part, alerts = self._finish(batch)
+            scores[mine] = part
+            for a in alerts:
+                a.index = int(mine[a.index])
+        return scores, self._once_more(records, alerts, self.open_alerted), found
 
     def _allowlisted(self, recs: np.ndarray) -> np.ndarray:
         return allowlist_hits(self.profile.allowlist, recs,
@@ -549,9 +509,16 @@ class WindowProfileDetector(ProfileDetector):
             _, alerts = self.process(closed)
             return [(closed[a.index], a) for a in alerts]
         pos = np.searchsorted(closed["start_us"], early["start_us"], side="left")
-        _, alerts, found = self._interleave(
-            closed, np.ones(len(closed), dtype=bool), early, pos,
-            lambda a, b: self.process(closed[a:b]), "end_us", self.early_alerted)
+        batch = self._begin(closed) if len(closed) else None
+        found = self._interleave(
+            early, pos, np.arange(len(closed) + 1),
+            (lambda c: self._advance(batch, c)) if batch else (lambda c: None),
+            "end_us", self.early_alerted)
+        alerts: list[Alert] = []
+        if batch is not None:
+            self._advance(batch, len(closed))
+            _, alerts = self._finish(batch)
+        alerts = self._once_more(closed, alerts, self.early_alerted)
         out = [(closed[a.index], a) for a in alerts] + [(early[a.index], a) for a in found]
         out.sort(key=lambda pair: int(pair[0]["end_us"]))
         return out
