@@ -3,8 +3,8 @@
 The core hands a batch's attempt and update records before its finished flows. The
 alert stage holds them until those flows come and decides each where the core wrote
 it: scored with the model as of the chunks completed by the flows reported before it
-(report_us), and suppressed after those flows' alerts (wirescore.detect
-ProfileDetector._interleave); early window records likewise between closed windows. So
+(report_us), and suppressed after those flows' alerts (wirescore.detect_evidence);
+early window records likewise between closed windows. So
 runs of the same capture with other capture.batch_size values must write the same
 alerts: signature, addresses, ports, timestamp, score and threshold, and the same
 flows marked alerted.

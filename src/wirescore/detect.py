@@ -418,7 +418,7 @@ class FlowProfileDetector(ProfileDetector):
         attempt) or flow update records (RECORD_DTYPE, reason none; evidence: update).
         The attempts unanswered and the updates that `where` admits are scored with the
         model as of the flows the core reported before them (report_us of the flows
-        <= the attempt's ts_us or the update's report_us; ProfileDetector._interleave),
+        <= the attempt's ts_us or the update's report_us; wirescore.detect_evidence),
         never learned, and thresholded, allowlisted and suppressed with the flows' own
         state (time: the confirmation's, ts_us, or the update's packet, end_us).
         Evidence alert indices are into `evidence`."""
@@ -501,7 +501,7 @@ class WindowProfileDetector(ProfileDetector):
         this profile's key (evidence: early), in packet-time order: an early record is
         decided after the windows that closed before its window opened, before its own
         window's close, with the state as of the chunks those windows completed
-        (ProfileDetector._interleave). Early records are never learned; they are
+        (wirescore.detect_evidence). Early records are never learned; they are
         thresholded, allowlisted and suppressed with the closed windows' own state, time
         the checkpoint packet (end_us); the first crossing of a (key, window) alerts,
         its later records are passed over."""
