@@ -597,8 +597,10 @@ cdef inline void ctx_flow_peek(Context* c, FlowRecord* r, int64_t now) noexcept 
     """An open flow's update at packet time now: both endpoints' context as of now into
     the record's ctx_* fields, changing nothing (the rows are read, decayed in a copy,
     never created): the flow itself is not yet counted in the ended / failed / packet
-    means (its end will count it), and the around window is [start - AROUND_US, now],
-    what is known at the update. A host, pair or service without a row reads 0."""
+    means (its end will count it), and the around window is [start - AROUND_US, now]
+    (what is known at the update), at most [start - AROUND_US, end + AROUND_US] (its
+    end's: a quiet flow's update, AROUND_US after its last packet, reads the around
+    counts its end will). A host, pair or service without a row reads 0."""
     cdef HostCtx h
     cdef const HostCtx* row
     cdef PairCtx* p
@@ -620,4 +622,5 @@ cdef inline void ctx_flow_peek(Context* c, FlowRecord* r, int64_t now) noexcept 
         q = port_find(c, r.src_addr, r.ip_version, r.proto, r.dest_port)
         if q != NULL:
             r.ctx_src_service_flows = ctx_decayed(q.flows, q.t, now)
-    ctx_read_around(c, r, r.start_us - AROUND_US, now)
+    ctx_read_around(c, r, r.start_us - AROUND_US,
+                    now if now < r.end_us + AROUND_US else r.end_us + AROUND_US)

@@ -11,6 +11,13 @@
 # so each touch costs at most one requeue. FlowMeter (flowtable.pyx) owns the table and
 # ends the flows these functions pick.
 #
+# The quiet list (list LQ, after the N_TC class lists; on when quiet_us > 0): a flow
+# whose class timeout is longer than quiet_us sits there first, lazily ordered as the
+# others, so the sweep finds the flows that have had no packet for quiet_us (an open
+# flow's "quiet" update: flowtable.pyx) without looking at any other. Once reported it
+# moves to its class list (quiet_done) until its next packet, which brings it back
+# (ft_touch: two neighbours touched, once per quiet period of a flow, not per packet).
+#
 # Inline, used by flowtable.pyx without the GIL.
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
@@ -25,6 +32,11 @@ from enums cimport (R_NONE, R_TIMEOUT, R_ACTIVE, S_NEW, S_CLOSED, TH_SYN, TH_ACK
 from decode cimport PacketView
 from features cimport FlowAcc, FlowRecord, acc_init, acc_last_seen
 from app.base cimport AppLink
+
+cdef enum:
+    LQ = N_TC                # the quiet list's index in heads, tails, timeout_us
+    NL = N_TC + 1            # lists
+
 
 cdef struct FlowKey:
     uint8_t addr_a[16]       # the lower (address, port) endpoint
@@ -46,7 +58,8 @@ cdef struct FlowEntry:
     int32_t lnext
     uint8_t tclass           # the idle list it is on (TC_*)
     uint8_t ctx_bits         # CB_* (context.pxd): what the flow was to its endpoints
-    uint8_t pad[2]
+    uint8_t quiet_done       # reported quiet since its last packet (off the quiet list)
+    uint8_t pad[1]
     FlowAcc f
     AppLink app              # the application layer's link (app/base.pxd): 8 bytes
 
@@ -58,9 +71,9 @@ cdef struct FlowTable:
     uint32_t high_water
     uint32_t n_active
     int32_t free_head
-    int32_t heads[N_TC]      # idle lists, oldest first
-    int32_t tails[N_TC]
-    int64_t timeout_us[N_TC]
+    int32_t heads[NL]        # idle lists (the N_TC classes, then LQ), oldest first
+    int32_t tails[NL]
+    int64_t timeout_us[NL]   # LQ's: quiet_us (0: off)
     int64_t active_us
 
 
@@ -120,9 +133,10 @@ cdef inline uint64_t make_key(const PacketView* v, FlowKey* key) noexcept nogil:
 
 
 cdef inline int ft_init(FlowTable* t, uint32_t max_flows, const double* timeouts_s,
-                        double active_s) noexcept nogil:
+                        double active_s, int64_t quiet_us) noexcept nogil:
     """Allocate a table of max_flows entries (timeouts in seconds, capped at 1e12 s:
-    never); -1 when out of memory (ft_free() releases what was allocated)."""
+    never; quiet_us: the quiet list's, 0 off); -1 when out of memory (ft_free()
+    releases what was allocated)."""
     cdef int c
     cdef uint32_t b
     t.max_flows = max_flows
@@ -133,6 +147,9 @@ cdef inline int ft_init(FlowTable* t, uint32_t max_flows, const double* timeouts
         t.timeout_us[c] = <int64_t>((timeouts_s[c] if timeouts_s[c] < 1e12 else 1e12) * 1e6)
         t.heads[c] = -1
         t.tails[c] = -1
+    t.timeout_us[LQ] = quiet_us
+    t.heads[LQ] = -1
+    t.tails[LQ] = -1
     t.active_us = <int64_t>((active_s if active_s < 1e12 else 1e12) * 1e6)
     t.free_head = -1
     t.entries = <FlowEntry*>calloc(max_flows, sizeof(FlowEntry))
@@ -183,6 +200,20 @@ cdef inline int ft_idle_reason(const FlowEntry* e) noexcept nogil:
     return R_TIMEOUT
 
 
+cdef inline int ft_list_of(const FlowTable* t, const FlowEntry* e) noexcept nogil:
+    """The list the flow belongs on: the quiet list until it is reported quiet, when
+    that comes before its class timeout; else its class's."""
+    cdef int c = ft_class_of(e)
+    if t.timeout_us[LQ] and not e.quiet_done and t.timeout_us[c] > t.timeout_us[LQ]:
+        return LQ
+    return c
+
+
+cdef inline bint ft_quiet(const FlowTable* t, const FlowEntry* e, int64_t now) noexcept nogil:
+    """No packet for longer than quiet_us."""
+    return now - acc_last_seen(&e.f) > t.timeout_us[LQ]
+
+
 cdef inline bint ft_idle(const FlowTable* t, const FlowEntry* e, int64_t now) noexcept nogil:
     """No packet for longer than the timeout of the flow's class."""
     return now - acc_last_seen(&e.f) > t.timeout_us[ft_class_of(e)]
@@ -229,10 +260,10 @@ cdef inline void ft_list_remove(FlowTable* t, int c, int32_t idx) noexcept nogil
 
 
 cdef inline bint ft_requeue(FlowTable* t, int32_t idx) noexcept nogil:
-    """Move a head touched since it was queued (or of another class) to the tail of its
-    class list; False when it is where it belongs."""
+    """Move a head touched since it was queued (or of another list: ft_list_of) to the
+    tail of the list it belongs on; False when it is where it belongs."""
     cdef FlowEntry* e = &t.entries[idx]
-    cdef int c = ft_class_of(e)
+    cdef int c = ft_list_of(t, e)
     cdef int64_t last = acc_last_seen(&e.f)
     if c == e.tclass and e.queued_ts >= last:
         return False
@@ -244,12 +275,20 @@ cdef inline bint ft_requeue(FlowTable* t, int32_t idx) noexcept nogil:
 
 
 cdef inline void ft_touch(FlowTable* t, int32_t idx) noexcept nogil:
-    """After a packet: move the flow only when its class now has a shorter timeout than
-    the list it sits on (e.g. TCP teardown); see ft_expired_head."""
+    """After a packet: move the flow only when the list it belongs on has a shorter
+    timeout than the one it sits on (e.g. TCP teardown), or back to the quiet list when
+    it was reported quiet; see ft_expired_head."""
     cdef FlowEntry* e = &t.entries[idx]
-    cdef int c = ft_class_of(e)
-    if c == e.tclass or t.timeout_us[c] >= t.timeout_us[e.tclass]:
-        return
+    cdef int c
+    if e.quiet_done:
+        e.quiet_done = 0
+        c = ft_list_of(t, e)
+        if c == e.tclass:
+            return
+    else:
+        c = ft_list_of(t, e)
+        if c == e.tclass or t.timeout_us[c] >= t.timeout_us[e.tclass]:
+            return
     ft_list_remove(t, e.tclass, idx)
     e.tclass = <uint8_t>c
     e.queued_ts = acc_last_seen(&e.f)
@@ -276,7 +315,7 @@ cdef inline int32_t ft_oldest(FlowTable* t) noexcept nogil:
     cdef int c
     cdef int32_t best = -1
     cdef int64_t best_ts = 0, last
-    for c in range(N_TC):
+    for c in range(NL):
         while t.heads[c] >= 0 and ft_requeue(t, t.heads[c]):
             pass
         if t.heads[c] >= 0:
@@ -321,7 +360,7 @@ cdef inline int32_t ft_insert(FlowTable* t, const FlowKey* key, uint64_t h, int6
     e.hnext = t.buckets[b]
     t.buckets[b] = idx
     acc_init(&e.f, ts, src_is_a)
-    e.tclass = <uint8_t>ft_class_of(e)
+    e.tclass = <uint8_t>ft_list_of(t, e)
     e.queued_ts = ts
     e.lprev = -1
     e.lnext = -1

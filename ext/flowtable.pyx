@@ -271,9 +271,23 @@ cdef class FlowMeter:
         packet after each
         update_interval of packet time since its start (at most one per packet). Its
         context is read without changing any (ctx_flow_peek: the around window is
-        [start - 10 s, now]); its app_* fields are zero (the application layer reports
-        at the end). The buffer holds out_capacity updates: one more is skipped
-        (wirescore.flow_updates_skipped) until drain_updates(). 0 (the default): off.
+        [start - 10 s, min(now, last packet + 10 s)]); its app_* fields are zero (the
+        application layer reports at the end). The buffer holds out_capacity updates:
+        one more is skipped (wirescore.flow_updates_skipped) until drain_updates(). 0
+        (the default): off.
+    quiet_after : float, seconds
+        A flow that has had no packet for longer than this is quiet: the sweep (at most
+        1 s of packet time late) finds it on the quiet list (flowtable.pxd) and moves it
+        to its class's idle list; with update_interval it writes one more update then,
+        its quiet one (what it holds), and again after each later packet followed by as
+        long a silence. A flow whose class timeout is not longer ends before it is
+        quiet. The quiet list keeps the idle lists in the order of their flows' last
+        packets, so a flow ends at most quiet_after + 1 s after its timeout (without
+        it, a flow requeued behind fresher ones can wait up to a timeout more). 10 s
+        (the around window's reach after the last packet) gives the quiet update the
+        around counts its end would: a flow that ends idle is scored a timeout sooner.
+        While the update buffer is half full the sweep leaves the quiet updates due
+        for the next sweep (nothing is skipped). 0 (the default): off.
     window_early : int, packets
         Early window records (windows.pxd) for drain_window_updates(): while a window is
         open, the packet that brings a key's count in it to window_early, 2x, 4x, 8x,
@@ -326,6 +340,7 @@ cdef class FlowMeter:
                   unsigned int app_event_capacity=1024, unsigned int arp_hosts=0,
                   unsigned int app_first_bytes=512, unsigned int scan_pending=0,
                   double scan_grace=0.5, double update_interval=0.0,
+                  double quiet_after=0.0,
                   unsigned int window_early=0, unsigned int window_early_capacity=65536,
                   bint anomalies=False, bint macs=False, unsigned int splt=0,
                   bint pktstats=False, double activity_timeout=5.0):
@@ -342,7 +357,10 @@ cdef class FlowMeter:
         self.out_cap = out_capacity
         self.now_us = -(1 << 62)
         self.next_sweep = -(1 << 62)
-        if (ft_init(&self.ft, max_flows, seconds, active_timeout) < 0
+        if quiet_after < 0 or (quiet_after and quiet_after * 1e6 < 1):
+            raise ValueError("quiet_after must be 0 (off) or at least 1 µs")
+        if (ft_init(&self.ft, max_flows, seconds, active_timeout,
+                    <int64_t>(quiet_after * 1e6)) < 0
                 or defrag_init(&self.frag, frag_slots) < 0):
             raise MemoryError("cannot allocate the flow table")
         self.out = <FlowRecord*>calloc(out_capacity, sizeof(FlowRecord))
@@ -589,7 +607,7 @@ cdef class FlowMeter:
         cdef int c
         with nogil:
             pending_due(&self.pend, &self.scans, self.now_us, True)
-            for c in range(N_TC):
+            for c in range(NL):
                 while self.ft.heads[c] >= 0 and self.out_n < self.out_cap:
                     self._end(self.ft.heads[c], R_SHUTDOWN)
         return self.ft.n_active + self.pend.n
@@ -847,8 +865,39 @@ cdef class FlowMeter:
                 if self.out_n + self.reserve >= self.out_cap:
                     return False
                 self._end(idx, ft_idle_reason(&self.ft.entries[idx]))
+        if self.ft.timeout_us[LQ] and not self._quiet(now):
+            return False
         self.next_sweep = (now // SWEEP_US + 1) * SWEEP_US
         return True
+
+    cdef bint _quiet(self, int64_t now) noexcept nogil:
+        """The quiet list's part of a sweep: each flow quiet at time now writes its
+        quiet update (with updates on: see quiet_after) and moves to its class list;
+        one idle past its class timeout too (the sweep was late) ends. Stops while the
+        update buffer is half full (the next sweep goes on); False if the record buffer
+        filled first."""
+        cdef int32_t idx
+        cdef FlowEntry* e
+        while True:
+            idx = self.ft.heads[LQ]
+            if idx < 0:
+                return True
+            if ft_requeue(&self.ft, idx):
+                continue
+            e = &self.ft.entries[idx]
+            if not ft_quiet(&self.ft, e, now):
+                return True
+            if ft_idle(&self.ft, e, now):
+                if self.out_n + self.reserve >= self.out_cap:
+                    return False
+                self._end(idx, ft_idle_reason(e))
+                continue
+            if self.upd_every:
+                if self.upd_n >= self.out_cap // 2:
+                    return True
+                self._update(e, hash_key(&e.key))
+            e.quiet_done = 1
+            ft_requeue(&self.ft, idx)
 
     cdef int32_t _packet(self, PacketView* v, FlowKey* key, uint64_t h, int64_t ts,
                          const uint8_t* frame) noexcept nogil:
@@ -996,6 +1045,7 @@ cdef class FlowMeter:
             pks_record(&self.pks, <size_t>idx, &e.f, r)
         acc_record(&e.f, reason, r)
         r.report_us = self.now_us
+        r.quiet = e.quiet_done
         if self.app_on:
             app_flow_end(&self.app, &e.app, e.key.proto, r, self.cnt)
         if self.context:

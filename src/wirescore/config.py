@@ -237,6 +237,15 @@ SETTINGS: tuple[Setting, ...] = (
             "since its start, so a long flow is alerted while it lasts, not when it "
             "ends. Updates the core cannot buffer are skipped and counted "
             "(wirescore.flow_updates_skipped).", unit="s", minimum=0.001),
+    Setting("flow.quiet_after", 10.0, float, "--quiet-after",
+            "A flow with no packet for this long is quiet: with updates (above) it is "
+            "scored once more, as it stands, instead of waiting for its idle timeout (30 "
+            "to 600 s) to be judged, and again after each later burst followed by as "
+            "long a silence. The default, 10 s, is how far after a flow its "
+            "ctx.*_around counts reach, so that update reads the counts its end would. "
+            "Quiet flows also keep the idle timeouts exact: a flow ends at most this + "
+            "1 s after its timeout (0: off; a flow may then end up to a timeout late).",
+            unit="s", minimum=0.0),
     *_timeouts(),
     Setting("app.enabled", True, bool, "--app/--no-app",
             "Parse the application layer (README: Application layer): protocol by "

@@ -188,7 +188,8 @@ class Engine:
                                run.attempts, run.updates, run.anomalies)
                 clock = source.expiry_clock()
                 if clock is not None:            # a quiet source still ages its flows
-                    run.meter.expire(clock, run.flows, run.app, run.attempts, run.windows)
+                    run.meter.expire(clock, run.flows, run.app, run.attempts, run.windows,
+                                     run.updates)
                 run.after_batch(len(data))
                 if self._stop.is_set():
                     log.info("stop requested: ending flows and writing stats")

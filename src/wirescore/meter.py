@@ -4,7 +4,7 @@
     meter.feed(data, meta, linktype, windows=on_windows, flows=on_flows, app=on_app,
                attempts=on_attempts, updates=on_updates)
     meter.expire(clock, flows=on_flows, attempts=on_attempts,   # a source's expiry clock
-                 windows=on_windows)
+                 windows=on_windows, updates=on_updates)
     meter.shutdown(on_windows, on_flows, flush, attempts=on_attempts)   # end of input
 
 Each drained batch of window records (closed windows, then the early records of open
@@ -60,6 +60,7 @@ def meter_options(cfg, detector, records_read: bool = False, app_events: bool = 
         scan_pending=cfg["flow.scan_pending"] if attempts_wanted(cfg, detector) else 0,
         scan_grace=cfg["flow.scan_grace"],
         update_interval=cfg["flow.update_interval"] if updates_wanted(detector) else 0.0,
+        quiet_after=cfg["flow.quiet_after"],
         window_early=cfg["window.early_packets"] if early_wanted(detector) else 0,
         ring_bytes=cfg["outputs.snippets.ring_bytes"] if snippets else 0,
         anomalies=cfg["outputs.eve.decode_anomalies"], macs=cfg["outputs.eve.ethernet"],
@@ -166,12 +167,14 @@ class MeterStage:
                 app(kind, records)
 
     def expire(self, clock: float, flows: Callable, app: Callable | None = None,
-               attempts: Callable | None = None, windows: Callable | None = None) -> None:
-        """End the flows idle at `clock` (seconds since the epoch, packet clock), confirm
-        the attempts due and close the traffic window when `clock` is past its end; the
-        app-layer events the flows' ends write (a TLS handshake cut short) go to app,
-        the attempt records to attempts, the window's records to windows (None:
-        they wait for the next feed's drain)."""
+               attempts: Callable | None = None, windows: Callable | None = None,
+               updates: Callable | None = None) -> None:
+        """End the flows idle at `clock` (seconds since the epoch, packet clock), write
+        the quiet updates due, confirm the attempts due and close the traffic window
+        when `clock` is past its end; the app-layer events the flows' ends write (a TLS
+        handshake cut short) go to app, the attempt records to attempts, the window's
+        records to windows, the update records to updates (None: they wait for the
+        next feed's drain)."""
         done = False
         while not done:
             done = self.core.expire(clock)
@@ -181,6 +184,10 @@ class MeterStage:
                     windows(records)
             self._app(app)
             self._attempts(attempts)
+            if updates is not None:
+                records = self.core.drain_updates()
+                if len(records):
+                    updates(records)
             flows(self.core.drain())
 
     def shutdown(self, windows: Callable, flows: Callable, flush: Callable,

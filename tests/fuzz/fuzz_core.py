@@ -170,6 +170,19 @@ SCAN_PENDING = (0, 16)                # FIFO entries: tiny, so early confirmatio
 SCAN_GRACES = (0.5, 0.000001)         # the default, and shorter than any frame gap
 HAS_UPDATES = hasattr(_ft.FlowMeter, "drain_updates")   # updates of open flows
 UPDATE_INTERVALS = (5.0, 0.001)       # the default, and shorter than most frame gaps
+
+
+def _takes(option: str) -> bool:
+    """Whether this core's FlowMeter takes the keyword `option`."""
+    try:
+        _ft.FlowMeter(1, max_flows=1, out_capacity=64, frag_slots=1, **{option: 0.0})
+    except TypeError:
+        return False
+    return True
+
+
+HAS_QUIET = _takes("quiet_after")     # the quiet list (flowtable.pxd), quiet updates
+QUIET_AFTERS = (0.0, 10.0, 0.3, 0.000001)   # off, the setting's default, short, the least
 HAS_EARLY = hasattr(_ft.FlowMeter, "drain_window_updates")   # early window records
 HAS_SPLT = hasattr(_ft, "SPLT_PACKETS_MAX")          # first packets of each flow (splt.pxd)
 SPLT_PACKETS = (0, 3)                 # off, and fewer than most flows' packets
@@ -685,6 +698,8 @@ def _plan(data: bytes):
                            scan_grace=SCAN_GRACES[(tsel >> 6) & 1])
     if HAS_UPDATES:                   # with context or without (then no ctx_* read)
         options["update_interval"] = UPDATE_INTERVALS[(tsel >> 6) & 1]
+    if HAS_QUIET:                     # with updates on or off: the list either way
+        options["quiet_after"] = QUIET_AFTERS[((tsel >> 2) ^ (msel >> 5)) & 3]
     if HAS_SPLT:
         options["splt"] = SPLT_PACKETS[(tsel >> 5) & 1]
     if HAS_PKTSTATS and (tsel >> 5) & 1:
