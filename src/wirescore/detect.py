@@ -181,7 +181,6 @@ class ProfileDetector(EvidenceOrder, abc.ABC):
                  if not (self.model.learns_online or self.model.scaled) else None)
         b.scores = np.empty(len(b.X))
         b.allowed = self._allowlisted(records)
-        b.judged = self._judged(records)
         b.alerts = []
         b.done = 0
         return b
@@ -195,7 +194,7 @@ class ProfileDetector(EvidenceOrder, abc.ABC):
                                        self._tracks_stats)
             end = min(start + CHUNK - self._open.rows, stop)
             b.alerts += self._chunk(b.records, b.X, b.Xs, b.scores, b.allowed, start, end,
-                                    b.pre, b.judged)
+                                    b.pre)
             start = end
         b.done = max(b.done, stop)
 
@@ -210,10 +209,9 @@ class ProfileDetector(EvidenceOrder, abc.ABC):
         return b.scores, b.alerts
 
     def _chunk(self, records, X, Xs, scores, allowed, start, stop,
-               pre=None, judged=None) -> list[Alert]:
+               pre=None) -> list[Alert]:
         """Rows start..stop of the batch, all in the open chunk: scored with the state
-        as of its start, decided (but the rows judged: learned as any, never alerted);
-        learned when the chunk is complete."""
+        as of its start, decided; learned when the chunk is complete."""
         p = self.profile
         c = self._open
         if self.model.scaled:
@@ -230,9 +228,6 @@ class ProfileDetector(EvidenceOrder, abc.ABC):
         scores[start:stop] = s
         candidates = np.flatnonzero(s > c.thr)
         candidates = candidates[c.learned + c.rows + candidates >= p.warmup]
-        if judged is not None:
-            judged = judged[start:stop]
-            candidates = candidates[~judged[candidates]]
         # learn: unalerted learns neither what alerted nor what would have but for
         # suppression (the rest of a scan's burst must not teach the model the scan);
         # allowlisted rows are learned (chatter is normal)
@@ -240,8 +235,6 @@ class ProfileDetector(EvidenceOrder, abc.ABC):
         alerts, decided = self._decide(records, X, start + candidates, s[candidates], c.thr,
                                        allowed, c.mean, c.std, self.time_field)
         keep[candidates[decided]] = False
-        if judged is not None:               # nor what its quiet update would have let by
-            keep[judged & (s > c.thr)] = False
         c.add(X[start:stop], part, keep, s)
         if c.rows == CHUNK:
             self._close_chunk()
@@ -299,6 +292,25 @@ class ProfileDetector(EvidenceOrder, abc.ABC):
             alerts.append(Alert(i, p, score, thr, p.severity_for(score),
                                 self._explain(X[i], records[i], mean, std)))
         return alerts, decided
+
+    def _once_ids(self, recs: np.ndarray) -> list:
+        """What makes two records the same thing to alert once about: the flow id."""
+        return recs["flow_id"].tolist()
+
+    def _once_more(self, records: np.ndarray, alerts: list[Alert], once: set) -> list[Alert]:
+        """The alerts of a batch of ended records (flows, closed windows) less those of
+        records already alerted while open (their ids in once, _once_ids), whose ids
+        leave once: they have ended."""
+        if not once or len(records) == 0:
+            return alerts
+        ids = self._once_ids(records)
+        ended = [i in once for i in ids]
+        if any(ended):
+            kept = [a for a in alerts if not ended[a.index]]
+            self.alerts -= len(alerts) - len(kept)
+            alerts = kept
+            once.difference_update(i for i, e in zip(ids, ended) if e)
+        return alerts
 
     def _scaled(self, X: np.ndarray) -> np.ndarray:
         """X scaled by the running range as it stands (X itself for an unscaled model)."""

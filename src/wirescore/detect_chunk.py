@@ -83,8 +83,6 @@ class Batch:
     """A batch of records a profile detector processes in steps (wirescore.detect
     ProfileDetector._begin, _advance, _finish): the records, their features (X; Xs as
     the model scores them), a model's batched scores (pre: one that neither learns nor
-    scales), allowlist hits, the rows judged already (never alerted: judged, or None),
-    scores and alerts so far, and how many rows are done."""
+    scales), allowlist hits, scores and alerts so far, and how many rows are done."""
 
-    __slots__ = ("records", "X", "Xs", "pre", "scores", "allowed", "judged", "alerts",
-                 "done")
+    __slots__ = ("records", "X", "Xs", "pre", "scores", "allowed", "alerts", "done")

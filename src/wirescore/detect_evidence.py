@@ -18,11 +18,6 @@ So a replay and a live run cut into other batches alert alike. One exception: of
 packets with the same microsecond timestamp, the first confirming an attempt or updating
 a flow and the second ending flows, the flows are put first when both are in one batch
 (equal times: flows first) and second when a batch ends between the two.
-
-An evidence record also decides what comes after it: a flow alerted at an update alerts
-no more (once), and a flow judged when it went quiet (its quiet update scored, a
-quiet_after after its last packet, with the packets and around counts its end has) is
-not alerted at its end, a timeout later (_judged).
 """
 from __future__ import annotations
 
@@ -34,39 +29,6 @@ from wirescore.detect_chunk import CHUNK
 class EvidenceOrder:
     """The ordering of evidence records for a wirescore.detect.ProfileDetector (a mixin:
     it reads the detector's profile, model, chunk state and decision methods)."""
-
-    def _once_ids(self, recs: np.ndarray) -> list:
-        """What makes two records the same thing to alert once about: the flow id."""
-        return recs["flow_id"].tolist()
-
-    def _once_more(self, records: np.ndarray, alerts: list, once: set) -> list:
-        """The alerts of a batch of ended records (flows, closed windows) less those of
-        records already alerted while open (their ids in once, _once_ids), whose ids
-        leave once: they have ended."""
-        if not once or len(records) == 0:
-            return alerts
-        ids = self._once_ids(records)
-        ended = [i in once for i in ids]
-        if any(ended):
-            kept = [a for a in alerts if not ended[a.index]]
-            self.alerts -= len(alerts) - len(kept)
-            alerts = kept
-            once.difference_update(i for i, e in zip(ids, ended) if e)
-        return alerts
-
-    def _judged(self, records: np.ndarray) -> np.ndarray | None:
-        """Which finished flows were judged when they went quiet, so never alert at
-        their end (None: none): with update evidence, those whose quiet update (a
-        quiet_after after their last packet, with the same packets and around counts;
-        FlowRecord.quiet) was scored, unless one of their updates alerted (their end is
-        then decided as any, then passed over: detect.FlowProfileDetector)."""
-        if self.profile.evidence != "update" or "quiet" not in (records.dtype.names or ()):
-            return None
-        judged = records["quiet"] == 1
-        alerted = getattr(self, "open_alerted", None)
-        if alerted and judged.any():
-            judged &= ~np.isin(records["flow_id"], np.fromiter(alerted, np.uint64))
-        return judged if judged.any() else None
 
     def _rows_until_change(self) -> int:
         """How many more admitted records can come before the state evidence is scored
