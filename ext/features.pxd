@@ -103,9 +103,7 @@ cdef struct FlowRecord:
     uint8_t icmp_type_tc
     uint8_t icmp_code_tc
     uint8_t app_proto        # AP_* (core_names.py APP_PROTOS): EVE's app_proto
-    uint8_t quiet            # 1: a finished flow that went quiet (FlowMeter quiet_after)
-                             # and had no packet since: its quiet update held its packets
-    uint8_t pad[1]
+    uint8_t pad[2]
     uint8_t src_mac[6]       # Ethernet, FlowMeter(macs=True): the MACs of the first packet
     uint8_t dest_mac[6]      # (zero otherwise)
     uint8_t pad2[4]

@@ -286,8 +286,12 @@ cdef class FlowMeter:
         it, a flow requeued behind fresher ones can wait up to a timeout more). 10 s
         (the around window's reach after the last packet) gives the quiet update the
         around counts its end would: a flow that ends idle is scored a timeout sooner.
-        While the update buffer is half full the sweep leaves the quiet updates due
-        for the next sweep (nothing is skipped). 0 (the default): off.
+        A sweep writes at most out_capacity / 2 - 16 quiet updates, the same however
+        the capture is cut into batches; the rest wait for the next sweep
+        (wirescore.flow_quiet_deferred counts the sweeps that left some). With updates
+        on, feed() also stops when the update buffer lacks room for that and a chunk's
+        updates (then drain_updates() and feed again), so none is skipped.
+        0 (the default): off.
     window_early : int, packets
         Early window records (windows.pxd) for drain_window_updates(): while a window is
         open, the packet that brings a key's count in it to window_early, 2x, 4x, 8x,
@@ -320,6 +324,7 @@ cdef class FlowMeter:
     cdef FlowRecord* upd
     cdef uint32_t upd_n
     cdef int64_t upd_every
+    cdef uint32_t quiet_max  # quiet updates a sweep writes at most (see _feed's room)
     cdef uint64_t* cnt
     cdef uint64_t* ethertypes
     cdef bint context
@@ -359,6 +364,7 @@ cdef class FlowMeter:
         self.next_sweep = -(1 << 62)
         if quiet_after < 0 or (quiet_after and quiet_after * 1e6 < 1):
             raise ValueError("quiet_after must be 0 (off) or at least 1 µs")
+        self.quiet_max = out_capacity // 2 - CHUNK
         if (ft_init(&self.ft, max_flows, seconds, active_timeout,
                     <int64_t>(quiet_after * 1e6)) < 0
                 or defrag_init(&self.frag, frag_slots) < 0):
@@ -469,8 +475,9 @@ cdef class FlowMeter:
         meta rows are (sec, usec, offset, caplen) as pcapy-ng packs them; offset and
         caplen locate the frame in data (a record pointing outside data is counted
         as capture.errors). Returns the index of the next packet to process: less
-        than len(meta) when the record buffer filled up, in which case call drain()
-        and feed again from there.
+        than len(meta) when the record buffer filled up (or, with updates and
+        quiet_after, the update buffer), in which case call drain() (and
+        drain_updates()) and feed again from there.
         """
         if linktype == -1:
             linktype = self.linktype
@@ -775,6 +782,13 @@ cdef class FlowMeter:
                 return i
             if self.pend.n and self.pend.out_n >= self.pend.out_cap // 2:
                 return i
+            if self.upd_every and self.ft.timeout_us[LQ]:
+                # room for the chunk's updates, one a packet, and its sweep's quiet ones
+                # (a chunk holds one sweep at most), so that how many a sweep writes
+                # never depends on where the batches were cut
+                m = self._one_sweep(meta, i, m)
+                if self.upd_n + m + self.quiet_max > self.out_cap:
+                    return i
             for j in range(m):
                 r = meta + 4 * (i + j)
                 stamps[j] = <int64_t>r[0] * 1000000 + r[1]
@@ -839,6 +853,26 @@ cdef class FlowMeter:
             i += m
         return n
 
+    cdef Py_ssize_t _one_sweep(self, const uint32_t* meta, Py_ssize_t i,
+                               Py_ssize_t m) noexcept nogil:
+        """How many of the m packets from i a chunk takes so that it holds one sweep at
+        most: up to the packet before the second (read from the timestamps alone)."""
+        cdef int64_t clock = self.now_us, due = self.next_sweep, ts
+        cdef const uint32_t* r
+        cdef bint swept = False
+        cdef Py_ssize_t j
+        for j in range(m):
+            r = meta + 4 * (i + j)
+            ts = <int64_t>r[0] * 1000000 + r[1]
+            if ts > clock:
+                clock = ts
+            if clock >= due:
+                if swept:
+                    return j
+                swept = True
+                due = (clock // SWEEP_US + 1) * SWEEP_US
+        return m
+
     cdef bint _app_room(self) noexcept nogil:
         """Every app event buffer has room for what a chunk can add (always, when
         events are not kept)."""
@@ -873,11 +907,12 @@ cdef class FlowMeter:
     cdef bint _quiet(self, int64_t now) noexcept nogil:
         """The quiet list's part of a sweep: each flow quiet at time now writes its
         quiet update (with updates on: see quiet_after) and moves to its class list;
-        one idle past its class timeout too (the sweep was late) ends. Stops while the
-        update buffer is half full (the next sweep goes on); False if the record buffer
-        filled first."""
+        one idle past its class timeout too (the sweep was late) ends. Writes at most
+        quiet_max updates (the next sweep goes on: _feed keeps room for them); False if
+        the record buffer filled first."""
         cdef int32_t idx
         cdef FlowEntry* e
+        cdef uint32_t written = 0
         while True:
             idx = self.ft.heads[LQ]
             if idx < 0:
@@ -893,9 +928,11 @@ cdef class FlowMeter:
                 self._end(idx, ft_idle_reason(e))
                 continue
             if self.upd_every:
-                if self.upd_n >= self.out_cap // 2:
+                if written == self.quiet_max or self.upd_n >= self.out_cap:
+                    self.cnt[F_QUIET_DEFERRED] += 1
                     return True
                 self._update(e, hash_key(&e.key))
+                written += 1
             e.quiet_done = 1
             ft_requeue(&self.ft, idx)
 
@@ -1045,7 +1082,6 @@ cdef class FlowMeter:
             pks_record(&self.pks, <size_t>idx, &e.f, r)
         acc_record(&e.f, reason, r)
         r.report_us = self.now_us
-        r.quiet = e.quiet_done
         if self.app_on:
             app_flow_end(&self.app, &e.app, e.key.proto, r, self.cnt)
         if self.context:

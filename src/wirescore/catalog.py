@@ -402,8 +402,7 @@ IDENTITY_FIELDS = (
     "flow_id", "start_us", "end_us", "report_us", "src_addr", "dest_addr", "src_port", "dest_port",
     "vlan0", "vlan1", "nvlan", "ip_version", "proto", "reason", "state", "tcp_state",
     "tcp_flags_ts", "tcp_flags_tc", "icmp_seen", "icmp_type_ts", "icmp_code_ts",
-    "icmp_type_tc", "icmp_code_tc", "app_proto", "quiet", "pad", "src_mac", "dest_mac",
-    "pad2",
+    "icmp_type_tc", "icmp_code_tc", "app_proto", "pad", "src_mac", "dest_mac", "pad2",
 )
 #: FlowRecord fields that hold a flow's first packets as arrays (FlowMeter(splt=n); the
 #: splt feature set, wirescore.featuresets.splt, makes columns of them)

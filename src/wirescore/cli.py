@@ -283,6 +283,7 @@ LIMITS = {
     "wirescore.scan_pending_early": "--scan-pending",
     "wirescore.scan_pending_dropped": "--scan-pending",
     "wirescore.flow_updates_skipped": None,
+    "wirescore.flow_quiet_deferred": None,
     "wirescore.window_early_skipped": None,
 }
 

@@ -157,6 +157,9 @@ COUNTERS = (
     ("F_SCAN_PENDING_DROPPED", "wirescore.scan_pending_dropped"),
     # flow updates (records of open flows): the update buffer was full, so one was skipped
     ("F_FLOW_UPDATES_SKIPPED", "wirescore.flow_updates_skipped"),
+    # quiet updates (FlowMeter quiet_after): a sweep wrote as many as it may, so the rest
+    # of the quiet flows due waited for the next sweep (a second later)
+    ("F_QUIET_DEFERRED", "wirescore.flow_quiet_deferred"),
     # early window records (snapshots of an open window at a checkpoint packet): the
     # early buffer was full, so one was skipped
     ("W_EARLY_SKIPPED", "wirescore.window_early_skipped"),
