@@ -175,3 +175,41 @@ def test_quiet_is_bounded_by_the_table_and_checked():
         with pytest.raises(ValueError, match="quiet_after"):
             FlowMeter(1, quiet_after=bad)
     FlowMeter(1, quiet_after=10.0)               # without updates: the list only
+
+
+@pytest.mark.parametrize("batch", [7, 64, 4096])
+def test_a_sweep_writes_a_bounded_number_whatever_the_batches(batch):
+    """ndpi-synscan (thousands of one-packet flows going quiet together) through a
+    FlowMeter whose update buffer holds 64 records, so a sweep writes 16 quiet updates
+    at most: the rest wait for later sweeps (counted), none is skipped, and the updates
+    are the same, in the same order, whatever the batch size (one packet at a time is
+    the reference)."""
+    from conftest import shared_captures
+    from wirescore._core.flowtable import COUNTER_NAMES
+
+    path = next((p for p in shared_captures("labeled/scans") if p.name == "ndpi-synscan.pcap"),
+                None) or pytest.skip("needs ../shared")
+
+    def run(size):
+        got = []
+
+        def after(m):
+            got.append(m.drain_updates())
+            m.drain()
+
+        meter = feed_capture(path, lambda dlt: FlowMeter(dlt, context=True, update_interval=5.0,
+                                                         quiet_after=QUIET_US / 1e6,
+                                                         out_capacity=64), after, batch=size)
+        drain_to_end(meter)
+        got.append(meter.drain_updates())
+        counters = dict(zip(COUNTER_NAMES, meter.counters.tolist()))
+        return np.concatenate(got), counters
+
+    ref, ref_counters = run(1)
+    updates, counters = run(batch)
+    assert counters["wirescore.flow_quiet_deferred"] > 0
+    assert counters["wirescore.flow_updates_skipped"] == 0
+    assert counters["wirescore.flow_quiet_deferred"] == ref_counters["wirescore.flow_quiet_deferred"]
+    assert len(_quiet_ones(updates)) > 100
+    for name in ("flow_id", "report_us", "end_us", "pkts_toserver", "pkts_toclient"):
+        assert np.array_equal(updates[name], ref[name]), name
