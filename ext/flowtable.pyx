@@ -88,6 +88,11 @@ if sizeof(FlowKey) != 48:
 cdef int64_t SWEEP_US = 1000000       # idle sweep granularity: 1 s of packet time
 
 
+cdef inline int64_t sweep_after(int64_t t) noexcept nogil:
+    """When the sweep after one at packet time t (µs) is due: the next whole second."""
+    return (t // SWEEP_US + 1) * SWEEP_US
+
+
 cdef extern from *:
     """
     #define WS_PREFETCH(p) __builtin_prefetch((p), 0, 1)
@@ -870,7 +875,7 @@ cdef class FlowMeter:
                 if swept:
                     return j
                 swept = True
-                due = (clock // SWEEP_US + 1) * SWEEP_US
+                due = sweep_after(clock)
         return m
 
     cdef bint _app_room(self) noexcept nogil:
@@ -901,7 +906,7 @@ cdef class FlowMeter:
                 self._end(idx, ft_idle_reason(&self.ft.entries[idx]))
         if self.ft.timeout_us[LQ] and not self._quiet(now):
             return False
-        self.next_sweep = (now // SWEEP_US + 1) * SWEEP_US
+        self.next_sweep = sweep_after(now)
         return True
 
     cdef bint _quiet(self, int64_t now) noexcept nogil:
