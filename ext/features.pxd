@@ -183,6 +183,11 @@ cdef struct FlowRecord:
     double ctx_src_unanswered_hosts
     double ctx_src_unanswered_services
     double ctx_dst_unanswered_srcs
+    # the same three as read when the flow went quiet (its quiet update: flowtable.pyx
+    # quiet_after), if no packet came since; else (and for updates) equal to the above
+    double quiet_src_unanswered_hosts
+    double quiet_src_unanswered_services
+    double quiet_dst_unanswered_srcs
     # the application layer's summary of the flow (ext/app/; 0 for another protocol)
     double app_dns_queries
     double app_dns_responses

@@ -320,6 +320,8 @@ cdef class FlowMeter:
     cdef bint eth_frames     # the batch at hand is Ethernet
     cdef uint8_t* macs       # macs=True: 12 bytes an entry, its first frame's source and
                              # destination MAC (zero: not Ethernet); NULL: off
+    cdef double* quiet_scan  # with context and quiet updates: 3 doubles an entry, its
+                             # scan counts when its quiet update was written; NULL: off
     cdef Anomalies anom
     cdef Pending pend
     cdef Splt splt
@@ -436,6 +438,10 @@ cdef class FlowMeter:
             self.upd = <FlowRecord*>calloc(out_capacity, sizeof(FlowRecord))
             if self.upd == NULL:
                 raise MemoryError("cannot allocate the flow update buffer")
+            if context and quiet_after:
+                self.quiet_scan = <double*>calloc(max_flows, 3 * sizeof(double))
+                if self.quiet_scan == NULL:
+                    raise MemoryError("cannot allocate the quiet scan counts")
         self.app_on = app
         if app:
             if app_flows < 1 or app_streams < 1 or app_flows > (1 << 30) or app_streams > (1 << 24):
@@ -462,6 +468,7 @@ cdef class FlowMeter:
         arp_free(&self.arp)
         anomaly_free(&self.anom)
         free(self.macs)
+        free(self.quiet_scan)
         splt_free(&self.splt)
         pks_free(&self.pks)
         pending_free(&self.pend)
@@ -938,6 +945,8 @@ cdef class FlowMeter:
                     return True
                 self._update(e, hash_key(&e.key))
                 written += 1
+                if self.quiet_scan != NULL:
+                    _keep_scan(self.upd + self.upd_n - 1, self.quiet_scan + <size_t>idx * 3)
             e.quiet_done = 1
             ft_requeue(&self.ft, idx)
 
@@ -1066,6 +1075,7 @@ cdef class FlowMeter:
         if self.context:
             ctx_flow_peek(&self.ctx, r, self.now_us)
             scan_flow_end(&self.scans, r, self.now_us)
+            _keep_scan(r, &r.quiet_src_unanswered_hosts)
 
     cdef void _end(self, int32_t idx, int reason) noexcept nogil:
         """End a flow: its record, with its endpoints' context as of the packet clock,
@@ -1092,8 +1102,20 @@ cdef class FlowMeter:
         if self.context:
             ctx_flow_end(&self.ctx, r, self.now_us, self.cnt)
             scan_flow_end(&self.scans, r, self.now_us)
+            _keep_scan(r, &r.quiet_src_unanswered_hosts)
+            if e.quiet_done and self.quiet_scan != NULL:
+                memcpy(&r.quiet_src_unanswered_hosts, self.quiet_scan + <size_t>idx * 3,
+                       3 * sizeof(double))
         count_end(self.cnt, reason, e.f.state)
         ft_release(&self.ft, idx)
+
+
+cdef inline void _keep_scan(const FlowRecord* r, double* to) noexcept nogil:
+    """The record's three scan counts (ctx_src_unanswered_hosts, ..._services,
+    ctx_dst_unanswered_srcs) into to[0..2]."""
+    to[0] = r.ctx_src_unanswered_hosts
+    to[1] = r.ctx_src_unanswered_services
+    to[2] = r.ctx_dst_unanswered_srcs
 
 
 def _debug_chains(FlowMeter m):

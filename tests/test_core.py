@@ -64,7 +64,8 @@ def test_catalog_matches_record_dtype():
     feature_fields = [f.field for f in catalog.ALL_FEATURES]
     assert len(set(feature_fields)) == len(feature_fields)
     groups = [set(feature_fields), set(catalog.IDENTITY_FIELDS),
-              set(catalog.SEQUENCE_FIELDS), set(catalog.PACKET_STAT_FIELDS)]
+              set(catalog.SEQUENCE_FIELDS), set(catalog.PACKET_STAT_FIELDS),
+              set(catalog.QUIET_FIELDS.values())]
     assert set().union(*groups) == fields
     assert sum(len(g) for g in groups) == len(fields)        # no field in two groups
     for f in catalog.PACKET_STAT_FEATURES:

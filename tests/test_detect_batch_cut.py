@@ -11,7 +11,10 @@ flows marked alerted.
 
 Captures: ndpi-synscan.pcap (tests/data/pcaps: attempt alerts of the scan profile) and
 the public evaluation mix (../shared/data/eval: attempt, update, early-window, window and
-flow alerts; skipped without ../shared, saying so), with the shipped profiles.
+flow alerts; skipped without ../shared, saying so), with the shipped profiles; on the
+mix also a copy of flow-around-tail.yaml that scores flows at their end only (the
+shipped one alerts the mix's flows at updates, and their ends then stay quiet), so
+alerts at a flow's end are decided among the others.
 """
 from __future__ import annotations
 
@@ -24,15 +27,32 @@ import pytest
 from conftest import FIXTURES, need_shared
 
 
-def run_alerts(path, log_dir, batch_size: int) -> tuple[list, list, dict]:
+def end_only_copy(folder) -> list:
+    """The shipped profiles and a copy of flow-around-tail.yaml (id 4200102) without
+    update evidence, written in folder (its paths)."""
+    from wirescore.rules import default_rules_dir
+
+    shipped = default_rules_dir()
+    text = (shipped / "flow-around-tail.yaml").read_text()
+    folder.mkdir(parents=True, exist_ok=True)
+    copy = folder / "flow-around-tail-end.yaml"
+    copy.write_text(text.replace("id: 9100002", "id: 4200102")
+                    .replace("evidence: update\n", ""))
+    return [shipped, copy]
+
+
+def run_alerts(path, log_dir, batch_size: int, rules=None) -> tuple[list, list, dict]:
     """(alerts as sorted comparable tuples, flow ids marked alerted, alerts per unit) of a
-    run with the shipped profiles and batches of batch_size packets."""
+    run with the shipped profiles (or those in `rules`, paths) and batches of
+    batch_size packets."""
     from wirescore import engine
     from wirescore.config import Config
+    from wirescore.rules import load_paths
 
     cfg = Config.load(overrides={"capture.batch_size": batch_size,
                                  "outputs.snippets.enabled": False})
-    run = engine.Engine(cfg, log_dir)
+    run = (engine.Engine(cfg, log_dir) if rules is None
+           else engine.Engine(cfg, log_dir, profiles=load_paths([str(r) for r in rules])))
     run.run(str(path))
     alerts, alerted = [], []
     kinds: dict = {}
@@ -57,12 +77,13 @@ def run_alerts(path, log_dir, batch_size: int) -> tuple[list, list, dict]:
 def test_alerts_are_the_same_whatever_the_batch_size(which, tmp_path):
     path = (FIXTURES / "ndpi-synscan.pcap" if which == "synscan"
             else need_shared() / "eval" / "mix-public.pcap")
-    base, base_alerted, kinds = run_alerts(path, tmp_path / "16384", 16384)
+    rules = None if which == "synscan" else end_only_copy(tmp_path / "rules")
+    base, base_alerted, kinds = run_alerts(path, tmp_path / "16384", 16384, rules)
     # the kinds of alert the order of evidence and flows decides are all there
     assert {"attempt"} <= set(kinds) if which == "synscan" else \
         {"attempt", "update", "window", "flow"} <= set(kinds), kinds
     for size in (4096, 1000, 257):
-        alerts, alerted, _ = run_alerts(path, tmp_path / str(size), size)
+        alerts, alerted, _ = run_alerts(path, tmp_path / str(size), size, rules)
         assert alerts == base, f"{size}-packet batches gave other alerts"
         assert alerted == base_alerted, f"{size}-packet batches marked other flows"
 

@@ -213,3 +213,83 @@ def test_a_sweep_writes_a_bounded_number_whatever_the_batches(batch):
     assert len(_quiet_ones(updates)) > 100
     for name in ("flow_id", "report_us", "end_us", "pkts_toserver", "pkts_toclient"):
         assert np.array_equal(updates[name], ref[name]), name
+
+
+SCAN_COUNTS = ("src_unanswered_hosts", "src_unanswered_services", "dst_unanswered_srcs")
+
+
+def _scan_counts(rec, prefix: str) -> tuple:
+    return tuple(float(rec[prefix + name]) for name in SCAN_COUNTS)
+
+
+@pytest.mark.parametrize("interval", [5.0, 0.0])
+def test_a_finished_flow_keeps_its_scan_counts_as_read_when_it_went_quiet(interval):
+    """ndpi-synscan (in the repo: a scanner trying hundreds of ports of one host for
+    several seconds) and, with ../shared, the StopDDoS SYN amplification (a victim whose
+    unanswered clients grow for 13 minutes): a finished flow's quiet_* fields are the
+    three scan counts (ctx_src_unanswered_hosts, ..._services, ctx_dst_unanswered_srcs)
+    of its last quiet update when no packet came after it, and its own ctx_* otherwise;
+    an update's are its own. The end reads more than the quiet update did for some
+    flows (the scan or the flood went on), so the two differ there. Without updates
+    there is no quiet update: quiet_* equal ctx_* everywhere."""
+    from conftest import shared_captures
+
+    paths = [p for p in CAPTURES if p.name == "ndpi-synscan.pcap"]
+    paths += [p for p in shared_captures("labeled/ddos") if "syn.optionallyACK" in p.name]
+    moved = 0
+    for path in paths:
+        updates, flows = run_quiet(path, interval=interval)
+        last_quiet = {}
+        if interval:
+            for u in updates:
+                assert _scan_counts(u, "quiet_") == _scan_counts(u, "ctx_")
+            for u in _quiet_ones(updates):
+                last_quiet[int(u["flow_id"])] = u
+        for f in flows:
+            q = last_quiet.get(int(f["flow_id"]))
+            if q is not None and int(q["end_us"]) == int(f["end_us"]):
+                assert _scan_counts(f, "quiet_") == _scan_counts(q, "ctx_")
+                moved += _scan_counts(f, "quiet_") != _scan_counts(f, "ctx_")
+            else:
+                assert _scan_counts(f, "quiet_") == _scan_counts(f, "ctx_")
+    if interval:
+        assert moved >= 50
+
+
+@pytest.mark.parametrize("evidence", ["update", "flow"])
+def test_an_end_that_crosses_only_on_counts_read_after_quiet_does_not_alert(tmp_path,
+                                                                            evidence):
+    """A profile with evidence: update over ctx.dst_unanswered_srcs (a River-protocol
+    model whose score is the scaled count, threshold 0.5), sixteen finished flows from
+    sixteen sources (no suppression between them): three read 9 at their end; one of
+    them read 0 when it went quiet (quiet_dst_unanswered_srcs), the other two 9. All
+    three score alike (a flow's score is its end's); the one whose crossing came after
+    it went quiet does not alert and is not learned (as a suppressed one), the others
+    alert. Without update evidence (no quiet judgement) all three alert."""
+    from test_detect import ScriptedModel, fake_records, write
+    from wirescore.detect import FlowProfileDetector
+    from wirescore.detect_chunk import CHUNK
+    from wirescore.rules import load_file
+
+    text = ("id: 4200031\nname: quiet reads\nfeatures: [ctx.dst_unanswered_srcs]\n"
+            "model: {name: hst}\nthreshold: {fixed: 0.5}\nwarmup: 5\nlearn: unalerted\n"
+            "transform: none\nsuppress: {seconds: 100}\n"
+            + ("evidence: update\n" if evidence == "update" else ""))
+    profile = load_file(write(tmp_path, text))[0]
+    profile.model_object = ScriptedModel()
+    det = FlowProfileDetector(profile)
+    rec = fake_records(CHUNK)
+    rec["src_addr"][:, 3] = np.arange(CHUNK) + 1
+    rec["ctx_dst_unanswered_srcs"][6:9] = 9
+    rec["quiet_dst_unanswered_srcs"] = rec["ctx_dst_unanswered_srcs"]
+    rec["quiet_dst_unanswered_srcs"][7] = 0
+    scores, alerts = det.process(rec)
+    assert scores[6] == scores[7] == scores[8] > 0.5
+    learned = [x["ctx.dst_unanswered_srcs"] for x in profile.model_object.learned]
+    if evidence == "update":
+        assert [a.index for a in alerts] == [6, 8]
+        assert det.late == 1
+    else:
+        assert [a.index for a in alerts] == [6, 7, 8]
+        assert det.late == 0
+    assert len(learned) == CHUNK - 3 and max(learned) < 0.5

@@ -271,11 +271,21 @@ def _with_evidence(tmp_path, evidence: bool) -> list[Path]:
     return out
 
 
+HOST_COUNTS = ("ctx.src_unanswered_hosts", "ctx.src_unanswered_services",
+               "ctx.dst_unanswered_srcs")
+
+
 def test_update_alerts_come_once_per_key_and_never_later(tmp_path):
     """The public evaluation mix (its SYN floods, SSH brute force and ICMP tunnel are
     long flows): the two profiles with update evidence alert about the same keys
     (signature, source) as often as without it, each decided no later; an update
-    alert is stamped at its update's packet and its flow's event says alerted."""
+    alert is stamped at its update's packet and its flow's event says alerted. The
+    exception: with update evidence a flow's end does not alert when it crosses only
+    on host counts read after the flow went quiet (test_flow_quiet.py); the keys
+    missing are those of such ends (SYN flood sources whose victim's unanswered
+    clients grew after their flows went quiet), and there are some."""
+    from collections import Counter
+
     mix = need_shared() / "eval" / "mix-public.pcap"
     before = _alerts(mix, _with_evidence(tmp_path, False), tmp_path / "before")
     after = _alerts(mix, _with_evidence(tmp_path, True), tmp_path / "after")
@@ -284,6 +294,21 @@ def test_update_alerts_come_once_per_key_and_never_later(tmp_path):
         return sorted((a["alert"]["signature_id"], a["src_ip"], a["decided_us"])
                       for a in alerts)
 
+    def key(e):
+        return e["alert"]["signature_id"], e["src_ip"]
+
+    missing = Counter(map(key, before)) - Counter(map(key, after))
+    assert not Counter(map(key, after)) - Counter(map(key, before))
+    assert sum(missing.values()) > 0
+    late = []
+    for e in sorted(before, key=lambda e: -e["decided_us"]):
+        meta = e["alert"]["metadata"]
+        if (missing[key(e)] and meta["wirescore_unit"] == ["flow"]
+                and meta["wirescore_features"][0].startswith(HOST_COUNTS)):
+            missing[key(e)] -= 1
+            late.append(e)
+    assert not +missing
+    before = [e for e in before if not any(e is x for x in late)]
     b, a = keyed(before), keyed(after)
     assert [k[:2] for k in a] == [k[:2] for k in b]
     assert all(x[2] <= y[2] for x, y in zip(a, b))

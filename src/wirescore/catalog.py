@@ -480,6 +480,13 @@ ATTEMPT_SINCE = dict(zip(ATTEMPT_FEATURES, ("since_hosts_us", "since_services_us
 ATTEMPT_FIELDS = ("src_addr", "dest_addr", "src_port", "dest_port", "proto", "ip_version",
                   "flow_id")
 
+#: a finished flow's scan counts (read at its report) -> the FlowRecord field holding the
+#: same count as read at its quiet update, if no packet came after it (ext/features.pxd;
+#: wirescore.detect_evidence: an end does not alert on what came after that)
+QUIET_FIELDS = {"ctx_src_unanswered_hosts": "quiet_src_unanswered_hosts",
+                "ctx_src_unanswered_services": "quiet_src_unanswered_services",
+                "ctx_dst_unanswered_srcs": "quiet_dst_unanswered_srcs"}
+
 
 def describe() -> str:
     """A table of every feature column (for `wirescore features` and docs)."""

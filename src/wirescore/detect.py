@@ -37,7 +37,8 @@ and the alert suppresses the same key's alert at the flow's end. One with `evide
 update` scores the core's updates of open flows (flow records of a flow still open: at
 its first and 4th packets, its TCP handshake's completion, then every
 flow.update_interval) the same way, time the update's packet (end_us): a flow is
-alerted as it grows, and a flow of one packet at that packet, not at its timeout.
+alerted as it grows, and a flow of one packet at that packet, not at its timeout. Its
+end does not alert on scan counts that grew after its quiet update (_crossed_late).
 A window profile with `evidence: early` scores early records of open windows (a key's
 counts at its m-th, 2m-th, 4m-th ... packet in it) the same way, time that packet: a burst
 is alerted once per key and window as it crosses, its closed window not again.
@@ -72,7 +73,7 @@ import numpy as np
 from wirescore.allowlist import address_words, allowlist_hits
 from wirescore.detect_app import AppAlert, AppProfileDetector
 from wirescore.detect_chunk import CHUNK, Batch, OpenChunk, RunningStats
-from wirescore.detect_evidence import EvidenceOrder
+from wirescore.detect_evidence import EvidenceOrder, quiet_reads
 from wirescore.catalog import ARP_BY_NAME, BY_NAME, WINDOW_BY_NAME
 from wirescore.models.adapters import ModelAdapter
 from wirescore.rules import Profile
@@ -232,6 +233,11 @@ class ProfileDetector(EvidenceOrder, abc.ABC):
         # suppression (the rest of a scan's burst must not teach the model the scan);
         # allowlisted rows are learned (chatter is normal)
         keep = np.ones(len(part), dtype=bool)
+        if self.quiet_reads:             # crossed only on host counts read after quiet
+            late = self._crossed_late(records, start + candidates, c)
+            keep[candidates[late]] = False
+            self.late += int(late.sum())
+            candidates = candidates[~late]
         alerts, decided = self._decide(records, X, start + candidates, s[candidates], c.thr,
                                        allowed, c.mean, c.std, self.time_field)
         keep[candidates[decided]] = False
@@ -292,25 +298,6 @@ class ProfileDetector(EvidenceOrder, abc.ABC):
             alerts.append(Alert(i, p, score, thr, p.severity_for(score),
                                 self._explain(X[i], records[i], mean, std)))
         return alerts, decided
-
-    def _once_ids(self, recs: np.ndarray) -> list:
-        """What makes two records the same thing to alert once about: the flow id."""
-        return recs["flow_id"].tolist()
-
-    def _once_more(self, records: np.ndarray, alerts: list[Alert], once: set) -> list[Alert]:
-        """The alerts of a batch of ended records (flows, closed windows) less those of
-        records already alerted while open (their ids in once, _once_ids), whose ids
-        leave once: they have ended."""
-        if not once or len(records) == 0:
-            return alerts
-        ids = self._once_ids(records)
-        ended = [i in once for i in ids]
-        if any(ended):
-            kept = [a for a in alerts if not ended[a.index]]
-            self.alerts -= len(alerts) - len(kept)
-            alerts = kept
-            once.difference_update(i for i, e in zip(ids, ended) if e)
-        return alerts
 
     def _scaled(self, X: np.ndarray) -> np.ndarray:
         """X scaled by the running range as it stands (X itself for an unscaled model)."""
@@ -377,6 +364,7 @@ class FlowProfileDetector(ProfileDetector):
             self._set = SetMatrix(profile.features)
             self.catalog = {n: _SetField(n) for n in profile.features}
         super().__init__(profile)
+        self.quiet_reads = quiet_reads(profile, self.fields)
         # flows alerted at an update, until they end: their later updates are not
         # scored and their end gives no second alert (one alert a flow, as without
         # updates); one id per alert, so as bounded as the alerts

@@ -23,12 +23,70 @@ from __future__ import annotations
 
 import numpy as np
 
+from wirescore.catalog import QUIET_FIELDS
 from wirescore.detect_chunk import CHUNK
+
+
+def quiet_reads(profile, fields: list) -> tuple:
+    """(record field, quiet field) of each of a flow profile's columns that is a host
+    count the core also keeps as of the flow's quiet update; () unless the profile has
+    evidence: update (without it the end is the flow's only judgement)."""
+    if profile.evidence != "update":
+        return ()
+    return tuple((f, QUIET_FIELDS[f]) for f in fields if f in QUIET_FIELDS)
 
 
 class EvidenceOrder:
     """The ordering of evidence records for a wirescore.detect.ProfileDetector (a mixin:
     it reads the detector's profile, model, chunk state and decision methods)."""
+
+    quiet_reads: tuple = ()      # (record field, quiet field): see quiet_reads()
+    late = 0                     # finished flows not alerted by _crossed_late
+
+    def _crossed_late(self, records: np.ndarray, rows: np.ndarray, chunk) -> np.ndarray:
+        """Which of the finished flows records[rows] (which crossed the open chunk's
+        threshold) cross only on host counts read after they went quiet: scored again
+        with those counts as the core read them at the flow's quiet update (the record's
+        quiet_* fields; equal to the end's when a packet came after it), they stay under
+        the threshold. Such a flow's quiet update was judged on what was known then;
+        what came after it is judged where it arrives (the later flows and attempts that
+        carry it), so the end does not alert on it a timeout late. With learn:
+        unalerted it is not learned either, as a suppressed flow is not."""
+        late = np.zeros(len(rows), dtype=bool)
+        if len(rows) == 0:
+            return late
+        recs = records[rows]
+        moved = np.zeros(len(rows), dtype=bool)
+        for field, quiet in self.quiet_reads:
+            moved |= recs[field] != recs[quiet]
+        if not moved.any():
+            return late
+        alt = recs[moved]                       # a copy
+        for field, quiet in self.quiet_reads:
+            alt[field] = alt[quiet]
+        X = self.transform(alt)
+        late[moved] = ~(self.model.score(chunk.scale(X) if self.model.scaled else X)
+                        > chunk.thr)
+        return late
+
+    def _once_ids(self, recs: np.ndarray) -> list:
+        """What makes two records the same thing to alert once about: the flow id."""
+        return recs["flow_id"].tolist()
+
+    def _once_more(self, records: np.ndarray, alerts: list, once: set) -> list:
+        """The alerts of a batch of ended records (flows, closed windows) less those of
+        records already alerted while open (their ids in once, _once_ids), whose ids
+        leave once: they have ended."""
+        if not once or len(records) == 0:
+            return alerts
+        ids = self._once_ids(records)
+        ended = [i in once for i in ids]
+        if any(ended):
+            kept = [a for a in alerts if not ended[a.index]]
+            self.alerts -= len(alerts) - len(kept)
+            alerts = kept
+            once.difference_update(i for i, e in zip(ids, ended) if e)
+        return alerts
 
     def _rows_until_change(self) -> int:
         """How many more admitted records can come before the state evidence is scored

@@ -589,6 +589,13 @@ def _drain_updates(meter) -> int:
                                        if "report_us" in recs.dtype.names
                                        else np.zeros(len(recs), dtype=bool)),
         "app fields set": recs["app_proto"] != 0,
+        # an update is read as it stands: its quiet scan counts are its own
+        "quiet scan counts not its own": (
+            (recs["quiet_dst_unanswered_srcs"] != recs["ctx_dst_unanswered_srcs"])
+            | (recs["quiet_src_unanswered_hosts"] != recs["ctx_src_unanswered_hosts"])
+            | (recs["quiet_src_unanswered_services"] != recs["ctx_src_unanswered_services"])
+            if "quiet_dst_unanswered_srcs" in recs.dtype.names
+            else np.zeros(len(recs), dtype=bool)),
         "IPv4 address bytes past 4": (recs["ip_version"] == 4)
         & ((recs["src_addr"][:, 4:] != 0).any(axis=1) | (recs["dest_addr"][:, 4:] != 0).any(axis=1)),
     }
@@ -921,6 +928,12 @@ def _check_records(recs) -> None:
                             ("ctx_dst_unanswered_new_ports_around", "ctx_dst_flows_around")):
             bad[f"{part} negative or beyond {whole}"] = (recs[part] < 0) | (
                 recs[part] > recs[whole])
+    if "quiet_dst_unanswered_srcs" in (recs.dtype.names or ()):   # quiet scan counts on
+        for name in ("src_unanswered_hosts", "src_unanswered_services",
+                     "dst_unanswered_srcs"):
+            # read by the same scan tables when the flow went quiet
+            bad[f"quiet_{name} outside [0, 621.1]"] = ~(
+                (recs["quiet_" + name] >= 0) & (recs["quiet_" + name] <= 621.1))
     if "bad_flags_toserver" in (recs.dtype.names or ()):          # core 75d5b34 on
         for d in ("toserver", "toclient"):
             # crafted-flag packets are TCP packets of that direction
