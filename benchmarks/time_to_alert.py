@@ -335,21 +335,30 @@ def flow_profile_alerts(runs: list) -> dict:
     (run_alerts): at a flow's end (unit "flow"), at an update of an open flow, or at a
     confirmed attempt; and for those at a flow's end, how long after the flow's last
     packet (the alert's timestamp) they were handed out (s, median and max; at the end of
-    a capture not counted): the wait for the flow's report (its timeout)."""
+    a capture not counted): the wait for the flow's report (its timeout); and each of
+    those alerts (its key, wait and the feature that made its score), to look at."""
     count = {"flow": 0, "update": 0, "attempt": 0}
-    waits = []
+    waits, late = [], []
     for alerts in runs:
         for ev, emitted, at_end in alerts:
-            unit = ev["alert"]["metadata"].get("wirescore_unit", [""])[0]
+            meta = ev["alert"]["metadata"]
+            unit = meta.get("wirescore_unit", [""])[0]
             if unit not in count:
                 continue
             count[unit] += 1
             if unit == "flow" and not at_end:
-                waits.append(emitted - eval_mix.eve_time(ev["timestamp"]))
+                wait = emitted - eval_mix.eve_time(ev["timestamp"])
+                waits.append(wait)
+                late.append({"signature_id": ev["alert"]["signature_id"],
+                             "src_ip": ev.get("src_ip"), "dest_ip": ev.get("dest_ip"),
+                             "dest_port": ev.get("dest_port"), "proto": ev.get("proto"),
+                             "timestamp": ev["timestamp"], "wait": round(wait, 3),
+                             "feature": (meta.get("wirescore_features") or [""])[0]})
     return {"at_flow_end": count["flow"], "at_update": count["update"],
             "at_attempt": count["attempt"],
             "flow_end_wait": {"median": round(statistics.median(waits), 3) if waits else None,
-                              "max": round(max(waits), 3) if waits else None}}
+                              "max": round(max(waits), 3) if waits else None},
+            "flow_end_alerts": late}
 
 
 def evaluate(rules: str | None, seeds: list, workdir: Path) -> dict:
@@ -422,6 +431,10 @@ def print_table(result: dict, baseline: dict | None) -> None:
               f"flow's end (handed out {_fmt(w['median'])} s median, {_fmt(w['max'])} s max "
               f"after the flow's last packet), {f['at_update']} at an update of an open "
               f"flow, {f['at_attempt']} at a confirmed attempt")
+        for a in f.get("flow_end_alerts", []):
+            print(f"  at a flow's end: {a['signature_id']} {a['src_ip']} -> {a['dest_ip']}"
+                  f" {a['proto']}/{a['dest_port']} stamped {a['timestamp']}, handed out "
+                  f"{a['wait']:.1f} s later; top feature {a['feature']}")
     for name, why in result["left_out"]:
         print(f"left out: {name}: {why}")
 
